@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Installs what the integration tests need on a Debian 12 machine:
+#   - Debian packages: sipp, baresip, linphonec, sox, espeak-ng, openssl, procps, ...
+#   - a Python virtualenv at .venv-test/ with tests/integration/requirements.txt
+# Idempotent: a second run only checks and returns within a second or two.
+# Needs root (or sudo) for apt-get when something is missing.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv-test"
+REQ="$ROOT/tests/integration/requirements.txt"
+
+# Debian packages the tests use (sipp, baresip, linphonec, audio tools, build deps of
+# pesq; mosquitto for the MQTT tests, harness/mqtt.py). None starts a service here.
+PKGS=(sip-tester baresip-core linphone-cli sox libsox-fmt-base espeak-ng openssl procps
+      iproute2 coreutils libsndfile1 python3 python3-venv python3-dev gcc
+      mosquitto mosquitto-clients)
+
+# one dpkg-query call: fast when everything is there
+missing=()
+installed="$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${PKGS[@]}" 2>/dev/null || true)"
+for p in "${PKGS[@]}"; do
+  if ! grep -qE "^${p} ii" <<<"$installed"; then missing+=("$p"); fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-test-deps: apt-get install ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Python: the machine's Debian python3 (it has venv + headers for building pesq).
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY="$(command -v python3)"
+
+stamp="$VENV/.requirements.sha256"
+want="$(sha256sum "$REQ" | cut -d' ' -f1)"
+if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
+   && "$VENV/bin/python" -c 'import pytest, numpy, scipy, soundfile, pesq' 2>/dev/null; then
+  venv_ok=1  # up to date; not `exit 0`, so that the blocks below still run
+fi
+
+if [ -z "${venv_ok:-}" ]; then
+echo "install-test-deps: setting up $VENV"
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PY" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip setuptools wheel
+# pesq has no wheels for recent Pythons: it is compiled here (gcc, numpy, cython in an isolated build)
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQ"
+"$VENV/bin/python" -c 'import pytest, numpy, scipy, soundfile, pesq'
+echo "$want" > "$stamp"
+echo "install-test-deps: done"
+fi
+
+# ---------------------------------------------------------------------------
+# Home Assistant for tests/integration/test_mqtt_homeassistant.py (self-contained
+# block). Home Assistant core 2025.4.4 needs Python 3.13: pyenv's 3.13.0 where
+# the image has it, else a python3.13 on PATH. Cached in .venv-ha/ (gitignored),
+# with the packages HA would pip-install on first use (MQTT client, frontend),
+# so that the tests run it with --skip-pip and never download anything.
+HA_VENV="$ROOT/.venv-ha"
+HA_REQS="homeassistant==2025.4.4 paho-mqtt==2.1.0 home-assistant-frontend==20250411.0"
+ha_stamp="$HA_VENV/.ha-requirements"
+if [ -x "$HA_VENV/bin/hass" ] && [ "$(cat "$ha_stamp" 2>/dev/null)" = "$HA_REQS" ] \
+   && "$HA_VENV/bin/python" -c 'import homeassistant, paho.mqtt, hass_frontend' 2>/dev/null; then
+  :
+else
+  PY313=""
+  if command -v pyenv >/dev/null 2>&1 && [ -x "$(pyenv root)/versions/3.13.0/bin/python" ]; then
+    PY313="$(pyenv root)/versions/3.13.0/bin/python"
+  elif command -v python3.13 >/dev/null 2>&1; then
+    PY313="$(command -v python3.13)"
+  fi
+  if [ -z "$PY313" ]; then
+    echo "install-test-deps: WARNING no Python 3.13 (pyenv 3.13.0 or python3.13): Home Assistant" \
+         "not installed, the Home Assistant MQTT tests will fail" >&2
+  else
+    echo "install-test-deps: setting up $HA_VENV (Home Assistant, ~2-5 min the first time)"
+    [ -x "$HA_VENV/bin/python" ] || "$PY313" -m venv "$HA_VENV"
+    # shellcheck disable=SC2086  # HA_REQS is a list of requirement specifiers
+    "$HA_VENV/bin/python" -m pip install -q --disable-pip-version-check $HA_REQS
+    "$HA_VENV/bin/python" -c 'import homeassistant, paho.mqtt, hass_frontend'
+    echo "$HA_REQS" > "$ha_stamp"
+    echo "install-test-deps: Home Assistant ready"
+  fi
+fi
+
+# ---------------------------------------------------------------------------
+# Add-on (self-contained block): musl-tools for the static musl build
+# (scripts/build-static.sh, tests/integration/test_addon_static.py), apparmor for
+# apparmor_parser (test_addon_lint.py checks apparmor.txt; no service is started),
+# file and binutils (file, readelf, strip) for checking the binary.
+ADDON_PKGS=(musl-tools apparmor file binutils)
+addon_missing=()
+addon_installed="$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${ADDON_PKGS[@]}" 2>/dev/null || true)"
+for p in "${ADDON_PKGS[@]}"; do
+  if ! grep -qE "^${p} ii" <<<"$addon_installed"; then addon_missing+=("$p"); fi
+done
+if [ ${#addon_missing[@]} -gt 0 ]; then
+  echo "install-test-deps: apt-get install ${addon_missing[*]} (add-on)"
+  ADDON_SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then ADDON_SUDO="sudo"; fi
+  $ADDON_SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $ADDON_SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${addon_missing[@]}" >/dev/null
+fi
+if command -v rustup >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/rustup" ]; then
+  RUSTUP="$(command -v rustup || echo "$HOME/.cargo/bin/rustup")"
+  if ! "$RUSTUP" target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
+    echo "install-test-deps: rustup target add x86_64-unknown-linux-musl (add-on)"
+    "$RUSTUP" target add x86_64-unknown-linux-musl
+  fi
+fi

@@ -1,0 +1,356 @@
+//! The add-on's `/data/options.json` (written by the Supervisor from the
+//! user's Configuration tab, shaped by `schema:` in config.yaml): parsing,
+//! validation with errors that name the option, and the step to a normal
+//! [`Config`]. Sans-IO: no file, socket or Supervisor is touched here.
+use crate::config::{self, Config};
+use anyhow::{bail, Result};
+use serde_json::{json, Map, Value};
+use std::net::IpAddr;
+use std::path::Path;
+
+/// One `extensions:` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtensionOption {
+    pub extension: String,
+    pub password: String,
+    pub name: Option<String>,
+}
+
+/// A broker given by hand (`mqtt_host` ...); wins over the Supervisor's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MqttOption {
+    pub host: String,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddonOptions {
+    pub extensions: Vec<ExtensionOption>,
+    /// Give every Home Assistant user an extension of their own.
+    pub ha_user_extensions: bool,
+    /// First number handed to Home Assistant users (then +1, +2, ...).
+    pub ha_user_extension_start: u32,
+    /// `None`: that transport is off.
+    pub sip_udp_port: Option<u16>,
+    pub sip_tcp_port: Option<u16>,
+    pub sip_tls_port: Option<u16>,
+    pub rtp_port_min: u16,
+    pub rtp_port_max: u16,
+    pub external_address: Option<IpAddr>,
+    /// Already mapped to ha-pbx's levels (trace, debug, info, warn, error).
+    pub log_level: String,
+    pub mqtt: Option<MqttOption>,
+}
+
+pub const DEFAULT_HA_USER_START: u32 = 100;
+pub const DEFAULT_RTP_MIN: u16 = 20000;
+pub const DEFAULT_RTP_MAX: u16 = 20999;
+
+/// Options the schema knows; anything else is reported and ignored (an
+/// options.json left over from an older version must not stop the PBX).
+const KNOWN: &[&str] = &[
+    "extensions",
+    "ha_user_extensions",
+    "ha_user_extension_start",
+    "sip_udp_port",
+    "sip_tcp_port",
+    "sip_tls_port",
+    "rtp_port_min",
+    "rtp_port_max",
+    "external_address",
+    "log_level",
+    "mqtt_host",
+    "mqtt_port",
+    "mqtt_username",
+    "mqtt_password",
+];
+
+/// Parse and validate the text of options.json. Returns the options and the
+/// names of unknown keys (for a warning once logging is up).
+pub fn parse(text: &str) -> Result<(AddonOptions, Vec<String>)> {
+    let root: Value = serde_json::from_str(text).map_err(|e| anyhow::anyhow!("options.json is not valid JSON: {e}"))?;
+    let Value::Object(obj) = root else {
+        bail!("options.json: expected an object of options, found {}", kind(&root));
+    };
+    let unknown: Vec<String> = obj.keys().filter(|k| !KNOWN.contains(&k.as_str())).cloned().collect();
+
+    let extensions = parse_extensions(&obj)?;
+    let ha_user_extensions = opt_bool(&obj, "ha_user_extensions")?.unwrap_or(true);
+    let ha_user_extension_start = match opt_int(&obj, "ha_user_extension_start")? {
+        None => DEFAULT_HA_USER_START,
+        Some(n) if (1..=99_999_000).contains(&n) => n as u32,
+        Some(n) => bail!("ha_user_extension_start: {n} must be between 1 and 99999000"),
+    };
+    let sip_udp_port = opt_port(&obj, "sip_udp_port")?;
+    let sip_tcp_port = opt_port(&obj, "sip_tcp_port")?;
+    let sip_tls_port = opt_port(&obj, "sip_tls_port")?;
+    let rtp_port_min = opt_port(&obj, "rtp_port_min")?.unwrap_or(DEFAULT_RTP_MIN);
+    let rtp_port_max = opt_port(&obj, "rtp_port_max")?.unwrap_or(DEFAULT_RTP_MAX);
+    let external_address = match opt_str(&obj, "external_address")? {
+        None => None,
+        Some(s) => {
+            let ip: IpAddr = s.parse().map_err(|_| {
+                anyhow::anyhow!("external_address: `{s}` is not an IP address (e.g. 192.168.1.10, or your public address behind NAT)")
+            })?;
+            if ip.is_unspecified() || ip.is_multicast() {
+                bail!("external_address: `{s}` is not an address devices can reach");
+            }
+            Some(ip)
+        }
+    };
+    let log_level = match opt_str(&obj, "log_level")?.as_deref() {
+        None => "info".to_string(),
+        Some(l) => map_log_level(l).ok_or_else(|| {
+            anyhow::anyhow!("log_level: `{l}` is not one of trace, debug, info, notice, warning, error, fatal")
+        })?,
+    };
+    let mqtt = match opt_str(&obj, "mqtt_host")? {
+        None => {
+            for k in ["mqtt_port", "mqtt_username", "mqtt_password"] {
+                if obj.get(k).is_some_and(|v| !v.is_null()) {
+                    bail!("{k}: set, but mqtt_host is empty; give mqtt_host too, or leave all mqtt_* empty to use the broker Home Assistant knows");
+                }
+            }
+            None
+        }
+        Some(host) => Some(MqttOption {
+            host,
+            port: opt_port(&obj, "mqtt_port")?.unwrap_or(1883),
+            username: opt_str(&obj, "mqtt_username")?,
+            password: opt_str(&obj, "mqtt_password")?,
+        }),
+    };
+
+    let o = AddonOptions {
+        extensions,
+        ha_user_extensions,
+        ha_user_extension_start,
+        sip_udp_port,
+        sip_tcp_port,
+        sip_tls_port,
+        rtp_port_min,
+        rtp_port_max,
+        external_address,
+        log_level,
+        mqtt,
+    };
+    o.check()?;
+    Ok((o, unknown))
+}
+
+/// Home Assistant's (bashio's) level names to ours.
+fn map_log_level(l: &str) -> Option<String> {
+    Some(
+        match l.to_ascii_lowercase().as_str() {
+            "trace" => "trace",
+            "debug" => "debug",
+            "info" | "notice" => "info",
+            "warning" | "warn" => "warn",
+            "error" | "fatal" => "error",
+            _ => return None,
+        }
+        .to_string(),
+    )
+}
+
+impl AddonOptions {
+    /// Checks across options (each field alone was checked while parsing).
+    fn check(&self) -> Result<()> {
+        if self.sip_udp_port.is_none() && self.sip_tcp_port.is_none() && self.sip_tls_port.is_none() {
+            bail!("sip_udp_port, sip_tcp_port, sip_tls_port: all are empty; set at least one so that devices can reach the PBX");
+        }
+        if let (Some(tcp), Some(tls)) = (self.sip_tcp_port, self.sip_tls_port)
+            && tcp == tls
+        {
+            bail!("sip_tls_port: {tls} is also sip_tcp_port; TLS needs a TCP port of its own (usually 5061)");
+        }
+        if self.rtp_port_min < 1024 || self.rtp_port_min >= self.rtp_port_max {
+            bail!(
+                "rtp_port_min: {} must be at least 1024 and below rtp_port_max ({})",
+                self.rtp_port_min,
+                self.rtp_port_max
+            );
+        }
+        if self.rtp_port_max - self.rtp_port_min + 1 < 4 {
+            bail!("rtp_port_max: the range {}-{} holds fewer than 4 ports, not enough for one call", self.rtp_port_min, self.rtp_port_max);
+        }
+        if let Some(p) = self.sip_udp_port
+            && (self.rtp_port_min..=self.rtp_port_max).contains(&p)
+        {
+            bail!("sip_udp_port: {p} lies inside the RTP range {}-{}", self.rtp_port_min, self.rtp_port_max);
+        }
+        Ok(())
+    }
+
+    /// The TCP ports the PBX listens on for SIP (to keep HTTP off them).
+    pub fn sip_tcp_ports(&self) -> Vec<u16> {
+        self.sip_tcp_port.into_iter().chain(self.sip_tls_port).collect()
+    }
+}
+
+fn parse_extensions(obj: &Map<String, Value>) -> Result<Vec<ExtensionOption>> {
+    let list = match obj.get("extensions") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(a)) => a,
+        Some(other) => bail!("extensions: expected a list, found {}", kind(other)),
+    };
+    let mut out: Vec<ExtensionOption> = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        let Value::Object(e) = item else {
+            bail!("extensions[{i}]: expected {{extension, password, name}}, found {}", kind(item));
+        };
+        for k in e.keys() {
+            if !matches!(k.as_str(), "extension" | "password" | "name") {
+                bail!("extensions[{i}].{k}: unknown field (extension, password and name are known)");
+            }
+        }
+        let field = format!("extensions[{i}]");
+        let extension = match e.get("extension") {
+            Some(Value::String(s)) => s.trim().to_string(),
+            // The UI may hand a number when the user typed one.
+            Some(Value::Number(n)) => n.to_string(),
+            None | Some(Value::Null) => bail!("{field}.extension: missing"),
+            Some(other) => bail!("{field}.extension: expected a number such as \"101\", found {}", kind(other)),
+        };
+        if extension.is_empty() || extension.len() > 32 || !extension.chars().all(|c| c.is_ascii_alphanumeric() || "._-+*#".contains(c)) {
+            bail!("{field}.extension: `{extension}` must be 1-32 characters of digits, letters or .-_+*#");
+        }
+        let password = match e.get("password") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(Value::String(_)) | None | Some(Value::Null) => bail!("{field}.password: missing (extension {extension})"),
+            Some(other) => bail!("{field}.password: expected text, found {}", kind(other)),
+        };
+        if password.len() < 6 {
+            bail!("{field}.password: use at least 6 characters (extension {extension})");
+        }
+        let name = match e.get("name") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.trim().is_empty() => None,
+            Some(Value::String(s)) => Some(s.trim().to_string()),
+            Some(other) => bail!("{field}.name: expected text, found {}", kind(other)),
+        };
+        if let Some(j) = out.iter().position(|o| o.extension == extension) {
+            bail!("{field}.extension: `{extension}` is already extensions[{j}]");
+        }
+        out.push(ExtensionOption { extension, password, name });
+    }
+    Ok(out)
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "true/false",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn opt_bool(obj: &Map<String, Value>, key: &str) -> Result<Option<bool>> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(other) => bail!("{key}: expected true or false, found {}", kind(other)),
+    }
+}
+
+fn opt_int(obj: &Map<String, Value>, key: &str) -> Result<Option<i64>> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| anyhow::anyhow!("{key}: `{n}` is not a whole number")),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => {
+            s.trim().parse().map(Some).map_err(|_| anyhow::anyhow!("{key}: `{s}` is not a whole number"))
+        }
+        Some(other) => bail!("{key}: expected a number, found {}", kind(other)),
+    }
+}
+
+fn opt_port(obj: &Map<String, Value>, key: &str) -> Result<Option<u16>> {
+    match opt_int(obj, key)? {
+        None => Ok(None),
+        Some(p) if (1..=65535).contains(&p) => Ok(Some(p as u16)),
+        Some(p) => bail!("{key}: {p} is not a port number (1-65535)"),
+    }
+}
+
+fn opt_str(obj: &Map<String, Value>, key: &str) -> Result<Option<String>> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+        Some(other) => bail!("{key}: expected text, found {}", kind(other)),
+    }
+}
+
+/// What the add-on learned outside options.json (the Supervisor, the
+/// environment), needed to build the [`Config`].
+#[derive(Debug, Clone)]
+pub struct Environment<'a> {
+    /// `/data`: the database and the TLS pair live here.
+    pub data_dir: &'a Path,
+    /// Address the SIP, RTP and HTTP sockets bind to (0.0.0.0 in the add-on).
+    pub bind: IpAddr,
+    /// Address written into Contact/Via and SDP.
+    pub advertise: IpAddr,
+    /// The ingress port the Supervisor's proxy connects to.
+    pub http_port: u16,
+    /// The broker to use when the options name none.
+    pub mqtt: Option<crate::config::MqttConfig>,
+}
+
+/// Options + environment -> the normal, validated [`Config`]. Built as JSON
+/// (a subset of YAML) and run through [`config::parse`], so every check of
+/// the YAML path applies and new config fields keep their defaults.
+pub fn to_config(o: &AddonOptions, env: &Environment<'_>) -> Result<Config> {
+    if o.sip_tcp_ports().contains(&env.http_port) {
+        bail!("the ingress port {} given by the Supervisor is also a SIP TCP port; change sip_tcp_port or sip_tls_port", env.http_port);
+    }
+    let host = |port: u16| match env.bind {
+        IpAddr::V6(ip) => format!("[{ip}]:{port}"),
+        IpAddr::V4(ip) => format!("{ip}:{port}"),
+    };
+    let mut listen = Vec::new();
+    if let Some(p) = o.sip_udp_port {
+        listen.push(format!("udp://{}", host(p)));
+    }
+    if let Some(p) = o.sip_tcp_port {
+        listen.push(format!("tcp://{}", host(p)));
+    }
+    if let Some(p) = o.sip_tls_port {
+        listen.push(format!("tls://{}", host(p)));
+    }
+    let extensions: Vec<Value> = o
+        .extensions
+        .iter()
+        .map(|e| json!({"extension": e.extension, "password": e.password, "name": e.name}))
+        .collect();
+    let mqtt = match (&o.mqtt, &env.mqtt) {
+        (Some(m), _) => json!({"host": m.host, "port": m.port, "username": m.username, "password": m.password}),
+        (None, Some(m)) => json!({"host": m.host, "port": m.port, "username": m.username, "password": m.password,
+                                  "discovery_prefix": m.discovery_prefix, "base_topic": m.base_topic}),
+        (None, None) => Value::Null,
+    };
+    let doc = json!({
+        "data_dir": env.data_dir,
+        "log_level": o.log_level,
+        "sip": {"listen": listen, "external_address": env.advertise.to_string()},
+        "rtp": {
+            "ports": format!("{}-{}", o.rtp_port_min, o.rtp_port_max),
+            "address": env.advertise.to_string(),
+            "bind": env.bind.to_string(),
+        },
+        "http": {"listen": host(env.http_port)},
+        "extensions": extensions,
+        "mqtt": mqtt,
+    });
+    config::parse(&doc.to_string()).map_err(|e| anyhow::anyhow!("add-on options: {e:#}"))
+}
+
+#[cfg(test)]
+#[path = "options_tests.rs"]
+mod tests;

@@ -1,0 +1,80 @@
+//! Wires configuration, storage, the event bus, the media engine, the SIP core
+//! and HTTP together, and shuts them down in order.
+use crate::config::Config;
+use crate::events::EventBus;
+use crate::media::{MediaConfig, MediaEngine};
+use crate::storage::{spawn_binding_writer, spawn_call_history, Store};
+use anyhow::Context;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// `HA_PBX_LOG` (an EnvFilter) wins over `log_level` from the config.
+pub fn init_tracing(level: Option<&str>) {
+    // rsipstack logs every datagram at info: keep it at warn unless asked.
+    let default = format!("{},rsipstack=warn,sqlx=warn", level.unwrap_or("info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HA_PBX_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi).init();
+}
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    run_with(config, None).await
+}
+
+/// `ingress`: add-on mode, where HTTP answers only the Supervisor's ingress proxy.
+pub async fn run_with(config: Config, ingress: Option<std::sync::Arc<crate::addon::IngressGuard>>) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("data_dir: cannot create {}", config.data_dir.display()))?;
+    let store = Store::open(&config.data_dir).await.context("storage")?;
+    store.sync_config_extensions(&config.extensions).await.context("storing extensions")?;
+    let bus = EventBus::default();
+    let history = spawn_call_history(store.clone(), &bus);
+    let binding_writer = spawn_binding_writer(store.clone());
+
+    let (first, last) = config.rtp.port_range()?;
+    let media = MediaEngine::new(MediaConfig {
+        bind: config.rtp.bind_address(),
+        advertise: config.rtp.address,
+        port_range: (first, last),
+        timeout: Duration::from_secs(config.rtp.media_timeout_secs),
+    })
+    .context("rtp")?;
+    tracing::info!("RTP ports {first}-{last} on {}", config.rtp.address);
+
+    let http_listener = crate::http::bind(config.http.listen).await?;
+    let cancel = CancellationToken::new();
+    let deps = crate::sip::server::SipDeps { config: config.clone(), store: store.clone(), binding_writer: binding_writer.clone(), bus, media };
+    let core = crate::sip::server::start(deps, cancel.clone()).await?;
+    tracing::info!("HTTP listening on {}", config.http.listen);
+    let http = tokio::spawn(crate::http::serve_guarded(http_listener, core.clone(), ingress));
+    // MQTT bridge to Home Assistant (off without an `mqtt` section); lives until run() returns.
+    let _mqtt = config.mqtt.clone().map(|m| crate::mqtt::MqttBridge::start(m, core.clone())).transpose().context("mqtt")?;
+    tracing::info!(extensions = config.extensions.len(), data_dir = %config.data_dir.display(), "ha-pbx {} ready", env!("CARGO_PKG_VERSION"));
+
+    tokio::select! {
+        _ = shutdown_signal() => tracing::info!("shutting down"),
+        r = http => { r??; }
+    }
+    cancel.cancel();
+    drop(core);
+    // Registrations written so far must reach the disk before we exit.
+    binding_writer.flush().await;
+    history.abort();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,318 @@
+//! Configuration: YAML (serde_norway) with an embedded default.
+//!
+//! Every struct denies unknown keys so that a typo stops start-up with a
+//! message naming the key, instead of being silently ignored.
+mod listen;
+mod validate;
+
+pub use listen::{ListenAddr, Transport};
+
+use anyhow::Context;
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+/// The configuration used when `ha-pbx` runs with no `--config`.
+pub const DEFAULT_YAML: &str = include_str!("default.yaml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    #[serde(default)]
+    pub log_level: Option<String>,
+    #[serde(default)]
+    pub sip: SipConfig,
+    #[serde(default)]
+    pub rtp: RtpConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub security: SecurityConfig,
+    #[serde(default)]
+    pub extensions: Vec<ExtensionConfig>,
+    /// MQTT bridge to Home Assistant; off when absent.
+    #[serde(default)]
+    pub mqtt: Option<MqttConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    pub host: String,
+    #[serde(default = "default_mqtt_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default = "default_discovery_prefix")]
+    pub discovery_prefix: String,
+    #[serde(default = "default_base_topic")]
+    pub base_topic: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipConfig {
+    /// `udp://IP:PORT`, `tcp://IP:PORT`, `tls://IP:PORT`.
+    #[serde(default = "default_listen")]
+    pub listen: Vec<ListenAddr>,
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
+    /// Digest realm; also the domain in From/To of requests we originate.
+    #[serde(default = "default_realm")]
+    pub realm: String,
+    /// Address written into Via/Contact/Record-Route when the listen address is
+    /// a wildcard (0.0.0.0); defaults to `rtp.address`.
+    #[serde(default)]
+    pub external_address: Option<IpAddr>,
+    #[serde(default)]
+    pub registration: RegistrationConfig,
+    /// Digest algorithms offered in challenges, in order. Credentials in either
+    /// are always accepted; SHA-256 is not offered by default because some
+    /// clients (baresip 1.0, older doorbells) give up on a challenge list
+    /// that holds an algorithm they do not know.
+    #[serde(default = "default_digest_algorithms")]
+    pub digest_algorithms: Vec<DigestAlgorithm>,
+    /// How long a digest nonce stays valid before the device gets `stale=true`.
+    #[serde(default = "default_nonce_ttl")]
+    pub nonce_ttl_secs: u64,
+    /// Seconds a callee may ring before the caller gets 480.
+    #[serde(default = "default_ring_timeout")]
+    pub ring_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum DigestAlgorithm {
+    #[serde(rename = "MD5", alias = "md5")]
+    Md5,
+    #[serde(rename = "SHA-256", alias = "sha-256", alias = "SHA256", alias = "sha256")]
+    Sha256,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationConfig {
+    #[serde(default = "default_min_expires")]
+    pub min_expires: u32,
+    #[serde(default = "default_max_expires")]
+    pub max_expires: u32,
+    #[serde(default = "default_default_expires")]
+    pub default_expires: u32,
+    /// Contacts kept per extension; the oldest binding is replaced past it.
+    #[serde(default = "default_max_contacts")]
+    pub max_contacts: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RtpConfig {
+    /// `FIRST-LAST`, inclusive; each call leg takes an even/odd pair.
+    #[serde(default = "default_rtp_ports")]
+    pub ports: String,
+    /// Address written into SDP (and bound, unless `bind` is given).
+    #[serde(default = "default_rtp_address")]
+    pub address: IpAddr,
+    /// Address the RTP sockets bind to; defaults to `address`.
+    #[serde(default)]
+    pub bind: Option<IpAddr>,
+    /// A call whose media stops for this long is ended with BYE on both legs.
+    #[serde(default = "default_media_timeout")]
+    pub media_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    #[serde(default = "default_http_listen")]
+    pub listen: SocketAddr,
+    /// Bearer token for the call-control API under /api; the API is off without it.
+    #[serde(default)]
+    pub api_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Failed digest attempts from one source before it is ignored.
+    #[serde(default = "default_ban_failures")]
+    pub ban_after_failures: u32,
+    /// Window in which those failures are counted.
+    #[serde(default = "default_ban_window")]
+    pub ban_window_secs: u64,
+    /// How long a banned source is ignored.
+    #[serde(default = "default_ban_secs")]
+    pub ban_secs: u64,
+    /// Largest SIP message accepted.
+    #[serde(default = "default_max_message")]
+    pub max_message_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionConfig {
+    pub extension: String,
+    pub password: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+fn default_mqtt_port() -> u16 {
+    1883
+}
+fn default_discovery_prefix() -> String {
+    "homeassistant".into()
+}
+fn default_base_topic() -> String {
+    "ha_pbx".into()
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./data")
+}
+fn default_listen() -> Vec<ListenAddr> {
+    vec![
+        "udp://0.0.0.0:5060".parse().expect("static"),
+        "tcp://0.0.0.0:5060".parse().expect("static"),
+    ]
+}
+fn default_realm() -> String {
+    "ha-pbx".into()
+}
+fn default_digest_algorithms() -> Vec<DigestAlgorithm> {
+    vec![DigestAlgorithm::Md5]
+}
+fn default_nonce_ttl() -> u64 {
+    300
+}
+fn default_ring_timeout() -> u64 {
+    60
+}
+fn default_min_expires() -> u32 {
+    60
+}
+fn default_max_expires() -> u32 {
+    3600
+}
+fn default_default_expires() -> u32 {
+    3600
+}
+fn default_max_contacts() -> usize {
+    10
+}
+fn default_rtp_ports() -> String {
+    "20000-20999".into()
+}
+fn default_rtp_address() -> IpAddr {
+    IpAddr::from([127, 0, 0, 1])
+}
+fn default_media_timeout() -> u64 {
+    60
+}
+fn default_http_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 8088))
+}
+fn default_ban_failures() -> u32 {
+    10
+}
+fn default_ban_window() -> u64 {
+    60
+}
+fn default_ban_secs() -> u64 {
+    300
+}
+fn default_max_message() -> usize {
+    16 * 1024
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        serde_norway::from_str("{}").expect("defaults")
+    }
+}
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        serde_norway::from_str("{}").expect("defaults")
+    }
+}
+impl Default for RtpConfig {
+    fn default() -> Self {
+        serde_norway::from_str("{}").expect("defaults")
+    }
+}
+impl Default for HttpConfig {
+    fn default() -> Self {
+        serde_norway::from_str("{}").expect("defaults")
+    }
+}
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        serde_norway::from_str("{}").expect("defaults")
+    }
+}
+
+impl RtpConfig {
+    /// The inclusive port range; `validate` has checked it parses.
+    pub fn port_range(&self) -> anyhow::Result<(u16, u16)> {
+        validate::parse_port_range(&self.ports)
+    }
+    pub fn bind_address(&self) -> IpAddr {
+        self.bind.unwrap_or(self.address)
+    }
+}
+
+impl SipConfig {
+    /// Address the PBX names itself by in Via, Contact and Record-Route.
+    pub fn advertised_ip(&self, rtp: &RtpConfig) -> IpAddr {
+        self.external_address.unwrap_or(rtp.address)
+    }
+}
+
+/// Parse YAML text into a validated config.
+pub fn parse(text: &str) -> anyhow::Result<Config> {
+    let config: Config = serde_norway::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    validate::validate(&config)?;
+    Ok(config)
+}
+
+/// Load the file at `path`, or the embedded default when `None`.
+pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+    match path {
+        None => parse(DEFAULT_YAML).context("embedded default config"),
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
+            let mut config = parse(&text).with_context(|| format!("in {}", p.display()))?;
+            // Relative paths in the file are relative to the file, not the cwd.
+            let base = p.parent().unwrap_or(Path::new("."));
+            config.resolve_paths(base);
+            Ok(config)
+        }
+    }
+}
+
+impl Config {
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.data_dir);
+        if let Some(tls) = &mut self.sip.tls {
+            fix(&mut tls.cert);
+            fix(&mut tls.key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,81 @@
+use super::*;
+
+#[test]
+fn embedded_default_parses() {
+    let c = parse(DEFAULT_YAML).unwrap();
+    assert_eq!(c.sip.listen.len(), 2);
+    assert!(c.extensions.is_empty());
+    assert_eq!(c.http.listen.port(), 8088);
+    assert_eq!(c.rtp.port_range().unwrap(), (20000, 20999));
+}
+
+#[test]
+fn issue_example_parses() {
+    let c = parse(
+        r#"
+data_dir: ./data
+sip:
+  listen: [udp://127.0.0.1:5060, tcp://127.0.0.1:5060, tls://127.0.0.1:5061]
+  tls: {cert: cert.pem, key: key.pem}
+rtp:
+  ports: 20000-20999
+  address: 127.0.0.1
+http:
+  listen: 127.0.0.1:8088
+extensions:
+  - {extension: "101", password: "secret101", name: "Front door"}
+  - {extension: "102", password: "secret102", name: "Kitchen"}
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.sip.listen[2].transport, Transport::Tls);
+    assert_eq!(c.extensions[1].name.as_deref(), Some("Kitchen"));
+}
+
+fn err(text: &str) -> String {
+    format!("{:#}", parse(text).unwrap_err())
+}
+
+#[test]
+fn unknown_key_is_named() {
+    assert!(err("sip: {listne: []}").contains("listne"));
+    assert!(err("bogus: 1").contains("bogus"));
+}
+
+#[test]
+fn bad_address_is_named() {
+    let e = err("sip: {listen: [udp://300.1.1.1:5060]}");
+    assert!(e.contains("300.1.1.1"), "{e}");
+    let e = err("sip: {listen: [sctp://127.0.0.1:5060]}");
+    assert!(e.contains("sctp"), "{e}");
+    let e = err("http: {listen: nowhere}");
+    assert!(e.contains("http") || e.contains("listen"), "{e}");
+}
+
+#[test]
+fn duplicate_extension_is_named() {
+    let e = err("extensions: [{extension: '1', password: a}, {extension: '1', password: b}]");
+    assert!(e.contains("extensions[1].extension"), "{e}");
+}
+
+#[test]
+fn bad_port_range_is_named() {
+    assert!(err("rtp: {ports: 30000-20000}").contains("rtp.ports"));
+    assert!(err("rtp: {ports: lots}").contains("rtp.ports"));
+}
+
+#[test]
+fn garbage_never_panics() {
+    for text in ["", "[]", "- a", "sip: 5", "extensions: {a: 1}", "\u{0}\u{1}", "rtp: {address: ''}"] {
+        let _ = parse(text);
+    }
+}
+
+#[test]
+fn digest_algorithms() {
+    use super::DigestAlgorithm::*;
+    assert_eq!(parse("{}").unwrap().sip.digest_algorithms, vec![Md5]);
+    assert_eq!(parse("sip: {digest_algorithms: [SHA-256, MD5]}").unwrap().sip.digest_algorithms, vec![Sha256, Md5]);
+    assert!(err("sip: {digest_algorithms: [SHA-1]}").contains("SHA-1"));
+    assert!(err("sip: {digest_algorithms: []}").contains("sip.digest_algorithms"));
+}

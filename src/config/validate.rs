@@ -1,0 +1,111 @@
+//! Checks serde cannot express; each error names the offending field.
+use super::{Config, Transport};
+use anyhow::{bail, Result};
+use std::collections::HashSet;
+
+pub(super) fn parse_port_range(s: &str) -> Result<(u16, u16)> {
+    let Some((a, b)) = s.split_once('-') else {
+        bail!("rtp.ports: `{s}` is not a FIRST-LAST range such as 20000-20999");
+    };
+    let first: u16 = a.trim().parse().map_err(|_| anyhow::anyhow!("rtp.ports: `{a}` is not a port number"))?;
+    let last: u16 = b.trim().parse().map_err(|_| anyhow::anyhow!("rtp.ports: `{b}` is not a port number"))?;
+    if first < 1024 || first >= last {
+        bail!("rtp.ports: `{s}` must be FIRST-LAST with 1024 <= FIRST < LAST");
+    }
+    if last - first + 1 < 4 {
+        bail!("rtp.ports: `{s}` holds fewer than 4 ports, not enough for one call");
+    }
+    Ok((first, last))
+}
+
+fn valid_extension(ext: &str) -> bool {
+    !ext.is_empty()
+        && ext.len() <= 32
+        && ext.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+' | '*' | '#'))
+}
+
+pub(super) fn validate(c: &Config) -> Result<()> {
+    if let Some(level) = &c.log_level {
+        if !matches!(level.as_str(), "trace" | "debug" | "info" | "warn" | "error") {
+            bail!("log_level: `{level}` is not one of trace, debug, info, warn, error");
+        }
+    }
+    if c.sip.listen.is_empty() {
+        bail!("sip.listen: at least one listen address is needed");
+    }
+    let mut seen = HashSet::new();
+    for (i, l) in c.sip.listen.iter().enumerate() {
+        if !seen.insert((l.transport, l.addr)) {
+            bail!("sip.listen[{i}]: `{l}` is listed twice");
+        }
+    }
+    if c.sip.tls.is_some() && !c.sip.listen.iter().any(|l| l.transport == Transport::Tls) {
+        tracing::warn!("sip.tls is set but sip.listen has no tls:// address; the pair is unused");
+    }
+    if c.sip.realm.trim().is_empty() {
+        bail!("sip.realm: must not be empty");
+    }
+    let r = &c.sip.registration;
+    if r.min_expires == 0 || r.min_expires > r.max_expires {
+        bail!("sip.registration.min_expires: must be > 0 and <= max_expires ({})", r.max_expires);
+    }
+    if r.default_expires < r.min_expires || r.default_expires > r.max_expires {
+        bail!("sip.registration.default_expires: must lie between min_expires and max_expires");
+    }
+    if r.max_contacts == 0 || r.max_contacts > 100 {
+        bail!("sip.registration.max_contacts: must be between 1 and 100");
+    }
+    if c.sip.digest_algorithms.is_empty() {
+        bail!("sip.digest_algorithms: at least one of MD5, SHA-256 is needed");
+    }
+    if c.sip.nonce_ttl_secs < 10 {
+        bail!("sip.nonce_ttl_secs: must be at least 10");
+    }
+    if c.sip.ring_timeout_secs == 0 {
+        bail!("sip.ring_timeout_secs: must be > 0");
+    }
+    parse_port_range(&c.rtp.ports)?;
+    if c.rtp.address.is_unspecified() {
+        bail!("rtp.address: `{}` cannot be written into SDP; give the address devices reach", c.rtp.address);
+    }
+    if c.rtp.media_timeout_secs == 0 {
+        bail!("rtp.media_timeout_secs: must be > 0");
+    }
+    if let Some(ip) = c.sip.external_address {
+        if ip.is_unspecified() {
+            bail!("sip.external_address: `{ip}` is not an address devices can reach");
+        }
+    }
+    if c.http.api_token.as_ref().is_some_and(|t| t.len() < 16) {
+        bail!("http.api_token: use at least 16 characters");
+    }
+    if c.security.max_message_bytes < 1024 || c.security.max_message_bytes > 65535 {
+        bail!("security.max_message_bytes: must be between 1024 and 65535");
+    }
+    if c.security.ban_after_failures == 0 {
+        bail!("security.ban_after_failures: must be > 0");
+    }
+    if let Some(m) = &c.mqtt {
+        if m.host.trim().is_empty() {
+            bail!("mqtt.host: must not be empty");
+        }
+        for (field, topic) in [("mqtt.discovery_prefix", &m.discovery_prefix), ("mqtt.base_topic", &m.base_topic)] {
+            if topic.is_empty() || topic.contains(['+', '#']) || topic.starts_with('/') || topic.ends_with('/') {
+                bail!("{field}: `{topic}` must be a plain topic without wildcards or leading/trailing `/`");
+            }
+        }
+    }
+    let mut exts = HashSet::new();
+    for (i, e) in c.extensions.iter().enumerate() {
+        if !valid_extension(&e.extension) {
+            bail!("extensions[{i}].extension: `{}` must be 1-32 characters of digits, letters or .-_+*#", e.extension);
+        }
+        if !exts.insert(e.extension.as_str()) {
+            bail!("extensions[{i}].extension: duplicate extension `{}`", e.extension);
+        }
+        if e.password.is_empty() {
+            bail!("extensions[{i}].password: must not be empty (extension {})", e.extension);
+        }
+    }
+    Ok(())
+}

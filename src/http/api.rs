@@ -1,0 +1,127 @@
+//! Call control over HTTP (`/api/...`), behind a bearer token
+//! (`http.api_token`; the API is off without one). Errors are 4xx with a
+//! JSON `{"error": "..."}` naming what was wrong.
+use crate::sip::control::{self, ControlError};
+use crate::sip::core::SipCoreRef;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+type Reply = (StatusCode, Json<Value>);
+
+pub fn routes() -> Router<SipCoreRef> {
+    Router::new()
+        .route("/api/calls", get(list).post(dial))
+        .route("/api/calls/{id}", delete(hang_up))
+        .route("/api/calls/{id}/dtmf", post(dtmf))
+        .route("/api/calls/{id}/transfer", post(transfer))
+}
+
+fn authorized(core: &SipCoreRef, headers: &HeaderMap) -> Result<(), Reply> {
+    let Some(token) = core.config.http.api_token.as_deref() else {
+        return Err((StatusCode::FORBIDDEN, Json(json!({"error": "the API is off: set http.api_token"}))));
+    };
+    let given = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if given == Some(token) {
+        Ok(())
+    } else {
+        Err((StatusCode::UNAUTHORIZED, Json(json!({"error": "missing or wrong bearer token"}))))
+    }
+}
+
+fn error(e: ControlError) -> Reply {
+    let status = match e {
+        ControlError::NoSuchCall(_) | ControlError::NoSuchExtension(_) => StatusCode::NOT_FOUND,
+        ControlError::NotRegistered(_) => StatusCode::CONFLICT,
+        ControlError::BadArgument(_) => StatusCode::BAD_REQUEST,
+        ControlError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
+    };
+    (status, Json(json!({"error": e.to_string()})))
+}
+
+async fn list(State(core): State<SipCoreRef>, headers: HeaderMap) -> Reply {
+    if let Err(r) = authorized(&core, &headers) {
+        return r;
+    }
+    let calls: Vec<Value> = control::active_calls(&core)
+        .into_iter()
+        .map(|c| json!({"call_id": c.call_id, "caller": c.caller, "callee": c.callee, "answered": c.answered}))
+        .collect();
+    (StatusCode::OK, Json(json!({ "calls": calls })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DialBody {
+    from: String,
+    to: String,
+}
+
+async fn dial(State(core): State<SipCoreRef>, headers: HeaderMap, body: Result<Json<DialBody>, axum::extract::rejection::JsonRejection>) -> Reply {
+    if let Err(r) = authorized(&core, &headers) {
+        return r;
+    }
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({"error": format!("body must be {{\"from\": EXT, \"to\": EXT}}: {e}")}))),
+    };
+    match control::dial(&core, &body.from, &body.to).await {
+        Ok(call_id) => (StatusCode::ACCEPTED, Json(json!({ "call_id": call_id }))),
+        Err(e) => error(e),
+    }
+}
+
+async fn hang_up(State(core): State<SipCoreRef>, headers: HeaderMap, Path(id): Path<String>) -> Reply {
+    if let Err(r) = authorized(&core, &headers) {
+        return r;
+    }
+    match control::hang_up(&core, &id) {
+        Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "call_id": id }))),
+        Err(e) => error(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DtmfBody {
+    to: String,
+    digits: String,
+}
+
+async fn dtmf(State(core): State<SipCoreRef>, headers: HeaderMap, Path(id): Path<String>, body: Result<Json<DtmfBody>, axum::extract::rejection::JsonRejection>) -> Reply {
+    if let Err(r) = authorized(&core, &headers) {
+        return r;
+    }
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({"error": format!("body must be {{\"to\": EXT, \"digits\": \"123#\"}}: {e}")}))),
+    };
+    match control::send_dtmf(&core, &id, &body.to, &body.digits) {
+        Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "call_id": id }))),
+        Err(e) => error(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferBody {
+    leaving: String,
+    to: String,
+}
+
+async fn transfer(State(core): State<SipCoreRef>, headers: HeaderMap, Path(id): Path<String>, body: Result<Json<TransferBody>, axum::extract::rejection::JsonRejection>) -> Reply {
+    if let Err(r) = authorized(&core, &headers) {
+        return r;
+    }
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({"error": format!("body must be {{\"leaving\": EXT, \"to\": EXT}}: {e}")}))),
+    };
+    match control::transfer(&core, &id, &body.leaving, &body.to) {
+        Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "call_id": id }))),
+        Err(e) => error(e),
+    }
+}

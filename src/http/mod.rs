@@ -1,0 +1,38 @@
+//! HTTP server (axum): /health, and the call-control API (`api`).
+mod api;
+use crate::sip::core::{now_unix, SipCoreRef};
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use std::net::SocketAddr;
+
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("http.listen: cannot listen on {addr}: {e}"))
+}
+
+pub async fn serve(listener: tokio::net::TcpListener, core: SipCoreRef) -> anyhow::Result<()> {
+    serve_guarded(listener, core, None).await
+}
+
+/// `guard`: in add-on mode only the Supervisor's ingress proxy is let in.
+pub async fn serve_guarded(listener: tokio::net::TcpListener, core: SipCoreRef, guard: Option<std::sync::Arc<crate::addon::IngressGuard>>) -> anyhow::Result<()> {
+    let mut app = Router::new().route("/health", get(health)).merge(api::routes()).with_state(core);
+    if let Some(g) = guard {
+        app = g.layer(app);
+    }
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
+    Ok(())
+}
+
+async fn health(State(core): State<SipCoreRef>) -> Json<serde_json::Value> {
+    let now = now_unix();
+    let (registered, bindings) = core.location.lock().map(|l| (l.registered_extensions(now), l.binding_count())).unwrap_or((0, 0));
+    Json(serde_json::json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "registered_extensions": registered,
+        "bindings": bindings,
+        "active_calls": core.calls.len(),
+        "media_relays": core.media.active_relays(),
+    }))
+}

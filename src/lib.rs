@@ -1,0 +1,13 @@
+//! ha-pbx: a PBX for Home Assistant.
+//!
+//! Control plane (`sip`) and media plane (`media`) are kept apart: `media` never
+//! sees a SIP type, it is driven by plain addresses and SDP text.
+pub mod addon;
+pub mod app;
+pub mod config;
+pub mod events;
+pub mod http;
+pub mod media;
+pub mod mqtt;
+pub mod sip;
+pub mod storage;

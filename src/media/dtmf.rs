@@ -1,0 +1,84 @@
+//! RFC 4733 telephone-event detection (sans-IO): which digit a device sent.
+//!
+//! A key press is a run of packets with one RTP timestamp; its last three
+//! packets carry the end bit. We report the digit once, at the first end
+//! packet of a timestamp, so retransmitted ends do not repeat it.
+
+#[derive(Debug, Default)]
+pub struct DtmfDetector {
+    pt: Option<u8>,
+    last_reported_ts: Option<u32>,
+}
+
+/// RFC 4733 §3.2 event codes 0-15.
+const DIGITS: &[u8; 16] = b"0123456789*#ABCD";
+
+impl DtmfDetector {
+    /// The payload type negotiated for telephone-event; None turns detection off.
+    pub fn set_payload_type(&mut self, pt: Option<u8>) {
+        self.pt = pt;
+    }
+
+    /// Look at one RTP packet; Some(digit) when a key press just ended.
+    pub fn on_rtp(&mut self, packet: &[u8]) -> Option<char> {
+        let pt = self.pt?;
+        if packet.len() < 16 || packet[0] >> 6 != 2 || packet[1] & 0x7f != pt {
+            return None;
+        }
+        let csrc = usize::from(packet[0] & 0x0f);
+        let mut offset = 12 + 4 * csrc;
+        if packet[0] & 0x10 != 0 {
+            // Header extension: 4 bytes of header, then `length` words.
+            let ext = packet.get(offset + 2..offset + 4)?;
+            offset += 4 + 4 * usize::from(u16::from_be_bytes([ext[0], ext[1]]));
+        }
+        let payload = packet.get(offset..offset + 4)?;
+        let (event, end) = (payload[0], payload[1] & 0x80 != 0);
+        let ts = u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]);
+        if !end || event > 15 || self.last_reported_ts == Some(ts) {
+            return None;
+        }
+        self.last_reported_ts = Some(ts);
+        Some(DIGITS[usize::from(event)] as char)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(pt: u8, ts: u32, digit: u8, end: bool) -> Vec<u8> {
+        let mut p = vec![0x80, pt, 0, 1];
+        p.extend_from_slice(&ts.to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0, 7]);
+        p.extend_from_slice(&[digit, if end { 0x8a } else { 0x0a }, 0x03, 0x20]);
+        p
+    }
+
+    #[test]
+    fn reports_each_key_press_once_at_its_end() {
+        let mut d = DtmfDetector::default();
+        assert_eq!(d.on_rtp(&event(101, 1000, 5, true)), None, "off until a payload type is set");
+        d.set_payload_type(Some(101));
+        assert_eq!(d.on_rtp(&event(101, 1000, 5, false)), None);
+        assert_eq!(d.on_rtp(&event(101, 1000, 5, true)), Some('5'));
+        assert_eq!(d.on_rtp(&event(101, 1000, 5, true)), None, "retransmitted end");
+        assert_eq!(d.on_rtp(&event(101, 2000, 11, true)), Some('#'));
+        assert_eq!(d.on_rtp(&event(101, 3000, 10, true)), Some('*'));
+        assert_eq!(d.on_rtp(&event(0, 4000, 1, true)), None, "audio payload type");
+        assert_eq!(d.on_rtp(&event(101, 5000, 16, true)), None, "not a DTMF event");
+    }
+
+    #[test]
+    fn malformed_packets_are_ignored() {
+        let mut d = DtmfDetector::default();
+        d.set_payload_type(Some(101));
+        for p in [vec![], vec![0x80, 101], vec![0x9f; 20], vec![0x80, 101, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]] {
+            assert_eq!(d.on_rtp(&p), None);
+        }
+        // Header extension longer than the packet.
+        let mut p = event(101, 9, 1, true);
+        p[0] |= 0x10;
+        assert_eq!(d.on_rtp(&p), None);
+    }
+}

@@ -1,0 +1,13 @@
+//! Media plane: SDP rewriting and the RTP relay. No SIP types here: it is
+//! driven by socket addresses and SDP text, so the control plane can change
+//! without touching packet handling.
+
+pub mod dtmf;
+pub mod ports;
+pub mod relay;
+pub mod sdp;
+
+#[cfg(test)]
+mod ports_tests;
+
+pub use relay::{FlowStats, Leg, MediaConfig, MediaEngine, Relay, RelayStats};

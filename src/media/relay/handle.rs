@@ -1,0 +1,93 @@
+//! What the signalling side holds for one stream: a handle to the relay's
+//! task. Dropping it ends the task, which closes the sockets and returns
+//! the ports.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+
+use super::Leg;
+use super::engine::ActiveGuard;
+use super::stats::{RelayStats, StatsCells};
+use super::switch::Switch;
+use super::task::{Control, LegSockets, RelayTask};
+use crate::media::ports::PortPair;
+
+pub struct Relay {
+    ports: [u16; 2],
+    /// Rare updates only (SDP, hold); the task sees them on its next wake-up.
+    control: mpsc::UnboundedSender<Control>,
+    timed_out: watch::Receiver<bool>,
+    stats: Arc<StatsCells>,
+    dtmf: Option<mpsc::UnboundedReceiver<(Leg, char)>>,
+}
+
+impl Relay {
+    pub(super) fn spawn(pairs: [PortPair; 2], timeout: Duration, active: ActiveGuard) -> io::Result<Relay> {
+        let [a, b] = pairs;
+        let ports = [a.lease.rtp_port(), b.lease.rtp_port()];
+        let sockets = [
+            LegSockets { rtp: UdpSocket::from_std(a.rtp)?, rtcp: UdpSocket::from_std(a.rtcp)? },
+            LegSockets { rtp: UdpSocket::from_std(b.rtp)?, rtcp: UdpSocket::from_std(b.rtcp)? },
+        ];
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let (timed_out_tx, timed_out) = watch::channel(false);
+        let stats = Arc::new(StatsCells::default());
+        let (dtmf_tx, dtmf_rx) = mpsc::unbounded_channel();
+        let switch = Switch::new(timeout, Instant::now());
+        let task =
+            RelayTask::new(sockets, [a.lease, b.lease], switch, control_rx, timed_out_tx, Arc::clone(&stats), dtmf_tx, active);
+        tokio::spawn(task.run());
+        Ok(Relay { ports, control, timed_out, stats, dtmf: Some(dtmf_rx) })
+    }
+
+    /// The RTP port we advertise to `leg`'s device (RTCP is this + 1).
+    pub fn local_port(&self, leg: Leg) -> u16 {
+        self.ports[leg.index()]
+    }
+
+    /// Where `leg`'s device said (in SDP) it receives. Call again on every
+    /// new SDP from that leg; a changed address re-opens latching.
+    pub fn set_peer(&self, leg: Leg, rtp: SocketAddr, rtcp: Option<SocketAddr>) {
+        // Fails only if the task is gone, and then there is nothing to update.
+        let _ = self.control.send(Control::Peer { leg, rtp, rtcp });
+    }
+
+    /// Off while the call is on hold or inactive, where silence is expected.
+    pub fn set_timeout_enabled(&self, on: bool) {
+        let _ = self.control.send(Control::TimeoutEnabled(on));
+    }
+
+    /// Resolves once no RTP flowed either way for the configured timeout
+    /// (checked every second at most), or if the relay's task has ended.
+    /// Cancel-safe: a fresh call starts a fresh wait.
+    pub async fn timed_out(&self) {
+        let mut timed_out = self.timed_out.clone();
+        let _ = timed_out.wait_for(|t| *t).await;
+    }
+
+    /// Detect RFC 4733 key presses in RTP from `leg` with this payload type.
+    pub fn set_dtmf_payload_type(&self, leg: Leg, pt: Option<u8>) {
+        let _ = self.control.send(Control::DtmfPayloadType { leg, pt });
+    }
+
+    /// The stream of (leg, digit) key presses; can be taken once.
+    pub fn take_dtmf_events(&mut self) -> Option<mpsc::UnboundedReceiver<(Leg, char)>> {
+        self.dtmf.take()
+    }
+
+    pub fn stats(&self) -> RelayStats {
+        self.stats.snapshot()
+    }
+}
+
+impl fmt::Debug for Relay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Relay").field("ports", &self.ports).field("stats", &self.stats()).finish()
+    }
+}

@@ -1,0 +1,47 @@
+//! RTP/RTCP relay for one SDP stream between two legs (A: caller side,
+//! B: callee side). Each leg gets its own RTP/RTCP port pair; what arrives on
+//! one leg's socket leaves through the other's. Payload bytes are never
+//! touched, so every codec, SRTP and RFC 4733 events pass through.
+//!
+//! The decisions live in sans-IO state machines ([`latch`], [`watchdog`],
+//! [`switch`]) driven by time and packets; `task` is the thin socket shell.
+
+mod engine;
+mod handle;
+pub mod latch;
+mod stats;
+pub mod switch;
+mod task;
+pub mod watchdog;
+
+#[cfg(test)]
+mod integration_tests;
+#[cfg(test)]
+mod latch_tests;
+#[cfg(test)]
+mod switch_tests;
+#[cfg(test)]
+mod watchdog_tests;
+
+pub use engine::{MediaConfig, MediaEngine};
+pub use handle::Relay;
+pub use stats::{FlowStats, RelayStats};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Leg {
+    A,
+    B,
+}
+
+impl Leg {
+    pub fn other(self) -> Leg {
+        match self {
+            Leg::A => Leg::B,
+            Leg::B => Leg::A,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}

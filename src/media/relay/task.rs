@@ -1,0 +1,189 @@
+//! The async shell around [`Switch`]: one tokio task per relay owns its four
+//! sockets and one receive buffer, drains every readable socket in a single
+//! poll and sends each packet straight on. Nothing here is shared with other
+//! calls, so relays never contend with each other.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use socket2::{SockAddr, SockRef};
+use tokio::io::ReadBuf;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Interval, MissedTickBehavior};
+
+use super::Leg;
+use super::engine::ActiveGuard;
+use super::stats::StatsCells;
+use super::switch::{Channel, DropReason, Switch, Verdict};
+use crate::media::dtmf::DtmfDetector;
+use crate::media::ports::PortLease;
+
+/// Larger than any RTP packet that fits an Ethernet MTU, with room for
+/// jumbo-ish video; a bigger datagram would be truncated.
+const RECV_BUFFER_BYTES: usize = 8 * 1024;
+
+/// Signalling-side changes, sent by the [`super::Relay`] handle.
+#[derive(Debug)]
+pub(super) enum Control {
+    Peer { leg: Leg, rtp: SocketAddr, rtcp: Option<SocketAddr> },
+    TimeoutEnabled(bool),
+    /// telephone-event payload type of RTP arriving from `leg`.
+    DtmfPayloadType { leg: Leg, pt: Option<u8> },
+}
+
+pub(super) struct LegSockets {
+    pub(super) rtp: UdpSocket,
+    pub(super) rtcp: UdpSocket,
+}
+
+impl LegSockets {
+    fn get(&self, channel: Channel) -> &UdpSocket {
+        match channel {
+            Channel::Rtp => &self.rtp,
+            Channel::Rtcp => &self.rtcp,
+        }
+    }
+}
+
+/// Reads the clock at most once per poll: every packet of one burst gets the
+/// same time, which is precise enough for 2 s latching and second timeouts.
+#[derive(Default)]
+struct Clock(Option<Instant>);
+
+impl Clock {
+    fn now(&mut self) -> Instant {
+        *self.0.get_or_insert_with(Instant::now)
+    }
+}
+
+pub(super) struct RelayTask {
+    sockets: [LegSockets; 2],
+    switch: Switch,
+    control: mpsc::UnboundedReceiver<Control>,
+    timed_out: watch::Sender<bool>,
+    stats: Arc<StatsCells>,
+    /// RFC 4733 key presses seen per leg, reported to the signalling side.
+    dtmf: [DtmfDetector; 2],
+    dtmf_events: mpsc::UnboundedSender<(Leg, char)>,
+    tick: Interval,
+    /// One buffer serves all four sockets: each packet is sent on before the
+    /// next is read, so nothing is allocated per packet.
+    buf: Box<[u8]>,
+    /// Declared after `sockets` so it drops after them: a port goes back to
+    /// the pool only once it is closed.
+    _leases: [PortLease; 2],
+    _active: ActiveGuard,
+}
+
+impl RelayTask {
+    /// Must run inside a tokio runtime (the interval registers a timer).
+    pub(super) fn new(
+        sockets: [LegSockets; 2],
+        leases: [PortLease; 2],
+        switch: Switch,
+        control: mpsc::UnboundedReceiver<Control>,
+        timed_out: watch::Sender<bool>,
+        stats: Arc<StatsCells>,
+        dtmf_events: mpsc::UnboundedSender<(Leg, char)>,
+        active: ActiveGuard,
+    ) -> Self {
+        let mut tick = tokio::time::interval(switch.check_period());
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        RelayTask {
+            sockets,
+            switch,
+            control,
+            timed_out,
+            stats,
+            dtmf: Default::default(),
+            dtmf_events,
+            tick,
+            buf: vec![0u8; RECV_BUFFER_BYTES].into_boxed_slice(),
+            _leases: leases,
+            _active: active,
+        }
+    }
+
+    /// Runs until the [`super::Relay`] handle is dropped.
+    pub(super) async fn run(mut self) {
+        std::future::poll_fn(|cx| self.poll(cx)).await;
+        let ports = [self.sockets[0].rtp.local_addr(), self.sockets[1].rtp.local_addr()];
+        tracing::debug!(?ports, stats = ?self.stats.snapshot(), "relay stopped");
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // Control first, so a re-INVITE's address applies to the next packet.
+        let mut changed = false;
+        loop {
+            match self.control.poll_recv(cx) {
+                Poll::Ready(Some(control)) => {
+                    self.apply(control);
+                    changed = true;
+                }
+                Poll::Ready(None) => return Poll::Ready(()),
+                Poll::Pending => break,
+            }
+        }
+        let mut clock = Clock::default();
+        for leg in [Leg::A, Leg::B] {
+            for channel in [Channel::Rtp, Channel::Rtcp] {
+                self.drain(cx, leg, channel, &mut clock);
+            }
+        }
+        while self.tick.poll_tick(cx).is_ready() {
+            changed = true;
+        }
+        if changed {
+            let timed_out = self.switch.is_timed_out(clock.now());
+            self.timed_out.send_if_modified(|current| std::mem::replace(current, timed_out) != timed_out);
+        }
+        // Every source above returned Pending and registered our waker.
+        Poll::Pending
+    }
+
+    fn apply(&mut self, control: Control) {
+        let now = Instant::now();
+        match control {
+            Control::Peer { leg, rtp, rtcp } => self.switch.set_peer(leg, rtp, rtcp, now),
+            Control::TimeoutEnabled(on) => self.switch.set_timeout_enabled(on, now),
+            Control::DtmfPayloadType { leg, pt } => self.dtmf[leg.index()].set_payload_type(pt),
+        }
+    }
+
+    /// Relays every datagram waiting on one socket. Ends on Pending, which
+    /// tokio also returns once the task used its fair share of this poll.
+    fn drain(&mut self, cx: &mut Context<'_>, leg: Leg, channel: Channel, clock: &mut Clock) {
+        let from = self.sockets[leg.index()].get(channel);
+        let to = self.sockets[leg.other().index()].get(channel);
+        loop {
+            let mut buf = ReadBuf::new(&mut self.buf);
+            let src = match from.poll_recv_from(cx, &mut buf) {
+                Poll::Ready(Ok(src)) => src,
+                // e.g. ICMP errors reported on some systems: not fatal.
+                Poll::Ready(Err(e)) => {
+                    tracing::trace!(error = %e, "relay receive error");
+                    continue;
+                }
+                Poll::Pending => return,
+            };
+            let packet = buf.filled();
+            match self.switch.on_packet(leg, channel, src, clock.now()) {
+                // Sent directly, not through tokio: a full send buffer means
+                // the packet is dropped (as the network would), never queued.
+                Verdict::Forward(dst) => match SockRef::from(to).send_to(packet, &SockAddr::from(dst)) {
+                    Ok(_) => self.stats.forwarded(leg, packet.len()),
+                    Err(_) => self.stats.dropped(DropReason::SendFailed),
+                },
+                Verdict::Drop(reason) => self.stats.dropped(reason),
+            }
+            if channel == Channel::Rtp {
+                if let Some(digit) = self.dtmf[leg.index()].on_rtp(packet) {
+                    let _ = self.dtmf_events.send((leg, digit));
+                }
+            }
+        }
+    }
+}

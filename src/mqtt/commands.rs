@@ -1,0 +1,106 @@
+//! Commands from Home Assistant: parsed and planned without IO (a bad
+//! payload becomes an error string to log, and nothing happens), then run
+//! through [`CallControl`].
+use super::control::{CallControl, LiveCall};
+use crate::sip::control::ControlError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verb {
+    HangUp,
+    Answer,
+    Dial(String),
+    Dtmf(String),
+    Transfer(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    HangUp { call_id: String },
+    Answer { call_id: String },
+    Dial { from: String, to: String },
+    /// `to`: the extension whose phone gets the digits.
+    Dtmf { call_id: String, to: String, digits: String },
+    /// `leaving` hangs up; the other party is connected to `to`.
+    Transfer { call_id: String, leaving: String, to: String },
+}
+
+const MAX_LEN: usize = 32;
+
+/// `verb` is the last level of `<base>/ext/<id>/cmd/<verb>`.
+pub fn parse(verb: &str, payload: &[u8]) -> Result<Verb, String> {
+    let text = std::str::from_utf8(payload).map_err(|_| "payload is not UTF-8".to_string())?.trim();
+    match verb {
+        // Buttons send "PRESS"; any payload presses.
+        "hangup" => Ok(Verb::HangUp),
+        "answer" => Ok(Verb::Answer),
+        "dial" => target(text, "number to dial").map(Verb::Dial),
+        "transfer" => target(text, "transfer target").map(Verb::Transfer),
+        "dtmf" => digits(text).map(Verb::Dtmf),
+        other => Err(format!("unknown command `{other}` (hangup, answer, dial, dtmf, transfer)")),
+    }
+}
+
+fn target(text: &str, what: &str) -> Result<String, String> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || "*#+._-".contains(c);
+    if text.is_empty() {
+        Err(format!("empty {what}"))
+    } else if text.len() > MAX_LEN {
+        Err(format!("{what} longer than {MAX_LEN} characters"))
+    } else if let Some(bad) = text.chars().find(|c| !ok(*c)) {
+        Err(format!("{what} `{text}` has the character `{bad}` (allowed: letters, digits, * # + . _ -)"))
+    } else {
+        Ok(text.to_string())
+    }
+}
+
+fn digits(text: &str) -> Result<String, String> {
+    let d = text.to_ascii_uppercase();
+    if d.is_empty() {
+        Err("no DTMF digits".into())
+    } else if d.len() > MAX_LEN {
+        Err(format!("more than {MAX_LEN} DTMF digits"))
+    } else if let Some(bad) = d.chars().find(|c| !(c.is_ascii_digit() || "*#ABCD".contains(*c))) {
+        Err(format!("`{bad}` is not a DTMF digit (0-9 * # A-D)"))
+    } else {
+        Ok(d)
+    }
+}
+
+/// Which calls a command acts on. `calls` are the extension's live calls,
+/// oldest first.
+pub fn plan(ext: &str, verb: Verb, calls: &[LiveCall]) -> Result<Vec<Action>, String> {
+    let answered: Vec<&LiveCall> = calls.iter().filter(|c| c.answered).collect();
+    let one_answered = |what: &str| match answered.as_slice() {
+        [c] => Ok(c.call_id.clone()),
+        [] => Err(format!("{what}: extension {ext} has no answered call")),
+        many => Err(format!("{what}: extension {ext} has {} answered calls, which one is ambiguous", many.len())),
+    };
+    match verb {
+        Verb::HangUp if calls.is_empty() => Err(format!("hang up: extension {ext} has no live call")),
+        Verb::HangUp => Ok(calls.iter().map(|c| Action::HangUp { call_id: c.call_id.clone() }).collect()),
+        Verb::Answer => calls
+            .iter()
+            .find(|c| !c.answered && c.callee == ext)
+            .map(|c| vec![Action::Answer { call_id: c.call_id.clone() }])
+            .ok_or_else(|| format!("answer: nothing is ringing at extension {ext}")),
+        Verb::Dial(to) if to == ext => Err(format!("dial: extension {ext} cannot call itself")),
+        Verb::Dial(to) => Ok(vec![Action::Dial { from: ext.to_string(), to }]),
+        // Digits go to this extension's own phone (e.g. a door opener code).
+        Verb::Dtmf(digits) => Ok(vec![Action::Dtmf { call_id: one_answered("DTMF")?, to: ext.to_string(), digits }]),
+        Verb::Transfer(to) => Ok(vec![Action::Transfer { call_id: one_answered("transfer")?, leaving: ext.to_string(), to }]),
+    }
+}
+
+pub async fn execute<C: CallControl + ?Sized>(ctl: &C, action: &Action) -> Result<(), ControlError> {
+    match action {
+        Action::HangUp { call_id } => ctl.hang_up(call_id).await,
+        Action::Answer { call_id } => ctl.answer(call_id).await,
+        Action::Dial { from, to } => ctl.dial(from, to).await.map(|id| tracing::info!(call_id = %id, "MQTT dial {from} → {to}")),
+        Action::Dtmf { call_id, to, digits } => ctl.send_dtmf(call_id, to, digits).await,
+        Action::Transfer { call_id, leaving, to } => ctl.transfer(call_id, leaving, to).await,
+    }
+}
+
+#[cfg(test)]
+#[path = "commands_tests.rs"]
+mod tests;

@@ -1,0 +1,111 @@
+use super::*;
+use async_trait::async_trait;
+use std::sync::Mutex;
+
+fn call(id: &str, caller: &str, callee: &str, answered: bool) -> LiveCall {
+    LiveCall { call_id: id.into(), caller: caller.into(), callee: callee.into(), answered }
+}
+
+#[test]
+fn payloads_are_validated() {
+    assert_eq!(parse("hangup", b"PRESS"), Ok(Verb::HangUp));
+    assert_eq!(parse("answer", b""), Ok(Verb::Answer));
+    assert_eq!(parse("dial", b" 102 \n"), Ok(Verb::Dial("102".into())));
+    assert_eq!(parse("transfer", b"104"), Ok(Verb::Transfer("104".into())));
+    assert_eq!(parse("dtmf", b"12*#ab"), Ok(Verb::Dtmf("12*#AB".into())));
+    for (verb, payload) in [
+        ("dial", &b""[..]),
+        ("dial", b"10 2"),
+        ("dial", b"sip:102@x"),
+        ("dial", &[b'1'; 33]),
+        ("dtmf", b"12x"),
+        ("dtmf", b""),
+        ("transfer", b"a/b"),
+        ("dial", &[0xff, 0xfe]),
+        ("reboot", b"now"),
+    ] {
+        let err = parse(verb, payload).expect_err(&format!("{verb} {payload:?}"));
+        assert!(!err.is_empty());
+    }
+}
+
+#[test]
+fn hang_up_ends_every_live_call_of_the_extension() {
+    let calls = [call("a", "101", "102", true), call("b", "103", "101", false)];
+    let plan = plan("101", Verb::HangUp, &calls).unwrap();
+    assert_eq!(plan, [Action::HangUp { call_id: "a".into() }, Action::HangUp { call_id: "b".into() }]);
+    assert!(super::plan("101", Verb::HangUp, &[]).is_err());
+}
+
+#[test]
+fn answer_picks_the_oldest_call_ringing_at_the_extension() {
+    let calls = [call("out", "101", "104", false), call("in1", "102", "101", false), call("in2", "103", "101", false)];
+    assert_eq!(plan("101", Verb::Answer, &calls).unwrap(), [Action::Answer { call_id: "in1".into() }]);
+    assert!(plan("101", Verb::Answer, &calls[..1]).is_err(), "its own outgoing call is not answered by it");
+}
+
+#[test]
+fn dtmf_and_transfer_need_exactly_one_answered_call() {
+    let one = [call("a", "101", "102", true), call("r", "103", "101", false)];
+    assert_eq!(
+        plan("101", Verb::Dtmf("1#".into()), &one).unwrap(),
+        [Action::Dtmf { call_id: "a".into(), to: "101".into(), digits: "1#".into() }]
+    );
+    assert_eq!(
+        plan("101", Verb::Transfer("104".into()), &one).unwrap(),
+        [Action::Transfer { call_id: "a".into(), leaving: "101".into(), to: "104".into() }]
+    );
+    let two = [call("a", "101", "102", true), call("b", "103", "101", true)];
+    assert!(plan("101", Verb::Dtmf("1".into()), &two).unwrap_err().contains("ambiguous"));
+    assert!(plan("101", Verb::Transfer("1".into()), &[]).is_err());
+}
+
+#[test]
+fn dial_is_from_the_extension_and_not_to_itself() {
+    assert_eq!(plan("101", Verb::Dial("102".into()), &[]).unwrap(), [Action::Dial { from: "101".into(), to: "102".into() }]);
+    assert!(plan("101", Verb::Dial("101".into()), &[]).is_err());
+}
+
+/// Records what it was asked to do.
+#[derive(Default)]
+struct Fake {
+    log: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl CallControl for Fake {
+    fn calls_of(&self, _: &str) -> Vec<LiveCall> {
+        vec![]
+    }
+    async fn hang_up(&self, id: &str) -> Result<(), ControlError> {
+        self.log.lock().unwrap().push(format!("hangup {id}"));
+        Ok(())
+    }
+    async fn answer(&self, id: &str) -> Result<(), ControlError> {
+        self.log.lock().unwrap().push(format!("answer {id}"));
+        Err(ControlError::NoSuchCall(id.into()))
+    }
+    async fn dial(&self, from: &str, to: &str) -> Result<String, ControlError> {
+        self.log.lock().unwrap().push(format!("dial {from} {to}"));
+        Ok("new".into())
+    }
+    async fn send_dtmf(&self, id: &str, to: &str, d: &str) -> Result<(), ControlError> {
+        self.log.lock().unwrap().push(format!("dtmf {id} {to} {d}"));
+        Ok(())
+    }
+    async fn transfer(&self, id: &str, leaving: &str, to: &str) -> Result<(), ControlError> {
+        self.log.lock().unwrap().push(format!("transfer {id} {leaving} {to}"));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn actions_reach_call_control() {
+    let f = Fake::default();
+    execute(&f, &Action::HangUp { call_id: "a".into() }).await.unwrap();
+    execute(&f, &Action::Dial { from: "101".into(), to: "102".into() }).await.unwrap();
+    execute(&f, &Action::Dtmf { call_id: "a".into(), to: "102".into(), digits: "5".into() }).await.unwrap();
+    execute(&f, &Action::Transfer { call_id: "a".into(), leaving: "101".into(), to: "104".into() }).await.unwrap();
+    assert!(execute(&f, &Action::Answer { call_id: "z".into() }).await.is_err());
+    assert_eq!(*f.log.lock().unwrap(), ["hangup a", "dial 101 102", "dtmf a 102 5", "transfer a 101 104", "answer z"]);
+}

@@ -1,0 +1,83 @@
+//! What the bridge needs from the PBX, as two small traits: reading the
+//! directory and registrations (`PbxView`) and acting on calls
+//! (`CallControl`). The bridge is generic over them so its tests run on fakes.
+use crate::sip::control::{self, ControlError};
+use crate::sip::core::SipCoreRef;
+use async_trait::async_trait;
+
+/// An extension as the directory knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtensionInfo {
+    pub extension: String,
+    pub name: Option<String>,
+}
+
+/// A live call as the call registry knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveCall {
+    pub call_id: String,
+    pub caller: String,
+    pub callee: String,
+    pub answered: bool,
+}
+
+pub trait PbxView: Send + Sync + 'static {
+    fn extensions(&self) -> Vec<ExtensionInfo>;
+    /// Registered contacts (devices) of an extension.
+    fn contacts(&self, extension: &str) -> usize;
+    fn live_calls(&self) -> Vec<LiveCall>;
+}
+
+#[async_trait]
+pub trait CallControl: Send + Sync + 'static {
+    /// Calls of an extension, as caller or callee.
+    fn calls_of(&self, extension: &str) -> Vec<LiveCall>;
+    async fn hang_up(&self, call_id: &str) -> Result<(), ControlError>;
+    async fn answer(&self, call_id: &str) -> Result<(), ControlError>;
+    /// Returns the new call's id.
+    async fn dial(&self, from: &str, to: &str) -> Result<String, ControlError>;
+    /// Send `digits` to extension `to`'s device in call `call_id`.
+    async fn send_dtmf(&self, call_id: &str, to: &str, digits: &str) -> Result<(), ControlError>;
+    /// Extension `leaving` hangs up; the other party is connected to `to`.
+    async fn transfer(&self, call_id: &str, leaving: &str, to: &str) -> Result<(), ControlError>;
+}
+
+fn live(c: crate::sip::b2bua::registry::CallInfo) -> LiveCall {
+    LiveCall { call_id: c.call_id, caller: c.caller, callee: c.callee, answered: c.answered }
+}
+
+impl PbxView for SipCoreRef {
+    fn extensions(&self) -> Vec<ExtensionInfo> {
+        let dir = self.directory.read().map(|d| d.values().cloned().collect::<Vec<_>>()).unwrap_or_default();
+        dir.into_iter().map(|r| ExtensionInfo { extension: r.extension, name: r.name }).collect()
+    }
+    fn contacts(&self, extension: &str) -> usize {
+        self.registered_contacts(extension).len()
+    }
+    fn live_calls(&self) -> Vec<LiveCall> {
+        control::active_calls(self).into_iter().map(live).collect()
+    }
+}
+
+#[async_trait]
+impl CallControl for SipCoreRef {
+    fn calls_of(&self, extension: &str) -> Vec<LiveCall> {
+        control::calls_of(self, extension).into_iter().map(live).collect()
+    }
+    async fn hang_up(&self, call_id: &str) -> Result<(), ControlError> {
+        control::hang_up(self, call_id)
+    }
+    async fn answer(&self, _call_id: &str) -> Result<(), ControlError> {
+        // TODO(lead): switch to control::answer
+        Err(ControlError::Unsupported("answer"))
+    }
+    async fn dial(&self, from: &str, to: &str) -> Result<String, ControlError> {
+        control::dial(self, from, to).await
+    }
+    async fn send_dtmf(&self, call_id: &str, to: &str, digits: &str) -> Result<(), ControlError> {
+        control::send_dtmf(self, call_id, to, digits)
+    }
+    async fn transfer(&self, call_id: &str, leaving: &str, to: &str) -> Result<(), ControlError> {
+        control::transfer(self, call_id, leaving, to)
+    }
+}

@@ -1,0 +1,135 @@
+//! JSON bodies of the state and event messages. Pure functions of their
+//! inputs, so the mapping from bus events to what Home Assistant sees is
+//! tested without a broker.
+use super::call_state::{Direction, ExtCallView};
+use crate::events::{EndReason, PbxEvent};
+use serde_json::{json, Value};
+
+/// The event types an extension's event entity and device triggers carry.
+pub const EVENT_TYPES: [&str; 6] = ["ringing", "answered", "ended", "missed", "rejected", "dtmf"];
+
+/// `<base>/ext/<id>/state`, retained.
+pub fn ext_state(view: &ExtCallView, contacts: usize, peer_name: Option<&str>) -> Value {
+    json!({
+        "state": view.state,
+        "ringing": view.ringing,
+        "registered": contacts > 0,
+        "contacts": contacts,
+        "calls": view.calls,
+        "call_id": view.call_id,
+        "peer": view.peer,
+        "peer_name": peer_name,
+        "direction": view.direction,
+    })
+}
+
+/// `<base>/state`, retained: the ha-pbx device's sensors.
+pub fn bridge_state(registered_devices: usize, registered_extensions: usize, extensions: usize, active_calls: usize) -> Value {
+    json!({
+        "registered_devices": registered_devices,
+        "registered_extensions": registered_extensions,
+        "extensions": extensions,
+        "active_calls": active_calls,
+        "version": env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// "Front door (101)", or "101" for an extension without a name.
+pub fn display(ext: &str, name: Option<&str>) -> String {
+    match name {
+        Some(n) if !n.is_empty() => format!("{n} ({ext})"),
+        _ => ext.to_string(),
+    }
+}
+
+/// `<base>/ext/<id>/last_caller`, retained.
+pub fn last_caller(call_id: &str, caller: &str, caller_name: Option<&str>, at_unix: i64) -> Value {
+    json!({ "display": display(caller, caller_name), "caller": caller, "name": caller_name, "call_id": call_id, "at": at_unix })
+}
+
+/// `<base>/last_call`, retained, from an `Ended` event.
+pub fn last_call(event: &PbxEvent, names: &dyn Fn(&str) -> Option<String>, at_unix: i64) -> Option<Value> {
+    let PbxEvent::Ended { call_id, caller, callee, reason, answered, duration_ms } = event else {
+        return None;
+    };
+    let secs = duration_ms / 1000;
+    let outcome = if *answered { format!("answered, {secs} s") } else { snake(reason) };
+    let text = format!(
+        "{} → {}, {outcome}",
+        display(caller, names(caller).as_deref()),
+        display(callee, names(callee).as_deref())
+    );
+    Some(json!({
+        "display": text,
+        "call_id": call_id,
+        "caller": caller,
+        "callee": callee,
+        "answered": answered,
+        "reason": reason,
+        "duration_s": secs,
+        "ended_at": at_unix,
+    }))
+}
+
+fn snake(reason: &EndReason) -> String {
+    serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+/// One message for an extension's event entity and device trigger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtEvent {
+    pub extension: String,
+    pub event_type: &'static str,
+    pub body: Value,
+}
+
+/// The per-extension events a bus event becomes: call events go to both
+/// parties (with `direction` saying which side this extension was on).
+/// `Missed` is skipped: an unanswered `Ended` becomes `missed`, or `rejected`
+/// when the callee said busy or declined, followed by `ended`.
+/// `parties` finds caller and callee of a call (DTMF names only the sender).
+pub fn ext_events(event: &PbxEvent, parties: Option<(&str, &str)>) -> Vec<ExtEvent> {
+    let (call_id, caller, callee, types, extra): (&str, &str, &str, Vec<&'static str>, Value) = match event {
+        PbxEvent::Ringing { call_id, caller, callee } => (call_id, caller, callee, vec!["ringing"], json!({})),
+        PbxEvent::Answered { call_id, caller, callee } => (call_id, caller, callee, vec!["answered"], json!({})),
+        PbxEvent::Ended { call_id, caller, callee, reason, answered, duration_ms } => {
+            let mut types = vec![];
+            if !answered {
+                types.push(if matches!(reason, EndReason::Busy | EndReason::Rejected) { "rejected" } else { "missed" });
+            }
+            types.push("ended");
+            (call_id, caller, callee, types, json!({"reason": reason, "answered": answered, "duration_ms": duration_ms}))
+        }
+        PbxEvent::Dtmf { call_id, from, digit } => {
+            let (caller, callee) = parties.unwrap_or((from, ""));
+            (call_id, caller, callee, vec!["dtmf"], json!({"digit": digit.to_string(), "from": from}))
+        }
+        // Hold shows in the call state sensor (on_hold), not as an event type.
+        PbxEvent::Missed { .. } | PbxEvent::Registered { .. } | PbxEvent::Unregistered { .. } | PbxEvent::Hold { .. } => return vec![],
+    };
+    let mut out = vec![];
+    let mut sides = vec![(caller, Direction::Outbound)];
+    if callee != caller && !callee.is_empty() {
+        sides.push((callee, Direction::Inbound));
+    }
+    for event_type in types {
+        for (ext, direction) in &sides {
+            let mut body = json!({
+                "event_type": event_type,
+                "call_id": call_id,
+                "caller": caller,
+                "callee": callee,
+                "direction": direction,
+            });
+            if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+                b.extend(e.clone());
+            }
+            out.push(ExtEvent { extension: ext.to_string(), event_type, body });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "payloads_tests.rs"]
+mod tests;

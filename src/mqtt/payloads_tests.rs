@@ -1,0 +1,101 @@
+use super::*;
+use crate::mqtt::call_state::CallState;
+
+fn ended(reason: EndReason, answered: bool) -> PbxEvent {
+    PbxEvent::Ended { call_id: "c1".into(), caller: "101".into(), callee: "102".into(), reason, answered, duration_ms: 12_345 }
+}
+
+fn kinds(v: &[ExtEvent]) -> Vec<(String, &'static str, String)> {
+    v.iter().map(|e| (e.extension.clone(), e.event_type, e.body["direction"].as_str().unwrap().to_string())).collect()
+}
+
+#[test]
+fn ringing_goes_to_both_parties_with_direction() {
+    let e = PbxEvent::Ringing { call_id: "c1".into(), caller: "101".into(), callee: "102".into() };
+    let out = ext_events(&e, None);
+    assert_eq!(
+        kinds(&out),
+        [("101".into(), "ringing", "outbound".into()), ("102".into(), "ringing", "inbound".into())]
+    );
+    assert_eq!(
+        out[1].body,
+        json!({"event_type": "ringing", "call_id": "c1", "caller": "101", "callee": "102", "direction": "inbound"})
+    );
+}
+
+#[test]
+fn unanswered_end_is_missed_or_rejected_then_ended() {
+    let out = ext_events(&ended(EndReason::NoAnswer, false), None);
+    let types: Vec<_> = out.iter().map(|e| e.event_type).collect();
+    assert_eq!(types, ["missed", "missed", "ended", "ended"]);
+    assert_eq!(out[2].body["reason"], "no_answer");
+    assert_eq!(out[2].body["answered"], false);
+
+    for r in [EndReason::Busy, EndReason::Rejected] {
+        let types: Vec<_> = ext_events(&ended(r, false), None).iter().map(|e| e.event_type).collect();
+        assert_eq!(types, ["rejected", "rejected", "ended", "ended"], "{r:?}");
+    }
+    let types: Vec<_> = ext_events(&ended(EndReason::CallerHangup, true), None).iter().map(|e| e.event_type).collect();
+    assert_eq!(types, ["ended", "ended"]);
+}
+
+#[test]
+fn dtmf_uses_the_call_parties_and_carries_the_digit() {
+    let e = PbxEvent::Dtmf { call_id: "c1".into(), from: "101".into(), digit: '#' };
+    let out = ext_events(&e, Some(("101", "102")));
+    assert_eq!(kinds(&out), [("101".into(), "dtmf", "outbound".into()), ("102".into(), "dtmf", "inbound".into())]);
+    assert_eq!(out[0].body["digit"], "#");
+    assert_eq!(out[0].body["from"], "101");
+    // A digit on a call we do not know still reaches the sender's entity.
+    let out = ext_events(&e, None);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].extension, "101");
+}
+
+#[test]
+fn missed_and_registrations_make_no_entity_event() {
+    assert!(ext_events(&PbxEvent::Missed { call_id: "c".into(), caller: "1".into(), callee: "2".into() }, None).is_empty());
+    let reg = PbxEvent::Registered { extension: "1".into(), contact: "c".into(), transport: "udp".into(), source: "s".into(), expires: 60 };
+    assert!(ext_events(&reg, None).is_empty());
+}
+
+#[test]
+fn every_event_type_is_announced() {
+    for t in ["ringing", "answered", "ended", "missed", "rejected", "dtmf"] {
+        assert!(EVENT_TYPES.contains(&t));
+    }
+}
+
+#[test]
+fn state_and_summaries() {
+    let view = ExtCallView {
+        state: CallState::InCall,
+        ringing: false,
+        calls: 1,
+        call_id: Some("c1".into()),
+        peer: Some("101".into()),
+        direction: Some(Direction::Inbound),
+    };
+    let v = ext_state(&view, 2, Some("Front door"));
+    assert_eq!(v["state"], "in_call");
+    assert_eq!(v["registered"], true);
+    assert_eq!(v["contacts"], 2);
+    assert_eq!(v["direction"], "inbound");
+    assert_eq!(v["peer_name"], "Front door");
+
+    assert_eq!(display("101", Some("Front door")), "Front door (101)");
+    assert_eq!(display("101", None), "101");
+    assert_eq!(last_caller("c1", "101", None, 5)["display"], "101");
+
+    let names = |e: &str| (e == "101").then(|| "Front door".to_string());
+    let lc = last_call(&ended(EndReason::CallerHangup, true), &names, 7).unwrap();
+    assert_eq!(lc["display"], "Front door (101) → 102, answered, 12 s");
+    assert_eq!(lc["duration_s"], 12);
+    let lc = last_call(&ended(EndReason::Busy, false), &names, 7).unwrap();
+    assert_eq!(lc["display"], "Front door (101) → 102, busy");
+    assert!(last_call(&PbxEvent::Missed { call_id: "c".into(), caller: "1".into(), callee: "2".into() }, &names, 0).is_none());
+
+    let b = bridge_state(3, 2, 4, 1);
+    assert_eq!((b["registered_devices"].as_u64(), b["active_calls"].as_u64()), (Some(3), Some(1)));
+    assert_eq!(b["version"], env!("CARGO_PKG_VERSION"));
+}

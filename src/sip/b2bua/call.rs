@@ -1,0 +1,674 @@
+//! One call's task: runs the caller's server dialog and the forks' client
+//! dialogs through rsipstack, feeds what they report to the `CallMachine`,
+//! and carries out its actions. Mid-dialog requests (re-INVITE, UPDATE, INFO)
+//! are passed to the other leg with their SDP rewritten.
+use super::fork::{self, ForkEvent};
+use super::machine::{Action, CallEvent, CallMachine, ForkId, Input};
+use super::media_legs::CallMedia;
+use super::registry::Command;
+use crate::events::PbxEvent;
+use crate::media::Leg;
+use crate::sip::core::SipCoreRef;
+use crate::sip::registrar::bindings::Binding;
+use rsipstack::dialog::dialog::{DialogState, TerminatedReason, TransactionHandle};
+use rsipstack::dialog::invitation::InviteAsyncResult;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::{Header, HeadersExt, Method, Request, StatusCode};
+use rsipstack::transaction::transaction::Transaction;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+pub(super) enum CallMsg {
+    Caller(DialogState),
+    Fork(ForkId, DialogState),
+    ForkDone(ForkId, InviteAsyncResult),
+}
+
+/// Who the caller leg is: a device whose INVITE we answer, or a device the
+/// PBX itself called first (click-to-dial), already answered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum CallerKind {
+    Incoming,
+    Originated,
+}
+
+pub struct CallSetup {
+    pub core: SipCoreRef,
+    pub tx: Transaction,
+    pub caller: String,
+    pub callee: String,
+    pub bindings: Vec<Binding>,
+}
+
+pub(super) struct Call {
+    kind: CallerKind,
+    core: SipCoreRef,
+    call_id: String,
+    caller_ext: String,
+    callee_ext: String,
+    caller: InviteDialog,
+    /// The relay leg the caller's device is on (A, until a transfer swaps it).
+    caller_leg: Leg,
+    /// After the caller left by transfer, the former callee's dialog is the
+    /// caller: its events arrive as this fork's.
+    caller_from_fork: Option<usize>,
+    /// Every fork ever started; the machine numbers the current ones from here.
+    fork_base: usize,
+    forks: Vec<InviteDialog>,
+    /// SDP each fork sent (early media in 18x, or its 200's answer).
+    fork_sdp: Vec<Option<Vec<u8>>>,
+    media: CallMedia,
+    machine: CallMachine,
+    msgs: mpsc::UnboundedSender<CallMsg>,
+    answered_at: Option<Instant>,
+    started: Instant,
+}
+
+pub async fn run(setup: CallSetup) {
+    let CallSetup { core, mut tx, caller, callee, bindings } = setup;
+    let call_id = tx.original.call_id_header().map(|c| c.value().to_string()).unwrap_or_default();
+    let offer = tx.original.body.clone();
+    if offer.is_empty() {
+        // Late offer (INVITE without SDP) would need us to make an offer of
+        // our own; devices in this field always offer, so refuse clearly.
+        tracing::info!(%call_id, "INVITE without SDP refused (late offer unsupported)");
+        let _ = tx.reply(StatusCode::NotAcceptableHere).await;
+        return;
+    }
+    let mut media = CallMedia::new(core.media.clone());
+    let offer_b = match media.translate(Leg::A, &offer).await {
+        Ok(sdp) => sdp,
+        Err(e) => {
+            tracing::info!(%call_id, error = %e, "INVITE refused: unusable SDP offer");
+            let status = if e.to_string().contains("port") { StatusCode::ServiceUnavailable } else { StatusCode::NotAcceptableHere };
+            let _ = tx.reply(status).await;
+            return;
+        }
+    };
+    let (msgs, rx) = mpsc::unbounded_channel();
+    let caller_transport = tx.connection.as_ref().map(|c| crate::sip::core::transport_name(c.transport())).unwrap_or("udp");
+    let contact = core.contact_uri(None, listen_transport(caller_transport));
+    let (state_tx, state_rx) = core.dialogs.new_dialog_state_channel();
+    let caller_dialog = match core.dialogs.get_or_create_server_invite(&tx, state_tx, None, Some(contact)) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(%call_id, error = %e, "cannot create caller dialog");
+            let _ = tx.reply(StatusCode::ServerInternalError).await;
+            return;
+        }
+    };
+    forward_states(state_rx, msgs.clone(), CallMsg::Caller);
+    let mut caller_dialog_task = caller_dialog.clone();
+    tokio::spawn(async move {
+        if let Err(e) = caller_dialog_task.handle(&mut tx).await {
+            tracing::debug!(error = %e, "caller INVITE transaction ended with error");
+        }
+    });
+
+    let call = Call::new(core, CallerKind::Incoming, call_id, caller, callee, caller_dialog, media, msgs);
+    call.drive(rx, &bindings, &offer_b).await;
+}
+
+/// rsipstack transport names map onto our listener transports.
+fn listen_transport(name: &str) -> crate::config::Transport {
+    match name {
+        "tcp" => crate::config::Transport::Tcp,
+        "tls" => crate::config::Transport::Tls,
+        _ => crate::config::Transport::Udp,
+    }
+}
+
+fn forward_states(
+    mut rx: rsipstack::dialog::dialog::DialogStateReceiver,
+    to: mpsc::UnboundedSender<CallMsg>,
+    wrap: impl Fn(DialogState) -> CallMsg + Send + 'static,
+) {
+    tokio::spawn(async move {
+        while let Some(s) = rx.recv().await {
+            if to.send(wrap(s)).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+impl Call {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        core: SipCoreRef,
+        kind: CallerKind,
+        call_id: String,
+        caller_ext: String,
+        callee_ext: String,
+        caller: InviteDialog,
+        media: CallMedia,
+        msgs: mpsc::UnboundedSender<CallMsg>,
+    ) -> Self {
+        Call {
+            kind,
+            core,
+            call_id,
+            caller_ext,
+            callee_ext,
+            caller,
+            caller_leg: Leg::A,
+            caller_from_fork: None,
+            fork_base: 0,
+            forks: Vec::new(),
+            fork_sdp: Vec::new(),
+            media,
+            machine: CallMachine::new(0),
+            msgs,
+            answered_at: None,
+            started: Instant::now(),
+        }
+    }
+
+    /// Ring every binding with `offer` and run the call to its end.
+    pub(super) async fn drive(mut self, mut rx: mpsc::UnboundedReceiver<CallMsg>, bindings: &[Binding], offer: &[u8]) {
+        let core = self.core.clone();
+        let mut commands = core.calls.insert(&self.call_id, &self.caller_ext, &self.callee_ext);
+        self.machine = CallMachine::new(bindings.len());
+        for b in bindings {
+            self.start_fork(b, offer);
+        }
+        tracing::info!(call_id = %self.call_id, caller = %self.caller_ext, callee = %self.callee_ext, forks = bindings.len(), "call ringing");
+        let ring_for = Duration::from_secs(core.config.sip.ring_timeout_secs);
+        let mut ring_deadline = tokio::time::Instant::now() + ring_for;
+        let mut dtmf = self.media.take_dtmf_events();
+        while !self.machine.is_finished() {
+            let answered = self.machine.winner().is_some();
+            let input = tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(m) => self.on_msg(m).await,
+                    None => Some(Input::CallerHangup),
+                },
+                _ = tokio::time::sleep_until(ring_deadline), if !answered => Some(Input::RingTimeout),
+                _ = self.media.timed_out(), if answered => {
+                    tracing::info!(call_id = %self.call_id, "no media for {} s: ending call", core.config.rtp.media_timeout_secs);
+                    Some(Input::MediaTimeout)
+                }
+                Some(cmd) = commands.recv() => {
+                    if matches!(cmd, Command::Transfer { .. }) {
+                        ring_deadline = tokio::time::Instant::now() + ring_for;
+                    }
+                    self.on_command(cmd).await
+                }
+                Some((leg, digit)) = next_dtmf(&mut dtmf) => {
+                    let from = self.ext_on(leg);
+                    self.core.bus.publish(PbxEvent::Dtmf { call_id: self.call_id.clone(), from, digit });
+                    None
+                }
+            };
+            if let Some(input) = input {
+                let actions = self.machine.on(input);
+                self.perform(actions).await;
+            }
+        }
+        self.cleanup();
+    }
+
+    async fn on_command(&mut self, cmd: Command) -> Option<Input> {
+        match cmd {
+            Command::HangUp => Some(Input::Terminate),
+            Command::Transfer { leaving, to } => {
+                self.transfer(&leaving, &to).await;
+                None
+            }
+            Command::Dtmf { to, digits } => {
+                let target = match self.winner() {
+                    Some(w) if to == self.callee_ext => Some(self.forks[w].clone()),
+                    Some(_) if to == self.caller_ext => Some(self.caller.clone()),
+                    _ => None,
+                };
+                match target {
+                    Some(dialog) => {
+                        let call_id = self.call_id.clone();
+                        tokio::spawn(send_dtmf_info(dialog, digits, call_id));
+                    }
+                    None => tracing::info!(call_id = %self.call_id, %to, "DTMF not sent: call not answered or extension not in it"),
+                }
+                None
+            }
+        }
+    }
+
+    /// The answering fork, as an index into `forks`.
+    fn winner(&self) -> Option<usize> {
+        self.machine.winner().map(|w| self.fork_base + w)
+    }
+
+    fn fork_leg(&self) -> Leg {
+        self.caller_leg.other()
+    }
+
+    fn ext_on(&self, leg: Leg) -> String {
+        if leg == self.caller_leg { self.caller_ext.clone() } else { self.callee_ext.clone() }
+    }
+
+    /// Blind transfer by command: `leaving` (a party of the answered call)
+    /// is hung up and the other party is connected to extension `to`. Only
+    /// the relay's far side changes, so the remaining device keeps its media
+    /// path and needs no re-INVITE.
+    async fn transfer(&mut self, leaving: &str, to: &str) {
+        let Some(w) = self.winner() else {
+            tracing::info!(call_id = %self.call_id, "transfer ignored: the call is not answered");
+            return;
+        };
+        let bindings = self.core.registered_contacts(to);
+        if bindings.is_empty() {
+            tracing::info!(call_id = %self.call_id, %to, "transfer refused: target not registered");
+            return;
+        }
+        let (old_caller_ext, old_callee_ext) = (self.caller_ext.clone(), self.callee_ext.clone());
+        let old_caller = self.caller.clone();
+        let old_callee = self.forks[w].clone();
+        if leaving == self.caller_ext {
+            // The callee stays: it becomes the caller leg of the new call.
+            self.caller = old_callee;
+            self.caller_from_fork = Some(w);
+            self.caller_leg = self.fork_leg();
+            self.caller_ext = std::mem::take(&mut self.callee_ext);
+            tokio::spawn(async move { old_caller.bye().await });
+        } else if leaving == self.callee_ext {
+            tokio::spawn(async move { old_callee.bye().await });
+        } else {
+            tracing::info!(call_id = %self.call_id, %leaving, "transfer refused: extension not in the call");
+            return;
+        }
+        let (staying_leg, staying_ext) = (self.caller_leg, self.caller_ext.clone());
+        let Some(sdp) = self.media.last_sdp(staying_leg) else { return };
+        let offer = match self.media.translate(staying_leg, &sdp).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(call_id = %self.call_id, error = %e, "transfer failed: no offer for the target");
+                return;
+            }
+        };
+        self.core.bus.publish(PbxEvent::Ended {
+            call_id: self.call_id.clone(),
+            caller: old_caller_ext,
+            callee: old_callee_ext,
+            reason: crate::events::EndReason::Transferred,
+            answered: true,
+            duration_ms: self.answered_at.map(|t| t.elapsed().as_millis() as u64).unwrap_or(0),
+        });
+        tracing::info!(call_id = %self.call_id, %leaving, staying = %staying_ext, %to, "call transferred");
+        self.callee_ext = to.to_string();
+        self.kind = CallerKind::Originated;
+        self.core.calls.set_parties(&self.call_id, &self.caller_ext, &self.callee_ext);
+        self.fork_base = self.forks.len();
+        self.machine = CallMachine::new(bindings.len());
+        for b in &bindings {
+            self.start_fork(b, &offer);
+        }
+    }
+
+    fn start_fork(&mut self, b: &Binding, offer: &[u8]) {
+        let id = self.forks.len();
+        self.fork_sdp.push(None);
+        let msgs = self.msgs.clone();
+        let report = move |e: ForkEvent| {
+            let msg = match e {
+                ForkEvent::State(s) => CallMsg::Fork(id, s),
+                ForkEvent::Done(r) => CallMsg::ForkDone(id, r),
+            };
+            msgs.send(msg).is_ok()
+        };
+        match fork::start(&self.core, b, &self.caller_ext, offer, report) {
+            Ok(dialog) => self.forks.push(dialog),
+            Err(e) => {
+                tracing::warn!(call_id = %self.call_id, "{e}");
+                self.push_dead_fork(id);
+            }
+        }
+    }
+
+    /// A fork that could not even be sent counts as failed with 503. Its
+    /// slot holds the caller's dialog so indices stay aligned; the machine
+    /// never acts on a failed fork.
+    fn push_dead_fork(&mut self, id: ForkId) {
+        self.forks.push(self.caller.clone());
+        let _ = self.msgs.send(CallMsg::ForkDone(id, Err(rsipstack::Error::Error("not sent".into()))));
+    }
+
+    async fn on_msg(&mut self, msg: CallMsg) -> Option<Input> {
+        // After a transfer the old caller's events no longer matter, and the
+        // fork that became the caller speaks for the caller leg.
+        let msg = match msg {
+            CallMsg::Caller(_) if self.caller_from_fork.is_some() => return None,
+            CallMsg::Fork(id, s) if Some(id) == self.caller_from_fork => CallMsg::Caller(s),
+            CallMsg::ForkDone(id, _) if Some(id) == self.caller_from_fork => return None,
+            CallMsg::Fork(id, _) | CallMsg::ForkDone(id, _) if id < self.fork_base => return None,
+            m => m,
+        };
+        match msg {
+            CallMsg::Caller(state) => match state {
+                DialogState::Terminated(_, TerminatedReason::UacCancel) => Some(Input::CallerCancelled),
+                DialogState::Terminated(_, TerminatedReason::UasDecline) => None, // our own reject
+                DialogState::Terminated(_, reason) => {
+                    tracing::debug!(call_id = %self.call_id, ?reason, "caller leg terminated");
+                    Some(Input::CallerHangup)
+                }
+                DialogState::Updated(_, req, handle) => {
+                    self.pass_request(self.caller_leg, req, handle).await;
+                    None
+                }
+                DialogState::Info(_, req, handle) => {
+                    self.publish_dtmf(&req, &self.caller_ext.clone());
+                    self.pass_request(self.caller_leg, req, handle).await;
+                    None
+                }
+                DialogState::Options(_, _, handle) => {
+                    let _ = handle.reply(StatusCode::OK).await;
+                    None
+                }
+                DialogState::Message(_, _, handle) | DialogState::Notify(_, _, handle) | DialogState::Refer(_, _, handle) => {
+                    let _ = handle.reply(StatusCode::NotImplemented).await;
+                    None
+                }
+                _ => None,
+            },
+            CallMsg::Fork(id, state) => {
+                let fork = id - self.fork_base;
+                match state {
+                DialogState::Early(_, resp) => {
+                    if resp.status_code == StatusCode::Trying {
+                        return None;
+                    }
+                    let has_sdp = !resp.body.is_empty();
+                    if has_sdp && self.machine.winner().is_none() {
+                        self.fork_sdp[id] = Some(resp.body.clone());
+                    }
+                    Some(Input::ForkProgress { fork, has_sdp })
+                }
+                DialogState::Terminated(_, TerminatedReason::UasBye) if self.machine.winner() == Some(fork) => Some(Input::CalleeHangup),
+                DialogState::Terminated(_, TerminatedReason::Timeout) if self.machine.winner() == Some(fork) => Some(Input::CalleeHangup),
+                DialogState::Updated(_, req, handle) if self.machine.winner() == Some(fork) => {
+                    self.pass_request(self.fork_leg(), req, handle).await;
+                    None
+                }
+                DialogState::Info(_, req, handle) if self.machine.winner() == Some(fork) => {
+                    self.publish_dtmf(&req, &self.callee_ext.clone());
+                    self.pass_request(self.fork_leg(), req, handle).await;
+                    None
+                }
+                DialogState::Updated(_, _, handle) | DialogState::Info(_, _, handle) | DialogState::Options(_, _, handle) => {
+                    let _ = handle.reply(StatusCode::OK).await;
+                    None
+                }
+                _ => None,
+                }
+            }
+            CallMsg::ForkDone(id, result) => {
+                let fork = id - self.fork_base;
+                match result {
+                Ok((_, Some(resp))) if resp.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful => {
+                    self.fork_sdp[id] = Some(resp.body.clone());
+                    Some(Input::ForkAnswered { fork })
+                }
+                Ok((_, Some(resp))) => Some(Input::ForkFailed { fork, status: resp.status_code.code() }),
+                Ok((_, None)) => Some(Input::ForkFailed { fork, status: 408 }),
+                Err(e) => {
+                    tracing::debug!(call_id = %self.call_id, fork, error = %e, "fork failed");
+                    let status = if e.to_string().to_ascii_lowercase().contains("timeout") { 408 } else { 503 };
+                    Some(Input::ForkFailed { fork, status })
+                }
+                }
+            }
+        }
+    }
+
+    async fn perform(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Ringing { early_media_from } => {
+                    let body = match early_media_from.and_then(|f| self.fork_sdp[self.fork_base + f].clone()) {
+                        Some(sdp) => match self.media.translate(self.fork_leg(), &sdp).await {
+                            Ok(s) => Some(s),
+                            Err(e) => {
+                                tracing::info!(call_id = %self.call_id, error = %e, "early media SDP unusable; sending 180");
+                                None
+                            }
+                        },
+                        None => None,
+                    };
+                    if self.kind == CallerKind::Incoming {
+                        let headers = body.as_ref().map(|_| vec![sdp_content_type()]);
+                        let _ = self.caller.ringing(headers, body);
+                    }
+                }
+                Action::AnswerCaller { fork } => {
+                    let answer = self.fork_sdp[self.fork_base + fork].clone().unwrap_or_default();
+                    match self.media.translate(self.fork_leg(), &answer).await {
+                        // An originated caller already has our relay's SDP: the
+                        // answer only tells the relay where the callee is.
+                        Ok(sdp) if self.kind == CallerKind::Incoming => {
+                            let _ = self.caller.accept(Some(vec![sdp_content_type()]), Some(sdp));
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            // The callee answered with SDP we cannot use: end both legs cleanly.
+                            tracing::warn!(call_id = %self.call_id, error = %e, "answer SDP unusable");
+                            let _ = self.caller.reject(Some(StatusCode::NotAcceptableHere), None);
+                            let f = self.forks[self.fork_base + fork].clone();
+                            tokio::spawn(async move { f.bye().await });
+                        }
+                    }
+                    self.answered_at = Some(Instant::now());
+                    self.core.calls.set_answered(&self.call_id);
+                }
+                Action::CancelFork(f) => {
+                    let d = self.forks[self.fork_base + f].clone();
+                    tokio::spawn(async move {
+                        let _ = d.cancel().await;
+                    });
+                }
+                Action::ByeFork(f) => {
+                    let d = self.forks[self.fork_base + f].clone();
+                    tokio::spawn(async move {
+                        let _ = d.bye().await;
+                    });
+                }
+                Action::RejectCaller(code) => match self.kind {
+                    CallerKind::Incoming => {
+                        let _ = self.caller.reject(Some(StatusCode::from(code)), None);
+                    }
+                    CallerKind::Originated => {
+                        tracing::info!(call_id = %self.call_id, code, "dialled extension did not answer: hanging up the caller");
+                        let d = self.caller.clone();
+                        tokio::spawn(async move { d.bye().await });
+                    }
+                },
+                Action::ByeCaller => {
+                    let d = self.caller.clone();
+                    tokio::spawn(async move {
+                        let _ = d.bye().await;
+                    });
+                }
+                Action::Event(e) => self.publish(e),
+                Action::Finished => {}
+            }
+        }
+    }
+
+    fn publish(&self, e: CallEvent) {
+        let (call_id, caller, callee) = (self.call_id.clone(), self.caller_ext.clone(), self.callee_ext.clone());
+        let event = match e {
+            CallEvent::Ringing => PbxEvent::Ringing { call_id, caller, callee },
+            CallEvent::Answered => PbxEvent::Answered { call_id, caller, callee },
+            CallEvent::Missed => PbxEvent::Missed { call_id, caller, callee },
+            CallEvent::Ended { reason, answered } => {
+                let since = self.answered_at.unwrap_or(self.started);
+                tracing::info!(call_id = %self.call_id, ?reason, answered, "call ended");
+                PbxEvent::Ended { call_id, caller, callee, reason, answered, duration_ms: since.elapsed().as_millis() as u64 }
+            }
+        };
+        self.core.bus.publish(event);
+    }
+
+    fn publish_hold(&self, by: Leg, held: bool) {
+        let by = self.ext_on(by);
+        tracing::info!(call_id = %self.call_id, %by, held, "hold state changed");
+        self.core.bus.publish(PbxEvent::Hold {
+            call_id: self.call_id.clone(),
+            caller: self.caller_ext.clone(),
+            callee: self.callee_ext.clone(),
+            by,
+            held,
+        });
+    }
+
+    /// A DTMF digit sent as SIP INFO (application/dtmf-relay or application/dtmf).
+    fn publish_dtmf(&self, req: &Request, from: &str) {
+        let ct = req.header_value("Content-Type").unwrap_or_default().to_ascii_lowercase();
+        if !ct.starts_with("application/dtmf") {
+            return;
+        }
+        let body = String::from_utf8_lossy(&req.body);
+        if let Some(digit) = parse_dtmf_info(&body) {
+            self.core.bus.publish(PbxEvent::Dtmf { call_id: self.call_id.clone(), from: from.to_string(), digit });
+        }
+    }
+
+    /// Pass a re-INVITE, UPDATE or INFO from `from` to the other leg and its
+    /// answer back, SDP rewritten both ways.
+    async fn pass_request(&mut self, from: Leg, req: Request, handle: TransactionHandle) {
+        let Some(winner) = self.winner() else {
+            let _ = handle.reply(StatusCode::RequestPending).await;
+            return;
+        };
+        let target = if from == self.caller_leg { self.forks[winner].clone() } else { self.caller.clone() };
+        let is_sdp = req.header_value("Content-Type").is_some_and(|c| c.to_ascii_lowercase().starts_with("application/sdp"));
+        let body = if is_sdp && !req.body.is_empty() {
+            let was_held = self.media.is_held_by(from);
+            match self.media.translate(from, &req.body).await {
+                Ok(b) => {
+                    let held = self.media.is_held_by(from);
+                    if held != was_held {
+                        self.publish_hold(from, held);
+                    }
+                    Some(b)
+                }
+                Err(e) => {
+                    tracing::info!(call_id = %self.call_id, error = %e, "re-offer SDP unusable");
+                    let _ = handle.reply(StatusCode::NotAcceptableHere).await;
+                    return;
+                }
+            }
+        } else if req.body.is_empty() {
+            None
+        } else {
+            Some(req.body.clone())
+        };
+        let mut headers = Vec::new();
+        if let Some(ct) = req.header_value("Content-Type") {
+            headers.push(Header::ContentType(ct.into()));
+        }
+        for name in ["Session-Expires", "Min-SE", "Supported"] {
+            if let Some(v) = req.header_value(name) {
+                headers.push(Header::Other(name.into(), v));
+            }
+        }
+        let headers = Some(headers);
+        let sent = tokio::time::timeout(Duration::from_secs(32), async {
+            match req.method {
+                Method::Invite => target.reinvite(headers, body).await,
+                Method::Update => target.update(headers, body).await,
+                _ => target.info(headers, body).await,
+            }
+        })
+        .await;
+        let resp = match sent {
+            Ok(Ok(Some(resp))) => resp,
+            Ok(Ok(None)) => {
+                let _ = handle.reply(StatusCode::RequestPending).await;
+                return;
+            }
+            Ok(Err(e)) => {
+                tracing::info!(call_id = %self.call_id, method = %req.method, error = %e, "mid-dialog request failed");
+                let _ = handle.reply(StatusCode::ServerInternalError).await;
+                return;
+            }
+            Err(_) => {
+                let _ = handle.reply(StatusCode::RequestTimeout).await;
+                return;
+            }
+        };
+        let resp_is_sdp = resp.header_value("Content-Type").is_some_and(|c| c.to_ascii_lowercase().starts_with("application/sdp"));
+        let resp_body = if resp_is_sdp && !resp.body.is_empty() {
+            self.media.translate(from.other(), &resp.body).await.ok()
+        } else if resp.body.is_empty() {
+            None
+        } else {
+            Some(resp.body.clone())
+        };
+        let resp_headers = resp_body.as_ref().map(|_| {
+            vec![Header::ContentType(resp.header_value("Content-Type").unwrap_or_else(|| "application/sdp".into()).into())]
+        });
+        let _ = handle.respond(resp.status_code.clone(), resp_headers, resp_body).await;
+    }
+
+    fn cleanup(&mut self) {
+        self.core.calls.remove(&self.call_id);
+        self.core.dialogs.remove_dialog(&self.caller.id());
+        for f in &self.forks {
+            self.core.dialogs.remove_dialog(&f.id());
+        }
+    }
+}
+
+async fn next_dtmf(rx: &mut Option<mpsc::UnboundedReceiver<(Leg, char)>>) -> Option<(Leg, char)> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// RFC 2976 INFO with `application/dtmf-relay`, one digit per request, 250 ms apart.
+async fn send_dtmf_info(dialog: InviteDialog, digits: String, call_id: String) {
+    for d in digits.chars() {
+        let body = format!("Signal={d}\r\nDuration=160\r\n").into_bytes();
+        let headers = Some(vec![Header::ContentType("application/dtmf-relay".into())]);
+        match dialog.info(headers, Some(body)).await {
+            Ok(Some(r)) if r.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful => {}
+            Ok(r) => tracing::info!(%call_id, digit = %d, status = ?r.map(|r| r.status_code.code()), "DTMF INFO refused"),
+            Err(e) => tracing::info!(%call_id, digit = %d, error = %e, "DTMF INFO failed"),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn sdp_content_type() -> Header {
+    Header::ContentType("application/sdp".into())
+}
+
+/// `Signal=5` (application/dtmf-relay) or a bare digit (application/dtmf).
+pub fn parse_dtmf_info(body: &str) -> Option<char> {
+    let valid = |c: char| c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D' | 'a'..='d');
+    for line in body.lines() {
+        let line = line.trim();
+        if let Some((k, v)) = line.split_once('=') {
+            if k.trim().eq_ignore_ascii_case("signal") {
+                return v.trim().chars().next().filter(|c| valid(*c)).map(|c| c.to_ascii_uppercase());
+            }
+        } else if line.len() == 1 {
+            return line.chars().next().filter(|c| valid(*c)).map(|c| c.to_ascii_uppercase());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_dtmf_info;
+
+    #[test]
+    fn dtmf_info_bodies() {
+        assert_eq!(parse_dtmf_info("Signal=5\r\nDuration=160\r\n"), Some('5'));
+        assert_eq!(parse_dtmf_info("Signal= #\r\n"), Some('#'));
+        assert_eq!(parse_dtmf_info("*"), Some('*'));
+        assert_eq!(parse_dtmf_info("Signal=x"), None);
+        assert_eq!(parse_dtmf_info(""), None);
+    }
+}

@@ -1,0 +1,128 @@
+//! The call's view of the media plane: one relay per SDP m-line, and SDP
+//! carried from one leg to the other with our relay's address put in.
+//!
+//! Offers and answers take the same path: the SDP a leg sends tells us where
+//! that leg's device listens (a first guess; the relay latches onto the real
+//! source), and the copy the other leg receives names our relay ports.
+use crate::media::sdp::Sdp;
+use crate::media::{Leg, MediaEngine, Relay};
+
+pub struct CallMedia {
+    engine: MediaEngine,
+    relays: Vec<Option<Relay>>,
+    /// Key presses (RFC 4733) seen on the first stream, until taken.
+    dtmf: Option<tokio::sync::mpsc::UnboundedReceiver<(Leg, char)>>,
+    /// The last SDP each leg's device sent (to re-offer on a transfer).
+    last_sdp: [Option<Vec<u8>>; 2],
+    /// Whether the last SDP each leg sent put its first stream on hold.
+    held: [bool; 2],
+    /// o= line state per receiving leg, so each device sees one stable session.
+    origin_version: [u64; 2],
+    session_id: u64,
+}
+
+impl CallMedia {
+    pub fn new(engine: MediaEngine) -> Self {
+        CallMedia { engine, relays: Vec::new(), dtmf: None, last_sdp: [None, None], held: [false, false], origin_version: [0, 0], session_id: rand::random::<u32>() as u64 }
+    }
+
+    /// SDP that `from` sent, rewritten for the other leg. Creates relays for
+    /// new m-lines; a port-0 m-line stays disabled.
+    pub async fn translate(&mut self, from: Leg, sdp_text: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let text = std::str::from_utf8(sdp_text).map_err(|_| anyhow::anyhow!("SDP is not UTF-8"))?;
+        let mut sdp = Sdp::parse(text).map_err(|e| anyhow::anyhow!("bad SDP: {e}"))?;
+        let to = other(from);
+        let mut ports = Vec::with_capacity(sdp.media_count());
+        for idx in 0..sdp.media_count() {
+            let endpoint = sdp.media_endpoint(idx);
+            if endpoint.is_none() || sdp.media_port(idx) == 0 {
+                ports.push(None);
+                continue;
+            }
+            while self.relays.len() <= idx {
+                self.relays.push(None);
+            }
+            if self.relays[idx].is_none() {
+                self.relays[idx] = Some(self.new_relay().await?);
+            }
+            let relay = self.relays[idx].as_ref().expect("just created");
+            if let Some(pt) = sdp.media(idx).and_then(|m| m.telephone_event_pt()) {
+                // Both directions normally use the one number the offer chose.
+                relay.set_dtmf_payload_type(Leg::A, Some(pt));
+                relay.set_dtmf_payload_type(Leg::B, Some(pt));
+            }
+            if let Some((rtp, rtcp)) = endpoint {
+                relay.set_peer(from, rtp, rtcp);
+            }
+            relay.set_timeout_enabled(!sdp.is_hold(idx));
+            ports.push(Some(relay.local_port(to)));
+        }
+        self.held[leg_index(from)] = sdp.media_count() > 0 && sdp.is_hold(0);
+        self.last_sdp[leg_index(from)] = Some(sdp_text.to_vec());
+        let slot = leg_index(to);
+        self.origin_version[slot] += 1;
+        sdp.set_origin("ha-pbx", self.session_id, self.origin_version[slot], self.engine.advertise());
+        sdp.rewrite_for_relay(self.engine.advertise(), &ports);
+        Ok(sdp.to_string().into_bytes())
+    }
+
+    async fn new_relay(&mut self) -> anyhow::Result<Relay> {
+        let mut relay = self.engine.create_relay().await?;
+        if self.dtmf.is_none() {
+            self.dtmf = relay.take_dtmf_events();
+        }
+        Ok(relay)
+    }
+
+    /// The (leg, digit) stream of RFC 4733 key presses, once.
+    pub fn take_dtmf_events(&mut self) -> Option<tokio::sync::mpsc::UnboundedReceiver<(Leg, char)>> {
+        self.dtmf.take()
+    }
+
+    pub fn last_sdp(&self, leg: Leg) -> Option<Vec<u8>> {
+        self.last_sdp[leg_index(leg)].clone()
+    }
+
+    /// Whether the last SDP from `leg` asked for hold (sendonly, inactive, c=0.0.0.0).
+    pub fn is_held_by(&self, leg: Leg) -> bool {
+        self.held[leg_index(leg)]
+    }
+
+    /// An offer of our own toward `to` (click-to-dial): G.711 on a new relay.
+    pub async fn offer(&mut self, to: Leg) -> anyhow::Result<Vec<u8>> {
+        if self.relays.is_empty() {
+            let relay = self.new_relay().await?;
+            relay.set_dtmf_payload_type(to, Some(101));
+            self.relays.push(Some(relay));
+        }
+        let port = self.relays[0].as_ref().expect("created above").local_port(to);
+        let slot = leg_index(to);
+        self.origin_version[slot] += 1;
+        let sdp = crate::media::sdp::g711_offer(self.engine.advertise(), port, self.session_id, self.origin_version[slot]);
+        Ok(sdp.to_string().into_bytes())
+    }
+
+    /// Resolves when every relay of the call has seen no media for the timeout.
+    pub async fn timed_out(&self) {
+        let relays: Vec<&Relay> = self.relays.iter().flatten().collect();
+        if relays.is_empty() {
+            return std::future::pending().await;
+        }
+        // The first m-line is audio in practice: video may legitimately pause.
+        relays[0].timed_out().await
+    }
+}
+
+fn other(leg: Leg) -> Leg {
+    match leg {
+        Leg::A => Leg::B,
+        Leg::B => Leg::A,
+    }
+}
+
+fn leg_index(leg: Leg) -> usize {
+    match leg {
+        Leg::A => 0,
+        Leg::B => 1,
+    }
+}

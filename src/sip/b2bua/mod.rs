@@ -1,0 +1,11 @@
+//! Back-to-back user agent: calls between extensions.
+//!
+//! `invite` decides whether a new INVITE may become a call, `call` runs it,
+//! `machine` is the sans-IO heart of a call, `media_legs` maps SDP to relays.
+pub mod call;
+pub mod fork;
+pub mod originate;
+pub mod invite;
+pub mod machine;
+pub mod media_legs;
+pub mod registry;

@@ -1,0 +1,135 @@
+//! Click-to-dial (third-party call control, RFC 3725 flow II): ring extension
+//! A with an offer of our relay; when A answers, its answer becomes the offer
+//! to B, and from there it is an ordinary call with A as the caller.
+use super::call::{Call, CallMsg, CallerKind};
+use super::fork::{self, ForkEvent};
+use super::machine::{Action, CallMachine, Input};
+use super::media_legs::CallMedia;
+use crate::media::Leg;
+use crate::sip::control::ControlError;
+use crate::sip::core::SipCoreRef;
+use rsipstack::dialog::dialog::DialogState;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Start ringing `from`; returns the call id at once. `to` rings once `from` answers.
+pub async fn dial(core: SipCoreRef, from: &str, to: &str) -> Result<String, ControlError> {
+    for ext in [from, to] {
+        if !core.extension_exists(ext) {
+            return Err(ControlError::NoSuchExtension(ext.to_string()));
+        }
+    }
+    if from == to {
+        return Err(ControlError::BadArgument("cannot dial an extension to itself".into()));
+    }
+    let a_bindings = core.registered_contacts(from);
+    if a_bindings.is_empty() {
+        return Err(ControlError::NotRegistered(from.to_string()));
+    }
+    if core.registered_contacts(to).is_empty() {
+        return Err(ControlError::NotRegistered(to.to_string()));
+    }
+    let mut media = CallMedia::new(core.media.clone());
+    let offer = media.offer(Leg::A).await.map_err(|e| ControlError::BadArgument(format!("no media ports: {e}")))?;
+    let (msgs, mut rx) = mpsc::unbounded_channel::<CallMsg>();
+    let mut forks: Vec<InviteDialog> = Vec::new();
+    for (id, b) in a_bindings.iter().enumerate() {
+        let m = msgs.clone();
+        let report = move |e: ForkEvent| {
+            m.send(match e {
+                ForkEvent::State(s) => CallMsg::Fork(id, s),
+                ForkEvent::Done(r) => CallMsg::ForkDone(id, r),
+            })
+            .is_ok()
+        };
+        // A's display shows who it is about to be connected to.
+        match fork::start(&core, b, to, &offer, report) {
+            Ok(d) => forks.push(d),
+            Err(e) => tracing::warn!("dial {from}: {e}"),
+        }
+    }
+    let Some(first) = forks.first() else {
+        return Err(ControlError::NotRegistered(from.to_string()));
+    };
+    let call_id = first.id().call_id.clone();
+    tracing::info!(%call_id, %from, %to, "dialling: ringing the caller first");
+    let (from, to) = (from.to_string(), to.to_string());
+    tokio::spawn(async move {
+        let Some((winner, answer)) = ring_caller(&core, &mut rx, &forks).await else {
+            tracing::info!(%from, %to, "dial ended: the caller did not answer");
+            return;
+        };
+        let a_dialog = forks[winner].clone();
+        let offer_b = match media.translate(Leg::A, &answer).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(%from, error = %e, "caller's answer unusable; hanging up");
+                let _ = a_dialog.bye().await;
+                return;
+            }
+        };
+        // From now on A's dialog events are the caller leg's.
+        let (call_msgs, call_rx) = mpsc::unbounded_channel();
+        let forward = call_msgs.clone();
+        tokio::spawn(async move {
+            while let Some(m) = rx.recv().await {
+                if let CallMsg::Fork(id, s) = m {
+                    if id == winner && forward.send(CallMsg::Caller(s)).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let call_id = a_dialog.id().call_id.clone();
+        let bindings = core.registered_contacts(&to);
+        let call = Call::new(core.clone(), CallerKind::Originated, call_id, from, to, a_dialog, media, call_msgs);
+        call.drive(call_rx, &bindings, &offer_b).await;
+    });
+    Ok(call_id)
+}
+
+/// Ring A's devices; Some((winning fork, its SDP answer)) once one answers.
+async fn ring_caller(core: &SipCoreRef, rx: &mut mpsc::UnboundedReceiver<CallMsg>, forks: &[InviteDialog]) -> Option<(usize, Vec<u8>)> {
+    let mut machine = CallMachine::new(forks.len());
+    let mut answers: Vec<Option<Vec<u8>>> = vec![None; forks.len()];
+    let timeout = tokio::time::sleep(Duration::from_secs(core.config.sip.ring_timeout_secs));
+    tokio::pin!(timeout);
+    loop {
+        let input = tokio::select! {
+            m = rx.recv() => match m? {
+                CallMsg::Fork(fork, DialogState::Early(_, resp)) if resp.status_code.code() > 100 => Some(Input::ForkProgress { fork, has_sdp: false }),
+                CallMsg::ForkDone(fork, Ok((_, Some(resp)))) if resp.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful => {
+                    answers[fork] = Some(resp.body.clone());
+                    Some(Input::ForkAnswered { fork })
+                }
+                CallMsg::ForkDone(fork, Ok((_, Some(resp)))) => Some(Input::ForkFailed { fork, status: resp.status_code.code() }),
+                CallMsg::ForkDone(fork, _) => Some(Input::ForkFailed { fork, status: 408 }),
+                _ => None,
+            },
+            _ = &mut timeout => Some(Input::RingTimeout),
+        };
+        let Some(input) = input else { continue };
+        let mut won = None;
+        for action in machine.on(input) {
+            match action {
+                Action::AnswerCaller { fork } => won = Some(fork),
+                Action::CancelFork(f) => {
+                    let d = forks[f].clone();
+                    tokio::spawn(async move { d.cancel().await });
+                }
+                Action::ByeFork(f) => {
+                    let d = forks[f].clone();
+                    tokio::spawn(async move { d.bye().await });
+                }
+                _ => {}
+            }
+        }
+        if let Some(fork) = won {
+            return Some((fork, answers[fork].take().unwrap_or_default()));
+        }
+        if machine.is_finished() {
+            return None;
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Live calls, for counting, for commands (hang up a call by id) and busy checks.
+use std::collections::HashMap;
+use std::sync::Mutex;
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    HangUp,
+    /// Send DTMF digits to the device of extension `to` (a party of the call).
+    Dtmf { to: String, digits: String },
+    /// Hang up `leaving` and connect the other party to extension `to`.
+    Transfer { leaving: String, to: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct CallInfo {
+    pub call_id: String,
+    pub caller: String,
+    pub callee: String,
+    pub answered: bool,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+#[derive(Default)]
+pub struct CallRegistry {
+    calls: Mutex<HashMap<String, CallInfo>>,
+}
+
+impl CallRegistry {
+    pub fn insert(&self, call_id: &str, caller: &str, callee: &str) -> mpsc::UnboundedReceiver<Command> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let info = CallInfo { call_id: call_id.into(), caller: caller.into(), callee: callee.into(), answered: false, commands: tx };
+        if let Ok(mut c) = self.calls.lock() {
+            c.insert(call_id.to_string(), info);
+        }
+        rx
+    }
+    pub fn set_answered(&self, call_id: &str) {
+        if let Some(c) = self.calls.lock().ok().as_mut().and_then(|m| m.get_mut(call_id)) {
+            c.answered = true;
+        }
+    }
+    pub fn set_parties(&self, call_id: &str, caller: &str, callee: &str) {
+        if let Some(c) = self.calls.lock().ok().as_mut().and_then(|m| m.get_mut(call_id)) {
+            c.caller = caller.to_string();
+            c.callee = callee.to_string();
+        }
+    }
+    pub fn remove(&self, call_id: &str) {
+        if let Ok(mut c) = self.calls.lock() {
+            c.remove(call_id);
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.calls.lock().map(|c| c.len()).unwrap_or(0)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn list(&self) -> Vec<CallInfo> {
+        self.calls.lock().map(|c| c.values().cloned().collect()).unwrap_or_default()
+    }
+    /// Send a command to a live call; false when no such call.
+    pub fn command(&self, call_id: &str, cmd: Command) -> bool {
+        self.calls.lock().ok().and_then(|c| c.get(call_id).map(|i| i.commands.send(cmd.clone()).is_ok())).unwrap_or(false)
+    }
+}

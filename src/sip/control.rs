@@ -1,0 +1,95 @@
+//! Commands from outside SIP (MQTT, the HTTP API, the AI agent) on calls.
+use super::b2bua::registry::{CallInfo, Command};
+use super::core::{SipCore, SipCoreRef};
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlError {
+    NoSuchCall(String),
+    NoSuchExtension(String),
+    NotRegistered(String),
+    BadArgument(String),
+    Unsupported(&'static str),
+}
+
+impl fmt::Display for ControlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ControlError::NoSuchCall(id) => write!(f, "no live call with id `{id}`"),
+            ControlError::NoSuchExtension(e) => write!(f, "`{e}` is not an extension"),
+            ControlError::NotRegistered(e) => write!(f, "extension {e} has no registered device"),
+            ControlError::BadArgument(why) => write!(f, "{why}"),
+            ControlError::Unsupported(what) => write!(f, "{what} is not supported yet"),
+        }
+    }
+}
+
+impl std::error::Error for ControlError {}
+
+pub fn active_calls(core: &SipCore) -> Vec<CallInfo> {
+    core.calls.list()
+}
+
+/// End a call: BYE both legs if answered, CANCEL and 487 if still ringing.
+pub fn hang_up(core: &SipCore, call_id: &str) -> Result<(), ControlError> {
+    if core.calls.command(call_id, Command::HangUp) {
+        Ok(())
+    } else {
+        Err(ControlError::NoSuchCall(call_id.to_string()))
+    }
+}
+
+/// Click-to-dial: ring `from`; when it answers, ring `to` and connect them.
+/// Returns the call id as soon as `from` is ringing.
+pub async fn dial(core: &SipCoreRef, from: &str, to: &str) -> Result<String, ControlError> {
+    super::b2bua::originate::dial(core.clone(), from, to).await
+}
+
+/// Send DTMF digits to extension `to`'s device in a live, answered call
+/// (SIP INFO application/dtmf-relay). `to` must be a party of the call.
+pub fn send_dtmf(core: &SipCore, call_id: &str, to: &str, digits: &str) -> Result<(), ControlError> {
+    if digits.is_empty() || digits.len() > 32 || !digits.chars().all(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D')) {
+        return Err(ControlError::BadArgument(format!("`{digits}` is not 1-32 DTMF digits (0-9, *, #, A-D)")));
+    }
+    let Some(call) = core.calls.list().into_iter().find(|c| c.call_id == call_id) else {
+        return Err(ControlError::NoSuchCall(call_id.to_string()));
+    };
+    if call.caller != to && call.callee != to {
+        return Err(ControlError::BadArgument(format!("extension {to} is not in call {call_id}")));
+    }
+    if !call.answered {
+        return Err(ControlError::BadArgument(format!("call {call_id} is not answered yet")));
+    }
+    core.calls.command(call_id, Command::Dtmf { to: to.to_string(), digits: digits.to_string() });
+    Ok(())
+}
+
+/// Blind transfer: extension `leaving` (a party of the answered call) is
+/// hung up and the other party is connected to extension `to`.
+pub fn transfer(core: &SipCore, call_id: &str, leaving: &str, to: &str) -> Result<(), ControlError> {
+    if !core.extension_exists(to) {
+        return Err(ControlError::NoSuchExtension(to.to_string()));
+    }
+    if core.registered_contacts(to).is_empty() {
+        return Err(ControlError::NotRegistered(to.to_string()));
+    }
+    let Some(call) = core.calls.list().into_iter().find(|c| c.call_id == call_id) else {
+        return Err(ControlError::NoSuchCall(call_id.to_string()));
+    };
+    if call.caller != leaving && call.callee != leaving {
+        return Err(ControlError::BadArgument(format!("extension {leaving} is not in call {call_id}")));
+    }
+    if call.caller == to || call.callee == to {
+        return Err(ControlError::BadArgument(format!("extension {to} is already in call {call_id}")));
+    }
+    if !call.answered {
+        return Err(ControlError::BadArgument(format!("call {call_id} is not answered yet")));
+    }
+    core.calls.command(call_id, Command::Transfer { leaving: leaving.to_string(), to: to.to_string() });
+    Ok(())
+}
+
+/// Calls of an extension (as caller or callee), newest first is not guaranteed.
+pub fn calls_of(core: &SipCore, extension: &str) -> Vec<CallInfo> {
+    core.calls.list().into_iter().filter(|c| c.caller == extension || c.callee == extension).collect()
+}

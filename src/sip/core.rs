@@ -1,0 +1,94 @@
+//! State shared by every SIP handler: directory, location service, auth, media.
+use super::auth::ban::BanList;
+use super::auth::digest::NonceKeeper;
+use super::registrar::bindings::{BindingTable, Limits};
+use crate::config::{Config, Transport};
+use crate::events::EventBus;
+use crate::media::MediaEngine;
+use crate::storage::{BindingWriter, ExtensionRow, Store};
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::transaction::endpoint::EndpointInnerRef;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub struct SipCore {
+    pub config: Arc<Config>,
+    pub endpoint: EndpointInnerRef,
+    pub dialogs: Arc<DialogLayer>,
+    pub directory: RwLock<HashMap<String, ExtensionRow>>,
+    pub location: Mutex<BindingTable>,
+    pub nonces: NonceKeeper,
+    pub bans: Arc<Mutex<BanList>>,
+    pub store: Store,
+    pub binding_writer: BindingWriter,
+    pub bus: EventBus,
+    pub media: MediaEngine,
+    pub calls: super::b2bua::registry::CallRegistry,
+    pub limits: Limits,
+    /// The address we name ourselves by in Contact.
+    pub advertised_ip: IpAddr,
+    /// Listen address per transport, first one wins.
+    pub listeners: Vec<(Transport, SocketAddr)>,
+}
+
+pub type SipCoreRef = Arc<SipCore>;
+
+pub fn now_unix() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+pub fn now_unix_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl SipCore {
+    pub fn extension(&self, ext: &str) -> Option<ExtensionRow> {
+        self.directory.read().ok()?.get(ext).cloned()
+    }
+
+    pub fn extension_exists(&self, ext: &str) -> bool {
+        self.directory.read().map(|d| d.contains_key(ext)).unwrap_or(false)
+    }
+
+    /// Our Contact URI for requests sent over `transport` (falls back to UDP).
+    pub fn contact_uri(&self, user: Option<&str>, transport: Transport) -> rsipstack::sip::Uri {
+        let port = self
+            .listeners
+            .iter()
+            .find(|(t, _)| *t == transport)
+            .or_else(|| self.listeners.first())
+            .map(|(_, a)| a.port())
+            .unwrap_or(5060);
+        let user_part = user.map(|u| format!("{u}@")).unwrap_or_default();
+        let host = match self.advertised_ip {
+            IpAddr::V6(ip) => format!("[{ip}]"),
+            IpAddr::V4(ip) => ip.to_string(),
+        };
+        let params = match transport {
+            Transport::Udp => String::new(),
+            Transport::Tcp => ";transport=tcp".into(),
+            Transport::Tls => ";transport=tls".into(),
+        };
+        rsipstack::sip::Uri::try_from(format!("sip:{user_part}{host}:{port}{params}").as_str())
+            .expect("contact uri from parts we built")
+    }
+
+    pub fn registered_contacts(&self, ext: &str) -> Vec<super::registrar::bindings::Binding> {
+        self.location.lock().map(|l| l.lookup(ext, now_unix())).unwrap_or_default()
+    }
+}
+
+/// Map an rsipstack transport to our lowercase name.
+pub fn transport_name(t: rsipstack::sip::Transport) -> &'static str {
+    use rsipstack::sip::Transport as T;
+    match t {
+        T::Udp => "udp",
+        T::Tcp => "tcp",
+        T::Tls => "tls",
+        T::Ws => "ws",
+        T::Wss => "wss",
+        _ => "udp",
+    }
+}

@@ -1,0 +1,15 @@
+//! SIP control plane: transports, registrar, B2BUA, authentication.
+//!
+//! A REGISTER goes `router` → `registrar::handler` → `registrar::bindings`;
+//! an INVITE goes `router` → `b2bua::invite` → `b2bua::call` (driving
+//! `b2bua::machine`), with media through `crate::media` via `b2bua::media_legs`.
+pub mod auth;
+pub mod b2bua;
+pub mod control;
+pub mod core;
+pub mod guard;
+pub mod registrar;
+pub mod router;
+pub mod server;
+pub mod tls_cert;
+pub mod transports;

@@ -1,0 +1,68 @@
+//! Where every incoming SIP request goes: REGISTER to the registrar, a new
+//! INVITE to the B2BUA, in-dialog requests to their dialog, OPTIONS answered.
+use super::auth::request::ensure_to_tag;
+use super::b2bua::invite::handle_invite;
+use super::core::SipCoreRef;
+use super::registrar::handler::handle_register;
+use rsipstack::sip::{Header, HeadersExt, Method, StatusCode};
+use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transaction::TransactionReceiver;
+use std::net::SocketAddr;
+
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER";
+
+pub async fn serve(core: SipCoreRef, mut incoming: TransactionReceiver) {
+    while let Some(tx) = incoming.recv().await {
+        let core = core.clone();
+        tokio::spawn(handle(core, tx));
+    }
+}
+
+fn source_of(tx: &Transaction) -> Option<SocketAddr> {
+    tx.connection.as_ref()?.get_remote_addr()?.get_socketaddr().ok()
+}
+
+async fn handle(core: SipCoreRef, mut tx: Transaction) {
+    let Some(source) = source_of(&tx) else {
+        tracing::debug!("request without a source address dropped");
+        return;
+    };
+    let in_dialog = tx.original.to_header().ok().and_then(|t| t.tag().ok().flatten()).is_some();
+    match tx.original.method {
+        Method::Register => handle_register(&core, &mut tx, source).await,
+        Method::Invite if !in_dialog => handle_invite(core, tx, source).await,
+        Method::Options if !in_dialog => {
+            let mut resp = core.endpoint.make_response(&tx.original, StatusCode::OK, None);
+            ensure_to_tag(&mut resp);
+            resp.headers.push(Header::Allow(ALLOW.into()));
+            resp.headers.push(Header::Accept("application/sdp".into()));
+            let _ = tx.respond(resp).await;
+        }
+        Method::Ack => {}
+        _ if in_dialog => match core.dialogs.match_dialog(&tx) {
+            Some(mut dialog) => {
+                if let Err(e) = dialog.handle(&mut tx).await {
+                    tracing::debug!(error = %e, method = %tx.original.method, "in-dialog request failed");
+                }
+            }
+            None => reply(&core, &mut tx, StatusCode::CallTransactionDoesNotExist).await,
+        },
+        Method::Bye | Method::Cancel | Method::Info | Method::Update | Method::PRack => {
+            reply(&core, &mut tx, StatusCode::CallTransactionDoesNotExist).await
+        }
+        Method::Subscribe | Method::Publish | Method::Message | Method::Notify | Method::Refer => {
+            reply(&core, &mut tx, StatusCode::MethodNotAllowed).await
+        }
+        _ => reply(&core, &mut tx, StatusCode::NotImplemented).await,
+    }
+}
+
+async fn reply(core: &SipCoreRef, tx: &mut Transaction, status: StatusCode) {
+    let allow = status == StatusCode::MethodNotAllowed;
+    let mut resp = core.endpoint.make_response(&tx.original, status, None);
+    ensure_to_tag(&mut resp);
+    if allow {
+        resp.headers.push(Header::Allow(ALLOW.into()));
+    }
+    let _ = tx.respond(resp).await;
+}

@@ -1,0 +1,92 @@
+//! Starts the SIP side: listeners, rsipstack endpoint, router and sweeper.
+use super::auth::ban::{BanList, BanPolicy};
+use super::auth::digest::NonceKeeper;
+use super::core::{now_unix, SipCore, SipCoreRef};
+use super::registrar::bindings::{BindingTable, Limits};
+use super::registrar::handler::from_row;
+use crate::config::Config;
+use crate::events::EventBus;
+use crate::media::MediaEngine;
+use crate::storage::{BindingWriter, Store};
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::EndpointBuilder;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub struct SipDeps {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub binding_writer: BindingWriter,
+    pub bus: EventBus,
+    pub media: MediaEngine,
+}
+
+pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<SipCoreRef> {
+    let SipDeps { config, store, binding_writer, bus, media } = deps;
+    let (transport_layer, listeners) = super::transports::build(&config, &cancel).await?;
+    let sec = &config.security;
+    let bans = Arc::new(Mutex::new(BanList::new(BanPolicy {
+        max_failures: sec.ban_after_failures,
+        window: Duration::from_secs(sec.ban_window_secs),
+        ban_for: Duration::from_secs(sec.ban_secs),
+    })));
+    // Call-IDs we make end in our own name, not the library's.
+    let option = rsipstack::transaction::endpoint::EndpointOption {
+        callid_suffix: Some(format!("ha-pbx.{}", config.sip.advertised_ip(&config.rtp))),
+        ..Default::default()
+    };
+    let endpoint = EndpointBuilder::new()
+        .with_option(option)
+        .with_user_agent(concat!("ha-pbx/", env!("CARGO_PKG_VERSION")))
+        .with_transport_layer(transport_layer)
+        .with_cancel_token(cancel.child_token())
+        .with_transport_inspector(Box::new(super::guard::Guard { bans: bans.clone(), max_body: sec.max_message_bytes }))
+        .build();
+    let incoming = endpoint.incoming_transactions().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+
+    let directory: HashMap<_, _> = store.extensions().await?.into_iter().map(|e| (e.extension.clone(), e)).collect();
+    let mut location = BindingTable::default();
+    let restored = store.load_bindings(now_unix()).await?;
+    for row in &restored {
+        location.restore(&row.extension, from_row(row));
+    }
+    if !restored.is_empty() {
+        tracing::info!(bindings = restored.len(), "registrations restored from storage");
+    }
+    let reg = &config.sip.registration;
+    let core = Arc::new(SipCore {
+        limits: Limits {
+            min_expires: reg.min_expires,
+            max_expires: reg.max_expires,
+            default_expires: reg.default_expires,
+            max_contacts: reg.max_contacts,
+        },
+        advertised_ip: config.sip.advertised_ip(&config.rtp),
+        nonces: NonceKeeper::new(nonce_secret(&config), config.sip.nonce_ttl_secs),
+        config,
+        endpoint: endpoint.inner.clone(),
+        dialogs,
+        directory: RwLock::new(directory),
+        location: Mutex::new(location),
+        bans,
+        store,
+        binding_writer,
+        bus,
+        media,
+        calls: Default::default(),
+        listeners,
+    });
+    tokio::spawn(async move { endpoint.serve().await });
+    tokio::spawn(super::router::serve(core.clone(), incoming));
+    tokio::spawn(super::registrar::sweeper::run(core.clone()));
+    Ok(core)
+}
+
+/// A random secret per process: nonces from before a restart are refused as
+/// forged, and devices simply get a fresh challenge.
+fn nonce_secret(_config: &Config) -> [u8; 32] {
+    rand::random()
+}

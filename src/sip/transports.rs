@@ -1,0 +1,52 @@
+//! SIP listeners (UDP, TCP, TLS) from `sip.listen`, with clear errors.
+use super::tls_cert;
+use crate::config::{Config, ListenAddr, Transport};
+use anyhow::{anyhow, Context};
+use rsipstack::transport::tcp_listener::TcpListenerConnection;
+use rsipstack::transport::tls::{TlsConfig, TlsListenerConnection};
+use rsipstack::transport::udp::UdpConnection;
+use rsipstack::transport::{SipConnection, TransportLayer};
+use std::net::SocketAddr;
+use tokio_util::sync::CancellationToken;
+
+pub async fn build(config: &Config, cancel: &CancellationToken) -> anyhow::Result<(TransportLayer, Vec<(Transport, SocketAddr)>)> {
+    let layer = TransportLayer::new(cancel.child_token());
+    let mut bound = Vec::new();
+    let advertised = config.sip.advertised_ip(&config.rtp);
+    for (i, l) in config.sip.listen.iter().enumerate() {
+        // Via/Contact must name a reachable address, not 0.0.0.0.
+        let external = l.addr.ip().is_unspecified().then(|| SocketAddr::new(advertised, l.addr.port()));
+        let conn = open(config, l, external, cancel).await.with_context(|| format!("sip.listen[{i}]: cannot listen on {l}"))?;
+        layer.add_transport(conn);
+        tracing::info!("SIP listening on {l}");
+        bound.push((l.transport, l.addr));
+    }
+    Ok((layer, bound))
+}
+
+async fn open(config: &Config, l: &ListenAddr, external: Option<SocketAddr>, cancel: &CancellationToken) -> anyhow::Result<SipConnection> {
+    match l.transport {
+        Transport::Udp => {
+            let c = UdpConnection::create_connection(l.addr, external, Some(cancel.child_token())).await.map_err(|e| anyhow!("{e}"))?;
+            Ok(c.into())
+        }
+        Transport::Tcp => {
+            probe_tcp(l.addr)?;
+            let c = TcpListenerConnection::new(l.addr, external).await.map_err(|e| anyhow!("{e}"))?;
+            Ok(SipConnection::TcpListener(c))
+        }
+        Transport::Tls => {
+            probe_tcp(l.addr)?;
+            let (cert, key) = tls_cert::load_or_create(config)?;
+            let tls = TlsConfig { cert: Some(cert), key: Some(key), ..Default::default() };
+            let c = TlsListenerConnection::new(l.addr, external, tls).await.map_err(|e| anyhow!("{e}"))?;
+            Ok(SipConnection::TlsListener(c))
+        }
+    }
+}
+
+/// rsipstack binds stream listeners later and only logs a failure; bind once
+/// here so a port in use stops start-up with a message instead.
+fn probe_tcp(addr: SocketAddr) -> anyhow::Result<()> {
+    std::net::TcpListener::bind(addr).map(drop).map_err(|e| anyhow!("{e}"))
+}

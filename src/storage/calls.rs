@@ -1,0 +1,81 @@
+//! Call history rows (CDR). Times are unix milliseconds.
+use super::Store;
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct CallRecord {
+    pub call_id: String,
+    pub caller: String,
+    pub callee: String,
+    pub started_at: i64,
+    pub answered_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub disposition: Option<String>,
+    pub end_reason: Option<String>,
+}
+
+impl Store {
+    /// Idempotent: a call may ring several times (forking, retries); the
+    /// first start time is kept.
+    pub async fn call_started(
+        &self,
+        call_id: &str,
+        caller: &str,
+        callee: &str,
+        at_ms: i64,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT OR IGNORE INTO calls (call_id, caller, callee, started_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(call_id)
+        .bind(caller)
+        .bind(callee)
+        .bind(at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The first answer time wins.
+    pub async fn call_answered(&self, call_id: &str, at_ms: i64) -> anyhow::Result<()> {
+        sqlx::query("UPDATE calls SET answered_at = COALESCE(answered_at, ?) WHERE call_id = ?")
+            .bind(at_ms)
+            .bind(call_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Only the first end is recorded, so a late duplicate cannot rewrite it.
+    pub async fn call_ended(
+        &self,
+        call_id: &str,
+        at_ms: i64,
+        disposition: &str,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE calls SET ended_at = ?, disposition = ?, end_reason = ?
+             WHERE call_id = ? AND ended_at IS NULL",
+        )
+        .bind(at_ms)
+        .bind(disposition)
+        .bind(reason)
+        .bind(call_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Newest first.
+    pub async fn recent_calls(&self, limit: i64) -> anyhow::Result<Vec<CallRecord>> {
+        let rows = sqlx::query_as(
+            "SELECT call_id, caller, callee, started_at, answered_at, ended_at, disposition,
+                    end_reason
+             FROM calls ORDER BY started_at DESC, rowid DESC LIMIT ?",
+        )
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+}

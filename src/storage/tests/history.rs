@@ -1,0 +1,142 @@
+//! Call history recorded from bus events.
+use super::*;
+use crate::events::{EndReason, EventBus, PbxEvent};
+use crate::storage::{CallRecord, spawn_call_history};
+use std::time::Duration;
+
+fn ringing(id: &str) -> PbxEvent {
+    PbxEvent::Ringing {
+        call_id: id.into(),
+        caller: "101".into(),
+        callee: "102".into(),
+    }
+}
+fn answered(id: &str) -> PbxEvent {
+    PbxEvent::Answered {
+        call_id: id.into(),
+        caller: "101".into(),
+        callee: "102".into(),
+    }
+}
+fn ended(id: &str, reason: EndReason, answered: bool) -> PbxEvent {
+    PbxEvent::Ended {
+        call_id: id.into(),
+        caller: "101".into(),
+        callee: "102".into(),
+        reason,
+        answered,
+        duration_ms: 0,
+    }
+}
+
+/// Poll until `n` calls have ended (the recorder runs in its own task).
+async fn ended_calls(store: &Store, n: usize) -> Vec<CallRecord> {
+    for _ in 0..200 {
+        let calls = store.recent_calls(100).await.unwrap();
+        if calls.iter().filter(|c| c.ended_at.is_some()).count() >= n {
+            return calls;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("calls were not recorded");
+}
+
+fn find<'a>(calls: &'a [CallRecord], id: &str) -> &'a CallRecord {
+    calls.iter().find(|c| c.call_id == id).unwrap()
+}
+
+#[tokio::test]
+async fn events_end_in_the_right_disposition() {
+    let store = Store::open_in_memory().await.unwrap();
+    let bus = EventBus::new(64);
+    let task = spawn_call_history(store.clone(), &bus);
+
+    bus.publish(ringing("a"));
+    bus.publish(ringing("a")); // repeated Ringing must not fail or duplicate
+    bus.publish(answered("a"));
+    bus.publish(ended("a", EndReason::CallerHangup, true));
+
+    bus.publish(ringing("m"));
+    bus.publish(PbxEvent::Missed {
+        call_id: "m".into(),
+        caller: "101".into(),
+        callee: "102".into(),
+    });
+    bus.publish(ended("m", EndReason::NoAnswer, false));
+
+    bus.publish(ringing("b"));
+    bus.publish(ended("b", EndReason::Busy, false));
+    bus.publish(ringing("c"));
+    bus.publish(ended("c", EndReason::Cancelled, false));
+
+    let calls = ended_calls(&store, 4).await;
+    assert_eq!(calls.len(), 4);
+
+    let a = find(&calls, "a");
+    assert_eq!(a.disposition.as_deref(), Some("answered"));
+    assert_eq!(a.end_reason.as_deref(), Some("caller_hangup"));
+    assert_eq!((a.caller.as_str(), a.callee.as_str()), ("101", "102"));
+    let answered_at = a.answered_at.expect("answer time recorded");
+    assert!(a.started_at <= answered_at && answered_at <= a.ended_at.unwrap());
+
+    let m = find(&calls, "m");
+    assert_eq!(m.disposition.as_deref(), Some("missed"));
+    assert_eq!(m.end_reason.as_deref(), Some("no_answer"));
+    assert_eq!(m.answered_at, None);
+    assert_eq!(find(&calls, "b").disposition.as_deref(), Some("busy"));
+    assert_eq!(find(&calls, "c").disposition.as_deref(), Some("cancelled"));
+
+    // The recorder stops when the bus goes away.
+    drop(bus);
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn ended_without_ringing_still_leaves_a_row() {
+    let store = Store::open_in_memory().await.unwrap();
+    let bus = EventBus::new(8);
+    let _task = spawn_call_history(store.clone(), &bus);
+    bus.publish(ended("x", EndReason::Rejected, false));
+    let calls = ended_calls(&store, 1).await;
+    assert_eq!(calls[0].disposition.as_deref(), Some("rejected"));
+    assert_eq!(calls[0].end_reason.as_deref(), Some("rejected"));
+}
+
+#[tokio::test]
+async fn call_rows_are_idempotent_and_newest_first() {
+    let store = Store::open_in_memory().await.unwrap();
+    store.call_started("1", "101", "102", 100).await.unwrap();
+    store.call_started("1", "101", "102", 150).await.unwrap();
+    store.call_started("2", "102", "101", 200).await.unwrap();
+    store.call_answered("1", 300).await.unwrap();
+    store.call_answered("1", 400).await.unwrap();
+    store
+        .call_ended("1", 500, "answered", "callee_hangup")
+        .await
+        .unwrap();
+    store
+        .call_ended("1", 600, "failed", "failed")
+        .await
+        .unwrap();
+
+    let calls = store.recent_calls(10).await.unwrap();
+    let ids: Vec<_> = calls.iter().map(|c| c.call_id.as_str()).collect();
+    assert_eq!(ids, ["2", "1"]);
+    assert_eq!(
+        calls[1],
+        CallRecord {
+            call_id: "1".into(),
+            caller: "101".into(),
+            callee: "102".into(),
+            started_at: 100,
+            answered_at: Some(300),
+            ended_at: Some(500),
+            disposition: Some("answered".into()),
+            end_reason: Some("callee_hangup".into()),
+        }
+    );
+    assert_eq!(store.recent_calls(1).await.unwrap().len(), 1);
+}

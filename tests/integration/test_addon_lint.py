@@ -1,0 +1,305 @@
+"""The add-on's files at the repository root, checked as Home Assistant's add-on
+linter (frenck/action-addon-linter) checks them, plus what the Supervisor and
+the image build need: config.yaml and build.yaml against the linter's schemas
+(tests/addon-linter/, copies of shared/addon-linter/), no key at its default,
+options vs schema vs translations, Dockerfile, s6 service, AppArmor, images,
+blueprint and dashboard. No PBX process is started here."""
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMAS = REPO / "tests" / "addon-linter"
+SHARED = REPO.parent / "shared" / "addon-linter"
+
+
+def load_yaml(name: str):
+    return yaml.safe_load((REPO / name).read_text())
+
+
+def schema(name: str) -> dict:
+    return json.loads((SCHEMAS / name).read_text())
+
+
+CONFIG = load_yaml("config.yaml")
+BUILD = load_yaml("build.yaml")
+
+
+# ------------------------------------------------------------------ the linter's rules
+def schema_errors(instance, sch) -> list[str]:
+    v = jsonschema.Draft7Validator(sch)
+    return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
+            for e in sorted(v.iter_errors(instance), key=str)]
+
+
+def keys_at_default(instance, sch, path: str = "") -> list[str]:
+    """Every key whose value equals its schema `default` (the linter: "'x' should
+    be removed, it uses a default value"), at any depth the schema describes."""
+    found: list[str] = []
+    if not isinstance(instance, dict) or not isinstance(sch, dict):
+        return found
+    for key, sub in (sch.get("properties") or {}).items():
+        if key not in instance:
+            continue
+        here = f"{path}{key}"
+        if "default" in sub and instance[key] == sub["default"]:
+            found.append(here)
+        found += keys_at_default(instance[key], sub, here + ".")
+    for branch in ("anyOf", "oneOf", "allOf"):
+        for sub in sch.get(branch, []):
+            found += keys_at_default(instance, sub, path)
+    return sorted(set(found))
+
+
+def extra_rules(config: dict, build: dict) -> list[str]:
+    """The linter's checks that are not in the schema (src/lint.py)."""
+    errs = []
+    if config.get("ingress") and config.get("webui"):
+        errs.append("'webui' should be removed, Ingress is enabled")
+    if config.get("ingress") and not config.get("host_network") and config.get("ingress_port", 8099) == 0:
+        errs.append("'ingress_port' 0 is only for add-ons on the host network")
+    if config.get("watchdog"):
+        errs.append("'watchdog' is obsolete")
+    if "auto_uart" in config:
+        errs.append("'auto_uart' is deprecated")
+    bf = build.get("build_from")
+    if isinstance(bf, dict) and set(config["arch"]) != set(bf):
+        errs.append(f"architectures differ: config.yaml {sorted(config['arch'])}, build.yaml {sorted(bf)}")
+    return errs
+
+
+def test_config_yaml_passes_the_linter_schema():
+    errs = schema_errors(CONFIG, schema("config.schema.json"))
+    assert not errs, "config.yaml:\n" + "\n".join(errs)
+
+
+def test_build_yaml_passes_the_linter_schema():
+    errs = schema_errors(BUILD, schema("build.schema.json"))
+    assert not errs, "build.yaml:\n" + "\n".join(errs)
+
+
+def test_no_key_is_set_to_its_default():
+    for name, inst, sch in (("config.yaml", CONFIG, "config.schema.json"), ("build.yaml", BUILD, "build.schema.json")):
+        at_default = keys_at_default(inst, schema(sch))
+        assert not at_default, f"{name}: remove {', '.join(repr(k) for k in at_default)}: set to the default value"
+
+
+def test_the_default_rule_and_schema_catch_mistakes():
+    """The checks above fail when they should (so a green run means something)."""
+    c = copy.deepcopy(CONFIG)
+    c.update({"init": True, "boot": "auto", "ingress_port": 8099})
+    assert keys_at_default(c, schema("config.schema.json")) == ["boot", "ingress_port", "init"]
+    b = copy.deepcopy(BUILD)
+    b["build_from"]["amd64"] = "homeassistant/amd64-base:latest"
+    b["squash"] = False
+    assert keys_at_default(b, schema("build.schema.json")) == ["build_from.amd64", "squash"]
+    c = copy.deepcopy(CONFIG)
+    c["services"] = ["mqtt:maybe"]
+    c["arch"] = ["amd64", "sparc"]
+    errs = schema_errors(c, schema("config.schema.json"))
+    assert any(e.startswith("services/0") for e in errs) and any(e.startswith("arch/1") for e in errs), errs
+    c = copy.deepcopy(CONFIG)
+    c.update({"webui": "http://[HOST]:[PORT:80]/", "host_network": False})
+    assert len(extra_rules(c, BUILD)) == 2
+
+
+def test_linter_rules_beyond_the_schema():
+    assert extra_rules(CONFIG, BUILD) == []
+
+
+def test_schema_copies_match_shared():
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent (CI clone without shared/): the copies in {SCHEMAS} are used")
+    for name in ("config.schema.json", "build.schema.json"):
+        assert (SCHEMAS / name).read_bytes() == (SHARED / name).read_bytes(), \
+            f"tests/addon-linter/{name} differs from {SHARED / name}: copy the new one"
+
+
+# ------------------------------------------------------------------ the add-on's own facts
+def test_identity_and_version():
+    cargo = (REPO / "Cargo.toml").read_text()
+    version = re.search(r'^version\s*=\s*"([^"]+)"', cargo, re.M).group(1)
+    assert CONFIG["version"] == version, "config.yaml version must match Cargo.toml"
+    assert CONFIG["slug"] == "ha_pbx"
+    assert sorted(CONFIG["arch"]) == ["aarch64", "amd64"]
+    assert CONFIG["init"] is False and CONFIG["host_network"] is True and CONFIG["ingress"] is True
+    assert CONFIG["homeassistant_api"] is True and "mqtt:want" in CONFIG["services"]
+    assert CONFIG["panel_icon"].startswith("mdi:") and CONFIG["panel_title"]
+    assert "ingress_port" in CONFIG
+    assert load_yaml("repository.yaml")["name"]
+
+
+def test_base_images_are_pinned():
+    for arch, image in BUILD["build_from"].items():
+        assert image.startswith(f"ghcr.io/home-assistant/{arch}-base:"), image
+        tag = image.rsplit(":", 1)[1]
+        assert tag != "latest" and re.fullmatch(r"\d+\.\d+(\.\d+)?", tag), f"{arch}: pin a version, not {tag}"
+
+
+_SUPERVISOR_TYPE = re.compile(
+    r"^(?:(?P<simple>str|bool|email|url|port|password|float|int)(?:\((?P<lo>-?[\d.]*),(?P<hi>-?[\d.]*)\))?"
+    r"|match\((?P<re>.*)\)|list\((?P<list>[^)]*)\))(?P<opt>\?)?$")
+
+
+def check_value(key: str, value, typ: str) -> None:
+    """A value against one of the Supervisor's option types (addons/options.py)."""
+    m = _SUPERVISOR_TYPE.match(typ)
+    assert m, f"{key}: `{typ}` is not a Supervisor option type"
+    if value is None:
+        assert m.group("opt"), f"{key}: empty but `{typ}` is required"
+        return
+    if m.group("re") is not None:
+        assert re.fullmatch(m.group("re").strip("^$"), str(value)), f"{key}: {value!r} !~ {typ}"
+    elif m.group("list") is not None:
+        assert value in m.group("list").split("|"), f"{key}: {value!r} not in {typ}"
+    else:
+        simple = m.group("simple")
+        if simple == "bool":
+            assert isinstance(value, bool), f"{key}: {value!r} is not a bool"
+        elif simple in ("int", "port"):
+            assert isinstance(value, int) and not isinstance(value, bool), f"{key}: {value!r} is not an int"
+            lo, hi = (1, 65535) if simple == "port" else (m.group("lo"), m.group("hi"))
+            if lo not in (None, ""):
+                assert value >= int(lo), f"{key}: {value} < {lo}"
+            if hi not in (None, ""):
+                assert value <= int(hi), f"{key}: {value} > {hi}"
+        else:
+            assert isinstance(value, str), f"{key}: {value!r} is not text"
+
+
+def test_default_options_fit_the_schema():
+    opts, sch = CONFIG["options"], CONFIG["schema"]
+    assert set(opts) <= set(sch), f"options without a schema entry: {set(opts) - set(sch)}"
+    for key, typ in sch.items():
+        if isinstance(typ, list):  # a list of dicts (extensions)
+            assert key in opts and isinstance(opts[key], list)
+            for field, ftyp in typ[0].items():
+                _SUPERVISOR_TYPE.match(ftyp) or pytest.fail(f"{key}.{field}: bad type {ftyp}")
+            continue
+        if key not in opts:
+            assert typ.endswith("?"), f"{key}: required ({typ}) but has no default in options"
+        check_value(key, opts.get(key), typ)
+    # the extension pattern accepts what the PBX accepts, e.g. "101" and "8001"
+    ext_re = _SUPERVISOR_TYPE.match(sch["extensions"][0]["extension"]).group("re")
+    assert re.fullmatch(ext_re.strip("^$"), "101") and not re.fullmatch(ext_re.strip("^$"), "10 1")
+
+
+def test_every_option_is_translated():
+    tr = yaml.safe_load((REPO / "translations" / "en.yaml").read_text())
+    conf = tr.get("configuration", {})
+    missing = set(CONFIG["schema"]) - set(conf)
+    extra = set(conf) - set(CONFIG["schema"])
+    assert not missing, f"translations/en.yaml lacks {sorted(missing)}"
+    assert not extra, f"translations/en.yaml names unknown options {sorted(extra)}"
+    for key, entry in conf.items():
+        assert entry.get("name"), f"translations/en.yaml: {key} has no name (the Supervisor rejects the file)"
+        assert entry.get("description"), f"translations/en.yaml: {key} has no description"
+    # ports: only with a `ports:` map (none with host_network)
+    assert set(tr.get("network", {})) == set(CONFIG.get("ports", {}))
+
+
+def test_dockerfile():
+    text = (REPO / "Dockerfile").read_text()
+    default = re.search(r"^ARG BUILD_FROM=(\S+)", text, re.M)
+    assert default, "Dockerfile: ARG BUILD_FROM with a pinned default"
+    assert default.group(1) == BUILD["build_from"]["amd64"], "Dockerfile's default BUILD_FROM differs from build.yaml"
+    stages = re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?", text, re.M | re.I)
+    assert len(stages) >= 2 and stages[-1][0] in ("$BUILD_FROM", "${BUILD_FROM}"), stages
+    assert "scripts/build-static.sh" in text and "COPY rootfs /" in text
+    assert "COPY --from=" in text and "/usr/bin/ha-pbx" in text
+    for src in re.findall(r"^COPY\s+(?!--)(.+?)\s+\S+$", text, re.M):
+        for part in src.split():
+            assert (REPO / part).exists(), f"Dockerfile copies {part}, which does not exist"
+    ignored = (REPO / ".dockerignore").read_text().split()
+    assert "target" in ignored and ".git" in ignored
+
+
+def test_s6_service():
+    base = REPO / "rootfs" / "etc" / "s6-overlay" / "s6-rc.d"
+    svc = base / "ha-pbx"
+    assert (svc / "type").read_text().strip() == "longrun"
+    assert (base / "user" / "contents.d" / "ha-pbx").exists()
+    assert (svc / "dependencies.d" / "base").exists()
+    run = (svc / "run").read_text()
+    assert run.startswith("#!/command/with-contenv bashio\n")
+    assert "exec /usr/bin/ha-pbx --addon" in run
+    for script in ("run", "finish"):
+        p = svc / script
+        assert p.stat().st_mode & 0o111, f"{p} must be executable"
+        body = p.read_text().split("\n", 1)[1]
+        r = subprocess.run(["bash", "-n"], input=body, text=True, capture_output=True)
+        assert r.returncode == 0, f"{script}: {r.stderr}"
+
+
+def test_apparmor_profile():
+    text = (REPO / "apparmor.txt").read_text()
+    assert re.search(rf"^profile {CONFIG['slug']} flags=", text, re.M), "the profile must be named after the slug"
+    parser = shutil.which("apparmor_parser") or ("/usr/sbin/apparmor_parser" if Path("/usr/sbin/apparmor_parser").exists() else None)
+    if parser is None:
+        pytest.skip("apparmor_parser not installed (Debian package apparmor)")
+    r = subprocess.run([parser, "--skip-kernel-load", "--skip-cache", str(REPO / "apparmor.txt")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", f"{path} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_images():
+    assert png_size(REPO / "icon.png") == (128, 128)
+    w, h = png_size(REPO / "logo.png")
+    assert w > h and 200 <= w <= 500, (w, h)
+
+
+class _InputLoader(yaml.SafeLoader):
+    pass
+
+
+_InputLoader.add_constructor("!input", lambda loader, node: ("!input", loader.construct_scalar(node)))
+
+
+def _inputs_used(obj) -> set[str]:
+    if isinstance(obj, tuple) and obj[:1] == ("!input",):
+        return {obj[1]}
+    if isinstance(obj, dict):
+        return set().union(*(_inputs_used(v) for v in obj.values())) if obj else set()
+    if isinstance(obj, list):
+        return set().union(*(_inputs_used(v) for v in obj)) if obj else set()
+    return set()
+
+
+def test_blueprint():
+    path = REPO / "addon" / "blueprints" / "automation" / "ha_pbx" / "doorbell_rings.yaml"
+    bp = yaml.load(path.read_text(), Loader=_InputLoader)  # noqa: S506 (SafeLoader subclass)
+    meta = bp["blueprint"]
+    assert meta["domain"] == "automation" and meta["name"]
+    declared = set(meta["input"])
+    used = _inputs_used({k: v for k, v in bp.items() if k != "blueprint"})
+    assert used == declared, f"inputs declared {declared}, used {used}"
+    ev = meta["input"]["doorbell_event"]["selector"]["entity"]["filter"][0]
+    assert ev == {"integration": "mqtt", "domain": "event"}
+    cond = bp["conditions"][0]["value_template"]
+    assert "event_type == 'ringing'" in cond  # the event type ha-pbx sends (docs/mqtt.md)
+    assert bp["triggers"][0]["trigger"] == "state"
+
+
+def test_dashboard():
+    dash = yaml.safe_load((REPO / "addon" / "dashboard.yaml").read_text())
+    cards = [c for v in dash["views"] for c in v["cards"]]
+    types = {c["type"] for c in cards}
+    assert {"custom:sip-call-card", "custom:sip-contacts-card"} <= types
+    text = (REPO / "addon" / "dashboard.yaml").read_text()
+    assert "binary_sensor.front_door_ringing" in text and "event.front_door_call" in text

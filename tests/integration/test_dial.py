@@ -1,0 +1,128 @@
+"""Click-to-dial through the HTTP API (the same control path MQTT's "Dial"
+uses): ha-pbx rings 101 first, then 102, and connects them; each baresip
+hears the other's tone through the PBX. DTMF sent through the API reaches
+the device as SIP INFO. Bad requests get a 4xx with a message."""
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+from harness import audio
+
+TOKEN = "test-token-0123456789"
+
+
+def api(pbx, method: str, path: str, body: dict | None = None, token: str | None = TOKEN):
+    req = urllib.request.Request(pbx.http_base + path, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+@pytest.fixture
+def apbx(pbx_factory):
+    return pbx_factory(overrides={"http": {"api_token": TOKEN}}).start()
+
+
+def _phones(pbx, baresip_factory, signals):
+    phones = []
+    for ext, sig in (("101", "tone440"), ("102", "tone1000")):
+        b = baresip_factory(ext, user=ext, domain=f"{pbx.host}:{pbx.sip_port}", password=pbx.passwords[ext],
+                            transport="udp", source=signals[sig]).start()
+        b.wait_registered(15)
+        phones.append(b)
+    return phones
+
+
+@pytest.mark.timeout(120)
+def test_dial_connects_two_phones_with_audio(apbx, baresip_factory, signals):
+    a, b = _phones(apbx, baresip_factory, signals)
+    status, body = api(apbx, "POST", "/api/calls", {"from": "101", "to": "102"})
+    assert status == 202 and body.get("call_id"), (status, body)
+    a.wait_established(20)
+    b.wait_established(20)
+    status, calls = api(apbx, "GET", "/api/calls")
+    assert status == 200 and len(calls["calls"]) == 1 and calls["calls"][0]["answered"], calls
+    call_id = calls["calls"][0]["call_id"]
+    # DTMF to 102's device: baresip reports SIP INFO digits as events.
+    status, body = api(apbx, "POST", f"/api/calls/{call_id}/dtmf", {"to": "102", "digits": "5#"})
+    assert status == 202, body
+    time.sleep(7)
+    status, _ = api(apbx, "DELETE", f"/api/calls/{call_id}")
+    assert status == 202
+    a.wait_closed(10)
+    b.wait_closed(10)
+    time.sleep(0.5)
+    ra, rb = audio.analyze_tone(a.recordings()[-1]), audio.analyze_tone(b.recordings()[-1])
+    assert rb.ok(440, min_seconds=4), f"102 heard {rb}"
+    assert ra.ok(1000, min_seconds=4), f"101 heard {ra}"
+    log = b.log_text()
+    assert "5" in log and ("dtmf" in log.lower() or "INFO" in log), "102 saw no DTMF INFO:\n" + b.log_tail()
+    status, calls = api(apbx, "GET", "/api/calls")
+    assert calls["calls"] == [], calls
+
+
+def test_api_refuses_bad_requests(apbx, pbx_factory):
+    assert api(apbx, "GET", "/api/calls", token=None)[0] == 401
+    assert api(apbx, "GET", "/api/calls", token="wrong-token-wrong-token")[0] == 401
+    status, body = api(apbx, "POST", "/api/calls", {"from": "101"})
+    assert status == 400 and "from" in body["error"], body
+    status, body = api(apbx, "POST", "/api/calls", {"from": "101", "to": "999"})
+    assert status == 404 and "999" in body["error"], body
+    status, body = api(apbx, "POST", "/api/calls", {"from": "101", "to": "102"})
+    assert status == 409 and "101" in body["error"], body
+    status, body = api(apbx, "DELETE", "/api/calls/nope")
+    assert status == 404 and "nope" in body["error"], body
+    off = pbx_factory("off").start()
+    status, body = api(off, "GET", "/api/calls")
+    assert status == 403 and "api_token" in body["error"], body
+
+
+@pytest.mark.timeout(150)
+def test_transfer_connects_the_remaining_party_to_the_target(apbx, baresip_factory, signals, tmp_path):
+    """101 calls 102; 102 transfers it to 103 (blind, by command): 102 is hung
+    up, 103 rings and answers, and 101 and 103 hear each other's tones."""
+    a, b = _phones(apbx, baresip_factory, signals)
+    tone700 = audio.make_tone(tmp_path / "tone700.wav", 700, seconds=90)
+    c = baresip_factory("103", user="103", domain=f"{apbx.host}:{apbx.sip_port}", password=apbx.passwords["103"],
+                        transport="udp", source=tone700).start()
+    c.wait_registered(15)
+    a.dial(f"sip:102@{apbx.host}:{apbx.sip_port}")
+    a.wait_established(20)
+    b.wait_established(10)
+    calls = api(apbx, "GET", "/api/calls")[1]["calls"]
+    call_id = calls[0]["call_id"]
+    status, body = api(apbx, "POST", f"/api/calls/{call_id}/transfer", {"leaving": "101", "to": "999"})
+    assert status == 404, body
+    status, body = api(apbx, "POST", f"/api/calls/{call_id}/transfer", {"leaving": "102", "to": "103"})
+    assert status == 202, body
+    b.wait_closed(10)
+    c.wait_established(20)
+    time.sleep(6)
+    calls = api(apbx, "GET", "/api/calls")[1]["calls"]
+    assert [(x["caller"], x["callee"], x["answered"]) for x in calls] == [("101", "103", True)], calls
+    a.hangup()
+    a.wait_closed(10)
+    c.wait_closed(10)
+    time.sleep(0.5)
+    heard_by_c = audio.analyze_tone(c.recordings()[-1])
+    assert heard_by_c.ok(440, min_seconds=4), f"103 heard {heard_by_c}"
+    # 101's one recording spans both parts of the call: 1000 Hz from 102,
+    # then 700 Hz from 103. Its last 3 s of sound must be 103's tone.
+    x, fs = audio.load(a.recordings()[-1])
+    loud = np.flatnonzero(np.abs(x) > 0.01)
+    assert loud.size, "101 recorded silence"
+    end = int(loud[-1])
+    tail = audio.analyze_tone_samples(x[max(0, end - 3 * fs):end], fs)
+    assert tail.ok(700, min_seconds=2), f"101 heard at the end {tail}"

@@ -1,0 +1,147 @@
+"""Hostile and broken input must not crash or wedge the PBX.
+
+Each corpus case (hostile_corpus.py, 50+ cases) is sent over UDP and over a
+fresh TCP connection from 127.0.0.3; after each one the process must be alive
+and a valid OPTIONS from 127.0.0.1 must still get 200 over UDP and TCP. (The
+garbage comes from another address so that a PBX that bans garbage senders
+is not penalised by its own liveness check.) One PBX serves the whole module."""
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+import hostile_corpus
+from harness import procs
+from harness import sip as siplib
+from harness.pbx import Pbx
+
+ATTACKER = "127.0.0.3"
+CASES = hostile_corpus.corpus("127.0.0.1", 5060)  # names only; bytes rebuilt per PBX
+
+
+@pytest.fixture(scope="module")
+def hpbx(tmp_path_factory):
+    reg = procs.ProcessRegistry()
+    p = Pbx(tmp_path_factory.mktemp("hostile"), reg)
+    p.start()
+    yield p
+    reg.kill_all()
+
+
+def _check_alive(pbx: Pbx, after: str) -> None:
+    assert pbx.alive(), f"ha-pbx died after {after} (rc={pbx.proc.returncode})\n{pbx.log_tail()}"
+    for transport in ("udp", "tcp"):
+        with siplib.SipClient(pbx.host, pbx.sip_port, transport=transport) as c:
+            r = c.options(timeout=5.0)
+        assert r is not None and r.status == 200, \
+            f"valid OPTIONS over {transport} got {r and r.start!r} after {after}\n{pbx.log_tail(40)}"
+
+
+def _send_udp(pbx: Pbx, data: bytes) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((ATTACKER, 0))
+        s.sendto(hostile_corpus.udp_payload(data), (pbx.host, pbx.sip_port))
+        s.settimeout(0.15)
+        try:
+            while True:
+                s.recvfrom(70000)  # drain whatever the PBX answers
+        except OSError:
+            pass
+
+
+def _send_tcp(pbx: Pbx, data: bytes) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((ATTACKER, 0))
+        s.settimeout(3)
+        s.connect((pbx.host, pbx.sip_port))
+        try:
+            if data:
+                s.sendall(data)
+            s.settimeout(0.2)
+            while s.recv(65536):
+                pass
+        except OSError:
+            pass  # the PBX may close the connection on garbage: fine
+
+
+@pytest.mark.parametrize("name", [n for n, _ in CASES])
+def test_hostile_case(hpbx, name):
+    data = dict(hostile_corpus.corpus(hpbx.host, hpbx.sip_port))[name]
+    _send_udp(hpbx, data)
+    _send_tcp(hpbx, data)
+    _check_alive(hpbx, f"case {name!r}")
+
+
+def test_tcp_half_message_then_stall(hpbx):
+    """Connections that send half a message and then nothing must not block others."""
+    stalled = []
+    half = (f"INVITE sip:102@{hpbx.host}:{hpbx.sip_port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/TCP {ATTACKER}:5999;branch=z9hG4bKstall\r\nFrom: <sip:x@y>;tag=1\r\n"
+            "To: <sip:102@x>\r\nCall-ID: stall\r\nCSeq: 1 INVITE\r\nContent-Len").encode()
+    try:
+        for _ in range(5):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((ATTACKER, 0))
+            s.settimeout(3)
+            s.connect((hpbx.host, hpbx.sip_port))
+            s.sendall(half)
+            stalled.append(s)
+        # a body that never comes: Content-Length promises more than is sent
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind((ATTACKER, 0))
+        s.settimeout(3)
+        s.connect((hpbx.host, hpbx.sip_port))
+        s.sendall(half.replace(b"Content-Len", b"Content-Length: 4000\r\n\r\nv=0\r\n"))
+        stalled.append(s)
+        time.sleep(0.5)
+        _check_alive(hpbx, "six stalled TCP connections")
+    finally:
+        for s in stalled:
+            s.close()
+    _check_alive(hpbx, "closing the stalled connections")
+
+
+def test_tcp_many_messages_in_one_write(hpbx):
+    """30 valid OPTIONS sent back to back in one TCP write: each gets its 200."""
+    with siplib.SipClient(hpbx.host, hpbx.sip_port, transport="tcp") as c:
+        batch = b""
+        cseqs = []
+        for i in range(1, 31):
+            data, _ = c.build("OPTIONS", f"sip:{hpbx.host}:{hpbx.sip_port}", cseq=i,
+                              call_id=f"batch-{i}@test")
+            batch += data
+            cseqs.append(i)
+        c.send_raw(batch)
+        got = {}
+        end = time.monotonic() + 10
+        while time.monotonic() < end and len(got) < len(cseqs):
+            m = c.recv_message(timeout=end - time.monotonic())
+            if m is None:
+                break
+            if m.is_response:
+                got[m.cseq()[0]] = m.status
+    assert sorted(got) == cseqs, f"responses for CSeqs {sorted(got)} of 1..30"
+    assert set(got.values()) == {200}, got
+    _check_alive(hpbx, "a batch of 30 messages")
+
+
+def test_udp_garbage_flood(hpbx):
+    """3000 garbage datagrams as fast as possible (bounded), then business as usual."""
+    import random
+    rnd = random.Random(7)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((ATTACKER, 0))
+        for i in range(3000):
+            s.sendto(rnd.randbytes(rnd.randint(1, 1400)), (hpbx.host, hpbx.sip_port))
+    time.sleep(0.5)
+    _check_alive(hpbx, "a flood of 3000 garbage datagrams")
+
+
+def test_after_corpus_register_still_works(hpbx):
+    _check_alive(hpbx, "the whole corpus")
+    for transport in ("udp", "tcp"):
+        with siplib.SipClient(hpbx.host, hpbx.sip_port, transport=transport) as c:
+            r = c.register("101", hpbx.passwords["101"], expires=120)
+        assert r is not None and r.status == 200, f"REGISTER over {transport}: {r}"

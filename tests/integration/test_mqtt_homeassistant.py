@@ -1,0 +1,216 @@
+"""The MQTT bridge against a real Home Assistant core (2025.4.4, onboarded by
+the test, MQTT integration added through its config flow) and a real
+Mosquitto: the entities appear with the right names and states; a device
+trigger on the doorbell's "ringing" runs an automation; the "Hang up" button
+ends a live call at the SIP phones; the "Dial" text places a call.
+
+One Home Assistant and one broker serve the whole module (HA takes ~10-20 s
+to start); each test starts its own ha-pbx and phones."""
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime
+
+import pytest
+
+from harness import procs
+from harness.homeassistant import HomeAssistant, ha_time
+from harness.mqtt import Mosquitto, Recorder, mqtt_overrides, wait_hung_up
+
+EXTS = {"101": "front_door", "102": "kitchen", "103": "garage", "104": "office"}
+PER_EXT = {  # entity id suffix -> friendly name suffix
+    "sensor.{d}_call_state": "Call state",
+    "binary_sensor.{d}_registered": "Registered",
+    "binary_sensor.{d}_ringing": "Ringing",
+    "sensor.{d}_last_caller": "Last caller",
+    "event.{d}_call": "Call",
+    "button.{d}_hang_up": "Hang up",
+    "button.{d}_answer": "Answer",
+    "text.{d}_dial": "Dial",
+}
+BRIDGE = {
+    "sensor.ha_pbx_registered_devices": "ha-pbx Registered devices",
+    "sensor.ha_pbx_active_calls": "ha-pbx Active calls",
+    "sensor.ha_pbx_version": "ha-pbx Version",
+    "sensor.ha_pbx_last_call": "ha-pbx Last call",
+}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """Mosquitto + onboarded Home Assistant with the MQTT integration."""
+    if os.environ.get("HA_PBX_SKIP_HA") == "1":
+        pytest.skip("HA_PBX_SKIP_HA=1")
+    reg = procs.ProcessRegistry()
+    d = tmp_path_factory.mktemp("ha-env")
+    broker = Mosquitto(d, reg).start()
+    ha = HomeAssistant(d, reg)
+    try:
+        t0 = time.monotonic()
+        ha.start()
+        ha.onboard()
+        ha.add_mqtt(broker.port)
+        print(f"\nHome Assistant up, onboarded, MQTT added in {time.monotonic() - t0:.1f} s")
+        yield broker, ha
+    except Exception:
+        print(f"\n===== Home Assistant (log tail) =====\n{ha.log_tail()}\n"
+              f"===== mosquitto =====\n{broker.log_tail()}")
+        raise
+    finally:
+        reg.kill_all()
+
+
+@pytest.fixture
+def broker(env):
+    return env[0]
+
+
+@pytest.fixture
+def ha(env, dumper):
+    dumper.add("Home Assistant", env[1])
+    return env[1]
+
+
+@pytest.fixture
+def rec(broker, registry, dumper):
+    r = Recorder(broker, registry, "ha_pbx/#").start()
+    dumper.add("mqtt recorder", r)
+    yield r
+    r.stop()
+
+
+def start_pbx(pbx_factory, broker, ha):
+    pbx = pbx_factory(overrides=mqtt_overrides(broker)).start()
+    # A new ha-pbx announces itself; wait until HA shows it available again.
+    ha.wait_state("sensor.front_door_call_state", lambda s: s["state"] == "idle", timeout=30)
+    return pbx
+
+
+def phone(pbx, baresip_factory, signals, ext, answermode="auto"):
+    b = baresip_factory(ext, user=ext, domain=f"{pbx.host}:{pbx.sip_port}", password=pbx.passwords[ext],
+                        source=signals["tone440" if ext == "101" else "tone1000"], answermode=answermode).start()
+    b.wait_registered(15)
+    return b
+
+
+@pytest.mark.timeout(300)
+def test_entities_appear_with_the_right_names(pbx_factory, broker, ha, baresip_factory, signals):
+    t0 = time.monotonic()
+    pbx = start_pbx(pbx_factory, broker, ha)
+    want = dict(BRIDGE)
+    for ext, slug in EXTS.items():
+        device = {"101": "Front door", "102": "Kitchen", "103": "Garage", "104": "Office"}[ext]
+        for eid, name in PER_EXT.items():
+            want[eid.format(d=slug)] = f"{device} {name}"
+    procs.wait_until(lambda: set(want) <= set(ha.states()), 30, interval=0.2, what="every entity in HA")
+    print(f"\nentities present in HA {time.monotonic() - t0:.1f} s after ha-pbx start")
+    states = ha.states()
+    for eid, name in want.items():
+        assert states[eid]["attributes"].get("friendly_name") == name, (eid, states[eid]["attributes"])
+        assert states[eid]["state"] != "unavailable", eid
+    assert states["sensor.front_door_call_state"]["attributes"]["options"] == \
+        ["idle", "ringing", "dialing", "in_call", "on_hold"]
+    assert states["sensor.ha_pbx_version"]["state"] == "0.1.0"
+    assert states["sensor.ha_pbx_active_calls"]["state"] == "0"
+    assert set(states["event.front_door_call"]["attributes"]["event_types"]) == \
+        {"ringing", "answered", "ended", "missed", "rejected", "dtmf"}
+    # Extensions are devices, linked to the ha-pbx device.
+    door = ha.device_id("event.front_door_call")
+    assert door != ha.device_id("event.kitchen_call")
+    assert ha.template("{{ device_attr('%s', 'name') }}" % door) == "Front door"
+    assert ha.template("{{ device_attr('%s', 'model') }}" % door) == "SIP extension"
+    bridge = ha.device_id("sensor.ha_pbx_version")
+    assert ha.template("{{ device_attr('%s', 'via_device_id') }}" % door) == bridge
+
+    ha.wait_state("binary_sensor.front_door_registered", lambda s: s["state"] == "off")
+    phone(pbx, baresip_factory, signals, "101")
+    ha.wait_state("binary_sensor.front_door_registered", lambda s: s["state"] == "on")
+    ha.wait_state("sensor.ha_pbx_registered_devices", lambda s: s["state"] == "1")
+
+
+@pytest.mark.timeout(300)
+def test_doorbell_ringing_device_trigger_runs_an_automation(pbx_factory, broker, ha, rec, baresip_factory, signals):
+    pbx = start_pbx(pbx_factory, broker, ha)
+    door = ha.device_id("event.front_door_call")
+    ha.create_automation("doorbell_ringing", {
+        "alias": "Doorbell ringing",
+        "triggers": [{"trigger": "device", "domain": "mqtt", "device_id": door,
+                      "type": "call", "subtype": "ringing"}],
+        "actions": [{"action": "input_boolean.turn_on", "target": {"entity_id": "input_boolean.doorbell_rang"}}],
+    })
+    ha.wait_state("automation.doorbell_ringing", lambda s: s["state"] == "on")
+    # The trigger is live once HA has subscribed to its topic.
+    broker.wait_subscribed("ha_pbx/ext/101/trigger")
+    ha.call("input_boolean", "turn_off", entity_id="input_boolean.doorbell_rang")
+    ha.wait_state("input_boolean.doorbell_rang", lambda s: s["state"] == "off")
+
+    a = phone(pbx, baresip_factory, signals, "101")
+    b = phone(pbx, baresip_factory, signals, "102", answermode="manual")
+    a.dial(f"sip:102@{pbx.host}:{pbx.sip_port}")
+    on = ha.wait_state("input_boolean.doorbell_rang", lambda s: s["state"] == "on", timeout=15)
+    ev = ha.wait_state("event.front_door_call", lambda s: s["attributes"].get("event_type") == "ringing")
+    assert (ev["attributes"]["caller"], ev["attributes"]["callee"], ev["attributes"]["direction"]) == \
+        ("101", "102", "outbound")
+    ha.wait_state("binary_sensor.kitchen_ringing", lambda s: s["state"] == "on")
+    ha.wait_state("sensor.kitchen_call_state", lambda s: s["state"] == "ringing")
+    ha.wait_state("sensor.front_door_call_state", lambda s: s["state"] == "dialing")
+    ha.wait_state("sensor.kitchen_last_caller", lambda s: s["state"] == "Front door (101)")
+
+    # Latency from the PBX's bus event (its debug log) to Home Assistant.
+    rang = next(line for line in pbx.log_text().splitlines() if " event " in line and "Ringing" in line)
+    t_bus = datetime.fromisoformat(rang.split()[0].replace("Z", "+00:00")).timestamp()
+    trig = rec.wait_topic("ha_pbx/ext/101/trigger", lambda p: p == "ringing")
+    print(f"\nringing: PBX bus -> MQTT subscriber {(trig.at - t_bus) * 1000:.1f} ms, "
+          f"-> HA event entity {(ha_time(ev['state']) - t_bus) * 1000:.1f} ms, "
+          f"-> automation turned the input_boolean on {(ha_time(on['last_changed']) - t_bus) * 1000:.1f} ms")
+
+    # 102 declines: "rejected", then "ended", and everyone is idle again.
+    b.ctrl.wait_event("CALL_INCOMING", 10)
+    b.hangup()
+    a.wait_closed(10)
+    ha.wait_state("event.kitchen_call", lambda s: s["attributes"].get("event_type") == "ended")
+    ha.wait_state("sensor.kitchen_call_state", lambda s: s["state"] == "idle")
+    ha.wait_state("sensor.front_door_call_state", lambda s: s["state"] == "idle")
+    kinds = [m.payload for m in rec.on("ha_pbx/ext/102/trigger")]
+    assert kinds == ["ringing", "rejected", "ended"], kinds
+    assert ha.state("automation.doorbell_ringing")["attributes"]["last_triggered"]
+
+
+@pytest.mark.timeout(300)
+def test_hang_up_button_ends_a_live_call(pbx_factory, broker, ha, baresip_factory, signals):
+    pbx = start_pbx(pbx_factory, broker, ha)
+    a = phone(pbx, baresip_factory, signals, "101")
+    b = phone(pbx, baresip_factory, signals, "102")
+    a.dial(f"sip:102@{pbx.host}:{pbx.sip_port}")
+    a.wait_established(20)
+    b.wait_established(10)
+    ha.wait_state("sensor.front_door_call_state", lambda s: s["state"] == "in_call")
+    ha.wait_state("sensor.ha_pbx_active_calls", lambda s: s["state"] == "1")
+    t0 = time.monotonic()
+    ha.call("button", "press", entity_id="button.front_door_hang_up")
+    ha.wait_state("sensor.front_door_call_state", lambda s: s["state"] == "idle", timeout=10)
+    wait_hung_up(a, b, label="HA button press", t0=t0)
+
+
+@pytest.mark.timeout(300)
+def test_dial_text_places_a_call_and_dtmf_reaches_the_phone(pbx_factory, broker, ha, rec, baresip_factory, signals):
+    """Dial is click-to-dial: ha-pbx rings the extension itself first, then the
+    number, and connects them."""
+    pbx = start_pbx(pbx_factory, broker, ha)
+    a = phone(pbx, baresip_factory, signals, "101")
+    b = phone(pbx, baresip_factory, signals, "102")
+    t0 = time.monotonic()
+    ha.call("text", "set_value", entity_id="text.front_door_dial", value="102")
+    a.wait_established(20)
+    b.wait_established(20)
+    print(f"\nHA Dial -> both phones in the call after {(time.monotonic() - t0) * 1000:.0f} ms")
+    ha.wait_state("sensor.front_door_call_state", lambda s: s["state"] == "in_call")
+    ha.wait_state("sensor.kitchen_call_state", lambda s: s["state"] == "in_call")
+    # DTMF over MQTT to the kitchen phone (SIP INFO).
+    broker.publish("ha_pbx/ext/102/cmd/dtmf", "5#")
+    procs.wait_until(lambda: "dtmf-relay" in b.log_text(), 10, what="SIP INFO with DTMF at 102")
+    t0 = time.monotonic()
+    ha.call("button", "press", entity_id="button.kitchen_hang_up")
+    wait_hung_up(a, b, label="HA Kitchen hang up", t0=t0)
+    ha.wait_state("sensor.front_door_call_state", lambda s: s["state"] == "idle")

@@ -1,0 +1,37 @@
+"""Registrations survive a restart: they are kept in data_dir (SQLite), so a
+device that registered with a long Expires is reachable after the PBX
+restarts, without registering again."""
+from __future__ import annotations
+
+import pytest
+
+from harness import flows, procs
+
+
+@pytest.mark.timeout(120)
+def test_registration_survives_restart(pbx, sipp, workdir):
+    port = procs.free_port()
+    res = flows.sipp_register(sipp, pbx, "102", port=port, expires=3600, name="reg-102")
+    assert res.ok, res.summary()
+
+    pbx.restart()
+    assert pbx.alive() and pbx.starts == 2
+
+    # no new REGISTER: call 102 and the INVITE must reach the sipp UAS at the old contact
+    call = flows.sipp_tone_call(sipp, pbx, workdir, caller="101", callee="102",
+                                callee_port=port, hold_ms=2000)
+    assert "INVITE" in call.uas.received_requests(), \
+        f"INVITE did not reach 102 after restart:\n{call.uas.summary()}\n{call.uac.summary()}"
+    assert call.uac.ok, call.uac.summary()
+    assert call.uas.ok, call.uas.summary()
+
+
+def test_sigterm_stops_promptly(pbx):
+    """SIGTERM (what a container stop sends) ends the process within the 5 s grace,
+    without the SIGKILL fallback."""
+    import time
+    t0 = time.monotonic()
+    rc = pbx.stop(grace=5.0)
+    took = time.monotonic() - t0
+    assert rc is not None and rc != -9 and took < 5.0, \
+        f"ha-pbx did not stop on SIGTERM (rc={rc}, {took:.1f}s)\n{pbx.log_tail()}"
