@@ -15,7 +15,7 @@ use super::Leg;
 use super::engine::ActiveGuard;
 use super::stats::{RelayStats, StatsCells};
 use super::switch::Switch;
-use super::task::{Control, LegSockets, RelayTask};
+use super::task::{Control, LegSockets, RelayTask, Reports};
 use crate::media::ports::PortPair;
 
 pub struct Relay {
@@ -41,7 +41,14 @@ impl Relay {
         let (dtmf_tx, dtmf_rx) = mpsc::unbounded_channel();
         let switch = Switch::new(timeout, Instant::now());
         let task =
-            RelayTask::new(sockets, [a.lease, b.lease], switch, control_rx, timed_out_tx, Arc::clone(&stats), dtmf_tx, active);
+            RelayTask::new(
+                sockets,
+                [a.lease, b.lease],
+                switch,
+                control_rx,
+                Reports { timed_out: timed_out_tx, stats: Arc::clone(&stats), dtmf_events: dtmf_tx },
+                active,
+            );
         tokio::spawn(task.run());
         Ok(Relay { ports, control, timed_out, stats, dtmf: Some(dtmf_rx) })
     }

@@ -1,7 +1,8 @@
 //! RTP/RTCP relay for one SDP stream between two legs (A: caller side,
 //! B: callee side). Each leg gets its own RTP/RTCP port pair; what arrives on
 //! one leg's socket leaves through the other's. Payload bytes are never
-//! touched, so every codec, SRTP and RFC 4733 events pass through.
+//! touched, so every codec, SRTP and RFC 4733 events pass through; RTP
+//! headers only change when a leg's source changes mid-call ([`splice`]).
 //!
 //! The decisions live in sans-IO state machines ([`latch`], [`watchdog`],
 //! [`switch`]) driven by time and packets; `task` is the thin socket shell.
@@ -9,6 +10,7 @@
 mod engine;
 mod handle;
 pub mod latch;
+pub mod splice;
 mod stats;
 pub mod switch;
 mod task;

@@ -16,6 +16,7 @@ use tokio::time::{Interval, MissedTickBehavior};
 
 use super::Leg;
 use super::engine::ActiveGuard;
+use super::splice::Splice;
 use super::stats::StatsCells;
 use super::switch::{Channel, DropReason, Switch, Verdict};
 use crate::media::dtmf::DtmfDetector;
@@ -59,6 +60,13 @@ impl Clock {
     }
 }
 
+/// What the task tells the outside: media timeout, counters, key presses.
+pub(super) struct Reports {
+    pub timed_out: watch::Sender<bool>,
+    pub stats: Arc<StatsCells>,
+    pub dtmf_events: mpsc::UnboundedSender<(Leg, char)>,
+}
+
 pub(super) struct RelayTask {
     sockets: [LegSockets; 2],
     switch: Switch,
@@ -68,6 +76,8 @@ pub(super) struct RelayTask {
     /// RFC 4733 key presses seen per leg, reported to the signalling side.
     dtmf: [DtmfDetector; 2],
     dtmf_events: mpsc::UnboundedSender<(Leg, char)>,
+    /// RTP toward each leg stays one stream when its source changes.
+    splice: [Splice; 2],
     tick: Interval,
     /// One buffer serves all four sockets: each packet is sent on before the
     /// next is read, so nothing is allocated per packet.
@@ -85,11 +95,10 @@ impl RelayTask {
         leases: [PortLease; 2],
         switch: Switch,
         control: mpsc::UnboundedReceiver<Control>,
-        timed_out: watch::Sender<bool>,
-        stats: Arc<StatsCells>,
-        dtmf_events: mpsc::UnboundedSender<(Leg, char)>,
+        reports: Reports,
         active: ActiveGuard,
     ) -> Self {
+        let Reports { timed_out, stats, dtmf_events } = reports;
         let mut tick = tokio::time::interval(switch.check_period());
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         RelayTask {
@@ -100,6 +109,7 @@ impl RelayTask {
             stats,
             dtmf: Default::default(),
             dtmf_events,
+            splice: Default::default(),
             tick,
             buf: vec![0u8; RECV_BUFFER_BYTES].into_boxed_slice(),
             _leases: leases,
@@ -169,20 +179,25 @@ impl RelayTask {
                 }
                 Poll::Pending => return,
             };
-            let packet = buf.filled();
+            let packet = buf.filled_mut();
             match self.switch.on_packet(leg, channel, src, clock.now()) {
                 // Sent directly, not through tokio: a full send buffer means
                 // the packet is dropped (as the network would), never queued.
-                Verdict::Forward(dst) => match SockRef::from(to).send_to(packet, &SockAddr::from(dst)) {
-                    Ok(_) => self.stats.forwarded(leg, packet.len()),
-                    Err(_) => self.stats.dropped(DropReason::SendFailed),
-                },
-                Verdict::Drop(reason) => self.stats.dropped(reason),
-            }
-            if channel == Channel::Rtp {
-                if let Some(digit) = self.dtmf[leg.index()].on_rtp(packet) {
-                    let _ = self.dtmf_events.send((leg, digit));
+                Verdict::Forward(dst) => {
+                    // Only packets the latch accepted count: a stranger
+                    // spraying telephone-events must not press keys.
+                    if channel == Channel::Rtp {
+                        if let Some(digit) = self.dtmf[leg.index()].on_rtp(packet) {
+                            let _ = self.dtmf_events.send((leg, digit));
+                        }
+                        self.splice[leg.other().index()].rewrite(packet);
+                    }
+                    match SockRef::from(to).send_to(packet, &SockAddr::from(dst)) {
+                        Ok(_) => self.stats.forwarded(leg, packet.len()),
+                        Err(_) => self.stats.dropped(DropReason::SendFailed),
+                    }
                 }
+                Verdict::Drop(reason) => self.stats.dropped(reason),
             }
         }
     }
