@@ -18,6 +18,7 @@ pub fn routes() -> Router<SipCoreRef> {
         .route("/api/calls/{id}", delete(hang_up))
         .route("/api/calls/{id}/dtmf", post(dtmf))
         .route("/api/calls/{id}/transfer", post(transfer))
+        .route("/api/calls/{id}/answer", post(answer))
 }
 
 fn authorized(core: &SipCoreRef, headers: &HeaderMap) -> Result<(), Reply> {
@@ -35,9 +36,8 @@ fn authorized(core: &SipCoreRef, headers: &HeaderMap) -> Result<(), Reply> {
 fn error(e: ControlError) -> Reply {
     let status = match e {
         ControlError::NoSuchCall(_) | ControlError::NoSuchExtension(_) => StatusCode::NOT_FOUND,
-        ControlError::NotRegistered(_) => StatusCode::CONFLICT,
+        ControlError::NotRegistered(_) | ControlError::NotPossible(_) => StatusCode::CONFLICT,
         ControlError::BadArgument(_) => StatusCode::BAD_REQUEST,
-        ControlError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
     };
     (status, Json(json!({"error": e.to_string()})))
 }
@@ -121,6 +121,16 @@ async fn transfer(State(core): State<SipCoreRef>, headers: HeaderMap, Path(id): 
         Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({"error": format!("body must be {{\"leaving\": EXT, \"to\": EXT}}: {e}")}))),
     };
     match control::transfer(&core, &id, &body.leaving, &body.to) {
+        Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "call_id": id }))),
+        Err(e) => error(e),
+    }
+}
+
+async fn answer(State(core): State<SipCoreRef>, headers: HeaderMap, Path(id): Path<String>) -> Reply {
+    if let Err(r) = authorized(&core, &headers) {
+        return r;
+    }
+    match control::answer(&core, &id) {
         Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "call_id": id }))),
         Err(e) => error(e),
     }

@@ -67,9 +67,8 @@ impl CallControl for SipCoreRef {
     async fn hang_up(&self, call_id: &str) -> Result<(), ControlError> {
         control::hang_up(self, call_id)
     }
-    async fn answer(&self, _call_id: &str) -> Result<(), ControlError> {
-        // TODO(lead): switch to control::answer
-        Err(ControlError::Unsupported("answer"))
+    async fn answer(&self, call_id: &str) -> Result<(), ControlError> {
+        control::answer(self, call_id)
     }
     async fn dial(&self, from: &str, to: &str) -> Result<String, ControlError> {
         control::dial(self, from, to).await

@@ -9,7 +9,8 @@ pub enum ControlError {
     NoSuchExtension(String),
     NotRegistered(String),
     BadArgument(String),
-    Unsupported(&'static str),
+    /// Valid, but the devices involved cannot do it.
+    NotPossible(String),
 }
 
 impl fmt::Display for ControlError {
@@ -19,7 +20,7 @@ impl fmt::Display for ControlError {
             ControlError::NoSuchExtension(e) => write!(f, "`{e}` is not an extension"),
             ControlError::NotRegistered(e) => write!(f, "extension {e} has no registered device"),
             ControlError::BadArgument(why) => write!(f, "{why}"),
-            ControlError::Unsupported(what) => write!(f, "{what} is not supported yet"),
+            ControlError::NotPossible(why) => write!(f, "{why}"),
         }
     }
 }
@@ -86,6 +87,27 @@ pub fn transfer(core: &SipCore, call_id: &str, leaving: &str, to: &str) -> Resul
         return Err(ControlError::BadArgument(format!("call {call_id} is not answered yet")));
     }
     core.calls.command(call_id, Command::Transfer { leaving: leaving.to_string(), to: to.to_string() });
+    Ok(())
+}
+
+/// Answer a ringing call on the callee's behalf: the devices that offered
+/// remote answer in their ringing response (BroadSoft's `Allow-Events: talk`,
+/// found on Yealink, Polycom, Snom, Grandstream and others) get an in-dialog
+/// `NOTIFY` with `Event: talk` and pick up as if the user had.
+pub fn answer(core: &SipCore, call_id: &str) -> Result<(), ControlError> {
+    let Some(call) = core.calls.list().into_iter().find(|c| c.call_id == call_id) else {
+        return Err(ControlError::NoSuchCall(call_id.to_string()));
+    };
+    if call.answered {
+        return Err(ControlError::BadArgument(format!("call {call_id} is already answered")));
+    }
+    if !call.remote_answer {
+        return Err(ControlError::NotPossible(format!(
+            "no device ringing for {} in call {call_id} offers remote answer (Allow-Events: talk)",
+            call.callee
+        )));
+    }
+    core.calls.command(call_id, Command::Answer);
     Ok(())
 }
 

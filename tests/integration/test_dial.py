@@ -4,6 +4,7 @@ hears the other's tone through the PBX. DTMF sent through the API reaches
 the device as SIP INFO. Bad requests get a 4xx with a message."""
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import time
 import urllib.error
@@ -12,7 +13,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from harness import audio
+from harness import audio, flows, procs
 
 TOKEN = "test-token-0123456789"
 
@@ -126,3 +127,67 @@ def test_transfer_connects_the_remaining_party_to_the_target(apbx, baresip_facto
     end = int(loud[-1])
     tail = audio.analyze_tone_samples(x[max(0, end - 3 * fs):end], fs)
     assert tail.ok(700, min_seconds=2), f"101 heard at the end {tail}"
+
+
+def _answer_when_ringing(pbx, callee: str, until: float) -> list[tuple[int, dict]]:
+    """Press "answer" through the API as soon as a call rings at `callee`;
+    returns every reply (409 while the phone has not announced remote answer)."""
+    replies: list[tuple[int, dict]] = []
+    while time.monotonic() < until:
+        calls = [c for c in api(pbx, "GET", "/api/calls")[1]["calls"] if c["callee"] == callee]
+        if calls and not calls[0]["answered"]:
+            replies.append(api(pbx, "POST", f"/api/calls/{calls[0]['call_id']}/answer"))
+            if replies[-1][0] == 202:
+                break
+        time.sleep(0.05)
+    return replies
+
+
+@pytest.mark.timeout(120)
+def test_answer_command_makes_a_remote_control_phone_pick_up(apbx, sipp, workdir):
+    """102 is a desk phone with BroadSoft remote control (sipp: 180 with
+    Allow-Events: talk, answers only on NOTIFY Event: talk). 101 calls it; the
+    API's answer makes it pick up, and tones cross the call both ways."""
+    port = procs.free_port()
+    assert flows.sipp_register(sipp, apbx, "102", port=port, name="reg-102").ok
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    pressed = pool.submit(_answer_when_ringing, apbx, "102", time.monotonic() + 20)
+    call = flows.sipp_tone_call(sipp, apbx, workdir, caller="101", callee="102", callee_port=port,
+                                hold_ms=5000, caller_hz=1000, callee_hz=440,
+                                uas_scenario="uas_remote_answer.xml")
+    replies = pressed.result(30)
+    assert replies and replies[-1][0] == 202, f"answer replies: {replies}"
+    assert call.uas.ok, call.uas.summary()
+    assert call.uac.ok, call.uac.summary()
+    notify = [m for m in call.uas.received() if m.method == "NOTIFY"]
+    assert len(notify) == 1 and (notify[0].get("event") or "").strip() == "talk", call.uas.summary()
+    r_callee = audio.analyze_tone_samples(call.callee_rtp.decoded_float())
+    r_caller = audio.analyze_tone_samples(call.caller_rtp.decoded_float())
+    assert r_callee.ok(1000, min_seconds=2.5), f"callee heard: {r_callee}"
+    assert r_caller.ok(440, min_seconds=2.5), f"caller heard: {r_caller}"
+
+
+@pytest.mark.timeout(120)
+def test_answer_is_refused_for_a_phone_without_remote_control(apbx, sipp, workdir):
+    """A phone that does not announce Allow-Events: talk cannot be answered
+    remotely: 409 with the reason, and the call keeps ringing until cancelled."""
+    port = procs.free_port()
+    assert flows.sipp_register(sipp, apbx, "102", port=port, name="reg-102").ok
+    media = workdir / "uas-media.txt"
+    uas = flows.start_uas(sipp, apbx, "102", port, "uas_ring_cancel.xml", procs.free_port("media"), media)
+    caller = sipp.start("uac_call.xml", f"{apbx.host}:{apbx.sip_port}", name="uac-101", service="102",
+                        auth=("101", apbx.passwords["101"]),
+                        keys={"caller": "101", "rtp_port": procs.free_port("media"),
+                              "media_file": workdir / "uac-media.txt"},
+                        duration_ms=1000, timeout_s=30)
+    flows.wait_media_file(media, 10, "the INVITE at 102")
+    time.sleep(0.5)  # the 180 has reached the PBX
+    calls = api(apbx, "GET", "/api/calls")[1]["calls"]
+    assert len(calls) == 1 and not calls[0]["answered"], calls
+    status, body = api(apbx, "POST", f"/api/calls/{calls[0]['call_id']}/answer")
+    assert status == 409 and "Allow-Events: talk" in body["error"], (status, body)
+    status, body = api(apbx, "POST", "/api/calls/no-such-call/answer")
+    assert status == 404, body
+    assert api(apbx, "DELETE", f"/api/calls/{calls[0]['call_id']}")[0] == 202
+    assert uas.wait(20).ok, "102 was not cancelled"
+    caller.stop()

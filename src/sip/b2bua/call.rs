@@ -57,6 +57,8 @@ pub(super) struct Call {
     forks: Vec<InviteDialog>,
     /// SDP each fork sent (early media in 18x, or its 200's answer).
     fork_sdp: Vec<Option<Vec<u8>>>,
+    /// Per fork: its ringing response offered remote answer (`Allow-Events: talk`).
+    fork_talk: Vec<bool>,
     media: CallMedia,
     machine: CallMachine,
     msgs: mpsc::UnboundedSender<CallMsg>,
@@ -156,6 +158,7 @@ impl Call {
             fork_base: 0,
             forks: Vec::new(),
             fork_sdp: Vec::new(),
+            fork_talk: Vec::new(),
             media,
             machine: CallMachine::new(0),
             msgs,
@@ -215,6 +218,10 @@ impl Call {
                 self.transfer(&leaving, &to).await;
                 None
             }
+            Command::Answer => {
+                self.remote_answer();
+                None
+            }
             Command::Dtmf { to, digits } => {
                 let target = match self.winner() {
                     Some(w) if to == self.callee_ext => Some(self.forks[w].clone()),
@@ -230,6 +237,35 @@ impl Call {
                 }
                 None
             }
+        }
+    }
+
+    /// Ask every ringing fork that offered it to answer (see control::answer).
+    /// The NOTIFY travels in the fork's early dialog; the device's 200 OK to
+    /// the INVITE then arrives like any answer.
+    fn remote_answer(&self) {
+        if self.machine.winner().is_some() {
+            tracing::info!(call_id = %self.call_id, "answer ignored: the call is already answered");
+            return;
+        }
+        for id in self.fork_base..self.forks.len() {
+            if !self.fork_talk[id] {
+                continue;
+            }
+            let dialog = self.forks[id].as_subscription();
+            let call_id = self.call_id.clone();
+            tokio::spawn(async move {
+                let rsipstack::dialog::dialog::Dialog::ClientSubscription(d) = dialog else { return };
+                let event = Header::Event("talk".into());
+                match d.request(rsipstack::sip::Method::Notify, Some(vec![event]), None).await {
+                    Ok(Some(r)) if r.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful => {
+                        tracing::info!(%call_id, "remote answer accepted by the device")
+                    }
+                    Ok(Some(r)) => tracing::info!(%call_id, status = %r.status_code, "remote answer refused by the device"),
+                    Ok(None) => tracing::info!(%call_id, "remote answer: no response from the device"),
+                    Err(e) => tracing::info!(%call_id, error = %e, "remote answer NOTIFY failed"),
+                }
+            });
         }
     }
 
@@ -307,6 +343,7 @@ impl Call {
     fn start_fork(&mut self, b: &Binding, offer: &[u8]) {
         let id = self.forks.len();
         self.fork_sdp.push(None);
+        self.fork_talk.push(false);
         let msgs = self.msgs.clone();
         let report = move |e: ForkEvent| {
             let msg = match e {
@@ -377,6 +414,10 @@ impl Call {
                         return None;
                     }
                     let has_sdp = !resp.body.is_empty();
+                    if offers_remote_answer(&resp) && !self.fork_talk[id] {
+                        self.fork_talk[id] = true;
+                        self.core.calls.set_remote_answer(&self.call_id, true);
+                    }
                     if has_sdp && self.machine.winner().is_none() {
                         self.fork_sdp[id] = Some(resp.body.clone());
                     }
@@ -637,6 +678,18 @@ async fn send_dtmf_info(dialog: InviteDialog, digits: String, call_id: String) {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// BroadSoft remote control: a phone that can be answered by `NOTIFY`
+/// (`Event: talk`) lists `talk` in `Allow-Events` of its ringing response.
+fn offers_remote_answer(resp: &rsipstack::sip::Response) -> bool {
+    resp.headers.iter().any(|h| match h {
+        Header::Other(name, value) => {
+            (name.eq_ignore_ascii_case("Allow-Events") || name.eq_ignore_ascii_case("u"))
+                && value.split(',').any(|e| e.trim().eq_ignore_ascii_case("talk"))
+        }
+        _ => false,
+    })
 }
 
 fn sdp_content_type() -> Header {

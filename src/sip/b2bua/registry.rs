@@ -10,6 +10,8 @@ pub enum Command {
     Dtmf { to: String, digits: String },
     /// Hang up `leaving` and connect the other party to extension `to`.
     Transfer { leaving: String, to: String },
+    /// Ask the ringing devices that offered remote answer to pick up.
+    Answer,
 }
 
 #[derive(Debug, Clone)]
@@ -18,6 +20,8 @@ pub struct CallInfo {
     pub caller: String,
     pub callee: String,
     pub answered: bool,
+    /// A ringing device announced remote answer (`Allow-Events: talk`).
+    pub remote_answer: bool,
     commands: mpsc::UnboundedSender<Command>,
 }
 
@@ -29,7 +33,7 @@ pub struct CallRegistry {
 impl CallRegistry {
     pub fn insert(&self, call_id: &str, caller: &str, callee: &str) -> mpsc::UnboundedReceiver<Command> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let info = CallInfo { call_id: call_id.into(), caller: caller.into(), callee: callee.into(), answered: false, commands: tx };
+        let info = CallInfo { call_id: call_id.into(), caller: caller.into(), callee: callee.into(), answered: false, remote_answer: false, commands: tx };
         if let Ok(mut c) = self.calls.lock() {
             c.insert(call_id.to_string(), info);
         }
@@ -38,6 +42,11 @@ impl CallRegistry {
     pub fn set_answered(&self, call_id: &str) {
         if let Some(c) = self.calls.lock().ok().as_mut().and_then(|m| m.get_mut(call_id)) {
             c.answered = true;
+        }
+    }
+    pub fn set_remote_answer(&self, call_id: &str, possible: bool) {
+        if let Some(c) = self.calls.lock().ok().as_mut().and_then(|m| m.get_mut(call_id)) {
+            c.remote_answer = possible;
         }
     }
     pub fn set_parties(&self, call_id: &str, caller: &str, callee: &str) {
