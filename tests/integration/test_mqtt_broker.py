@@ -12,6 +12,7 @@ from datetime import datetime
 
 import pytest
 
+from harness import audio, flows, procs
 from harness.mqtt import Mosquitto, Recorder, mqtt_overrides, wait_hung_up
 
 EXTS = ["101", "102", "103", "104"]
@@ -250,6 +251,33 @@ def test_commands_hang_up_and_bad_payloads_change_nothing(pbx_factory, broker, r
     broker.publish("ha_pbx/ext/101/cmd/hangup", "PRESS")
     rec.wait_topic("ha_pbx/ext/101/state", lambda p: '"state":"idle"' in p)
     wait_hung_up(a, b, label="hang up over MQTT", t0=t0)
+
+
+@pytest.mark.timeout(120)
+def test_answer_command_picks_up_a_remote_control_phone(pbx_factory, broker, rec, sipp, workdir):
+    """The "Answer" button: 102 is a desk phone offering remote control (sipp,
+    Allow-Events: talk, answers only on NOTIFY Event: talk). 101 calls it; the
+    MQTT answer command makes it pick up; tones cross both ways."""
+    pbx = pbx_factory(overrides=mqtt_overrides(broker)).start()
+    port = procs.free_port()
+    assert flows.sipp_register(sipp, pbx, "102", port=port, name="reg-102").ok
+
+    def press_answer():
+        rec.wait_topic("ha_pbx/ext/102/state", lambda p: '"state":"ringing"' in p, timeout=20)
+        time.sleep(0.3)  # the phone's 180 announcing remote control has reached the PBX
+        broker.publish("ha_pbx/ext/102/cmd/answer", "PRESS")
+
+    presser = threading.Thread(target=press_answer, daemon=True)
+    presser.start()
+    call = flows.sipp_tone_call(sipp, pbx, workdir, caller="101", callee="102", callee_port=port,
+                                hold_ms=4000, caller_hz=1000, callee_hz=440,
+                                uas_scenario="uas_remote_answer.xml")
+    presser.join(5)
+    assert call.uas.ok, call.uas.summary()
+    assert call.uac.ok, call.uac.summary()
+    assert "in_call" in states(rec, "102"), states(rec, "102")
+    r_caller = audio.analyze_tone_samples(call.caller_rtp.decoded_float())
+    assert r_caller.ok(440, min_seconds=2.0), f"caller heard: {r_caller}"
 
 
 @pytest.mark.timeout(60)
