@@ -76,7 +76,7 @@ pub(super) struct RelayTask {
     /// RFC 4733 key presses seen per leg, reported to the signalling side.
     dtmf: [DtmfDetector; 2],
     dtmf_events: mpsc::UnboundedSender<(Leg, char)>,
-    /// RTP toward each leg stays one stream when its source changes.
+    /// RTP toward each leg stays one stream when the device behind the other changes.
     splice: [Splice; 2],
     tick: Interval,
     /// One buffer serves all four sockets: each packet is sent on before the
@@ -190,7 +190,7 @@ impl RelayTask {
                         if let Some(digit) = self.dtmf[leg.index()].on_rtp(packet) {
                             let _ = self.dtmf_events.send((leg, digit));
                         }
-                        self.splice[leg.other().index()].rewrite(packet);
+                        self.splice[leg.other().index()].rewrite(src, packet);
                     }
                     match SockRef::from(to).send_to(packet, &SockAddr::from(dst)) {
                         Ok(_) => self.stats.forwarded(leg, packet.len()),
