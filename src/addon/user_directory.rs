@@ -1,0 +1,84 @@
+//! Home Assistant users → their extensions, live: what the panel and the
+//! `/ws` route call with the ingress request's headers. A new extension is
+//! stored ([`ha_users::ensure`]) and put into the registrar's directory at
+//! once, so it can REGISTER straight away.
+//!
+//! In add-on mode the HTTP router carries an `Extension<Arc<HaUserDirectory>>`;
+//! a handler takes it with `Option<Extension<Arc<HaUserDirectory>>>` (absent
+//! outside add-on mode) and calls [`HaUserDirectory::extension_for_headers`].
+use super::ha_users::{self, Change, HaUser, HaUserExtension, SOURCE_HA_USER};
+use crate::sip::core::SipCoreRef;
+use crate::storage::ExtensionRow;
+use anyhow::Result;
+use axum::http::HeaderMap;
+use std::sync::Arc;
+
+pub struct HaUserDirectory {
+    core: SipCoreRef,
+    enabled: bool,
+    start: u32,
+}
+
+impl HaUserDirectory {
+    /// With `enabled` off (option `ha_user_extensions: false`) no extension is
+    /// made, and those made before are removed: nobody can keep registering
+    /// with credentials the add-on no longer shows.
+    pub async fn start(core: SipCoreRef, enabled: bool, start: u32) -> Result<Arc<HaUserDirectory>> {
+        if !enabled {
+            let before = ha_users::list(&core.store).await?;
+            ha_users::sync(&core.store, &[], start).await?;
+            if let Ok(mut dir) = core.directory.write() {
+                for e in &before {
+                    dir.remove(&e.extension);
+                }
+            }
+            if !before.is_empty() {
+                tracing::info!(removed = before.len(), "ha_user_extensions is off: Home Assistant users' extensions removed");
+            }
+        }
+        Ok(Arc::new(HaUserDirectory { core, enabled, start }))
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The extension of the HA user the ingress headers name, created on the
+    /// first call. `Ok(None)`: no `X-Remote-User-Id` header, or automatic
+    /// extensions are off. `Err`: a header is unusable (the message names
+    /// it) or the database failed.
+    pub async fn extension_for_headers(&self, headers: &HeaderMap) -> Result<Option<HaUserExtension>> {
+        match HaUser::from_headers(headers)? {
+            Some(user) => self.extension_for(&user).await,
+            None => Ok(None),
+        }
+    }
+
+    pub async fn extension_for(&self, user: &HaUser) -> Result<Option<HaUserExtension>> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let (ext, change) = ha_users::ensure(&self.core.store, user, self.start).await?;
+        if change != Change::Unchanged {
+            self.publish(&ext);
+        }
+        Ok(Some(ext))
+    }
+
+    /// Every HA user's extension, by number.
+    pub async fn all(&self) -> Result<Vec<HaUserExtension>> {
+        ha_users::list(&self.core.store).await
+    }
+
+    /// Into the registrar's in-memory directory (what REGISTER and INVITE
+    /// are checked against); the MQTT bridge picks it up on its next resync.
+    fn publish(&self, e: &HaUserExtension) {
+        let row = ExtensionRow { extension: e.extension.clone(), password: e.password.clone(), name: Some(e.name.clone()), source: SOURCE_HA_USER.into() };
+        match self.core.directory.write() {
+            Ok(mut dir) => {
+                dir.insert(e.extension.clone(), row);
+            }
+            Err(_) => tracing::error!(extension = %e.extension, "extension directory lock poisoned: the new extension works after a restart"),
+        }
+    }
+}
