@@ -123,8 +123,10 @@ pub struct AddonHttp {
 }
 
 impl AddonRuntime {
-    pub async fn start(self, core: crate::sip::core::SipCoreRef) -> Result<AddonHttp> {
-        let users = HaUserDirectory::start(core.clone(), self.ha_user_extensions, self.ha_user_extension_start)
+    /// `mqtt`: told when a user's extension is made, so its Home Assistant
+    /// device appears at once.
+    pub async fn start(self, core: crate::sip::core::SipCoreRef, mqtt: Option<Arc<crate::mqtt::MqttBridge>>) -> Result<AddonHttp> {
+        let users = HaUserDirectory::start(core.clone(), mqtt, self.ha_user_extensions, self.ha_user_extension_start)
             .await
             .context("Home Assistant users' extensions")?;
         match (self.supervisor, &self.ingress_entry) {

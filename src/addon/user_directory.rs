@@ -7,6 +7,7 @@
 //! a handler takes it with `Option<Extension<Arc<HaUserDirectory>>>` (absent
 //! outside add-on mode) and calls [`HaUserDirectory::extension_for_headers`].
 use super::ha_users::{self, Change, HaUser, HaUserExtension, SOURCE_HA_USER};
+use crate::mqtt::MqttBridge;
 use crate::sip::core::SipCoreRef;
 use crate::storage::ExtensionRow;
 use anyhow::Result;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 pub struct HaUserDirectory {
     core: SipCoreRef,
+    mqtt: Option<Arc<MqttBridge>>,
     enabled: bool,
     start: u32,
 }
@@ -23,7 +25,7 @@ impl HaUserDirectory {
     /// With `enabled` off (option `ha_user_extensions: false`) no extension is
     /// made, and those made before are removed: nobody can keep registering
     /// with credentials the add-on no longer shows.
-    pub async fn start(core: SipCoreRef, enabled: bool, start: u32) -> Result<Arc<HaUserDirectory>> {
+    pub async fn start(core: SipCoreRef, mqtt: Option<Arc<MqttBridge>>, enabled: bool, start: u32) -> Result<Arc<HaUserDirectory>> {
         if !enabled {
             let before = ha_users::list(&core.store).await?;
             ha_users::sync(&core.store, &[], start).await?;
@@ -34,9 +36,12 @@ impl HaUserDirectory {
             }
             if !before.is_empty() {
                 tracing::info!(removed = before.len(), "ha_user_extensions is off: Home Assistant users' extensions removed");
+                if let Some(m) = &mqtt {
+                    m.extensions_changed();
+                }
             }
         }
-        Ok(Arc::new(HaUserDirectory { core, enabled, start }))
+        Ok(Arc::new(HaUserDirectory { core, mqtt, enabled, start }))
     }
 
     pub fn enabled(&self) -> bool {
@@ -71,7 +76,7 @@ impl HaUserDirectory {
     }
 
     /// Into the registrar's in-memory directory (what REGISTER and INVITE
-    /// are checked against); the MQTT bridge picks it up on its next resync.
+    /// are checked against), and its device into Home Assistant over MQTT.
     fn publish(&self, e: &HaUserExtension) {
         let row = ExtensionRow { extension: e.extension.clone(), password: e.password.clone(), name: Some(e.name.clone()), source: SOURCE_HA_USER.into() };
         match self.core.directory.write() {
@@ -79,6 +84,9 @@ impl HaUserDirectory {
                 dir.insert(e.extension.clone(), row);
             }
             Err(_) => tracing::error!(extension = %e.extension, "extension directory lock poisoned: the new extension works after a restart"),
+        }
+        if let Some(m) = &self.mqtt {
+            m.extensions_changed();
         }
     }
 }

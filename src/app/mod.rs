@@ -48,13 +48,13 @@ pub async fn run_with(config: Config, addon: Option<crate::addon::AddonRuntime>)
     let deps = crate::sip::server::SipDeps { config: config.clone(), store: store.clone(), binding_writer: binding_writer.clone(), bus, media };
     let core = crate::sip::server::start(deps, cancel.clone()).await?;
     tracing::info!("HTTP listening on {}", config.http.listen);
+    // MQTT bridge to Home Assistant (off without an `mqtt` section); lives until run() returns.
+    let mqtt = config.mqtt.clone().map(|m| crate::mqtt::MqttBridge::start(m, core.clone())).transpose().context("mqtt")?.map(Arc::new);
     let addon_http = match addon {
-        Some(a) => Some(a.start(core.clone()).await.context("add-on")?),
+        Some(a) => Some(a.start(core.clone(), mqtt.clone()).await.context("add-on")?),
         None => None,
     };
     let http = tokio::spawn(crate::http::serve_guarded(http_listener, core.clone(), addon_http));
-    // MQTT bridge to Home Assistant (off without an `mqtt` section); lives until run() returns.
-    let _mqtt = config.mqtt.clone().map(|m| crate::mqtt::MqttBridge::start(m, core.clone())).transpose().context("mqtt")?;
     tracing::info!(extensions = config.extensions.len(), data_dir = %config.data_dir.display(), "ha-pbx {} ready", env!("CARGO_PKG_VERSION"));
 
     tokio::select! {

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import html
 import re
+import time
 
 import yaml
 
 from harness import procs
 from harness import sip as siplib
 from harness.addon import AddonPbx
+from harness.mqtt import Mosquitto, Recorder
 from harness.supervisor import TOKEN, FakeSupervisor
 
 import pytest
@@ -163,3 +165,26 @@ def test_turning_the_option_off_removes_the_users_extensions(addon, supervisor):
     assert sip_core_config(page)["users"] == []
     # the options' extension is untouched
     assert register(addon, "101", DOOR["password"]) == 200
+
+
+def test_a_new_users_extension_reaches_home_assistant_over_mqtt_at_once(workdir, registry, dumper, addon, supervisor):
+    broker = Mosquitto(workdir, registry).start()
+    dumper.add("mosquitto", broker)
+    rec = Recorder(broker, registry, "#").start()
+    dumper.add("mqtt recorder", rec)
+    supervisor.mqtt = {"host": "127.0.0.1", "port": broker.port, "ssl": False, "protocol": "3.1.1",
+                       "addon": "core_mosquitto"}
+    addon.launch()
+    addon.wait_ready()
+    rec.wait_topic("ha_pbx/status", lambda p: p == "online", timeout=15)
+    rec.wait_for(lambda m: m.topic.endswith("/ha_pbx_ext_101/config") and m.payload != "",
+                 timeout=10, what="discovery of the options' extension 101")
+    assert not any(m.topic.endswith("/ha_pbx_ext_100/config") for m in rec.messages())
+
+    t0 = time.monotonic()
+    status, page = addon.get(supervisor.ingress_port, "/", source=PROXY, headers=ALICE)
+    assert status == 200 and my_extension(page)[0] == "100"
+    # well before the bridge's 30 s safety resync
+    rec.wait_for(lambda m: m.topic.endswith("/ha_pbx_ext_100/config") and "Alice" in m.payload,
+                 timeout=5, what="discovery of Alice's extension 100")
+    print(f"\nAlice's extension announced over MQTT {time.monotonic() - t0:.2f} s after her first visit")
