@@ -72,6 +72,28 @@ fn header_text(h: &HeaderMap, name: &str) -> Result<Option<String>> {
     Ok((!text.is_empty()).then(|| text.to_string()))
 }
 
+/// A template listing Home Assistant's users through their person entities
+/// (HA makes one for every user it creates): `[{"id": ..., "name": ...}]`.
+/// The REST API has no user list, and all of `/api/states` can be megabytes.
+pub const PERSONS_TEMPLATE: &str = "{% set ns = namespace(users=[]) %}\
+{% for p in states.person if p.attributes.user_id %}\
+{% set ns.users = ns.users + [{'id': p.attributes.user_id, 'name': p.name}] %}\
+{% endfor %}{{ ns.users | tojson }}";
+
+/// The users in [`PERSONS_TEMPLATE`]'s answer; entries without an id are skipped.
+pub fn users_from_persons(rendered: &str) -> Result<Vec<HaUser>> {
+    let list: Vec<serde_json::Value> =
+        serde_json::from_str(rendered.trim()).map_err(|e| anyhow::anyhow!("person list from Home Assistant is not a JSON list: {e}"))?;
+    Ok(list
+        .iter()
+        .filter_map(|p| {
+            let id = p.get("id")?.as_str()?.trim();
+            let name = p.get("name").and_then(|n| n.as_str()).map(str::trim).filter(|n| !n.is_empty()).unwrap_or(id);
+            (!id.is_empty() && id.len() <= MAX_HEADER).then(|| HaUser { id: id.to_string(), username: None, name: name.to_string() })
+        })
+        .collect())
+}
+
 /// A user's extension, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HaUserExtension {
@@ -213,6 +235,16 @@ async fn insert(tx: &mut sqlx::SqliteConnection, user: &HaUser, ext: &str) -> Re
 /// The user's extension, created (lowest free number from `start`, new
 /// password) the first time; a changed display or login name is stored.
 pub async fn ensure(store: &Store, user: &HaUser, start: u32) -> Result<(HaUserExtension, Change)> {
+    ensure_with(store, user, start, true).await
+}
+
+/// Like [`ensure`], but an existing user's names are left alone: a person's
+/// name in HA may differ from the user's own (which the headers carry).
+pub async fn ensure_exists(store: &Store, user: &HaUser, start: u32) -> Result<(HaUserExtension, Change)> {
+    ensure_with(store, user, start, false).await
+}
+
+async fn ensure_with(store: &Store, user: &HaUser, start: u32, update_names: bool) -> Result<(HaUserExtension, Change)> {
     let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
     let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
         "SELECT u.extension, u.username, e.name FROM addon_ha_users u JOIN extensions e ON e.extension = u.extension WHERE u.user_id = ?",
@@ -221,7 +253,7 @@ pub async fn ensure(store: &Store, user: &HaUser, start: u32) -> Result<(HaUserE
     .fetch_optional(&mut *tx)
     .await?;
     let change = match row {
-        Some((_, username, name)) if username == user.username && name.as_deref() == Some(user.name.as_str()) => Change::Unchanged,
+        Some((_, username, name)) if !update_names || (username == user.username && name.as_deref() == Some(user.name.as_str())) => Change::Unchanged,
         Some((ext, _, _)) => {
             sqlx::query("UPDATE extensions SET name = ? WHERE extension = ? AND source = ?").bind(&user.name).bind(&ext).bind(SOURCE_HA_USER).execute(&mut *tx).await?;
             sqlx::query("UPDATE addon_ha_users SET username = ? WHERE user_id = ?").bind(&user.username).bind(&user.id).execute(&mut *tx).await?;

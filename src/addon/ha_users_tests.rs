@@ -184,3 +184,28 @@ async fn concurrent_first_visits_get_distinct_numbers() {
     got.sort();
     assert_eq!(got, (100..108).map(|n| n.to_string()).collect::<Vec<_>>());
 }
+
+#[test]
+fn users_from_the_persons_template() {
+    let text = r#"[{"id": "c0ffee", "name": "Test Admin"}, {"id": "", "name": "x"}, {"name": "no id"}, {"id": "b0b", "name": ""}]"#;
+    let users = users_from_persons(text).unwrap();
+    assert_eq!(
+        users,
+        vec![HaUser { id: "c0ffee".into(), username: None, name: "Test Admin".into() }, HaUser { id: "b0b".into(), username: None, name: "b0b".into() }]
+    );
+    assert_eq!(users_from_persons(" []\n").unwrap(), vec![]);
+    let e = users_from_persons("Error rendering").unwrap_err().to_string();
+    assert!(e.contains("not a JSON list"), "{e}");
+}
+
+#[tokio::test]
+async fn ensure_exists_never_renames() {
+    let store = Store::open_in_memory().await.unwrap();
+    let from_headers = HaUser { id: "u1".into(), username: Some("alice".into()), name: "Alice".into() };
+    let (a, _) = ensure(&store, &from_headers, 100).await.unwrap();
+    let from_person = HaUser { id: "u1".into(), username: None, name: "Alice (person)".into() };
+    let (b, change) = ensure_exists(&store, &from_person, 100).await.unwrap();
+    assert_eq!((b, change), (a, Change::Unchanged));
+    let (c, change) = ensure_exists(&store, &user("u2", "Bob"), 100).await.unwrap();
+    assert_eq!((c.extension.as_str(), change), ("101", Change::Created));
+}

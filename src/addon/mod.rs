@@ -126,7 +126,7 @@ impl AddonRuntime {
     /// `mqtt`: told when a user's extension is made, so its Home Assistant
     /// device appears at once.
     pub async fn start(self, core: crate::sip::core::SipCoreRef, mqtt: Option<Arc<crate::mqtt::MqttBridge>>) -> Result<AddonHttp> {
-        let users = HaUserDirectory::start(core.clone(), mqtt, self.ha_user_extensions, self.ha_user_extension_start)
+        let users = HaUserDirectory::start(core.clone(), mqtt, self.supervisor.clone(), self.ha_user_extensions, self.ha_user_extension_start)
             .await
             .context("Home Assistant users' extensions")?;
         match (self.supervisor, &self.ingress_entry) {

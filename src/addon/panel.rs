@@ -1,7 +1,8 @@
 //! The add-on's sidebar panel (`/` on the ingress port): the PBX status, the
 //! visiting Home Assistant user's own extension (made on this first visit)
-//! and the exact SIP Core configuration for every HA user, to paste into the
-//! SIP Core integration's settings. Paths in the page are relative, since
+//! and the exact SIP Core configuration for every HA user (those HA lists
+//! get their extension here too), to paste into the SIP Core integration's
+//! settings. Paths in the page are relative, since
 //! ingress serves it under `/api/hassio_ingress/<token>/`.
 use super::ha_users::HaUserExtension;
 use super::user_directory::HaUserDirectory;
@@ -88,6 +89,7 @@ async fn panel(State(st): State<PanelState>, headers: HeaderMap) -> Response {
             return (StatusCode::BAD_REQUEST, Html(page)).into_response();
         }
     };
+    st.users.add_known_users().await;
     let all = match st.users.all().await {
         Ok(a) => a,
         Err(e) => {
@@ -151,8 +153,10 @@ const PANEL_HTML: &str = r#"<!doctype html>
 {you}
 </div><div class="card">
 <h2>SIP Core card</h2>
-<p>Paste this into <i>Settings → Devices &amp; services → SIP Core → Configure</i> (it lists every Home Assistant user
-that has opened this panel; each browser uses the entry whose <code>ha_username</code> is its user's name).</p>
+<p>In <i>Settings → Devices &amp; services → SIP Core → Configure</i>, replace the <code>users</code> list (and
+<code>custom_wss_url</code>, if there is one) with this, keeping SIP Core's other settings. It lists every Home
+Assistant user that has opened this panel; each browser uses the entry whose <code>ha_username</code> is its
+user's name.</p>
 <pre id="sipcore">{yaml}</pre>
 <button id="copy">Copy</button> <span class="muted" id="copied"></span>
 </div><script>

@@ -104,6 +104,17 @@ impl Supervisor {
         core_state_from_answer(resp.status, &resp.body)
     }
 
+    /// Render a Home Assistant template (`POST /api/template`, admin only:
+    /// the Supervisor's own user is one).
+    pub async fn core_template(&self, template: &str) -> Result<String, ApiError> {
+        let body = serde_json::json!({"template": template});
+        let resp = self.call(Method::POST, "/core/api/template", Some(&body)).await?;
+        match resp.status {
+            200 => Ok(String::from_utf8_lossy(&resp.body).into_owned()),
+            status => Err(ApiError::Refused { status, message: error_message(&resp.body) }),
+        }
+    }
+
     /// Set a Home Assistant state (it lasts until HA restarts).
     pub async fn set_core_state(&self, entity_id: &str, state: &str, attributes: Value) -> Result<(), ApiError> {
         let body = serde_json::json!({"state": state, "attributes": attributes});

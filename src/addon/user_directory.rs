@@ -7,6 +7,7 @@
 //! a handler takes it with `Option<Extension<Arc<HaUserDirectory>>>` (absent
 //! outside add-on mode) and calls [`HaUserDirectory::extension_for_headers`].
 use super::ha_users::{self, Change, HaUser, HaUserExtension, SOURCE_HA_USER};
+use super::supervisor::Supervisor;
 use crate::mqtt::MqttBridge;
 use crate::sip::core::SipCoreRef;
 use crate::storage::ExtensionRow;
@@ -17,6 +18,8 @@ use std::sync::Arc;
 pub struct HaUserDirectory {
     core: SipCoreRef,
     mqtt: Option<Arc<MqttBridge>>,
+    /// To list Home Assistant's users (absent without a Supervisor).
+    supervisor: Option<Supervisor>,
     enabled: bool,
     start: u32,
 }
@@ -25,7 +28,7 @@ impl HaUserDirectory {
     /// With `enabled` off (option `ha_user_extensions: false`) no extension is
     /// made, and those made before are removed: nobody can keep registering
     /// with credentials the add-on no longer shows.
-    pub async fn start(core: SipCoreRef, mqtt: Option<Arc<MqttBridge>>, enabled: bool, start: u32) -> Result<Arc<HaUserDirectory>> {
+    pub async fn start(core: SipCoreRef, mqtt: Option<Arc<MqttBridge>>, supervisor: Option<Supervisor>, enabled: bool, start: u32) -> Result<Arc<HaUserDirectory>> {
         if !enabled {
             let before = ha_users::list(&core.store).await?;
             ha_users::sync(&core.store, &[], start).await?;
@@ -41,7 +44,7 @@ impl HaUserDirectory {
                 }
             }
         }
-        Ok(Arc::new(HaUserDirectory { core, mqtt, enabled, start }))
+        Ok(Arc::new(HaUserDirectory { core, mqtt, supervisor, enabled, start }))
     }
 
     pub fn enabled(&self) -> bool {
@@ -68,6 +71,34 @@ impl HaUserDirectory {
             self.publish(&ext);
         }
         Ok(Some(ext))
+    }
+
+    /// Give every user Home Assistant has (through their person entities)
+    /// an extension, so the panel's SIP Core configuration is complete before
+    /// each user has visited. Best effort: a failure is logged and the panel
+    /// shows the users it knows.
+    pub async fn add_known_users(&self) {
+        let (true, Some(sup)) = (self.enabled, &self.supervisor) else {
+            return;
+        };
+        let users = match sup.core_template(ha_users::PERSONS_TEMPLATE).await {
+            Ok(text) => ha_users::users_from_persons(&text),
+            Err(e) => Err(anyhow::anyhow!("POST /core/api/template: {e}")),
+        };
+        let users = match users {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!("cannot list Home Assistant's users (the panel shows those who opened it): {e:#}");
+                return;
+            }
+        };
+        for user in &users {
+            match ha_users::ensure_exists(&self.core.store, user, self.start).await {
+                Ok((ext, Change::Created)) => self.publish(&ext),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(user = %user.id, "cannot make an extension for a Home Assistant user: {e:#}"),
+            }
+        }
     }
 
     /// Every HA user's extension, by number.

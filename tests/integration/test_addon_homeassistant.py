@@ -1,8 +1,9 @@
-"""The add-on against a real Home Assistant core (2025.4.4, harness/homeassistant.py):
-ha-pbx sets `text.asterisk_addon_ingress_entry` to its ingress entry through
-the Supervisor's /core/api proxy (the fake Supervisor forwards it to the real
-HA), and sets it again after Home Assistant restarts (HA does not keep states
-set through the REST API)."""
+"""The add-on against a real Home Assistant core (2025.4.4, harness/homeassistant.py),
+reached through the fake Supervisor's /core/api proxy: the panel lists HA's
+users (from their person entities) with extensions before any of them opened
+it; ha-pbx sets `text.asterisk_addon_ingress_entry` to its ingress entry, and
+sets it again after Home Assistant restarts (HA does not keep states set
+through the REST API)."""
 from __future__ import annotations
 
 import json
@@ -14,11 +15,11 @@ import pytest
 from harness import procs
 from harness.addon import AddonPbx
 from harness.homeassistant import HaError, HomeAssistant
+from harness.panel import ENTRY, ingress_headers, my_extension, sip_core_config
 from harness.supervisor import TOKEN, FakeSupervisor
 
 PROXY = "127.0.0.2"
 ENTITY = "text.asterisk_addon_ingress_entry"
-ENTRY = "/api/hassio_ingress/Fq1Lg4B2"   # what FakeSupervisor's /addons/self/info says
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +52,38 @@ def posts(sup: FakeSupervisor) -> list[dict]:
     return [r for r in sup.requests if r["method"] == "POST" and r["path"] == f"/core/api/states/{ENTITY}"]
 
 
+def test_panel_lists_home_assistants_users_before_they_visit(ha, workdir, registry, dumper):
+    dumper.add("Home Assistant", ha)
+    sup = FakeSupervisor(ingress_port=procs.free_port("sip"), core=(ha.base, ha.token)).start()
+    try:
+        pbx = AddonPbx(workdir / "addon", registry, supervisor_url=sup.url, token=TOKEN, ingress_allow=PROXY)
+        dumper.add("ha-pbx add-on", pbx)
+        pbx.launch()
+        pbx.wait_ready()
+        # the owner made at onboarding, and the person HA made for them
+        owner = str(ha.template("{{ states.person | map(attribute='attributes.user_id') | select | first }}")).strip()
+        assert owner and owner != "None"
+
+        # a look at the panel without user headers: the owner is listed already
+        status, page = pbx.get(sup.ingress_port, "/", source=PROXY)
+        assert status == 200, page
+        users = sip_core_config(page)["users"]
+        assert [(u["ha_username"], u["extension"]) for u in users] == [("Test Admin", "100")]
+        assert pbx.register("100", users[0]["password"]) == 200
+
+        # the owner's own visit finds that extension
+        status, page = pbx.get(sup.ingress_port, "/", source=PROXY, headers=ingress_headers(owner, "admin", "Test Admin"))
+        assert my_extension(page) == ("100", users[0]["password"])
+        assert len(sip_core_config(page)["users"]) == 1
+    finally:
+        sup.stop()
+
+
 @pytest.mark.timeout(300)
 def test_ingress_entry_state_appears_and_comes_back_after_ha_restarts(ha, workdir, registry, dumper):
     dumper.add("Home Assistant", ha)
+    if ha.state(ENTITY) is not None:  # left by an earlier test's add-on
+        ha.request("DELETE", f"/api/states/{ENTITY}")
     sup = FakeSupervisor(ingress_port=procs.free_port("sip"), core=(ha.base, ha.token)).start()
     try:
         pbx = AddonPbx(workdir / "addon", registry, supervisor_url=sup.url, token=TOKEN, ingress_allow=PROXY)

@@ -7,55 +7,21 @@ configuration for every such user; the same request from another address is
 refused and creates nothing. The proxy's 172.30.32.2 is played by 127.0.0.2."""
 from __future__ import annotations
 
-import html
-import re
 import time
 
-import yaml
-
 from harness import procs
-from harness import sip as siplib
 from harness.addon import AddonPbx
 from harness.mqtt import Mosquitto, Recorder
+from harness.panel import ENTRY, ingress_headers, my_extension, sip_core_config
 from harness.supervisor import TOKEN, FakeSupervisor
 
 import pytest
 
 PROXY = "127.0.0.2"
 LAN = "127.0.0.1"
-ENTRY = "/api/hassio_ingress/Fq1Lg4B2"   # what FakeSupervisor's /addons/self/info says
 DOOR = {"extension": "101", "password": "door-secret-101", "name": "Front door"}
-
-
-def ingress_headers(user_id: str, login: str, display: str) -> dict:
-    """What HA core's and the Supervisor's ingress proxies add (names as UTF-8 bytes, as aiohttp sends them)."""
-    return {"X-Remote-User-Id": user_id, "X-Remote-User-Name": login,
-            "X-Remote-User-Display-Name": display.encode(), "X-Ingress-Path": ENTRY,
-            "X-Forwarded-Host": "ha.example.org:8123", "X-Forwarded-Proto": "https"}
-
-
 ALICE = ingress_headers("0a1b2c3d4e5f", "alice", "Alice Müller")
 BOB = ingress_headers("9f8e7d6c5b4a", "bob", "Bob")
-
-
-def sip_core_config(page: bytes) -> dict:
-    m = re.search(rb'<pre id="sipcore">(.*?)</pre>', page, re.S)
-    assert m, page[:2000]
-    return yaml.safe_load(html.unescape(m.group(1).decode()))
-
-
-def my_extension(page: bytes) -> tuple[str, str]:
-    ext = re.search(rb'id="my-ext">([^<]+)<', page)
-    pw = re.search(rb'id="my-pw">([^<]+)<', page)
-    assert ext and pw, page[:2000]
-    return ext.group(1).decode(), html.unescape(pw.group(1).decode())
-
-
-def register(pbx: AddonPbx, user: str, password: str) -> int:
-    with siplib.SipClient(pbx.bind, pbx.sip_port) as c:
-        r = c.register(user, password, expires=300)
-        assert r is not None, f"no answer to REGISTER {user}"
-        return r.status
 
 
 @pytest.fixture
@@ -88,8 +54,8 @@ def test_panel_gives_each_ha_user_an_extension_that_registers(addon, supervisor)
     addon.wait_log("extension created for a Home Assistant user")
 
     # it registers right away, with that password only
-    assert register(addon, "100", pw) == 200
-    assert register(addon, "100", pw + "x") in (401, 403)
+    assert addon.register("100", pw) == 200
+    assert addon.register("100", pw + "x") in (401, 403)
 
     # a second visit changes nothing
     status, page = addon.get(port, "/", source=PROXY, headers=ALICE)
@@ -99,7 +65,7 @@ def test_panel_gives_each_ha_user_an_extension_that_registers(addon, supervisor)
     status, page = addon.get(port, "/", source=PROXY, headers=BOB)
     bob_ext, bob_pw = my_extension(page)
     assert bob_ext == "102" and bob_pw != pw
-    assert register(addon, "102", bob_pw) == 200
+    assert addon.register("102", bob_pw) == 200
 
     # the SIP Core configuration, for every HA user that has an extension
     cfg = sip_core_config(page)
@@ -125,7 +91,7 @@ def test_panel_gives_each_ha_user_an_extension_that_registers(addon, supervisor)
     addon.stop()
     addon.launch()
     addon.wait_ready()
-    assert register(addon, "100", pw) == 200
+    assert addon.register("100", pw) == 200
     status, page = addon.get(port, "/", source=PROXY, headers=ALICE)
     assert my_extension(page) == ("100", pw)
 
@@ -152,19 +118,19 @@ def test_turning_the_option_off_removes_the_users_extensions(addon, supervisor):
     port = supervisor.ingress_port
     _, page = addon.get(port, "/", source=PROXY, headers=ALICE)
     ext, pw = my_extension(page)
-    assert register(addon, ext, pw) == 200
+    assert addon.register(ext, pw) == 200
     addon.stop()
 
     addon.options["ha_user_extensions"] = False
     addon.launch()
     addon.wait_ready()
     addon.wait_log("Home Assistant users' extensions removed")
-    assert register(addon, ext, pw) in (401, 403, 404)
+    assert addon.register(ext, pw) in (401, 403, 404)
     status, page = addon.get(port, "/", source=PROXY, headers=ALICE)
     assert status == 200 and b'id="my-ext"' not in page and b"ha_user_extensions" in page
     assert sip_core_config(page)["users"] == []
     # the options' extension is untouched
-    assert register(addon, "101", DOOR["password"]) == 200
+    assert addon.register("101", DOOR["password"]) == 200
 
 
 def test_a_new_users_extension_reaches_home_assistant_over_mqtt_at_once(workdir, registry, dumper, addon, supervisor):

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from . import procs
+from . import sip as siplib
 from .pbx import pbx_binary
 
 REPO = Path(__file__).resolve().parents[3]
@@ -109,6 +110,13 @@ class AddonPbx:
     def get(self, port: int, path: str, source: str | None = None,
             headers: dict | None = None) -> tuple[int, bytes]:
         return http_get(self.bind, port, path, source=source, headers=headers)
+
+    def register(self, user: str, password: str) -> int:
+        """REGISTER over UDP with digest; the final status."""
+        with siplib.SipClient(self.bind, self.sip_port) as c:
+            r = c.register(user, password, expires=300)
+            assert r is not None, f"no answer to REGISTER {user}"
+            return r.status
 
     def stop(self, grace: float = 5.0) -> int | None:
         if self.proc is None:
