@@ -208,7 +208,7 @@ pub async fn sync(store: &Store, users: &[HaUser], start: u32) -> Result<Vec<HaU
         sqlx::query("UPDATE extensions SET name = ? WHERE extension = ? AND source = ?").bind(name).bind(ext).bind(SOURCE_HA_USER).execute(&mut *tx).await?;
     }
     for (user, ext) in &p.add {
-        insert(&mut *tx, user, ext).await?;
+        insert(&mut tx, user, ext).await?;
     }
     tx.commit().await?;
     list(store).await
@@ -262,7 +262,7 @@ async fn ensure_with(store: &Store, user: &HaUser, start: u32, update_names: boo
         None => {
             let taken: HashSet<String> = sqlx::query_scalar("SELECT extension FROM extensions").fetch_all(&mut *tx).await?.into_iter().collect();
             let ext = next_free(&taken, start)?;
-            insert(&mut *tx, user, &ext).await?;
+            insert(&mut tx, user, &ext).await?;
             Change::Created
         }
     };
@@ -274,9 +274,12 @@ async fn ensure_with(store: &Store, user: &HaUser, start: u32, update_names: boo
     }
 }
 
+/// (user_id, username, extension, password, name) as `list` reads them.
+type ListRow = (String, Option<String>, String, String, Option<String>);
+
 /// Every Home Assistant user's extension, ordered by number.
 pub async fn list(store: &Store) -> Result<Vec<HaUserExtension>> {
-    let rows: Vec<(String, Option<String>, String, String, Option<String>)> = sqlx::query_as(
+    let rows: Vec<ListRow> = sqlx::query_as(
         "SELECT u.user_id, u.username, u.extension, e.password, e.name FROM addon_ha_users u
          JOIN extensions e ON e.extension = u.extension ORDER BY CAST(u.extension AS INTEGER), u.extension",
     )

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from harness import procs
 from harness.addon import AddonPbx
 from harness.mqtt import Mosquitto, Recorder
 from harness.panel import ENTRY, ingress_headers, my_extension, sip_core_config
 from harness.supervisor import TOKEN, FakeSupervisor
-
-import pytest
 
 PROXY = "127.0.0.2"
 LAN = "127.0.0.1"
