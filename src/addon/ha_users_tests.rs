@@ -1,8 +1,17 @@
 use super::*;
 use crate::config::ExtensionConfig;
+use axum::http::HeaderMap;
 
 fn user(id: &str, name: &str) -> HaUser {
-    HaUser { id: id.into(), name: name.into() }
+    HaUser { id: id.into(), username: None, name: name.into() }
+}
+
+fn headers(pairs: &[(&'static str, &[u8])]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.insert(*k, axum::http::HeaderValue::from_bytes(v).unwrap());
+    }
+    h
 }
 
 fn set(items: &[&str]) -> HashSet<String> {
@@ -101,4 +110,102 @@ async fn sync_persists_across_reopen() {
     let store = Store::open(dir.path()).await.unwrap();
     assert_eq!(list(&store).await.unwrap(), first);
     assert_eq!(first[0].extension, "300");
+}
+
+#[test]
+fn users_from_ingress_headers() {
+    assert_eq!(HaUser::from_headers(&HeaderMap::new()).unwrap(), None);
+    let full = headers(&[(HEADER_USER_ID, b"8a7c"), (HEADER_USER_NAME, b"alice"), (HEADER_DISPLAY_NAME, "Alice Müller".as_bytes())]);
+    assert_eq!(
+        HaUser::from_headers(&full).unwrap(),
+        Some(HaUser { id: "8a7c".into(), username: Some("alice".into()), name: "Alice Müller".into() })
+    );
+    // the display name falls back to the login name, then the id
+    let login_only = headers(&[(HEADER_USER_ID, b"8a7c"), (HEADER_USER_NAME, b"alice")]);
+    assert_eq!(HaUser::from_headers(&login_only).unwrap().unwrap().name, "alice");
+    let id_only = headers(&[(HEADER_USER_ID, b" 8a7c "), (HEADER_DISPLAY_NAME, b"")]);
+    assert_eq!(HaUser::from_headers(&id_only).unwrap().unwrap().name, "8a7c");
+    assert_eq!(HaUser::from_headers(&headers(&[(HEADER_USER_ID, b"  ")])).unwrap(), None);
+
+    let bad = headers(&[(HEADER_USER_ID, b"8a7c"), (HEADER_DISPLAY_NAME, b"\xff\xfe")]);
+    let e = HaUser::from_headers(&bad).unwrap_err().to_string();
+    assert_eq!(e, "x-remote-user-display-name: not UTF-8 text");
+    let long = "x".repeat(300);
+    let e = HaUser::from_headers(&headers(&[(HEADER_USER_ID, long.as_bytes())])).unwrap_err().to_string();
+    assert!(e.starts_with("x-remote-user-id: longer than"), "{e}");
+}
+
+#[tokio::test]
+async fn ensure_creates_once_keeps_the_password_and_follows_renames() {
+    let store = Store::open_in_memory().await.unwrap();
+    store
+        .sync_config_extensions(&[ExtensionConfig { extension: "101".into(), password: "door-secret".into(), name: Some("Door".into()) }])
+        .await
+        .unwrap();
+    let alice = HaUser { id: "u1".into(), username: Some("alice".into()), name: "Alice".into() };
+    let (a, change) = ensure(&store, &alice, 100).await.unwrap();
+    assert_eq!((a.extension.as_str(), change), ("100", Change::Created));
+    assert_eq!(a.password.len(), PASSWORD_LEN);
+    assert_eq!(a.username.as_deref(), Some("alice"));
+
+    let (again, change) = ensure(&store, &alice, 100).await.unwrap();
+    assert_eq!((again.clone(), change), (a.clone(), Change::Unchanged));
+
+    // 101 is the options' extension: Bob gets 102
+    let bob = HaUser { id: "u2".into(), username: None, name: "Bob".into() };
+    let (b, _) = ensure(&store, &bob, 100).await.unwrap();
+    assert_eq!(b.extension, "102");
+
+    let renamed = HaUser { name: "Alice Smith".into(), ..alice };
+    let (r, change) = ensure(&store, &renamed, 100).await.unwrap();
+    assert_eq!(change, Change::Renamed);
+    assert_eq!((r.extension.as_str(), r.password.as_str(), r.name.as_str()), ("100", a.password.as_str(), "Alice Smith"));
+    let row = store.extensions().await.unwrap().into_iter().find(|e| e.extension == "100").unwrap();
+    assert_eq!((row.name.as_deref(), row.source.as_str()), (Some("Alice Smith"), SOURCE_HA_USER));
+
+    let all: Vec<String> = list(&store).await.unwrap().into_iter().map(|e| e.extension).collect();
+    assert_eq!(all, ["100", "102"]);
+}
+
+#[tokio::test]
+async fn concurrent_first_visits_get_distinct_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { ensure(&store, &user(&format!("u{i}"), &format!("User {i}")), 100).await.unwrap().0.extension })
+        })
+        .collect();
+    let mut got = Vec::new();
+    for t in tasks {
+        got.push(t.await.unwrap());
+    }
+    got.sort();
+    assert_eq!(got, (100..108).map(|n| n.to_string()).collect::<Vec<_>>());
+}
+
+#[test]
+fn users_from_the_persons_template() {
+    let text = r#"[{"id": "c0ffee", "name": "Test Admin"}, {"id": "", "name": "x"}, {"name": "no id"}, {"id": "b0b", "name": ""}]"#;
+    let users = users_from_persons(text).unwrap();
+    assert_eq!(
+        users,
+        vec![HaUser { id: "c0ffee".into(), username: None, name: "Test Admin".into() }, HaUser { id: "b0b".into(), username: None, name: "b0b".into() }]
+    );
+    assert_eq!(users_from_persons(" []\n").unwrap(), vec![]);
+    let e = users_from_persons("Error rendering").unwrap_err().to_string();
+    assert!(e.contains("not a JSON list"), "{e}");
+}
+
+#[tokio::test]
+async fn ensure_exists_never_renames() {
+    let store = Store::open_in_memory().await.unwrap();
+    let from_headers = HaUser { id: "u1".into(), username: Some("alice".into()), name: "Alice".into() };
+    let (a, _) = ensure(&store, &from_headers, 100).await.unwrap();
+    let from_person = HaUser { id: "u1".into(), username: None, name: "Alice (person)".into() };
+    let (b, change) = ensure_exists(&store, &from_person, 100).await.unwrap();
+    assert_eq!((b, change), (a, Change::Unchanged));
+    let (c, change) = ensure_exists(&store, &user("u2", "Bob"), 100).await.unwrap();
+    assert_eq!((c.extension.as_str(), change), ("101", Change::Created));
 }

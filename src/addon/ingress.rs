@@ -1,13 +1,11 @@
 //! Add-on mode's HTTP guard: the ingress listener answers only the
 //! Supervisor's ingress proxy (172.30.32.2); anyone else on the LAN gets 403
-//! and a log line. Layered onto the HTTP router by `http::serve_guarded`.
-//!
-//! It also serves a small status page at `/` (the add-on's sidebar panel)
-//! while the HTTP server has no page of its own there.
+//! and a log line. Layered onto the HTTP router by `AddonHttp::wrap`, so it
+//! covers every route there is (`/`, `/ws`, `/health`, the API).
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -82,62 +80,29 @@ pub async fn guard(State(g): State<Arc<IngressGuard>>, req: Request, next: Next)
         g.log_refusal(peer, req.method().as_str(), req.uri().path());
         return (StatusCode::FORBIDDEN, "403: only Home Assistant's ingress may use this port\n").into_response();
     }
-    let is_root = req.uri().path() == "/";
-    let resp = next.run(req).await;
-    if is_root && resp.status() == StatusCode::NOT_FOUND {
-        return panel();
-    }
-    resp
+    next.run(req).await
 }
-
-/// The sidebar panel: what the add-on is and how it is doing. Paths are
-/// relative, since ingress serves it under /api/hassio_ingress/<token>/.
-fn panel() -> Response {
-    let page = PANEL_HTML.replace("{version}", env!("CARGO_PKG_VERSION"));
-    ([(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
-}
-
-const PANEL_HTML: &str = r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>ha-pbx</title>
-<style>
- body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;padding:24px;background:#fafafa;color:#212121}
- .card{max-width:640px;margin:auto;background:#fff;border-radius:12px;box-shadow:0 1px 4px rgba(0,0,0,.15);padding:20px 24px}
- h1{font-size:22px;margin:0 0 4px} .muted{color:#727272} table{border-collapse:collapse;margin-top:12px}
- td{padding:4px 16px 4px 0} td.v{font-weight:600} @media (prefers-color-scheme:dark){body{background:#111;color:#e1e1e1}.card{background:#1c1c1c}}
-</style></head><body><div class="card">
-<h1>ha-pbx {version}</h1><div class="muted">SIP PBX for Home Assistant</div>
-<table id="t"><tr><td>Status</td><td class="v" id="status">…</td></tr></table>
-<p class="muted">Extensions are set on the add-on's Configuration tab. The SIP Core card set-up will appear here with the WebRTC support.</p>
-</div><script>
-fetch("health").then(r=>r.json()).then(h=>{
- const rows=[["Registered extensions",h.registered_extensions],["Registrations",h.bindings],["Active calls",h.active_calls],["Media relays",h.media_relays]];
- document.getElementById("status").textContent=h.status;
- const t=document.getElementById("t");
- for(const [k,v] of rows){const tr=t.insertRow();tr.insertCell().textContent=k;const c=tr.insertCell();c.className="v";c.textContent=v;}
-}).catch(e=>{document.getElementById("status").textContent="unreachable ("+e+")";});
-</script></body></html>
-"#;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::addon::http1::{self, BaseUrl};
+    use crate::addon::http_client::HttpClient;
     use axum::routing::get;
     use std::time::Duration;
 
     /// A real server on 127.0.0.1 (with connect info, as http::serve runs it).
-    async fn serve(allowed: &str) -> BaseUrl {
+    async fn serve(allowed: &str) -> HttpClient {
         let g = IngressGuard::new(IngressGuard::parse_list(allowed).unwrap());
         let app = g.layer(Router::new().route("/health", get(|| async { "ok" })));
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = l.local_addr().unwrap().port();
         tokio::spawn(async move { axum::serve(l, app.into_make_service_with_connect_info::<SocketAddr>()).await });
-        BaseUrl::parse(&format!("http://127.0.0.1:{port}")).unwrap()
+        HttpClient::new(&format!("http://127.0.0.1:{port}")).unwrap()
     }
 
-    async fn get_status(b: &BaseUrl, path: &str) -> (u16, String) {
-        let r = http1::get(b, path, None, Duration::from_secs(5)).await.unwrap();
+    async fn get_status(c: &HttpClient, path: &str) -> (u16, String) {
+        let req = c.request(axum::http::Method::GET, path, None, None).unwrap();
+        let r = c.send(req, Duration::from_secs(5)).await.unwrap();
         (r.status, String::from_utf8_lossy(&r.body).into_owned())
     }
 
@@ -152,12 +117,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn root_shows_the_panel_when_nothing_else_does() {
-        let b = serve("127.0.0.1").await;
-        let (status, text) = get_status(&b, "/").await;
-        assert_eq!(status, 200);
-        assert!(text.contains(env!("CARGO_PKG_VERSION")) && text.contains("fetch(\"health\")"));
-        assert_eq!(get_status(&b, "/nothing").await.0, 404);
+    async fn every_path_is_guarded() {
+        let closed = serve("127.0.0.2").await;
+        for path in ["/", "/ws", "/nothing"] {
+            assert_eq!(get_status(&closed, path).await.0, 403, "{path}");
+        }
+        let open = serve("127.0.0.1").await;
+        assert_eq!(get_status(&open, "/nothing").await.0, 404);
     }
 
     #[test]

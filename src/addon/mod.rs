@@ -10,19 +10,27 @@
 //!    reached is logged with the reason and the PBX starts anyway (no MQTT);
 //! 3. the normal [`Config`] is built (data in the options' folder, SIP on the
 //!    option ports, HTTP on the ingress port) and run, with the HTTP listener
-//!    behind [`IngressGuard`] (only the Supervisor's ingress proxy gets in).
+//!    behind [`IngressGuard`] (only the Supervisor's ingress proxy gets in);
+//! 4. once the SIP core is up ([`AddonRuntime::start`]): Home Assistant
+//!    users get extensions from the ingress headers ([`HaUserDirectory`]),
+//!    the panel at `/` shows the SIP Core configuration ([`panel`]), and the
+//!    `text.asterisk_addon_ingress_entry` state is kept set ([`ingress_entry`]).
 //!
 //! For tests, environment variables move what the add-on container fixes:
 //! `HA_PBX_OPTIONS` (options file; its folder is the data folder),
 //! `HA_PBX_SUPERVISOR_URL`, `HA_PBX_INGRESS_ALLOW` (addresses let through),
 //! `HA_PBX_ADDON_BIND` (address the sockets bind to, default 0.0.0.0).
 pub mod ha_users;
-mod http1;
+mod http_client;
 pub mod ingress;
+pub mod ingress_entry;
 pub mod options;
+pub mod panel;
 pub mod supervisor;
+pub mod user_directory;
 
 pub use ingress::IngressGuard;
+pub use user_directory::HaUserDirectory;
 
 use crate::config::{Config, MqttConfig};
 use anyhow::{Context, Result};
@@ -91,12 +99,65 @@ pub fn read_options(path: &Path) -> Result<(AddonOptions, Vec<String>)> {
     options::parse(&text).with_context(|| format!("in {}", path.display()))
 }
 
-/// The run-ready configuration and HTTP guard.
+/// The run-ready configuration, and what the add-on adds to the run.
 pub struct Prepared {
     pub config: Config,
+    pub runtime: AddonRuntime,
+}
+
+/// The add-on's part of a run, started by `app::run_with` once the SIP core is up.
+pub struct AddonRuntime {
     pub guard: Arc<IngressGuard>,
     /// `/api/hassio_ingress/<token>` when the Supervisor told it.
     pub ingress_entry: Option<String>,
+    pub supervisor: Option<Supervisor>,
+    pub ha_user_extensions: bool,
+    pub ha_user_extension_start: u32,
+}
+
+/// The add-on's HTTP side: guard, panel, HA users' directory.
+pub struct AddonHttp {
+    guard: Arc<IngressGuard>,
+    users: Arc<HaUserDirectory>,
+    panel: panel::PanelState,
+}
+
+impl AddonRuntime {
+    /// `mqtt`: told when a user's extension is made, so its Home Assistant
+    /// device appears at once.
+    pub async fn start(self, core: crate::sip::core::SipCoreRef, mqtt: Option<Arc<crate::mqtt::MqttBridge>>) -> Result<AddonHttp> {
+        let users = HaUserDirectory::start(core.clone(), mqtt, self.supervisor.clone(), self.ha_user_extensions, self.ha_user_extension_start)
+            .await
+            .context("Home Assistant users' extensions")?;
+        match (self.supervisor, &self.ingress_entry) {
+            (Some(sup), Some(entry)) => {
+                ingress_entry::spawn(sup, entry.clone(), ingress_entry::CHECK_EVERY);
+            }
+            (Some(_), None) => tracing::warn!("no ingress entry from the Supervisor: {} not set; the SIP Core card needs custom_wss_url", ingress_entry::ENTITY),
+            (None, _) => {}
+        }
+        let sip_port = core.listeners.first().map(|(_, a)| a.port()).unwrap_or(5060);
+        let sip_server = match core.advertised_ip {
+            IpAddr::V6(ip) => format!("[{ip}]:{sip_port}"),
+            IpAddr::V4(ip) => format!("{ip}:{sip_port}"),
+        };
+        let panel = panel::PanelState { users: users.clone(), ingress_entry: self.ingress_entry, sip_server };
+        Ok(AddonHttp { guard: self.guard, users, panel })
+    }
+}
+
+impl AddonHttp {
+    /// The HTTP router as add-on mode serves it: the panel at `/`, the HA
+    /// users' directory as an `Extension` for handlers such as `/ws`, and
+    /// the ingress guard in front of everything.
+    pub fn wrap(self, app: axum::Router) -> axum::Router {
+        let app = app.merge(panel::routes(self.panel)).layer(axum::Extension(self.users));
+        self.guard.layer(app)
+    }
+
+    pub fn guard(&self) -> &Arc<IngressGuard> {
+        &self.guard
+    }
 }
 
 /// Ask the Supervisor what the options leave open, and build the config.
@@ -197,7 +258,14 @@ pub async fn prepare(opts: &AddonOptions, env: &AddonEnv) -> Result<Prepared> {
         opts,
         &options::Environment { data_dir: &data_dir, bind: env.bind, advertise, http_port, mqtt: supervisor_mqtt },
     )?;
-    Ok(Prepared { config, guard: IngressGuard::new(env.ingress_allow.clone()), ingress_entry })
+    let runtime = AddonRuntime {
+        guard: IngressGuard::new(env.ingress_allow.clone()),
+        ingress_entry,
+        supervisor: sup,
+        ha_user_extensions: opts.ha_user_extensions,
+        ha_user_extension_start: opts.ha_user_extension_start,
+    };
+    Ok(Prepared { config, runtime })
 }
 
 /// An `MqttConfig` with the config's defaults for what the Supervisor does not say.
@@ -240,11 +308,11 @@ pub fn main() -> ExitCode {
             Err(e) => return Err((2u8, e)),
         };
         tracing::info!(
-            allowed = %prepared.guard.allowed().iter().map(|a| a.to_string()).collect::<Vec<_>>().join(","),
+            allowed = %prepared.runtime.guard.allowed().iter().map(|a| a.to_string()).collect::<Vec<_>>().join(","),
             "HTTP (ingress) on {}; other peers are refused",
             prepared.config.http.listen
         );
-        crate::app::run_with(prepared.config, Some(prepared.guard)).await.map_err(|e| (1u8, e))
+        crate::app::run_with(prepared.config, Some(prepared.runtime)).await.map_err(|e| (1u8, e))
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

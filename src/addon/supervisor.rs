@@ -9,7 +9,10 @@
 //!   `ingress_entry` (`/api/hassio_ingress/<token>`), `ip_address`.
 //! - `GET /network/info` (needs `hassio_api: true`): `interfaces[]` with
 //!   `primary` and `ipv4.address` (`["192.168.1.10/24"]`).
-use super::http1::{self, BaseUrl};
+//! - `/core/api/...` (needs `homeassistant_api: true`): Home Assistant's own
+//!   REST API, proxied; its answers are HA's JSON, not the envelope.
+use super::http_client::{HttpClient, Response};
+use axum::http::Method;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
 use std::net::IpAddr;
@@ -22,7 +25,7 @@ const ATTEMPTS: u32 = 2;
 
 #[derive(Debug, Clone)]
 pub struct Supervisor {
-    base: BaseUrl,
+    http: HttpClient,
     token: String,
 }
 
@@ -69,23 +72,57 @@ impl std::error::Error for ApiError {}
 
 impl Supervisor {
     pub fn new(url: &str, token: &str) -> Result<Supervisor> {
-        let base = BaseUrl::parse(url).context("Supervisor URL")?;
-        Ok(Supervisor { base, token: token.to_string() })
+        let http = HttpClient::new(url).context("Supervisor URL")?;
+        Ok(Supervisor { http, token: token.to_string() })
     }
 
-    /// `data` of a successful answer.
-    pub async fn get(&self, path: &str) -> Result<Value, ApiError> {
+    /// The raw answer; retried once when the Supervisor was not reached.
+    async fn call(&self, method: Method, path: &str, json: Option<&Value>) -> Result<Response, ApiError> {
         let mut last = None;
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            match http1::get(&self.base, path, Some(&self.token), TIMEOUT).await {
-                Ok(resp) => return unwrap_envelope(resp.status, &resp.body),
+            let req = self.http.request(method.clone(), path, Some(&self.token), json).map_err(ApiError::Unreachable)?;
+            match self.http.send(req, TIMEOUT).await {
+                Ok(resp) => return Ok(resp),
                 Err(e) => last = Some(e),
             }
         }
         Err(ApiError::Unreachable(last.unwrap_or_else(|| anyhow!("no attempt made"))))
+    }
+
+    /// `data` of a successful answer.
+    pub async fn get(&self, path: &str) -> Result<Value, ApiError> {
+        let resp = self.call(Method::GET, path, None).await?;
+        unwrap_envelope(resp.status, &resp.body)
+    }
+
+    /// The state of a Home Assistant entity; `None` when HA does not have it.
+    pub async fn core_state(&self, entity_id: &str) -> Result<Option<String>, ApiError> {
+        let resp = self.call(Method::GET, &format!("/core/api/states/{entity_id}"), None).await?;
+        core_state_from_answer(resp.status, &resp.body)
+    }
+
+    /// Render a Home Assistant template (`POST /api/template`, admin only:
+    /// the Supervisor's own user is one).
+    pub async fn core_template(&self, template: &str) -> Result<String, ApiError> {
+        let body = serde_json::json!({"template": template});
+        let resp = self.call(Method::POST, "/core/api/template", Some(&body)).await?;
+        match resp.status {
+            200 => Ok(String::from_utf8_lossy(&resp.body).into_owned()),
+            status => Err(ApiError::Refused { status, message: error_message(&resp.body) }),
+        }
+    }
+
+    /// Set a Home Assistant state (it lasts until HA restarts).
+    pub async fn set_core_state(&self, entity_id: &str, state: &str, attributes: Value) -> Result<(), ApiError> {
+        let body = serde_json::json!({"state": state, "attributes": attributes});
+        let resp = self.call(Method::POST, &format!("/core/api/states/{entity_id}"), Some(&body)).await?;
+        match resp.status {
+            200 | 201 => Ok(()),
+            status => Err(ApiError::Refused { status, message: error_message(&resp.body) }),
+        }
     }
 
     pub async fn mqtt(&self) -> Result<MqttService, ApiError> {
@@ -104,16 +141,31 @@ impl Supervisor {
     }
 }
 
+/// Home Assistant's `GET /api/states/<id>` answer → the state.
+pub fn core_state_from_answer(status: u16, body: &[u8]) -> Result<Option<String>, ApiError> {
+    match status {
+        200 => serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|j| j.get("state").and_then(Value::as_str).map(str::to_string))
+            .map(Some)
+            .ok_or_else(|| ApiError::Refused { status, message: "answer without a state".into() }),
+        404 => Ok(None),
+        _ => Err(ApiError::Refused { status, message: error_message(body) }),
+    }
+}
+
+/// `message` of a JSON error answer, else the start of the body.
+fn error_message(body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|j| j.get("message").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(200).collect::<String>().trim().to_string())
+}
+
 /// The Supervisor's envelope → `data`, or why not.
 pub fn unwrap_envelope(status: u16, body: &[u8]) -> Result<Value, ApiError> {
     let json: Option<Value> = serde_json::from_slice(body).ok();
-    let message = || {
-        json.as_ref()
-            .and_then(|j| j.get("message"))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(200).collect::<String>().trim().to_string())
-    };
+    let message = || error_message(body);
     if !(200..300).contains(&status) {
         return Err(ApiError::Refused { status, message: message() });
     }
@@ -190,6 +242,16 @@ mod tests {
         let e = unwrap_envelope(401, b"401: Unauthorized").unwrap_err().to_string();
         assert!(e.contains("HTTP 401: 401: Unauthorized"), "{e}");
         assert!(unwrap_envelope(200, b"<html>").unwrap_err().to_string().contains("not JSON"));
+    }
+
+    #[test]
+    fn core_states() {
+        let ok = br#"{"entity_id": "text.asterisk_addon_ingress_entry", "state": "/api/hassio_ingress/abc", "attributes": {}}"#;
+        assert_eq!(core_state_from_answer(200, ok).unwrap().as_deref(), Some("/api/hassio_ingress/abc"));
+        assert_eq!(core_state_from_answer(404, br#"{"message": "Entity not found."}"#).unwrap(), None);
+        let e = core_state_from_answer(502, b"502: Bad Gateway").unwrap_err().to_string();
+        assert_eq!(e, "Supervisor answered HTTP 502: 502: Bad Gateway");
+        assert!(core_state_from_answer(200, b"{}").is_err());
     }
 
     #[test]

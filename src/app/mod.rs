@@ -22,8 +22,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     run_with(config, None).await
 }
 
-/// `ingress`: add-on mode, where HTTP answers only the Supervisor's ingress proxy.
-pub async fn run_with(config: Config, ingress: Option<std::sync::Arc<crate::addon::IngressGuard>>) -> anyhow::Result<()> {
+/// `addon`: add-on mode (HTTP only for the Supervisor's ingress proxy, the
+/// panel, Home Assistant users' extensions).
+pub async fn run_with(config: Config, addon: Option<crate::addon::AddonRuntime>) -> anyhow::Result<()> {
     let config = Arc::new(config);
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("data_dir: cannot create {}", config.data_dir.display()))?;
     let store = Store::open(&config.data_dir).await.context("storage")?;
@@ -47,9 +48,13 @@ pub async fn run_with(config: Config, ingress: Option<std::sync::Arc<crate::addo
     let deps = crate::sip::server::SipDeps { config: config.clone(), store: store.clone(), binding_writer: binding_writer.clone(), bus, media };
     let core = crate::sip::server::start(deps, cancel.clone()).await?;
     tracing::info!("HTTP listening on {}", config.http.listen);
-    let http = tokio::spawn(crate::http::serve_guarded(http_listener, core.clone(), ingress));
     // MQTT bridge to Home Assistant (off without an `mqtt` section); lives until run() returns.
-    let _mqtt = config.mqtt.clone().map(|m| crate::mqtt::MqttBridge::start(m, core.clone())).transpose().context("mqtt")?;
+    let mqtt = config.mqtt.clone().map(|m| crate::mqtt::MqttBridge::start(m, core.clone())).transpose().context("mqtt")?.map(Arc::new);
+    let addon_http = match addon {
+        Some(a) => Some(a.start(core.clone(), mqtt.clone()).await.context("add-on")?),
+        None => None,
+    };
+    let http = tokio::spawn(crate::http::serve_guarded(http_listener, core.clone(), addon_http));
     tracing::info!(extensions = config.extensions.len(), data_dir = %config.data_dir.display(), "ha-pbx {} ready", env!("CARGO_PKG_VERSION"));
 
     tokio::select! {

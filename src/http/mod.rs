@@ -14,11 +14,11 @@ pub async fn serve(listener: tokio::net::TcpListener, core: SipCoreRef) -> anyho
     serve_guarded(listener, core, None).await
 }
 
-/// `guard`: in add-on mode only the Supervisor's ingress proxy is let in.
-pub async fn serve_guarded(listener: tokio::net::TcpListener, core: SipCoreRef, guard: Option<std::sync::Arc<crate::addon::IngressGuard>>) -> anyhow::Result<()> {
+/// `addon`: add-on mode adds the panel and lets only the Supervisor's ingress proxy in.
+pub async fn serve_guarded(listener: tokio::net::TcpListener, core: SipCoreRef, addon: Option<crate::addon::AddonHttp>) -> anyhow::Result<()> {
     let mut app = Router::new().route("/health", get(health)).merge(api::routes()).with_state(core);
-    if let Some(g) = guard {
-        app = g.layer(app);
+    if let Some(a) = addon {
+        app = a.wrap(app);
     }
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
     Ok(())

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from . import procs
+from . import sip as siplib
 from .pbx import pbx_binary
 
 REPO = Path(__file__).resolve().parents[3]
@@ -26,12 +27,12 @@ def default_options() -> dict:
 
 
 def http_get(host: str, port: int, path: str, source: str | None = None,
-             timeout: float = 2.0) -> tuple[int, bytes]:
+             timeout: float = 5.0, headers: dict | None = None) -> tuple[int, bytes]:
     """GET from a chosen source address (127.0.0.x), to play the ingress proxy or a LAN client."""
     conn = http.client.HTTPConnection(host, port, timeout=timeout,
                                       source_address=(source, 0) if source else None)
     try:
-        conn.request("GET", path)
+        conn.request("GET", path, headers=headers or {})
         r = conn.getresponse()
         return r.status, r.read()
     finally:
@@ -84,6 +85,7 @@ class AddonPbx:
             raise RuntimeError(f"ha-pbx binary not found at {self.binary} (cargo build --release)")
         self.options_path.write_text(json.dumps(self.options, indent=2))
         cmd = [str(self.binary)] + (["--addon"] if self.addon_flag else [])
+        self.log_start = len(self.log_text())  # the log file is appended to: a relaunch waits on its own lines
         self.started_at = time.monotonic()
         self.launched_unix = time.time()
         self.proc = self.registry.popen(cmd, log=self.log_path, cwd=str(self.dir), env=self.env())
@@ -91,7 +93,7 @@ class AddonPbx:
 
     def wait_log(self, needle: str, timeout: float = 15.0) -> str:
         def seen():
-            if needle in self.log_text():
+            if needle in self.log_text()[getattr(self, "log_start", 0):]:
                 return True
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"ha-pbx exited with {self.proc.returncode} before logging {needle!r}:\n"
@@ -105,8 +107,16 @@ class AddonPbx:
         self.wait_log(" ready", timeout)
         return time.monotonic() - self.started_at
 
-    def get(self, port: int, path: str, source: str | None = None) -> tuple[int, bytes]:
-        return http_get(self.bind, port, path, source=source)
+    def get(self, port: int, path: str, source: str | None = None,
+            headers: dict | None = None) -> tuple[int, bytes]:
+        return http_get(self.bind, port, path, source=source, headers=headers)
+
+    def register(self, user: str, password: str) -> int:
+        """REGISTER over UDP with digest; the final status."""
+        with siplib.SipClient(self.bind, self.sip_port) as c:
+            r = c.register(user, password, expires=300)
+            assert r is not None, f"no answer to REGISTER {user}"
+            return r.status
 
     def stop(self, grace: float = 5.0) -> int | None:
         if self.proc is None:

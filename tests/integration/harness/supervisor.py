@@ -4,11 +4,16 @@ every answer as {"result": "ok", "data": ...}, errors as HTTP 400
 {"result": "error", "message": ...}; a wrong token gets 401).
 
 Serves GET /services/mqtt, /addons/self/info and /network/info, and records
-every request (path, Authorization header)."""
+every request (method, path, Authorization header). Like the real one it
+proxies /core/api/... to Home Assistant core (`core=(base_url, token)`: a
+real HA started by harness/homeassistant.py), with its own token towards HA;
+without a core, or while HA is down, that answers 502."""
 from __future__ import annotations
 
 import json
 import threading
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -17,8 +22,10 @@ TOKEN = "test-supervisor-token-0123456789abcdef"
 
 class FakeSupervisor:
     def __init__(self, *, token: str = TOKEN, ingress_port: int | None = None,
-                 mqtt: dict | None = None, interfaces: list[dict] | None = None):
+                 mqtt: dict | None = None, interfaces: list[dict] | None = None,
+                 core: tuple[str, str] | None = None):
         self.token = token
+        self.core = core
         self.ingress_port = ingress_port
         # None: no add-on provides MQTT ("Service not enabled")
         self.mqtt = mqtt
@@ -56,16 +63,44 @@ class FakeSupervisor:
                 "host_internet": True, "supervisor_internet": True}}
         return 404, {"result": "error", "message": f"{path} not found"}
 
+    def proxy_core(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes, str]:
+        """/core/api/<rest> -> HA's /api/<rest>, as the Supervisor's HomeAssistant API proxy does."""
+        if self.core is None:
+            return 502, b"502: Bad Gateway", "text/plain"
+        base, token = self.core
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        req = urllib.request.Request(base + path[len("/core"):], data=body, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.read(), r.headers.get("Content-Type", "application/json")
+        except urllib.error.HTTPError as e:
+            return e.code, e.read(), e.headers.get("Content-Type", "application/json")
+        except OSError:
+            return 502, b"502: Bad Gateway", "text/plain"  # HA down or restarting
+
     # ------------------------------------------------------------ server
     def start(self) -> "FakeSupervisor":
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (http.server's name)
+                self._handle("GET")
+
+            def do_POST(self):  # noqa: N802
+                self._handle("POST")
+
+            def _handle(self, method: str):
                 auth = self.headers.get("Authorization", "")
-                fake.requests.append({"path": self.path, "authorization": auth})
+                length = int(self.headers.get("Content-Length") or 0)
+                data = self.rfile.read(length) if length else None
+                fake.requests.append({"method": method, "path": self.path, "authorization": auth,
+                                      "body": data})
                 if auth != f"Bearer {fake.token}":
                     body, status, ctype = b"401: Unauthorized", 401, "text/plain"
+                elif self.path.startswith("/core/api/"):
+                    status, body, ctype = fake.proxy_core(method, self.path, data)
+                elif method != "GET":
+                    status, body, ctype = 405, b"405: Method Not Allowed", "text/plain"
                 else:
                     status, payload = fake.answer(self.path)
                     body, ctype = json.dumps(payload).encode(), "application/json"

@@ -1,0 +1,123 @@
+//! Home Assistant users → their extensions, live: what the panel and the
+//! `/ws` route call with the ingress request's headers. A new extension is
+//! stored ([`ha_users::ensure`]) and put into the registrar's directory at
+//! once, so it can REGISTER straight away.
+//!
+//! In add-on mode the HTTP router carries an `Extension<Arc<HaUserDirectory>>`;
+//! a handler takes it with `Option<Extension<Arc<HaUserDirectory>>>` (absent
+//! outside add-on mode) and calls [`HaUserDirectory::extension_for_headers`].
+use super::ha_users::{self, Change, HaUser, HaUserExtension, SOURCE_HA_USER};
+use super::supervisor::Supervisor;
+use crate::mqtt::MqttBridge;
+use crate::sip::core::SipCoreRef;
+use crate::storage::ExtensionRow;
+use anyhow::Result;
+use axum::http::HeaderMap;
+use std::sync::Arc;
+
+pub struct HaUserDirectory {
+    core: SipCoreRef,
+    mqtt: Option<Arc<MqttBridge>>,
+    /// To list Home Assistant's users (absent without a Supervisor).
+    supervisor: Option<Supervisor>,
+    enabled: bool,
+    start: u32,
+}
+
+impl HaUserDirectory {
+    /// With `enabled` off (option `ha_user_extensions: false`) no extension is
+    /// made, and those made before are removed: nobody can keep registering
+    /// with credentials the add-on no longer shows.
+    pub async fn start(core: SipCoreRef, mqtt: Option<Arc<MqttBridge>>, supervisor: Option<Supervisor>, enabled: bool, start: u32) -> Result<Arc<HaUserDirectory>> {
+        if !enabled {
+            let before = ha_users::list(&core.store).await?;
+            ha_users::sync(&core.store, &[], start).await?;
+            if let Ok(mut dir) = core.directory.write() {
+                for e in &before {
+                    dir.remove(&e.extension);
+                }
+            }
+            if !before.is_empty() {
+                tracing::info!(removed = before.len(), "ha_user_extensions is off: Home Assistant users' extensions removed");
+                if let Some(m) = &mqtt {
+                    m.extensions_changed();
+                }
+            }
+        }
+        Ok(Arc::new(HaUserDirectory { core, mqtt, supervisor, enabled, start }))
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The extension of the HA user the ingress headers name, created on the
+    /// first call. `Ok(None)`: no `X-Remote-User-Id` header, or automatic
+    /// extensions are off. `Err`: a header is unusable (the message names
+    /// it) or the database failed.
+    pub async fn extension_for_headers(&self, headers: &HeaderMap) -> Result<Option<HaUserExtension>> {
+        match HaUser::from_headers(headers)? {
+            Some(user) => self.extension_for(&user).await,
+            None => Ok(None),
+        }
+    }
+
+    pub async fn extension_for(&self, user: &HaUser) -> Result<Option<HaUserExtension>> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let (ext, change) = ha_users::ensure(&self.core.store, user, self.start).await?;
+        if change != Change::Unchanged {
+            self.publish(&ext);
+        }
+        Ok(Some(ext))
+    }
+
+    /// Give every user Home Assistant has (through their person entities)
+    /// an extension, so the panel's SIP Core configuration is complete before
+    /// each user has visited. Best effort: a failure is logged and the panel
+    /// shows the users it knows.
+    pub async fn add_known_users(&self) {
+        let (true, Some(sup)) = (self.enabled, &self.supervisor) else {
+            return;
+        };
+        let users = match sup.core_template(ha_users::PERSONS_TEMPLATE).await {
+            Ok(text) => ha_users::users_from_persons(&text),
+            Err(e) => Err(anyhow::anyhow!("POST /core/api/template: {e}")),
+        };
+        let users = match users {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!("cannot list Home Assistant's users (the panel shows those who opened it): {e:#}");
+                return;
+            }
+        };
+        for user in &users {
+            match ha_users::ensure_exists(&self.core.store, user, self.start).await {
+                Ok((ext, Change::Created)) => self.publish(&ext),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(user = %user.id, "cannot make an extension for a Home Assistant user: {e:#}"),
+            }
+        }
+    }
+
+    /// Every HA user's extension, by number.
+    pub async fn all(&self) -> Result<Vec<HaUserExtension>> {
+        ha_users::list(&self.core.store).await
+    }
+
+    /// Into the registrar's in-memory directory (what REGISTER and INVITE
+    /// are checked against), and its device into Home Assistant over MQTT.
+    fn publish(&self, e: &HaUserExtension) {
+        let row = ExtensionRow { extension: e.extension.clone(), password: e.password.clone(), name: Some(e.name.clone()), source: SOURCE_HA_USER.into() };
+        match self.core.directory.write() {
+            Ok(mut dir) => {
+                dir.insert(e.extension.clone(), row);
+            }
+            Err(_) => tracing::error!(extension = %e.extension, "extension directory lock poisoned: the new extension works after a restart"),
+        }
+        if let Some(m) = &self.mqtt {
+            m.extensions_changed();
+        }
+    }
+}

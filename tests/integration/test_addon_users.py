@@ -1,0 +1,156 @@
+"""Home Assistant users in add-on mode (src/addon/ha_users.rs, user_directory.rs,
+panel.rs): a user opening the panel through ingress (the X-Remote-User-*
+headers the Supervisor's proxy adds, from the proxy's address) gets an
+extension (100, then the next free number) with a generated password, which
+REGISTERs at once and survives a restart; the panel shows the SIP Core
+configuration for every such user; the same request from another address is
+refused and creates nothing. The proxy's 172.30.32.2 is played by 127.0.0.2."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from harness import procs
+from harness.addon import AddonPbx
+from harness.mqtt import Mosquitto, Recorder
+from harness.panel import ENTRY, ingress_headers, my_extension, sip_core_config
+from harness.supervisor import TOKEN, FakeSupervisor
+
+PROXY = "127.0.0.2"
+LAN = "127.0.0.1"
+DOOR = {"extension": "101", "password": "door-secret-101", "name": "Front door"}
+ALICE = ingress_headers("0a1b2c3d4e5f", "alice", "Alice Müller")
+BOB = ingress_headers("9f8e7d6c5b4a", "bob", "Bob")
+
+
+@pytest.fixture
+def supervisor():
+    s = FakeSupervisor(ingress_port=procs.free_port("sip"))
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def addon(workdir, registry, dumper, supervisor):
+    pbx = AddonPbx(workdir / "addon", registry, options={"extensions": [DOOR]},
+                   supervisor_url=supervisor.url, token=TOKEN, ingress_allow=PROXY)
+    dumper.add("ha-pbx add-on", pbx)
+    yield pbx
+    pbx.stop()
+
+
+def test_panel_gives_each_ha_user_an_extension_that_registers(addon, supervisor):
+    addon.launch()
+    addon.wait_ready()
+    port = supervisor.ingress_port
+
+    # Alice's first visit: extension 100, a generated password
+    status, page = addon.get(port, "/", source=PROXY, headers=ALICE)
+    assert status == 200, page
+    ext, pw = my_extension(page)
+    assert ext == "100" and len(pw) >= 16 and pw.isalnum()
+    addon.wait_log("extension created for a Home Assistant user")
+
+    # it registers right away, with that password only
+    assert addon.register("100", pw) == 200
+    assert addon.register("100", pw + "x") in (401, 403)
+
+    # a second visit changes nothing
+    status, page = addon.get(port, "/", source=PROXY, headers=ALICE)
+    assert my_extension(page) == ("100", pw)
+
+    # Bob: 101 is the options' extension, so 102
+    status, page = addon.get(port, "/", source=PROXY, headers=BOB)
+    bob_ext, bob_pw = my_extension(page)
+    assert bob_ext == "102" and bob_pw != pw
+    assert addon.register("102", bob_pw) == 200
+
+    # the SIP Core configuration, for every HA user that has an extension
+    cfg = sip_core_config(page)
+    assert cfg == {
+        "custom_wss_url": f"wss://ha.example.org:8123{ENTRY}/ws",
+        "users": [
+            {"ha_username": "Alice Müller", "display_name": "Alice Müller", "extension": "100", "password": pw},
+            {"ha_username": "Bob", "display_name": "Bob", "extension": "102", "password": bob_pw},
+        ],
+    }
+
+    # without user headers (e.g. a health check) the panel shows, creates nothing
+    status, page = addon.get(port, "/", source=PROXY)
+    assert status == 200 and b'id="my-ext"' not in page
+    assert len(sip_core_config(page)["users"]) == 2
+
+    # a header HA would never send is refused, naming it
+    bad = dict(ALICE, **{"X-Remote-User-Id": "x" * 300})
+    status, page = addon.get(port, "/", source=PROXY, headers=bad)
+    assert status == 400 and b"x-remote-user-id" in page
+
+    # extensions survive a restart
+    addon.stop()
+    addon.launch()
+    addon.wait_ready()
+    assert addon.register("100", pw) == 200
+    status, page = addon.get(port, "/", source=PROXY, headers=ALICE)
+    assert my_extension(page) == ("100", pw)
+
+
+def test_panel_from_another_address_is_refused_and_creates_nothing(addon, supervisor):
+    addon.launch()
+    addon.wait_ready()
+    port = supervisor.ingress_port
+    mallory = ingress_headers("deadbeef", "mallory", "Mallory")
+    status, body = addon.get(port, "/", source=LAN, headers=mallory)
+    assert status == 403, body
+    addon.wait_log(f"ingress: refused GET / from {LAN} (403)")
+    assert "extension created" not in addon.log_text()
+
+    # the first real user still gets 100: nothing was handed out above
+    status, page = addon.get(port, "/", source=PROXY, headers=ALICE)
+    assert status == 200 and my_extension(page)[0] == "100"
+    assert [u["ha_username"] for u in sip_core_config(page)["users"]] == ["Alice Müller"]
+
+
+def test_turning_the_option_off_removes_the_users_extensions(addon, supervisor):
+    addon.launch()
+    addon.wait_ready()
+    port = supervisor.ingress_port
+    _, page = addon.get(port, "/", source=PROXY, headers=ALICE)
+    ext, pw = my_extension(page)
+    assert addon.register(ext, pw) == 200
+    addon.stop()
+
+    addon.options["ha_user_extensions"] = False
+    addon.launch()
+    addon.wait_ready()
+    addon.wait_log("Home Assistant users' extensions removed")
+    assert addon.register(ext, pw) in (401, 403, 404)
+    status, page = addon.get(port, "/", source=PROXY, headers=ALICE)
+    assert status == 200 and b'id="my-ext"' not in page and b"ha_user_extensions" in page
+    assert sip_core_config(page)["users"] == []
+    # the options' extension is untouched
+    assert addon.register("101", DOOR["password"]) == 200
+
+
+def test_a_new_users_extension_reaches_home_assistant_over_mqtt_at_once(workdir, registry, dumper, addon, supervisor):
+    broker = Mosquitto(workdir, registry).start()
+    dumper.add("mosquitto", broker)
+    rec = Recorder(broker, registry, "#").start()
+    dumper.add("mqtt recorder", rec)
+    supervisor.mqtt = {"host": "127.0.0.1", "port": broker.port, "ssl": False, "protocol": "3.1.1",
+                       "addon": "core_mosquitto"}
+    addon.launch()
+    addon.wait_ready()
+    rec.wait_topic("ha_pbx/status", lambda p: p == "online", timeout=15)
+    rec.wait_for(lambda m: m.topic.endswith("/ha_pbx_ext_101/config") and m.payload != "",
+                 timeout=10, what="discovery of the options' extension 101")
+    assert not any(m.topic.endswith("/ha_pbx_ext_100/config") for m in rec.messages())
+
+    t0 = time.monotonic()
+    status, page = addon.get(supervisor.ingress_port, "/", source=PROXY, headers=ALICE)
+    assert status == 200 and my_extension(page)[0] == "100"
+    # well before the bridge's 30 s safety resync
+    rec.wait_for(lambda m: m.topic.endswith("/ha_pbx_ext_100/config") and "Alice" in m.payload,
+                 timeout=5, what="discovery of Alice's extension 100")
+    print(f"\nAlice's extension announced over MQTT {time.monotonic() - t0:.2f} s after her first visit")
