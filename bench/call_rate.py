@@ -6,6 +6,7 @@ and releases an RTP relay for every call. Prints achieved rate, failures, CPU,
 and RSS idle vs. at the peak number of concurrent calls.
 
 usage: python3 bench/call_rate.py [RATE] [CALLS] [HOLD_MS]"""
+import os
 import subprocess
 import sys
 import tempfile
@@ -68,9 +69,17 @@ def main() -> None:
         import json, urllib.request
         time.sleep(1)
         after = json.load(urllib.request.urlopen(f"http://127.0.0.1:{pbx.http_port}/health", timeout=2))
-        print(f"  after the run: {after['active_calls']} calls and {after['media_relays']} relays still held")
+        print(f"  after the run: {after['active_calls']} calls and {after['media_relays']} relays still held;"
+              f" rsipstack: {after.get('sip_dialogs')} dialogs, {after.get('sip_transactions')} transactions,"
+              f" {after.get('sip_finished_transactions')} finished, {after.get('sip_waiting_ack')} waiting for ACK")
         print(f"  RSS idle {idle / 1024:.1f} MiB; at {peak['relays']} concurrent relayed calls {peak['rss'] / 1024:.1f} MiB"
               f" ({per:.1f} KiB per call)")
+        settle = int(os.environ.get("BENCH_SETTLE", "40"))
+        if settle:
+            time.sleep(settle)  # past rsipstack's 32 s transaction timers
+            later = json.load(urllib.request.urlopen(f"http://127.0.0.1:{pbx.http_port}/health", timeout=2))
+            print(f"  {settle} s later: RSS {pbx.rss_kib() / 1024:.1f} MiB; rsipstack: {later.get('sip_dialogs')} dialogs,"
+                  f" {later.get('sip_transactions')} transactions, {later.get('sip_finished_transactions')} finished")
     finally:
         if uas and uas.poll() is None:
             uas.kill()

@@ -26,6 +26,7 @@ pub async fn serve_guarded(listener: tokio::net::TcpListener, core: SipCoreRef, 
 
 async fn health(State(core): State<SipCoreRef>) -> Json<serde_json::Value> {
     let now = now_unix();
+    let tx = core.endpoint.get_stats();
     let (registered, bindings) = core.location.lock().map(|l| (l.registered_extensions(now), l.binding_count())).unwrap_or((0, 0));
     Json(serde_json::json!({
         "status": "ok",
@@ -34,5 +35,10 @@ async fn health(State(core): State<SipCoreRef>) -> Json<serde_json::Value> {
         "bindings": bindings,
         "active_calls": core.calls.len(),
         "media_relays": core.media.active_relays(),
+        // rsipstack's own tables: a steady rise under constant load is a leak.
+        "sip_dialogs": core.dialogs.len(),
+        "sip_transactions": tx.running_transactions,
+        "sip_finished_transactions": tx.finished_transactions,
+        "sip_waiting_ack": tx.waiting_ack,
     }))
 }
