@@ -1,5 +1,6 @@
 //! HTTP server (axum): /health, and the call-control API (`api`).
 mod api;
+mod sip_ws;
 use crate::sip::core::{now_unix, SipCoreRef};
 use axum::extract::State;
 use axum::routing::get;
@@ -16,7 +17,7 @@ pub async fn serve(listener: tokio::net::TcpListener, core: SipCoreRef) -> anyho
 
 /// `guard`: in add-on mode only the Supervisor's ingress proxy is let in.
 pub async fn serve_guarded(listener: tokio::net::TcpListener, core: SipCoreRef, guard: Option<std::sync::Arc<crate::addon::IngressGuard>>) -> anyhow::Result<()> {
-    let mut app = Router::new().route("/health", get(health)).merge(api::routes()).with_state(core);
+    let mut app = Router::new().route("/health", get(health)).route("/ws", get(sip_ws::upgrade)).merge(api::routes()).with_state(core);
     if let Some(g) = guard {
         app = g.layer(app);
     }

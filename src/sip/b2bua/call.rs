@@ -76,6 +76,10 @@ pub async fn run(setup: CallSetup) {
         return;
     }
     let mut media = CallMedia::new(core.media.clone());
+    if bindings.iter().any(|b| b.transport.starts_with("ws")) {
+        // A browser callee (SIP Core card) needs a WebRTC offer.
+        media.expect_browser(Leg::B);
+    }
     let offer_b = match media.translate(Leg::A, &offer).await {
         Ok(sdp) => sdp,
         Err(e) => {
@@ -86,7 +90,7 @@ pub async fn run(setup: CallSetup) {
         }
     };
     let (msgs, rx) = mpsc::unbounded_channel();
-    let caller_transport = tx.connection.as_ref().map(|c| crate::sip::core::transport_name(c.transport())).unwrap_or("udp");
+    let caller_transport = tx.connection.as_ref().map(|c| crate::sip::core::transport_name(crate::sip::core::connection_transport(c))).unwrap_or("udp");
     let contact = core.contact_uri(None, listen_transport(caller_transport));
     let (state_tx, state_rx) = core.dialogs.new_dialog_state_channel();
     let caller_dialog = match core.dialogs.get_or_create_server_invite(&tx, state_tx, None, Some(contact)) {

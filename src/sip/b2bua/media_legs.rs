@@ -19,17 +19,26 @@ pub struct CallMedia {
     /// o= line state per receiving leg, so each device sees one stable session.
     origin_version: [u64; 2],
     session_id: u64,
+    /// The leg expected to answer with WebRTC (a browser callee), set before
+    /// the caller's plain offer is translated.
+    expect_browser: Option<Leg>,
+    /// A browser leg's bridge, when one of the legs is a browser.
+    browser: Option<super::browser_leg::BrowserLeg>,
 }
 
 impl CallMedia {
     pub fn new(engine: MediaEngine) -> Self {
-        CallMedia { engine, relays: Vec::new(), dtmf: None, last_sdp: [None, None], held: [false, false], origin_version: [0, 0], session_id: rand::random::<u32>() as u64 }
+        CallMedia { engine, relays: Vec::new(), dtmf: None, last_sdp: [None, None], held: [false, false], origin_version: [0, 0], session_id: rand::random::<u32>() as u64, expect_browser: None, browser: None }
     }
 
     /// SDP that `from` sent, rewritten for the other leg. Creates relays for
     /// new m-lines; a port-0 m-line stays disabled.
     pub async fn translate(&mut self, from: Leg, sdp_text: &[u8]) -> anyhow::Result<Vec<u8>> {
         let text = std::str::from_utf8(sdp_text).map_err(|_| anyhow::anyhow!("SDP is not UTF-8"))?;
+        if let Some(out) = self.translate_browser(from, text).await? {
+            self.last_sdp[leg_index(from)] = Some(sdp_text.to_vec());
+            return Ok(out);
+        }
         let mut sdp = Sdp::parse(text).map_err(|e| anyhow::anyhow!("bad SDP: {e}"))?;
         let to = other(from);
         let mut ports = Vec::with_capacity(sdp.media_count());
@@ -64,6 +73,31 @@ impl CallMedia {
         sdp.set_origin("ha-pbx", self.session_id, self.origin_version[slot], self.engine.advertise());
         sdp.rewrite_for_relay(self.engine.advertise(), &ports);
         Ok(sdp.to_string().into_bytes())
+    }
+
+    /// The callee `leg` is a browser: the caller's plain offer becomes a
+    /// WebRTC offer for it.
+    pub fn expect_browser(&mut self, leg: Leg) {
+        self.expect_browser = Some(leg);
+    }
+
+    /// Some(SDP) when a browser is (or becomes) one of the legs.
+    async fn translate_browser(&mut self, from: Leg, text: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        if self.browser.is_none() {
+            let leg = if crate::media::webrtc::is_webrtc(text) {
+                from
+            } else if self.expect_browser == Some(other(from)) {
+                other(from)
+            } else {
+                return Ok(None);
+            };
+            if !self.relays.is_empty() {
+                anyhow::bail!("a browser joined a call already relayed as plain RTP");
+            }
+            self.browser = Some(super::browser_leg::BrowserLeg::new(&self.engine, leg, self.session_id).await?);
+        }
+        let browser = self.browser.as_mut().expect("set above");
+        Ok(Some(browser.translate(&self.engine, from, text).await?))
     }
 
     async fn new_relay(&mut self) -> anyhow::Result<Relay> {
@@ -104,6 +138,9 @@ impl CallMedia {
 
     /// Resolves when every relay of the call has seen no media for the timeout.
     pub async fn timed_out(&self) {
+        if let Some(b) = &self.browser {
+            return b.bridge.timed_out().await;
+        }
         let relays: Vec<&Relay> = self.relays.iter().flatten().collect();
         if relays.is_empty() {
             return std::future::pending().await;

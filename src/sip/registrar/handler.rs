@@ -3,14 +3,14 @@
 use super::bindings::{Binding, Change, ContactRequest, RegisterError, RegisterRequest};
 use crate::events::PbxEvent;
 use crate::sip::auth::request::{authenticate, ensure_to_tag, AuthOutcome};
-use crate::sip::core::{now_unix, transport_name, SipCore};
+use crate::sip::core::{connection_transport, now_unix, transport_name, SipCore};
 use crate::storage::{BindingOp, BindingRow};
 use rsipstack::sip::{Header, HeadersExt, Param, Request, Response, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
 use std::net::SocketAddr;
 
 pub async fn handle_register(core: &SipCore, tx: &mut Transaction, source: SocketAddr) {
-    let resp = register_response(core, &tx.original, source, tx.connection.as_ref().map(|c| c.transport()));
+    let resp = register_response(core, &tx.original, source, tx.connection.as_ref().map(connection_transport));
     if let Err(e) = tx.respond(resp).await {
         tracing::debug!(error = %e, "REGISTER response not sent");
     }
@@ -96,6 +96,18 @@ fn record_changes(core: &SipCore, ext: &str, changes: Vec<Change>) {
                 core.bus.publish(PbxEvent::Unregistered { extension: ext.to_string(), contact: contact_uri, reason: reason.to_string() });
             }
         }
+    }
+}
+
+/// A browser's socket closed: its registrations go at once, so calls to its
+/// extension no longer ring a tab that is gone.
+pub fn flow_closed(core: &SipCore, transport: &str, source: std::net::SocketAddr) {
+    let gone = match core.location.lock() {
+        Ok(mut loc) => loc.remove_flow(transport, &source.to_string()),
+        Err(_) => return,
+    };
+    for (ext, b) in gone {
+        record_changes(core, &ext, vec![Change::Removed { contact_uri: b.contact_uri, reason: "connection closed" }]);
     }
 }
 

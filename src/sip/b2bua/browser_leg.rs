@@ -1,0 +1,93 @@
+//! A call leg whose SDP is WebRTC (a browser: ICE, DTLS-SRTP): it gets a
+//! str0m bridge instead of a relay side, and each leg is given SDP it can
+//! use — WebRTC toward the browser, plain RTP/AVP G.711 toward the device.
+//!
+//! When the browser offers, its offer is held until the device answers, so
+//! the browser's answer names exactly the G.711 law the device chose: no
+//! transcoding, whatever order the two sides list codecs in.
+use crate::media::sdp::Sdp;
+use crate::media::webrtc::{is_webrtc, offered_g711, plain_sdp, WebRtcBridge, G711};
+use crate::media::{Leg, MediaEngine};
+
+pub struct BrowserLeg {
+    pub leg: Leg,
+    pub bridge: WebRtcBridge,
+    /// The browser's offer, answered once the device has answered.
+    browser_offer: Option<String>,
+    /// The law in use, once both sides agreed.
+    codec: Option<G711>,
+    /// We offered to the browser (it is the callee).
+    offered_to_browser: bool,
+    last_to_browser: Option<Vec<u8>>,
+    session_id: u64,
+    version: u64,
+}
+
+impl BrowserLeg {
+    pub async fn new(engine: &MediaEngine, leg: Leg, session_id: u64) -> anyhow::Result<Self> {
+        let bridge = engine.create_webrtc_bridge().await?;
+        Ok(BrowserLeg { leg, bridge, browser_offer: None, codec: None, offered_to_browser: false, last_to_browser: None, session_id, version: 0 })
+    }
+
+    /// SDP that `from` sent, turned into what the other leg must receive.
+    pub async fn translate(&mut self, engine: &MediaEngine, from: Leg, text: &str) -> anyhow::Result<Vec<u8>> {
+        if from == self.leg {
+            self.from_browser(engine, text).await
+        } else {
+            self.from_device(text).await
+        }
+    }
+
+    async fn from_browser(&mut self, engine: &MediaEngine, text: &str) -> anyhow::Result<Vec<u8>> {
+        if !is_webrtc(text) {
+            anyhow::bail!("a browser leg sent SDP without ICE and DTLS-SRTP");
+        }
+        let codecs = match self.codec {
+            // Re-offer (hold, refresh): the device keeps the law it has.
+            Some(c) => vec![c],
+            None if self.offered_to_browser => {
+                // The browser answers our offer.
+                let codec = self.bridge.browser_answered(text).await?;
+                self.codec = Some(codec);
+                vec![codec]
+            }
+            None => {
+                self.browser_offer = Some(text.to_string());
+                vec![G711::Pcmu, G711::Pcma]
+            }
+        };
+        Ok(self.device_sdp(engine, &codecs))
+    }
+
+    async fn from_device(&mut self, text: &str) -> anyhow::Result<Vec<u8>> {
+        let sdp = Sdp::parse(text).map_err(|e| anyhow::anyhow!("bad SDP: {e}"))?;
+        if let Some((rtp, _)) = sdp.media_endpoint(0) {
+            self.bridge.set_plain_peer(rtp);
+        }
+        if let (Some(_), Some(last)) = (self.codec, &self.last_to_browser) {
+            // Re-INVITE either way: the session (ICE, DTLS, law) stays as it is.
+            return Ok(last.clone());
+        }
+        let offered = offered_g711(&sdp);
+        if let Some(offer) = self.browser_offer.clone() {
+            // The device answered the browser's call.
+            let first = *offered.first().ok_or_else(|| anyhow::anyhow!("the device answered without PCMU or PCMA"))?;
+            let (answer, codec) = self.bridge.answer_browser(&offer, &[first]).await?;
+            self.codec = Some(codec);
+            self.last_to_browser = Some(answer.clone().into_bytes());
+            return Ok(answer.into_bytes());
+        }
+        if offered.is_empty() {
+            anyhow::bail!("no PCMU or PCMA to pass to the browser (transcoding is not supported yet)");
+        }
+        self.offered_to_browser = true;
+        let offer = self.bridge.offer_browser(&offered).await?.into_bytes();
+        self.last_to_browser = Some(offer.clone());
+        Ok(offer)
+    }
+
+    fn device_sdp(&mut self, engine: &MediaEngine, codecs: &[G711]) -> Vec<u8> {
+        self.version += 1;
+        plain_sdp(engine.advertise(), self.bridge.plain_port(), codecs, self.session_id, self.version).to_string().into_bytes()
+    }
+}
