@@ -118,3 +118,167 @@ def test_netns_doorbell_calls_browser(pbx, baresip_factory, browser_factory, sig
     phone.wait_event("ended", 10)
     _assert_both_tones(recorded, door.recordings()[-1])
     assert pbx.alive()
+
+
+# ------------------------------------------------------------ browser calls the doorbell
+@outside
+@pytest.mark.timeout(300)
+def test_webrtc_browser_calls_doorbell():
+    _run_in_netns("test_netns_browser_calls_doorbell")
+
+
+@inside
+@pytest.mark.timeout(200)
+def test_netns_browser_calls_doorbell(pbx, baresip_factory, browser_factory, signals, workdir):
+    _only_loopback()
+    phone = _browser_102(pbx, browser_factory, workdir)
+    door = _doorbell_101(pbx, baresip_factory, signals)  # answers by itself
+    phone.command("call", target=f"sip:101@{pbx.host}")
+    phone.wait_event("confirmed", 20)
+    door.wait_established(10)
+    phone.wait_event("track", 10)
+    time.sleep(1.5)
+    recorded = phone.record(6)
+    phone.command("hangup")
+    door.wait_closed(10)
+    phone.wait_event("ended", 10)
+    _assert_both_tones(recorded, door.recordings()[-1])
+    assert pbx.alive()
+
+
+# ------------------------------------------------------------ the tab closes mid-call
+@outside
+@pytest.mark.timeout(300)
+def test_webrtc_closed_tab_ends_the_call():
+    _run_in_netns("test_netns_closed_tab_ends_the_call")
+
+
+@inside
+@pytest.mark.timeout(200)
+def test_netns_closed_tab_ends_the_call(pbx, baresip_factory, browser_factory, signals, workdir):
+    _only_loopback()
+    phone = _browser_102(pbx, browser_factory, workdir)
+    door = _doorbell_101(pbx, baresip_factory, signals)
+    door.dial(pbx.uri("102"))
+    phone.wait_event("incoming", 15)
+    phone.command("answer")
+    phone.wait_event("confirmed", 15)
+    door.wait_established(10)
+    time.sleep(2)
+    closed_at = time.monotonic()
+    phone.command("close")  # no BYE: the page and its WebSocket just go
+    door.wait_closed(10)
+    print(f"doorbell's call ended {time.monotonic() - closed_at:.1f}s after the tab closed")
+    time.sleep(0.5)
+    assert _health(pbx)["active_calls"] == 0
+    assert _health(pbx)["media_relays"] == 0, "the bridge's ports were returned"
+    assert pbx.alive()
+
+
+def _health(pbx) -> dict:
+    import json
+    import urllib.request
+    with urllib.request.urlopen(pbx.http_base + "/health", timeout=2) as r:
+        return json.loads(r.read())
+
+
+# ------------------------------------------------------------ /ws without a browser
+def _ws_register(ws, pbx, ext: str) -> str:
+    """REGISTER the way JsSIP does (.invalid hosts, instance id, reg-id, MD5)."""
+    from harness.sip import digest_header, parse_message, rand_token
+    call_id, tag, inst = rand_token(16), rand_token(8), "urn:uuid:6a5f0c1e-1111-4c3b-9d5e-0123456789ab"
+    contact = (f'<sip:{rand_token(8)}@{rand_token(10)}.invalid;transport=ws>;+sip.ice;reg-id=1;'
+               f'+sip.instance="<{inst}>";expires=600')
+
+    def req(cseq: int, auth: str | None) -> str:
+        lines = [f"REGISTER sip:{pbx.host} SIP/2.0",
+                 f"Via: SIP/2.0/WSS {rand_token(10)}.invalid;branch=z9hG4bK{rand_token(10)}",
+                 "Max-Forwards: 69", f"To: <sip:{ext}@{pbx.host}>", f"From: <sip:{ext}@{pbx.host}>;tag={tag}",
+                 f"Call-ID: {call_id}", f"CSeq: {cseq} REGISTER", f"Contact: {contact}", "Expires: 600",
+                 "Allow: INVITE,ACK,CANCEL,BYE,UPDATE,MESSAGE,OPTIONS,REFER,INFO,NOTIFY",
+                 "Supported: path,gruu,outbound", "User-Agent: JsSIP 3.10.6"]
+        if auth:
+            lines.append(f"Authorization: {auth}")
+        return "\r\n".join(lines + ["Content-Length: 0", "", ""])
+
+    ws.send_text(req(1, None))
+    first = parse_message(ws.recv_text(5).encode())
+    assert first is not None and first.status == 401, first
+    md5 = [c for c in first.all("WWW-Authenticate") if "SHA-256" not in c.upper()]
+    assert md5, f"no MD5 challenge for JsSIP: {first}"
+    ws.send_text(req(2, digest_header(md5[0], "REGISTER", f"sip:{pbx.host}", ext, pbx.passwords[ext])))
+    ok = parse_message(ws.recv_text(5).encode())
+    assert ok is not None and ok.status == 200, ok
+    contact = ok.get("Contact") or ""
+    assert f'+sip.instance="<{inst}>"' in contact and "reg-id=1" in contact, f"200 OK must echo them: {contact}"
+    return contact
+
+
+def test_webrtc_ws_handshake_keepalive_and_register(pbx):
+    from harness.wsclient import WsClient
+    ws = WsClient(pbx.host, pbx.http_port)
+    assert ws.upgraded, ws.status_line
+    assert ws.headers.get("sec-websocket-protocol") == "sip", ws.headers
+    ws.send_text("\r\n\r\n")  # the card's keep-alive
+    ws.send_text("   \n")
+    assert ws.recv_text(1.0) is None, "keep-alives get no answer"
+    _ws_register(ws, pbx, "102")
+    assert _health(pbx)["registered_extensions"] == 1
+    ws.close()
+    time.sleep(0.5)
+    assert _health(pbx)["registered_extensions"] == 0, "a closed socket's registration goes at once"
+
+
+def test_webrtc_hostile_frames_and_sdp_do_not_crash(pbx):
+    from harness.sip import SipClient, digest_header, parse_message, rand_token
+    from harness.wsclient import WsClient
+    hostile = [
+        (0x1, b"\xff\xfe not utf-8"),
+        (0x1, b"INVITE sip:x SIP/2.0\r\nVia: nonsense\r\n\r\n"),
+        (0x2, bytes(range(256)) * 4),
+        (0x1, b"A" * 70000),  # above the frame limit
+        (0x9, b"ping"),
+        (0xB, b"reserved opcode"),
+    ]
+    for opcode, payload in hostile:
+        ws = WsClient(pbx.host, pbx.http_port)
+        ws.send_frame(opcode, payload)
+        ws.recv_text(0.3)
+        ws.close()
+    raw = WsClient(pbx.host, pbx.http_port)
+    raw.sock.sendall(b"\x81\xff" + b"\x7f" * 8 + os.urandom(64))  # a 2^63-byte frame, never sent
+    raw.close()
+    assert pbx.alive() and pbx.health() == 200
+
+    # A browser INVITE whose WebRTC SDP is broken is refused, not crashed on.
+    with SipClient(pbx.host, pbx.sip_port) as door:
+        assert door.register("101", pbx.passwords["101"]).status == 200
+        ws = WsClient(pbx.host, pbx.http_port)
+        _ws_register(ws, pbx, "102")
+        sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=ice-ufrag:x\r\na=fingerprint:sha-256 zz\r\n"
+        call_id, tag, branch = rand_token(16), rand_token(8), rand_token(10)
+
+        def invite(cseq: int, auth: str | None) -> str:
+            lines = [f"INVITE sip:101@{pbx.host} SIP/2.0", f"Via: SIP/2.0/WSS x.invalid;branch=z9hG4bK{branch}{cseq}",
+                     "Max-Forwards: 69", f"To: <sip:101@{pbx.host}>", f"From: <sip:102@{pbx.host}>;tag={tag}",
+                     f"Call-ID: {call_id}", f"CSeq: {cseq} INVITE", "Contact: <sip:y@x.invalid;transport=ws;ob>",
+                     "Content-Type: application/sdp"]
+            if auth:
+                lines.append(f"Proxy-Authorization: {auth}")
+            return "\r\n".join(lines + [f"Content-Length: {len(sdp)}", "", sdp])
+
+        ws.send_text(invite(1, None))
+        first = parse_message(ws.recv_text(5).encode())
+        assert first is not None and first.status == 407, first
+        ch = [c for c in first.all("Proxy-Authenticate") if "SHA-256" not in c.upper()][0]
+        ws.send_text(invite(2, digest_header(ch, "INVITE", f"sip:101@{pbx.host}", "102", pbx.passwords["102"])))
+        final = None
+        for _ in range(5):
+            text = ws.recv_text(5)
+            msg = parse_message(text.encode()) if text else None
+            if msg is not None and msg.is_response and msg.status >= 200:
+                final = msg
+                break
+        assert final is not None and 400 <= final.status < 500, final
+        ws.close()
+    assert pbx.alive() and pbx.health() == 200

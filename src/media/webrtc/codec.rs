@@ -44,6 +44,12 @@ pub fn is_webrtc(sdp: &str) -> bool {
         && has("a=ice-ufrag:")
 }
 
+/// Whether str0m can read a browser's SDP at all: checked on arrival, so a
+/// broken offer is refused at once rather than when the device answers.
+pub fn check_browser_sdp(sdp: &str) -> Result<(), String> {
+    str0m::change::SdpOffer::from_sdp_string(sdp).map(drop).map_err(|e| e.to_string())
+}
+
 /// The G.711 laws a plain SDP offers on its first audio stream, in its order.
 pub fn offered_g711(sdp: &Sdp) -> Vec<G711> {
     let Some(media) = sdp.media(0) else { return Vec::new() };

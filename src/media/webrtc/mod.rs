@@ -11,5 +11,8 @@ mod handle;
 pub mod rtp;
 mod task;
 
-pub use codec::{is_webrtc, offered_g711, plain_sdp, G711};
+#[cfg(test)]
+mod bridge_tests;
+
+pub use codec::{check_browser_sdp, is_webrtc, offered_g711, plain_sdp, G711};
 pub use handle::WebRtcBridge;

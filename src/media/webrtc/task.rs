@@ -179,6 +179,8 @@ impl BridgeTask {
         let offer = SdpOffer::from_sdp_string(offer).map_err(|e| format!("browser SDP: {e}"))?;
         let mut rtc = self.new_rtc(codecs)?;
         let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| format!("browser offer refused: {e}"))?;
+        // Only audio codecs are enabled, so the one section we accepted is the audio.
+        self.mid = answer.media_lines.iter().find(|m| !m.disabled && !m.pts.is_empty()).map(|m| m.mid());
         self.rtc = Some(rtc);
         self.drain();
         let codec = self.negotiated().ok_or("the browser offered neither PCMU nor PCMA")?;
@@ -271,7 +273,6 @@ impl BridgeTask {
 
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::MediaAdded(m) if m.kind == MediaKind::Audio && self.mid.is_none() => self.mid = Some(m.mid),
             Event::IceConnectionStateChange(state) => {
                 tracing::debug!(?state, "webrtc ICE state");
                 if state == IceConnectionState::Disconnected {

@@ -6,7 +6,7 @@
 //! the browser's answer names exactly the G.711 law the device chose: no
 //! transcoding, whatever order the two sides list codecs in.
 use crate::media::sdp::Sdp;
-use crate::media::webrtc::{is_webrtc, offered_g711, plain_sdp, WebRtcBridge, G711};
+use crate::media::webrtc::{check_browser_sdp, is_webrtc, offered_g711, plain_sdp, WebRtcBridge, G711};
 use crate::media::{Leg, MediaEngine};
 
 pub struct BrowserLeg {
@@ -42,6 +42,7 @@ impl BrowserLeg {
         if !is_webrtc(text) {
             anyhow::bail!("a browser leg sent SDP without ICE and DTLS-SRTP");
         }
+        check_browser_sdp(text).map_err(|e| anyhow::anyhow!("unreadable browser SDP: {e}"))?;
         let codecs = match self.codec {
             // Re-offer (hold, refresh): the device keeps the law it has.
             Some(c) => vec![c],

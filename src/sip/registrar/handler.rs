@@ -106,8 +106,17 @@ pub fn flow_closed(core: &SipCore, transport: &str, source: std::net::SocketAddr
         Ok(mut loc) => loc.remove_flow(transport, &source.to_string()),
         Err(_) => return,
     };
+    let now = now_unix();
     for (ext, b) in gone {
         record_changes(core, &ext, vec![Change::Removed { contact_uri: b.contact_uri, reason: "connection closed" }]);
+        // A closed tab sends no BYE: end the calls of an extension that has
+        // no other device left, rather than wait for the media timeout.
+        if !core.location.lock().map(|l| l.is_registered(&ext, now)).unwrap_or(true) {
+            for call in crate::sip::control::calls_of(core, &ext) {
+                tracing::info!(extension = %ext, call_id = %call.call_id, "browser gone: hanging up its call");
+                core.calls.command(&call.call_id, crate::sip::b2bua::registry::Command::HangUp);
+            }
+        }
     }
 }
 
