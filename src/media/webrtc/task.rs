@@ -111,12 +111,12 @@ impl BridgeTask {
                 },
                 got = self.sockets.browser.recv_from(&mut browser_buf) => {
                     if let Ok((n, src)) = got {
-                        self.from_browser(&browser_buf[..n], src);
+                        self.on_browser_packet(&browser_buf[..n], src);
                     }
                 }
                 got = self.sockets.plain_rtp.recv_from(&mut plain_buf) => {
                     if let Ok((n, src)) = got {
-                        self.from_plain(&plain_buf[..n], src);
+                        self.on_device_packet(&plain_buf[..n], src);
                     }
                 }
                 // str0m writes its own RTCP toward the browser; the device's
@@ -221,7 +221,7 @@ impl BridgeTask {
         Some(codec)
     }
 
-    fn from_browser(&mut self, packet: &[u8], source: SocketAddr) {
+    fn on_browser_packet(&mut self, packet: &[u8], source: SocketAddr) {
         let Some(rtc) = self.rtc.as_mut() else { return };
         let Ok(receive) = Receive::new(Protocol::Udp, source, self.sockets.candidate, packet) else { return };
         if let Err(e) = rtc.handle_input(Input::Receive(Instant::now(), receive)) {
@@ -229,7 +229,7 @@ impl BridgeTask {
         }
     }
 
-    fn from_plain(&mut self, packet: &[u8], source: SocketAddr) {
+    fn on_device_packet(&mut self, packet: &[u8], source: SocketAddr) {
         let (Some(codec), Some(mid)) = (self.codec, self.mid) else { return };
         let Some(rtp) = rtp::parse(packet) else { return };
         if rtp.payload_type != codec.payload_type() {

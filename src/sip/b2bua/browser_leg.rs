@@ -32,13 +32,13 @@ impl BrowserLeg {
     /// SDP that `from` sent, turned into what the other leg must receive.
     pub async fn translate(&mut self, engine: &MediaEngine, from: Leg, text: &str) -> anyhow::Result<Vec<u8>> {
         if from == self.leg {
-            self.from_browser(engine, text).await
+            self.sdp_from_browser(engine, text).await
         } else {
-            self.from_device(text).await
+            self.sdp_from_device(text).await
         }
     }
 
-    async fn from_browser(&mut self, engine: &MediaEngine, text: &str) -> anyhow::Result<Vec<u8>> {
+    async fn sdp_from_browser(&mut self, engine: &MediaEngine, text: &str) -> anyhow::Result<Vec<u8>> {
         if !is_webrtc(text) {
             anyhow::bail!("a browser leg sent SDP without ICE and DTLS-SRTP");
         }
@@ -60,7 +60,7 @@ impl BrowserLeg {
         Ok(self.device_sdp(engine, &codecs))
     }
 
-    async fn from_device(&mut self, text: &str) -> anyhow::Result<Vec<u8>> {
+    async fn sdp_from_device(&mut self, text: &str) -> anyhow::Result<Vec<u8>> {
         let sdp = Sdp::parse(text).map_err(|e| anyhow::anyhow!("bad SDP: {e}"))?;
         if let Some((rtp, _)) = sdp.media_endpoint(0) {
             self.bridge.set_plain_peer(rtp);
