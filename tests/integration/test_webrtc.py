@@ -282,3 +282,38 @@ def test_webrtc_hostile_frames_and_sdp_do_not_crash(pbx):
         assert final is not None and 400 <= final.status < 500, final
         ws.close()
     assert pbx.alive() and pbx.health() == 200
+
+
+# ------------------------------------------------------------ browser calls browser
+@outside
+@pytest.mark.timeout(300)
+def test_webrtc_browser_calls_browser():
+    _run_in_netns("test_netns_browser_calls_browser")
+
+
+@inside
+@pytest.mark.timeout(200)
+def test_netns_browser_calls_browser(pbx, browser_factory, workdir):
+    _only_loopback()
+    callee = _browser_102(pbx, browser_factory, workdir)  # plays 1000 Hz
+    caller = browser_factory("browser103", _tone48k(workdir, 440))
+    caller.register(f"ws://{pbx.host}:{pbx.http_port}/ws", "103", pbx.host, pbx.passwords["103"])
+    caller.command("call", target=f"sip:102@{pbx.host}")
+    callee.wait_event("incoming", 15)
+    callee.command("answer")
+    for p in (caller, callee):
+        p.wait_event("confirmed", 15)
+        p.wait_event("track", 10)
+    time.sleep(1.5)
+    # Both record at once, each in its own thread's command.
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        rec_callee, rec_caller = pool.map(lambda p: p.record(6), (callee, caller))
+    caller.command("hangup")
+    callee.wait_event("ended", 10)
+    heard_by_callee = audio.analyze_tone(rec_callee)
+    heard_by_caller = audio.analyze_tone(rec_caller)
+    print(f"102 heard: {heard_by_callee}\n103 heard: {heard_by_caller}")
+    assert heard_by_callee.ok(440, min_seconds=4), f"102 (expects 440 Hz from 103): {heard_by_callee}"
+    assert heard_by_caller.ok(1000, min_seconds=4), f"103 (expects 1000 Hz from 102): {heard_by_caller}"
+    assert pbx.alive()

@@ -5,12 +5,14 @@
 //! When the browser offers, its offer is held until the device answers, so
 //! the browser's answer names exactly the G.711 law the device chose: no
 //! transcoding, whatever order the two sides list codecs in.
+//!
+//! Between two browsers, two bridges are chained: the plain side of each is
+//! the "device" of the other.
 use crate::media::sdp::Sdp;
 use crate::media::webrtc::{check_browser_sdp, is_webrtc, offered_g711, plain_sdp, WebRtcBridge, G711};
-use crate::media::{Leg, MediaEngine};
+use crate::media::MediaEngine;
 
 pub struct BrowserLeg {
-    pub leg: Leg,
     pub bridge: WebRtcBridge,
     /// The browser's offer, answered once the device has answered.
     browser_offer: Option<String>,
@@ -24,21 +26,13 @@ pub struct BrowserLeg {
 }
 
 impl BrowserLeg {
-    pub async fn new(engine: &MediaEngine, leg: Leg, session_id: u64) -> anyhow::Result<Self> {
+    pub async fn new(engine: &MediaEngine, session_id: u64) -> anyhow::Result<Self> {
         let bridge = engine.create_webrtc_bridge().await?;
-        Ok(BrowserLeg { leg, bridge, browser_offer: None, codec: None, offered_to_browser: false, last_to_browser: None, session_id, version: 0 })
+        Ok(BrowserLeg { bridge, browser_offer: None, codec: None, offered_to_browser: false, last_to_browser: None, session_id, version: 0 })
     }
 
-    /// SDP that `from` sent, turned into what the other leg must receive.
-    pub async fn translate(&mut self, engine: &MediaEngine, from: Leg, text: &str) -> anyhow::Result<Vec<u8>> {
-        if from == self.leg {
-            self.sdp_from_browser(engine, text).await
-        } else {
-            self.sdp_from_device(text).await
-        }
-    }
-
-    async fn sdp_from_browser(&mut self, engine: &MediaEngine, text: &str) -> anyhow::Result<Vec<u8>> {
+    /// The browser's SDP, turned into plain SDP for the other side.
+    pub async fn sdp_from_browser(&mut self, engine: &MediaEngine, text: &str) -> anyhow::Result<Vec<u8>> {
         if !is_webrtc(text) {
             anyhow::bail!("a browser leg sent SDP without ICE and DTLS-SRTP");
         }
@@ -60,7 +54,8 @@ impl BrowserLeg {
         Ok(self.device_sdp(engine, &codecs))
     }
 
-    async fn sdp_from_device(&mut self, text: &str) -> anyhow::Result<Vec<u8>> {
+    /// The other side's plain SDP, turned into WebRTC SDP for the browser.
+    pub async fn sdp_from_device(&mut self, text: &str) -> anyhow::Result<Vec<u8>> {
         let sdp = Sdp::parse(text).map_err(|e| anyhow::anyhow!("bad SDP: {e}"))?;
         if let Some((rtp, _)) = sdp.media_endpoint(0) {
             self.bridge.set_plain_peer(rtp);

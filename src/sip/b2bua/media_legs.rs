@@ -5,6 +5,7 @@
 //! that leg's device listens (a first guess; the relay latches onto the real
 //! source), and the copy the other leg receives names our relay ports.
 use crate::media::sdp::Sdp;
+use super::browser_leg::BrowserLeg;
 use crate::media::{Leg, MediaEngine, Relay};
 
 pub struct CallMedia {
@@ -22,13 +23,13 @@ pub struct CallMedia {
     /// The leg expected to answer with WebRTC (a browser callee), set before
     /// the caller's plain offer is translated.
     expect_browser: Option<Leg>,
-    /// A browser leg's bridge, when one of the legs is a browser.
-    browser: Option<super::browser_leg::BrowserLeg>,
+    /// Per leg (A, B): its WebRTC bridge when that leg is a browser.
+    browsers: [Option<BrowserLeg>; 2],
 }
 
 impl CallMedia {
     pub fn new(engine: MediaEngine) -> Self {
-        CallMedia { engine, relays: Vec::new(), dtmf: None, last_sdp: [None, None], held: [false, false], origin_version: [0, 0], session_id: rand::random::<u32>() as u64, expect_browser: None, browser: None }
+        CallMedia { engine, relays: Vec::new(), dtmf: None, last_sdp: [None, None], held: [false, false], origin_version: [0, 0], session_id: rand::random::<u32>() as u64, expect_browser: None, browsers: [None, None] }
     }
 
     /// SDP that `from` sent, rewritten for the other leg. Creates relays for
@@ -81,23 +82,32 @@ impl CallMedia {
         self.expect_browser = Some(leg);
     }
 
-    /// Some(SDP) when a browser is (or becomes) one of the legs.
+    /// Some(SDP) when a browser is (or becomes) one of the legs: the
+    /// sender's bridge turns its WebRTC SDP into plain SDP, the receiver's
+    /// bridge turns plain SDP into WebRTC SDP.
     async fn translate_browser(&mut self, from: Leg, text: &str) -> anyhow::Result<Option<Vec<u8>>> {
-        if self.browser.is_none() {
-            let leg = if crate::media::webrtc::is_webrtc(text) {
-                from
-            } else if self.expect_browser == Some(other(from)) {
-                other(from)
-            } else {
-                return Ok(None);
-            };
-            if !self.relays.is_empty() {
-                anyhow::bail!("a browser joined a call already relayed as plain RTP");
-            }
-            self.browser = Some(super::browser_leg::BrowserLeg::new(&self.engine, leg, self.session_id).await?);
+        let to = other(from);
+        let from_browser = self.browsers[leg_index(from)].is_some() || crate::media::webrtc::is_webrtc(text);
+        let to_browser = self.browsers[leg_index(to)].is_some() || self.expect_browser == Some(to);
+        if !from_browser && !to_browser {
+            return Ok(None);
         }
-        let browser = self.browser.as_mut().expect("set above");
-        Ok(Some(browser.translate(&self.engine, from, text).await?))
+        if !self.relays.is_empty() {
+            anyhow::bail!("a browser joined a call already relayed as plain RTP");
+        }
+        for (leg, is_browser) in [(from, from_browser), (to, to_browser)] {
+            if is_browser && self.browsers[leg_index(leg)].is_none() {
+                self.browsers[leg_index(leg)] = Some(BrowserLeg::new(&self.engine, self.session_id).await?);
+            }
+        }
+        let mut sdp = text.as_bytes().to_vec();
+        if let Some(b) = self.browsers[leg_index(from)].as_mut() {
+            sdp = b.sdp_from_browser(&self.engine, text).await?;
+        }
+        if let Some(b) = self.browsers[leg_index(to)].as_mut() {
+            sdp = b.sdp_from_device(std::str::from_utf8(&sdp)?).await?;
+        }
+        Ok(Some(sdp))
     }
 
     async fn new_relay(&mut self) -> anyhow::Result<Relay> {
@@ -138,8 +148,12 @@ impl CallMedia {
 
     /// Resolves when every relay of the call has seen no media for the timeout.
     pub async fn timed_out(&self) {
-        if let Some(b) = &self.browser {
-            return b.bridge.timed_out().await;
+        match &self.browsers {
+            [Some(a), Some(b)] => {
+                return tokio::select! { _ = a.bridge.timed_out() => {}, _ = b.bridge.timed_out() => {} };
+            }
+            [Some(one), None] | [None, Some(one)] => return one.bridge.timed_out().await,
+            [None, None] => {}
         }
         let relays: Vec<&Relay> = self.relays.iter().flatten().collect();
         if relays.is_empty() {
