@@ -92,6 +92,17 @@ def _assert_both_tones(browser_wav: Path, door_wav: Path) -> None:
     assert heard_by_door.ok(1000, min_seconds=4), f"doorbell (expects 1000 Hz from the browser): {heard_by_door}"
 
 
+def _dtmf_both_ways(phone: BrowserPhone, door) -> None:
+    """The door-open code typed in the page (SIP INFO) reaches the doorbell
+    as RFC 4733; a key pressed on the doorbell reaches the page as INFO."""
+    mark = len(door.ctrl.events)
+    phone.command("dtmf", tones="5")
+    got = door.ctrl.wait_event("CALL_DTMF_START", 5, since=mark)
+    assert got.get("param") == "5", got
+    door.ctrl.command("sndcode", "7")
+    assert phone.wait_event("dtmf", 5)["detail"] == "7"
+
+
 # ------------------------------------------------------------ doorbell calls the browser
 @outside
 @pytest.mark.timeout(300)
@@ -113,10 +124,12 @@ def test_netns_doorbell_calls_browser(pbx, baresip_factory, browser_factory, sig
     phone.wait_event("track", 10)
     time.sleep(1.5)
     recorded = phone.record(6)
+    _dtmf_both_ways(phone, door)
     door.hangup()
     door.wait_closed(10)
     phone.wait_event("ended", 10)
     _assert_both_tones(recorded, door.recordings()[-1])
+    assert "dtmf-relay" not in door.log_text(), "the doorbell got RFC 4733, not INFO"
     assert pbx.alive()
 
 
@@ -139,6 +152,7 @@ def test_netns_browser_calls_doorbell(pbx, baresip_factory, browser_factory, sig
     phone.wait_event("track", 10)
     time.sleep(1.5)
     recorded = phone.record(6)
+    _dtmf_both_ways(phone, door)
     phone.command("hangup")
     door.wait_closed(10)
     phone.wait_event("ended", 10)

@@ -62,15 +62,20 @@ pub fn offered_g711(sdp: &Sdp) -> Vec<G711> {
 }
 
 /// SDP toward the plain RTP device: our bridge port and the given codecs.
-pub fn plain_sdp(addr: IpAddr, port: u16, codecs: &[G711], session_id: u64, version: u64) -> Sdp {
+/// `telephone_event`: the RFC 4733 payload type to list, if any.
+pub fn plain_sdp(addr: IpAddr, port: u16, codecs: &[G711], telephone_event: Option<u8>, session_id: u64, version: u64) -> Sdp {
     let net = if addr.is_ipv6() { "IP6" } else { "IP4" };
-    let pts: Vec<String> = codecs.iter().map(|c| c.payload_type().to_string()).collect();
+    let mut pts: Vec<String> = codecs.iter().map(|c| c.payload_type().to_string()).collect();
+    pts.extend(telephone_event.map(|pt| pt.to_string()));
     let mut text = format!(
         "v=0\r\no=ha-pbx {session_id} {version} IN {net} {addr}\r\ns=ha-pbx\r\nc=IN {net} {addr}\r\nt=0 0\r\nm=audio {port} RTP/AVP {}\r\n",
         pts.join(" ")
     );
     for c in codecs {
         text.push_str(&format!("a=rtpmap:{} {}/8000\r\n", c.payload_type(), c.name()));
+    }
+    if let Some(pt) = telephone_event {
+        text.push_str(&format!("a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} 0-15\r\n"));
     }
     text.push_str("a=ptime:20\r\na=sendrecv\r\n");
     Sdp::parse(&text).expect("SDP built from parts we control parses")
@@ -92,8 +97,9 @@ mod tests {
 
     #[test]
     fn plain_sdp_round_trips_and_lists_offered_laws() {
-        let sdp = plain_sdp("127.0.0.1".parse().unwrap(), 20002, &[G711::Pcma, G711::Pcmu], 1, 1);
+        let sdp = plain_sdp("127.0.0.1".parse().unwrap(), 20002, &[G711::Pcma, G711::Pcmu], Some(101), 1, 1);
         assert_eq!(offered_g711(&sdp), vec![G711::Pcma, G711::Pcmu]);
+        assert_eq!(sdp.telephone_event_pt(), Some(101));
         assert_eq!(sdp.media_endpoint(0).unwrap().0.to_string(), "127.0.0.1:20002");
         let opus_only = Sdp::parse("v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=audio 5 RTP/AVP 96\r\na=rtpmap:96 opus/48000/2\r\n").unwrap();
         assert!(offered_g711(&opus_only).is_empty());

@@ -14,6 +14,7 @@ pub struct WebRtcBridge {
     plain_port: u16,
     control: mpsc::UnboundedSender<Control>,
     timed_out: watch::Receiver<bool>,
+    dtmf: Option<mpsc::UnboundedReceiver<char>>,
 }
 
 impl WebRtcBridge {
@@ -31,9 +32,10 @@ impl WebRtcBridge {
         };
         let (control, control_rx) = mpsc::unbounded_channel();
         let (timed_out_tx, timed_out) = watch::channel(false);
-        let task = BridgeTask::new(sockets, [browser.lease, plain.lease], control_rx, timed_out_tx, timeout, active);
+        let (dtmf_tx, dtmf) = mpsc::unbounded_channel();
+        let task = BridgeTask::new(sockets, [browser.lease, plain.lease], control_rx, timed_out_tx, timeout, dtmf_tx, active);
         tokio::spawn(task.run());
-        Ok(WebRtcBridge { browser_port, plain_port, control, timed_out })
+        Ok(WebRtcBridge { browser_port, plain_port, control, timed_out, dtmf: Some(dtmf) })
     }
 
     /// The RTP port written into SDP toward the SIP device.
@@ -71,6 +73,21 @@ impl WebRtcBridge {
     /// sends moves this to its real source (symmetric RTP, NAT).
     pub fn set_plain_peer(&self, rtp: SocketAddr) {
         let _ = self.control.send(Control::PlainPeer(rtp));
+    }
+
+    /// The device's RFC 4733 payload type (from its SDP); None when it has none.
+    pub fn set_plain_telephone_event(&self, pt: Option<u8>) {
+        let _ = self.control.send(Control::TelephoneEvent(pt));
+    }
+
+    /// Send a key press to the device as RFC 4733 events.
+    pub fn send_dtmf(&self, digit: char) {
+        let _ = self.control.send(Control::SendDtmf(digit));
+    }
+
+    /// Key presses (RFC 4733) the device sent; can be taken once.
+    pub fn take_dtmf_events(&mut self) -> Option<mpsc::UnboundedReceiver<char>> {
+        self.dtmf.take()
     }
 
     /// Resolves once no media flowed either way for the timeout, the browser

@@ -10,6 +10,7 @@ mod codec;
 mod handle;
 pub mod rtp;
 mod task;
+mod telephone_event;
 
 #[cfg(test)]
 mod bridge_tests;

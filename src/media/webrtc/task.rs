@@ -8,6 +8,9 @@
 //! polls.
 use super::codec::G711;
 use super::rtp::{self, RtpWriter};
+use super::telephone_event::{self, EventPacket};
+use crate::media::dtmf::DtmfDetector;
+use std::collections::VecDeque;
 use crate::media::ports::PortLease;
 use crate::media::relay::ActiveGuard;
 use std::net::SocketAddr;
@@ -34,6 +37,10 @@ pub(super) enum Control {
     Answered { answer: String, reply: Reply<G711> },
     /// Where the SIP device said (SDP) it receives RTP.
     PlainPeer(SocketAddr),
+    /// The device's RFC 4733 payload type, if it has one.
+    TelephoneEvent(Option<u8>),
+    /// A key pressed in the browser (SIP INFO), to send to the device.
+    SendDtmf(char),
 }
 
 pub(super) struct Sockets {
@@ -57,6 +64,16 @@ pub(super) struct BridgeTask {
     latched: bool,
     writer: RtpWriter,
     out: Vec<u8>,
+    /// The device's telephone-event payload type.
+    plain_te: Option<u8>,
+    /// RFC 4733 packets waiting for their time, with the event's timestamp.
+    dtmf_out: VecDeque<(Instant, u32, EventPacket)>,
+    /// Timestamp and time of the last audio packet sent to the device, so a
+    /// key press lands on the same clock.
+    last_plain_ts: Option<(u32, Instant)>,
+    /// Key presses the device sends, reported to the call.
+    detector: DtmfDetector,
+    dtmf_events: mpsc::UnboundedSender<char>,
     control: mpsc::UnboundedReceiver<Control>,
     timed_out: watch::Sender<bool>,
     timeout: Duration,
@@ -73,6 +90,7 @@ impl BridgeTask {
         control: mpsc::UnboundedReceiver<Control>,
         timed_out: watch::Sender<bool>,
         timeout: Duration,
+        dtmf_events: mpsc::UnboundedSender<char>,
         active: ActiveGuard,
     ) -> Self {
         BridgeTask {
@@ -86,6 +104,11 @@ impl BridgeTask {
             latched: false,
             writer: RtpWriter::new(rand::random(), rand::random()),
             out: Vec::with_capacity(RECV_BUFFER_BYTES),
+            plain_te: None,
+            dtmf_out: VecDeque::new(),
+            last_plain_ts: None,
+            detector: DtmfDetector::default(),
+            dtmf_events,
             control,
             timed_out,
             timeout,
@@ -103,7 +126,10 @@ impl BridgeTask {
         let mut rtcp_buf = vec![0u8; RECV_BUFFER_BYTES];
         let mut watchdog = tokio::time::interval(Duration::from_millis(500));
         loop {
-            let deadline = self.drain();
+            let mut deadline = self.drain();
+            if let Some((due, _, _)) = self.dtmf_out.front() {
+                deadline = deadline.min(*due);
+            }
             tokio::select! {
                 control = self.control.recv() => match control {
                     Some(c) => self.apply(c),
@@ -126,6 +152,7 @@ impl BridgeTask {
                     if let Some(rtc) = self.rtc.as_mut() {
                         let _ = rtc.handle_input(Input::Timeout(Instant::now()));
                     }
+                    self.send_due_dtmf();
                 }
                 _ = watchdog.tick() => self.check_timeout(),
             }
@@ -166,6 +193,14 @@ impl BridgeTask {
                     self.plain_peer = Some(addr);
                     self.latched = false;
                 }
+            }
+            Control::TelephoneEvent(pt) => {
+                self.plain_te = pt;
+                self.detector.set_payload_type(pt);
+            }
+            Control::SendDtmf(digit) => {
+                self.queue_dtmf(digit);
+                return;
             }
         }
         // Media is expected from now on; silence before the answer is normal.
@@ -232,6 +267,9 @@ impl BridgeTask {
     fn on_device_packet(&mut self, packet: &[u8], source: SocketAddr) {
         let (Some(codec), Some(mid)) = (self.codec, self.mid) else { return };
         let Some(rtp) = rtp::parse(packet) else { return };
+        if let Some(digit) = self.detector.on_rtp(packet) {
+            let _ = self.dtmf_events.send(digit);
+        }
         if rtp.payload_type != codec.payload_type() {
             return;
         }
@@ -286,10 +324,44 @@ impl BridgeTask {
                 let Some(codec) = G711::from_payload_type(*data.pt) else { return };
                 let clock = data.time.frequency().get() as u64;
                 let timestamp = (data.time.numer() * G711_CLOCK as u64 / clock.max(1)) as u32;
+                self.last_plain_ts = Some((timestamp, Instant::now()));
+                if !self.dtmf_out.is_empty() {
+                    return; // a key press is playing: its events replace the audio
+                }
                 self.writer.write(codec.payload_type(), timestamp, false, &data.data, &mut self.out);
                 let _ = self.sockets.plain_rtp.try_send_to(&self.out, peer);
             }
             _ => {}
+        }
+    }
+
+    /// Schedules one RFC 4733 key press after any already queued.
+    fn queue_dtmf(&mut self, digit: char) {
+        let (Some(_), Some(packets)) = (self.plain_te, telephone_event::key_press(digit)) else {
+            tracing::info!(%digit, "DTMF not sent: the device has no telephone-event");
+            return;
+        };
+        let now = Instant::now();
+        let start = self.dtmf_out.back().map_or(now, |(due, _, _)| *due + Duration::from_millis(60)).max(now);
+        // The event's timestamp continues the audio clock toward the device.
+        let since = start.saturating_duration_since(self.last_plain_ts.map_or(now, |(_, at)| at));
+        let timestamp = self.last_plain_ts.map_or(0, |(ts, _)| ts).wrapping_add((since.as_millis() as u32).wrapping_mul(G711_CLOCK / 1000));
+        for p in packets {
+            self.dtmf_out.push_back((start + p.after, timestamp, p));
+        }
+    }
+
+    fn send_due_dtmf(&mut self) {
+        let now = Instant::now();
+        while let Some((due, timestamp, packet)) = self.dtmf_out.front().copied() {
+            if due > now {
+                break;
+            }
+            self.dtmf_out.pop_front();
+            if let (Some(pt), Some(peer)) = (self.plain_te, self.plain_peer) {
+                self.writer.write(pt, timestamp, packet.marker, &packet.payload, &mut self.out);
+                let _ = self.sockets.plain_rtp.try_send_to(&self.out, peer);
+            }
         }
     }
 

@@ -21,6 +21,8 @@ pub struct BrowserLeg {
     /// We offered to the browser (it is the callee).
     offered_to_browser: bool,
     last_to_browser: Option<Vec<u8>>,
+    /// The device's RFC 4733 payload type, once its SDP is known.
+    device_te: Option<u8>,
     session_id: u64,
     version: u64,
 }
@@ -28,7 +30,7 @@ pub struct BrowserLeg {
 impl BrowserLeg {
     pub async fn new(engine: &MediaEngine, session_id: u64) -> anyhow::Result<Self> {
         let bridge = engine.create_webrtc_bridge().await?;
-        Ok(BrowserLeg { bridge, browser_offer: None, codec: None, offered_to_browser: false, last_to_browser: None, session_id, version: 0 })
+        Ok(BrowserLeg { bridge, browser_offer: None, codec: None, offered_to_browser: false, last_to_browser: None, device_te: None, session_id, version: 0 })
     }
 
     /// The browser's SDP, turned into plain SDP for the other side.
@@ -37,21 +39,22 @@ impl BrowserLeg {
             anyhow::bail!("a browser leg sent SDP without ICE and DTLS-SRTP");
         }
         check_browser_sdp(text).map_err(|e| anyhow::anyhow!("unreadable browser SDP: {e}"))?;
-        let codecs = match self.codec {
+        let (codecs, te) = match self.codec {
             // Re-offer (hold, refresh): the device keeps the law it has.
-            Some(c) => vec![c],
+            Some(c) => (vec![c], self.device_te),
             None if self.offered_to_browser => {
                 // The browser answers our offer.
                 let codec = self.bridge.browser_answered(text).await?;
                 self.codec = Some(codec);
-                vec![codec]
+                (vec![codec], self.device_te)
             }
             None => {
+                // Offered to the device with RFC 4733, for the browser's SIP INFO key presses.
                 self.browser_offer = Some(text.to_string());
-                vec![G711::Pcmu, G711::Pcma]
+                (vec![G711::Pcmu, G711::Pcma], Some(101))
             }
         };
-        Ok(self.device_sdp(engine, &codecs))
+        Ok(self.device_sdp(engine, &codecs, te))
     }
 
     /// The other side's plain SDP, turned into WebRTC SDP for the browser.
@@ -60,6 +63,8 @@ impl BrowserLeg {
         if let Some((rtp, _)) = sdp.media_endpoint(0) {
             self.bridge.set_plain_peer(rtp);
         }
+        self.device_te = sdp.telephone_event_pt();
+        self.bridge.set_plain_telephone_event(self.device_te);
         if let (Some(_), Some(last)) = (self.codec, &self.last_to_browser) {
             // Re-INVITE either way: the session (ICE, DTLS, law) stays as it is.
             return Ok(last.clone());
@@ -82,8 +87,8 @@ impl BrowserLeg {
         Ok(offer)
     }
 
-    fn device_sdp(&mut self, engine: &MediaEngine, codecs: &[G711]) -> Vec<u8> {
+    fn device_sdp(&mut self, engine: &MediaEngine, codecs: &[G711], te: Option<u8>) -> Vec<u8> {
         self.version += 1;
-        plain_sdp(engine.advertise(), self.bridge.plain_port(), codecs, self.session_id, self.version).to_string().into_bytes()
+        plain_sdp(engine.advertise(), self.bridge.plain_port(), codecs, te, self.session_id, self.version).to_string().into_bytes()
     }
 }

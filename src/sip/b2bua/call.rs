@@ -201,6 +201,7 @@ impl Call {
                 Some((leg, digit)) = next_dtmf(&mut dtmf) => {
                     let from = self.ext_on(leg);
                     self.core.bus.publish(PbxEvent::Dtmf { call_id: self.call_id.clone(), from, digit });
+                    self.dtmf_to_browser(leg.other(), digit);
                     None
                 }
             };
@@ -235,6 +236,20 @@ impl Call {
                 None
             }
         }
+    }
+
+    /// A browser on `to` learns of a device's RFC 4733 key press as SIP INFO
+    /// (what JsSIP reports to the page).
+    fn dtmf_to_browser(&self, to: Leg, digit: char) {
+        if !self.media.is_browser(to) {
+            return;
+        }
+        let dialog = match self.winner() {
+            Some(_) if to == self.caller_leg => self.caller.clone(),
+            Some(w) => self.forks[w].clone(),
+            None => return,
+        };
+        tokio::spawn(send_dtmf_info(dialog, digit.to_string(), self.call_id.clone()));
     }
 
     /// The answering fork, as an index into `forks`.
@@ -525,12 +540,7 @@ impl Call {
 
     /// A DTMF digit sent as SIP INFO (application/dtmf-relay or application/dtmf).
     fn publish_dtmf(&self, req: &Request, from: &str) {
-        let ct = req.header_value("Content-Type").unwrap_or_default().to_ascii_lowercase();
-        if !ct.starts_with("application/dtmf") {
-            return;
-        }
-        let body = String::from_utf8_lossy(&req.body);
-        if let Some(digit) = parse_dtmf_info(&body) {
+        if let Some(digit) = info_digit(req) {
             self.core.bus.publish(PbxEvent::Dtmf { call_id: self.call_id.clone(), from: from.to_string(), digit });
         }
     }
@@ -542,6 +552,12 @@ impl Call {
             let _ = handle.reply(StatusCode::RequestPending).await;
             return;
         };
+        // A browser's key press toward a SIP device goes as RFC 4733, which
+        // devices understand far more often than INFO.
+        if req.method == Method::Info && info_digit(&req).is_some_and(|d| self.media.dtmf_to_device(from, d)) {
+            let _ = handle.reply(StatusCode::OK).await;
+            return;
+        }
         let target = if from == self.caller_leg { self.forks[winner].clone() } else { self.caller.clone() };
         let is_sdp = req.header_value("Content-Type").is_some_and(|c| c.to_ascii_lowercase().starts_with("application/sdp"));
         let body = if is_sdp && !req.body.is_empty() {
@@ -648,6 +664,15 @@ fn sdp_content_type() -> Header {
 }
 
 /// `Signal=5` (application/dtmf-relay) or a bare digit (application/dtmf).
+/// The digit of an INFO carrying application/dtmf-relay or application/dtmf.
+fn info_digit(req: &Request) -> Option<char> {
+    let ct = req.header_value("Content-Type").unwrap_or_default().to_ascii_lowercase();
+    if !ct.starts_with("application/dtmf") {
+        return None;
+    }
+    parse_dtmf_info(&String::from_utf8_lossy(&req.body))
+}
+
 pub fn parse_dtmf_info(body: &str) -> Option<char> {
     let valid = |c: char| c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D' | 'a'..='d');
     for line in body.lines() {

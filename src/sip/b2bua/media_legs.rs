@@ -25,11 +25,13 @@ pub struct CallMedia {
     expect_browser: Option<Leg>,
     /// Per leg (A, B): its WebRTC bridge when that leg is a browser.
     browsers: [Option<BrowserLeg>; 2],
+    /// Where the bridges' RFC 4733 key presses go: the `dtmf` stream.
+    browser_dtmf: Option<tokio::sync::mpsc::UnboundedSender<(Leg, char)>>,
 }
 
 impl CallMedia {
     pub fn new(engine: MediaEngine) -> Self {
-        CallMedia { engine, relays: Vec::new(), dtmf: None, last_sdp: [None, None], held: [false, false], origin_version: [0, 0], session_id: rand::random::<u32>() as u64, expect_browser: None, browsers: [None, None] }
+        CallMedia { engine, relays: Vec::new(), dtmf: None, last_sdp: [None, None], held: [false, false], origin_version: [0, 0], session_id: rand::random::<u32>() as u64, expect_browser: None, browsers: [None, None], browser_dtmf: None }
     }
 
     /// SDP that `from` sent, rewritten for the other leg. Creates relays for
@@ -97,7 +99,9 @@ impl CallMedia {
         }
         for (leg, is_browser) in [(from, from_browser), (to, to_browser)] {
             if is_browser && self.browsers[leg_index(leg)].is_none() {
-                self.browsers[leg_index(leg)] = Some(BrowserLeg::new(&self.engine, self.session_id).await?);
+                let mut browser = BrowserLeg::new(&self.engine, self.session_id).await?;
+                self.forward_device_dtmf(&mut browser, other(leg));
+                self.browsers[leg_index(leg)] = Some(browser);
             }
         }
         let mut sdp = text.as_bytes().to_vec();
@@ -108,6 +112,43 @@ impl CallMedia {
             sdp = b.sdp_from_device(std::str::from_utf8(&sdp)?).await?;
         }
         Ok(Some(sdp))
+    }
+
+    /// Key presses the device on `device_leg` sends into a browser's bridge
+    /// join the call's DTMF stream.
+    fn forward_device_dtmf(&mut self, browser: &mut BrowserLeg, device_leg: Leg) {
+        let Some(mut rx) = browser.bridge.take_dtmf_events() else { return };
+        if self.browser_dtmf.is_none() {
+            let (tx, merged) = tokio::sync::mpsc::unbounded_channel();
+            self.browser_dtmf = Some(tx);
+            self.dtmf = Some(merged);
+        }
+        let tx = self.browser_dtmf.clone().expect("set above");
+        tokio::spawn(async move {
+            while let Some(digit) = rx.recv().await {
+                if tx.send((device_leg, digit)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    /// Whether `leg` is a browser (its media goes through a WebRTC bridge).
+    pub fn is_browser(&self, leg: Leg) -> bool {
+        self.browsers[leg_index(leg)].is_some()
+    }
+
+    /// A key the browser on `from` pressed (SIP INFO), sent to the device on
+    /// the other leg as RFC 4733. False when the other leg is a browser too
+    /// (it gets the INFO itself).
+    pub fn dtmf_to_device(&self, from: Leg, digit: char) -> bool {
+        match (&self.browsers[leg_index(from)], &self.browsers[leg_index(other(from))]) {
+            (Some(b), None) => {
+                b.bridge.send_dtmf(digit);
+                true
+            }
+            _ => false,
+        }
     }
 
     async fn new_relay(&mut self) -> anyhow::Result<Relay> {

@@ -56,6 +56,7 @@ async function run(c) {
     case 'start': await page.evaluate(o => phone.start(o), c); return {};
     case 'call': await page.evaluate(t => phone.call(t), c.target); return {};
     case 'answer': await page.evaluate(() => phone.answer()); return {};
+    case 'dtmf': await page.evaluate(t => phone.dtmf(t), c.tones); return {};
     case 'hangup': await page.evaluate(() => phone.hangup()); return {};
     case 'sdp': return { sdp: await page.evaluate(() => phone.sdp()) };
     case 'record': {

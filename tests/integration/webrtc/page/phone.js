@@ -23,6 +23,7 @@
     session.on('ended', e => { note('ended', e.cause); phone.session = null; });
     session.on('failed', e => { note('failed', e.cause); phone.session = null; });
     session.on('peerconnection', e => attach(e.peerconnection));
+    session.on('newDTMF', e => { if (e.originator === 'remote') note('dtmf', e.dtmf.tone); });
     if (session.connection) attach(session.connection);
   }
 
@@ -57,6 +58,8 @@
   };
 
   phone.answer = function () { phone.session.answer(callOptions); };
+  // As the SIP Core card does: SIP INFO, application/dtmf-relay.
+  phone.dtmf = function (tones) { phone.session.sendDTMF(tones, { transportType: 'INFO', duration: 160, interToneGap: 300 }); };
   phone.hangup = function () { if (phone.session) phone.session.terminate(); };
 
   // Records `ms` of the remote stream; resolves to base64 16-bit mono WAV.
