@@ -331,3 +331,36 @@ def test_netns_browser_calls_browser(pbx, browser_factory, workdir):
     assert heard_by_callee.ok(440, min_seconds=4), f"102 (expects 440 Hz from 103): {heard_by_callee}"
     assert heard_by_caller.ok(1000, min_seconds=4), f"103 (expects 1000 Hz from 102): {heard_by_caller}"
     assert pbx.alive()
+
+
+# ------------------------------------------------------------ a second call to a busy browser
+@outside
+@pytest.mark.timeout(300)
+def test_webrtc_second_call_to_a_busy_browser():
+    _run_in_netns("test_netns_second_call_to_a_busy_browser")
+
+
+@inside
+@pytest.mark.timeout(200)
+def test_netns_second_call_to_a_busy_browser(pbx, baresip_factory, browser_factory, signals, workdir):
+    _only_loopback()
+    phone = _browser_102(pbx, browser_factory, workdir)
+    door = _doorbell_101(pbx, baresip_factory, signals)
+    door.dial(pbx.uri("102"))
+    phone.wait_event("incoming", 15)
+    phone.command("answer")
+    phone.wait_event("confirmed", 15)
+    door.wait_established(10)
+    other = baresip_factory("garage103", user="103", domain=f"{pbx.host}:{pbx.sip_port}",
+                            password=pbx.passwords["103"], source=signals["tone1000"]).start()
+    other.wait_registered(15)
+    other.dial(pbx.uri("102"))
+    closed = other.wait_closed(15)
+    print("second caller's call closed:", closed)
+    assert "486" in str(closed.get("param", "")), closed
+    assert "CALL_CLOSED" not in door.ctrl.event_types(), "the first call goes on"
+    assert _health(pbx)["active_calls"] == 1
+    door.hangup()
+    door.wait_closed(10)
+    phone.wait_event("ended", 10)
+    assert pbx.alive()

@@ -38,8 +38,8 @@
 
   phone.start = function (o) {
     const socket = new JsSIP.WebSocketInterface(o.wsUrl);
-    phone.ua = new JsSIP.UA({ sockets: [socket], uri: o.uri, password: o.password, register: true,
-      session_timers: false });
+    // JsSIP's defaults otherwise, as the card leaves them (session timers on).
+    phone.ua = new JsSIP.UA({ sockets: [socket], uri: o.uri, password: o.password, register: true });
     phone.ua.on('registered', () => note('registered'));
     phone.ua.on('registrationFailed', e => note('registrationFailed', e.cause));
     phone.ua.on('disconnected', () => note('disconnected'));
