@@ -47,6 +47,16 @@ pub async fn run_with(config: Config, ingress: Option<std::sync::Arc<crate::addo
     let deps = crate::sip::server::SipDeps { config: config.clone(), store: store.clone(), binding_writer: binding_writer.clone(), bus, media };
     let core = crate::sip::server::start(deps, cancel.clone()).await?;
     tracing::info!("HTTP listening on {}", config.http.listen);
+    // Bound before /health answers, so a healthy PBX has every listener up.
+    let wss = match config.http.wss_listen {
+        Some(addr) => {
+            let (cert, key) = crate::sip::tls_cert::load_or_create(&config)?;
+            let listener = crate::http::wss::TlsListener::bind(addr, &cert, &key).await?;
+            tracing::info!("HTTPS/WSS listening on {addr}");
+            Some(tokio::spawn(crate::http::serve_tls(listener, core.clone())))
+        }
+        None => None,
+    };
     let http = tokio::spawn(crate::http::serve_guarded(http_listener, core.clone(), ingress));
     // MQTT bridge to Home Assistant (off without an `mqtt` section); lives until run() returns.
     let _mqtt = config.mqtt.clone().map(|m| crate::mqtt::MqttBridge::start(m, core.clone())).transpose().context("mqtt")?;
@@ -55,6 +65,7 @@ pub async fn run_with(config: Config, ingress: Option<std::sync::Arc<crate::addo
     tokio::select! {
         _ = shutdown_signal() => tracing::info!("shutting down"),
         r = http => { r??; }
+        Some(r) = async { match wss { Some(t) => Some(t.await), None => None } } => { r??; }
     }
     cancel.cancel();
     drop(core);

@@ -5,15 +5,22 @@ use crate::sip::core::SipCoreRef;
 use crate::sip::websocket::{outgoing_text, WsSession};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
+use axum::Extension;
 use axum::response::Response;
 use std::net::SocketAddr;
 
-pub async fn upgrade(ws: WebSocketUpgrade, State(core): State<SipCoreRef>, ConnectInfo(remote): ConnectInfo<SocketAddr>) -> Response {
-    ws.protocols(["sip"]).max_message_size(64 * 1024).on_upgrade(move |socket| serve(socket, core, remote))
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(core): State<SipCoreRef>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    secure: Option<Extension<super::wss::Secure>>,
+) -> Response {
+    let secure = secure.is_some();
+    ws.protocols(["sip"]).max_message_size(64 * 1024).on_upgrade(move |socket| serve(socket, core, remote, secure))
 }
 
-async fn serve(mut socket: WebSocket, core: SipCoreRef, remote: SocketAddr) {
-    let mut session = match WsSession::open(&core, remote, false).await {
+async fn serve(mut socket: WebSocket, core: SipCoreRef, remote: SocketAddr, secure: bool) {
+    let mut session = match WsSession::open(&core, remote, secure).await {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(%remote, error = %e, "websocket not attached to the SIP core");
@@ -46,6 +53,6 @@ async fn serve(mut socket: WebSocket, core: SipCoreRef, remote: SocketAddr) {
         }
     }
     drop(session);
-    crate::sip::registrar::handler::flow_closed(&core, "ws", remote);
+    crate::sip::registrar::handler::flow_closed(&core, if secure { "wss" } else { "ws" }, remote);
     tracing::info!(%remote, "SIP websocket closed");
 }

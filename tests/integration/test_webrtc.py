@@ -364,3 +364,25 @@ def test_netns_second_call_to_a_busy_browser(pbx, baresip_factory, browser_facto
     door.wait_closed(10)
     phone.wait_event("ended", 10)
     assert pbx.alive()
+
+
+def test_webrtc_wss_listener(pbx_factory):
+    """http.wss_listen: /ws over TLS with the SIP TLS pair (self-signed here)."""
+    from harness import procs
+    from harness.wsclient import WsClient
+    port = procs.free_port("sip")
+    pbx = pbx_factory(overrides={"http": {"wss_listen": f"127.0.0.1:{port}"}}).start()
+    ws = WsClient(pbx.host, port, tls=True)
+    assert ws.upgraded and ws.headers.get("sec-websocket-protocol") == "sip", (ws.status_line, ws.headers)
+    contact = _ws_register(ws, pbx, "102")
+    print("200 OK Contact over WSS:", contact)
+    ws.close()
+    time.sleep(0.5)
+    assert _health(pbx)["registered_extensions"] == 0
+    import socket as _socket
+    silent = _socket.create_connection((pbx.host, port))  # never says hello
+    ws2 = WsClient(pbx.host, port, tls=True)  # others are not held up by it
+    assert ws2.upgraded
+    ws2.close()
+    silent.close()
+    assert pbx.alive()

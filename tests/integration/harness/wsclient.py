@@ -6,14 +6,20 @@ from __future__ import annotations
 import base64
 import os
 import socket
+import ssl
 import struct
 import time
 
 
 class WsClient:
     def __init__(self, host: str, port: int, path: str = "/ws", protocol: str | None = "sip",
-                 timeout: float = 5.0):
+                 timeout: float = 5.0, tls: bool = False):
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if tls:  # wss: the PBX's certificate is self-signed here, not checked
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            self.sock = ctx.wrap_socket(self.sock, server_hostname=host)
         key = base64.b64encode(os.urandom(16)).decode()
         lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Upgrade: websocket",
                  "Connection: Upgrade", f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
