@@ -71,9 +71,10 @@ def browser_factory(workdir, registry, dumper):
         b.quit()
 
 
-def _browser_102(pbx, browser_factory, workdir) -> BrowserPhone:
+def _browser_102(pbx, browser_factory, workdir, strip_candidates: bool = False) -> BrowserPhone:
     phone = browser_factory("browser102", _tone48k(workdir, 1000))
-    phone.register(f"ws://{pbx.host}:{pbx.http_port}/ws", "102", pbx.host, pbx.passwords["102"])
+    phone.register(f"ws://{pbx.host}:{pbx.http_port}/ws", "102", pbx.host, pbx.passwords["102"],
+                   strip_candidates=strip_candidates)
     return phone
 
 
@@ -386,3 +387,49 @@ def test_webrtc_wss_listener(pbx_factory):
     ws2.close()
     silent.close()
     assert pbx.alive()
+
+
+# ------------------------------------------------------------ SDP without any ICE candidate
+@outside
+@pytest.mark.timeout(300)
+def test_webrtc_offers_and_answers_without_candidates():
+    _run_in_netns("test_netns_offers_and_answers_without_candidates")
+
+
+@inside
+@pytest.mark.timeout(200)
+def test_netns_offers_and_answers_without_candidates(pbx, baresip_factory, browser_factory, signals, workdir):
+    """The browser's offer (it calls) and answer (it is called) carry no
+    candidate: ICE-lite learns its address from its checks (peer-reflexive)."""
+    _only_loopback()
+    phone = _browser_102(pbx, browser_factory, workdir, strip_candidates=True)
+    door = _doorbell_101(pbx, baresip_factory, signals)
+    phone.command("call", target=f"sip:101@{pbx.host}")
+    phone.wait_event("confirmed", 20)
+    door.wait_established(10)
+    sdp = phone.command("sdp")["sdp"]
+    assert sdp["sent"] and "a=candidate" not in sdp["sent"], f"the offer must go without candidates: {sdp['sent']}"
+    time.sleep(1.5)
+    first = phone.record(5)
+    phone.command("hangup")
+    door.wait_closed(10)
+    phone.wait_event("ended", 10)
+    heard = audio.analyze_tone(first)
+    print(f"browser (offer without candidates) heard: {heard}")
+    assert heard.ok(440, min_seconds=3), heard
+    assert audio.analyze_tone(door.recordings()[-1]).ok(1000, min_seconds=3)
+
+    mark = phone.mark()
+    door.dial(pbx.uri("102"))
+    phone.wait_event("incoming", 15, since=mark)
+    phone.command("answer")
+    phone.wait_event("confirmed", 15, since=mark)
+    sdp = phone.command("sdp")["sdp"]
+    assert sdp["sent"] and "a=candidate" not in sdp["sent"], f"the answer must go without candidates: {sdp['sent']}"
+    time.sleep(1.5)
+    second = phone.record(5)
+    door.hangup()
+    phone.wait_event("ended", 10, since=mark)
+    heard = audio.analyze_tone(second)
+    print(f"browser (answer without candidates) heard: {heard}")
+    assert heard.ok(440, min_seconds=3), heard

@@ -64,11 +64,16 @@ class BrowserPhone:
         with self._lock:
             return any(e.get("event") == name for e in self.events)
 
-    def wait_event(self, name: str, timeout: float) -> dict:
+    def mark(self) -> int:
+        """Index to pass as `since`, to wait only for events after now."""
+        with self._lock:
+            return len(self.events)
+
+    def wait_event(self, name: str, timeout: float, since: int = 0) -> dict:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             with self._lock:
-                for e in self.events:
+                for e in self.events[since:]:
                     if e.get("event") == name:
                         return e
             if self.proc.poll() is not None:
@@ -77,8 +82,10 @@ class BrowserPhone:
         raise TimeoutError(f"browser {self.name}: no '{name}' event within {timeout}s; "
                            f"events: {[e.get('event') for e in self.events]}\n{self.log_tail()}")
 
-    def register(self, ws_url: str, ext: str, host: str, password: str, timeout: float = 15.0) -> None:
-        self.command("start", wsUrl=ws_url, uri=f"sip:{ext}@{host}", password=password)
+    def register(self, ws_url: str, ext: str, host: str, password: str, timeout: float = 15.0,
+                 strip_candidates: bool = False) -> None:
+        self.command("start", wsUrl=ws_url, uri=f"sip:{ext}@{host}", password=password,
+                     stripCandidates=strip_candidates)
         self.wait_event("registered", timeout)
 
     def record(self, seconds: float) -> Path:

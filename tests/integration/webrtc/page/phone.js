@@ -23,6 +23,14 @@
     session.on('ended', e => { note('ended', e.cause); phone.session = null; });
     session.on('failed', e => { note('failed', e.cause); phone.session = null; });
     session.on('peerconnection', e => attach(e.peerconnection));
+    // Like the card when it stops gathering early: SDP with no candidates at
+    // all, so the PBX learns the browser's address from its ICE checks.
+    session.on('sdp', e => {
+      if (phone.options.stripCandidates && e.originator === 'local') {
+        e.sdp = e.sdp.replace(/^a=(candidate:|end-of-candidates).*\r\n/gm, '');
+      }
+      if (e.originator === 'local') phone.sentSdp = e.sdp;
+    });
     session.on('newDTMF', e => { if (e.originator === 'remote') note('dtmf', e.dtmf.tone); });
     if (session.connection) attach(session.connection);
   }
@@ -36,7 +44,9 @@
     pc.addEventListener('iceconnectionstatechange', () => note('ice-' + pc.iceConnectionState));
   }
 
+  phone.options = {};
   phone.start = function (o) {
+    phone.options = o;
     const socket = new JsSIP.WebSocketInterface(o.wsUrl);
     // JsSIP's defaults otherwise, as the card leaves them (session timers on).
     phone.ua = new JsSIP.UA({ sockets: [socket], uri: o.uri, password: o.password, register: true });
@@ -94,6 +104,7 @@
 
   phone.sdp = function () {
     const pc = phone.session && phone.session.connection;
-    return pc ? { local: pc.localDescription && pc.localDescription.sdp, remote: pc.remoteDescription && pc.remoteDescription.sdp } : null;
+    return pc ? { local: pc.localDescription && pc.localDescription.sdp, sent: phone.sentSdp || null,
+      remote: pc.remoteDescription && pc.remoteDescription.sdp } : null;
   };
 })();
