@@ -79,6 +79,10 @@ pub(super) struct BridgeTask {
     timeout: Duration,
     last_media: Instant,
     ice_gone: bool,
+    /// DTLS-SRTP is up. Audio written before would be queued by str0m and
+    /// then sent in one burst, which the browser's jitter buffer pays for by
+    /// time-compressing speech for seconds.
+    connected: bool,
     _leases: [PortLease; 2],
     _active: ActiveGuard,
 }
@@ -114,6 +118,7 @@ impl BridgeTask {
             timeout,
             last_media: Instant::now(),
             ice_gone: false,
+            connected: false,
             _leases: leases,
             _active: active,
         }
@@ -278,10 +283,12 @@ impl BridgeTask {
             self.latched = true;
         }
         self.last_media = Instant::now();
+        if !self.connected {
+            return;
+        }
         let Some(rtc) = self.rtc.as_mut() else { return };
         let Some(writer) = rtc.writer(mid) else { return };
         let time = MediaTime::new(rtp.timestamp as u64, Frequency::new(G711_CLOCK).expect("non-zero"));
-        // Dropped by str0m until ICE and DTLS are up, as it should be.
         let _ = writer.write(Pt::from(rtp.payload_type), Instant::now(), time, rtp.payload.to_vec());
     }
 
@@ -317,7 +324,10 @@ impl BridgeTask {
                     self.ice_gone = true;
                 }
             }
-            Event::Connected => tracing::debug!(candidate = %self.sockets.candidate, "webrtc DTLS-SRTP up"),
+            Event::Connected => {
+                tracing::debug!(candidate = %self.sockets.candidate, "webrtc DTLS-SRTP up");
+                self.connected = true;
+            }
             Event::MediaData(data) => {
                 self.last_media = Instant::now();
                 let Some(peer) = self.plain_peer else { return };

@@ -58,6 +58,7 @@ async function run(c) {
     case 'answer': await page.evaluate(() => phone.answer()); return {};
     case 'dtmf': await page.evaluate(t => phone.dtmf(t), c.tones); return {};
     case 'hangup': await page.evaluate(() => phone.hangup()); return {};
+    case 'stats': return { stats: await page.evaluate(() => phone.inboundStats()) };
     case 'sdp': return { sdp: await page.evaluate(() => phone.sdp()) };
     case 'record': {
       const b64 = await page.evaluate(ms => phone.recordRemote(ms), c.ms);

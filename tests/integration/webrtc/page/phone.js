@@ -73,17 +73,24 @@
   phone.hangup = function () { if (phone.session) phone.session.terminate(); };
 
   // Records `ms` of the remote stream; resolves to base64 16-bit mono WAV.
+  // An AudioWorklet copies samples on the audio thread, so a busy page
+  // thread cannot drop any (a ScriptProcessor would, under load).
+  const recorderModule = URL.createObjectURL(new Blob([`
+    registerProcessor('tap', class extends AudioWorkletProcessor {
+      process(inputs) { if (inputs[0][0]) this.port.postMessage(inputs[0][0].slice()); return true; }
+    });`], { type: 'application/javascript' }));
   phone.recordRemote = async function (ms) {
     const ctx = new AudioContext();
+    await ctx.audioWorklet.addModule(recorderModule);
     await ctx.resume();
     const src = ctx.createMediaStreamSource(phone.remoteStream);
-    const proc = ctx.createScriptProcessor(4096, 1, 1);
+    const tap = new AudioWorkletNode(ctx, 'tap', { numberOfInputs: 1, numberOfOutputs: 0, channelCount: 1, channelCountMode: 'explicit' });
     const chunks = [];
-    proc.onaudioprocess = e => chunks.push(new Float32Array(e.inputBuffer.getChannelData(0)));
-    src.connect(proc);
-    proc.connect(ctx.destination);
+    tap.port.onmessage = e => chunks.push(e.data);
+    src.connect(tap);
     await new Promise(r => setTimeout(r, ms));
-    proc.disconnect(); src.disconnect();
+    src.disconnect();
+    await new Promise(r => setTimeout(r, 50));
     const rate = ctx.sampleRate;
     await ctx.close();
     const n = chunks.reduce((a, c) => a + c.length, 0);
@@ -100,6 +107,20 @@
     const bytes = new Uint8Array(buf);
     for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
     return btoa(bin);
+  };
+
+  // The receiving side's view (getStats inbound-rtp): loss, concealment, jitter buffer.
+  phone.inboundStats = async function () {
+    const pc = phone.session && phone.session.connection;
+    if (!pc) return null;
+    const out = {};
+    (await pc.getStats()).forEach(r => {
+      if (r.type === 'inbound-rtp' && r.kind === 'audio') {
+        for (const k of ['packetsReceived', 'packetsLost', 'jitter', 'concealedSamples', 'totalSamplesReceived',
+          'insertedSamplesForDeceleration', 'removedSamplesForAcceleration', 'jitterBufferDelay', 'jitterBufferEmittedCount']) out[k] = r[k];
+      }
+    });
+    return out;
   };
 
   phone.sdp = function () {
