@@ -14,6 +14,8 @@ mod telephone_event;
 
 #[cfg(test)]
 mod bridge_tests;
+#[cfg(test)]
+mod loopback_tests;
 
 pub use codec::{check_browser_sdp, is_webrtc, offered_g711, plain_sdp, G711};
 pub use handle::WebRtcBridge;
