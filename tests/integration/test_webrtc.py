@@ -477,3 +477,48 @@ def test_netns_speech_pesq_both_ways(pbx, baresip_factory, browser_factory, sign
     print(f"doorbell -> browser: {to_browser}\nbrowser -> doorbell: {to_door}")
     assert to_browser.mos >= 2.8, f"doorbell -> browser: {to_browser}"
     assert to_door.mos >= 3.8, f"browser -> doorbell: {to_door}"
+
+
+# ------------------------------------------------------------ early media to a calling browser
+@outside
+@pytest.mark.timeout(300)
+def test_webrtc_early_media_reaches_a_calling_browser():
+    _run_in_netns("test_netns_early_media_reaches_a_calling_browser")
+
+
+@inside
+@pytest.mark.timeout(200)
+def test_netns_early_media_reaches_a_calling_browser(pbx, browser_factory, workdir):
+    """A device that answers with 183 and SDP and plays before any 200 (a
+    scripted UA: baresip 1.0 sends no early audio): the browser hears it."""
+    from harness.rtp import RtpEndpoint, tone_samples
+    from harness.ua import UA, make_sdp, parse_sdp
+    _only_loopback()
+    phone = _browser_102(pbx, browser_factory, workdir)
+    door = UA(pbx, "101")
+    media = RtpEndpoint()
+    try:
+        assert door.register().status == 200
+        phone.command("call", target=f"sip:101@{pbx.host}")
+        invite = door.wait_request("INVITE", 10)
+        assert invite is not None
+        door.respond(invite, 183, body=make_sdp(media.host, media.port))
+        media.start_sending(tone_samples(440, 20), peer=parse_sdp(invite.body).addr)
+        phone.wait_event("progress", 15)
+        phone.wait_event("track", 10)
+        time.sleep(1.5)
+        early = phone.record(4)
+        assert not phone.has_event("accepted"), "the call was never answered"
+        assert media.wait_packets(20, 5), "the device got the browser's audio too"
+        phone.command("hangup")  # CANCEL
+        cancel = door.wait_request("CANCEL", 10)
+        assert cancel is not None
+        door.reject_cancelled(invite, cancel)
+        phone.wait_event("failed", 10)
+    finally:
+        media.close()
+        door.close()
+    heard = audio.analyze_tone(early)
+    print(f"browser heard before the answer: {heard}")
+    assert heard.ok(440, min_seconds=3), heard
+    assert pbx.alive()
