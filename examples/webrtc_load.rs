@@ -143,12 +143,10 @@ async fn drive(calls: usize, secs: u64) -> anyhow::Result<()> {
                         if device.try_send_to(&packet, plain).is_ok() {
                             c.sent_by_device.fetch_add(1, Relaxed);
                         }
-                        if connected {
-                            if let Some(w) = rtc.writer(mid) {
-                                let time = MediaTime::new(ts as u64, Frequency::new(8000).expect("non-zero"));
-                                if w.write(0.into(), Instant::now(), time, vec![0xffu8; 160]).is_ok() {
-                                    c.sent_by_browser.fetch_add(1, Relaxed);
-                                }
+                        if let Some(w) = rtc.writer(mid).filter(|_| connected) {
+                            let time = MediaTime::new(ts as u64, Frequency::new(8000).expect("non-zero"));
+                            if w.write(0.into(), Instant::now(), time, vec![0xffu8; 160]).is_ok() {
+                                c.sent_by_browser.fetch_add(1, Relaxed);
                             }
                         }
                     }
