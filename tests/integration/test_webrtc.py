@@ -126,6 +126,12 @@ def test_netns_doorbell_calls_browser(pbx, baresip_factory, browser_factory, sig
     time.sleep(1.5)
     recorded = phone.record(6)
     _dtmf_both_ways(phone, door)
+    # A re-INVITE from the browser (session refresh) keeps the media going.
+    assert phone.command("renegotiate")["done"] is True
+    time.sleep(1.0)
+    after = audio.analyze_tone(phone.record(3))
+    print(f"browser heard after its re-INVITE: {after}")
+    assert after.ok(440, min_seconds=2), after
     door.hangup()
     door.wait_closed(10)
     phone.wait_event("ended", 10)
@@ -154,6 +160,10 @@ def test_netns_browser_calls_doorbell(pbx, baresip_factory, browser_factory, sig
     time.sleep(1.5)
     recorded = phone.record(6)
     _dtmf_both_ways(phone, door)
+    assert phone.command("renegotiate")["done"] is True  # the caller's re-INVITE
+    time.sleep(1.0)
+    after = audio.analyze_tone(phone.record(3))
+    assert after.ok(440, min_seconds=2), f"after the browser's re-INVITE: {after}"
     phone.command("hangup")
     door.wait_closed(10)
     phone.wait_event("ended", 10)

@@ -69,6 +69,12 @@ impl WebRtcBridge {
         self.ask(|reply| Control::Answered { answer: answer.to_string(), reply }).await
     }
 
+    /// Answer a browser's new offer in the running session (re-INVITE,
+    /// session refresh): ICE, DTLS and the law stay.
+    pub async fn reanswer_browser(&self, offer: &str) -> anyhow::Result<String> {
+        self.ask(|reply| Control::Reanswer { offer: offer.to_string(), reply }).await
+    }
+
     /// Where the SIP device receives RTP (from its SDP); the first RTP it
     /// sends moves this to its real source (symmetric RTP, NAT).
     pub fn set_plain_peer(&self, rtp: SocketAddr) {

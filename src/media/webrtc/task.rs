@@ -35,6 +35,8 @@ pub(super) enum Control {
     Offer { codecs: Vec<G711>, reply: Reply<String> },
     /// The browser answered our offer.
     Answered { answer: String, reply: Reply<G711> },
+    /// A new offer from the browser in the running session (re-INVITE).
+    Reanswer { offer: String, reply: Reply<String> },
     /// Where the SIP device said (SDP) it receives RTP.
     PlainPeer(SocketAddr),
     /// The device's RFC 4733 payload type, if it has one.
@@ -193,6 +195,10 @@ impl BridgeTask {
                 let result = self.answered(&answer);
                 let _ = reply.send(result);
             }
+            Control::Reanswer { offer, reply } => {
+                let result = self.reanswer(&offer);
+                let _ = reply.send(result);
+            }
             Control::PlainPeer(addr) => {
                 if self.plain_peer != Some(addr) {
                     self.plain_peer = Some(addr);
@@ -227,6 +233,16 @@ impl BridgeTask {
         let done = (answer.to_sdp_string(), codec);
         self.answer = Some(done.clone());
         Ok(done)
+    }
+
+    /// Same session, same law: str0m answers the new offer on the running
+    /// connection, so ICE and DTLS carry on.
+    fn reanswer(&mut self, offer: &str) -> Result<String, String> {
+        let offer = SdpOffer::from_sdp_string(offer).map_err(|e| format!("browser SDP: {e}"))?;
+        let rtc = self.rtc.as_mut().ok_or("no session to renegotiate")?;
+        let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| format!("browser re-offer refused: {e}"))?;
+        self.drain();
+        Ok(answer.to_sdp_string())
     }
 
     fn offer(&mut self, codecs: &[G711]) -> Result<String, String> {

@@ -23,6 +23,9 @@ pub struct BrowserLeg {
     last_to_browser: Option<Vec<u8>>,
     /// The device's RFC 4733 payload type, once its SDP is known.
     device_te: Option<u8>,
+    /// A browser's new offer in the running session, answered once the
+    /// device has answered its own re-INVITE.
+    browser_reoffer: Option<String>,
     session_id: u64,
     version: u64,
 }
@@ -30,7 +33,7 @@ pub struct BrowserLeg {
 impl BrowserLeg {
     pub async fn new(engine: &MediaEngine, session_id: u64) -> anyhow::Result<Self> {
         let bridge = engine.create_webrtc_bridge().await?;
-        Ok(BrowserLeg { bridge, browser_offer: None, codec: None, offered_to_browser: false, last_to_browser: None, device_te: None, session_id, version: 0 })
+        Ok(BrowserLeg { bridge, browser_offer: None, codec: None, offered_to_browser: false, last_to_browser: None, device_te: None, browser_reoffer: None, session_id, version: 0 })
     }
 
     /// The browser's SDP, turned into plain SDP for the other side.
@@ -41,7 +44,10 @@ impl BrowserLeg {
         check_browser_sdp(text).map_err(|e| anyhow::anyhow!("unreadable browser SDP: {e}"))?;
         let (codecs, te) = match self.codec {
             // Re-offer (hold, refresh): the device keeps the law it has.
-            Some(c) => (vec![c], self.device_te),
+            Some(c) => {
+                self.browser_reoffer = Some(text.to_string());
+                (vec![c], self.device_te)
+            }
             None if self.offered_to_browser => {
                 // The browser answers our offer.
                 let codec = self.bridge.browser_answered(text).await?;
@@ -65,8 +71,15 @@ impl BrowserLeg {
         }
         self.device_te = sdp.telephone_event_pt();
         self.bridge.set_plain_telephone_event(self.device_te);
+        if let (Some(_), Some(reoffer)) = (self.codec, self.browser_reoffer.take()) {
+            // The device answered the browser's re-INVITE: answer the browser.
+            let answer = self.bridge.reanswer_browser(&reoffer).await?.into_bytes();
+            self.last_to_browser = Some(answer.clone());
+            return Ok(answer);
+        }
         if let (Some(_), Some(last)) = (self.codec, &self.last_to_browser) {
-            // Re-INVITE either way: the session (ICE, DTLS, law) stays as it is.
+            // A re-INVITE from the device: the browser's session (ICE, DTLS,
+            // law) stays as it is. Renegotiating it is not supported yet.
             return Ok(last.clone());
         }
         let offered = offered_g711(&sdp);

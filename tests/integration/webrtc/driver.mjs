@@ -57,6 +57,7 @@ async function run(c) {
     case 'call': await page.evaluate(t => phone.call(t), c.target); return {};
     case 'answer': await page.evaluate(() => phone.answer()); return {};
     case 'dtmf': await page.evaluate(t => phone.dtmf(t), c.tones); return {};
+    case 'renegotiate': return { done: await page.evaluate(u => phone.renegotiate(u), !!c.useUpdate) };
     case 'hangup': await page.evaluate(() => phone.hangup()); return {};
     case 'stats': return { stats: await page.evaluate(() => phone.inboundStats()) };
     case 'sdp': return { sdp: await page.evaluate(() => phone.sdp()) };

@@ -70,6 +70,13 @@
   phone.answer = function () { phone.session.answer(callOptions); };
   // As the SIP Core card does: SIP INFO, application/dtmf-relay.
   phone.dtmf = function (tones) { phone.session.sendDTMF(tones, { transportType: 'INFO', duration: 160, interToneGap: 300 }); };
+  // A re-INVITE with a new offer, as a session refresh or the card's hold does.
+  phone.renegotiate = function (useUpdate) {
+    return new Promise(resolve => {
+      const started = phone.session.renegotiate({ useUpdate: !!useUpdate }, () => resolve(true));
+      if (!started) resolve(false);
+    });
+  };
   phone.hangup = function () { if (phone.session) phone.session.terminate(); };
 
   // Records `ms` of the remote stream; resolves to base64 16-bit mono WAV.
