@@ -132,6 +132,17 @@ def test_netns_doorbell_calls_browser(pbx, baresip_factory, browser_factory, sig
     after = audio.analyze_tone(phone.record(3))
     print(f"browser heard after its re-INVITE: {after}")
     assert after.ok(440, min_seconds=2), after
+    # The doorbell's re-INVITEs (hold, then resume) become new offers in the
+    # browser's running session.
+    door.ctrl.command("hold")
+    phone.wait_event("hold-remote", 5)
+    door.ctrl.command("resume")
+    phone.wait_event("unhold-remote", 5)
+    time.sleep(1.0)
+    resumed = audio.analyze_tone(phone.record(3))
+    print(f"browser heard after the doorbell's hold and resume: {resumed}")
+    assert resumed.ok(440, min_seconds=2), resumed
+    assert not phone.has_event("ended") and not phone.has_event("failed")
     door.hangup()
     door.wait_closed(10)
     phone.wait_event("ended", 10)

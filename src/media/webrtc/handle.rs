@@ -75,6 +75,12 @@ impl WebRtcBridge {
         self.ask(|reply| Control::Reanswer { offer: offer.to_string(), reply }).await
     }
 
+    /// A new offer for the browser when the device re-INVITEs (hold,
+    /// resume, refresh); its answer goes to [`Self::browser_answered`].
+    pub async fn reoffer_browser(&self, direction: str0m::media::Direction) -> anyhow::Result<String> {
+        self.ask(|reply| Control::Reoffer { direction, reply }).await
+    }
+
     /// Where the SIP device receives RTP (from its SDP); the first RTP it
     /// sends moves this to its real source (symmetric RTP, NAT).
     pub fn set_plain_peer(&self, rtp: SocketAddr) {

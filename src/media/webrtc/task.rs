@@ -37,6 +37,9 @@ pub(super) enum Control {
     Answered { answer: String, reply: Reply<G711> },
     /// A new offer from the browser in the running session (re-INVITE).
     Reanswer { offer: String, reply: Reply<String> },
+    /// A new offer to the browser in the running session, for a device's
+    /// re-INVITE; `direction` is the device's (hold is sendonly).
+    Reoffer { direction: Direction, reply: Reply<String> },
     /// Where the SIP device said (SDP) it receives RTP.
     PlainPeer(SocketAddr),
     /// The device's RFC 4733 payload type, if it has one.
@@ -199,6 +202,10 @@ impl BridgeTask {
                 let result = self.reanswer(&offer);
                 let _ = reply.send(result);
             }
+            Control::Reoffer { direction, reply } => {
+                let result = self.reoffer(direction);
+                let _ = reply.send(result);
+            }
             Control::PlainPeer(addr) => {
                 if self.plain_peer != Some(addr) {
                     self.plain_peer = Some(addr);
@@ -243,6 +250,23 @@ impl BridgeTask {
         let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| format!("browser re-offer refused: {e}"))?;
         self.drain();
         Ok(answer.to_sdp_string())
+    }
+
+    /// The device's direction becomes ours toward the browser (we send what
+    /// it sends). Nothing changed (a session refresh): an ICE restart keeps
+    /// the offer valid and costs the browser one round of checks.
+    fn reoffer(&mut self, direction: Direction) -> Result<String, String> {
+        let mid = self.mid.ok_or("no session to renegotiate")?;
+        let rtc = self.rtc.as_mut().ok_or("no session to renegotiate")?;
+        let mut change = rtc.sdp_api();
+        change.set_direction(mid, direction);
+        if !change.has_changes() {
+            change.ice_restart(true);
+        }
+        let (offer, pending) = change.apply().ok_or("nothing to offer")?;
+        self.pending = Some(pending);
+        self.drain();
+        Ok(offer.to_sdp_string())
     }
 
     fn offer(&mut self, codecs: &[G711]) -> Result<String, String> {

@@ -8,7 +8,7 @@
 //!
 //! Between two browsers, two bridges are chained: the plain side of each is
 //! the "device" of the other.
-use crate::media::sdp::Sdp;
+use crate::media::sdp::{Direction, Sdp};
 use crate::media::webrtc::{check_browser_sdp, is_webrtc, offered_g711, plain_sdp, WebRtcBridge, G711};
 use crate::media::MediaEngine;
 
@@ -26,6 +26,8 @@ pub struct BrowserLeg {
     /// A browser's new offer in the running session, answered once the
     /// device has answered its own re-INVITE.
     browser_reoffer: Option<String>,
+    /// We re-offered to the browser for a device's re-INVITE.
+    reoffered_to_browser: bool,
     session_id: u64,
     version: u64,
 }
@@ -33,7 +35,7 @@ pub struct BrowserLeg {
 impl BrowserLeg {
     pub async fn new(engine: &MediaEngine, session_id: u64) -> anyhow::Result<Self> {
         let bridge = engine.create_webrtc_bridge().await?;
-        Ok(BrowserLeg { bridge, browser_offer: None, codec: None, offered_to_browser: false, last_to_browser: None, device_te: None, browser_reoffer: None, session_id, version: 0 })
+        Ok(BrowserLeg { bridge, browser_offer: None, codec: None, offered_to_browser: false, last_to_browser: None, device_te: None, browser_reoffer: None, reoffered_to_browser: false, session_id, version: 0 })
     }
 
     /// The browser's SDP, turned into plain SDP for the other side.
@@ -43,6 +45,12 @@ impl BrowserLeg {
         }
         check_browser_sdp(text).map_err(|e| anyhow::anyhow!("unreadable browser SDP: {e}"))?;
         let (codecs, te) = match self.codec {
+            // The browser answers our re-offer (the device's re-INVITE).
+            Some(c) if self.reoffered_to_browser => {
+                self.reoffered_to_browser = false;
+                self.bridge.browser_answered(text).await?;
+                (vec![c], self.device_te)
+            }
             // Re-offer (hold, refresh): the device keeps the law it has.
             Some(c) => {
                 self.browser_reoffer = Some(text.to_string());
@@ -77,10 +85,19 @@ impl BrowserLeg {
             self.last_to_browser = Some(answer.clone());
             return Ok(answer);
         }
-        if let (Some(_), Some(last)) = (self.codec, &self.last_to_browser) {
-            // A re-INVITE from the device: the browser's session (ICE, DTLS,
-            // law) stays as it is. Renegotiating it is not supported yet.
-            return Ok(last.clone());
+        if self.codec.is_some() {
+            // A re-INVITE from the device (hold, resume, refresh): a new offer
+            // in the browser's running session, in the device's direction.
+            let direction = match sdp.media(0).map(|m| m.direction()) {
+                Some(Direction::SendOnly) => str0m::media::Direction::SendOnly,
+                Some(Direction::RecvOnly) => str0m::media::Direction::RecvOnly,
+                Some(Direction::Inactive) => str0m::media::Direction::Inactive,
+                _ => str0m::media::Direction::SendRecv,
+            };
+            let offer = self.bridge.reoffer_browser(direction).await?.into_bytes();
+            self.reoffered_to_browser = true;
+            self.last_to_browser = Some(offer.clone());
+            return Ok(offer);
         }
         let offered = offered_g711(&sdp);
         if let Some(offer) = self.browser_offer.clone() {

@@ -31,6 +31,8 @@
       }
       if (e.originator === 'local') phone.sentSdp = e.sdp;
     });
+    session.on('hold', e => note('hold-' + e.originator));
+    session.on('unhold', e => note('unhold-' + e.originator));
     session.on('newDTMF', e => { if (e.originator === 'remote') note('dtmf', e.dtmf.tone); });
     if (session.connection) attach(session.connection);
   }
