@@ -279,6 +279,12 @@ impl Call {
             tracing::info!(call_id = %self.call_id, %to, "transfer refused: target not registered");
             return;
         }
+        // The media path is re-pointed, not renegotiated: a WebRTC bridge on
+        // either side would need a new session.
+        if self.media.is_browser(Leg::A) || self.media.is_browser(Leg::B) || bindings.iter().any(|b| b.transport.starts_with("ws")) {
+            tracing::info!(call_id = %self.call_id, %to, "transfer refused: not supported yet with a browser in the call");
+            return;
+        }
         let (old_caller_ext, old_callee_ext) = (self.caller_ext.clone(), self.callee_ext.clone());
         let old_caller = self.caller.clone();
         let old_callee = self.forks[w].clone();
