@@ -529,17 +529,25 @@ def test_netns_early_media_reaches_a_calling_browser(pbx, browser_factory, workd
         phone.wait_event("track", 10)
         time.sleep(1.5)
         early = phone.record(4)
-        assert not phone.has_event("accepted"), "the call was never answered"
+        assert not phone.has_event("accepted"), "the call was not answered yet"
         assert media.wait_packets(20, 5), "the device got the browser's audio too"
-        phone.command("hangup")  # CANCEL
-        cancel = door.wait_request("CANCEL", 10)
-        assert cancel is not None
-        door.reject_cancelled(invite, cancel)
-        phone.wait_event("failed", 10)
+        # The 200 repeats the 183's SDP: the browser's session goes on as it is.
+        door.answer(invite, make_sdp(media.host, media.port))
+        phone.wait_event("confirmed", 10)
+        time.sleep(0.5)
+        answered = phone.record(3)
+        phone.command("hangup")
+        bye = door.wait_request("BYE", 10)
+        assert bye is not None
+        door.respond(bye, 200)
+        phone.wait_event("ended", 10)
     finally:
         media.close()
         door.close()
     heard = audio.analyze_tone(early)
     print(f"browser heard before the answer: {heard}")
     assert heard.ok(440, min_seconds=3), heard
+    after = audio.analyze_tone(answered)
+    print(f"browser heard after the 200: {after}")
+    assert after.ok(440, min_seconds=2), after
     assert pbx.alive()

@@ -117,6 +117,12 @@ impl BrowserLeg {
         Ok(offer)
     }
 
+    /// The answer a calling browser already got in a 183: the device's 200
+    /// carries the same session, which must not be negotiated again.
+    pub fn answer_already_given(&self) -> Option<Vec<u8>> {
+        (self.codec.is_some() && self.browser_offer.is_some()).then(|| self.last_to_browser.clone()).flatten()
+    }
+
     fn device_sdp(&mut self, engine: &MediaEngine, codecs: &[G711], te: Option<u8>) -> Vec<u8> {
         self.version += 1;
         plain_sdp(engine.advertise(), self.bridge.plain_port(), codecs, te, self.session_id, self.version).to_string().into_bytes()

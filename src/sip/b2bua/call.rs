@@ -465,7 +465,7 @@ impl Call {
                 }
                 Action::AnswerCaller { fork } => {
                     let answer = self.fork_sdp[self.fork_base + fork].clone().unwrap_or_default();
-                    match self.media.translate(self.fork_leg(), &answer).await {
+                    match self.media.translate_final_answer(self.fork_leg(), &answer).await {
                         // An originated caller already has our relay's SDP: the
                         // answer only tells the relay where the callee is.
                         Ok(sdp) if self.kind == CallerKind::Incoming => {

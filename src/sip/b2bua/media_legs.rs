@@ -78,6 +78,16 @@ impl CallMedia {
         Ok(sdp.to_string().into_bytes())
     }
 
+    /// The callee's final answer to the call's first offer. After a 183 with
+    /// SDP, a calling browser already has its answer: the 200 repeats it.
+    pub async fn translate_final_answer(&mut self, from: Leg, sdp_text: &[u8]) -> anyhow::Result<Vec<u8>> {
+        if let Some(answer) = self.browsers[leg_index(other(from))].as_ref().and_then(BrowserLeg::answer_already_given) {
+            self.last_sdp[leg_index(from)] = Some(sdp_text.to_vec());
+            return Ok(answer);
+        }
+        self.translate(from, sdp_text).await
+    }
+
     /// The callee `leg` is a browser: the caller's plain offer becomes a
     /// WebRTC offer for it.
     pub fn expect_browser(&mut self, leg: Leg) {
