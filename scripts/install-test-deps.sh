@@ -115,3 +115,41 @@ if command -v rustup >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/rustup" ]; then
     "$RUSTUP" target add x86_64-unknown-linux-musl
   fi
 fi
+
+# ---------------------------------------------------------------------------
+# Browser tests (self-contained block; tests/integration/test_webrtc.py):
+# Debian's chromium, node + npm, and the pinned npm packages (JsSIP, the
+# playwright-core driver, esbuild to bundle JsSIP) into tests/integration/webrtc.
+WEB_PKGS=(chromium nodejs npm util-linux iproute2)
+web_missing=()
+web_installed="$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${WEB_PKGS[@]}" 2>/dev/null || true)"
+for p in "${WEB_PKGS[@]}"; do
+  if ! grep -qE "^${p} ii" <<<"$web_installed"; then web_missing+=("$p"); fi
+done
+# node may come from elsewhere than Debian (e.g. NodeSource): keep it if it runs
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  web_filtered=()
+  for p in "${web_missing[@]}"; do
+    case "$p" in nodejs|npm) ;; *) web_filtered+=("$p") ;; esac
+  done
+  web_missing=("${web_filtered[@]}")
+fi
+if [ ${#web_missing[@]} -gt 0 ]; then
+  echo "install-test-deps: apt-get install ${web_missing[*]} (browser tests)"
+  WEB_SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then WEB_SUDO="sudo"; fi
+  $WEB_SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $WEB_SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${web_missing[@]}" >/dev/null
+fi
+WEB_DIR="$ROOT/tests/integration/webrtc"
+web_stamp="$WEB_DIR/node_modules/.lock-sha256"
+web_want="$(sha256sum "$WEB_DIR/package-lock.json" | cut -d' ' -f1)"
+if [ "$(cat "$web_stamp" 2>/dev/null)" != "$web_want" ] || [ ! -x "$WEB_DIR/node_modules/.bin/esbuild" ]; then
+  echo "install-test-deps: npm ci in tests/integration/webrtc"
+  (cd "$WEB_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$web_want" > "$web_stamp"
+fi
+# JsSIP has no browser build on npm: bundle it for the test page
+(cd "$WEB_DIR" && ./node_modules/.bin/esbuild jssip-entry.js --bundle --format=iife \
+   --outfile=page/jssip.bundle.js --log-level=warning)

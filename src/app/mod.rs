@@ -48,6 +48,16 @@ pub async fn run_with(config: Config, addon: Option<crate::addon::AddonRuntime>)
     let deps = crate::sip::server::SipDeps { config: config.clone(), store: store.clone(), binding_writer: binding_writer.clone(), bus, media };
     let core = crate::sip::server::start(deps, cancel.clone()).await?;
     tracing::info!("HTTP listening on {}", config.http.listen);
+    // Bound before /health answers, so a healthy PBX has every listener up.
+    let wss = match config.http.wss_listen {
+        Some(addr) => {
+            let (cert, key) = crate::sip::tls_cert::load_or_create(&config)?;
+            let listener = crate::http::wss::TlsListener::bind(addr, &cert, &key).await?;
+            tracing::info!("HTTPS/WSS listening on {addr}");
+            Some(tokio::spawn(crate::http::serve_tls(listener, core.clone())))
+        }
+        None => None,
+    };
     // MQTT bridge to Home Assistant (off without an `mqtt` section); lives until run() returns.
     let mqtt = config.mqtt.clone().map(|m| crate::mqtt::MqttBridge::start(m, core.clone())).transpose().context("mqtt")?.map(Arc::new);
     let addon_http = match addon {
@@ -60,6 +70,7 @@ pub async fn run_with(config: Config, addon: Option<crate::addon::AddonRuntime>)
     tokio::select! {
         _ = shutdown_signal() => tracing::info!("shutting down"),
         r = http => { r??; }
+        Some(r) = async { match wss { Some(t) => Some(t.await), None => None } } => { r??; }
     }
     cancel.cancel();
     drop(core);

@@ -138,6 +138,10 @@ pub struct HttpConfig {
     /// Bearer token for the call-control API under /api; the API is off without it.
     #[serde(default)]
     pub api_token: Option<String>,
+    /// A second listener serving the same routes over TLS (WSS for browsers
+    /// on HTTPS pages), with the SIP TLS pair (`sip.tls`, or the self-signed one).
+    #[serde(default)]
+    pub wss_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

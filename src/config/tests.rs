@@ -79,3 +79,10 @@ fn digest_algorithms() {
     assert!(err("sip: {digest_algorithms: [SHA-1]}").contains("SHA-1"));
     assert!(err("sip: {digest_algorithms: []}").contains("sip.digest_algorithms"));
 }
+
+#[test]
+fn wss_listen_needs_its_own_port() {
+    let ok = parse("http: {listen: 127.0.0.1:8088, wss_listen: 127.0.0.1:8089}\n").unwrap();
+    assert_eq!(ok.http.wss_listen.map(|a| a.port()), Some(8089));
+    assert!(err("http: {listen: 0.0.0.0:8088, wss_listen: 127.0.0.1:8088}\n").contains("http.wss_listen"));
+}

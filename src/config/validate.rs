@@ -76,6 +76,9 @@ pub(super) fn validate(c: &Config) -> Result<()> {
             bail!("sip.external_address: `{ip}` is not an address devices can reach");
         }
     }
+    if c.http.wss_listen.is_some_and(|w| w.port() == c.http.listen.port() && (w.ip() == c.http.listen.ip() || w.ip().is_unspecified() || c.http.listen.ip().is_unspecified())) {
+        bail!("http.wss_listen: `{}` is the port of http.listen; give WSS its own port", c.http.wss_listen.expect("checked"));
+    }
     if c.http.api_token.as_ref().is_some_and(|t| t.len() < 16) {
         bail!("http.api_token: use at least 16 characters");
     }

@@ -1,5 +1,7 @@
 //! HTTP server (axum): /health, and the call-control API (`api`).
 mod api;
+mod sip_ws;
+pub mod wss;
 use crate::sip::core::{now_unix, SipCoreRef};
 use axum::extract::State;
 use axum::routing::get;
@@ -14,9 +16,22 @@ pub async fn serve(listener: tokio::net::TcpListener, core: SipCoreRef) -> anyho
     serve_guarded(listener, core, None).await
 }
 
+/// The same routes over TLS (`http.wss_listen`), WebSockets there being `wss`.
+pub async fn serve_tls(listener: wss::TlsListener, core: SipCoreRef) -> anyhow::Result<()> {
+    use axum::serve::ListenerExt;
+    let app = routes(core).layer(axum::Extension(wss::Secure));
+    // tap_io: axum knows the peer address of a wrapped listener, not of ours.
+    axum::serve(listener.tap_io(|_| {}), app.into_make_service_with_connect_info::<SocketAddr>()).await?;
+    Ok(())
+}
+
+fn routes(core: SipCoreRef) -> Router {
+    Router::new().route("/health", get(health)).route("/ws", get(sip_ws::upgrade)).merge(api::routes()).with_state(core)
+}
+
 /// `addon`: add-on mode adds the panel and lets only the Supervisor's ingress proxy in.
 pub async fn serve_guarded(listener: tokio::net::TcpListener, core: SipCoreRef, addon: Option<crate::addon::AddonHttp>) -> anyhow::Result<()> {
-    let mut app = Router::new().route("/health", get(health)).merge(api::routes()).with_state(core);
+    let mut app = routes(core);
     if let Some(a) = addon {
         app = a.wrap(app);
     }

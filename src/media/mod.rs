@@ -6,6 +6,7 @@ pub mod dtmf;
 pub mod ports;
 pub mod relay;
 pub mod sdp;
+pub mod webrtc;
 
 #[cfg(test)]
 mod ports_tests;

@@ -92,3 +92,13 @@ pub fn transport_name(t: rsipstack::sip::Transport) -> &'static str {
         _ => "udp",
     }
 }
+
+/// The transport a connection carries. A browser's WebSocket is bridged in as
+/// a channel connection (see `sip::websocket`), which rsipstack reports as UDP;
+/// its address keeps the real type, so requests go back over the socket.
+pub fn connection_transport(c: &rsipstack::transport::SipConnection) -> rsipstack::sip::Transport {
+    match c {
+        rsipstack::transport::SipConnection::Channel(ch) => ch.get_addr().r#type.unwrap_or(rsipstack::sip::Transport::Udp),
+        other => other.transport(),
+    }
+}

@@ -13,3 +13,4 @@ pub mod router;
 pub mod server;
 pub mod tls_cert;
 pub mod transports;
+pub mod websocket;

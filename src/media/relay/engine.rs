@@ -56,6 +56,16 @@ impl MediaEngine {
         Ok(Relay::spawn([a, b], self.inner.config.timeout, active)?)
     }
 
+    /// Binds two port pairs (browser side, device side) and starts a WebRTC
+    /// bridge task. Counted with the relays: it holds ports the same way.
+    pub async fn create_webrtc_bridge(&self) -> anyhow::Result<crate::media::webrtc::WebRtcBridge> {
+        let browser = self.inner.ports.allocate()?;
+        let plain = self.inner.ports.allocate()?;
+        let active = ActiveGuard::new(&self.inner.active);
+        let config = &self.inner.config;
+        Ok(crate::media::webrtc::WebRtcBridge::spawn([browser, plain], config.advertise, config.timeout, active)?)
+    }
+
     /// Relays whose task still runs (ports still held).
     pub fn active_relays(&self) -> usize {
         self.inner.active.load(Ordering::Relaxed)
@@ -72,10 +82,10 @@ impl MediaEngine {
 
 /// Counts a relay task from creation until its task ends.
 #[derive(Debug)]
-pub(super) struct ActiveGuard(Arc<AtomicUsize>);
+pub(crate) struct ActiveGuard(Arc<AtomicUsize>);
 
 impl ActiveGuard {
-    fn new(count: &Arc<AtomicUsize>) -> Self {
+    pub(crate) fn new(count: &Arc<AtomicUsize>) -> Self {
         count.fetch_add(1, Ordering::Relaxed);
         ActiveGuard(Arc::clone(count))
     }

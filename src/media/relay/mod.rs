@@ -26,6 +26,7 @@ mod switch_tests;
 mod watchdog_tests;
 
 pub use engine::{MediaConfig, MediaEngine};
+pub(crate) use engine::ActiveGuard;
 pub use handle::Relay;
 pub use stats::{FlowStats, RelayStats};
 

@@ -78,6 +78,10 @@ pub async fn run(setup: CallSetup) {
         return;
     }
     let mut media = CallMedia::new(core.media.clone());
+    if bindings.iter().any(|b| b.transport.starts_with("ws")) {
+        // A browser callee (SIP Core card) needs a WebRTC offer.
+        media.expect_browser(Leg::B);
+    }
     let offer_b = match media.translate(Leg::A, &offer).await {
         Ok(sdp) => sdp,
         Err(e) => {
@@ -88,7 +92,7 @@ pub async fn run(setup: CallSetup) {
         }
     };
     let (msgs, rx) = mpsc::unbounded_channel();
-    let caller_transport = tx.connection.as_ref().map(|c| crate::sip::core::transport_name(c.transport())).unwrap_or("udp");
+    let caller_transport = tx.connection.as_ref().map(|c| crate::sip::core::transport_name(crate::sip::core::connection_transport(c))).unwrap_or("udp");
     let contact = core.contact_uri(None, listen_transport(caller_transport));
     let (state_tx, state_rx) = core.dialogs.new_dialog_state_channel();
     let caller_dialog = match core.dialogs.get_or_create_server_invite(&tx, state_tx, None, Some(contact)) {
@@ -200,6 +204,7 @@ impl Call {
                 Some((leg, digit)) = next_dtmf(&mut dtmf) => {
                     let from = self.ext_on(leg);
                     self.core.bus.publish(PbxEvent::Dtmf { call_id: self.call_id.clone(), from, digit });
+                    self.dtmf_to_browser(leg.other(), digit);
                     None
                 }
             };
@@ -269,6 +274,20 @@ impl Call {
         }
     }
 
+    /// A browser on `to` learns of a device's RFC 4733 key press as SIP INFO
+    /// (what JsSIP reports to the page).
+    fn dtmf_to_browser(&self, to: Leg, digit: char) {
+        if !self.media.is_browser(to) {
+            return;
+        }
+        let dialog = match self.winner() {
+            Some(_) if to == self.caller_leg => self.caller.clone(),
+            Some(w) => self.forks[w].clone(),
+            None => return,
+        };
+        tokio::spawn(send_dtmf_info(dialog, digit.to_string(), self.call_id.clone()));
+    }
+
     /// The answering fork, as an index into `forks`.
     fn winner(&self) -> Option<usize> {
         self.machine.winner().map(|w| self.fork_base + w)
@@ -294,6 +313,12 @@ impl Call {
         let bindings = self.core.registered_contacts(to);
         if bindings.is_empty() {
             tracing::info!(call_id = %self.call_id, %to, "transfer refused: target not registered");
+            return;
+        }
+        // The media path is re-pointed, not renegotiated: a WebRTC bridge on
+        // either side would need a new session.
+        if self.media.is_browser(Leg::A) || self.media.is_browser(Leg::B) || bindings.iter().any(|b| b.transport.starts_with("ws")) {
+            tracing::info!(call_id = %self.call_id, %to, "transfer refused: not supported yet with a browser in the call");
             return;
         }
         let (old_caller_ext, old_callee_ext) = (self.caller_ext.clone(), self.callee_ext.clone());
@@ -481,7 +506,7 @@ impl Call {
                 }
                 Action::AnswerCaller { fork } => {
                     let answer = self.fork_sdp[self.fork_base + fork].clone().unwrap_or_default();
-                    match self.media.translate(self.fork_leg(), &answer).await {
+                    match self.media.translate_final_answer(self.fork_leg(), &answer).await {
                         // An originated caller already has our relay's SDP: the
                         // answer only tells the relay where the callee is.
                         Ok(sdp) if self.kind == CallerKind::Incoming => {
@@ -562,12 +587,7 @@ impl Call {
 
     /// A DTMF digit sent as SIP INFO (application/dtmf-relay or application/dtmf).
     fn publish_dtmf(&self, req: &Request, from: &str) {
-        let ct = req.header_value("Content-Type").unwrap_or_default().to_ascii_lowercase();
-        if !ct.starts_with("application/dtmf") {
-            return;
-        }
-        let body = String::from_utf8_lossy(&req.body);
-        if let Some(digit) = parse_dtmf_info(&body) {
+        if let Some(digit) = info_digit(req) {
             self.core.bus.publish(PbxEvent::Dtmf { call_id: self.call_id.clone(), from: from.to_string(), digit });
         }
     }
@@ -579,6 +599,12 @@ impl Call {
             let _ = handle.reply(StatusCode::RequestPending).await;
             return;
         };
+        // A browser's key press toward a SIP device goes as RFC 4733, which
+        // devices understand far more often than INFO.
+        if req.method == Method::Info && info_digit(&req).is_some_and(|d| self.media.dtmf_to_device(from, d)) {
+            let _ = handle.reply(StatusCode::OK).await;
+            return;
+        }
         let target = if from == self.caller_leg { self.forks[winner].clone() } else { self.caller.clone() };
         let is_sdp = req.header_value("Content-Type").is_some_and(|c| c.to_ascii_lowercase().starts_with("application/sdp"));
         let body = if is_sdp && !req.body.is_empty() {
@@ -697,6 +723,15 @@ fn sdp_content_type() -> Header {
 }
 
 /// `Signal=5` (application/dtmf-relay) or a bare digit (application/dtmf).
+/// The digit of an INFO carrying application/dtmf-relay or application/dtmf.
+fn info_digit(req: &Request) -> Option<char> {
+    let ct = req.header_value("Content-Type").unwrap_or_default().to_ascii_lowercase();
+    if !ct.starts_with("application/dtmf") {
+        return None;
+    }
+    parse_dtmf_info(&String::from_utf8_lossy(&req.body))
+}
+
 pub fn parse_dtmf_info(body: &str) -> Option<char> {
     let valid = |c: char| c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D' | 'a'..='d');
     for line in body.lines() {

@@ -5,6 +5,7 @@
 //! that leg's device listens (a first guess; the relay latches onto the real
 //! source), and the copy the other leg receives names our relay ports.
 use crate::media::sdp::Sdp;
+use super::browser_leg::BrowserLeg;
 use crate::media::{Leg, MediaEngine, Relay};
 
 pub struct CallMedia {
@@ -19,17 +20,28 @@ pub struct CallMedia {
     /// o= line state per receiving leg, so each device sees one stable session.
     origin_version: [u64; 2],
     session_id: u64,
+    /// The leg expected to answer with WebRTC (a browser callee), set before
+    /// the caller's plain offer is translated.
+    expect_browser: Option<Leg>,
+    /// Per leg (A, B): its WebRTC bridge when that leg is a browser.
+    browsers: [Option<BrowserLeg>; 2],
+    /// Where the bridges' RFC 4733 key presses go: the `dtmf` stream.
+    browser_dtmf: Option<tokio::sync::mpsc::UnboundedSender<(Leg, char)>>,
 }
 
 impl CallMedia {
     pub fn new(engine: MediaEngine) -> Self {
-        CallMedia { engine, relays: Vec::new(), dtmf: None, last_sdp: [None, None], held: [false, false], origin_version: [0, 0], session_id: rand::random::<u32>() as u64 }
+        CallMedia { engine, relays: Vec::new(), dtmf: None, last_sdp: [None, None], held: [false, false], origin_version: [0, 0], session_id: rand::random::<u32>() as u64, expect_browser: None, browsers: [None, None], browser_dtmf: None }
     }
 
     /// SDP that `from` sent, rewritten for the other leg. Creates relays for
     /// new m-lines; a port-0 m-line stays disabled.
     pub async fn translate(&mut self, from: Leg, sdp_text: &[u8]) -> anyhow::Result<Vec<u8>> {
         let text = std::str::from_utf8(sdp_text).map_err(|_| anyhow::anyhow!("SDP is not UTF-8"))?;
+        if let Some(out) = self.translate_browser(from, text).await? {
+            self.last_sdp[leg_index(from)] = Some(sdp_text.to_vec());
+            return Ok(out);
+        }
         let mut sdp = Sdp::parse(text).map_err(|e| anyhow::anyhow!("bad SDP: {e}"))?;
         let to = other(from);
         let mut ports = Vec::with_capacity(sdp.media_count());
@@ -64,6 +76,89 @@ impl CallMedia {
         sdp.set_origin("ha-pbx", self.session_id, self.origin_version[slot], self.engine.advertise());
         sdp.rewrite_for_relay(self.engine.advertise(), &ports);
         Ok(sdp.to_string().into_bytes())
+    }
+
+    /// The callee's final answer to the call's first offer. After a 183 with
+    /// SDP, a calling browser already has its answer: the 200 repeats it.
+    pub async fn translate_final_answer(&mut self, from: Leg, sdp_text: &[u8]) -> anyhow::Result<Vec<u8>> {
+        if let Some(answer) = self.browsers[leg_index(other(from))].as_ref().and_then(BrowserLeg::answer_already_given) {
+            self.last_sdp[leg_index(from)] = Some(sdp_text.to_vec());
+            return Ok(answer);
+        }
+        self.translate(from, sdp_text).await
+    }
+
+    /// The callee `leg` is a browser: the caller's plain offer becomes a
+    /// WebRTC offer for it.
+    pub fn expect_browser(&mut self, leg: Leg) {
+        self.expect_browser = Some(leg);
+    }
+
+    /// Some(SDP) when a browser is (or becomes) one of the legs: the
+    /// sender's bridge turns its WebRTC SDP into plain SDP, the receiver's
+    /// bridge turns plain SDP into WebRTC SDP.
+    async fn translate_browser(&mut self, from: Leg, text: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        let to = other(from);
+        let from_browser = self.browsers[leg_index(from)].is_some() || crate::media::webrtc::is_webrtc(text);
+        let to_browser = self.browsers[leg_index(to)].is_some() || self.expect_browser == Some(to);
+        if !from_browser && !to_browser {
+            return Ok(None);
+        }
+        if !self.relays.is_empty() {
+            anyhow::bail!("a browser joined a call already relayed as plain RTP");
+        }
+        for (leg, is_browser) in [(from, from_browser), (to, to_browser)] {
+            if is_browser && self.browsers[leg_index(leg)].is_none() {
+                let mut browser = BrowserLeg::new(&self.engine, self.session_id).await?;
+                self.forward_device_dtmf(&mut browser, other(leg));
+                self.browsers[leg_index(leg)] = Some(browser);
+            }
+        }
+        let mut sdp = text.as_bytes().to_vec();
+        if let Some(b) = self.browsers[leg_index(from)].as_mut() {
+            sdp = b.sdp_from_browser(&self.engine, text).await?;
+        }
+        if let Some(b) = self.browsers[leg_index(to)].as_mut() {
+            sdp = b.sdp_from_device(std::str::from_utf8(&sdp)?).await?;
+        }
+        Ok(Some(sdp))
+    }
+
+    /// Key presses the device on `device_leg` sends into a browser's bridge
+    /// join the call's DTMF stream.
+    fn forward_device_dtmf(&mut self, browser: &mut BrowserLeg, device_leg: Leg) {
+        let Some(mut rx) = browser.bridge.take_dtmf_events() else { return };
+        if self.browser_dtmf.is_none() {
+            let (tx, merged) = tokio::sync::mpsc::unbounded_channel();
+            self.browser_dtmf = Some(tx);
+            self.dtmf = Some(merged);
+        }
+        let tx = self.browser_dtmf.clone().expect("set above");
+        tokio::spawn(async move {
+            while let Some(digit) = rx.recv().await {
+                if tx.send((device_leg, digit)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    /// Whether `leg` is a browser (its media goes through a WebRTC bridge).
+    pub fn is_browser(&self, leg: Leg) -> bool {
+        self.browsers[leg_index(leg)].is_some()
+    }
+
+    /// A key the browser on `from` pressed (SIP INFO), sent to the device on
+    /// the other leg as RFC 4733. False when the other leg is a browser too
+    /// (it gets the INFO itself).
+    pub fn dtmf_to_device(&self, from: Leg, digit: char) -> bool {
+        match (&self.browsers[leg_index(from)], &self.browsers[leg_index(other(from))]) {
+            (Some(b), None) => {
+                b.bridge.send_dtmf(digit);
+                true
+            }
+            _ => false,
+        }
     }
 
     async fn new_relay(&mut self) -> anyhow::Result<Relay> {
@@ -104,6 +199,13 @@ impl CallMedia {
 
     /// Resolves when every relay of the call has seen no media for the timeout.
     pub async fn timed_out(&self) {
+        match &self.browsers {
+            [Some(a), Some(b)] => {
+                return tokio::select! { _ = a.bridge.timed_out() => {}, _ = b.bridge.timed_out() => {} };
+            }
+            [Some(one), None] | [None, Some(one)] => return one.bridge.timed_out().await,
+            [None, None] => {}
+        }
         let relays: Vec<&Relay> = self.relays.iter().flatten().collect();
         if relays.is_empty() {
             return std::future::pending().await;

@@ -2,6 +2,7 @@
 //!
 //! `invite` decides whether a new INVITE may become a call, `call` runs it,
 //! `machine` is the sans-IO heart of a call, `media_legs` maps SDP to relays.
+pub mod browser_leg;
 pub mod call;
 pub mod fork;
 pub mod originate;

@@ -30,6 +30,12 @@ pub async fn dial(core: SipCoreRef, from: &str, to: &str) -> Result<String, Cont
     if core.registered_contacts(to).is_empty() {
         return Err(ControlError::NotRegistered(to.to_string()));
     }
+    // Our own offer is plain G.711: a browser (registered over WebSocket)
+    // would refuse it. Said plainly rather than failing with a 488 later.
+    let is_browser = |ext: &str| core.registered_contacts(ext).iter().any(|b| b.transport.starts_with("ws"));
+    if is_browser(from) || is_browser(to) {
+        return Err(ControlError::NotPossible("click-to-dial with a browser (WebSocket) extension is not supported yet".into()));
+    }
     let mut media = CallMedia::new(core.media.clone());
     let offer = media.offer(Leg::A).await.map_err(|e| ControlError::BadArgument(format!("no media ports: {e}")))?;
     let (msgs, mut rx) = mpsc::unbounded_channel::<CallMsg>();

@@ -188,6 +188,23 @@ impl BindingTable {
         self.by_extension.remove(extension).unwrap_or_default()
     }
 
+    /// A connection-bound flow ended (a browser's WebSocket closed): its
+    /// bindings can never be reached again, so they go now rather than at expiry.
+    pub fn remove_flow(&mut self, transport: &str, source: &str) -> Vec<(String, Binding)> {
+        let mut gone = Vec::new();
+        self.by_extension.retain(|ext, list| {
+            list.retain(|b| {
+                let keep = !(b.transport == transport && b.source == source);
+                if !keep {
+                    gone.push((ext.clone(), b.clone()));
+                }
+                keep
+            });
+            !list.is_empty()
+        });
+        gone
+    }
+
     /// Remove expired bindings, returning (extension, binding) for each.
     pub fn sweep(&mut self, now: i64) -> Vec<(String, Binding)> {
         let mut gone = Vec::new();

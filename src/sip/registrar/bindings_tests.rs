@@ -118,3 +118,18 @@ fn delivery_address_follows_nat_rules() {
     t.register("105", &r, &LIMITS, 0).unwrap();
     assert_eq!(t.lookup("105", 0)[0].delivery_address(), "127.0.0.1:5060");
 }
+
+#[test]
+fn a_closed_flow_takes_only_its_own_bindings() {
+    let mut t = BindingTable::default();
+    let mut ws = req(&["sip:x@abc.invalid;transport=ws"], Some(600), "c1", 1);
+    ws.transport = "ws".into();
+    ws.source = "127.0.0.1:40000".into();
+    t.register("102", &ws, &LIMITS, 0).unwrap();
+    t.register("102", &req(&["sip:102@10.0.0.2"], Some(600), "c2", 1), &LIMITS, 0).unwrap();
+    assert!(t.remove_flow("ws", "127.0.0.1:40001").is_empty(), "another socket");
+    let gone = t.remove_flow("ws", "127.0.0.1:40000");
+    assert_eq!(gone.len(), 1);
+    assert_eq!(gone[0].0, "102");
+    assert_eq!(t.lookup("102", 1).len(), 1, "the UDP phone stays");
+}

@@ -3,14 +3,14 @@
 use super::bindings::{Binding, Change, ContactRequest, RegisterError, RegisterRequest};
 use crate::events::PbxEvent;
 use crate::sip::auth::request::{authenticate, ensure_to_tag, AuthOutcome};
-use crate::sip::core::{now_unix, transport_name, SipCore};
+use crate::sip::core::{connection_transport, now_unix, transport_name, SipCore};
 use crate::storage::{BindingOp, BindingRow};
 use rsipstack::sip::{Header, HeadersExt, Param, Request, Response, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
 use std::net::SocketAddr;
 
 pub async fn handle_register(core: &SipCore, tx: &mut Transaction, source: SocketAddr) {
-    let resp = register_response(core, &tx.original, source, tx.connection.as_ref().map(|c| c.transport()));
+    let resp = register_response(core, &tx.original, source, tx.connection.as_ref().map(connection_transport));
     if let Err(e) = tx.respond(resp).await {
         tracing::debug!(error = %e, "REGISTER response not sent");
     }
@@ -94,6 +94,27 @@ fn record_changes(core: &SipCore, ext: &str, changes: Vec<Change>) {
                 tracing::info!(extension = %ext, contact = %contact_uri, reason, "unregistered");
                 core.binding_writer.send(BindingOp::Delete { extension: ext.to_string(), contact_uri: contact_uri.clone() });
                 core.bus.publish(PbxEvent::Unregistered { extension: ext.to_string(), contact: contact_uri, reason: reason.to_string() });
+            }
+        }
+    }
+}
+
+/// A browser's socket closed: its registrations go at once, so calls to its
+/// extension no longer ring a tab that is gone.
+pub fn flow_closed(core: &SipCore, transport: &str, source: std::net::SocketAddr) {
+    let gone = match core.location.lock() {
+        Ok(mut loc) => loc.remove_flow(transport, &source.to_string()),
+        Err(_) => return,
+    };
+    let now = now_unix();
+    for (ext, b) in gone {
+        record_changes(core, &ext, vec![Change::Removed { contact_uri: b.contact_uri, reason: "connection closed" }]);
+        // A closed tab sends no BYE: end the calls of an extension that has
+        // no other device left, rather than wait for the media timeout.
+        if !core.location.lock().map(|l| l.is_registered(&ext, now)).unwrap_or(true) {
+            for call in crate::sip::control::calls_of(core, &ext) {
+                tracing::info!(extension = %ext, call_id = %call.call_id, "browser gone: hanging up its call");
+                core.calls.command(&call.call_id, crate::sip::b2bua::registry::Command::HangUp);
             }
         }
     }

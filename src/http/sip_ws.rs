@@ -1,0 +1,58 @@
+//! `/ws`: SIP over WebSocket for the SIP Core card (JsSIP). The `sip`
+//! subprotocol must be echoed in the handshake or JsSIP drops the socket.
+//! Frames are moved both ways; what they mean is `crate::sip::websocket`'s job.
+use crate::sip::core::SipCoreRef;
+use crate::sip::websocket::{outgoing_text, WsSession};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::Extension;
+use axum::response::Response;
+use std::net::SocketAddr;
+
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(core): State<SipCoreRef>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    secure: Option<Extension<super::wss::Secure>>,
+) -> Response {
+    let secure = secure.is_some();
+    ws.protocols(["sip"]).max_message_size(64 * 1024).on_upgrade(move |socket| serve(socket, core, remote, secure))
+}
+
+async fn serve(mut socket: WebSocket, core: SipCoreRef, remote: SocketAddr, secure: bool) {
+    let mut session = match WsSession::open(&core, remote, secure).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(%remote, error = %e, "websocket not attached to the SIP core");
+            return;
+        }
+    };
+    tracing::info!(%remote, "SIP websocket connected");
+    loop {
+        tokio::select! {
+            frame = socket.recv() => match frame {
+                Some(Ok(Message::Text(t))) => {
+                    if !session.on_frame(t.as_bytes()) { break; }
+                }
+                Some(Ok(Message::Binary(b))) => {
+                    if !session.on_frame(&b) { break; }
+                }
+                Some(Ok(Message::Close(_))) | None => break,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    tracing::debug!(%remote, error = %e, "websocket read failed");
+                    break;
+                }
+            },
+            out = session.from_core.recv() => match out.and_then(outgoing_text) {
+                Some(text) => {
+                    if socket.send(Message::Text(text.into())).await.is_err() { break; }
+                }
+                None => break,
+            },
+        }
+    }
+    drop(session);
+    crate::sip::registrar::handler::flow_closed(&core, if secure { "wss" } else { "ws" }, remote);
+    tracing::info!(%remote, "SIP websocket closed");
+}

@@ -1,0 +1,107 @@
+//! The codecs a WebRTC bridge passes through untouched: G.711 both laws,
+//! which every browser and every SIP device speak, so the common path
+//! needs no transcoding.
+use crate::media::sdp::Sdp;
+use std::net::IpAddr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum G711 {
+    Pcmu,
+    Pcma,
+}
+
+impl G711 {
+    /// The static RTP payload type (RFC 3551), the same on both legs.
+    pub fn payload_type(self) -> u8 {
+        match self {
+            G711::Pcmu => 0,
+            G711::Pcma => 8,
+        }
+    }
+
+    pub fn from_payload_type(pt: u8) -> Option<G711> {
+        match pt {
+            0 => Some(G711::Pcmu),
+            8 => Some(G711::Pcma),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            G711::Pcmu => "PCMU",
+            G711::Pcma => "PCMA",
+        }
+    }
+}
+
+/// An SDP body from a browser (or any ICE/DTLS-SRTP peer) rather than a
+/// plain RTP device.
+pub fn is_webrtc(sdp: &str) -> bool {
+    let has = |needle: &str| sdp.lines().any(|l| l.trim_start().starts_with(needle));
+    sdp.lines().any(|l| l.starts_with("m=") && (l.contains("/TLS/RTP/") || l.contains("RTP/SAVPF")))
+        && has("a=fingerprint:")
+        && has("a=ice-ufrag:")
+}
+
+/// Whether str0m can read a browser's SDP at all: checked on arrival, so a
+/// broken offer is refused at once rather than when the device answers.
+pub fn check_browser_sdp(sdp: &str) -> Result<(), String> {
+    str0m::change::SdpOffer::from_sdp_string(sdp).map(drop).map_err(|e| e.to_string())
+}
+
+/// The G.711 laws a plain SDP offers on its first audio stream, in its order.
+pub fn offered_g711(sdp: &Sdp) -> Vec<G711> {
+    let Some(media) = sdp.media(0) else { return Vec::new() };
+    media.payload_types().into_iter().filter_map(G711::from_payload_type).fold(Vec::new(), |mut v, c| {
+        if !v.contains(&c) {
+            v.push(c);
+        }
+        v
+    })
+}
+
+/// SDP toward the plain RTP device: our bridge port and the given codecs.
+/// `telephone_event`: the RFC 4733 payload type to list, if any.
+pub fn plain_sdp(addr: IpAddr, port: u16, codecs: &[G711], telephone_event: Option<u8>, session_id: u64, version: u64) -> Sdp {
+    let net = if addr.is_ipv6() { "IP6" } else { "IP4" };
+    let mut pts: Vec<String> = codecs.iter().map(|c| c.payload_type().to_string()).collect();
+    pts.extend(telephone_event.map(|pt| pt.to_string()));
+    let mut text = format!(
+        "v=0\r\no=ha-pbx {session_id} {version} IN {net} {addr}\r\ns=ha-pbx\r\nc=IN {net} {addr}\r\nt=0 0\r\nm=audio {port} RTP/AVP {}\r\n",
+        pts.join(" ")
+    );
+    for c in codecs {
+        text.push_str(&format!("a=rtpmap:{} {}/8000\r\n", c.payload_type(), c.name()));
+    }
+    if let Some(pt) = telephone_event {
+        text.push_str(&format!("a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} 0-15\r\n"));
+    }
+    text.push_str("a=ptime:20\r\na=sendrecv\r\n");
+    Sdp::parse(&text).expect("SDP built from parts we control parses")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn browser_sdp_is_recognised_and_plain_is_not() {
+        let browser = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 0 8\r\na=ice-ufrag:abcd\r\na=fingerprint:sha-256 AA:BB\r\n";
+        assert!(is_webrtc(browser));
+        let plain = "v=0\r\nm=audio 4000 RTP/AVP 0 8\r\n";
+        assert!(!is_webrtc(plain));
+        let sdes = "v=0\r\nm=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x\r\n";
+        assert!(!is_webrtc(sdes));
+    }
+
+    #[test]
+    fn plain_sdp_round_trips_and_lists_offered_laws() {
+        let sdp = plain_sdp("127.0.0.1".parse().unwrap(), 20002, &[G711::Pcma, G711::Pcmu], Some(101), 1, 1);
+        assert_eq!(offered_g711(&sdp), vec![G711::Pcma, G711::Pcmu]);
+        assert_eq!(sdp.telephone_event_pt(), Some(101));
+        assert_eq!(sdp.media_endpoint(0).unwrap().0.to_string(), "127.0.0.1:20002");
+        let opus_only = Sdp::parse("v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=audio 5 RTP/AVP 96\r\na=rtpmap:96 opus/48000/2\r\n").unwrap();
+        assert!(offered_g711(&opus_only).is_empty());
+    }
+}

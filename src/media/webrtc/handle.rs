@@ -1,0 +1,111 @@
+//! What the call holds for a browser leg. Dropping it ends the bridge task,
+//! which closes its sockets and returns the ports.
+use super::codec::G711;
+use super::task::{BridgeTask, Control, Reply, Sockets};
+use crate::media::ports::PortPair;
+use crate::media::relay::ActiveGuard;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub struct WebRtcBridge {
+    browser_port: u16,
+    plain_port: u16,
+    control: mpsc::UnboundedSender<Control>,
+    timed_out: watch::Receiver<bool>,
+    dtmf: Option<mpsc::UnboundedReceiver<char>>,
+}
+
+impl WebRtcBridge {
+    /// `pairs[0]`'s RTP socket faces the browser; `pairs[1]` the device.
+    pub(crate) fn spawn(pairs: [PortPair; 2], advertise: IpAddr, timeout: Duration, active: ActiveGuard) -> std::io::Result<Self> {
+        let [browser, plain] = pairs;
+        let browser_port = browser.lease.rtp_port();
+        let plain_port = plain.lease.rtp_port();
+        // The browser side needs no RTCP port (rtcp-mux); its socket closes here.
+        let sockets = Sockets {
+            browser: UdpSocket::from_std(browser.rtp)?,
+            plain_rtp: UdpSocket::from_std(plain.rtp)?,
+            plain_rtcp: UdpSocket::from_std(plain.rtcp)?,
+            candidate: SocketAddr::new(advertise, browser_port),
+        };
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let (timed_out_tx, timed_out) = watch::channel(false);
+        let (dtmf_tx, dtmf) = mpsc::unbounded_channel();
+        let task = BridgeTask::new(sockets, [browser.lease, plain.lease], control_rx, timed_out_tx, timeout, dtmf_tx, active);
+        tokio::spawn(task.run());
+        Ok(WebRtcBridge { browser_port, plain_port, control, timed_out, dtmf: Some(dtmf) })
+    }
+
+    /// The RTP port written into SDP toward the SIP device.
+    pub fn plain_port(&self) -> u16 {
+        self.plain_port
+    }
+
+    pub fn browser_port(&self) -> u16 {
+        self.browser_port
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Control) -> anyhow::Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.control.send(make(tx)).map_err(|_| anyhow::anyhow!("webrtc bridge stopped"))?;
+        rx.await.map_err(|_| anyhow::anyhow!("webrtc bridge stopped"))?.map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// Answer the browser's offer with the first of `codecs` it also offers.
+    /// Asking again returns the same answer (183 then 200).
+    pub async fn answer_browser(&self, offer: &str, codecs: &[G711]) -> anyhow::Result<(String, G711)> {
+        self.ask(|reply| Control::Answer { offer: offer.to_string(), codecs: codecs.to_vec(), reply }).await
+    }
+
+    /// An offer for the browser carrying `codecs`.
+    pub async fn offer_browser(&self, codecs: &[G711]) -> anyhow::Result<String> {
+        self.ask(|reply| Control::Offer { codecs: codecs.to_vec(), reply }).await
+    }
+
+    /// The browser's answer to [`Self::offer_browser`]; returns the law it chose.
+    pub async fn browser_answered(&self, answer: &str) -> anyhow::Result<G711> {
+        self.ask(|reply| Control::Answered { answer: answer.to_string(), reply }).await
+    }
+
+    /// Answer a browser's new offer in the running session (re-INVITE,
+    /// session refresh): ICE, DTLS and the law stay.
+    pub async fn reanswer_browser(&self, offer: &str) -> anyhow::Result<String> {
+        self.ask(|reply| Control::Reanswer { offer: offer.to_string(), reply }).await
+    }
+
+    /// A new offer for the browser when the device re-INVITEs (hold,
+    /// resume, refresh); its answer goes to [`Self::browser_answered`].
+    pub async fn reoffer_browser(&self, direction: str0m::media::Direction) -> anyhow::Result<String> {
+        self.ask(|reply| Control::Reoffer { direction, reply }).await
+    }
+
+    /// Where the SIP device receives RTP (from its SDP); the first RTP it
+    /// sends moves this to its real source (symmetric RTP, NAT).
+    pub fn set_plain_peer(&self, rtp: SocketAddr) {
+        let _ = self.control.send(Control::PlainPeer(rtp));
+    }
+
+    /// The device's RFC 4733 payload type (from its SDP); None when it has none.
+    pub fn set_plain_telephone_event(&self, pt: Option<u8>) {
+        let _ = self.control.send(Control::TelephoneEvent(pt));
+    }
+
+    /// Send a key press to the device as RFC 4733 events.
+    pub fn send_dtmf(&self, digit: char) {
+        let _ = self.control.send(Control::SendDtmf(digit));
+    }
+
+    /// Key presses (RFC 4733) the device sent; can be taken once.
+    pub fn take_dtmf_events(&mut self) -> Option<mpsc::UnboundedReceiver<char>> {
+        self.dtmf.take()
+    }
+
+    /// Resolves once no media flowed either way for the timeout, the browser
+    /// stopped its ICE checks (tab closed), or the task ended.
+    pub async fn timed_out(&self) {
+        let mut timed_out = self.timed_out.clone();
+        let _ = timed_out.wait_for(|t| *t).await;
+    }
+}

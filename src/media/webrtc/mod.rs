@@ -1,0 +1,21 @@
+//! WebRTC endpoint for a browser leg (the SIP Core card): ICE-lite with one
+//! host candidate, DTLS-SRTP, rtcp-mux and BUNDLE on a single UDP port, by
+//! str0m (sans-IO). The other side of the bridge is plain RTP toward the SIP
+//! device, so a call between a browser and a doorbell needs one bridge per
+//! audio stream instead of a relay. G.711 passes through unchanged.
+//!
+//! No SIP types here: the call side hands in SDP text and addresses.
+
+mod codec;
+mod handle;
+pub mod rtp;
+mod task;
+mod telephone_event;
+
+#[cfg(test)]
+mod bridge_tests;
+#[cfg(test)]
+mod loopback_tests;
+
+pub use codec::{check_browser_sdp, is_webrtc, offered_g711, plain_sdp, G711};
+pub use handle::WebRtcBridge;

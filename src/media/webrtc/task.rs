@@ -1,0 +1,424 @@
+//! The async shell around one str0m `Rtc` (sans-IO): it owns the browser's
+//! UDP socket (ICE, DTLS, SRTP all on one port: rtcp-mux, BUNDLE) and the
+//! plain RTP/RTCP pair toward the SIP device, feeds str0m packets and time,
+//! and carries G.711 frames across unchanged.
+//!
+//! str0m's contract: after every mutation (input, write, SDP change) drain
+//! `poll_output` until it yields a timeout; `drain` is the only place that
+//! polls.
+use super::codec::G711;
+use super::rtp::{self, RtpWriter};
+use super::telephone_event::{self, EventPacket};
+use crate::media::dtmf::DtmfDetector;
+use std::collections::VecDeque;
+use crate::media::ports::PortLease;
+use crate::media::relay::ActiveGuard;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot, watch};
+
+const RECV_BUFFER_BYTES: usize = 2048;
+const G711_CLOCK: u32 = 8000;
+
+pub(super) type Reply<T> = oneshot::Sender<Result<T, String>>;
+
+/// Negotiation and peer changes from the signalling side.
+pub(super) enum Control {
+    /// The browser offered: answer with the first of `codecs` it accepts.
+    Answer { offer: String, codecs: Vec<G711>, reply: Reply<(String, G711)> },
+    /// Make an offer to the browser with `codecs`.
+    Offer { codecs: Vec<G711>, reply: Reply<String> },
+    /// The browser answered our offer.
+    Answered { answer: String, reply: Reply<G711> },
+    /// A new offer from the browser in the running session (re-INVITE).
+    Reanswer { offer: String, reply: Reply<String> },
+    /// A new offer to the browser in the running session, for a device's
+    /// re-INVITE; `direction` is the device's (hold is sendonly).
+    Reoffer { direction: Direction, reply: Reply<String> },
+    /// Where the SIP device said (SDP) it receives RTP.
+    PlainPeer(SocketAddr),
+    /// The device's RFC 4733 payload type, if it has one.
+    TelephoneEvent(Option<u8>),
+    /// A key pressed in the browser (SIP INFO), to send to the device.
+    SendDtmf(char),
+}
+
+pub(super) struct Sockets {
+    pub(super) browser: UdpSocket,
+    pub(super) plain_rtp: UdpSocket,
+    pub(super) plain_rtcp: UdpSocket,
+    /// Our ICE host candidate: the advertised address and the browser port.
+    pub(super) candidate: SocketAddr,
+}
+
+pub(super) struct BridgeTask {
+    sockets: Sockets,
+    rtc: Option<Rtc>,
+    pending: Option<SdpPendingOffer>,
+    mid: Option<Mid>,
+    codec: Option<G711>,
+    /// The last answer we gave the browser: a 183 then a 200 carry the same one.
+    answer: Option<(String, G711)>,
+    plain_peer: Option<SocketAddr>,
+    /// Symmetric RTP: after each SDP change, the first source of RTP wins.
+    latched: bool,
+    writer: RtpWriter,
+    out: Vec<u8>,
+    /// The device's telephone-event payload type.
+    plain_te: Option<u8>,
+    /// RFC 4733 packets waiting for their time, with the event's timestamp.
+    dtmf_out: VecDeque<(Instant, u32, EventPacket)>,
+    /// Timestamp and time of the last audio packet sent to the device, so a
+    /// key press lands on the same clock.
+    last_plain_ts: Option<(u32, Instant)>,
+    /// Key presses the device sends, reported to the call.
+    detector: DtmfDetector,
+    dtmf_events: mpsc::UnboundedSender<char>,
+    control: mpsc::UnboundedReceiver<Control>,
+    timed_out: watch::Sender<bool>,
+    timeout: Duration,
+    last_media: Instant,
+    ice_gone: bool,
+    /// DTLS-SRTP is up. Audio written before would be queued by str0m and
+    /// then sent in one burst, which the browser's jitter buffer pays for by
+    /// time-compressing speech for seconds.
+    connected: bool,
+    _leases: [PortLease; 2],
+    _active: ActiveGuard,
+}
+
+impl BridgeTask {
+    pub(super) fn new(
+        sockets: Sockets,
+        leases: [PortLease; 2],
+        control: mpsc::UnboundedReceiver<Control>,
+        timed_out: watch::Sender<bool>,
+        timeout: Duration,
+        dtmf_events: mpsc::UnboundedSender<char>,
+        active: ActiveGuard,
+    ) -> Self {
+        BridgeTask {
+            sockets,
+            rtc: None,
+            pending: None,
+            mid: None,
+            codec: None,
+            answer: None,
+            plain_peer: None,
+            latched: false,
+            writer: RtpWriter::new(rand::random(), rand::random()),
+            out: Vec::with_capacity(RECV_BUFFER_BYTES),
+            plain_te: None,
+            dtmf_out: VecDeque::new(),
+            last_plain_ts: None,
+            detector: DtmfDetector::default(),
+            dtmf_events,
+            control,
+            timed_out,
+            timeout,
+            last_media: Instant::now(),
+            ice_gone: false,
+            connected: false,
+            _leases: leases,
+            _active: active,
+        }
+    }
+
+    /// Runs until the handle is dropped.
+    pub(super) async fn run(mut self) {
+        let mut browser_buf = vec![0u8; RECV_BUFFER_BYTES];
+        let mut plain_buf = vec![0u8; RECV_BUFFER_BYTES];
+        let mut rtcp_buf = vec![0u8; RECV_BUFFER_BYTES];
+        let mut watchdog = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            let mut deadline = self.drain();
+            if let Some((due, _, _)) = self.dtmf_out.front() {
+                deadline = deadline.min(*due);
+            }
+            tokio::select! {
+                control = self.control.recv() => match control {
+                    Some(c) => self.apply(c),
+                    None => break,
+                },
+                got = self.sockets.browser.recv_from(&mut browser_buf) => {
+                    if let Ok((n, src)) = got {
+                        self.on_browser_packet(&browser_buf[..n], src);
+                    }
+                }
+                got = self.sockets.plain_rtp.recv_from(&mut plain_buf) => {
+                    if let Ok((n, src)) = got {
+                        self.on_device_packet(&plain_buf[..n], src);
+                    }
+                }
+                // str0m writes its own RTCP toward the browser; the device's
+                // reports are read only so the socket never fills.
+                _ = self.sockets.plain_rtcp.recv_from(&mut rtcp_buf) => {}
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    if let Some(rtc) = self.rtc.as_mut() {
+                        let _ = rtc.handle_input(Input::Timeout(Instant::now()));
+                    }
+                    self.send_due_dtmf();
+                }
+                _ = watchdog.tick() => self.check_timeout(),
+            }
+        }
+        tracing::debug!(candidate = %self.sockets.candidate, "webrtc bridge stopped");
+    }
+
+    fn new_rtc(&self, codecs: &[G711]) -> Result<Rtc, String> {
+        let mut config = RtcConfig::new().clear_codecs().set_ice_lite(true);
+        for c in codecs {
+            config = match c {
+                G711::Pcmu => config.enable_pcmu(true, false),
+                G711::Pcma => config.enable_pcma(true, false),
+            };
+        }
+        let mut rtc = config.build(Instant::now());
+        let host = Candidate::host(self.sockets.candidate, "udp").map_err(|e| format!("host candidate: {e}"))?;
+        rtc.add_local_candidate(host);
+        Ok(rtc)
+    }
+
+    fn apply(&mut self, control: Control) {
+        match control {
+            Control::Answer { offer, codecs, reply } => {
+                let result = self.answer(&offer, &codecs);
+                let _ = reply.send(result);
+            }
+            Control::Offer { codecs, reply } => {
+                let result = self.offer(&codecs);
+                let _ = reply.send(result);
+            }
+            Control::Answered { answer, reply } => {
+                let result = self.answered(&answer);
+                let _ = reply.send(result);
+            }
+            Control::Reanswer { offer, reply } => {
+                let result = self.reanswer(&offer);
+                let _ = reply.send(result);
+            }
+            Control::Reoffer { direction, reply } => {
+                let result = self.reoffer(direction);
+                let _ = reply.send(result);
+            }
+            Control::PlainPeer(addr) => {
+                if self.plain_peer != Some(addr) {
+                    self.plain_peer = Some(addr);
+                    self.latched = false;
+                }
+            }
+            Control::TelephoneEvent(pt) => {
+                self.plain_te = pt;
+                self.detector.set_payload_type(pt);
+            }
+            Control::SendDtmf(digit) => {
+                self.queue_dtmf(digit);
+                return;
+            }
+        }
+        // Media is expected from now on; silence before the answer is normal.
+        self.last_media = Instant::now();
+    }
+
+    fn answer(&mut self, offer: &str, codecs: &[G711]) -> Result<(String, G711), String> {
+        if let Some(done) = &self.answer {
+            return Ok(done.clone());
+        }
+        let offer = SdpOffer::from_sdp_string(offer).map_err(|e| format!("browser SDP: {e}"))?;
+        let mut rtc = self.new_rtc(codecs)?;
+        let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| format!("browser offer refused: {e}"))?;
+        // Only audio codecs are enabled, so the one section we accepted is the audio.
+        self.mid = answer.media_lines.iter().find(|m| !m.disabled && !m.pts.is_empty()).map(|m| m.mid());
+        self.rtc = Some(rtc);
+        self.drain();
+        let codec = self.negotiated().ok_or("the browser offered neither PCMU nor PCMA")?;
+        let done = (answer.to_sdp_string(), codec);
+        self.answer = Some(done.clone());
+        Ok(done)
+    }
+
+    /// Same session, same law: str0m answers the new offer on the running
+    /// connection, so ICE and DTLS carry on.
+    fn reanswer(&mut self, offer: &str) -> Result<String, String> {
+        let offer = SdpOffer::from_sdp_string(offer).map_err(|e| format!("browser SDP: {e}"))?;
+        let rtc = self.rtc.as_mut().ok_or("no session to renegotiate")?;
+        let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| format!("browser re-offer refused: {e}"))?;
+        self.drain();
+        Ok(answer.to_sdp_string())
+    }
+
+    /// The device's direction becomes ours toward the browser (we send what
+    /// it sends). Nothing changed (a session refresh): an ICE restart keeps
+    /// the offer valid and costs the browser one round of checks.
+    fn reoffer(&mut self, direction: Direction) -> Result<String, String> {
+        let mid = self.mid.ok_or("no session to renegotiate")?;
+        let rtc = self.rtc.as_mut().ok_or("no session to renegotiate")?;
+        let mut change = rtc.sdp_api();
+        change.set_direction(mid, direction);
+        if !change.has_changes() {
+            change.ice_restart(true);
+        }
+        let (offer, pending) = change.apply().ok_or("nothing to offer")?;
+        self.pending = Some(pending);
+        self.drain();
+        Ok(offer.to_sdp_string())
+    }
+
+    fn offer(&mut self, codecs: &[G711]) -> Result<String, String> {
+        let mut rtc = self.new_rtc(codecs)?;
+        let mut change = rtc.sdp_api();
+        let mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+        let (offer, pending) = change.apply().ok_or("nothing to offer")?;
+        self.rtc = Some(rtc);
+        self.mid = Some(mid);
+        self.pending = Some(pending);
+        self.drain();
+        Ok(offer.to_sdp_string())
+    }
+
+    fn answered(&mut self, answer: &str) -> Result<G711, String> {
+        if let (Some(codec), None) = (self.codec, &self.pending) {
+            return Ok(codec); // a 183 already carried this answer
+        }
+        let answer = SdpAnswer::from_sdp_string(answer).map_err(|e| format!("browser SDP: {e}"))?;
+        let pending = self.pending.take().ok_or("no offer is waiting for an answer")?;
+        let rtc = self.rtc.as_mut().ok_or("no offer was made")?;
+        rtc.sdp_api().accept_answer(pending, answer).map_err(|e| format!("browser answer refused: {e}"))?;
+        self.drain();
+        self.negotiated().ok_or_else(|| "the browser accepted neither PCMU nor PCMA".to_string())
+    }
+
+    /// The G.711 law both sides agreed on, remembered for the media path.
+    fn negotiated(&mut self) -> Option<G711> {
+        let media = self.rtc.as_ref()?.media(self.mid?)?;
+        let codec = media.remote_pts().iter().find_map(|pt| G711::from_payload_type(**pt))?;
+        self.codec = Some(codec);
+        Some(codec)
+    }
+
+    fn on_browser_packet(&mut self, packet: &[u8], source: SocketAddr) {
+        let Some(rtc) = self.rtc.as_mut() else { return };
+        let Ok(receive) = Receive::new(Protocol::Udp, source, self.sockets.candidate, packet) else { return };
+        if let Err(e) = rtc.handle_input(Input::Receive(Instant::now(), receive)) {
+            tracing::debug!(%source, error = %e, "webrtc input refused");
+        }
+    }
+
+    fn on_device_packet(&mut self, packet: &[u8], source: SocketAddr) {
+        let (Some(codec), Some(mid)) = (self.codec, self.mid) else { return };
+        let Some(rtp) = rtp::parse(packet) else { return };
+        if let Some(digit) = self.detector.on_rtp(packet) {
+            let _ = self.dtmf_events.send(digit);
+        }
+        if rtp.payload_type != codec.payload_type() {
+            return;
+        }
+        if !self.latched {
+            self.plain_peer = Some(source);
+            self.latched = true;
+        }
+        self.last_media = Instant::now();
+        if !self.connected {
+            return;
+        }
+        let Some(rtc) = self.rtc.as_mut() else { return };
+        let Some(writer) = rtc.writer(mid) else { return };
+        let time = MediaTime::new(rtp.timestamp as u64, Frequency::new(G711_CLOCK).expect("non-zero"));
+        let _ = writer.write(Pt::from(rtp.payload_type), Instant::now(), time, rtp.payload.to_vec());
+    }
+
+    /// Polls str0m until it asks to be woken; returns when.
+    fn drain(&mut self) -> Instant {
+        let idle = Instant::now() + Duration::from_secs(1);
+        loop {
+            let Some(rtc) = self.rtc.as_mut() else { return idle };
+            let output = match rtc.poll_output() {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::info!(error = %e, "webrtc session failed");
+                    self.ice_gone = true;
+                    self.rtc = None;
+                    return idle;
+                }
+            };
+            match output {
+                Output::Timeout(t) => return t,
+                Output::Transmit(t) => {
+                    let _ = self.sockets.browser.try_send_to(&t.contents, t.destination);
+                }
+                Output::Event(e) => self.on_event(e),
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::IceConnectionStateChange(state) => {
+                tracing::debug!(?state, "webrtc ICE state");
+                if state == IceConnectionState::Disconnected {
+                    self.ice_gone = true;
+                }
+            }
+            Event::Connected => {
+                tracing::debug!(candidate = %self.sockets.candidate, "webrtc DTLS-SRTP up");
+                self.connected = true;
+            }
+            Event::MediaData(data) => {
+                self.last_media = Instant::now();
+                let Some(peer) = self.plain_peer else { return };
+                let Some(codec) = G711::from_payload_type(*data.pt) else { return };
+                let clock = data.time.frequency().get() as u64;
+                let timestamp = (data.time.numer() * G711_CLOCK as u64 / clock.max(1)) as u32;
+                self.last_plain_ts = Some((timestamp, Instant::now()));
+                if !self.dtmf_out.is_empty() {
+                    return; // a key press is playing: its events replace the audio
+                }
+                self.writer.write(codec.payload_type(), timestamp, false, &data.data, &mut self.out);
+                let _ = self.sockets.plain_rtp.try_send_to(&self.out, peer);
+            }
+            _ => {}
+        }
+    }
+
+    /// Schedules one RFC 4733 key press after any already queued.
+    fn queue_dtmf(&mut self, digit: char) {
+        let (Some(_), Some(packets)) = (self.plain_te, telephone_event::key_press(digit)) else {
+            tracing::info!(%digit, "DTMF not sent: the device has no telephone-event");
+            return;
+        };
+        let now = Instant::now();
+        let start = self.dtmf_out.back().map_or(now, |(due, _, _)| *due + Duration::from_millis(60)).max(now);
+        // The event's timestamp continues the audio clock toward the device.
+        let since = start.saturating_duration_since(self.last_plain_ts.map_or(now, |(_, at)| at));
+        let timestamp = self.last_plain_ts.map_or(0, |(ts, _)| ts).wrapping_add((since.as_millis() as u32).wrapping_mul(G711_CLOCK / 1000));
+        for p in packets {
+            self.dtmf_out.push_back((start + p.after, timestamp, p));
+        }
+    }
+
+    fn send_due_dtmf(&mut self) {
+        let now = Instant::now();
+        while let Some((due, timestamp, packet)) = self.dtmf_out.front().copied() {
+            if due > now {
+                break;
+            }
+            self.dtmf_out.pop_front();
+            if let (Some(pt), Some(peer)) = (self.plain_te, self.plain_peer) {
+                self.writer.write(pt, timestamp, packet.marker, &packet.payload, &mut self.out);
+                let _ = self.sockets.plain_rtp.try_send_to(&self.out, peer);
+            }
+        }
+    }
+
+    fn check_timeout(&mut self) {
+        let silent = self.last_media.elapsed() >= self.timeout;
+        let dead = self.ice_gone || self.rtc.as_ref().is_some_and(|r| !r.is_alive());
+        let timed_out = dead || silent;
+        self.timed_out.send_if_modified(|current| std::mem::replace(current, timed_out) != timed_out);
+    }
+}

@@ -1,0 +1,130 @@
+//! A call leg whose SDP is WebRTC (a browser: ICE, DTLS-SRTP): it gets a
+//! str0m bridge instead of a relay side, and each leg is given SDP it can
+//! use — WebRTC toward the browser, plain RTP/AVP G.711 toward the device.
+//!
+//! When the browser offers, its offer is held until the device answers, so
+//! the browser's answer names exactly the G.711 law the device chose: no
+//! transcoding, whatever order the two sides list codecs in.
+//!
+//! Between two browsers, two bridges are chained: the plain side of each is
+//! the "device" of the other.
+use crate::media::sdp::{Direction, Sdp};
+use crate::media::webrtc::{check_browser_sdp, is_webrtc, offered_g711, plain_sdp, WebRtcBridge, G711};
+use crate::media::MediaEngine;
+
+pub struct BrowserLeg {
+    pub bridge: WebRtcBridge,
+    /// The browser's offer, answered once the device has answered.
+    browser_offer: Option<String>,
+    /// The law in use, once both sides agreed.
+    codec: Option<G711>,
+    /// We offered to the browser (it is the callee).
+    offered_to_browser: bool,
+    last_to_browser: Option<Vec<u8>>,
+    /// The device's RFC 4733 payload type, once its SDP is known.
+    device_te: Option<u8>,
+    /// A browser's new offer in the running session, answered once the
+    /// device has answered its own re-INVITE.
+    browser_reoffer: Option<String>,
+    /// We re-offered to the browser for a device's re-INVITE.
+    reoffered_to_browser: bool,
+    session_id: u64,
+    version: u64,
+}
+
+impl BrowserLeg {
+    pub async fn new(engine: &MediaEngine, session_id: u64) -> anyhow::Result<Self> {
+        let bridge = engine.create_webrtc_bridge().await?;
+        Ok(BrowserLeg { bridge, browser_offer: None, codec: None, offered_to_browser: false, last_to_browser: None, device_te: None, browser_reoffer: None, reoffered_to_browser: false, session_id, version: 0 })
+    }
+
+    /// The browser's SDP, turned into plain SDP for the other side.
+    pub async fn sdp_from_browser(&mut self, engine: &MediaEngine, text: &str) -> anyhow::Result<Vec<u8>> {
+        if !is_webrtc(text) {
+            anyhow::bail!("a browser leg sent SDP without ICE and DTLS-SRTP");
+        }
+        check_browser_sdp(text).map_err(|e| anyhow::anyhow!("unreadable browser SDP: {e}"))?;
+        let (codecs, te) = match self.codec {
+            // The browser answers our re-offer (the device's re-INVITE).
+            Some(c) if self.reoffered_to_browser => {
+                self.reoffered_to_browser = false;
+                self.bridge.browser_answered(text).await?;
+                (vec![c], self.device_te)
+            }
+            // Re-offer (hold, refresh): the device keeps the law it has.
+            Some(c) => {
+                self.browser_reoffer = Some(text.to_string());
+                (vec![c], self.device_te)
+            }
+            None if self.offered_to_browser => {
+                // The browser answers our offer.
+                let codec = self.bridge.browser_answered(text).await?;
+                self.codec = Some(codec);
+                (vec![codec], self.device_te)
+            }
+            None => {
+                // Offered to the device with RFC 4733, for the browser's SIP INFO key presses.
+                self.browser_offer = Some(text.to_string());
+                (vec![G711::Pcmu, G711::Pcma], Some(101))
+            }
+        };
+        Ok(self.device_sdp(engine, &codecs, te))
+    }
+
+    /// The other side's plain SDP, turned into WebRTC SDP for the browser.
+    pub async fn sdp_from_device(&mut self, text: &str) -> anyhow::Result<Vec<u8>> {
+        let sdp = Sdp::parse(text).map_err(|e| anyhow::anyhow!("bad SDP: {e}"))?;
+        if let Some((rtp, _)) = sdp.media_endpoint(0) {
+            self.bridge.set_plain_peer(rtp);
+        }
+        self.device_te = sdp.telephone_event_pt();
+        self.bridge.set_plain_telephone_event(self.device_te);
+        if let (Some(_), Some(reoffer)) = (self.codec, self.browser_reoffer.take()) {
+            // The device answered the browser's re-INVITE: answer the browser.
+            let answer = self.bridge.reanswer_browser(&reoffer).await?.into_bytes();
+            self.last_to_browser = Some(answer.clone());
+            return Ok(answer);
+        }
+        if self.codec.is_some() {
+            // A re-INVITE from the device (hold, resume, refresh): a new offer
+            // in the browser's running session, in the device's direction.
+            let direction = match sdp.media(0).map(|m| m.direction()) {
+                Some(Direction::SendOnly) => str0m::media::Direction::SendOnly,
+                Some(Direction::RecvOnly) => str0m::media::Direction::RecvOnly,
+                Some(Direction::Inactive) => str0m::media::Direction::Inactive,
+                _ => str0m::media::Direction::SendRecv,
+            };
+            let offer = self.bridge.reoffer_browser(direction).await?.into_bytes();
+            self.reoffered_to_browser = true;
+            self.last_to_browser = Some(offer.clone());
+            return Ok(offer);
+        }
+        let offered = offered_g711(&sdp);
+        if let Some(offer) = self.browser_offer.clone() {
+            // The device answered the browser's call.
+            let first = *offered.first().ok_or_else(|| anyhow::anyhow!("the device answered without PCMU or PCMA"))?;
+            let (answer, codec) = self.bridge.answer_browser(&offer, &[first]).await?;
+            self.codec = Some(codec);
+            self.last_to_browser = Some(answer.clone().into_bytes());
+            return Ok(answer.into_bytes());
+        }
+        if offered.is_empty() {
+            anyhow::bail!("no PCMU or PCMA to pass to the browser (transcoding is not supported yet)");
+        }
+        self.offered_to_browser = true;
+        let offer = self.bridge.offer_browser(&offered).await?.into_bytes();
+        self.last_to_browser = Some(offer.clone());
+        Ok(offer)
+    }
+
+    /// The answer a calling browser already got in a 183: the device's 200
+    /// carries the same session, which must not be negotiated again.
+    pub fn answer_already_given(&self) -> Option<Vec<u8>> {
+        (self.codec.is_some() && self.browser_offer.is_some()).then(|| self.last_to_browser.clone()).flatten()
+    }
+
+    fn device_sdp(&mut self, engine: &MediaEngine, codecs: &[G711], te: Option<u8>) -> Vec<u8> {
+        self.version += 1;
+        plain_sdp(engine.advertise(), self.bridge.plain_port(), codecs, te, self.session_id, self.version).to_string().into_bytes()
+    }
+}

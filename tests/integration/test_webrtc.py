@@ -1,0 +1,553 @@
+"""Browser calls through ha-pbx: headless Chromium running JsSIP (the SIP Core
+card's SIP stack) registers over ws://…/ws, and audio is bridged between
+WebRTC (ICE-lite, DTLS-SRTP) and plain RTP devices (baresip), checked by tone
+frequency and level in what each side recorded.
+
+Chromium's ICE must see loopback only, and nothing may leave the machine: each
+test re-runs itself (its `test_netns_*` twin) inside a fresh network namespace
+whose only interface is `lo` (`unshare -n`), with ha-pbx, baresip and the
+browser all inside. Needs root for unshare, chromium and the npm packages
+(scripts/install-test-deps.sh)."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import audio
+from harness.browser import WEBRTC_DIR, BrowserPhone
+
+IN_NETNS = os.environ.get("HA_PBX_WEBRTC_NETNS") == "1"
+HERE = Path(__file__).resolve().parent
+
+outside = pytest.mark.skipif(IN_NETNS, reason="the namespace run uses the test_netns_* twins")
+inside = pytest.mark.skipif(not IN_NETNS, reason="runs inside a loopback-only namespace, via its twin")
+
+
+def _run_in_netns(test_name: str) -> None:
+    if shutil.which("unshare") is None or not Path("/usr/bin/chromium").exists() \
+            or not (WEBRTC_DIR / "node_modules").is_dir():
+        pytest.fail("needs unshare, /usr/bin/chromium and tests/integration/webrtc/node_modules: "
+                    "run scripts/install-test-deps.sh")
+    script = 'ip link set lo up && exec "$0" -m pytest "$1" -k "$2" -v -s -p no:cacheprovider'
+    env = dict(os.environ, HA_PBX_WEBRTC_NETNS="1")
+    r = subprocess.run(["unshare", "-n", "bash", "-c", script, sys.executable, str(HERE / "test_webrtc.py"),
+                        test_name], env=env, cwd=str(HERE), capture_output=True, text=True, timeout=240)
+    print(r.stdout[-20000:], r.stderr[-5000:])
+    assert r.returncode == 0 and " passed" in r.stdout, f"{test_name} failed in its namespace (rc {r.returncode})"
+
+
+def _only_loopback() -> None:
+    names = [n for _, n in socket.if_nameindex()]
+    assert names == ["lo"], f"not in a loopback-only namespace: {names}"
+
+
+def _tone48k(workdir: Path, hz: int) -> Path:
+    """Chromium's fake microphone plays this file (48 kHz, like a real one)."""
+    path = workdir / f"browser-tone{hz}.wav"
+    subprocess.run(["sox", "-D", "-n", "-r", "48000", "-c", "1", "-b", "16", str(path),
+                    "synth", "90", "sine", str(hz), "vol", "0.35"], check=True, timeout=60)
+    return path
+
+
+@pytest.fixture
+def browser_factory(workdir, registry, dumper):
+    made: list[BrowserPhone] = []
+
+    def make(name: str, source: Path) -> BrowserPhone:
+        b = BrowserPhone(workdir, registry, name, source)
+        made.append(b)
+        dumper.add(f"browser {name}", b)
+        return b
+
+    yield make
+    for b in made:
+        b.quit()
+
+
+def _browser_102(pbx, browser_factory, workdir, strip_candidates: bool = False) -> BrowserPhone:
+    phone = browser_factory("browser102", _tone48k(workdir, 1000))
+    phone.register(f"ws://{pbx.host}:{pbx.http_port}/ws", "102", pbx.host, pbx.passwords["102"],
+                   strip_candidates=strip_candidates)
+    return phone
+
+
+def _doorbell_101(pbx, baresip_factory, signals):
+    door = baresip_factory("door101", user="101", domain=f"{pbx.host}:{pbx.sip_port}",
+                           password=pbx.passwords["101"], source=signals["tone440"]).start()
+    door.wait_registered(15)
+    return door
+
+
+def _assert_both_tones(browser_wav: Path, door_wav: Path) -> None:
+    heard_by_browser = audio.analyze_tone(browser_wav)
+    heard_by_door = audio.analyze_tone(door_wav)
+    print(f"browser heard: {heard_by_browser}\ndoorbell heard: {heard_by_door}")
+    assert heard_by_browser.ok(440, min_seconds=4), f"browser (expects 440 Hz from the doorbell): {heard_by_browser}"
+    assert heard_by_door.ok(1000, min_seconds=4), f"doorbell (expects 1000 Hz from the browser): {heard_by_door}"
+
+
+def _dtmf_both_ways(phone: BrowserPhone, door) -> None:
+    """The door-open code typed in the page (SIP INFO) reaches the doorbell
+    as RFC 4733; a key pressed on the doorbell reaches the page as INFO."""
+    mark = len(door.ctrl.events)
+    phone.command("dtmf", tones="5")
+    got = door.ctrl.wait_event("CALL_DTMF_START", 5, since=mark)
+    assert got.get("param") == "5", got
+    door.ctrl.command("sndcode", "7")
+    assert phone.wait_event("dtmf", 5)["detail"] == "7"
+
+
+# ------------------------------------------------------------ doorbell calls the browser
+@outside
+@pytest.mark.timeout(300)
+def test_webrtc_doorbell_calls_browser():
+    _run_in_netns("test_netns_doorbell_calls_browser")
+
+
+@inside
+@pytest.mark.timeout(200)
+def test_netns_doorbell_calls_browser(pbx, baresip_factory, browser_factory, signals, workdir):
+    _only_loopback()
+    phone = _browser_102(pbx, browser_factory, workdir)
+    door = _doorbell_101(pbx, baresip_factory, signals)
+    door.dial(pbx.uri("102"))
+    phone.wait_event("incoming", 15)
+    phone.command("answer")
+    phone.wait_event("confirmed", 15)
+    door.wait_established(10)
+    phone.wait_event("track", 10)
+    time.sleep(1.5)
+    recorded = phone.record(6)
+    _dtmf_both_ways(phone, door)
+    # A re-INVITE from the browser (session refresh) keeps the media going.
+    assert phone.command("renegotiate")["done"] is True
+    time.sleep(1.0)
+    after = audio.analyze_tone(phone.record(3))
+    print(f"browser heard after its re-INVITE: {after}")
+    assert after.ok(440, min_seconds=2), after
+    # The doorbell's re-INVITEs (hold, then resume) become new offers in the
+    # browser's running session.
+    door.ctrl.command("hold")
+    phone.wait_event("hold-remote", 5)
+    door.ctrl.command("resume")
+    phone.wait_event("unhold-remote", 5)
+    time.sleep(1.0)
+    resumed = audio.analyze_tone(phone.record(3))
+    print(f"browser heard after the doorbell's hold and resume: {resumed}")
+    assert resumed.ok(440, min_seconds=2), resumed
+    assert not phone.has_event("ended") and not phone.has_event("failed")
+    door.hangup()
+    door.wait_closed(10)
+    phone.wait_event("ended", 10)
+    _assert_both_tones(recorded, door.recordings()[-1])
+    assert "dtmf-relay" not in door.log_text(), "the doorbell got RFC 4733, not INFO"
+    assert pbx.alive()
+
+
+# ------------------------------------------------------------ browser calls the doorbell
+@outside
+@pytest.mark.timeout(300)
+def test_webrtc_browser_calls_doorbell():
+    _run_in_netns("test_netns_browser_calls_doorbell")
+
+
+@inside
+@pytest.mark.timeout(200)
+def test_netns_browser_calls_doorbell(pbx, baresip_factory, browser_factory, signals, workdir):
+    _only_loopback()
+    phone = _browser_102(pbx, browser_factory, workdir)
+    door = _doorbell_101(pbx, baresip_factory, signals)  # answers by itself
+    phone.command("call", target=f"sip:101@{pbx.host}")
+    phone.wait_event("confirmed", 20)
+    door.wait_established(10)
+    phone.wait_event("track", 10)
+    time.sleep(1.5)
+    recorded = phone.record(6)
+    _dtmf_both_ways(phone, door)
+    assert phone.command("renegotiate")["done"] is True  # the caller's re-INVITE
+    time.sleep(1.0)
+    after = audio.analyze_tone(phone.record(3))
+    assert after.ok(440, min_seconds=2), f"after the browser's re-INVITE: {after}"
+    phone.command("hangup")
+    door.wait_closed(10)
+    phone.wait_event("ended", 10)
+    _assert_both_tones(recorded, door.recordings()[-1])
+    assert pbx.alive()
+
+
+# ------------------------------------------------------------ the tab closes mid-call
+@outside
+@pytest.mark.timeout(300)
+def test_webrtc_closed_tab_ends_the_call():
+    _run_in_netns("test_netns_closed_tab_ends_the_call")
+
+
+@inside
+@pytest.mark.timeout(200)
+def test_netns_closed_tab_ends_the_call(pbx, baresip_factory, browser_factory, signals, workdir):
+    _only_loopback()
+    phone = _browser_102(pbx, browser_factory, workdir)
+    door = _doorbell_101(pbx, baresip_factory, signals)
+    door.dial(pbx.uri("102"))
+    phone.wait_event("incoming", 15)
+    phone.command("answer")
+    phone.wait_event("confirmed", 15)
+    door.wait_established(10)
+    time.sleep(2)
+    closed_at = time.monotonic()
+    phone.command("close")  # no BYE: the page and its WebSocket just go
+    door.wait_closed(10)
+    print(f"doorbell's call ended {time.monotonic() - closed_at:.1f}s after the tab closed")
+    time.sleep(0.5)
+    assert _health(pbx)["active_calls"] == 0
+    assert _health(pbx)["media_relays"] == 0, "the bridge's ports were returned"
+    assert pbx.alive()
+
+
+def _health(pbx) -> dict:
+    import json
+    import urllib.request
+    with urllib.request.urlopen(pbx.http_base + "/health", timeout=2) as r:
+        return json.loads(r.read())
+
+
+# ------------------------------------------------------------ /ws without a browser
+def _ws_register(ws, pbx, ext: str) -> str:
+    """REGISTER the way JsSIP does (.invalid hosts, instance id, reg-id, MD5)."""
+    from harness.sip import digest_header, parse_message, rand_token
+    call_id, tag, inst = rand_token(16), rand_token(8), "urn:uuid:6a5f0c1e-1111-4c3b-9d5e-0123456789ab"
+    contact = (f'<sip:{rand_token(8)}@{rand_token(10)}.invalid;transport=ws>;+sip.ice;reg-id=1;'
+               f'+sip.instance="<{inst}>";expires=600')
+
+    def req(cseq: int, auth: str | None) -> str:
+        lines = [f"REGISTER sip:{pbx.host} SIP/2.0",
+                 f"Via: SIP/2.0/WSS {rand_token(10)}.invalid;branch=z9hG4bK{rand_token(10)}",
+                 "Max-Forwards: 69", f"To: <sip:{ext}@{pbx.host}>", f"From: <sip:{ext}@{pbx.host}>;tag={tag}",
+                 f"Call-ID: {call_id}", f"CSeq: {cseq} REGISTER", f"Contact: {contact}", "Expires: 600",
+                 "Allow: INVITE,ACK,CANCEL,BYE,UPDATE,MESSAGE,OPTIONS,REFER,INFO,NOTIFY",
+                 "Supported: path,gruu,outbound", "User-Agent: JsSIP 3.10.6"]
+        if auth:
+            lines.append(f"Authorization: {auth}")
+        return "\r\n".join(lines + ["Content-Length: 0", "", ""])
+
+    ws.send_text(req(1, None))
+    first = parse_message(ws.recv_text(5).encode())
+    assert first is not None and first.status == 401, first
+    md5 = [c for c in first.all("WWW-Authenticate") if "SHA-256" not in c.upper()]
+    assert md5, f"no MD5 challenge for JsSIP: {first}"
+    ws.send_text(req(2, digest_header(md5[0], "REGISTER", f"sip:{pbx.host}", ext, pbx.passwords[ext])))
+    ok = parse_message(ws.recv_text(5).encode())
+    assert ok is not None and ok.status == 200, ok
+    contact = ok.get("Contact") or ""
+    assert f'+sip.instance="<{inst}>"' in contact and "reg-id=1" in contact, f"200 OK must echo them: {contact}"
+    return contact
+
+
+def test_webrtc_ws_handshake_keepalive_and_register(pbx):
+    from harness.wsclient import WsClient
+    ws = WsClient(pbx.host, pbx.http_port)
+    assert ws.upgraded, ws.status_line
+    assert ws.headers.get("sec-websocket-protocol") == "sip", ws.headers
+    ws.send_text("\r\n\r\n")  # the card's keep-alive
+    ws.send_text("   \n")
+    assert ws.recv_text(1.0) is None, "keep-alives get no answer"
+    _ws_register(ws, pbx, "102")
+    assert _health(pbx)["registered_extensions"] == 1
+    ws.close()
+    time.sleep(0.5)
+    assert _health(pbx)["registered_extensions"] == 0, "a closed socket's registration goes at once"
+
+
+def test_webrtc_hostile_frames_and_sdp_do_not_crash(pbx):
+    from harness.sip import SipClient, digest_header, parse_message, rand_token
+    from harness.wsclient import WsClient
+    hostile = [
+        (0x1, b"\xff\xfe not utf-8"),
+        (0x1, b"INVITE sip:x SIP/2.0\r\nVia: nonsense\r\n\r\n"),
+        (0x2, bytes(range(256)) * 4),
+        (0x1, b"A" * 70000),  # above the frame limit
+        (0x9, b"ping"),
+        (0xB, b"reserved opcode"),
+    ]
+    for opcode, payload in hostile:
+        ws = WsClient(pbx.host, pbx.http_port)
+        ws.send_frame(opcode, payload)
+        ws.recv_text(0.3)
+        ws.close()
+    raw = WsClient(pbx.host, pbx.http_port)
+    raw.sock.sendall(b"\x81\xff" + b"\x7f" * 8 + os.urandom(64))  # a 2^63-byte frame, never sent
+    raw.close()
+    assert pbx.alive() and pbx.health() == 200
+
+    # A browser INVITE whose WebRTC SDP is broken is refused, not crashed on.
+    with SipClient(pbx.host, pbx.sip_port) as door:
+        assert door.register("101", pbx.passwords["101"]).status == 200
+        ws = WsClient(pbx.host, pbx.http_port)
+        _ws_register(ws, pbx, "102")
+        sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=ice-ufrag:x\r\na=fingerprint:sha-256 zz\r\n"
+        call_id, tag, branch = rand_token(16), rand_token(8), rand_token(10)
+
+        def invite(cseq: int, auth: str | None) -> str:
+            lines = [f"INVITE sip:101@{pbx.host} SIP/2.0", f"Via: SIP/2.0/WSS x.invalid;branch=z9hG4bK{branch}{cseq}",
+                     "Max-Forwards: 69", f"To: <sip:101@{pbx.host}>", f"From: <sip:102@{pbx.host}>;tag={tag}",
+                     f"Call-ID: {call_id}", f"CSeq: {cseq} INVITE", "Contact: <sip:y@x.invalid;transport=ws;ob>",
+                     "Content-Type: application/sdp"]
+            if auth:
+                lines.append(f"Proxy-Authorization: {auth}")
+            return "\r\n".join(lines + [f"Content-Length: {len(sdp)}", "", sdp])
+
+        ws.send_text(invite(1, None))
+        first = parse_message(ws.recv_text(5).encode())
+        assert first is not None and first.status == 407, first
+        ch = [c for c in first.all("Proxy-Authenticate") if "SHA-256" not in c.upper()][0]
+        ws.send_text(invite(2, digest_header(ch, "INVITE", f"sip:101@{pbx.host}", "102", pbx.passwords["102"])))
+        final = None
+        for _ in range(5):
+            text = ws.recv_text(5)
+            msg = parse_message(text.encode()) if text else None
+            if msg is not None and msg.is_response and msg.status >= 200:
+                final = msg
+                break
+        assert final is not None and 400 <= final.status < 500, final
+        ws.close()
+    assert pbx.alive() and pbx.health() == 200
+
+
+# ------------------------------------------------------------ browser calls browser
+@outside
+@pytest.mark.timeout(300)
+def test_webrtc_browser_calls_browser():
+    _run_in_netns("test_netns_browser_calls_browser")
+
+
+@inside
+@pytest.mark.timeout(200)
+def test_netns_browser_calls_browser(pbx, browser_factory, workdir):
+    _only_loopback()
+    callee = _browser_102(pbx, browser_factory, workdir)  # plays 1000 Hz
+    caller = browser_factory("browser103", _tone48k(workdir, 440))
+    caller.register(f"ws://{pbx.host}:{pbx.http_port}/ws", "103", pbx.host, pbx.passwords["103"])
+    caller.command("call", target=f"sip:102@{pbx.host}")
+    callee.wait_event("incoming", 15)
+    callee.command("answer")
+    for p in (caller, callee):
+        p.wait_event("confirmed", 15)
+        p.wait_event("track", 10)
+    time.sleep(1.5)
+    # Both record at once, each in its own thread's command.
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        rec_callee, rec_caller = pool.map(lambda p: p.record(6), (callee, caller))
+    caller.command("hangup")
+    callee.wait_event("ended", 10)
+    heard_by_callee = audio.analyze_tone(rec_callee)
+    heard_by_caller = audio.analyze_tone(rec_caller)
+    print(f"102 heard: {heard_by_callee}\n103 heard: {heard_by_caller}")
+    assert heard_by_callee.ok(440, min_seconds=4), f"102 (expects 440 Hz from 103): {heard_by_callee}"
+    assert heard_by_caller.ok(1000, min_seconds=4), f"103 (expects 1000 Hz from 102): {heard_by_caller}"
+    assert pbx.alive()
+
+
+# ------------------------------------------------------------ a second call to a busy browser
+@outside
+@pytest.mark.timeout(300)
+def test_webrtc_second_call_to_a_busy_browser():
+    _run_in_netns("test_netns_second_call_to_a_busy_browser")
+
+
+@inside
+@pytest.mark.timeout(200)
+def test_netns_second_call_to_a_busy_browser(pbx, baresip_factory, browser_factory, signals, workdir):
+    _only_loopback()
+    phone = _browser_102(pbx, browser_factory, workdir)
+    door = _doorbell_101(pbx, baresip_factory, signals)
+    door.dial(pbx.uri("102"))
+    phone.wait_event("incoming", 15)
+    phone.command("answer")
+    phone.wait_event("confirmed", 15)
+    door.wait_established(10)
+    other = baresip_factory("garage103", user="103", domain=f"{pbx.host}:{pbx.sip_port}",
+                            password=pbx.passwords["103"], source=signals["tone1000"]).start()
+    other.wait_registered(15)
+    other.dial(pbx.uri("102"))
+    closed = other.wait_closed(15)
+    print("second caller's call closed:", closed)
+    assert "486" in str(closed.get("param", "")), closed
+    assert "CALL_CLOSED" not in door.ctrl.event_types(), "the first call goes on"
+    assert _health(pbx)["active_calls"] == 1
+    door.hangup()
+    door.wait_closed(10)
+    phone.wait_event("ended", 10)
+    assert pbx.alive()
+
+
+def test_webrtc_wss_listener(pbx_factory):
+    """http.wss_listen: /ws over TLS with the SIP TLS pair (self-signed here)."""
+    from harness import procs
+    from harness.wsclient import WsClient
+    port = procs.free_port("sip")
+    pbx = pbx_factory(overrides={"http": {"wss_listen": f"127.0.0.1:{port}"}}).start()
+    ws = WsClient(pbx.host, port, tls=True)
+    assert ws.upgraded and ws.headers.get("sec-websocket-protocol") == "sip", (ws.status_line, ws.headers)
+    contact = _ws_register(ws, pbx, "102")
+    print("200 OK Contact over WSS:", contact)
+    ws.close()
+    time.sleep(0.5)
+    assert _health(pbx)["registered_extensions"] == 0
+    import socket as _socket
+    silent = _socket.create_connection((pbx.host, port))  # never says hello
+    ws2 = WsClient(pbx.host, port, tls=True)  # others are not held up by it
+    assert ws2.upgraded
+    ws2.close()
+    silent.close()
+    assert pbx.alive()
+
+
+# ------------------------------------------------------------ SDP without any ICE candidate
+@outside
+@pytest.mark.timeout(300)
+def test_webrtc_offers_and_answers_without_candidates():
+    _run_in_netns("test_netns_offers_and_answers_without_candidates")
+
+
+@inside
+@pytest.mark.timeout(200)
+def test_netns_offers_and_answers_without_candidates(pbx, baresip_factory, browser_factory, signals, workdir):
+    """The browser's offer (it calls) and answer (it is called) carry no
+    candidate: ICE-lite learns its address from its checks (peer-reflexive)."""
+    _only_loopback()
+    phone = _browser_102(pbx, browser_factory, workdir, strip_candidates=True)
+    door = _doorbell_101(pbx, baresip_factory, signals)
+    phone.command("call", target=f"sip:101@{pbx.host}")
+    phone.wait_event("confirmed", 20)
+    door.wait_established(10)
+    sdp = phone.command("sdp")["sdp"]
+    assert sdp["sent"] and "a=candidate" not in sdp["sent"], f"the offer must go without candidates: {sdp['sent']}"
+    time.sleep(1.5)
+    first = phone.record(5)
+    phone.command("hangup")
+    door.wait_closed(10)
+    phone.wait_event("ended", 10)
+    heard = audio.analyze_tone(first)
+    print(f"browser (offer without candidates) heard: {heard}")
+    assert heard.ok(440, min_seconds=3), heard
+    assert audio.analyze_tone(door.recordings()[-1]).ok(1000, min_seconds=3)
+
+    mark = phone.mark()
+    door.dial(pbx.uri("102"))
+    phone.wait_event("incoming", 15, since=mark)
+    phone.command("answer")
+    phone.wait_event("confirmed", 15, since=mark)
+    sdp = phone.command("sdp")["sdp"]
+    assert sdp["sent"] and "a=candidate" not in sdp["sent"], f"the answer must go without candidates: {sdp['sent']}"
+    time.sleep(1.5)
+    second = phone.record(5)
+    door.hangup()
+    phone.wait_event("ended", 10, since=mark)
+    heard = audio.analyze_tone(second)
+    print(f"browser (answer without candidates) heard: {heard}")
+    assert heard.ok(440, min_seconds=3), heard
+
+
+# ------------------------------------------------------------ speech quality through the bridge
+@outside
+@pytest.mark.timeout(300)
+def test_webrtc_speech_pesq_both_ways():
+    _run_in_netns("test_netns_speech_pesq_both_ways")
+
+
+@inside
+@pytest.mark.timeout(200)
+def test_netns_speech_pesq_both_ways(pbx, baresip_factory, browser_factory, signals, workdir):
+    """G.711 passes the bridge untouched. Browser -> doorbell is scored on
+    baresip's recording: PESQ-NB >= 3.8. Doorbell -> browser is scored on what
+    the page records: headless Chromium's jitter buffer time-stretches ~0.1 s
+    per 10 s there (its fake audio output clock; getStats shows it), which
+    caps PESQ near 3.0-3.3 whatever the bridge does, so that direction is
+    held to no loss, almost no concealment and PESQ >= 2.8."""
+    _only_loopback()
+    speech48k = workdir / "speech48k.wav"
+    subprocess.run(["sox", "-D", str(signals["speech"]), "-r", "48000", str(speech48k)], check=True, timeout=60)
+    phone = browser_factory("browser102", speech48k)
+    phone.register(f"ws://{pbx.host}:{pbx.http_port}/ws", "102", pbx.host, pbx.passwords["102"])
+    door = baresip_factory("door101", user="101", domain=f"{pbx.host}:{pbx.sip_port}",
+                           password=pbx.passwords["101"], source=signals["speech"]).start()
+    door.wait_registered(15)
+    door.dial(pbx.uri("102"))
+    phone.wait_event("incoming", 15)
+    phone.command("answer")
+    phone.wait_event("confirmed", 15)
+    door.wait_established(10)
+    time.sleep(1.0)
+    recorded = phone.record(10)
+    stats = phone.command("stats")["stats"]
+    print("browser inbound-rtp:", stats)
+    assert stats["packetsLost"] == 0 and stats["packetsReceived"] > 400, stats
+    assert stats["concealedSamples"] < 0.01 * stats["totalSamplesReceived"], stats
+    door.hangup()
+    door.wait_closed(10)
+    to_browser = audio.pesq_nb(signals["speech"], recorded)
+    to_door = audio.pesq_nb(signals["speech"], door.recordings()[-1])
+    print(f"doorbell -> browser: {to_browser}\nbrowser -> doorbell: {to_door}")
+    assert to_browser.mos >= 2.8, f"doorbell -> browser: {to_browser}"
+    assert to_door.mos >= 3.8, f"browser -> doorbell: {to_door}"
+
+
+# ------------------------------------------------------------ early media to a calling browser
+@outside
+@pytest.mark.timeout(300)
+def test_webrtc_early_media_reaches_a_calling_browser():
+    _run_in_netns("test_netns_early_media_reaches_a_calling_browser")
+
+
+@inside
+@pytest.mark.timeout(200)
+def test_netns_early_media_reaches_a_calling_browser(pbx, browser_factory, workdir):
+    """A device that answers with 183 and SDP and plays before any 200 (a
+    scripted UA: baresip 1.0 sends no early audio): the browser hears it."""
+    from harness.rtp import RtpEndpoint, tone_samples
+    from harness.ua import UA, make_sdp, parse_sdp
+    _only_loopback()
+    phone = _browser_102(pbx, browser_factory, workdir)
+    door = UA(pbx, "101")
+    media = RtpEndpoint()
+    try:
+        assert door.register().status == 200
+        phone.command("call", target=f"sip:101@{pbx.host}")
+        invite = door.wait_request("INVITE", 10)
+        assert invite is not None
+        door.respond(invite, 183, body=make_sdp(media.host, media.port))
+        media.start_sending(tone_samples(440, 20), peer=parse_sdp(invite.body).addr)
+        phone.wait_event("progress", 15)
+        phone.wait_event("track", 10)
+        time.sleep(1.5)
+        early = phone.record(4)
+        assert not phone.has_event("accepted"), "the call was not answered yet"
+        assert media.wait_packets(20, 5), "the device got the browser's audio too"
+        # The 200 repeats the 183's SDP: the browser's session goes on as it is.
+        door.answer(invite, make_sdp(media.host, media.port))
+        phone.wait_event("confirmed", 10)
+        time.sleep(0.5)
+        answered = phone.record(3)
+        phone.command("hangup")
+        bye = door.wait_request("BYE", 10)
+        assert bye is not None
+        door.respond(bye, 200)
+        phone.wait_event("ended", 10)
+    finally:
+        media.close()
+        door.close()
+    heard = audio.analyze_tone(early)
+    print(f"browser heard before the answer: {heard}")
+    assert heard.ok(440, min_seconds=3), heard
+    after = audio.analyze_tone(answered)
+    print(f"browser heard after the 200: {after}")
+    assert after.ok(440, min_seconds=2), after
+    assert pbx.alive()
