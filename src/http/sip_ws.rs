@@ -6,7 +6,10 @@ use crate::sip::websocket::{outgoing_text, WsSession};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::Extension;
-use axum::response::Response;
+use crate::addon::HaUserDirectory;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
 use std::net::SocketAddr;
 
 pub async fn upgrade(
@@ -14,8 +17,25 @@ pub async fn upgrade(
     State(core): State<SipCoreRef>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     secure: Option<Extension<super::wss::Secure>>,
+    users: Option<Extension<Arc<HaUserDirectory>>>,
+    headers: HeaderMap,
 ) -> Response {
     let secure = secure.is_some();
+    // Add-on mode: the ingress proxy says which Home Assistant user this
+    // browser belongs to; that user gets (or already has) an extension, so
+    // the card can register with it at once.
+    if let Some(Extension(users)) = users {
+        match users.extension_for_headers(&headers).await {
+            Ok(Some(ext)) => {
+                tracing::info!(%remote, user = %ext.name, extension = %ext.extension, "SIP websocket of a Home Assistant user")
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::info!(%remote, "SIP websocket refused: {e:#}");
+                return (StatusCode::BAD_REQUEST, format!("{e:#}")).into_response();
+            }
+        }
+    }
     ws.protocols(["sip"]).max_message_size(64 * 1024).on_upgrade(move |socket| serve(socket, core, remote, secure))
 }
 

@@ -96,6 +96,31 @@ def test_panel_gives_each_ha_user_an_extension_that_registers(addon, supervisor)
     assert my_extension(page) == ("100", pw)
 
 
+def test_websocket_of_an_ha_user_gets_its_extension(addon, supervisor):
+    """The SIP Core card's socket through ingress (/ws with the proxy's user
+    headers) maps the Home Assistant user to an extension before the card's
+    first REGISTER; the same socket from another address is refused."""
+    from harness.wsclient import WsClient
+    addon.launch()
+    addon.wait_ready()
+    port = supervisor.ingress_port
+    lan = WsClient(addon.bind, port, headers=ALICE)
+    assert not lan.upgraded and " 403 " in lan.status_line + " ", lan.status_line
+    lan.close()
+    ws = WsClient(addon.bind, port, source=PROXY, headers=ALICE)
+    assert ws.upgraded and ws.headers.get("sec-websocket-protocol") == "sip", ws.status_line
+    addon.wait_log("SIP websocket of a Home Assistant user")
+    status, page = addon.get(port, "/", source=PROXY, headers=ALICE)
+    ext, pw = my_extension(page)
+    assert ext == "100", page
+    assert addon.register("100", pw) == 200
+    ws.close()
+    bad = dict(ALICE, **{"X-Remote-User-Id": "x" * 300})
+    refused = WsClient(addon.bind, port, source=PROXY, headers=bad)
+    assert " 400 " in refused.status_line + " ", refused.status_line
+    refused.close()
+
+
 def test_panel_from_another_address_is_refused_and_creates_nothing(addon, supervisor):
     addon.launch()
     addon.wait_ready()

@@ -13,8 +13,11 @@ import time
 
 class WsClient:
     def __init__(self, host: str, port: int, path: str = "/ws", protocol: str | None = "sip",
-                 timeout: float = 5.0, tls: bool = False):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+                 timeout: float = 5.0, tls: bool = False, source: str | None = None,
+                 headers: dict | None = None):
+        # source: connect from this local address (e.g. the ingress proxy's)
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         if tls:  # wss: the PBX's certificate is self-signed here, not checked
             ctx = ssl.create_default_context()
             ctx.check_hostname = False
@@ -25,6 +28,8 @@ class WsClient:
                  "Connection: Upgrade", f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
         if protocol:
             lines.append(f"Sec-WebSocket-Protocol: {protocol}")
+        # bytes values are sent as they are (UTF-8 names, as aiohttp sends them)
+        lines += [f"{k}: {v.decode() if isinstance(v, bytes) else v}" for k, v in (headers or {}).items()]
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         head = b""
         while b"\r\n\r\n" not in head:
