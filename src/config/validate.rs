@@ -25,11 +25,10 @@ fn valid_extension(ext: &str) -> bool {
 }
 
 pub(super) fn validate(c: &Config) -> Result<()> {
-    if let Some(level) = &c.log_level {
-        if !matches!(level.as_str(), "trace" | "debug" | "info" | "warn" | "error") {
+    if let Some(level) = &c.log_level
+        && !matches!(level.as_str(), "trace" | "debug" | "info" | "warn" | "error") {
             bail!("log_level: `{level}` is not one of trace, debug, info, warn, error");
         }
-    }
     if c.sip.listen.is_empty() {
         bail!("sip.listen: at least one listen address is needed");
     }
@@ -71,11 +70,10 @@ pub(super) fn validate(c: &Config) -> Result<()> {
     if c.rtp.media_timeout_secs == 0 {
         bail!("rtp.media_timeout_secs: must be > 0");
     }
-    if let Some(ip) = c.sip.external_address {
-        if ip.is_unspecified() {
+    if let Some(ip) = c.sip.external_address
+        && ip.is_unspecified() {
             bail!("sip.external_address: `{ip}` is not an address devices can reach");
         }
-    }
     if c.http.wss_listen.is_some_and(|w| w.port() == c.http.listen.port() && (w.ip() == c.http.listen.ip() || w.ip().is_unspecified() || c.http.listen.ip().is_unspecified())) {
         bail!("http.wss_listen: `{}` is the port of http.listen; give WSS its own port", c.http.wss_listen.expect("checked"));
     }

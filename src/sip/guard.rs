@@ -16,12 +16,11 @@ pub struct Guard {
 impl TransportEventInspector for Guard {
     async fn handle(&self, event: TransportEvent) -> Option<TransportEvent> {
         if let TransportEvent::Incoming(msg, _, from) = &event {
-            if let Ok(addr) = from.get_socketaddr() {
-                if self.bans.lock().map(|b| b.is_banned(addr.ip(), Instant::now())).unwrap_or(false) {
+            if let Ok(addr) = from.get_socketaddr()
+                && self.bans.lock().map(|b| b.is_banned(addr.ip(), Instant::now())).unwrap_or(false) {
                     tracing::trace!(%addr, "message from banned source dropped");
                     return None;
                 }
-            }
             let (body, headers) = match msg {
                 SipMessage::Request(r) => (r.body.len(), r.headers.len()),
                 SipMessage::Response(r) => (r.body.len(), r.headers.len()),

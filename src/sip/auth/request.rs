@@ -75,9 +75,8 @@ fn challenge(core: &SipCore, req: &Request, proxy: bool, stale: bool) -> Respons
 
 /// Final responses to out-of-dialog requests need a To tag (RFC 3261 §8.2.6.2).
 pub fn ensure_to_tag(resp: &mut Response) {
-    if let Ok(to) = resp.to_header_mut() {
-        if to.tag().ok().flatten().is_none() {
+    if let Ok(to) = resp.to_header_mut()
+        && to.tag().ok().flatten().is_none() {
             let _ = to.mut_tag(rsipstack::transaction::make_tag());
         }
-    }
 }

@@ -122,11 +122,10 @@ impl CallMachine {
             // A second 2xx after another fork won (the CANCEL crossed it).
             (Phase::Answered(w), Input::ForkAnswered { fork }) if fork != w => out.push(Action::ByeFork(fork)),
             (Phase::Ringing, Input::ForkFailed { fork, status }) => {
-                if let Some(f) = self.forks.get_mut(fork) {
-                    if matches!(f, Fork::Trying | Fork::Early) {
+                if let Some(f) = self.forks.get_mut(fork)
+                    && matches!(f, Fork::Trying | Fork::Early) {
                         *f = Fork::Failed(status);
                     }
-                }
                 if self.forks.iter().all(|f| matches!(f, Fork::Failed(_) | Fork::Cancelled)) {
                     let status = self.best_failure();
                     out.push(Action::RejectCaller(status));

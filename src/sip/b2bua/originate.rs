@@ -80,11 +80,10 @@ pub async fn dial(core: SipCoreRef, from: &str, to: &str) -> Result<String, Cont
         let forward = call_msgs.clone();
         tokio::spawn(async move {
             while let Some(m) = rx.recv().await {
-                if let CallMsg::Fork(id, s) = m {
-                    if id == winner && forward.send(CallMsg::Caller(s)).is_err() {
+                if let CallMsg::Fork(id, s) = m
+                    && id == winner && forward.send(CallMsg::Caller(s)).is_err() {
                         break;
                     }
-                }
             }
         });
         let call_id = a_dialog.id().call_id.clone();

@@ -124,11 +124,10 @@ impl BindingTable {
         let list = self.by_extension.entry(extension.to_string()).or_default();
         list.retain(|b| b.expires_at > now);
         for (c, _) in &wanted {
-            if let Some(b) = list.iter().find(|b| same_contact(b, c)) {
-                if b.call_id == req.call_id && req.cseq <= b.cseq {
+            if let Some(b) = list.iter().find(|b| same_contact(b, c))
+                && b.call_id == req.call_id && req.cseq <= b.cseq {
                     return Err(RegisterError::OutOfOrder);
                 }
-            }
         }
         let mut changes = Vec::new();
         for (c, expires) in wanted {
