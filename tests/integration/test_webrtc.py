@@ -85,6 +85,15 @@ def _doorbell_101(pbx, baresip_factory, signals):
     return door
 
 
+def _door_calls_browser_answers(pbx, door, phone: BrowserPhone) -> None:
+    """The doorbell (101) calls the browser (102), whose page answers."""
+    door.dial(pbx.uri("102"))
+    phone.wait_event("incoming", 15)
+    phone.command("answer")
+    phone.wait_event("confirmed", 15)
+    door.wait_established(10)
+
+
 def _assert_both_tones(browser_wav: Path, door_wav: Path) -> None:
     heard_by_browser = audio.analyze_tone(browser_wav)
     heard_by_door = audio.analyze_tone(door_wav)
@@ -117,11 +126,7 @@ def test_netns_doorbell_calls_browser(pbx, baresip_factory, browser_factory, sig
     _only_loopback()
     phone = _browser_102(pbx, browser_factory, workdir)
     door = _doorbell_101(pbx, baresip_factory, signals)
-    door.dial(pbx.uri("102"))
-    phone.wait_event("incoming", 15)
-    phone.command("answer")
-    phone.wait_event("confirmed", 15)
-    door.wait_established(10)
+    _door_calls_browser_answers(pbx, door, phone)
     phone.wait_event("track", 10)
     time.sleep(1.5)
     recorded = phone.record(6)
@@ -195,11 +200,7 @@ def test_netns_closed_tab_ends_the_call(pbx, baresip_factory, browser_factory, s
     _only_loopback()
     phone = _browser_102(pbx, browser_factory, workdir)
     door = _doorbell_101(pbx, baresip_factory, signals)
-    door.dial(pbx.uri("102"))
-    phone.wait_event("incoming", 15)
-    phone.command("answer")
-    phone.wait_event("confirmed", 15)
-    door.wait_established(10)
+    _door_calls_browser_answers(pbx, door, phone)
     time.sleep(2)
     closed_at = time.monotonic()
     phone.command("close")  # no BYE: the page and its WebSocket just go
@@ -368,11 +369,7 @@ def test_netns_second_call_to_a_busy_browser(pbx, baresip_factory, browser_facto
     _only_loopback()
     phone = _browser_102(pbx, browser_factory, workdir)
     door = _doorbell_101(pbx, baresip_factory, signals)
-    door.dial(pbx.uri("102"))
-    phone.wait_event("incoming", 15)
-    phone.command("answer")
-    phone.wait_event("confirmed", 15)
-    door.wait_established(10)
+    _door_calls_browser_answers(pbx, door, phone)
     other = baresip_factory("garage103", user="103", domain=f"{pbx.host}:{pbx.sip_port}",
                             password=pbx.passwords["103"], source=signals["tone1000"]).start()
     other.wait_registered(15)
@@ -480,11 +477,7 @@ def test_netns_speech_pesq_both_ways(pbx, baresip_factory, browser_factory, sign
     door = baresip_factory("door101", user="101", domain=f"{pbx.host}:{pbx.sip_port}",
                            password=pbx.passwords["101"], source=signals["speech"]).start()
     door.wait_registered(15)
-    door.dial(pbx.uri("102"))
-    phone.wait_event("incoming", 15)
-    phone.command("answer")
-    phone.wait_event("confirmed", 15)
-    door.wait_established(10)
+    _door_calls_browser_answers(pbx, door, phone)
     time.sleep(1.0)
     recorded = phone.record(10)
     stats = phone.command("stats")["stats"]
