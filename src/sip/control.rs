@@ -52,9 +52,7 @@ pub fn send_dtmf(core: &SipCore, call_id: &str, to: &str, digits: &str) -> Resul
     if digits.is_empty() || digits.len() > 32 || !digits.chars().all(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D')) {
         return Err(ControlError::BadArgument(format!("`{digits}` is not 1-32 DTMF digits (0-9, *, #, A-D)")));
     }
-    let Some(call) = core.calls.list().into_iter().find(|c| c.call_id == call_id) else {
-        return Err(ControlError::NoSuchCall(call_id.to_string()));
-    };
+    let call = live_call(core, call_id)?;
     if call.caller != to && call.callee != to {
         return Err(ControlError::BadArgument(format!("extension {to} is not in call {call_id}")));
     }
@@ -74,9 +72,7 @@ pub fn transfer(core: &SipCore, call_id: &str, leaving: &str, to: &str) -> Resul
     if core.registered_contacts(to).is_empty() {
         return Err(ControlError::NotRegistered(to.to_string()));
     }
-    let Some(call) = core.calls.list().into_iter().find(|c| c.call_id == call_id) else {
-        return Err(ControlError::NoSuchCall(call_id.to_string()));
-    };
+    let call = live_call(core, call_id)?;
     if call.caller != leaving && call.callee != leaving {
         return Err(ControlError::BadArgument(format!("extension {leaving} is not in call {call_id}")));
     }
@@ -95,9 +91,7 @@ pub fn transfer(core: &SipCore, call_id: &str, leaving: &str, to: &str) -> Resul
 /// found on Yealink, Polycom, Snom, Grandstream and others) get an in-dialog
 /// `NOTIFY` with `Event: talk` and pick up as if the user had.
 pub fn answer(core: &SipCore, call_id: &str) -> Result<(), ControlError> {
-    let Some(call) = core.calls.list().into_iter().find(|c| c.call_id == call_id) else {
-        return Err(ControlError::NoSuchCall(call_id.to_string()));
-    };
+    let call = live_call(core, call_id)?;
     if call.answered {
         return Err(ControlError::BadArgument(format!("call {call_id} is already answered")));
     }
@@ -114,4 +108,8 @@ pub fn answer(core: &SipCore, call_id: &str) -> Result<(), ControlError> {
 /// Calls of an extension (as caller or callee), newest first is not guaranteed.
 pub fn calls_of(core: &SipCore, extension: &str) -> Vec<CallInfo> {
     core.calls.list().into_iter().filter(|c| c.caller == extension || c.callee == extension).collect()
+}
+
+fn live_call(core: &SipCore, call_id: &str) -> Result<CallInfo, ControlError> {
+    core.calls.get(call_id).ok_or_else(|| ControlError::NoSuchCall(call_id.to_string()))
 }

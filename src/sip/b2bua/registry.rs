@@ -66,6 +66,9 @@ impl CallRegistry {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    pub fn get(&self, call_id: &str) -> Option<CallInfo> {
+        self.calls.lock().ok().and_then(|c| c.get(call_id).cloned())
+    }
     pub fn list(&self) -> Vec<CallInfo> {
         self.calls.lock().map(|c| c.values().cloned().collect()).unwrap_or_default()
     }
