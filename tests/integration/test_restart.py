@@ -35,3 +35,27 @@ def test_sigterm_stops_promptly(pbx):
     took = time.monotonic() - t0
     assert rc is not None and rc != -9 and took < 5.0, \
         f"ha-pbx did not stop on SIGTERM (rc={rc}, {took:.1f}s)\n{pbx.log_tail()}"
+
+
+@pytest.mark.timeout(60)
+def test_no_arguments_starts_on_the_embedded_defaults(workdir, registry):
+    """The README's run command: `ha-pbx` with no arguments listens on SIP
+    5060 (UDP and TCP) and HTTP 8088, with SQLite in ./data."""
+    import json
+    import urllib.request
+
+    from harness import sip as siplib
+    from harness.pbx import pbx_binary
+
+    log = workdir / "default.log"
+    proc = registry.popen([str(pbx_binary())], log=log, cwd=str(workdir))
+    procs.wait_until(lambda: "ready" in log.read_text(errors="replace"), 15, what="ha-pbx ready")
+    with urllib.request.urlopen("http://127.0.0.1:8088/health", timeout=5) as r:
+        health = json.loads(r.read())
+    assert r.status == 200 and health["status"] == "ok", health
+    for transport in ("udp", "tcp"):
+        with siplib.SipClient("127.0.0.1", 5060, transport=transport) as c:
+            resp = c.options()
+            assert resp is not None and resp.status == 200, f"{transport}: {resp}"
+    assert (workdir / "data" / "ha-pbx.sqlite").is_file(), "no SQLite database in ./data"
+    assert proc.poll() is None
