@@ -3,6 +3,7 @@
 //! Control plane (`sip`) and media plane (`media`) are kept apart: `media` never
 //! sees a SIP type, it is driven by plain addresses and SDP text.
 pub mod addon;
+pub mod agent;
 pub mod app;
 pub mod config;
 pub mod events;

@@ -2,9 +2,11 @@
 //!
 //! Every struct denies unknown keys so that a typo stops start-up with a
 //! message naming the key, instead of being silently ignored.
+mod agent;
 mod listen;
 mod validate;
 
+pub use agent::{AgentConfig, BrainConfig, HandoffRule, HomeAssistantApi, SttConfig, TtsConfig};
 pub use listen::{ListenAddr, Transport};
 
 use anyhow::Context;
@@ -35,6 +37,9 @@ pub struct Config {
     /// MQTT bridge to Home Assistant; off when absent.
     #[serde(default)]
     pub mqtt: Option<MqttConfig>,
+    /// The built-in AI voice agent; off when absent.
+    #[serde(default)]
+    pub agent: Option<AgentConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
