@@ -156,6 +156,7 @@ impl Session {
                 } else if self.mode == Mode::Message {
                     self.stage = None;
                     out.push(Action::RecordMessage(text));
+                    self.play(Prompt::Say(MESSAGE_THANKS.into()), &mut out);
                 } else {
                     self.stage = Some(Stage::Replying);
                     out.push(Action::Think(text));
@@ -217,6 +218,7 @@ impl Session {
 }
 
 pub const MESSAGE_GREETING: &str = "Nobody can come to the phone right now. Please leave a message after this, and hang up when you are done.";
+pub const MESSAGE_THANKS: &str = "Thank you, I will pass that on. You can add more, or hang up.";
 pub const GOODBYE: &str = "I did not hear anything, so I will hang up now. Goodbye.";
 
 #[cfg(test)]

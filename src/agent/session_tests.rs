@@ -92,7 +92,10 @@ fn max_duration_ends_the_call_even_mid_sentence() {
 fn message_mode_records_what_is_said() {
     let (mut s, t0) = answered(Mode::Message);
     s.on(t0, Input::Turn(TurnEvent::TurnEnded(vec![1])));
-    assert_eq!(s.on(t0, Input::Transcript("the parcel is next door".into())), vec![Action::RecordMessage("the parcel is next door".into())]);
+    assert_eq!(
+        s.on(t0, Input::Transcript("the parcel is next door".into())),
+        vec![Action::RecordMessage("the parcel is next door".into()), Action::Play(Prompt::Say(MESSAGE_THANKS.into()))]
+    );
 }
 
 #[test]

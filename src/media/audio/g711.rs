@@ -89,6 +89,13 @@ impl Law {
         }));
     }
 
+    pub fn encode_one(self, sample: i16) -> u8 {
+        match self {
+            Law::Ulaw => linear_to_ulaw(sample),
+            Law::Alaw => linear_to_alaw(sample),
+        }
+    }
+
     pub fn encode(self, samples: &[i16], out: &mut Vec<u8>) {
         out.extend(samples.iter().map(|&s| match self {
             Law::Ulaw => linear_to_ulaw(s),

@@ -10,7 +10,7 @@ mod codec;
 mod handle;
 pub mod rtp;
 mod task;
-mod telephone_event;
+pub mod telephone_event;
 
 #[cfg(test)]
 mod bridge_tests;
