@@ -3,7 +3,7 @@ use super::homeassistant::{AssistBrain, HaClient};
 use super::openai::{default_system_prompt, OpenAiBrain, OpenAiStt, OpenAiTts};
 use super::wyoming::{WyomingStt, WyomingTts};
 use super::{Brain, SpeechToText, TextToSpeech};
-use crate::config::agent::{AgentConfig, BrainConfig, HomeAssistantApi, SttConfig, TtsConfig};
+use crate::config::{AgentConfig, BrainConfig, HomeAssistantApi, SttConfig, TtsConfig};
 use std::sync::Arc;
 
 pub struct Backends {

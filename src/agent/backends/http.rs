@@ -60,13 +60,13 @@ pub fn check_base_url(url: &str) -> Result<String, String> {
     let Some(authority) = uri.authority().filter(|a| !a.host().is_empty()) else {
         return Err(format!("`{url}`: no host"));
     };
+    if authority.as_str().contains('@') {
+        return Err(format!("`{url}`: put credentials in api_key/token, not the URL"));
+    }
     // `Uri` lets `host:x` through; the connector would fail later, less clearly
     let after_host = authority.as_str().rsplit_once(']').map_or(authority.as_str(), |(_, t)| t);
     if let Some((_, port)) = after_host.rsplit_once(':') {
         port.parse::<u16>().map_err(|_| format!("`{url}`: bad port `{port}`"))?;
-    }
-    if authority.as_str().contains('@') {
-        return Err(format!("`{url}`: put credentials in api_key/token, not the URL"));
     }
     if uri.query().is_some() {
         return Err(format!("`{url}`: a base URL takes no query"));

@@ -84,7 +84,7 @@ async fn send_json(ws: &mut WebSocketStream<Box<dyn Io>>, v: &Value) -> Result<(
 }
 
 /// Connected and authenticated.
-pub(crate) async fn open(ha: &HaClient) -> Result<WebSocketStream<Box<dyn Io>>, BackendError> {
+async fn open(ha: &HaClient) -> Result<WebSocketStream<Box<dyn Io>>, BackendError> {
     let mut ws = connect(&ha.urls().websocket).await?;
     loop {
         match auth_step(&recv_json(&mut ws).await?) {

@@ -2,7 +2,7 @@
 use super::urls::{ha_urls, HaUrls};
 use crate::agent::backends::http::HttpClient;
 use crate::agent::backends::BackendError;
-use crate::config::agent::HomeAssistantApi;
+use crate::config::HomeAssistantApi;
 use hyper::http::Method;
 use serde_json::{json, Value};
 

@@ -1,7 +1,7 @@
 //! The Assist brain against a small HA WebSocket server in the test.
 use super::*;
 use crate::agent::backends::{BackendError, Brain, Conversation, ToolHost, ToolSpec};
-use crate::config::agent::HomeAssistantApi;
+use crate::config::HomeAssistantApi;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::routing::get;
