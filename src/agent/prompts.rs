@@ -20,11 +20,17 @@ impl PromptCache {
         self.apology.read().ok()?.clone()
     }
 
+    /// Both rendered (an empty greeting counts as rendered).
+    pub fn ready(&self, greeting_wanted: bool) -> bool {
+        self.apology().is_some() && (!greeting_wanted || self.greeting().is_some())
+    }
+
     /// Render both, retrying every 30 s while the TTS service is not there.
     pub async fn warm(self: Arc<Self>, tts: Arc<dyn TextToSpeech>, greeting: String, apology: String, timeout: Duration) {
         loop {
             let mut missing = false;
-            for (text, slot) in [(&greeting, &self.greeting), (&apology, &self.apology)] {
+            // The apology first: short, and what a failing call needs most.
+            for (text, slot) in [(&apology, &self.apology), (&greeting, &self.greeting)] {
                 if text.is_empty() || slot.read().map(|s| s.is_some()).unwrap_or(true) {
                     continue;
                 }

@@ -19,6 +19,7 @@ pub fn routes() -> Router<SipCoreRef> {
         .route("/api/calls/{id}/dtmf", post(dtmf))
         .route("/api/calls/{id}/transfer", post(transfer))
         .route("/api/calls/{id}/answer", post(answer))
+        .route("/api/calls/{id}/agent", post(answer_with_agent))
         .route("/api/messages", get(messages))
         .route("/api/announce", post(announce))
 }
@@ -133,6 +134,17 @@ async fn answer(State(core): State<SipCoreRef>, headers: HeaderMap, Path(id): Pa
         return r;
     }
     match control::answer(&core, &id) {
+        Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "call_id": id }))),
+        Err(e) => error(e),
+    }
+}
+
+/// "Answer with AI": the agent takes the ringing call.
+async fn answer_with_agent(State(core): State<SipCoreRef>, headers: HeaderMap, Path(id): Path<String>) -> Reply {
+    if let Err(r) = authorized(&core, &headers) {
+        return r;
+    }
+    match control::answer_with_agent(&core, &id) {
         Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "call_id": id }))),
         Err(e) => error(e),
     }

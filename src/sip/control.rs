@@ -105,6 +105,20 @@ pub fn answer(core: &SipCore, call_id: &str) -> Result<(), ControlError> {
     Ok(())
 }
 
+/// "Answer with AI": a ringing call stops ringing and the AI agent takes it
+/// (a message for the callee).
+pub fn answer_with_agent(core: &SipCore, call_id: &str) -> Result<(), ControlError> {
+    if core.agent.get().is_none() {
+        return Err(ControlError::NotPossible("the AI agent is not configured (agent: section)".into()));
+    }
+    let call = live_call(core, call_id)?;
+    if call.answered {
+        return Err(ControlError::BadArgument(format!("call {call_id} is already answered")));
+    }
+    core.calls.command(call_id, Command::HandToAgent);
+    Ok(())
+}
+
 /// The AI agent calls `extension` and speaks `text`, then hangs up.
 pub async fn announce(core: &SipCoreRef, extension: &str, text: &str) -> Result<String, ControlError> {
     let Some(agent) = core.agent.get().map(|a| a.extension.clone()) else {

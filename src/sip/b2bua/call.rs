@@ -73,6 +73,8 @@ pub(super) struct Call {
     pub(super) agent_note: AgentInvite,
     /// When ringing hands over to the agent (an `agent.handoff` rule).
     pub(super) handoff: Option<Duration>,
+    /// The offer the callee's devices got, for a fork to the agent later.
+    offer_b: Option<Vec<u8>>,
 }
 
 pub async fn run(setup: CallSetup) {
@@ -181,6 +183,7 @@ impl Call {
             started: Instant::now(),
             agent_note: AgentInvite::default(),
             handoff: None,
+            offer_b: None,
         }
     }
 
@@ -197,6 +200,7 @@ impl Call {
         let mut ring_deadline = tokio::time::Instant::now() + ring_for;
         let mut dtmf = self.media.take_dtmf_events();
         let mut handoff_at = self.handoff.take().map(|d| tokio::time::Instant::now() + d);
+        self.offer_b = Some(offer.to_vec());
         while !self.machine.is_finished() {
             let answered = self.machine.winner().is_some();
             let input = tokio::select! {
@@ -245,6 +249,14 @@ impl Call {
             }
             Command::Answer => {
                 self.remote_answer();
+                None
+            }
+            Command::HandToAgent => {
+                if self.machine.winner().is_some() {
+                    tracing::info!(call_id = %self.call_id, "answer with AI ignored: the call is already answered");
+                } else if let Some(offer) = self.offer_b.clone() {
+                    self.hand_to_agent(&offer).await;
+                }
                 None
             }
             Command::Dtmf { to, digits } => {
