@@ -52,14 +52,37 @@ def _espeak(text: str, out: Path, speed: int = 150, voice: str = "en-us") -> np.
     return x * (10 ** (-3 / 20) / peak)  # -3 dBFS peak
 
 
+def _piper(text: str, port: int) -> np.ndarray:
+    from . import wyoming
+
+    pcm, rate, _ = wyoming.synthesize(port, text)
+    x = np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768.0
+    if rate != RATE:
+        from math import gcd
+
+        from scipy.signal import resample_poly
+
+        g = gcd(RATE, rate)
+        x = resample_poly(x, RATE // g, rate // g)
+    act = np.flatnonzero(audio.frame_rms(x) > 10 ** (-45 / 20))
+    if act.size:
+        x = x[act[0] * audio.FRAME: (act[-1] + 1) * audio.FRAME]
+    peak = np.max(np.abs(x)) or 1.0
+    return x * (10 ** (-3 / 20) / peak)
+
+
 def utterance(path: Path | str, text: str, lead: float = 1.0, trail: float = 60.0,
-              speed: int = 150, voice: str = "en-us") -> Utterance:
-    """`lead` s of silence, espeak-ng saying `text`, `trail` s of silence."""
-    return script(path, [(lead, text)], trail=trail, speed=speed, voice=voice)
+              speed: int = 150, voice: str = "en-us", piper_port: int | None = None) -> Utterance:
+    """`lead` s of silence, `text` spoken, `trail` s of silence. Spoken by espeak-ng,
+    or by a Wyoming Piper server when piper_port is given: faster-whisper's tiny.en
+    gets short commands from espeak-ng right ("Turn on the hallway light") but
+    garbles longer sentences ("...the parcel is at the neighbours"), which it
+    transcribes correctly from Piper."""
+    return script(path, [(lead, text)], trail=trail, speed=speed, voice=voice, piper_port=piper_port)
 
 
 def script(path: Path | str, parts: list[tuple[float, str]], trail: float = 60.0,
-           speed: int = 150, voice: str = "en-us") -> Utterance:
+           speed: int = 150, voice: str = "en-us", piper_port: int | None = None) -> Utterance:
     """Several utterances: each (pause before it in s, text); then `trail` s of silence."""
     path = Path(path)
     chunks = []
@@ -68,7 +91,7 @@ def script(path: Path | str, parts: list[tuple[float, str]], trail: float = 60.0
     for pause, text in parts:
         chunks.append(np.zeros(int(round(pause * RATE))))
         t += pause
-        s = _espeak(text, path, speed, voice)
+        s = _piper(text, piper_port) if piper_port else _espeak(text, path, speed, voice)
         chunks.append(s)
         spans.append((t, t + len(s) / RATE, text))
         t += len(s) / RATE

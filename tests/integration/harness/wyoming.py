@@ -210,7 +210,11 @@ class _Server:
 
         procs.wait_until(up, timeout, interval=0.2, what=f"Wyoming {self.kind} describe")
         self.startup_seconds = time.monotonic() - t0
+        self.warm()
         return self
+
+    def warm(self) -> None:
+        """One request, so that the first real one does not pay for loading the model."""
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -233,6 +237,9 @@ class PiperServer(_Server):
                 "--data-dir", str(voice_dir), "--download-dir", str(self.data_dir),
                 "--local-files-only"]
 
+    def warm(self) -> None:
+        synthesize(self.port, "Warming up.")
+
     def say(self, text: str) -> tuple[bytes, int, float]:
         return synthesize(self.port, text)
 
@@ -248,6 +255,10 @@ class WhisperServer(_Server):
         return [str(self.py), "-m", "wyoming_faster_whisper", "--uri", self.url,
                 "--model", str(model), "--data-dir", str(self.data_dir), "--language", "en",
                 "--local-files-only", "--stt-library", "faster-whisper", "--beam-size", "1"]
+
+    def warm(self) -> None:
+        t = np.arange(16000) / 16000.0
+        transcribe_pcm(self.port, (np.sin(2 * np.pi * 300 * t) * 3000).astype("<i2").tobytes(), 16000)
 
     def transcribe_wav(self, path: Path | str, start: float = 0.0, end: float | None = None) -> str:
         return transcribe_wav(self.port, path, start, end)
