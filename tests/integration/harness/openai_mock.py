@@ -89,6 +89,7 @@ class OpenAIMock:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._seq = 0
+        self.issued_call_ids: list[str] = []   # tool-call ids sent, in order
 
     # -------------------------------------------------------- control
     def script(self, *replies: Reply) -> "OpenAIMock":
@@ -96,6 +97,7 @@ class OpenAIMock:
             self.replies = list(replies)
             self._n = 0
             self.requests.clear()
+            self.issued_call_ids.clear()
         return self
 
     def wait_requests(self, n: int, timeout: float = 30.0) -> list[Request]:
@@ -130,6 +132,7 @@ class OpenAIMock:
         if r.tool_calls:
             for i, tc in enumerate(r.tool_calls):
                 call_id = f"call_mock{self._seq:02d}{i}"
+                self.issued_call_ids.append(call_id)
                 out.append(chunk({"tool_calls": [{"index": i, "id": call_id, "type": "function",
                                                   "function": {"name": tc["name"], "arguments": ""}}]}))
                 for frag in _split(json.dumps(tc["arguments"]), 4):
@@ -147,6 +150,7 @@ class OpenAIMock:
         cid, created = self._ids()
         msg: dict = {"role": "assistant", "content": r.text or None}
         if r.tool_calls:
+            self.issued_call_ids += [f"call_mock{self._seq:02d}{i}" for i in range(len(r.tool_calls))]
             msg["tool_calls"] = [{"id": f"call_mock{self._seq:02d}{i}", "type": "function",
                                   "function": {"name": tc["name"], "arguments": json.dumps(tc["arguments"])}}
                                  for i, tc in enumerate(r.tool_calls)]
