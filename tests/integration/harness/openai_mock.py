@@ -235,7 +235,8 @@ class OpenAIMock:
 
 
 # ------------------------------------------------------------------ a raw client
-def stream_chat(url: str, body: dict, timeout: float = 10.0) -> tuple[list[dict], dict]:
+def stream_chat(url: str, body: dict, timeout: float = 10.0,
+                api_key: str = "sk-test") -> tuple[list[dict], dict]:
     """POST a streaming chat-completions request with a raw socket-level HTTP client
     (http.client), parse the SSE stream; returns (chunks, assembled message) where
     the message has content and tool_calls put together from the deltas, as a
@@ -247,7 +248,7 @@ def stream_chat(url: str, body: dict, timeout: float = 10.0) -> tuple[list[dict]
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
     conn.request("POST", (u.path.rstrip("/") or "") + "/v1/chat/completions",
                  json.dumps({**body, "stream": True}),
-                 {"Content-Type": "application/json", "Authorization": "Bearer sk-test"})
+                 {"Content-Type": "application/json", "Authorization": f"Bearer {api_key}"})
     resp = conn.getresponse()
     if resp.status != 200:
         raise RuntimeError(f"HTTP {resp.status}: {resp.read()[:300]!r}")
