@@ -10,6 +10,7 @@ It is never used by a normal test run."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import urllib.request
@@ -42,6 +43,8 @@ class FakeAgent:
         self._stop = threading.Event()
         self.apology = self.tts(cfg.get("apology", agent.APOLOGY))
         self.log: list[str] = []
+        # HA_PBX_FAKE_NO_BARGE_IN=1: keep talking over the caller (to see the barge-in test fail)
+        self.barge_in = os.environ.get("HA_PBX_FAKE_NO_BARGE_IN") != "1"
 
     # ------------------------------------------------------------ backends
     def tts(self, text: str) -> np.ndarray:
@@ -171,10 +174,11 @@ class FakeAgent:
                 loud = np.sqrt((fr ** 2).mean()) > 32768 * 10 ** (-35 / 20)
                 preroll = (preroll + [fr])[-15:]
                 if loud:
-                    if not talking:
+                    if not talking and self.barge_in:
                         with lock:  # barge-in
                             play["q"] = play["q"][:0]
                             gen["n"] += 1
+                    if not talking:
                         speech = preroll[:-1]
                     talking, quiet = True, 0.0
                 if talking:
