@@ -46,6 +46,9 @@ def main() -> None:
     ap.add_argument("turns", nargs="?", type=int, default=10)
     ap.add_argument("--assist", action="store_true", help="Home Assistant Assist as the brain")
     ap.add_argument("--gap", type=float, default=9.0, help="seconds from one question to the next")
+    ap.add_argument("--dryrun", action="store_true",
+                    help="the Python stand-in agent (tests/integration/harness/fake_agent.py) instead of "
+                         "the PBX's: only to check this script")
     a = ap.parse_args()
 
     d = Path(tempfile.mkdtemp(prefix="agent-bench-"))
@@ -75,11 +78,20 @@ def main() -> None:
         parts = [(6.0 if i == 0 else a.gap, questions[i % len(questions)]) for i in range(a.turns)]
         u = speech.script(d / "caller.wav", parts, trail=60, piper_port=piper.port)
 
-        pbx = Pbx(d / "pbx", reg, overrides=agent.agent_overrides(
-            stt_url=whisper.url, tts_url=piper.url, brain=brain, ha=ha_api,
-            allowed_entities=["input_boolean.hallway_light"]))
+        over = agent.agent_overrides(stt_url=whisper.url, tts_url=piper.url, brain=brain, ha=ha_api,
+                                     allowed_entities=["input_boolean.hallway_light"])
+        exts = None
+        if a.dryrun:
+            from harness.fake_agent import FakeAgent
+            from harness.pbx import DEFAULT_EXTENSIONS
+
+            cfg = over.pop("agent")
+            exts = [dict(e) for e in DEFAULT_EXTENSIONS] + [{"extension": "200", "password": "secret200"}]
+        pbx = Pbx(d / "pbx", reg, overrides=over, extensions=exts)
         pbx.config["log_level"] = os.environ.get("BENCH_LOG", "info")
         pbx.start()
+        if a.dryrun:
+            fake = FakeAgent(pbx, cfg).start()
         b = Baresip(d, reg, "caller", user="101", domain=f"{pbx.host}:{pbx.sip_port}",
                     password=pbx.passwords["101"], source=u.path).start()
         b.wait_registered(15)
