@@ -92,6 +92,8 @@ def main() -> None:
         pbx.start()
         if a.dryrun:
             fake = FakeAgent(pbx, cfg).start()
+        else:
+            print(f"agent ready {agent.wait_agent_ready(pbx):.1f}s after start")
         b = Baresip(d, reg, "caller", user="101", domain=f"{pbx.host}:{pbx.sip_port}",
                     password=pbx.passwords["101"], source=u.path).start()
         b.wait_registered(15)

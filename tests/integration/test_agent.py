@@ -132,7 +132,10 @@ def start_pbx(pbx_factory, voice, brain, *, ha=None, stt_url=None, tts_url=None,
         pbx = pbx_factory(overrides=over, extensions=exts).start()
         _fakes.append(FakeAgent(pbx, cfg).start())
         return pbx
-    return pbx_factory(overrides=over, extensions=extensions).start()
+    pbx = pbx_factory(overrides=over, extensions=extensions).start()
+    waited = agent.wait_agent_ready(pbx)
+    print(f"\nagent ready {waited:.1f}s after the PBX answered /health")
+    return pbx
 
 
 def transcript(whisper, b, start: float = 0.0, end: float | None = None, kind: str = "dec") -> str:
@@ -331,15 +334,12 @@ def test_tts_hanging_gives_the_presynthesized_apology(pbx_factory, voice, llm, b
                              piper_port=piper.port)
         pbx = start_pbx(pbx_factory, voice, agent.openai_brain(llm), tts_url=proxy.url,
                         backend_timeout_secs=timeout)
-        # the agent pre-synthesizes its apology when it starts: wait for that, then hang TTS
-        try:
-            procs.wait_until(lambda: proxy.bytes_down > 8000, 20, what="TTS audio through the proxy")
-        except TimeoutError:
-            raise AssertionError("the agent synthesized nothing at start-up (the apology should be "
-                                 f"pre-synthesized): {proxy.accepted} connections, "
-                                 f"{proxy.bytes_down} bytes from Piper") from None
+        # the agent pre-synthesizes its apology when it starts (start_pbx waited for it
+        # to be ready): it must have come through the proxy; now TTS hangs
+        assert proxy.bytes_down > 8000, ("the agent synthesized nothing at start-up through the TTS "
+                                         f"URL: {proxy.accepted} connections, {proxy.bytes_down} bytes")
         last = -1
-        while proxy.bytes_down != last:  # until the start-up synthesis is over
+        while proxy.bytes_down != last:  # until any start-up synthesis is over
             last = proxy.bytes_down
             time.sleep(1.0)
         proxy.set_mode("hang")

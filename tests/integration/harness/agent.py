@@ -35,6 +35,11 @@ TURN_FIGURES = (M_STT, M_BRAIN, M_TTS_FIRST, M_V2V, M_OVERHEAD)
 # the LLM brain's tools (OpenAI function names)
 TOOLS = ("ha_call_service", "ha_get_state", "hang_up", "transfer", "send_dtmf", "take_message")
 
+# The agent renders its greeting and apology once at start-up (so that the apology
+# survives a TTS failure); a call before that hears no greeting. Readiness: this
+# log line (or a future /health "agent": {"ready": true}).
+READY_LOG = "agent: greeting and apology ready"
+
 MESSAGES_PATH = "/api/messages"
 METRICS_PATH = "/metrics"
 MQTT_FILTER = "ha_pbx/#"    # the message-taken event is looked for anywhere below this
@@ -76,6 +81,29 @@ def http_get(pbx, path: str, token: str | None = API_TOKEN, timeout: float = 5.0
             return r.status, r.read().decode(errors="replace")
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode(errors="replace")
+
+
+def agent_ready(pbx) -> bool:
+    code, body = http_get(pbx, "/health", token=None)
+    if code == 200:
+        try:
+            a = json.loads(body).get("agent")
+            if isinstance(a, dict) and a.get("ready"):
+                return True
+        except ValueError:
+            pass
+    return READY_LOG in pbx.log_text()
+
+
+def wait_agent_ready(pbx, timeout: float = 60.0) -> float:
+    """Wait until the agent has its prompts rendered; returns the seconds waited."""
+    t0 = time.monotonic()
+    try:
+        procs.wait_until(lambda: agent_ready(pbx), timeout, interval=0.2, what="agent ready")
+    except TimeoutError:
+        raise AssertionError(f"the agent was not ready {timeout:.0f}s after the PBX started (no "
+                             f"/health agent.ready, no log line {READY_LOG!r})") from None
+    return time.monotonic() - t0
 
 
 def messages(pbx) -> list[dict]:
