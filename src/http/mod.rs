@@ -56,7 +56,10 @@ async fn health(State(core): State<SipCoreRef>) -> Json<serde_json::Value> {
         "sip_finished_transactions": tx.finished_transactions,
         "sip_waiting_ack": tx.waiting_ack,
         // The AI agent: null without one; false until its greeting and apology are rendered.
-        "agent_ready": core.agent.get().map(|a| a.service.prompts.ready(!a.service.config.greeting.is_empty())),
+        "agent": core.agent.get().map(|a| serde_json::json!({
+            "extension": a.extension,
+            "ready": a.service.prompts.ready(!a.service.config.greeting.is_empty()),
+        })),
     }))
 }
 
