@@ -262,4 +262,22 @@ mod tests {
         let e = c.json(Method::GET, "/ok", None).await.unwrap_err();
         assert!(matches!(e, BackendError::Unreachable { .. }), "{e}");
     }
+
+    /// https:// really is TLS, checked against the built-in roots: a
+    /// self-signed server is refused (and plain HTTP to it fails too).
+    #[tokio::test]
+    async fn https_speaks_tls_and_checks_the_certificate() {
+        let pair = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+        let (cert, key) = (pair.cert.pem(), pair.signing_key.serialize_pem());
+        let l = crate::http::wss::TlsListener::bind("127.0.0.1:0".parse().unwrap(), cert.as_bytes(), key.as_bytes()).await.unwrap();
+        let port = axum::serve::Listener::local_addr(&l).unwrap().port();
+        tokio::spawn(async move { axum::serve(l, Router::new().route("/ok", get(|| async { "{}" }))).await });
+        let c = HttpClient::new("svc", &format!("https://127.0.0.1:{port}"), None).unwrap();
+        match c.json(Method::GET, "/ok", None).await.unwrap_err() {
+            BackendError::Unreachable { detail, .. } => assert!(detail.contains("certificate") || detail.contains("UnknownIssuer"), "{detail}"),
+            e => panic!("{e}"),
+        }
+        let c = HttpClient::new("svc", &format!("http://127.0.0.1:{port}"), None).unwrap();
+        assert!(c.json(Method::GET, "/ok", None).await.is_err());
+    }
 }

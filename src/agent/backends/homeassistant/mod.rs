@@ -11,3 +11,5 @@ pub use urls::{ha_urls, HaUrls, SUPERVISOR_CORE};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod live_tests;

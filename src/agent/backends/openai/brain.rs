@@ -81,10 +81,11 @@ impl OpenAiBrain {
                 break;
             };
             for data in sse.push(&chunk).map_err(|e| self.http.protocol(e))? {
-                if let Some(text) = answer.apply(&data).map_err(|e| self.http.protocol(e))? {
-                    if listening && out.send(text).await.is_err() {
-                        listening = false;
-                    }
+                if let Some(text) = answer.apply(&data).map_err(|e| self.http.protocol(e))?
+                    && listening
+                    && out.send(text).await.is_err()
+                {
+                    listening = false;
                 }
                 if answer.done {
                     break;

@@ -74,10 +74,10 @@ async fn completions(State(srv): State<Arc<Srv>>, h: HeaderMap, Json(body): Json
     // each SSE event its own write; on the second answer the rest waits for the gate
     let stream = futures::stream::unfold((pieces.into_iter(), gate, 0usize), |(mut it, mut gate, i)| async move {
         let piece = it.next()?;
-        if i == 2 {
-            if let Some(g) = gate.take() {
-                let _ = g.await;
-            }
+        if i == 2
+            && let Some(g) = gate.take()
+        {
+            let _ = g.await;
         }
         Some((Ok::<_, std::io::Error>(bytes::Bytes::from(piece)), (it, gate, i + 1)))
     });

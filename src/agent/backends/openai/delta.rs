@@ -170,6 +170,10 @@ mod tests {
         a.apply(&chunk(json!({"tool_calls": [{"function": {"name": "get_state", "arguments": "{\"entity_id\":\"light.hall\"}"}}]}), Value::Null)).unwrap();
         assert_eq!(a.calls()[0].id, "call_0");
         assert_eq!(a.calls()[0].name, "get_state");
+        // two whole calls in one delta, no index: two calls
+        let mut a = Answer::default();
+        a.apply(&chunk(json!({"tool_calls": [{"function": {"name": "a", "arguments": "{}"}}, {"function": {"name": "b", "arguments": "{}"}}]}), Value::Null)).unwrap();
+        assert_eq!(a.calls().iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
         // a repeated name is not doubled
         let mut a = Answer::default();
         a.apply(&chunk(json!({"tool_calls": [{"index": 0, "id": "c", "function": {"name": "hang_up", "arguments": "{"}}]}), Value::Null)).unwrap();

@@ -53,6 +53,41 @@ impl SpeechToText for OpenAiStt {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderMap;
+    use axum::routing::post;
+    use axum::Router;
+    use std::sync::{Arc, Mutex};
+
+    #[tokio::test]
+    async fn uploads_a_wav_form_and_reads_the_text() {
+        let seen: Arc<Mutex<(String, Vec<u8>)>> = Arc::default();
+        let s2 = seen.clone();
+        let app = Router::new().route(
+            "/v1/audio/transcriptions",
+            post(move |h: HeaderMap, body: bytes::Bytes| async move {
+                let ct = h.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                *s2.lock().unwrap() = (ct, body.to_vec());
+                "{\"text\": \" Is the garage closed? \"}"
+            }),
+        );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(l, app).await });
+        let stt = OpenAiStt::new(&format!("http://127.0.0.1:{port}"), None, "whisper-1").unwrap();
+        let text = stt.transcribe(Audio { rate: 8000, samples: vec![5; 800] }, "en-GB").await.unwrap();
+        assert_eq!(text, "Is the garage closed?");
+
+        let (ct, body) = seen.lock().unwrap().clone();
+        let boundary = ct.strip_prefix("multipart/form-data; boundary=").expect("multipart");
+        let body_text = String::from_utf8_lossy(&body);
+        assert!(body_text.contains("name=\"model\"\r\n\r\nwhisper-1\r\n"), "{body_text}");
+        assert!(body_text.contains("name=\"language\"\r\n\r\nen\r\n"));
+        assert!(body_text.ends_with(&format!("--{boundary}--\r\n")));
+        // the WAV: its header says 8 kHz and 800 samples follow
+        let riff = body.windows(4).position(|w| w == b"RIFF").unwrap();
+        let wav = &body[riff..riff + 44 + 1600];
+        assert_eq!(wav, wav_bytes(&[5; 800], 8000).as_slice());
+    }
 
     #[test]
     fn languages() {

@@ -40,7 +40,7 @@ impl Conn {
     /// The next event; `None` when the server closed between events.
     pub async fn recv(&mut self) -> Result<Option<Event>, BackendError> {
         loop {
-            if let Some(ev) = self.dec.next().map_err(|e| self.protocol(e.0))? {
+            if let Some(ev) = self.dec.next_event().map_err(|e| self.protocol(e.0))? {
                 return Ok(Some(ev));
             }
             let n = self

@@ -74,7 +74,7 @@ struct Header {
     payload_len: usize,
 }
 
-/// Feed bytes with `push`, take events with `next`.
+/// Feed bytes with `push`, take events with `next_event`.
 #[derive(Debug, Default)]
 pub struct Decoder {
     buf: Vec<u8>,
@@ -96,7 +96,7 @@ impl Decoder {
     }
 
     /// The next whole event, `None` until more bytes arrive.
-    pub fn next(&mut self) -> Result<Option<Event>, FrameError> {
+    pub fn next_event(&mut self) -> Result<Option<Event>, FrameError> {
         if self.header.is_none() {
             let Some(nl) = self.buf.iter().position(|&b| b == b'\n') else {
                 if self.buf.len() > MAX_HEADER {
@@ -171,7 +171,7 @@ mod tests {
         let mut out = Vec::new();
         for piece in bytes.chunks(step) {
             d.push(piece);
-            while let Some(ev) = d.next().unwrap() {
+            while let Some(ev) = d.next_event().unwrap() {
                 out.push(ev);
             }
         }
@@ -228,11 +228,11 @@ mod tests {
         let bytes = encode(&Event::new("audio-chunk", json!({"rate": 22050})).with_payload(vec![9; 100]));
         let mut d = Decoder::new();
         d.push(&bytes[..bytes.len() - 1]);
-        assert_eq!(d.next().unwrap(), None);
+        assert_eq!(d.next_event().unwrap(), None);
         assert!(d.in_event());
         d.push(&bytes[bytes.len() - 1..]);
-        assert_eq!(d.next().unwrap().unwrap().payload, vec![9; 100]);
-        assert_eq!(d.next().unwrap(), None);
+        assert_eq!(d.next_event().unwrap().unwrap().payload, vec![9; 100]);
+        assert_eq!(d.next_event().unwrap(), None);
     }
 
     #[test]
@@ -248,10 +248,10 @@ mod tests {
         for raw in bad {
             let mut d = Decoder::new();
             d.push(raw);
-            assert!(d.next().is_err(), "{:?}", String::from_utf8_lossy(raw));
+            assert!(d.next_event().is_err(), "{:?}", String::from_utf8_lossy(raw));
         }
         let mut d = Decoder::new();
         d.push(&vec![b'{'; MAX_HEADER + 1]);
-        assert!(d.next().is_err());
+        assert!(d.next_event().is_err());
     }
 }

@@ -12,7 +12,7 @@ async fn read_until(s: &mut TcpStream, d: &mut Decoder, last: &str) -> Vec<Event
     let mut evs = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
-        while let Some(ev) = d.next().unwrap() {
+        while let Some(ev) = d.next_event().unwrap() {
             let done = ev.kind == last;
             evs.push(ev);
             if done {
