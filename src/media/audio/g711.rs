@@ -49,7 +49,7 @@ pub fn linear_to_alaw(sample: i16) -> u8 {
         0x55
     };
     let s = s.min(32767);
-    let seg = (0..8).find(|&i| s <= (0xff << i) | 0xff).unwrap_or(8) as i32;
+    let seg: i32 = (0..8).find(|&i| s <= (0xff << i) | 0xff).unwrap_or(8);
     let byte = if seg >= 8 {
         0x7f
     } else {

@@ -59,12 +59,12 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        // Bytes, not str slices: a multi-byte character after `%` must not panic.
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        if let (b'%', Some(b)) = (bytes[i], hex) {
+            out.push(b);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -81,6 +81,12 @@ mod tests {
         let a = AgentInvite { call: "abc@1.2.3.4".into(), message_for: Some("100".into()), announce: Some("Door; 50% open — ok".into()) };
         assert_eq!(AgentInvite::parse(&a.to_value()), a);
         assert!(!a.to_value().contains("— "), "non-ASCII is escaped");
+    }
+
+    #[test]
+    fn stray_percent_signs_and_unicode_do_not_panic() {
+        assert_eq!(AgentInvite::parse("call=a%é;announce=50%").announce.as_deref(), Some("50%"));
+        assert_eq!(AgentInvite::parse("call=%Zz%").call, "%Zz%");
     }
 
     #[test]
