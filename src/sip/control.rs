@@ -125,7 +125,7 @@ pub async fn announce(core: &SipCoreRef, extension: &str, text: &str) -> Result<
         return Err(ControlError::NotPossible("the AI agent is not configured (agent: section)".into()));
     };
     let text = text.trim();
-    if text.is_empty() || text.len() > 2000 {
+    if text.is_empty() || text.chars().count() > 2000 {
         return Err(ControlError::BadArgument("announcement text must be 1-2000 characters".into()));
     }
     let note = crate::sip::agent_leg::AgentInvite { announce: Some(text.to_string()), ..Default::default() };

@@ -437,6 +437,102 @@ def test_handoff_takes_a_message(anna_registered, pbx_factory, voice, llm, bares
     print(f"MQTT: {msg.topic} {msg.payload[:300]}")
 
 
+# ------------------------------------------------------------------ Answer with AI, Announce
+def _agent_entities(broker, ext: str) -> dict:
+    """The agent's components in the retained discovery config of an extension."""
+    topic = f"homeassistant/device/ha_pbx_ext_{ext}/config"
+    cfg = broker.retained(topic).get(topic)
+    assert cfg, f"no retained discovery config on {topic}"
+    cmps = json.loads(cfg)["cmps"]
+    return {k: cmps[k] for k in ("answer_ai", "announce") if k in cmps}
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("via", ["mqtt", "http"])
+def test_answer_with_ai_takes_the_ringing_call(via, pbx_factory, voice, llm, baresip_factory, workdir, registry,
+                                               dumper):
+    """101 calls Anna (100), whose phone rings and is never answered; "Answer
+    with AI" (the MQTT button, or POST /api/calls/{id}/agent) makes the agent
+    answer 101 with its message greeting, and Anna's ringing stops."""
+    piper, whisper = voice
+    broker = Mosquitto(workdir, registry).start()
+    dumper.add("mosquitto", broker)
+    rec = Recorder(broker, registry, agent.MQTT_FILTER).start()
+    exts = [dict(e) for e in DEFAULT_EXTENSIONS] + [dict(ANNA)]
+    pbx = start_pbx(pbx_factory, voice, agent.openai_brain(llm), extensions=exts, extra=mqtt_overrides(broker))
+    quiet = speech.silence(workdir / "quiet.wav", 120)
+    anna = agent.caller(baresip_factory, pbx, quiet, ext="100", answermode="manual")
+    b = agent.caller(baresip_factory, pbx, quiet)
+    since = len(b.ctrl.events)
+    b.dial(f"sip:100@{pbx.host}:{pbx.sip_port}")
+    anna.ctrl.wait_event("CALL_INCOMING", 10)
+    rec.wait_topic("ha_pbx/ext/100/state", lambda p: '"state":"ringing"' in p, timeout=10)
+    time.sleep(2.0)
+    assert "CALL_ESTABLISHED" not in b.ctrl.event_types()[since:], "answered before the command"
+    assert not agent.closed(b, since), b.ctrl.event_types()
+    t_press = time.monotonic()
+    if via == "mqtt":
+        broker.publish("ha_pbx/ext/100/cmd/answer_ai", "PRESS")
+    else:
+        code, body = agent.http_get(pbx, "/api/calls")
+        assert code == 200, body
+        call_id = next(c["call_id"] for c in json.loads(body)["calls"] if c["callee"] == "100")
+        code, body = agent.http_post(pbx, f"/api/calls/{call_id}/agent")
+        assert code == 202, f"POST /api/calls/{call_id}/agent: HTTP {code} {body}"
+    b.ctrl.wait_event("CALL_ESTABLISHED", 10, since=since)
+    print(f"\nthe agent answered {time.monotonic() - t_press:.2f}s after Answer with AI ({via})")
+    anna.ctrl.wait_event("CALL_CLOSED", 5)  # her ringing was cancelled
+    s = agent.wait_sound(b, after=0.0, timeout=20)
+    e = agent.wait_quiet(b, after=s, quiet=1.5, timeout=30)
+    still_up(b, 0.1)
+    agent.hang_up(b)
+    greeting = transcript(whisper, b, 0.0, e + 0.3)
+    print(f"greeting heard by 101: {greeting!r}")
+    assert "message" in greeting, greeting
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("via", ["mqtt", "http"])
+def test_announce_calls_the_extension_and_speaks_the_text(via, pbx_factory, voice, llm, baresip_factory, workdir,
+                                                          registry, dumper):
+    """The "Announce" notify entity (or POST /api/announce): the agent calls 101
+    (auto-answer), speaks the text and hangs up by itself. Bad MQTT payloads
+    are refused with a log line and ring nothing."""
+    piper, whisper = voice
+    broker = Mosquitto(workdir, registry).start()
+    dumper.add("mosquitto", broker)
+    rec = Recorder(broker, registry, agent.MQTT_FILTER).start()
+    pbx = start_pbx(pbx_factory, voice, agent.openai_brain(llm), extra=mqtt_overrides(broker))
+    quiet = speech.silence(workdir / "quiet.wav", 120)
+    b = agent.caller(baresip_factory, pbx, quiet)
+    rec.wait_topic("ha_pbx/ext/101/state", lambda p: '"registered":true' in p, timeout=10)
+    ents = _agent_entities(broker, "101")
+    assert ents.get("answer_ai", {}).get("p") == "button", ents
+    assert ents.get("announce", {}).get("p") == "notify", ents
+    assert ents["announce"].get("cmd_t") == "ha_pbx/ext/101/cmd/announce", ents
+    text = "Someone is at the front door."
+    if via == "mqtt":
+        broker.publish("ha_pbx/ext/101/cmd/announce", "   ")
+        broker.publish("ha_pbx/ext/101/cmd/announce", "x" * 2001)
+        time.sleep(1.0)
+        log = pbx.log_text()
+        for why in ("empty announcement text", "announcement text of 2001 characters"):
+            assert why in log, f"no log line saying {why!r}"
+        assert "CALL_INCOMING" not in b.ctrl.event_types(), "a refused announcement rang the phone"
+        broker.publish("ha_pbx/ext/101/cmd/announce", text)
+    else:
+        code, body = agent.http_post(pbx, "/api/announce", {"extension": "101", "text": text})
+        assert code == 202, f"POST /api/announce: HTTP {code} {body}"
+    t0 = time.monotonic()
+    b.ctrl.wait_event("CALL_ESTABLISHED", 15)
+    closed = b.ctrl.wait_event("CALL_CLOSED", 45)  # the agent hangs up by itself
+    print(f"\nannouncement call ({via}) lasted {time.monotonic() - t0:.1f}s; closed: {closed.get('param')!r}")
+    time.sleep(0.5)  # sndfile closes the WAV
+    heard = transcript(whisper, b)
+    print(f"101 heard: {heard!r}")
+    assert "front door" in heard, heard
+
+
 # ------------------------------------------------------------------ metrics
 @pytest.mark.timeout(240)
 def test_metrics_count_each_turn(pbx_factory, voice, llm, baresip_factory, workdir):

@@ -82,6 +82,20 @@ def http_get(pbx, path: str, token: str | None = API_TOKEN, timeout: float = 5.0
         return e.code, e.read().decode(errors="replace")
 
 
+def http_post(pbx, path: str, body: dict | None = None, token: str | None = API_TOKEN,
+              timeout: float = 10.0) -> tuple[int, str]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(pbx.http_base + path, data=json.dumps(body or {}).encode(), headers=headers,
+                                 method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode(errors="replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+
+
 def agent_ready(pbx) -> bool:
     code, body = http_get(pbx, "/health", token=None)
     if code == 200:
