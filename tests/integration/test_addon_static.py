@@ -8,8 +8,9 @@ ziglang, through scripts/zig-cc/, as the Dockerfile does for BUILD_ARCH=aarch64
 on an amd64 builder), then run under qemu-aarch64 (user-mode emulation).
 
 Slow: the first run compiles every dependency for x86_64-unknown-linux-musl
-(about 5 minutes on 2 cores) and again for aarch64-unknown-linux-musl (about
-N minutes); later runs rebuild only ha-pbx. Needs musl-tools, ziglang in
+(about 5 minutes on 2 cores) and again for aarch64-unknown-linux-musl (29 minutes
+from an empty target directory and zig cache on 2 cores shared with other builds:
+16 CPU-minutes); later runs rebuild only ha-pbx. Needs musl-tools, ziglang in
 .venv-zig and qemu-user (scripts/install-test-deps.sh). Deselect with
 `-k "not static"`, or only the aarch64 part with `-k "not aarch64"`."""
 from __future__ import annotations
