@@ -117,8 +117,11 @@ fi
 # Add-on (self-contained block): musl-tools for the static musl build
 # (scripts/build-static.sh, tests/integration/test_addon_static.py), apparmor for
 # apparmor_parser (test_addon_lint.py checks apparmor.txt; no service is started),
-# file and binutils (file, readelf, strip) for checking the binary.
-ADDON_PKGS=(musl-tools apparmor file binutils)
+# file and binutils (file, readelf, strip) for checking the binary; for the aarch64
+# cross build: Rust's aarch64-unknown-linux-musl target, zig (PyPI's ziglang, in
+# .venv-zig/, which scripts/zig-cc/ runs) and qemu-user (qemu-aarch64 runs the
+# result; the package registers no binfmt handler).
+ADDON_PKGS=(musl-tools apparmor file binutils qemu-user python3-venv)
 addon_missing=()
 addon_installed="$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${ADDON_PKGS[@]}" 2>/dev/null || true)"
 for p in "${ADDON_PKGS[@]}"; do
@@ -134,10 +137,23 @@ if [ ${#addon_missing[@]} -gt 0 ]; then
 fi
 if command -v rustup >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/rustup" ]; then
   RUSTUP="$(command -v rustup || echo "$HOME/.cargo/bin/rustup")"
-  if ! "$RUSTUP" target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
-    echo "install-test-deps: rustup target add x86_64-unknown-linux-musl (add-on)"
-    "$RUSTUP" target add x86_64-unknown-linux-musl
-  fi
+  rust_targets="$("$RUSTUP" target list --installed 2>/dev/null || true)"
+  for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
+    if ! grep -qx "$t" <<<"$rust_targets"; then
+      echo "install-test-deps: rustup target add $t (add-on)"
+      "$RUSTUP" target add "$t"
+    fi
+  done
+fi
+ZIG_VENV="$ROOT/.venv-zig"
+ZIG_REQ="ziglang==0.13.0"  # keep in step with the Dockerfile's builder stage
+if [ "$(cat "$ZIG_VENV/.requirements" 2>/dev/null)" != "$ZIG_REQ" ] \
+   || ! "$ZIG_VENV/bin/python" -c 'import ziglang' 2>/dev/null; then
+  echo "install-test-deps: $ZIG_REQ into $ZIG_VENV (aarch64 cross build)"
+  [ -x "$ZIG_VENV/bin/python" ] || "$PY" -m venv "$ZIG_VENV"
+  "$ZIG_VENV/bin/python" -m pip install -q --disable-pip-version-check "$ZIG_REQ"
+  "$ZIG_VENV/bin/python" -m ziglang version >/dev/null
+  echo "$ZIG_REQ" > "$ZIG_VENV/.requirements"
 fi
 
 # ---------------------------------------------------------------------------
