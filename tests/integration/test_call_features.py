@@ -142,6 +142,10 @@ def test_fork_second_200_is_acked_and_byed(pbx, uas, rtp):
     inv_b = b.wait_request("INVITE", 5)
     assert inv_a is not None and inv_b is not None, "not both contacts rang"
     a.answer(inv_a, make_sdp("127.0.0.1", a_rtp.port), to_tag="first")
+    # Each fork's result reaches the call through a task of its own, so two 200s
+    # sent back to back may be decided in either order; 100 ms keeps "first" first
+    # while the second still crosses the PBX's CANCEL (which b ignores).
+    time.sleep(0.1)
     b.answer(inv_b, make_sdp("127.0.0.1", b_rtp.port), to_tag="second")
     final = out.wait_final(5)
     assert final is not None and final.status == 200, f"caller's final: {final}"
