@@ -62,11 +62,10 @@ impl Line {
 
     /// Queue RFC 4733 packets for `digits`, one key after the other.
     pub fn press(&mut self, digits: &str) {
-        let Some(pt) = self.event_pt else {
+        if self.event_pt.is_none() {
             tracing::info!("agent: the far side negotiated no telephone-event; keys not sent");
             return;
-        };
-        let _ = pt;
+        }
         let mut start = self.ticks.max(self.events.back().map(|(t, _, _)| t + 3).unwrap_or(0)) + 1;
         for d in digits.chars() {
             let Some(packets) = telephone_event::key_press(d) else { continue };
@@ -85,13 +84,14 @@ impl Line {
     pub fn tick(&mut self, audio: &[i16], out: &mut Vec<Vec<u8>>) {
         self.ticks += 1;
         let mut sent_event = false;
-        while let Some(&(due, ts, p)) = self.events.front() {
+        // Events are only queued when a telephone-event type was negotiated.
+        while let (Some(&(due, ts, p)), Some(pt)) = (self.events.front(), self.event_pt) {
             if due > self.ticks {
                 break;
             }
             self.events.pop_front();
             let mut buf = Vec::with_capacity(16);
-            self.writer.write(self.event_pt.unwrap_or(101), ts, p.marker, &p.payload, &mut buf);
+            self.writer.write(pt, ts, p.marker, &p.payload, &mut buf);
             out.push(buf);
             sent_event = true;
         }

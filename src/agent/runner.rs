@@ -109,11 +109,9 @@ pub async fn run(agent: Arc<Agent>, call: AgentCall) {
                     match (cached, prompt) {
                         (Some(audio), _) => playback.extend(audio.iter()),
                         (None, Prompt::Apology) => playback.extend(speech::beeps()),
-                        (None, Prompt::Greeting) => {
-                            next_job += 1;
-                            speaking.push((next_job, jobs::say(agent.clone(), cfg.greeting.clone(), next_job, jobs_tx.clone())));
-                        }
-                        (None, Prompt::Say(text)) => {
+                        // Not rendered yet (greeting) or never kept (Say): synthesize now.
+                        (None, p @ (Prompt::Greeting | Prompt::Say(_))) => {
+                            let text = if let Prompt::Say(t) = p { t } else { cfg.greeting.clone() };
                             next_job += 1;
                             speaking.push((next_job, jobs::say(agent.clone(), text, next_job, jobs_tx.clone())));
                         }
