@@ -5,9 +5,10 @@ ARG BUILD_FROM=ghcr.io/home-assistant/amd64-base:3.22
 
 # ---- builder: one static musl binary (scripts/build-static.sh) ----------------
 FROM rust:1.95-slim-bookworm AS builder
-# musl-gcc for the C inside (bundled SQLite, mimalloc, ring); file to check the result
+# musl-gcc for the C inside (bundled SQLite, mimalloc, ring, libopus); cmake builds
+# libopus (opusic-c); file to check the result
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends musl-tools file binutils \
+    && apt-get install -y --no-install-recommends musl-tools cmake file binutils \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./

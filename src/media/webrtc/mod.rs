@@ -7,10 +7,12 @@
 //! No SIP types here: the call side hands in SDP text and addresses.
 
 mod codec;
+mod g711;
 mod handle;
 pub mod rtp;
 mod task;
 mod telephone_event;
+mod transcode;
 
 #[cfg(test)]
 mod bridge_tests;
