@@ -34,7 +34,7 @@ impl MediaPath {
 
     /// A browser packet (`pt`, RTP time `numer` at `clock` Hz) to G.711
     /// frames for the device on the 8 kHz clock.
-    pub(super) fn from_browser(&mut self, pt: u8, numer: u64, clock: u32, payload: &[u8], out: &mut Vec<Frame>) {
+    pub(super) fn browser_to_device(&mut self, pt: u8, numer: u64, clock: u32, payload: &[u8], out: &mut Vec<Frame>) {
         match self {
             MediaPath::Passthrough(law) if pt == law.payload_type() => {
                 let timestamp = (numer * G711_CLOCK as u64 / clock.max(1) as u64) as u32;
@@ -50,7 +50,7 @@ impl MediaPath {
 
     /// A device packet in its law to frames for the browser, timed on
     /// [`Self::browser_format`]'s clock. Other payload types are ignored.
-    pub(super) fn from_device(&mut self, pt: u8, timestamp: u32, payload: &[u8], out: &mut Vec<Frame>) {
+    pub(super) fn device_to_browser(&mut self, pt: u8, timestamp: u32, payload: &[u8], out: &mut Vec<Frame>) {
         if pt != self.device_law().payload_type() {
             return;
         }

@@ -357,7 +357,7 @@ impl BridgeTask {
         }
         let (pt, clock) = path.browser_format();
         self.frames.clear();
-        path.from_device(rtp.payload_type, rtp.timestamp, rtp.payload, &mut self.frames);
+        path.device_to_browser(rtp.payload_type, rtp.timestamp, rtp.payload, &mut self.frames);
         let Some(rtc) = self.rtc.as_mut() else { return };
         for frame in self.frames.drain(..) {
             let Some(writer) = rtc.writer(mid) else { return };
@@ -408,7 +408,7 @@ impl BridgeTask {
                 let law = path.device_law();
                 self.frames.clear();
                 // Decoded even while a key press plays, so the decoder keeps its state.
-                path.from_browser(*data.pt, data.time.numer(), data.time.frequency().get(), &data.data, &mut self.frames);
+                path.browser_to_device(*data.pt, data.time.numer(), data.time.frequency().get(), &data.data, &mut self.frames);
                 for frame in self.frames.drain(..) {
                     self.last_plain_ts = Some((frame.timestamp, Instant::now()));
                     if !self.dtmf_out.is_empty() {
