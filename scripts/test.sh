@@ -37,7 +37,7 @@ stage "integration tests: pytest tests/integration"
 # Each test has its own time limit (conftest.py, SIGALRM); this outer bound only
 # catches a wedged interpreter. Peers are bounded by their own timeouts too.
 rc=0
-timeout -k 30 3300 .venv-test/bin/python -m pytest tests/integration -v "$@" || rc=$?
+timeout -k 30 4500 .venv-test/bin/python -m pytest tests/integration -v "$@" || rc=$?
 if [ "$rc" -ne 0 ]; then
   failed+=("integration tests (pytest exit $rc)")
 fi

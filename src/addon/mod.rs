@@ -113,6 +113,9 @@ pub struct AddonRuntime {
     pub supervisor: Option<Supervisor>,
     pub ha_user_extensions: bool,
     pub ha_user_extension_start: u32,
+    /// Home Assistant's API through the Supervisor (`homeassistant_api: true`),
+    /// for the AI agent.
+    pub ha_api: Option<crate::config::HomeAssistantApi>,
 }
 
 /// The add-on's HTTP side: guard, panel, HA users' directory.
@@ -264,6 +267,7 @@ pub async fn prepare(opts: &AddonOptions, env: &AddonEnv) -> Result<Prepared> {
         supervisor: sup,
         ha_user_extensions: opts.ha_user_extensions,
         ha_user_extension_start: opts.ha_user_extension_start,
+        ha_api: env.token.as_ref().map(|token| crate::config::HomeAssistantApi { url: format!("{}/core", env.supervisor_url.trim_end_matches('/')), token: token.clone() }),
     };
     Ok(Prepared { config, runtime })
 }

@@ -45,8 +45,13 @@ pub async fn run_with(config: Config, addon: Option<crate::addon::AddonRuntime>)
 
     let http_listener = crate::http::bind(config.http.listen).await?;
     let cancel = CancellationToken::new();
-    let deps = crate::sip::server::SipDeps { config: config.clone(), store: store.clone(), binding_writer: binding_writer.clone(), bus, media };
+    let deps = crate::sip::server::SipDeps { config: config.clone(), store: store.clone(), binding_writer: binding_writer.clone(), bus: bus.clone(), media };
     let core = crate::sip::server::start(deps, cancel.clone()).await?;
+    if let Some(agent_config) = config.agent.clone() {
+        let ha = addon.as_ref().and_then(|a| a.ha_api.clone());
+        let agent = crate::agent::Agent::start(agent_config, ha, store.clone(), bus.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        crate::sip::agent_leg::start(core.clone(), agent, cancel.clone()).await?;
+    }
     tracing::info!("HTTP listening on {}", config.http.listen);
     // Bound before /health answers, so a healthy PBX has every listener up.
     let wss = match config.http.wss_listen {

@@ -2,7 +2,7 @@
 //!
 //! Every struct denies unknown keys so that a typo stops start-up with a
 //! message naming the key, instead of being silently ignored.
-mod agent;
+pub mod agent;
 mod listen;
 mod validate;
 

@@ -108,5 +108,28 @@ pub(super) fn validate(c: &Config) -> Result<()> {
             bail!("extensions[{i}].password: must not be empty (extension {})", e.extension);
         }
     }
+    if let Some(a) = &c.agent {
+        if !valid_extension(&a.extension) {
+            bail!("agent.extension: `{}` must be 1-32 characters of digits, letters or .-_+*#", a.extension);
+        }
+        if exts.contains(a.extension.as_str()) {
+            bail!("agent.extension: `{}` is also in extensions; the agent needs a number of its own", a.extension);
+        }
+        if a.end_of_turn_ms < 200 || a.end_of_turn_ms > 5000 {
+            bail!("agent.end_of_turn_ms: must be between 200 and 5000");
+        }
+        if a.backend_timeout_secs == 0 || a.max_call_secs == 0 || a.silence_secs == 0 {
+            bail!("agent: backend_timeout_secs, max_call_secs and silence_secs must be > 0");
+        }
+        for (i, r) in a.handoff.iter().enumerate() {
+            if let Some(w) = &r.between
+                && crate::sip::b2bua::handoff::parse_window(w).is_none() {
+                    bail!("agent.handoff[{i}].between: `{w}` is not HH:MM-HH:MM");
+                }
+            if r.callee.as_deref() == Some(a.extension.as_str()) {
+                bail!("agent.handoff[{i}].callee: the agent's own extension needs no handoff");
+            }
+        }
+    }
     Ok(())
 }

@@ -38,6 +38,8 @@ pub enum PbxEvent {
     Dtmf { call_id: String, from: String, digit: char },
     /// A party put the call on hold (`held`) or resumed it (re-INVITE/UPDATE direction).
     Hold { call_id: String, caller: String, callee: String, by: String, held: bool },
+    /// The AI agent took a message for `callee`.
+    Message { call_id: String, caller: String, callee: String, transcript: String },
 }
 
 impl PbxEvent {
@@ -49,7 +51,8 @@ impl PbxEvent {
             | PbxEvent::Answered { callee, .. }
             | PbxEvent::Ended { callee, .. }
             | PbxEvent::Missed { callee, .. }
-            | PbxEvent::Hold { callee, .. } => callee,
+            | PbxEvent::Hold { callee, .. }
+            | PbxEvent::Message { callee, .. } => callee,
             PbxEvent::Dtmf { from, .. } => from,
         }
     }

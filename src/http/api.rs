@@ -19,6 +19,9 @@ pub fn routes() -> Router<SipCoreRef> {
         .route("/api/calls/{id}/dtmf", post(dtmf))
         .route("/api/calls/{id}/transfer", post(transfer))
         .route("/api/calls/{id}/answer", post(answer))
+        .route("/api/calls/{id}/agent", post(answer_with_agent))
+        .route("/api/messages", get(messages))
+        .route("/api/announce", post(announce))
 }
 
 fn authorized(core: &SipCoreRef, headers: &HeaderMap) -> Result<(), Reply> {
@@ -132,6 +135,53 @@ async fn answer(State(core): State<SipCoreRef>, headers: HeaderMap, Path(id): Pa
     }
     match control::answer(&core, &id) {
         Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "call_id": id }))),
+        Err(e) => error(e),
+    }
+}
+
+/// "Answer with AI": the agent takes the ringing call.
+async fn answer_with_agent(State(core): State<SipCoreRef>, headers: HeaderMap, Path(id): Path<String>) -> Reply {
+    if let Err(r) = authorized(&core, &headers) {
+        return r;
+    }
+    match control::answer_with_agent(&core, &id) {
+        Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "call_id": id }))),
+        Err(e) => error(e),
+    }
+}
+
+/// Messages the AI agent took, newest first.
+async fn messages(State(core): State<SipCoreRef>, headers: HeaderMap) -> Reply {
+    if let Err(r) = authorized(&core, &headers) {
+        return r;
+    }
+    match core.store.messages(500).await {
+        Ok(list) => (StatusCode::OK, Json(json!({ "messages": list }))),
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "reading messages failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": "messages could not be read"})))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnnounceBody {
+    extension: String,
+    text: String,
+}
+
+/// The AI agent calls an extension and speaks the text.
+async fn announce(State(core): State<SipCoreRef>, headers: HeaderMap, body: Result<Json<AnnounceBody>, axum::extract::rejection::JsonRejection>) -> Reply {
+    if let Err(r) = authorized(&core, &headers) {
+        return r;
+    }
+    let Json(b) = match body {
+        Ok(b) => b,
+        Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({"error": format!("body: {e}")}))),
+    };
+    match control::announce(&core, &b.extension, &b.text).await {
+        Ok(call_id) => (StatusCode::ACCEPTED, Json(json!({"call_id": call_id}))),
         Err(e) => error(e),
     }
 }

@@ -26,7 +26,7 @@ pub async fn serve_tls(listener: wss::TlsListener, core: SipCoreRef) -> anyhow::
 }
 
 fn routes(core: SipCoreRef) -> Router {
-    Router::new().route("/health", get(health)).route("/ws", get(sip_ws::upgrade)).merge(api::routes()).with_state(core)
+    Router::new().route("/health", get(health)).route("/metrics", get(metrics)).route("/ws", get(sip_ws::upgrade)).merge(api::routes()).with_state(core)
 }
 
 /// `addon`: add-on mode adds the panel and lets only the Supervisor's ingress proxy in.
@@ -55,5 +55,19 @@ async fn health(State(core): State<SipCoreRef>) -> Json<serde_json::Value> {
         "sip_transactions": tx.running_transactions,
         "sip_finished_transactions": tx.finished_transactions,
         "sip_waiting_ack": tx.waiting_ack,
+        // The AI agent: null without one; false until its greeting and apology are rendered.
+        "agent": core.agent.get().map(|a| serde_json::json!({
+            "extension": a.extension,
+            "ready": a.service.prompts.ready(!a.service.config.greeting.is_empty()),
+        })),
     }))
+}
+
+/// Prometheus text: the AI agent's per-turn figures (empty without an agent).
+async fn metrics(State(core): State<SipCoreRef>) -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
+    let mut out = String::new();
+    if let Some(a) = core.agent.get() {
+        a.service.metrics.render(&mut out);
+    }
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

@@ -2,6 +2,7 @@
 //! driven by socket addresses and SDP text, so the control plane can change
 //! without touching packet handling.
 
+pub mod audio;
 pub mod dtmf;
 pub mod ports;
 pub mod relay;

@@ -84,6 +84,8 @@ impl<P: PbxView + CallControl + Clone> Bridge<P> {
     /// Re-read directory, registrations and live calls. `add_missing` also
     /// adopts calls we never heard of (at start and after the bus lagged).
     pub fn resync(&mut self, add_missing: bool) {
+        let msgs = self.model.set_agent(self.pbx.has_agent());
+        self.push(msgs);
         let msgs = self.model.set_extensions(self.pbx.extensions());
         self.push(msgs);
         for ext in self.model.extensions() {

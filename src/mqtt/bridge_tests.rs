@@ -15,6 +15,7 @@ struct State {
     contacts: HashMap<String, usize>,
     calls: Vec<LiveCall>,
     log: Vec<String>,
+    agent: bool,
 }
 
 #[derive(Clone, Default)]
@@ -29,6 +30,9 @@ impl PbxView for FakePbx {
     }
     fn live_calls(&self) -> Vec<LiveCall> {
         self.0.lock().unwrap().calls.clone()
+    }
+    fn has_agent(&self) -> bool {
+        self.0.lock().unwrap().agent
     }
 }
 
@@ -56,6 +60,14 @@ impl CallControl for FakePbx {
     async fn transfer(&self, id: &str, leaving: &str, to: &str) -> Result<(), ControlError> {
         self.0.lock().unwrap().log.push(format!("transfer {id} {leaving} {to}"));
         Ok(())
+    }
+    async fn answer_with_agent(&self, id: &str) -> Result<(), ControlError> {
+        self.0.lock().unwrap().log.push(format!("answer_ai {id}"));
+        Ok(())
+    }
+    async fn announce(&self, ext: &str, text: &str) -> Result<String, ControlError> {
+        self.0.lock().unwrap().log.push(format!("announce {ext} {text}"));
+        Ok("ann".into())
     }
 }
 
@@ -205,4 +217,44 @@ async fn directory_changes_add_and_remove_devices() {
     let sent = flush(&mut b, &mut el);
     assert!(sent.contains(&("homeassistant/device/ha_pbx_ext_105/config".into(), String::new())));
     assert!(!sent.iter().any(|(t, _)| t.contains("ext_101/config")));
+}
+
+#[tokio::test]
+async fn agent_commands_reach_the_pbx_and_its_entities_follow_the_agent() {
+    let (mut b, mut el, pbx) = setup();
+    pbx.0.lock().unwrap().calls =
+        vec![LiveCall { call_id: "c1".into(), caller: "101".into(), callee: "102".into(), answered: false }];
+    b.on_conn(ConnEvent::Connected);
+    let sent = flush(&mut b, &mut el);
+    let config = |sent: &[(String, String)]| {
+        sent.iter().find(|(t, _)| t == "homeassistant/device/ha_pbx_ext_101/config").map(|(_, p)| p.clone())
+    };
+    assert!(!config(&sent).unwrap().contains("answer_ai"), "no agent, no agent entities");
+    // The agent comes up: every extension device is announced again, with them.
+    pbx.0.lock().unwrap().agent = true;
+    b.resync(false);
+    let sent = flush(&mut b, &mut el);
+    let c = config(&sent).expect("re-announced");
+    assert!(c.contains("cmd/answer_ai") && c.contains("cmd/announce") && c.contains("\"notify\""), "{c}");
+    b.resync(false);
+    assert!(config(&flush(&mut b, &mut el)).is_none(), "announced once, not on every resync");
+
+    let cmd = |b: &mut Bridge<FakePbx>, topic: &str, payload: &str| {
+        b.on_conn(ConnEvent::Message { topic: topic.into(), payload: payload.as_bytes().to_vec() })
+    };
+    cmd(&mut b, "ha_pbx/ext/101/cmd/answer_ai", "PRESS"); // 101 is the caller: nothing rings there
+    cmd(&mut b, "ha_pbx/ext/101/cmd/announce", "  "); // empty
+    cmd(&mut b, "ha_pbx/ext/101/cmd/announce", &"x".repeat(2001)); // too long
+    cmd(&mut b, "ha_pbx/ext/102/cmd/answer_ai", "PRESS");
+    cmd(&mut b, "ha_pbx/ext/101/cmd/announce", "Someone is at the front door");
+    for _ in 0..50 {
+        if pbx.0.lock().unwrap().log.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut log = pbx.0.lock().unwrap().log.clone();
+    log.sort();
+    assert_eq!(log, ["announce 101 Someone is at the front door", "answer_ai c1"]);
 }

@@ -11,6 +11,10 @@ pub enum Verb {
     Dial(String),
     Dtmf(String),
     Transfer(String),
+    /// "Answer with AI": the agent takes the call ringing at the extension.
+    AnswerAi,
+    /// The agent calls the extension and speaks the text.
+    Announce(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,9 +26,13 @@ pub enum Action {
     Dtmf { call_id: String, to: String, digits: String },
     /// `leaving` hangs up; the other party is connected to `to`.
     Transfer { call_id: String, leaving: String, to: String },
+    AnswerAi { call_id: String },
+    Announce { to: String, text: String },
 }
 
 const MAX_LEN: usize = 32;
+/// Longest announcement, in characters (as `sip::control::announce` allows).
+pub const MAX_ANNOUNCE: usize = 2000;
 
 /// `verb` is the last level of `<base>/ext/<id>/cmd/<verb>`.
 pub fn parse(verb: &str, payload: &[u8]) -> Result<Verb, String> {
@@ -36,7 +44,9 @@ pub fn parse(verb: &str, payload: &[u8]) -> Result<Verb, String> {
         "dial" => target(text, "number to dial").map(Verb::Dial),
         "transfer" => target(text, "transfer target").map(Verb::Transfer),
         "dtmf" => digits(text).map(Verb::Dtmf),
-        other => Err(format!("unknown command `{other}` (hangup, answer, dial, dtmf, transfer)")),
+        "answer_ai" => Ok(Verb::AnswerAi),
+        "announce" => announcement(text).map(Verb::Announce),
+        other => Err(format!("unknown command `{other}` (hangup, answer, answer_ai, dial, dtmf, transfer, announce)")),
     }
 }
 
@@ -48,6 +58,17 @@ fn target(text: &str, what: &str) -> Result<String, String> {
         Err(format!("{what} longer than {MAX_LEN} characters"))
     } else if let Some(bad) = text.chars().find(|c| !ok(*c)) {
         Err(format!("{what} `{text}` has the character `{bad}` (allowed: letters, digits, * # + . _ -)"))
+    } else {
+        Ok(text.to_string())
+    }
+}
+
+fn announcement(text: &str) -> Result<String, String> {
+    let n = text.chars().count();
+    if n == 0 {
+        Err("empty announcement text".into())
+    } else if n > MAX_ANNOUNCE {
+        Err(format!("announcement text of {n} characters (at most {MAX_ANNOUNCE})"))
     } else {
         Ok(text.to_string())
     }
@@ -75,14 +96,19 @@ pub fn plan(ext: &str, verb: Verb, calls: &[LiveCall]) -> Result<Vec<Action>, St
         [] => Err(format!("{what}: extension {ext} has no answered call")),
         many => Err(format!("{what}: extension {ext} has {} answered calls, which one is ambiguous", many.len())),
     };
+    let ringing_here = |what: &str| {
+        calls
+            .iter()
+            .find(|c| !c.answered && c.callee == ext)
+            .map(|c| c.call_id.clone())
+            .ok_or_else(|| format!("{what}: nothing is ringing at extension {ext}"))
+    };
     match verb {
         Verb::HangUp if calls.is_empty() => Err(format!("hang up: extension {ext} has no live call")),
         Verb::HangUp => Ok(calls.iter().map(|c| Action::HangUp { call_id: c.call_id.clone() }).collect()),
-        Verb::Answer => calls
-            .iter()
-            .find(|c| !c.answered && c.callee == ext)
-            .map(|c| vec![Action::Answer { call_id: c.call_id.clone() }])
-            .ok_or_else(|| format!("answer: nothing is ringing at extension {ext}")),
+        Verb::Answer => Ok(vec![Action::Answer { call_id: ringing_here("answer")? }]),
+        Verb::AnswerAi => Ok(vec![Action::AnswerAi { call_id: ringing_here("answer with AI")? }]),
+        Verb::Announce(text) => Ok(vec![Action::Announce { to: ext.to_string(), text }]),
         Verb::Dial(to) if to == ext => Err(format!("dial: extension {ext} cannot call itself")),
         Verb::Dial(to) => Ok(vec![Action::Dial { from: ext.to_string(), to }]),
         // Digits go to this extension's own phone (e.g. a door opener code).
@@ -98,6 +124,10 @@ pub async fn execute<C: CallControl + ?Sized>(ctl: &C, action: &Action) -> Resul
         Action::Dial { from, to } => ctl.dial(from, to).await.map(|id| tracing::info!(call_id = %id, "MQTT dial {from} → {to}")),
         Action::Dtmf { call_id, to, digits } => ctl.send_dtmf(call_id, to, digits).await,
         Action::Transfer { call_id, leaving, to } => ctl.transfer(call_id, leaving, to).await,
+        Action::AnswerAi { call_id } => ctl.answer_with_agent(call_id).await,
+        Action::Announce { to, text } => {
+            ctl.announce(to, text).await.map(|id| tracing::info!(call_id = %id, "MQTT announcement to {to}"))
+        }
     }
 }
 

@@ -30,6 +30,29 @@ fn payloads_are_validated() {
 }
 
 #[test]
+fn agent_payloads_are_validated() {
+    assert_eq!(parse("answer_ai", b"PRESS"), Ok(Verb::AnswerAi));
+    assert_eq!(parse("announce", b"  Someone is at the front door\n"), Ok(Verb::Announce("Someone is at the front door".into())));
+    let max = "é".repeat(MAX_ANNOUNCE);
+    assert_eq!(parse("announce", max.as_bytes()), Ok(Verb::Announce(max.clone())), "characters, not bytes");
+    assert!(parse("announce", b" \n ").unwrap_err().contains("empty"));
+    assert!(parse("announce", "x".repeat(MAX_ANNOUNCE + 1).as_bytes()).unwrap_err().contains("2001 characters"));
+    assert!(parse("announce", &[0xff, 0xfe]).unwrap_err().contains("UTF-8"));
+}
+
+#[test]
+fn answer_with_ai_picks_the_call_ringing_at_the_extension_and_announce_targets_it() {
+    let calls = [call("out", "101", "104", false), call("in1", "102", "101", false), call("up", "103", "101", true)];
+    assert_eq!(plan("101", Verb::AnswerAi, &calls).unwrap(), [Action::AnswerAi { call_id: "in1".into() }]);
+    let err = plan("101", Verb::AnswerAi, &[calls[0].clone(), calls[2].clone()]).unwrap_err();
+    assert!(err.contains("nothing is ringing at extension 101"), "{err}");
+    assert_eq!(
+        plan("101", Verb::Announce("Hi".into()), &calls).unwrap(),
+        [Action::Announce { to: "101".into(), text: "Hi".into() }]
+    );
+}
+
+#[test]
 fn hang_up_ends_every_live_call_of_the_extension() {
     let calls = [call("a", "101", "102", true), call("b", "103", "101", false)];
     let plan = plan("101", Verb::HangUp, &calls).unwrap();
@@ -97,6 +120,14 @@ impl CallControl for Fake {
         self.log.lock().unwrap().push(format!("transfer {id} {leaving} {to}"));
         Ok(())
     }
+    async fn answer_with_agent(&self, id: &str) -> Result<(), ControlError> {
+        self.log.lock().unwrap().push(format!("answer_ai {id}"));
+        Ok(())
+    }
+    async fn announce(&self, to: &str, text: &str) -> Result<String, ControlError> {
+        self.log.lock().unwrap().push(format!("announce {to} {text}"));
+        Ok("ann".into())
+    }
 }
 
 #[tokio::test]
@@ -107,5 +138,10 @@ async fn actions_reach_call_control() {
     execute(&f, &Action::Dtmf { call_id: "a".into(), to: "102".into(), digits: "5".into() }).await.unwrap();
     execute(&f, &Action::Transfer { call_id: "a".into(), leaving: "101".into(), to: "104".into() }).await.unwrap();
     assert!(execute(&f, &Action::Answer { call_id: "z".into() }).await.is_err());
-    assert_eq!(*f.log.lock().unwrap(), ["hangup a", "dial 101 102", "dtmf a 102 5", "transfer a 101 104", "answer z"]);
+    execute(&f, &Action::AnswerAi { call_id: "r".into() }).await.unwrap();
+    execute(&f, &Action::Announce { to: "101".into(), text: "Hi there".into() }).await.unwrap();
+    assert_eq!(
+        *f.log.lock().unwrap(),
+        ["hangup a", "dial 101 102", "dtmf a 102 5", "transfer a 101 104", "answer z", "answer_ai r", "announce 101 Hi there"]
+    );
 }

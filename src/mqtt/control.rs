@@ -26,6 +26,8 @@ pub trait PbxView: Send + Sync + 'static {
     /// Registered contacts (devices) of an extension.
     fn contacts(&self, extension: &str) -> usize;
     fn live_calls(&self) -> Vec<LiveCall>;
+    /// Whether the AI agent runs (its entities are only offered then).
+    fn has_agent(&self) -> bool;
 }
 
 #[async_trait]
@@ -40,6 +42,10 @@ pub trait CallControl: Send + Sync + 'static {
     async fn send_dtmf(&self, call_id: &str, to: &str, digits: &str) -> Result<(), ControlError>;
     /// Extension `leaving` hangs up; the other party is connected to `to`.
     async fn transfer(&self, call_id: &str, leaving: &str, to: &str) -> Result<(), ControlError>;
+    /// The AI agent takes the ringing call `call_id` (a message for the callee).
+    async fn answer_with_agent(&self, call_id: &str) -> Result<(), ControlError>;
+    /// The AI agent calls `extension` and speaks `text`. Returns the call's id.
+    async fn announce(&self, extension: &str, text: &str) -> Result<String, ControlError>;
 }
 
 fn live(c: crate::sip::b2bua::registry::CallInfo) -> LiveCall {
@@ -56,6 +62,9 @@ impl PbxView for SipCoreRef {
     }
     fn live_calls(&self) -> Vec<LiveCall> {
         control::active_calls(self).into_iter().map(live).collect()
+    }
+    fn has_agent(&self) -> bool {
+        self.agent.get().is_some()
     }
 }
 
@@ -78,5 +87,11 @@ impl CallControl for SipCoreRef {
     }
     async fn transfer(&self, call_id: &str, leaving: &str, to: &str) -> Result<(), ControlError> {
         control::transfer(self, call_id, leaving, to)
+    }
+    async fn answer_with_agent(&self, call_id: &str) -> Result<(), ControlError> {
+        control::answer_with_agent(self, call_id)
+    }
+    async fn announce(&self, extension: &str, text: &str) -> Result<String, ControlError> {
+        control::announce(self, extension, text).await
     }
 }

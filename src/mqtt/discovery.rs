@@ -48,7 +48,9 @@ pub fn bridge_config(t: &Topics) -> Value {
 }
 
 /// One device per extension. `id` is the extension's [`super::topics::object_id`].
-pub fn ext_config(t: &Topics, ext: &str, id: &str, name: Option<&str>) -> Value {
+/// `agent`: the AI agent runs, so "Answer with AI" and "Announce" are offered
+/// (without it they could only fail).
+pub fn ext_config(t: &Topics, ext: &str, id: &str, name: Option<&str>, agent: bool) -> Value {
     let node = t.node();
     let uid = |what: &str| format!("{node}_{id}_{what}");
     let state = t.ext(id, "state");
@@ -101,6 +103,16 @@ pub fn ext_config(t: &Topics, ext: &str, id: &str, name: Option<&str>) -> Value 
         "cmd_t": t.ext(id, "cmd/dial"), "min": 0, "max": 32, "pattern": "^[0-9A-Za-z*#+._-]*$",
         "ic": "mdi:dialpad",
     }));
+    if agent {
+        add("answer_ai".into(), json!({
+            "p": "button", "name": "Answer with AI", "uniq_id": uid("answer_ai"),
+            "cmd_t": t.ext(id, "cmd/answer_ai"), "ic": "mdi:robot",
+        }));
+        add("announce".into(), json!({
+            "p": "notify", "name": "Announce", "uniq_id": uid("announce"),
+            "cmd_t": t.ext(id, "cmd/announce"), "ic": "mdi:bullhorn",
+        }));
+    }
     for event_type in EVENT_TYPES {
         add(format!("trigger_{event_type}"), json!({
             "p": "device_automation", "automation_type": "trigger",
@@ -127,7 +139,7 @@ mod tests {
     #[test]
     fn extension_device_has_every_entity_and_trigger() {
         let t = Topics::new("ha_pbx", "homeassistant");
-        let c = ext_config(&t, "101", "101", Some("Front door"));
+        let c = ext_config(&t, "101", "101", Some("Front door"), false);
         assert_eq!(c["dev"]["ids"][0], "ha_pbx_ext_101");
         assert_eq!(c["dev"]["name"], "Front door");
         assert_eq!(c["dev"]["via_device"], "ha_pbx");
@@ -152,7 +164,32 @@ mod tests {
             assert_eq!(trg["payload"], ty);
             assert_eq!(trg["topic"], "ha_pbx/ext/101/trigger");
         }
+        assert!(!cmps.contains_key("answer_ai") && !cmps.contains_key("announce"), "no agent, no agent entities");
         // Unique ids are unique.
+        let mut uids: Vec<_> = cmps.values().filter_map(|v| v["uniq_id"].as_str()).collect();
+        let n = uids.len();
+        uids.sort();
+        uids.dedup();
+        assert_eq!(uids.len(), n);
+    }
+
+    #[test]
+    fn agent_entities_only_when_the_agent_runs() {
+        let t = Topics::new("ha_pbx", "homeassistant");
+        let without = ext_config(&t, "101", "101", None, false);
+        let with = ext_config(&t, "101", "101", None, true);
+        let cmps = with["cmps"].as_object().unwrap();
+        assert_eq!(cmps["answer_ai"]["p"], "button");
+        assert_eq!(cmps["answer_ai"]["name"], "Answer with AI");
+        assert_eq!(cmps["answer_ai"]["cmd_t"], "ha_pbx/ext/101/cmd/answer_ai");
+        assert_eq!(cmps["announce"]["p"], "notify");
+        assert_eq!(cmps["announce"]["name"], "Announce");
+        assert_eq!(cmps["announce"]["cmd_t"], "ha_pbx/ext/101/cmd/announce");
+        // Everything else is the same.
+        let mut rest = cmps.clone();
+        rest.remove("answer_ai");
+        rest.remove("announce");
+        assert_eq!(Value::Object(rest), without["cmps"]);
         let mut uids: Vec<_> = cmps.values().filter_map(|v| v["uniq_id"].as_str()).collect();
         let n = uids.len();
         uids.sort();
@@ -163,7 +200,7 @@ mod tests {
     #[test]
     fn unnamed_extension_gets_a_name_and_bridge_has_its_sensors() {
         let t = Topics::new("ha_pbx", "homeassistant");
-        assert_eq!(ext_config(&t, "104", "104", None)["dev"]["name"], "Extension 104");
+        assert_eq!(ext_config(&t, "104", "104", None, false)["dev"]["name"], "Extension 104");
         let b = bridge_config(&t);
         assert_eq!(b["dev"]["ids"][0], "ha_pbx");
         for k in ["registered_devices", "active_calls", "version", "last_call"] {

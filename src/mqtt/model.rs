@@ -31,6 +31,8 @@ pub struct Model {
     /// Extension ids whose device we removed: removal is repeated on every
     /// reconnect, so a broker that was away when it happened learns it too.
     removed: BTreeSet<String>,
+    /// The AI agent runs: extension devices offer its entities.
+    agent: bool,
 }
 
 impl Model {
@@ -45,6 +47,7 @@ impl Model {
             last_call: None,
             bridge: None,
             removed: BTreeSet::new(),
+            agent: false,
         }
     }
 
@@ -94,6 +97,16 @@ impl Model {
             out.extend(self.bridge_msg(false));
         }
         out
+    }
+
+    /// Whether the AI agent runs; when that changes, every extension device
+    /// is announced again (with or without the agent's entities).
+    pub fn set_agent(&mut self, agent: bool) -> Vec<Msg> {
+        if self.agent == agent {
+            return vec![];
+        }
+        self.agent = agent;
+        self.exts.keys().map(|ext| self.discovery_msg(ext)).collect()
     }
 
     /// Registered contacts of an extension changed (or may have).
@@ -211,7 +224,7 @@ impl Model {
     fn discovery_msg(&self, ext: &str) -> Msg {
         let e = &self.exts[ext];
         let t = &self.topics;
-        Msg::state(t.discovery(&t.ext_device_id(&e.id)), discovery::ext_config(t, ext, &e.id, e.name.as_deref()).to_string())
+        Msg::state(t.discovery(&t.ext_device_id(&e.id)), discovery::ext_config(t, ext, &e.id, e.name.as_deref(), self.agent).to_string())
     }
 
     /// Empty retained messages: Home Assistant drops the device, the broker

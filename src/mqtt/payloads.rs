@@ -6,7 +6,7 @@ use crate::events::{EndReason, PbxEvent};
 use serde_json::{json, Value};
 
 /// The event types an extension's event entity and device triggers carry.
-pub const EVENT_TYPES: [&str; 6] = ["ringing", "answered", "ended", "missed", "rejected", "dtmf"];
+pub const EVENT_TYPES: [&str; 7] = ["ringing", "answered", "ended", "missed", "rejected", "dtmf", "message"];
 
 /// `<base>/ext/<id>/state`, retained.
 pub fn ext_state(view: &ExtCallView, contacts: usize, peer_name: Option<&str>) -> Value {
@@ -104,6 +104,8 @@ pub fn ext_events(event: &PbxEvent, parties: Option<(&str, &str)>) -> Vec<ExtEve
             let (caller, callee) = parties.unwrap_or((from, ""));
             (call_id, caller, callee, vec!["dtmf"], json!({"digit": digit.to_string(), "from": from}))
         }
+        // A message the agent took: an event on the extension it was for.
+        PbxEvent::Message { call_id, caller, callee, transcript } => (call_id, caller, callee, vec!["message"], json!({"transcript": transcript})),
         // Hold shows in the call state sensor (on_hold), not as an event type.
         PbxEvent::Missed { .. } | PbxEvent::Registered { .. } | PbxEvent::Unregistered { .. } | PbxEvent::Hold { .. } => return vec![],
     };

@@ -105,6 +105,33 @@ pub fn answer(core: &SipCore, call_id: &str) -> Result<(), ControlError> {
     Ok(())
 }
 
+/// "Answer with AI": a ringing call stops ringing and the AI agent takes it
+/// (a message for the callee).
+pub fn answer_with_agent(core: &SipCore, call_id: &str) -> Result<(), ControlError> {
+    if core.agent.get().is_none() {
+        return Err(ControlError::NotPossible("the AI agent is not configured (agent: section)".into()));
+    }
+    let call = live_call(core, call_id)?;
+    if call.answered {
+        return Err(ControlError::BadArgument(format!("call {call_id} is already answered")));
+    }
+    core.calls.command(call_id, Command::HandToAgent);
+    Ok(())
+}
+
+/// The AI agent calls `extension` and speaks `text`, then hangs up.
+pub async fn announce(core: &SipCoreRef, extension: &str, text: &str) -> Result<String, ControlError> {
+    let Some(agent) = core.agent.get().map(|a| a.extension.clone()) else {
+        return Err(ControlError::NotPossible("the AI agent is not configured (agent: section)".into()));
+    };
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > 2000 {
+        return Err(ControlError::BadArgument("announcement text must be 1-2000 characters".into()));
+    }
+    let note = crate::sip::agent_leg::AgentInvite { announce: Some(text.to_string()), ..Default::default() };
+    super::b2bua::originate::dial_with(core.clone(), extension, &agent, note).await
+}
+
 /// Calls of an extension (as caller or callee), newest first is not guaranteed.
 pub fn calls_of(core: &SipCore, extension: &str) -> Vec<CallInfo> {
     core.calls.list().into_iter().filter(|c| c.caller == extension || c.callee == extension).collect()

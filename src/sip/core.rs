@@ -31,6 +31,8 @@ pub struct SipCore {
     pub advertised_ip: IpAddr,
     /// Listen address per transport, first one wins.
     pub listeners: Vec<(Transport, SocketAddr)>,
+    /// The AI agent's extension and SIP port, once it is up.
+    pub agent: std::sync::OnceLock<super::agent_leg::AgentRoute>,
 }
 
 pub type SipCoreRef = Arc<SipCore>;
@@ -49,7 +51,17 @@ impl SipCore {
     }
 
     pub fn extension_exists(&self, ext: &str) -> bool {
-        self.directory.read().map(|d| d.contains_key(ext)).unwrap_or(false)
+        self.is_agent(ext) || self.directory.read().map(|d| d.contains_key(ext)).unwrap_or(false)
+    }
+
+    /// Whether `ext` is the AI agent's extension.
+    pub fn is_agent(&self, ext: &str) -> bool {
+        self.agent.get().is_some_and(|a| a.extension == ext)
+    }
+
+    /// The binding that reaches the agent, when it runs.
+    pub fn agent_binding(&self) -> Option<super::registrar::bindings::Binding> {
+        self.agent.get().map(|a| a.binding.clone())
     }
 
     /// Our Contact URI for requests sent over `transport` (falls back to UDP).
@@ -76,6 +88,9 @@ impl SipCore {
     }
 
     pub fn registered_contacts(&self, ext: &str) -> Vec<super::registrar::bindings::Binding> {
+        if let Some(a) = self.agent.get().filter(|a| a.extension == ext) {
+            return vec![a.binding.clone()];
+        }
         self.location.lock().map(|l| l.lookup(ext, now_unix())).unwrap_or_default()
     }
 }

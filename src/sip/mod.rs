@@ -3,6 +3,7 @@
 //! A REGISTER goes `router` → `registrar::handler` → `registrar::bindings`;
 //! an INVITE goes `router` → `b2bua::invite` → `b2bua::call` (driving
 //! `b2bua::machine`), with media through `crate::media` via `b2bua::media_legs`.
+pub mod agent_leg;
 pub mod auth;
 pub mod b2bua;
 pub mod control;

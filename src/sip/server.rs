@@ -77,6 +77,7 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
         bus,
         media,
         calls: Default::default(),
+        agent: Default::default(),
         listeners,
     });
     tokio::spawn(async move { endpoint.serve().await });

@@ -8,12 +8,14 @@ mod bindings;
 mod call_history;
 mod calls;
 mod extensions;
+mod messages;
 
 pub use binding_writer::{BindingWriter, spawn_binding_writer};
 pub use bindings::{BindingOp, BindingRow};
 pub use call_history::{disposition, spawn_call_history};
 pub use calls::CallRecord;
 pub use extensions::ExtensionRow;
+pub use messages::MessageRecord;
 
 use anyhow::Context;
 use sqlx::sqlite::{

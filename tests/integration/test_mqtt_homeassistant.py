@@ -14,7 +14,8 @@ from datetime import datetime
 
 import pytest
 
-from harness import procs
+from harness import agent, procs, speech, wyoming
+from harness.agent import words
 from harness.homeassistant import HomeAssistant, ha_time
 from harness.mqtt import Mosquitto, Recorder, mqtt_overrides, wait_hung_up
 
@@ -109,12 +110,14 @@ def test_entities_appear_with_the_right_names(pbx_factory, broker, ha, baresip_f
     for eid, name in want.items():
         assert states[eid]["attributes"].get("friendly_name") == name, (eid, states[eid]["attributes"])
         assert states[eid]["state"] != "unavailable", eid
+    for eid in ("button.front_door_answer_with_ai", "notify.front_door_announce"):
+        assert eid not in states, f"{eid} offered without the AI agent"
     assert states["sensor.front_door_call_state"]["attributes"]["options"] == \
         ["idle", "ringing", "dialing", "in_call", "on_hold"]
     assert states["sensor.ha_pbx_version"]["state"] == "0.1.0"
     assert states["sensor.ha_pbx_active_calls"]["state"] == "0"
     assert set(states["event.front_door_call"]["attributes"]["event_types"]) == \
-        {"ringing", "answered", "ended", "missed", "rejected", "dtmf"}
+        {"ringing", "answered", "ended", "missed", "rejected", "dtmf", "message"}
     # Extensions are devices, linked to the ha-pbx device.
     door = ha.device_id("event.front_door_call")
     assert door != ha.device_id("event.kitchen_call")
@@ -214,3 +217,34 @@ def test_dial_text_places_a_call_and_dtmf_reaches_the_phone(pbx_factory, broker,
     ha.call("button", "press", entity_id="button.kitchen_hang_up")
     wait_hung_up(a, b, label="HA Kitchen hang up", t0=t0)
     ha.wait_state("sensor.front_door_call_state", lambda s: s["state"] == "idle")
+
+
+@pytest.mark.timeout(300)
+def test_agent_entities_appear_and_announce_calls_the_phone(pbx_factory, broker, ha, registry, workdir,
+                                                            baresip_factory):
+    """With the AI agent configured (real Wyoming Piper/Whisper), each extension
+    gets "Answer with AI" and "Announce"; notify.send_message on the door's
+    Announce entity makes the agent call 101 and speak the text."""
+    piper = wyoming.PiperServer(workdir, registry).start()
+    whisper = wyoming.WhisperServer(workdir, registry).start()
+    over = agent.agent_overrides(stt_url=whisper.url, tts_url=piper.url,
+                                 brain={"kind": "openai", "url": "http://127.0.0.1:9/v1", "model": "none"},
+                                 extra=mqtt_overrides(broker))
+    pbx = pbx_factory(overrides=over).start()
+    agent.wait_agent_ready(pbx)
+    want = {"button.front_door_answer_with_ai": "Front door Answer with AI",
+            "notify.front_door_announce": "Front door Announce"}
+    procs.wait_until(lambda: set(want) <= set(ha.states()), 30, interval=0.2, what="the agent's entities in HA")
+    states = ha.states()
+    for eid, name in want.items():
+        assert states[eid]["attributes"].get("friendly_name") == name, (eid, states[eid]["attributes"])
+    b = baresip_factory("101", user="101", domain=f"{pbx.host}:{pbx.sip_port}", password=pbx.passwords["101"],
+                        source=speech.silence(workdir / "quiet.wav", 60)).start()
+    b.wait_registered(15)
+    ha.call("notify", "send_message", entity_id="notify.front_door_announce", message="Someone is at the front door")
+    b.ctrl.wait_event("CALL_ESTABLISHED", 15)
+    b.ctrl.wait_event("CALL_CLOSED", 45)
+    time.sleep(0.5)
+    heard = words(whisper.transcribe_wav(agent.recording(b)))
+    print(f"\n101 heard: {heard!r}")
+    assert "front door" in heard, heard

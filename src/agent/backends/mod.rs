@@ -5,6 +5,14 @@
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
+mod build;
+pub mod homeassistant;
+pub mod http;
+pub mod openai;
+pub mod wyoming;
+
+pub use build::{build, Backends};
+
 /// Mono 16-bit PCM at `rate` Hz.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Audio {

@@ -66,6 +66,12 @@ impl MediaEngine {
         Ok(crate::media::webrtc::WebRtcBridge::spawn([browser, plain], config.advertise, config.timeout, active)?)
     }
 
+    /// One RTP/RTCP pair from the range for an endpoint of our own (the AI
+    /// agent's end of a call).
+    pub fn allocate_ports(&self) -> anyhow::Result<crate::media::ports::PortPair> {
+        Ok(self.inner.ports.allocate()?)
+    }
+
     /// Relays whose task still runs (ports still held).
     pub fn active_relays(&self) -> usize {
         self.inner.active.load(Ordering::Relaxed)

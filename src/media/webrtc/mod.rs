@@ -13,7 +13,7 @@ mod handle;
 mod media_path;
 pub mod rtp;
 mod task;
-mod telephone_event;
+pub mod telephone_event;
 mod transcode;
 
 #[cfg(test)]

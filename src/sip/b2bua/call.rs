@@ -8,6 +8,7 @@ use super::media_legs::CallMedia;
 use super::registry::Command;
 use crate::events::PbxEvent;
 use crate::media::Leg;
+use crate::sip::agent_leg::{AgentInvite, HEADER as AGENT_HEADER};
 use crate::sip::core::SipCoreRef;
 use crate::sip::registrar::bindings::Binding;
 use rsipstack::dialog::dialog::{DialogState, TerminatedReason, TransactionHandle};
@@ -38,6 +39,10 @@ pub struct CallSetup {
     pub caller: String,
     pub callee: String,
     pub bindings: Vec<Binding>,
+    /// An `agent.handoff` rule: ring this long, then the agent takes a message.
+    pub handoff: Option<Duration>,
+    /// What the agent is told when it is rung (a message for whom...).
+    pub agent_note: AgentInvite,
 }
 
 pub(super) struct Call {
@@ -64,10 +69,16 @@ pub(super) struct Call {
     msgs: mpsc::UnboundedSender<CallMsg>,
     answered_at: Option<Instant>,
     started: Instant,
+    /// Sent to the agent's SIP port with a fork to it (X-HA-PBX-Agent).
+    pub(super) agent_note: AgentInvite,
+    /// When ringing hands over to the agent (an `agent.handoff` rule).
+    pub(super) handoff: Option<Duration>,
+    /// The offer the callee's devices got, for a fork to the agent later.
+    offer_b: Option<Vec<u8>>,
 }
 
 pub async fn run(setup: CallSetup) {
-    let CallSetup { core, mut tx, caller, callee, bindings } = setup;
+    let CallSetup { core, mut tx, caller, callee, bindings, handoff, agent_note } = setup;
     let call_id = tx.original.call_id_header().map(|c| c.value().to_string()).unwrap_or_default();
     let offer = tx.original.body.clone();
     if offer.is_empty() {
@@ -111,7 +122,9 @@ pub async fn run(setup: CallSetup) {
         }
     });
 
-    let call = Call::new(core, CallerKind::Incoming, call_id, caller, callee, caller_dialog, media, msgs);
+    let mut call = Call::new(core, CallerKind::Incoming, call_id, caller, callee, caller_dialog, media, msgs);
+    call.agent_note = agent_note;
+    call.handoff = handoff;
     call.drive(rx, &bindings, &offer_b).await;
 }
 
@@ -168,6 +181,9 @@ impl Call {
             msgs,
             answered_at: None,
             started: Instant::now(),
+            agent_note: AgentInvite::default(),
+            handoff: None,
+            offer_b: None,
         }
     }
 
@@ -183,6 +199,8 @@ impl Call {
         let ring_for = Duration::from_secs(core.config.sip.ring_timeout_secs);
         let mut ring_deadline = tokio::time::Instant::now() + ring_for;
         let mut dtmf = self.media.take_dtmf_events();
+        let mut handoff_at = self.handoff.take().map(|d| tokio::time::Instant::now() + d);
+        self.offer_b = Some(offer.to_vec());
         while !self.machine.is_finished() {
             let answered = self.machine.winner().is_some();
             let input = tokio::select! {
@@ -191,6 +209,12 @@ impl Call {
                     None => Some(Input::CallerHangup),
                 },
                 _ = tokio::time::sleep_until(ring_deadline), if !answered => Some(Input::RingTimeout),
+                _ = sleep_until_some(handoff_at), if !answered && handoff_at.is_some() => {
+                    handoff_at = None;
+                    ring_deadline = tokio::time::Instant::now() + ring_for;
+                    self.hand_to_agent(offer).await;
+                    None
+                }
                 _ = self.media.timed_out(), if answered => {
                     tracing::info!(call_id = %self.call_id, "no media for {} s: ending call", core.config.rtp.media_timeout_secs);
                     Some(Input::MediaTimeout)
@@ -225,6 +249,14 @@ impl Call {
             }
             Command::Answer => {
                 self.remote_answer();
+                None
+            }
+            Command::HandToAgent => {
+                if self.machine.winner().is_some() {
+                    tracing::info!(call_id = %self.call_id, "answer with AI ignored: the call is already answered");
+                } else if let Some(offer) = self.offer_b.clone() {
+                    self.hand_to_agent(&offer).await;
+                }
                 None
             }
             Command::Dtmf { to, digits } => {
@@ -365,6 +397,27 @@ impl Call {
         }
     }
 
+    /// Nobody answered in time: stop ringing and let the agent take a
+    /// message (an `agent.handoff` rule).
+    async fn hand_to_agent(&mut self, offer: &[u8]) {
+        let Some(agent) = self.core.agent_binding() else { return };
+        if self.media.is_browser(Leg::B) {
+            tracing::info!(call_id = %self.call_id, "handoff to the agent skipped: the callee rings a browser (WebRTC offer)");
+            return;
+        }
+        for id in self.fork_base..self.forks.len() {
+            let d = self.forks[id].clone();
+            tokio::spawn(async move {
+                let _ = d.cancel().await;
+            });
+        }
+        tracing::info!(call_id = %self.call_id, callee = %self.callee_ext, "no answer: the agent takes a message");
+        self.agent_note.message_for = Some(self.callee_ext.clone());
+        self.fork_base = self.forks.len();
+        self.machine = CallMachine::new(1);
+        self.start_fork(&agent, offer);
+    }
+
     fn start_fork(&mut self, b: &Binding, offer: &[u8]) {
         let id = self.forks.len();
         self.fork_sdp.push(None);
@@ -377,7 +430,14 @@ impl Call {
             };
             msgs.send(msg).is_ok()
         };
-        match fork::start(&self.core, b, &self.caller_ext, offer, report) {
+        let headers = match self.core.agent.get() {
+            Some(a) if a.binding.source == b.source => {
+                let note = AgentInvite { call: self.call_id.clone(), ..self.agent_note.clone() };
+                vec![Header::Other(AGENT_HEADER.into(), note.to_value())]
+            }
+            _ => Vec::new(),
+        };
+        match fork::start(&self.core, b, &self.caller_ext, offer, headers, report) {
             Ok(dialog) => self.forks.push(dialog),
             Err(e) => {
                 tracing::warn!(call_id = %self.call_id, "{e}");
@@ -682,6 +742,13 @@ impl Call {
         for f in &self.forks {
             self.core.dialogs.remove_dialog(&f.id());
         }
+    }
+}
+
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

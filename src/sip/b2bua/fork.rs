@@ -13,7 +13,7 @@ pub enum ForkEvent {
 
 /// Send the INVITE; every state change and the final result go to `report`.
 /// `from_ext` is who the callee's display shows as calling.
-pub fn start(core: &SipCore, b: &Binding, from_ext: &str, offer: &[u8], report: impl Fn(ForkEvent) -> bool + Send + Sync + 'static) -> Result<InviteDialog, String> {
+pub fn start(core: &SipCore, b: &Binding, from_ext: &str, offer: &[u8], headers: Vec<rsipstack::sip::Header>, report: impl Fn(ForkEvent) -> bool + Send + Sync + 'static) -> Result<InviteDialog, String> {
     let callee = rsipstack::sip::Uri::try_from(b.contact_uri.as_str()).map_err(|e| format!("unusable contact {}: {e}", b.contact_uri))?;
     let transport = match b.transport.as_str() {
         "tcp" => rsipstack::sip::Transport::Tcp,
@@ -44,6 +44,7 @@ pub fn start(core: &SipCore, b: &Binding, from_ext: &str, offer: &[u8], report: 
         content_type: Some("application/sdp".into()),
         offer: Some(offer.to_vec()),
         contact: core.contact_uri(None, listen),
+        headers: (!headers.is_empty()).then_some(headers),
         ..Default::default()
     };
     let (state_tx, mut state_rx) = core.dialogs.new_dialog_state_channel();

@@ -2,6 +2,8 @@
 //! Only authenticated extensions may call, and only extensions can be called:
 //! ha-pbx is never an open relay.
 use super::call::{self, CallSetup};
+use super::handoff;
+use crate::sip::agent_leg::AgentInvite;
 use crate::sip::auth::request::{authenticate, ensure_to_tag, AuthOutcome};
 use crate::sip::core::SipCoreRef;
 use rsipstack::sip::{HeadersExt, StatusCode};
@@ -26,12 +28,23 @@ pub async fn handle_invite(core: SipCoreRef, mut tx: Transaction, source: Socket
         tracing::info!(%caller, %callee, "call to unknown number refused");
         return reply(&core, &mut tx, StatusCode::NotFound).await;
     }
-    let bindings = core.registered_contacts(&callee);
+    let mut bindings = core.registered_contacts(&callee);
+    let mut agent_note = AgentInvite::default();
+    let mut handoff = match (&core.config.agent, core.agent_binding()) {
+        (Some(a), Some(_)) if !core.is_agent(&callee) => handoff::delay(&a.handoff, &caller, &callee, handoff::local_minute_now()),
+        _ => None,
+    };
+    // A rule with no ringing, or nobody to ring: straight to the agent.
+    if handoff.is_some_and(|d| d.is_zero()) || (handoff.is_some() && bindings.is_empty()) {
+        bindings = core.agent_binding().into_iter().collect();
+        agent_note.message_for = Some(callee.clone());
+        handoff = None;
+    }
     if bindings.is_empty() {
         tracing::info!(%caller, %callee, "callee not registered");
         return reply(&core, &mut tx, StatusCode::TemporarilyUnavailable).await;
     }
-    call::run(CallSetup { core, tx, caller, callee, bindings }).await;
+    call::run(CallSetup { core, tx, caller, callee, bindings, handoff, agent_note }).await;
 }
 
 async fn reply(core: &SipCoreRef, tx: &mut Transaction, status: StatusCode) {

@@ -5,6 +5,7 @@
 pub mod browser_leg;
 pub mod call;
 pub mod fork;
+pub mod handoff;
 pub mod originate;
 pub mod invite;
 pub mod machine;

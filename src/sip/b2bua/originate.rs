@@ -6,6 +6,7 @@ use super::fork::{self, ForkEvent};
 use super::machine::{Action, CallMachine, Input};
 use super::media_legs::CallMedia;
 use crate::media::Leg;
+use crate::sip::agent_leg::AgentInvite;
 use crate::sip::control::ControlError;
 use crate::sip::core::SipCoreRef;
 use rsipstack::dialog::dialog::DialogState;
@@ -15,6 +16,11 @@ use tokio::sync::mpsc;
 
 /// Start ringing `from`; returns the call id at once. `to` rings once `from` answers.
 pub async fn dial(core: SipCoreRef, from: &str, to: &str) -> Result<String, ControlError> {
+    dial_with(core, from, to, AgentInvite::default()).await
+}
+
+/// `dial`, telling the agent (when `to` is the agent) why it is called.
+pub async fn dial_with(core: SipCoreRef, from: &str, to: &str, agent_note: AgentInvite) -> Result<String, ControlError> {
     for ext in [from, to] {
         if !core.extension_exists(ext) {
             return Err(ControlError::NoSuchExtension(ext.to_string()));
@@ -50,7 +56,7 @@ pub async fn dial(core: SipCoreRef, from: &str, to: &str) -> Result<String, Cont
             .is_ok()
         };
         // A's display shows who it is about to be connected to.
-        match fork::start(&core, b, to, &offer, report) {
+        match fork::start(&core, b, to, &offer, Vec::new(), report) {
             Ok(d) => forks.push(d),
             Err(e) => tracing::warn!("dial {from}: {e}"),
         }
@@ -88,7 +94,8 @@ pub async fn dial(core: SipCoreRef, from: &str, to: &str) -> Result<String, Cont
         });
         let call_id = a_dialog.id().call_id.clone();
         let bindings = core.registered_contacts(&to);
-        let call = Call::new(core.clone(), CallerKind::Originated, call_id, from, to, a_dialog, media, call_msgs);
+        let mut call = Call::new(core.clone(), CallerKind::Originated, call_id, from, to, a_dialog, media, call_msgs);
+        call.agent_note = agent_note;
         call.drive(call_rx, &bindings, &offer_b).await;
     });
     Ok(call_id)

@@ -12,6 +12,8 @@ pub enum Command {
     Transfer { leaving: String, to: String },
     /// Ask the ringing devices that offered remote answer to pick up.
     Answer,
+    /// Stop ringing and let the AI agent take the call (a message).
+    HandToAgent,
 }
 
 #[derive(Debug, Clone)]

@@ -66,7 +66,7 @@ class HaError(RuntimeError):
 
 
 class HomeAssistant:
-    def __init__(self, workdir: Path, registry: procs.ProcessRegistry):
+    def __init__(self, workdir: Path, registry: procs.ProcessRegistry, extra_yaml: str = ""):
         self.hass = require_ha()
         self.dir = Path(workdir) / "homeassistant"
         self.config_dir = self.dir / "config"
@@ -77,7 +77,7 @@ class HomeAssistant:
         self.log_path = self.dir / "hass.log"
         self.token: str | None = None
         self.proc: subprocess.Popen | None = None
-        (self.config_dir / "configuration.yaml").write_text(CONFIG.format(port=self.port))
+        (self.config_dir / "configuration.yaml").write_text(CONFIG.format(port=self.port) + extra_yaml)
         (self.config_dir / "automations.yaml").write_text("[]\n")
 
     # ------------------------------------------------------------ process
@@ -204,6 +204,85 @@ class HomeAssistant:
     def create_automation(self, automation_id: str, config: dict) -> None:
         """Through the config API, as the UI does (writes automations.yaml, reloads)."""
         self.post(f"/api/config/automation/config/{automation_id}", {"id": automation_id, **config})
+
+
+    # ------------------------------------------------------------ WebSocket API
+    def ws(self) -> "HaWs":
+        return HaWs(self)
+
+    def long_lived_token(self, name: str = "ha-pbx-tests") -> str:
+        with self.ws() as w:
+            return w.call("auth/long_lived_access_token", client_name=name, lifespan=30)
+
+    def create_input_boolean(self, name: str) -> str:
+        """A UI-style (storage) input_boolean; returns its entity id."""
+        with self.ws() as w:
+            item = w.call("input_boolean/create", name=name)
+        eid = "input_boolean." + item["id"]
+        self.wait_state(eid, timeout=10)
+        return eid
+
+    def expose(self, *entity_ids: str, assistant: str = "conversation") -> None:
+        """Expose entities to Assist (what Settings > Voice assistants > Expose does)."""
+        with self.ws() as w:
+            w.call("homeassistant/expose_entity", assistants=[assistant],
+                   entity_ids=list(entity_ids), should_expose=True)
+
+    def conversation_process(self, text: str, language: str = "en", agent_id: str | None = None) -> dict:
+        """Assist's `conversation/process` over the WebSocket API."""
+        kw = {"text": text, "language": language}
+        if agent_id:
+            kw["agent_id"] = agent_id
+        with self.ws() as w:
+            return w.call("conversation/process", **kw)
+
+
+class HaWs:
+    """Home Assistant's WebSocket API (/api/websocket) over the harness's own
+    RFC 6455 client: auth, then numbered commands answered by `result`."""
+
+    def __init__(self, ha: "HomeAssistant", timeout: float = 15.0):
+        from .wsclient import WsClient
+
+        if not ha.token:
+            raise HaError("not onboarded: no token")
+        self.timeout = timeout
+        self.c = WsClient("127.0.0.1", ha.port, path="/api/websocket", protocol=None, timeout=timeout)
+        if not self.c.upgraded:
+            raise HaError(f"websocket upgrade failed: {self.c.status_line}")
+        hello = self._recv()
+        if hello.get("type") != "auth_required":
+            raise HaError(f"unexpected greeting {hello}")
+        self.c.send_text(json.dumps({"type": "auth", "access_token": ha.token}))
+        ok = self._recv()
+        if ok.get("type") != "auth_ok":
+            raise HaError(f"websocket auth failed: {ok}")
+        self._id = 0
+
+    def _recv(self) -> dict:
+        t = self.c.recv_text(self.timeout)
+        if t is None:
+            raise HaError("websocket closed or timed out")
+        return json.loads(t)
+
+    def call(self, typ: str, **kw):
+        self._id += 1
+        self.c.send_text(json.dumps({"id": self._id, "type": typ, **kw}))
+        while True:
+            m = self._recv()
+            if m.get("id") == self._id and m.get("type") == "result":
+                if not m.get("success"):
+                    raise HaError(f"{typ}: {m.get('error')}")
+                return m.get("result")
+
+    def close(self) -> None:
+        self.c.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
 
 
 def ha_time(iso: str) -> float:

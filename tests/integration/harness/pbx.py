@@ -86,8 +86,12 @@ class Pbx:
     def __init__(self, workdir: Path, registry: procs.ProcessRegistry, *,
                  tls: bool = False, tls_files: tuple[Path, Path] | None = None,
                  extensions: list[dict] | None = None, overrides: dict | None = None,
-                 host: str = "127.0.0.1"):
+                 host: str = "127.0.0.1", binary: Path | None = None, launcher: list[str] | None = None):
+        """binary: the ha-pbx to run (default pbx_binary()); launcher: a command it is
+        run under, e.g. ["qemu-aarch64"] for a cross-built binary."""
         self.dir = Path(workdir)
+        self.binary = Path(binary) if binary else None
+        self.launcher = list(launcher or [])
         self.dir.mkdir(parents=True, exist_ok=True)
         self.registry = registry
         self.host = host
@@ -153,7 +157,7 @@ class Pbx:
         self.config_path.write_text(to_yaml(self.config) + "\n")
 
     def start(self, timeout: float = 15.0) -> "Pbx":
-        binary = pbx_binary()
+        binary = self.binary or pbx_binary()
         if not binary.exists():
             raise RuntimeError(f"ha-pbx binary not found at {binary} "
                                "(cargo build --release --bin ha-pbx, or set HA_PBX_BIN)")
@@ -163,7 +167,7 @@ class Pbx:
             f.write(f"\n===== start #{self.starts} {time.strftime('%H:%M:%S')} =====\n".encode())
         env = dict(os.environ)
         env.setdefault("RUST_BACKTRACE", "1")
-        self.proc = self.registry.popen([str(binary), "--config", str(self.config_path)],
+        self.proc = self.registry.popen([*self.launcher, str(binary), "--config", str(self.config_path)],
                                         log=self.log_path, cwd=str(self.dir), env=env)
         self.wait_healthy(timeout)
         return self
