@@ -8,7 +8,6 @@
 //! No SIP types here: the call side hands in SDP text and addresses.
 
 mod codec;
-mod g711;
 mod handle;
 mod media_path;
 pub mod rtp;

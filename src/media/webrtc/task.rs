@@ -302,8 +302,10 @@ impl BridgeTask {
     }
 
     fn offer(&mut self, codecs: &[G711]) -> Result<String, String> {
-        // The device's laws first (passthrough), Opus for a browser without them.
-        let mut rtc = self.new_rtc(codecs, &[BrowserCodecs::G711, BrowserCodecs::Opus])?;
+        // The device's laws only. Every WebRTC browser has G.711 (RFC 7874), and
+        // with Opus in our offer Chromium's PCMU it sends measured worse (PESQ
+        // 3.77 against 4.04): transcoding is for browsers whose own offer lacks G.711.
+        let mut rtc = self.new_rtc(codecs, &[BrowserCodecs::G711])?;
         self.offered = codecs.to_vec();
         let mut change = rtc.sdp_api();
         let mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);

@@ -7,7 +7,6 @@
 //! the device hears no gap or click. Toward the browser G.711 is gathered
 //! into 20 ms Opus frames; the browser conceals the device's losses itself.
 use super::codec::G711;
-use super::g711;
 use opusic_c::{Application, Channels, Decoder, Encoder, InbandFec, SampleRate};
 
 /// Samples per 20 ms at 8 kHz.
@@ -97,7 +96,7 @@ impl OpusToG711 {
 
     fn emit(&self, timestamp: u32, samples: usize, concealed: bool, out: &mut Vec<Frame>) {
         for (i, chunk) in self.pcm[..samples].chunks(FRAME).enumerate() {
-            let payload = chunk.iter().map(|s| g711::encode(self.law, *s as i16)).collect();
+            let payload = chunk.iter().map(|s| self.law.law().encode_one(*s as i16)).collect();
             out.push(Frame { timestamp: timestamp.wrapping_add((i * FRAME) as u32), payload, concealed });
         }
     }
@@ -133,7 +132,7 @@ impl G711ToOpus {
         if self.pending.is_empty() {
             self.pending_start = timestamp;
         }
-        self.pending.extend(g711.iter().map(|b| g711::decode(self.law, *b) as u16));
+        self.pending.extend(g711.iter().map(|b| self.law.law().decode_one(*b) as u16));
         while self.pending.len() >= FRAME {
             match self.encoder.encode_to_slice(&self.pending[..FRAME], &mut self.encoded) {
                 Ok(n) => {
