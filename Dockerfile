@@ -10,15 +10,15 @@ ARG BUILD_FROM=ghcr.io/home-assistant/amd64-base:3.22
 # tests/integration/test_addon_static.py runs the same script both ways.
 FROM --platform=$BUILDPLATFORM rust:1.95-slim-bookworm AS builder
 ARG BUILD_ARCH=amd64
-# musl-gcc for the C inside (bundled SQLite, mimalloc, ring, aws-lc); file to check the
-# result; python3-venv for ziglang when cross-compiling
+# musl-gcc for the C inside (bundled SQLite, mimalloc, ring, aws-lc); cmake for libopus
+# (opusic-c); file to check the result; python3-venv for ziglang when cross-compiling
 RUN case "${BUILD_ARCH}" in \
         amd64) arch=x86_64 ;; \
         aarch64) arch=aarch64 ;; \
         *) echo "ha-pbx: unsupported BUILD_ARCH '${BUILD_ARCH}'" >&2; exit 1 ;; \
     esac \
     && echo "${arch}-unknown-linux-musl" > /rust-target \
-    && pkgs="musl-tools file binutils" \
+    && pkgs="musl-tools cmake file binutils" \
     && if [ "${arch}" != "$(uname -m)" ]; then pkgs="${pkgs} python3-venv"; fi \
     && apt-get update \
     && apt-get install -y --no-install-recommends ${pkgs} \

@@ -2,7 +2,10 @@
 //! D seconds on 127.0.0.1, then connected calls, packets each way and the
 //! bridge process's CPU (per call).
 //!
-//!     cargo run --release --example webrtc_load -- [N=100] [D=20]
+//!     cargo run --release --example webrtc_load -- [N=100] [D=20] [pcmu|opus]
+//!
+//! `opus`: the browsers offer Opus only and send real Opus frames of a tone,
+//! the devices PCMU, so every bridge transcodes both ways.
 //!
 //! Two processes, so the CPU figure is the bridges' alone: this one plays N
 //! browsers (full-ICE str0m peers doing DTLS-SRTP) and N plain RTP devices, a
@@ -37,8 +40,13 @@ fn main() -> anyhow::Result<()> {
     }
     let calls: usize = args.first().map(|a| a.parse()).transpose().context("N")?.unwrap_or(100);
     let secs: u64 = args.get(1).map(|a| a.parse()).transpose().context("D")?.unwrap_or(20);
+    let opus = match args.get(2).map(String::as_str) {
+        None | Some("pcmu") => false,
+        Some("opus") => true,
+        Some(other) => bail!("codec must be pcmu or opus, not {other}"),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async { tokio::time::timeout(Duration::from_secs(secs + 120), drive(calls, secs)).await.context("run took too long")? })
+    runtime.block_on(async { tokio::time::timeout(Duration::from_secs(secs + 120), drive(calls, secs, opus)).await.context("run took too long")? })
 }
 
 #[derive(Default)]
@@ -50,8 +58,21 @@ struct Counters {
     sent_by_device: AtomicU64,
 }
 
+/// One second of a 440 Hz tone as 20 ms Opus frames (8 kHz mono, like the
+/// bridge's own encoder), which the browsers send in a loop.
+fn opus_tone() -> anyhow::Result<Vec<Vec<u8>>> {
+    use opusic_c::{Application, Channels, Encoder, SampleRate};
+    let mut encoder = Encoder::new(Channels::Mono, SampleRate::Hz8000, Application::Voip).map_err(|e| anyhow::anyhow!(e.message()))?;
+    let pcm: Vec<u16> = (0..8000).map(|n| (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * n as f64 / 8000.0).sin()) as i16 as u16).collect();
+    let mut packet = vec![0u8; 1500];
+    pcm.chunks(160)
+        .map(|frame| encoder.encode_to_slice(frame, &mut packet).map(|n| packet[..n].to_vec()).map_err(|e| anyhow::anyhow!(e.message())))
+        .collect()
+}
+
 /// Parent: the browsers and the devices.
-async fn drive(calls: usize, secs: u64) -> anyhow::Result<()> {
+async fn drive(calls: usize, secs: u64, opus: bool) -> anyhow::Result<()> {
+    let opus_frames = Arc::new(if opus { opus_tone()? } else { Vec::new() });
     let mut child = tokio::process::Command::new(std::env::current_exe()?)
         .arg("--serve")
         .stdin(Stdio::piped())
@@ -67,7 +88,9 @@ async fn drive(calls: usize, secs: u64) -> anyhow::Result<()> {
         let socket = UdpSocket::bind((LOCAL, 0)).await?;
         let device = UdpSocket::bind((LOCAL, 0)).await?;
         let addr = socket.local_addr()?;
-        let mut rtc = RtcConfig::new().clear_codecs().enable_pcmu(true, false).build(Instant::now());
+        let config = RtcConfig::new().clear_codecs();
+        let config = if opus { config.enable_opus(true, false) } else { config.enable_pcmu(true, false) };
+        let mut rtc = config.build(Instant::now());
         rtc.add_local_candidate(Candidate::host(addr, "udp")?);
         let mut change = rtc.sdp_api();
         let mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
@@ -97,12 +120,14 @@ async fn drive(calls: usize, secs: u64) -> anyhow::Result<()> {
     for ((mut rtc, socket, device, mid, pending), (plain, answer)) in browsers.into_iter().zip(answers) {
         rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer)?)?;
         let c = Arc::clone(&counters);
+        let opus_frames = Arc::clone(&opus_frames);
         tasks.push(tokio::spawn(async move {
             let addr = socket.local_addr().expect("bound");
             let (mut buf, mut dbuf) = (vec![0u8; 2048], vec![0u8; 2048]);
             let mut tick = tokio::time::interval(PTIME);
             let (mut connected, mut ts, mut seq) = (false, 0u32, 0u16);
             let mut packet = [0xffu8; 172];
+            packet[12..].copy_from_slice(&ulaw_tone());
             packet[0] = 0x80; // RTP version 2
             packet[1] = 0; // no marker, PT 0 (PCMU)
             while tokio::time::Instant::now() < stop_at {
@@ -144,8 +169,14 @@ async fn drive(calls: usize, secs: u64) -> anyhow::Result<()> {
                             c.sent_by_device.fetch_add(1, Relaxed);
                         }
                         if let Some(w) = rtc.writer(mid).filter(|_| connected) {
-                            let time = MediaTime::new(ts as u64, Frequency::new(8000).expect("non-zero"));
-                            if w.write(0.into(), Instant::now(), time, vec![0xffu8; 160]).is_ok() {
+                            let (pt, time, payload) = if opus_frames.is_empty() {
+                                (0.into(), MediaTime::new(ts as u64, Frequency::new(8000).expect("non-zero")), vec![0xffu8; 160])
+                            } else {
+                                let frame = opus_frames[(seq as usize) % opus_frames.len()].clone();
+                                let pt = w.payload_params().find(|p| p.spec().codec == str0m::format::Codec::Opus).map(|p| p.pt()).unwrap_or(111.into());
+                                (pt, MediaTime::new(ts as u64 * 6, Frequency::FORTY_EIGHT_KHZ), frame)
+                            };
+                            if w.write(pt, Instant::now(), time, payload).is_ok() {
                                 c.sent_by_browser.fetch_add(1, Relaxed);
                             }
                         }
@@ -165,10 +196,14 @@ async fn drive(calls: usize, secs: u64) -> anyhow::Result<()> {
     to_child.write_all(b"stop\n").await?;
     let _ = child.wait().await;
     let get = |a: &AtomicU64| a.load(Relaxed);
-    println!("calls:             {calls} (browser ⇄ bridge ⇄ device, 20 ms PCMU, {secs} s)");
+    let codec = if opus { "Opus ⇄ PCMU transcoded" } else { "PCMU" };
+    println!("calls:             {calls} (browser ⇄ bridge ⇄ device, 20 ms {codec}, {secs} s)");
     println!("connected:         {} (ICE + DTLS-SRTP)", get(&counters.connected));
-    println!("browser → device:  {} of {} packets", get(&counters.to_device), get(&counters.sent_by_browser));
-    println!("device → browser:  {} of {} packets", get(&counters.to_browser), get(&counters.sent_by_device));
+    let loss = |got: u64, sent: u64| if sent == 0 { 0.0 } else { 100.0 * (sent.saturating_sub(got)) as f64 / sent as f64 };
+    let (to_device, by_browser) = (get(&counters.to_device), get(&counters.sent_by_browser));
+    let (to_browser, by_device) = (get(&counters.to_browser), get(&counters.sent_by_device));
+    println!("browser → device:  {to_device} of {by_browser} packets ({:.2} % lost)", loss(to_device, by_browser));
+    println!("device → browser:  {to_browser} of {by_device} packets ({:.2} % lost)", loss(to_browser, by_device));
     println!("bridge process CPU: {:.1} % of one core, {:.3} % per call", cpu * 100.0, cpu * 100.0 / calls as f64);
     Ok(())
 }
@@ -219,4 +254,19 @@ fn process_cpu(pid: u32) -> anyhow::Result<f64> {
     let utime: f64 = fields.get(11).context("utime")?.parse()?;
     let stime: f64 = fields.get(12).context("stime")?.parse()?;
     Ok((utime + stime) / 100.0)
+}
+
+/// 20 ms of a 1 kHz tone in μ-law (what a doorbell's microphone sends; an
+/// encoder fed digital silence would do less work than on a real call).
+fn ulaw_tone() -> [u8; 160] {
+    let mut out = [0u8; 160];
+    for (n, byte) in out.iter_mut().enumerate() {
+        let sample = (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * n as f64 / 8000.0).sin()) as i32;
+        let (sign, magnitude) = if sample < 0 { (0x80, -sample) } else { (0, sample) };
+        let biased = magnitude.min(32635) + 0x84;
+        let exponent = (0..8).rev().find(|e| biased & (0x80 << e) != 0).unwrap_or(0);
+        let mantissa = (biased >> (exponent + 3)) & 0x0f;
+        *byte = !(sign | (exponent << 4) | mantissa) as u8;
+    }
+    out
 }

@@ -8,7 +8,8 @@
 # Prints the path of the binary on its last line.
 #
 # The C parts (SQLite bundled by libsqlite3-sys, mimalloc, ring, aws-lc-sys under
-# str0m/rcgen) are compiled by the `cc` crate, which needs a musl C compiler:
+# str0m/rcgen) are compiled by the `cc` crate, and libopus (opusic-sys) through cmake;
+# both need a musl C compiler:
 #   - x86_64 / aarch64 native: Debian's musl-tools (`musl-gcc`), installed here
 #     with apt when it is missing and we are root;
 #   - aarch64 from x86_64 (Debian ships no musl cross compiler), the first found of:
@@ -36,6 +37,18 @@ if command -v rustup >/dev/null 2>&1; then
   if ! rustup target list --installed | grep -qx "$TARGET"; then
     echo "build-static: rustup target add $TARGET" >&2
     rustup target add "$TARGET"
+  fi
+fi
+
+# cmake builds libopus, bundled by the opusic-c crate (Opus transcoding)
+if ! command -v cmake >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "build-static: apt-get install cmake" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends cmake >/dev/null
+  else
+    echo "build-static: cmake not found: apt-get install cmake" >&2
+    exit 1
   fi
 fi
 

@@ -11,8 +11,9 @@ VENV="$ROOT/.venv-test"
 REQ="$ROOT/tests/integration/requirements.txt"
 
 # Debian packages the tests use (sipp, baresip, linphonec, audio tools, build deps of
-# pesq; mosquitto for the MQTT tests, harness/mqtt.py). None starts a service here.
-PKGS=(sip-tester baresip-core linphone-cli sox libsox-fmt-base espeak-ng openssl procps
+# pesq; mosquitto for the MQTT tests, harness/mqtt.py; cmake builds the bundled libopus
+# of the opusic-c crate). None starts a service here.
+PKGS=(cmake sip-tester baresip-core linphone-cli sox libsox-fmt-base espeak-ng openssl procps
       iproute2 coreutils libsndfile1 python3 python3-venv python3-dev gcc
       mosquitto mosquitto-clients)
 

@@ -71,10 +71,11 @@ def browser_factory(workdir, registry, dumper):
         b.quit()
 
 
-def _browser_102(pbx, browser_factory, workdir, strip_candidates: bool = False) -> BrowserPhone:
+def _browser_102(pbx, browser_factory, workdir, strip_candidates: bool = False,
+                 opus_only: bool = False) -> BrowserPhone:
     phone = browser_factory("browser102", _tone48k(workdir, 1000))
     phone.register(f"ws://{pbx.host}:{pbx.http_port}/ws", "102", pbx.host, pbx.passwords["102"],
-                   strip_candidates=strip_candidates)
+                   strip_candidates=strip_candidates, opus_only=opus_only)
     return phone
 
 
@@ -180,6 +181,44 @@ def test_netns_browser_calls_doorbell(pbx, baresip_factory, browser_factory, sig
     time.sleep(1.0)
     after = audio.analyze_tone(phone.record(3))
     assert after.ok(440, min_seconds=2), f"after the browser's re-INVITE: {after}"
+    phone.command("hangup")
+    door.wait_closed(10)
+    phone.wait_event("ended", 10)
+    _assert_both_tones(recorded, door.recordings()[-1])
+    assert pbx.alive()
+
+
+# ------------------------------------------------------------ Opus browser, PCMU doorbell
+@outside
+@pytest.mark.timeout(300)
+def test_webrtc_opus_browser_calls_pcmu_doorbell():
+    _run_in_netns("test_netns_opus_browser_calls_pcmu_doorbell")
+
+
+@inside
+@pytest.mark.timeout(200)
+def test_netns_opus_browser_calls_pcmu_doorbell(pbx, baresip_factory, browser_factory, signals, workdir):
+    """The browser offers Opus alone, the doorbell speaks PCMU alone
+    (audio_codecs=pcmu): ha-pbx transcodes, and each side hears the other's
+    tone; key presses still cross as RFC 4733 / INFO."""
+    _only_loopback()
+    phone = _browser_102(pbx, browser_factory, workdir, opus_only=True)
+    door = _doorbell_101(pbx, baresip_factory, signals)  # answers by itself
+    phone.command("call", target=f"sip:101@{pbx.host}")
+    phone.wait_event("confirmed", 20)
+    door.wait_established(10)
+    phone.wait_event("track", 10)
+    sdp = phone.command("sdp")["sdp"]
+    sent_audio = sdp["sent"].split("m=audio", 1)[1].split("m=", 1)[0]
+    assert "opus/48000" in sent_audio and "PCMU" not in sent_audio and "PCMA" not in sent_audio, sent_audio
+    remote_audio = sdp["remote"].split("m=audio", 1)[1].split("m=", 1)[0]
+    assert "opus/48000" in remote_audio and "PCMU" not in remote_audio, f"ha-pbx answered: {remote_audio}"
+    time.sleep(1.5)
+    recorded = phone.record(6)
+    stats = phone.command("stats")["stats"]
+    print(f"browser inbound: {stats}")
+    assert stats["codec"] == "audio/opus", stats
+    _dtmf_both_ways(phone, door)
     phone.command("hangup")
     door.wait_closed(10)
     phone.wait_event("ended", 10)

@@ -89,6 +89,13 @@ impl Law {
         }));
     }
 
+    pub fn decode_one(self, byte: u8) -> i16 {
+        match self {
+            Law::Ulaw => ulaw_to_linear(byte),
+            Law::Alaw => alaw_to_linear(byte),
+        }
+    }
+
     pub fn encode_one(self, sample: i16) -> u8 {
         match self {
             Law::Ulaw => linear_to_ulaw(sample),
@@ -133,6 +140,16 @@ mod tests {
                 assert!(err <= (s as i32).abs() / 16 + 16, "{name}: {s} came back as {back}");
             }
         }
+    }
+
+    #[test]
+    fn reference_points_and_clipping() {
+        assert_eq!(ulaw_to_linear(0x00), -32124);
+        assert_eq!(ulaw_to_linear(0x80), 32124);
+        assert_eq!(alaw_to_linear(0xd5), 8);
+        assert_eq!(alaw_to_linear(0x2a), -32256);
+        assert_eq!(linear_to_ulaw(i16::MIN), 0x00, "clipped, not wrapped");
+        assert_eq!(linear_to_alaw(i16::MAX), 0xaa);
     }
 
     #[test]

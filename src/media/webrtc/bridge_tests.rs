@@ -96,7 +96,29 @@ async fn our_offer_to_a_browser_is_ice_lite_dtls_with_the_devices_laws() {
     check_browser_sdp(&offer).unwrap();
     assert!(super::is_webrtc(&offer), "{offer}");
     assert!(offer.contains("a=setup:actpass") && offer.contains("a=ice-lite") && offer.contains("a=rtcp-mux"), "{offer}");
+    // The device's laws alone: no Opus, so the browser sends G.711 untouched.
     assert!(offer.contains("PCMU/8000") && offer.contains("PCMA/8000") && !offer.contains("opus"), "{offer}");
+    let audio_line = offer.lines().find(|l| l.starts_with("m=audio")).unwrap();
+    assert!(audio_line.ends_with(" 0 8"), "{audio_line}");
     assert!(bridge.browser_answered("garbage").await.is_err());
 }
 
+
+#[tokio::test]
+async fn a_browser_without_the_devices_law_is_answered_with_opus() {
+    let engine = engine(39860);
+    let bridge = engine.create_webrtc_bridge().await.unwrap();
+    let opus_only = CHROMIUM_OFFER
+        .replace("m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126", "m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 13 110 126")
+        .replace("a=rtpmap:0 PCMU/8000\r\n", "")
+        .replace("a=rtpmap:8 PCMA/8000\r\n", "");
+    let (answer, law) = bridge.answer_browser(&opus_only, &[G711::Pcmu]).await.unwrap();
+    assert_eq!(law, G711::Pcmu, "the device keeps its law");
+    let audio = answer.split("m=").find(|m| m.starts_with("audio")).unwrap();
+    assert!(audio.contains("opus/48000") && !audio.contains("PCMU"), "{answer}");
+    // With the law on offer, G.711 passes through and Opus is not answered.
+    let other = engine.create_webrtc_bridge().await.unwrap();
+    let (answer, _) = other.answer_browser(CHROMIUM_OFFER, &[G711::Pcmu]).await.unwrap();
+    let audio = answer.split("m=").find(|m| m.starts_with("audio")).unwrap();
+    assert!(audio.contains("PCMU") && !audio.contains("opus"), "{answer}");
+}

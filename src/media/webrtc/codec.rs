@@ -1,6 +1,7 @@
 //! The codecs a WebRTC bridge passes through untouched: G.711 both laws,
 //! which every browser and every SIP device speak, so the common path
 //! needs no transcoding.
+use crate::media::audio::g711::Law;
 use crate::media::sdp::Sdp;
 use std::net::IpAddr;
 
@@ -24,6 +25,14 @@ impl G711 {
             0 => Some(G711::Pcmu),
             8 => Some(G711::Pcma),
             _ => None,
+        }
+    }
+
+    /// The sample codec of this law (only transcoding touches samples).
+    pub fn law(self) -> Law {
+        match self {
+            G711::Pcmu => Law::Ulaw,
+            G711::Pcma => Law::Alaw,
         }
     }
 

@@ -2,15 +2,18 @@
 //! host candidate, DTLS-SRTP, rtcp-mux and BUNDLE on a single UDP port, by
 //! str0m (sans-IO). The other side of the bridge is plain RTP toward the SIP
 //! device, so a call between a browser and a doorbell needs one bridge per
-//! audio stream instead of a relay. G.711 passes through unchanged.
+//! audio stream instead of a relay. G.711 passes through unchanged; a browser
+//! without the device's law gets Opus, transcoded (transcode.rs).
 //!
 //! No SIP types here: the call side hands in SDP text and addresses.
 
 mod codec;
 mod handle;
+mod media_path;
 pub mod rtp;
 mod task;
 pub mod telephone_event;
+mod transcode;
 
 #[cfg(test)]
 mod bridge_tests;

@@ -4,7 +4,8 @@
 //!
 //! When the browser offers, its offer is held until the device answers, so
 //! the browser's answer names exactly the G.711 law the device chose: no
-//! transcoding, whatever order the two sides list codecs in.
+//! transcoding, whatever order the two sides list codecs in. A browser
+//! without that law gets Opus, transcoded by the bridge.
 //!
 //! Between two browsers, two bridges are chained: the plain side of each is
 //! the "device" of the other.
@@ -109,7 +110,7 @@ impl BrowserLeg {
             return Ok(answer.into_bytes());
         }
         if offered.is_empty() {
-            anyhow::bail!("no PCMU or PCMA to pass to the browser (transcoding is not supported yet)");
+            anyhow::bail!("the device offered neither PCMU nor PCMA (Opus-only devices are not bridged)");
         }
         self.offered_to_browser = true;
         let offer = self.bridge.offer_browser(&offered).await?.into_bytes();

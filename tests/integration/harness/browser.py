@@ -83,9 +83,9 @@ class BrowserPhone:
                            f"events: {[e.get('event') for e in self.events]}\n{self.log_tail()}")
 
     def register(self, ws_url: str, ext: str, host: str, password: str, timeout: float = 15.0,
-                 strip_candidates: bool = False) -> None:
+                 strip_candidates: bool = False, opus_only: bool = False) -> None:
         self.command("start", wsUrl=ws_url, uri=f"sip:{ext}@{host}", password=password,
-                     stripCandidates=strip_candidates)
+                     stripCandidates=strip_candidates, opusOnly=opus_only)
         self.wait_event("registered", timeout)
 
     def record(self, seconds: float) -> Path:

@@ -29,12 +29,32 @@
       if (phone.options.stripCandidates && e.originator === 'local') {
         e.sdp = e.sdp.replace(/^a=(candidate:|end-of-candidates).*\r\n/gm, '');
       }
+      // A browser without G.711 (to make the PBX transcode): the SDP sent
+      // lists Opus alone. Only offers: a munged answer would not match what
+      // the browser itself then sends.
+      if (phone.options.opusOnly && e.originator === 'local' && e.type === 'offer') e.sdp = opusOnly(e.sdp);
       if (e.originator === 'local') phone.sentSdp = e.sdp;
     });
     session.on('hold', e => note('hold-' + e.originator));
     session.on('unhold', e => note('unhold-' + e.originator));
     session.on('newDTMF', e => { if (e.originator === 'remote') note('dtmf', e.dtmf.tone); });
     if (session.connection) attach(session.connection);
+  }
+
+  function opusOnly(sdp) {
+    const opus = (sdp.match(/^a=rtpmap:(\d+) opus\/48000/mi) || [])[1];
+    if (!opus) return sdp;
+    const drop = new Set();
+    const lines = sdp.split('\r\n').map(l => {
+      const m = l.match(/^m=audio (\d+) (\S+) (.*)$/);
+      if (!m) return l;
+      m[3].split(' ').filter(pt => pt !== opus).forEach(pt => drop.add(pt));
+      return `m=audio ${m[1]} ${m[2]} ${opus}`;
+    });
+    return lines.filter(l => {
+      const m = l.match(/^a=(rtpmap|fmtp|rtcp-fb):(\d+)[ \r]?/);
+      return !(m && drop.has(m[2]));
+    }).join('\r\n');
   }
 
   function attach(pc) {
@@ -123,8 +143,11 @@
     const pc = phone.session && phone.session.connection;
     if (!pc) return null;
     const out = {};
-    (await pc.getStats()).forEach(r => {
+    const all = await pc.getStats();
+    all.forEach(r => {
       if (r.type === 'inbound-rtp' && r.kind === 'audio') {
+        const codec = r.codecId && all.get(r.codecId);
+        out.codec = codec ? codec.mimeType : null;
         for (const k of ['packetsReceived', 'packetsLost', 'jitter', 'concealedSamples', 'totalSamplesReceived',
           'insertedSamplesForDeceleration', 'removedSamplesForAcceleration', 'jitterBufferDelay', 'jitterBufferEmittedCount']) out[k] = r[k];
       }
