@@ -532,6 +532,70 @@ def test_netns_speech_pesq_both_ways(pbx, baresip_factory, browser_factory, sign
     assert to_door.mos >= 3.8, f"browser -> doorbell: {to_door}"
 
 
+# ------------------------------------------------------------ one extension, a browser and a desk phone
+@outside
+@pytest.mark.timeout(300)
+def test_webrtc_extension_in_a_browser_and_on_a_desk_phone():
+    _run_in_netns("test_netns_extension_in_a_browser_and_on_a_desk_phone")
+
+
+@inside
+@pytest.mark.timeout(240)
+def test_netns_extension_in_a_browser_and_on_a_desk_phone(pbx, baresip_factory, browser_factory, signals, workdir):
+    """102 is in the dashboard and on a SIP desk phone: the doorbell rings both,
+    each with SDP it can use (WebRTC to the page, plain RTP to the phone).
+    First the page answers and the phone stops ringing; then the phone answers
+    and the page stops ringing. Each time the two talking ends hear each other."""
+    _only_loopback()
+    phone = _browser_102(pbx, browser_factory, workdir)  # plays 1000 Hz
+    desk = baresip_factory("desk102", user="102", domain=f"{pbx.host}:{pbx.sip_port}", password=pbx.passwords["102"],
+                           source=audio.make_tone(workdir / "tone700.wav", 700, seconds=90), answermode="manual").start()
+    desk.wait_registered(15)
+    door = _doorbell_101(pbx, baresip_factory, signals)  # plays 440 Hz
+
+    # The page answers.
+    door.dial(pbx.uri("102"))
+    phone.wait_event("incoming", 15)
+    desk.ctrl.wait_event("CALL_INCOMING", 15)
+    phone.command("answer")
+    phone.wait_event("confirmed", 15)
+    door.wait_established(10)
+    closed = desk.wait_closed(10)
+    print("desk phone when the page answered:", closed)
+    phone.wait_event("track", 10)
+    time.sleep(1.5)
+    recorded = phone.record(5)
+    door.hangup()
+    door.wait_closed(10)
+    phone.wait_event("ended", 10)
+    heard_by_browser, heard_by_door = audio.analyze_tone(recorded), audio.analyze_tone(door.recordings()[-1])
+    print(f"page answered: browser heard {heard_by_browser}; doorbell heard {heard_by_door}")
+    assert heard_by_browser.ok(440, min_seconds=3), heard_by_browser
+    assert heard_by_door.ok(1000, min_seconds=3), heard_by_door
+    assert not desk.recordings(), "the desk phone never carried the call"
+
+    # The desk phone answers.
+    door.clear_recordings()
+    mark = len(desk.ctrl.events)
+    since = len(phone.events)
+    door.dial(pbx.uri("102"))
+    phone.wait_event("incoming", 15, since=since)
+    desk.ctrl.wait_event("CALL_INCOMING", 15, since=mark)
+    desk.ctrl.command("accept")
+    desk.wait_established(10)
+    door.wait_established(10)
+    phone.wait_event("failed", 10, since=since)  # JsSIP: the incoming call was cancelled
+    time.sleep(5)
+    door.hangup()
+    door.wait_closed(10)
+    desk.wait_closed(10)
+    heard_by_desk, heard_by_door = audio.analyze_tone(desk.recordings()[-1]), audio.analyze_tone(door.recordings()[-1])
+    print(f"desk answered: desk heard {heard_by_desk}; doorbell heard {heard_by_door}")
+    assert heard_by_desk.ok(440, min_seconds=3), heard_by_desk
+    assert heard_by_door.ok(700, min_seconds=3), heard_by_door
+    assert pbx.alive()
+
+
 # ------------------------------------------------------------ early media to a calling browser
 @outside
 @pytest.mark.timeout(300)

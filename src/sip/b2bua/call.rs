@@ -75,6 +75,8 @@ pub(super) struct Call {
     pub(super) handoff: Option<Duration>,
     /// The offer the callee's devices got, for a fork to the agent later.
     offer_b: Option<Vec<u8>>,
+    /// The offer for the callee's browsers when it also has SIP devices.
+    offer_browsers: Option<Vec<u8>>,
 }
 
 pub async fn run(setup: CallSetup) {
@@ -89,7 +91,16 @@ pub async fn run(setup: CallSetup) {
         return;
     }
     let mut media = CallMedia::new(core.media.clone());
-    if bindings.iter().any(|b| b.transport.starts_with("ws")) {
+    let mut bindings = bindings;
+    let browsers = bindings.iter().filter(|b| is_browser(b)).count();
+    // An extension on a desk phone and in the dashboard: each kind of device
+    // gets an offer it can use. A browser caller has one bridge, toward the
+    // SIP devices only.
+    let mixed = browsers > 0 && browsers < bindings.len();
+    if mixed && crate::media::webrtc::is_webrtc(&String::from_utf8_lossy(&offer)) {
+        tracing::info!(%call_id, "a browser calls an extension with SIP devices and browsers: ringing the SIP devices");
+        bindings.retain(|b| !is_browser(b));
+    } else if browsers > 0 && !mixed {
         // A browser callee (SIP Core card) needs a WebRTC offer.
         media.expect_browser(Leg::B);
     }
@@ -102,6 +113,16 @@ pub async fn run(setup: CallSetup) {
             return;
         }
     };
+    let mut offer_browsers = None;
+    if mixed && bindings.iter().any(is_browser) {
+        match media.offer_for_browser_forks(&offer).await {
+            Ok(o) => offer_browsers = Some(o),
+            Err(e) => {
+                tracing::info!(%call_id, error = %e, "no WebRTC offer for the callee's browsers: ringing its SIP devices");
+                bindings.retain(|b| !is_browser(b));
+            }
+        }
+    }
     let (msgs, rx) = mpsc::unbounded_channel();
     let caller_transport = tx.connection.as_ref().map(|c| crate::sip::core::transport_name(crate::sip::core::connection_transport(c))).unwrap_or("udp");
     let contact = core.contact_uri(None, listen_transport(caller_transport));
@@ -125,7 +146,13 @@ pub async fn run(setup: CallSetup) {
     let mut call = Call::new(core, CallerKind::Incoming, call_id, caller, callee, caller_dialog, media, msgs);
     call.agent_note = agent_note;
     call.handoff = handoff;
+    call.offer_browsers = offer_browsers;
     call.drive(rx, &bindings, &offer_b).await;
+}
+
+/// A browser's registration (the SIP Core card, over WebSocket).
+fn is_browser(b: &Binding) -> bool {
+    b.transport.starts_with("ws")
 }
 
 /// rsipstack transport names map onto our listener transports.
@@ -184,6 +211,7 @@ impl Call {
             agent_note: AgentInvite::default(),
             handoff: None,
             offer_b: None,
+            offer_browsers: None,
         }
     }
 
@@ -349,7 +377,7 @@ impl Call {
         }
         // The media path is re-pointed, not renegotiated: a WebRTC bridge on
         // either side would need a new session.
-        if self.media.is_browser(Leg::A) || self.media.is_browser(Leg::B) || bindings.iter().any(|b| b.transport.starts_with("ws")) {
+        if self.media.is_browser(Leg::A) || self.media.is_browser(Leg::B) || bindings.iter().any(is_browser) {
             tracing::info!(call_id = %self.call_id, %to, "transfer refused: not supported yet with a browser in the call");
             return;
         }
@@ -436,6 +464,10 @@ impl Call {
                 vec![Header::Other(AGENT_HEADER.into(), note.to_value())]
             }
             _ => Vec::new(),
+        };
+        let offer = match &self.offer_browsers {
+            Some(webrtc) if is_browser(b) => webrtc.as_slice(),
+            _ => offer,
         };
         match fork::start(&self.core, b, &self.caller_ext, offer, headers, report) {
             Ok(dialog) => self.forks.push(dialog),
@@ -549,6 +581,10 @@ impl Call {
         for action in actions {
             match action {
                 Action::Ringing { early_media_from } => {
+                    // While browsers and SIP devices both ring, the caller
+                    // gets no early media: its one answer must name the path
+                    // of the device that answers.
+                    let early_media_from = early_media_from.filter(|_| !self.media.callee_undecided());
                     let body = match early_media_from.and_then(|f| self.fork_sdp[self.fork_base + f].clone()) {
                         Some(sdp) => match self.media.translate(self.fork_leg(), &sdp).await {
                             Ok(s) => Some(s),
@@ -566,6 +602,7 @@ impl Call {
                 }
                 Action::AnswerCaller { fork } => {
                     let answer = self.fork_sdp[self.fork_base + fork].clone().unwrap_or_default();
+                    self.media.settle_callee(crate::media::webrtc::is_webrtc(&String::from_utf8_lossy(&answer)));
                     match self.media.translate_final_answer(self.fork_leg(), &answer).await {
                         // An originated caller already has our relay's SDP: the
                         // answer only tells the relay where the callee is.

@@ -27,11 +27,15 @@ pub struct CallMedia {
     browsers: [Option<BrowserLeg>; 2],
     /// Where the bridges' RFC 4733 key presses go: the `dtmf` stream.
     browser_dtmf: Option<tokio::sync::mpsc::UnboundedSender<(Leg, char)>>,
+    /// A callee that rings both browsers and SIP devices: the bridge its
+    /// browser forks were offered, kept beside the relays its plain forks
+    /// were offered until one kind answers (`settle_callee`).
+    browser_forks: Option<BrowserLeg>,
 }
 
 impl CallMedia {
     pub fn new(engine: MediaEngine) -> Self {
-        CallMedia { engine, relays: Vec::new(), dtmf: None, last_sdp: [None, None], held: [false, false], origin_version: [0, 0], session_id: rand::random::<u32>() as u64, expect_browser: None, browsers: [None, None], browser_dtmf: None }
+        CallMedia { engine, relays: Vec::new(), dtmf: None, last_sdp: [None, None], held: [false, false], origin_version: [0, 0], session_id: rand::random::<u32>() as u64, expect_browser: None, browsers: [None, None], browser_dtmf: None, browser_forks: None }
     }
 
     /// SDP that `from` sent, rewritten for the other leg. Creates relays for
@@ -94,6 +98,36 @@ impl CallMedia {
         self.expect_browser = Some(leg);
     }
 
+    /// A plain caller's offer for the browsers among a callee's devices, made
+    /// after `translate` gave the plain one for the others (an extension on a
+    /// desk phone and in the dashboard). Both media paths wait ready.
+    pub async fn offer_for_browser_forks(&mut self, caller_offer: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let text = std::str::from_utf8(caller_offer).map_err(|_| anyhow::anyhow!("SDP is not UTF-8"))?;
+        if self.browsers.iter().any(Option::is_some) {
+            anyhow::bail!("a browser caller rings browsers only");
+        }
+        let mut browser = BrowserLeg::new(&self.engine, self.session_id).await?;
+        self.forward_device_dtmf(&mut browser, Leg::A);
+        let offer = browser.sdp_from_device(text).await?;
+        self.browser_forks = Some(browser);
+        Ok(offer)
+    }
+
+    /// Whether the callee's devices were offered both kinds of media and none
+    /// has answered yet.
+    pub fn callee_undecided(&self) -> bool {
+        self.browser_forks.is_some()
+    }
+
+    /// The callee answered from a browser or not: the other media path goes.
+    pub fn settle_callee(&mut self, browser: bool) {
+        let Some(bridge) = self.browser_forks.take() else { return };
+        if browser {
+            self.relays.clear();
+            self.browsers[leg_index(Leg::B)] = Some(bridge);
+        }
+    }
+
     /// Some(SDP) when a browser is (or becomes) one of the legs: the
     /// sender's bridge turns its WebRTC SDP into plain SDP, the receiver's
     /// bridge turns plain SDP into WebRTC SDP.
@@ -130,8 +164,18 @@ impl CallMedia {
         let Some(mut rx) = browser.bridge.take_dtmf_events() else { return };
         if self.browser_dtmf.is_none() {
             let (tx, merged) = tokio::sync::mpsc::unbounded_channel();
+            if let Some(mut relay_dtmf) = self.dtmf.replace(merged) {
+                // A relay came first (a callee with browsers and SIP devices).
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    while let Some(press) = relay_dtmf.recv().await {
+                        if tx.send(press).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
             self.browser_dtmf = Some(tx);
-            self.dtmf = Some(merged);
         }
         let tx = self.browser_dtmf.clone().expect("set above");
         tokio::spawn(async move {
