@@ -1,11 +1,13 @@
 """The AI voice agent switched on from the add-on's options (config.yaml's
 `agent` group; its defaults but for the Wyoming addresses) with real peers:
 Wyoming Piper and faster-whisper, and a real Home Assistant reached only
-through the fake Supervisor's /core/api proxy with the add-on's token. A call
-to an offline extension is handed to the agent by an `agent.handoff` rule; the
-agent takes a message, which must arrive in Home Assistant as a persistent
-notification with the caller's words. What the caller heard is checked by
-content (Whisper on baresip's recording). Everything on 127.0.0.x."""
+through the fake Supervisor's proxies (REST and WebSocket) with the
+add-on's token. A call to an offline extension is handed to the agent by an
+`agent.handoff` rule; the agent takes a message, which must arrive in Home
+Assistant as a persistent notification with the caller's words. A call to the
+agent's extension asks Assist (the default brain) to turn on an exposed light.
+What the caller heard is checked by content (Whisper on baresip's recording).
+Everything on 127.0.0.x."""
 from __future__ import annotations
 
 import json
@@ -24,6 +26,7 @@ PROXY = "127.0.0.2"   # plays the Supervisor's ingress proxy
 ANNA = {"extension": "100", "password": "secret100", "name": "Anna"}
 CALLER = {"extension": "101", "password": "secret101", "name": "Front door"}
 NOTIFY_PATH = "/core/api/services/persistent_notification/create"
+LIGHT = "input_boolean.hallway_light"   # exposed to Assist
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +50,12 @@ def ha(tmp_path_factory):
     if os.environ.get("HA_PBX_SKIP_HA") == "1":
         pytest.skip("HA_PBX_SKIP_HA=1")
     reg = procs.ProcessRegistry()
-    h = HomeAssistant(tmp_path_factory.mktemp("ha-addon-agent"), reg)
+    h = HomeAssistant(tmp_path_factory.mktemp("ha-addon-agent"), reg, extra_yaml="conversation:\n")
     try:
         h.start()
         h.onboard()
+        assert h.create_input_boolean("Hallway light") == LIGHT
+        h.expose(LIGHT)
         yield h
     except Exception:
         print(f"\n===== Home Assistant (log tail) =====\n{h.log_tail()}")
@@ -127,5 +132,38 @@ def test_options_turn_the_agent_on_and_a_message_becomes_a_notification(ha, voic
         posts = [r for r in sup.requests if r["method"] == "POST" and r["path"] == NOTIFY_PATH]
         assert len(posts) == 1 and posts[0]["authorization"] == f"Bearer {TOKEN}", sup.paths()
         assert json.loads(posts[0]["body"])["message"] == n["message"]
+    finally:
+        sup.stop()
+
+
+@pytest.mark.timeout(300)
+def test_assist_brain_through_the_supervisor_turns_on_the_light(ha, voice, workdir, registry, dumper,
+                                                                 baresip_factory):
+    piper, whisper = voice
+    dumper.add("Home Assistant", ha)
+    ha.call("input_boolean", "turn_off", entity_id=LIGHT)
+    ha.wait_state(LIGHT, lambda s: s["state"] == "off")
+    sup = FakeSupervisor(ingress_port=procs.free_port("sip"), core=(ha.base, ha.token)).start()
+    try:
+        pbx = AddonPbx(workdir / "addon", registry, supervisor_url=sup.url, token=TOKEN, ingress_allow=PROXY,
+                       options={"extensions": [ANNA, CALLER], "agent": agent_options(piper, whisper)})
+        dumper.add("ha-pbx add-on", pbx)
+        pbx.launch()
+        pbx.wait_ready()
+        wait_agent_ready(pbx, sup.ingress_port)
+        u = speech.utterance(workdir / "caller.wav", "Turn on the hallway light", lead=5.0, trail=120)
+        b = agent.caller(baresip_factory, pbx, u.path, ext=CALLER["extension"])
+        agent.dial(b, pbx, target=default_options()["agent"]["extension"])
+        ha.wait_state(LIGHT, lambda s: s["state"] == "on", timeout=u.speech_end + 30)
+        start = agent.wait_sound(b, after=u.speech_end + 0.2, timeout=u.speech_end + 25)
+        end = agent.wait_quiet(b, after=start, quiet=1.5, timeout=25)
+        agent.hang_up(b)
+        greeting = words(whisper.transcribe_wav(agent.recording(b), 0.0, u.speech_start))
+        reply = words(whisper.transcribe_wav(agent.recording(b), u.speech_end, end + 0.5))
+        print(f"\ngreeting heard: {greeting!r}\nreply heard: {reply!r}")
+        assert "how can i help" in greeting, greeting
+        assert "turned on" in reply or "turn on" in reply, reply
+        # Assist was reached through the Supervisor's WebSocket proxy, not HA directly
+        assert {"/core/websocket", "/core/api/websocket"} & set(sup.paths()), sup.paths()
     finally:
         sup.stop()
