@@ -185,7 +185,7 @@ pub fn generate_password() -> String {
 
 /// Bring the stored extensions in line with `users`; returns every user's
 /// extension after the change, ordered by extension number.
-pub async fn sync(store: &Store, users: &[HaUser], start: u32) -> Result<Vec<HaUserExtension>> {
+pub async fn sync(store: &Store, users: &[HaUser], start: u32, reserved: Option<&str>) -> Result<Vec<HaUserExtension>> {
     let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
 
     let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
@@ -195,7 +195,7 @@ pub async fn sync(store: &Store, users: &[HaUser], start: u32) -> Result<Vec<HaU
     .await?;
     let current: HashMap<String, (String, String)> =
         rows.into_iter().map(|(id, ext, name)| (id, (ext, name.unwrap_or_default()))).collect();
-    let taken: HashSet<String> = sqlx::query_scalar("SELECT extension FROM extensions").fetch_all(&mut *tx).await?.into_iter().collect();
+    let taken = taken(&mut tx, reserved).await?;
     let p = plan(&current, users, &taken, start)?;
 
     for (user_id, ext) in &p.remove {
@@ -212,6 +212,14 @@ pub async fn sync(store: &Store, users: &[HaUser], start: u32) -> Result<Vec<HaU
     }
     tx.commit().await?;
     list(store).await
+}
+
+/// Every number in use: stored extensions, and `reserved` (the AI agent's,
+/// which is not stored) so that no user is given it.
+async fn taken(tx: &mut sqlx::SqliteConnection, reserved: Option<&str>) -> Result<HashSet<String>> {
+    let mut taken: HashSet<String> = sqlx::query_scalar("SELECT extension FROM extensions").fetch_all(&mut *tx).await?.into_iter().collect();
+    taken.extend(reserved.map(str::to_string));
+    Ok(taken)
 }
 
 async fn insert(tx: &mut sqlx::SqliteConnection, user: &HaUser, ext: &str) -> Result<()> {
@@ -234,17 +242,17 @@ async fn insert(tx: &mut sqlx::SqliteConnection, user: &HaUser, ext: &str) -> Re
 
 /// The user's extension, created (lowest free number from `start`, new
 /// password) the first time; a changed display or login name is stored.
-pub async fn ensure(store: &Store, user: &HaUser, start: u32) -> Result<(HaUserExtension, Change)> {
-    ensure_with(store, user, start, true).await
+pub async fn ensure(store: &Store, user: &HaUser, start: u32, reserved: Option<&str>) -> Result<(HaUserExtension, Change)> {
+    ensure_with(store, user, start, reserved, true).await
 }
 
 /// Like [`ensure`], but an existing user's names are left alone: a person's
 /// name in HA may differ from the user's own (which the headers carry).
-pub async fn ensure_exists(store: &Store, user: &HaUser, start: u32) -> Result<(HaUserExtension, Change)> {
-    ensure_with(store, user, start, false).await
+pub async fn ensure_exists(store: &Store, user: &HaUser, start: u32, reserved: Option<&str>) -> Result<(HaUserExtension, Change)> {
+    ensure_with(store, user, start, reserved, false).await
 }
 
-async fn ensure_with(store: &Store, user: &HaUser, start: u32, update_names: bool) -> Result<(HaUserExtension, Change)> {
+async fn ensure_with(store: &Store, user: &HaUser, start: u32, reserved: Option<&str>, update_names: bool) -> Result<(HaUserExtension, Change)> {
     let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
     let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
         "SELECT u.extension, u.username, e.name FROM addon_ha_users u JOIN extensions e ON e.extension = u.extension WHERE u.user_id = ?",
@@ -260,8 +268,7 @@ async fn ensure_with(store: &Store, user: &HaUser, start: u32, update_names: boo
             Change::Renamed
         }
         None => {
-            let taken: HashSet<String> = sqlx::query_scalar("SELECT extension FROM extensions").fetch_all(&mut *tx).await?.into_iter().collect();
-            let ext = next_free(&taken, start)?;
+            let ext = next_free(&taken(&mut tx, reserved).await?, start)?;
             insert(&mut tx, user, &ext).await?;
             Change::Created
         }

@@ -20,6 +20,7 @@
 //! `HA_PBX_OPTIONS` (options file; its folder is the data folder),
 //! `HA_PBX_SUPERVISOR_URL`, `HA_PBX_INGRESS_ALLOW` (addresses let through),
 //! `HA_PBX_ADDON_BIND` (address the sockets bind to, default 0.0.0.0).
+pub mod agent_options;
 pub mod ha_users;
 mod http_client;
 pub mod ingress;
@@ -269,6 +270,13 @@ pub async fn prepare(opts: &AddonOptions, env: &AddonEnv) -> Result<Prepared> {
         ha_user_extension_start: opts.ha_user_extension_start,
         ha_api: env.token.as_ref().map(|token| crate::config::HomeAssistantApi { url: format!("{}/core", env.supervisor_url.trim_end_matches('/')), token: token.clone() }),
     };
+    if let Some(a) = &config.agent {
+        // Without the token, build() would point at agent.homeassistant, which the options do not have.
+        if runtime.ha_api.is_none() && matches!(a.brain, crate::config::BrainConfig::Assist { .. }) {
+            anyhow::bail!("agent.brain.kind: `assist` reaches Home Assistant through the Supervisor, but {ENV_TOKEN} is not set; use kind openai, or run under the Supervisor");
+        }
+        tracing::info!(extension = %a.extension, handoff_rules = a.handoff.len(), "AI voice agent enabled in the add-on options");
+    }
     Ok(Prepared { config, runtime })
 }
 
@@ -366,6 +374,31 @@ mod tests {
         assert_eq!(p.config.http.listen.port(), FALLBACK_INGRESS_PORT);
         assert!(p.config.mqtt.is_none());
         assert_eq!(p.config.rtp.address, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+
+    #[tokio::test]
+    async fn agent_with_assist_gets_the_supervisors_api_and_needs_its_token() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        let agent = r#"{"sip_udp_port": 5060, "agent": {"enabled": true, "extension": "200",
+            "stt": {"kind": "wyoming", "host": "core-whisper", "port": 10300},
+            "tts": {"kind": "wyoming", "host": "core-piper", "port": 10200}, "brain": {"kind": "assist"}}}"#;
+        let (opts, _) = options::parse(agent).unwrap();
+        let mut env = AddonEnv {
+            options_path: PathBuf::from("/data/options.json"),
+            supervisor_url: format!("http://127.0.0.1:{port}"),
+            token: Some("t".into()),
+            ingress_allow: vec![ingress::SUPERVISOR_INGRESS],
+            bind: "127.0.0.1".parse().unwrap(),
+        };
+        let p = prepare(&opts, &env).await.unwrap();
+        assert_eq!(p.config.agent.map(|a| a.extension), Some("200".into()));
+        let api = p.runtime.ha_api.unwrap();
+        assert_eq!((api.url, api.token), (format!("http://127.0.0.1:{port}/core"), "t".to_string()));
+        env.token = None;
+        let e = format!("{:#}", prepare(&opts, &env).await.err().unwrap());
+        assert!(e.starts_with("agent.brain.kind: `assist`") && e.contains(ENV_TOKEN), "{e}");
     }
 
     #[tokio::test]

@@ -42,6 +42,8 @@ pub struct AddonOptions {
     /// Already mapped to ha-pbx's levels (trace, debug, info, warn, error).
     pub log_level: String,
     pub mqtt: Option<MqttOption>,
+    /// The `agent:` config section (JSON) when the agent is enabled.
+    pub agent: Option<Value>,
 }
 
 pub const DEFAULT_HA_USER_START: u32 = 100;
@@ -65,6 +67,7 @@ const KNOWN: &[&str] = &[
     "mqtt_port",
     "mqtt_username",
     "mqtt_password",
+    "agent",
 ];
 
 /// Parse and validate the text of options.json. Returns the options and the
@@ -123,6 +126,8 @@ pub fn parse(text: &str) -> Result<(AddonOptions, Vec<String>)> {
         }),
     };
 
+    let agent = super::agent_options::parse(&obj)?;
+
     let o = AddonOptions {
         extensions,
         ha_user_extensions,
@@ -135,6 +140,7 @@ pub fn parse(text: &str) -> Result<(AddonOptions, Vec<String>)> {
         external_address,
         log_level,
         mqtt,
+        agent,
     };
     o.check()?;
     Ok((o, unknown))
@@ -239,7 +245,7 @@ fn parse_extensions(obj: &Map<String, Value>) -> Result<Vec<ExtensionOption>> {
     Ok(out)
 }
 
-fn kind(v: &Value) -> &'static str {
+pub(super) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "nothing",
         Value::Bool(_) => "true/false",
@@ -347,6 +353,7 @@ pub fn to_config(o: &AddonOptions, env: &Environment<'_>) -> Result<Config> {
         "http": {"listen": host(env.http_port)},
         "extensions": extensions,
         "mqtt": mqtt,
+        "agent": o.agent,
     });
     config::parse(&doc.to_string()).map_err(|e| anyhow::anyhow!("add-on options: {e:#}"))
 }

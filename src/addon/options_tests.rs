@@ -1,5 +1,5 @@
 use super::*;
-use crate::config::{MqttConfig, Transport};
+use crate::config::{BrainConfig, HandoffRule, MqttConfig, SttConfig, TtsConfig, Transport};
 use std::path::PathBuf;
 
 /// The options.json the Supervisor writes for config.yaml's defaults.
@@ -204,4 +204,152 @@ fn ipv6_bind_is_bracketed() {
     let c = to_config(&o, &e).unwrap();
     assert_eq!(c.sip.listen[0].to_string(), "udp://[::]:5060");
     assert_eq!(c.http.listen.to_string(), "[::]:8099");
+}
+
+// ------------------------------------------------------------------ agent
+
+/// config.yaml's default `agent` group, switched on.
+const AGENT_ON: &str = r#"{"agent": {"enabled": true, "extension": "200",
+    "stt": {"kind": "wyoming", "host": "core-whisper", "port": 10300},
+    "tts": {"kind": "wyoming", "host": "core-piper", "port": 10200},
+    "brain": {"kind": "assist"}, "allowed_entities": [], "handoff": []}}"#;
+
+fn agent_config(extra: &str) -> Result<crate::config::AgentConfig> {
+    let (o, _) = parse(&with(extra))?;
+    let data = PathBuf::from("/data");
+    let c = to_config(&o, &env(&data))?;
+    c.agent.ok_or_else(|| anyhow::anyhow!("agent is off"))
+}
+
+/// AGENT_ON with `agent.<path>` replaced (`null` removes it).
+fn agent_with(path: &str, v: Value) -> String {
+    let mut o: Value = serde_json::from_str(AGENT_ON).unwrap();
+    let mut at = &mut o["agent"];
+    let parts: Vec<&str> = path.split('.').collect();
+    for p in &parts[..parts.len() - 1] {
+        at = &mut at[*p];
+    }
+    let last = parts[parts.len() - 1];
+    if v.is_null() {
+        at.as_object_mut().unwrap().remove(last);
+    } else {
+        at[last] = v;
+    }
+    o.to_string()
+}
+
+#[test]
+fn agent_is_off_by_default_and_when_disabled() {
+    assert!(parse(DEFAULTS).unwrap().0.agent.is_none());
+    // disabled: the rest of the group is not looked at (it must not stop the PBX)
+    let off = r#"{"agent": {"enabled": false, "stt": {"kind": "telepathy"}}}"#;
+    let (o, _) = parse(&with(off)).unwrap();
+    assert!(o.agent.is_none());
+    let data = PathBuf::from("/data");
+    assert!(to_config(&o, &env(&data)).unwrap().agent.is_none());
+}
+
+#[test]
+fn agent_minimal_set_uses_the_wyoming_add_ons_and_assist() {
+    let a = agent_config(AGENT_ON).unwrap();
+    assert_eq!(a.extension, "200");
+    assert_eq!(a.stt, SttConfig::Wyoming { url: "tcp://core-whisper:10300".into() });
+    assert_eq!(a.tts, TtsConfig::Wyoming { url: "tcp://core-piper:10200".into(), voice: None });
+    assert_eq!(a.brain, BrainConfig::Assist { agent_id: None });
+    // the config's own defaults for what the group leaves out
+    assert_eq!((a.name.as_str(), a.language.as_str(), a.end_of_turn_ms), ("Assistant", "en", 700));
+    assert!(a.homeassistant.is_none(), "the Supervisor's API is added at run time, not from the options");
+    assert!(a.allowed_entities.is_empty() && a.handoff.is_empty());
+}
+
+#[test]
+fn agent_full_set_maps_every_field() {
+    let full = r#"{"agent": {"enabled": true, "extension": 300, "name": "Butler", "greeting": "Hi there.",
+        "apology": "Oops.", "language": "de", "end_of_turn_ms": 900, "max_call_secs": 120, "silence_secs": 20,
+        "backend_timeout_secs": 8,
+        "stt": {"kind": "openai", "url": "https://api.openai.com/v1/", "api_key": "sk-1", "model": "whisper-1",
+                "host": "core-whisper", "port": 10300},
+        "tts": {"kind": "openai", "url": "http://127.0.0.1:8880", "model": "kokoro", "voice": "af_bella"},
+        "brain": {"kind": "openai", "url": "http://127.0.0.1:11434", "model": "llama3.2", "api_key": "k",
+                  "system_prompt": "Be brief.", "agent_id": "conversation.unused"},
+        "allowed_entities": ["light.hallway", " switch.porch_2 "],
+        "handoff": [{"callee": 101, "ring_secs": 20}, {"caller": "102", "between": "22:00-07:00"}]}}"#;
+    let a = agent_config(full).unwrap();
+    assert_eq!((a.extension.as_str(), a.name.as_str(), a.greeting.as_str(), a.apology.as_str()), ("300", "Butler", "Hi there.", "Oops."));
+    assert_eq!((a.language.as_str(), a.end_of_turn_ms, a.max_call_secs, a.silence_secs, a.backend_timeout_secs), ("de", 900, 120, 20, 8));
+    // the other kind's fields left in the group are unused
+    assert_eq!(a.stt, SttConfig::Openai { url: "https://api.openai.com/v1".into(), api_key: Some("sk-1".into()), model: "whisper-1".into() });
+    assert_eq!(
+        a.tts,
+        TtsConfig::Openai { url: "http://127.0.0.1:8880".into(), api_key: None, model: "kokoro".into(), voice: "af_bella".into() }
+    );
+    assert_eq!(
+        a.brain,
+        BrainConfig::Openai {
+            url: "http://127.0.0.1:11434".into(),
+            api_key: Some("k".into()),
+            model: "llama3.2".into(),
+            system_prompt: Some("Be brief.".into())
+        }
+    );
+    assert_eq!(a.allowed_entities, ["light.hallway", "switch.porch_2"]);
+    assert_eq!(
+        a.handoff,
+        [
+            HandoffRule { callee: Some("101".into()), caller: None, between: None, ring_secs: 20 },
+            HandoffRule { callee: None, caller: Some("102".into()), between: Some("22:00-07:00".into()), ring_secs: 0 },
+        ]
+    );
+}
+
+#[test]
+fn agent_wyoming_voice_assist_agent_id_and_ipv6_host() {
+    let a = agent_config(&agent_with("tts", json!({"kind": "wyoming", "host": "fd00::5", "port": 10200, "voice": "en_US-lessac-medium"})))
+        .unwrap();
+    assert_eq!(a.tts, TtsConfig::Wyoming { url: "tcp://[fd00::5]:10200".into(), voice: Some("en_US-lessac-medium".into()) });
+    let a = agent_config(&agent_with("brain.agent_id", json!("conversation.chatgpt"))).unwrap();
+    assert_eq!(a.brain, BrainConfig::Assist { agent_id: Some("conversation.chatgpt".into()) });
+}
+
+#[test]
+fn agent_errors_name_the_field() {
+    let cases: Vec<(String, &str)> = vec![
+        (r#"{"agent": "yes"}"#.into(), "agent: expected a group of options"),
+        (agent_with("enabled", json!("on")), "agent.enabled: expected true or false"),
+        (agent_with("colour", json!("red")), "agent.colour: unknown option"),
+        (agent_with("extension", json!("2 0")), "agent.extension: `2 0`"),
+        (agent_with("greeting", json!(5)), "agent.greeting: expected text"),
+        (agent_with("end_of_turn_ms", json!(50)), "agent.end_of_turn_ms: must be between 200 and 5000"),
+        (agent_with("end_of_turn_ms", json!(-1)), "agent.end_of_turn_ms: `-1` is not a whole number"),
+        (agent_with("max_call_secs", json!(0)), "max_call_secs"),
+        (agent_with("stt", Value::Null), "agent.stt: missing"),
+        (agent_with("stt.kind", json!("telepathy")), "agent.stt.kind: `telepathy` is not one of wyoming, openai"),
+        (agent_with("stt.host", Value::Null), "agent.stt.host: missing"),
+        (agent_with("stt.host", json!("tcp://core-whisper")), "agent.stt.host: `tcp://core-whisper` is not a host"),
+        (agent_with("stt.port", json!(70000)), "agent.stt.port: 70000 is not a port"),
+        (agent_with("tts.port", Value::Null), "agent.tts.port: missing"),
+        (agent_with("tts.kind", json!("openai")), "agent.tts.url: missing"),
+        (agent_with("tts", json!({"kind": "openai", "url": "ftp://x"})), "agent.tts.url: `ftp://x`"),
+        (agent_with("tts.pitch", json!(3)), "agent.tts.pitch: unknown option"),
+        (agent_with("brain.kind", json!("oracle")), "agent.brain.kind: `oracle`"),
+        (agent_with("brain", json!({"kind": "openai", "url": "http://127.0.0.1:1"})), "agent.brain.model: missing"),
+        (agent_with("brain", json!({"kind": "openai", "url": "http://u@h", "model": "m"})), "agent.brain.url: "),
+        (agent_with("allowed_entities", json!(["Light.Hall"])), "agent.allowed_entities[0]: `Light.Hall`"),
+        (agent_with("allowed_entities", json!("light.hall")), "agent.allowed_entities: expected a list"),
+        (agent_with("handoff", json!([{"callee": "101", "between": "late"}])), "agent.handoff[0].between: `late`"),
+        (agent_with("handoff", json!([{"callee": "101"}, {}])), "agent.handoff[1]: empty"),
+        (agent_with("handoff", json!([{"callee": "200"}])), "agent.handoff[0].callee: the agent's own extension"),
+        (agent_with("handoff", json!([{"callee": "101", "ring_secs": "soon"}])), "agent.handoff[0].ring_secs: `soon`"),
+        (agent_with("handoff", json!([{"callee": "101", "after": 3}])), "agent.handoff[0].after: unknown option"),
+        (agent_with("handoff", json!(["101"])), "agent.handoff[0]: expected {callee"),
+    ];
+    for (over, want) in cases {
+        let e = format!("{:#}", agent_config(&over).unwrap_err());
+        assert!(e.contains(want), "{over}: got `{e}`, wanted `{want}`");
+    }
+    // the agent's number is one of the extensions
+    let mut o: Value = serde_json::from_str(AGENT_ON).unwrap();
+    o["extensions"] = json!([{"extension": "200", "password": "secret200"}]);
+    let e = format!("{:#}", agent_config(&o.to_string()).unwrap_err());
+    assert!(e.contains("agent.extension: `200` is also in extensions"), "{e}");
 }

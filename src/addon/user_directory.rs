@@ -22,6 +22,8 @@ pub struct HaUserDirectory {
     supervisor: Option<Supervisor>,
     enabled: bool,
     start: u32,
+    /// The AI agent's extension: never handed to a user.
+    reserved: Option<String>,
 }
 
 impl HaUserDirectory {
@@ -29,9 +31,10 @@ impl HaUserDirectory {
     /// made, and those made before are removed: nobody can keep registering
     /// with credentials the add-on no longer shows.
     pub async fn start(core: SipCoreRef, mqtt: Option<Arc<MqttBridge>>, supervisor: Option<Supervisor>, enabled: bool, start: u32) -> Result<Arc<HaUserDirectory>> {
+        let reserved = core.config.agent.as_ref().map(|a| a.extension.clone());
         if !enabled {
             let before = ha_users::list(&core.store).await?;
-            ha_users::sync(&core.store, &[], start).await?;
+            ha_users::sync(&core.store, &[], start, None).await?;
             if let Ok(mut dir) = core.directory.write() {
                 for e in &before {
                     dir.remove(&e.extension);
@@ -44,7 +47,13 @@ impl HaUserDirectory {
                 }
             }
         }
-        Ok(Arc::new(HaUserDirectory { core, mqtt, supervisor, enabled, start }))
+        if let Some(agent) = &reserved
+            && let Some(e) = ha_users::list(&core.store).await?.into_iter().find(|e| &e.extension == agent)
+        {
+            // made before the agent was enabled: calls to the number reach the agent, not the user
+            tracing::warn!(extension = %agent, user = %e.name, "a Home Assistant user's extension is also the AI agent's; change agent.extension");
+        }
+        Ok(Arc::new(HaUserDirectory { core, mqtt, supervisor, enabled, start, reserved }))
     }
 
     pub fn enabled(&self) -> bool {
@@ -66,7 +75,7 @@ impl HaUserDirectory {
         if !self.enabled {
             return Ok(None);
         }
-        let (ext, change) = ha_users::ensure(&self.core.store, user, self.start).await?;
+        let (ext, change) = ha_users::ensure(&self.core.store, user, self.start, self.reserved.as_deref()).await?;
         if change != Change::Unchanged {
             self.publish(&ext);
         }
@@ -93,7 +102,7 @@ impl HaUserDirectory {
             }
         };
         for user in &users {
-            match ha_users::ensure_exists(&self.core.store, user, self.start).await {
+            match ha_users::ensure_exists(&self.core.store, user, self.start, self.reserved.as_deref()).await {
                 Ok((ext, Change::Created)) => self.publish(&ext),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(user = %user.id, "cannot make an extension for a Home Assistant user: {e:#}"),

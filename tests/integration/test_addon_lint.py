@@ -177,35 +177,109 @@ def check_value(key: str, value, typ: str) -> None:
             assert isinstance(value, str), f"{key}: {value!r} is not text"
 
 
-def test_default_options_fit_the_schema():
-    opts, sch = CONFIG["options"], CONFIG["schema"]
-    assert set(opts) <= set(sch), f"options without a schema entry: {set(opts) - set(sch)}"
+def options_errors(opts: dict, sch: dict, path: str = "") -> list[str]:
+    """options against schema as the Supervisor checks them (addons/options.py):
+    groups (dicts) and lists recurse; a missing group or list of groups is an
+    error, a missing `?` value is not."""
+    errs = [f"{path}{k}: an option without a schema entry" for k in set(opts) - set(sch)]
     for key, typ in sch.items():
-        if isinstance(typ, list):  # a list of dicts (extensions)
-            assert key in opts and isinstance(opts[key], list)
-            for field, ftyp in typ[0].items():
-                _SUPERVISOR_TYPE.match(ftyp) or pytest.fail(f"{key}.{field}: bad type {ftyp}")
-            continue
-        if key not in opts:
-            assert typ.endswith("?"), f"{key}: required ({typ}) but has no default in options"
-        check_value(key, opts.get(key), typ)
+        here = f"{path}{key}"
+        if isinstance(typ, dict):
+            if not isinstance(opts.get(key), dict):
+                errs.append(f"{here}: a group needs a default (the Supervisor requires it)")
+            else:
+                errs += options_errors(opts[key], typ, here + ".")
+        elif isinstance(typ, list):
+            item = typ[0]
+            if key not in opts:
+                if not (isinstance(item, str) and item.endswith("?")):
+                    errs.append(f"{here}: a list needs a default")
+                continue
+            if not isinstance(opts[key], list):
+                errs.append(f"{here}: not a list")
+                continue
+            if isinstance(item, dict):
+                for field, ftyp in item.items():
+                    if not (isinstance(ftyp, str) and _SUPERVISOR_TYPE.match(ftyp)):
+                        errs.append(f"{here}.{field}: bad type {ftyp}")
+                for i, v in enumerate(opts[key]):
+                    errs += options_errors(v, item, f"{here}[{i}].")
+            else:
+                for i, v in enumerate(opts[key]):
+                    try:
+                        check_value(f"{here}[{i}]", v, item)
+                    except AssertionError as e:
+                        errs.append(str(e))
+        else:
+            if key not in opts and not typ.endswith("?"):
+                errs.append(f"{here}: required ({typ}) but has no default in options")
+                continue
+            try:
+                check_value(here, opts.get(key), typ)
+            except AssertionError as e:
+                errs.append(str(e))
+    return errs
+
+
+def test_default_options_fit_the_schema():
+    errs = options_errors(CONFIG["options"], CONFIG["schema"])
+    assert not errs, "config.yaml options vs schema:\n" + "\n".join(errs)
+    sch = CONFIG["schema"]
     # the extension pattern accepts what the PBX accepts, e.g. "101" and "8001"
-    ext_re = _SUPERVISOR_TYPE.match(sch["extensions"][0]["extension"]).group("re")
-    assert re.fullmatch(ext_re.strip("^$"), "101") and not re.fullmatch(ext_re.strip("^$"), "10 1")
+    for typ in (sch["extensions"][0]["extension"], sch["agent"]["extension"]):
+        ext_re = _SUPERVISOR_TYPE.match(typ).group("re")
+        assert re.fullmatch(ext_re.strip("^$"), "101") and not re.fullmatch(ext_re.strip("^$"), "10 1")
+    ent_re = _SUPERVISOR_TYPE.match(sch["agent"]["allowed_entities"][0]).group("re").strip("^$")
+    assert re.fullmatch(ent_re, "light.hallway_2") and not re.fullmatch(ent_re, "Light hallway")
+    win_re = _SUPERVISOR_TYPE.match(sch["agent"]["handoff"][0]["between"]).group("re").strip("^$")
+    assert re.fullmatch(win_re, "22:00-07:30") and not re.fullmatch(win_re, "night")
+
+
+def test_the_options_check_catches_mistakes():
+    sch = copy.deepcopy(CONFIG["schema"])
+    opts = copy.deepcopy(CONFIG["options"])
+    del opts["agent"]["stt"]                        # a group without its default
+    opts["agent"]["enabled"] = "no"                 # wrong type, nested
+    opts["agent"]["handoff"] = [{"ring_secs": 9999}]  # out of range, in a list of groups
+    sch["agent"]["brain"]["temperature"] = "float"  # required, no default
+    errs = options_errors(opts, sch)
+    for want in ("agent.stt:", "agent.enabled:", "agent.handoff[0].ring_secs:", "agent.brain.temperature:"):
+        assert any(e.startswith(want) for e in errs), (want, errs)
+
+
+def translation_errors(conf: dict, sch: dict, path: str = "") -> list[str]:
+    """Every option, at every depth, named and described; groups' fields under
+    `fields:` (the Supervisor's SCHEMA_TRANSLATION_CONFIGURATION)."""
+    errs = [f"{path}{k}: translated but not an option" for k in set(conf) - set(sch)]
+    for key, typ in sch.items():
+        here = f"{path}{key}"
+        entry = conf.get(key)
+        if not isinstance(entry, dict):
+            errs.append(f"{here}: not translated")
+            continue
+        if not entry.get("name"):
+            errs.append(f"{here}: no name (the Supervisor rejects the file)")
+        if not entry.get("description"):
+            errs.append(f"{here}: no description")
+        if isinstance(typ, dict):
+            errs += translation_errors(entry.get("fields") or {}, typ, here + ".")
+        elif "fields" in entry and not (isinstance(typ, list) and isinstance(typ[0], dict)):
+            errs.append(f"{here}: fields for an option that has none")
+    return errs
 
 
 def test_every_option_is_translated():
     tr = yaml.safe_load((REPO / "translations" / "en.yaml").read_text())
-    conf = tr.get("configuration", {})
-    missing = set(CONFIG["schema"]) - set(conf)
-    extra = set(conf) - set(CONFIG["schema"])
-    assert not missing, f"translations/en.yaml lacks {sorted(missing)}"
-    assert not extra, f"translations/en.yaml names unknown options {sorted(extra)}"
-    for key, entry in conf.items():
-        assert entry.get("name"), f"translations/en.yaml: {key} has no name (the Supervisor rejects the file)"
-        assert entry.get("description"), f"translations/en.yaml: {key} has no description"
+    errs = translation_errors(tr.get("configuration", {}), CONFIG["schema"])
+    assert not errs, "translations/en.yaml:\n" + "\n".join(errs)
     # ports: only with a `ports:` map (none with host_network)
     assert set(tr.get("network", {})) == set(CONFIG.get("ports", {}))
+    # the check fails when it should: a nested option untranslated, one nameless
+    conf = copy.deepcopy(tr["configuration"])
+    del conf["agent"]["fields"]["stt"]["fields"]["host"]
+    conf["agent"]["fields"]["greeting"]["name"] = ""
+    errs = translation_errors(conf, CONFIG["schema"])
+    assert sorted(e.split(":")[0] for e in errs) == ["agent.greeting", "agent.stt.host"], errs
 
 
 def test_dockerfile():

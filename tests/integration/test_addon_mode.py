@@ -11,7 +11,7 @@ import time
 import pytest
 
 from harness import procs
-from harness.addon import AddonPbx
+from harness.addon import AddonPbx, default_options
 from harness.mqtt import Mosquitto, Recorder
 from harness.supervisor import TOKEN, FakeSupervisor
 
@@ -142,7 +142,15 @@ def test_unreachable_supervisor_still_starts(addon_factory):
     print(f"\nready {t * 1000:.0f} ms after launch with the Supervisor unreachable")
 
 
+def agent_on(**changes) -> dict:
+    """config.yaml's default agent group, enabled, with `changes`."""
+    return {"agent": {**default_options()["agent"], "enabled": True, **changes}}
+
+
 @pytest.mark.parametrize("bad, field", [
+    (agent_on(stt={"kind": "wyoming", "port": 10300}), "agent.stt.host: missing"),
+    (agent_on(brain={"kind": "openai", "url": "http://127.0.0.1:1"}), "agent.brain.model: missing"),
+    (agent_on(allowed_entities=["Hallway light"]), "agent.allowed_entities[0]: `Hallway light`"),
     ({"extensions": [{"extension": "101"}]}, "extensions[0].password: missing"),
     ({"extensions": [{"extension": "101", "password": "secret101"}, {"extension": "101", "password": "x" * 8}]},
      "extensions[1].extension: `101` is already extensions[0]"),

@@ -69,6 +69,15 @@ class AddonPbx:
         self.log_path = self.dir / "ha-pbx.log"
         self.proc: subprocess.Popen | None = None
 
+    @property
+    def host(self) -> str:
+        """Where phones reach SIP (the bind address; the tests' advertised address too)."""
+        return self.bind
+
+    @property
+    def passwords(self) -> dict[str, str]:
+        return {e["extension"]: e["password"] for e in self.options.get("extensions") or []}
+
     def env(self) -> dict:
         env = {k: v for k, v in os.environ.items()
                if k not in ("SUPERVISOR_TOKEN", "HA_PBX_SUPERVISOR_URL", "HA_PBX_LOG")}

@@ -5,7 +5,8 @@ every answer as {"result": "ok", "data": ...}, errors as HTTP 400
 
 Serves GET /services/mqtt, /addons/self/info and /network/info, and records
 every request (method, path, Authorization header). Like the real one it
-proxies /core/api/... to Home Assistant core (`core=(base_url, token)`: a
+proxies /core/api/... and the WebSocket API at /core/websocket and
+/core/api/websocket (harness/supervisor_ws.py) to Home Assistant core (`core=(base_url, token)`: a
 real HA started by harness/homeassistant.py), with its own token towards HA;
 without a core, or while HA is down, that answers 502."""
 from __future__ import annotations
@@ -16,6 +17,8 @@ import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from . import supervisor_ws
 
 TOKEN = "test-supervisor-token-0123456789abcdef"
 
@@ -95,6 +98,10 @@ class FakeSupervisor:
                 data = self.rfile.read(length) if length else None
                 fake.requests.append({"method": method, "path": self.path, "authorization": auth,
                                       "body": data})
+                # both paths, as supervisor/api/__init__.py routes them; authenticated by the first message
+                if self.path in ("/core/websocket", "/core/api/websocket"):
+                    supervisor_ws.proxy(self, fake.token, fake.core)
+                    return
                 if auth != f"Bearer {fake.token}":
                     body, status, ctype = b"401: Unauthorized", 401, "text/plain"
                 elif self.path.startswith("/core/api/"):
