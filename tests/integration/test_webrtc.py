@@ -22,6 +22,7 @@ import pytest
 
 from harness import audio
 from harness.browser import WEBRTC_DIR, BrowserPhone
+from harness.ws_phone import register_like_jssip
 
 IN_NETNS = os.environ.get("HA_PBX_WEBRTC_NETNS") == "1"
 HERE = Path(__file__).resolve().parent
@@ -259,37 +260,6 @@ def _health(pbx) -> dict:
 
 
 # ------------------------------------------------------------ /ws without a browser
-def _ws_register(ws, pbx, ext: str) -> str:
-    """REGISTER the way JsSIP does (.invalid hosts, instance id, reg-id, MD5)."""
-    from harness.sip import digest_header, parse_message, rand_token
-    call_id, tag, inst = rand_token(16), rand_token(8), "urn:uuid:6a5f0c1e-1111-4c3b-9d5e-0123456789ab"
-    contact = (f'<sip:{rand_token(8)}@{rand_token(10)}.invalid;transport=ws>;+sip.ice;reg-id=1;'
-               f'+sip.instance="<{inst}>";expires=600')
-
-    def req(cseq: int, auth: str | None) -> str:
-        lines = [f"REGISTER sip:{pbx.host} SIP/2.0",
-                 f"Via: SIP/2.0/WSS {rand_token(10)}.invalid;branch=z9hG4bK{rand_token(10)}",
-                 "Max-Forwards: 69", f"To: <sip:{ext}@{pbx.host}>", f"From: <sip:{ext}@{pbx.host}>;tag={tag}",
-                 f"Call-ID: {call_id}", f"CSeq: {cseq} REGISTER", f"Contact: {contact}", "Expires: 600",
-                 "Allow: INVITE,ACK,CANCEL,BYE,UPDATE,MESSAGE,OPTIONS,REFER,INFO,NOTIFY",
-                 "Supported: path,gruu,outbound", "User-Agent: JsSIP 3.10.6"]
-        if auth:
-            lines.append(f"Authorization: {auth}")
-        return "\r\n".join(lines + ["Content-Length: 0", "", ""])
-
-    ws.send_text(req(1, None))
-    first = parse_message(ws.recv_text(5).encode())
-    assert first is not None and first.status == 401, first
-    md5 = [c for c in first.all("WWW-Authenticate") if "SHA-256" not in c.upper()]
-    assert md5, f"no MD5 challenge for JsSIP: {first}"
-    ws.send_text(req(2, digest_header(md5[0], "REGISTER", f"sip:{pbx.host}", ext, pbx.passwords[ext])))
-    ok = parse_message(ws.recv_text(5).encode())
-    assert ok is not None and ok.status == 200, ok
-    contact = ok.get("Contact") or ""
-    assert f'+sip.instance="<{inst}>"' in contact and "reg-id=1" in contact, f"200 OK must echo them: {contact}"
-    return contact
-
-
 def test_webrtc_ws_handshake_keepalive_and_register(pbx):
     from harness.wsclient import WsClient
     ws = WsClient(pbx.host, pbx.http_port)
@@ -298,7 +268,7 @@ def test_webrtc_ws_handshake_keepalive_and_register(pbx):
     ws.send_text("\r\n\r\n")  # the card's keep-alive
     ws.send_text("   \n")
     assert ws.recv_text(1.0) is None, "keep-alives get no answer"
-    _ws_register(ws, pbx, "102")
+    register_like_jssip(ws, pbx, "102")
     assert _health(pbx)["registered_extensions"] == 1
     ws.close()
     time.sleep(0.5)
@@ -330,7 +300,7 @@ def test_webrtc_hostile_frames_and_sdp_do_not_crash(pbx):
     with SipClient(pbx.host, pbx.sip_port) as door:
         assert door.register("101", pbx.passwords["101"]).status == 200
         ws = WsClient(pbx.host, pbx.http_port)
-        _ws_register(ws, pbx, "102")
+        register_like_jssip(ws, pbx, "102")
         sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=ice-ufrag:x\r\na=fingerprint:sha-256 zz\r\n"
         call_id, tag, branch = rand_token(16), rand_token(8), rand_token(10)
 
@@ -432,7 +402,7 @@ def test_webrtc_wss_listener(pbx_factory):
     pbx = pbx_factory(overrides={"http": {"wss_listen": f"127.0.0.1:{port}"}}).start()
     ws = WsClient(pbx.host, port, tls=True)
     assert ws.upgraded and ws.headers.get("sec-websocket-protocol") == "sip", (ws.status_line, ws.headers)
-    contact = _ws_register(ws, pbx, "102")
+    contact = register_like_jssip(ws, pbx, "102")
     print("200 OK Contact over WSS:", contact)
     ws.close()
     time.sleep(0.5)

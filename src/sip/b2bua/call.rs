@@ -271,6 +271,14 @@ impl Call {
     async fn on_command(&mut self, cmd: Command) -> Option<Input> {
         match cmd {
             Command::HangUp => Some(Input::Terminate),
+            Command::BrowserGone { extension } => {
+                let legs = [(self.caller_leg, &self.caller_ext), (self.fork_leg(), &self.callee_ext)];
+                let in_call = legs.iter().any(|(leg, ext)| **ext == extension && self.media.is_browser(*leg));
+                if in_call {
+                    tracing::info!(call_id = %self.call_id, %extension, "browser gone: hanging up its call");
+                }
+                in_call.then_some(Input::Terminate)
+            }
             Command::Transfer { leaving, to } => {
                 self.transfer(&leaving, &to).await;
                 None
@@ -429,9 +437,17 @@ impl Call {
     /// message (an `agent.handoff` rule).
     async fn hand_to_agent(&mut self, offer: &[u8]) {
         let Some(agent) = self.core.agent_binding() else { return };
-        if self.media.is_browser(Leg::B) {
-            tracing::info!(call_id = %self.call_id, "handoff to the agent skipped: the callee rings a browser (WebRTC offer)");
-            return;
+        let mut offer = offer.to_vec();
+        if self.media.is_browser(self.fork_leg()) {
+            // The agent is a plain RTP device: the ringing browsers' bridge
+            // goes, and the caller's offer is carried to the agent afresh.
+            match self.media.callee_plain_offer(self.caller_leg).await {
+                Ok(plain) => offer = plain,
+                Err(e) => {
+                    tracing::warn!(call_id = %self.call_id, error = %e, "handoff to the agent failed: no plain offer");
+                    return;
+                }
+            }
         }
         for id in self.fork_base..self.forks.len() {
             let d = self.forks[id].clone();
@@ -443,7 +459,8 @@ impl Call {
         self.agent_note.message_for = Some(self.callee_ext.clone());
         self.fork_base = self.forks.len();
         self.machine = CallMachine::new(1);
-        self.start_fork(&agent, offer);
+        self.start_fork(&agent, &offer);
+        self.offer_b = Some(offer);
     }
 
     fn start_fork(&mut self, b: &Binding, offer: &[u8]) {

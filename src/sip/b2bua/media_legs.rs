@@ -128,6 +128,16 @@ impl CallMedia {
         }
     }
 
+    /// The callee rang browsers and now gets a plain device instead (the AI
+    /// agent): its bridge goes and the caller's last SDP is offered afresh.
+    pub async fn callee_plain_offer(&mut self, caller: Leg) -> anyhow::Result<Vec<u8>> {
+        let callee = other(caller);
+        self.browsers[leg_index(callee)] = None;
+        self.expect_browser = None;
+        let sdp = self.last_sdp[leg_index(caller)].clone().ok_or_else(|| anyhow::anyhow!("the caller sent no SDP"))?;
+        self.translate(caller, &sdp).await
+    }
+
     /// Some(SDP) when a browser is (or becomes) one of the legs: the
     /// sender's bridge turns its WebRTC SDP into plain SDP, the receiver's
     /// bridge turns plain SDP into WebRTC SDP.

@@ -14,6 +14,10 @@ pub enum Command {
     Answer,
     /// Stop ringing and let the AI agent take the call (a message).
     HandToAgent,
+    /// The last browser of extension `extension` closed its socket: hang up
+    /// if that browser is one of the call's legs (not when, say, the agent
+    /// took the call it rang).
+    BrowserGone { extension: String },
 }
 
 #[derive(Debug, Clone)]

@@ -113,8 +113,7 @@ pub fn flow_closed(core: &SipCore, transport: &str, source: std::net::SocketAddr
         // no other device left, rather than wait for the media timeout.
         if !core.location.lock().map(|l| l.is_registered(&ext, now)).unwrap_or(true) {
             for call in crate::sip::control::calls_of(core, &ext) {
-                tracing::info!(extension = %ext, call_id = %call.call_id, "browser gone: hanging up its call");
-                core.calls.command(&call.call_id, crate::sip::b2bua::registry::Command::HangUp);
+                core.calls.command(&call.call_id, crate::sip::b2bua::registry::Command::BrowserGone { extension: ext.clone() });
             }
         }
     }
