@@ -10,7 +10,6 @@ mod codec;
 mod handle;
 pub mod rtp;
 mod task;
-pub mod telephone_event;
 
 #[cfg(test)]
 mod bridge_tests;
