@@ -22,6 +22,10 @@ impl DtmfDetector {
         self.pt = pt;
     }
 
+    pub fn payload_type(&self) -> Option<u8> {
+        self.pt
+    }
+
     /// Look at one RTP packet; Some(digit) when a key press just ended.
     pub fn on_rtp(&mut self, packet: &[u8]) -> Option<char> {
         let pt = self.pt?;
