@@ -55,7 +55,8 @@ impl KeyInjector {
     /// A packet about to be forwarded toward this leg; `event_pt` is the
     /// telephone-event type of the side it comes from. False: do not send it.
     pub fn on_forward(&mut self, packet: &mut [u8], event_pt: Option<u8>, now: Instant) -> bool {
-        if packet.len() < 12 || packet[0] >> 6 != 2 {
+        // RTCP muxed on the RTP port (types 200-204) is not part of the stream.
+        if packet.len() < 12 || packet[0] >> 6 != 2 || (72..=76).contains(&(packet[1] & 0x7f)) {
             return true;
         }
         let is_event = event_pt == Some(packet[1] & 0x7f);

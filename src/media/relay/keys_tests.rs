@@ -113,6 +113,12 @@ fn held_back_events_leave_no_gap() {
     assert_eq!(seq(&audio), 11);
     // Without a negotiated type nothing is an event.
     assert!(k.on_forward(&mut rtp(101, 14, 640), None, t0));
+    // Muxed RTCP (a receiver report) passes untouched, even while a key plays.
+    k.press('1', 101, t0);
+    let mut report = vec![0x81, 201, 0, 7, 1, 2, 3, 4, 5, 6, 7, 8];
+    let before = report.clone();
+    assert!(k.on_forward(&mut report, Some(101), t0));
+    assert_eq!(report, before);
 }
 
 #[test]
