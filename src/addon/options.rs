@@ -14,6 +14,7 @@ pub struct ExtensionOption {
     pub extension: String,
     pub password: String,
     pub name: Option<String>,
+    pub dtmf: config::DtmfMode,
 }
 
 /// A broker given by hand (`mqtt_host` ...); wins over the Supervisor's.
@@ -205,11 +206,11 @@ fn parse_extensions(obj: &Map<String, Value>) -> Result<Vec<ExtensionOption>> {
     let mut out: Vec<ExtensionOption> = Vec::with_capacity(list.len());
     for (i, item) in list.iter().enumerate() {
         let Value::Object(e) = item else {
-            bail!("extensions[{i}]: expected {{extension, password, name}}, found {}", kind(item));
+            bail!("extensions[{i}]: expected {{extension, password, name, dtmf}}, found {}", kind(item));
         };
         for k in e.keys() {
-            if !matches!(k.as_str(), "extension" | "password" | "name") {
-                bail!("extensions[{i}].{k}: unknown field (extension, password and name are known)");
+            if !matches!(k.as_str(), "extension" | "password" | "name" | "dtmf") {
+                bail!("extensions[{i}].{k}: unknown field (extension, password, name and dtmf are known)");
             }
         }
         let field = format!("extensions[{i}]");
@@ -237,10 +238,17 @@ fn parse_extensions(obj: &Map<String, Value>) -> Result<Vec<ExtensionOption>> {
             Some(Value::String(s)) => Some(s.trim().to_string()),
             Some(other) => bail!("{field}.name: expected text, found {}", kind(other)),
         };
+        let dtmf = match e.get("dtmf") {
+            None | Some(Value::Null) => config::DtmfMode::default(),
+            Some(Value::String(s)) if s == "rfc4733" => config::DtmfMode::Rfc4733,
+            Some(Value::String(s)) if s == "info" => config::DtmfMode::Info,
+            Some(Value::String(s)) => bail!("{field}.dtmf: `{s}` must be rfc4733 or info (extension {extension})"),
+            Some(other) => bail!("{field}.dtmf: expected rfc4733 or info, found {}", kind(other)),
+        };
         if let Some(j) = out.iter().position(|o| o.extension == extension) {
             bail!("{field}.extension: `{extension}` is already extensions[{j}]");
         }
-        out.push(ExtensionOption { extension, password, name });
+        out.push(ExtensionOption { extension, password, name, dtmf });
     }
     Ok(out)
 }
@@ -333,7 +341,7 @@ pub fn to_config(o: &AddonOptions, env: &Environment<'_>) -> Result<Config> {
     let extensions: Vec<Value> = o
         .extensions
         .iter()
-        .map(|e| json!({"extension": e.extension, "password": e.password, "name": e.name}))
+        .map(|e| json!({"extension": e.extension, "password": e.password, "name": e.name, "dtmf": e.dtmf.as_str()}))
         .collect();
     let mqtt = match (&o.mqtt, &env.mqtt) {
         (Some(m), _) => json!({"host": m.host, "port": m.port, "username": m.username, "password": m.password}),

@@ -71,6 +71,20 @@ fn extensions_parse_and_name_is_optional() {
     assert_eq!(o.extensions[0].name.as_deref(), Some("Front door"));
     assert_eq!(o.extensions[1].extension, "102");
     assert_eq!(o.extensions[1].name, None);
+    assert_eq!(o.extensions[1].dtmf, crate::config::DtmfMode::Rfc4733, "default");
+}
+
+#[test]
+fn extension_dtmf_mode_reaches_the_config() {
+    let (o, _) = parse(&with(
+        r#"{"extensions": [{"extension": "101", "password": "secret101", "dtmf": "info"},
+                           {"extension": "102", "password": "secret102", "dtmf": "rfc4733"}]}"#,
+    ))
+    .unwrap();
+    let data = PathBuf::from("/data");
+    let c = to_config(&o, &env(&data)).unwrap();
+    let modes: Vec<_> = c.extensions.iter().map(|e| e.dtmf).collect();
+    assert_eq!(modes, [crate::config::DtmfMode::Info, crate::config::DtmfMode::Rfc4733]);
 }
 
 #[test]
@@ -86,6 +100,8 @@ fn errors_name_the_field() {
         ),
         (r#"{"extensions": [{"extension": "101", "password": "secret1", "pin": 1}]}"#, "extensions[0].pin: unknown field"),
         (r#"{"extensions": {"a": 1}}"#, "extensions: expected a list"),
+        (r#"{"extensions": [{"extension": "101", "password": "secret1", "dtmf": "inband"}]}"#, "extensions[0].dtmf: `inband` must be rfc4733 or info"),
+        (r#"{"extensions": [{"extension": "101", "password": "secret1", "dtmf": 1}]}"#, "extensions[0].dtmf: expected rfc4733 or info"),
         (r#"{"sip_udp_port": 70000}"#, "sip_udp_port: 70000 is not a port number"),
         (r#"{"sip_tcp_port": "abc"}"#, "sip_tcp_port: `abc` is not a whole number"),
         (r#"{"sip_tls_port": 5060}"#, "sip_tls_port: 5060 is also sip_tcp_port"),

@@ -3,9 +3,8 @@
 //! and writes our 20 ms G.711 packets (audio or RFC 4733 events).
 use crate::media::audio::g711::Law;
 use crate::media::audio::resample::Resampler;
-use crate::media::dtmf::DtmfDetector;
 use crate::media::webrtc::rtp::{self, RtpWriter};
-use crate::media::webrtc::telephone_event::{self, EventPacket};
+use crate::media::dtmf::{self, DtmfDetector, EventPacket};
 use std::collections::VecDeque;
 
 /// 20 ms at 8 kHz.
@@ -68,7 +67,7 @@ impl Line {
         }
         let mut start = self.ticks.max(self.events.back().map(|(t, _, _)| t + 3).unwrap_or(0)) + 1;
         for d in digits.chars() {
-            let Some(packets) = telephone_event::key_press(d) else { continue };
+            let Some(packets) = dtmf::key_press(d) else { continue };
             let ts = self.timestamp.wrapping_add(((start - self.ticks) as u32) * PACKET_SAMPLES as u32);
             let mut last = start;
             for p in packets {

@@ -173,6 +173,29 @@ pub struct ExtensionConfig {
     pub password: String,
     #[serde(default)]
     pub name: Option<String>,
+    /// How key presses reach this extension's device.
+    #[serde(default)]
+    pub dtmf: DtmfMode,
+}
+
+/// DTMF toward a device: RFC 4733 events in its RTP, or SIP INFO (door
+/// stations that open on a digit, old phones that ignore telephone-events).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DtmfMode {
+    #[default]
+    Rfc4733,
+    Info,
+}
+
+impl DtmfMode {
+    /// The name used in the config file and add-on options.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DtmfMode::Rfc4733 => "rfc4733",
+            DtmfMode::Info => "info",
+        }
+    }
 }
 
 fn default_mqtt_port() -> u16 {

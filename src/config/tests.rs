@@ -86,3 +86,12 @@ fn wss_listen_needs_its_own_port() {
     assert_eq!(ok.http.wss_listen.map(|a| a.port()), Some(8089));
     assert!(err("http: {listen: 0.0.0.0:8088, wss_listen: 127.0.0.1:8088}\n").contains("http.wss_listen"));
 }
+
+#[test]
+fn extension_dtmf_mode_defaults_to_rfc4733_and_bad_values_are_named() {
+    let c = parse("extensions: [{extension: '1', password: a}, {extension: '2', password: b, dtmf: info}, {extension: '3', password: c, dtmf: rfc4733}]").unwrap();
+    let modes: Vec<DtmfMode> = c.extensions.iter().map(|e| e.dtmf).collect();
+    assert_eq!(modes, [DtmfMode::Rfc4733, DtmfMode::Info, DtmfMode::Rfc4733]);
+    let e = err("extensions: [{extension: '1', password: a, dtmf: inband}]");
+    assert!(e.contains("extensions[0].dtmf") && e.contains("inband"), "{e}");
+}

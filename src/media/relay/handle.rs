@@ -83,6 +83,18 @@ impl Relay {
         let _ = self.control.send(Control::DtmfPayloadType { leg, pt });
     }
 
+    /// Send a key press toward `to`'s device as RFC 4733 events with payload
+    /// type `pt`, inside the stream it receives.
+    pub fn send_dtmf(&self, to: Leg, pt: u8, digit: char) {
+        let _ = self.control.send(Control::SendDtmf { to, pt, digit });
+    }
+
+    /// On: the other side's RFC 4733 events are not forwarded to `to` (its
+    /// device takes key presses another way); they are still detected.
+    pub fn set_hold_back_dtmf(&self, to: Leg, on: bool) {
+        let _ = self.control.send(Control::HoldBackDtmf { to, on });
+    }
+
     /// The stream of (leg, digit) key presses; can be taken once.
     pub fn take_dtmf_events(&mut self) -> Option<mpsc::UnboundedReceiver<(Leg, char)>> {
         self.dtmf.take()

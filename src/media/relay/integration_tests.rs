@@ -211,3 +211,63 @@ async fn ports_are_released_after_drop() {
     let again = [engine.create_relay().await.unwrap(), engine.create_relay().await.unwrap()];
     assert_eq!(engine.active_relays(), again.len());
 }
+
+/// B's audio packet `seq` reaches A numbered `seen` (A's stream has SSRC deadbeef).
+async fn audio_from_b(relay: &Relay, a: &UdpSocket, b: &UdpSocket, seq: u16, seen: u16) {
+    b.send_to(&rtp(0, seq, 160), relay_rtp(relay, Leg::B)).await.unwrap();
+    assert_eq!(u16::from_be_bytes(recv(a).await.expect("audio B→A").0[2..4].try_into().unwrap()), seen);
+}
+
+#[tokio::test]
+async fn a_key_press_is_written_into_the_stream_toward_a_leg() {
+    let engine = engine(39900, 39915, Duration::from_secs(30));
+    let relay = engine.create_relay().await.unwrap();
+    let (a, b) = (device().await, device().await);
+    relay.set_peer(Leg::A, addr(&a), None);
+    relay.set_peer(Leg::B, addr(&b), None);
+    settle().await;
+    audio_from_b(&relay, &a, &b, 500, 500).await;
+
+    relay.send_dtmf(Leg::A, 96, '9');
+    let mut detector = crate::media::dtmf::DtmfDetector::default();
+    detector.set_payload_type(Some(96));
+    let mut digits = Vec::new();
+    for expected_seq in 501..512u16 {
+        let (p, from) = recv(&a).await.expect("event packet");
+        assert_eq!(from, relay_rtp(&relay, Leg::A));
+        assert_eq!((p[1] & 0x7f, u16::from_be_bytes([p[2], p[3]])), (96, expected_seq));
+        assert_eq!(&p[8..12], &[0xde, 0xad, 0xbe, 0xef], "the stream A already receives");
+        digits.extend(detector.on_rtp(&p));
+    }
+    assert_eq!(digits, ['9']);
+    assert!(nothing_arrives(&b).await, "nothing toward the other leg");
+    // B's next audio packet follows the events.
+    audio_from_b(&relay, &a, &b, 501, 512).await;
+}
+
+#[tokio::test]
+async fn held_back_events_are_still_reported() {
+    let engine = engine(39920, 39935, Duration::from_secs(30));
+    let mut relay = engine.create_relay().await.unwrap();
+    let mut events = relay.take_dtmf_events().unwrap();
+    let (a, b) = (device().await, device().await);
+    relay.set_peer(Leg::A, addr(&a), None);
+    relay.set_peer(Leg::B, addr(&b), None);
+    relay.set_dtmf_payload_type(Leg::B, Some(101));
+    relay.set_hold_back_dtmf(Leg::A, true);
+    settle().await;
+    audio_from_b(&relay, &a, &b, 10, 10).await;
+    // RFC 4733 end packet for '4' from B.
+    let mut end = vec![0x80, 101, 0, 11, 0, 0, 0, 160, 0xde, 0xad, 0xbe, 0xef];
+    end.extend_from_slice(&[4, 0x8a, 0x05, 0x00]);
+    b.send_to(&end, relay_rtp(&relay, Leg::B)).await.unwrap();
+    assert_eq!(timeout(WAIT, events.recv()).await.unwrap(), Some((Leg::B, '4')));
+    assert!(nothing_arrives(&a).await, "the event did not reach A");
+    // No gap where the event was.
+    audio_from_b(&relay, &a, &b, 12, 11).await;
+    // Events toward B (from A) are not held back.
+    relay.set_dtmf_payload_type(Leg::A, Some(101));
+    settle().await;
+    a.send_to(&end, relay_rtp(&relay, Leg::A)).await.unwrap();
+    assert_eq!(recv(&b).await.expect("A's event reaches B").0, end);
+}

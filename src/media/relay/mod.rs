@@ -2,13 +2,15 @@
 //! B: callee side). Each leg gets its own RTP/RTCP port pair; what arrives on
 //! one leg's socket leaves through the other's. Payload bytes are never
 //! touched, so every codec, SRTP and RFC 4733 events pass through; RTP
-//! headers only change when a leg's source changes mid-call ([`splice`]).
+//! headers only change when a leg's source changes mid-call ([`splice`]) or
+//! a key press is written into a stream ([`keys`]).
 //!
 //! The decisions live in sans-IO state machines ([`latch`], [`watchdog`],
 //! [`switch`]) driven by time and packets; `task` is the thin socket shell.
 
 mod engine;
 mod handle;
+pub mod keys;
 pub mod latch;
 pub mod splice;
 mod stats;
@@ -18,6 +20,8 @@ pub mod watchdog;
 
 #[cfg(test)]
 mod integration_tests;
+#[cfg(test)]
+mod keys_tests;
 #[cfg(test)]
 mod latch_tests;
 #[cfg(test)]

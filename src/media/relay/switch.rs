@@ -93,6 +93,11 @@ impl Switch {
         }
     }
 
+    /// Where RTP toward `leg`'s device goes now, if known.
+    pub fn rtp_target(&self, leg: Leg) -> Option<SocketAddr> {
+        self.rtp[leg.index()].target()
+    }
+
     pub fn is_timed_out(&self, now: Instant) -> bool {
         self.watchdog.is_timed_out(now)
     }

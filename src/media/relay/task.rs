@@ -5,17 +5,20 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use socket2::{SockAddr, SockRef};
 use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
-use tokio::time::{Interval, MissedTickBehavior};
+use tokio::time::{Interval, MissedTickBehavior, Sleep};
 
 use super::Leg;
 use super::engine::ActiveGuard;
+use super::keys::KeyInjector;
 use super::splice::Splice;
 use super::stats::StatsCells;
 use super::switch::{Channel, DropReason, Switch, Verdict};
@@ -33,6 +36,8 @@ pub(super) enum Control {
     TimeoutEnabled(bool),
     /// telephone-event payload type of RTP arriving from `leg`.
     DtmfPayloadType { leg: Leg, pt: Option<u8> },
+    SendDtmf { to: Leg, pt: u8, digit: char },
+    HoldBackDtmf { to: Leg, on: bool },
 }
 
 pub(super) struct LegSockets {
@@ -78,6 +83,10 @@ pub(super) struct RelayTask {
     dtmf_events: mpsc::UnboundedSender<(Leg, char)>,
     /// RTP toward each leg stays one stream when the device behind the other changes.
     splice: [Splice; 2],
+    /// Key presses written toward each leg, and events held back from it.
+    keys: [KeyInjector; 2],
+    keys_timer: Pin<Box<Sleep>>,
+    keys_buf: Vec<u8>,
     tick: Interval,
     /// One buffer serves all four sockets: each packet is sent on before the
     /// next is read, so nothing is allocated per packet.
@@ -110,6 +119,9 @@ impl RelayTask {
             dtmf: Default::default(),
             dtmf_events,
             splice: Default::default(),
+            keys: Default::default(),
+            keys_timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            keys_buf: Vec::with_capacity(64),
             tick,
             buf: vec![0u8; RECV_BUFFER_BYTES].into_boxed_slice(),
             _leases: leases,
@@ -143,6 +155,7 @@ impl RelayTask {
                 self.drain(cx, leg, channel, &mut clock);
             }
         }
+        self.send_keys(cx);
         while self.tick.poll_tick(cx).is_ready() {
             changed = true;
         }
@@ -160,6 +173,31 @@ impl RelayTask {
             Control::Peer { leg, rtp, rtcp } => self.switch.set_peer(leg, rtp, rtcp, now),
             Control::TimeoutEnabled(on) => self.switch.set_timeout_enabled(on, now),
             Control::DtmfPayloadType { leg, pt } => self.dtmf[leg.index()].set_payload_type(pt),
+            Control::SendDtmf { to, pt, digit } => {
+                if !self.keys[to.index()].press(digit, pt, now) {
+                    tracing::debug!(%digit, "not a DTMF key: not sent");
+                }
+            }
+            Control::HoldBackDtmf { to, on } => self.keys[to.index()].set_hold_back_events(on),
+        }
+    }
+
+    /// Sends the key-press packets that are due and arms the timer for the next.
+    fn send_keys(&mut self, cx: &mut Context<'_>) {
+        loop {
+            let now = Instant::now();
+            for leg in [Leg::A, Leg::B] {
+                let Some(dst) = self.switch.rtp_target(leg) else { continue };
+                while self.keys[leg.index()].pop_due(now, &mut self.keys_buf) {
+                    // Ours, not relayed: kept out of the relay's counters.
+                    let _ = SockRef::from(&self.sockets[leg.index()].rtp).send_to(&self.keys_buf, &SockAddr::from(dst));
+                }
+            }
+            let Some(next) = self.keys.iter().filter_map(KeyInjector::next_due).min() else { return };
+            self.keys_timer.as_mut().reset(next.into());
+            if self.keys_timer.as_mut().poll(cx).is_pending() {
+                return;
+            }
         }
     }
 
@@ -191,6 +229,10 @@ impl RelayTask {
                             let _ = self.dtmf_events.send((leg, digit));
                         }
                         self.splice[leg.other().index()].rewrite(src, packet);
+                        let event_pt = self.dtmf[leg.index()].payload_type();
+                        if !self.keys[leg.other().index()].on_forward(packet, event_pt, clock.now()) {
+                            continue;
+                        }
                     }
                     match SockRef::from(to).send_to(packet, &SockAddr::from(dst)) {
                         Ok(_) => self.stats.forwarded(leg, packet.len()),

@@ -12,7 +12,6 @@ mod handle;
 mod media_path;
 pub mod rtp;
 mod task;
-pub mod telephone_event;
 mod transcode;
 
 #[cfg(test)]

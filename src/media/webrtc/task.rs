@@ -11,8 +11,7 @@ use super::codec::G711;
 use super::media_path::MediaPath;
 use super::transcode::Frame;
 use super::rtp::{self, RtpWriter};
-use super::telephone_event::{self, EventPacket};
-use crate::media::dtmf::DtmfDetector;
+use crate::media::dtmf::{self, DtmfDetector, EventPacket};
 use std::collections::VecDeque;
 use crate::media::ports::PortLease;
 use crate::media::relay::ActiveGuard;
@@ -426,7 +425,7 @@ impl BridgeTask {
 
     /// Schedules one RFC 4733 key press after any already queued.
     fn queue_dtmf(&mut self, digit: char) {
-        let (Some(_), Some(packets)) = (self.plain_te, telephone_event::key_press(digit)) else {
+        let (Some(_), Some(packets)) = (self.plain_te, dtmf::key_press(digit)) else {
             tracing::info!(%digit, "DTMF not sent: the device has no telephone-event");
             return;
         };

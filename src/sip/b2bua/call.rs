@@ -2,6 +2,7 @@
 //! dialogs through rsipstack, feeds what they report to the `CallMachine`,
 //! and carries out its actions. Mid-dialog requests (re-INVITE, UPDATE, INFO)
 //! are passed to the other leg with their SDP rewritten.
+use super::dtmf::{self, info_digit, InfoSender};
 use super::fork::{self, ForkEvent};
 use super::machine::{Action, CallEvent, CallMachine, ForkId, Input};
 use super::media_legs::CallMedia;
@@ -64,6 +65,10 @@ pub(super) struct Call {
     fork_sdp: Vec<Option<Vec<u8>>>,
     /// Per fork: its ringing response offered remote answer (`Allow-Events: talk`).
     fork_talk: Vec<bool>,
+    /// Per fork: it rings the AI agent (RFC 4733 whatever the callee's setting).
+    fork_agent: Vec<bool>,
+    /// Our SIP INFO key presses, in order.
+    info_out: InfoSender,
     media: CallMedia,
     machine: CallMachine,
     msgs: mpsc::UnboundedSender<CallMsg>,
@@ -193,6 +198,7 @@ impl Call {
         Call {
             kind,
             core,
+            info_out: InfoSender::new(call_id.clone()),
             call_id,
             caller_ext,
             callee_ext,
@@ -203,6 +209,7 @@ impl Call {
             forks: Vec::new(),
             fork_sdp: Vec::new(),
             fork_talk: Vec::new(),
+            fork_agent: Vec::new(),
             media,
             machine: CallMachine::new(0),
             msgs,
@@ -256,7 +263,7 @@ impl Call {
                 Some((leg, digit)) = next_dtmf(&mut dtmf) => {
                     let from = self.ext_on(leg);
                     self.core.bus.publish(PbxEvent::Dtmf { call_id: self.call_id.clone(), from, digit });
-                    self.dtmf_to_browser(leg.other(), digit);
+                    self.dtmf_as_info(leg.other(), digit);
                     None
                 }
             };
@@ -302,10 +309,7 @@ impl Call {
                     _ => None,
                 };
                 match target {
-                    Some(dialog) => {
-                        let call_id = self.call_id.clone();
-                        tokio::spawn(send_dtmf_info(dialog, digits, call_id));
-                    }
+                    Some(dialog) => self.info_out.send(dialog, digits),
                     None => tracing::info!(call_id = %self.call_id, %to, "DTMF not sent: call not answered or extension not in it"),
                 }
                 None
@@ -342,10 +346,11 @@ impl Call {
         }
     }
 
-    /// A browser on `to` learns of a device's RFC 4733 key press as SIP INFO
-    /// (what JsSIP reports to the page).
-    fn dtmf_to_browser(&self, to: Leg, digit: char) {
-        if !self.media.is_browser(to) {
+    /// A device's RFC 4733 key press reaches `to` as SIP INFO when `to` is
+    /// a browser (what JsSIP reports to the page) or an extension set to
+    /// `dtmf: info` (the relay holds the events back from it).
+    fn dtmf_as_info(&self, to: Leg, digit: char) {
+        if !self.media.is_browser(to) && !self.media.takes_info(to) {
             return;
         }
         let dialog = match self.winner() {
@@ -353,7 +358,17 @@ impl Call {
             Some(w) => self.forks[w].clone(),
             None => return,
         };
-        tokio::spawn(send_dtmf_info(dialog, digit.to_string(), self.call_id.clone()));
+        self.info_out.send(dialog, digit.to_string());
+    }
+
+    /// Tell the media side which legs take key presses as SIP INFO: the
+    /// extension's `dtmf` setting, except that the agent always uses RFC 4733.
+    fn apply_dtmf_modes(&mut self) {
+        for leg in [Leg::A, Leg::B] {
+            let agent = leg != self.caller_leg && self.winner().is_some_and(|w| self.fork_agent[w]);
+            let info = !agent && dtmf::takes_info(&self.core.config, &self.ext_on(leg));
+            self.media.set_takes_info(leg, info);
+        }
     }
 
     /// The answering fork, as an index into `forks`.
@@ -426,6 +441,7 @@ impl Call {
         self.callee_ext = to.to_string();
         self.kind = CallerKind::Originated;
         self.core.calls.set_parties(&self.call_id, &self.caller_ext, &self.callee_ext);
+        self.apply_dtmf_modes();
         self.fork_base = self.forks.len();
         self.machine = CallMachine::new(bindings.len());
         for b in &bindings {
@@ -475,6 +491,8 @@ impl Call {
             };
             msgs.send(msg).is_ok()
         };
+        let to_agent = self.core.agent.get().is_some_and(|a| a.binding.source == b.source);
+        self.fork_agent.push(to_agent);
         let headers = match self.core.agent.get() {
             Some(a) if a.binding.source == b.source => {
                 let note = AgentInvite { call: self.call_id.clone(), ..self.agent_note.clone() };
@@ -635,6 +653,7 @@ impl Call {
                             tokio::spawn(async move { f.bye().await });
                         }
                     }
+                    self.apply_dtmf_modes();
                     self.answered_at = Some(Instant::now());
                     self.core.calls.set_answered(&self.call_id);
                 }
@@ -713,8 +732,8 @@ impl Call {
             let _ = handle.reply(StatusCode::RequestPending).await;
             return;
         };
-        // A browser's key press toward a SIP device goes as RFC 4733, which
-        // devices understand far more often than INFO.
+        // A browser's (or a `dtmf: info` device's) key press toward a SIP
+        // device goes as RFC 4733 unless that device takes INFO too.
         if req.method == Method::Info && info_digit(&req).is_some_and(|d| self.media.dtmf_to_device(from, d)) {
             let _ = handle.reply(StatusCode::OK).await;
             return;
@@ -813,20 +832,6 @@ async fn next_dtmf(rx: &mut Option<mpsc::UnboundedReceiver<(Leg, char)>>) -> Opt
     }
 }
 
-/// RFC 2976 INFO with `application/dtmf-relay`, one digit per request, 250 ms apart.
-async fn send_dtmf_info(dialog: InviteDialog, digits: String, call_id: String) {
-    for d in digits.chars() {
-        let body = format!("Signal={d}\r\nDuration=160\r\n").into_bytes();
-        let headers = Some(vec![Header::ContentType("application/dtmf-relay".into())]);
-        match dialog.info(headers, Some(body)).await {
-            Ok(Some(r)) if r.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful => {}
-            Ok(r) => tracing::info!(%call_id, digit = %d, status = ?r.map(|r| r.status_code.code()), "DTMF INFO refused"),
-            Err(e) => tracing::info!(%call_id, digit = %d, error = %e, "DTMF INFO failed"),
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 /// BroadSoft remote control: a phone that can be answered by `NOTIFY`
 /// (`Event: talk`) lists `talk` in `Allow-Events` of its ringing response.
 fn offers_remote_answer(resp: &rsipstack::sip::Response) -> bool {
@@ -841,43 +846,4 @@ fn offers_remote_answer(resp: &rsipstack::sip::Response) -> bool {
 
 fn sdp_content_type() -> Header {
     Header::ContentType("application/sdp".into())
-}
-
-/// `Signal=5` (application/dtmf-relay) or a bare digit (application/dtmf).
-/// The digit of an INFO carrying application/dtmf-relay or application/dtmf.
-fn info_digit(req: &Request) -> Option<char> {
-    let ct = req.header_value("Content-Type").unwrap_or_default().to_ascii_lowercase();
-    if !ct.starts_with("application/dtmf") {
-        return None;
-    }
-    parse_dtmf_info(&String::from_utf8_lossy(&req.body))
-}
-
-pub fn parse_dtmf_info(body: &str) -> Option<char> {
-    let valid = |c: char| c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D' | 'a'..='d');
-    for line in body.lines() {
-        let line = line.trim();
-        if let Some((k, v)) = line.split_once('=') {
-            if k.trim().eq_ignore_ascii_case("signal") {
-                return v.trim().chars().next().filter(|c| valid(*c)).map(|c| c.to_ascii_uppercase());
-            }
-        } else if line.len() == 1 {
-            return line.chars().next().filter(|c| valid(*c)).map(|c| c.to_ascii_uppercase());
-        }
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_dtmf_info;
-
-    #[test]
-    fn dtmf_info_bodies() {
-        assert_eq!(parse_dtmf_info("Signal=5\r\nDuration=160\r\n"), Some('5'));
-        assert_eq!(parse_dtmf_info("Signal= #\r\n"), Some('#'));
-        assert_eq!(parse_dtmf_info("*"), Some('*'));
-        assert_eq!(parse_dtmf_info("Signal=x"), None);
-        assert_eq!(parse_dtmf_info(""), None);
-    }
 }

@@ -31,11 +31,15 @@ pub struct CallMedia {
     /// browser forks were offered, kept beside the relays its plain forks
     /// were offered until one kind answers (`settle_callee`).
     browser_forks: Option<BrowserLeg>,
+    /// Per leg: the telephone-event payload type its SDP named (first stream).
+    event_pt: [Option<u8>; 2],
+    /// Per leg: its device takes key presses as SIP INFO, not RFC 4733.
+    takes_info: [bool; 2],
 }
 
 impl CallMedia {
     pub fn new(engine: MediaEngine) -> Self {
-        CallMedia { engine, relays: Vec::new(), dtmf: None, last_sdp: [None, None], held: [false, false], origin_version: [0, 0], session_id: rand::random::<u32>() as u64, expect_browser: None, browsers: [None, None], browser_dtmf: None, browser_forks: None }
+        CallMedia { engine, relays: Vec::new(), dtmf: None, last_sdp: [None, None], held: [false, false], origin_version: [0, 0], session_id: rand::random::<u32>() as u64, expect_browser: None, browsers: [None, None], browser_dtmf: None, browser_forks: None, event_pt: [None, None], takes_info: [false, false] }
     }
 
     /// SDP that `from` sent, rewritten for the other leg. Creates relays for
@@ -62,7 +66,11 @@ impl CallMedia {
                 self.relays[idx] = Some(self.new_relay().await?);
             }
             let relay = self.relays[idx].as_ref().expect("just created");
-            if let Some(pt) = sdp.media(idx).and_then(|m| m.telephone_event_pt()) {
+            let event_pt = sdp.media(idx).and_then(|m| m.telephone_event_pt());
+            if idx == 0 {
+                self.event_pt[leg_index(from)] = event_pt;
+            }
+            if let Some(pt) = event_pt {
                 // Both directions normally use the one number the offer chose.
                 relay.set_dtmf_payload_type(Leg::A, Some(pt));
                 relay.set_dtmf_payload_type(Leg::B, Some(pt));
@@ -202,14 +210,45 @@ impl CallMedia {
         self.browsers[leg_index(leg)].is_some()
     }
 
-    /// A key the browser on `from` pressed (SIP INFO), sent to the device on
-    /// the other leg as RFC 4733. False when the other leg is a browser too
-    /// (it gets the INFO itself).
+    /// `leg`'s device takes key presses as SIP INFO: RFC 4733 events are
+    /// held back from it (the call sends INFO for the digits detected).
+    pub fn set_takes_info(&mut self, leg: Leg, on: bool) {
+        self.takes_info[leg_index(leg)] = on;
+        for relay in self.relays.iter().flatten() {
+            relay.set_hold_back_dtmf(leg, on);
+        }
+    }
+
+    pub fn takes_info(&self, leg: Leg) -> bool {
+        self.takes_info[leg_index(leg)]
+    }
+
+    /// A key `from` pressed as SIP INFO, sent to the device on the other leg
+    /// as RFC 4733 when `from` is a browser or takes INFO and the other
+    /// device takes RFC 4733. False: pass the INFO on (browser or INFO
+    /// device on the other side, or one INFO-capable phone to another).
     pub fn dtmf_to_device(&self, from: Leg, digit: char) -> bool {
-        match (&self.browsers[leg_index(from)], &self.browsers[leg_index(other(from))]) {
+        let to = other(from);
+        if self.takes_info[leg_index(to)] {
+            return false;
+        }
+        match (&self.browsers[leg_index(from)], &self.browsers[leg_index(to)]) {
             (Some(b), None) => {
                 b.bridge.send_dtmf(digit);
                 true
+            }
+            (None, None) if self.takes_info[leg_index(from)] => {
+                let relay = self.relays.first().and_then(Option::as_ref);
+                match (relay, self.event_pt[leg_index(to)]) {
+                    (Some(relay), Some(pt)) => {
+                        relay.send_dtmf(to, pt, digit);
+                        true
+                    }
+                    _ => {
+                        tracing::info!(%digit, "the other device negotiated no telephone-event: key passed on as INFO");
+                        false
+                    }
+                }
             }
             _ => false,
         }
@@ -217,6 +256,9 @@ impl CallMedia {
 
     async fn new_relay(&mut self) -> anyhow::Result<Relay> {
         let mut relay = self.engine.create_relay().await?;
+        for leg in [Leg::A, Leg::B] {
+            relay.set_hold_back_dtmf(leg, self.takes_info[leg_index(leg)]);
+        }
         if self.dtmf.is_none() {
             self.dtmf = relay.take_dtmf_events();
         }

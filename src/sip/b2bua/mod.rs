@@ -4,6 +4,7 @@
 //! `machine` is the sans-IO heart of a call, `media_legs` maps SDP to relays.
 pub mod browser_leg;
 pub mod call;
+pub mod dtmf;
 pub mod fork;
 pub mod handoff;
 pub mod originate;

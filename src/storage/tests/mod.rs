@@ -13,6 +13,7 @@ fn ext(extension: &str, password: &str, name: Option<&str>) -> ExtensionConfig {
         extension: extension.into(),
         password: password.into(),
         name: name.map(Into::into),
+        dtmf: Default::default(),
     }
 }
 
