@@ -92,7 +92,7 @@ async fn a_broken_offer_leaves_the_bridge_usable() {
 async fn our_offer_to_a_browser_is_ice_lite_dtls_with_the_devices_laws() {
     let engine = engine(39780);
     let bridge = engine.create_webrtc_bridge().await.unwrap();
-    let offer = bridge.offer_browser(&[G711::Pcmu, G711::Pcma]).await.unwrap();
+    let offer = bridge.offer_browser(&[G711::Pcmu, G711::Pcma], None).await.unwrap();
     check_browser_sdp(&offer).unwrap();
     assert!(super::is_webrtc(&offer), "{offer}");
     assert!(offer.contains("a=setup:actpass") && offer.contains("a=ice-lite") && offer.contains("a=rtcp-mux"), "{offer}");

@@ -15,6 +15,8 @@ pub mod rtp;
 mod task;
 pub mod telephone_event;
 mod transcode;
+mod video;
+mod video_path;
 
 #[cfg(test)]
 mod bridge_tests;
@@ -22,4 +24,5 @@ mod bridge_tests;
 mod loopback_tests;
 
 pub use codec::{check_browser_sdp, is_webrtc, offered_g711, plain_sdp, G711};
-pub use handle::WebRtcBridge;
+pub use handle::{str0m_direction, WebRtcBridge};
+pub use video::{offered_video, reverse, video_section, DeviceVideo, VideoCodec, VideoFormat};

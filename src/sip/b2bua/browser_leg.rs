@@ -7,10 +7,13 @@
 //! transcoding, whatever order the two sides list codecs in. A browser
 //! without that law gets Opus, transcoded by the bridge.
 //!
+//! A device offering VP8 or H.264 video gets a video stream to the browser
+//! too, on its own plain port pair of the bridge.
+//!
 //! Between two browsers, two bridges are chained: the plain side of each is
 //! the "device" of the other.
 use crate::media::sdp::{Direction, Sdp};
-use crate::media::webrtc::{check_browser_sdp, is_webrtc, offered_g711, plain_sdp, WebRtcBridge, G711};
+use crate::media::webrtc::{check_browser_sdp, is_webrtc, offered_g711, offered_video, plain_sdp, reverse, video_section, DeviceVideo, VideoCodec, WebRtcBridge, G711};
 use crate::media::MediaEngine;
 
 pub struct BrowserLeg {
@@ -29,6 +32,10 @@ pub struct BrowserLeg {
     browser_reoffer: Option<String>,
     /// We re-offered to the browser for a device's re-INVITE.
     reoffered_to_browser: bool,
+    /// The device's video offer, and the formats the browser took from it:
+    /// every SDP toward the device keeps answering that section.
+    device_video: Option<DeviceVideo>,
+    video_accepted: Vec<VideoCodec>,
     session_id: u64,
     version: u64,
 }
@@ -36,7 +43,7 @@ pub struct BrowserLeg {
 impl BrowserLeg {
     pub async fn new(engine: &MediaEngine, session_id: u64) -> anyhow::Result<Self> {
         let bridge = engine.create_webrtc_bridge().await?;
-        Ok(BrowserLeg { bridge, browser_offer: None, codec: None, offered_to_browser: false, last_to_browser: None, device_te: None, browser_reoffer: None, reoffered_to_browser: false, session_id, version: 0 })
+        Ok(BrowserLeg { bridge, browser_offer: None, codec: None, offered_to_browser: false, last_to_browser: None, device_te: None, browser_reoffer: None, reoffered_to_browser: false, device_video: None, video_accepted: Vec::new(), session_id, version: 0 })
     }
 
     /// The browser's SDP, turned into plain SDP for the other side.
@@ -59,8 +66,9 @@ impl BrowserLeg {
             }
             None if self.offered_to_browser => {
                 // The browser answers our offer.
-                let codec = self.bridge.browser_answered(text).await?;
+                let (codec, video) = self.bridge.browser_answered(text).await?;
                 self.codec = Some(codec);
+                self.video_accepted = video;
                 (vec![codec], self.device_te)
             }
             None => {
@@ -77,6 +85,12 @@ impl BrowserLeg {
         let sdp = Sdp::parse(text).map_err(|e| anyhow::anyhow!("bad SDP: {e}"))?;
         if let Some((rtp, _)) = sdp.media_endpoint(0) {
             self.bridge.set_plain_peer(rtp);
+        }
+        let video = offered_video(&sdp);
+        if let Some((rtp, rtcp)) = video.as_ref().and_then(|v| sdp.media_endpoint(v.index)) {
+            // Without a=rtcp, RTCP is on the next port (RFC 3550).
+            let rtcp = rtcp.unwrap_or_else(|| std::net::SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)));
+            self.bridge.set_plain_video_peer(rtp, rtcp);
         }
         self.device_te = sdp.telephone_event_pt();
         self.bridge.set_plain_telephone_event(self.device_te);
@@ -113,7 +127,9 @@ impl BrowserLeg {
             anyhow::bail!("the device offered neither PCMU nor PCMA (Opus-only devices are not bridged)");
         }
         self.offered_to_browser = true;
-        let offer = self.bridge.offer_browser(&offered).await?.into_bytes();
+        // Video only as the second section (after the audio), where our answer puts it.
+        self.device_video = video.filter(|v| v.index == 1);
+        let offer = self.bridge.offer_browser(&offered, self.device_video.as_ref()).await?.into_bytes();
         self.last_to_browser = Some(offer.clone());
         Ok(offer)
     }
@@ -126,6 +142,12 @@ impl BrowserLeg {
 
     fn device_sdp(&mut self, engine: &MediaEngine, codecs: &[G711], te: Option<u8>) -> Vec<u8> {
         self.version += 1;
-        plain_sdp(engine.advertise(), self.bridge.plain_port(), codecs, te, self.session_id, self.version).to_string().into_bytes()
+        let mut text = plain_sdp(engine.advertise(), self.bridge.plain_port(), codecs, te, self.session_id, self.version).to_string();
+        if let Some(video) = &self.device_video {
+            // Refused (port 0) when the browser took none of its formats.
+            let refused = video.codecs[0].device_pt;
+            text.push_str(&video_section(self.bridge.video_port(), &self.video_accepted, reverse(video.direction), refused));
+        }
+        text.into_bytes()
     }
 }
