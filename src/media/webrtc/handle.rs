@@ -66,8 +66,10 @@ impl WebRtcBridge {
 
     /// Answer the browser's offer with the first of `codecs` it also offers.
     /// Asking again returns the same answer (183 then 200).
-    pub async fn answer_browser(&self, offer: &str, codecs: &[G711]) -> anyhow::Result<(String, G711)> {
-        self.ask(|reply| Control::Answer { offer: offer.to_string(), codecs: codecs.to_vec(), reply }).await
+    /// `video`: the formats the device answered to the browser's video
+    /// (under the browser's payload types), empty for none.
+    pub async fn answer_browser(&self, offer: &str, codecs: &[G711], video: &[VideoCodec]) -> anyhow::Result<(String, G711)> {
+        self.ask(|reply| Control::Answer { offer: offer.to_string(), codecs: codecs.to_vec(), video: video.to_vec(), reply }).await
     }
 
     /// An offer for the browser carrying `codecs`, and the device's video if any.

@@ -22,6 +22,8 @@ mod video_path;
 mod bridge_tests;
 #[cfg(test)]
 mod loopback_tests;
+#[cfg(test)]
+mod video_loopback_tests;
 
 pub use codec::{check_browser_sdp, is_webrtc, offered_g711, plain_sdp, G711};
 pub use handle::{str0m_direction, WebRtcBridge};

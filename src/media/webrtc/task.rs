@@ -52,7 +52,9 @@ pub(super) type Reply<T> = oneshot::Sender<Result<T, String>>;
 pub(super) enum Control {
     /// The browser offered: answer with the first of `codecs` it accepts, or
     /// with Opus transcoded to the first of them when it accepts none.
-    Answer { offer: String, codecs: Vec<G711>, reply: Reply<(String, G711)> },
+    /// `video`: the formats the device answered for the browser's video
+    /// (their payload types are the browser's own).
+    Answer { offer: String, codecs: Vec<G711>, video: Vec<VideoCodec>, reply: Reply<(String, G711)> },
     /// Make an offer to the browser with `codecs`, and `video` (the device's
     /// formats, its direction) when it offered video.
     Offer { codecs: Vec<G711>, video: Option<(Vec<VideoCodec>, Direction)>, reply: Reply<String> },
@@ -94,6 +96,9 @@ pub(super) struct BridgeTask {
     offered_video: Vec<VideoCodec>,
     video_mid: Option<Mid>,
     video: Option<VideoPath>,
+    /// The device's video RTP and RTCP addresses from its SDP, which comes
+    /// before the browser's answer creates the path.
+    video_peer: Option<(SocketAddr, SocketAddr)>,
     /// Next audio sequence number toward the browser (RTP mode).
     audio_seq: u64,
     path: Option<MediaPath>,
@@ -148,6 +153,7 @@ impl BridgeTask {
             offered_video: Vec::new(),
             video_mid: None,
             video: None,
+            video_peer: None,
             audio_seq: u64::from(rand::random::<u16>()),
             path: None,
             frames: Vec::new(),
@@ -261,8 +267,8 @@ impl BridgeTask {
 
     fn apply(&mut self, control: Control) {
         match control {
-            Control::Answer { offer, codecs, reply } => {
-                let result = self.answer(&offer, &codecs);
+            Control::Answer { offer, codecs, video, reply } => {
+                let result = self.answer(&offer, &codecs, video);
                 let _ = reply.send(result);
             }
             Control::Offer { codecs, video, reply } => {
@@ -288,6 +294,7 @@ impl BridgeTask {
                 }
             }
             Control::VideoPeer(rtp, rtcp) => {
+                self.video_peer = Some((rtp, rtcp));
                 if let Some(video) = self.video.as_mut() {
                     video.set_peer(rtp, rtcp);
                 }
@@ -305,7 +312,7 @@ impl BridgeTask {
         self.last_media = Instant::now();
     }
 
-    fn answer(&mut self, offer: &str, codecs: &[G711]) -> Result<(String, G711), String> {
+    fn answer(&mut self, offer: &str, codecs: &[G711], video: Vec<VideoCodec>) -> Result<(String, G711), String> {
         if let Some(done) = &self.answer {
             return Ok(done.clone());
         }
@@ -313,13 +320,20 @@ impl BridgeTask {
         self.offered = codecs.to_vec();
         // G.711 passthrough when the browser has the device's law; Opus only if not.
         for browser in [BrowserCodecs::G711, BrowserCodecs::Opus] {
-            let mut rtc = self.new_rtc(codecs, &[browser], &[])?;
+            let mut rtc = self.new_rtc(codecs, &[browser], &video)?;
             let parsed = SdpOffer::from_sdp_string(offer).map_err(|e| format!("browser SDP: {e}"))?;
             let Ok(answer) = rtc.sdp_api().accept_offer(parsed) else { continue };
-            // Only audio codecs are enabled, so the one section we accepted is the audio.
-            let Some(mid) = answer.media_lines.iter().find(|m| !m.disabled && !m.pts.is_empty()).map(|m| m.mid()) else { continue };
+            // The first accepted section of each kind: the audio, and the video if the device took it.
+            let accepted = |kind: MediaKind| {
+                (answer.media_lines.iter().filter(|m| !m.disabled && !m.pts.is_empty()).map(|m| m.mid()))
+                    .find(|mid| rtc.media(*mid).is_some_and(|m| m.kind() == kind))
+            };
+            let (Some(mid), video_mid) = (accepted(MediaKind::Audio), accepted(MediaKind::Video)) else { continue };
             let Some(path) = negotiated(&rtc, mid, codecs) else { continue };
             let law = path.device_law();
+            self.offered_video = video.clone();
+            self.video = video_mid.and_then(|v| video_map(&rtc, v, &video)).map(|map| VideoPath::new(map, self.video_peer));
+            self.video_mid = video_mid;
             (self.rtc, self.mid, self.path) = (Some(rtc), Some(mid), Some(path));
             self.drain();
             let done = (answer.to_sdp_string(), law);
@@ -387,20 +401,9 @@ impl BridgeTask {
         let path = (self.rtc.as_ref().zip(self.mid)).and_then(|(rtc, mid)| negotiated(rtc, mid, &self.offered));
         let law = path.as_ref().map(MediaPath::device_law).ok_or("the browser accepted neither G.711 nor Opus")?;
         self.path = path;
-        self.video = self.video_map().map(VideoPath::new);
+        let rtc = self.rtc.as_ref().ok_or("no offer was made")?;
+        self.video = self.video_mid.and_then(|mid| video_map(rtc, mid, &self.offered_video)).map(|map| VideoPath::new(map, self.video_peer));
         Ok((law, self.accepted_video()))
-    }
-
-    /// (device pt, browser pt) of the offered video formats the browser
-    /// accepted; None when it refused the video section.
-    fn video_map(&self) -> Option<Vec<(u8, u8)>> {
-        let media = self.rtc.as_ref()?.media(self.video_mid?)?;
-        let accepted = media.remote_pts();
-        let map: Vec<(u8, u8)> = (self.offered_video.iter().enumerate())
-            .map(|(i, v)| (v.device_pt, FIRST_VIDEO_PT + i as u8))
-            .filter(|(_, b)| accepted.contains(&Pt::from(*b)))
-            .collect();
-        (!map.is_empty()).then_some(map)
     }
 
     fn accepted_video(&self) -> Vec<VideoCodec> {
@@ -571,6 +574,30 @@ impl BridgeTask {
         let timed_out = dead || silent;
         self.timed_out.send_if_modified(|current| std::mem::replace(current, timed_out) != timed_out);
     }
+}
+
+/// (device pt, browser pt) for each of the device's `formats` the browser
+/// also lists in section `mid`; None when there is none.
+fn video_map(rtc: &Rtc, mid: Mid, formats: &[VideoCodec]) -> Option<Vec<(u8, u8)>> {
+    let remote = rtc.media(mid)?.remote_pts();
+    let map: Vec<(u8, u8)> = formats
+        .iter()
+        .filter_map(|v| {
+            let params = rtc.codec_config().params().iter().filter(|p| remote.contains(&p.pt()));
+            let same = |p: &&str0m::format::PayloadParams| {
+                let spec = p.spec();
+                match v.format {
+                    super::video::VideoFormat::Vp8 => spec.codec == Codec::Vp8,
+                    super::video::VideoFormat::H264 => {
+                        let (mode1, profile) = v.h264_params();
+                        spec.codec == Codec::H264 && (spec.format.packetization_mode == Some(1)) == mode1 && spec.format.profile_level_id == Some(profile)
+                    }
+                }
+            };
+            params.clone().find(same).map(|p| (v.device_pt, *p.pt()))
+        })
+        .collect();
+    (!map.is_empty()).then_some(map)
 }
 
 /// How audio crosses, from what the browser agreed to: the first of its

@@ -24,12 +24,13 @@ pub(super) struct VideoPath {
 }
 
 impl VideoPath {
-    pub(super) fn new(map: Vec<(u8, u8)>) -> Self {
+    /// `peer`: the device's video RTP and RTCP addresses, if known yet.
+    pub(super) fn new(map: Vec<(u8, u8)>, peer: Option<(SocketAddr, SocketAddr)>) -> Self {
         let ssrc = rand::random();
         VideoPath {
             map,
-            peer: None,
-            rtcp_peer: None,
+            peer: peer.map(|p| p.0),
+            rtcp_peer: peer.map(|p| p.1),
             latched: false,
             rtcp_latched: false,
             device_ssrc: None,
@@ -122,7 +123,7 @@ mod tests {
 
     #[test]
     fn keyframe_requests_wait_for_the_device_ssrc_and_count_firs() {
-        let mut v = VideoPath::new(vec![(100, 96)]);
+        let mut v = VideoPath::new(vec![(100, 96)], None);
         assert!(v.keyframe_request(false).is_none(), "no media SSRC to name yet");
         v.on_device_rtp("127.0.0.1:4000".parse().unwrap(), 0xdead_beef);
         assert_eq!(&v.keyframe_request(false).unwrap()[8..12], &0xdead_beefu32.to_be_bytes());

@@ -7,13 +7,13 @@
 //! transcoding, whatever order the two sides list codecs in. A browser
 //! without that law gets Opus, transcoded by the bridge.
 //!
-//! A device offering VP8 or H.264 video gets a video stream to the browser
-//! too, on its own plain port pair of the bridge.
+//! Video (VP8, H.264) offered by either side gets a video stream too, on
+//! the bridge's own plain port pair for it.
 //!
 //! Between two browsers, two bridges are chained: the plain side of each is
 //! the "device" of the other.
 use crate::media::sdp::{Direction, Sdp};
-use crate::media::webrtc::{check_browser_sdp, is_webrtc, offered_g711, offered_video, plain_sdp, reverse, video_section, DeviceVideo, VideoCodec, WebRtcBridge, G711};
+use crate::media::webrtc::{check_browser_sdp, is_webrtc, offered_g711, offered_video, plain_sdp, reverse, video_section, DeviceVideo, VideoCodec, VideoFormat, WebRtcBridge, G711};
 use crate::media::MediaEngine;
 
 pub struct BrowserLeg {
@@ -32,10 +32,11 @@ pub struct BrowserLeg {
     browser_reoffer: Option<String>,
     /// We re-offered to the browser for a device's re-INVITE.
     reoffered_to_browser: bool,
-    /// The device's video offer, and the formats the browser took from it:
-    /// every SDP toward the device keeps answering that section.
+    /// The device's video offer (it called the browser).
     device_video: Option<DeviceVideo>,
-    video_accepted: Vec<VideoCodec>,
+    /// The video section every SDP toward the device carries once set:
+    /// formats (none: refused), our direction, a format for a refusal.
+    video_to_device: Option<(Vec<VideoCodec>, Direction, u8)>,
     session_id: u64,
     version: u64,
 }
@@ -43,7 +44,7 @@ pub struct BrowserLeg {
 impl BrowserLeg {
     pub async fn new(engine: &MediaEngine, session_id: u64) -> anyhow::Result<Self> {
         let bridge = engine.create_webrtc_bridge().await?;
-        Ok(BrowserLeg { bridge, browser_offer: None, codec: None, offered_to_browser: false, last_to_browser: None, device_te: None, browser_reoffer: None, reoffered_to_browser: false, device_video: None, video_accepted: Vec::new(), session_id, version: 0 })
+        Ok(BrowserLeg { bridge, browser_offer: None, codec: None, offered_to_browser: false, last_to_browser: None, device_te: None, browser_reoffer: None, reoffered_to_browser: false, device_video: None, video_to_device: None, session_id, version: 0 })
     }
 
     /// The browser's SDP, turned into plain SDP for the other side.
@@ -68,12 +69,16 @@ impl BrowserLeg {
                 // The browser answers our offer.
                 let (codec, video) = self.bridge.browser_answered(text).await?;
                 self.codec = Some(codec);
-                self.video_accepted = video;
+                self.video_to_device = self.device_video.as_ref().map(|d| (video, reverse(d.direction), d.codecs[0].device_pt));
                 (vec![codec], self.device_te)
             }
             None => {
                 // Offered to the device with RFC 4733, for the browser's SIP INFO key presses.
                 self.browser_offer = Some(text.to_string());
+                self.video_to_device = browser_video(text).map(|v| {
+                    let refused = v.codecs[0].device_pt;
+                    (v.codecs, v.direction, refused)
+                });
                 (vec![G711::Pcmu, G711::Pcma], Some(101))
             }
         };
@@ -118,7 +123,14 @@ impl BrowserLeg {
         if let Some(offer) = self.browser_offer.clone() {
             // The device answered the browser's call.
             let first = *offered.first().ok_or_else(|| anyhow::anyhow!("the device answered without PCMU or PCMA"))?;
-            let (answer, codec) = self.bridge.answer_browser(&offer, &[first]).await?;
+            // Its video answer names the browser's own payload types: ours in the offer.
+            let video = self.video_to_device.as_ref().and(video.filter(|v| v.index == 1));
+            let formats = video.as_ref().map_or(Vec::new(), |v| v.codecs.clone());
+            if let Some((to_device, direction, _)) = self.video_to_device.as_mut() {
+                *to_device = formats.clone();
+                *direction = reverse(video.map_or(Direction::Inactive, |v| v.direction));
+            }
+            let (answer, codec) = self.bridge.answer_browser(&offer, &[first], &formats).await?;
             self.codec = Some(codec);
             self.last_to_browser = Some(answer.clone().into_bytes());
             return Ok(answer.into_bytes());
@@ -143,11 +155,21 @@ impl BrowserLeg {
     fn device_sdp(&mut self, engine: &MediaEngine, codecs: &[G711], te: Option<u8>) -> Vec<u8> {
         self.version += 1;
         let mut text = plain_sdp(engine.advertise(), self.bridge.plain_port(), codecs, te, self.session_id, self.version).to_string();
-        if let Some(video) = &self.device_video {
-            // Refused (port 0) when the browser took none of its formats.
-            let refused = video.codecs[0].device_pt;
-            text.push_str(&video_section(self.bridge.video_port(), &self.video_accepted, reverse(video.direction), refused));
+        if let Some((formats, direction, refused)) = &self.video_to_device {
+            // Port 0 when no format is left on both sides.
+            text.push_str(&video_section(self.bridge.video_port(), formats, *direction, *refused));
         }
         text.into_bytes()
     }
+}
+
+/// The browser's video, as offered to the device: its first VP8 and its
+/// first H.264 in packetization mode 1 (Chrome lists a dozen profiles),
+/// under the browser's own payload types. Only as the second section.
+fn browser_video(text: &str) -> Option<DeviceVideo> {
+    let mut video = offered_video(&Sdp::parse(text).ok()?).filter(|v| v.index == 1)?;
+    let vp8 = video.codecs.iter().find(|c| c.format == VideoFormat::Vp8).cloned();
+    let h264 = video.codecs.iter().find(|c| c.format == VideoFormat::H264 && c.h264_params().0).cloned();
+    video.codecs = vp8.into_iter().chain(h264).collect();
+    (!video.codecs.is_empty()).then_some(video)
 }
