@@ -58,3 +58,33 @@ def test_netns_video_doorbell_calls_browser(pbx, baresip_factory, browser_factor
     phone.wait_event("ended", 10)
     _assert_both_tones(recorded, door.recordings()[-1])
     assert pbx.alive()
+
+
+@outside
+@pytest.mark.timeout(300)
+def test_webrtc_video_browser_calls_doorbell():
+    _run_in_netns("test_netns_video_browser_calls_doorbell", "test_webrtc_video.py")
+
+
+@inside
+@pytest.mark.timeout(200)
+def test_netns_video_browser_calls_doorbell(pbx, baresip_factory, browser_factory, signals, workdir):
+    """The browser offers audio and video; the doorbell answers both."""
+    _only_loopback()
+    phone = _browser_102(pbx, browser_factory, workdir, video=True)
+    door = _video_doorbell_101(pbx, baresip_factory, signals)  # answers by itself
+    phone.command("call", target=f"sip:101@{pbx.host}")
+    phone.wait_event("confirmed", 20)
+    door.wait_established(10)
+    phone.wait_event("track", 10)
+    time.sleep(1.5)
+    recorded = phone.record(5)
+    stats = _wait_frames(phone, 10, 10)
+    print(f"browser video: {stats}")
+    assert stats["codec"] == "video/VP8", stats
+    assert "incoming rtp for 'video' established" in door.log_text(), door.log_tail(80)
+    phone.command("hangup")
+    door.wait_closed(10)
+    phone.wait_event("ended", 10)
+    _assert_both_tones(recorded, door.recordings()[-1])
+    assert pbx.alive()
