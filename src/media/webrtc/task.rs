@@ -513,6 +513,11 @@ impl BridgeTask {
     }
 
     fn on_browser_rtp(&mut self, packet: RtpPacket) {
+        // RTP mode hands over Chrome's padding-only probes too: as empty
+        // packets they would cost the device's jitter buffer a frame each.
+        if packet.payload.is_empty() {
+            return;
+        }
         let pt = *packet.header.payload_type;
         if let Some(video) = self.video.as_mut() {
             if let Some(device_pt) = video.device_pt(pt) {
