@@ -519,13 +519,13 @@ impl BridgeTask {
             return;
         }
         let pt = *packet.header.payload_type;
-        if let Some(video) = self.video.as_mut() {
-            if let Some(device_pt) = video.device_pt(pt) {
-                let Some(peer) = video.peer else { return };
-                video.to_device(device_pt, packet.header.timestamp, packet.header.marker, &packet.payload, &mut self.out);
-                let _ = self.sockets.video_rtp.try_send_to(&self.out, peer);
-                return;
-            }
+        if let Some(video) = self.video.as_mut()
+            && let Some(device_pt) = video.device_pt(pt)
+        {
+            let Some(peer) = video.peer else { return };
+            video.write_for_device(device_pt, packet.header.timestamp, packet.header.marker, &packet.payload, &mut self.out);
+            let _ = self.sockets.video_rtp.try_send_to(&self.out, peer);
+            return;
         }
         self.last_media = Instant::now();
         let (Some(peer), Some(path)) = (self.plain_peer, self.path.as_mut()) else { return };

@@ -72,7 +72,7 @@ impl VideoPath {
     }
 
     /// A browser packet relabelled for the device, in `out`.
-    pub(super) fn to_device(&mut self, device_pt: u8, timestamp: u32, marker: bool, payload: &[u8], out: &mut Vec<u8>) {
+    pub(super) fn write_for_device(&mut self, device_pt: u8, timestamp: u32, marker: bool, payload: &[u8], out: &mut Vec<u8>) {
         self.writer.write(device_pt, timestamp, marker, payload, out);
     }
 
