@@ -221,13 +221,14 @@ fn serve() -> anyhow::Result<()> {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let bridges: Vec<(WebRtcBridge, String)> = runtime.block_on(async {
-        let last = (FIRST_PORT as usize + 4 * calls + 400).min(65535) as u16;
+        // Three RTP/RTCP pairs a bridge: browser, device audio, device video.
+        let last = (FIRST_PORT as usize + 6 * calls + 400).min(65535) as u16;
         let engine = MediaEngine::new(MediaConfig { bind: LOCAL, advertise: LOCAL, port_range: (FIRST_PORT, last), timeout: Duration::from_secs(600) })?;
         let mut out = Vec::with_capacity(calls);
         for (device, offer) in &offers {
             let bridge = engine.create_webrtc_bridge().await?;
             bridge.set_plain_peer(*device);
-            let (answer, _) = bridge.answer_browser(offer, &[G711::Pcmu]).await?;
+            let (answer, _) = bridge.answer_browser(offer, &[G711::Pcmu], &[]).await?;
             out.push((bridge, answer));
         }
         anyhow::Ok(out)

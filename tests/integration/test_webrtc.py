@@ -31,14 +31,14 @@ outside = pytest.mark.skipif(IN_NETNS, reason="the namespace run uses the test_n
 inside = pytest.mark.skipif(not IN_NETNS, reason="runs inside a loopback-only namespace, via its twin")
 
 
-def _run_in_netns(test_name: str) -> None:
+def _run_in_netns(test_name: str, test_file: str = "test_webrtc.py") -> None:
     if shutil.which("unshare") is None or not Path("/usr/bin/chromium").exists() \
             or not (WEBRTC_DIR / "node_modules").is_dir():
         pytest.fail("needs unshare, /usr/bin/chromium and tests/integration/webrtc/node_modules: "
                     "run scripts/install-test-deps.sh")
     script = 'ip link set lo up && exec "$0" -m pytest "$1" -k "$2" -v -s -p no:cacheprovider'
     env = dict(os.environ, HA_PBX_WEBRTC_NETNS="1")
-    r = subprocess.run(["unshare", "-n", "bash", "-c", script, sys.executable, str(HERE / "test_webrtc.py"),
+    r = subprocess.run(["unshare", "-n", "bash", "-c", script, sys.executable, str(HERE / test_file),
                         test_name], env=env, cwd=str(HERE), capture_output=True, text=True, timeout=240)
     print(r.stdout[-20000:], r.stderr[-5000:])
     assert r.returncode == 0 and " passed" in r.stdout, f"{test_name} failed in its namespace (rc {r.returncode})"
@@ -73,10 +73,10 @@ def browser_factory(workdir, registry, dumper):
 
 
 def _browser_102(pbx, browser_factory, workdir, strip_candidates: bool = False,
-                 opus_only: bool = False) -> BrowserPhone:
+                 opus_only: bool = False, video: bool = False) -> BrowserPhone:
     phone = browser_factory("browser102", _tone48k(workdir, 1000))
     phone.register(f"ws://{pbx.host}:{pbx.http_port}/ws", "102", pbx.host, pbx.passwords["102"],
-                   strip_candidates=strip_candidates, opus_only=opus_only)
+                   strip_candidates=strip_candidates, opus_only=opus_only, video=video)
     return phone
 
 

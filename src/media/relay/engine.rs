@@ -61,9 +61,10 @@ impl MediaEngine {
     pub async fn create_webrtc_bridge(&self) -> anyhow::Result<crate::media::webrtc::WebRtcBridge> {
         let browser = self.inner.ports.allocate()?;
         let plain = self.inner.ports.allocate()?;
+        let video = self.inner.ports.allocate()?;
         let active = ActiveGuard::new(&self.inner.active);
         let config = &self.inner.config;
-        Ok(crate::media::webrtc::WebRtcBridge::spawn([browser, plain], config.advertise, config.timeout, active)?)
+        Ok(crate::media::webrtc::WebRtcBridge::spawn([browser, plain, video], config.advertise, config.timeout, active)?)
     }
 
     /// One RTP/RTCP pair from the range for an endpoint of our own (the AI

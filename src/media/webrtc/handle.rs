@@ -1,6 +1,7 @@
 //! What the call holds for a browser leg. Dropping it ends the bridge task,
 //! which closes its sockets and returns the ports.
 use super::codec::G711;
+use super::video::{DeviceVideo, VideoCodec};
 use super::task::{BridgeTask, Control, Reply, Sockets};
 use crate::media::ports::PortPair;
 use crate::media::relay::ActiveGuard;
@@ -12,35 +13,45 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub struct WebRtcBridge {
     browser_port: u16,
     plain_port: u16,
+    video_port: u16,
     control: mpsc::UnboundedSender<Control>,
     timed_out: watch::Receiver<bool>,
     dtmf: Option<mpsc::UnboundedReceiver<char>>,
 }
 
 impl WebRtcBridge {
-    /// `pairs[0]`'s RTP socket faces the browser; `pairs[1]` the device.
-    pub(crate) fn spawn(pairs: [PortPair; 2], advertise: IpAddr, timeout: Duration, active: ActiveGuard) -> std::io::Result<Self> {
-        let [browser, plain] = pairs;
+    /// `pairs[0]`'s RTP socket faces the browser; `pairs[1]` the device's
+    /// audio, `pairs[2]` its video (idle when there is none).
+    pub(crate) fn spawn(pairs: [PortPair; 3], advertise: IpAddr, timeout: Duration, active: ActiveGuard) -> std::io::Result<Self> {
+        let [browser, plain, video] = pairs;
         let browser_port = browser.lease.rtp_port();
         let plain_port = plain.lease.rtp_port();
+        let video_port = video.lease.rtp_port();
         // The browser side needs no RTCP port (rtcp-mux); its socket closes here.
         let sockets = Sockets {
             browser: UdpSocket::from_std(browser.rtp)?,
             plain_rtp: UdpSocket::from_std(plain.rtp)?,
             plain_rtcp: UdpSocket::from_std(plain.rtcp)?,
+            video_rtp: UdpSocket::from_std(video.rtp)?,
+            video_rtcp: UdpSocket::from_std(video.rtcp)?,
             candidate: SocketAddr::new(advertise, browser_port),
         };
         let (control, control_rx) = mpsc::unbounded_channel();
         let (timed_out_tx, timed_out) = watch::channel(false);
         let (dtmf_tx, dtmf) = mpsc::unbounded_channel();
-        let task = BridgeTask::new(sockets, [browser.lease, plain.lease], control_rx, timed_out_tx, timeout, dtmf_tx, active);
+        let task = BridgeTask::new(sockets, [browser.lease, plain.lease, video.lease], control_rx, timed_out_tx, timeout, dtmf_tx, active);
         tokio::spawn(task.run());
-        Ok(WebRtcBridge { browser_port, plain_port, control, timed_out, dtmf: Some(dtmf) })
+        Ok(WebRtcBridge { browser_port, plain_port, video_port, control, timed_out, dtmf: Some(dtmf) })
     }
 
     /// The RTP port written into SDP toward the SIP device.
     pub fn plain_port(&self) -> u16 {
         self.plain_port
+    }
+
+    /// The video RTP port written into SDP toward the device (RTCP: +1).
+    pub fn video_port(&self) -> u16 {
+        self.video_port
     }
 
     pub fn browser_port(&self) -> u16 {
@@ -55,17 +66,21 @@ impl WebRtcBridge {
 
     /// Answer the browser's offer with the first of `codecs` it also offers.
     /// Asking again returns the same answer (183 then 200).
-    pub async fn answer_browser(&self, offer: &str, codecs: &[G711]) -> anyhow::Result<(String, G711)> {
-        self.ask(|reply| Control::Answer { offer: offer.to_string(), codecs: codecs.to_vec(), reply }).await
+    /// `video`: the formats the device answered to the browser's video
+    /// (under the browser's payload types), empty for none.
+    pub async fn answer_browser(&self, offer: &str, codecs: &[G711], video: &[VideoCodec]) -> anyhow::Result<(String, G711)> {
+        self.ask(|reply| Control::Answer { offer: offer.to_string(), codecs: codecs.to_vec(), video: video.to_vec(), reply }).await
     }
 
-    /// An offer for the browser carrying `codecs`.
-    pub async fn offer_browser(&self, codecs: &[G711]) -> anyhow::Result<String> {
-        self.ask(|reply| Control::Offer { codecs: codecs.to_vec(), reply }).await
+    /// An offer for the browser carrying `codecs`, and the device's video if any.
+    pub async fn offer_browser(&self, codecs: &[G711], video: Option<&DeviceVideo>) -> anyhow::Result<String> {
+        let video = video.map(|v| (v.codecs.clone(), str0m_direction(v.direction)));
+        self.ask(|reply| Control::Offer { codecs: codecs.to_vec(), video, reply }).await
     }
 
-    /// The browser's answer to [`Self::offer_browser`]; returns the law it chose.
-    pub async fn browser_answered(&self, answer: &str) -> anyhow::Result<G711> {
+    /// The browser's answer to [`Self::offer_browser`]: the law it chose and
+    /// the device's video formats it accepted (none: video refused).
+    pub async fn browser_answered(&self, answer: &str) -> anyhow::Result<(G711, Vec<VideoCodec>)> {
         self.ask(|reply| Control::Answered { answer: answer.to_string(), reply }).await
     }
 
@@ -85,6 +100,12 @@ impl WebRtcBridge {
     /// sends moves this to its real source (symmetric RTP, NAT).
     pub fn set_plain_peer(&self, rtp: SocketAddr) {
         let _ = self.control.send(Control::PlainPeer(rtp));
+    }
+
+    /// Where the device receives video RTP and RTCP (from its SDP); its
+    /// first packets move these to their real sources.
+    pub fn set_plain_video_peer(&self, rtp: SocketAddr, rtcp: SocketAddr) {
+        let _ = self.control.send(Control::VideoPeer(rtp, rtcp));
     }
 
     /// The device's RFC 4733 payload type (from its SDP); None when it has none.
@@ -107,5 +128,16 @@ impl WebRtcBridge {
     pub async fn timed_out(&self) {
         let mut timed_out = self.timed_out.clone();
         let _ = timed_out.wait_for(|t| *t).await;
+    }
+}
+
+/// The SDP model's direction as str0m's.
+pub fn str0m_direction(d: crate::media::sdp::Direction) -> str0m::media::Direction {
+    use crate::media::sdp::Direction as D;
+    match d {
+        D::SendRecv => str0m::media::Direction::SendRecv,
+        D::SendOnly => str0m::media::Direction::SendOnly,
+        D::RecvOnly => str0m::media::Direction::RecvOnly,
+        D::Inactive => str0m::media::Direction::Inactive,
     }
 }

@@ -57,7 +57,7 @@ async fn audio_and_key_presses_cross_the_bridge() {
     let mut change = rtc.sdp_api();
     let mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
     let (offer, pending) = change.apply().unwrap();
-    let (answer, codec) = bridge.answer_browser(&offer.to_sdp_string(), &[G711::Pcmu]).await.unwrap();
+    let (answer, codec) = bridge.answer_browser(&offer.to_sdp_string(), &[G711::Pcmu], &[]).await.unwrap();
     assert_eq!(codec, G711::Pcmu);
     bridge.set_plain_peer(device.local_addr().unwrap());
     bridge.set_plain_telephone_event(Some(101));

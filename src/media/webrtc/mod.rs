@@ -13,11 +13,16 @@ mod media_path;
 pub mod rtp;
 mod task;
 mod transcode;
+mod video;
+mod video_path;
 
 #[cfg(test)]
 mod bridge_tests;
 #[cfg(test)]
 mod loopback_tests;
+#[cfg(test)]
+mod video_loopback_tests;
 
 pub use codec::{check_browser_sdp, is_webrtc, offered_g711, plain_sdp, G711};
-pub use handle::WebRtcBridge;
+pub use handle::{str0m_direction, WebRtcBridge};
+pub use video::{offered_video, reverse, video_section, DeviceVideo, VideoCodec, VideoFormat};

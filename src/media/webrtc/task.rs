@@ -2,7 +2,9 @@
 //! UDP socket (ICE, DTLS, SRTP all on one port: rtcp-mux, BUNDLE) and the
 //! plain RTP/RTCP pair toward the SIP device, feeds str0m packets and time,
 //! and carries audio across: G.711 unchanged when both sides share a law,
-//! else Opus toward the browser transcoded (media_path.rs).
+//! else Opus toward the browser transcoded (media_path.rs). Video, when the
+//! device offers it, crosses as RTP with only its payload type changed
+//! (video_path.rs): str0m runs in RTP mode, so it never re-packetizes.
 //!
 //! str0m's contract: after every mutation (input, write, SDP change) drain
 //! `poll_output` until it yields a timeout; `drain` is the only place that
@@ -11,6 +13,8 @@ use super::codec::G711;
 use super::media_path::MediaPath;
 use super::transcode::Frame;
 use super::rtp::{self, RtpWriter};
+use super::video::VideoCodec;
+use super::video_path::VideoPath;
 use crate::media::dtmf::{self, DtmfDetector, EventPacket};
 use std::collections::VecDeque;
 use crate::media::ports::PortLease;
@@ -18,15 +22,20 @@ use crate::media::relay::ActiveGuard;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
-use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
+use str0m::media::{Direction, Frequency, MediaKind, Mid, Pt};
 use str0m::net::{Protocol, Receive};
-use str0m::format::Codec;
+use str0m::format::{Codec, FormatParams};
+use str0m::rtp::{RtpPacket, RtpWrite};
+use str0m::media::KeyframeRequestKind;
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 
 const RECV_BUFFER_BYTES: usize = 2048;
 const G711_CLOCK: u32 = 8000;
+/// Browser-side payload types for the device's video formats, in its order
+/// (clear of str0m's audio numbers: 0, 8, 111).
+const FIRST_VIDEO_PT: u8 = 96;
 
 /// What the browser side may use: the device's laws (passthrough) or Opus
 /// (transcoded to the first of them).
@@ -42,11 +51,14 @@ pub(super) type Reply<T> = oneshot::Sender<Result<T, String>>;
 pub(super) enum Control {
     /// The browser offered: answer with the first of `codecs` it accepts, or
     /// with Opus transcoded to the first of them when it accepts none.
-    Answer { offer: String, codecs: Vec<G711>, reply: Reply<(String, G711)> },
-    /// Make an offer to the browser with `codecs`.
-    Offer { codecs: Vec<G711>, reply: Reply<String> },
-    /// The browser answered our offer.
-    Answered { answer: String, reply: Reply<G711> },
+    /// `video`: the formats the device answered for the browser's video
+    /// (their payload types are the browser's own).
+    Answer { offer: String, codecs: Vec<G711>, video: Vec<VideoCodec>, reply: Reply<(String, G711)> },
+    /// Make an offer to the browser with `codecs`, and `video` (the device's
+    /// formats, its direction) when it offered video.
+    Offer { codecs: Vec<G711>, video: Option<(Vec<VideoCodec>, Direction)>, reply: Reply<String> },
+    /// The browser answered our offer: the law, the video formats it took.
+    Answered { answer: String, reply: Reply<(G711, Vec<VideoCodec>)> },
     /// A new offer from the browser in the running session (re-INVITE).
     Reanswer { offer: String, reply: Reply<String> },
     /// A new offer to the browser in the running session, for a device's
@@ -54,6 +66,8 @@ pub(super) enum Control {
     Reoffer { direction: Direction, reply: Reply<String> },
     /// Where the SIP device said (SDP) it receives RTP.
     PlainPeer(SocketAddr),
+    /// Where it receives video RTP and RTCP.
+    VideoPeer(SocketAddr, SocketAddr),
     /// The device's RFC 4733 payload type, if it has one.
     TelephoneEvent(Option<u8>),
     /// A key pressed in the browser (SIP INFO), to send to the device.
@@ -64,6 +78,8 @@ pub(super) struct Sockets {
     pub(super) browser: UdpSocket,
     pub(super) plain_rtp: UdpSocket,
     pub(super) plain_rtcp: UdpSocket,
+    pub(super) video_rtp: UdpSocket,
+    pub(super) video_rtcp: UdpSocket,
     /// Our ICE host candidate: the advertised address and the browser port.
     pub(super) candidate: SocketAddr,
 }
@@ -75,6 +91,15 @@ pub(super) struct BridgeTask {
     mid: Option<Mid>,
     /// The device's laws we offered the browser, for reading its answer.
     offered: Vec<G711>,
+    /// The device's video formats we offered the browser, and their section.
+    offered_video: Vec<VideoCodec>,
+    video_mid: Option<Mid>,
+    video: Option<VideoPath>,
+    /// The device's video RTP and RTCP addresses from its SDP, which comes
+    /// before the browser's answer creates the path.
+    video_peer: Option<(SocketAddr, SocketAddr)>,
+    /// Next audio sequence number toward the browser (RTP mode).
+    audio_seq: u64,
     path: Option<MediaPath>,
     /// Frames on their way across, reused.
     frames: Vec<Frame>,
@@ -104,14 +129,14 @@ pub(super) struct BridgeTask {
     /// then sent in one burst, which the browser's jitter buffer pays for by
     /// time-compressing speech for seconds.
     connected: bool,
-    _leases: [PortLease; 2],
+    _leases: [PortLease; 3],
     _active: ActiveGuard,
 }
 
 impl BridgeTask {
     pub(super) fn new(
         sockets: Sockets,
-        leases: [PortLease; 2],
+        leases: [PortLease; 3],
         control: mpsc::UnboundedReceiver<Control>,
         timed_out: watch::Sender<bool>,
         timeout: Duration,
@@ -124,6 +149,11 @@ impl BridgeTask {
             pending: None,
             mid: None,
             offered: Vec::new(),
+            offered_video: Vec::new(),
+            video_mid: None,
+            video: None,
+            video_peer: None,
+            audio_seq: u64::from(rand::random::<u16>()),
             path: None,
             frames: Vec::new(),
             answer: None,
@@ -152,6 +182,8 @@ impl BridgeTask {
         let mut browser_buf = vec![0u8; RECV_BUFFER_BYTES];
         let mut plain_buf = vec![0u8; RECV_BUFFER_BYTES];
         let mut rtcp_buf = vec![0u8; RECV_BUFFER_BYTES];
+        let mut video_buf = vec![0u8; RECV_BUFFER_BYTES];
+        let mut video_rtcp_buf = vec![0u8; RECV_BUFFER_BYTES];
         let mut watchdog = tokio::time::interval(Duration::from_millis(500));
         loop {
             let mut deadline = self.drain();
@@ -176,6 +208,17 @@ impl BridgeTask {
                 // str0m writes its own RTCP toward the browser; the device's
                 // reports are read only so the socket never fills.
                 _ = self.sockets.plain_rtcp.recv_from(&mut rtcp_buf) => {}
+                got = self.sockets.video_rtp.recv_from(&mut video_buf) => {
+                    if let Ok((n, src)) = got {
+                        self.on_device_video(&video_buf[..n], src);
+                    }
+                }
+                // Only its source matters: where keyframe requests go.
+                got = self.sockets.video_rtcp.recv_from(&mut video_rtcp_buf) => {
+                    if let (Ok((_, src)), Some(video)) = (got, self.video.as_mut()) {
+                        video.on_device_rtcp(src);
+                    }
+                }
                 _ = tokio::time::sleep_until(deadline.into()) => {
                     if let Some(rtc) = self.rtc.as_mut() {
                         let _ = rtc.handle_input(Input::Timeout(Instant::now()));
@@ -188,8 +231,9 @@ impl BridgeTask {
         tracing::debug!(candidate = %self.sockets.candidate, "webrtc bridge stopped");
     }
 
-    fn new_rtc(&self, codecs: &[G711], browser: &[BrowserCodecs]) -> Result<Rtc, String> {
-        let mut config = RtcConfig::new().clear_codecs().set_ice_lite(true);
+    fn new_rtc(&self, codecs: &[G711], browser: &[BrowserCodecs], video: &[VideoCodec]) -> Result<Rtc, String> {
+        // RTP mode: packets cross as they are; audio is written packet by packet too.
+        let mut config = RtcConfig::new().clear_codecs().set_ice_lite(true).set_rtp_mode(true);
         for kind in browser {
             if *kind == BrowserCodecs::Opus {
                 config = config.enable_opus(true, false);
@@ -202,6 +246,18 @@ impl BridgeTask {
                 };
             }
         }
+        for (i, v) in video.iter().enumerate() {
+            let pt = Pt::from(FIRST_VIDEO_PT + i as u8);
+            match v.format {
+                super::video::VideoFormat::Vp8 => {
+                    config.codec_config().add_config(pt, None, Codec::Vp8, Frequency::NINETY_KHZ, None, FormatParams::default())
+                }
+                super::video::VideoFormat::H264 => {
+                    let (mode1, profile) = v.h264_params();
+                    config.codec_config().add_h264(pt, None, mode1, profile)
+                }
+            }
+        }
         let mut rtc = config.build(Instant::now());
         let host = Candidate::host(self.sockets.candidate, "udp").map_err(|e| format!("host candidate: {e}"))?;
         rtc.add_local_candidate(host);
@@ -210,12 +266,12 @@ impl BridgeTask {
 
     fn apply(&mut self, control: Control) {
         match control {
-            Control::Answer { offer, codecs, reply } => {
-                let result = self.answer(&offer, &codecs);
+            Control::Answer { offer, codecs, video, reply } => {
+                let result = self.answer(&offer, &codecs, video);
                 let _ = reply.send(result);
             }
-            Control::Offer { codecs, reply } => {
-                let result = self.offer(&codecs);
+            Control::Offer { codecs, video, reply } => {
+                let result = self.offer(&codecs, video);
                 let _ = reply.send(result);
             }
             Control::Answered { answer, reply } => {
@@ -236,6 +292,12 @@ impl BridgeTask {
                     self.latched = false;
                 }
             }
+            Control::VideoPeer(rtp, rtcp) => {
+                self.video_peer = Some((rtp, rtcp));
+                if let Some(video) = self.video.as_mut() {
+                    video.set_peer(rtp, rtcp);
+                }
+            }
             Control::TelephoneEvent(pt) => {
                 self.plain_te = pt;
                 self.detector.set_payload_type(pt);
@@ -249,7 +311,7 @@ impl BridgeTask {
         self.last_media = Instant::now();
     }
 
-    fn answer(&mut self, offer: &str, codecs: &[G711]) -> Result<(String, G711), String> {
+    fn answer(&mut self, offer: &str, codecs: &[G711], video: Vec<VideoCodec>) -> Result<(String, G711), String> {
         if let Some(done) = &self.answer {
             return Ok(done.clone());
         }
@@ -257,13 +319,20 @@ impl BridgeTask {
         self.offered = codecs.to_vec();
         // G.711 passthrough when the browser has the device's law; Opus only if not.
         for browser in [BrowserCodecs::G711, BrowserCodecs::Opus] {
-            let mut rtc = self.new_rtc(codecs, &[browser])?;
+            let mut rtc = self.new_rtc(codecs, &[browser], &video)?;
             let parsed = SdpOffer::from_sdp_string(offer).map_err(|e| format!("browser SDP: {e}"))?;
             let Ok(answer) = rtc.sdp_api().accept_offer(parsed) else { continue };
-            // Only audio codecs are enabled, so the one section we accepted is the audio.
-            let Some(mid) = answer.media_lines.iter().find(|m| !m.disabled && !m.pts.is_empty()).map(|m| m.mid()) else { continue };
+            // The first accepted section of each kind: the audio, and the video if the device took it.
+            let accepted = |kind: MediaKind| {
+                (answer.media_lines.iter().filter(|m| !m.disabled && !m.pts.is_empty()).map(|m| m.mid()))
+                    .find(|mid| rtc.media(*mid).is_some_and(|m| m.kind() == kind))
+            };
+            let (Some(mid), video_mid) = (accepted(MediaKind::Audio), accepted(MediaKind::Video)) else { continue };
             let Some(path) = negotiated(&rtc, mid, codecs) else { continue };
             let law = path.device_law();
+            self.offered_video = video.clone();
+            self.video = video_mid.and_then(|v| video_map(&rtc, v, &video)).map(|map| VideoPath::new(map, self.video_peer));
+            self.video_mid = video_mid;
             (self.rtc, self.mid, self.path) = (Some(rtc), Some(mid), Some(path));
             self.drain();
             let done = (answer.to_sdp_string(), law);
@@ -300,15 +369,20 @@ impl BridgeTask {
         Ok(offer.to_sdp_string())
     }
 
-    fn offer(&mut self, codecs: &[G711]) -> Result<String, String> {
+    fn offer(&mut self, codecs: &[G711], video: Option<(Vec<VideoCodec>, Direction)>) -> Result<String, String> {
+        let (video, video_dir) = video.unwrap_or((Vec::new(), Direction::Inactive));
         // The device's laws only. Every WebRTC browser has G.711 (RFC 7874), and
         // with Opus in our offer Chromium's PCMU it sends measured worse (PESQ
         // 3.77 against 4.04): transcoding is for browsers whose own offer lacks G.711.
-        let mut rtc = self.new_rtc(codecs, &[BrowserCodecs::G711])?;
+        let mut rtc = self.new_rtc(codecs, &[BrowserCodecs::G711], &video)?;
         self.offered = codecs.to_vec();
         let mut change = rtc.sdp_api();
         let mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+        // BUNDLEd with the audio, in the device's direction: a doorbell camera sends only.
+        let video_mid = (!video.is_empty()).then(|| change.add_media(MediaKind::Video, video_dir, None, None, None));
         let (offer, pending) = change.apply().ok_or("nothing to offer")?;
+        self.offered_video = video;
+        self.video_mid = video_mid;
         self.rtc = Some(rtc);
         self.mid = Some(mid);
         self.pending = Some(pending);
@@ -316,9 +390,9 @@ impl BridgeTask {
         Ok(offer.to_sdp_string())
     }
 
-    fn answered(&mut self, answer: &str) -> Result<G711, String> {
+    fn answered(&mut self, answer: &str) -> Result<(G711, Vec<VideoCodec>), String> {
         if let (Some(path), None) = (&self.path, &self.pending) {
-            return Ok(path.device_law()); // a 183 already carried this answer
+            return Ok((path.device_law(), self.accepted_video())); // a 183 already carried this answer
         }
         let answer = SdpAnswer::from_sdp_string(answer).map_err(|e| format!("browser SDP: {e}"))?;
         let pending = self.pending.take().ok_or("no offer is waiting for an answer")?;
@@ -328,7 +402,14 @@ impl BridgeTask {
         let path = (self.rtc.as_ref().zip(self.mid)).and_then(|(rtc, mid)| negotiated(rtc, mid, &self.offered));
         let law = path.as_ref().map(MediaPath::device_law).ok_or("the browser accepted neither G.711 nor Opus")?;
         self.path = path;
-        Ok(law)
+        let rtc = self.rtc.as_ref().ok_or("no offer was made")?;
+        self.video = self.video_mid.and_then(|mid| video_map(rtc, mid, &self.offered_video)).map(|map| VideoPath::new(map, self.video_peer));
+        Ok((law, self.accepted_video()))
+    }
+
+    fn accepted_video(&self) -> Vec<VideoCodec> {
+        let Some(video) = &self.video else { return Vec::new() };
+        self.offered_video.iter().filter(|v| video.browser_pt(v.device_pt).is_some()).cloned().collect()
     }
 
     fn on_browser_packet(&mut self, packet: &[u8], source: SocketAddr) {
@@ -356,15 +437,31 @@ impl BridgeTask {
         if !self.connected {
             return;
         }
-        let (pt, clock) = path.browser_format();
+        let (pt, _) = path.browser_format();
         self.frames.clear();
         path.device_to_browser(rtp.payload_type, rtp.timestamp, rtp.payload, &mut self.frames);
         let Some(rtc) = self.rtc.as_mut() else { return };
         for frame in self.frames.drain(..) {
-            let Some(writer) = rtc.writer(mid) else { return };
-            let time = MediaTime::new(frame.timestamp as u64, Frequency::new(clock).expect("non-zero"));
-            let _ = writer.write(Pt::from(pt), Instant::now(), time, frame.payload);
+            write_rtp(rtc, mid, RtpWrite::new(Pt::from(pt), self.audio_seq.into(), frame.timestamp, Instant::now(), frame.payload));
+            self.audio_seq += 1;
         }
+    }
+
+    /// Device video to the browser: the same packet, the browser's payload type.
+    fn on_device_video(&mut self, packet: &[u8], source: SocketAddr) {
+        let (Some(video), Some(mid)) = (self.video.as_mut(), self.video_mid) else { return };
+        let Some(rtp) = rtp::parse(packet) else { return };
+        let Some(pt) = video.browser_pt(rtp.payload_type) else { return };
+        video.on_device_rtp(source, u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]));
+        let seq = video.browser_seq;
+        video.browser_seq += 1;
+        if !self.connected {
+            return;
+        }
+        let Some(rtc) = self.rtc.as_mut() else { return };
+        let write = RtpWrite::new(Pt::from(pt), seq.into(), rtp.timestamp, Instant::now(), rtp.payload.to_vec());
+        // Kept for the browser's NACKs: a lost piece of a keyframe is worth resending.
+        write_rtp(rtc, mid, write.marker(rtp.marker).nackable(true));
     }
 
     /// Polls str0m until it asks to be woken; returns when.
@@ -403,23 +500,47 @@ impl BridgeTask {
                 tracing::debug!(candidate = %self.sockets.candidate, "webrtc DTLS-SRTP up");
                 self.connected = true;
             }
-            Event::MediaData(data) => {
-                self.last_media = Instant::now();
-                let (Some(peer), Some(path)) = (self.plain_peer, self.path.as_mut()) else { return };
-                let law = path.device_law();
-                self.frames.clear();
-                // Decoded even while a key press plays, so the decoder keeps its state.
-                path.browser_to_device(*data.pt, data.time.numer(), data.time.frequency().get(), &data.data, &mut self.frames);
-                for frame in self.frames.drain(..) {
-                    self.last_plain_ts = Some((frame.timestamp, Instant::now()));
-                    if !self.dtmf_out.is_empty() {
-                        continue; // a key press is playing: its events replace the audio
-                    }
-                    self.writer.write(law.payload_type(), frame.timestamp, false, &frame.payload, &mut self.out);
-                    let _ = self.sockets.plain_rtp.try_send_to(&self.out, peer);
+            Event::RtpPacket(packet) => self.on_browser_rtp(packet),
+            Event::KeyframeRequest(req) if Some(req.mid) == self.video_mid => {
+                let Some(video) = self.video.as_mut() else { return };
+                let Some(request) = video.keyframe_request(req.kind == KeyframeRequestKind::Fir) else { return };
+                if let Some(peer) = video.rtcp_peer {
+                    tracing::debug!(kind = ?req.kind, "keyframe request to the device");
+                    let _ = self.sockets.video_rtcp.try_send_to(&request, peer);
                 }
             }
             _ => {}
+        }
+    }
+
+    fn on_browser_rtp(&mut self, packet: RtpPacket) {
+        // RTP mode hands over Chrome's padding-only probes too: as empty
+        // packets they would cost the device's jitter buffer a frame each.
+        if packet.payload.is_empty() {
+            return;
+        }
+        let pt = *packet.header.payload_type;
+        if let Some(video) = self.video.as_mut()
+            && let Some(device_pt) = video.device_pt(pt)
+        {
+            let Some(peer) = video.peer else { return };
+            video.write_for_device(device_pt, packet.header.timestamp, packet.header.marker, &packet.payload, &mut self.out);
+            let _ = self.sockets.video_rtp.try_send_to(&self.out, peer);
+            return;
+        }
+        self.last_media = Instant::now();
+        let (Some(peer), Some(path)) = (self.plain_peer, self.path.as_mut()) else { return };
+        let law = path.device_law();
+        self.frames.clear();
+        // Decoded even while a key press plays, so the decoder keeps its state.
+        path.browser_to_device(pt, packet.time.numer(), packet.time.frequency().get(), &packet.payload, &mut self.frames);
+        for frame in self.frames.drain(..) {
+            self.last_plain_ts = Some((frame.timestamp, Instant::now()));
+            if !self.dtmf_out.is_empty() {
+                continue; // a key press is playing: its events replace the audio
+            }
+            self.writer.write(law.payload_type(), frame.timestamp, false, &frame.payload, &mut self.out);
+            let _ = self.sockets.plain_rtp.try_send_to(&self.out, peer);
         }
     }
 
@@ -461,6 +582,30 @@ impl BridgeTask {
     }
 }
 
+/// (device pt, browser pt) for each of the device's `formats` the browser
+/// also lists in section `mid`; None when there is none.
+fn video_map(rtc: &Rtc, mid: Mid, formats: &[VideoCodec]) -> Option<Vec<(u8, u8)>> {
+    let remote = rtc.media(mid)?.remote_pts();
+    let map: Vec<(u8, u8)> = formats
+        .iter()
+        .filter_map(|v| {
+            let params = rtc.codec_config().params().iter().filter(|p| remote.contains(&p.pt()));
+            let same = |p: &&str0m::format::PayloadParams| {
+                let spec = p.spec();
+                match v.format {
+                    super::video::VideoFormat::Vp8 => spec.codec == Codec::Vp8,
+                    super::video::VideoFormat::H264 => {
+                        let (mode1, profile) = v.h264_params();
+                        spec.codec == Codec::H264 && (spec.format.packetization_mode == Some(1)) == mode1 && spec.format.profile_level_id == Some(profile)
+                    }
+                }
+            };
+            params.clone().find(same).map(|p| (v.device_pt, *p.pt()))
+        })
+        .collect();
+    (!map.is_empty()).then_some(map)
+}
+
 /// How audio crosses, from what the browser agreed to: the first of its
 /// payload types that is one of the device's `laws`, else Opus transcoded to
 /// the first law.
@@ -479,5 +624,13 @@ fn negotiated(rtc: &Rtc, mid: Mid, laws: &[G711]) -> Option<MediaPath> {
             tracing::warn!(error = %e, "opus transcoder unavailable");
             None
         }
+    }
+}
+
+/// One packet to the browser on `mid`'s send stream (declared by the SDP).
+fn write_rtp(rtc: &mut Rtc, mid: Mid, write: RtpWrite) {
+    let mut api = rtc.direct_api();
+    if let Some(tx) = api.stream_tx_by_mid(mid, None) {
+        tx.write_rtp(write);
     }
 }

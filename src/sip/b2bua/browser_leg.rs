@@ -7,10 +7,13 @@
 //! transcoding, whatever order the two sides list codecs in. A browser
 //! without that law gets Opus, transcoded by the bridge.
 //!
+//! Video (VP8, H.264) offered by either side gets a video stream too, on
+//! the bridge's own plain port pair for it.
+//!
 //! Between two browsers, two bridges are chained: the plain side of each is
 //! the "device" of the other.
 use crate::media::sdp::{Direction, Sdp};
-use crate::media::webrtc::{check_browser_sdp, is_webrtc, offered_g711, plain_sdp, WebRtcBridge, G711};
+use crate::media::webrtc::{check_browser_sdp, is_webrtc, offered_g711, offered_video, plain_sdp, reverse, video_section, DeviceVideo, VideoCodec, VideoFormat, WebRtcBridge, G711};
 use crate::media::MediaEngine;
 
 pub struct BrowserLeg {
@@ -29,6 +32,11 @@ pub struct BrowserLeg {
     browser_reoffer: Option<String>,
     /// We re-offered to the browser for a device's re-INVITE.
     reoffered_to_browser: bool,
+    /// The device's video offer (it called the browser).
+    device_video: Option<DeviceVideo>,
+    /// The video section every SDP toward the device carries once set:
+    /// formats (none: refused), our direction, a format for a refusal.
+    video_to_device: Option<(Vec<VideoCodec>, Direction, u8)>,
     session_id: u64,
     version: u64,
 }
@@ -36,7 +44,7 @@ pub struct BrowserLeg {
 impl BrowserLeg {
     pub async fn new(engine: &MediaEngine, session_id: u64) -> anyhow::Result<Self> {
         let bridge = engine.create_webrtc_bridge().await?;
-        Ok(BrowserLeg { bridge, browser_offer: None, codec: None, offered_to_browser: false, last_to_browser: None, device_te: None, browser_reoffer: None, reoffered_to_browser: false, session_id, version: 0 })
+        Ok(BrowserLeg { bridge, browser_offer: None, codec: None, offered_to_browser: false, last_to_browser: None, device_te: None, browser_reoffer: None, reoffered_to_browser: false, device_video: None, video_to_device: None, session_id, version: 0 })
     }
 
     /// The browser's SDP, turned into plain SDP for the other side.
@@ -59,13 +67,18 @@ impl BrowserLeg {
             }
             None if self.offered_to_browser => {
                 // The browser answers our offer.
-                let codec = self.bridge.browser_answered(text).await?;
+                let (codec, video) = self.bridge.browser_answered(text).await?;
                 self.codec = Some(codec);
+                self.video_to_device = self.device_video.as_ref().map(|d| (video, reverse(d.direction), d.codecs[0].device_pt));
                 (vec![codec], self.device_te)
             }
             None => {
                 // Offered to the device with RFC 4733, for the browser's SIP INFO key presses.
                 self.browser_offer = Some(text.to_string());
+                self.video_to_device = browser_video(text).map(|v| {
+                    let refused = v.codecs[0].device_pt;
+                    (v.codecs, v.direction, refused)
+                });
                 (vec![G711::Pcmu, G711::Pcma], Some(101))
             }
         };
@@ -77,6 +90,12 @@ impl BrowserLeg {
         let sdp = Sdp::parse(text).map_err(|e| anyhow::anyhow!("bad SDP: {e}"))?;
         if let Some((rtp, _)) = sdp.media_endpoint(0) {
             self.bridge.set_plain_peer(rtp);
+        }
+        let video = offered_video(&sdp);
+        if let Some((rtp, rtcp)) = video.as_ref().and_then(|v| sdp.media_endpoint(v.index)) {
+            // Without a=rtcp, RTCP is on the next port (RFC 3550).
+            let rtcp = rtcp.unwrap_or_else(|| std::net::SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)));
+            self.bridge.set_plain_video_peer(rtp, rtcp);
         }
         self.device_te = sdp.telephone_event_pt();
         self.bridge.set_plain_telephone_event(self.device_te);
@@ -104,7 +123,14 @@ impl BrowserLeg {
         if let Some(offer) = self.browser_offer.clone() {
             // The device answered the browser's call.
             let first = *offered.first().ok_or_else(|| anyhow::anyhow!("the device answered without PCMU or PCMA"))?;
-            let (answer, codec) = self.bridge.answer_browser(&offer, &[first]).await?;
+            // Its video answer names the browser's own payload types: ours in the offer.
+            let video = self.video_to_device.as_ref().and(video.filter(|v| v.index == 1));
+            let formats = video.as_ref().map_or(Vec::new(), |v| v.codecs.clone());
+            if let Some((to_device, direction, _)) = self.video_to_device.as_mut() {
+                *to_device = formats.clone();
+                *direction = reverse(video.map_or(Direction::Inactive, |v| v.direction));
+            }
+            let (answer, codec) = self.bridge.answer_browser(&offer, &[first], &formats).await?;
             self.codec = Some(codec);
             self.last_to_browser = Some(answer.clone().into_bytes());
             return Ok(answer.into_bytes());
@@ -113,7 +139,9 @@ impl BrowserLeg {
             anyhow::bail!("the device offered neither PCMU nor PCMA (Opus-only devices are not bridged)");
         }
         self.offered_to_browser = true;
-        let offer = self.bridge.offer_browser(&offered).await?.into_bytes();
+        // Video only as the second section (after the audio), where our answer puts it.
+        self.device_video = video.filter(|v| v.index == 1);
+        let offer = self.bridge.offer_browser(&offered, self.device_video.as_ref()).await?.into_bytes();
         self.last_to_browser = Some(offer.clone());
         Ok(offer)
     }
@@ -126,6 +154,22 @@ impl BrowserLeg {
 
     fn device_sdp(&mut self, engine: &MediaEngine, codecs: &[G711], te: Option<u8>) -> Vec<u8> {
         self.version += 1;
-        plain_sdp(engine.advertise(), self.bridge.plain_port(), codecs, te, self.session_id, self.version).to_string().into_bytes()
+        let mut text = plain_sdp(engine.advertise(), self.bridge.plain_port(), codecs, te, self.session_id, self.version).to_string();
+        if let Some((formats, direction, refused)) = &self.video_to_device {
+            // Port 0 when no format is left on both sides.
+            text.push_str(&video_section(self.bridge.video_port(), formats, *direction, *refused));
+        }
+        text.into_bytes()
     }
+}
+
+/// The browser's video, as offered to the device: its first VP8 and its
+/// first H.264 in packetization mode 1 (Chrome lists a dozen profiles),
+/// under the browser's own payload types. Only as the second section.
+fn browser_video(text: &str) -> Option<DeviceVideo> {
+    let mut video = offered_video(&Sdp::parse(text).ok()?).filter(|v| v.index == 1)?;
+    let vp8 = video.codecs.iter().find(|c| c.format == VideoFormat::Vp8).cloned();
+    let h264 = video.codecs.iter().find(|c| c.format == VideoFormat::H264 && c.h264_params().0).cloned();
+    video.codecs = vp8.into_iter().chain(h264).collect();
+    (!video.codecs.is_empty()).then_some(video)
 }

@@ -1,5 +1,6 @@
 """baresip 1.0 as a headless SIP phone: plays a WAV (aufile), records what it
-receives (sndfile: *-dec.wav), is driven through ctrl_tcp (netstring JSON)."""
+receives (sndfile: *-dec.wav), is driven through ctrl_tcp (netstring JSON).
+With video=True it is a video doorbell: fakevideo's test picture in VP8."""
 from __future__ import annotations
 
 import json
@@ -107,7 +108,7 @@ class Baresip:
                  user: str, domain: str, password: str | None = None,
                  transport: str = "udp", source: Path, cafile: Path | None = None,
                  answermode: str = "auto", regint: int = 600, register: bool = True,
-                 outbound: str | None = None):
+                 outbound: str | None = None, video: bool = False):
         if shutil.which("baresip") is None:
             raise RuntimeError("baresip is not installed (scripts/install-test-deps.sh)")
         self.name = name
@@ -121,6 +122,8 @@ class Baresip:
         self.rtp_lo = procs.free_port("media", count=20)
         self.user, self.domain, self.transport = user, domain, transport
         params = [f"answermode={answermode}", "audio_codecs=pcmu"]
+        if video:
+            params.append("video_codecs=vp8")
         if password is not None:
             params.insert(0, f"auth_pass={password}")
         params.append(f"regint={regint if register else 0}")
@@ -152,8 +155,12 @@ class Baresip:
         }
         if cafile:
             cfg["sip_cafile"] = str(cafile)
+        if video:
+            # fakevideo is both the camera and the (discarding) display.
+            cfg.update({"video_source": "fakevideo,nil", "video_display": "fakevideo,nil",
+                        "video_size": "320x240", "video_bitrate": "300000", "video_fps": "15"})
         lines = [f"{k}\t\t{v}" for k, v in cfg.items()]
-        for m in ("g711.so", "aufile.so", "alsa.so", "sndfile.so"):
+        for m in ("g711.so", "aufile.so", "alsa.so", "sndfile.so") + (("vp8.so", "fakevideo.so") if video else ()):
             lines.append(f"module\t\t{m}")
         for m in ("uuid.so", "account.so"):
             lines.append(f"module_tmp\t\t{m}")

@@ -83,15 +83,19 @@ class BrowserPhone:
                            f"events: {[e.get('event') for e in self.events]}\n{self.log_tail()}")
 
     def register(self, ws_url: str, ext: str, host: str, password: str, timeout: float = 15.0,
-                 strip_candidates: bool = False, opus_only: bool = False) -> None:
+                 strip_candidates: bool = False, opus_only: bool = False, video: bool = False) -> None:
         self.command("start", wsUrl=ws_url, uri=f"sip:{ext}@{host}", password=password,
-                     stripCandidates=strip_candidates, opusOnly=opus_only)
+                     stripCandidates=strip_candidates, opusOnly=opus_only, video=video)
         self.wait_event("registered", timeout)
 
     def record(self, seconds: float) -> Path:
         out = self.dir / f"received-{len(list(self.dir.glob('received-*.wav')))}.wav"
         self.command("record", timeout=seconds + 30, ms=int(seconds * 1000), out=str(out))
         return out
+
+    def video_stats(self) -> dict | None:
+        """getStats inbound-rtp of kind video: framesDecoded, keyFramesDecoded, pliCount..."""
+        return self.command("videostats")["stats"]
 
     def log_tail(self, lines: int = 40) -> str:
         return procs.tail(self.log_path, lines) + "\n" + procs.tail(self.dir / "events.jsonl", lines)

@@ -60,6 +60,7 @@ async function run(c) {
     case 'renegotiate': return { done: await page.evaluate(u => phone.renegotiate(u), !!c.useUpdate) };
     case 'hangup': await page.evaluate(() => phone.hangup()); return {};
     case 'stats': return { stats: await page.evaluate(() => phone.inboundStats()) };
+    case 'videostats': return { stats: await page.evaluate(() => phone.videoStats()) };
     case 'sdp': return { sdp: await page.evaluate(() => phone.sdp()) };
     case 'record': {
       const b64 = await page.evaluate(ms => phone.recordRemote(ms), c.ms);

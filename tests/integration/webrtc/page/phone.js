@@ -59,6 +59,8 @@
 
   function attach(pc) {
     pc.addEventListener('track', e => {
+      // Video is read through getStats only; the recorder needs the audio.
+      if (e.track.kind === 'video') { note('track-video'); return; }
       phone.remoteStream = e.streams[0] || new MediaStream([e.track]);
       document.getElementById('remote').srcObject = phone.remoteStream;
       note('track');
@@ -69,6 +71,8 @@
   phone.options = {};
   phone.start = function (o) {
     phone.options = o;
+    // A video call: Chromium's fake camera sends, and the remote picture is decoded.
+    media.video = !!o.video;
     const socket = new JsSIP.WebSocketInterface(o.wsUrl);
     // JsSIP's defaults otherwise, as the card leaves them (session timers on).
     phone.ua = new JsSIP.UA({ sockets: [socket], uri: o.uri, password: o.password, register: true });
@@ -150,6 +154,23 @@
         out.codec = codec ? codec.mimeType : null;
         for (const k of ['packetsReceived', 'packetsLost', 'jitter', 'concealedSamples', 'totalSamplesReceived',
           'insertedSamplesForDeceleration', 'removedSamplesForAcceleration', 'jitterBufferDelay', 'jitterBufferEmittedCount']) out[k] = r[k];
+      }
+    });
+    return out;
+  };
+
+  // The remote video as the browser decoded it (inbound-rtp, kind video).
+  phone.videoStats = async function () {
+    const pc = phone.session && phone.session.connection;
+    if (!pc) return null;
+    let out = null;
+    const all = await pc.getStats();
+    all.forEach(r => {
+      if (r.type === 'inbound-rtp' && r.kind === 'video') {
+        const codec = r.codecId && all.get(r.codecId);
+        out = { codec: codec ? codec.mimeType : null };
+        for (const k of ['packetsReceived', 'framesReceived', 'framesDecoded', 'keyFramesDecoded', 'frameWidth',
+          'frameHeight', 'pliCount', 'firCount', 'nackCount']) out[k] = r[k];
       }
     });
     return out;

@@ -1,0 +1,135 @@
+//! The device side of one bridged video stream: RTP in from the device
+//! relabelled with the browser's payload type, the browser's RTP out with
+//! the device's, and keyframe requests written as RTCP feedback (PLI, RFC
+//! 4585 §6.3.1; FIR, RFC 5104 §4.3.1) on the device's RTCP port.
+use super::rtp::RtpWriter;
+use std::net::SocketAddr;
+
+pub(super) struct VideoPath {
+    /// (device pt, browser pt) for each format both sides accepted.
+    map: Vec<(u8, u8)>,
+    pub(super) peer: Option<SocketAddr>,
+    pub(super) rtcp_peer: Option<SocketAddr>,
+    /// Symmetric RTP/RTCP: the first source after an SDP change wins.
+    latched: bool,
+    rtcp_latched: bool,
+    /// The device's video SSRC: the media source a keyframe request names.
+    pub(super) device_ssrc: Option<u32>,
+    writer: RtpWriter,
+    /// Our SSRC toward the device, also the sender of our feedback.
+    ssrc: u32,
+    fir_seq: u8,
+    /// Next sequence number toward the browser (str0m's RTP mode wants ours).
+    pub(super) browser_seq: u64,
+}
+
+impl VideoPath {
+    /// `peer`: the device's video RTP and RTCP addresses, if known yet.
+    pub(super) fn new(map: Vec<(u8, u8)>, peer: Option<(SocketAddr, SocketAddr)>) -> Self {
+        let ssrc = rand::random();
+        VideoPath {
+            map,
+            peer: peer.map(|p| p.0),
+            rtcp_peer: peer.map(|p| p.1),
+            latched: false,
+            rtcp_latched: false,
+            device_ssrc: None,
+            writer: RtpWriter::new(ssrc, rand::random()),
+            ssrc,
+            fir_seq: 0,
+            browser_seq: u64::from(rand::random::<u16>()),
+        }
+    }
+
+    pub(super) fn browser_pt(&self, device_pt: u8) -> Option<u8> {
+        self.map.iter().find(|(d, _)| *d == device_pt).map(|(_, b)| *b)
+    }
+
+    pub(super) fn device_pt(&self, browser_pt: u8) -> Option<u8> {
+        self.map.iter().find(|(_, b)| *b == browser_pt).map(|(d, _)| *d)
+    }
+
+    /// Where the device's SDP says it receives; the next packets it sends
+    /// move this to their real source.
+    pub(super) fn set_peer(&mut self, rtp: SocketAddr, rtcp: SocketAddr) {
+        (self.peer, self.rtcp_peer) = (Some(rtp), Some(rtcp));
+        (self.latched, self.rtcp_latched) = (false, false);
+    }
+
+    pub(super) fn on_device_rtp(&mut self, source: SocketAddr, ssrc: u32) {
+        if !self.latched {
+            self.peer = Some(source);
+            self.latched = true;
+        }
+        self.device_ssrc = Some(ssrc);
+    }
+
+    pub(super) fn on_device_rtcp(&mut self, source: SocketAddr) {
+        if !self.rtcp_latched {
+            self.rtcp_peer = Some(source);
+            self.rtcp_latched = true;
+        }
+    }
+
+    /// A browser packet relabelled for the device, in `out`.
+    pub(super) fn write_for_device(&mut self, device_pt: u8, timestamp: u32, marker: bool, payload: &[u8], out: &mut Vec<u8>) {
+        self.writer.write(device_pt, timestamp, marker, payload, out);
+    }
+
+    /// A keyframe request for the device's stream; None until it has sent.
+    pub(super) fn keyframe_request(&mut self, fir: bool) -> Option<Vec<u8>> {
+        let media = self.device_ssrc?;
+        if fir {
+            self.fir_seq = self.fir_seq.wrapping_add(1);
+            return Some(fir_packet(self.ssrc, media, self.fir_seq));
+        }
+        Some(pli_packet(self.ssrc, media))
+    }
+}
+
+/// RTCP PSFB (206) FMT 1: sender SSRC, media SSRC, no FCI.
+pub fn pli_packet(sender: u32, media: u32) -> Vec<u8> {
+    let mut p = vec![0x80 | 1, 206, 0, 2];
+    p.extend_from_slice(&sender.to_be_bytes());
+    p.extend_from_slice(&media.to_be_bytes());
+    p
+}
+
+/// RTCP PSFB (206) FMT 4: media SSRC field 0, the target in the FCI with
+/// a sequence number that changes per new request.
+pub fn fir_packet(sender: u32, media: u32, seq: u8) -> Vec<u8> {
+    let mut p = vec![0x80 | 4, 206, 0, 4];
+    p.extend_from_slice(&sender.to_be_bytes());
+    p.extend_from_slice(&0u32.to_be_bytes());
+    p.extend_from_slice(&media.to_be_bytes());
+    p.extend_from_slice(&[seq, 0, 0, 0]);
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pli_and_fir_follow_the_rfcs() {
+        let pli = pli_packet(0x0102_0304, 0x0a0b_0c0d);
+        assert_eq!(pli, [0x81, 206, 0, 2, 1, 2, 3, 4, 0x0a, 0x0b, 0x0c, 0x0d]);
+        let fir = fir_packet(1, 0x0a0b_0c0d, 7);
+        assert_eq!(fir.len(), 4 * (1 + 4), "length field counts 32-bit words minus one");
+        assert_eq!(&fir[..4], &[0x84, 206, 0, 4]);
+        assert_eq!(&fir[8..12], &[0, 0, 0, 0], "FIR's media SSRC is unused");
+        assert_eq!(&fir[12..20], &[0x0a, 0x0b, 0x0c, 0x0d, 7, 0, 0, 0]);
+    }
+
+    #[test]
+    fn keyframe_requests_wait_for_the_device_ssrc_and_count_firs() {
+        let mut v = VideoPath::new(vec![(100, 96)], None);
+        assert!(v.keyframe_request(false).is_none(), "no media SSRC to name yet");
+        v.on_device_rtp("127.0.0.1:4000".parse().unwrap(), 0xdead_beef);
+        assert_eq!(&v.keyframe_request(false).unwrap()[8..12], &0xdead_beefu32.to_be_bytes());
+        let first = v.keyframe_request(true).unwrap();
+        let second = v.keyframe_request(true).unwrap();
+        assert_ne!(first[16], second[16], "a new FIR has a new sequence number");
+        assert_eq!((v.browser_pt(100), v.device_pt(96), v.browser_pt(101)), (Some(96), Some(100), None));
+    }
+}
