@@ -18,6 +18,8 @@ from harness import audio, procs  # noqa: E402
 from harness.baresip import Baresip  # noqa: E402
 from harness.linphone import Linphone  # noqa: E402
 from harness.pbx import Pbx  # noqa: E402
+from harness.rtp import RtpEndpoint  # noqa: E402
+from harness.uaflows import MediaPort, ua_factory  # noqa: E402
 from harness.sipp import Sipp  # noqa: E402
 
 DEFAULT_TIMEOUT = int(os.environ.get("HA_PBX_TEST_TIMEOUT", "180"))
@@ -167,3 +169,26 @@ def linphone_factory(workdir, registry, dumper):
     yield make
     for lp in made:
         lp.stop()
+
+
+@pytest.fixture
+def uas(workdir, dumper):
+    """Python SIP UAs (harness/ua.py), closed after the test."""
+    make, close_all = ua_factory(workdir, dumper)
+    yield make
+    close_all()
+
+
+@pytest.fixture
+def rtp():
+    """RTP endpoints (`pair=True`: an RTP/RTCP port pair), closed after the test."""
+    made: list = []
+
+    def make(pair: bool = False):
+        e = MediaPort() if pair else RtpEndpoint()
+        made.append(e)
+        return e
+
+    yield make
+    for e in made:
+        e.close()

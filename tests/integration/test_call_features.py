@@ -15,30 +15,9 @@ import pytest
 
 from harness import procs
 from harness import sip as siplib
-from harness.rtp import RtpEndpoint, tone_samples
+from harness.rtp import tone_samples
 from harness.ua import branch_of, final_statuses, make_sdp, parse_sdp, tag_of, uri_of
-from harness.uaflows import connect, hang_up, health, start_tones, tone_report, ua_factory
-
-
-@pytest.fixture
-def uas(workdir, dumper):
-    make, close_all = ua_factory(workdir, dumper)
-    yield make
-    close_all()
-
-
-@pytest.fixture
-def rtp():
-    made: list[RtpEndpoint] = []
-
-    def make() -> RtpEndpoint:
-        e = RtpEndpoint()
-        made.append(e)
-        return e
-
-    yield make
-    for e in made:
-        e.close()
+from harness.uaflows import connect, hang_up, health, start_tones, tone_report
 
 
 @pytest.fixture

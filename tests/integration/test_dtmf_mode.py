@@ -13,7 +13,7 @@ import pytest
 
 from harness.rtp import RtpEndpoint, tone_samples
 from harness.ua import make_sdp, parse_sdp
-from harness.uaflows import connect, start_tones, ua_factory
+from harness.uaflows import connect, start_tones
 
 TOKEN = "test-token-0123456789"
 EXTENSIONS = [
@@ -28,27 +28,6 @@ EVENT_PT = 101  # harness.ua.make_sdp and baresip both offer telephone-event as 
 def ipbx(pbx_factory):
     return pbx_factory(extensions=[dict(e) for e in EXTENSIONS],
                        overrides={"http": {"api_token": TOKEN}}).start()
-
-
-@pytest.fixture
-def uas(workdir, dumper):
-    make, close_all = ua_factory(workdir, dumper)
-    yield make
-    close_all()
-
-
-@pytest.fixture
-def rtp():
-    made: list[RtpEndpoint] = []
-
-    def make() -> RtpEndpoint:
-        e = RtpEndpoint()
-        made.append(e)
-        return e
-
-    yield make
-    for e in made:
-        e.close()
 
 
 def api(pbx, method: str, path: str, body: dict | None = None):

@@ -15,29 +15,7 @@ import pytest
 from harness import procs
 from harness.rtp import RtpEndpoint, RtpPacket, tone_samples
 from harness.ua import make_sdp, parse_sdp
-from harness.uaflows import (MediaPort, connect, hang_up, health, start_tones, tone_report,
-                             ua_factory, wait_health)
-
-
-@pytest.fixture
-def uas(workdir, dumper):
-    make, close_all = ua_factory(workdir, dumper)
-    yield make
-    close_all()
-
-
-@pytest.fixture
-def rtp():
-    made: list = []
-
-    def make(pair: bool = False):
-        e = MediaPort() if pair else RtpEndpoint()
-        made.append(e)
-        return e
-
-    yield make
-    for e in made:
-        e.close()
+from harness.uaflows import connect, hang_up, health, start_tones, tone_report, wait_health
 
 
 def _registered(ua):
