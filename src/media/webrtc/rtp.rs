@@ -8,6 +8,7 @@ pub struct RtpView<'a> {
     pub sequence: u16,
     pub timestamp: u32,
     pub marker: bool,
+    pub ssrc: u32,
     pub payload: &'a [u8],
 }
 
@@ -37,6 +38,7 @@ pub fn parse(buf: &[u8]) -> Option<RtpView<'_>> {
         sequence: u16::from_be_bytes([buf[2], buf[3]]),
         timestamp: u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]),
         marker: buf[1] & 0x80 != 0,
+        ssrc: u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]),
         payload: &buf[start..end],
     })
 }

@@ -452,7 +452,7 @@ impl BridgeTask {
         let (Some(video), Some(mid)) = (self.video.as_mut(), self.video_mid) else { return };
         let Some(rtp) = rtp::parse(packet) else { return };
         let Some(pt) = video.browser_pt(rtp.payload_type) else { return };
-        video.on_device_rtp(source, u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]));
+        video.on_device_rtp(source, rtp.ssrc);
         let seq = video.browser_seq;
         video.browser_seq += 1;
         if !self.connected {

@@ -101,10 +101,11 @@ pub async fn run(setup: CallSetup) {
     // An extension on a desk phone and in the dashboard: each kind of device
     // gets an offer it can use. A browser caller has one bridge, toward the
     // SIP devices only.
-    let mixed = browsers > 0 && browsers < bindings.len();
+    let mut mixed = browsers > 0 && browsers < bindings.len();
     if mixed && crate::media::webrtc::is_webrtc(&String::from_utf8_lossy(&offer)) {
         tracing::info!(%call_id, "a browser calls an extension with SIP devices and browsers: ringing the SIP devices");
         bindings.retain(|b| !is_browser(b));
+        mixed = false;
     } else if browsers > 0 && !mixed {
         // A browser callee (SIP Core card) needs a WebRTC offer.
         media.expect_browser(Leg::B);
@@ -119,7 +120,7 @@ pub async fn run(setup: CallSetup) {
         }
     };
     let mut offer_browsers = None;
-    if mixed && bindings.iter().any(is_browser) {
+    if mixed {
         match media.offer_for_browser_forks(&offer).await {
             Ok(o) => offer_browsers = Some(o),
             Err(e) => {
@@ -493,12 +494,11 @@ impl Call {
         };
         let to_agent = self.core.agent.get().is_some_and(|a| a.binding.source == b.source);
         self.fork_agent.push(to_agent);
-        let headers = match self.core.agent.get() {
-            Some(a) if a.binding.source == b.source => {
-                let note = AgentInvite { call: self.call_id.clone(), ..self.agent_note.clone() };
-                vec![Header::Other(AGENT_HEADER.into(), note.to_value())]
-            }
-            _ => Vec::new(),
+        let headers = if to_agent {
+            let note = AgentInvite { call: self.call_id.clone(), ..self.agent_note.clone() };
+            vec![Header::Other(AGENT_HEADER.into(), note.to_value())]
+        } else {
+            Vec::new()
         };
         let offer = match &self.offer_browsers {
             Some(webrtc) if is_browser(b) => webrtc.as_slice(),
