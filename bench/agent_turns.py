@@ -6,7 +6,7 @@ audio, voice-to-voice, overhead) and, independently, voice-to-voice measured at
 the caller from its recordings (end of its speech -> first agent audio after it).
 Asserts nothing.
 
-    .venv-test/bin/python bench/agent_turns.py [TURNS] [--assist] [--gap S]
+    .venv-test/bin/python bench/agent_turns.py [TURNS] [--assist] [--gap S] [--early MS]
 
 The brain is a local OpenAI-compatible mock (tests/integration/harness/openai_mock.py,
 real streaming wire format, fixed short answer) unless --assist: then a real Home
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -46,6 +47,8 @@ def main() -> None:
     ap.add_argument("turns", nargs="?", type=int, default=10)
     ap.add_argument("--assist", action="store_true", help="Home Assistant Assist as the brain")
     ap.add_argument("--gap", type=float, default=9.0, help="seconds from one question to the next")
+    ap.add_argument("--early", type=int, default=None,
+                    help="agent.early_stt_ms (default: the PBX's own default; 0: transcribe only at the end of a turn)")
     ap.add_argument("--dryrun", action="store_true",
                     help="the Python stand-in agent (tests/integration/harness/fake_agent.py) instead of "
                          "the PBX's: only to check this script")
@@ -74,12 +77,17 @@ def main() -> None:
             mock = openai_mock.OpenAIMock().start()
             mock.script(openai_mock.text("It is twelve o'clock."))
             brain = agent.openai_brain(mock)
-            questions = ["What time is it?"]
+            # a short question, and a longer request whose pauses (between its sentences
+            # and at its commas) start early transcriptions that must be thrown away
+            questions = ["What time is it?",
+                         "Is the garage door closed? If it is open, please close it, and switch off the porch light."]
         parts = [(6.0 if i == 0 else a.gap, questions[i % len(questions)]) for i in range(a.turns)]
         u = speech.script(d / "caller.wav", parts, trail=60, piper_port=piper.port)
 
         over = agent.agent_overrides(stt_url=whisper.url, tts_url=piper.url, brain=brain, ha=ha_api,
                                      allowed_entities=["input_boolean.hallway_light"])
+        if a.early is not None:
+            over["agent"]["early_stt_ms"] = a.early
         exts = None
         if a.dryrun:
             from harness.fake_agent import FakeAgent
@@ -109,10 +117,13 @@ def main() -> None:
 
         # caller side: end of each question (as sent) -> first agent sound after it
         dec_segs = speech.segments(agent.recording(b, "dec"))
-        enc = agent.recording(b, "enc")
+        enc_segs = speech.segments(agent.recording(b, "enc"))
         heard = []
         for s, e, _ in u.parts:
-            e_sent = speech.speech_end(enc, after=s + 0.1) or e
+            # the end of the last sound stretch of this question as sent (one with
+            # sentences has pauses inside it)
+            ends = [se for ss, se in enc_segs if s - 0.5 < ss < e - 0.05]
+            e_sent = ends[-1] if ends else e
             nxt = [ds for ds, de in dec_segs if ds >= e_sent]
             if nxt and nxt[0] - e_sent < a.gap:
                 heard.append(nxt[0] - e_sent)
@@ -127,6 +138,8 @@ def main() -> None:
             return
         print(f"\n/metrics: {agent.M_TURNS} = {agent.metric(s, agent.M_TURNS)}, failures "
               f"{ {k: agent.metric(s, agent.M_FAILURES, backend=k) for k in ('stt', 'tts', 'brain')} }")
+        print(f"early transcriptions: {agent.metric(s, 'ha_pbx_agent_early_stt_started_total')} started, "
+              f"{agent.metric(s, 'ha_pbx_agent_early_stt_used_total')} used")
         print(f"{'figure':45s} {'count':>6s} {'mean ms':>8s} {'p50 ms':>8s} {'p95 ms':>8s}")
         for n in agent.TURN_FIGURES:
             c, tot = agent.figure_count(s, n), agent.metric(s, n + "_sum")
@@ -138,6 +151,20 @@ def main() -> None:
             mean = (tot / c) if c and tot is not None else None
             print(f"{n:45s} {int(c or 0):6d} {ms(mean)} {ms(p50)} {ms(p95)}")
         print("(p50/p95 from histogram buckets: as coarse as the buckets)")
+
+        # exact per-turn figures from the PBX's "agent turn" log lines
+        fields = ("v2v_ms", "stt_ms", "stt_waited_ms", "brain_ms", "tts_ms", "overhead_ms")
+        rows = []
+        for line in pbx.log_path.read_text(errors="replace").splitlines():
+            if "agent turn" in line:
+                kv = dict(m.groups() for m in re.finditer(r"(\w+)=(\d+)", line))
+                rows.append([int(kv.get(f, 0)) for f in fields])
+        if rows:
+            print(f"\nfrom the PBX log, {len(rows)} turns:")
+            print(f"{'figure':15s} {'p50 ms':>8s} {'p95 ms':>8s} {'max ms':>8s}")
+            for i, f in enumerate(fields):
+                xs = [r[i] for r in rows]
+                print(f"{f:15s} {pct(xs, .5):8.0f} {pct(xs, .95):8.0f} {max(xs):8d}")
     finally:
         reg.kill_all()
         if os.environ.get("BENCH_KEEP"):

@@ -18,6 +18,7 @@ const AGENT_KEYS: &[&str] = &[
     "apology",
     "language",
     "end_of_turn_ms",
+    "early_stt_ms",
     "max_call_secs",
     "silence_secs",
     "backend_timeout_secs",
@@ -49,7 +50,7 @@ pub fn parse(options: &Map<String, Value>) -> Result<Option<Value>> {
     for k in ["name", "greeting", "apology", "language"] {
         put(&mut out, k, g.str(k)?);
     }
-    for k in ["end_of_turn_ms", "max_call_secs", "silence_secs", "backend_timeout_secs"] {
+    for k in ["end_of_turn_ms", "early_stt_ms", "max_call_secs", "silence_secs", "backend_timeout_secs"] {
         if let Some(n) = g.uint(k)? {
             out.insert(k.into(), n.into());
         }

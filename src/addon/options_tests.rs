@@ -282,7 +282,7 @@ fn agent_minimal_set_uses_the_wyoming_add_ons_and_assist() {
 fn agent_full_set_maps_every_field() {
     let full = r#"{"agent": {"enabled": true, "extension": 300, "name": "Butler", "greeting": "Hi there.",
         "apology": "Oops.", "language": "de", "end_of_turn_ms": 900, "max_call_secs": 120, "silence_secs": 20,
-        "backend_timeout_secs": 8,
+        "backend_timeout_secs": 8, "early_stt_ms": 0,
         "stt": {"kind": "openai", "url": "https://api.openai.com/v1/", "api_key": "sk-1", "model": "whisper-1",
                 "host": "core-whisper", "port": 10300},
         "tts": {"kind": "openai", "url": "http://127.0.0.1:8880", "model": "kokoro", "voice": "af_bella"},
@@ -293,6 +293,7 @@ fn agent_full_set_maps_every_field() {
     let a = agent_config(full).unwrap();
     assert_eq!((a.extension.as_str(), a.name.as_str(), a.greeting.as_str(), a.apology.as_str()), ("300", "Butler", "Hi there.", "Oops."));
     assert_eq!((a.language.as_str(), a.end_of_turn_ms, a.max_call_secs, a.silence_secs, a.backend_timeout_secs), ("de", 900, 120, 20, 8));
+    assert_eq!(a.early_stt_ms, 0);
     // the other kind's fields left in the group are unused
     assert_eq!(a.stt, SttConfig::Openai { url: "https://api.openai.com/v1".into(), api_key: Some("sk-1".into()), model: "whisper-1".into() });
     assert_eq!(
@@ -337,6 +338,8 @@ fn agent_errors_name_the_field() {
         (agent_with("greeting", json!(5)), "agent.greeting: expected text"),
         (agent_with("end_of_turn_ms", json!(50)), "agent.end_of_turn_ms: must be between 200 and 5000"),
         (agent_with("end_of_turn_ms", json!(-1)), "agent.end_of_turn_ms: `-1` is not a whole number"),
+        (agent_with("early_stt_ms", json!(700)), "agent.early_stt_ms: must be 0 (off) or from 100 to less than end_of_turn_ms (700)"),
+        (agent_with("early_stt_ms", json!(50)), "agent.early_stt_ms: must be 0"),
         (agent_with("max_call_secs", json!(0)), "max_call_secs"),
         (agent_with("stt", Value::Null), "agent.stt: missing"),
         (agent_with("stt.kind", json!("telepathy")), "agent.stt.kind: `telepathy` is not one of wyoming, openai"),

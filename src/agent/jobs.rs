@@ -21,7 +21,7 @@ pub(super) fn transcribe(agent: Arc<Agent>, audio: Audio, job: u64, report: Repo
         let language = agent.config.language.clone();
         let result = tokio::time::timeout(agent.backend_timeout(), stt.transcribe(audio, &language)).await;
         let event = match result {
-            Ok(Ok(text)) => JobEvent::Transcript { text, took: started.elapsed() },
+            Ok(Ok(text)) => JobEvent::Transcript { job, text, took: started.elapsed() },
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "agent: speech-to-text failed");
                 JobEvent::Failed { job, backend: Backend::Stt }

@@ -41,6 +41,9 @@ impl Histogram {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TurnTimes {
     pub stt: Duration,
+    /// The part of `stt` after the end of the turn: a transcription started
+    /// at a pause runs partly inside the end-of-turn wait.
+    pub stt_waited: Duration,
     /// Question sent to the brain → its first complete sentence.
     pub brain: Duration,
     /// That sentence sent to TTS → its first audio.
@@ -52,10 +55,10 @@ pub struct TurnTimes {
 }
 
 impl TurnTimes {
-    /// What the agent itself added: voice-to-voice minus the backends and
-    /// the end-of-turn wait.
+    /// What the agent itself added: voice-to-voice minus the end-of-turn
+    /// wait and the backends' time after it.
     pub fn overhead(&self) -> Duration {
-        self.voice_to_voice.saturating_sub(self.stt + self.brain + self.tts_first_audio + self.end_of_turn_wait)
+        self.voice_to_voice.saturating_sub(self.stt_waited + self.brain + self.tts_first_audio + self.end_of_turn_wait)
     }
 }
 
@@ -74,6 +77,9 @@ struct Inner {
     turns: u64,
     calls: u64,
     failures: [u64; 3],
+    /// Transcriptions started at a pause, and those that became the turn's.
+    early_started: u64,
+    early_used: u64,
 }
 
 pub const BACKENDS: [&str; 3] = ["stt", "brain", "tts"];
@@ -87,6 +93,16 @@ impl AgentMetrics {
         m.tts.observe(t.tts_first_audio.as_secs_f64());
         m.v2v.observe(t.voice_to_voice.as_secs_f64());
         m.overhead.observe(t.overhead().as_secs_f64());
+    }
+
+    /// A transcription started at a pause; `used`: it became the turn's.
+    pub fn early_stt(&self, used: bool) {
+        let mut m = self.inner.lock().expect("metrics lock");
+        if used {
+            m.early_used += 1;
+        } else {
+            m.early_started += 1;
+        }
     }
 
     pub fn call(&self) {
@@ -106,6 +122,8 @@ impl AgentMetrics {
         m.v2v.render("ha_pbx_agent_voice_to_voice_seconds", "End of caller speech to first agent audio on the wire.", out);
         m.overhead.render("ha_pbx_agent_overhead_seconds", "Voice-to-voice minus backends and the end-of-turn wait.", out);
         let _ = writeln!(out, "# HELP ha_pbx_agent_turns_total Caller turns answered.\n# TYPE ha_pbx_agent_turns_total counter\nha_pbx_agent_turns_total {}", m.turns);
+        let _ = writeln!(out, "# HELP ha_pbx_agent_early_stt_started_total Transcriptions started at a pause in the caller's speech (early_stt_ms).\n# TYPE ha_pbx_agent_early_stt_started_total counter\nha_pbx_agent_early_stt_started_total {}", m.early_started);
+        let _ = writeln!(out, "# HELP ha_pbx_agent_early_stt_used_total Of those, the ones that became the turn's transcript (the rest were thrown away).\n# TYPE ha_pbx_agent_early_stt_used_total counter\nha_pbx_agent_early_stt_used_total {}", m.early_used);
         let _ = writeln!(out, "# HELP ha_pbx_agent_calls_total Calls the agent answered.\n# TYPE ha_pbx_agent_calls_total counter\nha_pbx_agent_calls_total {}", m.calls);
         let _ = writeln!(out, "# HELP ha_pbx_agent_backend_failures_total Backend errors and timeouts.\n# TYPE ha_pbx_agent_backend_failures_total counter");
         for (i, b) in BACKENDS.iter().enumerate() {
@@ -122,8 +140,11 @@ mod tests {
     fn a_turn_shows_up_in_every_histogram_and_overhead_is_what_is_left() {
         let m = AgentMetrics::default();
         let ms = Duration::from_millis;
-        let t = TurnTimes { stt: ms(600), brain: ms(200), tts_first_audio: ms(80), voice_to_voice: ms(1610), end_of_turn_wait: ms(700) };
+        let t = TurnTimes { stt: ms(600), stt_waited: ms(600), brain: ms(200), tts_first_audio: ms(80), voice_to_voice: ms(1610), end_of_turn_wait: ms(700) };
         assert_eq!(t.overhead(), ms(30));
+        // Transcription started 250 ms into the wait: 150 ms of it was waited for.
+        let early = TurnTimes { stt_waited: ms(150), voice_to_voice: ms(1160), ..t };
+        assert_eq!(early.overhead(), ms(30));
         m.turn(t);
         m.failure(0);
         let mut s = String::new();
@@ -132,6 +153,13 @@ mod tests {
         assert!(s.contains("ha_pbx_agent_overhead_seconds_bucket{le=\"0.02\"} 0"));
         assert!(s.contains("ha_pbx_agent_voice_to_voice_seconds_count 1"));
         assert!(s.contains("ha_pbx_agent_turns_total 1"));
+        m.early_stt(false);
+        m.early_stt(false);
+        m.early_stt(true);
+        let mut s = String::new();
+        m.render(&mut s);
+        assert!(s.contains("ha_pbx_agent_early_stt_started_total 2\n"), "{s}");
+        assert!(s.contains("ha_pbx_agent_early_stt_used_total 1\n"), "{s}");
         assert!(s.contains("ha_pbx_agent_backend_failures_total{backend=\"stt\"} 1"));
         assert!(s.contains("ha_pbx_agent_backend_failures_total{backend=\"tts\"} 0"));
     }

@@ -8,6 +8,7 @@
 //! side that answers calls for the agent is `sip::agent_leg`: nothing here
 //! sees a SIP type.
 pub mod backends;
+mod early_stt;
 mod jobs;
 pub mod line;
 pub mod metrics;

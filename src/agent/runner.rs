@@ -1,12 +1,13 @@
 //! One call with the agent: the RTP socket, the 20 ms clock, the voice
 //! detector, and the backend jobs, around the sans-IO `Session`.
 use super::backends::{Audio, Conversation};
+use super::early_stt::{Claim, EarlyStt, Outcome, SttTiming};
 use super::line::{Heard, Line, PACKET_SAMPLES};
 use super::metrics::TurnTimes;
 use super::service::{Agent, TakenMessage};
 use super::session::{Action, Backend, EndReason, Input, Limits, Mode, Prompt, Session};
 use super::tools::{CallRequest, CallTools};
-use super::turn::{TurnConfig, TurnDetector, FRAME};
+use super::turn::{TurnConfig, TurnDetector, TurnEvent, FRAME};
 use super::{jobs, speech};
 use crate::media::audio::g711::Law;
 use std::collections::VecDeque;
@@ -43,7 +44,7 @@ pub struct AgentCall {
 
 /// What backend jobs report back.
 pub(super) enum JobEvent {
-    Transcript { text: String, took: Duration },
+    Transcript { job: u64, text: String, took: Duration },
     /// 8 kHz audio of job `job`.
     Audio { job: u64, samples: Vec<i16> },
     /// The reply's first sentence reached TTS and sounded.
@@ -54,7 +55,7 @@ pub(super) enum JobEvent {
 
 struct Turn {
     speech_ended: Instant,
-    stt: Duration,
+    stt: SttTiming,
     brain: Duration,
     tts: Duration,
     job: u64,
@@ -71,7 +72,10 @@ pub async fn run(agent: Arc<Agent>, call: AgentCall) {
     let limits = Limits { silence: Duration::from_secs(cfg.silence_secs), max_call: Duration::from_secs(cfg.max_call_secs), max_failures: 3 };
     let mut session = Session::new(mode.clone(), limits, now);
     let end_of_turn = Duration::from_millis(cfg.end_of_turn_ms);
-    let mut turns = TurnDetector::new(TurnConfig { end_ms: cfg.end_of_turn_ms, ..TurnConfig::default() });
+    let mut turns = TurnDetector::new(TurnConfig { end_ms: cfg.end_of_turn_ms, pause_ms: cfg.early_stt_ms, ..TurnConfig::default() });
+    let mut early = EarlyStt::default();
+    // The transcription the session is waiting for (not a guess).
+    let mut stt_job: Option<u64> = None;
     let mut vad = earshot::Detector::default();
     let mut line = Line::new(law, event_pt);
     let mut pending16: Vec<i16> = Vec::with_capacity(FRAME * 2);
@@ -97,7 +101,8 @@ pub async fn run(agent: Arc<Agent>, call: AgentCall) {
     tracing::info!(%call_id, %caller, %callee, ?mode, "agent answered");
 
     loop {
-        // Carry out what the session asked for.
+        // Carry out what the session asked for (which may ask for more).
+        while !actions.is_empty() {
         for action in std::mem::take(&mut actions) {
             match action {
                 Action::Play(prompt) => {
@@ -126,9 +131,22 @@ pub async fn run(agent: Arc<Agent>, call: AgentCall) {
                 }
                 Action::Transcribe(audio) => {
                     let speech_ended = Instant::now().checked_sub(end_of_turn).unwrap_or_else(Instant::now);
-                    next_job += 1;
-                    turn = Some(Turn { speech_ended, stt: Duration::ZERO, brain: Duration::ZERO, tts: Duration::ZERO, job: 0, audio_queued: false, timed: false });
-                    jobs::transcribe(agent.clone(), Audio { rate: 16000, samples: audio }, next_job, jobs_tx.clone());
+                    let no_stt = SttTiming { took: Duration::ZERO, exposed: Duration::ZERO };
+                    turn = Some(Turn { speech_ended, stt: no_stt, brain: Duration::ZERO, tts: Duration::ZERO, job: 0, audio_queued: false, timed: false });
+                    let claim = early.claim(audio.len());
+                    if claim != Claim::Transcribe {
+                        agent.metrics.early_stt(true);
+                    }
+                    match claim {
+                        Claim::Transcribe => {
+                            next_job += 1;
+                            stt_job = Some(next_job);
+                            jobs::transcribe(agent.clone(), Audio { rate: 16000, samples: audio }, next_job, jobs_tx.clone());
+                        }
+                        Claim::Pending => {}
+                        Claim::Heard { text, stt } => actions.extend(heard(&mut session, &mut turn, text, stt)),
+                        Claim::Failed => actions.extend(stt_failed(&agent, &mut session)),
+                    }
                 }
                 Action::Think(text) => {
                     tracing::info!(%call_id, said = %text, "agent heard");
@@ -150,6 +168,7 @@ pub async fn run(agent: Arc<Agent>, call: AgentCall) {
                 }
             }
         }
+        }
         if session.is_ended() {
             break;
         }
@@ -170,8 +189,21 @@ pub async fn run(agent: Arc<Agent>, call: AgentCall) {
                         while pending16.len() - start >= FRAME {
                             let frame = &pending16[start..start + FRAME];
                             let voice = vad.predict_i16(frame);
-                            if let Some(ev) = turns.on_frame(frame, voice) {
-                                actions.extend(session.on(Instant::now(), Input::Turn(ev)));
+                            match turns.on_frame(frame, voice) {
+                                Some(TurnEvent::Paused(so_far)) => {
+                                    next_job += 1;
+                                    early.paused(next_job, so_far.len(), Instant::now());
+                                    agent.metrics.early_stt(false);
+                                    jobs::transcribe(agent.clone(), Audio { rate: 16000, samples: so_far }, next_job, jobs_tx.clone());
+                                }
+                                Some(TurnEvent::Resumed) => early.resumed(),
+                                Some(ev) => {
+                                    if let TurnEvent::TurnEnded(audio) = &ev {
+                                        early.turn_ended(audio.len(), Instant::now());
+                                    }
+                                    actions.extend(session.on(Instant::now(), Input::Turn(ev)));
+                                }
+                                None => {}
                             }
                             start += FRAME;
                         }
@@ -195,8 +227,8 @@ pub async fn run(agent: Arc<Agent>, call: AgentCall) {
                     if let Some(t) = turn.as_mut().filter(|t| !t.timed && t.job != 0 && t.audio_queued) {
                         {
                             t.timed = true;
-                            let times = TurnTimes { stt: t.stt, brain: t.brain, tts_first_audio: t.tts, voice_to_voice: t.speech_ended.elapsed(), end_of_turn_wait: end_of_turn };
-                            tracing::info!(%call_id, v2v_ms = times.voice_to_voice.as_millis() as u64, stt_ms = t.stt.as_millis() as u64, brain_ms = t.brain.as_millis() as u64, tts_ms = t.tts.as_millis() as u64, overhead_ms = times.overhead().as_millis() as u64, "agent turn");
+                            let times = TurnTimes { stt: t.stt.took, stt_waited: t.stt.exposed, brain: t.brain, tts_first_audio: t.tts, voice_to_voice: t.speech_ended.elapsed(), end_of_turn_wait: end_of_turn };
+                            tracing::info!(%call_id, v2v_ms = times.voice_to_voice.as_millis() as u64, stt_ms = t.stt.took.as_millis() as u64, stt_waited_ms = t.stt.exposed.as_millis() as u64, brain_ms = t.brain.as_millis() as u64, tts_ms = t.tts.as_millis() as u64, overhead_ms = times.overhead().as_millis() as u64, "agent turn");
                             agent.metrics.turn(times);
                         }
                     }
@@ -214,11 +246,16 @@ pub async fn run(agent: Arc<Agent>, call: AgentCall) {
                 }
             }
             Some(ev) = jobs_rx.recv() => match ev {
-                JobEvent::Transcript { text, took } => {
-                    if let Some(t) = turn.as_mut() {
-                        t.stt = took;
+                JobEvent::Transcript { job, text, took } => {
+                    if early.owns(job) {
+                        match early.finished(job, Some(text), Instant::now()) {
+                            Outcome::Heard { text, stt } => actions = heard(&mut session, &mut turn, text, stt),
+                            Outcome::Kept | Outcome::Failed => {}
+                        }
+                    } else if stt_job == Some(job) {
+                        actions = heard(&mut session, &mut turn, text, SttTiming { took, exposed: took });
                     }
-                    actions = session.on(Instant::now(), Input::Transcript(text));
+                    // else: a guess thrown away (the caller went on speaking).
                 }
                 JobEvent::Audio { job, samples } => {
                     if speaking.iter().any(|(j, _)| *j == job) {
@@ -243,6 +280,11 @@ pub async fn run(agent: Arc<Agent>, call: AgentCall) {
                     if reply_job == Some(job) {
                         reply_job = None;
                         actions = session.on(Instant::now(), Input::ReplyDone);
+                    }
+                }
+                JobEvent::Failed { job, backend: Backend::Stt } if stt_job != Some(job) => {
+                    if early.owns(job) && early.finished(job, None, Instant::now()) == Outcome::Failed {
+                        actions = stt_failed(&agent, &mut session);
                     }
                 }
                 JobEvent::Failed { job, backend } => {
@@ -276,4 +318,18 @@ pub async fn run(agent: Arc<Agent>, call: AgentCall) {
         agent.deliver_message(TakenMessage { call_id: call_id.clone(), caller, callee, transcript }).await;
     }
     tracing::info!(%call_id, "agent call finished");
+}
+
+/// A turn's transcript reached the session.
+fn heard(session: &mut Session, turn: &mut Option<Turn>, text: String, stt: SttTiming) -> Vec<Action> {
+    if let Some(t) = turn.as_mut() {
+        t.stt = stt;
+    }
+    session.on(Instant::now(), Input::Transcript(text))
+}
+
+fn stt_failed(agent: &Agent, session: &mut Session) -> Vec<Action> {
+    agent.metrics.failure(Backend::Stt as usize);
+    tracing::warn!("agent: speech-to-text failed; apologising");
+    session.on(Instant::now(), Input::Failed(Backend::Stt))
 }

@@ -141,6 +141,9 @@ impl Session {
                     self.waiting.push_back(audio);
                 }
             }
+            // Pauses are for the runner's early transcription; the session
+            // acts on whole turns only.
+            Input::Turn(TurnEvent::Paused(_) | TurnEvent::Resumed) => {}
             Input::Dtmf(digit) => {
                 self.last_heard = now;
                 if self.stage.is_none() && self.mode == Mode::Assistant {

@@ -15,6 +15,9 @@ pub struct TurnConfig {
     pub start_ms: u64,
     /// Quiet this long after speech ends the turn.
     pub end_ms: u64,
+    /// Quiet this long reports a pause with the turn so far, so that
+    /// transcription can start before the turn is sure to be over; 0: never.
+    pub pause_ms: u64,
     /// Audio kept from before speech was confirmed, so the first syllable is not cut.
     pub preroll_ms: u64,
     /// A turn longer than this is ended where it stands.
@@ -23,7 +26,7 @@ pub struct TurnConfig {
 
 impl Default for TurnConfig {
     fn default() -> Self {
-        TurnConfig { threshold: 0.5, start_ms: 96, end_ms: 700, preroll_ms: 320, max_turn_ms: 30_000 }
+        TurnConfig { threshold: 0.5, start_ms: 96, end_ms: 700, pause_ms: 0, preroll_ms: 320, max_turn_ms: 30_000 }
     }
 }
 
@@ -31,6 +34,11 @@ impl Default for TurnConfig {
 pub enum TurnEvent {
     /// The caller started speaking.
     SpeechStarted,
+    /// The caller has been quiet for `pause_ms`: the turn so far. If no
+    /// `Resumed` follows, the `TurnEnded` after it is this audio plus quiet.
+    Paused(Vec<i16>),
+    /// Voice again after a `Paused`: that audio was not the whole turn.
+    Resumed,
     /// The caller finished a turn; its 16 kHz audio, pre-roll included.
     TurnEnded(Vec<i16>),
 }
@@ -59,12 +67,20 @@ impl TurnDetector {
         let voiced = voice >= self.config.threshold;
         if let Some(turn) = self.turn.as_mut() {
             turn.extend_from_slice(frame);
+            let paused = self.config.pause_ms > 0 && self.quiet_run >= self.config.pause_ms;
             self.quiet_run = if voiced { 0 } else { self.quiet_run + FRAME_MS };
             let long = turn.len() as u64 / 16 >= self.config.max_turn_ms;
             if self.quiet_run >= self.config.end_ms || long {
                 self.quiet_run = 0;
                 self.voiced_run = 0;
                 return self.turn.take().map(TurnEvent::TurnEnded);
+            }
+            if voiced && paused {
+                return Some(TurnEvent::Resumed);
+            }
+            // Reported once per quiet stretch: on the frame that reaches it.
+            if self.config.pause_ms > 0 && self.quiet_run >= self.config.pause_ms && self.quiet_run < self.config.pause_ms + FRAME_MS {
+                return Some(TurnEvent::Paused(turn.clone()));
             }
             return None;
         }
@@ -137,6 +153,44 @@ mod tests {
             assert!(feed(&mut d, 10, 0.9, 1).is_empty());
         }
         assert_eq!(feed(&mut d, 44, 0.0, 1).len(), 1);
+    }
+
+    fn pausing() -> TurnDetector {
+        TurnDetector::new(TurnConfig { pause_ms: 240, ..TurnConfig::default() })
+    }
+
+    #[test]
+    fn a_pause_reports_the_turn_so_far_once_and_the_end_is_that_plus_quiet() {
+        let mut d = pausing();
+        assert_eq!(feed(&mut d, 30, 0.9, 2), vec![TurnEvent::SpeechStarted]);
+        let ev = feed(&mut d, 60, 0.1, 3);
+        let [TurnEvent::Paused(so_far), TurnEvent::TurnEnded(all)] = ev.as_slice() else { panic!("{ev:?}") };
+        // 240 ms is 15 quiet frames.
+        assert_eq!(so_far.iter().filter(|&&s| s == 3).count(), 15 * FRAME);
+        assert!(all.starts_with(so_far) && all.len() == so_far.len() + 29 * FRAME);
+    }
+
+    #[test]
+    fn voice_after_a_pause_is_reported_and_the_next_pause_reports_again() {
+        let mut d = pausing();
+        feed(&mut d, 30, 0.9, 2);
+        let ev = feed(&mut d, 20, 0.1, 3);
+        assert!(matches!(ev.as_slice(), [TurnEvent::Paused(_)]), "{ev:?}");
+        assert_eq!(feed(&mut d, 5, 0.9, 4), vec![TurnEvent::Resumed]);
+        // A shorter pause than pause_ms reports nothing; voice after it no `Resumed`.
+        assert!(feed(&mut d, 10, 0.1, 5).is_empty());
+        assert!(feed(&mut d, 5, 0.9, 6).is_empty());
+        let ev = feed(&mut d, 60, 0.1, 7);
+        let [TurnEvent::Paused(so_far), TurnEvent::TurnEnded(all)] = ev.as_slice() else { panic!("{ev:?}") };
+        assert!(so_far.contains(&6) && all.starts_with(so_far));
+    }
+
+    #[test]
+    fn without_pause_ms_no_pauses_are_reported() {
+        let mut d = TurnDetector::new(TurnConfig::default());
+        feed(&mut d, 30, 0.9, 2);
+        let ev = feed(&mut d, 60, 0.1, 3);
+        assert!(matches!(ev.as_slice(), [TurnEvent::TurnEnded(_)]), "{ev:?}");
     }
 
     #[test]

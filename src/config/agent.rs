@@ -28,6 +28,12 @@ pub struct AgentConfig {
     /// Quiet after speech that ends the caller's turn.
     #[serde(default = "default_end_of_turn")]
     pub end_of_turn_ms: u64,
+    /// Quiet after speech at which transcription starts, before the turn is
+    /// sure to be over (the transcript is kept if the caller stays quiet);
+    /// 0: only at the end of the turn. Hides most of STT in the end-of-turn
+    /// wait, for one extra STT request when the caller pauses and goes on.
+    #[serde(default = "default_early_stt")]
+    pub early_stt_ms: u64,
     /// One STT, brain or TTS request taking longer than this is a failure.
     #[serde(default = "default_backend_timeout")]
     pub backend_timeout_secs: u64,
@@ -150,6 +156,9 @@ fn default_silence() -> u64 {
 }
 fn default_end_of_turn() -> u64 {
     700
+}
+fn default_early_stt() -> u64 {
+    200
 }
 fn default_backend_timeout() -> u64 {
     15

@@ -118,6 +118,9 @@ pub(super) fn validate(c: &Config) -> Result<()> {
         if a.end_of_turn_ms < 200 || a.end_of_turn_ms > 5000 {
             bail!("agent.end_of_turn_ms: must be between 200 and 5000");
         }
+        if a.early_stt_ms != 0 && (a.early_stt_ms < 100 || a.early_stt_ms >= a.end_of_turn_ms) {
+            bail!("agent.early_stt_ms: must be 0 (off) or from 100 to less than end_of_turn_ms ({})", a.end_of_turn_ms);
+        }
         if a.backend_timeout_secs == 0 || a.max_call_secs == 0 || a.silence_secs == 0 {
             bail!("agent: backend_timeout_secs, max_call_secs and silence_secs must be > 0");
         }

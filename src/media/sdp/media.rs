@@ -22,6 +22,18 @@ pub enum Direction {
     Inactive,
 }
 
+impl Direction {
+    /// Its SDP attribute name (`a=sendonly`).
+    pub fn attribute(self) -> &'static str {
+        match self {
+            Direction::SendRecv => "sendrecv",
+            Direction::SendOnly => "sendonly",
+            Direction::RecvOnly => "recvonly",
+            Direction::Inactive => "inactive",
+        }
+    }
+}
+
 /// `a=rtpmap:<pt> <encoding>/<clock>[/<channels>]`
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RtpMap<'a> {

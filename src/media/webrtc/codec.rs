@@ -2,7 +2,7 @@
 //! which every browser and every SIP device speak, so the common path
 //! needs no transcoding.
 use crate::media::audio::g711::Law;
-use crate::media::sdp::Sdp;
+use crate::media::sdp::{Direction, Sdp};
 use std::net::IpAddr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +72,7 @@ pub fn offered_g711(sdp: &Sdp) -> Vec<G711> {
 
 /// SDP toward the plain RTP device: our bridge port and the given codecs.
 /// `telephone_event`: the RFC 4733 payload type to list, if any.
-pub fn plain_sdp(addr: IpAddr, port: u16, codecs: &[G711], telephone_event: Option<u8>, session_id: u64, version: u64) -> Sdp {
+pub fn plain_sdp(addr: IpAddr, port: u16, codecs: &[G711], telephone_event: Option<u8>, direction: Direction, session_id: u64, version: u64) -> Sdp {
     let net = if addr.is_ipv6() { "IP6" } else { "IP4" };
     let mut pts: Vec<String> = codecs.iter().map(|c| c.payload_type().to_string()).collect();
     pts.extend(telephone_event.map(|pt| pt.to_string()));
@@ -86,7 +86,7 @@ pub fn plain_sdp(addr: IpAddr, port: u16, codecs: &[G711], telephone_event: Opti
     if let Some(pt) = telephone_event {
         text.push_str(&format!("a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} 0-15\r\n"));
     }
-    text.push_str("a=ptime:20\r\na=sendrecv\r\n");
+    text.push_str(&format!("a=ptime:20\r\na={}\r\n", direction.attribute()));
     Sdp::parse(&text).expect("SDP built from parts we control parses")
 }
 
@@ -106,7 +106,10 @@ mod tests {
 
     #[test]
     fn plain_sdp_round_trips_and_lists_offered_laws() {
-        let sdp = plain_sdp("127.0.0.1".parse().unwrap(), 20002, &[G711::Pcma, G711::Pcmu], Some(101), 1, 1);
+        let sdp = plain_sdp("127.0.0.1".parse().unwrap(), 20002, &[G711::Pcma, G711::Pcmu], Some(101), Direction::SendRecv, 1, 1);
+        assert_eq!(sdp.media(0).unwrap().direction(), Direction::SendRecv);
+        let held = plain_sdp("127.0.0.1".parse().unwrap(), 20002, &[G711::Pcmu], None, Direction::SendOnly, 1, 2);
+        assert_eq!(held.media(0).unwrap().direction(), Direction::SendOnly);
         assert_eq!(offered_g711(&sdp), vec![G711::Pcma, G711::Pcmu]);
         assert_eq!(sdp.telephone_event_pt(), Some(101));
         assert_eq!(sdp.media_endpoint(0).unwrap().0.to_string(), "127.0.0.1:20002");

@@ -92,8 +92,8 @@ impl WebRtcBridge {
 
     /// A new offer for the browser when the device re-INVITEs (hold,
     /// resume, refresh); its answer goes to [`Self::browser_answered`].
-    pub async fn reoffer_browser(&self, direction: str0m::media::Direction) -> anyhow::Result<String> {
-        self.ask(|reply| Control::Reoffer { direction, reply }).await
+    pub async fn reoffer_browser(&self, direction: str0m::media::Direction, video: Option<str0m::media::Direction>) -> anyhow::Result<String> {
+        self.ask(|reply| Control::Reoffer { direction, video, reply }).await
     }
 
     /// Where the SIP device receives RTP (from its SDP); the first RTP it

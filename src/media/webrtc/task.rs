@@ -14,7 +14,7 @@ use super::media_path::MediaPath;
 use super::transcode::Frame;
 use super::rtp::{self, RtpWriter};
 use super::video::VideoCodec;
-use super::video_path::VideoPath;
+use super::video_path::{self, VideoPath};
 use crate::media::dtmf::{self, DtmfDetector, EventPacket};
 use std::collections::VecDeque;
 use crate::media::ports::PortLease;
@@ -63,7 +63,7 @@ pub(super) enum Control {
     Reanswer { offer: String, reply: Reply<String> },
     /// A new offer to the browser in the running session, for a device's
     /// re-INVITE; `direction` is the device's (hold is sendonly).
-    Reoffer { direction: Direction, reply: Reply<String> },
+    Reoffer { direction: Direction, video: Option<Direction>, reply: Reply<String> },
     /// Where the SIP device said (SDP) it receives RTP.
     PlainPeer(SocketAddr),
     /// Where it receives video RTP and RTCP.
@@ -213,10 +213,14 @@ impl BridgeTask {
                         self.on_device_video(&video_buf[..n], src);
                     }
                 }
-                // Only its source matters: where keyframe requests go.
+                // Its source is where keyframe requests go; its own
+                // keyframe requests go on to the browser.
                 got = self.sockets.video_rtcp.recv_from(&mut video_rtcp_buf) => {
-                    if let (Ok((_, src)), Some(video)) = (got, self.video.as_mut()) {
+                    if let (Ok((n, src)), Some(video)) = (got, self.video.as_mut()) {
                         video.on_device_rtcp(src);
+                        if let Some(fir) = video_path::keyframe_asked(&video_rtcp_buf[..n]) {
+                            self.ask_browser_for_keyframe(fir);
+                        }
                     }
                 }
                 _ = tokio::time::sleep_until(deadline.into()) => {
@@ -282,8 +286,8 @@ impl BridgeTask {
                 let result = self.reanswer(&offer);
                 let _ = reply.send(result);
             }
-            Control::Reoffer { direction, reply } => {
-                let result = self.reoffer(direction);
+            Control::Reoffer { direction, video, reply } => {
+                let result = self.reoffer(direction, video);
                 let _ = reply.send(result);
             }
             Control::PlainPeer(addr) => {
@@ -355,11 +359,15 @@ impl BridgeTask {
     /// The device's direction becomes ours toward the browser (we send what
     /// it sends). Nothing changed (a session refresh): an ICE restart keeps
     /// the offer valid and costs the browser one round of checks.
-    fn reoffer(&mut self, direction: Direction) -> Result<String, String> {
+    fn reoffer(&mut self, direction: Direction, video: Option<Direction>) -> Result<String, String> {
         let mid = self.mid.ok_or("no session to renegotiate")?;
         let rtc = self.rtc.as_mut().ok_or("no session to renegotiate")?;
         let mut change = rtc.sdp_api();
         change.set_direction(mid, direction);
+        // Only a video stream both sides took (a refused one stays refused).
+        if let (Some(video_mid), Some(d), true) = (self.video_mid, video, self.video.is_some()) {
+            change.set_direction(video_mid, d);
+        }
         if !change.has_changes() {
             change.ice_restart(true);
         }
@@ -462,6 +470,17 @@ impl BridgeTask {
         let write = RtpWrite::new(Pt::from(pt), seq.into(), rtp.timestamp, Instant::now(), rtp.payload.to_vec());
         // Kept for the browser's NACKs: a lost piece of a keyframe is worth resending.
         write_rtp(rtc, mid, write.marker(rtp.marker).nackable(true));
+    }
+
+    /// The device wants a keyframe of the browser's camera: str0m sends the
+    /// browser a PLI or FIR for the stream it receives.
+    fn ask_browser_for_keyframe(&mut self, fir: bool) {
+        let (Some(rtc), Some(mid)) = (self.rtc.as_mut(), self.video_mid) else { return };
+        let kind = if fir { KeyframeRequestKind::Fir } else { KeyframeRequestKind::Pli };
+        if let Some(stream) = rtc.direct_api().stream_rx_by_mid(mid, None) {
+            stream.request_keyframe(kind);
+        }
+        self.drain();
     }
 
     /// Polls str0m until it asks to be woken; returns when.

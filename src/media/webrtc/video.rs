@@ -82,15 +82,6 @@ pub fn reverse(direction: Direction) -> Direction {
     }
 }
 
-fn direction_name(direction: Direction) -> &'static str {
-    match direction {
-        Direction::SendRecv => "sendrecv",
-        Direction::SendOnly => "sendonly",
-        Direction::RecvOnly => "recvonly",
-        Direction::Inactive => "inactive",
-    }
-}
-
 /// A plain `m=video` section at `port`; port 0 (refused) when `codecs` is
 /// empty, which still needs one format to be valid SDP.
 pub fn video_section(port: u16, codecs: &[VideoCodec], direction: Direction, refused_pt: u8) -> String {
@@ -108,7 +99,7 @@ pub fn video_section(port: u16, codecs: &[VideoCodec], direction: Direction, ref
         // What we forward from the browser: its keyframe requests.
         text.push_str(&format!("a=rtcp-fb:{pt} nack pli\r\na=rtcp-fb:{pt} ccm fir\r\n"));
     }
-    text.push_str(&format!("a={}\r\n", direction_name(direction)));
+    text.push_str(&format!("a={}\r\n", direction.attribute()));
     text
 }
 

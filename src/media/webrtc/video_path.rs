@@ -87,6 +87,27 @@ impl VideoPath {
     }
 }
 
+/// Whether a (compound) RTCP packet from the device asks for a keyframe:
+/// `Some(true)` for a FIR, `Some(false)` for a PLI. A device that decodes
+/// the browser's camera (or a second bridge, for another browser) asks
+/// this way when it joins or loses a picture.
+pub fn keyframe_asked(mut rtcp: &[u8]) -> Option<bool> {
+    let mut asked = None;
+    while rtcp.len() >= 4 && rtcp[0] >> 6 == 2 {
+        let len = (usize::from(u16::from_be_bytes([rtcp[2], rtcp[3]])) + 1) * 4;
+        if len > rtcp.len() {
+            break;
+        }
+        match (rtcp[1], rtcp[0] & 0x1f) {
+            (206, 4) => return Some(true),
+            (206, 1) => asked = Some(false),
+            _ => {}
+        }
+        rtcp = &rtcp[len..];
+    }
+    asked
+}
+
 /// RTCP PSFB (206) FMT 1: sender SSRC, media SSRC, no FCI.
 pub fn pli_packet(sender: u32, media: u32) -> Vec<u8> {
     let mut p = vec![0x80 | 1, 206, 0, 2];
@@ -119,6 +140,19 @@ mod tests {
         assert_eq!(&fir[..4], &[0x84, 206, 0, 4]);
         assert_eq!(&fir[8..12], &[0, 0, 0, 0], "FIR's media SSRC is unused");
         assert_eq!(&fir[12..20], &[0x0a, 0x0b, 0x0c, 0x0d, 7, 0, 0, 0]);
+    }
+
+    #[test]
+    fn keyframe_asks_are_found_in_compound_rtcp() {
+        // a receiver report (201, no blocks) then a PLI; then a FIR alone
+        let rr = [0x80u8, 201, 0, 1, 0, 0, 0, 7];
+        let compound: Vec<u8> = rr.iter().copied().chain(pli_packet(7, 9)).collect();
+        assert_eq!(keyframe_asked(&compound), Some(false));
+        assert_eq!(keyframe_asked(&fir_packet(7, 9, 1)), Some(true));
+        assert_eq!(keyframe_asked(&rr), None);
+        // a length past the end, and not RTCP at all
+        assert_eq!(keyframe_asked(&[0x81, 206, 0, 9, 0, 0]), None);
+        assert_eq!(keyframe_asked(b"hello"), None);
     }
 
     #[test]

@@ -12,8 +12,8 @@
 //!
 //! Between two browsers, two bridges are chained: the plain side of each is
 //! the "device" of the other.
-use crate::media::sdp::{Direction, Sdp};
-use crate::media::webrtc::{check_browser_sdp, is_webrtc, offered_g711, offered_video, plain_sdp, reverse, video_section, DeviceVideo, VideoCodec, VideoFormat, WebRtcBridge, G711};
+use crate::media::sdp::{Direction, MediaKind, Sdp};
+use crate::media::webrtc::{str0m_direction, check_browser_sdp, is_webrtc, offered_g711, offered_video, plain_sdp, reverse, video_section, DeviceVideo, VideoCodec, VideoFormat, WebRtcBridge, G711};
 use crate::media::MediaEngine;
 
 pub struct BrowserLeg {
@@ -53,6 +53,8 @@ impl BrowserLeg {
             anyhow::bail!("a browser leg sent SDP without ICE and DTLS-SRTP");
         }
         check_browser_sdp(text).map_err(|e| anyhow::anyhow!("unreadable browser SDP: {e}"))?;
+        // The device is told the browser's directions (hold, resume, a camera that only receives).
+        let (audio_direction, video_direction) = directions(text);
         let (codecs, te) = match self.codec {
             // The browser answers our re-offer (the device's re-INVITE).
             Some(c) if self.reoffered_to_browser => {
@@ -82,7 +84,10 @@ impl BrowserLeg {
                 (vec![G711::Pcmu, G711::Pcma], Some(101))
             }
         };
-        Ok(self.device_sdp(engine, &codecs, te))
+        if let (Some(d), Some((_, direction, _))) = (video_direction, self.video_to_device.as_mut()) {
+            *direction = d;
+        }
+        Ok(self.device_sdp(engine, &codecs, te, audio_direction))
     }
 
     /// The other side's plain SDP, turned into WebRTC SDP for the browser.
@@ -107,14 +112,10 @@ impl BrowserLeg {
         }
         if self.codec.is_some() {
             // A re-INVITE from the device (hold, resume, refresh): a new offer
-            // in the browser's running session, in the device's direction.
-            let direction = match sdp.media(0).map(|m| m.direction()) {
-                Some(Direction::SendOnly) => str0m::media::Direction::SendOnly,
-                Some(Direction::RecvOnly) => str0m::media::Direction::RecvOnly,
-                Some(Direction::Inactive) => str0m::media::Direction::Inactive,
-                _ => str0m::media::Direction::SendRecv,
-            };
-            let offer = self.bridge.reoffer_browser(direction).await?.into_bytes();
+            // in the browser's running session, in the device's directions.
+            let audio = sdp.media(0).map_or(Direction::SendRecv, |m| m.direction());
+            let video = video.filter(|v| v.index == 1).map(|v| str0m_direction(v.direction));
+            let offer = self.bridge.reoffer_browser(str0m_direction(audio), video).await?.into_bytes();
             self.reoffered_to_browser = true;
             self.last_to_browser = Some(offer.clone());
             return Ok(offer);
@@ -152,15 +153,23 @@ impl BrowserLeg {
         (self.codec.is_some() && self.browser_offer.is_some()).then(|| self.last_to_browser.clone()).flatten()
     }
 
-    fn device_sdp(&mut self, engine: &MediaEngine, codecs: &[G711], te: Option<u8>) -> Vec<u8> {
+    fn device_sdp(&mut self, engine: &MediaEngine, codecs: &[G711], te: Option<u8>, direction: Direction) -> Vec<u8> {
         self.version += 1;
-        let mut text = plain_sdp(engine.advertise(), self.bridge.plain_port(), codecs, te, self.session_id, self.version).to_string();
+        let mut text = plain_sdp(engine.advertise(), self.bridge.plain_port(), codecs, te, direction, self.session_id, self.version).to_string();
         if let Some((formats, direction, refused)) = &self.video_to_device {
             // Port 0 when no format is left on both sides.
             text.push_str(&video_section(self.bridge.video_port(), formats, *direction, *refused));
         }
         text.into_bytes()
     }
+}
+
+/// The directions of the browser's audio and (second section) video.
+fn directions(text: &str) -> (Direction, Option<Direction>) {
+    let Ok(sdp) = Sdp::parse(text) else { return (Direction::SendRecv, None) };
+    let audio = sdp.media(0).map_or(Direction::SendRecv, |m| m.direction());
+    let video = sdp.media(1).filter(|m| m.kind() == MediaKind::Video).map(|m| m.direction());
+    (audio, video)
 }
 
 /// The browser's video, as offered to the device: its first VP8 and its

@@ -287,3 +287,15 @@ def wait_quiet(b, after: float, quiet: float, timeout: float, floor_db: float = 
 
 def words(text: str) -> str:
     return re.sub(r"[^a-z0-9 ]+", " ", text.lower())
+
+
+# "Please tell Anna that the parcel is at the neighbours.": the words a
+# transcript of it must mostly have. Whisper tiny now and then mishears one
+# (CI once stored "Please tell Anid at the parcel is at the neighbors.").
+MESSAGE_WORDS = ("tell", "anna", "parcel", "neighbo")
+
+
+def is_the_message(text: str) -> bool:
+    """At least three of MESSAGE_WORDS, "parcel" among them."""
+    t = words(text)
+    return "parcel" in t and sum(w in t for w in MESSAGE_WORDS) >= 3

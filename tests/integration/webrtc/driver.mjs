@@ -58,6 +58,7 @@ async function run(c) {
     case 'answer': await page.evaluate(() => phone.answer()); return {};
     case 'dtmf': await page.evaluate(t => phone.dtmf(t), c.tones); return {};
     case 'renegotiate': return { done: await page.evaluate(u => phone.renegotiate(u), !!c.useUpdate) };
+    case 'hold': return { done: await page.evaluate(on => phone.hold(on), c.on !== false) };
     case 'hangup': await page.evaluate(() => phone.hangup()); return {};
     case 'stats': return { stats: await page.evaluate(() => phone.inboundStats()) };
     case 'videostats': return { stats: await page.evaluate(() => phone.videoStats()) };

@@ -103,6 +103,13 @@
       if (!started) resolve(false);
     });
   };
+  // The card's hold button: a re-INVITE with every stream sendonly.
+  phone.hold = function (on) {
+    return new Promise(resolve => {
+      const started = on ? phone.session.hold({}, () => resolve(true)) : phone.session.unhold({}, () => resolve(true));
+      if (!started) resolve(false);
+    });
+  };
   phone.hangup = function () { if (phone.session) phone.session.terminate(); };
 
   // Records `ms` of the remote stream; resolves to base64 16-bit mono WAV.
