@@ -5,7 +5,8 @@
 //! A key press is a run of packets with one RTP timestamp; its last three
 //! packets carry the end bit. We report the digit once, at the first end
 //! packet of a timestamp, so retransmitted ends do not repeat it.
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Default)]
 pub struct DtmfDetector {
@@ -85,6 +86,55 @@ pub fn key_press(digit: char) -> Option<Vec<EventPacket>> {
     Some(packets)
 }
 
+/// Whether `c` is a DTMF key (0-9, *, #, A-D).
+pub fn is_key(c: char) -> bool {
+    DIGITS.contains(&(c.to_ascii_uppercase() as u8))
+}
+
+/// telephone-event is clocked at 8 kHz on the G.711 streams it is sent in.
+const CLOCK_PER_MS: u32 = 8;
+/// Quiet between two queued key presses.
+const GAP: Duration = Duration::from_millis(60);
+
+/// Key presses waiting to go into one RTP stream, one after another: each
+/// packet with when it is due and its event's timestamp, which carries on
+/// the stream's audio clock. Used wherever we write key presses into a
+/// stream (the relay toward a device, the WebRTC bridge toward a device).
+#[derive(Debug, Default)]
+pub struct KeyPresses {
+    queue: VecDeque<(Instant, u32, EventPacket)>,
+}
+
+impl KeyPresses {
+    /// Queue `digit` after any press already queued. `clock`: the stream's
+    /// last RTP timestamp and when it was sent. False: not a key.
+    pub fn press(&mut self, digit: char, clock: (u32, Instant), now: Instant) -> bool {
+        let Some(packets) = key_press(digit) else { return false };
+        let start = self.queue.back().map_or(now, |(due, ..)| *due + GAP).max(now);
+        let elapsed = start.saturating_duration_since(clock.1).as_millis() as u32;
+        let ts = clock.0.wrapping_add(elapsed.wrapping_mul(CLOCK_PER_MS));
+        self.queue.extend(packets.into_iter().map(|p| (start + p.after, ts, p)));
+        true
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    pub fn next_due(&self) -> Option<Instant> {
+        self.queue.front().map(|(due, ..)| *due)
+    }
+
+    /// The next packet due by `now`, with its event timestamp.
+    pub fn pop_due(&mut self, now: Instant) -> Option<(u32, EventPacket)> {
+        let (due, ts, packet) = *self.queue.front()?;
+        (due <= now).then(|| {
+            self.queue.pop_front();
+            (ts, packet)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +204,30 @@ mod tests {
     fn other_characters_are_not_keys() {
         assert!(key_press('x').is_none());
         assert!(key_press('a').is_some(), "A-D are keys too");
+        assert!(is_key('#') && is_key('d') && !is_key('x') && !is_key(' '));
+    }
+
+    #[test]
+    fn queued_presses_follow_each_other_on_the_stream_clock() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut q = KeyPresses::default();
+        assert!(!q.press('x', (1000, t0), t0));
+        assert!(q.is_empty() && q.next_due().is_none());
+        // The stream's last packet went out 40 ms ago with timestamp 1000.
+        assert!(q.press('1', (1000, t0), t0 + ms(40)));
+        assert!(q.press('2', (1000, t0), t0 + ms(40)));
+        assert_eq!(q.next_due(), Some(t0 + ms(40)));
+        assert_eq!(q.pop_due(t0 + ms(39)), None, "not due yet");
+        let mut first = Vec::new();
+        while let Some((ts, p)) = q.pop_due(t0 + ms(200)) {
+            first.push((ts, p));
+        }
+        assert_eq!(first.len(), 11, "the whole first press, ends included");
+        assert!(first.iter().all(|(ts, _)| *ts == 1000 + 40 * 8));
+        // The second starts 60 ms after the first's last packet (at +200 ms).
+        assert_eq!(q.next_due(), Some(t0 + ms(260)));
+        let (ts, p) = q.pop_due(t0 + ms(260)).unwrap();
+        assert_eq!((ts, p.marker, p.payload[0]), (1000 + 260 * 8, true, 2));
     }
 }

@@ -13,15 +13,9 @@
 //! bridge), and every forwarded packet after an injected or held-back one
 //! is renumbered so the device sees no gap and no duplicate. Until then
 //! packets pass untouched.
-use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::media::dtmf::{self, EventPacket};
-
-/// telephone-event is clocked at 8 kHz on the G.711 devices this is for.
-const CLOCK_PER_MS: u32 = 8;
-/// Silence between two queued key presses.
-const GAP: Duration = Duration::from_millis(60);
+use crate::media::dtmf::{self, KeyPresses};
 
 #[derive(Debug, Default)]
 pub struct KeyInjector {
@@ -31,8 +25,9 @@ pub struct KeyInjector {
     seq_offset: u16,
     /// Drop the other side's telephone-events instead of forwarding them.
     hold_back_events: bool,
-    /// Packets waiting for their time: (due, payload type, event timestamp, packet).
-    queue: VecDeque<(Instant, u8, u32, EventPacket)>,
+    presses: KeyPresses,
+    /// The telephone-event payload type of the last press queued.
+    pt: u8,
 }
 
 /// The stream as the device sees it.
@@ -60,7 +55,7 @@ impl KeyInjector {
             return true;
         }
         let is_event = event_pt == Some(packet[1] & 0x7f);
-        if (is_event && self.hold_back_events) || !self.queue.is_empty() {
+        if (is_event && self.hold_back_events) || !self.presses.is_empty() {
             self.seq_offset = self.seq_offset.wrapping_sub(1);
             return false;
         }
@@ -90,8 +85,9 @@ impl KeyInjector {
     /// Queue one key press with payload type `pt`, after any already
     /// queued. False for a character that is not a key.
     pub fn press(&mut self, digit: char, pt: u8, now: Instant) -> bool {
-        let Some(packets) = dtmf::key_press(digit) else { return false };
-        let start = self.queue.back().map_or(now, |(due, ..)| *due + GAP).max(now);
+        if !dtmf::is_key(digit) {
+            return false;
+        }
         let last = *self.last.get_or_insert_with(|| Last {
             ssrc: rand::random(),
             seq: rand::random(),
@@ -99,25 +95,21 @@ impl KeyInjector {
             at: now,
             forwarded: false,
         });
-        let elapsed = start.saturating_duration_since(last.at).as_millis() as u32;
-        let ts = last.ts.wrapping_add(elapsed.wrapping_mul(CLOCK_PER_MS));
-        for p in packets {
-            self.queue.push_back((start + p.after, pt, ts, p));
-        }
-        true
+        self.pt = pt;
+        self.presses.press(digit, (last.ts, last.at), now)
     }
 
     /// When the next queued packet is due.
     pub fn next_due(&self) -> Option<Instant> {
-        self.queue.front().map(|(due, ..)| *due)
+        self.presses.next_due()
     }
 
     /// Writes the next packet due by `now` into `out` (cleared first);
     /// false when none is due.
     pub fn pop_due(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
-        let Some(&(due, pt, ts, packet)) = self.queue.front() else { return false };
-        let Some(last) = self.last.as_mut().filter(|_| due <= now) else { return false };
-        self.queue.pop_front();
+        let Some(last) = self.last.as_mut() else { return false };
+        let Some((ts, packet)) = self.presses.pop_due(now) else { return false };
+        let pt = self.pt;
         last.seq = last.seq.wrapping_add(1);
         self.seq_offset = self.seq_offset.wrapping_add(1);
         out.clear();

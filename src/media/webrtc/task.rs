@@ -15,8 +15,7 @@ use super::transcode::Frame;
 use super::rtp::{self, RtpWriter};
 use super::video::VideoCodec;
 use super::video_path::{self, VideoPath};
-use crate::media::dtmf::{self, DtmfDetector, EventPacket};
-use std::collections::VecDeque;
+use crate::media::dtmf::{DtmfDetector, KeyPresses};
 use crate::media::ports::PortLease;
 use crate::media::relay::ActiveGuard;
 use std::net::SocketAddr;
@@ -32,7 +31,6 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 
 const RECV_BUFFER_BYTES: usize = 2048;
-const G711_CLOCK: u32 = 8000;
 /// Browser-side payload types for the device's video formats, in its order
 /// (clear of str0m's audio numbers: 0, 8, 111).
 const FIRST_VIDEO_PT: u8 = 96;
@@ -112,8 +110,8 @@ pub(super) struct BridgeTask {
     out: Vec<u8>,
     /// The device's telephone-event payload type.
     plain_te: Option<u8>,
-    /// RFC 4733 packets waiting for their time, with the event's timestamp.
-    dtmf_out: VecDeque<(Instant, u32, EventPacket)>,
+    /// Key presses (RFC 4733) waiting to go to the device.
+    dtmf_out: KeyPresses,
     /// Timestamp and time of the last audio packet sent to the device, so a
     /// key press lands on the same clock.
     last_plain_ts: Option<(u32, Instant)>,
@@ -162,7 +160,7 @@ impl BridgeTask {
             writer: RtpWriter::new(rand::random(), rand::random()),
             out: Vec::with_capacity(RECV_BUFFER_BYTES),
             plain_te: None,
-            dtmf_out: VecDeque::new(),
+            dtmf_out: KeyPresses::default(),
             last_plain_ts: None,
             detector: DtmfDetector::default(),
             dtmf_events,
@@ -187,8 +185,8 @@ impl BridgeTask {
         let mut watchdog = tokio::time::interval(Duration::from_millis(500));
         loop {
             let mut deadline = self.drain();
-            if let Some((due, _, _)) = self.dtmf_out.front() {
-                deadline = deadline.min(*due);
+            if let Some(due) = self.dtmf_out.next_due() {
+                deadline = deadline.min(due);
             }
             tokio::select! {
                 control = self.control.recv() => match control {
@@ -565,27 +563,20 @@ impl BridgeTask {
 
     /// Schedules one RFC 4733 key press after any already queued.
     fn queue_dtmf(&mut self, digit: char) {
-        let (Some(_), Some(packets)) = (self.plain_te, dtmf::key_press(digit)) else {
+        if self.plain_te.is_none() {
             tracing::info!(%digit, "DTMF not sent: the device has no telephone-event");
             return;
-        };
+        }
         let now = Instant::now();
-        let start = self.dtmf_out.back().map_or(now, |(due, _, _)| *due + Duration::from_millis(60)).max(now);
         // The event's timestamp continues the audio clock toward the device.
-        let since = start.saturating_duration_since(self.last_plain_ts.map_or(now, |(_, at)| at));
-        let timestamp = self.last_plain_ts.map_or(0, |(ts, _)| ts).wrapping_add((since.as_millis() as u32).wrapping_mul(G711_CLOCK / 1000));
-        for p in packets {
-            self.dtmf_out.push_back((start + p.after, timestamp, p));
+        if !self.dtmf_out.press(digit, self.last_plain_ts.unwrap_or((0, now)), now) {
+            tracing::info!(%digit, "DTMF not sent: not a key");
         }
     }
 
     fn send_due_dtmf(&mut self) {
         let now = Instant::now();
-        while let Some((due, timestamp, packet)) = self.dtmf_out.front().copied() {
-            if due > now {
-                break;
-            }
-            self.dtmf_out.pop_front();
+        while let Some((timestamp, packet)) = self.dtmf_out.pop_due(now) {
             if let (Some(pt), Some(peer)) = (self.plain_te, self.plain_peer) {
                 self.writer.write(pt, timestamp, packet.marker, &packet.payload, &mut self.out);
                 let _ = self.sockets.plain_rtp.try_send_to(&self.out, peer);
