@@ -459,8 +459,7 @@ impl BridgeTask {
         let Some(rtp) = rtp::parse(packet) else { return };
         let Some(pt) = video.browser_pt(rtp.payload_type) else { return };
         video.on_device_rtp(source, rtp.ssrc);
-        let seq = video.browser_seq;
-        video.browser_seq += 1;
+        let seq = video.next_browser_seq();
         if !self.connected {
             return;
         }

@@ -20,7 +20,7 @@ pub(super) struct VideoPath {
     ssrc: u32,
     fir_seq: u8,
     /// Next sequence number toward the browser (str0m's RTP mode wants ours).
-    pub(super) browser_seq: u64,
+    browser_seq: u64,
 }
 
 impl VideoPath {
@@ -39,6 +39,12 @@ impl VideoPath {
             fir_seq: 0,
             browser_seq: u64::from(rand::random::<u16>()),
         }
+    }
+
+    /// The sequence number for the next packet toward the browser.
+    pub(super) fn next_browser_seq(&mut self) -> u64 {
+        self.browser_seq += 1;
+        self.browser_seq - 1
     }
 
     pub(super) fn browser_pt(&self, device_pt: u8) -> Option<u8> {
