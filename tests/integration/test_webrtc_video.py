@@ -4,7 +4,6 @@ doorbell, and the audio still checked by tone. Same loopback-only network
 namespace as test_webrtc.py."""
 from __future__ import annotations
 
-import concurrent.futures
 import re
 import threading
 import time
@@ -12,8 +11,9 @@ import time
 import pytest
 
 from harness import audio
-from test_webrtc import (_assert_both_tones, _browser_102, _door_calls_browser_answers, _only_loopback,
-                         _run_in_netns, _tone48k, browser_factory, inside, outside)
+from test_webrtc import (_assert_both_tones, _browser_102, _browser_103_calls_102, _browser_hangs_up,
+                         _browsers_hear_each_other, _door_calls_browser_answers, _only_loopback,
+                         _run_in_netns, browser_factory, inside, outside)
 
 __all__ = ["browser_factory"]  # the fixture, imported for the tests below
 
@@ -177,11 +177,7 @@ def test_netns_hold_changes_audio_and_video_both_ways(pbx, browser_factory, work
         phone.wait_event("unhold-remote", 5)
         time.sleep(1.0)
         resumed = phone.record(3)
-        phone.command("hangup")
-        bye = door.wait_request("BYE", 10)
-        assert bye is not None
-        door.respond(bye, 200)
-        phone.wait_event("ended", 10)
+        _browser_hangs_up(phone, door)
     finally:
         media.close()
         video.close()
@@ -204,26 +200,10 @@ def test_netns_video_browser_calls_browser(pbx, browser_factory, workdir):
     """Two dashboards with cameras: each decodes the other's picture (two
     chained bridges, the plain video ports of each the other's "device")."""
     _only_loopback()
-    callee = _browser_102(pbx, browser_factory, workdir, video=True)  # plays 1000 Hz
-    caller = browser_factory("browser103", _tone48k(workdir, 440))
-    caller.register(f"ws://{pbx.host}:{pbx.http_port}/ws", "103", pbx.host, pbx.passwords["103"], video=True)
-    caller.command("call", target=f"sip:102@{pbx.host}")
-    callee.wait_event("incoming", 15)
-    callee.command("answer")
-    for p in (caller, callee):
-        p.wait_event("confirmed", 15)
-        p.wait_event("track", 10)
-    time.sleep(1.5)
+    caller, callee = _browser_103_calls_102(pbx, browser_factory, workdir, video=True)
     for name, p in (("102", callee), ("103", caller)):
         stats = _wait_frames(p, 20, 15)
         print(f"{name} video: {stats}")
         assert stats["codec"] in ("video/VP8", "video/H264"), stats
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        rec_callee, rec_caller = pool.map(lambda p: p.record(5), (callee, caller))
-    caller.command("hangup")
-    callee.wait_event("ended", 10)
-    heard_by_callee, heard_by_caller = audio.analyze_tone(rec_callee), audio.analyze_tone(rec_caller)
-    print(f"102 heard: {heard_by_callee}\n103 heard: {heard_by_caller}")
-    assert heard_by_callee.ok(440, min_seconds=3), heard_by_callee
-    assert heard_by_caller.ok(1000, min_seconds=3), heard_by_caller
+    _browsers_hear_each_other(caller, callee, seconds=5)
     assert pbx.alive()
