@@ -633,3 +633,43 @@ def test_netns_early_media_reaches_a_calling_browser(pbx, browser_factory, workd
     print(f"browser heard after the 200: {after}")
     assert after.ok(440, min_seconds=2), after
     assert pbx.alive()
+
+
+# ------------------------------------------------------------ click-to-dial with a browser
+@outside
+@pytest.mark.timeout(400)
+def test_webrtc_click_to_dial_with_a_browser():
+    _run_in_netns("test_netns_click_to_dial_with_a_browser")
+
+
+@inside
+@pytest.mark.timeout(200)
+@pytest.mark.parametrize("browser_is", ["callee", "caller"])
+def test_netns_click_to_dial_with_a_browser(browser_is, pbx_factory, baresip_factory, browser_factory, signals,
+                                            workdir):
+    """POST /api/calls between a desk phone (baresip 101) and the dashboard
+    (102): the browser is offered WebRTC by a bridge behind the call's relay,
+    whichever side it is on; tones and key presses cross both ways."""
+    from test_dial import TOKEN, api
+    _only_loopback()
+    pbx = pbx_factory(overrides={"http": {"api_token": TOKEN}}).start()
+    phone = _browser_102(pbx, browser_factory, workdir)
+    door = _doorbell_101(pbx, baresip_factory, signals)
+    a, b = ("101", "102") if browser_is == "callee" else ("102", "101")
+    status, body = api(pbx, "POST", "/api/calls", {"from": a, "to": b})
+    assert status == 202 and body.get("call_id"), (status, body)
+    if browser_is == "callee":
+        door.wait_established(20)  # baresip answers at once; then the page rings
+    phone.wait_event("incoming", 15)
+    phone.command("answer")
+    phone.wait_event("confirmed", 15)
+    door.wait_established(20)
+    phone.wait_event("track", 10)
+    time.sleep(1.5)
+    recorded = phone.record(5)
+    _dtmf_both_ways(phone, door)
+    door.hangup()
+    door.wait_closed(10)
+    phone.wait_event("ended", 10)
+    _assert_both_tones(recorded, door.recordings()[-1])
+    assert pbx.alive()

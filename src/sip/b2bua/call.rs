@@ -81,7 +81,7 @@ pub(super) struct Call {
     /// The offer the callee's devices got, for a fork to the agent later.
     offer_b: Option<Vec<u8>>,
     /// The offer for the callee's browsers when it also has SIP devices.
-    offer_browsers: Option<Vec<u8>>,
+    pub(super) offer_browsers: Option<Vec<u8>>,
 }
 
 pub async fn run(setup: CallSetup) {
@@ -157,7 +157,7 @@ pub async fn run(setup: CallSetup) {
 }
 
 /// A browser's registration (the SIP Core card, over WebSocket).
-fn is_browser(b: &Binding) -> bool {
+pub(super) fn is_browser(b: &Binding) -> bool {
     b.transport.starts_with("ws")
 }
 

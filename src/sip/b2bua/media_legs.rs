@@ -35,16 +35,51 @@ pub struct CallMedia {
     event_pt: [Option<u8>; 2],
     /// Per leg: its device takes key presses as SIP INFO, not RFC 4733.
     takes_info: [bool; 2],
+    /// Per leg: a browser *behind* the relay (click-to-dial, where our own
+    /// plain offer came first): its bridge turns the SDP crossing that leg.
+    adapters: [Option<BrowserLeg>; 2],
 }
 
 impl CallMedia {
     pub fn new(engine: MediaEngine) -> Self {
-        CallMedia { engine, relays: Vec::new(), dtmf: None, last_sdp: [None, None], held: [false, false], origin_version: [0, 0], session_id: rand::random::<u32>() as u64, expect_browser: None, browsers: [None, None], browser_dtmf: None, browser_forks: None, event_pt: [None, None], takes_info: [false, false] }
+        CallMedia { engine, relays: Vec::new(), dtmf: None, last_sdp: [None, None], held: [false, false], origin_version: [0, 0], session_id: rand::random::<u32>() as u64, expect_browser: None, browsers: [None, None], browser_dtmf: None, browser_forks: None, event_pt: [None, None], takes_info: [false, false], adapters: [None, None] }
     }
 
     /// SDP that `from` sent, rewritten for the other leg. Creates relays for
     /// new m-lines; a port-0 m-line stays disabled.
     pub async fn translate(&mut self, from: Leg, sdp_text: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let to = other(from);
+        let text = std::str::from_utf8(sdp_text).map_err(|_| anyhow::anyhow!("SDP is not UTF-8"))?;
+        let plain = match self.adapters[leg_index(from)].as_mut() {
+            Some(a) if crate::media::webrtc::is_webrtc(text) => Some(a.sdp_from_browser(&self.engine, text).await?),
+            Some(_) => {
+                // A SIP device of that extension answered, not its browser.
+                self.adapters[leg_index(from)] = None;
+                None
+            }
+            None => None,
+        };
+        let out = self.translate_plain(from, plain.as_deref().unwrap_or(sdp_text)).await?;
+        match self.adapters[leg_index(to)].as_mut() {
+            Some(a) => a.sdp_from_device(std::str::from_utf8(&out)?).await,
+            None => Ok(out),
+        }
+    }
+
+    /// A browser behind the relay on `leg`: `plain` (our relay's SDP toward
+    /// that leg) becomes the WebRTC SDP for it, and from now on SDP crossing
+    /// that leg is turned both ways. For click-to-dial, where the relay
+    /// exists before anyone answered.
+    pub async fn adapt_for_browser(&mut self, leg: Leg, plain: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let mut browser = BrowserLeg::new(&self.engine, self.session_id).await?;
+        // The relay reports the device's key presses; the bridge's would repeat them.
+        drop(browser.bridge.take_dtmf_events());
+        let webrtc = browser.sdp_from_device(std::str::from_utf8(plain)?).await?;
+        self.adapters[leg_index(leg)] = Some(browser);
+        Ok(webrtc)
+    }
+
+    async fn translate_plain(&mut self, from: Leg, sdp_text: &[u8]) -> anyhow::Result<Vec<u8>> {
         let text = std::str::from_utf8(sdp_text).map_err(|_| anyhow::anyhow!("SDP is not UTF-8"))?;
         if let Some(out) = self.translate_browser(from, text).await? {
             self.last_sdp[leg_index(from)] = Some(sdp_text.to_vec());
@@ -207,7 +242,7 @@ impl CallMedia {
 
     /// Whether `leg` is a browser (its media goes through a WebRTC bridge).
     pub fn is_browser(&self, leg: Leg) -> bool {
-        self.browsers[leg_index(leg)].is_some()
+        self.browsers[leg_index(leg)].is_some() || self.adapters[leg_index(leg)].is_some()
     }
 
     /// `leg`'s device takes key presses as SIP INFO: RFC 4733 events are
@@ -237,7 +272,8 @@ impl CallMedia {
                 b.bridge.send_dtmf(digit);
                 true
             }
-            (None, None) if self.takes_info[leg_index(from)] => {
+            // INFO from a browser behind the relay, or from an INFO device.
+            (None, None) if self.takes_info[leg_index(from)] || self.adapters[leg_index(from)].is_some() => {
                 let relay = self.relays.first().and_then(Option::as_ref);
                 match (relay, self.event_pt[leg_index(to)]) {
                     (Some(relay), Some(pt)) => {
@@ -301,6 +337,14 @@ impl CallMedia {
             }
             [Some(one), None] | [None, Some(one)] => return one.bridge.timed_out().await,
             [None, None] => {}
+        }
+        if let Some(a) = self.adapters.iter().flatten().next() {
+            // Its bridge notices a closed tab; the relay goes on carrying media.
+            let relays: Vec<&Relay> = self.relays.iter().flatten().collect();
+            return match relays.first() {
+                Some(r) => tokio::select! { _ = a.bridge.timed_out() => {}, _ = r.timed_out() => {} },
+                None => a.bridge.timed_out().await,
+            };
         }
         let relays: Vec<&Relay> = self.relays.iter().flatten().collect();
         if relays.is_empty() {

@@ -1,7 +1,12 @@
 //! Click-to-dial (third-party call control, RFC 3725 flow II): ring extension
 //! A with an offer of our relay; when A answers, its answer becomes the offer
 //! to B, and from there it is an ordinary call with A as the caller.
-use super::call::{Call, CallMsg, CallerKind};
+//!
+//! A browser on either side (the SIP Core card) is offered WebRTC by a
+//! bridge that sits behind the relay's leg (`CallMedia::adapt_for_browser`):
+//! the relay exists before anyone answers, and the other device already
+//! sends to it.
+use super::call::{is_browser, Call, CallMsg, CallerKind};
 use super::fork::{self, ForkEvent};
 use super::machine::{Action, CallMachine, Input};
 use super::media_legs::CallMedia;
@@ -36,14 +41,11 @@ pub async fn dial_with(core: SipCoreRef, from: &str, to: &str, agent_note: Agent
     if core.registered_contacts(to).is_empty() {
         return Err(ControlError::NotRegistered(to.to_string()));
     }
-    // Our own offer is plain G.711: a browser (registered over WebSocket)
-    // would refuse it. Said plainly rather than failing with a 488 later.
-    let is_browser = |ext: &str| core.registered_contacts(ext).iter().any(|b| b.transport.starts_with("ws"));
-    if is_browser(from) || is_browser(to) {
-        return Err(ControlError::NotPossible("click-to-dial with a browser (WebSocket) extension is not supported yet".into()));
-    }
     let mut media = CallMedia::new(core.media.clone());
-    let offer = media.offer(Leg::A).await.map_err(|e| ControlError::BadArgument(format!("no media ports: {e}")))?;
+    let no_ports = |e: anyhow::Error| ControlError::BadArgument(format!("no media ports: {e}"));
+    let offer = media.offer(Leg::A).await.map_err(no_ports)?;
+    // A's browsers get WebRTC from a bridge behind the relay; its SIP devices the plain offer.
+    let offer_browser = if a_bindings.iter().any(is_browser) { Some(media.adapt_for_browser(Leg::A, &offer).await.map_err(no_ports)?) } else { None };
     let (msgs, mut rx) = mpsc::unbounded_channel::<CallMsg>();
     let mut forks: Vec<InviteDialog> = Vec::new();
     for (id, b) in a_bindings.iter().enumerate() {
@@ -56,7 +58,11 @@ pub async fn dial_with(core: SipCoreRef, from: &str, to: &str, agent_note: Agent
             .is_ok()
         };
         // A's display shows who it is about to be connected to.
-        match fork::start(&core, b, to, &offer, Vec::new(), report) {
+        let offer = match &offer_browser {
+            Some(webrtc) if is_browser(b) => webrtc,
+            _ => &offer,
+        };
+        match fork::start(&core, b, to, offer, Vec::new(), report) {
             Ok(d) => forks.push(d),
             Err(e) => tracing::warn!("dial {from}: {e}"),
         }
@@ -94,8 +100,19 @@ pub async fn dial_with(core: SipCoreRef, from: &str, to: &str, agent_note: Agent
         });
         let call_id = a_dialog.id().call_id.clone();
         let bindings = core.registered_contacts(&to);
+        // B's browsers: WebRTC from a bridge behind the relay's B side.
+        let mut offer_b = offer_b;
+        let mut offer_browsers = None;
+        if bindings.iter().any(is_browser) {
+            match media.adapt_for_browser(Leg::B, &offer_b).await {
+                Ok(webrtc) if bindings.iter().all(is_browser) => offer_b = webrtc,
+                Ok(webrtc) => offer_browsers = Some(webrtc),
+                Err(e) => tracing::warn!(%to, error = %e, "no WebRTC offer for the callee's browsers"),
+            }
+        }
         let mut call = Call::new(core.clone(), CallerKind::Originated, call_id, from, to, a_dialog, media, call_msgs);
         call.agent_note = agent_note;
+        call.offer_browsers = offer_browsers;
         call.drive(call_rx, &bindings, &offer_b).await;
     });
     Ok(call_id)
