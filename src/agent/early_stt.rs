@@ -53,9 +53,9 @@ struct Guess {
     started: Instant,
     /// Samples of the turn the guess was made from.
     len: usize,
-    /// Set when the turn ended with no voice after the guess: the turn's length.
-    turn_len: Option<usize>,
-    turn_ended: Option<Instant>,
+    /// Set when the turn ended with no voice after the guess: the turn's
+    /// length and when it ended.
+    ended: Option<(usize, Instant)>,
     claimed: bool,
     state: State,
 }
@@ -68,12 +68,12 @@ pub struct EarlyStt {
 impl EarlyStt {
     /// The caller paused: a transcription job `job` starts on `len` samples.
     pub fn paused(&mut self, job: u64, len: usize, now: Instant) {
-        self.guess = Some(Guess { job, started: now, len, turn_len: None, turn_ended: None, claimed: false, state: State::Running });
+        self.guess = Some(Guess { job, started: now, len, ended: None, claimed: false, state: State::Running });
     }
 
     /// The caller spoke again: the guess is not the turn.
     pub fn resumed(&mut self) {
-        if self.guess.as_ref().is_some_and(|g| g.turn_len.is_none()) {
+        if self.guess.as_ref().is_some_and(|g| g.ended.is_none()) {
             self.guess = None;
         }
     }
@@ -81,10 +81,7 @@ impl EarlyStt {
     /// The turn ended with `len` samples; the guess (if any) is for it.
     pub fn turn_ended(&mut self, len: usize, now: Instant) {
         match self.guess.as_mut() {
-            Some(g) if g.turn_len.is_none() && len >= g.len => {
-                g.turn_len = Some(len);
-                g.turn_ended = Some(now);
-            }
+            Some(g) if g.ended.is_none() && len >= g.len => g.ended = Some((len, now)),
             _ => self.guess = None,
         }
     }
@@ -96,15 +93,15 @@ impl EarlyStt {
 
     /// The session wants a turn of `len` samples transcribed.
     pub fn claim(&mut self, len: usize) -> Claim {
-        let Some(g) = self.guess.as_mut().filter(|g| g.turn_len == Some(len) && !g.claimed) else {
+        let Some(g) = self.guess.as_mut().filter(|g| g.ended.is_some_and(|(l, _)| l == len) && !g.claimed) else {
             return Claim::Transcribe;
         };
         g.claimed = true;
         match &g.state {
             State::Running => Claim::Pending,
             State::Heard(..) => {
-                let Some(Guess { state: State::Heard(text, done), started, turn_ended, .. }) = self.guess.take() else { unreachable!() };
-                Claim::Heard { text, stt: timing(started, done, turn_ended) }
+                let Some(Guess { state: State::Heard(text, done), started, ended, .. }) = self.guess.take() else { unreachable!() };
+                Claim::Heard { text, stt: timing(started, done, ended) }
             }
             State::Failed => {
                 self.guess = None;
@@ -123,17 +120,17 @@ impl EarlyStt {
             };
             return Outcome::Kept;
         }
-        let (started, turn_ended) = (g.started, g.turn_ended);
+        let (started, ended) = (g.started, g.ended);
         self.guess = None;
         match text {
-            Some(text) => Outcome::Heard { text, stt: timing(started, now, turn_ended) },
+            Some(text) => Outcome::Heard { text, stt: timing(started, now, ended) },
             None => Outcome::Failed,
         }
     }
 }
 
-fn timing(started: Instant, done: Instant, turn_ended: Option<Instant>) -> SttTiming {
-    let from = turn_ended.map_or(started, |e| e.max(started));
+fn timing(started: Instant, done: Instant, ended: Option<(usize, Instant)>) -> SttTiming {
+    let from = ended.map_or(started, |(_, e)| e.max(started));
     SttTiming { took: done.saturating_duration_since(started), exposed: done.saturating_duration_since(from) }
 }
 

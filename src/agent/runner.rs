@@ -103,71 +103,71 @@ pub async fn run(agent: Arc<Agent>, call: AgentCall) {
     loop {
         // Carry out what the session asked for (which may ask for more).
         while !actions.is_empty() {
-        for action in std::mem::take(&mut actions) {
-            match action {
-                Action::Play(prompt) => {
-                    let cached = match &prompt {
-                        Prompt::Greeting => agent.prompts.greeting(),
-                        Prompt::Apology => agent.prompts.apology(),
-                        Prompt::Say(_) => None,
-                    };
-                    match (cached, prompt) {
-                        (Some(audio), _) => playback.extend(audio.iter()),
-                        (None, Prompt::Apology) => playback.extend(speech::beeps()),
-                        // Not rendered yet (greeting) or never kept (Say): synthesize now.
-                        (None, p @ (Prompt::Greeting | Prompt::Say(_))) => {
-                            let text = if let Prompt::Say(t) = p { t } else { cfg.greeting.clone() };
-                            next_job += 1;
-                            speaking.push((next_job, jobs::say(agent.clone(), text, next_job, jobs_tx.clone())));
+            for action in std::mem::take(&mut actions) {
+                match action {
+                    Action::Play(prompt) => {
+                        let cached = match &prompt {
+                            Prompt::Greeting => agent.prompts.greeting(),
+                            Prompt::Apology => agent.prompts.apology(),
+                            Prompt::Say(_) => None,
+                        };
+                        match (cached, prompt) {
+                            (Some(audio), _) => playback.extend(audio.iter()),
+                            (None, Prompt::Apology) => playback.extend(speech::beeps()),
+                            // Not rendered yet (greeting) or never kept (Say): synthesize now.
+                            (None, p @ (Prompt::Greeting | Prompt::Say(_))) => {
+                                let text = if let Prompt::Say(t) = p { t } else { cfg.greeting.clone() };
+                                next_job += 1;
+                                speaking.push((next_job, jobs::say(agent.clone(), text, next_job, jobs_tx.clone())));
+                            }
                         }
                     }
-                }
-                Action::StopPlayback => {
-                    playback.clear();
-                    for (_, cancel) in speaking.drain(..) {
-                        cancel.cancel();
-                    }
-                    tracing::debug!(%call_id, "agent: barge-in, playback stopped");
-                }
-                Action::Transcribe(audio) => {
-                    let speech_ended = Instant::now().checked_sub(end_of_turn).unwrap_or_else(Instant::now);
-                    let no_stt = SttTiming { took: Duration::ZERO, exposed: Duration::ZERO };
-                    turn = Some(Turn { speech_ended, stt: no_stt, brain: Duration::ZERO, tts: Duration::ZERO, job: 0, audio_queued: false, timed: false });
-                    let claim = early.claim(audio.len());
-                    if claim != Claim::Transcribe {
-                        agent.metrics.early_stt(true);
-                    }
-                    match claim {
-                        Claim::Transcribe => {
-                            next_job += 1;
-                            stt_job = Some(next_job);
-                            jobs::transcribe(agent.clone(), Audio { rate: 16000, samples: audio }, next_job, jobs_tx.clone());
+                    Action::StopPlayback => {
+                        playback.clear();
+                        for (_, cancel) in speaking.drain(..) {
+                            cancel.cancel();
                         }
-                        Claim::Pending => {}
-                        Claim::Heard { text, stt } => actions.extend(heard(&mut session, &mut turn, text, stt)),
-                        Claim::Failed => actions.extend(stt_failed(&agent, &mut session)),
+                        tracing::debug!(%call_id, "agent: barge-in, playback stopped");
                     }
-                }
-                Action::Think(text) => {
-                    tracing::info!(%call_id, said = %text, "agent heard");
-                    next_job += 1;
-                    if let Some(t) = turn.as_mut().filter(|t| t.job == 0) {
-                        t.job = next_job;
+                    Action::Transcribe(audio) => {
+                        let speech_ended = Instant::now().checked_sub(end_of_turn).unwrap_or_else(Instant::now);
+                        let no_stt = SttTiming { took: Duration::ZERO, exposed: Duration::ZERO };
+                        turn = Some(Turn { speech_ended, stt: no_stt, brain: Duration::ZERO, tts: Duration::ZERO, job: 0, audio_queued: false, timed: false });
+                        let claim = early.claim(audio.len());
+                        if claim != Claim::Transcribe {
+                            agent.metrics.early_stt(true);
+                        }
+                        match claim {
+                            Claim::Transcribe => {
+                                next_job += 1;
+                                stt_job = Some(next_job);
+                                jobs::transcribe(agent.clone(), Audio { rate: 16000, samples: audio }, next_job, jobs_tx.clone());
+                            }
+                            Claim::Pending => {}
+                            Claim::Heard { text, stt } => actions.extend(heard(&mut session, &mut turn, text, stt)),
+                            Claim::Failed => actions.extend(stt_failed(&agent, &mut session)),
+                        }
                     }
-                    reply_job = Some(next_job);
-                    let cancel = jobs::reply(agent.clone(), text, conversation.clone(), tools.clone(), next_job, jobs_tx.clone());
-                    speaking.push((next_job, cancel));
-                }
-                Action::RecordMessage(text) => {
-                    tracing::info!(%call_id, part = %text, "agent: message part");
-                    message.push(text);
-                }
-                Action::HangUp(reason) => {
-                    tracing::info!(%call_id, ?reason, "agent hangs up");
-                    control.hang_up();
+                    Action::Think(text) => {
+                        tracing::info!(%call_id, said = %text, "agent heard");
+                        next_job += 1;
+                        if let Some(t) = turn.as_mut().filter(|t| t.job == 0) {
+                            t.job = next_job;
+                        }
+                        reply_job = Some(next_job);
+                        let cancel = jobs::reply(agent.clone(), text, conversation.clone(), tools.clone(), next_job, jobs_tx.clone());
+                        speaking.push((next_job, cancel));
+                    }
+                    Action::RecordMessage(text) => {
+                        tracing::info!(%call_id, part = %text, "agent: message part");
+                        message.push(text);
+                    }
+                    Action::HangUp(reason) => {
+                        tracing::info!(%call_id, ?reason, "agent hangs up");
+                        control.hang_up();
+                    }
                 }
             }
-        }
         }
         if session.is_ended() {
             break;

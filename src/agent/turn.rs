@@ -65,9 +65,9 @@ impl TurnDetector {
     /// One 16 ms frame and its voice probability.
     pub fn on_frame(&mut self, frame: &[i16], voice: f32) -> Option<TurnEvent> {
         let voiced = voice >= self.config.threshold;
+        let was_paused = self.is_paused();
         if let Some(turn) = self.turn.as_mut() {
             turn.extend_from_slice(frame);
-            let paused = self.config.pause_ms > 0 && self.quiet_run >= self.config.pause_ms;
             self.quiet_run = if voiced { 0 } else { self.quiet_run + FRAME_MS };
             let long = turn.len() as u64 / 16 >= self.config.max_turn_ms;
             if self.quiet_run >= self.config.end_ms || long {
@@ -75,12 +75,12 @@ impl TurnDetector {
                 self.voiced_run = 0;
                 return self.turn.take().map(TurnEvent::TurnEnded);
             }
-            if voiced && paused {
+            if voiced && was_paused {
                 return Some(TurnEvent::Resumed);
             }
             // Reported once per quiet stretch: on the frame that reaches it.
-            if self.config.pause_ms > 0 && self.quiet_run >= self.config.pause_ms && self.quiet_run < self.config.pause_ms + FRAME_MS {
-                return Some(TurnEvent::Paused(turn.clone()));
+            if self.is_paused() && !was_paused {
+                return self.turn.clone().map(TurnEvent::Paused);
             }
             return None;
         }
@@ -97,6 +97,11 @@ impl TurnDetector {
             return Some(TurnEvent::SpeechStarted);
         }
         None
+    }
+
+    /// The quiet since the last voice has reached `pause_ms`.
+    fn is_paused(&self) -> bool {
+        self.config.pause_ms > 0 && self.quiet_run >= self.config.pause_ms
     }
 
     /// Forget a turn in progress (the call is going away, or the audio
