@@ -228,7 +228,7 @@ fn serve() -> anyhow::Result<()> {
         for (device, offer) in &offers {
             let bridge = engine.create_webrtc_bridge().await?;
             bridge.set_plain_peer(*device);
-            let (answer, _) = bridge.answer_browser(offer, &[G711::Pcmu], &[]).await?;
+            let (answer, _) = bridge.answer_browser(offer, &[G711::Pcmu.into()], &[]).await?;
             out.push((bridge, answer));
         }
         anyhow::Ok(out)

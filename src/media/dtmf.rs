@@ -51,8 +51,8 @@ impl DtmfDetector {
     }
 }
 
-/// 20 ms of 8 kHz timestamp units per packet.
-const STEP: u16 = 160;
+/// One packet every 20 ms.
+const PACKET_MS: u16 = 20;
 /// A 160 ms tone, then the end packet sent three times (RFC 4733 §2.5.1.4).
 const TONE_PACKETS: u16 = 8;
 const END_REPEATS: usize = 3;
@@ -68,20 +68,27 @@ pub struct EventPacket {
     pub payload: [u8; 4],
 }
 
-/// The packets of one key press, all with the RTP timestamp of its start;
-/// None for a character that is not a DTMF key.
+/// The packets of one key press on an 8 kHz stream (G.711), all with the
+/// RTP timestamp of its start; None for a character that is not a DTMF key.
 pub fn key_press(digit: char) -> Option<Vec<EventPacket>> {
+    key_press_clocked(digit, G711_CLOCK_PER_MS)
+}
+
+/// [`key_press`] on a stream clocked at `per_ms` units a millisecond: the
+/// durations count in the event's own clock (48 for Opus' 48 kHz).
+fn key_press_clocked(digit: char, per_ms: u32) -> Option<Vec<EventPacket>> {
+    let step = PACKET_MS * per_ms as u16;
     let code = DIGITS.iter().position(|d| *d as char == digit.to_ascii_uppercase())? as u8;
     let payload = |end: bool, duration: u16| {
         let d = duration.to_be_bytes();
         [code, if end { 0x80 } else { 0 } | VOLUME, d[0], d[1]]
     };
     let mut packets: Vec<EventPacket> = (1..=TONE_PACKETS)
-        .map(|i| EventPacket { after: Duration::from_millis(20 * (i as u64 - 1)), marker: i == 1, payload: payload(false, STEP * i) })
+        .map(|i| EventPacket { after: Duration::from_millis(20 * (i as u64 - 1)), marker: i == 1, payload: payload(false, step * i) })
         .collect();
     let last = Duration::from_millis(20 * TONE_PACKETS as u64);
     for _ in 0..END_REPEATS {
-        packets.push(EventPacket { after: last, marker: false, payload: payload(true, STEP * TONE_PACKETS) });
+        packets.push(EventPacket { after: last, marker: false, payload: payload(true, step * TONE_PACKETS) });
     }
     Some(packets)
 }
@@ -92,7 +99,7 @@ pub fn is_key(c: char) -> bool {
 }
 
 /// telephone-event is clocked at 8 kHz on the G.711 streams it is sent in.
-const CLOCK_PER_MS: u32 = 8;
+const G711_CLOCK_PER_MS: u32 = 8;
 /// Quiet between two queued key presses.
 const GAP: Duration = Duration::from_millis(60);
 
@@ -100,19 +107,33 @@ const GAP: Duration = Duration::from_millis(60);
 /// packet with when it is due and its event's timestamp, which carries on
 /// the stream's audio clock. Used wherever we write key presses into a
 /// stream (the relay toward a device, the WebRTC bridge toward a device).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct KeyPresses {
     queue: VecDeque<(Instant, u32, EventPacket)>,
+    /// The stream's RTP clock in units a millisecond.
+    per_ms: u32,
+}
+
+impl Default for KeyPresses {
+    fn default() -> Self {
+        KeyPresses { queue: VecDeque::new(), per_ms: G711_CLOCK_PER_MS }
+    }
 }
 
 impl KeyPresses {
+    /// The RTP clock of the stream the events go into, in Hz (8000 for
+    /// G.711, the default; 48000 for Opus). Applies to later presses.
+    pub fn set_clock(&mut self, hz: u32) {
+        self.per_ms = (hz / 1000).max(1);
+    }
+
     /// Queue `digit` after any press already queued. `clock`: the stream's
     /// last RTP timestamp and when it was sent. False: not a key.
     pub fn press(&mut self, digit: char, clock: (u32, Instant), now: Instant) -> bool {
-        let Some(packets) = key_press(digit) else { return false };
+        let Some(packets) = key_press_clocked(digit, self.per_ms) else { return false };
         let start = self.queue.back().map_or(now, |(due, ..)| *due + GAP).max(now);
         let elapsed = start.saturating_duration_since(clock.1).as_millis() as u32;
-        let ts = clock.0.wrapping_add(elapsed.wrapping_mul(CLOCK_PER_MS));
+        let ts = clock.0.wrapping_add(elapsed.wrapping_mul(self.per_ms));
         self.queue.extend(packets.into_iter().map(|p| (start + p.after, ts, p)));
         true
     }
@@ -229,5 +250,19 @@ mod tests {
         assert_eq!(q.next_due(), Some(t0 + ms(260)));
         let (ts, p) = q.pop_due(t0 + ms(260)).unwrap();
         assert_eq!((ts, p.marker, p.payload[0]), (1000 + 260 * 8, true, 2));
+    }
+
+    #[test]
+    fn on_a_48_khz_stream_timestamps_and_durations_count_in_its_clock() {
+        let t0 = Instant::now();
+        let mut q = KeyPresses::default();
+        q.set_clock(48_000);
+        assert!(q.press('9', (5000, t0), t0 + Duration::from_millis(10)));
+        let packets: Vec<_> = std::iter::from_fn(|| q.pop_due(t0 + Duration::from_secs(1))).collect();
+        assert_eq!(packets.len(), 11);
+        assert!(packets.iter().all(|(ts, _)| *ts == 5000 + 10 * 48));
+        let duration = |p: &EventPacket| u16::from_be_bytes([p.payload[2], p.payload[3]]);
+        assert_eq!(duration(&packets[0].1), 960, "20 ms at 48 kHz");
+        assert_eq!(duration(&packets[10].1), 7680, "160 ms at 48 kHz");
     }
 }

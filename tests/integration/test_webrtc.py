@@ -236,6 +236,52 @@ def test_netns_opus_browser_calls_pcmu_doorbell(pbx, baresip_factory, browser_fa
     assert pbx.alive()
 
 
+# ------------------------------------------------------------ Opus-only doorbell
+@outside
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("caller", ["door", "browser"])
+def test_webrtc_opus_doorbell_passes_opus_through(caller):
+    _run_in_netns(f"test_netns_opus_doorbell_passes_opus_through and {caller}")
+
+
+@inside
+@pytest.mark.timeout(200)
+@pytest.mark.parametrize("caller", ["door", "browser"])
+def test_netns_opus_doorbell_passes_opus_through(caller, pbx, baresip_factory, browser_factory, signals, workdir):
+    """A doorbell with Opus and no G.711 (baresip audio_codecs=opus/48000/2) and a
+    browser that has both: Opus crosses the bridge untouched (payload type
+    rewritten), whoever calls; tones and key presses both ways."""
+    _only_loopback()
+    phone = _browser_102(pbx, browser_factory, workdir)
+    door = baresip_factory("door101", user="101", domain=f"{pbx.host}:{pbx.sip_port}",
+                           password=pbx.passwords["101"], source=signals["tone440"],
+                           audio_codecs="opus/48000/2").start()
+    door.wait_registered(15)
+    if caller == "door":
+        _door_calls_browser_answers(pbx, door, phone)
+    else:
+        phone.command("call", target=f"sip:101@{pbx.host}")
+        phone.wait_event("confirmed", 20)
+        door.wait_established(10)
+    phone.wait_event("track", 10)
+    remote_audio = phone.command("sdp")["sdp"]["remote"].split("m=audio", 1)[1].split("m=", 1)[0]
+    assert "opus/48000" in remote_audio and "PCMU" not in remote_audio and "PCMA" not in remote_audio, \
+        f"ha-pbx gave the browser: {remote_audio}"
+    time.sleep(1.5)
+    recorded = phone.record(6)
+    stats = phone.command("stats")["stats"]
+    print(f"browser inbound: {stats}")
+    assert stats["codec"] == "audio/opus", stats
+    _dtmf_both_ways(phone, door)
+    phone.command("hangup")
+    door.wait_closed(10)
+    phone.wait_event("ended", 10)
+    _assert_both_tones(recorded, door.recordings()[-1])
+    log = pbx.log_text()
+    assert "passes Opus through" in log and "transcodes Opus" not in log, "passed through, not transcoded"
+    assert pbx.alive()
+
+
 # ------------------------------------------------------------ the tab closes mid-call
 @outside
 @pytest.mark.timeout(300)

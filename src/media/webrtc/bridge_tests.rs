@@ -63,8 +63,8 @@ fn broken_browser_sdp_is_refused() {
 async fn answer_to_chromium_is_ice_lite_audio_only_with_the_chosen_law() {
     let engine = engine(39700);
     let bridge = engine.create_webrtc_bridge().await.unwrap();
-    let (answer, codec) = bridge.answer_browser(&offer_with_many_payload_types(), &[G711::Pcma], &[]).await.unwrap();
-    assert_eq!(codec, G711::Pcma);
+    let (answer, codec) = bridge.answer_browser(&offer_with_many_payload_types(), &[G711::Pcma.into()], &[]).await.unwrap();
+    assert_eq!(codec, G711::Pcma.into());
     let audio = answer.split("m=").find(|m| m.starts_with("audio")).unwrap();
     assert!(audio.starts_with("audio ") && audio.contains(" 8"), "{answer}");
     assert!(!audio.contains("PCMU") && !audio.contains("opus"), "only the device's law: {answer}");
@@ -75,7 +75,7 @@ async fn answer_to_chromium_is_ice_lite_audio_only_with_the_chosen_law() {
         assert!(video.starts_with("video 0 "), "video is refused: {answer}");
     }
     // A 183 then a 200: the same answer.
-    let (again, _) = bridge.answer_browser("ignored", &[G711::Pcmu], &[]).await.unwrap();
+    let (again, _) = bridge.answer_browser("ignored", &[G711::Pcmu.into()], &[]).await.unwrap();
     assert_eq!(again, answer);
 }
 
@@ -83,16 +83,16 @@ async fn answer_to_chromium_is_ice_lite_audio_only_with_the_chosen_law() {
 async fn a_broken_offer_leaves_the_bridge_usable() {
     let engine = engine(39740);
     let bridge = engine.create_webrtc_bridge().await.unwrap();
-    assert!(bridge.answer_browser("v=0\r\nnonsense", &[G711::Pcmu], &[]).await.is_err());
-    let (_, codec) = bridge.answer_browser(CHROMIUM_OFFER, &[G711::Pcmu], &[]).await.unwrap();
-    assert_eq!(codec, G711::Pcmu);
+    assert!(bridge.answer_browser("v=0\r\nnonsense", &[G711::Pcmu.into()], &[]).await.is_err());
+    let (_, codec) = bridge.answer_browser(CHROMIUM_OFFER, &[G711::Pcmu.into()], &[]).await.unwrap();
+    assert_eq!(codec, G711::Pcmu.into());
 }
 
 #[tokio::test]
 async fn our_offer_to_a_browser_is_ice_lite_dtls_with_the_devices_laws() {
     let engine = engine(39780);
     let bridge = engine.create_webrtc_bridge().await.unwrap();
-    let offer = bridge.offer_browser(&[G711::Pcmu, G711::Pcma], None).await.unwrap();
+    let offer = bridge.offer_browser(&[G711::Pcmu.into(), G711::Pcma.into()], None).await.unwrap();
     check_browser_sdp(&offer).unwrap();
     assert!(super::is_webrtc(&offer), "{offer}");
     assert!(offer.contains("a=setup:actpass") && offer.contains("a=ice-lite") && offer.contains("a=rtcp-mux"), "{offer}");
@@ -112,25 +112,40 @@ async fn a_browser_without_the_devices_law_is_answered_with_opus() {
         .replace("m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126", "m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 13 110 126")
         .replace("a=rtpmap:0 PCMU/8000\r\n", "")
         .replace("a=rtpmap:8 PCMA/8000\r\n", "");
-    let (answer, law) = bridge.answer_browser(&opus_only, &[G711::Pcmu], &[]).await.unwrap();
-    assert_eq!(law, G711::Pcmu, "the device keeps its law");
+    let (answer, law) = bridge.answer_browser(&opus_only, &[G711::Pcmu.into()], &[]).await.unwrap();
+    assert_eq!(law, G711::Pcmu.into(), "the device keeps its law");
     let audio = answer.split("m=").find(|m| m.starts_with("audio")).unwrap();
     assert!(audio.contains("opus/48000") && !audio.contains("PCMU"), "{answer}");
     // With the law on offer, G.711 passes through and Opus is not answered.
     let other = engine.create_webrtc_bridge().await.unwrap();
-    let (answer, _) = other.answer_browser(CHROMIUM_OFFER, &[G711::Pcmu], &[]).await.unwrap();
+    let (answer, _) = other.answer_browser(CHROMIUM_OFFER, &[G711::Pcmu.into()], &[]).await.unwrap();
     let audio = answer.split("m=").find(|m| m.starts_with("audio")).unwrap();
     assert!(audio.contains("PCMU") && !audio.contains("opus"), "{answer}");
 }
 
 #[tokio::test]
+async fn a_device_with_only_opus_gets_the_browsers_opus_passed_through() {
+    let engine = engine(39980);
+    let bridge = engine.create_webrtc_bridge().await.unwrap();
+    let (answer, codec) = bridge.answer_browser(CHROMIUM_OFFER, &[super::DeviceCodec::Opus(96)], &[]).await.unwrap();
+    assert_eq!(codec, super::DeviceCodec::Opus(96), "passed through, not transcoded");
+    let audio = answer.split("m=").find(|m| m.starts_with("audio")).unwrap();
+    assert!(audio.contains("opus/48000") && !audio.contains("PCMU"), "{answer}");
+    // The device offers: the browser is offered Opus alone.
+    let other = engine.create_webrtc_bridge().await.unwrap();
+    let offer = other.offer_browser(&[super::DeviceCodec::Opus(96)], None).await.unwrap();
+    let audio = offer.split("m=").find(|m| m.starts_with("audio")).unwrap();
+    assert!(audio.contains("opus/48000") && !audio.contains("PCMU") && !audio.contains("PCMA"), "{offer}");
+}
+
+#[tokio::test]
 async fn a_browser_offering_h264_gets_the_devices_profile_under_its_own_number() {
-    let engine = engine(39860);
+    let engine = engine(39960);
     let bridge = engine.create_webrtc_bridge().await.unwrap();
     // The device answered our offer (the browser's formats, the browser's numbers)
     // with H.264 in packetization mode 1, constrained baseline 3.1: Chromium's 108.
     let h264 = super::VideoCodec { device_pt: 108, format: super::VideoFormat::H264, fmtp: Some("packetization-mode=1;profile-level-id=42e01f".into()) };
-    let (answer, _) = bridge.answer_browser(CHROMIUM_OFFER, &[G711::Pcmu], &[h264]).await.unwrap();
+    let (answer, _) = bridge.answer_browser(CHROMIUM_OFFER, &[G711::Pcmu.into()], &[h264]).await.unwrap();
     let video = answer.split("m=").find(|m| m.starts_with("video")).unwrap();
     assert!(video.starts_with("video 9 UDP/TLS/RTP/SAVPF 108"), "accepted, under the browser's number: {answer}");
     assert!(video.contains("a=rtpmap:108 H264/90000"), "{answer}");

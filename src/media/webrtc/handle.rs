@@ -1,6 +1,6 @@
 //! What the call holds for a browser leg. Dropping it ends the bridge task,
 //! which closes its sockets and returns the ports.
-use super::codec::G711;
+use super::codec::DeviceCodec;
 use super::video::{DeviceVideo, VideoCodec};
 use super::task::{BridgeTask, Control, Reply, Sockets};
 use crate::media::ports::PortPair;
@@ -64,23 +64,25 @@ impl WebRtcBridge {
         rx.await.map_err(|_| anyhow::anyhow!("webrtc bridge stopped"))?.map_err(|e| anyhow::anyhow!(e))
     }
 
-    /// Answer the browser's offer with the first of `codecs` it also offers.
+    /// Answer the browser's offer with the first of the device's `codecs` it
+    /// also offers (Opus transcoded to the first law if it offers none); the
+    /// codec the device is to use.
     /// Asking again returns the same answer (183 then 200).
     /// `video`: the formats the device answered to the browser's video
     /// (under the browser's payload types), empty for none.
-    pub async fn answer_browser(&self, offer: &str, codecs: &[G711], video: &[VideoCodec]) -> anyhow::Result<(String, G711)> {
+    pub async fn answer_browser(&self, offer: &str, codecs: &[DeviceCodec], video: &[VideoCodec]) -> anyhow::Result<(String, DeviceCodec)> {
         self.ask(|reply| Control::Answer { offer: offer.to_string(), codecs: codecs.to_vec(), video: video.to_vec(), reply }).await
     }
 
     /// An offer for the browser carrying `codecs`, and the device's video if any.
-    pub async fn offer_browser(&self, codecs: &[G711], video: Option<&DeviceVideo>) -> anyhow::Result<String> {
+    pub async fn offer_browser(&self, codecs: &[DeviceCodec], video: Option<&DeviceVideo>) -> anyhow::Result<String> {
         let video = video.map(|v| (v.codecs.clone(), str0m_direction(v.direction)));
         self.ask(|reply| Control::Offer { codecs: codecs.to_vec(), video, reply }).await
     }
 
-    /// The browser's answer to [`Self::offer_browser`]: the law it chose and
+    /// The browser's answer to [`Self::offer_browser`]: the device codec and
     /// the device's video formats it accepted (none: video refused).
-    pub async fn browser_answered(&self, answer: &str) -> anyhow::Result<(G711, Vec<VideoCodec>)> {
+    pub async fn browser_answered(&self, answer: &str) -> anyhow::Result<(DeviceCodec, Vec<VideoCodec>)> {
         self.ask(|reply| Control::Answered { answer: answer.to_string(), reply }).await
     }
 
@@ -108,9 +110,10 @@ impl WebRtcBridge {
         let _ = self.control.send(Control::VideoPeer(rtp, rtcp));
     }
 
-    /// The device's RFC 4733 payload type (from its SDP); None when it has none.
-    pub fn set_plain_telephone_event(&self, pt: Option<u8>) {
-        let _ = self.control.send(Control::TelephoneEvent(pt));
+    /// The device's RFC 4733 payload type and clock rate (from its SDP);
+    /// None when it has none.
+    pub fn set_plain_telephone_event(&self, event: Option<(u8, u32)>) {
+        let _ = self.control.send(Control::TelephoneEvent(event));
     }
 
     /// Send a key press to the device as RFC 4733 events.

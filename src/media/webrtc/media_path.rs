@@ -1,7 +1,8 @@
 //! How audio crosses one bridge once negotiated: G.711 passed through when
-//! the browser and the device share a law (the common path), else Opus on
-//! the browser side transcoded to the device's law.
-use super::codec::G711;
+//! the browser and the device share a law (the common path), Opus passed
+//! through (payload type rewritten) for a device that has only Opus, else
+//! Opus on the browser side transcoded to the device's law.
+use super::codec::{DeviceCodec, G711};
 use super::transcode::{Frame, G711ToOpus, OpusToG711};
 
 const G711_CLOCK: u32 = 8000;
@@ -9,6 +10,8 @@ const OPUS_CLOCK: u32 = 48_000;
 
 pub(super) enum MediaPath {
     Passthrough(G711),
+    /// Both sides speak Opus, each under its own payload type; one clock.
+    Opus { device_pt: u8, browser_pt: u8 },
     Transcode { law: G711, opus_pt: u8, to_device: OpusToG711, to_browser: G711ToOpus },
 }
 
@@ -17,10 +20,11 @@ impl MediaPath {
         Ok(MediaPath::Transcode { law, opus_pt, to_device: OpusToG711::new(law)?, to_browser: G711ToOpus::new(law)? })
     }
 
-    /// The law the device sends and receives.
-    pub(super) fn device_law(&self) -> G711 {
+    /// What the device sends and receives.
+    pub(super) fn device_codec(&self) -> DeviceCodec {
         match self {
-            MediaPath::Passthrough(law) | MediaPath::Transcode { law, .. } => *law,
+            MediaPath::Passthrough(law) | MediaPath::Transcode { law, .. } => DeviceCodec::G711(*law),
+            MediaPath::Opus { device_pt, .. } => DeviceCodec::Opus(*device_pt),
         }
     }
 
@@ -28,16 +32,20 @@ impl MediaPath {
     pub(super) fn browser_format(&self) -> (u8, u32) {
         match self {
             MediaPath::Passthrough(law) => (law.payload_type(), G711_CLOCK),
-            MediaPath::Transcode { opus_pt, .. } => (*opus_pt, OPUS_CLOCK),
+            MediaPath::Opus { browser_pt: opus_pt, .. } | MediaPath::Transcode { opus_pt, .. } => (*opus_pt, OPUS_CLOCK),
         }
     }
 
-    /// A browser packet (`pt`, RTP time `numer` at `clock` Hz) to G.711
-    /// frames for the device on the 8 kHz clock.
+    /// A browser packet (`pt`, RTP time `numer` at `clock` Hz) to frames for
+    /// the device on its codec's clock.
     pub(super) fn browser_to_device(&mut self, pt: u8, numer: u64, clock: u32, payload: &[u8], out: &mut Vec<Frame>) {
         match self {
             MediaPath::Passthrough(law) if pt == law.payload_type() => {
                 let timestamp = (numer * G711_CLOCK as u64 / clock.max(1) as u64) as u32;
+                out.push(Frame { timestamp, payload: payload.to_vec(), concealed: false });
+            }
+            MediaPath::Opus { browser_pt, .. } if pt == *browser_pt => {
+                let timestamp = (numer * OPUS_CLOCK as u64 / clock.max(1) as u64) as u32;
                 out.push(Frame { timestamp, payload: payload.to_vec(), concealed: false });
             }
             MediaPath::Transcode { opus_pt, to_device, .. } if pt == *opus_pt => {
@@ -48,14 +56,14 @@ impl MediaPath {
         }
     }
 
-    /// A device packet in its law to frames for the browser, timed on
+    /// A device packet in its codec to frames for the browser, timed on
     /// [`Self::browser_format`]'s clock. Other payload types are ignored.
     pub(super) fn device_to_browser(&mut self, pt: u8, timestamp: u32, payload: &[u8], out: &mut Vec<Frame>) {
-        if pt != self.device_law().payload_type() {
+        if pt != self.device_codec().payload_type() {
             return;
         }
         match self {
-            MediaPath::Passthrough(_) => out.push(Frame { timestamp, payload: payload.to_vec(), concealed: false }),
+            MediaPath::Passthrough(_) | MediaPath::Opus { .. } => out.push(Frame { timestamp, payload: payload.to_vec(), concealed: false }),
             MediaPath::Transcode { to_browser, .. } => to_browser.push(timestamp, payload, out),
         }
     }

@@ -2,8 +2,9 @@
 //! host candidate, DTLS-SRTP, rtcp-mux and BUNDLE on a single UDP port, by
 //! str0m (sans-IO). The other side of the bridge is plain RTP toward the SIP
 //! device, so a call between a browser and a doorbell needs one bridge per
-//! audio stream instead of a relay. G.711 passes through unchanged; a browser
-//! without the device's law gets Opus, transcoded (transcode.rs).
+//! audio stream instead of a relay. G.711 passes through unchanged, and so
+//! does Opus from a device that has no G.711; a browser without the
+//! device's law gets Opus, transcoded (transcode.rs).
 //!
 //! No SIP types here: the call side hands in SDP text and addresses.
 
@@ -23,6 +24,6 @@ mod loopback_tests;
 #[cfg(test)]
 mod video_loopback_tests;
 
-pub use codec::{check_browser_sdp, is_webrtc, offered_g711, plain_sdp, G711};
+pub use codec::{check_browser_sdp, is_webrtc, offered_audio, plain_sdp, DeviceCodec, G711, OPUS_OFFER_PT};
 pub use handle::{str0m_direction, WebRtcBridge};
 pub use video::{offered_video, reverse, video_section, DeviceVideo, VideoCodec, VideoFormat};

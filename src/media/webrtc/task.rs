@@ -9,7 +9,7 @@
 //! str0m's contract: after every mutation (input, write, SDP change) drain
 //! `poll_output` until it yields a timeout; `drain` is the only place that
 //! polls.
-use super::codec::G711;
+use super::codec::{DeviceCodec, G711};
 use super::media_path::MediaPath;
 use super::transcode::Frame;
 use super::rtp::{self, RtpWriter};
@@ -36,7 +36,7 @@ const RECV_BUFFER_BYTES: usize = 2048;
 const FIRST_VIDEO_PT: u8 = 96;
 
 /// What the browser side may use: the device's laws (passthrough) or Opus
-/// (transcoded to the first of them).
+/// (passed through to an Opus device, else transcoded to its first law).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum BrowserCodecs {
     G711,
@@ -48,15 +48,15 @@ pub(super) type Reply<T> = oneshot::Sender<Result<T, String>>;
 /// Negotiation and peer changes from the signalling side.
 pub(super) enum Control {
     /// The browser offered: answer with the first of `codecs` it accepts, or
-    /// with Opus transcoded to the first of them when it accepts none.
+    /// with Opus (transcoded to the first law) when it accepts none.
     /// `video`: the formats the device answered for the browser's video
     /// (their payload types are the browser's own).
-    Answer { offer: String, codecs: Vec<G711>, video: Vec<VideoCodec>, reply: Reply<(String, G711)> },
+    Answer { offer: String, codecs: Vec<DeviceCodec>, video: Vec<VideoCodec>, reply: Reply<(String, DeviceCodec)> },
     /// Make an offer to the browser with `codecs`, and `video` (the device's
     /// formats, its direction) when it offered video.
-    Offer { codecs: Vec<G711>, video: Option<(Vec<VideoCodec>, Direction)>, reply: Reply<String> },
-    /// The browser answered our offer: the law, the video formats it took.
-    Answered { answer: String, reply: Reply<(G711, Vec<VideoCodec>)> },
+    Offer { codecs: Vec<DeviceCodec>, video: Option<(Vec<VideoCodec>, Direction)>, reply: Reply<String> },
+    /// The browser answered our offer: the device's codec, the video formats it took.
+    Answered { answer: String, reply: Reply<(DeviceCodec, Vec<VideoCodec>)> },
     /// A new offer from the browser in the running session (re-INVITE).
     Reanswer { offer: String, reply: Reply<String> },
     /// A new offer to the browser in the running session, for a device's
@@ -66,8 +66,8 @@ pub(super) enum Control {
     PlainPeer(SocketAddr),
     /// Where it receives video RTP and RTCP.
     VideoPeer(SocketAddr, SocketAddr),
-    /// The device's RFC 4733 payload type, if it has one.
-    TelephoneEvent(Option<u8>),
+    /// The device's RFC 4733 payload type and its clock (Hz), if it has one.
+    TelephoneEvent(Option<(u8, u32)>),
     /// A key pressed in the browser (SIP INFO), to send to the device.
     SendDtmf(char),
 }
@@ -87,8 +87,8 @@ pub(super) struct BridgeTask {
     rtc: Option<Rtc>,
     pending: Option<SdpPendingOffer>,
     mid: Option<Mid>,
-    /// The device's laws we offered the browser, for reading its answer.
-    offered: Vec<G711>,
+    /// The device's codecs we offered the browser, for reading its answer.
+    offered: Vec<DeviceCodec>,
     /// The device's video formats we offered the browser, and their section.
     offered_video: Vec<VideoCodec>,
     video_mid: Option<Mid>,
@@ -102,7 +102,7 @@ pub(super) struct BridgeTask {
     /// Frames on their way across, reused.
     frames: Vec<Frame>,
     /// The last answer we gave the browser: a 183 then a 200 carry the same one.
-    answer: Option<(String, G711)>,
+    answer: Option<(String, DeviceCodec)>,
     plain_peer: Option<SocketAddr>,
     /// Symmetric RTP: after each SDP change, the first source of RTP wins.
     latched: bool,
@@ -233,7 +233,7 @@ impl BridgeTask {
         tracing::debug!(candidate = %self.sockets.candidate, "webrtc bridge stopped");
     }
 
-    fn new_rtc(&self, codecs: &[G711], browser: &[BrowserCodecs], video: &[VideoCodec]) -> Result<Rtc, String> {
+    fn new_rtc(&self, codecs: &[DeviceCodec], browser: &[BrowserCodecs], video: &[VideoCodec]) -> Result<Rtc, String> {
         // RTP mode: packets cross as they are; audio is written packet by packet too.
         let mut config = RtcConfig::new().clear_codecs().set_ice_lite(true).set_rtp_mode(true);
         for kind in browser {
@@ -241,8 +241,8 @@ impl BridgeTask {
                 config = config.enable_opus(true, false);
                 continue;
             }
-            for c in codecs {
-                config = match c {
+            for law in codecs.iter().filter_map(|c| c.law()) {
+                config = match law {
                     G711::Pcmu => config.enable_pcmu(true, false),
                     G711::Pcma => config.enable_pcma(true, false),
                 };
@@ -300,7 +300,12 @@ impl BridgeTask {
                     video.set_peer(rtp, rtcp);
                 }
             }
-            Control::TelephoneEvent(pt) => {
+            Control::TelephoneEvent(event) => {
+                let pt = event.map(|(pt, _)| pt);
+                if let Some((_, clock)) = event {
+                    // Durations count in the event's declared clock (Opus devices say 48000 or 8000).
+                    self.dtmf_out.set_clock(clock);
+                }
                 self.plain_te = pt;
                 self.detector.set_payload_type(pt);
             }
@@ -313,7 +318,7 @@ impl BridgeTask {
         self.last_media = Instant::now();
     }
 
-    fn answer(&mut self, offer: &str, codecs: &[G711], video: Vec<VideoCodec>) -> Result<(String, G711), String> {
+    fn answer(&mut self, offer: &str, codecs: &[DeviceCodec], video: Vec<VideoCodec>) -> Result<(String, DeviceCodec), String> {
         if let Some(done) = &self.answer {
             return Ok(done.clone());
         }
@@ -331,13 +336,14 @@ impl BridgeTask {
             };
             let (Some(mid), video_mid) = (accepted(MediaKind::Audio), accepted(MediaKind::Video)) else { continue };
             let Some(path) = negotiated(&rtc, mid, codecs) else { continue };
-            let law = path.device_law();
+            let codec = path.device_codec();
             self.offered_video = video.clone();
             self.video = video_mid.and_then(|v| video_map(&rtc, v, &video)).map(|map| VideoPath::new(map, self.video_peer));
             self.video_mid = video_mid;
-            (self.rtc, self.mid, self.path) = (Some(rtc), Some(mid), Some(path));
+            (self.rtc, self.mid) = (Some(rtc), Some(mid));
+            self.path = Some(path);
             self.drain();
-            let done = (answer.to_sdp_string(), law);
+            let done = (answer.to_sdp_string(), codec);
             self.answer = Some(done.clone());
             return Ok(done);
         }
@@ -375,12 +381,14 @@ impl BridgeTask {
         Ok(offer.to_sdp_string())
     }
 
-    fn offer(&mut self, codecs: &[G711], video: Option<(Vec<VideoCodec>, Direction)>) -> Result<String, String> {
+    fn offer(&mut self, codecs: &[DeviceCodec], video: Option<(Vec<VideoCodec>, Direction)>) -> Result<String, String> {
         let (video, video_dir) = video.unwrap_or((Vec::new(), Direction::Inactive));
         // The device's laws only. Every WebRTC browser has G.711 (RFC 7874), and
         // with Opus in our offer Chromium's PCMU it sends measured worse (PESQ
         // 3.77 against 4.04): transcoding is for browsers whose own offer lacks G.711.
-        let mut rtc = self.new_rtc(codecs, &[BrowserCodecs::G711], &video)?;
+        // Opus only for a device that has nothing else.
+        let kind = if codecs.iter().any(|c| c.law().is_some()) { BrowserCodecs::G711 } else { BrowserCodecs::Opus };
+        let mut rtc = self.new_rtc(codecs, &[kind], &video)?;
         self.offered = codecs.to_vec();
         let mut change = rtc.sdp_api();
         let mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
@@ -396,9 +404,9 @@ impl BridgeTask {
         Ok(offer.to_sdp_string())
     }
 
-    fn answered(&mut self, answer: &str) -> Result<(G711, Vec<VideoCodec>), String> {
+    fn answered(&mut self, answer: &str) -> Result<(DeviceCodec, Vec<VideoCodec>), String> {
         if let (Some(path), None) = (&self.path, &self.pending) {
-            return Ok((path.device_law(), self.accepted_video())); // a 183 already carried this answer
+            return Ok((path.device_codec(), self.accepted_video())); // a 183 already carried this answer
         }
         let answer = SdpAnswer::from_sdp_string(answer).map_err(|e| format!("browser SDP: {e}"))?;
         let pending = self.pending.take().ok_or("no offer is waiting for an answer")?;
@@ -406,12 +414,14 @@ impl BridgeTask {
         rtc.sdp_api().accept_answer(pending, answer).map_err(|e| format!("browser answer refused: {e}"))?;
         self.drain();
         let path = (self.rtc.as_ref().zip(self.mid)).and_then(|(rtc, mid)| negotiated(rtc, mid, &self.offered));
-        let law = path.as_ref().map(MediaPath::device_law).ok_or("the browser accepted neither G.711 nor Opus")?;
-        self.path = path;
+        let path = path.ok_or("the browser accepted none of the device's codecs")?;
+        let codec = path.device_codec();
+        self.path = Some(path);
         let rtc = self.rtc.as_ref().ok_or("no offer was made")?;
         self.video = self.video_mid.and_then(|mid| video_map(rtc, mid, &self.offered_video)).map(|map| VideoPath::new(map, self.video_peer));
-        Ok((law, self.accepted_video()))
+        Ok((codec, self.accepted_video()))
     }
+
 
     fn accepted_video(&self) -> Vec<VideoCodec> {
         let Some(video) = &self.video else { return Vec::new() };
@@ -432,7 +442,7 @@ impl BridgeTask {
         if let Some(digit) = self.detector.on_rtp(packet) {
             let _ = self.dtmf_events.send(digit);
         }
-        if rtp.payload_type != path.device_law().payload_type() {
+        if rtp.payload_type != path.device_codec().payload_type() {
             return;
         }
         if !self.latched {
@@ -546,7 +556,7 @@ impl BridgeTask {
         }
         self.last_media = Instant::now();
         let (Some(peer), Some(path)) = (self.plain_peer, self.path.as_mut()) else { return };
-        let law = path.device_law();
+        let device_pt = path.device_codec().payload_type();
         self.frames.clear();
         // Decoded even while a key press plays, so the decoder keeps its state.
         path.browser_to_device(pt, packet.time.numer(), packet.time.frequency().get(), &packet.payload, &mut self.frames);
@@ -555,7 +565,7 @@ impl BridgeTask {
             if !self.dtmf_out.is_empty() {
                 continue; // a key press is playing: its events replace the audio
             }
-            self.writer.write(law.payload_type(), frame.timestamp, false, &frame.payload, &mut self.out);
+            self.writer.write(device_pt, frame.timestamp, false, &frame.payload, &mut self.out);
             let _ = self.sockets.plain_rtp.try_send_to(&self.out, peer);
         }
     }
@@ -616,15 +626,20 @@ fn video_map(rtc: &Rtc, mid: Mid, formats: &[VideoCodec]) -> Option<Vec<(u8, u8)
 }
 
 /// How audio crosses, from what the browser agreed to: the first of its
-/// payload types that is one of the device's `laws`, else Opus transcoded to
-/// the first law.
-fn negotiated(rtc: &Rtc, mid: Mid, laws: &[G711]) -> Option<MediaPath> {
+/// payload types that is one of the device's laws, else Opus, passed
+/// through to a device that has it and transcoded to the first law if not.
+fn negotiated(rtc: &Rtc, mid: Mid, codecs: &[DeviceCodec]) -> Option<MediaPath> {
     let pts = rtc.media(mid)?.remote_pts();
+    let laws: Vec<G711> = codecs.iter().filter_map(|c| c.law()).collect();
     if let Some(law) = pts.iter().find_map(|pt| G711::from_payload_type(**pt).filter(|l| laws.contains(l))) {
         return Some(MediaPath::Passthrough(law));
     }
-    let opus = rtc.codec_config().find(|p| p.spec().codec == Codec::Opus && pts.contains(&p.pt()))?.pt();
-    match MediaPath::transcode(*laws.first()?, *opus) {
+    let opus = *rtc.codec_config().find(|p| p.spec().codec == Codec::Opus && pts.contains(&p.pt()))?.pt();
+    if let Some(device_pt) = codecs.iter().find_map(|c| if let DeviceCodec::Opus(pt) = c { Some(*pt) } else { None }) {
+        tracing::debug!(device_pt, browser_pt = opus, "webrtc bridge passes Opus through");
+        return Some(MediaPath::Opus { device_pt, browser_pt: opus });
+    }
+    match MediaPath::transcode(*laws.first()?, opus) {
         Ok(path) => {
             tracing::debug!(law = ?laws[0], "webrtc bridge transcodes Opus");
             Some(path)

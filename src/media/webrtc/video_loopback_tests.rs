@@ -65,7 +65,7 @@ async fn video_crosses_relabelled_and_keyframe_requests_reach_the_device() {
     let video = DeviceVideo { index: 1, codecs: vec![h264, vp8.clone()], direction: SdpDirection::SendRecv };
     // As a call does: the device's addresses come with its offer, before the browser answers.
     bridge.set_plain_video_peer(device_video.local_addr().unwrap(), device_rtcp.local_addr().unwrap());
-    let offer = bridge.offer_browser(&[G711::Pcmu], Some(&video)).await.unwrap();
+    let offer = bridge.offer_browser(&[G711::Pcmu.into()], Some(&video)).await.unwrap();
     let bundle = offer.lines().find(|l| l.starts_with("a=group:BUNDLE ")).unwrap_or_default();
     assert_eq!(bundle.split(' ').count(), 3, "audio and video on one transport: {offer}");
     assert!(offer.contains("a=fmtp:96 ") && offer.contains("profile-level-id=42e01f"), "the device's H.264 profile is offered: {offer}");
@@ -77,7 +77,7 @@ async fn video_crosses_relabelled_and_keyframe_requests_reach_the_device() {
     let answer = rtc.sdp_api().accept_offer(SdpOffer::from_sdp_string(&offer).unwrap()).unwrap();
     let mid: Mid = answer.media_lines[1].mid(); // BUNDLE order: audio, video
     let (law, accepted) = bridge.browser_answered(&answer.to_sdp_string()).await.unwrap();
-    assert_eq!((law, accepted), (G711::Pcmu, vec![vp8]), "only what the browser accepted goes back to the device");
+    assert_eq!((law, accepted), (G711::Pcmu.into(), vec![vp8]), "only what the browser accepted goes back to the device");
 
     let mut seen = Seen::default();
     let mut writer = RtpWriter::new(DEVICE_SSRC, 1);

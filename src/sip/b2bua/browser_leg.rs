@@ -5,7 +5,8 @@
 //! When the browser offers, its offer is held until the device answers, so
 //! the browser's answer names exactly the G.711 law the device chose: no
 //! transcoding, whatever order the two sides list codecs in. A browser
-//! without that law gets Opus, transcoded by the bridge.
+//! without that law gets Opus, transcoded by the bridge. A device with no
+//! G.711 at all gets the browser's Opus passed through.
 //!
 //! Video (VP8, H.264) offered by either side gets a video stream too, on
 //! the bridge's own plain port pair for it.
@@ -13,15 +14,15 @@
 //! Between two browsers, two bridges are chained: the plain side of each is
 //! the "device" of the other.
 use crate::media::sdp::{Direction, MediaKind, Sdp};
-use crate::media::webrtc::{str0m_direction, check_browser_sdp, is_webrtc, offered_g711, offered_video, plain_sdp, reverse, video_section, DeviceVideo, VideoCodec, VideoFormat, WebRtcBridge, G711};
+use crate::media::webrtc::{str0m_direction, check_browser_sdp, is_webrtc, offered_audio, offered_video, plain_sdp, reverse, video_section, DeviceCodec, DeviceVideo, VideoCodec, VideoFormat, WebRtcBridge, G711, OPUS_OFFER_PT};
 use crate::media::MediaEngine;
 
 pub struct BrowserLeg {
     pub bridge: WebRtcBridge,
     /// The browser's offer, answered once the device has answered.
     browser_offer: Option<String>,
-    /// The law in use, once both sides agreed.
-    codec: Option<G711>,
+    /// The device's codec, once both sides agreed.
+    codec: Option<DeviceCodec>,
     /// We offered to the browser (it is the callee).
     offered_to_browser: bool,
     last_to_browser: Option<Vec<u8>>,
@@ -77,11 +78,15 @@ impl BrowserLeg {
             None => {
                 // Offered to the device with RFC 4733, for the browser's SIP INFO key presses.
                 self.browser_offer = Some(text.to_string());
+                let mut codecs = vec![G711::Pcmu.into(), G711::Pcma.into()];
+                if offers_opus(text) {
+                    codecs.push(DeviceCodec::Opus(OPUS_OFFER_PT));
+                }
                 self.video_to_device = browser_video(text).map(|v| {
                     let refused = v.codecs[0].device_pt;
                     (v.codecs, v.direction, refused)
                 });
-                (vec![G711::Pcmu, G711::Pcma], Some(101))
+                (codecs, Some(101))
             }
         };
         if let (Some(d), Some((_, direction, _))) = (video_direction, self.video_to_device.as_mut()) {
@@ -103,7 +108,8 @@ impl BrowserLeg {
             self.bridge.set_plain_video_peer(rtp, rtcp);
         }
         self.device_te = sdp.telephone_event_pt();
-        self.bridge.set_plain_telephone_event(self.device_te);
+        let te_clock = |pt: u8| sdp.media(0).and_then(|m| m.rtpmap(pt)).map_or(8000, |m| m.clock_rate);
+        self.bridge.set_plain_telephone_event(self.device_te.map(|pt| (pt, te_clock(pt))));
         if let (Some(_), Some(reoffer)) = (self.codec, self.browser_reoffer.take()) {
             // The device answered the browser's re-INVITE: answer the browser.
             let answer = self.bridge.reanswer_browser(&reoffer).await?.into_bytes();
@@ -120,10 +126,10 @@ impl BrowserLeg {
             self.last_to_browser = Some(offer.clone());
             return Ok(offer);
         }
-        let offered = offered_g711(&sdp);
+        let offered = offered_audio(&sdp);
         if let Some(offer) = self.browser_offer.clone() {
             // The device answered the browser's call.
-            let first = *offered.first().ok_or_else(|| anyhow::anyhow!("the device answered without PCMU or PCMA"))?;
+            let first = *offered.first().ok_or_else(|| anyhow::anyhow!("the device answered without PCMU, PCMA or Opus"))?;
             // Its video answer names the browser's own payload types: ours in the offer.
             let video = self.video_to_device.as_ref().and(video.filter(|v| v.index == 1));
             let formats = video.as_ref().map_or(Vec::new(), |v| v.codecs.clone());
@@ -137,7 +143,7 @@ impl BrowserLeg {
             return Ok(answer.into_bytes());
         }
         if offered.is_empty() {
-            anyhow::bail!("the device offered neither PCMU nor PCMA (Opus-only devices are not bridged)");
+            anyhow::bail!("the device offered none of PCMU, PCMA and Opus");
         }
         self.offered_to_browser = true;
         // Video only as the second section (after the audio), where our answer puts it.
@@ -153,7 +159,7 @@ impl BrowserLeg {
         (self.codec.is_some() && self.browser_offer.is_some()).then(|| self.last_to_browser.clone()).flatten()
     }
 
-    fn device_sdp(&mut self, engine: &MediaEngine, codecs: &[G711], te: Option<u8>, direction: Direction) -> Vec<u8> {
+    fn device_sdp(&mut self, engine: &MediaEngine, codecs: &[DeviceCodec], te: Option<u8>, direction: Direction) -> Vec<u8> {
         self.version += 1;
         let mut text = plain_sdp(engine.advertise(), self.bridge.plain_port(), codecs, te, direction, self.session_id, self.version).to_string();
         if let Some((formats, direction, refused)) = &self.video_to_device {
@@ -162,6 +168,12 @@ impl BrowserLeg {
         }
         text.into_bytes()
     }
+}
+
+/// Whether the browser's SDP lists Opus (every browser does; checked so a
+/// device never picks what the browser cannot take).
+fn offers_opus(text: &str) -> bool {
+    text.lines().any(|l| l.starts_with("a=rtpmap:") && l.to_ascii_lowercase().contains(" opus/48000"))
 }
 
 /// The directions of the browser's audio and (second section) video.

@@ -108,7 +108,7 @@ class Baresip:
                  user: str, domain: str, password: str | None = None,
                  transport: str = "udp", source: Path, cafile: Path | None = None,
                  answermode: str = "auto", regint: int = 600, register: bool = True,
-                 outbound: str | None = None, video: bool = False):
+                 outbound: str | None = None, video: bool = False, audio_codecs: str = "pcmu"):
         if shutil.which("baresip") is None:
             raise RuntimeError("baresip is not installed (scripts/install-test-deps.sh)")
         self.name = name
@@ -121,7 +121,8 @@ class Baresip:
         self.ctrl_port = procs.free_port("sip")
         self.rtp_lo = procs.free_port("media", count=20)
         self.user, self.domain, self.transport = user, domain, transport
-        params = [f"answermode={answermode}", "audio_codecs=pcmu"]
+        # audio_codecs: baresip's names, e.g. "pcmu", "opus/48000/2" (a device with Opus alone).
+        params = [f"answermode={answermode}", f"audio_codecs={audio_codecs}"]
         if video:
             params.append("video_codecs=vp8")
         if password is not None:
@@ -160,7 +161,8 @@ class Baresip:
             cfg.update({"video_source": "fakevideo,nil", "video_display": "fakevideo,nil",
                         "video_size": "320x240", "video_bitrate": "300000", "video_fps": "15"})
         lines = [f"{k}\t\t{v}" for k, v in cfg.items()]
-        for m in ("g711.so", "aufile.so", "alsa.so", "sndfile.so") + (("vp8.so", "fakevideo.so") if video else ()):
+        codec_modules = ("g711.so",) + (("opus.so",) if "opus" in audio_codecs else ())
+        for m in codec_modules + ("aufile.so", "alsa.so", "sndfile.so") + (("vp8.so", "fakevideo.so") if video else ()):
             lines.append(f"module\t\t{m}")
         for m in ("uuid.so", "account.so"):
             lines.append(f"module_tmp\t\t{m}")
