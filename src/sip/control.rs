@@ -82,6 +82,11 @@ pub fn transfer(core: &SipCore, call_id: &str, leaving: &str, to: &str) -> Resul
     if !call.answered {
         return Err(ControlError::BadArgument(format!("call {call_id} is not answered yet")));
     }
+    if !call.transferable {
+        return Err(ControlError::NotPossible(format!(
+            "call {call_id} was answered or placed by the dashboard on its own WebRTC bridge; a blind transfer of it is not supported yet"
+        )));
+    }
     core.calls.command(call_id, Command::Transfer { leaving: leaving.to_string(), to: to.to_string() });
     Ok(())
 }

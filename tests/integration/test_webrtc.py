@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from harness import audio
@@ -718,4 +719,94 @@ def test_netns_click_to_dial_with_a_browser(browser_is, pbx_factory, baresip_fac
     door.wait_closed(10)
     phone.wait_event("ended", 10)
     _assert_both_tones(recorded, door.recordings()[-1])
+    assert pbx.alive()
+
+
+# ------------------------------------------------------------ blind transfer to and from the dashboard
+def _seconds_of(x: np.ndarray, fs: int, hz: float) -> int:
+    """Whole seconds of a recording whose sound is the `hz` tone."""
+    return sum(audio.analyze_tone_samples(x[i:i + fs], fs).ok(hz, min_seconds=0.8)
+               for i in range(0, len(x) - fs + 1, fs))
+
+
+@outside
+@pytest.mark.timeout(300)
+def test_webrtc_transfer_to_and_from_a_browser():
+    _run_in_netns("test_netns_transfer_to_and_from_a_browser")
+
+
+@inside
+@pytest.mark.timeout(200)
+def test_netns_transfer_to_and_from_a_browser(pbx_factory, baresip_factory, browser_factory, signals, workdir):
+    """The doorbell (101) calls a desk phone (103), which sends the call on to
+    the dashboard (102) by the transfer command: 103 is hung up, the page
+    rings (WebRTC from a bridge behind the call's relay), answers, and the
+    doorbell and the page hear each other, key presses both ways. The page
+    then sends it back to 103. A call the page answered directly (its own
+    bridge, no relay) is refused with 409 and a reason."""
+    from test_dial import TOKEN, api
+    _only_loopback()
+    pbx = pbx_factory(overrides={"http": {"api_token": TOKEN}}).start()
+    phone = _browser_102(pbx, browser_factory, workdir)
+    door = _doorbell_101(pbx, baresip_factory, signals)
+    desk = baresip_factory("desk103", user="103", domain=f"{pbx.host}:{pbx.sip_port}",
+                           password=pbx.passwords["103"], source=audio.make_tone(workdir / "tone700.wav", 700, seconds=90)
+                           ).start()
+    desk.wait_registered(15)
+    door.dial(pbx.uri("103"))
+    desk.wait_established(20)
+    door.wait_established(10)
+    call_id = api(pbx, "GET", "/api/calls")[1]["calls"][0]["call_id"]
+    status, body = api(pbx, "POST", f"/api/calls/{call_id}/transfer", {"leaving": "103", "to": "102"})
+    assert status == 202, body
+    desk.wait_closed(10)
+    phone.wait_event("incoming", 15)
+    phone.command("answer")
+    phone.wait_event("confirmed", 15)
+    phone.wait_event("track", 10)
+    calls = api(pbx, "GET", "/api/calls")[1]["calls"]
+    assert [(c["caller"], c["callee"], c["answered"]) for c in calls] == [("101", "102", True)], calls
+    time.sleep(1.5)
+    recorded = phone.record(5)
+    _dtmf_both_ways(phone, door)
+    heard_by_browser = audio.analyze_tone(recorded)
+    print(f"browser heard: {heard_by_browser}")
+    assert heard_by_browser.ok(440, min_seconds=4), f"browser (expects the doorbell's 440 Hz): {heard_by_browser}"
+
+    # The page sends the doorbell back to the desk phone.
+    status, body = api(pbx, "POST", f"/api/calls/{call_id}/transfer", {"leaving": "102", "to": "103"})
+    assert status == 202, body
+    phone.wait_event("ended", 10)
+    desk.wait_established(20)
+    time.sleep(4)
+    door.hangup()
+    door.wait_closed(10)
+    desk.wait_closed(10)
+    time.sleep(0.5)
+    heard_by_desk = audio.analyze_tone(desk.recordings()[-1])
+    print(f"desk heard after the second transfer: {heard_by_desk}")
+    assert heard_by_desk.ok(440, min_seconds=2), heard_by_desk
+    # The doorbell's one recording spans the three parts: 700 Hz (desk),
+    # 1000 Hz (browser), 700 Hz (desk again), ending with the desk's.
+    x, fs = audio.load(door.recordings()[-1])
+    loud = np.flatnonzero(np.abs(x) > 0.01)
+    assert loud.size, "the doorbell recorded silence"
+    browser_seconds = _seconds_of(x, fs, 1000)
+    tail = audio.analyze_tone_samples(x[max(0, int(loud[-1]) - 2 * fs):int(loud[-1])], fs)
+    print(f"doorbell heard 1000 Hz for {browser_seconds} s; at the end: {tail}")
+    assert browser_seconds >= 4, f"the doorbell heard the browser for {browser_seconds} s"
+    assert tail.ok(700, min_seconds=1.5), f"doorbell heard at the end {tail}"
+
+    # Answered by the page on its own bridge: refused, with the reason.
+    mark = phone.mark()
+    door.dial(pbx.uri("102"))
+    phone.wait_event("incoming", 15, since=mark)
+    phone.command("answer")
+    phone.wait_event("confirmed", 15, since=mark)
+    door.wait_established(10)
+    direct = [c for c in api(pbx, "GET", "/api/calls")[1]["calls"] if c["answered"]][0]["call_id"]
+    status, body = api(pbx, "POST", f"/api/calls/{direct}/transfer", {"leaving": "102", "to": "103"})
+    assert status == 409 and "dashboard" in body["error"], (status, body)
+    door.hangup()
+    door.wait_closed(10)
     assert pbx.alive()

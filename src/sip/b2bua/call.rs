@@ -399,10 +399,10 @@ impl Call {
             tracing::info!(call_id = %self.call_id, %to, "transfer refused: target not registered");
             return;
         }
-        // The media path is re-pointed, not renegotiated: a WebRTC bridge on
-        // either side would need a new session.
-        if self.media.is_browser(Leg::A) || self.media.is_browser(Leg::B) || bindings.iter().any(is_browser) {
-            tracing::info!(call_id = %self.call_id, %to, "transfer refused: not supported yet with a browser in the call");
+        // The relay's far side is re-pointed, not renegotiated: a browser
+        // that answered or called on its own bridge has no relay to re-point.
+        if self.media.has_own_bridge() {
+            tracing::info!(call_id = %self.call_id, %to, "transfer refused: not supported yet for a call the dashboard answered or placed");
             return;
         }
         let (old_caller_ext, old_callee_ext) = (self.caller_ext.clone(), self.callee_ext.clone());
@@ -422,14 +422,21 @@ impl Call {
             return;
         }
         let (staying_leg, staying_ext) = (self.caller_leg, self.caller_ext.clone());
-        let Some(sdp) = self.media.last_sdp(staying_leg) else { return };
-        let offer = match self.media.translate(staying_leg, &sdp).await {
+        let offer = match self.media.transfer_offer(staying_leg).await {
             Ok(o) => o,
             Err(e) => {
                 tracing::warn!(call_id = %self.call_id, error = %e, "transfer failed: no offer for the target");
                 return;
             }
         };
+        // A target in the dashboard gets WebRTC from a bridge behind the relay.
+        self.offer_browsers = None;
+        if bindings.iter().any(is_browser) {
+            match self.media.adapt_for_browser(self.fork_leg(), &offer).await {
+                Ok(webrtc) => self.offer_browsers = Some(webrtc),
+                Err(e) => tracing::warn!(call_id = %self.call_id, error = %e, "transfer: no WebRTC offer for the target's browsers"),
+            }
+        }
         self.core.bus.publish(PbxEvent::Ended {
             call_id: self.call_id.clone(),
             caller: old_caller_ext,
@@ -656,6 +663,7 @@ impl Call {
                     self.apply_dtmf_modes();
                     self.answered_at = Some(Instant::now());
                     self.core.calls.set_answered(&self.call_id);
+                    self.core.calls.set_transferable(&self.call_id, !self.media.has_own_bridge());
                 }
                 Action::CancelFork(f) => {
                     let d = self.forks[self.fork_base + f].clone();

@@ -241,6 +241,21 @@ impl CallMedia {
     }
 
     /// Whether `leg` is a browser (its media goes through a WebRTC bridge).
+    /// A browser leg on its own bridge (no relay on its side: the device
+    /// talks to the bridge), so the media path cannot be re-pointed.
+    pub fn has_own_bridge(&self) -> bool {
+        self.browsers.iter().any(Option::is_some) || self.browser_forks.is_some()
+    }
+
+    /// The offer for a transfer target: `from`'s last SDP carried anew
+    /// through the relay. A browser of `from` behind the relay keeps its
+    /// bridge; the bridge of the party that left (the other leg) goes.
+    pub async fn transfer_offer(&mut self, from: Leg) -> anyhow::Result<Vec<u8>> {
+        self.adapters[leg_index(other(from))] = None;
+        let sdp = self.last_sdp[leg_index(from)].clone().ok_or_else(|| anyhow::anyhow!("the remaining party sent no SDP"))?;
+        self.translate_plain(from, &sdp).await
+    }
+
     pub fn is_browser(&self, leg: Leg) -> bool {
         self.browsers[leg_index(leg)].is_some() || self.adapters[leg_index(leg)].is_some()
     }
@@ -304,10 +319,6 @@ impl CallMedia {
     /// The (leg, digit) stream of RFC 4733 key presses, once.
     pub fn take_dtmf_events(&mut self) -> Option<tokio::sync::mpsc::UnboundedReceiver<(Leg, char)>> {
         self.dtmf.take()
-    }
-
-    pub fn last_sdp(&self, leg: Leg) -> Option<Vec<u8>> {
-        self.last_sdp[leg_index(leg)].clone()
     }
 
     /// Whether the last SDP from `leg` asked for hold (sendonly, inactive, c=0.0.0.0).

@@ -28,6 +28,9 @@ pub struct CallInfo {
     pub answered: bool,
     /// A ringing device announced remote answer (`Allow-Events: talk`).
     pub remote_answer: bool,
+    /// Its media path can be re-pointed (relays only): false while a
+    /// browser leg talks through its own WebRTC bridge.
+    pub transferable: bool,
     commands: mpsc::UnboundedSender<Command>,
 }
 
@@ -39,7 +42,7 @@ pub struct CallRegistry {
 impl CallRegistry {
     pub fn insert(&self, call_id: &str, caller: &str, callee: &str) -> mpsc::UnboundedReceiver<Command> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let info = CallInfo { call_id: call_id.into(), caller: caller.into(), callee: callee.into(), answered: false, remote_answer: false, commands: tx };
+        let info = CallInfo { call_id: call_id.into(), caller: caller.into(), callee: callee.into(), answered: false, remote_answer: false, transferable: true, commands: tx };
         if let Ok(mut c) = self.calls.lock() {
             c.insert(call_id.to_string(), info);
         }
@@ -48,6 +51,11 @@ impl CallRegistry {
     pub fn set_answered(&self, call_id: &str) {
         if let Some(c) = self.calls.lock().ok().as_mut().and_then(|m| m.get_mut(call_id)) {
             c.answered = true;
+        }
+    }
+    pub fn set_transferable(&self, call_id: &str, transferable: bool) {
+        if let Some(c) = self.calls.lock().ok().as_mut().and_then(|m| m.get_mut(call_id)) {
+            c.transferable = transferable;
         }
     }
     pub fn set_remote_answer(&self, call_id: &str, possible: bool) {
