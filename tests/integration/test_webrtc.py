@@ -125,6 +125,20 @@ def _dtmf_both_ways(phone: BrowserPhone, door) -> None:
     assert phone.wait_event("dtmf", 5)["detail"] == "7"
 
 
+def _opus_call_carries_tones_and_keys(phone: BrowserPhone, door) -> None:
+    """The browser receives Opus; tones and key presses cross both ways; the page hangs up."""
+    time.sleep(1.5)
+    recorded = phone.record(6)
+    stats = phone.command("stats")["stats"]
+    print(f"browser inbound: {stats}")
+    assert stats["codec"] == "audio/opus", stats
+    _dtmf_both_ways(phone, door)
+    phone.command("hangup")
+    door.wait_closed(10)
+    phone.wait_event("ended", 10)
+    _assert_both_tones(recorded, door.recordings()[-1])
+
+
 # ------------------------------------------------------------ doorbell calls the browser
 @outside
 @pytest.mark.timeout(300)
@@ -224,16 +238,7 @@ def test_netns_opus_browser_calls_pcmu_doorbell(pbx, baresip_factory, browser_fa
     assert "opus/48000" in sent_audio and "PCMU" not in sent_audio and "PCMA" not in sent_audio, sent_audio
     remote_audio = sdp["remote"].split("m=audio", 1)[1].split("m=", 1)[0]
     assert "opus/48000" in remote_audio and "PCMU" not in remote_audio, f"ha-pbx answered: {remote_audio}"
-    time.sleep(1.5)
-    recorded = phone.record(6)
-    stats = phone.command("stats")["stats"]
-    print(f"browser inbound: {stats}")
-    assert stats["codec"] == "audio/opus", stats
-    _dtmf_both_ways(phone, door)
-    phone.command("hangup")
-    door.wait_closed(10)
-    phone.wait_event("ended", 10)
-    _assert_both_tones(recorded, door.recordings()[-1])
+    _opus_call_carries_tones_and_keys(phone, door)
     assert pbx.alive()
 
 
@@ -268,16 +273,7 @@ def test_netns_opus_doorbell_passes_opus_through(caller, pbx, baresip_factory, b
     remote_audio = phone.command("sdp")["sdp"]["remote"].split("m=audio", 1)[1].split("m=", 1)[0]
     assert "opus/48000" in remote_audio and "PCMU" not in remote_audio and "PCMA" not in remote_audio, \
         f"ha-pbx gave the browser: {remote_audio}"
-    time.sleep(1.5)
-    recorded = phone.record(6)
-    stats = phone.command("stats")["stats"]
-    print(f"browser inbound: {stats}")
-    assert stats["codec"] == "audio/opus", stats
-    _dtmf_both_ways(phone, door)
-    phone.command("hangup")
-    door.wait_closed(10)
-    phone.wait_event("ended", 10)
-    _assert_both_tones(recorded, door.recordings()[-1])
+    _opus_call_carries_tones_and_keys(phone, door)
     log = pbx.log_text()
     assert "passes Opus through" in log and "transcodes Opus" not in log, "passed through, not transcoded"
     assert pbx.alive()
