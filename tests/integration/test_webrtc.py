@@ -725,6 +725,19 @@ def _seconds_of(x: np.ndarray, fs: int, hz: float) -> int:
                for i in range(0, len(x) - fs + 1, fs))
 
 
+def _answered_call(pbx, api, timeout: float) -> str:
+    """The id of the live call the PBX counts as answered (its call task
+    marks it a moment after the devices see the 200 and ACK)."""
+    end = time.monotonic() + timeout
+    while True:
+        calls = api(pbx, "GET", "/api/calls")[1]["calls"]
+        answered = [c["call_id"] for c in calls if c["answered"]]
+        if answered or time.monotonic() > end:
+            assert answered, f"no answered call: {calls}"
+            return answered[0]
+        time.sleep(0.1)
+
+
 @outside
 @pytest.mark.timeout(300)
 def test_webrtc_transfer_to_and_from_a_browser():
@@ -760,6 +773,7 @@ def test_netns_transfer_to_and_from_a_browser(pbx_factory, baresip_factory, brow
     phone.command("answer")
     phone.wait_event("confirmed", 15)
     phone.wait_event("track", 10)
+    assert _answered_call(pbx, api, 5) == call_id, "the transferred call keeps its id"
     calls = api(pbx, "GET", "/api/calls")[1]["calls"]
     assert [(c["caller"], c["callee"], c["answered"]) for c in calls] == [("101", "102", True)], calls
     time.sleep(1.5)
@@ -769,15 +783,17 @@ def test_netns_transfer_to_and_from_a_browser(pbx_factory, baresip_factory, brow
     print(f"browser heard: {heard_by_browser}")
     assert heard_by_browser.ok(440, min_seconds=4), f"browser (expects the doorbell's 440 Hz): {heard_by_browser}"
 
-    # The page sends the doorbell back to the desk phone.
+    # The page sends the doorbell back to the desk phone. (baresip's event
+    # waits look from `since`: the first call left events of the same kinds.)
+    desk_mark, phone_mark = len(desk.ctrl.events), phone.mark()
     status, body = api(pbx, "POST", f"/api/calls/{call_id}/transfer", {"leaving": "102", "to": "103"})
     assert status == 202, body
-    phone.wait_event("ended", 10)
-    desk.wait_established(20)
+    phone.wait_event("ended", 10, since=phone_mark)
+    desk.ctrl.wait_event("CALL_ESTABLISHED", 20, since=desk_mark)
     time.sleep(4)
     door.hangup()
     door.wait_closed(10)
-    desk.wait_closed(10)
+    desk.ctrl.wait_event("CALL_CLOSED", 10, since=desk_mark)
     time.sleep(0.5)
     heard_by_desk = audio.analyze_tone(desk.recordings()[-1])
     print(f"desk heard after the second transfer: {heard_by_desk}")
@@ -794,15 +810,15 @@ def test_netns_transfer_to_and_from_a_browser(pbx_factory, baresip_factory, brow
     assert tail.ok(700, min_seconds=1.5), f"doorbell heard at the end {tail}"
 
     # Answered by the page on its own bridge: refused, with the reason.
-    mark = phone.mark()
+    mark, door_mark = phone.mark(), len(door.ctrl.events)
     door.dial(pbx.uri("102"))
     phone.wait_event("incoming", 15, since=mark)
     phone.command("answer")
     phone.wait_event("confirmed", 15, since=mark)
-    door.wait_established(10)
-    direct = [c for c in api(pbx, "GET", "/api/calls")[1]["calls"] if c["answered"]][0]["call_id"]
+    door.ctrl.wait_event("CALL_ESTABLISHED", 10, since=door_mark)
+    direct = _answered_call(pbx, api, 5)
     status, body = api(pbx, "POST", f"/api/calls/{direct}/transfer", {"leaving": "102", "to": "103"})
     assert status == 409 and "dashboard" in body["error"], (status, body)
     door.hangup()
-    door.wait_closed(10)
+    door.ctrl.wait_event("CALL_CLOSED", 10, since=door_mark)
     assert pbx.alive()
