@@ -70,18 +70,17 @@ impl DeviceCodec {
         }
     }
 
-    /// The RTP clock, Hz.
-    pub fn clock(self) -> u32 {
-        match self {
-            DeviceCodec::G711(_) => 8000,
-            DeviceCodec::Opus(_) => 48_000,
-        }
-    }
-
     pub fn law(self) -> Option<G711> {
         match self {
             DeviceCodec::G711(law) => Some(law),
             DeviceCodec::Opus(_) => None,
+        }
+    }
+
+    pub fn opus_pt(self) -> Option<u8> {
+        match self {
+            DeviceCodec::Opus(pt) => Some(pt),
+            DeviceCodec::G711(_) => None,
         }
     }
 

@@ -340,8 +340,7 @@ impl BridgeTask {
             self.offered_video = video.clone();
             self.video = video_mid.and_then(|v| video_map(&rtc, v, &video)).map(|map| VideoPath::new(map, self.video_peer));
             self.video_mid = video_mid;
-            (self.rtc, self.mid) = (Some(rtc), Some(mid));
-            self.path = Some(path);
+            (self.rtc, self.mid, self.path) = (Some(rtc), Some(mid), Some(path));
             self.drain();
             let done = (answer.to_sdp_string(), codec);
             self.answer = Some(done.clone());
@@ -421,7 +420,6 @@ impl BridgeTask {
         self.video = self.video_mid.and_then(|mid| video_map(rtc, mid, &self.offered_video)).map(|map| VideoPath::new(map, self.video_peer));
         Ok((codec, self.accepted_video()))
     }
-
 
     fn accepted_video(&self) -> Vec<VideoCodec> {
         let Some(video) = &self.video else { return Vec::new() };
@@ -635,7 +633,7 @@ fn negotiated(rtc: &Rtc, mid: Mid, codecs: &[DeviceCodec]) -> Option<MediaPath> 
         return Some(MediaPath::Passthrough(law));
     }
     let opus = *rtc.codec_config().find(|p| p.spec().codec == Codec::Opus && pts.contains(&p.pt()))?.pt();
-    if let Some(device_pt) = codecs.iter().find_map(|c| if let DeviceCodec::Opus(pt) = c { Some(*pt) } else { None }) {
+    if let Some(device_pt) = codecs.iter().find_map(|c| c.opus_pt()) {
         tracing::debug!(device_pt, browser_pt = opus, "webrtc bridge passes Opus through");
         return Some(MediaPath::Opus { device_pt, browser_pt: opus });
     }

@@ -170,10 +170,10 @@ impl BrowserLeg {
     }
 }
 
-/// Whether the browser's SDP lists Opus (every browser does; checked so a
+/// Whether the browser's audio lists Opus (every browser does; checked so a
 /// device never picks what the browser cannot take).
 fn offers_opus(text: &str) -> bool {
-    text.lines().any(|l| l.starts_with("a=rtpmap:") && l.to_ascii_lowercase().contains(" opus/48000"))
+    Sdp::parse(text).is_ok_and(|sdp| offered_audio(&sdp).iter().any(|c| c.opus_pt().is_some()))
 }
 
 /// The directions of the browser's audio and (second section) video.
