@@ -5,6 +5,7 @@ JSON replies and page events on stdout. Needs `scripts/install-test-deps.sh`
 test_webrtc.py."""
 from __future__ import annotations
 
+import base64
 import json
 import queue
 import subprocess
@@ -83,15 +84,27 @@ class BrowserPhone:
                            f"events: {[e.get('event') for e in self.events]}\n{self.log_tail()}")
 
     def register(self, ws_url: str, ext: str, host: str, password: str, timeout: float = 15.0,
-                 strip_candidates: bool = False, opus_only: bool = False, video: bool = False) -> None:
+                 strip_candidates: bool = False, opus_only: bool = False, video: bool = False,
+                 tap_received: bool = False) -> None:
         self.command("start", wsUrl=ws_url, uri=f"sip:{ext}@{host}", password=password,
-                     stripCandidates=strip_candidates, opusOnly=opus_only, video=video)
+                     stripCandidates=strip_candidates, opusOnly=opus_only, video=video, tapReceived=tap_received)
         self.wait_event("registered", timeout)
 
     def record(self, seconds: float) -> Path:
         out = self.dir / f"received-{len(list(self.dir.glob('received-*.wav')))}.wav"
         self.command("record", timeout=seconds + 30, ms=int(seconds * 1000), out=str(out))
         return out
+
+    def start_payload_tap(self) -> None:
+        """Start keeping the audio RTP payloads the page receives, before its
+        jitter buffer (needs register(..., tap_received=True))."""
+        self.command("tap-start")
+
+    def take_payloads(self) -> list[tuple[int, int, bytes]]:
+        """What arrived since start_payload_tap: (rtp timestamp, payload type, bytes)."""
+        out = self.dir / f"payloads-{len(list(self.dir.glob('payloads-*.json')))}.json"
+        self.command("tap-take", timeout=60, out=str(out))
+        return [(ts, pt, base64.b64decode(b64)) for ts, pt, b64 in json.loads(out.read_text())]
 
     def video_stats(self) -> dict | None:
         """getStats inbound-rtp of kind video: framesDecoded, keyFramesDecoded, pliCount..."""

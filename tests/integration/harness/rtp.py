@@ -66,6 +66,43 @@ def ulaw_decode(data: bytes) -> np.ndarray:
     return _DEC[np.frombuffer(data, dtype=np.uint8)]
 
 
+def _alaw_decode_one(a: int) -> int:
+    a ^= 0x55
+    exponent = (a >> 4) & 0x07
+    mantissa = a & 0x0F
+    s = (mantissa << 4) + 8 if exponent == 0 else ((mantissa << 4) + 0x108) << (exponent - 1)
+    return s if a & 0x80 else -s
+
+
+_ADEC = np.array([_alaw_decode_one(a) for a in range(256)], dtype=np.int16)
+
+
+def alaw_decode(data: bytes) -> np.ndarray:
+    """A-law bytes -> int16 samples."""
+    return _ADEC[np.frombuffer(data, dtype=np.uint8)]
+
+
+def g711_timeline(frames: list[tuple[int, int, bytes]], rate: int = RATE) -> np.ndarray:
+    """Received G.711 payloads (rtp timestamp, payload type 0/8, bytes) laid
+    out by their timestamps: a lost packet leaves silence where it belonged,
+    a duplicate lands on itself. Other payload types (telephone-event) are
+    left out."""
+    audio = [(ts, pt, data) for ts, pt, data in frames if pt in (PT_PCMU, 8)]
+    if not audio:
+        return np.zeros(0, dtype=np.int16)
+    first = audio[0][0]
+    placed = []
+    for ts, pt, data in audio:
+        offset = (ts - first) % (1 << 32)  # timestamps wrap at 2^32
+        if offset >= 1 << 31:
+            continue  # reordered from before the first frame
+        placed.append((offset, ulaw_decode(data) if pt == PT_PCMU else alaw_decode(data)))
+    out = np.zeros(max(o + len(d) for o, d in placed), dtype=np.int16)
+    for o, d in placed:
+        out[o:o + len(d)] = d
+    return out
+
+
 def tone_samples(hz: float, seconds: float, amplitude: float = 0.35, rate: int = RATE) -> np.ndarray:
     t = np.arange(int(seconds * rate)) / rate
     return np.round(amplitude * 32767 * np.sin(2 * np.pi * hz * t)).astype(np.int16)

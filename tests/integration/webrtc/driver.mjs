@@ -68,6 +68,12 @@ async function run(c) {
       fs.writeFileSync(c.out, Buffer.from(b64, 'base64'));
       return { file: c.out };
     }
+    case 'tap-start': await page.evaluate(() => phone.tapStart()); return {};
+    case 'tap-take': {
+      const frames = await page.evaluate(() => phone.tapTake());
+      fs.writeFileSync(c.out, JSON.stringify(frames));
+      return { file: c.out, frames: frames.length };
+    }
     // Like closing the tab: no BYE, no un-REGISTER, the socket just goes.
     case 'close': await page.close({ runBeforeUnload: false }); page = null; return {};
     case 'quit': await browser.close(); server.close(); out({ reply: 'quit', ok: true }); process.exit(0);

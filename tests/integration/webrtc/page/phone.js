@@ -57,8 +57,33 @@
     }).join('\r\n');
   }
 
+  // With tapReceived the page keeps the RTP payloads it receives, before its
+  // jitter buffer and playout (encoded insertable streams), so speech quality
+  // can be scored on what the PBX delivered. That API wants every sender and
+  // receiver of the connection piped, so the others pass frames through.
+  const passThrough = s => s.readable.pipeTo(s.writable).catch(() => {});
+  function tapReceiver(receiver) {
+    const s = receiver.createEncodedStreams();
+    s.readable.pipeThrough(new TransformStream({
+      transform(frame, out) {
+        if (phone.tapped) {
+          const m = frame.getMetadata();
+          phone.tapped.push([m.rtpTimestamp, m.payloadType, btoa(String.fromCharCode(...new Uint8Array(frame.data)))]);
+        }
+        out.enqueue(frame);
+      },
+    })).pipeTo(s.writable).catch(() => {});
+  }
+
   function attach(pc) {
+    if (phone.options.tapReceived) {
+      const addTrack = pc.addTrack.bind(pc);
+      pc.addTrack = (...a) => { const sender = addTrack(...a); passThrough(sender.createEncodedStreams()); return sender; };
+    }
     pc.addEventListener('track', e => {
+      if (phone.options.tapReceived) {
+        if (e.track.kind === 'audio') tapReceiver(e.receiver); else passThrough(e.receiver.createEncodedStreams());
+      }
       // Video is read through getStats only; the recorder needs the audio.
       if (e.track.kind === 'video') { note('track-video'); return; }
       phone.remoteStream = e.streams[0] || new MediaStream([e.track]);
@@ -73,6 +98,7 @@
     phone.options = o;
     // A video call: Chromium's fake camera sends, and the remote picture is decoded.
     media.video = !!o.video;
+    callOptions.pcConfig = { iceServers: [], encodedInsertableStreams: !!o.tapReceived };
     const socket = new JsSIP.WebSocketInterface(o.wsUrl);
     // JsSIP's defaults otherwise, as the card leaves them (session timers on).
     phone.ua = new JsSIP.UA({ sockets: [socket], uri: o.uri, password: o.password, register: true });
@@ -148,6 +174,11 @@
     for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
     return btoa(bin);
   };
+
+  // The audio payloads received between tapStart and tapTake:
+  // [rtpTimestamp, payloadType, base64]. A recording can run meanwhile.
+  phone.tapStart = function () { phone.tapped = []; };
+  phone.tapTake = function () { const got = phone.tapped || []; phone.tapped = null; return got; };
 
   // The receiving side's view (getStats inbound-rtp): loss, concealment, jitter buffer.
   phone.inboundStats = async function () {
