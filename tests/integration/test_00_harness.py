@@ -95,6 +95,38 @@ def test_ulaw_codec_matches_sox(tmp_path, signals):
     assert err.max() <= 16 + np.abs(s).max() / 32, err.max()  # within one u-law step
 
 
+def test_alaw_decoder_matches_sox(tmp_path, signals):
+    al = tmp_path / "t.al"
+    subprocess.run(["sox", str(signals["tone1000"]), "-t", "raw", "-e", "a-law", "-b", "8",
+                    str(al), "trim", "0", "2"], check=True, timeout=30)
+    s16 = tmp_path / "t.s16"
+    subprocess.run(["sox", "-t", "raw", "-r", "8000", "-e", "a-law", "-b", "8", "-c", "1",
+                    str(al), "-t", "raw", "-e", "signed", "-b", "16", str(s16)],
+                   check=True, timeout=30)
+    assert np.array_equal(np.fromfile(s16, dtype=np.int16), rtp.alaw_decode(al.read_bytes())), \
+        "A-law decoding differs from sox"
+    every = bytes(range(256))
+    assert np.array_equal(rtp.alaw_decode(every), -rtp.alaw_decode(bytes(b ^ 0x80 for b in every)))
+
+
+def test_g711_timeline_places_payloads_by_timestamp():
+    """What the browser tap hands over: frames out of order, one lost, one
+    repeated, a telephone-event among them, timestamps across the 2^32 wrap."""
+    tone = rtp.tone_samples(1000, 1.0)
+    frames = [((2**32 - 800 + i * 160) % 2**32, 0, rtp.ulaw_encode(tone[i * 160:(i + 1) * 160])) for i in range(50)]
+    lost = frames.pop(20)
+    frames[30], frames[31] = frames[31], frames[30]
+    frames.insert(10, frames[9])
+    frames.insert(5, (frames[5][0], 101, bytes([1, 0x8a, 0, 160])))
+    out = rtp.g711_timeline(frames)
+    assert len(out) == 8000
+    at = (lost[0] - frames[0][0]) % 2**32
+    assert at == 20 * 160 and not out[at:at + 160].any(), "the lost frame is silence where it belonged"
+    rest = np.concatenate([out[:at], out[at + 160:]])
+    expect = rtp.ulaw_decode(rtp.ulaw_encode(np.concatenate([tone[:at], tone[at + 160:]])))
+    assert np.array_equal(rest, expect)
+
+
 def test_rtp_endpoints_exchange_tones():
     with rtp.RtpEndpoint() as a, rtp.RtpEndpoint() as b:
         a.start_sending(rtp.tone_samples(1000, 2.0), (b.host, b.port))
