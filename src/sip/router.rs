@@ -4,6 +4,7 @@ use super::auth::request::ensure_to_tag;
 use super::b2bua::invite::handle_invite;
 use super::core::SipCoreRef;
 use super::registrar::handler::handle_register;
+use rsipstack::dialog::dialog::DialogState;
 use rsipstack::sip::{Header, HeadersExt, Method, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transaction::TransactionReceiver;
@@ -40,6 +41,9 @@ async fn handle(core: SipCoreRef, mut tx: Transaction) {
         }
         Method::Ack => {}
         _ if in_dialog => match core.dialogs.match_dialog(&tx) {
+            Some(dialog) if tx.original.method == Method::Invite && !dialog.state().is_confirmed() => {
+                refuse_overlapping_invite(&core, &mut tx, &dialog.state()).await
+            }
             Some(mut dialog) => {
                 if let Err(e) = dialog.handle(&mut tx).await {
                     tracing::debug!(error = %e, method = %tx.original.method, "in-dialog request failed");
@@ -55,6 +59,28 @@ async fn handle(core: SipCoreRef, mut tx: Transaction) {
         }
         _ => reply(&core, &mut tx, StatusCode::NotImplemented).await,
     }
+}
+
+/// A re-INVITE while the dialog's previous INVITE transaction is still open:
+/// our 2xx not yet ACKed (the ACK lost or overtaken) or an earlier re-INVITE
+/// still being answered. rsipstack would take it for the dialog's initial
+/// INVITE and never answer, so the peer would retransmit into silence.
+/// RFC 3261 14.2: 500 with a random Retry-After of up to 10 s, after which
+/// the peer sends it again; a dialog already over gets 481.
+async fn refuse_overlapping_invite(core: &SipCoreRef, tx: &mut Transaction, state: &DialogState) {
+    if state.is_terminated() {
+        return reply(core, tx, StatusCode::CallTransactionDoesNotExist).await;
+    }
+    tracing::info!(call_id = %tx.original.call_id_header().map(|c| c.value().to_string()).unwrap_or_default(),
+        state = %state, "re-INVITE while the previous INVITE is still open: 500 with Retry-After");
+    let mut resp = core.endpoint.make_response(&tx.original, StatusCode::ServerInternalError, None);
+    ensure_to_tag(&mut resp);
+    resp.headers.push(Header::RetryAfter(retry_after_secs().to_string().into()));
+    let _ = tx.respond(resp).await;
+}
+
+fn retry_after_secs() -> u8 {
+    1 + rand::random::<u8>() % 10
 }
 
 async fn reply(core: &SipCoreRef, tx: &mut Transaction, status: StatusCode) {

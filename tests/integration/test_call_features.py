@@ -16,7 +16,7 @@ import pytest
 from harness import procs
 from harness import sip as siplib
 from harness.rtp import tone_samples
-from harness.ua import branch_of, final_statuses, make_sdp, parse_sdp, tag_of, uri_of
+from harness.ua import Dialog, branch_of, final_statuses, make_sdp, parse_sdp, tag_of, uri_of
 from harness.uaflows import connect, hang_up, health, start_tones, tone_report
 
 
@@ -310,6 +310,51 @@ def test_hold_and_resume_pass_through_with_rewritten_sdp(pbx, uas, rtp, pool, me
     resp, bye = hang_up(call.caller, callee, call.invite.get("call-id"))
     assert bye is not None, "callee got no BYE"
     assert resp is not None and resp.status == 200, f"BYE answered {resp}"
+
+
+# ------------------------------------------------------------------ 4b. re-INVITE overtaking the ACK
+@pytest.mark.timeout(60)
+def test_reinvite_before_the_ack_gets_500_retry_after_then_goes_through(pbx, uas, rtp, pool, monkeypatch):
+    """The caller's ACK for the PBX's 200 is late (lost over UDP) and its
+    re-INVITE (hold) arrives first. The PBX's INVITE transaction is still open,
+    so it answers 500 with Retry-After (RFC 3261 14.2) instead of swallowing
+    it; the callee sees nothing of it. Once the ACK is through, the same
+    re-INVITE goes through to the callee and is answered, and the call ends
+    normally."""
+    caller, callee = uas(pbx, "101"), uas(pbx, "102")
+    _registered(callee)
+    caller_rtp, callee_rtp = rtp(), rtp()
+    late_acks = []
+    send_ack = Dialog.send_ack
+    monkeypatch.setattr(Dialog, "send_ack",
+                        lambda d, cseq: late_acks.append((d, cseq)) if not late_acks else send_ack(d, cseq))
+    out = caller.invite("102", make_sdp("127.0.0.1", caller_rtp.port))
+    inv = callee.wait_request("INVITE", 5)
+    assert inv is not None, "callee got no INVITE"
+    callee.answer(inv, make_sdp("127.0.0.1", callee_rtp.port), to_tag="late")
+    final = out.wait_final(5)
+    assert final is not None and final.status == 200, f"caller's final: {final}"
+    assert late_acks, "the ACK was sent on time: the test did not hold it back"
+    hold = make_sdp("127.0.0.1", caller_rtp.port, direction="sendonly", version=2)
+
+    early = out.dialog.request("INVITE", hold, timeout=5)
+    assert early is not None and early.status == 500, f"re-INVITE before the ACK answered {early}"
+    retry = int(early.get("retry-after") or -1)
+    assert 0 <= retry <= 10, f"Retry-After {early.get('retry-after')!r}"
+    assert callee.wait_request("INVITE", 1, call_id=inv.get("call-id")) is None, \
+        "the refused re-INVITE reached the callee"
+
+    send_ack(*late_acks[0])
+    fut = pool.submit(out.dialog.request, "INVITE", hold)
+    req = callee.wait_request("INVITE", 5, call_id=inv.get("call-id"))
+    assert req is not None, "the re-INVITE sent after the ACK did not reach the callee"
+    assert "a=sendonly" in req.body.decode(), req
+    callee.respond(req, 200, body=make_sdp("127.0.0.1", callee_rtp.port, direction="recvonly", version=2))
+    resp = fut.result(15)
+    assert resp is not None and resp.status == 200, f"re-INVITE after the ACK answered {resp}"
+    assert "a=recvonly" in resp.body.decode(), resp
+    bye_resp, bye = hang_up(out.dialog, callee, inv.get("call-id"))
+    assert bye is not None and bye_resp is not None and bye_resp.status == 200, (bye_resp, bye)
 
 
 # ------------------------------------------------------------------ 5. stray 180 after 200
