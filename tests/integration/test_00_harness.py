@@ -78,17 +78,21 @@ def test_pesq_separates_clean_and_degraded(tmp_path, signals):
     assert b.mos < 3.0, str(b)
 
 
-def test_ulaw_codec_matches_sox(tmp_path, signals):
-    ul = tmp_path / "t.ul"
-    subprocess.run(["sox", str(signals["tone1000"]), "-t", "raw", "-e", "mu-law", "-b", "8",
-                    str(ul), "trim", "0", "2"], check=True, timeout=30)
-    s16 = tmp_path / "t.s16"
-    subprocess.run(["sox", "-t", "raw", "-r", "8000", "-e", "mu-law", "-b", "8", "-c", "1",
-                    str(ul), "-t", "raw", "-e", "signed", "-b", "16", str(s16)],
+def _sox_g711(tmp_path, signals, encoding: str) -> tuple[bytes, np.ndarray]:
+    """2 s of the 1000 Hz tone coded by sox in `encoding` (mu-law, a-law), and
+    sox's own decoding of those bytes."""
+    coded, s16 = tmp_path / f"t.{encoding}", tmp_path / f"t.{encoding}.s16"
+    subprocess.run(["sox", str(signals["tone1000"]), "-t", "raw", "-e", encoding, "-b", "8",
+                    str(coded), "trim", "0", "2"], check=True, timeout=30)
+    subprocess.run(["sox", "-t", "raw", "-r", "8000", "-e", encoding, "-b", "8", "-c", "1",
+                    str(coded), "-t", "raw", "-e", "signed", "-b", "16", str(s16)],
                    check=True, timeout=30)
-    ref = np.fromfile(s16, dtype=np.int16)
-    mine = rtp.ulaw_decode(ul.read_bytes())
-    assert np.array_equal(ref, mine), "u-law decoding differs from sox"
+    return coded.read_bytes(), np.fromfile(s16, dtype=np.int16)
+
+
+def test_ulaw_codec_matches_sox(tmp_path, signals):
+    coded, ref = _sox_g711(tmp_path, signals, "mu-law")
+    assert np.array_equal(ref, rtp.ulaw_decode(coded)), "u-law decoding differs from sox"
     x, _ = audio.load(signals["tone1000"])
     s = np.round(x[:16000] * 32767).astype(np.int16)
     err = np.abs(rtp.ulaw_decode(rtp.ulaw_encode(s)).astype(int) - s)
@@ -96,15 +100,8 @@ def test_ulaw_codec_matches_sox(tmp_path, signals):
 
 
 def test_alaw_decoder_matches_sox(tmp_path, signals):
-    al = tmp_path / "t.al"
-    subprocess.run(["sox", str(signals["tone1000"]), "-t", "raw", "-e", "a-law", "-b", "8",
-                    str(al), "trim", "0", "2"], check=True, timeout=30)
-    s16 = tmp_path / "t.s16"
-    subprocess.run(["sox", "-t", "raw", "-r", "8000", "-e", "a-law", "-b", "8", "-c", "1",
-                    str(al), "-t", "raw", "-e", "signed", "-b", "16", str(s16)],
-                   check=True, timeout=30)
-    assert np.array_equal(np.fromfile(s16, dtype=np.int16), rtp.alaw_decode(al.read_bytes())), \
-        "A-law decoding differs from sox"
+    coded, ref = _sox_g711(tmp_path, signals, "a-law")
+    assert np.array_equal(ref, rtp.alaw_decode(coded)), "A-law decoding differs from sox"
     every = bytes(range(256))
     assert np.array_equal(rtp.alaw_decode(every), -rtp.alaw_decode(bytes(b ^ 0x80 for b in every)))
 
