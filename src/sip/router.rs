@@ -4,7 +4,7 @@ use super::auth::request::ensure_to_tag;
 use super::b2bua::invite::handle_invite;
 use super::core::SipCoreRef;
 use super::registrar::handler::handle_register;
-use rsipstack::dialog::dialog::DialogState;
+use rsipstack::dialog::dialog::{Dialog, DialogState};
 use rsipstack::sip::{Header, HeadersExt, Method, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transaction::TransactionReceiver;
@@ -33,22 +33,19 @@ async fn handle(core: SipCoreRef, mut tx: Transaction) {
         Method::Register => handle_register(&core, &mut tx, source).await,
         Method::Invite if !in_dialog => handle_invite(core, tx, source).await,
         Method::Options if !in_dialog => {
-            let mut resp = core.endpoint.make_response(&tx.original, StatusCode::OK, None);
-            ensure_to_tag(&mut resp);
-            resp.headers.push(Header::Allow(ALLOW.into()));
-            resp.headers.push(Header::Accept("application/sdp".into()));
-            let _ = tx.respond(resp).await;
+            let headers = vec![Header::Allow(ALLOW.into()), Header::Accept("application/sdp".into())];
+            respond(&core, &mut tx, StatusCode::OK, headers).await
         }
         Method::Ack => {}
         _ if in_dialog => match core.dialogs.match_dialog(&tx) {
-            Some(dialog) if tx.original.method == Method::Invite && !dialog.state().is_confirmed() => {
-                refuse_overlapping_invite(&core, &mut tx, &dialog.state()).await
-            }
-            Some(mut dialog) => {
-                if let Err(e) = dialog.handle(&mut tx).await {
-                    tracing::debug!(error = %e, method = %tx.original.method, "in-dialog request failed");
+            Some(mut dialog) => match unconfirmed_for_invite(&tx, &dialog) {
+                Some(state) => refuse_overlapping_invite(&core, &mut tx, &state).await,
+                None => {
+                    if let Err(e) = dialog.handle(&mut tx).await {
+                        tracing::debug!(error = %e, method = %tx.original.method, "in-dialog request failed");
+                    }
                 }
-            }
+            },
             None => reply(&core, &mut tx, StatusCode::CallTransactionDoesNotExist).await,
         },
         Method::Bye | Method::Cancel | Method::Info | Method::Update | Method::PRack => {
@@ -59,6 +56,11 @@ async fn handle(core: SipCoreRef, mut tx: Transaction) {
         }
         _ => reply(&core, &mut tx, StatusCode::NotImplemented).await,
     }
+}
+
+/// The dialog's state when `tx` is an INVITE and the dialog is not confirmed.
+fn unconfirmed_for_invite(tx: &Transaction, dialog: &Dialog) -> Option<DialogState> {
+    (tx.original.method == Method::Invite).then(|| dialog.state()).filter(|s| !s.is_confirmed())
 }
 
 /// A re-INVITE while the dialog's previous INVITE transaction is still open:
@@ -73,22 +75,24 @@ async fn refuse_overlapping_invite(core: &SipCoreRef, tx: &mut Transaction, stat
     }
     tracing::info!(call_id = %tx.original.call_id_header().map(|c| c.value().to_string()).unwrap_or_default(),
         state = %state, "re-INVITE while the previous INVITE is still open: 500 with Retry-After");
-    let mut resp = core.endpoint.make_response(&tx.original, StatusCode::ServerInternalError, None);
-    ensure_to_tag(&mut resp);
-    resp.headers.push(Header::RetryAfter(retry_after_secs().to_string().into()));
-    let _ = tx.respond(resp).await;
+    let retry_after = Header::RetryAfter(retry_after_secs().to_string().into());
+    respond(core, tx, StatusCode::ServerInternalError, vec![retry_after]).await
 }
 
 fn retry_after_secs() -> u8 {
     1 + rand::random::<u8>() % 10
 }
 
+/// A bodiless final response; a 405 names what we allow.
 async fn reply(core: &SipCoreRef, tx: &mut Transaction, status: StatusCode) {
     let allow = status == StatusCode::MethodNotAllowed;
+    let headers = if allow { vec![Header::Allow(ALLOW.into())] } else { Vec::new() };
+    respond(core, tx, status, headers).await
+}
+
+async fn respond(core: &SipCoreRef, tx: &mut Transaction, status: StatusCode, headers: Vec<Header>) {
     let mut resp = core.endpoint.make_response(&tx.original, status, None);
     ensure_to_tag(&mut resp);
-    if allow {
-        resp.headers.push(Header::Allow(ALLOW.into()));
-    }
+    resp.headers.extend(headers);
     let _ = tx.respond(resp).await;
 }

@@ -18,6 +18,7 @@ import numpy as np
 RATE = 8000
 SAMPLES_PER_PACKET = 160  # 20 ms
 PT_PCMU = 0
+PT_PCMA = 8
 
 # ---------------------------------------------------------------- G.711 u-law
 _BIAS = 0x84
@@ -82,12 +83,12 @@ def alaw_decode(data: bytes) -> np.ndarray:
     return _ADEC[np.frombuffer(data, dtype=np.uint8)]
 
 
-def g711_timeline(frames: list[tuple[int, int, bytes]], rate: int = RATE) -> np.ndarray:
+def g711_timeline(frames: list[tuple[int, int, bytes]]) -> np.ndarray:
     """Received G.711 payloads (rtp timestamp, payload type 0/8, bytes) laid
     out by their timestamps: a lost packet leaves silence where it belonged,
     a duplicate lands on itself. Other payload types (telephone-event) are
     left out."""
-    audio = [(ts, pt, data) for ts, pt, data in frames if pt in (PT_PCMU, 8)]
+    audio = [(ts, pt, data) for ts, pt, data in frames if pt in (PT_PCMU, PT_PCMA)]
     if not audio:
         return np.zeros(0, dtype=np.int16)
     first = audio[0][0]
