@@ -1,9 +1,12 @@
-//! One INVITE toward one registered contact of the callee (a "fork").
+//! One INVITE toward one registered contact of the callee (a "fork"), and
+//! what it reports, in the order the callee sent it.
+use super::machine::{ForkId, Input};
 use crate::sip::core::SipCore;
 use crate::sip::registrar::bindings::Binding;
-use rsipstack::dialog::dialog::DialogState;
+use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver};
 use rsipstack::dialog::invitation::{InviteAsyncResult, InviteOption};
 use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::{Response, StatusCode, StatusCodeKind};
 use rsipstack::transport::SipAddr;
 
 pub enum ForkEvent {
@@ -11,7 +14,9 @@ pub enum ForkEvent {
     Done(InviteAsyncResult),
 }
 
-/// Send the INVITE; every state change and the final result go to `report`.
+/// Send the INVITE; every state change and the final result go to `report`,
+/// one at a time and in the order the callee sent them (a 180 is reported
+/// before the 200 that followed it). `report` returning false stops it.
 /// `from_ext` is who the callee's display shows as calling.
 pub fn start(core: &SipCore, b: &Binding, from_ext: &str, offer: &[u8], headers: Vec<rsipstack::sip::Header>, report: impl Fn(ForkEvent) -> bool + Send + Sync + 'static) -> Result<InviteDialog, String> {
     let callee = rsipstack::sip::Uri::try_from(b.contact_uri.as_str()).map_err(|e| format!("unusable contact {}: {e}", b.contact_uri))?;
@@ -47,23 +52,93 @@ pub fn start(core: &SipCore, b: &Binding, from_ext: &str, offer: &[u8], headers:
         headers: (!headers.is_empty()).then_some(headers),
         ..Default::default()
     };
-    let (state_tx, mut state_rx) = core.dialogs.new_dialog_state_channel();
+    let (state_tx, state_rx) = core.dialogs.new_dialog_state_channel();
     let (dialog, handle) = core.dialogs.do_invite_async(opt, state_tx).map_err(|e| format!("INVITE not sent: {e}"))?;
-    let report = std::sync::Arc::new(report);
-    let r = report.clone();
-    tokio::spawn(async move {
-        while let Some(s) = state_rx.recv().await {
-            if !r(ForkEvent::State(s)) {
-                break;
-            }
-        }
-    });
-    tokio::spawn(async move {
-        let result = match handle.await {
-            Ok(r) => r,
-            Err(e) => Err(rsipstack::Error::Error(format!("fork task: {e}"))),
-        };
-        report(ForkEvent::Done(result));
-    });
+    tokio::spawn(report_in_order(state_rx, handle, report));
     Ok(dialog)
 }
+
+/// One task per fork: the dialog's states and the INVITE's final result
+/// reach `report` in the order rsipstack saw the responses. rsipstack queues
+/// a provisional response's state before it finishes the transaction on the
+/// final one, so every state queued when the result arrives is older than
+/// the result and goes first.
+async fn report_in_order<F, T>(mut states: DialogStateReceiver, mut done: F, report: impl Fn(ForkEvent) -> bool)
+where
+    F: std::future::Future<Output = Result<InviteAsyncResult, T>> + Unpin,
+    T: std::fmt::Display,
+{
+    let joined = loop {
+        tokio::select! {
+            biased;
+            s = states.recv() => match s {
+                Some(s) => {
+                    if !report(ForkEvent::State(s)) {
+                        return;
+                    }
+                }
+                None => break (&mut done).await,
+            },
+            r = &mut done => break r,
+        }
+    };
+    while let Ok(s) = states.try_recv() {
+        if !report(ForkEvent::State(s)) {
+            return;
+        }
+    }
+    let result = joined.unwrap_or_else(|e| Err(rsipstack::Error::Error(format!("fork task: {e}"))));
+    if !report(ForkEvent::Done(result)) {
+        return;
+    }
+    // In-dialog events of the answered fork (BYE, re-INVITE, INFO) follow.
+    while let Some(s) = states.recv().await {
+        if !report(ForkEvent::State(s)) {
+            return;
+        }
+    }
+}
+
+/// What a fork's report means for the call, whoever drives it (a call, or
+/// click-to-dial ringing its first party).
+#[derive(Debug)]
+pub enum Report<'a> {
+    /// 180/183 (not 100 Trying): the device rings, maybe with early media.
+    Progress(&'a Response),
+    /// 2xx to the INVITE, with the device's SDP answer.
+    Answered(&'a Response),
+    /// Final non-2xx, no answer at all (408), or not sent (503).
+    Failed(u16),
+    /// Anything else: 100 Trying, later in-dialog states.
+    Other,
+}
+
+pub fn classify(event: &ForkEvent) -> Report<'_> {
+    match event {
+        ForkEvent::State(DialogState::Early(_, resp)) if resp.status_code != StatusCode::Trying => Report::Progress(resp),
+        ForkEvent::State(_) => Report::Other,
+        ForkEvent::Done(Ok((_, Some(resp)))) if resp.status_code.kind() == StatusCodeKind::Successful => Report::Answered(resp),
+        ForkEvent::Done(Ok((_, Some(resp)))) => Report::Failed(resp.status_code.code()),
+        // The transaction timed out (Timer B): nobody answered.
+        ForkEvent::Done(Ok((_, None))) => Report::Failed(408),
+        ForkEvent::Done(Err(rsipstack::Error::IoError(e))) if e.kind() == std::io::ErrorKind::TimedOut => Report::Failed(408),
+        // It could not be sent (transport gone, connection refused).
+        ForkEvent::Done(Err(_)) => Report::Failed(503),
+    }
+}
+
+impl Report<'_> {
+    /// The call machine's input for fork `fork`, if this report is one.
+    pub fn input(&self, fork: ForkId) -> Option<Input> {
+        match self {
+            Report::Progress(resp) => Some(Input::ForkProgress { fork, has_sdp: !resp.body.is_empty() }),
+            Report::Answered(_) => Some(Input::ForkAnswered { fork }),
+            Report::Failed(status) => Some(Input::ForkFailed { fork, status: *status }),
+            Report::Other => None,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "fork_tests.rs"]
+mod tests;

@@ -1,16 +1,40 @@
 //! The call between a caller leg and the forks that ring the callee's devices,
 //! as a sans-IO state machine: inputs are what the legs report, outputs are
 //! what the glue in `call.rs` must do. Every timing decision (ring timeout,
-//! media timeout) arrives as an input, so tests need no clock.
+//! media timeout, when to hand over to the agent) arrives as an input, so
+//! tests need no clock.
+//!
+//! Forks are numbered over the whole call: the first ring, the agent rung
+//! after a handoff and a transfer's target get the next numbers in turn.
+//!
+//! Events: `Ringing` once the INVITE has gone to the callee's devices (a
+//! device that answers without a 180 was still rung), always before
+//! `Answered`, which comes once the caller has the answer; one `Ended`
+//! (with `Missed` before it when the call never connected) per callee.
 use crate::events::EndReason;
 
 pub type ForkId = usize;
 
+/// A party of an answered call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Party {
+    Caller,
+    Callee,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Input {
+    /// INVITEs went to `forks` more devices of the callee (the next fork
+    /// numbers): the call is offered, `Ringing` is published.
+    Offered { forks: usize },
     /// A fork sent 180/183; `has_sdp` when it carries early media.
     ForkProgress { fork: ForkId, has_sdp: bool },
     ForkAnswered { fork: ForkId },
+    /// The glue carried out `AnswerCaller`: the caller has the answer.
+    Connected { fork: ForkId },
+    /// The glue could not use the fork's answer (no usable SDP): both legs
+    /// go, and the call ends unanswered.
+    AnswerUnusable { fork: ForkId },
     /// Final non-2xx, transport error (status 503) or timeout (408).
     ForkFailed { fork: ForkId, status: u16 },
     CallerCancelled,
@@ -20,13 +44,21 @@ pub enum Input {
     MediaTimeout,
     /// Hang up from outside (HA, the API): both legs go, whatever the phase.
     Terminate,
+    /// Nobody answered in time: stop the ringing forks, ring the agent on
+    /// `forks` new forks (the callee stays who it was: no new `Ringing`).
+    HandOff { forks: usize },
+    /// Blind transfer of the answered call: `leaving` is hung up and its
+    /// part of the call ends (`Ended`, reason transferred). The call rings
+    /// again: the glue names the new callee, then says `Offered`.
+    Transfer { leaving: Party },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// 180 to the caller, or 183 with this fork's SDP (early media).
     Ringing { early_media_from: Option<ForkId> },
-    /// 200 to the caller with this fork's answer.
+    /// 200 to the caller with this fork's answer; the glue reports back
+    /// `Connected` or `AnswerUnusable`.
     AnswerCaller { fork: ForkId },
     CancelFork(ForkId),
     ByeFork(ForkId),
@@ -52,6 +84,9 @@ enum Fork {
     Failed(u16),
     Cancelled,
     Won,
+    /// A fork of an earlier round (before a handoff or transfer) or one
+    /// that left by transfer: nothing it reports matters any more.
+    Gone,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,19 +99,34 @@ enum Phase {
 #[derive(Debug)]
 pub struct CallMachine {
     forks: Vec<Fork>,
+    /// Forks of the current round start here (earlier ones are `Gone`).
+    round: ForkId,
     phase: Phase,
-    ringing_sent: bool,
+    /// `Ringing` published for the current callee.
+    offered: bool,
+    /// 180 (or 183) sent to the caller.
+    caller_told: bool,
     early_media: Option<ForkId>,
 }
 
+impl Default for CallMachine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl CallMachine {
-    /// A call ringing `forks` devices at once.
-    pub fn new(forks: usize) -> Self {
-        CallMachine { forks: vec![Fork::Trying; forks], phase: Phase::Ringing, ringing_sent: false, early_media: None }
+    /// A call with no fork yet: `Offered` starts the ringing.
+    pub fn new() -> Self {
+        CallMachine { forks: Vec::new(), round: 0, phase: Phase::Ringing, offered: false, caller_told: false, early_media: None }
     }
 
     pub fn is_finished(&self) -> bool {
         self.phase == Phase::Ended
+    }
+
+    pub fn is_ringing(&self) -> bool {
+        self.phase == Phase::Ringing
     }
 
     pub fn winner(&self) -> Option<ForkId> {
@@ -86,60 +136,100 @@ impl CallMachine {
         }
     }
 
+    /// How many forks the call has had; the next one gets this number.
+    pub fn fork_count(&self) -> usize {
+        self.forks.len()
+    }
+
+    /// The forks of the current round (the ones that may still report).
+    pub fn current_forks(&self) -> std::ops::Range<ForkId> {
+        self.round..self.forks.len()
+    }
+
     pub fn on(&mut self, input: Input) -> Vec<Action> {
         let mut out = Vec::new();
         match (self.phase, input) {
             (Phase::Ended, _) => {}
+            (Phase::Ringing, Input::Offered { forks }) => {
+                self.forks.extend(std::iter::repeat_n(Fork::Trying, forks));
+                self.offer(&mut out);
+            }
+            (_, Input::ForkProgress { fork, .. } | Input::ForkAnswered { fork } | Input::ForkFailed { fork, .. })
+                if matches!(self.forks.get(fork), None | Some(Fork::Gone)) => {}
             (Phase::Ringing, Input::ForkProgress { fork, has_sdp }) => {
-                if self.forks.get(fork) == Some(&Fork::Trying) {
+                if self.forks[fork] == Fork::Trying {
                     self.forks[fork] = Fork::Early;
                 }
-                if !self.ringing_sent {
-                    out.push(Action::Event(CallEvent::Ringing));
-                }
+                self.offer(&mut out);
                 // Early media from the first fork that offers it; a plain 180
                 // is sent once.
                 if has_sdp && self.early_media.is_none() {
                     self.early_media = Some(fork);
                     out.push(Action::Ringing { early_media_from: Some(fork) });
-                } else if !self.ringing_sent {
+                } else if !self.caller_told {
                     out.push(Action::Ringing { early_media_from: None });
                 }
-                self.ringing_sent = true;
+                self.caller_told = true;
             }
-            (Phase::Ringing, Input::ForkAnswered { fork }) if fork < self.forks.len() => {
+            (Phase::Ringing, Input::ForkAnswered { fork }) if matches!(self.forks[fork], Fork::Trying | Fork::Early) => {
+                // Answered without a 180 (an intercom, the agent, auto-answer):
+                // it was still offered first.
+                self.offer(&mut out);
                 self.forks[fork] = Fork::Won;
                 self.phase = Phase::Answered(fork);
                 out.push(Action::AnswerCaller { fork });
-                for (i, f) in self.forks.iter_mut().enumerate() {
-                    if matches!(f, Fork::Trying | Fork::Early) {
-                        *f = Fork::Cancelled;
-                        out.push(Action::CancelFork(i));
-                    }
-                }
-                out.push(Action::Event(CallEvent::Answered));
+                self.cancel_ringing(&mut out);
             }
-            // A second 2xx after another fork won (the CANCEL crossed it).
-            (Phase::Answered(w), Input::ForkAnswered { fork }) if fork != w => out.push(Action::ByeFork(fork)),
+            (Phase::Answered(w), Input::Connected { fork }) if w == fork => out.push(Action::Event(CallEvent::Answered)),
+            (Phase::Answered(w), Input::AnswerUnusable { fork }) if w == fork => {
+                out.push(Action::RejectCaller(488));
+                out.push(Action::ByeFork(w));
+                self.end(&mut out, EndReason::Failed, false);
+            }
+            // A 2xx from a fork we had cancelled (the CANCEL crossed it), or
+            // after another fork won.
+            (Phase::Ringing | Phase::Answered(_), Input::ForkAnswered { fork }) if self.winner() != Some(fork) => {
+                out.push(Action::ByeFork(fork));
+            }
             (Phase::Ringing, Input::ForkFailed { fork, status }) => {
-                if let Some(f) = self.forks.get_mut(fork)
-                    && matches!(f, Fork::Trying | Fork::Early) {
-                        *f = Fork::Failed(status);
-                    }
-                if self.forks.iter().all(|f| matches!(f, Fork::Failed(_) | Fork::Cancelled)) {
+                if matches!(self.forks[fork], Fork::Trying | Fork::Early) {
+                    self.forks[fork] = Fork::Failed(status);
+                }
+                let round = &self.forks[self.round..];
+                if !round.is_empty() && round.iter().all(|f| matches!(f, Fork::Failed(_) | Fork::Cancelled)) {
                     let status = self.best_failure();
                     out.push(Action::RejectCaller(status));
                     self.end(&mut out, reason_for_status(status), false);
                 }
             }
             (Phase::Ringing, Input::CallerCancelled) => {
-                self.cancel_all(&mut out);
+                self.cancel_ringing(&mut out);
                 self.end(&mut out, EndReason::Cancelled, false);
             }
             (Phase::Ringing, Input::RingTimeout) => {
-                self.cancel_all(&mut out);
+                self.cancel_ringing(&mut out);
                 out.push(Action::RejectCaller(480));
                 self.end(&mut out, EndReason::NoAnswer, false);
+            }
+            (Phase::Ringing, Input::HandOff { forks }) => {
+                self.cancel_ringing(&mut out);
+                self.next_round();
+                self.forks.extend(std::iter::repeat_n(Fork::Trying, forks));
+                // The agent may bring early media of its own.
+                self.early_media = None;
+            }
+            (Phase::Answered(w), Input::Transfer { leaving }) => {
+                out.push(match leaving {
+                    Party::Caller => Action::ByeCaller,
+                    Party::Callee => Action::ByeFork(w),
+                });
+                out.push(Action::Event(CallEvent::Ended { reason: EndReason::Transferred, answered: true }));
+                self.next_round();
+                self.phase = Phase::Ringing;
+                self.offered = false;
+                // The caller (whoever stays) has its answer already.
+                self.caller_told = true;
+                self.early_media = None;
             }
             (Phase::Answered(w), Input::CallerHangup) => {
                 out.push(Action::ByeFork(w));
@@ -155,7 +245,7 @@ impl CallMachine {
                 self.end(&mut out, EndReason::MediaTimeout, true);
             }
             (Phase::Ringing, Input::Terminate) => {
-                self.cancel_all(&mut out);
+                self.cancel_ringing(&mut out);
                 out.push(Action::RejectCaller(603));
                 self.end(&mut out, EndReason::Terminated, false);
             }
@@ -166,7 +256,7 @@ impl CallMachine {
             }
             // Caller BYE before answer (allowed after a 2xx raced it) ends it too.
             (Phase::Ringing, Input::CallerHangup) => {
-                self.cancel_all(&mut out);
+                self.cancel_ringing(&mut out);
                 self.end(&mut out, EndReason::Cancelled, false);
             }
             // Late provisional responses after a 200, failures of forks we
@@ -176,13 +266,27 @@ impl CallMachine {
         out
     }
 
-    fn cancel_all(&mut self, out: &mut Vec<Action>) {
+    /// `Ringing` once per callee, before anything else about it.
+    fn offer(&mut self, out: &mut Vec<Action>) {
+        if !self.offered {
+            self.offered = true;
+            out.push(Action::Event(CallEvent::Ringing));
+        }
+    }
+
+    fn cancel_ringing(&mut self, out: &mut Vec<Action>) {
         for (i, f) in self.forks.iter_mut().enumerate() {
             if matches!(f, Fork::Trying | Fork::Early) {
                 *f = Fork::Cancelled;
                 out.push(Action::CancelFork(i));
             }
         }
+    }
+
+    /// Every fork so far is out of the call; new ones start a round.
+    fn next_round(&mut self) {
+        self.forks.iter_mut().for_each(|f| *f = Fork::Gone);
+        self.round = self.forks.len();
     }
 
     fn end(&mut self, out: &mut Vec<Action>, reason: EndReason, answered: bool) {
@@ -197,7 +301,7 @@ impl CallMachine {
     /// RFC 3261 §16.7-style choice among the forks' failures: a 6xx or busy
     /// wins (the person said no), then "temporarily unavailable", else the first.
     fn best_failure(&self) -> u16 {
-        let codes: Vec<u16> = self.forks.iter().filter_map(|f| if let Fork::Failed(c) = f { Some(*c) } else { None }).collect();
+        let codes: Vec<u16> = self.forks[self.round..].iter().filter_map(|f| if let Fork::Failed(c) = f { Some(*c) } else { None }).collect();
         if let Some(c) = codes.iter().find(|c| **c >= 600) {
             return *c;
         }

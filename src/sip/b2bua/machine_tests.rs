@@ -1,15 +1,38 @@
 use super::*;
 use Action::*;
 
+/// A call whose INVITE went to `forks` devices, and what that did.
+fn offered(forks: usize) -> (CallMachine, Vec<Action>) {
+    let mut m = CallMachine::new();
+    let out = m.on(Input::Offered { forks });
+    (m, out)
+}
+
+fn ringing(forks: usize) -> CallMachine {
+    offered(forks).0
+}
+
+/// The events among `actions`, in order.
+fn events(actions: &[Action]) -> Vec<CallEvent> {
+    actions.iter().filter_map(|a| if let Event(e) = a { Some(*e) } else { None }).collect()
+}
+
+#[test]
+fn the_call_is_offered_when_the_invite_goes_out() {
+    let (_, out) = offered(2);
+    assert_eq!(out, vec![Event(CallEvent::Ringing)]);
+}
+
 #[test]
 fn first_answer_wins_and_others_are_cancelled() {
-    let mut m = CallMachine::new(3);
-    assert_eq!(m.on(Input::ForkProgress { fork: 1, has_sdp: false }), vec![Event(CallEvent::Ringing), Ringing { early_media_from: None }]);
+    let mut m = ringing(3);
+    assert_eq!(m.on(Input::ForkProgress { fork: 1, has_sdp: false }), vec![Ringing { early_media_from: None }]);
     // A second 180 sends nothing new.
     assert!(m.on(Input::ForkProgress { fork: 2, has_sdp: false }).is_empty());
     let out = m.on(Input::ForkAnswered { fork: 2 });
-    assert_eq!(out, vec![AnswerCaller { fork: 2 }, CancelFork(0), CancelFork(1), Event(CallEvent::Answered)]);
+    assert_eq!(out, vec![AnswerCaller { fork: 2 }, CancelFork(0), CancelFork(1)]);
     assert_eq!(m.winner(), Some(2));
+    assert_eq!(m.on(Input::Connected { fork: 2 }), vec![Event(CallEvent::Answered)]);
     // Late provisional after the 200 and the cancelled forks' 487 are ignored.
     assert!(m.on(Input::ForkProgress { fork: 0, has_sdp: true }).is_empty());
     assert!(m.on(Input::ForkFailed { fork: 1, status: 487 }).is_empty());
@@ -21,9 +44,38 @@ fn first_answer_wins_and_others_are_cancelled() {
     assert!(m.on(Input::CallerHangup).is_empty());
 }
 
+/// Issue 20: a callee that answers at once. Its 200 reaches the call before
+/// its 180 (or no 180 comes at all): `ringing`, `answered`, `ended` still
+/// come out in that order, once each.
+#[test]
+fn an_answer_before_the_180_still_rings_first_once() {
+    for offer_first in [true, false] {
+        let mut m = CallMachine::new();
+        let mut all = Vec::new();
+        if offer_first {
+            all.extend(m.on(Input::Offered { forks: 1 }));
+        } else {
+            // The machine alone, without the glue's Offered, never answers
+            // a fork it did not ring.
+            assert!(m.on(Input::ForkAnswered { fork: 0 }).is_empty());
+            all.extend(m.on(Input::Offered { forks: 1 }));
+        }
+        all.extend(m.on(Input::ForkAnswered { fork: 0 }));
+        all.extend(m.on(Input::Connected { fork: 0 }));
+        all.extend(m.on(Input::ForkProgress { fork: 0, has_sdp: false })); // the late 180
+        all.extend(m.on(Input::CallerHangup));
+        assert_eq!(
+            events(&all),
+            [CallEvent::Ringing, CallEvent::Answered, CallEvent::Ended { reason: EndReason::CallerHangup, answered: true }]
+        );
+        // The caller was never sent a 180 after its 200.
+        assert!(!all.contains(&Ringing { early_media_from: None }));
+    }
+}
+
 #[test]
 fn early_media_from_first_fork_with_sdp() {
-    let mut m = CallMachine::new(2);
+    let mut m = ringing(2);
     m.on(Input::ForkProgress { fork: 0, has_sdp: false });
     assert_eq!(m.on(Input::ForkProgress { fork: 1, has_sdp: true }), vec![Ringing { early_media_from: Some(1) }]);
     assert!(m.on(Input::ForkProgress { fork: 0, has_sdp: true }).is_empty());
@@ -31,7 +83,7 @@ fn early_media_from_first_fork_with_sdp() {
 
 #[test]
 fn all_busy_gives_486_and_missed() {
-    let mut m = CallMachine::new(2);
+    let mut m = ringing(2);
     assert!(m.on(Input::ForkFailed { fork: 0, status: 486 }).is_empty());
     let out = m.on(Input::ForkFailed { fork: 1, status: 408 });
     assert_eq!(
@@ -42,17 +94,17 @@ fn all_busy_gives_486_and_missed() {
 
 #[test]
 fn unreachable_devices_give_480_and_decline_wins() {
-    let mut m = CallMachine::new(2);
+    let mut m = ringing(2);
     m.on(Input::ForkFailed { fork: 0, status: 503 });
     assert_eq!(m.on(Input::ForkFailed { fork: 1, status: 408 })[0], RejectCaller(480));
-    let mut m = CallMachine::new(2);
+    let mut m = ringing(2);
     m.on(Input::ForkFailed { fork: 0, status: 486 });
     assert_eq!(m.on(Input::ForkFailed { fork: 1, status: 603 })[0], RejectCaller(603));
 }
 
 #[test]
 fn caller_cancel_cancels_every_ringing_fork() {
-    let mut m = CallMachine::new(2);
+    let mut m = ringing(2);
     m.on(Input::ForkFailed { fork: 0, status: 480 });
     let out = m.on(Input::CallerCancelled);
     assert_eq!(
@@ -63,10 +115,10 @@ fn caller_cancel_cancels_every_ringing_fork() {
 
 #[test]
 fn ring_timeout_and_media_timeout() {
-    let mut m = CallMachine::new(1);
+    let mut m = ringing(1);
     let out = m.on(Input::RingTimeout);
     assert_eq!(out[..2], [CancelFork(0), RejectCaller(480)]);
-    let mut m = CallMachine::new(1);
+    let mut m = ringing(1);
     m.on(Input::ForkAnswered { fork: 0 });
     assert!(m.on(Input::RingTimeout).is_empty());
     let out = m.on(Input::MediaTimeout);
@@ -76,20 +128,105 @@ fn ring_timeout_and_media_timeout() {
 
 #[test]
 fn caller_hangup_after_answer_byes_the_winner() {
-    let mut m = CallMachine::new(2);
+    let mut m = ringing(2);
     m.on(Input::ForkAnswered { fork: 1 });
     assert_eq!(m.on(Input::CallerHangup)[0], ByeFork(1));
 }
 
 #[test]
 fn terminate_ends_both_legs_in_any_phase() {
-    let mut m = CallMachine::new(2);
+    let mut m = ringing(2);
     let out = m.on(Input::Terminate);
     assert_eq!(out[..3], [CancelFork(0), CancelFork(1), RejectCaller(603)]);
     assert!(out.contains(&Event(CallEvent::Ended { reason: EndReason::Terminated, answered: false })));
-    let mut m = CallMachine::new(1);
+    let mut m = ringing(1);
     m.on(Input::ForkAnswered { fork: 0 });
     let out = m.on(Input::Terminate);
     assert_eq!(out[..2], [ByeCaller, ByeFork(0)]);
     assert!(m.is_finished());
+}
+
+/// Nobody answers: the ringing devices stop, the agent (fork 2) is rung for
+/// the same callee, so no second `ringing`; the old forks' late reports
+/// change nothing, and the agent's answer connects the caller.
+#[test]
+fn handoff_to_the_agent_rings_it_as_the_same_callee() {
+    let mut m = ringing(2);
+    m.on(Input::ForkProgress { fork: 0, has_sdp: false });
+    let out = m.on(Input::HandOff { forks: 1 });
+    assert_eq!(out, vec![CancelFork(0), CancelFork(1)]);
+    assert_eq!((m.fork_count(), m.current_forks()), (3, 2..3));
+    // The cancelled devices' 487s do not end the call, nor does a late 200.
+    assert!(m.on(Input::ForkFailed { fork: 0, status: 487 }).is_empty());
+    assert!(m.on(Input::ForkFailed { fork: 1, status: 487 }).is_empty());
+    assert!(m.on(Input::ForkAnswered { fork: 0 }).is_empty());
+    // The agent's own 180 sends no second 180 to the caller.
+    assert!(m.on(Input::ForkProgress { fork: 2, has_sdp: false }).is_empty());
+    assert_eq!(m.on(Input::ForkAnswered { fork: 2 }), vec![AnswerCaller { fork: 2 }]);
+    assert_eq!(m.winner(), Some(2));
+    // Answered, nothing more to hand off.
+    assert!(m.on(Input::HandOff { forks: 1 }).is_empty());
+}
+
+#[test]
+fn a_failing_agent_ends_the_call_as_missed() {
+    let mut m = ringing(1);
+    m.on(Input::HandOff { forks: 1 });
+    let out = m.on(Input::ForkFailed { fork: 1, status: 503 });
+    assert_eq!(out[0], RejectCaller(480));
+    assert_eq!(events(&out), [CallEvent::Missed, CallEvent::Ended { reason: EndReason::Unavailable, answered: false }]);
+}
+
+/// 101 calls 102, 102 answers, then 102 transfers 101 to 103: 102 is hung
+/// up and its part ends as transferred; 103 rings (a `ringing` of its own)
+/// and answers; the end of the call ends 101 ↔ 103.
+#[test]
+fn transfer_ends_the_leaving_party_and_rings_the_target() {
+    let mut m = ringing(1);
+    m.on(Input::ForkAnswered { fork: 0 });
+    let out = m.on(Input::Transfer { leaving: Party::Callee });
+    assert_eq!(out, vec![ByeFork(0), Event(CallEvent::Ended { reason: EndReason::Transferred, answered: true })]);
+    assert!(m.is_ringing() && m.winner().is_none());
+    // The BYE's answer from the leaving fork is not the callee hanging up.
+    assert!(m.on(Input::ForkAnswered { fork: 0 }).is_empty());
+    assert_eq!(m.on(Input::Offered { forks: 2 }), vec![Event(CallEvent::Ringing)]);
+    // The caller already has its 200: no 180 to it.
+    assert!(m.on(Input::ForkProgress { fork: 1, has_sdp: false }).is_empty());
+    assert_eq!(m.on(Input::ForkAnswered { fork: 2 }), vec![AnswerCaller { fork: 2 }, CancelFork(1)]);
+    assert_eq!(m.on(Input::Connected { fork: 2 }), vec![Event(CallEvent::Answered)]);
+    let out = m.on(Input::CallerHangup);
+    assert_eq!(out[0], ByeFork(2));
+    assert_eq!(events(&out), [CallEvent::Ended { reason: EndReason::CallerHangup, answered: true }]);
+}
+
+#[test]
+fn transfer_of_the_caller_byes_the_caller_and_a_target_that_fails_ends_the_call() {
+    let mut m = ringing(1);
+    m.on(Input::ForkAnswered { fork: 0 });
+    assert_eq!(m.on(Input::Transfer { leaving: Party::Caller })[0], ByeCaller);
+    m.on(Input::Offered { forks: 1 });
+    let out = m.on(Input::ForkFailed { fork: 1, status: 486 });
+    assert_eq!(out[0], RejectCaller(486));
+    assert_eq!(events(&out), [CallEvent::Missed, CallEvent::Ended { reason: EndReason::Busy, answered: false }]);
+    // A transfer needs an answered call.
+    let mut m = ringing(1);
+    assert!(m.on(Input::Transfer { leaving: Party::Caller }).is_empty());
+}
+
+/// A callee that answers with SDP the call cannot use: the caller gets 488,
+/// the callee a BYE, and the call ends there (it used to stay "answered",
+/// its relay and history row open, with no media timeout to end it).
+#[test]
+fn an_unusable_answer_ends_the_call_unanswered() {
+    let mut m = ringing(2);
+    assert_eq!(m.on(Input::ForkAnswered { fork: 1 }), vec![AnswerCaller { fork: 1 }, CancelFork(0)]);
+    let out = m.on(Input::AnswerUnusable { fork: 1 });
+    assert_eq!(out[..2], [RejectCaller(488), ByeFork(1)]);
+    assert_eq!(events(&out), [CallEvent::Missed, CallEvent::Ended { reason: EndReason::Failed, answered: false }]);
+    assert!(m.is_finished());
+    // Only the winner's answer is confirmed or refused.
+    let mut m = ringing(2);
+    m.on(Input::ForkAnswered { fork: 0 });
+    assert!(m.on(Input::Connected { fork: 1 }).is_empty());
+    assert!(m.on(Input::AnswerUnusable { fork: 1 }).is_empty());
 }

@@ -4,8 +4,11 @@
 //! `machine` is the sans-IO heart of a call, `media_legs` maps SDP to relays.
 pub mod browser_leg;
 pub mod call;
+mod call_commands;
+mod call_requests;
 pub mod dtmf;
 pub mod fork;
+mod forks;
 pub mod handoff;
 pub mod originate;
 pub mod invite;

@@ -7,14 +7,13 @@
 //! the relay exists before anyone answers, and the other device already
 //! sends to it.
 use super::call::{is_browser, Call, CallMsg, CallerKind};
-use super::fork::{self, ForkEvent};
+use super::fork::{self, ForkEvent, Report};
 use super::machine::{Action, CallMachine, Input};
 use super::media_legs::CallMedia;
 use crate::media::Leg;
 use crate::sip::agent_leg::AgentInvite;
 use crate::sip::control::ControlError;
 use crate::sip::core::SipCoreRef;
-use rsipstack::dialog::dialog::DialogState;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -50,13 +49,7 @@ pub async fn dial_with(core: SipCoreRef, from: &str, to: &str, agent_note: Agent
     let mut forks: Vec<InviteDialog> = Vec::new();
     for (id, b) in a_bindings.iter().enumerate() {
         let m = msgs.clone();
-        let report = move |e: ForkEvent| {
-            m.send(match e {
-                ForkEvent::State(s) => CallMsg::Fork(id, s),
-                ForkEvent::Done(r) => CallMsg::ForkDone(id, r),
-            })
-            .is_ok()
-        };
+        let report = move |e: ForkEvent| m.send(CallMsg::Fork(id, e)).is_ok();
         // A's display shows who it is about to be connected to.
         let offer = match &offer_browser {
             Some(webrtc) if is_browser(b) => webrtc,
@@ -92,7 +85,7 @@ pub async fn dial_with(core: SipCoreRef, from: &str, to: &str, agent_note: Agent
         let forward = call_msgs.clone();
         tokio::spawn(async move {
             while let Some(m) = rx.recv().await {
-                if let CallMsg::Fork(id, s) = m
+                if let CallMsg::Fork(id, ForkEvent::State(s)) = m
                     && id == winner && forward.send(CallMsg::Caller(s)).is_err() {
                         break;
                     }
@@ -120,21 +113,22 @@ pub async fn dial_with(core: SipCoreRef, from: &str, to: &str, agent_note: Agent
 
 /// Ring A's devices; Some((winning fork, its SDP answer)) once one answers.
 async fn ring_caller(core: &SipCoreRef, rx: &mut mpsc::UnboundedReceiver<CallMsg>, forks: &[InviteDialog]) -> Option<(usize, Vec<u8>)> {
-    let mut machine = CallMachine::new(forks.len());
+    let mut machine = CallMachine::new();
+    machine.on(Input::Offered { forks: forks.len() });
     let mut answers: Vec<Option<Vec<u8>>> = vec![None; forks.len()];
     let timeout = tokio::time::sleep(Duration::from_secs(core.config.sip.ring_timeout_secs));
     tokio::pin!(timeout);
     loop {
         let input = tokio::select! {
             m = rx.recv() => match m? {
-                CallMsg::Fork(fork, DialogState::Early(_, resp)) if resp.status_code.code() > 100 => Some(Input::ForkProgress { fork, has_sdp: false }),
-                CallMsg::ForkDone(fork, Ok((_, Some(resp)))) if resp.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful => {
-                    answers[fork] = Some(resp.body.clone());
-                    Some(Input::ForkAnswered { fork })
+                CallMsg::Fork(fork, event) => {
+                    let report = fork::classify(&event);
+                    if let Report::Answered(resp) = report {
+                        answers[fork] = Some(resp.body.clone());
+                    }
+                    report.input(fork)
                 }
-                CallMsg::ForkDone(fork, Ok((_, Some(resp)))) => Some(Input::ForkFailed { fork, status: resp.status_code.code() }),
-                CallMsg::ForkDone(fork, _) => Some(Input::ForkFailed { fork, status: 408 }),
-                _ => None,
+                CallMsg::Caller(_) => None,
             },
             _ = &mut timeout => Some(Input::RingTimeout),
         };

@@ -1,0 +1,116 @@
+use super::*;
+use rsipstack::dialog::DialogId;
+use rsipstack::dialog::dialog::TerminatedReason;
+use rsipstack::sip::SipMessage;
+use std::sync::{Arc, Mutex};
+
+fn id() -> DialogId {
+    DialogId { call_id: "c1".into(), local_tag: "l".into(), remote_tag: "r".into() }
+}
+
+fn response(code: u16, reason: &str, body: &str) -> Response {
+    let text = format!(
+        "SIP/2.0 {code} {reason}\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1\r\nFrom: <sip:101@h>;tag=l\r\nTo: <sip:102@h>;tag=r\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContact: <sip:102@127.0.0.1:5070>\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    match SipMessage::try_from(text.as_str()).expect("parses") {
+        SipMessage::Response(r) => r,
+        _ => unreachable!(),
+    }
+}
+
+/// What `report` saw, as short names.
+fn names(seen: &Mutex<Vec<String>>) -> Vec<String> {
+    seen.lock().unwrap().clone()
+}
+
+fn recorder() -> (Arc<Mutex<Vec<String>>>, impl Fn(ForkEvent) -> bool) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let report = move |e: ForkEvent| {
+        let name = match &e {
+            ForkEvent::State(DialogState::Early(_, r)) => format!("early {}", r.status_code.code()),
+            ForkEvent::State(DialogState::Confirmed(..)) => "confirmed".into(),
+            ForkEvent::State(DialogState::Terminated(..)) => "terminated".into(),
+            ForkEvent::State(_) => "state".into(),
+            ForkEvent::Done(Ok((_, Some(r)))) => format!("done {}", r.status_code.code()),
+            ForkEvent::Done(_) => "done".into(),
+        };
+        s.lock().unwrap().push(name);
+        true
+    };
+    (seen, report)
+}
+
+/// The callee answers at once: its 180 and the 200 are both queued when the
+/// fork's task first runs. The 180 must still be reported first (it used to
+/// race the 200 from a second task and lose, so HA never saw `ringing`).
+#[tokio::test]
+async fn a_180_queued_with_the_200_is_reported_before_it() {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tx.send(DialogState::Early(id(), response(180, "Ringing", ""))).unwrap();
+    tx.send(DialogState::Confirmed(id(), response(200, "OK", ""))).unwrap();
+    let done = std::future::ready(Ok::<_, String>(Ok((id(), Some(response(200, "OK", ""))))));
+    let (seen, report) = recorder();
+    let task = tokio::spawn(report_in_order(rx, done, report));
+    // A BYE from the callee later arrives on the same stream, after the result.
+    for _ in 0..100 {
+        if names(&seen).len() == 3 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(names(&seen), ["early 180", "confirmed", "done 200"]);
+    tx.send(DialogState::Terminated(id(), TerminatedReason::UasBye)).unwrap();
+    drop(tx);
+    task.await.unwrap();
+    assert_eq!(names(&seen), ["early 180", "confirmed", "done 200", "terminated"]);
+}
+
+#[tokio::test]
+async fn a_result_without_states_is_reported_and_the_task_ends() {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<DialogState>();
+    let done = std::future::ready(Ok::<_, String>(Ok((id(), Some(response(486, "Busy Here", ""))))));
+    let (seen, report) = recorder();
+    drop(tx);
+    report_in_order(rx, done, report).await;
+    assert_eq!(names(&seen), ["done 486"]);
+}
+
+#[tokio::test]
+async fn a_report_that_refuses_stops_the_task() {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tx.send(DialogState::Early(id(), response(180, "Ringing", ""))).unwrap();
+    let done = std::future::pending::<Result<InviteAsyncResult, String>>();
+    let count = Arc::new(Mutex::new(0));
+    let c = count.clone();
+    // Returns even though the INVITE never finishes: the call is gone.
+    report_in_order(rx, done, move |_| {
+        *c.lock().unwrap() += 1;
+        false
+    })
+    .await;
+    assert_eq!(*count.lock().unwrap(), 1);
+    drop(tx);
+}
+
+#[test]
+fn reports_map_to_machine_inputs() {
+    let ringing = ForkEvent::State(DialogState::Early(id(), response(180, "Ringing", "")));
+    assert_eq!(classify(&ringing).input(3), Some(Input::ForkProgress { fork: 3, has_sdp: false }));
+    let early = ForkEvent::State(DialogState::Early(id(), response(183, "Session Progress", "v=0\r\n")));
+    assert_eq!(classify(&early).input(0), Some(Input::ForkProgress { fork: 0, has_sdp: true }));
+    let trying = ForkEvent::State(DialogState::Early(id(), response(100, "Trying", "")));
+    assert!(matches!(classify(&trying), Report::Other));
+    let ok = ForkEvent::Done(Ok((id(), Some(response(200, "OK", "v=0\r\n")))));
+    assert!(matches!(classify(&ok), Report::Answered(r) if r.body == b"v=0\r\n"));
+    assert_eq!(classify(&ok).input(1), Some(Input::ForkAnswered { fork: 1 }));
+    let busy = ForkEvent::Done(Ok((id(), Some(response(486, "Busy Here", "")))));
+    assert_eq!(classify(&busy).input(1), Some(Input::ForkFailed { fork: 1, status: 486 }));
+    let silent = ForkEvent::Done(Ok((id(), None)));
+    assert_eq!(classify(&silent).input(1), Some(Input::ForkFailed { fork: 1, status: 408 }));
+    let timed_out = ForkEvent::Done(Err(rsipstack::Error::IoError(std::io::ErrorKind::TimedOut.into())));
+    assert_eq!(classify(&timed_out).input(1), Some(Input::ForkFailed { fork: 1, status: 408 }));
+    let not_sent = ForkEvent::Done(Err(rsipstack::Error::Error("not sent".into())));
+    assert_eq!(classify(&not_sent).input(1), Some(Input::ForkFailed { fork: 1, status: 503 }));
+}
