@@ -117,6 +117,20 @@ def test_relay_ports_released_after_calls(pbx, uas, rtp):
     assert final is not None and final.status == 486, final
     h = wait_health(pbx, 5, active_calls=0, media_relays=0)
     assert h["active_calls"] == 0 and h["media_relays"] == 0, f"after 4 calls: {h}"
+    # 5: answered with SDP the PBX cannot use: the caller gets 488, the
+    # callee a BYE, and the call is gone (it used to stay "answered" with
+    # its relay forever, since no media timeout runs for it)
+    out = caller.invite("102", make_sdp("127.0.0.1", procs.free_port("media")))
+    inv = callee.wait_request("INVITE", 5)
+    assert inv is not None
+    callee.answer(inv, b"\x00\x01\xfe not SDP \xff", to_tag="c5")
+    final = out.wait_final(5)
+    assert final is not None and final.status == 488, final
+    bye = callee.wait_request("BYE", 5, call_id=inv.get("call-id"))
+    assert bye is not None, "the callee got no BYE"
+    callee.respond(bye, 200)
+    h = wait_health(pbx, 5, active_calls=0, media_relays=0)
+    assert h["active_calls"] == 0 and h["media_relays"] == 0, f"after the unusable answer: {h}"
 
 
 @pytest.mark.timeout(90)

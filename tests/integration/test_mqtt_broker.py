@@ -206,6 +206,65 @@ def test_broker_restart_mid_call_loses_no_event(pbx_factory, workdir, registry, 
           f"{queued[-1]}, all in by {delivered - t_up:.2f} s after the broker was back")
 
 
+CALLS_AT_ONCE = 200
+
+
+@pytest.mark.timeout(420)
+@pytest.mark.parametrize("callee", ["sipp", "baresip"])
+def test_calls_answered_at_once_ring_before_they_are_answered(callee, pbx_factory, broker, rec, sipp,
+                                                             baresip_factory, signals, workdir):
+    """Issue 20: a callee that answers at once (sipp: 200 with no 100 or 180;
+    baresip: auto-answer) is still rung first, on every one of 200 calls:
+    `ringing` on the event topic and the triggers before `answered`, once
+    each, and the callee's call state passes through `ringing` each time."""
+    pbx = pbx_factory(overrides=mqtt_overrides(broker)).start()
+    rec.wait_topic("ha_pbx/status", lambda p: p == "online")
+    if callee == "sipp":
+        port = procs.free_port()
+        assert flows.sipp_register(sipp, pbx, "102", port=port, name="reg-102").ok
+        uas = sipp.start("uas_answer_at_once.xml", name="uas-102", port=port, calls=CALLS_AT_ONCE,
+                         keys={"callee": "102", "rtp_port": procs.free_port("media")}, timeout_s=240)
+        sipp.wait_listening(port)
+    else:
+        b = baresip_factory("102", user="102", domain=f"{pbx.host}:{pbx.sip_port}",
+                            password=pbx.passwords["102"], source=signals["tone1000"],
+                            answermode="auto").start()
+        b.wait_registered(15)
+    rec.wait_topic("ha_pbx/ext/102/state", lambda p: '"registered":true' in p)
+    t0 = time.monotonic()
+    # One call at a time, so that each passes through the callee's states on its own.
+    uac = sipp.run("uac_call.xml", f"{pbx.host}:{pbx.sip_port}", name="uac-101", service="102",
+                   auth=("101", pbx.passwords["101"]), calls=CALLS_AT_ONCE, limit=1, rate=50,
+                   keys={"caller": "101", "rtp_port": procs.free_port("media"),
+                         "media_file": workdir / "uac-media.txt"},
+                   duration_ms=20, timeout_s=240)
+    assert uac.ok, uac.summary()
+    if callee == "sipp":
+        assert uas.wait(30).ok, uas.result().summary()
+    took = time.monotonic() - t0
+    procs.wait_until(lambda: len(rec.on("ha_pbx/ext/102/trigger")) >= 3 * CALLS_AT_ONCE, 30,
+                     what="every call's ringing, answered and ended triggers")
+    procs.wait_until(lambda: states(rec, "102").count("idle") > CALLS_AT_ONCE, 10,
+                     what="the callee idle after every call")
+    time.sleep(0.5)  # nothing more may arrive: the counts below are exact
+
+    by_call: dict[str, list[str]] = {}
+    for kind, call_id in events(rec):
+        by_call.setdefault(call_id, []).append(kind)
+    assert len(by_call) == CALLS_AT_ONCE, f"{len(by_call)} calls on ha_pbx/events"
+    wrong = {c: k for c, k in by_call.items() if k != ["ringing", "answered", "ended"]}
+    assert not wrong, f"{len(wrong)} calls out of order, e.g. {list(wrong.items())[:3]}"
+    for ext in ("101", "102"):
+        trig = [m.payload for m in rec.on(f"ha_pbx/ext/{ext}/trigger")]
+        assert trig == ["ringing", "answered", "ended"] * CALLS_AT_ONCE, \
+            (ext, len(trig), trig.count("ringing"), trig.count("answered"))
+    seen = states(rec, "102")
+    assert seen == ["idle"] + ["ringing", "in_call", "idle"] * CALLS_AT_ONCE, \
+        f"{seen.count('ringing')} ringing states of {CALLS_AT_ONCE}: {seen[:12]}"
+    print(f"\n{CALLS_AT_ONCE} calls answered at once by {callee} in {took:.1f} s: "
+          f"{CALLS_AT_ONCE} ringing before answered, call state through ringing each time")
+
+
 @pytest.mark.timeout(60)
 def test_home_assistant_birth_message_republishes(pbx_factory, broker, rec):
     pbx_factory(overrides=mqtt_overrides(broker)).start()

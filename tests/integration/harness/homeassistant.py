@@ -57,6 +57,9 @@ logger:
 input_boolean:
   doorbell_rang:
     name: Doorbell rang
+counter:
+  doorbell_rings:
+    name: Doorbell rings
 automation: !include automations.yaml
 """
 

@@ -154,7 +154,8 @@ class Sipp:
               local_ip: str = "127.0.0.1", port: int | None = None, transport: str = "u1",
               keys: dict[str, str | int] | None = None, users: list[tuple[str, str]] | None = None,
               service: str | None = None, auth: tuple[str, str] | None = None,
-              calls: int = 1, rate: int | None = None, duration_ms: int | None = None,
+              calls: int = 1, limit: int | None = None, rate: int | None = None,
+              duration_ms: int | None = None,
               recv_timeout_ms: int = 8000, timeout_s: int = 40,
               extra: list[str] | None = None) -> SippProc:
         if shutil.which("sipp") is None:
@@ -171,7 +172,7 @@ class Sipp:
             cmd.append(remote)
         # -bind_local: really send from local_ip (127.0.0.2 ...), not just name it in headers
         cmd += ["-sf", str(sc), "-t", transport, "-i", local_ip, "-bind_local", "-mp", str(mp),
-                "-m", str(calls), "-l", "1" if calls == 1 else str(calls), "-nostdin",
+                "-m", str(calls), "-l", str(limit or calls), "-nostdin",
                 "-recv_timeout", str(recv_timeout_ms), "-timeout", f"{timeout_s}s",
                 "-timeout_error", "-max_recv_loops", "1000",
                 "-trace_msg", "-message_file", str(files["messages"]),
