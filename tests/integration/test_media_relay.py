@@ -7,9 +7,11 @@ content (tone frequency ±5 % and level)."""
 from __future__ import annotations
 
 import random
+import re
 import struct
 import time
 
+import numpy as np
 import pytest
 
 from harness import procs
@@ -182,13 +184,14 @@ def test_full_port_range_refuses_third_call_then_recovers(pbx_factory, uas, rtp)
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("real_host", ["127.0.0.1", "127.0.0.2"])
 def test_relay_latches_onto_the_port_the_caller_really_sends_from(pbx, uas, rtp, real_host):
-    """real_host 127.0.0.2: the NAT also changed the address, not only the port."""
-    caller, callee = uas(pbx, "101"), uas(pbx, "102")
+    """real_host 127.0.0.2: the NAT also changed the address, not only the port
+    (the caller's SIP comes from there too, its SDP names 127.0.0.1)."""
+    caller, callee = uas(pbx, "101", host=real_host), uas(pbx, "102")
     _registered(callee)
     named = rtp()                  # port X: in the caller's SDP, never sends
     actual = RtpEndpoint(real_host)  # port Y: what the caller really sends from (NAT)
     callee_rtp = rtp()
-    call = connect(pbx, caller, callee, "102", named.port, callee_rtp.port)
+    call = connect(pbx, caller, callee, "102", named.port, callee_rtp.port, caller_sdp_host="127.0.0.1")
     # both start at once: until the caller's first packet arrives from Y, the
     # relay can only send to X; from then on everything must go to Y
     actual.start_sending(tone_samples(1000, 2.0), call.caller_sees)
@@ -207,6 +210,50 @@ def test_relay_latches_onto_the_port_the_caller_really_sends_from(pbx, uas, rtp,
     resp, bye = hang_up(call.caller, callee, call.invite.get("call-id"))
     assert bye is not None and resp is not None and resp.status == 200, (resp, bye)
     actual.close()
+
+
+def _share_at(x, hz: float, fs: int = 8000) -> float:
+    """Fraction of the signal's energy within ±50 Hz of `hz`."""
+    spec = np.abs(np.fft.rfft(x)) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1 / fs)
+    return float(spec[(freqs > hz - 50) & (freqs < hz + 50)].sum() / max(spec.sum(), 1e-20))
+
+
+@pytest.mark.timeout(60)
+def test_rtp_from_a_host_signalling_did_not_name_never_gets_the_call(pbx, uas, rtp):
+    """RTP bleed (issue 17 item 4): a stranger on 127.0.0.3 sends to the
+    caller's relay port before the caller speaks, and goes on after the
+    caller fell silent for longer than the re-latch time. The relay never
+    latches onto it: the callee hears only the caller's tone, the stranger
+    receives nothing, and the relay counts what it dropped."""
+    caller, callee = uas(pbx, "101"), uas(pbx, "102")
+    _registered(callee)
+    a, b = rtp(), rtp()
+    stranger = RtpEndpoint("127.0.0.3")
+    try:
+        call = connect(pbx, caller, callee, "102", a.port, b.port)
+        stranger.start_sending(tone_samples(2000, 2.0), call.caller_sees)
+        time.sleep(1.0)
+        # The caller talks for 2 s and then falls silent; the callee talks all along.
+        a.start_sending(tone_samples(1000, 2.0), call.caller_sees, loop=False)
+        b.start_sending(tone_samples(440, 2.0), call.callee_sees)
+        time.sleep(6.0)
+        heard = b.decoded_float()
+        by_callee, by_caller = tone_report(b), tone_report(a)
+        print(f"callee heard: {by_callee}, 2000 Hz share {_share_at(heard, 2000):.2e}\n"
+              f"caller heard: {by_caller}\nstranger sent {stranger.sent}, got {len(stranger.packets())}")
+        assert stranger.sent > 200, "the stranger did not send"
+        assert len(stranger.packets()) == 0, f"the stranger got {len(stranger.packets())} packets of the call"
+        assert by_callee.ok(1000, min_seconds=1.5), f"callee heard {by_callee}"
+        assert _share_at(heard, 2000) < 1e-3, "the stranger's 2000 Hz reached the callee"
+        assert by_caller.ok(440, min_seconds=3.0), f"caller heard {by_caller}"
+        resp, bye = hang_up(call.caller, callee, call.invite.get("call-id"))
+        assert bye is not None and resp is not None and resp.status == 200, (resp, bye)
+        wait_health(pbx, 5, active_calls=0, media_relays=0)
+        dropped = [int(n) for n in re.findall(r"relay stopped .*dropped_untrusted: (\d+)", pbx.log_text())]
+        assert dropped and max(dropped) > 100, f"relay drop counts: {dropped}"
+    finally:
+        stranger.close()
 
 
 # ------------------------------------------------------------------ 10. RFC 4733 + RTCP

@@ -65,6 +65,13 @@ impl Relay {
         let _ = self.control.send(Control::Peer { leg, rtp, rtcp });
     }
 
+    /// The host `leg`'s device signals from (its NAT's public address): it
+    /// may send this leg's media besides the host its SDP names. No other
+    /// host is ever latched.
+    pub fn set_signalling_host(&self, leg: Leg, host: Option<std::net::IpAddr>) {
+        let _ = self.control.send(Control::SignallingHost { leg, host });
+    }
+
     /// Off while the call is on hold or inactive, where silence is expected.
     pub fn set_timeout_enabled(&self, on: bool) {
         let _ = self.control.send(Control::TimeoutEnabled(on));

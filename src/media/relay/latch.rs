@@ -1,15 +1,22 @@
 //! Symmetric RTP (RFC 4961 practice): where to send to one leg's device.
 //!
 //! The SDP address is only a first guess: a device behind NAT sends from
-//! another address than it wrote. So the first packet after signalling
-//! "latches" its source, and we send there. To resist spoofed packets a new
-//! source may take over only once the latched one has been silent for a while,
-//! or after signalling gives a new address (re-INVITE). A packet from the
-//! signalled address itself always wins: signalling is the trusted channel.
+//! another port, or from its router's address, than it wrote. So the first
+//! packet after signalling "latches" its source, and we send there.
+//!
+//! Only the hosts signalling named may latch: the host in the SDP, and the
+//! host the device's signalling came from (its NAT's public address). A
+//! packet from any other host is dropped, whenever it comes, so a stranger
+//! who sends to a relay port first (or after the device went quiet) never
+//! gets the call's audio (RTP bleed). Among those hosts a new source takes
+//! over only once the latched one has been silent for a while (a NAT that
+//! rebound the port), or after signalling gives a new address (re-INVITE).
+//! A packet from the signalled address itself always wins: signalling is
+//! the trusted channel.
 //!
 //! Sans-IO: time and packets come in as arguments.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// How long the latched source must be silent before another may take over.
@@ -21,7 +28,8 @@ pub enum Admit {
     Accept,
     /// No SDP for this leg yet: we cannot tell a device from a port scan.
     NoPeer,
-    /// From a stranger while the latched source is still talking.
+    /// From a host signalling did not name, or from another source of a
+    /// named host while the latched source is still talking.
     Untrusted,
 }
 
@@ -29,6 +37,8 @@ pub enum Admit {
 pub struct Latch {
     relatch_after: Duration,
     signalled: Option<SocketAddr>,
+    /// Where the device's signalling came from (its public address behind NAT).
+    signalling_host: Option<IpAddr>,
     latched: Option<SocketAddr>,
     /// Last packet from `latched`.
     last_heard: Option<Instant>,
@@ -42,7 +52,22 @@ impl Default for Latch {
 
 impl Latch {
     pub fn new(relatch_after: Duration) -> Self {
-        Latch { relatch_after, signalled: None, latched: None, last_heard: None }
+        Latch { relatch_after, signalled: None, signalling_host: None, latched: None, last_heard: None }
+    }
+
+    /// The host the device's signalling (SIP) came from: it may send media
+    /// too. A different host than before drops a latch that only it allowed.
+    pub fn set_signalling_host(&mut self, host: Option<IpAddr>) {
+        self.signalling_host = host;
+        if self.latched.is_some_and(|l| !self.may_send(l.ip())) {
+            self.latched = None;
+            self.last_heard = None;
+        }
+    }
+
+    /// A host signalling named: the SDP's (unless 0.0.0.0) or the signalling source.
+    fn may_send(&self, host: IpAddr) -> bool {
+        self.signalled.is_some_and(|s| s.ip() == host && !host.is_unspecified()) || self.signalling_host == Some(host)
     }
 
     /// Address from SDP. A different address than before (re-INVITE, new
@@ -59,6 +84,9 @@ impl Latch {
     /// A packet from `src` arrived on this leg's socket.
     pub fn admit(&mut self, src: SocketAddr, now: Instant) -> Admit {
         let Some(signalled) = self.signalled else { return Admit::NoPeer };
+        if !self.may_send(src.ip()) {
+            return Admit::Untrusted;
+        }
         let takeover = match (self.latched, self.last_heard) {
             (Some(latched), _) if latched == src => false,
             (None, _) => true,

@@ -2,7 +2,7 @@
 //! leg's RTP or RTCP socket, from some source, whether and where to send it
 //! out of the other leg's matching socket. The async task only moves bytes.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::Leg;
@@ -67,6 +67,12 @@ impl Switch {
         if self.signalled == [true, true] {
             self.watchdog.arm(now);
         }
+    }
+
+    /// The host `leg`'s signalling came from (see [`Latch::set_signalling_host`]).
+    pub fn set_signalling_host(&mut self, leg: Leg, host: Option<IpAddr>) {
+        self.rtp[leg.index()].set_signalling_host(host);
+        self.rtcp[leg.index()].set_signalling_host(host);
     }
 
     pub fn set_timeout_enabled(&mut self, on: bool, now: Instant) {

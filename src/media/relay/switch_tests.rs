@@ -40,6 +40,7 @@ fn replies_go_to_the_latched_source_not_the_sdp_address() {
     let t0 = Instant::now();
     let mut sw = connected(t0);
     let natted = addr("203.0.113.5:50000");
+    sw.set_signalling_host(Leg::A, Some(natted.ip()));
     sw.on_packet(Leg::A, Channel::Rtp, natted, t0);
     assert_eq!(sw.on_packet(Leg::B, Channel::Rtp, addr(DEV_B), t0), Verdict::Forward(natted));
 }

@@ -33,6 +33,7 @@ const RECV_BUFFER_BYTES: usize = 8 * 1024;
 #[derive(Debug)]
 pub(super) enum Control {
     Peer { leg: Leg, rtp: SocketAddr, rtcp: Option<SocketAddr> },
+    SignallingHost { leg: Leg, host: Option<std::net::IpAddr> },
     TimeoutEnabled(bool),
     /// telephone-event payload type of RTP arriving from `leg`.
     DtmfPayloadType { leg: Leg, pt: Option<u8> },
@@ -171,6 +172,7 @@ impl RelayTask {
         let now = Instant::now();
         match control {
             Control::Peer { leg, rtp, rtcp } => self.switch.set_peer(leg, rtp, rtcp, now),
+            Control::SignallingHost { leg, host } => self.switch.set_signalling_host(leg, host),
             Control::TimeoutEnabled(on) => self.switch.set_timeout_enabled(on, now),
             Control::DtmfPayloadType { leg, pt } => self.dtmf[leg.index()].set_payload_type(pt),
             Control::SendDtmf { to, pt, digit } => {

@@ -40,6 +40,8 @@ pub(super) enum CallerKind {
 pub struct CallSetup {
     pub core: SipCoreRef,
     pub tx: Transaction,
+    /// Where the caller's INVITE came from: its media may come from that host.
+    pub source: std::net::SocketAddr,
     pub caller: String,
     pub callee: String,
     pub bindings: Vec<Binding>,
@@ -81,7 +83,7 @@ pub(super) struct Call {
 }
 
 pub async fn run(setup: CallSetup) {
-    let CallSetup { core, mut tx, caller, callee, bindings, handoff, agent_note } = setup;
+    let CallSetup { core, mut tx, source, caller, callee, bindings, handoff, agent_note } = setup;
     let call_id = tx.original.call_id_header().map(|c| c.value().to_string()).unwrap_or_default();
     let offer = tx.original.body.clone();
     if offer.is_empty() {
@@ -92,6 +94,7 @@ pub async fn run(setup: CallSetup) {
         return;
     }
     let mut media = CallMedia::new(core.media.clone());
+    media.set_signalling_host(Leg::A, source.ip());
     let mut bindings = bindings;
     let browsers = bindings.iter().filter(|b| is_browser(b)).count();
     // An extension on a desk phone and in the dashboard: each kind of device
@@ -305,7 +308,8 @@ impl Call {
                 None
             }
         };
-        self.forks.push(dialog, to_agent);
+        let host = b.source.parse::<std::net::SocketAddr>().ok().map(|a| a.ip());
+        self.forks.push(dialog, to_agent, host);
     }
 
     /// The answering fork.
@@ -424,6 +428,9 @@ impl Call {
                     // gets no early media: its one answer must name the path
                     // of the device that answers.
                     let early_media_from = early_media_from.filter(|_| !self.media.callee_undecided());
+                    if let Some(host) = early_media_from.and_then(|f| self.forks.host(f)) {
+                        self.media.set_signalling_host(self.fork_leg(), host);
+                    }
                     let body = match early_media_from.and_then(|f| self.forks.sdp(f)) {
                         Some(sdp) => match self.media.translate(self.fork_leg(), &sdp).await {
                             Ok(s) => Some(s),
@@ -440,6 +447,9 @@ impl Call {
                     }
                 }
                 Action::AnswerCaller { fork } => {
+                    if let Some(host) = self.forks.host(fork) {
+                        self.media.set_signalling_host(self.fork_leg(), host);
+                    }
                     let answer = self.forks.sdp(fork).unwrap_or_default();
                     self.media.settle_callee(crate::media::webrtc::is_webrtc(&String::from_utf8_lossy(&answer)));
                     match self.media.translate_final_answer(self.fork_leg(), &answer).await {

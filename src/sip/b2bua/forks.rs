@@ -12,6 +12,8 @@ pub(super) struct Slot {
     pub talk: bool,
     /// It rings the AI agent (RFC 4733 whatever the callee's setting).
     pub agent: bool,
+    /// The host the device registered from (its media may come from there).
+    pub host: Option<std::net::IpAddr>,
 }
 
 #[derive(Default)]
@@ -21,8 +23,8 @@ pub(super) struct Forks {
 
 impl Forks {
     /// A new fork; its number is the count before it.
-    pub fn push(&mut self, dialog: Option<InviteDialog>, agent: bool) -> ForkId {
-        self.slots.push(Slot { dialog, sdp: None, talk: false, agent });
+    pub fn push(&mut self, dialog: Option<InviteDialog>, agent: bool, host: Option<std::net::IpAddr>) -> ForkId {
+        self.slots.push(Slot { dialog, sdp: None, talk: false, agent, host });
         self.slots.len() - 1
     }
 
@@ -44,6 +46,10 @@ impl Forks {
 
     pub fn sdp(&self, id: ForkId) -> Option<Vec<u8>> {
         self.get(id).and_then(|s| s.sdp.clone())
+    }
+
+    pub fn host(&self, id: ForkId) -> Option<std::net::IpAddr> {
+        self.get(id).and_then(|s| s.host)
     }
 
     pub fn is_agent(&self, id: ForkId) -> bool {

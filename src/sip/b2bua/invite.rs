@@ -44,7 +44,7 @@ pub async fn handle_invite(core: SipCoreRef, mut tx: Transaction, source: Socket
         tracing::info!(%caller, %callee, "callee not registered");
         return reply(&core, &mut tx, StatusCode::TemporarilyUnavailable).await;
     }
-    call::run(CallSetup { core, tx, caller, callee, bindings, handoff, agent_note }).await;
+    call::run(CallSetup { core, tx, source, caller, callee, bindings, handoff, agent_note }).await;
 }
 
 async fn reply(core: &SipCoreRef, tx: &mut Transaction, status: StatusCode) {

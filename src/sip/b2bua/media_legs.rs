@@ -38,11 +38,14 @@ pub struct CallMedia {
     /// Per leg: a browser *behind* the relay (click-to-dial, where our own
     /// plain offer came first): its bridge turns the SDP crossing that leg.
     adapters: [Option<BrowserLeg>; 2],
+    /// Per leg: the host its device signals from, which may send its media
+    /// besides the host its SDP names (the relay latches onto no other).
+    signalling_hosts: [Option<std::net::IpAddr>; 2],
 }
 
 impl CallMedia {
     pub fn new(engine: MediaEngine) -> Self {
-        CallMedia { engine, relays: Vec::new(), dtmf: None, last_sdp: [None, None], held: [false, false], origin_version: [0, 0], session_id: rand::random::<u32>() as u64, expect_browser: None, browsers: [None, None], browser_dtmf: None, browser_forks: None, event_pt: [None, None], takes_info: [false, false], adapters: [None, None] }
+        CallMedia { engine, relays: Vec::new(), dtmf: None, last_sdp: [None, None], held: [false, false], origin_version: [0, 0], session_id: rand::random::<u32>() as u64, expect_browser: None, browsers: [None, None], browser_dtmf: None, browser_forks: None, event_pt: [None, None], takes_info: [false, false], adapters: [None, None], signalling_hosts: [None, None] }
     }
 
     /// SDP that `from` sent, rewritten for the other leg. Creates relays for
@@ -305,10 +308,20 @@ impl CallMedia {
         }
     }
 
+    /// The host `leg`'s device signals from (a new device on that leg after
+    /// a transfer replaces it): its media may come from there.
+    pub fn set_signalling_host(&mut self, leg: Leg, host: std::net::IpAddr) {
+        self.signalling_hosts[leg_index(leg)] = Some(host);
+        for relay in self.relays.iter().flatten() {
+            relay.set_signalling_host(leg, Some(host));
+        }
+    }
+
     async fn new_relay(&mut self) -> anyhow::Result<Relay> {
         let mut relay = self.engine.create_relay().await?;
         for leg in [Leg::A, Leg::B] {
             relay.set_hold_back_dtmf(leg, self.takes_info[leg_index(leg)]);
+            relay.set_signalling_host(leg, self.signalling_hosts[leg_index(leg)]);
         }
         if self.dtmf.is_none() {
             self.dtmf = relay.take_dtmf_events();

@@ -47,7 +47,11 @@ pub async fn dial_with(core: SipCoreRef, from: &str, to: &str, agent_note: Agent
     let offer_browser = if a_bindings.iter().any(is_browser) { Some(media.adapt_for_browser(Leg::A, &offer).await.map_err(no_ports)?) } else { None };
     let (msgs, mut rx) = mpsc::unbounded_channel::<CallMsg>();
     let mut forks: Vec<InviteDialog> = Vec::new();
-    for (id, b) in a_bindings.iter().enumerate() {
+    // Per fork: the host its device registered from (A's media may come from there).
+    let mut hosts = Vec::new();
+    for b in &a_bindings {
+        // Fork numbers count the INVITEs sent, so they index `forks`.
+        let id = forks.len();
         let m = msgs.clone();
         let report = move |e: ForkEvent| m.send(CallMsg::Fork(id, e)).is_ok();
         // A's display shows who it is about to be connected to.
@@ -56,7 +60,10 @@ pub async fn dial_with(core: SipCoreRef, from: &str, to: &str, agent_note: Agent
             _ => &offer,
         };
         match fork::start(&core, b, to, offer, Vec::new(), report) {
-            Ok(d) => forks.push(d),
+            Ok(d) => {
+                forks.push(d);
+                hosts.push(b.source.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()));
+            }
             Err(e) => tracing::warn!("dial {from}: {e}"),
         }
     }
@@ -72,6 +79,9 @@ pub async fn dial_with(core: SipCoreRef, from: &str, to: &str, agent_note: Agent
             return;
         };
         let a_dialog = forks[winner].clone();
+        if let Some(host) = hosts[winner] {
+            media.set_signalling_host(Leg::A, host);
+        }
         let offer_b = match media.translate(Leg::A, &answer).await {
             Ok(o) => o,
             Err(e) => {

@@ -101,10 +101,12 @@ class Connected:
 
 def connect(pbx, caller: UA, callee: UA, target: str, caller_port: int, callee_port: int,
             *, answer_extra: list[tuple[str, str]] | None = None, ring: bool = True,
-            timeout: float = 8.0) -> Connected:
+            timeout: float = 8.0, caller_sdp_host: str | None = None) -> Connected:
     """caller INVITEs `target`; callee (already registered) rings and answers 200.
+    `caller_sdp_host`: the address the caller's SDP names, when not the one it
+    signals from (a device behind NAT writes its private address).
     Asserts every step; returns both dialogs once both ACKs are through."""
-    out = caller.invite(target, make_sdp(caller.local[0], caller_port))
+    out = caller.invite(target, make_sdp(caller_sdp_host or caller.local[0], caller_port))
     inv = callee.wait_request("INVITE", timeout)
     assert inv is not None, f"callee {callee.name} got no INVITE; caller got " \
                             f"{[m.start for m in caller.received()]}"
