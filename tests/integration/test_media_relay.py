@@ -180,6 +180,18 @@ def test_full_port_range_refuses_third_call_then_recovers(pbx_factory, uas, rtp)
     assert bye is not None and resp is not None and resp.status == 200, (resp, bye)
 
 
+@pytest.mark.timeout(30)
+def test_an_offer_with_a_bad_port_gets_488_and_rings_nobody(pbx, uas):
+    """m=audio 99999 is the offer's fault: 488, not the 503 of a full port range."""
+    caller, callee = uas(pbx, "101"), uas(pbx, "102")
+    _registered(callee)
+    out = caller.invite("102", make_sdp("127.0.0.1", 99999))
+    final = out.wait_final(5)
+    assert final is not None and final.status == 488, final
+    assert callee.wait_request("INVITE", 1.0) is None, "the callee was rung"
+    assert health(pbx)["media_relays"] == 0
+
+
 # ------------------------------------------------------------------ 9. latching
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("real_host", ["127.0.0.1", "127.0.0.2"])

@@ -113,7 +113,9 @@ pub async fn run(setup: CallSetup) {
         Ok(sdp) => sdp,
         Err(e) => {
             tracing::info!(%call_id, error = %e, "INVITE refused: unusable SDP offer");
-            let status = if e.to_string().contains("port") { StatusCode::ServiceUnavailable } else { StatusCode::NotAcceptableHere };
+            // No media ports left is ours to fix (503); anything else is the offer's fault (488).
+            let ours = e.chain().any(|c| c.is::<crate::media::ports::PortError>() || c.is::<std::io::Error>());
+            let status = if ours { StatusCode::ServiceUnavailable } else { StatusCode::NotAcceptableHere };
             let _ = tx.reply(status).await;
             return;
         }
