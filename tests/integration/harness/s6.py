@@ -86,3 +86,22 @@ def service(root: Path, binary: Path | None = None) -> Service:
     }
     return Service(root=root, run=_runnable(SERVICE / "run", root / "service-run", moves),
                    finish=_runnable(SERVICE / "finish", root / "service-finish", moves))
+
+
+def dockerfile_healthcheck(dockerfile: Path | None = None) -> tuple[dict, str]:
+    """The Dockerfile's HEALTHCHECK: its options (--interval=30s ...) and its CMD in shell
+    form, continuation lines joined as Docker joins them."""
+    import re
+
+    text = (dockerfile or REPO / "Dockerfile").read_text()
+    joined = re.sub(r"\\\n\s*", " ", text)
+    m = re.search(r"^HEALTHCHECK\s+(.*?)\s*CMD\s+(.+)$", joined, re.M)
+    assert m, "Dockerfile: no HEALTHCHECK ... CMD"
+    return dict(re.findall(r"--([a-z-]+)=(\S+)", m.group(1))), m.group(2).strip()
+
+
+def run_healthcheck(env: dict, timeout: float = 30) -> subprocess.CompletedProcess:
+    """The HEALTHCHECK command as Docker runs a shell-form CMD (/bin/sh -c), in `env`."""
+    _, cmd = dockerfile_healthcheck()
+    return subprocess.run(["/bin/sh", "-c", cmd], capture_output=True, text=True, timeout=timeout,
+                          env={"PATH": "/usr/local/bin:/usr/bin:/bin", **env})
