@@ -444,6 +444,12 @@ def test_healthcheck_replaces_the_watchdog():
     assert re.search(r"^ENV HA_PBX_HEALTH_SOCKET=/run/ha-pbx/health\.sock$", text, re.M)
     assert "--unix-socket \"${HA_PBX_HEALTH_SOCKET}\"" in cmd and "http://localhost/health" in cmd
     assert "--fail" in cmd and "--max-time" in cmd
+    # AppArmor lets ha-pbx make that socket (child profile) and curl reach it (the container's)
+    sock = re.search(r"^ENV HA_PBX_HEALTH_SOCKET=(\S+)$", text, re.M).group(1)
+    outer, _, daemon = (REPO / "apparmor.txt").read_text().partition("profile ha_pbx_daemon")
+    assert f"{Path(sock).parent}/ rw," in daemon and f"{sock} rw," in daemon, "apparmor.txt: the socket for ha-pbx"
+    for profile, ops in ((daemon, "bind, listen, accept"), (outer, "connect")):
+        assert "network unix stream," in profile and re.search(rf"unix \([^)]*{ops}[^)]*\) type=stream,", profile)
     secs = {k: int(v.rstrip("s")) for k, v in opts.items() if k in ("interval", "timeout", "start-period")}
     assert secs["timeout"] > int(re.search(r"--max-time (\d+)", cmd).group(1)), "curl gives up before Docker does"
     assert secs["start-period"] >= 30 and int(opts["retries"]) >= 2, opts

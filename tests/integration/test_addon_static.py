@@ -4,7 +4,7 @@ copies (so a Docker build would have all it needs), then run in add-on mode
 from an options.json against the fake Supervisor.
 
 x86_64: built natively with musl-gcc. aarch64: cross-built with zig (PyPI's
-ziglang, through scripts/zig-cc/, as the Dockerfile does for BUILD_ARCH=aarch64
+ziglang, through scripts/zig-cc/, as the Dockerfile does for an arm64 target
 on an amd64 builder), then run under qemu-aarch64 (user-mode emulation).
 
 Slow: the first run compiles every dependency for x86_64-unknown-linux-musl
