@@ -32,7 +32,7 @@ def started(svc: s6.Service, secs_ago: int) -> None:
     # crashes after running a while: s6 starts ha-pbx again, the container stays up
     (1, 0, 600, True, None, r"ERROR: ha-pbx exited with code 1 after running 600 s: starting it again"),
     (256, 9, 3600, True, None,
-     r"ERROR: ha-pbx was killed by signal 9 \(SIGKILL\), perhaps by the kernel for want of memory after running 3600 s: starting it again"),
+     r"ERROR: ha-pbx was killed by signal 9 \(SIGKILL\), perhaps by the kernel for want of memory, after running 3600 s: starting it again"),
     (256, 11, 60, True, None, r"ERROR: ha-pbx was killed by signal 11 \(SIGSEGV\) after running 60 s: starting it again"),
     (101, 0, 86400, True, None, r"ERROR: ha-pbx exited with code 101 after running 86400 s"),  # a Rust panic
     # failures at start: the add-on stops, with ha-pbx's exit code as the container's

@@ -215,9 +215,9 @@ def test_static_binary_as_the_s6_service_with_healthcheck(static_binary, workdir
         # what s6-supervise does next: finish 256 9 (as if it had run 2 minutes)
         started = int(svc.started_file.read_text())
         svc.started_file.write_text(f"{started - 120}\n")
-        fin = svc.call_finish(256, signal.SIGKILL)
+        killed = svc.call_finish(256, signal.SIGKILL)
         assert re.search(r"ERROR: ha-pbx was killed by signal 9 \(SIGKILL\).* after running 1[2-9]\d s: "
-                         r"starting it again", fin.stdout), fin.stdout + fin.stderr
+                         r"starting it again", killed.stdout), killed.stdout + killed.stderr
         assert not svc.halted() and svc.container_exit_code() is None
         # ... and starts run again: the stale socket is replaced, the HEALTHCHECK answers
         start_and_check()
@@ -226,7 +226,8 @@ def test_static_binary_as_the_s6_service_with_healthcheck(static_binary, workdir
         assert pbx.stop() == 0
         fin = svc.call_finish(0, 0)
         assert "INFO: ha-pbx exited with code 0" in fin.stdout and not svc.halted(), fin.stdout
-        print(f"\ns6 service: HEALTHCHECK answered {health}; SIGKILL -> {fin.stdout.strip()!r} path ok")
+        print(f"\ns6 service: HEALTHCHECK answered {health}\nSIGKILL: {killed.stdout.strip()}\n"
+              f"SIGTERM: {fin.stdout.strip()}")
     finally:
         sup.stop()
         shutil.rmtree(sock_dir, ignore_errors=True)
