@@ -47,6 +47,10 @@ pub const ENV_OPTIONS: &str = "HA_PBX_OPTIONS";
 pub const ENV_SUPERVISOR_URL: &str = "HA_PBX_SUPERVISOR_URL";
 pub const ENV_INGRESS_ALLOW: &str = "HA_PBX_INGRESS_ALLOW";
 pub const ENV_BIND: &str = "HA_PBX_ADDON_BIND";
+/// A Unix socket that answers `GET /health` for the image's Docker `HEALTHCHECK`
+/// (the ingress port is the Supervisor's choice and only its proxy gets in there).
+/// The Dockerfile sets it; unset, there is no socket.
+pub const ENV_HEALTH_SOCKET: &str = "HA_PBX_HEALTH_SOCKET";
 
 pub const DEFAULT_OPTIONS: &str = "/data/options.json";
 /// HTTP port when the Supervisor cannot tell the ingress port.
@@ -65,6 +69,7 @@ pub struct AddonEnv {
     pub token: Option<String>,
     pub ingress_allow: Vec<IpAddr>,
     pub bind: IpAddr,
+    pub health_socket: Option<PathBuf>,
 }
 
 impl AddonEnv {
@@ -84,6 +89,7 @@ impl AddonEnv {
             token: var(ENV_TOKEN),
             ingress_allow,
             bind,
+            health_socket: var(ENV_HEALTH_SOCKET).map(PathBuf::from),
         })
     }
 
@@ -117,6 +123,8 @@ pub struct AddonRuntime {
     /// Home Assistant's API through the Supervisor (`homeassistant_api: true`),
     /// for the AI agent.
     pub ha_api: Option<crate::config::HomeAssistantApi>,
+    /// `HA_PBX_HEALTH_SOCKET`: where `/health` is also served, to the container alone.
+    pub health_socket: Option<PathBuf>,
 }
 
 /// The add-on's HTTP side: guard, panel, HA users' directory.
@@ -269,6 +277,7 @@ pub async fn prepare(opts: &AddonOptions, env: &AddonEnv) -> Result<Prepared> {
         ha_user_extensions: opts.ha_user_extensions,
         ha_user_extension_start: opts.ha_user_extension_start,
         ha_api: env.token.as_ref().map(|token| crate::config::HomeAssistantApi { url: format!("{}/core", env.supervisor_url.trim_end_matches('/')), token: token.clone() }),
+        health_socket: env.health_socket.clone(),
     };
     if let Some(a) = &config.agent {
         // Without the token, build() would point at agent.homeassistant, which the options do not have.
@@ -348,6 +357,7 @@ mod tests {
             token: None,
             ingress_allow: vec![ingress::SUPERVISOR_INGRESS],
             bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            health_socket: None,
         };
         assert_eq!(env.data_dir(), PathBuf::from("/data"));
         let rel = AddonEnv { options_path: PathBuf::from("options.json"), ..env };
@@ -369,6 +379,7 @@ mod tests {
             token: None,
             ingress_allow: vec![ingress::SUPERVISOR_INGRESS],
             bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            health_socket: None,
         };
         let p = prepare(&opts, &env).await.unwrap();
         assert_eq!(p.config.http.listen.port(), FALLBACK_INGRESS_PORT);
@@ -391,6 +402,7 @@ mod tests {
             token: Some("t".into()),
             ingress_allow: vec![ingress::SUPERVISOR_INGRESS],
             bind: "127.0.0.1".parse().unwrap(),
+            health_socket: None,
         };
         let p = prepare(&opts, &env).await.unwrap();
         assert_eq!(p.config.agent.map(|a| a.extension), Some("200".into()));
@@ -414,6 +426,7 @@ mod tests {
             token: Some("t".into()),
             ingress_allow: vec![ingress::SUPERVISOR_INGRESS],
             bind: "127.0.0.1".parse().unwrap(),
+            health_socket: None,
         };
         let p = prepare(&opts, &env).await.unwrap();
         assert!(p.config.mqtt.is_none());

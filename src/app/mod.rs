@@ -65,6 +65,14 @@ pub async fn run_with(config: Config, addon: Option<crate::addon::AddonRuntime>)
     };
     // MQTT bridge to Home Assistant (off without an `mqtt` section); lives until run() returns.
     let mqtt = config.mqtt.clone().map(|m| crate::mqtt::MqttBridge::start(m, core.clone())).transpose().context("mqtt")?.map(Arc::new);
+    let health_socket = match addon.as_ref().and_then(|a| a.health_socket.clone()) {
+        Some(path) => {
+            let listener = crate::http::bind_health_socket(&path).await?;
+            tracing::info!("/health also on the Unix socket {} (the image's HEALTHCHECK)", path.display());
+            Some(tokio::spawn(crate::http::serve_health_socket(listener, core.clone())))
+        }
+        None => None,
+    };
     let addon_http = match addon {
         Some(a) => Some(a.start(core.clone(), mqtt.clone()).await.context("add-on")?),
         None => None,
@@ -76,6 +84,7 @@ pub async fn run_with(config: Config, addon: Option<crate::addon::AddonRuntime>)
         _ = shutdown_signal() => tracing::info!("shutting down"),
         r = http => { r??; }
         Some(r) = async { match wss { Some(t) => Some(t.await), None => None } } => { r??; }
+        Some(r) = async { match health_socket { Some(t) => Some(t.await), None => None } } => { r??; }
     }
     cancel.cancel();
     drop(core);

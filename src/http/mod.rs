@@ -39,6 +39,27 @@ pub async fn serve_guarded(listener: tokio::net::TcpListener, core: SipCoreRef, 
     Ok(())
 }
 
+/// `/health` alone on a Unix socket (add-on mode's `HA_PBX_HEALTH_SOCKET`): the
+/// image's `HEALTHCHECK` asks it with `curl --unix-socket`. A socket file is private
+/// to the container (the add-on shares the host's network, not its filesystem), so
+/// it needs no guard. A stale file from an earlier run is replaced.
+pub async fn bind_health_socket(path: &std::path::Path) -> anyhow::Result<tokio::net::UnixListener> {
+    let fail = |e: std::io::Error| anyhow::anyhow!("health socket: cannot listen on {}: {e}", path.display());
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
+        _ => {}
+    }
+    tokio::net::UnixListener::bind(path).map_err(fail)
+}
+
+pub async fn serve_health_socket(listener: tokio::net::UnixListener, core: SipCoreRef) -> anyhow::Result<()> {
+    axum::serve(listener, Router::new().route("/health", get(health)).with_state(core)).await?;
+    Ok(())
+}
+
 async fn health(State(core): State<SipCoreRef>) -> Json<serde_json::Value> {
     let now = now_unix();
     let tx = core.endpoint.get_stats();

@@ -18,6 +18,8 @@ import jsonschema
 import pytest
 import yaml
 
+from harness import s6
+
 REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = REPO / "tests" / "addon-linter"
 SHARED = REPO.parent / "shared" / "addon-linter"
@@ -61,20 +63,74 @@ def keys_at_default(instance, sch, path: str = "") -> list[str]:
     return sorted(set(found))
 
 
+DEPRECATED_ARCHS = ("armhf", "armv7", "i386")  # the linter warns; here they fail
+
+
+def _mapped(config: dict, folder: str) -> bool:
+    return any(m in (folder, f"{folder}:rw", f"{folder}:ro") for m in config.get("map") or [])
+
+
 def extra_rules(config: dict, build: dict) -> list[str]:
-    """The linter's checks that are not in the schema (src/lint.py)."""
+    """The linter's checks that are not in the schema (src/lint.py of
+    frenck/action-addon-linter v2.21.0, the version .github/workflows/pull-request.yaml
+    runs), its warnings made errors, and the architectures of config.yaml and
+    build.yaml matching (its community mode)."""
     errs = []
     if config.get("ingress") and config.get("webui"):
         errs.append("'webui' should be removed, Ingress is enabled")
     if config.get("ingress") and not config.get("host_network") and config.get("ingress_port", 8099) == 0:
         errs.append("'ingress_port' 0 is only for add-ons on the host network")
-    if config.get("watchdog"):
-        errs.append("'watchdog' is obsolete")
+    if config.get("full_access") and any(k in config for k in ("devices", "gpio", "uart", "usb")):
+        errs.append("'full_access': no 'devices', 'uart', 'usb' or 'gpio' with it")
+    if config.get("full_access"):
+        errs.append("'full_access': use narrower options such as 'devices'")
+    if config.get("advanced"):
+        errs.append("'advanced' is deprecated")
     if "auto_uart" in config:
         errs.append("'auto_uart' is deprecated")
+    if any(":" in d for d in config.get("devices") or []):
+        errs.append("'devices' uses the deprecated host:container format")
+    if not isinstance(config.get("tmpfs", False), bool):
+        errs.append("'tmpfs' is a boolean now")
+    if config.get("backup", "hot") == "cold":
+        errs += [f"'{k}' is not valid with cold backups" for k in ("backup_pre", "backup_post") if k in config]
+    if config.get("watchdog"):
+        errs.append("'watchdog' is obsolete: the Dockerfile's HEALTHCHECK replaces it")
+    if "codenotary" in config:
+        errs.append("'codenotary' is deprecated")
+    if _mapped(config, "config"):
+        errs.append("'map': 'config' is replaced by 'homeassistant_config'")
+    errs += [f"architecture '{a}' is deprecated" for a in config.get("arch") or [] if a in DEPRECATED_ARCHS]
+    if "codenotary" in build:
+        errs.append("build.yaml: 'codenotary' is deprecated")
+    if "squash" in build:
+        errs.append("build.yaml: 'squash' is not supported with BuildKit")
     bf = build.get("build_from")
-    if isinstance(bf, dict) and set(config["arch"]) != set(bf):
-        errs.append(f"architectures differ: config.yaml {sorted(config['arch'])}, build.yaml {sorted(bf)}")
+    if isinstance(bf, dict):
+        errs += [f"build.yaml: architecture '{a}' is deprecated" for a in bf if a in DEPRECATED_ARCHS]
+        if set(config["arch"]) != set(bf):
+            errs.append(f"architectures differ: config.yaml {sorted(config['arch'])}, build.yaml {sorted(bf)}")
+    return errs
+
+
+# The Supervisor's check of `image:` (supervisor/validate.py docker_image): a registry in
+# lowercase, no tag (the Supervisor adds `version`), path parts of lowercase letters, digits,
+# `.`, `-`, `_` and the {arch}/{machine} templates.
+_IMAGE_PART = re.compile(r"^[a-z0-9{][a-z0-9.\-_{}]*$")
+
+
+def image_errors(image) -> list[str]:
+    if not isinstance(image, str) or not image:
+        return [f"image: {image!r} is not an image name"]
+    first, _, rest = image.partition("/")
+    registry, path = (first, rest) if rest and ("." in first or ":" in first or first == "localhost") else ("", image)
+    errs = []
+    if registry and registry != registry.lower():
+        errs.append(f"image: registry {registry!r} must be lowercase")
+    if ":" in path:
+        errs.append(f"image: {image!r} has a tag; the Supervisor adds config.yaml's version")
+    errs += [f"image: {part!r} in {image!r} is not a valid path part (lowercase, digits, . - _)"
+             for part in path.split("/") if not _IMAGE_PART.match(part)]
     return errs
 
 
@@ -100,7 +156,7 @@ def test_the_default_rule_and_schema_catch_mistakes():
     c.update({"init": True, "boot": "auto", "ingress_port": 8099})
     assert keys_at_default(c, schema("config.schema.json")) == ["boot", "ingress_port", "init"]
     b = copy.deepcopy(BUILD)
-    b["build_from"]["amd64"] = "homeassistant/amd64-base:latest"
+    b["build_from"] = {"amd64": "homeassistant/amd64-base:latest"}
     b["squash"] = False
     assert keys_at_default(b, schema("build.schema.json")) == ["build_from.amd64", "squash"]
     c = copy.deepcopy(CONFIG)
@@ -115,6 +171,55 @@ def test_the_default_rule_and_schema_catch_mistakes():
 
 def test_linter_rules_beyond_the_schema():
     assert extra_rules(CONFIG, BUILD) == []
+
+
+def test_the_2_21_rules_catch_mistakes():
+    """Each rule of linter 2.21 beyond the schema fails when it should."""
+    cases = {
+        "watchdog": ({"watchdog": "http://[HOST]:[PORT:8099]/health"}, {}),
+        "codenotary": ({"codenotary": "dev@example.com"}, {}),
+        "auto_uart": ({"auto_uart": True}, {}),
+        "devices": ({"devices": ["/dev/ttyUSB0:/dev/ttyUSB0"]}, {}),
+        "tmpfs": ({"tmpfs": "size=10m"}, {}),
+        "backup_pre": ({"backup": "cold", "backup_pre": "true"}, {}),
+        "full_access": ({"full_access": True, "usb": True}, {}),
+        "'config'": ({"map": ["config:rw"]}, {}),
+        "armv7": ({"arch": ["aarch64", "amd64", "armv7"]}, {}),
+        "squash": ({}, {"squash": True}),
+        "build.yaml: 'codenotary'": ({}, {"codenotary": {"signer": "dev@example.com"}}),
+        "architectures differ": ({}, {"build_from": {"amd64": "ghcr.io/home-assistant/base:3.24"}}),
+    }
+    for want, (conf_change, build_change) in cases.items():
+        c, b = copy.deepcopy(CONFIG), copy.deepcopy(BUILD)
+        c.update(conf_change)
+        b.update(build_change)
+        errs = extra_rules(c, b)
+        assert any(want in e for e in errs), (want, errs)
+    # the schema itself: watchdog must be a URL pattern string, image a string
+    c = copy.deepcopy(CONFIG)
+    c["image"] = ["ghcr.io/ha-pbx/ha-pbx"]
+    assert any(e.startswith("image:") for e in schema_errors(c, schema("config.schema.json")))
+
+
+def test_image_is_the_published_manifest():
+    """config.yaml's image: one multi-arch manifest on ghcr.io (no {arch}), valid for the
+    Supervisor, named after the owner in repository.yaml's url (a fork changes both), and
+    the name the release workflow publishes."""
+    image = CONFIG["image"]
+    assert image_errors(image) == []
+    m = re.fullmatch(r"ghcr\.io/([a-z0-9][a-z0-9-]*)/ha-pbx", image)
+    assert m, f"image: {image}: want ghcr.io/<owner>/ha-pbx (one multi-arch manifest)"
+    url = load_yaml("repository.yaml")["url"]
+    owner = re.fullmatch(r"https://github\.com/([^/]+)/[^/]+/?", url)
+    assert owner and owner.group(1).lower() == m.group(1), \
+        f"repository.yaml's url {url} and config.yaml's image {image} name different owners"
+    release = (REPO / ".github" / "workflows" / "release.yaml").read_text()
+    assert re.search(r"^  IMAGE_NAME: ha-pbx$", release, re.M), "release.yaml publishes another name"
+    # what the Supervisor refuses, refused here too
+    for bad, why in (("ghcr.io/OWNER/ha-pbx", "not a valid path part"), ("ghcr.io/ha-pbx/ha-pbx:0.1.0", "has a tag"),
+                     ("GHCR.io/ha-pbx/ha-pbx", "lowercase")):
+        assert any(why in e for e in image_errors(bad)), (bad, image_errors(bad))
+    assert image_errors("ghcr.io/ha-pbx/{arch}-ha-pbx") == []
 
 
 def test_schema_copies_match_shared():
@@ -139,11 +244,15 @@ def test_identity_and_version():
     assert load_yaml("repository.yaml")["name"]
 
 
-def test_base_images_are_pinned():
-    for arch, image in BUILD["build_from"].items():
-        assert image.startswith(f"ghcr.io/home-assistant/{arch}-base:"), image
-        tag = image.rsplit(":", 1)[1]
-        assert tag != "latest" and re.fullmatch(r"\d+\.\d+(\.\d+)?", tag), f"{arch}: pin a version, not {tag}"
+BASE_IMAGE = re.compile(r"ghcr\.io/home-assistant/base:(?P<alpine>\d+\.\d+)-(?P<release>\d{4}\.\d{1,2}\.\d+)")
+
+
+def test_base_image_is_pinned_and_multi_arch():
+    """One multi-arch base (ghcr.io/home-assistant/base, not {arch}-base), pinned to a
+    release build of home-assistant/docker-base (`<alpine>-<release>`, not a moving tag)."""
+    image = BUILD["build_from"]
+    assert isinstance(image, str), f"build.yaml: build_from is one multi-arch image, not per arch: {image}"
+    assert BASE_IMAGE.fullmatch(image), f"build.yaml: {image}: want ghcr.io/home-assistant/base:<alpine>-<release>"
 
 
 _SUPERVISOR_TYPE = re.compile(
@@ -282,20 +391,95 @@ def test_every_option_is_translated():
     assert sorted(e.split(":")[0] for e in errs) == ["agent.greeting", "agent.stt.host"], errs
 
 
+def dockerfile_stages(text: str) -> list[tuple[str, str, str]]:
+    """(FROM line's flags+image, stage name, body) for each stage."""
+    parts = re.split(r"^FROM\s+", text, flags=re.M)
+    out = []
+    for part in parts[1:]:
+        head, _, body = part.partition("\n")
+        m = re.fullmatch(r"(.+?)(?:\s+AS\s+(\S+))?\s*", head, re.I)
+        out.append((m.group(1), m.group(2) or "", body))
+    return out
+
+
 def test_dockerfile():
     text = (REPO / "Dockerfile").read_text()
     default = re.search(r"^ARG BUILD_FROM=(\S+)", text, re.M)
     assert default, "Dockerfile: ARG BUILD_FROM with a pinned default"
-    assert default.group(1) == BUILD["build_from"]["amd64"], "Dockerfile's default BUILD_FROM differs from build.yaml"
-    stages = re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?", text, re.M | re.I)
-    assert len(stages) >= 2 and stages[-1][0] in ("$BUILD_FROM", "${BUILD_FROM}"), stages
-    assert "scripts/build-static.sh" in text and "COPY rootfs /" in text
-    assert "COPY --from=" in text and "/usr/bin/ha-pbx" in text
+    # what the Supervisor passes (build.yaml) and what the builder actions use (the default) agree
+    assert default.group(1) == BUILD["build_from"], "Dockerfile's BUILD_FROM differs from build.yaml's build_from"
+    assert BASE_IMAGE.fullmatch(default.group(1)), default.group(1)
+    stages = dockerfile_stages(text)
+    assert len(stages) == 2, [s[0] for s in stages]
+    (builder_from, builder_name, builder), (final_from, _, final) = stages
+    # the Rust build runs on the build machine's platform (cross-compiling, never emulated) ...
+    assert builder_from.startswith("--platform=$BUILDPLATFORM ") and builder_name == "builder", builder_from
+    # ... and the target comes from BuildKit's TARGETARCH: no default architecture to get wrong
+    assert re.search(r"^ARG TARGETARCH$", builder, re.M)
+    assert not re.search(r"^ARG BUILD_ARCH=\w", builder, re.M), "no default BUILD_ARCH: the platform decides"
+    assert final_from in ("$BUILD_FROM", "${BUILD_FROM}"), final_from
+    assert "scripts/build-static.sh" in builder and re.search(r"^COPY rootfs /$", final, re.M)
+    assert re.search(r"^COPY --from=builder /ha-pbx /usr/bin/ha-pbx$", final, re.M)
+    # the final stage runs nothing: a cross build of the image needs no emulator
+    assert not re.search(r"^RUN\b", final, re.M), "a RUN in the final stage would need QEMU for a cross build"
     for src in re.findall(r"^COPY\s+(?!--)(.+?)\s+\S+$", text, re.M):
         for part in src.split():
             assert (REPO / part).exists(), f"Dockerfile copies {part}, which does not exist"
     ignored = (REPO / ".dockerignore").read_text().split()
     assert "target" in ignored and ".git" in ignored
+    # build.yaml's labels (if any) are the Dockerfile's
+    for key, value in (BUILD.get("labels") or {}).items():
+        assert f'{key}="{value}"' in final, f"build.yaml label {key} is not in the Dockerfile"
+    assert 'io.hass.type="addon"' in final
+
+
+def test_healthcheck_replaces_the_watchdog():
+    """A Docker HEALTHCHECK asks ha-pbx's /health over the Unix socket that ha-pbx serves in
+    add-on mode (HA_PBX_HEALTH_SOCKET, set by the image); curl is in the HA base image.
+    tests/integration/test_addon_static.py runs the command against the static binary."""
+    assert "watchdog" not in CONFIG
+    text = (REPO / "Dockerfile").read_text()
+    opts, cmd = s6.dockerfile_healthcheck()
+    assert not cmd.startswith("["), "shell form, so that ${HA_PBX_HEALTH_SOCKET} is expanded"
+    assert re.search(r"^ENV HA_PBX_HEALTH_SOCKET=/run/ha-pbx/health\.sock$", text, re.M)
+    assert "--unix-socket \"${HA_PBX_HEALTH_SOCKET}\"" in cmd and "http://localhost/health" in cmd
+    assert "--fail" in cmd and "--max-time" in cmd
+    # AppArmor lets ha-pbx make that socket (child profile) and curl reach it (the container's)
+    sock = re.search(r"^ENV HA_PBX_HEALTH_SOCKET=(\S+)$", text, re.M).group(1)
+    outer, _, daemon = (REPO / "apparmor.txt").read_text().partition("profile ha_pbx_daemon")
+    assert f"{Path(sock).parent}/ rw," in daemon and f"{sock} rw," in daemon, "apparmor.txt: the socket for ha-pbx"
+    for profile, ops in ((daemon, "bind, listen, accept"), (outer, "connect")):
+        assert "network unix stream," in profile and re.search(rf"unix \([^)]*{ops}[^)]*\) type=stream,", profile)
+    secs = {k: int(v.rstrip("s")) for k, v in opts.items() if k in ("interval", "timeout", "start-period")}
+    assert secs["timeout"] > int(re.search(r"--max-time (\d+)", cmd).group(1)), "curl gives up before Docker does"
+    assert secs["start-period"] >= 30 and int(opts["retries"]) >= 2, opts
+
+
+def builder_arch_script() -> str:
+    """The builder stage's target selection: its first RUN, up to where it writes /rust-target."""
+    text = (REPO / "Dockerfile").read_text()
+    builder = dockerfile_stages(text)[0][2]
+    run = re.search(r"^RUN (.*?)(?<!\\)\n", builder, re.M | re.S).group(1)
+    head, sep, _ = run.partition('&& echo "${arch}-unknown-linux-musl" > /rust-target')
+    assert sep, "the builder's first RUN no longer writes /rust-target as expected"
+    return head.replace("\\\n", "") + '&& echo "${arch}"'
+
+
+@pytest.mark.parametrize("targetarch,build_arch,want", [
+    ("amd64", "", "x86_64"), ("arm64", "", "aarch64"),            # no build argument
+    ("amd64", "amd64", "x86_64"), ("arm64", "aarch64", "aarch64"),  # the Supervisor, build-image
+    ("arm64", "amd64", "--platform linux/amd64"),                  # BUILD_ARCH contradicts --platform
+    ("amd64", "aarch64", "--platform linux/arm64"),
+    ("", "", "use BuildKit"), ("386", "", "unsupported target platform linux/386"),
+])
+def test_dockerfile_picks_the_target_from_the_platform(targetarch, build_arch, want):
+    """The builder stage's own shell, run with what BuildKit and the Supervisor pass."""
+    r = subprocess.run(["sh", "-c", builder_arch_script()], capture_output=True, text=True, timeout=10,
+                       env={"PATH": "/usr/bin:/bin", "TARGETARCH": targetarch, "BUILD_ARCH": build_arch})
+    if want in ("x86_64", "aarch64"):
+        assert r.returncode == 0 and r.stdout.strip() == want, (r.returncode, r.stdout, r.stderr)
+    else:
+        assert r.returncode != 0 and want in r.stderr.replace("with BuildKit", "use BuildKit"), (r.returncode, r.stderr)
 
 
 def test_s6_service():

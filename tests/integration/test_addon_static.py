@@ -4,7 +4,7 @@ copies (so a Docker build would have all it needs), then run in add-on mode
 from an options.json against the fake Supervisor.
 
 x86_64: built natively with musl-gcc. aarch64: cross-built with zig (PyPI's
-ziglang, through scripts/zig-cc/, as the Dockerfile does for BUILD_ARCH=aarch64
+ziglang, through scripts/zig-cc/, as the Dockerfile does for an arm64 target
 on an amd64 builder), then run under qemu-aarch64 (user-mode emulation).
 
 Slow: the first run compiles every dependency for x86_64-unknown-linux-musl
@@ -20,14 +20,16 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from harness import procs
+from harness import procs, s6
 from harness import sip as siplib
 from harness.addon import AddonPbx
 from harness.pbx import Pbx
@@ -153,6 +155,87 @@ def test_static_binary_runs_as_the_addon(static_binary, workdir, registry, dumpe
         assert pbx.stop() == 0
     finally:
         sup.stop()
+
+
+class ServicePbx(AddonPbx):
+    """ha-pbx started by the s6 service's run script (harness/s6.py), with the
+    container's HA_PBX_HEALTH_SOCKET."""
+
+    def __init__(self, *args, health_socket: Path, **kw):
+        super().__init__(*args, **kw)
+        self.health_socket = health_socket
+
+    def env(self) -> dict:
+        return {**super().env(), "HA_PBX_HEALTH_SOCKET": str(self.health_socket)}
+
+
+@pytest.mark.timeout(1800)
+def test_static_binary_as_the_s6_service_with_healthcheck(static_binary, workdir, registry, dumper):
+    """The image's way: the s6 run script execs the static binary in add-on mode with the
+    Dockerfile's HA_PBX_HEALTH_SOCKET; the Dockerfile's HEALTHCHECK command (curl over that
+    socket) answers with /health. Killed (SIGKILL, as the out-of-memory killer does) after
+    running a while: the HEALTHCHECK fails, the finish script says why and lets s6 start it
+    again, and the HEALTHCHECK answers again. A stop (SIGTERM) is a clean exit 0."""
+    env_line = re.search(r"^ENV HA_PBX_HEALTH_SOCKET=(\S+)$", (REPO / "Dockerfile").read_text(), re.M)
+    assert env_line, "Dockerfile: ENV HA_PBX_HEALTH_SOCKET"
+    svc = s6.service(workdir / "s6", binary=static_binary)
+    # a Unix socket path has at most 107 bytes: a short folder, same file name as in the image
+    sock_dir = Path(tempfile.mkdtemp(prefix="ha-pbx-hc-", dir="/tmp"))
+    health_socket = sock_dir / Path(env_line.group(1)).name
+    hc_env = {"HA_PBX_HEALTH_SOCKET": str(health_socket)}
+    sup = FakeSupervisor(ingress_port=procs.free_port("sip")).start()
+    try:
+        pbx = ServicePbx(workdir / "addon", registry, binary=svc.run, supervisor_url=sup.url, token=TOKEN,
+                         ingress_allow=PROXY, addon_flag=False, health_socket=health_socket,
+                         options={"extensions": [{"extension": "101", "password": "secret101", "name": "Door"}]})
+        dumper.add("ha-pbx (s6 run script)", pbx)
+
+        def start_and_check() -> dict:
+            pbx.launch()
+            pbx.wait_ready(timeout=20)
+            r = s6.run_healthcheck(hc_env)
+            assert r.returncode == 0, f"HEALTHCHECK: {r.returncode} {r.stderr}\n{pbx.log_tail()}"
+            health = json.loads(r.stdout)
+            assert health["status"] == "ok" and health["version"] == pbx_version(static_binary), health
+            return health
+
+        health = start_and_check()
+        log = pbx.log_text()
+        assert "INFO: Starting ha-pbx..." in log and f"/health also on the Unix socket {health_socket}" in log, log
+        assert health_socket.is_socket()
+        # the ingress port still answers only the proxy
+        assert pbx.get(sup.ingress_port, "/health", source=PROXY)[0] == 200
+        assert pbx.get(sup.ingress_port, "/health", source="127.0.0.1")[0] == 403
+
+        # killed: run's exec made ha-pbx the supervised process itself
+        os.kill(pbx.proc.pid, signal.SIGKILL)
+        assert pbx.proc.wait(timeout=10) == -signal.SIGKILL
+        r = s6.run_healthcheck(hc_env)
+        assert r.returncode != 0, "HEALTHCHECK passed with ha-pbx dead"
+        # what s6-supervise does next: finish 256 9 (as if it had run 2 minutes)
+        started = int(svc.started_file.read_text())
+        svc.started_file.write_text(f"{started - 120}\n")
+        killed = svc.call_finish(256, signal.SIGKILL)
+        assert re.search(r"ERROR: ha-pbx was killed by signal 9 \(SIGKILL\).* after running 1[2-9]\d s: "
+                         r"starting it again", killed.stdout), killed.stdout + killed.stderr
+        assert not svc.halted() and svc.container_exit_code() is None
+        # ... and starts run again: the stale socket is replaced, the HEALTHCHECK answers
+        start_and_check()
+
+        # a stop: SIGTERM, ha-pbx exits 0, finish logs it and leaves the container to s6
+        assert pbx.stop() == 0
+        fin = svc.call_finish(0, 0)
+        assert "INFO: ha-pbx exited with code 0" in fin.stdout and not svc.halted(), fin.stdout
+        print(f"\ns6 service: HEALTHCHECK answered {health}\nSIGKILL: {killed.stdout.strip()}\n"
+              f"SIGTERM: {fin.stdout.strip()}")
+    finally:
+        sup.stop()
+        shutil.rmtree(sock_dir, ignore_errors=True)
+
+
+def pbx_version(binary: Path) -> str:
+    out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=True).stdout
+    return out.split()[1]
 
 
 @pytest.mark.timeout(3300)
