@@ -66,6 +66,22 @@ impl Store {
         Ok(())
     }
 
+    /// Rows a previous run left open (it ended without hanging its calls
+    /// up: killed, crashed, power lost) are closed at `at_ms` with reason
+    /// `pbx_stopped`. Returns how many. Run at start-up, before any call.
+    pub async fn close_open_calls(&self, at_ms: i64) -> anyhow::Result<u64> {
+        let done = sqlx::query(
+            "UPDATE calls SET ended_at = ?,
+                 disposition = CASE WHEN answered_at IS NULL THEN 'failed' ELSE 'answered' END,
+                 end_reason = 'pbx_stopped'
+             WHERE ended_at IS NULL",
+        )
+        .bind(at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Newest first.
     pub async fn recent_calls(&self, limit: i64) -> anyhow::Result<Vec<CallRecord>> {
         let rows = sqlx::query_as(

@@ -59,3 +59,38 @@ def test_no_arguments_starts_on_the_embedded_defaults(workdir, registry):
             assert resp is not None and resp.status == 200, f"{transport}: {resp}"
     assert (workdir / "data" / "ha-pbx.sqlite").is_file(), "no SQLite database in ./data"
     assert proc.poll() is None
+
+
+@pytest.mark.timeout(90)
+def test_a_call_open_at_sigkill_is_closed_in_the_history_at_the_next_start(pbx, uas, rtp):
+    """kill -9 in the middle of an answered call leaves its history row open;
+    the next start closes it (`pbx_stopped`, still answered) and logs how many."""
+    import signal
+    import sqlite3
+    import time
+
+    from harness.uaflows import connect
+
+    caller, callee = uas(pbx, "101"), uas(pbx, "102")
+    r = callee.register()
+    assert r is not None and r.status == 200, r
+    call = connect(pbx, caller, callee, "102", rtp().port, rtp().port)
+    call_id = call.invite.get("call-id")
+    db = pbx.data_dir / "ha-pbx.sqlite"
+
+    def row():
+        with sqlite3.connect(db) as c:
+            return c.execute("SELECT answered_at, ended_at, disposition, end_reason FROM calls "
+                             "WHERE call_id = ?", (call_id,)).fetchone()
+
+    procs.wait_until(lambda: (x := row()) is not None and x[0] is not None, 5, what="the answered call's row")
+    pbx.proc.send_signal(signal.SIGKILL)
+    pbx.proc.wait(5)
+    answered_at, ended_at, _, _ = row()
+    assert ended_at is None, "the row was closed before the restart"
+    t0 = time.time() * 1000
+    pbx.start()
+    answered_at2, ended_at, disposition, reason = row()
+    assert (answered_at2, disposition, reason) == (answered_at, "answered", "pbx_stopped")
+    assert ended_at is not None and ended_at >= t0 - 1000, ended_at
+    assert "calls left open by the last run" in pbx.log_text()

@@ -140,3 +140,25 @@ async fn call_rows_are_idempotent_and_newest_first() {
     );
     assert_eq!(store.recent_calls(1).await.unwrap().len(), 1);
 }
+
+/// A run killed mid-call leaves its rows open; the next start closes them
+/// (answered ones stay answered), and closes nothing else.
+#[tokio::test]
+async fn calls_left_open_by_a_killed_run_are_closed_at_start() {
+    let store = Store::open_in_memory().await.unwrap();
+    store.call_started("talking", "101", "102", 1_000).await.unwrap();
+    store.call_answered("talking", 2_000).await.unwrap();
+    store.call_started("ringing", "101", "103", 3_000).await.unwrap();
+    store.call_started("done", "101", "104", 500).await.unwrap();
+    store.call_ended("done", 900, "missed", "no_answer").await.unwrap();
+    assert_eq!(store.close_open_calls(9_000).await.unwrap(), 2);
+    let calls = store.recent_calls(10).await.unwrap();
+    let row = |id| {
+        let c = find(&calls, id);
+        (c.ended_at, c.disposition.clone(), c.end_reason.clone())
+    };
+    assert_eq!(row("talking"), (Some(9_000), Some("answered".into()), Some("pbx_stopped".into())));
+    assert_eq!(row("ringing"), (Some(9_000), Some("failed".into()), Some("pbx_stopped".into())));
+    assert_eq!(row("done"), (Some(900), Some("missed".into()), Some("no_answer".into())));
+    assert_eq!(store.close_open_calls(10_000).await.unwrap(), 0);
+}
