@@ -18,16 +18,19 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import audio, procs  # noqa: E402
+from harness import audio, procs, wyoming  # noqa: E402
 from harness.baresip import Baresip  # noqa: E402
 from harness.browser import WEBRTC_DIR, BrowserPhone  # noqa: E402
+from harness.homeassistant import DOORBELL_RANG, HALLWAY_LIGHT, HomeAssistant  # noqa: E402
 from harness.linphone import Linphone  # noqa: E402
+from harness.mqtt import Mosquitto  # noqa: E402
 from harness.pbx import Pbx  # noqa: E402
 from harness.rtp import RtpEndpoint  # noqa: E402
 from harness.uaflows import MediaPort, ua_factory  # noqa: E402
@@ -331,3 +334,105 @@ def browser_factory(workdir, registry, dumper):
     yield make
     for b in made:
         b.quit()
+
+
+# ------------------------------------------------------------------ servers shared by the session
+# Wyoming Piper + Whisper and Home Assistant take long to start: one of each
+# serves every test that asks for it, and is stopped after the last such test
+# of the run (not at the end of the session), so that the tests after it do
+# not share the machine with idle servers.
+_SHARED = ("voice", "ha_server", "ha_broker")
+_last_user: dict[str, str] = {}                     # fixture -> nodeid of the last test using it
+_shared_procs: dict[str, procs.ProcessRegistry] = {}
+
+
+def pytest_collection_finish(session):
+    for item in session.items:
+        for name in _SHARED:
+            if name in getattr(item, "fixturenames", ()):
+                _last_user[name] = item.nodeid
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    yield
+    for name in _SHARED:
+        if _last_user.get(name) == item.nodeid and name in _shared_procs:
+            _shared_procs.pop(name).kill_all()
+
+
+@pytest.fixture(scope="session")
+def voice(tmp_path_factory):
+    """Real Wyoming Piper (TTS) and faster-whisper (STT), warmed up: (piper, whisper).
+    Stateless servers: tests share them."""
+    reg = _shared_procs["voice"] = procs.ProcessRegistry()
+    d = tmp_path_factory.mktemp("wyoming")
+    try:
+        piper = wyoming.PiperServer(d, reg).start()
+        whisper = wyoming.WhisperServer(d, reg).start()
+        print(f"\nWyoming up: piper {piper.startup_seconds:.1f}s, whisper {whisper.startup_seconds:.1f}s")
+        yield piper, whisper
+    except Exception:
+        for s in ("piper", "whisper"):
+            print(procs.tail(d / f"wyoming-{s}" / f"{s}.log", 40))
+        raise
+    finally:
+        reg.kill_all()
+
+
+@pytest.fixture(scope="session")
+def ha_server(tmp_path_factory):
+    """One Home Assistant core for the session (harness/homeassistant.py):
+    onboarded, with `conversation:` and HALLWAY_LIGHT exposed to Assist; its
+    `token` is a long-lived one (the onboarding token lasts 30 minutes).
+    Tests take it through `ha`. HA_PBX_SKIP_HA=1 skips the tests that need it."""
+    if os.environ.get("HA_PBX_SKIP_HA") == "1":
+        pytest.skip("HA_PBX_SKIP_HA=1")
+    reg = _shared_procs["ha_server"] = procs.ProcessRegistry()
+    h = HomeAssistant(tmp_path_factory.mktemp("ha"), reg, extra_yaml="conversation:\n")
+    try:
+        t0 = time.monotonic()
+        h.start()
+        h.onboard()
+        h.token = h.long_lived_token()
+        assert h.create_input_boolean("Hallway light") == HALLWAY_LIGHT
+        h.expose(HALLWAY_LIGHT)
+        print(f"\nHome Assistant up with {HALLWAY_LIGHT} exposed in {time.monotonic() - t0:.1f} s")
+        yield h
+    except Exception:
+        print(f"\n===== Home Assistant (log tail) =====\n{h.log_tail()}")
+        raise
+    finally:
+        reg.kill_all()
+
+
+@pytest.fixture
+def ha(ha_server, dumper) -> HomeAssistant:
+    """The session's Home Assistant, with what a test may count on reset:
+    HALLWAY_LIGHT and DOORBELL_RANG off. Its log is printed if the test fails.
+    What a test adds (automations, notifications, states) stays: tests look
+    only at what they made, or remove it first."""
+    dumper.add("Home Assistant", ha_server)
+    for entity in (HALLWAY_LIGHT, DOORBELL_RANG):
+        ha_server.call("input_boolean", "turn_off", entity_id=entity)
+    for entity in (HALLWAY_LIGHT, DOORBELL_RANG):
+        ha_server.wait_state(entity, lambda s: s["state"] == "off")
+    return ha_server
+
+
+@pytest.fixture(scope="session")
+def ha_broker(ha_server, tmp_path_factory) -> Mosquitto:
+    """A Mosquitto added to the session's Home Assistant as its MQTT integration
+    (once: HA keeps the entry, also across a restart)."""
+    reg = _shared_procs["ha_broker"] = procs.ProcessRegistry()
+    broker = Mosquitto(tmp_path_factory.mktemp("ha-mqtt"), reg).start()
+    try:
+        t0 = time.monotonic()
+        ha_server.add_mqtt(broker.port)
+        print(f"\nMQTT added to Home Assistant in {time.monotonic() - t0:.1f} s")
+        yield broker
+    except Exception:
+        print(f"\n===== mosquitto =====\n{broker.log_tail()}")
+        raise
+    finally:
+        reg.kill_all()

@@ -19,6 +19,8 @@ from . import procs
 
 REPO = Path(__file__).resolve().parents[3]
 HA_VERSION = "2025.4.4"
+HALLWAY_LIGHT = "input_boolean.hallway_light"   # made by the tests' `ha` fixture, exposed to Assist
+DOORBELL_RANG = "input_boolean.doorbell_rang"   # in CONFIG, not exposed
 
 
 def ha_venv() -> Path:
