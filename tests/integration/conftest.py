@@ -2,27 +2,45 @@
 
 Every test gets its own directory (config, data_dir, peer configs, logs,
 recordings), its own free ports, and its processes are killed at teardown.
-On failure the tails of the PBX's and the peers' logs are printed."""
+On failure the tails of the PBX's and the peers' logs are printed.
+
+A test marked `netns` (the browser tests) is run by this file in a fresh
+network namespace whose only interface is `lo`: pytest re-runs that one test
+under `unshare -n`, and its setup, call and teardown reports come back as
+the test's own."""
 from __future__ import annotations
 
+import itertools
+import json
 import os
+import shutil
 import signal
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import audio, procs  # noqa: E402
+from harness import audio, procs, wyoming  # noqa: E402
 from harness.baresip import Baresip  # noqa: E402
+from harness.browser import WEBRTC_DIR, BrowserPhone  # noqa: E402
+from harness.homeassistant import DOORBELL_RANG, HALLWAY_LIGHT, HomeAssistant  # noqa: E402
 from harness.linphone import Linphone  # noqa: E402
+from harness.mqtt import Mosquitto  # noqa: E402
 from harness.pbx import Pbx  # noqa: E402
 from harness.rtp import RtpEndpoint  # noqa: E402
 from harness.uaflows import MediaPort, ua_factory  # noqa: E402
 from harness.sipp import Sipp  # noqa: E402
 
 DEFAULT_TIMEOUT = int(os.environ.get("HA_PBX_TEST_TIMEOUT", "180"))
+# Set in the namespace run of a `netns` test: the test runs here, and its
+# reports go to the file NETNS_REPORTS names.
+IN_NETNS = os.environ.get("HA_PBX_NETNS") == "1"
+NETNS_REPORTS = os.environ.get("HA_PBX_NETNS_REPORTS")
 
 
 class TestTimeout(Exception):
@@ -62,6 +80,110 @@ def _per_test_timeout(request):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+
+
+# ------------------------------------------------------------------ netns: a loopback-only namespace
+_config: pytest.Config | None = None
+_netns_runs = itertools.count(1)
+
+
+def pytest_configure(config):
+    global _config
+    _config = config
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    """A `netns` test is not run here: the same test id is run by a pytest
+    inside `unshare -n` (its fixtures too: ha-pbx, peers and the browser all
+    live in the namespace), and the reports it writes are this test's."""
+    if IN_NETNS or item.get_closest_marker("netns") is None:
+        return None
+    ihook = item.ihook
+    ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    for rep in _netns_reports(item):
+        ihook.pytest_runtest_logreport(report=rep)
+    # What earlier tests set up here and the next one does not need is torn
+    # down, as after any test (this test set up no fixture here).
+    call = pytest.CallInfo.from_call(lambda: item.session._setupstate.teardown_exact(nextitem), "teardown")
+    if call.excinfo is not None:
+        ihook.pytest_runtest_logreport(report=pytest.TestReport.from_item_and_call(item, call))
+    ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+
+
+def _netns_reports(item) -> list:
+    """Run `item` in a new network namespace; its reports (setup, call,
+    teardown), made up as failures if the run did not give them."""
+    config = item.config
+    m = item.get_closest_marker("timeout")
+    limit = (int(m.args[0]) if m else DEFAULT_TIMEOUT) + 60  # the test's own limit applies inside
+    # The inner run's basetemp: short, as baresip cuts longer recording paths.
+    base = config._tmp_path_factory.getbasetemp() / f"netns{next(_netns_runs)}"
+    reports_path, out_path = base.with_suffix(".reports.jsonl"), base.with_suffix(".out")
+    problem = None
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        problem = "a `netns` test needs unshare and ip (util-linux, iproute2), and root"
+    else:
+        script = 'ip link set lo up && exec "$0" -m pytest "$1" --basetemp "$2"'
+        live = config.getoption("capture") == "no"  # -s: the inner run's output goes to the terminal
+        env = dict(os.environ, HA_PBX_NETNS="1", HA_PBX_NETNS_REPORTS=str(reports_path))
+        cmd = ["unshare", "-n", "bash", "-c", script + (" -s" if live else ""), sys.executable, item.nodeid,
+               str(base)]
+        with open(out_path, "wb") as out:
+            proc = subprocess.Popen(cmd, env=env, cwd=str(config.rootpath), stdin=subprocess.DEVNULL,
+                                    stdout=None if live else out, stderr=None if live else subprocess.STDOUT)
+            try:
+                proc.wait(timeout=limit)
+            except subprocess.TimeoutExpired:
+                problem = f"the namespace run took over {limit}s and was interrupted"
+                proc.send_signal(signal.SIGINT)  # pytest tears the test down and stops
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+    reports = []
+    if reports_path.exists():
+        for line in reports_path.read_text().splitlines():
+            data = json.loads(line)
+            if isinstance(data.get("longrepr"), list):  # a skip's (path, line, reason): JSON made it a list
+                data["longrepr"] = tuple(data["longrepr"])
+            rep = config.hook.pytest_report_from_serializable(config=config, data=data)
+            if rep.nodeid == item.nodeid:
+                reports.append(rep)
+    whens = {r.when for r in reports}
+    if problem is None and "call" not in whens and not any(r.failed or r.skipped for r in reports):
+        problem = f"the namespace run gave no result for {item.nodeid} (pytest exit {proc.returncode})"
+    if problem is not None:
+        out = procs.tail(out_path, 200) if out_path.exists() else ""
+        reports.append(_made_up_report(item, "call" if "call" not in whens else "teardown",
+                                       f"{problem}\n{out}"))
+        whens.add(reports[-1].when)
+    if "teardown" not in whens:
+        reports.append(_made_up_report(item, "teardown", None))
+    return reports
+
+
+def _made_up_report(item, when: str, failure: str | None):
+    return pytest.TestReport(item.nodeid, item.location, {k: 1 for k in item.keywords},
+                             "passed" if failure is None else "failed", failure, when)
+
+
+def pytest_runtest_logreport(report):
+    """Inside the namespace: each report goes to the outer run."""
+    if NETNS_REPORTS and _config is not None:
+        data = _config.hook.pytest_report_to_serializable(config=_config, report=report)
+        with open(NETNS_REPORTS, "a") as f:
+            f.write(json.dumps(data) + "\n")
+
+
+@pytest.fixture(autouse=True)
+def _netns_only_loopback(request):
+    """A `netns` test sees no interface but `lo`."""
+    if request.node.get_closest_marker("netns") is not None:
+        names = [n for _, n in socket.if_nameindex()]
+        assert names == ["lo"], f"not in a loopback-only namespace: {names}"
 
 
 # ------------------------------------------------------------------ basics
@@ -192,3 +314,125 @@ def rtp():
     yield make
     for e in made:
         e.close()
+
+
+@pytest.fixture
+def browser_factory(workdir, registry, dumper):
+    """Headless Chromium tabs running JsSIP (harness/browser.py), quit after
+    the test. For `netns` tests: their ICE must see loopback only."""
+    if not Path("/usr/bin/chromium").exists() or not (WEBRTC_DIR / "node_modules").is_dir():
+        pytest.fail("needs /usr/bin/chromium and tests/integration/webrtc/node_modules: "
+                    "run scripts/install-test-deps.sh")
+    made: list[BrowserPhone] = []
+
+    def make(name: str, source: Path) -> BrowserPhone:
+        b = BrowserPhone(workdir, registry, name, source)
+        made.append(b)
+        dumper.add(f"browser {name}", b)
+        return b
+
+    yield make
+    for b in made:
+        b.quit()
+
+
+# ------------------------------------------------------------------ servers shared by the session
+# Wyoming Piper + Whisper and Home Assistant take long to start: one of each
+# serves every test that asks for it, and is stopped after the last such test
+# of the run (not at the end of the session), so that the tests after it do
+# not share the machine with idle servers.
+_SHARED = ("voice", "ha_server", "ha_broker")
+_last_user: dict[str, str] = {}                     # fixture -> nodeid of the last test using it
+_shared_procs: dict[str, procs.ProcessRegistry] = {}
+
+
+def pytest_collection_finish(session):
+    for item in session.items:
+        for name in _SHARED:
+            if name in getattr(item, "fixturenames", ()):
+                _last_user[name] = item.nodeid
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    yield
+    for name in _SHARED:
+        if _last_user.get(name) == item.nodeid and name in _shared_procs:
+            _shared_procs.pop(name).kill_all()
+
+
+@pytest.fixture(scope="session")
+def voice(tmp_path_factory):
+    """Real Wyoming Piper (TTS) and faster-whisper (STT), warmed up: (piper, whisper).
+    Stateless servers: tests share them."""
+    reg = _shared_procs["voice"] = procs.ProcessRegistry()
+    d = tmp_path_factory.mktemp("wyoming")
+    try:
+        piper = wyoming.PiperServer(d, reg).start()
+        whisper = wyoming.WhisperServer(d, reg).start()
+        print(f"\nWyoming up: piper {piper.startup_seconds:.1f}s, whisper {whisper.startup_seconds:.1f}s")
+        yield piper, whisper
+    except Exception:
+        for s in ("piper", "whisper"):
+            print(procs.tail(d / f"wyoming-{s}" / f"{s}.log", 40))
+        raise
+    finally:
+        reg.kill_all()
+
+
+@pytest.fixture(scope="session")
+def ha_server(tmp_path_factory):
+    """One Home Assistant core for the session (harness/homeassistant.py):
+    onboarded, with `conversation:` and HALLWAY_LIGHT exposed to Assist; its
+    `token` is a long-lived one (the onboarding token lasts 30 minutes).
+    Tests take it through `ha`. HA_PBX_SKIP_HA=1 skips the tests that need it."""
+    if os.environ.get("HA_PBX_SKIP_HA") == "1":
+        pytest.skip("HA_PBX_SKIP_HA=1")
+    reg = _shared_procs["ha_server"] = procs.ProcessRegistry()
+    h = HomeAssistant(tmp_path_factory.mktemp("ha"), reg, extra_yaml="conversation:\n")
+    try:
+        t0 = time.monotonic()
+        h.start()
+        h.onboard()
+        h.token = h.long_lived_token()
+        assert h.create_input_boolean("Hallway light") == HALLWAY_LIGHT
+        h.expose(HALLWAY_LIGHT)
+        print(f"\nHome Assistant up with {HALLWAY_LIGHT} exposed in {time.monotonic() - t0:.1f} s")
+        yield h
+    except Exception:
+        print(f"\n===== Home Assistant (log tail) =====\n{h.log_tail()}")
+        raise
+    finally:
+        reg.kill_all()
+
+
+@pytest.fixture
+def ha(ha_server, dumper) -> HomeAssistant:
+    """The session's Home Assistant, with what a test may count on reset:
+    HALLWAY_LIGHT and DOORBELL_RANG off. Its log is printed if the test fails.
+    What a test adds (automations, notifications, states) stays: tests look
+    only at what they made, or remove it first."""
+    dumper.add("Home Assistant", ha_server)
+    for entity in (HALLWAY_LIGHT, DOORBELL_RANG):
+        ha_server.call("input_boolean", "turn_off", entity_id=entity)
+    for entity in (HALLWAY_LIGHT, DOORBELL_RANG):
+        ha_server.wait_state(entity, lambda s: s["state"] == "off")
+    return ha_server
+
+
+@pytest.fixture(scope="session")
+def ha_broker(ha_server, tmp_path_factory) -> Mosquitto:
+    """A Mosquitto added to the session's Home Assistant as its MQTT integration
+    (once: HA keeps the entry, also across a restart)."""
+    reg = _shared_procs["ha_broker"] = procs.ProcessRegistry()
+    broker = Mosquitto(tmp_path_factory.mktemp("ha-mqtt"), reg).start()
+    try:
+        t0 = time.monotonic()
+        ha_server.add_mqtt(broker.port)
+        print(f"\nMQTT added to Home Assistant in {time.monotonic() - t0:.1f} s")
+        yield broker
+    except Exception:
+        print(f"\n===== mosquitto =====\n{broker.log_tail()}")
+        raise
+    finally:
+        reg.kill_all()

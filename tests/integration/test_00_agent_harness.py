@@ -19,21 +19,9 @@ import time
 
 import pytest
 
-from harness import agent, openai_mock, procs, speech, wyoming
+from harness import agent, openai_mock, speech, wyoming
 
 pytestmark = pytest.mark.harness
-
-
-@pytest.fixture(scope="module")
-def voice(tmp_path_factory):
-    reg = procs.ProcessRegistry()
-    d = tmp_path_factory.mktemp("wyoming")
-    try:
-        piper = wyoming.PiperServer(d, reg).start()
-        whisper = wyoming.WhisperServer(d, reg).start()
-        yield piper, whisper
-    finally:
-        reg.kill_all()
 
 
 def test_espeak_utterance_timing(tmp_path):

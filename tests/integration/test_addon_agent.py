@@ -11,57 +11,25 @@ Everything on 127.0.0.x."""
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import pytest
 
-from harness import agent, procs, speech, wyoming
+from harness import agent, procs, speech
 from harness.addon import AddonPbx, default_options
 from harness.agent import words
-from harness.homeassistant import HomeAssistant
+from harness.homeassistant import HALLWAY_LIGHT, HomeAssistant
 from harness.supervisor import TOKEN, FakeSupervisor
 
 PROXY = "127.0.0.2"   # plays the Supervisor's ingress proxy
 ANNA = {"extension": "100", "password": "secret100", "name": "Anna"}
 CALLER = {"extension": "101", "password": "secret101", "name": "Front door"}
 NOTIFY_PATH = "/core/api/services/persistent_notification/create"
-LIGHT = "input_boolean.hallway_light"   # exposed to Assist
+LIGHT = HALLWAY_LIGHT   # exposed to Assist
 
 
-@pytest.fixture(scope="module")
-def voice(tmp_path_factory):
-    reg = procs.ProcessRegistry()
-    d = tmp_path_factory.mktemp("wyoming")
-    try:
-        piper = wyoming.PiperServer(d, reg).start()
-        whisper = wyoming.WhisperServer(d, reg).start()
-        yield piper, whisper
-    except Exception:
-        for s in ("piper", "whisper"):
-            print(procs.tail(d / f"wyoming-{s}" / f"{s}.log", 40))
-        raise
-    finally:
-        reg.kill_all()
-
-
-@pytest.fixture(scope="module")
-def ha(tmp_path_factory):
-    if os.environ.get("HA_PBX_SKIP_HA") == "1":
-        pytest.skip("HA_PBX_SKIP_HA=1")
-    reg = procs.ProcessRegistry()
-    h = HomeAssistant(tmp_path_factory.mktemp("ha-addon-agent"), reg, extra_yaml="conversation:\n")
-    try:
-        h.start()
-        h.onboard()
-        assert h.create_input_boolean("Hallway light") == LIGHT
-        h.expose(LIGHT)
-        yield h
-    except Exception:
-        print(f"\n===== Home Assistant (log tail) =====\n{h.log_tail()}")
-        raise
-    finally:
-        reg.kill_all()
+# voice (Piper, Whisper) and ha (LIGHT exposed to Assist): conftest.py, one of
+# each for the session.
 
 
 def notifications(ha: HomeAssistant) -> list[dict]:
@@ -91,7 +59,6 @@ def wait_agent_ready(pbx: AddonPbx, port: int, timeout: float = 60.0) -> None:
 def test_options_turn_the_agent_on_and_a_message_becomes_a_notification(ha, voice, workdir, registry, dumper,
                                                                         baresip_factory):
     piper, whisper = voice
-    dumper.add("Home Assistant", ha)
     sup = FakeSupervisor(ingress_port=procs.free_port("sip"), core=(ha.base, ha.token)).start()
     try:
         pbx = AddonPbx(workdir / "addon", registry, supervisor_url=sup.url, token=TOKEN, ingress_allow=PROXY,
@@ -139,7 +106,6 @@ def test_options_turn_the_agent_on_and_a_message_becomes_a_notification(ha, voic
 def test_assist_brain_through_the_supervisor_turns_on_the_light(ha, voice, workdir, registry, dumper,
                                                                  baresip_factory):
     piper, whisper = voice
-    dumper.add("Home Assistant", ha)
     ha.call("input_boolean", "turn_off", entity_id=LIGHT)
     ha.wait_state(LIGHT, lambda s: s["state"] == "off")
     sup = FakeSupervisor(ingress_port=procs.free_port("sip"), core=(ha.base, ha.token)).start()

@@ -7,7 +7,6 @@ through the REST API)."""
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import pytest
@@ -22,21 +21,7 @@ PROXY = "127.0.0.2"
 ENTITY = "text.asterisk_addon_ingress_entry"
 
 
-@pytest.fixture(scope="module")
-def ha(tmp_path_factory):
-    if os.environ.get("HA_PBX_SKIP_HA") == "1":
-        pytest.skip("HA_PBX_SKIP_HA=1")
-    reg = procs.ProcessRegistry()
-    h = HomeAssistant(tmp_path_factory.mktemp("ha-addon"), reg)
-    try:
-        h.start()
-        h.onboard()
-        yield h
-    except Exception:
-        print(f"\n===== Home Assistant (log tail) =====\n{h.log_tail()}")
-        raise
-    finally:
-        reg.kill_all()
+# ha: conftest.py, one Home Assistant for the session.
 
 
 def wait_running(ha: HomeAssistant, timeout: float = 120.0) -> None:
@@ -53,7 +38,6 @@ def posts(sup: FakeSupervisor) -> list[dict]:
 
 
 def test_panel_lists_home_assistants_users_before_they_visit(ha, workdir, registry, dumper):
-    dumper.add("Home Assistant", ha)
     sup = FakeSupervisor(ingress_port=procs.free_port("sip"), core=(ha.base, ha.token)).start()
     try:
         pbx = AddonPbx(workdir / "addon", registry, supervisor_url=sup.url, token=TOKEN, ingress_allow=PROXY)
@@ -81,7 +65,6 @@ def test_panel_lists_home_assistants_users_before_they_visit(ha, workdir, regist
 
 @pytest.mark.timeout(300)
 def test_ingress_entry_state_appears_and_comes_back_after_ha_restarts(ha, workdir, registry, dumper):
-    dumper.add("Home Assistant", ha)
     if ha.state(ENTITY) is not None:  # left by an earlier test's add-on
         ha.request("DELETE", f"/api/states/{ENTITY}")
     sup = FakeSupervisor(ingress_port=procs.free_port("sip"), core=(ha.base, ha.token)).start()

@@ -6,7 +6,7 @@ speaking the real streaming wire format) and answers. What the caller heard is
 checked by content: baresip's *-dec.wav is transcribed by Whisper, levels are
 measured in windows; what the caller sent is in *-enc.wav.
 
-One Piper + Whisper pair and one Home Assistant serve the whole module; each
+One Piper + Whisper pair and one Home Assistant (conftest.py) serve the whole session; each
 test starts its own ha-pbx and phones. Callers' speech: espeak-ng for the short
 command, Piper for longer sentences (tiny.en garbles espeak-ng there, see
 harness/speech.py). Names that may still shift (metrics, routes, tools) live in
@@ -22,13 +22,13 @@ import pytest
 
 from harness import agent, openai_mock, procs, speech, wyoming
 from harness.agent import words
-from harness.homeassistant import HomeAssistant
+from harness.homeassistant import DOORBELL_RANG, HALLWAY_LIGHT
 from harness.mqtt import Mosquitto, Recorder, mqtt_overrides
 from harness.pbx import DEFAULT_EXTENSIONS
 from harness.ws_phone import RingingBrowser
 
-LIGHT = "input_boolean.hallway_light"
-OTHER = "input_boolean.doorbell_rang"          # exists in HA, not in allowed_entities
+LIGHT = HALLWAY_LIGHT                          # exposed to Assist
+OTHER = DOORBELL_RANG                          # exists in HA, not in allowed_entities
 ANNA = {"extension": "100", "password": "secret100", "name": "Anna"}
 # ~15 s in short sentences (an agent synthesizing sentence by sentence keeps up
 # without gaps); the caller barges in at 4 s
@@ -40,58 +40,9 @@ LONG_GREETING = (
 LATE_GREETING_WORDS = ("kitchen", "garage", "office", "take your time")
 
 
-# ------------------------------------------------------------------ module peers
-@pytest.fixture(scope="module")
-def voice(tmp_path_factory):
-    """Real Wyoming Piper (TTS) and faster-whisper (STT), warmed up."""
-    reg = procs.ProcessRegistry()
-    d = tmp_path_factory.mktemp("wyoming")
-    try:
-        piper = wyoming.PiperServer(d, reg).start()
-        whisper = wyoming.WhisperServer(d, reg).start()
-        print(f"\nWyoming up: piper {piper.startup_seconds:.1f}s, whisper {whisper.startup_seconds:.1f}s")
-        yield piper, whisper
-    except Exception:
-        for s in ("piper", "whisper"):
-            print(procs.tail(d / f"wyoming-{s}" / f"{s}.log", 40))
-        raise
-    finally:
-        reg.kill_all()
-
-
-@pytest.fixture(scope="module")
-def ha_env(tmp_path_factory):
-    """Onboarded Home Assistant with input_boolean.hallway_light ("Hallway light")
-    exposed to Assist, and a long-lived token for the agent."""
-    reg = procs.ProcessRegistry()
-    d = tmp_path_factory.mktemp("ha-agent")
-    ha = HomeAssistant(d, reg, extra_yaml="conversation:\n")
-    try:
-        t0 = time.monotonic()
-        ha.start()
-        ha.onboard()
-        llat = ha.long_lived_token()
-        assert ha.create_input_boolean("Hallway light") == LIGHT
-        ha.expose(LIGHT)
-        print(f"\nHome Assistant up with {LIGHT} exposed in {time.monotonic() - t0:.1f} s")
-        yield ha, llat
-    except Exception:
-        print(f"\n===== Home Assistant (log tail) =====\n{ha.log_tail()}")
-        raise
-    finally:
-        reg.kill_all()
-
-
-@pytest.fixture
-def ha(ha_env, dumper):
-    h, _ = ha_env
-    dumper.add("Home Assistant", h)
-    h.call("input_boolean", "turn_off", entity_id=LIGHT)
-    h.call("input_boolean", "turn_off", entity_id=OTHER)
-    h.wait_state(LIGHT, lambda s: s["state"] == "off")
-    return h
-
-
+# ------------------------------------------------------------------ peers
+# voice (Piper, Whisper) and ha (LIGHT exposed to Assist, LIGHT and OTHER off,
+# a long-lived token): conftest.py, one of each for the session.
 @pytest.fixture
 def llm():
     m = openai_mock.OpenAIMock().start()
@@ -174,10 +125,10 @@ def test_rig_assist_turns_on_the_exposed_light(ha):
 
 # ------------------------------------------------------------------ Assist brain
 @pytest.mark.timeout(240)
-def test_assist_turns_on_the_light_and_the_caller_hears_it(pbx_factory, voice, ha_env, ha, baresip_factory,
+def test_assist_turns_on_the_light_and_the_caller_hears_it(pbx_factory, voice, ha, baresip_factory,
                                                             workdir):
     piper, whisper = voice
-    _, llat = ha_env
+    llat = ha.token  # long-lived
     u = speech.utterance(workdir / "caller.wav", "Turn on the hallway light", lead=5.0, trail=120)
     pbx = start_pbx(pbx_factory, voice, {"kind": "assist"}, ha=(ha.base, llat), allowed_entities=[LIGHT])
     b = agent.caller(baresip_factory, pbx, u.path)
@@ -197,9 +148,9 @@ def test_assist_turns_on_the_light_and_the_caller_hears_it(pbx_factory, voice, h
 
 
 # ------------------------------------------------------------------ LLM brain
-def _llm_call(pbx_factory, voice, ha_env, ha, llm, baresip_factory, workdir, entity: str, said: str):
+def _llm_call(pbx_factory, voice, ha, llm, baresip_factory, workdir, entity: str, said: str):
     piper, whisper = voice
-    _, llat = ha_env
+    llat = ha.token  # long-lived
     args = {"domain": "input_boolean", "service": "turn_on", "entity_id": entity}
     llm.script(openai_mock.tool_call("ha_call_service", args), openai_mock.text(said))
     u = speech.utterance(workdir / "caller.wav", "Turn on the hallway light", lead=5.0, trail=120)
@@ -213,9 +164,9 @@ def _llm_call(pbx_factory, voice, ha_env, ha, llm, baresip_factory, workdir, ent
 
 
 @pytest.mark.timeout(240)
-def test_llm_tool_call_turns_on_the_light_and_the_answer_is_heard(pbx_factory, voice, ha_env, ha, llm,
+def test_llm_tool_call_turns_on_the_light_and_the_answer_is_heard(pbx_factory, voice, ha, llm,
                                                                   baresip_factory, workdir):
-    b, reqs, reply = _llm_call(pbx_factory, voice, ha_env, ha, llm, baresip_factory, workdir, LIGHT,
+    b, reqs, reply = _llm_call(pbx_factory, voice, ha, llm, baresip_factory, workdir, LIGHT,
                                "Done. The hallway light is now on.")
     ha.wait_state(LIGHT, lambda s: s["state"] == "on", timeout=5)
     first, second = reqs[0], reqs[1]
@@ -239,11 +190,11 @@ def test_llm_tool_call_turns_on_the_light_and_the_answer_is_heard(pbx_factory, v
 
 
 @pytest.mark.timeout(240)
-def test_llm_cannot_act_on_entities_outside_allowed_entities(pbx_factory, voice, ha_env, ha, llm,
+def test_llm_cannot_act_on_entities_outside_allowed_entities(pbx_factory, voice, ha, llm,
                                                              baresip_factory, workdir):
     """The LLM asks to switch input_boolean.doorbell_rang, which is not in
     allowed_entities: HA must not change, the tool result must say so."""
-    b, reqs, reply = _llm_call(pbx_factory, voice, ha_env, ha, llm, baresip_factory, workdir, OTHER,
+    b, reqs, reply = _llm_call(pbx_factory, voice, ha, llm, baresip_factory, workdir, OTHER,
                                "I am not allowed to do that.")
     time.sleep(1)
     assert ha.state(OTHER)["state"] == "off", "the agent switched an entity outside allowed_entities"

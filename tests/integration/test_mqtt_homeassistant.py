@@ -4,19 +4,18 @@ Mosquitto: the entities appear with the right names and states; a device
 trigger on the doorbell's "ringing" runs an automation; the "Hang up" button
 ends a live call at the SIP phones; the "Dial" text places a call.
 
-One Home Assistant and one broker serve the whole module (HA takes ~10-20 s
-to start); each test starts its own ha-pbx and phones."""
+One Home Assistant and one broker serve the whole session (conftest.py: HA
+takes ~10-20 s to start); each test starts its own ha-pbx and phones."""
 from __future__ import annotations
 
-import os
 import time
 from datetime import datetime
 
 import pytest
 
-from harness import agent, procs, speech, wyoming
+from harness import agent, procs, speech
 from harness.agent import words
-from harness.homeassistant import HomeAssistant, ha_time
+from harness.homeassistant import ha_time
 from harness.mqtt import Mosquitto, Recorder, mqtt_overrides, wait_hung_up
 
 EXTS = {"101": "front_door", "102": "kitchen", "103": "garage", "104": "office"}
@@ -41,39 +40,11 @@ BRIDGE = {
 }
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    """Mosquitto + onboarded Home Assistant with the MQTT integration."""
-    if os.environ.get("HA_PBX_SKIP_HA") == "1":
-        pytest.skip("HA_PBX_SKIP_HA=1")
-    reg = procs.ProcessRegistry()
-    d = tmp_path_factory.mktemp("ha-env")
-    broker = Mosquitto(d, reg).start()
-    ha = HomeAssistant(d, reg)
-    try:
-        t0 = time.monotonic()
-        ha.start()
-        ha.onboard()
-        ha.add_mqtt(broker.port)
-        print(f"\nHome Assistant up, onboarded, MQTT added in {time.monotonic() - t0:.1f} s")
-        yield broker, ha
-    except Exception:
-        print(f"\n===== Home Assistant (log tail) =====\n{ha.log_tail()}\n"
-              f"===== mosquitto =====\n{broker.log_tail()}")
-        raise
-    finally:
-        reg.kill_all()
-
-
+# ha (Home Assistant) and ha_broker (the Mosquitto added to it as its MQTT
+# integration): conftest.py, one of each for the session.
 @pytest.fixture
-def broker(env):
-    return env[0]
-
-
-@pytest.fixture
-def ha(env, dumper):
-    dumper.add("Home Assistant", env[1])
-    return env[1]
+def broker(ha_broker) -> Mosquitto:
+    return ha_broker
 
 
 @pytest.fixture
@@ -248,13 +219,12 @@ def test_dial_text_places_a_call_and_dtmf_reaches_the_phone(pbx_factory, broker,
 
 
 @pytest.mark.timeout(300)
-def test_agent_entities_appear_and_announce_calls_the_phone(pbx_factory, broker, ha, registry, workdir,
+def test_agent_entities_appear_and_announce_calls_the_phone(pbx_factory, broker, ha, voice, workdir,
                                                             baresip_factory):
     """With the AI agent configured (real Wyoming Piper/Whisper), each extension
     gets "Answer with AI" and "Announce"; notify.send_message on the door's
     Announce entity makes the agent call 101 and speak the text."""
-    piper = wyoming.PiperServer(workdir, registry).start()
-    whisper = wyoming.WhisperServer(workdir, registry).start()
+    piper, whisper = voice
     over = agent.agent_overrides(stt_url=whisper.url, tts_url=piper.url,
                                  brain={"kind": "openai", "url": "http://127.0.0.1:9/v1", "model": "none"},
                                  extra=mqtt_overrides(broker))

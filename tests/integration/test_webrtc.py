@@ -3,115 +3,26 @@ card's SIP stack) registers over ws://…/ws, and audio is bridged between
 WebRTC (ICE-lite, DTLS-SRTP) and plain RTP devices (baresip), checked by tone
 frequency and level in what each side recorded.
 
-Chromium's ICE must see loopback only, and nothing may leave the machine: each
-test re-runs itself (its `test_netns_*` twin) inside a fresh network namespace
-whose only interface is `lo` (`unshare -n`), with ha-pbx, baresip and the
-browser all inside. Needs root for unshare, chromium and the npm packages
-(scripts/install-test-deps.sh)."""
+Chromium's ICE must see loopback only, and nothing may leave the machine: the
+browser tests are marked `netns`, and conftest.py runs each of them inside a
+fresh network namespace whose only interface is `lo` (`unshare -n`), with
+ha-pbx, baresip and the browser all inside. Needs root for unshare, chromium
+and the npm packages (scripts/install-test-deps.sh). Call steps shared with
+test_webrtc_video.py are in harness/browser_flows.py."""
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from harness import audio, rtp
-from harness.browser import WEBRTC_DIR, BrowserPhone
+from harness.browser import BrowserPhone
+from harness.browser_flows import (assert_both_tones, browser_102, browser_103_calls_102, browser_hangs_up,
+                                   browsers_hear_each_other, door_calls_browser_answers, doorbell_101)
 from harness.ws_phone import register_like_jssip
-
-IN_NETNS = os.environ.get("HA_PBX_WEBRTC_NETNS") == "1"
-HERE = Path(__file__).resolve().parent
-
-outside = pytest.mark.skipif(IN_NETNS, reason="the namespace run uses the test_netns_* twins")
-inside = pytest.mark.skipif(not IN_NETNS, reason="runs inside a loopback-only namespace, via its twin")
-
-
-def _run_in_netns(test_name: str, test_file: str = "test_webrtc.py") -> None:
-    if shutil.which("unshare") is None or not Path("/usr/bin/chromium").exists() \
-            or not (WEBRTC_DIR / "node_modules").is_dir():
-        pytest.fail("needs unshare, /usr/bin/chromium and tests/integration/webrtc/node_modules: "
-                    "run scripts/install-test-deps.sh")
-    script = 'ip link set lo up && exec "$0" -m pytest "$1" -k "$2" -v -s -p no:cacheprovider'
-    env = dict(os.environ, HA_PBX_WEBRTC_NETNS="1")
-    r = subprocess.run(["unshare", "-n", "bash", "-c", script, sys.executable, str(HERE / test_file),
-                        test_name], env=env, cwd=str(HERE), capture_output=True, text=True, timeout=240)
-    print(r.stdout[-20000:], r.stderr[-5000:])
-    assert r.returncode == 0 and " passed" in r.stdout, f"{test_name} failed in its namespace (rc {r.returncode})"
-
-
-def _only_loopback() -> None:
-    names = [n for _, n in socket.if_nameindex()]
-    assert names == ["lo"], f"not in a loopback-only namespace: {names}"
-
-
-def _tone48k(workdir: Path, hz: int) -> Path:
-    """Chromium's fake microphone plays this file (48 kHz, like a real one)."""
-    path = workdir / f"browser-tone{hz}.wav"
-    subprocess.run(["sox", "-D", "-n", "-r", "48000", "-c", "1", "-b", "16", str(path),
-                    "synth", "90", "sine", str(hz), "vol", "0.35"], check=True, timeout=60)
-    return path
-
-
-@pytest.fixture
-def browser_factory(workdir, registry, dumper):
-    made: list[BrowserPhone] = []
-
-    def make(name: str, source: Path) -> BrowserPhone:
-        b = BrowserPhone(workdir, registry, name, source)
-        made.append(b)
-        dumper.add(f"browser {name}", b)
-        return b
-
-    yield make
-    for b in made:
-        b.quit()
-
-
-def _browser_102(pbx, browser_factory, workdir, strip_candidates: bool = False,
-                 opus_only: bool = False, video: bool = False) -> BrowserPhone:
-    phone = browser_factory("browser102", _tone48k(workdir, 1000))
-    phone.register(f"ws://{pbx.host}:{pbx.http_port}/ws", "102", pbx.host, pbx.passwords["102"],
-                   strip_candidates=strip_candidates, opus_only=opus_only, video=video)
-    return phone
-
-
-def _doorbell_101(pbx, baresip_factory, signals):
-    door = baresip_factory("door101", user="101", domain=f"{pbx.host}:{pbx.sip_port}",
-                           password=pbx.passwords["101"], source=signals["tone440"]).start()
-    door.wait_registered(15)
-    return door
-
-
-def _door_calls_browser_answers(pbx, door, phone: BrowserPhone) -> None:
-    """The doorbell (101) calls the browser (102), whose page answers."""
-    door.dial(pbx.uri("102"))
-    phone.wait_event("incoming", 15)
-    phone.command("answer")
-    phone.wait_event("confirmed", 15)
-    door.wait_established(10)
-
-
-def _browser_hangs_up(phone: BrowserPhone, door) -> None:
-    """The page hangs up; the scripted device (harness/ua.py) takes the BYE."""
-    phone.command("hangup")
-    bye = door.wait_request("BYE", 10)
-    assert bye is not None, "no BYE reached the device"
-    door.respond(bye, 200)
-    phone.wait_event("ended", 10)
-
-
-def _assert_both_tones(browser_wav: Path, door_wav: Path) -> None:
-    heard_by_browser = audio.analyze_tone(browser_wav)
-    heard_by_door = audio.analyze_tone(door_wav)
-    print(f"browser heard: {heard_by_browser}\ndoorbell heard: {heard_by_door}")
-    assert heard_by_browser.ok(440, min_seconds=4), f"browser (expects 440 Hz from the doorbell): {heard_by_browser}"
-    assert heard_by_door.ok(1000, min_seconds=4), f"doorbell (expects 1000 Hz from the browser): {heard_by_door}"
 
 
 def _dtmf_both_ways(phone: BrowserPhone, door) -> None:
@@ -136,23 +47,16 @@ def _opus_call_carries_tones_and_keys(phone: BrowserPhone, door) -> None:
     phone.command("hangup")
     door.wait_closed(10)
     phone.wait_event("ended", 10)
-    _assert_both_tones(recorded, door.recordings()[-1])
+    assert_both_tones(recorded, door.recordings()[-1])
 
 
 # ------------------------------------------------------------ doorbell calls the browser
-@outside
-@pytest.mark.timeout(300)
-def test_webrtc_doorbell_calls_browser():
-    _run_in_netns("test_netns_doorbell_calls_browser")
-
-
-@inside
+@pytest.mark.netns
 @pytest.mark.timeout(200)
-def test_netns_doorbell_calls_browser(pbx, baresip_factory, browser_factory, signals, workdir):
-    _only_loopback()
-    phone = _browser_102(pbx, browser_factory, workdir)
-    door = _doorbell_101(pbx, baresip_factory, signals)
-    _door_calls_browser_answers(pbx, door, phone)
+def test_webrtc_doorbell_calls_browser(pbx, baresip_factory, browser_factory, signals, workdir):
+    phone = browser_102(pbx, browser_factory, workdir)
+    door = doorbell_101(pbx, baresip_factory, signals)
+    door_calls_browser_answers(pbx, door, phone)
     phone.wait_event("track", 10)
     time.sleep(1.5)
     recorded = phone.record(6)
@@ -177,24 +81,17 @@ def test_netns_doorbell_calls_browser(pbx, baresip_factory, browser_factory, sig
     door.hangup()
     door.wait_closed(10)
     phone.wait_event("ended", 10)
-    _assert_both_tones(recorded, door.recordings()[-1])
+    assert_both_tones(recorded, door.recordings()[-1])
     assert "dtmf-relay" not in door.log_text(), "the doorbell got RFC 4733, not INFO"
     assert pbx.alive()
 
 
 # ------------------------------------------------------------ browser calls the doorbell
-@outside
-@pytest.mark.timeout(300)
-def test_webrtc_browser_calls_doorbell():
-    _run_in_netns("test_netns_browser_calls_doorbell")
-
-
-@inside
+@pytest.mark.netns
 @pytest.mark.timeout(200)
-def test_netns_browser_calls_doorbell(pbx, baresip_factory, browser_factory, signals, workdir):
-    _only_loopback()
-    phone = _browser_102(pbx, browser_factory, workdir)
-    door = _doorbell_101(pbx, baresip_factory, signals)  # answers by itself
+def test_webrtc_browser_calls_doorbell(pbx, baresip_factory, browser_factory, signals, workdir):
+    phone = browser_102(pbx, browser_factory, workdir)
+    door = doorbell_101(pbx, baresip_factory, signals)  # answers by itself
     phone.command("call", target=f"sip:101@{pbx.host}")
     phone.wait_event("confirmed", 20)
     door.wait_established(10)
@@ -209,26 +106,19 @@ def test_netns_browser_calls_doorbell(pbx, baresip_factory, browser_factory, sig
     phone.command("hangup")
     door.wait_closed(10)
     phone.wait_event("ended", 10)
-    _assert_both_tones(recorded, door.recordings()[-1])
+    assert_both_tones(recorded, door.recordings()[-1])
     assert pbx.alive()
 
 
 # ------------------------------------------------------------ Opus browser, PCMU doorbell
-@outside
-@pytest.mark.timeout(300)
-def test_webrtc_opus_browser_calls_pcmu_doorbell():
-    _run_in_netns("test_netns_opus_browser_calls_pcmu_doorbell")
-
-
-@inside
+@pytest.mark.netns
 @pytest.mark.timeout(200)
-def test_netns_opus_browser_calls_pcmu_doorbell(pbx, baresip_factory, browser_factory, signals, workdir):
+def test_webrtc_opus_browser_calls_pcmu_doorbell(pbx, baresip_factory, browser_factory, signals, workdir):
     """The browser offers Opus alone, the doorbell speaks PCMU alone
     (audio_codecs=pcmu): ha-pbx transcodes, and each side hears the other's
     tone; key presses still cross as RFC 4733 / INFO."""
-    _only_loopback()
-    phone = _browser_102(pbx, browser_factory, workdir, opus_only=True)
-    door = _doorbell_101(pbx, baresip_factory, signals)  # answers by itself
+    phone = browser_102(pbx, browser_factory, workdir, opus_only=True)
+    door = doorbell_101(pbx, baresip_factory, signals)  # answers by itself
     phone.command("call", target=f"sip:101@{pbx.host}")
     phone.wait_event("confirmed", 20)
     door.wait_established(10)
@@ -243,28 +133,20 @@ def test_netns_opus_browser_calls_pcmu_doorbell(pbx, baresip_factory, browser_fa
 
 
 # ------------------------------------------------------------ Opus-only doorbell
-@outside
-@pytest.mark.timeout(300)
-@pytest.mark.parametrize("caller", ["door", "browser"])
-def test_webrtc_opus_doorbell_passes_opus_through(caller):
-    _run_in_netns(f"test_netns_opus_doorbell_passes_opus_through and {caller}")
-
-
-@inside
+@pytest.mark.netns
 @pytest.mark.timeout(200)
 @pytest.mark.parametrize("caller", ["door", "browser"])
-def test_netns_opus_doorbell_passes_opus_through(caller, pbx, baresip_factory, browser_factory, signals, workdir):
+def test_webrtc_opus_doorbell_passes_opus_through(caller, pbx, baresip_factory, browser_factory, signals, workdir):
     """A doorbell with Opus and no G.711 (baresip audio_codecs=opus/48000/2) and a
     browser that has both: Opus crosses the bridge untouched (payload type
     rewritten), whoever calls; tones and key presses both ways."""
-    _only_loopback()
-    phone = _browser_102(pbx, browser_factory, workdir)
+    phone = browser_102(pbx, browser_factory, workdir)
     door = baresip_factory("door101", user="101", domain=f"{pbx.host}:{pbx.sip_port}",
                            password=pbx.passwords["101"], source=signals["tone440"],
                            audio_codecs="opus/48000/2").start()
     door.wait_registered(15)
     if caller == "door":
-        _door_calls_browser_answers(pbx, door, phone)
+        door_calls_browser_answers(pbx, door, phone)
     else:
         phone.command("call", target=f"sip:101@{pbx.host}")
         phone.wait_event("confirmed", 20)
@@ -280,19 +162,12 @@ def test_netns_opus_doorbell_passes_opus_through(caller, pbx, baresip_factory, b
 
 
 # ------------------------------------------------------------ the tab closes mid-call
-@outside
-@pytest.mark.timeout(300)
-def test_webrtc_closed_tab_ends_the_call():
-    _run_in_netns("test_netns_closed_tab_ends_the_call")
-
-
-@inside
+@pytest.mark.netns
 @pytest.mark.timeout(200)
-def test_netns_closed_tab_ends_the_call(pbx, baresip_factory, browser_factory, signals, workdir):
-    _only_loopback()
-    phone = _browser_102(pbx, browser_factory, workdir)
-    door = _doorbell_101(pbx, baresip_factory, signals)
-    _door_calls_browser_answers(pbx, door, phone)
+def test_webrtc_closed_tab_ends_the_call(pbx, baresip_factory, browser_factory, signals, workdir):
+    phone = browser_102(pbx, browser_factory, workdir)
+    door = doorbell_101(pbx, baresip_factory, signals)
+    door_calls_browser_answers(pbx, door, phone)
     time.sleep(2)
     closed_at = time.monotonic()
     phone.command("close")  # no BYE: the page and its WebSocket just go
@@ -383,65 +258,21 @@ def test_webrtc_hostile_frames_and_sdp_do_not_crash(pbx):
 
 
 # ------------------------------------------------------------ browser calls browser
-@outside
-@pytest.mark.timeout(300)
-def test_webrtc_browser_calls_browser():
-    _run_in_netns("test_netns_browser_calls_browser")
-
-
-@inside
+@pytest.mark.netns
 @pytest.mark.timeout(200)
-def test_netns_browser_calls_browser(pbx, browser_factory, workdir):
-    _only_loopback()
-    caller, callee = _browser_103_calls_102(pbx, browser_factory, workdir)
-    _browsers_hear_each_other(caller, callee, seconds=6)
+def test_webrtc_browser_calls_browser(pbx, browser_factory, workdir):
+    caller, callee = browser_103_calls_102(pbx, browser_factory, workdir)
+    browsers_hear_each_other(caller, callee, seconds=6)
     assert pbx.alive()
 
 
-def _browser_103_calls_102(pbx, browser_factory, workdir, video: bool = False):
-    """103 (plays 440 Hz) calls 102 (plays 1000 Hz), whose page answers."""
-    callee = _browser_102(pbx, browser_factory, workdir, video=video)
-    caller = browser_factory("browser103", _tone48k(workdir, 440))
-    caller.register(f"ws://{pbx.host}:{pbx.http_port}/ws", "103", pbx.host, pbx.passwords["103"], video=video)
-    caller.command("call", target=f"sip:102@{pbx.host}")
-    callee.wait_event("incoming", 15)
-    callee.command("answer")
-    for p in (caller, callee):
-        p.wait_event("confirmed", 15)
-        p.wait_event("track", 10)
-    time.sleep(1.5)
-    return caller, callee
-
-
-def _browsers_hear_each_other(caller: BrowserPhone, callee: BrowserPhone, seconds: float) -> None:
-    """Both record at once (each in its own thread's command), the caller
-    hangs up, and each heard the other's tone."""
-    import concurrent.futures
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        rec_callee, rec_caller = pool.map(lambda p: p.record(seconds), (callee, caller))
-    caller.command("hangup")
-    callee.wait_event("ended", 10)
-    heard_by_callee = audio.analyze_tone(rec_callee)
-    heard_by_caller = audio.analyze_tone(rec_caller)
-    print(f"102 heard: {heard_by_callee}\n103 heard: {heard_by_caller}")
-    assert heard_by_callee.ok(440, min_seconds=seconds - 2), f"102 (expects 440 Hz from 103): {heard_by_callee}"
-    assert heard_by_caller.ok(1000, min_seconds=seconds - 2), f"103 (expects 1000 Hz from 102): {heard_by_caller}"
-
-
 # ------------------------------------------------------------ a second call to a busy browser
-@outside
-@pytest.mark.timeout(300)
-def test_webrtc_second_call_to_a_busy_browser():
-    _run_in_netns("test_netns_second_call_to_a_busy_browser")
-
-
-@inside
+@pytest.mark.netns
 @pytest.mark.timeout(200)
-def test_netns_second_call_to_a_busy_browser(pbx, baresip_factory, browser_factory, signals, workdir):
-    _only_loopback()
-    phone = _browser_102(pbx, browser_factory, workdir)
-    door = _doorbell_101(pbx, baresip_factory, signals)
-    _door_calls_browser_answers(pbx, door, phone)
+def test_webrtc_second_call_to_a_busy_browser(pbx, baresip_factory, browser_factory, signals, workdir):
+    phone = browser_102(pbx, browser_factory, workdir)
+    door = doorbell_101(pbx, baresip_factory, signals)
+    door_calls_browser_answers(pbx, door, phone)
     other = baresip_factory("garage103", user="103", domain=f"{pbx.host}:{pbx.sip_port}",
                             password=pbx.passwords["103"], source=signals["tone1000"]).start()
     other.wait_registered(15)
@@ -480,20 +311,13 @@ def test_webrtc_wss_listener(pbx_factory):
 
 
 # ------------------------------------------------------------ SDP without any ICE candidate
-@outside
-@pytest.mark.timeout(300)
-def test_webrtc_offers_and_answers_without_candidates():
-    _run_in_netns("test_netns_offers_and_answers_without_candidates")
-
-
-@inside
+@pytest.mark.netns
 @pytest.mark.timeout(200)
-def test_netns_offers_and_answers_without_candidates(pbx, baresip_factory, browser_factory, signals, workdir):
+def test_webrtc_offers_and_answers_without_candidates(pbx, baresip_factory, browser_factory, signals, workdir):
     """The browser's offer (it calls) and answer (it is called) carry no
     candidate: ICE-lite learns its address from its checks (peer-reflexive)."""
-    _only_loopback()
-    phone = _browser_102(pbx, browser_factory, workdir, strip_candidates=True)
-    door = _doorbell_101(pbx, baresip_factory, signals)
+    phone = browser_102(pbx, browser_factory, workdir, strip_candidates=True)
+    door = doorbell_101(pbx, baresip_factory, signals)
     phone.command("call", target=f"sip:101@{pbx.host}")
     phone.wait_event("confirmed", 20)
     door.wait_established(10)
@@ -526,15 +350,9 @@ def test_netns_offers_and_answers_without_candidates(pbx, baresip_factory, brows
 
 
 # ------------------------------------------------------------ speech quality through the bridge
-@outside
-@pytest.mark.timeout(300)
-def test_webrtc_speech_pesq_both_ways():
-    _run_in_netns("test_netns_speech_pesq_both_ways")
-
-
-@inside
+@pytest.mark.netns
 @pytest.mark.timeout(200)
-def test_netns_speech_pesq_both_ways(pbx, baresip_factory, browser_factory, signals, workdir):
+def test_webrtc_speech_pesq_both_ways(pbx, baresip_factory, browser_factory, signals, workdir):
     """G.711 passes the bridge untouched. Browser -> doorbell is scored on
     baresip's recording: PESQ-NB >= 3.8. Doorbell -> browser is scored twice:
     on the RTP payloads the page received (encoded insertable streams, before
@@ -543,7 +361,6 @@ def test_netns_speech_pesq_both_ways(pbx, baresip_factory, browser_factory, sign
     time-stretches ~0.1 s per 10 s (its fake audio output clock; getStats
     shows it), which caps PESQ near 3.0-3.5 whatever the bridge does: held
     to no loss, almost no concealment and PESQ >= 2.8."""
-    _only_loopback()
     speech48k = workdir / "speech48k.wav"
     subprocess.run(["sox", "-D", str(signals["speech"]), "-r", "48000", str(speech48k)], check=True, timeout=60)
     phone = browser_factory("browser102", speech48k)
@@ -551,7 +368,7 @@ def test_netns_speech_pesq_both_ways(pbx, baresip_factory, browser_factory, sign
     door = baresip_factory("door101", user="101", domain=f"{pbx.host}:{pbx.sip_port}",
                            password=pbx.passwords["101"], source=signals["speech"]).start()
     door.wait_registered(15)
-    _door_calls_browser_answers(pbx, door, phone)
+    door_calls_browser_answers(pbx, door, phone)
     time.sleep(1.0)
     phone.start_payload_tap()
     recorded = phone.record(10)
@@ -576,25 +393,18 @@ def test_netns_speech_pesq_both_ways(pbx, baresip_factory, browser_factory, sign
 
 
 # ------------------------------------------------------------ one extension, a browser and a desk phone
-@outside
-@pytest.mark.timeout(300)
-def test_webrtc_extension_in_a_browser_and_on_a_desk_phone():
-    _run_in_netns("test_netns_extension_in_a_browser_and_on_a_desk_phone")
-
-
-@inside
+@pytest.mark.netns
 @pytest.mark.timeout(240)
-def test_netns_extension_in_a_browser_and_on_a_desk_phone(pbx, baresip_factory, browser_factory, signals, workdir):
+def test_webrtc_extension_in_a_browser_and_on_a_desk_phone(pbx, baresip_factory, browser_factory, signals, workdir):
     """102 is in the dashboard and on a SIP desk phone: the doorbell rings both,
     each with SDP it can use (WebRTC to the page, plain RTP to the phone).
     First the page answers and the phone stops ringing; then the phone answers
     and the page stops ringing. Each time the two talking ends hear each other."""
-    _only_loopback()
-    phone = _browser_102(pbx, browser_factory, workdir)  # plays 1000 Hz
+    phone = browser_102(pbx, browser_factory, workdir)  # plays 1000 Hz
     desk = baresip_factory("desk102", user="102", domain=f"{pbx.host}:{pbx.sip_port}", password=pbx.passwords["102"],
                            source=audio.make_tone(workdir / "tone700.wav", 700, seconds=90), answermode="manual").start()
     desk.wait_registered(15)
-    door = _doorbell_101(pbx, baresip_factory, signals)  # plays 440 Hz
+    door = doorbell_101(pbx, baresip_factory, signals)  # plays 440 Hz
 
     # The page answers.
     door.dial(pbx.uri("102"))
@@ -640,21 +450,14 @@ def test_netns_extension_in_a_browser_and_on_a_desk_phone(pbx, baresip_factory, 
 
 
 # ------------------------------------------------------------ early media to a calling browser
-@outside
-@pytest.mark.timeout(300)
-def test_webrtc_early_media_reaches_a_calling_browser():
-    _run_in_netns("test_netns_early_media_reaches_a_calling_browser")
-
-
-@inside
+@pytest.mark.netns
 @pytest.mark.timeout(200)
-def test_netns_early_media_reaches_a_calling_browser(pbx, browser_factory, workdir):
+def test_webrtc_early_media_reaches_a_calling_browser(pbx, browser_factory, workdir):
     """A device that answers with 183 and SDP and plays before any 200 (a
     scripted UA: baresip 1.0 sends no early audio): the browser hears it."""
     from harness.rtp import RtpEndpoint, tone_samples
     from harness.ua import UA, make_sdp, parse_sdp
-    _only_loopback()
-    phone = _browser_102(pbx, browser_factory, workdir)
+    phone = browser_102(pbx, browser_factory, workdir)
     door = UA(pbx, "101")
     media = RtpEndpoint()
     try:
@@ -675,7 +478,7 @@ def test_netns_early_media_reaches_a_calling_browser(pbx, browser_factory, workd
         phone.wait_event("confirmed", 10)
         time.sleep(0.5)
         answered = phone.record(3)
-        _browser_hangs_up(phone, door)
+        browser_hangs_up(phone, door)
     finally:
         media.close()
         door.close()
@@ -689,25 +492,18 @@ def test_netns_early_media_reaches_a_calling_browser(pbx, browser_factory, workd
 
 
 # ------------------------------------------------------------ click-to-dial with a browser
-@outside
-@pytest.mark.timeout(400)
-def test_webrtc_click_to_dial_with_a_browser():
-    _run_in_netns("test_netns_click_to_dial_with_a_browser")
-
-
-@inside
+@pytest.mark.netns
 @pytest.mark.timeout(200)
 @pytest.mark.parametrize("browser_is", ["callee", "caller"])
-def test_netns_click_to_dial_with_a_browser(browser_is, pbx_factory, baresip_factory, browser_factory, signals,
+def test_webrtc_click_to_dial_with_a_browser(browser_is, pbx_factory, baresip_factory, browser_factory, signals,
                                             workdir):
     """POST /api/calls between a desk phone (baresip 101) and the dashboard
     (102): the browser is offered WebRTC by a bridge behind the call's relay,
     whichever side it is on; tones and key presses cross both ways."""
     from test_dial import TOKEN, api
-    _only_loopback()
     pbx = pbx_factory(overrides={"http": {"api_token": TOKEN}}).start()
-    phone = _browser_102(pbx, browser_factory, workdir)
-    door = _doorbell_101(pbx, baresip_factory, signals)
+    phone = browser_102(pbx, browser_factory, workdir)
+    door = doorbell_101(pbx, baresip_factory, signals)
     a, b = ("101", "102") if browser_is == "callee" else ("102", "101")
     status, body = api(pbx, "POST", "/api/calls", {"from": a, "to": b})
     assert status == 202 and body.get("call_id"), (status, body)
@@ -724,7 +520,7 @@ def test_netns_click_to_dial_with_a_browser(browser_is, pbx_factory, baresip_fac
     door.hangup()
     door.wait_closed(10)
     phone.wait_event("ended", 10)
-    _assert_both_tones(recorded, door.recordings()[-1])
+    assert_both_tones(recorded, door.recordings()[-1])
     assert pbx.alive()
 
 
@@ -748,15 +544,9 @@ def _answered_call(pbx, api, timeout: float) -> str:
         time.sleep(0.1)
 
 
-@outside
-@pytest.mark.timeout(300)
-def test_webrtc_transfer_to_and_from_a_browser():
-    _run_in_netns("test_netns_transfer_to_and_from_a_browser")
-
-
-@inside
+@pytest.mark.netns
 @pytest.mark.timeout(200)
-def test_netns_transfer_to_and_from_a_browser(pbx_factory, baresip_factory, browser_factory, signals, workdir):
+def test_webrtc_transfer_to_and_from_a_browser(pbx_factory, baresip_factory, browser_factory, signals, workdir):
     """The doorbell (101) calls a desk phone (103), which sends the call on to
     the dashboard (102) by the transfer command: 103 is hung up, the page
     rings (WebRTC from a bridge behind the call's relay), answers, and the
@@ -764,10 +554,9 @@ def test_netns_transfer_to_and_from_a_browser(pbx_factory, baresip_factory, brow
     then sends it back to 103. A call the page answered directly (its own
     bridge, no relay) is refused with 409 and a reason."""
     from test_dial import TOKEN, api
-    _only_loopback()
     pbx = pbx_factory(overrides={"http": {"api_token": TOKEN}}).start()
-    phone = _browser_102(pbx, browser_factory, workdir)
-    door = _doorbell_101(pbx, baresip_factory, signals)
+    phone = browser_102(pbx, browser_factory, workdir)
+    door = doorbell_101(pbx, baresip_factory, signals)
     desk = baresip_factory("desk103", user="103", domain=f"{pbx.host}:{pbx.sip_port}",
                            password=pbx.passwords["103"], source=audio.make_tone(workdir / "tone700.wav", 700, seconds=90)
                            ).start()

@@ -1,7 +1,7 @@
 """Video through the WebRTC bridge: a doorbell's VP8 (baresip, fakevideo's
 test picture) decoded in the browser, the browser's camera back to the
 doorbell, and the audio still checked by tone. Same loopback-only network
-namespace as test_webrtc.py."""
+namespace as test_webrtc.py (`@pytest.mark.netns`, run by conftest.py)."""
 from __future__ import annotations
 
 import re
@@ -11,11 +11,8 @@ import time
 import pytest
 
 from harness import audio
-from test_webrtc import (_assert_both_tones, _browser_102, _browser_103_calls_102, _browser_hangs_up,
-                         _browsers_hear_each_other, _door_calls_browser_answers, _only_loopback,
-                         _run_in_netns, browser_factory, inside, outside)
-
-__all__ = ["browser_factory"]  # the fixture, imported for the tests below
+from harness.browser_flows import (assert_both_tones, browser_102, browser_103_calls_102, browser_hangs_up,
+                                   browsers_hear_each_other, door_calls_browser_answers)
 
 
 def _video_doorbell_101(pbx, baresip_factory, signals):
@@ -36,19 +33,12 @@ def _wait_frames(phone, at_least: int, timeout: float) -> dict:
     raise AssertionError(f"browser decoded fewer than {at_least} video frames: {stats}")
 
 
-@outside
-@pytest.mark.timeout(300)
-def test_webrtc_video_doorbell_calls_browser():
-    _run_in_netns("test_netns_video_doorbell_calls_browser", "test_webrtc_video.py")
-
-
-@inside
+@pytest.mark.netns
 @pytest.mark.timeout(200)
-def test_netns_video_doorbell_calls_browser(pbx, baresip_factory, browser_factory, signals, workdir):
-    _only_loopback()
-    phone = _browser_102(pbx, browser_factory, workdir, video=True)
+def test_webrtc_video_doorbell_calls_browser(pbx, baresip_factory, browser_factory, signals, workdir):
+    phone = browser_102(pbx, browser_factory, workdir, video=True)
     door = _video_doorbell_101(pbx, baresip_factory, signals)
-    _door_calls_browser_answers(pbx, door, phone)
+    door_calls_browser_answers(pbx, door, phone)
     phone.wait_event("track", 10)
     time.sleep(1.5)
     recorded = phone.record(5)
@@ -60,22 +50,15 @@ def test_netns_video_doorbell_calls_browser(pbx, baresip_factory, browser_factor
     door.hangup()
     door.wait_closed(10)
     phone.wait_event("ended", 10)
-    _assert_both_tones(recorded, door.recordings()[-1])
+    assert_both_tones(recorded, door.recordings()[-1])
     assert pbx.alive()
 
 
-@outside
-@pytest.mark.timeout(300)
-def test_webrtc_video_browser_calls_doorbell():
-    _run_in_netns("test_netns_video_browser_calls_doorbell", "test_webrtc_video.py")
-
-
-@inside
+@pytest.mark.netns
 @pytest.mark.timeout(200)
-def test_netns_video_browser_calls_doorbell(pbx, baresip_factory, browser_factory, signals, workdir):
+def test_webrtc_video_browser_calls_doorbell(pbx, baresip_factory, browser_factory, signals, workdir):
     """The browser offers audio and video; the doorbell answers both."""
-    _only_loopback()
-    phone = _browser_102(pbx, browser_factory, workdir, video=True)
+    phone = browser_102(pbx, browser_factory, workdir, video=True)
     door = _video_doorbell_101(pbx, baresip_factory, signals)  # answers by itself
     phone.command("call", target=f"sip:101@{pbx.host}")
     phone.wait_event("confirmed", 20)
@@ -90,7 +73,7 @@ def test_netns_video_browser_calls_doorbell(pbx, baresip_factory, browser_factor
     phone.command("hangup")
     door.wait_closed(10)
     phone.wait_event("ended", 10)
-    _assert_both_tones(recorded, door.recordings()[-1])
+    assert_both_tones(recorded, door.recordings()[-1])
     assert pbx.alive()
 
 
@@ -113,15 +96,9 @@ def _device_sdp(media, video_port: int, vp8_pt: int, direction: str, version: in
             f"a={direction}\r\n").encode()
 
 
-@outside
-@pytest.mark.timeout(300)
-def test_webrtc_hold_changes_audio_and_video_both_ways():
-    _run_in_netns("test_netns_hold_changes_audio_and_video_both_ways", "test_webrtc_video.py")
-
-
-@inside
+@pytest.mark.netns
 @pytest.mark.timeout(200)
-def test_netns_hold_changes_audio_and_video_both_ways(pbx, browser_factory, workdir):
+def test_webrtc_hold_changes_audio_and_video_both_ways(pbx, browser_factory, workdir):
     """The browser's hold (the card's button: every stream sendonly) reaches
     the device as a re-INVITE with both sections sendonly, and its resume as
     sendrecv; the device's hold reaches the browser as a new offer with both
@@ -129,8 +106,7 @@ def test_netns_hold_changes_audio_and_video_both_ways(pbx, browser_factory, work
     scripted device (harness/ua.py), which sees the SDP it is sent."""
     from harness.rtp import RtpEndpoint, tone_samples
     from harness.ua import UA, parse_sdp
-    _only_loopback()
-    phone = _browser_102(pbx, browser_factory, workdir, video=True)
+    phone = browser_102(pbx, browser_factory, workdir, video=True)
     door = UA(pbx, "101")
     media, video = RtpEndpoint(), RtpEndpoint()
     try:
@@ -177,7 +153,7 @@ def test_netns_hold_changes_audio_and_video_both_ways(pbx, browser_factory, work
         phone.wait_event("unhold-remote", 5)
         time.sleep(1.0)
         resumed = phone.record(3)
-        _browser_hangs_up(phone, door)
+        browser_hangs_up(phone, door)
     finally:
         media.close()
         video.close()
@@ -188,22 +164,15 @@ def test_netns_hold_changes_audio_and_video_both_ways(pbx, browser_factory, work
     assert pbx.alive()
 
 
-@outside
-@pytest.mark.timeout(300)
-def test_webrtc_video_browser_calls_browser():
-    _run_in_netns("test_netns_video_browser_calls_browser", "test_webrtc_video.py")
-
-
-@inside
+@pytest.mark.netns
 @pytest.mark.timeout(200)
-def test_netns_video_browser_calls_browser(pbx, browser_factory, workdir):
+def test_webrtc_video_browser_calls_browser(pbx, browser_factory, workdir):
     """Two dashboards with cameras: each decodes the other's picture (two
     chained bridges, the plain video ports of each the other's "device")."""
-    _only_loopback()
-    caller, callee = _browser_103_calls_102(pbx, browser_factory, workdir, video=True)
+    caller, callee = browser_103_calls_102(pbx, browser_factory, workdir, video=True)
     for name, p in (("102", callee), ("103", caller)):
         stats = _wait_frames(p, 20, 15)
         print(f"{name} video: {stats}")
         assert stats["codec"] in ("video/VP8", "video/H264"), stats
-    _browsers_hear_each_other(caller, callee, seconds=5)
+    browsers_hear_each_other(caller, callee, seconds=5)
     assert pbx.alive()

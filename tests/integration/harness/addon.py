@@ -39,8 +39,9 @@ def http_get(host: str, port: int, path: str, source: str | None = None,
         conn.close()
 
 
-class AddonPbx:
+class AddonPbx(procs.LogFile):
     """One ha-pbx in add-on mode. `binary` defaults to the harness's (HA_PBX_BIN)."""
+    log_tail_lines = 80
 
     def __init__(self, workdir: Path, registry: procs.ProcessRegistry, *, options: dict | None = None,
                  supervisor_url: str | None = None, token: str | None = None,
@@ -131,12 +132,3 @@ class AddonPbx:
         if self.proc is None:
             return None
         return procs.ProcessRegistry.terminate(self.proc, grace=grace, sig=signal.SIGTERM)
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def log_tail(self, lines: int = 80) -> str:
-        return procs.tail(self.log_path, lines)

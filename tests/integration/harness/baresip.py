@@ -100,7 +100,7 @@ class BaresipCtrl:
         self._t.join(timeout=1)
 
 
-class Baresip:
+class Baresip(procs.LogFile):
     """One baresip process with its own config dir, SIP port (and port+1, which
     baresip takes for TLS), RTP range, ctrl port and recording dir."""
 
@@ -194,15 +194,6 @@ class Baresip:
                     raise RuntimeError(f"baresip {self.name}: ctrl_tcp not up\n{self.log_tail()}")
                 time.sleep(0.1)
         return self
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def log_tail(self, n: int = 60) -> str:
-        return procs.tail(self.log_path, n)
 
     def registered(self) -> bool:
         # baresip prints e.g. "101@127.0.0.1: {0/UDP/v4} 200 OK () [1 binding]"

@@ -18,7 +18,9 @@ from . import procs
 WEBRTC_DIR = Path(__file__).resolve().parents[1] / "webrtc"
 
 
-class BrowserPhone:
+class BrowserPhone(procs.LogFile):
+    log_tail_lines = 40
+
     def __init__(self, workdir: Path, registry: procs.ProcessRegistry, name: str, source_wav: Path):
         self.name = name
         self.dir = Path(workdir) / name
@@ -110,8 +112,9 @@ class BrowserPhone:
         """getStats inbound-rtp of kind video: framesDecoded, keyFramesDecoded, pliCount..."""
         return self.command("videostats")["stats"]
 
-    def log_tail(self, lines: int = 40) -> str:
-        return procs.tail(self.log_path, lines) + "\n" + procs.tail(self.dir / "events.jsonl", lines)
+    def log_tail(self, lines: int | None = None) -> str:
+        lines = self.log_tail_lines if lines is None else lines
+        return super().log_tail(lines) + "\n" + procs.tail(self.dir / "events.jsonl", lines)
 
     def quit(self) -> None:
         if self.proc.poll() is None:

@@ -19,6 +19,8 @@ from . import procs
 
 REPO = Path(__file__).resolve().parents[3]
 HA_VERSION = "2025.4.4"
+HALLWAY_LIGHT = "input_boolean.hallway_light"   # made by the tests' `ha` fixture, exposed to Assist
+DOORBELL_RANG = "input_boolean.doorbell_rang"   # in CONFIG, not exposed
 
 
 def ha_venv() -> Path:
@@ -68,7 +70,9 @@ class HaError(RuntimeError):
     pass
 
 
-class HomeAssistant:
+class HomeAssistant(procs.LogFile):
+    log_tail_lines = 80
+
     def __init__(self, workdir: Path, registry: procs.ProcessRegistry, extra_yaml: str = ""):
         self.hass = require_ha()
         self.dir = Path(workdir) / "homeassistant"
@@ -105,9 +109,10 @@ class HomeAssistant:
             procs.ProcessRegistry.terminate(self.proc, grace=15.0)
             self.proc = None
 
-    def log_tail(self, n: int = 80) -> str:
-        own = procs.tail(self.config_dir / "home-assistant.log", n)
-        return f"{procs.tail(self.log_path, 20)}\n--- home-assistant.log ---\n{own}"
+    def log_tail(self, lines: int | None = None) -> str:
+        """hass's output, then its own home-assistant.log."""
+        own = procs.tail(self.config_dir / "home-assistant.log", self.log_tail_lines if lines is None else lines)
+        return f"{super().log_tail(20)}\n--- home-assistant.log ---\n{own}"
 
     # ------------------------------------------------------------ REST
     def request(self, method: str, path: str, body=None, form: dict | None = None, auth: bool = True,

@@ -15,7 +15,7 @@ from pathlib import Path
 from . import procs
 
 
-class Linphone:
+class Linphone(procs.LogFile):
     def __init__(self, workdir: Path, registry: procs.ProcessRegistry, name: str, *,
                  user: str, password: str, pbx_host: str, pbx_port: int,
                  realm: str = "ha-pbx", transport: str = "udp", register: bool = True,
@@ -154,14 +154,8 @@ show_local=0
     def terminate_all(self) -> None:
         self.send("terminate all")
 
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def log_tail(self, n: int = 60) -> str:
-        return self.console()[-3000:] + "\n--- liblinphone log ---\n" + procs.tail(self.log_path, n)
+    def log_tail(self, lines: int | None = None) -> str:
+        return self.console()[-3000:] + "\n--- liblinphone log ---\n" + super().log_tail(lines)
 
     def stop(self) -> None:
         if self.proc is None:

@@ -27,7 +27,7 @@ def _mosquitto_bin() -> str:
     return shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
-class Mosquitto:
+class Mosquitto(procs.LogFile):
     """One broker. `persistent`: it saves sessions and queued messages on
     SIGTERM and restores them when started again (for restart tests)."""
 
@@ -70,9 +70,6 @@ class Mosquitto:
             procs.ProcessRegistry.terminate(self.proc, grace=5.0)
             self.proc = None
 
-    def log_tail(self, n: int = 60) -> str:
-        return procs.tail(self.log_path, n)
-
     def publish(self, topic: str, payload: str, retain: bool = False, qos: int = 1) -> None:
         cmd = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.port), "-t", topic,
                "-m", payload, "-q", str(qos)]
@@ -110,7 +107,7 @@ class Message:
         return json.loads(self.payload)
 
 
-class Recorder:
+class Recorder(procs.LogFile):
     """mosquitto_sub on a filter, every message with its arrival time.
     `client_id` + `persistent`: a persistent QoS 1 session, so that messages
     published while the recorder is away are queued for it by the broker."""
@@ -118,10 +115,10 @@ class Recorder:
     def __init__(self, broker: Mosquitto, registry: procs.ProcessRegistry, topic_filter: str = "#",
                  name: str = "rec", client_id: str | None = None, persistent: bool = False):
         self.broker, self.registry, self.filter = broker, registry, topic_filter
-        self.path = broker.dir / f"{name}.log"
+        self.log_path = broker.dir / f"{name}.log"
         self.client_id, self.persistent = client_id, persistent
         self.proc: subprocess.Popen | None = None
-        self.path.write_text("")
+        self.log_path.write_text("")
 
     def start(self) -> "Recorder":
         cmd = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(self.broker.port), "-t", self.filter,
@@ -130,7 +127,7 @@ class Recorder:
             cmd += ["-i", self.client_id]
         if self.persistent:
             cmd.append("-c")
-        f = open(self.path, "ab", buffering=0)
+        f = open(self.log_path, "ab", buffering=0)
         self.proc = self.registry.popen(cmd, stdout=f, stderr=subprocess.DEVNULL)
         # mosquitto_sub has no "subscribed" signal: give it a moment.
         time.sleep(0.3)
@@ -143,7 +140,7 @@ class Recorder:
 
     def messages(self) -> list[Message]:
         out = []
-        for line in self.path.read_text(errors="replace").splitlines():
+        for line in self.log_path.read_text(errors="replace").splitlines():
             parts = line.split("\t", 3)
             if len(parts) == 4:
                 out.append(Message(float(parts[0]), parts[1] == "1", parts[2], parts[3]))
@@ -167,9 +164,6 @@ class Recorder:
                    timeout: float = 10.0, since: int = 0) -> Message:
         return self.wait_for(lambda m: m.topic == topic and payload_pred(m.payload), timeout,
                              what=f"message on {topic}", since=since)
-
-    def log_tail(self, n: int = 60) -> str:
-        return procs.tail(self.path, n)
 
 
 def mqtt_overrides(broker: Mosquitto, **extra) -> dict:

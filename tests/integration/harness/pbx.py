@@ -79,9 +79,10 @@ def _merge(base: dict, over: dict) -> dict:
     return base
 
 
-class Pbx:
+class Pbx(procs.LogFile):
     """One ha-pbx process. Ports are chosen free at construction; the data_dir
     (and so registrations) survives restart()."""
+    log_tail_lines = 80
 
     def __init__(self, workdir: Path, registry: procs.ProcessRegistry, *,
                  tls: bool = False, tls_files: tuple[Path, Path] | None = None,
@@ -206,12 +207,3 @@ class Pbx:
     def restart(self, timeout: float = 15.0) -> "Pbx":
         self.stop()
         return self.start(timeout)
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def log_tail(self, lines: int = 80) -> str:
-        return procs.tail(self.log_path, lines)

@@ -145,6 +145,23 @@ def port_bound_udp(port: int, host: str = "127.0.0.1") -> bool:
     return not _free(port, host, udp=True, tcp=False)
 
 
+class LogFile:
+    """log_text() and log_tail() of a process whose output goes to the file
+    `self.log_path` (the dumper fixture prints log_tail() when a test fails).
+    `log_tail_lines` is the default tail; a peer with more to show extends log_tail."""
+    log_path: Path
+    log_tail_lines = 60
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, lines: int | None = None) -> str:
+        return tail(self.log_path, self.log_tail_lines if lines is None else lines)
+
+
 def tail(path: Path, lines: int = 60) -> str:
     try:
         data = Path(path).read_bytes()

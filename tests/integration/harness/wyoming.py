@@ -175,7 +175,7 @@ def pcm_to_wav(path: Path | str, pcm: bytes, rate: int, out_rate: int | None = N
 
 
 # ------------------------------------------------------------------ servers
-class _Server:
+class _Server(procs.LogFile):
     kind = ""
 
     def __init__(self, workdir: Path, registry: procs.ProcessRegistry):
@@ -220,9 +220,6 @@ class _Server:
         if self.proc is not None:
             procs.ProcessRegistry.terminate(self.proc, grace=3.0)
             self.proc = None
-
-    def log_tail(self, n: int = 60) -> str:
-        return procs.tail(self.log_path, n)
 
 
 class PiperServer(_Server):
