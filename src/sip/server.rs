@@ -1,6 +1,6 @@
 //! Starts the SIP side: listeners, rsipstack endpoint, router and sweeper.
 use super::auth::ban::{BanList, BanPolicy};
-use super::auth::digest::NonceKeeper;
+use super::auth::nonces::{NonceLimits, NonceTable};
 use super::core::{now_unix, SipCore, SipCoreRef};
 use super::registrar::bindings::{BindingTable, Limits};
 use super::registrar::handler::from_row;
@@ -65,7 +65,7 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
             max_contacts: reg.max_contacts,
         },
         advertised_ip: config.sip.advertised_ip(&config.rtp),
-        nonces: NonceKeeper::new(nonce_secret(&config), config.sip.nonce_ttl_secs),
+        nonces: Mutex::new(NonceTable::new(nonce_secret(&config), NonceLimits::with_ttl(config.sip.nonce_ttl_secs))),
         config,
         endpoint: endpoint.inner.clone(),
         dialogs,
