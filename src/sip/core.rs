@@ -21,6 +21,8 @@ pub struct SipCore {
     pub location: Mutex<BindingTable>,
     pub nonces: Mutex<NonceTable>,
     pub bans: Arc<Mutex<BanList>>,
+    /// Wrong API tokens, per client address (same policy as SIP bans).
+    pub api_bans: Mutex<BanList>,
     pub store: Store,
     pub binding_writer: BindingWriter,
     pub bus: EventBus,

@@ -73,6 +73,7 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
         directory: RwLock::new(directory),
         location: Mutex::new(location),
         bans,
+        api_bans: Mutex::new(BanList::new(policy)),
         store,
         binding_writer,
         bus,

@@ -263,3 +263,33 @@ def test_wrong_passwords_from_the_real_source_still_ban_it(pbx_factory):
         assert statuses == [403] * 4, statuses
         assert c.options(timeout=2.0) is None, "a source with 4 failures is still answered"
 
+
+# ----------------------------------------------------------------- API tokens (item 9)
+def _api_get(pbx, token: str | None, source: str) -> tuple[int, dict]:
+    import http.client
+    import json
+    conn = http.client.HTTPConnection(pbx.host, pbx.http_port, timeout=5, source_address=(source, 0))
+    try:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        conn.request("GET", "/api/calls", headers=headers)
+        r = conn.getresponse()
+        return r.status, json.loads(r.read() or b"{}")
+    finally:
+        conn.close()
+
+
+def test_wrong_api_tokens_are_limited_per_address(pbx_factory):
+    token = "a-long-and-right-api-token"
+    pbx = pbx_factory(overrides={"http": {"api_token": token},
+                                 "security": {"ban_after_failures": 5, "ban_window_secs": 120,
+                                              "ban_secs": 300}}).start()
+    statuses = [_api_get(pbx, f"guess{i}", ATTACKER)[0] for i in range(5)]
+    assert statuses == [401] * 5, statuses
+    status, body = _api_get(pbx, "guess-more", ATTACKER)
+    assert status == 429, (status, body)
+    # guessing on tells nothing: the right token from there is refused too
+    assert _api_get(pbx, token, ATTACKER)[0] == 429
+    # the right token from elsewhere is unaffected, as are many right requests
+    for _ in range(20):
+        status, body = _api_get(pbx, token, "127.0.0.1")
+        assert status == 200 and "calls" in body, (status, body)
