@@ -223,16 +223,18 @@ pub fn verify(creds: &Credentials, attempt: Attempt, realm: &str, password: Opti
     Verdict::Ok
 }
 
-/// Whether the digest `uri` names the Request-URI (RFC 2617 3.2.2.5). Clients
-/// copy it verbatim; the comparison still tolerates case in scheme and host, a
-/// default port written out, and URI parameters, since only scheme, user, host
-/// and port say where the request goes.
+/// Whether the digest `uri` names the Request-URI (RFC 2617 3.2.2.5). Most
+/// clients copy it verbatim; the comparison tolerates case in scheme and host,
+/// a default port written out, and URI parameters, since only scheme, user,
+/// host and port say where the request goes. A `uri` without a user part that
+/// names the Request-URI's host and port is accepted too: sipp (by default) and
+/// some devices send the registrar's address for every request.
 pub fn uri_matches(digest_uri: &str, request_uri: &str) -> bool {
     if digest_uri == request_uri {
         return true;
     }
     match (uri_key(digest_uri), uri_key(request_uri)) {
-        (Some(a), Some(b)) => a == b,
+        (Some(d), Some(r)) => d == r || (d.1.is_empty() && (&d.0, &d.2, d.3) == (&r.0, &r.2, r.3)),
         _ => false,
     }
 }

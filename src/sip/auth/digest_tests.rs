@@ -139,6 +139,7 @@ fn uri_comparison() {
         ("sip:127.0.0.1:5070", "sip:127.0.0.1:5070;transport=tcp"),
         ("sips:[::1]", "sips:[::1]:5061"),
         ("sip:102:pw@h", "sip:102@h"),
+        ("sip:127.0.0.1:5070", "sip:102@127.0.0.1:5070"),
     ] {
         assert!(uri_matches(a, b), "{a} vs {b}");
     }
@@ -150,6 +151,8 @@ fn uri_comparison() {
         ("sip:", "sip:x"),
         ("tel:102", "sip:102@h"),
         ("sip:h:99999", "sip:h"),
+        ("sip:127.0.0.1:5070", "sip:102@127.0.0.1:5071"),
+        ("sip:103@127.0.0.1", "sip:127.0.0.1"),
     ] {
         assert!(!uri_matches(a, b), "{a} vs {b}");
     }
