@@ -124,10 +124,13 @@ fn the_next_count_of_a_nonce_is_accepted() {
 fn digest_uri_must_name_the_request_uri() {
     let mut k = keeper();
     let phone = "10.0.0.1".parse().unwrap();
-    let c = creds_for(&k.issue(phone, 1000), "secret", Algorithm::Md5, true);
-    let elsewhere = Attempt { request_uri: "sip:102@127.0.0.1", ..at("REGISTER", "10.0.0.1", 1001) };
-    assert_eq!(verify(&c, elsewhere, "ha-pbx", Some("secret"), &mut k), Verdict::UriMismatch);
-    assert_eq!(verify(&c, at("REGISTER", "10.0.0.1", 1001), "ha-pbx", Some("secret"), &mut k), Verdict::Ok);
+    let mut c = creds_for(&k.issue(phone, 1000), "secret", Algorithm::Md5, true);
+    c.uri = "sip:102@127.0.0.1".into();
+    c.response = expected_response(&c, Algorithm::Md5, "INVITE", "secret");
+    let to = |uri| Attempt { request_uri: uri, ..at("INVITE", "10.0.0.1", 1001) };
+    assert_eq!(verify(&c, to("sip:103@127.0.0.1"), "ha-pbx", Some("secret"), &mut k), Verdict::UriMismatch);
+    assert_eq!(verify(&c, to("sip:127.0.0.1"), "ha-pbx", Some("secret"), &mut k), Verdict::UriMismatch);
+    assert_eq!(verify(&c, to("sip:102@127.0.0.1"), "ha-pbx", Some("secret"), &mut k), Verdict::Ok);
 }
 
 #[test]
