@@ -60,6 +60,22 @@ pub fn reply_to_raw(data: &[u8], status: u16, reason: &str, to_tag: &str) -> Opt
     (out.len() <= MAX_REPLY).then(|| out.into_bytes())
 }
 
+/// Whether a datagram's body is shorter than its Content-Length says (RFC 3261
+/// 18.3: the datagram ended early; a request gets 400, a response is dropped).
+/// False when there is no header end or no readable Content-Length: the parser
+/// decides those.
+pub fn body_cut_short(data: &[u8]) -> bool {
+    let Some(head_end) = memfind(data, b"\r\n\r\n") else { return false };
+    let body = data.len() - (head_end + 4);
+    let head = String::from_utf8_lossy(&data[..head_end]);
+    let declared = head.split("\r\n").skip(1).find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        let name = name.trim();
+        (name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l")).then(|| value.trim().parse::<usize>().ok())?
+    });
+    declared.is_some_and(|n| n > body)
+}
+
 fn has_tag(to: &str) -> bool {
     // parameters after the URI (after '>' when there is one)
     let params = to.rsplit_once('>').map(|(_, p)| p).unwrap_or(to);
@@ -91,7 +107,7 @@ mod tests {
 
     const BIG_INVITE: &str = "INVITE sip:102@127.0.0.1 SIP/2.0\r\nv: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n\
         Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK0\r\nFrom: <sip:101@h>;tag=a\r\nTo:\r\n <sip:102@h>\r\n\
-        Call-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 9\r\n\r\nv=0 junk";
+        Call-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 9\r\n\r\nv=0 junks";
 
     #[test]
     fn too_large_reply_copies_the_transaction_headers() {
@@ -117,6 +133,16 @@ mod tests {
             assert!(reply_to_raw(bad.as_bytes(), 513, "Message Too Large", "t").is_none(), "{bad:.40}");
         }
         assert!(reply_to_raw(&[0xff; 100], 513, "x", "t").is_none());
+    }
+
+    #[test]
+    fn a_body_shorter_than_its_content_length_is_seen() {
+        assert!(!body_cut_short(BIG_INVITE.as_bytes()));
+        assert!(body_cut_short(BIG_INVITE.replace("Content-Length: 9", "Content-Length: 5000").as_bytes()));
+        assert!(body_cut_short(BIG_INVITE.replace("Content-Length: 9", "l: 10").as_bytes()));
+        assert!(!body_cut_short(BIG_INVITE.replace("Content-Length: 9", "Content-Length: 3").as_bytes()));
+        assert!(!body_cut_short(BIG_INVITE.replace("Content-Length: 9", "Content-Length: lots").as_bytes()));
+        assert!(!body_cut_short(b"OPTIONS sip:h SIP/2.0\r\nContent-Length: 10\r\n"));
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //! received into a 64 KiB buffer, so its real size is known, and only one that
 //! fits both `security.max_message_bytes` and rsipstack's buffer is handed up.
 //! A larger request gets `513 Message Too Large` (RFC 3261 21.5.14), anything
-//! else larger is dropped; nothing truncated is ever processed. Raising the
+//! else larger is dropped; nothing truncated is ever processed. A datagram
+//! whose body is shorter than its Content-Length (cut by its sender) gets 400
+//! if it is a request and is dropped otherwise (RFC 3261 18.3). Raising the
 //! 8 KB ceiling itself would need a patched rsipstack; SIP over UDP should stay
 //! far below it anyway (RFC 3261 18.1.1: above 1,300 bytes a UDP client
 //! switches to TCP, whose limit is `max_message_bytes`).
@@ -39,17 +41,20 @@ impl WholeDatagrams {
         }
     }
 
-    async fn refuse(&self, data: &[u8], from: SocketAddr) {
+    /// Answer a datagram that is not handed up (`status` to a request, nothing
+    /// to the rest, nothing to a banned source).
+    async fn refuse(&self, data: &[u8], from: SocketAddr, status: u16, reason: &str) {
         if self.bans.lock().map(|b| b.is_banned(from.ip(), Instant::now())).unwrap_or(false) {
             return;
         }
         let tag = format!("{:08x}", rand::random::<u32>());
-        match stateless::reply_to_raw(data, 513, "Message Too Large", &tag) {
+        let (len, limit) = (data.len(), self.limit);
+        match stateless::reply_to_raw(data, status, reason, &tag) {
             Some(reply) => {
-                tracing::info!(%from, len = data.len(), limit = self.limit, "SIP datagram too large: 513");
+                tracing::info!(%from, len, limit, "SIP datagram refused: {status} {reason}");
                 let _ = self.socket.send_to(&reply, from).await;
             }
-            None => tracing::info!(%from, len = data.len(), limit = self.limit, "SIP datagram too large: dropped"),
+            None => tracing::info!(%from, len, limit, "SIP datagram dropped ({reason})"),
         }
     }
 }
@@ -65,11 +70,14 @@ impl rsipstack::platform::net::UdpSocket for WholeDatagrams {
         let mut buf = self.buf.lock().await;
         loop {
             let (len, from) = self.socket.recv_from(&mut buf).await?;
-            if len <= self.limit.min(out.len()) {
+            if len > self.limit.min(out.len()) {
+                self.refuse(&buf[..len], from, 513, "Message Too Large").await;
+            } else if stateless::body_cut_short(&buf[..len]) {
+                self.refuse(&buf[..len], from, 400, "Bad Request").await;
+            } else {
                 out[..len].copy_from_slice(&buf[..len]);
                 return Ok((len, from));
             }
-            self.refuse(&buf[..len], from).await;
         }
     }
 

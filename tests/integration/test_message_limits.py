@@ -110,3 +110,16 @@ def test_oversized_datagram_without_headers_is_dropped_quietly(pbx):
             s.recvfrom(70000)
     with siplib.SipClient(pbx.host, pbx.sip_port) as c:
         assert c.options(timeout=3.0).status == 200
+
+
+def test_udp_body_shorter_than_its_content_length_gets_400(pbx):
+    """RFC 3261 18.3: a datagram that ends before the body its Content-Length
+    announces is an error; a request gets 400 (not processed with what is there)."""
+    with siplib.SipClient(pbx.host, pbx.sip_port) as c:
+        uri = f"sip:{pbx.host}:{pbx.sip_port}"
+        data, branch = c.build("OPTIONS", uri, extra=[("Content-Type", "text/plain")], body=b"0123456789")
+        c.send_raw(data.replace(b"Content-Length: 10\r\n", b"Content-Length: 5000\r\n"))
+        r = c.recv_message(timeout=3.0)
+        assert r is not None and r.status == 400 and branch in (r.get("via") or ""), r
+        ok, _ = _options(c, pbx)
+        assert ok is not None and ok.status == 200, ok
