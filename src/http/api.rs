@@ -3,16 +3,20 @@
 //! JSON `{"error": "..."}` naming what was wrong.
 use crate::sip::control::{self, ControlError};
 use crate::sip::core::SipCoreRef;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::time::Instant;
 
 type Reply = (StatusCode, Json<Value>);
 
-pub fn routes() -> Router<SipCoreRef> {
+pub fn routes(core: SipCoreRef) -> Router<SipCoreRef> {
     Router::new()
         .route("/api/calls", get(list).post(dial))
         .route("/api/calls/{id}", delete(hang_up))
@@ -22,6 +26,28 @@ pub fn routes() -> Router<SipCoreRef> {
         .route("/api/calls/{id}/agent", post(answer_with_agent))
         .route("/api/messages", get(messages))
         .route("/api/announce", post(announce))
+        .route_layer(middleware::from_fn_with_state(core, token_guard))
+}
+
+/// Wrong or missing tokens are counted per client address like wrong SIP
+/// passwords (`security.ban_after_failures` within `ban_window_secs`); then
+/// every API request from that address gets 429 for `ban_secs`, the right
+/// token included, so guessing on tells nothing. Other addresses are unaffected.
+async fn token_guard(State(core): State<SipCoreRef>, ConnectInfo(remote): ConnectInfo<SocketAddr>, req: Request, next: Next) -> Response {
+    let ip = remote.ip();
+    if core.api_bans.lock().map(|b| b.is_banned(ip, Instant::now())).unwrap_or(false) {
+        let retry = core.config.security.ban_secs.to_string();
+        return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, retry)], Json(json!({"error": "too many wrong tokens from this address"})))
+            .into_response();
+    }
+    let resp = next.run(req).await;
+    if resp.status() == StatusCode::UNAUTHORIZED {
+        let start = core.api_bans.lock().map(|mut b| b.record_failure(ip, "", Instant::now()));
+        if start.is_ok_and(|s| s == crate::sip::auth::ban::BanStart::Source) {
+            tracing::warn!(%ip, "too many wrong API tokens: address refused for {} s", core.config.security.ban_secs);
+        }
+    }
+    resp
 }
 
 fn authorized(core: &SipCoreRef, headers: &HeaderMap) -> Result<(), Reply> {
@@ -29,7 +55,7 @@ fn authorized(core: &SipCoreRef, headers: &HeaderMap) -> Result<(), Reply> {
         return Err((StatusCode::FORBIDDEN, Json(json!({"error": "the API is off: set http.api_token"}))));
     };
     let given = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    if given == Some(token) {
+    if given.is_some_and(|g| crate::sip::auth::nonces::constant_time_eq(g.as_bytes(), token.as_bytes())) {
         Ok(())
     } else {
         Err((StatusCode::UNAUTHORIZED, Json(json!({"error": "missing or wrong bearer token"}))))

@@ -26,7 +26,7 @@ pub async fn serve_tls(listener: wss::TlsListener, core: SipCoreRef) -> anyhow::
 }
 
 fn routes(core: SipCoreRef) -> Router {
-    Router::new().route("/health", get(health)).route("/metrics", get(metrics)).route("/ws", get(sip_ws::upgrade)).merge(api::routes()).with_state(core)
+    Router::new().route("/health", get(health)).route("/metrics", get(metrics)).route("/ws", get(sip_ws::upgrade)).merge(api::routes(core.clone())).with_state(core)
 }
 
 /// `addon`: add-on mode adds the panel and lets only the Supervisor's ingress proxy in.

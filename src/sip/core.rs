@@ -1,6 +1,6 @@
 //! State shared by every SIP handler: directory, location service, auth, media.
 use super::auth::ban::BanList;
-use super::auth::digest::NonceKeeper;
+use super::auth::nonces::NonceTable;
 use super::registrar::bindings::{BindingTable, Limits};
 use crate::config::{Config, Transport};
 use crate::events::EventBus;
@@ -19,8 +19,10 @@ pub struct SipCore {
     pub dialogs: Arc<DialogLayer>,
     pub directory: RwLock<HashMap<String, ExtensionRow>>,
     pub location: Mutex<BindingTable>,
-    pub nonces: NonceKeeper,
+    pub nonces: Mutex<NonceTable>,
     pub bans: Arc<Mutex<BanList>>,
+    /// Wrong API tokens, per client address (same policy as SIP bans).
+    pub api_bans: Mutex<BanList>,
     pub store: Store,
     pub binding_writer: BindingWriter,
     pub bus: EventBus,

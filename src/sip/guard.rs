@@ -1,7 +1,12 @@
 //! First look at every message, before a transaction exists: drop what comes
-//! from banned sources and what is larger than `security.max_message_bytes`.
+//! from banned sources; answer a request larger than
+//! `security.max_message_bytes` (or with more than 200 headers) with 513 and
+//! one that is not SIP/2.0 with 505, and drop such responses. Every transport
+//! passes here (UDP datagrams over the limit are already refused whole below
+//! rsipstack, see `udp_socket.rs`; TCP, TLS and WebSocket messages here).
 use super::auth::ban::BanList;
-use rsipstack::sip::SipMessage;
+use super::stateless;
+use rsipstack::sip::{Method, SipMessage, StatusCode, Version};
 use rsipstack::transaction::endpoint::TransportEventInspector;
 use rsipstack::transport::TransportEvent;
 use std::sync::{Arc, Mutex};
@@ -9,27 +14,104 @@ use std::time::Instant;
 
 pub struct Guard {
     pub bans: Arc<Mutex<BanList>>,
-    pub max_body: usize,
+    pub max_message_bytes: usize,
+}
+
+/// What to do with a message that is not banned.
+#[derive(Debug, PartialEq, Eq)]
+enum Check {
+    Pass,
+    Drop(&'static str),
+    Reply(StatusCode),
+}
+
+fn check(msg: &SipMessage, max_message_bytes: usize) -> Check {
+    let (version, headers, is_ack) = match msg {
+        SipMessage::Request(r) => (r.version, r.headers.len(), r.method == Method::Ack),
+        SipMessage::Response(r) => (r.version, r.headers.len(), false),
+    };
+    let too_large = headers > 200 || msg.to_bytes().len() > max_message_bytes;
+    let problem = if too_large {
+        (StatusCode::MessageTooLarge, "too large")
+    } else if version != Version::V2 {
+        (StatusCode::VersionNotSupported, "not SIP/2.0")
+    } else {
+        return Check::Pass;
+    };
+    match msg {
+        SipMessage::Request(_) if !is_ack => Check::Reply(problem.0),
+        _ => Check::Drop(problem.1),
+    }
 }
 
 #[async_trait::async_trait]
 impl TransportEventInspector for Guard {
     async fn handle(&self, event: TransportEvent) -> Option<TransportEvent> {
-        if let TransportEvent::Incoming(msg, _, from) = &event {
+        if let TransportEvent::Incoming(msg, conn, from) = &event {
             if let Ok(addr) = from.get_socketaddr()
-                && self.bans.lock().map(|b| b.is_banned(addr.ip(), Instant::now())).unwrap_or(false) {
-                    tracing::trace!(%addr, "message from banned source dropped");
+                && self.bans.lock().map(|b| b.is_banned(addr.ip(), Instant::now())).unwrap_or(false)
+            {
+                tracing::trace!(%addr, "message from banned source dropped");
+                return None;
+            }
+            match check(msg, self.max_message_bytes) {
+                Check::Pass => {}
+                Check::Drop(why) => {
+                    tracing::info!(%from, "SIP message dropped: {why}");
                     return None;
                 }
-            let (body, headers) = match msg {
-                SipMessage::Request(r) => (r.body.len(), r.headers.len()),
-                SipMessage::Response(r) => (r.body.len(), r.headers.len()),
-            };
-            if body > self.max_body || headers > 200 {
-                tracing::info!(%from, body, headers, "oversized SIP message dropped");
-                return None;
+                Check::Reply(status) => {
+                    let SipMessage::Request(req) = msg else { return None };
+                    tracing::info!(%from, method = %req.method, %status, "SIP request refused before any transaction");
+                    let tag = format!("{:08x}", rand::random::<u32>());
+                    let resp = stateless::reply_to(req, status, &tag);
+                    if let Err(e) = conn.send(SipMessage::Response(resp), Some(from)).await {
+                        tracing::debug!(error = %e, "stateless reply not sent");
+                    }
+                    return None;
+                }
             }
         }
         Some(event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(text: &str) -> SipMessage {
+        SipMessage::try_from(text.as_bytes()).unwrap()
+    }
+    fn request(start: &str, body: &str) -> SipMessage {
+        msg(&format!(
+            "{start}\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=a\r\nTo: <sip:b@h>\r\n\
+             Call-ID: c\r\nCSeq: 1 {}\r\nContent-Length: {}\r\n\r\n{body}",
+            start.split(' ').next().unwrap(),
+            body.len()
+        ))
+    }
+
+    #[test]
+    fn old_versions_get_505_and_big_messages_513() {
+        assert_eq!(check(&request("OPTIONS sip:h SIP/2.0", ""), 2000), Check::Pass);
+        assert_eq!(check(&request("OPTIONS sip:h SIP/1.0", ""), 2000), Check::Reply(StatusCode::VersionNotSupported));
+        assert_eq!(check(&request("ACK sip:h SIP/1.0", ""), 2000), Check::Drop("not SIP/2.0"));
+        let big = "x".repeat(2000);
+        assert_eq!(check(&request("INVITE sip:h SIP/2.0", &big), 2000), Check::Reply(StatusCode::MessageTooLarge));
+        assert_eq!(check(&request("INVITE sip:h SIP/2.0", &big), 4000), Check::Pass);
+        assert_eq!(check(&request("ACK sip:h SIP/2.0", &big), 2000), Check::Drop("too large"));
+        let resp = msg("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=a\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 X\r\n\r\n");
+        assert_eq!(check(&resp, 2000), Check::Pass);
+    }
+
+    #[test]
+    fn the_whole_message_counts_not_only_the_body() {
+        let many = (0..60).map(|i| format!("X-H{i}: {}\r\n", "y".repeat(30))).collect::<String>();
+        let text = format!(
+            "OPTIONS sip:h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=a\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n{many}Content-Length: 0\r\n\r\n"
+        );
+        assert!(text.len() > 2000);
+        assert_eq!(check(&msg(&text), 2000), Check::Reply(StatusCode::MessageTooLarge));
     }
 }

@@ -12,6 +12,8 @@ pub mod guard;
 pub mod registrar;
 pub mod router;
 pub mod server;
+pub mod stateless;
 pub mod tls_cert;
 pub mod transports;
+pub mod udp_socket;
 pub mod websocket;

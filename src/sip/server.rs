@@ -1,6 +1,6 @@
 //! Starts the SIP side: listeners, rsipstack endpoint, router and sweeper.
 use super::auth::ban::{BanList, BanPolicy};
-use super::auth::digest::NonceKeeper;
+use super::auth::nonces::{NonceLimits, NonceTable};
 use super::core::{now_unix, SipCore, SipCoreRef};
 use super::registrar::bindings::{BindingTable, Limits};
 use super::registrar::handler::from_row;
@@ -25,13 +25,14 @@ pub struct SipDeps {
 
 pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<SipCoreRef> {
     let SipDeps { config, store, binding_writer, bus, media } = deps;
-    let (transport_layer, listeners) = super::transports::build(&config, &cancel).await?;
     let sec = &config.security;
-    let bans = Arc::new(Mutex::new(BanList::new(BanPolicy {
+    let policy = BanPolicy {
         max_failures: sec.ban_after_failures,
         window: Duration::from_secs(sec.ban_window_secs),
         ban_for: Duration::from_secs(sec.ban_secs),
-    })));
+    };
+    let bans = Arc::new(Mutex::new(BanList::new(policy)));
+    let (transport_layer, listeners) = super::transports::build(&config, &bans, &cancel).await?;
     // Call-IDs we make end in our own name, not the library's.
     let option = rsipstack::transaction::endpoint::EndpointOption {
         callid_suffix: Some(format!("ha-pbx.{}", config.sip.advertised_ip(&config.rtp))),
@@ -42,7 +43,7 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
         .with_user_agent(concat!("ha-pbx/", env!("CARGO_PKG_VERSION")))
         .with_transport_layer(transport_layer)
         .with_cancel_token(cancel.child_token())
-        .with_transport_inspector(Box::new(super::guard::Guard { bans: bans.clone(), max_body: sec.max_message_bytes }))
+        .with_transport_inspector(Box::new(super::guard::Guard { bans: bans.clone(), max_message_bytes: sec.max_message_bytes }))
         .build();
     let incoming = endpoint.incoming_transactions().map_err(|e| anyhow::anyhow!("{e}"))?;
     let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
@@ -65,13 +66,14 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
             max_contacts: reg.max_contacts,
         },
         advertised_ip: config.sip.advertised_ip(&config.rtp),
-        nonces: NonceKeeper::new(nonce_secret(&config), config.sip.nonce_ttl_secs),
+        nonces: Mutex::new(NonceTable::new(nonce_secret(&config), NonceLimits::with_ttl(config.sip.nonce_ttl_secs))),
         config,
         endpoint: endpoint.inner.clone(),
         dialogs,
         directory: RwLock::new(directory),
         location: Mutex::new(location),
         bans,
+        api_bans: Mutex::new(BanList::new(policy)),
         store,
         binding_writer,
         bus,

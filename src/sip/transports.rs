@@ -1,5 +1,7 @@
 //! SIP listeners (UDP, TCP, TLS) from `sip.listen`, with clear errors.
+use super::auth::ban::BanList;
 use super::tls_cert;
+use super::udp_socket::WholeDatagrams;
 use crate::config::{Config, ListenAddr, Transport};
 use anyhow::{anyhow, Context};
 use rsipstack::transport::tcp_listener::TcpListenerConnection;
@@ -7,16 +9,21 @@ use rsipstack::transport::tls::{TlsConfig, TlsListenerConnection};
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::{SipConnection, TransportLayer};
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
-pub async fn build(config: &Config, cancel: &CancellationToken) -> anyhow::Result<(TransportLayer, Vec<(Transport, SocketAddr)>)> {
+pub async fn build(
+    config: &Config,
+    bans: &Arc<Mutex<BanList>>,
+    cancel: &CancellationToken,
+) -> anyhow::Result<(TransportLayer, Vec<(Transport, SocketAddr)>)> {
     let layer = TransportLayer::new(cancel.child_token());
     let mut bound = Vec::new();
     let advertised = config.sip.advertised_ip(&config.rtp);
     for (i, l) in config.sip.listen.iter().enumerate() {
         // Via/Contact must name a reachable address, not 0.0.0.0.
         let external = l.addr.ip().is_unspecified().then(|| SocketAddr::new(advertised, l.addr.port()));
-        let conn = open(config, l, external, cancel).await.with_context(|| format!("sip.listen[{i}]: cannot listen on {l}"))?;
+        let conn = open(config, l, external, bans, cancel).await.with_context(|| format!("sip.listen[{i}]: cannot listen on {l}"))?;
         layer.add_transport(conn);
         tracing::info!("SIP listening on {l}");
         bound.push((l.transport, l.addr));
@@ -24,10 +31,18 @@ pub async fn build(config: &Config, cancel: &CancellationToken) -> anyhow::Resul
     Ok((layer, bound))
 }
 
-async fn open(config: &Config, l: &ListenAddr, external: Option<SocketAddr>, cancel: &CancellationToken) -> anyhow::Result<SipConnection> {
+async fn open(
+    config: &Config,
+    l: &ListenAddr,
+    external: Option<SocketAddr>,
+    bans: &Arc<Mutex<BanList>>,
+    cancel: &CancellationToken,
+) -> anyhow::Result<SipConnection> {
     match l.transport {
         Transport::Udp => {
-            let c = UdpConnection::create_connection(l.addr, external, Some(cancel.child_token())).await.map_err(|e| anyhow!("{e}"))?;
+            let socket = tokio::net::UdpSocket::bind(l.addr).await?;
+            let whole = WholeDatagrams::new(socket, config.security.max_message_bytes, bans.clone());
+            let c = UdpConnection::from_socket(Arc::new(whole), external, Some(cancel.child_token())).await.map_err(|e| anyhow!("{e}"))?;
             Ok(c.into())
         }
         Transport::Tcp => {

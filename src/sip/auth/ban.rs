@@ -1,13 +1,28 @@
 //! Sources that fail digest auth repeatedly are ignored for a while (sans-IO).
 //!
-//! Counted per source IP and only for wrong credentials (a first request
-//! without credentials or a stale nonce is normal). A source that has just
-//! authenticated correctly is not banned by failures of others behind the
-//! same address until the window passes, so a brute-forcer next to a real
-//! device cannot lock it out by guessing.
+//! Only wrong credentials on a nonce that was issued to the same address
+//! count (a first request without credentials, a stale nonce, or a nonce the
+//! source never received — a spoofed source — count nothing; see `nonces.rs`).
+//! Failures are counted twice:
+//!
+//! - per (address, user name): `max_failures` within `window` bans that pair,
+//!   whatever else the address does. A success for one extension never
+//!   forgives guesses for another, and a success never resets a count: it
+//!   only ages out of the window.
+//! - per address: `max_failures` within `window` bans the address, unless it
+//!   authenticated correctly within the window (a brute-forcer behind the same
+//!   NAT as a real device should not lock the device out); such an address is
+//!   still banned at `TRUSTED_FACTOR` times as many failures.
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
+
+/// A recently successful address is banned only at this many times the limit.
+pub const TRUSTED_FACTOR: u32 = 10;
+/// User names longer than this are counted by their first this many bytes.
+const MAX_USER_KEY: usize = 64;
+/// Pairs remembered at most (beyond that only per-address counts grow).
+const MAX_PAIRS: usize = 65_536;
 
 #[derive(Debug, Clone, Copy)]
 pub struct BanPolicy {
@@ -17,69 +32,122 @@ pub struct BanPolicy {
 }
 
 #[derive(Debug, Default)]
-struct SourceState {
+struct Counter {
     failures: u32,
     window_start: Option<Instant>,
     banned_until: Option<Instant>,
+}
+
+impl Counter {
+    fn banned(&self, now: Instant) -> bool {
+        self.banned_until.is_some_and(|u| now < u)
+    }
+
+    /// Count one failure; true when it reaches `limit` and starts a ban.
+    fn fail(&mut self, p: &BanPolicy, limit: u32, now: Instant) -> bool {
+        if self.window_start.is_none_or(|w| now.duration_since(w) > p.window) {
+            self.window_start = Some(now);
+            self.failures = 0;
+        }
+        self.failures += 1;
+        if self.failures >= limit {
+            self.banned_until = Some(now + p.ban_for);
+            self.failures = 0;
+            self.window_start = None;
+            return true;
+        }
+        false
+    }
+
+    fn live(&self, p: &BanPolicy, now: Instant) -> bool {
+        self.banned(now) || self.window_start.is_some_and(|w| now.duration_since(w) <= p.window)
+    }
+}
+
+#[derive(Debug, Default)]
+struct SourceState {
+    counter: Counter,
     trusted_until: Option<Instant>,
+}
+
+/// What one failure led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BanStart {
+    None,
+    /// This user name from this address is refused from now on.
+    Pair,
+    /// Everything from this address is ignored from now on.
+    Source,
 }
 
 #[derive(Debug)]
 pub struct BanList {
     policy: BanPolicy,
     sources: HashMap<IpAddr, SourceState>,
+    pairs: HashMap<(IpAddr, String), Counter>,
+}
+
+fn user_key(user: &str) -> String {
+    let mut end = user.len().min(MAX_USER_KEY);
+    while !user.is_char_boundary(end) {
+        end -= 1;
+    }
+    user[..end].to_string()
 }
 
 impl BanList {
     pub fn new(policy: BanPolicy) -> Self {
-        BanList { policy, sources: HashMap::new() }
+        BanList { policy, sources: HashMap::new(), pairs: HashMap::new() }
     }
 
     pub fn is_banned(&self, ip: IpAddr, now: Instant) -> bool {
-        self.sources.get(&ip).and_then(|s| s.banned_until).is_some_and(|until| now < until)
+        self.sources.get(&ip).is_some_and(|s| s.counter.banned(now))
     }
 
-    /// Record wrong credentials. Returns true when this failure starts a ban.
-    pub fn record_failure(&mut self, ip: IpAddr, now: Instant) -> bool {
+    /// Whether `user` from `ip` is refused (the address itself may be fine).
+    pub fn is_pair_banned(&self, ip: IpAddr, user: &str, now: Instant) -> bool {
+        self.pairs.get(&(ip, user_key(user))).is_some_and(|c| c.banned(now))
+    }
+
+    /// Record wrong credentials for `user` from `ip`.
+    pub fn record_failure(&mut self, ip: IpAddr, user: &str, now: Instant) -> BanStart {
         let p = self.policy;
         let s = self.sources.entry(ip).or_default();
-        if s.banned_until.is_some_and(|u| now < u) {
-            return false;
+        if s.counter.banned(now) {
+            return BanStart::None;
         }
-        if s.window_start.is_none_or(|w| now.duration_since(w) > p.window) {
-            s.window_start = Some(now);
-            s.failures = 0;
-        }
-        s.failures += 1;
         let trusted = s.trusted_until.is_some_and(|t| now < t);
-        if s.failures >= p.max_failures && !trusted {
-            s.banned_until = Some(now + p.ban_for);
-            s.failures = 0;
-            s.window_start = None;
-            return true;
+        let limit = if trusted { p.max_failures.saturating_mul(TRUSTED_FACTOR) } else { p.max_failures };
+        if s.counter.fail(&p, limit, now) {
+            return BanStart::Source;
         }
-        false
+        let key = (ip, user_key(user));
+        if !self.pairs.contains_key(&key) && self.pairs.len() >= MAX_PAIRS {
+            return BanStart::None;
+        }
+        let pair = self.pairs.entry(key).or_default();
+        if pair.banned(now) {
+            return BanStart::None;
+        }
+        if pair.fail(&p, p.max_failures, now) { BanStart::Pair } else { BanStart::None }
     }
 
+    /// A correct answer from `ip`: shields the address (not any user name)
+    /// from the per-address ban for one window. Forgives nothing.
     pub fn record_success(&mut self, ip: IpAddr, now: Instant) {
         let window = self.policy.window;
-        let s = self.sources.entry(ip).or_default();
-        s.failures = 0;
-        s.window_start = None;
-        s.trusted_until = Some(now + window);
+        self.sources.entry(ip).or_default().trusted_until = Some(now + window);
     }
 
-    /// Forget sources with nothing left to remember; call now and then.
+    /// Forget what there is nothing left to remember of; call now and then.
     pub fn sweep(&mut self, now: Instant) {
-        self.sources.retain(|_, s| {
-            s.banned_until.is_some_and(|u| now < u)
-                || s.trusted_until.is_some_and(|t| now < t)
-                || s.window_start.is_some()
-        });
+        let p = self.policy;
+        self.sources.retain(|_, s| s.counter.live(&p, now) || s.trusted_until.is_some_and(|t| now < t));
+        self.pairs.retain(|_, c| c.live(&p, now));
     }
 
     pub fn banned_count(&self, now: Instant) -> usize {
-        self.sources.values().filter(|s| s.banned_until.is_some_and(|u| now < u)).count()
+        self.sources.values().filter(|s| s.counter.banned(now)).count()
     }
 }
 
@@ -93,39 +161,83 @@ mod tests {
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
     }
+    fn secs(t0: Instant, s: u64) -> Instant {
+        t0 + Duration::from_secs(s)
+    }
 
     #[test]
     fn bans_after_max_failures_and_expires() {
         let mut b = list();
         let t0 = Instant::now();
-        assert!(!b.record_failure(ip("10.0.0.9"), t0));
-        assert!(!b.record_failure(ip("10.0.0.9"), t0));
-        assert!(b.record_failure(ip("10.0.0.9"), t0));
-        assert!(b.is_banned(ip("10.0.0.9"), t0 + Duration::from_secs(299)));
+        assert_eq!(b.record_failure(ip("10.0.0.9"), "101", t0), BanStart::None);
+        assert_eq!(b.record_failure(ip("10.0.0.9"), "102", t0), BanStart::None);
+        assert_eq!(b.record_failure(ip("10.0.0.9"), "103", t0), BanStart::Source);
+        assert!(b.is_banned(ip("10.0.0.9"), secs(t0, 299)));
         assert!(!b.is_banned(ip("10.0.0.8"), t0));
-        assert!(!b.is_banned(ip("10.0.0.9"), t0 + Duration::from_secs(301)));
+        assert!(!b.is_banned(ip("10.0.0.9"), secs(t0, 301)));
     }
 
     #[test]
     fn failures_outside_window_do_not_add_up() {
         let mut b = list();
         let t0 = Instant::now();
-        b.record_failure(ip("10.0.0.9"), t0);
-        b.record_failure(ip("10.0.0.9"), t0);
-        assert!(!b.record_failure(ip("10.0.0.9"), t0 + Duration::from_secs(61)));
-        assert!(!b.is_banned(ip("10.0.0.9"), t0 + Duration::from_secs(61)));
+        b.record_failure(ip("10.0.0.9"), "101", t0);
+        b.record_failure(ip("10.0.0.9"), "101", t0);
+        assert_eq!(b.record_failure(ip("10.0.0.9"), "101", secs(t0, 61)), BanStart::None);
+        assert!(!b.is_banned(ip("10.0.0.9"), secs(t0, 61)));
+        assert!(!b.is_pair_banned(ip("10.0.0.9"), "101", secs(t0, 61)));
     }
 
     #[test]
-    fn recent_success_protects_a_shared_address() {
+    fn recent_success_protects_a_shared_address_but_not_the_guessed_user() {
         let mut b = list();
         let t0 = Instant::now();
         b.record_success(ip("10.0.0.1"), t0);
-        for _ in 0..10 {
-            b.record_failure(ip("10.0.0.1"), t0 + Duration::from_secs(1));
+        let starts: Vec<_> = (0..3).map(|_| b.record_failure(ip("10.0.0.1"), "102", secs(t0, 1))).collect();
+        assert_eq!(starts, [BanStart::None, BanStart::None, BanStart::Pair]);
+        assert!(!b.is_banned(ip("10.0.0.1"), secs(t0, 2)), "the device behind the address goes on");
+        assert!(b.is_pair_banned(ip("10.0.0.1"), "102", secs(t0, 2)));
+        assert!(!b.is_pair_banned(ip("10.0.0.1"), "101", secs(t0, 2)));
+        assert!(!b.is_pair_banned(ip("10.0.0.2"), "102", secs(t0, 2)));
+        assert!(b.is_pair_banned(ip("10.0.0.1"), "102", secs(t0, 300)));
+        assert!(!b.is_pair_banned(ip("10.0.0.1"), "102", secs(t0, 302)));
+        b.sweep(secs(t0, 1000));
+        assert_eq!(b.banned_count(secs(t0, 1000)), 0);
+        assert!(b.sources.is_empty() && b.pairs.is_empty());
+    }
+
+    #[test]
+    fn a_success_for_one_user_never_forgives_guesses_for_another() {
+        // The svcrack case: a device registers fine, then thousands of guesses
+        // for another extension come from the same address.
+        let mut b = list();
+        let t0 = Instant::now();
+        b.record_failure(ip("10.0.0.1"), "102", t0);
+        b.record_failure(ip("10.0.0.1"), "102", t0);
+        b.record_success(ip("10.0.0.1"), secs(t0, 1));
+        assert_eq!(b.record_failure(ip("10.0.0.1"), "102", secs(t0, 2)), BanStart::Pair);
+        let mut source_banned_at = None;
+        for i in 0..100 {
+            b.record_success(ip("10.0.0.1"), secs(t0, 3));
+            if b.record_failure(ip("10.0.0.1"), &format!("2{i:02}"), secs(t0, 3)) == BanStart::Source {
+                source_banned_at = Some(i);
+                break;
+            }
         }
-        assert!(!b.is_banned(ip("10.0.0.1"), t0 + Duration::from_secs(2)));
-        b.sweep(t0 + Duration::from_secs(1000));
-        assert_eq!(b.banned_count(t0 + Duration::from_secs(1000)), 0);
+        // 3 failures for 102 and 27 for others: 30 = 3 x TRUSTED_FACTOR
+        assert_eq!(source_banned_at, Some(26), "a trusted address is still banned at {TRUSTED_FACTOR}x");
+        assert!(b.is_banned(ip("10.0.0.1"), secs(t0, 4)));
+    }
+
+    #[test]
+    fn long_user_names_share_one_key() {
+        let mut b = list();
+        let t0 = Instant::now();
+        let long = "é".repeat(100);
+        b.record_success(ip("10.0.0.1"), t0);
+        for i in 0..3 {
+            b.record_failure(ip("10.0.0.1"), &format!("{long}{i}"), t0);
+        }
+        assert!(b.is_pair_banned(ip("10.0.0.1"), &long, t0));
     }
 }

@@ -1,10 +1,11 @@
 //! HTTP digest for SIP (RFC 2617 / RFC 8760), sans-IO: parse, challenge, verify.
 //!
-//! Nonces are stateless: `hex(issued_at_secs) . hex(hmac(secret, issued_at))`, so
-//! any nonce we issued can be checked for authenticity and age without a table,
-//! and a restart with the same secret keeps them valid.
+//! Nonces are issued and remembered by [`NonceTable`] (bound to the source
+//! address, each count usable once; see `nonces.rs`).
+use super::nonces::{constant_time_eq, NonceState, NonceTable};
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
+use std::net::IpAddr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
@@ -142,60 +143,6 @@ fn parse_params(mut s: &str) -> Result<Vec<(String, String)>, ParseError> {
     }
 }
 
-/// Issues and checks nonces; holds the per-process secret.
-#[derive(Clone)]
-pub struct NonceKeeper {
-    secret: [u8; 32],
-    ttl_secs: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NonceState {
-    Fresh,
-    /// Ours, but older than the TTL: the client should retry with `stale=true`.
-    Stale,
-    /// Not a nonce we issued.
-    Invalid,
-}
-
-impl NonceKeeper {
-    pub fn new(secret: [u8; 32], ttl_secs: u64) -> Self {
-        NonceKeeper { secret, ttl_secs }
-    }
-
-    fn mac(&self, issued: u64) -> String {
-        let mut h = Sha256::new();
-        h.update(self.secret);
-        h.update(issued.to_be_bytes());
-        hex::encode(&h.finalize()[..12])
-    }
-
-    pub fn issue(&self, now_secs: u64) -> String {
-        format!("{now_secs:x}.{}", self.mac(now_secs))
-    }
-
-    pub fn check(&self, nonce: &str, now_secs: u64) -> NonceState {
-        let Some((ts, mac)) = nonce.split_once('.') else {
-            return NonceState::Invalid;
-        };
-        let Ok(issued) = u64::from_str_radix(ts, 16) else {
-            return NonceState::Invalid;
-        };
-        if !constant_time_eq(mac.as_bytes(), self.mac(issued).as_bytes()) || issued > now_secs + 5 {
-            return NonceState::Invalid;
-        }
-        if now_secs - issued.min(now_secs) > self.ttl_secs {
-            NonceState::Stale
-        } else {
-            NonceState::Fresh
-        }
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// The value of a `WWW-Authenticate`/`Proxy-Authenticate` header.
 pub fn challenge(realm: &str, nonce: &str, algorithm: Algorithm, stale: bool) -> String {
     let mut v = format!(
@@ -211,14 +158,39 @@ pub fn challenge(realm: &str, nonce: &str, algorithm: Algorithm, stale: bool) ->
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Ok,
-    /// The nonce is ours but expired: challenge again with `stale=true`.
+    /// Right password on a nonce that is expired, forgotten or already used for
+    /// this count: challenge again with `stale=true` (not a failure).
     Stale,
-    /// Wrong password, wrong realm, forged nonce or unknown algorithm.
+    /// The nonce was not issued to this address (forged, replayed from
+    /// elsewhere, from before a restart): challenge again, count nothing.
+    UnknownNonce,
+    /// The digest `uri` is not the Request-URI: 400, count nothing.
+    UriMismatch,
+    /// Wrong password, unknown user, wrong realm or unknown algorithm, on a
+    /// nonce issued to this address: a failure that counts toward a ban.
     Failed,
 }
 
-/// Check `creds` for a request with `method`, given the user's password.
-pub fn verify(creds: &Credentials, method: &str, realm: &str, password: &str, nonces: &NonceKeeper, now_secs: u64) -> Verdict {
+/// What the digest is checked against: the request as it arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    pub method: &'a str,
+    pub request_uri: &'a str,
+    pub source: IpAddr,
+    pub now_secs: u64,
+}
+
+/// Check `creds` for `attempt`, given the user's password (`None`: no such
+/// user, which must look exactly like a wrong password). A good answer spends
+/// its nonce count.
+pub fn verify(creds: &Credentials, attempt: Attempt, realm: &str, password: Option<&str>, nonces: &mut NonceTable) -> Verdict {
+    let nonce_state = nonces.check(&creds.nonce, attempt.source, attempt.now_secs);
+    if nonce_state == NonceState::Unknown {
+        return Verdict::UnknownNonce;
+    }
+    if !uri_matches(&creds.uri, attempt.request_uri) {
+        return Verdict::UriMismatch;
+    }
     let algorithm = match creds.algorithm.as_deref() {
         None => Algorithm::Md5,
         Some(a) => match Algorithm::parse(a) {
@@ -229,16 +201,76 @@ pub fn verify(creds: &Credentials, method: &str, realm: &str, password: &str, no
     if creds.realm != realm {
         return Verdict::Failed;
     }
-    let nonce_state = nonces.check(&creds.nonce, now_secs);
-    if nonce_state == NonceState::Invalid {
+    let with_qop = creds.qop.as_deref().is_some_and(|q| q.eq_ignore_ascii_case("auth"));
+    let nc = match (with_qop, creds.nc.as_deref()) {
+        (false, _) => None,
+        (true, Some(nc)) if nc.len() == 8 => match u32::from_str_radix(nc, 16) {
+            Ok(n) => Some(n),
+            Err(_) => return Verdict::Failed,
+        },
+        (true, _) => return Verdict::Failed,
+    };
+    // An unknown user is checked against a password nobody has, at the same cost.
+    let expected = expected_response(creds, algorithm, attempt.method, password.unwrap_or("\0no such user\0"));
+    if password.is_none() || !constant_time_eq(expected.as_bytes(), creds.response.to_ascii_lowercase().as_bytes()) {
         return Verdict::Failed;
     }
-    let expected = expected_response(creds, algorithm, method, password);
-    if !constant_time_eq(expected.as_bytes(), creds.response.to_ascii_lowercase().as_bytes()) {
-        return Verdict::Failed;
+    // Right password: an old, forgotten or already spent nonce asks the device
+    // to retry with a new one.
+    if nonce_state == NonceState::Stale || !nonces.spend(&creds.nonce, attempt.source, nc) {
+        return Verdict::Stale;
     }
-    // Right password on an old nonce: ask the device to retry, don't count a failure.
-    if nonce_state == NonceState::Stale { Verdict::Stale } else { Verdict::Ok }
+    Verdict::Ok
+}
+
+/// Whether the digest `uri` names the Request-URI (RFC 2617 3.2.2.5). Most
+/// clients copy it verbatim; the comparison tolerates case in scheme and host,
+/// a default port written out, and URI parameters, since only scheme, user,
+/// host and port say where the request goes. A `uri` without a user part that
+/// names the Request-URI's host and port is accepted too: sipp (by default) and
+/// some devices send the registrar's address for every request.
+pub fn uri_matches(digest_uri: &str, request_uri: &str) -> bool {
+    if digest_uri == request_uri {
+        return true;
+    }
+    match (uri_key(digest_uri), uri_key(request_uri)) {
+        (Some(d), Some(r)) => d == r || (d.1.is_empty() && (&d.0, &d.2, d.3) == (&r.0, &r.2, r.3)),
+        _ => false,
+    }
+}
+
+/// (scheme, user, host, port) of a sip:/sips: URI, normalized.
+fn uri_key(uri: &str) -> Option<(String, String, String, u16)> {
+    let uri = uri.trim().trim_start_matches('<').trim_end_matches('>');
+    let (scheme, rest) = uri.split_once(':')?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "sip" => 5060,
+        "sips" => 5061,
+        _ => return None,
+    };
+    let rest = rest.split([';', '?']).next()?;
+    let (user, hostport) = match rest.rsplit_once('@') {
+        Some((u, h)) => (u.split(':').next().unwrap_or(u).to_string(), h),
+        None => (String::new(), rest),
+    };
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        let (h, after) = v6.split_once(']')?;
+        (h, after.strip_prefix(':'))
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
+    };
+    let port = match port {
+        Some(p) => p.parse().ok()?,
+        None => default_port,
+    };
+    if host.is_empty() {
+        return None;
+    }
+    Some((scheme, user, host.to_ascii_lowercase(), port))
 }
 
 fn expected_response(c: &Credentials, alg: Algorithm, method: &str, password: &str) -> String {

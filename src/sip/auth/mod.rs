@@ -2,4 +2,5 @@
 //! and the glue that checks a request against the extension directory.
 pub mod ban;
 pub mod digest;
+pub mod nonces;
 pub mod request;

@@ -1,5 +1,6 @@
 //! Digest authentication of a request against the extension directory.
-use super::digest::{self, Algorithm, Verdict};
+use super::ban::BanStart;
+use super::digest::{self, Algorithm, Attempt, Verdict};
 use crate::sip::core::{now_unix, SipCore};
 use rsipstack::sip::{Header, HeadersExt, Request, Response, StatusCode};
 use std::net::IpAddr;
@@ -24,12 +25,21 @@ pub fn authenticate(core: &SipCore, req: &Request, source: IpAddr, proxy: bool) 
         .filter_map(|h| digest::parse_credentials(h.value()).ok())
         .find(|c| &c.realm == realm);
     let Some(creds) = creds else {
-        return AuthOutcome::Reply(challenge(core, req, proxy, false));
+        return AuthOutcome::Reply(challenge(core, req, source, proxy, false));
     };
-    let now = now_unix() as u64;
-    let verdict = match core.extension(&creds.username) {
-        Some(ext) => digest::verify(&creds, req.method.to_string().as_str(), realm, &ext.password, &core.nonces, now),
-        None => Verdict::Failed,
+    let refuse = || AuthOutcome::Reply(core.endpoint.make_response(req, StatusCode::Forbidden, None));
+    // This name from this address guessed too often: refused unheard, so
+    // guessing on gives nothing away (unknown names are banned alike).
+    if core.bans.lock().map(|b| b.is_pair_banned(source, &creds.username, Instant::now())).unwrap_or(false) {
+        tracing::debug!(%source, user = %creds.username, "banned user name from this source refused");
+        return refuse();
+    }
+    let (method, request_uri) = (req.method.to_string(), req.uri.to_string());
+    let attempt = Attempt { method: &method, request_uri: &request_uri, source, now_secs: now_unix() as u64 };
+    let password = core.extension(&creds.username).map(|e| e.password);
+    let verdict = match core.nonces.lock() {
+        Ok(mut nonces) => digest::verify(&creds, attempt, realm, password.as_deref(), &mut nonces),
+        Err(_) => return AuthOutcome::Reply(core.endpoint.make_response(req, StatusCode::ServerInternalError, None)),
     };
     match verdict {
         Verdict::Ok => {
@@ -38,24 +48,37 @@ pub fn authenticate(core: &SipCore, req: &Request, source: IpAddr, proxy: bool) 
             }
             AuthOutcome::Ok(creds.username)
         }
-        Verdict::Stale => AuthOutcome::Reply(challenge(core, req, proxy, true)),
+        Verdict::Stale => AuthOutcome::Reply(challenge(core, req, source, proxy, true)),
+        Verdict::UnknownNonce => {
+            tracing::debug!(%source, user = %creds.username, "credentials on a nonce not issued to this source: challenged");
+            AuthOutcome::Reply(challenge(core, req, source, proxy, false))
+        }
+        Verdict::UriMismatch => {
+            tracing::info!(%source, user = %creds.username, digest_uri = %creds.uri, %request_uri, "digest uri is not the Request-URI");
+            AuthOutcome::Reply(core.endpoint.make_response(req, StatusCode::BadRequest, None))
+        }
         Verdict::Failed => {
-            let banned = core.bans.lock().map(|mut b| b.record_failure(source, Instant::now())).unwrap_or(false);
-            if banned {
-                tracing::warn!(%source, user = %creds.username, "too many failed authentications: source ignored for {} s", core.config.security.ban_secs);
-            } else {
-                tracing::info!(%source, user = %creds.username, method = %req.method, "authentication failed");
+            let start = core.bans.lock().map(|mut b| b.record_failure(source, &creds.username, Instant::now())).unwrap_or(BanStart::None);
+            let secs = core.config.security.ban_secs;
+            match start {
+                BanStart::Source => tracing::warn!(%source, user = %creds.username, "too many failed authentications: source ignored for {secs} s"),
+                BanStart::Pair => tracing::warn!(%source, user = %creds.username, "too many failed authentications for this user: refused from this source for {secs} s"),
+                BanStart::None => tracing::info!(%source, user = %creds.username, method = %req.method, "authentication failed"),
             }
-            AuthOutcome::Reply(core.endpoint.make_response(req, StatusCode::Forbidden, None))
+            refuse()
         }
     }
 }
 
-/// 401/407 with one challenge per configured algorithm (MD5 only by default).
-fn challenge(core: &SipCore, req: &Request, proxy: bool, stale: bool) -> Response {
+/// 401/407 with one challenge per configured algorithm (MD5 only by default),
+/// on a nonce issued to `source`.
+fn challenge(core: &SipCore, req: &Request, source: IpAddr, proxy: bool, stale: bool) -> Response {
     let realm = &core.config.sip.realm;
-    let nonce = core.nonces.issue(now_unix() as u64);
     let status = if proxy { StatusCode::ProxyAuthenticationRequired } else { StatusCode::Unauthorized };
+    let nonce = match core.nonces.lock() {
+        Ok(mut n) => n.issue(source, now_unix() as u64),
+        Err(_) => return core.endpoint.make_response(req, StatusCode::ServerInternalError, None),
+    };
     let mut resp = core.endpoint.make_response(req, status, None);
     ensure_to_tag(&mut resp);
     for alg in &core.config.sip.digest_algorithms {

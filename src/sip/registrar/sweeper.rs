@@ -18,5 +18,11 @@ pub async fn run(core: SipCoreRef) {
         if let Ok(mut bans) = core.bans.lock() {
             bans.sweep(std::time::Instant::now());
         }
+        if let Ok(mut bans) = core.api_bans.lock() {
+            bans.sweep(std::time::Instant::now());
+        }
+        if let Ok(mut nonces) = core.nonces.lock() {
+            nonces.sweep(now as u64);
+        }
     }
 }

@@ -1,0 +1,291 @@
+//! The nonces we issued and what has been done with each (sans-IO: time is an
+//! input). What this enforces against a captured Authorization header:
+//!
+//! - **Bound to the source address.** A nonce is issued to one IP address and
+//!   its text carries a MAC over (secret, time, serial, address), so it is only
+//!   accepted from that address. From any other address it is unknown: the
+//!   request gets a fresh challenge and counts toward no ban (a spoofer never
+//!   receives the challenge sent to the address it forges).
+//! - **Each nonce count once.** With `qop=auth` every `nc` of a nonce is
+//!   accepted once (a 64-wide window, so requests that overtake each other
+//!   still pass); without `qop` a nonce authorizes one request. A repeat gets
+//!   401/407 with `stale=true`, so a client that reuses counts just retries.
+//! - **Bounded.** At most `max_per_source` outstanding nonces per address and
+//!   `max_total` overall; the oldest are forgotten first. A forgotten (or
+//!   expired) nonce that is authentic for this address is *stale*, never a
+//!   failure, so a phone whose nonce was pushed out re-authenticates silently.
+//!
+//! Not bound to the Call-ID: REGISTER refreshes and phones that reuse a realm's
+//! nonce for the next request (with nc + 1) must keep working, and with every
+//! count usable once a captured header is spent anyway.
+use sha2::{Digest as _, Sha256};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::IpAddr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonceState {
+    /// Issued to this address, remembered, within its lifetime.
+    Fresh,
+    /// Issued to this address, but expired or forgotten: challenge again with
+    /// `stale=true`.
+    Stale,
+    /// Not a nonce we issued to this address (forged, another address's, or
+    /// from before a restart).
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct NonceLimits {
+    pub ttl_secs: u64,
+    pub max_total: usize,
+    pub max_per_source: usize,
+}
+
+impl NonceLimits {
+    pub fn with_ttl(ttl_secs: u64) -> Self {
+        NonceLimits { ttl_secs, max_total: 20_000, max_per_source: 64 }
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    ip: IpAddr,
+    issued: u64,
+    /// Highest nc accepted so far (0: none yet).
+    max_nc: u32,
+    /// Bit i set: nc `max_nc - i` was accepted.
+    seen: u64,
+    /// Used once without qop.
+    used_plain: bool,
+}
+
+pub struct NonceTable {
+    secret: [u8; 32],
+    limits: NonceLimits,
+    next_serial: u64,
+    by_serial: BTreeMap<u64, Entry>,
+    per_source: HashMap<IpAddr, VecDeque<u64>>,
+}
+
+struct Parsed {
+    issued: u64,
+    serial: u64,
+}
+
+impl NonceTable {
+    pub fn new(secret: [u8; 32], limits: NonceLimits) -> Self {
+        NonceTable { secret, limits, next_serial: 1, by_serial: BTreeMap::new(), per_source: HashMap::new() }
+    }
+
+    fn mac(&self, issued: u64, serial: u64, ip: IpAddr) -> String {
+        let mut h = Sha256::new();
+        h.update(self.secret);
+        h.update(issued.to_be_bytes());
+        h.update(serial.to_be_bytes());
+        match ip {
+            IpAddr::V4(a) => h.update(a.octets()),
+            IpAddr::V6(a) => h.update(a.octets()),
+        }
+        hex::encode(&h.finalize()[..12])
+    }
+
+    /// A new nonce for a challenge sent to `ip`.
+    pub fn issue(&mut self, ip: IpAddr, now_secs: u64) -> String {
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        self.by_serial.insert(serial, Entry { ip, issued: now_secs, max_nc: 0, seen: 0, used_plain: false });
+        let queue = self.per_source.entry(ip).or_default();
+        queue.push_back(serial);
+        if queue.len() > self.limits.max_per_source
+            && let Some(old) = queue.pop_front()
+        {
+            self.by_serial.remove(&old);
+        }
+        while self.by_serial.len() > self.limits.max_total {
+            let Some((old, e)) = self.by_serial.pop_first() else { break };
+            self.forget_in_queue(e.ip, old);
+        }
+        format!("{now_secs:x}.{serial:x}.{}", self.mac(now_secs, serial, ip))
+    }
+
+    fn forget_in_queue(&mut self, ip: IpAddr, serial: u64) {
+        if let Some(q) = self.per_source.get_mut(&ip) {
+            q.retain(|s| *s != serial);
+            if q.is_empty() {
+                self.per_source.remove(&ip);
+            }
+        }
+    }
+
+    fn parse(&self, nonce: &str, ip: IpAddr) -> Option<Parsed> {
+        let mut parts = nonce.split('.');
+        let (ts, serial, mac) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || ts.len() > 16 || serial.len() > 16 {
+            return None;
+        }
+        let issued = u64::from_str_radix(ts, 16).ok()?;
+        let serial = u64::from_str_radix(serial, 16).ok()?;
+        constant_time_eq(mac.as_bytes(), self.mac(issued, serial, ip).as_bytes()).then_some(Parsed { issued, serial })
+    }
+
+    /// Whether `nonce` was issued to `ip` and is still good at `now_secs`.
+    pub fn check(&self, nonce: &str, ip: IpAddr, now_secs: u64) -> NonceState {
+        let Some(p) = self.parse(nonce, ip) else { return NonceState::Unknown };
+        if p.issued > now_secs + 5 {
+            return NonceState::Unknown;
+        }
+        if now_secs - p.issued.min(now_secs) > self.limits.ttl_secs || !self.by_serial.contains_key(&p.serial) {
+            return NonceState::Stale;
+        }
+        NonceState::Fresh
+    }
+
+    /// Spend one use of a fresh nonce: `nc` with qop, `None` without. False when
+    /// that use was already spent (a replay, or a client repeating a count).
+    pub fn spend(&mut self, nonce: &str, ip: IpAddr, nc: Option<u32>) -> bool {
+        let Some(p) = self.parse(nonce, ip) else { return false };
+        let Some(e) = self.by_serial.get_mut(&p.serial) else { return false };
+        match nc {
+            None => !std::mem::replace(&mut e.used_plain, true),
+            Some(0) => false,
+            Some(nc) if nc > e.max_nc => {
+                let shift = nc - e.max_nc;
+                e.seen = if shift >= 64 { 0 } else { e.seen << shift };
+                e.seen |= 1;
+                e.max_nc = nc;
+                true
+            }
+            Some(nc) => {
+                let back = e.max_nc - nc;
+                if back >= 64 || e.seen & (1 << back) != 0 {
+                    return false;
+                }
+                e.seen |= 1 << back;
+                true
+            }
+        }
+    }
+
+    /// Forget expired nonces (they would only be stale now); call now and then.
+    pub fn sweep(&mut self, now_secs: u64) {
+        let ttl = self.limits.ttl_secs;
+        while let Some((&serial, e)) = self.by_serial.first_key_value() {
+            if now_secs.saturating_sub(e.issued) <= ttl {
+                break;
+            }
+            let ip = e.ip;
+            self.by_serial.remove(&serial);
+            self.forget_in_queue(ip, serial);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_serial.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_serial.is_empty()
+    }
+}
+
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> NonceTable {
+        NonceTable::new([7; 32], NonceLimits { ttl_secs: 300, max_total: 8, max_per_source: 3 })
+    }
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn bound_to_the_address_it_was_issued_to() {
+        let mut t = table();
+        let n = t.issue(ip("10.0.0.1"), 1000);
+        assert_eq!(t.check(&n, ip("10.0.0.1"), 1001), NonceState::Fresh);
+        assert_eq!(t.check(&n, ip("10.0.0.2"), 1001), NonceState::Unknown);
+        assert!(!t.spend(&n, ip("10.0.0.2"), Some(1)));
+        assert!(t.spend(&n, ip("10.0.0.1"), Some(1)));
+    }
+
+    #[test]
+    fn forged_and_foreign_nonces_are_unknown() {
+        let t = table();
+        let other = NonceTable::new([8; 32], NonceLimits::with_ttl(300)).issue(ip("10.0.0.1"), 1000);
+        assert_eq!(t.check(&other, ip("10.0.0.1"), 1001), NonceState::Unknown);
+        for junk in ["", ".", "..", "zz.zz.zz", "3e8.1", "3e8.1.", "ffffffffffffffffffff.1.00", "3e8.1.00.00"] {
+            assert_eq!(t.check(junk, ip("10.0.0.1"), 1001), NonceState::Unknown, "{junk}");
+        }
+    }
+
+    #[test]
+    fn each_count_is_accepted_once_in_any_order() {
+        let mut t = table();
+        let a = ip("10.0.0.1");
+        let n = t.issue(a, 1000);
+        assert!(t.spend(&n, a, Some(1)));
+        assert!(!t.spend(&n, a, Some(1)), "same nc twice");
+        assert!(t.spend(&n, a, Some(3)));
+        assert!(t.spend(&n, a, Some(2)), "overtaken count still good once");
+        assert!(!t.spend(&n, a, Some(2)));
+        assert!(t.spend(&n, a, Some(100)));
+        assert!(!t.spend(&n, a, Some(3)), "far behind the window");
+        assert!(t.spend(&n, a, Some(40)));
+        assert!(!t.spend(&n, a, Some(0)));
+    }
+
+    #[test]
+    fn without_qop_a_nonce_is_single_use() {
+        let mut t = table();
+        let a = ip("10.0.0.1");
+        let n = t.issue(a, 1000);
+        assert!(t.spend(&n, a, None));
+        assert!(!t.spend(&n, a, None));
+    }
+
+    #[test]
+    fn expired_or_forgotten_is_stale_not_unknown() {
+        let mut t = table();
+        let a = ip("10.0.0.1");
+        let n = t.issue(a, 1000);
+        assert_eq!(t.check(&n, a, 1301), NonceState::Stale);
+        let newer: Vec<_> = (0..3).map(|_| t.issue(a, 1001)).collect();
+        assert_eq!(t.check(&n, a, 1002), NonceState::Stale, "pushed out by the per-source cap");
+        assert!(!t.spend(&n, a, Some(1)));
+        assert!(newer.iter().all(|m| t.check(m, a, 1002) == NonceState::Fresh));
+        assert_eq!(t.check(&n, a, 1002), NonceState::Stale);
+        assert_eq!(t.check(&n, ip("10.0.0.9"), 1002), NonceState::Unknown);
+    }
+
+    #[test]
+    fn the_table_is_bounded_and_swept() {
+        let mut t = table();
+        for i in 0..100u8 {
+            t.issue(IpAddr::from([10, 0, 1, i]), 1000 + u64::from(i));
+        }
+        assert_eq!(t.len(), 8);
+        assert!(t.per_source.len() <= 8);
+        t.sweep(1000 + 99 + 301);
+        assert!(t.is_empty() && t.per_source.is_empty());
+        let a = ip("10.0.0.1");
+        let n = t.issue(a, 2000);
+        t.sweep(2100);
+        assert_eq!(t.check(&n, a, 2100), NonceState::Fresh);
+    }
+
+    #[test]
+    fn one_flooding_source_does_not_push_out_another() {
+        let mut t = NonceTable::new([7; 32], NonceLimits { ttl_secs: 300, max_total: 100, max_per_source: 3 });
+        let phone = ip("10.0.0.1");
+        let n = t.issue(phone, 1000);
+        for _ in 0..1000 {
+            t.issue(ip("10.0.0.66"), 1000);
+        }
+        assert_eq!(t.check(&n, phone, 1001), NonceState::Fresh);
+    }
+}

@@ -1,0 +1,91 @@
+//! The SIP UDP socket, read whole.
+//!
+//! rsipstack 0.7.14 reads UDP into a fixed 8,192-byte buffer
+//! (`MAX_UDP_BUF_SIZE`, no setting), and a datagram larger than the buffer is
+//! cut by the kernel without a word, then parsed as if it were whole (a 9.7 KB
+//! INVITE lost its m= line). This wrapper sits under rsipstack's
+//! `UdpConnection` (its `platform::net::UdpSocket` seam): every datagram is
+//! received into a 64 KiB buffer, so its real size is known, and only one that
+//! fits both `security.max_message_bytes` and rsipstack's buffer is handed up.
+//! A larger request gets `513 Message Too Large` (RFC 3261 21.5.14), anything
+//! else larger is dropped; nothing truncated is ever processed. A datagram
+//! whose body is shorter than its Content-Length (cut by its sender) gets 400
+//! if it is a request and is dropped otherwise (RFC 3261 18.3). Raising the
+//! 8 KB ceiling itself would need a patched rsipstack; SIP over UDP should stay
+//! far below it anyway (RFC 3261 18.1.1: above 1,300 bytes a UDP client
+//! switches to TCP, whose limit is `max_message_bytes`).
+use super::auth::ban::BanList;
+use super::stateless;
+use rsipstack::transport::connection::MAX_UDP_BUF_SIZE;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Larger than any UDP payload, so the kernel never truncates.
+const DATAGRAM_MAX: usize = 65_536;
+
+pub struct WholeDatagrams {
+    socket: tokio::net::UdpSocket,
+    limit: usize,
+    buf: tokio::sync::Mutex<Vec<u8>>,
+    bans: Arc<Mutex<BanList>>,
+}
+
+impl WholeDatagrams {
+    pub fn new(socket: tokio::net::UdpSocket, max_message_bytes: usize, bans: Arc<Mutex<BanList>>) -> Self {
+        WholeDatagrams {
+            socket,
+            limit: udp_limit(max_message_bytes),
+            buf: tokio::sync::Mutex::new(vec![0; DATAGRAM_MAX]),
+            bans,
+        }
+    }
+
+    /// Answer a datagram that is not handed up (`status` to a request, nothing
+    /// to the rest, nothing to a banned source).
+    async fn refuse(&self, data: &[u8], from: SocketAddr, status: u16, reason: &str) {
+        if self.bans.lock().map(|b| b.is_banned(from.ip(), Instant::now())).unwrap_or(false) {
+            return;
+        }
+        let tag = format!("{:08x}", rand::random::<u32>());
+        let (len, limit) = (data.len(), self.limit);
+        match stateless::reply_to_raw(data, status, reason, &tag) {
+            Some(reply) => {
+                tracing::info!(%from, len, limit, "SIP datagram refused: {status} {reason}");
+                let _ = self.socket.send_to(&reply, from).await;
+            }
+            None => tracing::info!(%from, len, limit, "SIP datagram dropped ({reason})"),
+        }
+    }
+}
+
+/// The largest datagram handed to rsipstack.
+pub fn udp_limit(max_message_bytes: usize) -> usize {
+    max_message_bytes.min(MAX_UDP_BUF_SIZE)
+}
+
+#[async_trait::async_trait]
+impl rsipstack::platform::net::UdpSocket for WholeDatagrams {
+    async fn recv_from(&self, out: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
+        let mut buf = self.buf.lock().await;
+        loop {
+            let (len, from) = self.socket.recv_from(&mut buf).await?;
+            if len > self.limit.min(out.len()) {
+                self.refuse(&buf[..len], from, 513, "Message Too Large").await;
+            } else if stateless::body_cut_short(&buf[..len]) {
+                self.refuse(&buf[..len], from, 400, "Bad Request").await;
+            } else {
+                out[..len].copy_from_slice(&buf[..len]);
+                return Ok((len, from));
+            }
+        }
+    }
+
+    async fn send_to(&self, data: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
+        Ok(self.socket.send_to(data, addr).await?)
+    }
+
+    fn local_addr(&self) -> rsipstack::Result<SocketAddr> {
+        Ok(self.socket.local_addr()?)
+    }
+}
