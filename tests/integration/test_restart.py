@@ -75,7 +75,7 @@ def test_a_call_open_at_sigkill_is_closed_in_the_history_at_the_next_start(pbx, 
     r = callee.register()
     assert r is not None and r.status == 200, r
     call = connect(pbx, caller, callee, "102", rtp().port, rtp().port)
-    call_id = call.invite.get("call-id")
+    call_id = call.out.call_id  # the history keeps the caller's Call-ID
     db = pbx.data_dir / "ha-pbx.sqlite"
 
     def row():
