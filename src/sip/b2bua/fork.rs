@@ -87,7 +87,10 @@ where
             return;
         }
     }
-    let result = joined.unwrap_or_else(|e| Err(rsipstack::Error::Error(format!("fork task: {e}"))));
+    let result = match joined {
+        Ok(result) => result,
+        Err(e) => Err(rsipstack::Error::Error(format!("fork task: {e}"))),
+    };
     if !report(ForkEvent::Done(result)) {
         return;
     }
