@@ -31,17 +31,6 @@ def _registered(pbx, ext: str, host: str = "127.0.0.1") -> siplib.SipClient:
     return c
 
 
-def _invites(c: siplib.SipClient, within: float) -> list[siplib.SipMessage]:
-    got, end = [], time.monotonic() + within
-    while (left := end - time.monotonic()) > 0:
-        m = c.recv_message(timeout=left)
-        if m is None:
-            break
-        if m.method == "INVITE":
-            got.append(m)
-    return got
-
-
 def _invite(c: siplib.SipClient, pbx, callee: str, auth: str | None = None, call_id: str | None = None):
     uri = f"sip:{callee}@{pbx.host}:{pbx.sip_port}"
     host, port = c.local
@@ -85,7 +74,7 @@ def test_invite_credentials_replayed_from_another_address_ring_nobody(pbx):
                                          extra=[("Contact", f"<sip:101@127.0.0.1:{caller.local[1]}>"),
                                                 ("Content-Type", "application/sdp"), ("Proxy-Authorization", auth)],
                                          body=SDP)[0])
-            assert _invites(callee, 4.0), "the legitimate INVITE did not ring 102"
+            assert callee.messages_within(4.0, "INVITE"), "the legitimate INVITE did not ring 102"
         # the captured header, from another address, in a new INVITE to another extension
         with siplib.SipClient(pbx.host, pbx.sip_port, local_host=ATTACKER) as attacker:
             r, _ = _invite(attacker, pbx, "103", auth=auth)
@@ -95,8 +84,8 @@ def test_invite_credentials_replayed_from_another_address_ring_nobody(pbx):
             # ... and to the same extension
             r, _ = _invite(attacker, pbx, "102", auth=auth)
             assert r is not None and r.status == 407, f"replayed INVITE not challenged: {r}"
-        assert not _invites(other, 1.5), "a replayed INVITE rang 103"
-        assert not _invites(callee, 0.5), "a replayed INVITE rang 102 again"
+        assert not other.messages_within(1.5, "INVITE"), "a replayed INVITE rang 103"
+        assert not callee.messages_within(0.5, "INVITE"), "a replayed INVITE rang 102 again"
     finally:
         callee.close()
         other.close()
@@ -113,13 +102,13 @@ def test_invite_credentials_replayed_from_the_same_address_are_spent(pbx):
             assert r is not None and r.status == 407, r
             auth = siplib.digest_header(r.get("proxy-authenticate"), "INVITE", uri, "101", pbx.passwords["101"])
             r, _ = _invite(caller, pbx, "102", auth=auth)
-            assert _invites(callee, 4.0), "the legitimate INVITE did not ring 102"
+            assert callee.messages_within(4.0, "INVITE"), "the legitimate INVITE did not ring 102"
         with siplib.SipClient(pbx.host, pbx.sip_port) as neighbour:
             r, _ = _invite(neighbour, pbx, "102", auth=auth)
             assert r is not None and r.status == 407, f"replayed INVITE not challenged: {r}"
             params = siplib.parse_auth_params(r.get("proxy-authenticate") or "")
             assert params.get("stale", "").lower() == "true", r
-        assert not _invites(callee, 1.5), "the replayed INVITE rang 102 again"
+        assert not callee.messages_within(1.5, "INVITE"), "the replayed INVITE rang 102 again"
     finally:
         callee.close()
 

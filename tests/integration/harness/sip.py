@@ -203,6 +203,18 @@ class SipClient:
         else:
             self.sock.sendall(data)
 
+    def messages_within(self, within: float, method: str | None = None) -> list[SipMessage]:
+        """Every message that arrives in the next `within` seconds (requests of
+        `method` only, when given)."""
+        got, end = [], time.monotonic() + within
+        while (left := end - time.monotonic()) > 0:
+            m = self.recv_message(timeout=left)
+            if m is None:
+                break
+            if method is None or m.method == method:
+                got.append(m)
+        return got
+
     def recv_message(self, timeout: float | None = None) -> SipMessage | None:
         """Next message from the PBX, or None on timeout. Skips keep-alive CRLFs."""
         end = time.monotonic() + (self.timeout if timeout is None else timeout)
