@@ -29,8 +29,7 @@ pub async fn run_with(config: Config, addon: Option<crate::addon::AddonRuntime>)
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("data_dir: cannot create {}", config.data_dir.display()))?;
     let store = Store::open(&config.data_dir).await.context("storage")?;
     store.sync_config_extensions(&config.extensions).await.context("storing extensions")?;
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-    match store.close_open_calls(now_ms).await.context("closing calls left open")? {
+    match store.close_open_calls(crate::sip::core::now_unix_ms()).await.context("closing calls left open")? {
         0 => {}
         n => tracing::warn!(calls = n, "call history: calls left open by the last run (it stopped without ending them) closed as pbx_stopped"),
     }

@@ -310,8 +310,7 @@ impl Call {
                 None
             }
         };
-        let host = b.source.parse::<std::net::SocketAddr>().ok().map(|a| a.ip());
-        self.forks.push(dialog, to_agent, host);
+        self.forks.push(dialog, to_agent, b.source_ip());
     }
 
     /// The answering fork.
@@ -549,6 +548,6 @@ fn offers_remote_answer(resp: &rsipstack::sip::Response) -> bool {
     })
 }
 
-pub(super) fn sdp_content_type() -> Header {
+fn sdp_content_type() -> Header {
     Header::ContentType("application/sdp".into())
 }

@@ -62,7 +62,7 @@ pub async fn dial_with(core: SipCoreRef, from: &str, to: &str, agent_note: Agent
         match fork::start(&core, b, to, offer, Vec::new(), report) {
             Ok(d) => {
                 forks.push(d);
-                hosts.push(b.source.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()));
+                hosts.push(b.source_ip());
             }
             Err(e) => tracing::warn!("dial {from}: {e}"),
         }

@@ -222,6 +222,11 @@ impl BindingTable {
 }
 
 impl Binding {
+    /// The host the device registered from (its NAT's public address).
+    pub fn source_ip(&self) -> Option<std::net::IpAddr> {
+        self.source.parse::<std::net::SocketAddr>().ok().map(|a| a.ip())
+    }
+
     /// Where requests to this binding are sent (ip:port).
     ///
     /// Over TCP/TLS/WS the device's own connection is the only way in. Over
