@@ -339,7 +339,7 @@ impl Call {
             CallMsg::Caller(state) => self.on_caller_state(state).await,
             CallMsg::Fork(id, event) => {
                 let report = fork::classify(&event);
-                let ringing = self.machine.is_ringing() && self.machine.current_forks().contains(&id);
+                let ringing = self.machine.is_ringing() && self.machine.is_current(id);
                 if let (true, Some(slot)) = (ringing, self.forks.get_mut(id)) {
                     match report {
                         Report::Progress(resp) => {

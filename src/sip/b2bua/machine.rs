@@ -99,8 +99,6 @@ enum Phase {
 #[derive(Debug)]
 pub struct CallMachine {
     forks: Vec<Fork>,
-    /// Forks of the current round start here (earlier ones are `Gone`).
-    round: ForkId,
     phase: Phase,
     /// `Ringing` published for the current callee.
     offered: bool,
@@ -118,7 +116,7 @@ impl Default for CallMachine {
 impl CallMachine {
     /// A call with no fork yet: `Offered` starts the ringing.
     pub fn new() -> Self {
-        CallMachine { forks: Vec::new(), round: 0, phase: Phase::Ringing, offered: false, caller_told: false, early_media: None }
+        CallMachine { forks: Vec::new(), phase: Phase::Ringing, offered: false, caller_told: false, early_media: None }
     }
 
     pub fn is_finished(&self) -> bool {
@@ -141,9 +139,14 @@ impl CallMachine {
         self.forks.len()
     }
 
-    /// The forks of the current round (the ones that may still report).
-    pub fn current_forks(&self) -> std::ops::Range<ForkId> {
-        self.round..self.forks.len()
+    /// The forks of the current round (the ones that may still report):
+    /// every fork not `Gone`.
+    pub fn current_forks(&self) -> impl Iterator<Item = ForkId> + '_ {
+        self.forks.iter().enumerate().filter(|(_, f)| **f != Fork::Gone).map(|(i, _)| i)
+    }
+
+    pub fn is_current(&self, fork: ForkId) -> bool {
+        self.forks.get(fork).is_some_and(|f| *f != Fork::Gone)
     }
 
     pub fn on(&mut self, input: Input) -> Vec<Action> {
@@ -195,8 +198,8 @@ impl CallMachine {
                 if matches!(self.forks[fork], Fork::Trying | Fork::Early) {
                     self.forks[fork] = Fork::Failed(status);
                 }
-                let round = &self.forks[self.round..];
-                if !round.is_empty() && round.iter().all(|f| matches!(f, Fork::Failed(_) | Fork::Cancelled)) {
+                let mut round = self.forks.iter().filter(|f| **f != Fork::Gone).peekable();
+                if round.peek().is_some() && round.all(|f| matches!(f, Fork::Failed(_) | Fork::Cancelled)) {
                     let status = self.best_failure();
                     out.push(Action::RejectCaller(status));
                     self.end(&mut out, reason_for_status(status), false);
@@ -286,7 +289,6 @@ impl CallMachine {
     /// Every fork so far is out of the call; new ones start a round.
     fn next_round(&mut self) {
         self.forks.iter_mut().for_each(|f| *f = Fork::Gone);
-        self.round = self.forks.len();
     }
 
     fn end(&mut self, out: &mut Vec<Action>, reason: EndReason, answered: bool) {
@@ -301,7 +303,7 @@ impl CallMachine {
     /// RFC 3261 §16.7-style choice among the forks' failures: a 6xx or busy
     /// wins (the person said no), then "temporarily unavailable", else the first.
     fn best_failure(&self) -> u16 {
-        let codes: Vec<u16> = self.forks[self.round..].iter().filter_map(|f| if let Fork::Failed(c) = f { Some(*c) } else { None }).collect();
+        let codes: Vec<u16> = self.forks.iter().filter_map(|f| if let Fork::Failed(c) = f { Some(*c) } else { None }).collect();
         if let Some(c) = codes.iter().find(|c| **c >= 600) {
             return *c;
         }
