@@ -34,12 +34,12 @@ impl WebRtcBridge {
             plain_rtcp: UdpSocket::from_std(plain.rtcp)?,
             video_rtp: UdpSocket::from_std(video.rtp)?,
             video_rtcp: UdpSocket::from_std(video.rtcp)?,
-            candidate: SocketAddr::new(advertise, browser_port),
         };
+        let candidate = SocketAddr::new(advertise, browser_port);
         let (control, control_rx) = mpsc::unbounded_channel();
         let (timed_out_tx, timed_out) = watch::channel(false);
         let (dtmf_tx, dtmf) = mpsc::unbounded_channel();
-        let task = BridgeTask::new(sockets, [browser.lease, plain.lease, video.lease], control_rx, timed_out_tx, timeout, dtmf_tx, active);
+        let task = BridgeTask::new(sockets, candidate, [browser.lease, plain.lease, video.lease], control_rx, timed_out_tx, timeout, dtmf_tx, active);
         tokio::spawn(task.run());
         Ok(WebRtcBridge { browser_port, plain_port, video_port, control, timed_out, dtmf: Some(dtmf) })
     }
@@ -101,13 +101,20 @@ impl WebRtcBridge {
     /// Where the SIP device receives RTP (from its SDP); the first RTP it
     /// sends moves this to its real source (symmetric RTP, NAT).
     pub fn set_plain_peer(&self, rtp: SocketAddr) {
-        let _ = self.control.send(Control::PlainPeer(rtp));
+        let _ = self.control.send(Control::DevicePeer(rtp));
     }
 
     /// Where the device receives video RTP and RTCP (from its SDP); its
     /// first packets move these to their real sources.
     pub fn set_plain_video_peer(&self, rtp: SocketAddr, rtcp: SocketAddr) {
-        let _ = self.control.send(Control::VideoPeer(rtp, rtcp));
+        let _ = self.control.send(Control::DeviceVideoPeer(rtp, rtcp));
+    }
+
+    /// The host the device's signalling came from (its NAT's public
+    /// address): besides its SDP's host, the only one its media may come
+    /// from. None: its SDP's host alone.
+    pub fn set_device_signalling_host(&self, host: Option<IpAddr>) {
+        let _ = self.control.send(Control::DeviceHost(host));
     }
 
     /// The device's RFC 4733 payload type and clock rate (from its SDP);

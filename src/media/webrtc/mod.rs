@@ -9,8 +9,10 @@
 //! No SIP types here: the call side hands in SDP text and addresses.
 
 mod codec;
+mod core;
 mod handle;
 mod media_path;
+mod negotiation;
 pub mod rtp;
 mod task;
 mod transcode;
@@ -19,6 +21,8 @@ mod video_path;
 
 #[cfg(test)]
 mod bridge_tests;
+#[cfg(test)]
+mod core_tests;
 #[cfg(test)]
 mod loopback_tests;
 #[cfg(test)]

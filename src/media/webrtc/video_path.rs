@@ -3,16 +3,16 @@
 //! the device's, and keyframe requests written as RTCP feedback (PLI, RFC
 //! 4585 §6.3.1; FIR, RFC 5104 §4.3.1) on the device's RTCP port.
 use super::rtp::RtpWriter;
-use std::net::SocketAddr;
+use crate::media::relay::latch::{Admit, Latch};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
 
 pub(super) struct VideoPath {
     /// (device pt, browser pt) for each format both sides accepted.
     map: Vec<(u8, u8)>,
-    pub(super) peer: Option<SocketAddr>,
-    pub(super) rtcp_peer: Option<SocketAddr>,
-    /// Symmetric RTP/RTCP: the first source after an SDP change wins.
-    latched: bool,
-    rtcp_latched: bool,
+    /// Symmetric RTP/RTCP among the hosts signalling named (as the relay's legs).
+    rtp: Latch,
+    rtcp: Latch,
     /// The device's video SSRC: the media source a keyframe request names.
     pub(super) device_ssrc: Option<u32>,
     writer: RtpWriter,
@@ -24,15 +24,21 @@ pub(super) struct VideoPath {
 }
 
 impl VideoPath {
-    /// `peer`: the device's video RTP and RTCP addresses, if known yet.
-    pub(super) fn new(map: Vec<(u8, u8)>, peer: Option<(SocketAddr, SocketAddr)>) -> Self {
+    /// `peer`: the device's video RTP and RTCP addresses, if known yet;
+    /// `host`: where the device's signalling came from.
+    pub(super) fn new(map: Vec<(u8, u8)>, peer: Option<(SocketAddr, SocketAddr)>, host: Option<IpAddr>) -> Self {
         let ssrc = rand::random();
+        let (mut rtp, mut rtcp) = (Latch::default(), Latch::default());
+        if let Some((p, c)) = peer {
+            rtp.set_peer(p);
+            rtcp.set_peer(c);
+        }
+        rtp.set_signalling_host(host);
+        rtcp.set_signalling_host(host);
         VideoPath {
             map,
-            peer: peer.map(|p| p.0),
-            rtcp_peer: peer.map(|p| p.1),
-            latched: false,
-            rtcp_latched: false,
+            rtp,
+            rtcp,
             device_ssrc: None,
             writer: RtpWriter::new(ssrc, rand::random()),
             ssrc,
@@ -58,23 +64,37 @@ impl VideoPath {
     /// Where the device's SDP says it receives; the next packets it sends
     /// move this to their real source.
     pub(super) fn set_peer(&mut self, rtp: SocketAddr, rtcp: SocketAddr) {
-        (self.peer, self.rtcp_peer) = (Some(rtp), Some(rtcp));
-        (self.latched, self.rtcp_latched) = (false, false);
+        self.rtp.set_peer(rtp);
+        self.rtcp.set_peer(rtcp);
     }
 
-    pub(super) fn on_device_rtp(&mut self, source: SocketAddr, ssrc: u32) {
-        if !self.latched {
-            self.peer = Some(source);
-            self.latched = true;
+    /// The host the device's signalling came from: it may send video too.
+    pub(super) fn set_signalling_host(&mut self, host: Option<IpAddr>) {
+        self.rtp.set_signalling_host(host);
+        self.rtcp.set_signalling_host(host);
+    }
+
+    /// Where the device's video goes: its latched source, else its SDP address.
+    pub(super) fn peer(&self) -> Option<SocketAddr> {
+        self.rtp.target()
+    }
+
+    pub(super) fn rtcp_peer(&self) -> Option<SocketAddr> {
+        self.rtcp.target()
+    }
+
+    /// A video packet from `source`; false: not from the device, dropped.
+    pub(super) fn on_device_rtp(&mut self, source: SocketAddr, ssrc: u32, now: Instant) -> bool {
+        if self.rtp.admit(source, now) != Admit::Accept {
+            return false;
         }
         self.device_ssrc = Some(ssrc);
+        true
     }
 
-    pub(super) fn on_device_rtcp(&mut self, source: SocketAddr) {
-        if !self.rtcp_latched {
-            self.rtcp_peer = Some(source);
-            self.rtcp_latched = true;
-        }
+    /// An RTCP packet from `source`; false: not from the device, dropped.
+    pub(super) fn on_device_rtcp(&mut self, source: SocketAddr, now: Instant) -> bool {
+        self.rtcp.admit(source, now) == Admit::Accept
     }
 
     /// A browser packet relabelled for the device, in `out`.
@@ -163,9 +183,12 @@ mod tests {
 
     #[test]
     fn keyframe_requests_wait_for_the_device_ssrc_and_count_firs() {
-        let mut v = VideoPath::new(vec![(100, 96)], None);
+        let device: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        let mut v = VideoPath::new(vec![(100, 96)], Some((device, "127.0.0.1:4001".parse().unwrap())), None);
         assert!(v.keyframe_request(false).is_none(), "no media SSRC to name yet");
-        v.on_device_rtp("127.0.0.1:4000".parse().unwrap(), 0xdead_beef);
+        assert!(!v.on_device_rtp("192.0.2.9:4000".parse().unwrap(), 0x0bad_0bad, Instant::now()), "a stranger's video is dropped");
+        assert!(v.keyframe_request(false).is_none(), "and names no SSRC");
+        assert!(v.on_device_rtp(device, 0xdead_beef, Instant::now()));
         assert_eq!(&v.keyframe_request(false).unwrap()[8..12], &0xdead_beefu32.to_be_bytes());
         let first = v.keyframe_request(true).unwrap();
         let second = v.keyframe_request(true).unwrap();

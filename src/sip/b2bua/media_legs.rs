@@ -154,6 +154,7 @@ impl CallMedia {
         }
         let mut browser = BrowserLeg::new(&self.engine, self.session_id).await?;
         self.forward_device_dtmf(&mut browser, Leg::A);
+        browser.bridge.set_device_signalling_host(self.signalling_hosts[leg_index(Leg::A)]);
         let offer = browser.sdp_from_device(text).await?;
         self.browser_forks = Some(browser);
         Ok(offer)
@@ -201,6 +202,7 @@ impl CallMedia {
             if is_browser && self.browsers[leg_index(leg)].is_none() {
                 let mut browser = BrowserLeg::new(&self.engine, self.session_id).await?;
                 self.forward_device_dtmf(&mut browser, other(leg));
+                browser.bridge.set_device_signalling_host(self.signalling_hosts[leg_index(other(leg))]);
                 self.browsers[leg_index(leg)] = Some(browser);
             }
         }
@@ -314,6 +316,11 @@ impl CallMedia {
         self.signalling_hosts[leg_index(leg)] = Some(host);
         for relay in self.relays.iter().flatten() {
             relay.set_signalling_host(leg, Some(host));
+        }
+        // The bridges whose plain side faces that leg's device.
+        let forks = self.browser_forks.as_ref().filter(|_| leg == Leg::A);
+        for browser in self.browsers[leg_index(other(leg))].iter().chain(forks) {
+            browser.bridge.set_device_signalling_host(Some(host));
         }
     }
 
