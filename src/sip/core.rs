@@ -35,6 +35,8 @@ pub struct SipCore {
     pub listeners: Vec<(Transport, SocketAddr)>,
     /// The AI agent's extension and SIP port, once it is up.
     pub agent: std::sync::OnceLock<super::agent_leg::AgentRoute>,
+    /// `security.max_websockets` / `_per_ip`: one permit per open `/ws`.
+    pub websockets: super::conn_limit::ConnGate,
 }
 
 pub type SipCoreRef = Arc<SipCore>;
