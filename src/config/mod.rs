@@ -185,6 +185,14 @@ pub struct SecurityConfig {
     /// An HTTP client must send a request's whole header within this time.
     #[serde(default = "default_http_header_timeout")]
     pub http_header_timeout_secs: u64,
+    /// Media streams (m= lines with a port) one call may relay; an offer with
+    /// more gets 488.
+    #[serde(default = "default_max_media_per_call")]
+    pub max_media_per_call: usize,
+    /// Calls one extension may place at once (each holds relay ports); one
+    /// more gets 503.
+    #[serde(default = "default_max_calls_per_extension")]
+    pub max_calls_per_extension: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -302,6 +310,12 @@ fn default_max_websockets_per_ip() -> usize {
 }
 fn default_http_header_timeout() -> u64 {
     10
+}
+fn default_max_media_per_call() -> usize {
+    4
+}
+fn default_max_calls_per_extension() -> usize {
+    8
 }
 
 impl Default for SipConfig {

@@ -94,6 +94,8 @@ pub(super) fn validate(c: &Config) -> Result<()> {
         ("max_sip_connections_per_ip", sec.max_sip_connections_per_ip),
         ("max_websockets", sec.max_websockets),
         ("max_websockets_per_ip", sec.max_websockets_per_ip),
+        ("max_media_per_call", sec.max_media_per_call),
+        ("max_calls_per_extension", sec.max_calls_per_extension),
     ] {
         if value == 0 {
             bail!("security.{key}: must be > 0");

@@ -7,6 +7,7 @@
 //! message, and which ones have been idle too long. Time comes in as
 //! arguments, so both are tested without sockets or sleeps.
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,24 +34,25 @@ impl Refused {
     }
 }
 
+/// Counts per key: a source address (connections) or an extension (calls).
 #[derive(Debug)]
-pub struct ConnCounter {
+pub struct ConnCounter<K = IpAddr> {
     limits: ConnLimits,
     total: usize,
-    per_ip: HashMap<IpAddr, usize>,
+    per_ip: HashMap<K, usize>,
 }
 
-impl ConnCounter {
+impl<K: Hash + Eq + Clone> ConnCounter<K> {
     pub fn new(limits: ConnLimits) -> Self {
         ConnCounter { limits, total: 0, per_ip: HashMap::new() }
     }
 
     /// Counts one more connection from `ip`, unless a limit is reached.
-    pub fn try_open(&mut self, ip: IpAddr) -> Result<(), Refused> {
+    pub fn try_open(&mut self, ip: K) -> Result<(), Refused> {
         if self.total >= self.limits.total {
             return Err(Refused::Total(self.limits.total));
         }
-        let n = self.per_ip.entry(ip).or_insert(0);
+        let n = self.per_ip.entry(ip.clone()).or_insert(0);
         if *n >= self.limits.per_ip {
             if *n == 0 {
                 self.per_ip.remove(&ip);
@@ -63,12 +65,12 @@ impl ConnCounter {
     }
 
     /// One connection from `ip` (counted by `try_open`) closed.
-    pub fn close(&mut self, ip: IpAddr) {
-        if let Some(n) = self.per_ip.get_mut(&ip) {
+    pub fn close(&mut self, ip: &K) {
+        if let Some(n) = self.per_ip.get_mut(ip) {
             *n -= 1;
             self.total -= 1;
             if *n == 0 {
-                self.per_ip.remove(&ip);
+                self.per_ip.remove(ip);
             }
         }
     }
@@ -78,31 +80,36 @@ impl ConnCounter {
     }
 }
 
-/// A [`ConnCounter`] shared by tasks, handing out permits that count until dropped
-/// (one per WebSocket).
-#[derive(Clone)]
-pub struct ConnGate(Arc<Mutex<ConnCounter>>);
+/// A [`ConnCounter`] shared by tasks, handing out permits that count until
+/// dropped (one per WebSocket, one per call of an extension).
+pub struct ConnGate<K = IpAddr>(Arc<Mutex<ConnCounter<K>>>);
 
-pub struct ConnPermit {
-    gate: ConnGate,
-    ip: IpAddr,
+impl<K> Clone for ConnGate<K> {
+    fn clone(&self) -> Self {
+        ConnGate(self.0.clone())
+    }
 }
 
-impl ConnGate {
+pub struct ConnPermit<K: Hash + Eq + Clone = IpAddr> {
+    gate: ConnGate<K>,
+    key: K,
+}
+
+impl<K: Hash + Eq + Clone> ConnGate<K> {
     pub fn new(limits: ConnLimits) -> Self {
         ConnGate(Arc::new(Mutex::new(ConnCounter::new(limits))))
     }
 
-    pub fn try_open(&self, ip: IpAddr) -> Result<ConnPermit, Refused> {
+    pub fn try_open(&self, key: K) -> Result<ConnPermit<K>, Refused> {
         let mut c = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        c.try_open(ip)?;
-        Ok(ConnPermit { gate: self.clone(), ip })
+        c.try_open(key.clone())?;
+        Ok(ConnPermit { gate: self.clone(), key })
     }
 }
 
-impl Drop for ConnPermit {
+impl<K: Hash + Eq + Clone> Drop for ConnPermit<K> {
     fn drop(&mut self) {
-        self.gate.0.lock().unwrap_or_else(|p| p.into_inner()).close(self.ip);
+        self.gate.0.lock().unwrap_or_else(|p| p.into_inner()).close(&self.key);
     }
 }
 
@@ -117,7 +124,7 @@ struct Open<T> {
 /// The SIP stream connections accepted and still open. `T` is what closes
 /// one (the connection's cancel token in the server, a number in tests).
 pub struct StreamTable<T> {
-    counter: ConnCounter,
+    counter: ConnCounter<IpAddr>,
     open: HashMap<StreamKey, Open<T>>,
 }
 
@@ -146,7 +153,7 @@ impl<T: Clone> StreamTable<T> {
     /// The connection is gone (whoever closed it).
     pub fn closed(&mut self, key: &StreamKey) {
         if self.open.remove(key).is_some() {
-            self.counter.close(key.1.ip());
+            self.counter.close(&key.1.ip());
         }
     }
 
@@ -183,34 +190,45 @@ mod tests {
 
     #[test]
     fn per_address_cap_then_total_cap() {
-        let mut c = ConnCounter::new(ConnLimits { total: 3, per_ip: 2 });
+        let mut c: ConnCounter = ConnCounter::new(ConnLimits { total: 3, per_ip: 2 });
         assert_eq!(c.try_open(ip(1)), Ok(()));
         assert_eq!(c.try_open(ip(1)), Ok(()));
         assert_eq!(c.try_open(ip(1)), Err(Refused::PerIp(2)));
         assert_eq!(c.try_open(ip(2)), Ok(()));
         assert_eq!(c.try_open(ip(3)), Err(Refused::Total(3)));
-        c.close(ip(1));
+        c.close(&ip(1));
         assert_eq!(c.total(), 2);
         assert_eq!(c.try_open(ip(3)), Ok(()));
         // A close for an address never counted changes nothing.
-        c.close(ip(9));
+        c.close(&ip(9));
         assert_eq!(c.total(), 3);
     }
 
     #[test]
     fn zero_per_address_refuses_everyone_without_leaking_entries() {
-        let mut c = ConnCounter::new(ConnLimits { total: 5, per_ip: 0 });
+        let mut c: ConnCounter = ConnCounter::new(ConnLimits { total: 5, per_ip: 0 });
         assert_eq!(c.try_open(ip(1)), Err(Refused::PerIp(0)));
         assert!(c.per_ip.is_empty());
     }
 
     #[test]
     fn permits_count_until_dropped() {
-        let gate = ConnGate::new(ConnLimits { total: 10, per_ip: 1 });
+        let gate: ConnGate = ConnGate::new(ConnLimits { total: 10, per_ip: 1 });
         let first = gate.try_open(ip(1)).expect("first");
         assert!(gate.try_open(ip(1)).is_err());
         drop(first);
         assert!(gate.try_open(ip(1)).is_ok());
+    }
+
+    #[test]
+    fn calls_per_extension() {
+        let gate: ConnGate<String> = ConnGate::new(ConnLimits { total: usize::MAX, per_ip: 2 });
+        let a = gate.try_open("101".to_string()).expect("first call");
+        let _b = gate.try_open("101".to_string()).expect("second call");
+        assert_eq!(gate.try_open("101".to_string()).err(), Some(Refused::PerIp(2)));
+        assert!(gate.try_open("102".to_string()).is_ok());
+        drop(a);
+        assert!(gate.try_open("101".to_string()).is_ok());
     }
 
     #[test]

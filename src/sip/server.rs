@@ -69,6 +69,7 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
     }
     let reg = &config.sip.registration;
     let websockets = ConnGate::new(ConnLimits { total: sec.max_websockets, per_ip: sec.max_websockets_per_ip });
+    let call_slots = ConnGate::new(ConnLimits { total: usize::MAX, per_ip: sec.max_calls_per_extension });
     let core = Arc::new(SipCore {
         limits: Limits {
             min_expires: reg.min_expires,
@@ -93,6 +94,7 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
         agent: Default::default(),
         listeners,
         websockets,
+        call_slots,
     });
     tokio::spawn(async move { endpoint.serve().await });
     tokio::spawn(super::router::serve(core.clone(), incoming));

@@ -185,11 +185,11 @@ def test_big_websocket_frame_is_refused_before_it_is_buffered(pbx):
         assert all(ws.upgraded for ws in sockets)
         sent = [_send_big_frame_head(ws, 16 * 1024 * 1024, 15 * 1024 * 1024) for ws in sockets]
         after = _rss_kib(pid)
-        for ws in sockets:
-            assert _closed_by_peer(ws.sock, 5.0), "a socket with an oversized frame stayed open"
         grown_mb = (after - before) / 1024
         print(f"RSS before {before} KiB, after {after} KiB (+{grown_mb:.1f} MB); sent {sum(sent) >> 20} MB")
         assert grown_mb < 20, f"the PBX grew {grown_mb:.1f} MB reading oversized frames"
+        for ws in sockets:
+            assert _closed_by_peer(ws.sock, 5.0), "a socket with an oversized frame stayed open"
     finally:
         for ws in sockets:
             ws.close()
@@ -227,3 +227,75 @@ def test_slowloris_http_header_is_cut_off(pbx):
         s.close()
     # normal requests are unaffected
     assert pbx.health() == 200
+
+
+# ------------------------------------------------------------ item 7: RTP ports
+def _sdp(streams: int) -> bytes:
+    head = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    return head + b"".join(b"m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n" % (17000 + 2 * i) for i in range(streams))
+
+
+def _authorized_invite(caller: siplib.SipClient, pbx, callee: str, sdp: bytes, *, wait_final: bool):
+    """INVITE from 101, answering the 407 once. With wait_final, the final
+    response (None if none came within 4 s); otherwise sent and not waited for."""
+    uri = f"sip:{callee}@{pbx.host}:{pbx.sip_port}"
+    call_id = siplib.rand_token(16) + "@caps"
+    kw = dict(to=f"<{uri}>", from_=f"<sip:101@{pbx.host}>;tag={siplib.rand_token(8)}", call_id=call_id)
+    extra = [("Contact", f"<sip:101@127.0.0.1:{caller.local[1]}>"), ("Content-Type", "application/sdp")]
+    r = caller.request("INVITE", uri, extra=extra, body=sdp, timeout=4.0, **kw)
+    assert r is not None and r.status == 407, r
+    auth = siplib.digest_header(r.get("proxy-authenticate"), "INVITE", uri, "101", pbx.passwords["101"])
+    extra.append(("Proxy-Authorization", auth))
+    if wait_final:
+        return caller.request("INVITE", uri, extra=extra, body=sdp, timeout=4.0, **kw)
+    caller.send_raw(caller.build("INVITE", uri, extra=extra, body=sdp, **kw)[0])
+    return None
+
+
+def _call_ids_seen(callee: siplib.SipClient, seen: set, within: float) -> set:
+    for m in callee.messages_within(within, "INVITE"):
+        seen.add(m.get("call-id"))
+    return seen
+
+
+def test_offer_with_too_many_media_streams_gets_488(pbx):
+    """security.max_media_per_call (4): an answered-or-not call must not take 17 relays."""
+    callee = siplib.SipClient(pbx.host, pbx.sip_port)
+    try:
+        assert callee.register("102", pbx.passwords["102"], expires=300).status == 200
+        with siplib.SipClient(pbx.host, pbx.sip_port) as caller:
+            r = _authorized_invite(caller, pbx, "102", _sdp(17), wait_final=True)
+            assert r is not None and r.status == 488, f"a 17-stream offer was not refused: {r}"
+            assert not _call_ids_seen(callee, set(), 1.0), "a 17-stream offer rang the callee"
+            assert "security.max_media_per_call" in pbx.log_path.read_text()
+            # four streams are still fine
+            _authorized_invite(caller, pbx, "102", _sdp(4), wait_final=False)
+            end = time.monotonic() + 5.0
+            seen: set = set()
+            while not seen and time.monotonic() < end:
+                _call_ids_seen(callee, seen, 0.5)
+            assert seen, "a 4-stream offer did not ring the callee"
+    finally:
+        callee.close()
+
+
+def test_calls_one_extension_places_at_once_are_capped(pbx):
+    """security.max_calls_per_extension (8): the ninth call 101 has ringing at
+    once gets 503, and rings nobody."""
+    callee = siplib.SipClient(pbx.host, pbx.sip_port)
+    try:
+        assert callee.register("102", pbx.passwords["102"], expires=300).status == 200
+        with siplib.SipClient(pbx.host, pbx.sip_port) as caller:
+            seen: set = set()
+            for n in range(1, 9):
+                _authorized_invite(caller, pbx, "102", _sdp(1), wait_final=False)
+                end = time.monotonic() + 5.0
+                while len(seen) < n and time.monotonic() < end:
+                    _call_ids_seen(callee, seen, 0.3)
+                assert len(seen) == n, f"call {n} did not ring the callee"
+            r = _authorized_invite(caller, pbx, "102", _sdp(1), wait_final=True)
+            assert r is not None and r.status == 503, f"a ninth call at once was not refused: {r}"
+            assert len(_call_ids_seen(callee, seen, 1.0)) == 8, "the ninth call rang the callee"
+            assert "security.max_calls_per_extension (8) reached" in pbx.log_path.read_text()
+    finally:
+        callee.close()
