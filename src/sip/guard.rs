@@ -109,10 +109,6 @@ impl StreamWatch {
             token.cancel();
         }
     }
-
-    pub fn open_connections(&self) -> usize {
-        self.table().len()
-    }
 }
 
 /// What to do with a message that is not banned.
