@@ -7,7 +7,8 @@ double-CRLF ping gets a CRLF pong (RFC 5626 3.5.1).
 
 Item 7: SIP TCP connections and WebSockets are capped per source address
 (`security.max_sip_connections_per_ip`, `security.max_websockets_per_ip`, both
-50 by default, so these tests run against a binary without the settings too);
+50 by default, so these tests run against a binary without the settings too)
+and in all (`max_sip_connections`, `max_websockets`, set low here);
 a WebSocket frame over 64 KB is refused from its header, before its payload
 is buffered (the PBX's RSS is measured); an HTTP client that trickles its
 header is cut off after `security.http_header_timeout_secs` (10 by default)."""
@@ -123,6 +124,34 @@ def test_tcp_connections_over_the_per_address_cap_are_closed(pbx):
     finally:
         for c in held:
             c.close()
+
+
+def test_sip_and_websocket_totals_are_capped_across_addresses(pbx_factory):
+    pbx = pbx_factory(overrides={"security": {"max_sip_connections": 3, "max_websockets": 3}}).start()
+    held, sockets = [], []
+    try:
+        for i in range(3):
+            c = siplib.SipClient(pbx.host, pbx.sip_port, transport="tcp", local_host=f"127.0.0.{i + 1}")
+            held.append(c)
+            assert _options_answered(c, pbx), f"connection {i + 1} of 3 not served"
+            ws = WsClient(pbx.host, pbx.http_port, source=f"127.0.0.{i + 1}")
+            sockets.append(ws)
+            assert ws.upgraded, ws.status_line
+        extra = siplib.SipClient(pbx.host, pbx.sip_port, transport="tcp", local_host="127.0.0.9")
+        try:
+            assert _closed_by_peer(extra.sock, 5.0), "a fourth SIP connection (from a fourth address) was not closed"
+        finally:
+            extra.close()
+        ws = WsClient(pbx.host, pbx.http_port, source="127.0.0.9")
+        ws.close()
+        assert " 503 " in ws.status_line + " ", f"a fourth websocket was not refused: {ws.status_line}"
+        log = pbx.log_path.read_text()
+        assert "security.max_sip_connections (3) reached" in log and "security.max_websockets (3) reached" in log
+    finally:
+        for c in held:
+            c.close()
+        for w in sockets:
+            w.close()
 
 
 # ------------------------------------------------------------ item 7: WebSockets
