@@ -53,6 +53,8 @@ RUN case "${TARGETARCH}" in \
 ENV ZIG="/opt/zig/bin/python -m ziglang"
 WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
+# rsipstack, patched (Cargo.toml [patch.crates-io]; vendor/rsipstack/HA-PBX-PATCH.md)
+COPY vendor vendor
 COPY migrations migrations
 COPY src src
 COPY scripts/build-static.sh scripts/build-static.sh

@@ -164,6 +164,35 @@ pub struct SecurityConfig {
     /// Largest SIP message accepted.
     #[serde(default = "default_max_message")]
     pub max_message_bytes: usize,
+    /// A SIP TCP/TLS connection or WebSocket that carried no SIP message for
+    /// this long is closed, unless a registration uses it (that one stays for
+    /// the registration's lifetime).
+    #[serde(default = "default_idle_connection")]
+    pub idle_connection_secs: u64,
+    /// SIP TCP and TLS connections open at once; one more is closed at once.
+    #[serde(default = "default_max_sip_connections")]
+    pub max_sip_connections: usize,
+    /// The same, from one IP address.
+    #[serde(default = "default_max_sip_connections_per_ip")]
+    pub max_sip_connections_per_ip: usize,
+    /// SIP WebSockets (`/ws`, browsers) open at once; one more gets HTTP 503.
+    #[serde(default = "default_max_websockets")]
+    pub max_websockets: usize,
+    /// The same, from one IP address (through ingress every browser comes
+    /// from the Supervisor's address, so keep it generous).
+    #[serde(default = "default_max_websockets_per_ip")]
+    pub max_websockets_per_ip: usize,
+    /// An HTTP client must send a request's whole header within this time.
+    #[serde(default = "default_http_header_timeout")]
+    pub http_header_timeout_secs: u64,
+    /// Media streams (m= lines with a port) one call may relay; an offer with
+    /// more gets 488.
+    #[serde(default = "default_max_media_per_call")]
+    pub max_media_per_call: usize,
+    /// Calls one extension may place at once (each holds relay ports); one
+    /// more gets 503.
+    #[serde(default = "default_max_calls_per_extension")]
+    pub max_calls_per_extension: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -263,6 +292,30 @@ fn default_ban_secs() -> u64 {
 }
 fn default_max_message() -> usize {
     16 * 1024
+}
+fn default_idle_connection() -> u64 {
+    300
+}
+fn default_max_sip_connections() -> usize {
+    1000
+}
+fn default_max_sip_connections_per_ip() -> usize {
+    50
+}
+fn default_max_websockets() -> usize {
+    200
+}
+fn default_max_websockets_per_ip() -> usize {
+    50
+}
+fn default_http_header_timeout() -> u64 {
+    10
+}
+fn default_max_media_per_call() -> usize {
+    4
+}
+fn default_max_calls_per_extension() -> usize {
+    8
 }
 
 impl Default for SipConfig {

@@ -95,3 +95,17 @@ fn extension_dtmf_mode_defaults_to_rfc4733_and_bad_values_are_named() {
     let e = err("extensions: [{extension: '1', password: a, dtmf: inband}]");
     assert!(e.contains("extensions[0].dtmf") && e.contains("inband"), "{e}");
 }
+
+#[test]
+fn connection_and_media_caps_have_defaults_and_must_be_positive() {
+    let s = parse(DEFAULT_YAML).unwrap().security;
+    assert_eq!((s.idle_connection_secs, s.http_header_timeout_secs), (300, 10));
+    assert_eq!((s.max_sip_connections, s.max_sip_connections_per_ip), (1000, 50));
+    assert_eq!((s.max_websockets, s.max_websockets_per_ip), (200, 50));
+    assert_eq!((s.max_media_per_call, s.max_calls_per_extension), (4, 8));
+    for key in ["max_sip_connections_per_ip", "max_websockets", "max_media_per_call", "max_calls_per_extension"] {
+        let e = err(&format!("security: {{{key}: 0}}"));
+        assert!(e.contains(&format!("security.{key}: must be > 0")), "{e}");
+    }
+    assert!(err("security: {idle_connection_secs: 0}").contains("security.idle_connection_secs"));
+}

@@ -83,6 +83,24 @@ pub(super) fn validate(c: &Config) -> Result<()> {
     if c.security.max_message_bytes < 1024 || c.security.max_message_bytes > 65535 {
         bail!("security.max_message_bytes: must be between 1024 and 65535");
     }
+    let sec = &c.security;
+    for (key, value) in [("idle_connection_secs", sec.idle_connection_secs), ("http_header_timeout_secs", sec.http_header_timeout_secs)] {
+        if value == 0 || value > 86_400 {
+            bail!("security.{key}: must be between 1 and 86400");
+        }
+    }
+    for (key, value) in [
+        ("max_sip_connections", sec.max_sip_connections),
+        ("max_sip_connections_per_ip", sec.max_sip_connections_per_ip),
+        ("max_websockets", sec.max_websockets),
+        ("max_websockets_per_ip", sec.max_websockets_per_ip),
+        ("max_media_per_call", sec.max_media_per_call),
+        ("max_calls_per_extension", sec.max_calls_per_extension),
+    ] {
+        if value == 0 {
+            bail!("security.{key}: must be > 0");
+        }
+    }
     if c.security.ban_after_failures == 0 {
         bail!("security.ban_after_failures: must be > 0");
     }

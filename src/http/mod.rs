@@ -3,10 +3,13 @@ mod api;
 mod sip_ws;
 pub mod wss;
 use crate::sip::core::{now_unix, SipCoreRef};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::routing::get;
 use axum::{Json, Router};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("http.listen: cannot listen on {addr}: {e}"))
@@ -18,11 +21,34 @@ pub async fn serve(listener: tokio::net::TcpListener, core: SipCoreRef) -> anyho
 
 /// The same routes over TLS (`http.wss_listen`), WebSockets there being `wss`.
 pub async fn serve_tls(listener: wss::TlsListener, core: SipCoreRef) -> anyhow::Result<()> {
-    use axum::serve::ListenerExt;
+    let header_timeout = header_timeout(&core);
     let app = routes(core).layer(axum::Extension(wss::Secure));
-    // tap_io: axum knows the peer address of a wrapped listener, not of ours.
-    axum::serve(listener.tap_io(|_| {}), app.into_make_service_with_connect_info::<SocketAddr>()).await?;
-    Ok(())
+    serve_http1(listener, app, header_timeout).await
+}
+
+fn header_timeout(core: &SipCoreRef) -> Duration {
+    Duration::from_secs(core.config.security.http_header_timeout_secs)
+}
+
+/// axum's `serve` without its one gap: a client must send each request's
+/// whole header within `header_timeout` (`security.http_header_timeout_secs`),
+/// or its connection is closed; a slowloris client cannot hold sockets and
+/// tasks by trickling a header forever. HTTP/1.1 with upgrades (WebSockets).
+async fn serve_http1<L>(mut listener: L, app: Router, header_timeout: Duration) -> anyhow::Result<()>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    loop {
+        let (io, peer) = listener.accept().await;
+        let service = TowerToHyperService::new(app.clone().layer(axum::Extension(ConnectInfo(peer))));
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+            if let Err(e) = builder.serve_connection(TokioIo::new(io), service).with_upgrades().await {
+                tracing::debug!(%peer, error = %e, "HTTP connection ended");
+            }
+        });
+    }
 }
 
 fn routes(core: SipCoreRef) -> Router {
@@ -31,12 +57,11 @@ fn routes(core: SipCoreRef) -> Router {
 
 /// `addon`: add-on mode adds the panel and lets only the Supervisor's ingress proxy in.
 pub async fn serve_guarded(listener: tokio::net::TcpListener, core: SipCoreRef, addon: Option<crate::addon::AddonHttp>) -> anyhow::Result<()> {
-    let mut app = routes(core);
+    let mut app = routes(core.clone());
     if let Some(a) = addon {
         app = a.wrap(app);
     }
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
-    Ok(())
+    serve_http1(listener, app, header_timeout(&core)).await
 }
 
 /// `/health` alone on a Unix socket (add-on mode's `HA_PBX_HEALTH_SOCKET`): the

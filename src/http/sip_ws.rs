@@ -9,8 +9,10 @@ use axum::Extension;
 use crate::addon::HaUserDirectory;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use std::sync::Arc;
+use crate::sip::conn_limit::ConnPermit;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub async fn upgrade(
     ws: WebSocketUpgrade,
@@ -36,10 +38,44 @@ pub async fn upgrade(
             }
         }
     }
-    ws.protocols(["sip"]).max_message_size(64 * 1024).on_upgrade(move |socket| serve(socket, core, remote, secure))
+    let permit = match core.websockets.try_open(remote.ip()) {
+        Ok(p) => p,
+        Err(why) => {
+            tracing::warn!(%remote, "SIP websocket refused: {}", why.describe("security.max_websockets", "security.max_websockets_per_ip"));
+            return (StatusCode::SERVICE_UNAVAILABLE, "too many websockets\n").into_response();
+        }
+    };
+    // A frame or message over the limit closes the socket as soon as its
+    // header announces the length, before the payload is buffered.
+    ws.protocols(["sip"])
+        .max_message_size(MAX_WS_MESSAGE)
+        .max_frame_size(MAX_WS_MESSAGE)
+        .read_buffer_size(16 * 1024)
+        .write_buffer_size(16 * 1024)
+        .on_upgrade(move |socket| serve(socket, core, remote, secure, permit))
 }
 
-async fn serve(mut socket: WebSocket, core: SipCoreRef, remote: SocketAddr, secure: bool) {
+/// The largest SIP message a browser may send over `/ws`.
+const MAX_WS_MESSAGE: usize = 64 * 1024;
+
+/// Whether to close a socket now: nothing at all (not even a pong) for
+/// `idle`, or no SIP for `idle` and no registration over it.
+fn idle_verdict(since_any: Duration, since_sip: Duration, idle: Duration, bound: impl FnOnce() -> bool) -> Option<&'static str> {
+    if since_any >= idle {
+        Some("no frame, not even a pong")
+    } else if since_sip >= idle && !bound() {
+        Some("no SIP message and no registration")
+    } else {
+        None
+    }
+}
+
+async fn serve(mut socket: WebSocket, core: SipCoreRef, remote: SocketAddr, secure: bool, permit: ConnPermit) {
+    let transport = if secure { "wss" } else { "ws" };
+    let idle = Duration::from_secs(core.config.security.idle_connection_secs);
+    let mut tick = tokio::time::interval((idle / 4).clamp(Duration::from_millis(500), Duration::from_secs(30)));
+    tick.tick().await;
+    let (mut last_any, mut last_sip) = (Instant::now(), Instant::now());
     let mut session = match WsSession::open(&core, remote, secure).await {
         Ok(s) => s,
         Err(e) => {
@@ -52,13 +88,15 @@ async fn serve(mut socket: WebSocket, core: SipCoreRef, remote: SocketAddr, secu
         tokio::select! {
             frame = socket.recv() => match frame {
                 Some(Ok(Message::Text(t))) => {
+                    (last_any, last_sip) = (Instant::now(), Instant::now());
                     if !session.on_frame(t.as_bytes()) { break; }
                 }
                 Some(Ok(Message::Binary(b))) => {
+                    (last_any, last_sip) = (Instant::now(), Instant::now());
                     if !session.on_frame(&b) { break; }
                 }
                 Some(Ok(Message::Close(_))) | None => break,
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => last_any = Instant::now(),
                 Some(Err(e)) => {
                     tracing::debug!(%remote, error = %e, "websocket read failed");
                     break;
@@ -70,9 +108,36 @@ async fn serve(mut socket: WebSocket, core: SipCoreRef, remote: SocketAddr, secu
                 }
                 None => break,
             },
+            _ = tick.tick() => {
+                let now = Instant::now();
+                let bound = || core.location.lock().map(|l| l.has_flow(transport, &remote.to_string())).unwrap_or(true);
+                if let Some(why) = idle_verdict(now - last_any, now - last_sip, idle, bound) {
+                    tracing::info!(%remote, idle_secs = idle.as_secs(), "idle SIP websocket closed: {why}");
+                    break;
+                }
+                // A browser answers by itself; the pong shows the peer is alive.
+                if socket.send(Message::Ping(Default::default())).await.is_err() { break; }
+            }
         }
     }
+    drop(permit);
     drop(session);
-    crate::sip::registrar::handler::flow_closed(&core, if secure { "wss" } else { "ws" }, remote);
+    crate::sip::registrar::handler::flow_closed(&core, transport, remote);
     tracing::info!(%remote, "SIP websocket closed");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_verdicts() {
+        let s = Duration::from_secs;
+        let idle = s(60);
+        assert_eq!(idle_verdict(s(10), s(10), idle, || false), None);
+        assert_eq!(idle_verdict(s(60), s(60), idle, || true), Some("no frame, not even a pong"));
+        assert_eq!(idle_verdict(s(10), s(60), idle, || false), Some("no SIP message and no registration"));
+        // A registered browser that answers pings stays however long it is quiet.
+        assert_eq!(idle_verdict(s(10), s(3600), idle, || true), None);
+    }
 }

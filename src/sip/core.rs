@@ -35,6 +35,10 @@ pub struct SipCore {
     pub listeners: Vec<(Transport, SocketAddr)>,
     /// The AI agent's extension and SIP port, once it is up.
     pub agent: std::sync::OnceLock<super::agent_leg::AgentRoute>,
+    /// `security.max_websockets` / `_per_ip`: one permit per open `/ws`.
+    pub websockets: super::conn_limit::ConnGate,
+    /// `security.max_calls_per_extension`: one permit per call an extension places.
+    pub call_slots: super::conn_limit::ConnGate<String>,
 }
 
 pub type SipCoreRef = Arc<SipCore>;

@@ -4,17 +4,111 @@
 //! one that is not SIP/2.0 with 505, and drop such responses. Every transport
 //! passes here (UDP datagrams over the limit are already refused whole below
 //! rsipstack, see `udp_socket.rs`; TCP, TLS and WebSocket messages here).
+//!
+//! It also sees SIP-over-TCP/TLS connections open and close ([`StreamWatch`]):
+//! one over `security.max_sip_connections` (or `_per_ip`) is closed at once,
+//! and [`StreamWatch::sweep_idle`] closes those that carried no message for
+//! `security.idle_connection_secs` and that no registration uses.
 use super::auth::ban::BanList;
+use super::conn_limit::{ConnLimits, StreamKey, StreamTable};
 use super::stateless;
 use rsipstack::sip::{Method, SipMessage, StatusCode, Version};
 use rsipstack::transaction::endpoint::TransportEventInspector;
-use rsipstack::transport::TransportEvent;
+use rsipstack::transport::{SipConnection, TransportEvent};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 pub struct Guard {
     pub bans: Arc<Mutex<BanList>>,
     pub max_message_bytes: usize,
+    pub streams: Arc<StreamWatch>,
+}
+
+/// The SIP stream connections that clients opened to our TCP/TLS listeners.
+pub struct StreamWatch {
+    table: Mutex<StreamTable<CancellationToken>>,
+    /// Ports of our TCP and TLS listeners: a connection whose local port is
+    /// one of them was accepted (ours to outbound peers are not counted).
+    listen_ports: HashSet<u16>,
+    refused: AtomicU64,
+    last_refusal_log: Mutex<Option<Instant>>,
+}
+
+impl StreamWatch {
+    pub fn new(limits: ConnLimits, listen_ports: HashSet<u16>) -> Self {
+        StreamWatch { table: Mutex::new(StreamTable::new(limits)), listen_ports, refused: AtomicU64::new(0), last_refusal_log: Mutex::new(None) }
+    }
+
+    fn key(&self, conn: &SipConnection) -> Option<StreamKey> {
+        let transport = match conn {
+            SipConnection::Tcp(_) => "tcp",
+            SipConnection::Tls(_) => "tls",
+            _ => return None,
+        };
+        let local = conn.get_addr().get_socketaddr().ok()?;
+        if !self.listen_ports.contains(&local.port()) {
+            return None;
+        }
+        let remote = conn.get_remote_addr()?.get_socketaddr().ok()?;
+        Some((transport, remote))
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, StreamTable<CancellationToken>> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Returns false when the connection was refused (and is being closed).
+    fn on_event(&self, event: &TransportEvent) -> bool {
+        let now = Instant::now();
+        match event {
+            TransportEvent::New(conn) => {
+                let (Some(key), Some(token)) = (self.key(conn), conn.cancel_token()) else { return true };
+                if let Err(why) = self.table().admit(key, token.clone(), now) {
+                    token.cancel();
+                    self.log_refusal(key, why.describe("security.max_sip_connections", "security.max_sip_connections_per_ip"));
+                    return false;
+                }
+                true
+            }
+            TransportEvent::Incoming(_, conn, _) => {
+                if let Some(key) = self.key(conn) {
+                    self.table().touch(&key, now);
+                }
+                true
+            }
+            TransportEvent::Closed(conn) => {
+                if let Some(key) = self.key(conn) {
+                    self.table().closed(&key);
+                }
+                true
+            }
+        }
+    }
+
+    /// One line per refusal, but at most one every 10 s under a flood (with the count).
+    fn log_refusal(&self, key: StreamKey, why: String) {
+        let n = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut last = self.last_refusal_log.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(10)) {
+            return;
+        }
+        *last = Some(now);
+        tracing::warn!(transport = key.0, remote = %key.1, refused_so_far = n, "SIP connection refused and closed: {why}");
+    }
+
+    /// Closes the connections idle for `idle` that no registration uses
+    /// (`bound`: transport and source of every binding).
+    pub fn sweep_idle(&self, idle: Duration, bound: &HashSet<(String, String)>) {
+        let picked = self.table().idle(Instant::now(), idle, |(t, a)| bound.contains(&(t.to_string(), a.to_string())));
+        for ((transport, remote), token) in picked {
+            tracing::info!(transport, %remote, idle_secs = idle.as_secs(), "idle SIP connection without a registration closed");
+            token.cancel();
+        }
+    }
 }
 
 /// What to do with a message that is not banned.
@@ -47,6 +141,9 @@ fn check(msg: &SipMessage, max_message_bytes: usize) -> Check {
 #[async_trait::async_trait]
 impl TransportEventInspector for Guard {
     async fn handle(&self, event: TransportEvent) -> Option<TransportEvent> {
+        if !self.streams.on_event(&event) {
+            return None;
+        }
         if let TransportEvent::Incoming(msg, conn, from) = &event {
             if let Ok(addr) = from.get_socketaddr()
                 && self.bans.lock().map(|b| b.is_banned(addr.ip(), Instant::now())).unwrap_or(false)

@@ -1,7 +1,9 @@
 //! Starts the SIP side: listeners, rsipstack endpoint, router and sweeper.
 use super::auth::ban::{BanList, BanPolicy};
 use super::auth::nonces::{NonceLimits, NonceTable};
+use super::conn_limit::{ConnGate, ConnLimits};
 use super::core::{now_unix, SipCore, SipCoreRef};
+use super::guard::StreamWatch;
 use super::registrar::bindings::{BindingTable, Limits};
 use super::registrar::handler::from_row;
 use crate::config::Config;
@@ -33,6 +35,14 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
     };
     let bans = Arc::new(Mutex::new(BanList::new(policy)));
     let (transport_layer, listeners) = super::transports::build(&config, &bans, &cancel).await?;
+    // rsipstack's own idle timeout closed every quiet stream connection, the
+    // one a registered phone is reached over too; `StreamWatch` closes only
+    // those no registration uses (see `sweep_streams`).
+    transport_layer.set_stream_idle_timeout(Duration::ZERO);
+    let stream_ports = listeners.iter().filter(|(t, _)| matches!(t, crate::config::Transport::Tcp | crate::config::Transport::Tls)).map(|(_, a)| a.port()).collect();
+    let limits = ConnLimits { total: sec.max_sip_connections, per_ip: sec.max_sip_connections_per_ip };
+    let streams = Arc::new(StreamWatch::new(limits, stream_ports));
+    let idle = Duration::from_secs(sec.idle_connection_secs);
     // Call-IDs we make end in our own name, not the library's.
     let option = rsipstack::transaction::endpoint::EndpointOption {
         callid_suffix: Some(format!("ha-pbx.{}", config.sip.advertised_ip(&config.rtp))),
@@ -43,7 +53,7 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
         .with_user_agent(concat!("ha-pbx/", env!("CARGO_PKG_VERSION")))
         .with_transport_layer(transport_layer)
         .with_cancel_token(cancel.child_token())
-        .with_transport_inspector(Box::new(super::guard::Guard { bans: bans.clone(), max_message_bytes: sec.max_message_bytes }))
+        .with_transport_inspector(Box::new(super::guard::Guard { bans: bans.clone(), max_message_bytes: sec.max_message_bytes, streams: streams.clone() }))
         .build();
     let incoming = endpoint.incoming_transactions().map_err(|e| anyhow::anyhow!("{e}"))?;
     let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
@@ -58,6 +68,8 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
         tracing::info!(bindings = restored.len(), "registrations restored from storage");
     }
     let reg = &config.sip.registration;
+    let websockets = ConnGate::new(ConnLimits { total: sec.max_websockets, per_ip: sec.max_websockets_per_ip });
+    let call_slots = ConnGate::new(ConnLimits { total: usize::MAX, per_ip: sec.max_calls_per_extension });
     let core = Arc::new(SipCore {
         limits: Limits {
             min_expires: reg.min_expires,
@@ -81,11 +93,28 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
         calls: Default::default(),
         agent: Default::default(),
         listeners,
+        websockets,
+        call_slots,
     });
     tokio::spawn(async move { endpoint.serve().await });
     tokio::spawn(super::router::serve(core.clone(), incoming));
     tokio::spawn(super::registrar::sweeper::run(core.clone()));
+    tokio::spawn(sweep_streams(core.clone(), streams, idle));
     Ok(core)
+}
+
+/// Closes SIP stream connections idle for `idle` that no registration uses;
+/// checks a few times per `idle` (at least every 30 s, at most every second).
+async fn sweep_streams(core: SipCoreRef, streams: Arc<StreamWatch>, idle: Duration) {
+    let mut tick = tokio::time::interval((idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(30)));
+    loop {
+        tick.tick().await;
+        let bound = match core.location.lock() {
+            Ok(l) => l.flows(),
+            Err(_) => continue,
+        };
+        streams.sweep_idle(idle, &bound);
+    }
 }
 
 /// A random secret per process: nonces from before a restart are refused as

@@ -93,7 +93,7 @@ pub async fn run(setup: CallSetup) {
         let _ = tx.reply(StatusCode::NotAcceptableHere).await;
         return;
     }
-    let mut media = CallMedia::new(core.media.clone());
+    let mut media = CallMedia::new(core.media.clone(), core.config.security.max_media_per_call);
     media.set_signalling_host(Leg::A, source.ip());
     let mut bindings = bindings;
     let browsers = bindings.iter().filter(|b| is_browser(b)).count();

@@ -44,6 +44,16 @@ pub async fn handle_invite(core: SipCoreRef, mut tx: Transaction, source: Socket
         tracing::info!(%caller, %callee, "callee not registered");
         return reply(&core, &mut tx, StatusCode::TemporarilyUnavailable).await;
     }
+    // Held for the whole call: an extension's calls at once, and so the relay
+    // ports it can hold, are capped (`security.max_calls_per_extension`).
+    let _slot = match core.call_slots.try_open(caller.clone()) {
+        Ok(slot) => slot,
+        Err(_) => {
+            let cap = core.config.security.max_calls_per_extension;
+            tracing::warn!(%caller, %callee, "call refused with 503: security.max_calls_per_extension ({cap}) reached for this extension");
+            return reply(&core, &mut tx, StatusCode::ServiceUnavailable).await;
+        }
+    };
     call::run(CallSetup { core, tx, source, caller, callee, bindings, handoff, agent_note }).await;
 }
 

@@ -41,11 +41,13 @@ pub struct CallMedia {
     /// Per leg: the host its device signals from, which may send its media
     /// besides the host its SDP names (the relay latches onto no other).
     signalling_hosts: [Option<std::net::IpAddr>; 2],
+    /// `security.max_media_per_call`: relays (m= lines with a port) one call may hold.
+    max_media: usize,
 }
 
 impl CallMedia {
-    pub fn new(engine: MediaEngine) -> Self {
-        CallMedia { engine, relays: Vec::new(), dtmf: None, last_sdp: [None, None], held: [false, false], origin_version: [0, 0], session_id: rand::random::<u32>() as u64, expect_browser: None, browsers: [None, None], browser_dtmf: None, browser_forks: None, event_pt: [None, None], takes_info: [false, false], adapters: [None, None], signalling_hosts: [None, None] }
+    pub fn new(engine: MediaEngine, max_media: usize) -> Self {
+        CallMedia { max_media, engine, relays: Vec::new(), dtmf: None, last_sdp: [None, None], held: [false, false], origin_version: [0, 0], session_id: rand::random::<u32>() as u64, expect_browser: None, browsers: [None, None], browser_dtmf: None, browser_forks: None, event_pt: [None, None], takes_info: [false, false], adapters: [None, None], signalling_hosts: [None, None] }
     }
 
     /// SDP that `from` sent, rewritten for the other leg. Creates relays for
@@ -101,6 +103,10 @@ impl CallMedia {
                 self.relays.push(None);
             }
             if self.relays[idx].is_none() {
+                let held = self.relays.iter().flatten().count();
+                if held >= self.max_media {
+                    anyhow::bail!("more than {} media streams in one call (security.max_media_per_call)", self.max_media);
+                }
                 self.relays[idx] = Some(self.new_relay().await?);
             }
             let relay = self.relays[idx].as_ref().expect("just created");

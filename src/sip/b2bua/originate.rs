@@ -40,7 +40,7 @@ pub async fn dial_with(core: SipCoreRef, from: &str, to: &str, agent_note: Agent
     if core.registered_contacts(to).is_empty() {
         return Err(ControlError::NotRegistered(to.to_string()));
     }
-    let mut media = CallMedia::new(core.media.clone());
+    let mut media = CallMedia::new(core.media.clone(), core.config.security.max_media_per_call);
     let no_ports = |e: anyhow::Error| ControlError::BadArgument(format!("no media ports: {e}"));
     let offer = media.offer(Leg::A).await.map_err(no_ports)?;
     // A's browsers get WebRTC from a bridge behind the relay; its SIP devices the plain offer.

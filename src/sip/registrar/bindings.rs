@@ -187,6 +187,17 @@ impl BindingTable {
         self.by_extension.remove(extension).unwrap_or_default()
     }
 
+    /// Transport and source of every binding: the connections (TCP, TLS, WS)
+    /// that must stay open because a device is reached over them.
+    pub fn flows(&self) -> std::collections::HashSet<(String, String)> {
+        self.by_extension.values().flatten().map(|b| (b.transport.clone(), b.source.clone())).collect()
+    }
+
+    /// Whether a binding is reached over this connection.
+    pub fn has_flow(&self, transport: &str, source: &str) -> bool {
+        self.by_extension.values().flatten().any(|b| b.transport == transport && b.source == source)
+    }
+
     /// A connection-bound flow ended (a browser's WebSocket closed): its
     /// bindings can never be reached again, so they go now rather than at expiry.
     pub fn remove_flow(&mut self, transport: &str, source: &str) -> Vec<(String, Binding)> {
