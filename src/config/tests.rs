@@ -95,3 +95,17 @@ fn extension_dtmf_mode_defaults_to_rfc4733_and_bad_values_are_named() {
     let e = err("extensions: [{extension: '1', password: a, dtmf: inband}]");
     assert!(e.contains("extensions[0].dtmf") && e.contains("inband"), "{e}");
 }
+
+#[test]
+fn flood_limit_defaults_and_checks() {
+    let c = parse(DEFAULT_YAML).unwrap();
+    let s = &c.security;
+    assert_eq!((s.flood_rate, s.flood_burst, s.flood_ban_secs), (50.0, 200, 60));
+    assert_eq!(s.trusted_sources, ["127.0.0.0/8", "::1"]);
+    assert!(s.blocked_user_agents.iter().any(|u| u == "friendly-scanner"));
+    let c = parse("security: {flood_rate: 0, trusted_sources: [], blocked_user_agents: []}").unwrap();
+    assert_eq!(c.security.flood_rate, 0.0);
+    assert!(err("security: {flood_rate: -1}").contains("security.flood_rate"));
+    assert!(err("security: {flood_burst: 0}").contains("security.flood_burst"));
+    assert!(err("security: {trusted_sources: [10.0.0.0/40]}").contains("security.trusted_sources[0]"));
+}

@@ -1,5 +1,6 @@
 //! Starts the SIP side: listeners, rsipstack endpoint, router and sweeper.
 use super::auth::ban::{BanList, BanPolicy};
+use super::auth::flood::{Cidr, FloodLimiter, FloodPolicy};
 use super::auth::nonces::{NonceLimits, NonceTable};
 use super::core::{now_unix, SipCore, SipCoreRef};
 use super::registrar::bindings::{BindingTable, Limits};
@@ -32,7 +33,8 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
         ban_for: Duration::from_secs(sec.ban_secs),
     };
     let bans = Arc::new(Mutex::new(BanList::new(policy)));
-    let (transport_layer, listeners) = super::transports::build(&config, &bans, &cancel).await?;
+    let flood = Arc::new(Mutex::new(flood_limiter(sec)?));
+    let (transport_layer, listeners) = super::transports::build(&config, &bans, &flood, &cancel).await?;
     // Call-IDs we make end in our own name, not the library's.
     let option = rsipstack::transaction::endpoint::EndpointOption {
         callid_suffix: Some(format!("ha-pbx.{}", config.sip.advertised_ip(&config.rtp))),
@@ -43,7 +45,12 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
         .with_user_agent(concat!("ha-pbx/", env!("CARGO_PKG_VERSION")))
         .with_transport_layer(transport_layer)
         .with_cancel_token(cancel.child_token())
-        .with_transport_inspector(Box::new(super::guard::Guard { bans: bans.clone(), max_message_bytes: sec.max_message_bytes }))
+        .with_transport_inspector(Box::new(super::guard::Guard {
+            bans: bans.clone(),
+            flood: flood.clone(),
+            blocked_user_agents: sec.blocked_user_agents.iter().map(|u| u.to_ascii_lowercase()).collect(),
+            max_message_bytes: sec.max_message_bytes,
+        }))
         .build();
     let incoming = endpoint.incoming_transactions().map_err(|e| anyhow::anyhow!("{e}"))?;
     let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
@@ -73,6 +80,7 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
         directory: RwLock::new(directory),
         location: Mutex::new(location),
         bans,
+        flood,
         api_bans: Mutex::new(BanList::new(policy)),
         store,
         binding_writer,
@@ -86,6 +94,21 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
     tokio::spawn(super::router::serve(core.clone(), incoming));
     tokio::spawn(super::registrar::sweeper::run(core.clone()));
     Ok(core)
+}
+
+/// The flood limit from `security.flood_*` and `trusted_sources`.
+fn flood_limiter(sec: &crate::config::SecurityConfig) -> anyhow::Result<FloodLimiter> {
+    let trusted = sec
+        .trusted_sources
+        .iter()
+        .map(|s| Cidr::parse(s).map_err(|e| anyhow::anyhow!("security.trusted_sources: {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let policy = FloodPolicy {
+        rate: sec.flood_rate,
+        burst: f64::from(sec.flood_burst.max(1)),
+        ban_for: Duration::from_secs(sec.flood_ban_secs),
+    };
+    Ok(FloodLimiter::new(policy, trusted))
 }
 
 /// A random secret per process: nonces from before a restart are refused as
