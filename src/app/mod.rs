@@ -28,9 +28,7 @@ pub async fn run_with(config: Config, addon: Option<crate::addon::AddonRuntime>)
     let config = Arc::new(config);
     crate::storage::create_private_dir(&config.data_dir).context("data_dir")?;
     let store = Store::open(&config.data_dir).await.context("storage")?;
-    let realm = &config.sip.realm;
-    store.sync_config_extensions(&config.extensions, realm).await.context("storing extensions")?;
-    match store.hash_stored_passwords(realm).await.context("hashing stored passwords")? {
+    match store.load_config_extensions(&config.extensions, &config.sip.realm).await.context("storing extensions")? {
         0 => {}
         n => tracing::info!(extensions = n, "stored passwords replaced by their digest hashes (HA1)"),
     }

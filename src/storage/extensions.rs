@@ -123,6 +123,16 @@ impl Store {
         Ok(())
     }
 
+    /// At start-up: hash any password still stored (a database from before
+    /// HA1 storage; config rows included, so the file is rewritten whenever
+    /// one held a password), then make the config rows match `exts`.
+    /// Returns how many rows had a password hashed.
+    pub async fn load_config_extensions(&self, exts: &[ExtensionConfig], realm: &str) -> anyhow::Result<usize> {
+        let hashed = self.hash_stored_passwords(realm).await?;
+        self.sync_config_extensions(exts, realm).await?;
+        Ok(hashed)
+    }
+
     /// Migration of databases from before HA1 storage: every row that still
     /// holds a password (other than those that must keep it) gets its HA1s
     /// for `realm` and loses the password; then the file is rewritten so no

@@ -128,6 +128,31 @@ async fn stored_passwords_are_hashed_and_cleared_except_shown_ones() {
     }
 }
 
+#[tokio::test]
+async fn config_rows_with_passwords_are_scrubbed_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    // An older version's rows: config extensions with their passwords, one
+    // of them since removed from the config (its row deleted, its bytes left
+    // in a free page).
+    for i in 0..50 {
+        sqlx::query("INSERT INTO extensions (extension, password, source) VALUES (?, ?, 'config')")
+            .bind(format!("{}", 300 + i))
+            .bind(format!("old-config-secret-{i}"))
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+    sqlx::query("PRAGMA secure_delete = OFF").execute(store.pool()).await.unwrap();
+    sqlx::query("DELETE FROM extensions WHERE extension <> '300'").execute(store.pool()).await.unwrap();
+    assert_eq!(store.load_config_extensions(&[ext("300", "new-secret", None)], "ha-pbx").await.unwrap(), 1);
+    store.pool().close().await;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("secret"), "a password left in the database files");
+    }
+}
+
 #[cfg(unix)]
 #[tokio::test]
 async fn the_database_and_its_dir_are_private() {
