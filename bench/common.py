@@ -33,7 +33,8 @@ def free_port() -> int:
 
 
 class Pbx:
-    def __init__(self, extensions: int, rtp_ports: str = "40000-49999", media_timeout: int = 120):
+    def __init__(self, extensions: int, rtp_ports: str = "40000-49999", media_timeout: int = 120,
+                 security: str = "ban_after_failures: 1000000"):
         self.dir = Path(tempfile.mkdtemp(prefix="ha-pbx-bench-"))
         self.sip_port = free_port()
         self.http_port = free_port()
@@ -46,7 +47,7 @@ sip:
   registration: {{max_contacts: 10}}
 rtp: {{ports: {rtp_ports}, address: 127.0.0.1, media_timeout_secs: {media_timeout}}}
 http: {{listen: 127.0.0.1:{self.http_port}}}
-security: {{ban_after_failures: 1000000}}
+security: {{{security}}}
 extensions:
 {exts}
 """)

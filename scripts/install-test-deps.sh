@@ -42,7 +42,7 @@ PY=/usr/bin/python3
 stamp="$VENV/.requirements.sha256"
 want="$(sha256sum "$REQ" | cut -d' ' -f1)"
 if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
-   && "$VENV/bin/python" -c 'import pytest, numpy, scipy, soundfile, pesq' 2>/dev/null; then
+   && "$VENV/bin/python" -c 'import pytest, numpy, scipy, soundfile, pesq, sipvicious' 2>/dev/null; then
   venv_ok=1  # up to date; not `exit 0`, so that the blocks below still run
 fi
 
@@ -54,7 +54,7 @@ fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip setuptools wheel
 # pesq has no wheels for recent Pythons: it is compiled here (gcc, numpy, cython in an isolated build)
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQ"
-"$VENV/bin/python" -c 'import pytest, numpy, scipy, soundfile, pesq'
+"$VENV/bin/python" -c 'import pytest, numpy, scipy, soundfile, pesq, sipvicious'
 echo "$want" > "$stamp"
 echo "install-test-deps: done"
 fi

@@ -61,7 +61,7 @@ async fn sync_allocates_persists_and_removes() {
     let store = Store::open_in_memory().await.unwrap();
     // 101 belongs to the options (config source)
     store
-        .sync_config_extensions(&[ExtensionConfig { extension: "101".into(), password: "door-secret".into(), name: Some("Door".into()), dtmf: Default::default() }])
+        .sync_config_extensions(&[ExtensionConfig { extension: "101".into(), password: "door-secret".into(), name: Some("Door".into()), dtmf: Default::default() }], "ha-pbx")
         .await
         .unwrap();
 
@@ -94,10 +94,11 @@ async fn sync_allocates_persists_and_removes() {
     // the options' extension was never touched
     let rows = store.extensions().await.unwrap();
     let door = rows.iter().find(|r| r.extension == "101").unwrap();
-    assert_eq!((door.source.as_str(), door.password.as_str()), ("config", "door-secret"));
+    assert_eq!((door.source.as_str(), door.password.as_str()), ("config", ""), "config rows keep HA1, not the password");
+    assert!(door.ha1("ha-pbx").is_some());
 
     // config sync (every start) leaves ha_user rows alone
-    store.sync_config_extensions(&[]).await.unwrap();
+    store.sync_config_extensions(&[], "ha-pbx").await.unwrap();
     assert_eq!(list(&store).await.unwrap(), after);
 }
 
@@ -139,7 +140,7 @@ fn users_from_ingress_headers() {
 async fn ensure_creates_once_keeps_the_password_and_follows_renames() {
     let store = Store::open_in_memory().await.unwrap();
     store
-        .sync_config_extensions(&[ExtensionConfig { extension: "101".into(), password: "door-secret".into(), name: Some("Door".into()), dtmf: Default::default() }])
+        .sync_config_extensions(&[ExtensionConfig { extension: "101".into(), password: "door-secret".into(), name: Some("Door".into()), dtmf: Default::default() }], "ha-pbx")
         .await
         .unwrap();
     let alice = HaUser { id: "u1".into(), username: Some("alice".into()), name: "Alice".into() };

@@ -266,10 +266,13 @@ pub async fn prepare(opts: &AddonOptions, env: &AddonEnv) -> Result<Prepared> {
     };
 
     let data_dir = env.data_dir();
-    let config = options::to_config(
+    let mut config = options::to_config(
         opts,
         &options::Environment { data_dir: &data_dir, bind: env.bind, advertise, http_port, mqtt: supervisor_mqtt },
     )?;
+    // Every browser's SIP over WebSocket arrives from the ingress proxy's one
+    // address: the flood limit must not lock them all out at once.
+    config.security.trusted_sources.extend(env.ingress_allow.iter().map(|ip| ip.to_string()));
     let runtime = AddonRuntime {
         guard: IngressGuard::new(env.ingress_allow.clone()),
         ingress_entry,

@@ -118,7 +118,7 @@ impl HaUserDirectory {
     /// Into the registrar's in-memory directory (what REGISTER and INVITE
     /// are checked against), and its device into Home Assistant over MQTT.
     fn publish(&self, e: &HaUserExtension) {
-        let row = ExtensionRow { extension: e.extension.clone(), password: e.password.clone(), name: Some(e.name.clone()), source: SOURCE_HA_USER.into() };
+        let row = ExtensionRow { extension: e.extension.clone(), password: e.password.clone(), name: Some(e.name.clone()), source: SOURCE_HA_USER.into(), ..Default::default() };
         match self.core.directory.write() {
             Ok(mut dir) => {
                 dir.insert(e.extension.clone(), row);

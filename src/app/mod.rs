@@ -26,9 +26,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 /// panel, Home Assistant users' extensions).
 pub async fn run_with(config: Config, addon: Option<crate::addon::AddonRuntime>) -> anyhow::Result<()> {
     let config = Arc::new(config);
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("data_dir: cannot create {}", config.data_dir.display()))?;
+    crate::storage::create_private_dir(&config.data_dir).context("data_dir")?;
     let store = Store::open(&config.data_dir).await.context("storage")?;
-    store.sync_config_extensions(&config.extensions).await.context("storing extensions")?;
+    match store.load_config_extensions(&config.extensions, &config.sip.realm).await.context("storing extensions")? {
+        0 => {}
+        n => tracing::info!(extensions = n, "stored passwords replaced by their digest hashes (HA1)"),
+    }
     match store.close_open_calls(crate::sip::core::now_unix_ms()).await.context("closing calls left open")? {
         0 => {}
         n => tracing::warn!(calls = n, "call history: calls left open by the last run (it stopped without ending them) closed as pbx_stopped"),

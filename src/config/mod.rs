@@ -193,6 +193,21 @@ pub struct SecurityConfig {
     /// more gets 503.
     #[serde(default = "default_max_calls_per_extension")]
     pub max_calls_per_extension: usize,
+    /// Sustained SIP requests per second one source may send (0: no limit).
+    #[serde(default = "default_flood_rate")]
+    pub flood_rate: f64,
+    /// Requests a source may send at once above `flood_rate`.
+    #[serde(default = "default_flood_burst")]
+    pub flood_burst: u32,
+    /// How long a source over the limit is ignored.
+    #[serde(default = "default_flood_ban_secs")]
+    pub flood_ban_secs: u64,
+    /// Addresses or blocks (`192.168.1.0/24`) never rate limited.
+    #[serde(default = "default_trusted_sources")]
+    pub trusted_sources: Vec<String>,
+    /// Requests whose User-Agent contains one of these (any case) are dropped.
+    #[serde(default = "default_blocked_user_agents")]
+    pub blocked_user_agents: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -316,6 +331,21 @@ fn default_max_media_per_call() -> usize {
 }
 fn default_max_calls_per_extension() -> usize {
     8
+}
+fn default_flood_rate() -> f64 {
+    50.0
+}
+fn default_flood_burst() -> u32 {
+    200
+}
+fn default_flood_ban_secs() -> u64 {
+    60
+}
+fn default_trusted_sources() -> Vec<String> {
+    vec!["127.0.0.0/8".into(), "::1".into()]
+}
+fn default_blocked_user_agents() -> Vec<String> {
+    ["friendly-scanner", "sipvicious", "sipcli", "pplsip"].map(String::from).to_vec()
 }
 
 impl Default for SipConfig {

@@ -109,3 +109,17 @@ fn connection_and_media_caps_have_defaults_and_must_be_positive() {
     }
     assert!(err("security: {idle_connection_secs: 0}").contains("security.idle_connection_secs"));
 }
+
+#[test]
+fn flood_limit_defaults_and_checks() {
+    let c = parse(DEFAULT_YAML).unwrap();
+    let s = &c.security;
+    assert_eq!((s.flood_rate, s.flood_burst, s.flood_ban_secs), (50.0, 200, 60));
+    assert_eq!(s.trusted_sources, ["127.0.0.0/8", "::1"]);
+    assert!(s.blocked_user_agents.iter().any(|u| u == "friendly-scanner"));
+    let c = parse("security: {flood_rate: 0, trusted_sources: [], blocked_user_agents: []}").unwrap();
+    assert_eq!(c.security.flood_rate, 0.0);
+    assert!(err("security: {flood_rate: -1}").contains("security.flood_rate"));
+    assert!(err("security: {flood_burst: 0}").contains("security.flood_burst"));
+    assert!(err("security: {trusted_sources: [10.0.0.0/40]}").contains("security.trusted_sources[0]"));
+}

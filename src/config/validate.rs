@@ -101,6 +101,15 @@ pub(super) fn validate(c: &Config) -> Result<()> {
             bail!("security.{key}: must be > 0");
         }
     }
+    if !c.security.flood_rate.is_finite() || c.security.flood_rate < 0.0 {
+        bail!("security.flood_rate: must be a number >= 0 (0 turns the limit off)");
+    }
+    if c.security.flood_burst == 0 {
+        bail!("security.flood_burst: must be > 0");
+    }
+    for (i, s) in c.security.trusted_sources.iter().enumerate() {
+        crate::sip::auth::flood::Cidr::parse(s).map_err(|e| anyhow::anyhow!("security.trusted_sources[{i}]: {e}"))?;
+    }
     if c.security.ban_after_failures == 0 {
         bail!("security.ban_after_failures: must be > 0");
     }

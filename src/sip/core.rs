@@ -21,6 +21,8 @@ pub struct SipCore {
     pub location: Mutex<BindingTable>,
     pub nonces: Mutex<NonceTable>,
     pub bans: Arc<Mutex<BanList>>,
+    /// Per-source request rate limit (floods).
+    pub flood: Arc<Mutex<crate::sip::auth::flood::FloodLimiter>>,
     /// Wrong API tokens, per client address (same policy as SIP bans).
     pub api_bans: Mutex<BanList>,
     pub store: Store,

@@ -1,5 +1,7 @@
 //! First look at every message, before a transaction exists: drop what comes
-//! from banned sources; answer a request larger than
+//! from banned sources, from a source over the flood limit (`auth/flood.rs`;
+//! UDP datagrams are counted earlier, unparsed, in `udp_socket.rs`) and
+//! requests whose User-Agent is on `security.blocked_user_agents`; answer a request larger than
 //! `security.max_message_bytes` (or with more than 200 headers) with 513 and
 //! one that is not SIP/2.0 with 505, and drop such responses. Every transport
 //! passes here (UDP datagrams over the limit are already refused whole below
@@ -10,12 +12,14 @@
 //! and [`StreamWatch::sweep_idle`] closes those that carried no message for
 //! `security.idle_connection_secs` and that no registration uses.
 use super::auth::ban::BanList;
+use super::auth::flood::{FloodLimiter, FloodVerdict};
 use super::conn_limit::{ConnLimits, StreamKey, StreamTable};
 use super::stateless;
 use rsipstack::sip::{Method, SipMessage, StatusCode, Version};
 use rsipstack::transaction::endpoint::TransportEventInspector;
 use rsipstack::transport::{SipConnection, TransportEvent};
 use std::collections::HashSet;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,6 +27,9 @@ use tokio_util::sync::CancellationToken;
 
 pub struct Guard {
     pub bans: Arc<Mutex<BanList>>,
+    pub flood: Arc<Mutex<FloodLimiter>>,
+    /// Lower-case substrings of User-Agent values whose requests are dropped.
+    pub blocked_user_agents: Vec<String>,
     pub max_message_bytes: usize,
     pub streams: Arc<StreamWatch>,
 }
@@ -111,6 +118,37 @@ impl StreamWatch {
     }
 }
 
+/// Count a request (`is_request`) or check a response's source against the
+/// flood limit; false: drop the message. The start of a ban is logged once.
+pub fn flood_admits(flood: &Mutex<FloodLimiter>, ip: IpAddr, is_request: bool, transport: &str) -> bool {
+    let Ok(mut f) = flood.lock() else { return true };
+    let now = Instant::now();
+    if !is_request {
+        return !f.is_banned(ip, now);
+    }
+    match f.request(ip, now) {
+        FloodVerdict::Pass => true,
+        FloodVerdict::Drop => false,
+        FloodVerdict::BanStarted { per_sec } => {
+            tracing::warn!(source = %ip, transport, requests_last_second = per_sec, "SIP flood: source over the request rate limit, ignored for a while");
+            false
+        }
+    }
+}
+
+/// Whether the request's User-Agent contains one of `blocked` (lower case).
+fn blocked_user_agent(msg: &SipMessage, blocked: &[String]) -> Option<String> {
+    let SipMessage::Request(req) = msg else { return None };
+    req.headers
+        .iter()
+        .filter(|h| h.name().eq_ignore_ascii_case("User-Agent"))
+        .map(|h| h.value().to_string())
+        .find(|ua| {
+            let lower = ua.to_ascii_lowercase();
+            blocked.iter().any(|b| !b.is_empty() && lower.contains(b.as_str()))
+        })
+}
+
 /// What to do with a message that is not banned.
 #[derive(Debug, PartialEq, Eq)]
 enum Check {
@@ -149,6 +187,17 @@ impl TransportEventInspector for Guard {
                 && self.bans.lock().map(|b| b.is_banned(addr.ip(), Instant::now())).unwrap_or(false)
             {
                 tracing::trace!(%addr, "message from banned source dropped");
+                return None;
+            }
+            // UDP datagrams were counted unparsed, in udp_socket.rs.
+            if conn.is_reliable()
+                && let Ok(addr) = from.get_socketaddr()
+                && !flood_admits(&self.flood, addr.ip(), matches!(msg, SipMessage::Request(_)), "stream")
+            {
+                return None;
+            }
+            if let Some(ua) = blocked_user_agent(msg, &self.blocked_user_agents) {
+                tracing::debug!(%from, user_agent = %ua, "request from a blocked User-Agent dropped");
                 return None;
             }
             match check(msg, self.max_message_bytes) {
@@ -200,6 +249,22 @@ mod tests {
         assert_eq!(check(&request("ACK sip:h SIP/2.0", &big), 2000), Check::Drop("too large"));
         let resp = msg("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=a\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 X\r\n\r\n");
         assert_eq!(check(&resp, 2000), Check::Pass);
+    }
+
+    #[test]
+    fn scanners_are_known_by_their_user_agent() {
+        let blocked = vec!["friendly-scanner".to_string(), "sipvicious".to_string()];
+        let with_ua = |ua: &str| {
+            msg(&format!(
+                "OPTIONS sip:h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=a\r\nTo: <sip:b@h>\r\n\
+                 Call-ID: c\r\nCSeq: 1 OPTIONS\r\nUser-Agent: {ua}\r\nContent-Length: 0\r\n\r\n"
+            ))
+        };
+        assert!(blocked_user_agent(&with_ua("friendly-scanner"), &blocked).is_some());
+        assert!(blocked_user_agent(&with_ua("SIPVicious 0.3.4"), &blocked).is_some());
+        assert!(blocked_user_agent(&with_ua("Grandstream GXP1625"), &blocked).is_none());
+        assert!(blocked_user_agent(&with_ua("friendly-scanner"), &[]).is_none());
+        assert!(blocked_user_agent(&request("OPTIONS sip:h SIP/2.0", ""), &blocked).is_none());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Starts the SIP side: listeners, rsipstack endpoint, router and sweeper.
 use super::auth::ban::{BanList, BanPolicy};
+use super::auth::flood::{Cidr, FloodLimiter, FloodPolicy};
 use super::auth::nonces::{NonceLimits, NonceTable};
 use super::conn_limit::{ConnGate, ConnLimits};
 use super::core::{now_unix, SipCore, SipCoreRef};
@@ -34,7 +35,8 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
         ban_for: Duration::from_secs(sec.ban_secs),
     };
     let bans = Arc::new(Mutex::new(BanList::new(policy)));
-    let (transport_layer, listeners) = super::transports::build(&config, &bans, &cancel).await?;
+    let flood = Arc::new(Mutex::new(flood_limiter(sec)?));
+        let (transport_layer, listeners) = super::transports::build(&config, &bans, &flood, &cancel).await?;
     // rsipstack's own idle timeout closed every quiet stream connection, the
     // one a registered phone is reached over too; `StreamWatch` closes only
     // those no registration uses (see `sweep_streams`).
@@ -53,7 +55,12 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
         .with_user_agent(concat!("ha-pbx/", env!("CARGO_PKG_VERSION")))
         .with_transport_layer(transport_layer)
         .with_cancel_token(cancel.child_token())
-        .with_transport_inspector(Box::new(super::guard::Guard { bans: bans.clone(), max_message_bytes: sec.max_message_bytes, streams: streams.clone() }))
+        .with_transport_inspector(Box::new(super::guard::Guard {
+            bans: bans.clone(),
+            flood: flood.clone(),
+            blocked_user_agents: sec.blocked_user_agents.iter().map(|u| u.to_ascii_lowercase()).collect(),
+            max_message_bytes: sec.max_message_bytes,
+        }))
         .build();
     let incoming = endpoint.incoming_transactions().map_err(|e| anyhow::anyhow!("{e}"))?;
     let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
@@ -85,6 +92,7 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
         directory: RwLock::new(directory),
         location: Mutex::new(location),
         bans,
+        flood,
         api_bans: Mutex::new(BanList::new(policy)),
         store,
         binding_writer,
@@ -115,6 +123,21 @@ async fn sweep_streams(core: SipCoreRef, streams: Arc<StreamWatch>, idle: Durati
         };
         streams.sweep_idle(idle, &bound);
     }
+}
+
+/// The flood limit from `security.flood_*` and `trusted_sources`.
+fn flood_limiter(sec: &crate::config::SecurityConfig) -> anyhow::Result<FloodLimiter> {
+    let trusted = sec
+        .trusted_sources
+        .iter()
+        .map(|s| Cidr::parse(s).map_err(|e| anyhow::anyhow!("security.trusted_sources: {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let policy = FloodPolicy {
+        rate: sec.flood_rate,
+        burst: f64::from(sec.flood_burst.max(1)),
+        ban_for: Duration::from_secs(sec.flood_ban_secs),
+    };
+    Ok(FloodLimiter::new(policy, trusted))
 }
 
 /// A random secret per process: nonces from before a restart are refused as

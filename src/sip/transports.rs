@@ -1,5 +1,6 @@
 //! SIP listeners (UDP, TCP, TLS) from `sip.listen`, with clear errors.
 use super::auth::ban::BanList;
+use super::auth::flood::FloodLimiter;
 use super::tls_cert;
 use super::udp_socket::WholeDatagrams;
 use crate::config::{Config, ListenAddr, Transport};
@@ -15,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 pub async fn build(
     config: &Config,
     bans: &Arc<Mutex<BanList>>,
+    flood: &Arc<Mutex<FloodLimiter>>,
     cancel: &CancellationToken,
 ) -> anyhow::Result<(TransportLayer, Vec<(Transport, SocketAddr)>)> {
     let layer = TransportLayer::new(cancel.child_token());
@@ -23,7 +25,7 @@ pub async fn build(
     for (i, l) in config.sip.listen.iter().enumerate() {
         // Via/Contact must name a reachable address, not 0.0.0.0.
         let external = l.addr.ip().is_unspecified().then(|| SocketAddr::new(advertised, l.addr.port()));
-        let conn = open(config, l, external, bans, cancel).await.with_context(|| format!("sip.listen[{i}]: cannot listen on {l}"))?;
+        let conn = open(config, l, external, bans, flood, cancel).await.with_context(|| format!("sip.listen[{i}]: cannot listen on {l}"))?;
         layer.add_transport(conn);
         tracing::info!("SIP listening on {l}");
         bound.push((l.transport, l.addr));
@@ -36,12 +38,13 @@ async fn open(
     l: &ListenAddr,
     external: Option<SocketAddr>,
     bans: &Arc<Mutex<BanList>>,
+    flood: &Arc<Mutex<FloodLimiter>>,
     cancel: &CancellationToken,
 ) -> anyhow::Result<SipConnection> {
     match l.transport {
         Transport::Udp => {
             let socket = tokio::net::UdpSocket::bind(l.addr).await?;
-            let whole = WholeDatagrams::new(socket, config.security.max_message_bytes, bans.clone());
+            let whole = WholeDatagrams::new(socket, config.security.max_message_bytes, bans.clone(), flood.clone());
             let c = UdpConnection::from_socket(Arc::new(whole), external, Some(cancel.child_token())).await.map_err(|e| anyhow!("{e}"))?;
             Ok(c.into())
         }

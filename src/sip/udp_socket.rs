@@ -14,7 +14,14 @@
 //! 8 KB ceiling itself would need a patched rsipstack; SIP over UDP should stay
 //! far below it anyway (RFC 3261 18.1.1: above 1,300 bytes a UDP client
 //! switches to TCP, whose limit is `max_message_bytes`).
+//!
+//! Before any of that, a datagram from a banned source (wrong passwords, or
+//! over the flood limit) is dropped, and every request datagram is counted
+//! against the flood limit (`auth/flood.rs`), unparsed: a flood costs a hash
+//! lookup per datagram, not a parse and a transaction.
 use super::auth::ban::BanList;
+use super::auth::flood::FloodLimiter;
+use super::guard::flood_admits;
 use super::stateless;
 use rsipstack::transport::connection::MAX_UDP_BUF_SIZE;
 use std::net::SocketAddr;
@@ -29,16 +36,30 @@ pub struct WholeDatagrams {
     limit: usize,
     buf: tokio::sync::Mutex<Vec<u8>>,
     bans: Arc<Mutex<BanList>>,
+    flood: Arc<Mutex<FloodLimiter>>,
 }
 
 impl WholeDatagrams {
-    pub fn new(socket: tokio::net::UdpSocket, max_message_bytes: usize, bans: Arc<Mutex<BanList>>) -> Self {
+    pub fn new(socket: tokio::net::UdpSocket, max_message_bytes: usize, bans: Arc<Mutex<BanList>>, flood: Arc<Mutex<FloodLimiter>>) -> Self {
         WholeDatagrams {
             socket,
             limit: udp_limit(max_message_bytes),
             buf: tokio::sync::Mutex::new(vec![0; DATAGRAM_MAX]),
             bans,
+            flood,
         }
+    }
+
+    /// Whether a datagram from `from` goes on at all.
+    fn admitted(&self, data: &[u8], from: SocketAddr) -> bool {
+        // CRLF keep-alives (RFC 5626) are neither counted nor parsed further.
+        if data.len() <= 4 {
+            return true;
+        }
+        if self.bans.lock().map(|b| b.is_banned(from.ip(), Instant::now())).unwrap_or(false) {
+            return false;
+        }
+        flood_admits(&self.flood, from.ip(), !data.starts_with(b"SIP/"), "udp")
     }
 
     /// Answer a datagram that is not handed up (`status` to a request, nothing
@@ -70,6 +91,9 @@ impl rsipstack::platform::net::UdpSocket for WholeDatagrams {
         let mut buf = self.buf.lock().await;
         loop {
             let (len, from) = self.socket.recv_from(&mut buf).await?;
+            if !self.admitted(&buf[..len], from) {
+                continue;
+            }
             if len > self.limit.min(out.len()) {
                 self.refuse(&buf[..len], from, 513, "Message Too Large").await;
             } else if stateless::body_cut_short(&buf[..len]) {

@@ -39,14 +39,24 @@ pub struct Store {
 }
 
 impl Store {
-    /// Create `data_dir` if needed, open `data_dir/ha-pbx.sqlite` and migrate it.
+    /// Create `data_dir` if needed (mode 0700), open `data_dir/ha-pbx.sqlite`
+    /// (mode 0600, and so its -wal and -shm, which SQLite creates with the
+    /// database's mode) and migrate it.
     pub async fn open(data_dir: &Path) -> anyhow::Result<Store> {
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+        create_private_dir(data_dir)?;
         let path = data_dir.join(DB_FILE);
+        make_private_file(&path)?;
+        for suffix in ["-wal", "-shm"] {
+            let side = data_dir.join(format!("{DB_FILE}{suffix}"));
+            if side.exists() {
+                make_private_file(&side)?;
+            }
+        }
         let options = SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(true)
+            // Deleted and overwritten content is zeroed, not left in free pages.
+            .pragma("secure_delete", "ON")
             .journal_mode(SqliteJournalMode::Wal)
             // NORMAL is durable across app crashes in WAL mode; only power loss
             // can drop the last commits, which re-REGISTERs repair.
@@ -86,6 +96,13 @@ impl Store {
         Ok(Store { pool })
     }
 
+    /// Rewrite the database so no free page or WAL frame keeps old content.
+    async fn scrub(&self) -> anyhow::Result<()> {
+        sqlx::query("VACUUM").execute(&self.pool).await.context("VACUUM")?;
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await.context("checkpoint")?;
+        Ok(())
+    }
+
     /// The underlying pool, for queries this module does not wrap.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
@@ -96,6 +113,35 @@ impl Store {
     async fn begin_write(&self) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
+}
+
+/// Create `dir` and its missing parents; `dir` itself, when made here, with
+/// mode 0700 (an existing one keeps its mode).
+pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).with_context(|| format!("cannot create data dir {}", dir.display()))
+}
+
+/// Create `path` if missing, and make it readable and writable by its owner only.
+fn make_private_file(path: &Path) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot make {} private", path.display()))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

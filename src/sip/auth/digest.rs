@@ -35,6 +35,35 @@ impl Algorithm {
     }
 }
 
+/// HA1 = H(user:realm:password) of one extension, per algorithm: what the
+/// PBX keeps instead of the password (`None`: not known for that algorithm).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ha1 {
+    pub md5: Option<String>,
+    pub sha256: Option<String>,
+}
+
+impl Ha1 {
+    /// Both algorithms' HA1 of `password`.
+    pub fn from_password(user: &str, realm: &str, password: &str) -> Ha1 {
+        Ha1 {
+            md5: Some(ha1(Algorithm::Md5, user, realm, password)),
+            sha256: Some(ha1(Algorithm::Sha256, user, realm, password)),
+        }
+    }
+    pub fn get(&self, alg: Algorithm) -> Option<&str> {
+        match alg {
+            Algorithm::Md5 => self.md5.as_deref(),
+            Algorithm::Sha256 => self.sha256.as_deref(),
+        }
+    }
+}
+
+/// H(user:realm:password), lower-case hex.
+pub fn ha1(alg: Algorithm, user: &str, realm: &str, password: &str) -> String {
+    alg.hash(&format!("{user}:{realm}:{password}"))
+}
+
 /// The fields of an `Authorization` / `Proxy-Authorization` digest header.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
@@ -180,10 +209,10 @@ pub struct Attempt<'a> {
     pub now_secs: u64,
 }
 
-/// Check `creds` for `attempt`, given the user's password (`None`: no such
-/// user, which must look exactly like a wrong password). A good answer spends
-/// its nonce count.
-pub fn verify(creds: &Credentials, attempt: Attempt, realm: &str, password: Option<&str>, nonces: &mut NonceTable) -> Verdict {
+/// Check `creds` for `attempt`, given the user's HA1 (`None`: no such user,
+/// which must look exactly like a wrong password). A good answer spends its
+/// nonce count.
+pub fn verify(creds: &Credentials, attempt: Attempt, realm: &str, ha1: Option<&Ha1>, nonces: &mut NonceTable) -> Verdict {
     let nonce_state = nonces.check(&creds.nonce, attempt.source, attempt.now_secs);
     if nonce_state == NonceState::Unknown {
         return Verdict::UnknownNonce;
@@ -210,9 +239,10 @@ pub fn verify(creds: &Credentials, attempt: Attempt, realm: &str, password: Opti
         },
         (true, _) => return Verdict::Failed,
     };
-    // An unknown user is checked against a password nobody has, at the same cost.
-    let expected = expected_response(creds, algorithm, attempt.method, password.unwrap_or("\0no such user\0"));
-    if password.is_none() || !constant_time_eq(expected.as_bytes(), creds.response.to_ascii_lowercase().as_bytes()) {
+    // An unknown user is checked against an HA1 nobody has, at the same cost.
+    let known = ha1.and_then(|h| h.get(algorithm));
+    let expected = response_from_ha1(creds, algorithm, attempt.method, known.unwrap_or("no such user"));
+    if known.is_none() || !constant_time_eq(expected.as_bytes(), creds.response.to_ascii_lowercase().as_bytes()) {
         return Verdict::Failed;
     }
     // Right password: an old, forgotten or already spent nonce asks the device
@@ -273,8 +303,7 @@ fn uri_key(uri: &str) -> Option<(String, String, String, u16)> {
     Some((scheme, user, host.to_ascii_lowercase(), port))
 }
 
-fn expected_response(c: &Credentials, alg: Algorithm, method: &str, password: &str) -> String {
-    let ha1 = alg.hash(&format!("{}:{}:{}", c.username, c.realm, password));
+fn response_from_ha1(c: &Credentials, alg: Algorithm, method: &str, ha1: &str) -> String {
     let ha2 = alg.hash(&format!("{method}:{}", c.uri));
     match c.qop.as_deref() {
         Some(q) if q.eq_ignore_ascii_case("auth") => alg.hash(&format!(

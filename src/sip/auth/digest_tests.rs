@@ -2,6 +2,15 @@ use super::*;
 
 use crate::sip::auth::nonces::{NonceLimits, NonceTable};
 
+fn expected_response(c: &Credentials, alg: Algorithm, method: &str, password: &str) -> String {
+    response_from_ha1(c, alg, method, &ha1(alg, &c.username, &c.realm, password))
+}
+
+/// The stored HA1s of extension 101 with `password`.
+fn pw(password: &str) -> Ha1 {
+    Ha1::from_password("101", "ha-pbx", password)
+}
+
 fn keeper() -> NonceTable {
     NonceTable::new([7; 32], NonceLimits::with_ttl(300))
 }
@@ -23,6 +32,16 @@ fn creds_for(nonce: &str, password: &str, alg: Algorithm, qop: bool) -> Credenti
     }
     c.response = expected_response(&c, alg, "REGISTER", password);
     c
+}
+
+#[test]
+fn an_ha1_without_the_algorithm_fails() {
+    let mut k = keeper();
+    let phone = "10.0.0.1".parse().unwrap();
+    let c = creds_for(&k.issue(phone, 1000), "secret", Algorithm::Sha256, true);
+    let md5_only = Ha1 { sha256: None, ..pw("secret") };
+    assert_eq!(verify(&c, at("REGISTER", "10.0.0.1", 1001), "ha-pbx", Some(&md5_only), &mut k), Verdict::Failed);
+    assert_eq!(verify(&c, at("REGISTER", "10.0.0.1", 1001), "ha-pbx", Some(&pw("secret")), &mut k), Verdict::Ok);
 }
 
 #[test]
@@ -73,12 +92,12 @@ fn verify_right_wrong_stale() {
             let mut k = keeper();
             let phone = "10.0.0.1".parse().unwrap();
             let c = creds_for(&k.issue(phone, 1000), "secret", alg, qop);
-            assert_eq!(verify(&c, at("REGISTER", "10.0.0.1", 1010), "ha-pbx", Some("wrong"), &mut k), Verdict::Failed);
+            assert_eq!(verify(&c, at("REGISTER", "10.0.0.1", 1010), "ha-pbx", Some(&pw("wrong")), &mut k), Verdict::Failed);
             assert_eq!(verify(&c, at("REGISTER", "10.0.0.1", 1010), "ha-pbx", None, &mut k), Verdict::Failed);
-            assert_eq!(verify(&c, at("INVITE", "10.0.0.1", 1010), "ha-pbx", Some("secret"), &mut k), Verdict::Failed);
-            assert_eq!(verify(&c, at("REGISTER", "10.0.0.1", 1010), "other", Some("secret"), &mut k), Verdict::Failed);
-            assert_eq!(verify(&c, at("REGISTER", "10.0.0.1", 1301), "ha-pbx", Some("secret"), &mut k), Verdict::Stale);
-            assert_eq!(verify(&c, at("REGISTER", "10.0.0.1", 1010), "ha-pbx", Some("secret"), &mut k), Verdict::Ok);
+            assert_eq!(verify(&c, at("INVITE", "10.0.0.1", 1010), "ha-pbx", Some(&pw("secret")), &mut k), Verdict::Failed);
+            assert_eq!(verify(&c, at("REGISTER", "10.0.0.1", 1010), "other", Some(&pw("secret")), &mut k), Verdict::Failed);
+            assert_eq!(verify(&c, at("REGISTER", "10.0.0.1", 1301), "ha-pbx", Some(&pw("secret")), &mut k), Verdict::Stale);
+            assert_eq!(verify(&c, at("REGISTER", "10.0.0.1", 1010), "ha-pbx", Some(&pw("secret")), &mut k), Verdict::Ok);
         }
     }
 }
@@ -89,7 +108,7 @@ fn forged_nonce_is_unknown_not_a_failure() {
     let mut other = NonceTable::new([8; 32], NonceLimits::with_ttl(300));
     let phone = "10.0.0.1".parse().unwrap();
     let c = creds_for(&other.issue(phone, 1000), "secret", Algorithm::Md5, true);
-    assert_eq!(verify(&c, at("REGISTER", "10.0.0.1", 1001), "ha-pbx", Some("wrong"), &mut k), Verdict::UnknownNonce);
+    assert_eq!(verify(&c, at("REGISTER", "10.0.0.1", 1001), "ha-pbx", Some(&pw("wrong")), &mut k), Verdict::UnknownNonce);
 }
 
 #[test]
@@ -99,10 +118,10 @@ fn a_captured_header_is_spent_once() {
     for qop in [true, false] {
         let c = creds_for(&k.issue(phone, 1000), "secret", Algorithm::Md5, qop);
         // replayed from elsewhere: unknown there, so a new challenge and no failure
-        assert_eq!(verify(&c, at("REGISTER", "10.0.0.66", 1001), "ha-pbx", Some("secret"), &mut k), Verdict::UnknownNonce);
-        assert_eq!(verify(&c, at("REGISTER", "10.0.0.1", 1001), "ha-pbx", Some("secret"), &mut k), Verdict::Ok);
+        assert_eq!(verify(&c, at("REGISTER", "10.0.0.66", 1001), "ha-pbx", Some(&pw("secret")), &mut k), Verdict::UnknownNonce);
+        assert_eq!(verify(&c, at("REGISTER", "10.0.0.1", 1001), "ha-pbx", Some(&pw("secret")), &mut k), Verdict::Ok);
         // the same header again, even from the right address
-        assert_eq!(verify(&c, at("REGISTER", "10.0.0.1", 1002), "ha-pbx", Some("secret"), &mut k), Verdict::Stale);
+        assert_eq!(verify(&c, at("REGISTER", "10.0.0.1", 1002), "ha-pbx", Some(&pw("secret")), &mut k), Verdict::Stale);
     }
 }
 
@@ -111,13 +130,13 @@ fn the_next_count_of_a_nonce_is_accepted() {
     let mut k = keeper();
     let phone = "10.0.0.1".parse().unwrap();
     let mut c = creds_for(&k.issue(phone, 1000), "secret", Algorithm::Md5, true);
-    assert_eq!(verify(&c, at("REGISTER", "10.0.0.1", 1001), "ha-pbx", Some("secret"), &mut k), Verdict::Ok);
+    assert_eq!(verify(&c, at("REGISTER", "10.0.0.1", 1001), "ha-pbx", Some(&pw("secret")), &mut k), Verdict::Ok);
     c.nc = Some("00000002".into());
     c.response = expected_response(&c, Algorithm::Md5, "REGISTER", "secret");
-    assert_eq!(verify(&c, at("REGISTER", "10.0.0.1", 1200), "ha-pbx", Some("secret"), &mut k), Verdict::Ok);
+    assert_eq!(verify(&c, at("REGISTER", "10.0.0.1", 1200), "ha-pbx", Some(&pw("secret")), &mut k), Verdict::Ok);
     c.nc = Some("3".into());
     c.response = expected_response(&c, Algorithm::Md5, "REGISTER", "secret");
-    assert_eq!(verify(&c, at("REGISTER", "10.0.0.1", 1200), "ha-pbx", Some("secret"), &mut k), Verdict::Failed, "nc is 8 hex digits");
+    assert_eq!(verify(&c, at("REGISTER", "10.0.0.1", 1200), "ha-pbx", Some(&pw("secret")), &mut k), Verdict::Failed, "nc is 8 hex digits");
 }
 
 #[test]
@@ -128,9 +147,9 @@ fn digest_uri_must_name_the_request_uri() {
     c.uri = "sip:102@127.0.0.1".into();
     c.response = expected_response(&c, Algorithm::Md5, "INVITE", "secret");
     let to = |uri| Attempt { request_uri: uri, ..at("INVITE", "10.0.0.1", 1001) };
-    assert_eq!(verify(&c, to("sip:103@127.0.0.1"), "ha-pbx", Some("secret"), &mut k), Verdict::UriMismatch);
-    assert_eq!(verify(&c, to("sip:127.0.0.1"), "ha-pbx", Some("secret"), &mut k), Verdict::UriMismatch);
-    assert_eq!(verify(&c, to("sip:102@127.0.0.1"), "ha-pbx", Some("secret"), &mut k), Verdict::Ok);
+    assert_eq!(verify(&c, to("sip:103@127.0.0.1"), "ha-pbx", Some(&pw("secret")), &mut k), Verdict::UriMismatch);
+    assert_eq!(verify(&c, to("sip:127.0.0.1"), "ha-pbx", Some(&pw("secret")), &mut k), Verdict::UriMismatch);
+    assert_eq!(verify(&c, to("sip:102@127.0.0.1"), "ha-pbx", Some(&pw("secret")), &mut k), Verdict::Ok);
 }
 
 #[test]

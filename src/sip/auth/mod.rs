@@ -2,5 +2,6 @@
 //! and the glue that checks a request against the extension directory.
 pub mod ban;
 pub mod digest;
+pub mod flood;
 pub mod nonces;
 pub mod request;

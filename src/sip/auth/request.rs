@@ -36,9 +36,9 @@ pub fn authenticate(core: &SipCore, req: &Request, source: IpAddr, proxy: bool) 
     }
     let (method, request_uri) = (req.method.to_string(), req.uri.to_string());
     let attempt = Attempt { method: &method, request_uri: &request_uri, source, now_secs: now_unix() as u64 };
-    let password = core.extension(&creds.username).map(|e| e.password);
+    let ha1 = core.extension(&creds.username).and_then(|e| e.ha1(realm));
     let verdict = match core.nonces.lock() {
-        Ok(mut nonces) => digest::verify(&creds, attempt, realm, password.as_deref(), &mut nonces),
+        Ok(mut nonces) => digest::verify(&creds, attempt, realm, ha1.as_ref(), &mut nonces),
         Err(_) => return AuthOutcome::Reply(core.endpoint.make_response(req, StatusCode::ServerInternalError, None)),
     };
     match verdict {

@@ -18,6 +18,10 @@ pub async fn run(core: SipCoreRef) {
         if let Ok(mut bans) = core.bans.lock() {
             bans.sweep(std::time::Instant::now());
         }
+        let ended = core.flood.lock().map(|mut f| f.sweep(std::time::Instant::now())).unwrap_or_default();
+        for (source, dropped) in ended {
+            tracing::info!(%source, dropped, "SIP flood ban over");
+        }
         if let Ok(mut bans) = core.api_bans.lock() {
             bans.sweep(std::time::Instant::now());
         }

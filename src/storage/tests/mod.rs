@@ -37,7 +37,7 @@ fn binding(extension: &str, contact: &str, expires_at: i64) -> BindingRow {
 async fn store_with_101_102() -> Store {
     let store = Store::open_in_memory().await.unwrap();
     store
-        .sync_config_extensions(&[ext("101", "pw1", Some("Kitchen")), ext("102", "pw2", None)])
+        .sync_config_extensions(&[ext("101", "pw1", Some("Kitchen")), ext("102", "pw2", None)], "ha-pbx")
         .await
         .unwrap();
     store

@@ -30,7 +30,7 @@ async fn registrations_survive_a_restart() {
     {
         let store = Store::open(dir.path()).await.unwrap();
         store
-            .sync_config_extensions(&[ext("101", "pw", None)])
+            .sync_config_extensions(&[ext("101", "pw", None)], "ha-pbx")
             .await
             .unwrap();
         store

@@ -316,8 +316,10 @@ class SipClient:
     def register(self, user: str, password: str, *, domain: str | None = None,
                  contacts: list[str] | None = None, expires: int | None = 3600,
                  call_id: str | None = None, timeout: float | None = None,
-                 extra: list[tuple[str, str]] | None = None) -> SipMessage | None:
-        """REGISTER with digest (answers a 401 or 407 once). Returns the final response."""
+                 extra: list[tuple[str, str]] | None = None,
+                 algorithm: str | None = None) -> SipMessage | None:
+        """REGISTER with digest (answers a 401 or 407 once, to its first
+        challenge or the one for `algorithm`). Returns the final response."""
         domain = domain or f"{self.remote[0]}:{self.remote[1]}"
         uri = f"sip:{domain}"
         host, port = self.local
@@ -336,6 +338,9 @@ class SipClient:
         hname, aname = (("WWW-Authenticate", "Authorization") if r.status == 401
                         else ("Proxy-Authenticate", "Proxy-Authorization"))
         ch = r.get(hname)
+        if algorithm is not None:
+            ch = next((c for c in r.all(hname)
+                       if parse_auth_params(c).get("algorithm", "MD5").upper() == algorithm.upper()), None)
         if not ch:
             return r
         auth = digest_header(ch, "REGISTER", uri, user, password)
