@@ -36,7 +36,7 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
     };
     let bans = Arc::new(Mutex::new(BanList::new(policy)));
     let flood = Arc::new(Mutex::new(flood_limiter(sec)?));
-        let (transport_layer, listeners) = super::transports::build(&config, &bans, &flood, &cancel).await?;
+    let (transport_layer, listeners) = super::transports::build(&config, &bans, &flood, &cancel).await?;
     // rsipstack's own idle timeout closed every quiet stream connection, the
     // one a registered phone is reached over too; `StreamWatch` closes only
     // those no registration uses (see `sweep_streams`).
@@ -60,6 +60,7 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
             flood: flood.clone(),
             blocked_user_agents: sec.blocked_user_agents.iter().map(|u| u.to_ascii_lowercase()).collect(),
             max_message_bytes: sec.max_message_bytes,
+            streams: streams.clone(),
         }))
         .build();
     let incoming = endpoint.incoming_transactions().map_err(|e| anyhow::anyhow!("{e}"))?;
