@@ -61,7 +61,7 @@ async fn sync_allocates_persists_and_removes() {
     let store = Store::open_in_memory().await.unwrap();
     // 101 belongs to the options (config source)
     store
-        .sync_config_extensions(&[ExtensionConfig { extension: "101".into(), password: "door-secret".into(), name: Some("Door".into()), dtmf: Default::default() }], "ha-pbx")
+        .sync_config_extensions(&[ExtensionConfig { extension: "101".into(), password: "door-secret".into(), name: Some("Door".into()), dtmf: Default::default(), forward: Default::default(), dnd: false, kind: Default::default(), door_open: None }], "ha-pbx")
         .await
         .unwrap();
 
@@ -140,7 +140,7 @@ fn users_from_ingress_headers() {
 async fn ensure_creates_once_keeps_the_password_and_follows_renames() {
     let store = Store::open_in_memory().await.unwrap();
     store
-        .sync_config_extensions(&[ExtensionConfig { extension: "101".into(), password: "door-secret".into(), name: Some("Door".into()), dtmf: Default::default() }], "ha-pbx")
+        .sync_config_extensions(&[ExtensionConfig { extension: "101".into(), password: "door-secret".into(), name: Some("Door".into()), dtmf: Default::default(), forward: Default::default(), dnd: false, kind: Default::default(), door_open: None }], "ha-pbx")
         .await
         .unwrap();
     let alice = HaUser { id: "u1".into(), username: Some("alice".into()), name: "Alice".into() };

@@ -15,6 +15,12 @@ pub struct ExtensionOption {
     pub password: String,
     pub name: Option<String>,
     pub dtmf: config::DtmfMode,
+    /// `forward_always`, `forward_busy`, `forward_no_answer`, `forward_no_answer_secs`.
+    pub forward: config::ForwardConfig,
+    pub dnd: bool,
+    /// `kind: doorbell` and its `door_open` digits.
+    pub doorbell: bool,
+    pub door_open: Option<String>,
 }
 
 /// A broker given by hand (`mqtt_host` ...); wins over the Supervisor's.
@@ -29,6 +35,9 @@ pub struct MqttOption {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AddonOptions {
     pub extensions: Vec<ExtensionOption>,
+    /// Ring groups, already in the config's shape (`members` a list); the
+    /// config's checks name their mistakes.
+    pub groups: Vec<Value>,
     /// Give every Home Assistant user an extension of their own.
     pub ha_user_extensions: bool,
     /// First number handed to Home Assistant users (then +1, +2, ...).
@@ -55,6 +64,7 @@ pub const DEFAULT_RTP_MAX: u16 = 20999;
 /// options.json left over from an older version must not stop the PBX).
 const KNOWN: &[&str] = &[
     "extensions",
+    "groups",
     "ha_user_extensions",
     "ha_user_extension_start",
     "sip_udp_port",
@@ -81,6 +91,7 @@ pub fn parse(text: &str) -> Result<(AddonOptions, Vec<String>)> {
     let unknown: Vec<String> = obj.keys().filter(|k| !KNOWN.contains(&k.as_str())).cloned().collect();
 
     let extensions = parse_extensions(&obj)?;
+    let groups = parse_groups(&obj)?;
     let ha_user_extensions = opt_bool(&obj, "ha_user_extensions")?.unwrap_or(true);
     let ha_user_extension_start = match opt_int(&obj, "ha_user_extension_start")? {
         None => DEFAULT_HA_USER_START,
@@ -131,6 +142,7 @@ pub fn parse(text: &str) -> Result<(AddonOptions, Vec<String>)> {
 
     let o = AddonOptions {
         extensions,
+        groups,
         ha_user_extensions,
         ha_user_extension_start,
         sip_udp_port,
@@ -209,8 +221,8 @@ fn parse_extensions(obj: &Map<String, Value>) -> Result<Vec<ExtensionOption>> {
             bail!("extensions[{i}]: expected {{extension, password, name, dtmf}}, found {}", kind(item));
         };
         for k in e.keys() {
-            if !matches!(k.as_str(), "extension" | "password" | "name" | "dtmf") {
-                bail!("extensions[{i}].{k}: unknown field (extension, password, name and dtmf are known)");
+            if !matches!(k.as_str(), "extension" | "password" | "name" | "dtmf" | "dnd" | "kind" | "door_open" | "forward_always" | "forward_busy" | "forward_no_answer" | "forward_no_answer_secs") {
+                bail!("extensions[{i}].{k}: unknown field (extension, password, name, dtmf, kind, door_open, dnd and forward_* are known)");
             }
         }
         let field = format!("extensions[{i}]");
@@ -248,7 +260,57 @@ fn parse_extensions(obj: &Map<String, Value>) -> Result<Vec<ExtensionOption>> {
         if let Some(j) = out.iter().position(|o| o.extension == extension) {
             bail!("{field}.extension: `{extension}` is already extensions[{j}]");
         }
-        out.push(ExtensionOption { extension, password, name, dtmf });
+        let target = |k: &str| match e.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(other) => Err(anyhow::anyhow!("{field}.{k}: expected an extension, a group or agent, found {}", kind(other))),
+        };
+        let mut forward = config::ForwardConfig { always: target("forward_always")?, busy: target("forward_busy")?, no_answer: target("forward_no_answer")?, ..Default::default() };
+        if let Some(n) = opt_int(e, "forward_no_answer_secs").map_err(|err| anyhow::anyhow!("{field}.{err}"))? {
+            if !(1..=3600).contains(&n) {
+                bail!("{field}.forward_no_answer_secs: {n} must be between 1 and 3600");
+            }
+            forward.no_answer_secs = n as u64;
+        }
+        let dnd = opt_bool(e, "dnd").map_err(|err| anyhow::anyhow!("{field}.{err}"))?.unwrap_or(false);
+        let doorbell = match e.get("kind") {
+            None | Some(Value::Null) => false,
+            Some(Value::String(s)) if s == "phone" => false,
+            Some(Value::String(s)) if s == "doorbell" => true,
+            Some(other) => bail!("{field}.kind: expected phone or doorbell, found {other}"),
+        };
+        let door_open = target("door_open")?;
+        out.push(ExtensionOption { extension, password, name, dtmf, forward, dnd, doorbell, door_open });
+    }
+    Ok(out)
+}
+
+/// `groups:` entries to the config's shape: `members` may be one text of
+/// numbers separated by commas or spaces (what the options form can hold).
+fn parse_groups(obj: &Map<String, Value>) -> Result<Vec<Value>> {
+    let list = match obj.get("groups") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(a)) => a,
+        Some(other) => bail!("groups: expected a list, found {}", kind(other)),
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        let Value::Object(g) = item else {
+            bail!("groups[{i}]: expected {{extension, name, members, strategy, ring_secs, fallback, everyone}}, found {}", kind(item));
+        };
+        let mut g = g.clone();
+        g.retain(|_, v| !v.is_null() && *v != Value::String(String::new()));
+        if let Some(Value::String(s)) = g.get("members") {
+            let members: Vec<Value> = s.split([',', ' ', ';']).map(str::trim).filter(|m| !m.is_empty()).map(|m| Value::String(m.into())).collect();
+            g.insert("members".into(), Value::Array(members));
+        }
+        if let Some(Value::Number(n)) = g.get("extension") {
+            let n = n.to_string();
+            g.insert("extension".into(), Value::String(n));
+        }
+        out.push(Value::Object(g));
     }
     Ok(out)
 }
@@ -341,7 +403,13 @@ pub fn to_config(o: &AddonOptions, env: &Environment<'_>) -> Result<Config> {
     let extensions: Vec<Value> = o
         .extensions
         .iter()
-        .map(|e| json!({"extension": e.extension, "password": e.password, "name": e.name, "dtmf": e.dtmf.as_str()}))
+        .map(|e| {
+            let f = &e.forward;
+            let forward = json!({"always": f.always, "busy": f.busy, "no_answer": f.no_answer, "no_answer_secs": f.no_answer_secs});
+            let kind = if e.doorbell { "doorbell" } else { "phone" };
+            json!({"extension": e.extension, "password": e.password, "name": e.name, "dtmf": e.dtmf.as_str(), "forward": forward, "dnd": e.dnd,
+                   "kind": kind, "door_open": e.door_open})
+        })
         .collect();
     let mqtt = match (&o.mqtt, &env.mqtt) {
         (Some(m), _) => json!({"host": m.host, "port": m.port, "username": m.username, "password": m.password}),
@@ -360,6 +428,7 @@ pub fn to_config(o: &AddonOptions, env: &Environment<'_>) -> Result<Config> {
         },
         "http": {"listen": host(env.http_port)},
         "extensions": extensions,
+        "groups": o.groups,
         "mqtt": mqtt,
         "agent": o.agent,
     });

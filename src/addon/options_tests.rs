@@ -372,3 +372,42 @@ fn agent_errors_name_the_field() {
     let e = format!("{:#}", agent_config(&o.to_string()).unwrap_err());
     assert!(e.contains("agent.extension: `200` is also in extensions"), "{e}");
 }
+
+#[test]
+fn groups_forwards_and_dnd_reach_the_config() {
+    let text = with(r#"{
+        "extensions": [
+            {"extension": "101", "password": "secret101", "name": "Front door", "kind": "doorbell", "door_open": "1#"},
+            {"extension": "102", "password": "secret102", "forward_no_answer": "agent", "forward_no_answer_secs": 15},
+            {"extension": "103", "password": "secret103", "dnd": true, "forward_busy": "600"}
+        ],
+        "groups": [
+            {"extension": "600", "name": "House", "members": "102, 103", "strategy": "hunt", "ring_secs": 20, "fallback": "101"},
+            {"extension": 699, "name": "Everyone", "everyone": true, "fallback": ""}
+        ]
+    }"#);
+    let (o, unknown) = parse(&text).unwrap();
+    assert!(unknown.is_empty());
+    assert_eq!(o.extensions[1].forward.no_answer.as_deref(), Some("agent"));
+    assert_eq!(o.extensions[1].forward.no_answer_secs, 15);
+    assert!(o.extensions[2].dnd);
+    let data = PathBuf::from("/data");
+    // `agent` as a target needs the agent: without it the config names the field.
+    let e = format!("{:#}", to_config(&o, &env(&data)).unwrap_err());
+    assert!(e.contains("extensions[1].forward.no_answer"), "{e}");
+    let mut o = o;
+    o.extensions[1].forward.no_answer = Some("101".into());
+    let c = to_config(&o, &env(&data)).unwrap();
+    let g = c.group("600").unwrap();
+    assert_eq!(g.members, vec!["102".to_string(), "103".to_string()]);
+    assert_eq!((g.strategy, g.ring_secs, g.fallback.as_deref()), (crate::config::GroupStrategy::Hunt, 20, Some("101")));
+    let every = c.group("699").unwrap();
+    assert!(every.everyone && every.fallback.is_none());
+    assert!(c.extension("103").unwrap().dnd);
+    assert_eq!(c.extension("101").unwrap().kind, crate::config::ExtensionKind::Doorbell);
+    assert_eq!(c.extension("101").unwrap().door_open.as_deref(), Some("1#"));
+    assert_eq!(c.extension("102").unwrap().kind, crate::config::ExtensionKind::Phone);
+    assert_eq!(c.extension("103").unwrap().forward.busy.as_deref(), Some("600"));
+    assert_eq!(c.extension("102").unwrap().forward.no_answer_secs, 15);
+    assert!(err(&with(r#"{"extensions": [{"extension": "101", "password": "secret101", "forward_no_answer_secs": 0}]}"#)).starts_with("extensions[0].forward_no_answer_secs"));
+}

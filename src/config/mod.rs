@@ -3,10 +3,14 @@
 //! Every struct denies unknown keys so that a typo stops start-up with a
 //! message naming the key, instead of being silently ignored.
 pub mod agent;
+mod forward;
+mod groups;
 mod listen;
 mod validate;
 
 pub use agent::{AgentConfig, BrainConfig, HandoffRule, HomeAssistantApi, SttConfig, TtsConfig};
+pub use forward::ForwardConfig;
+pub use groups::{GroupConfig, GroupStrategy, AGENT_MEMBER};
 pub use listen::{ListenAddr, Transport};
 
 use anyhow::Context;
@@ -34,6 +38,9 @@ pub struct Config {
     pub security: SecurityConfig,
     #[serde(default)]
     pub extensions: Vec<ExtensionConfig>,
+    /// Ring groups: numbers that ring several extensions.
+    #[serde(default)]
+    pub groups: Vec<GroupConfig>,
     /// MQTT bridge to Home Assistant; off when absent.
     #[serde(default)]
     pub mqtt: Option<MqttConfig>,
@@ -220,6 +227,28 @@ pub struct ExtensionConfig {
     /// How key presses reach this extension's device.
     #[serde(default)]
     pub dtmf: DtmfMode,
+    /// Where its calls go instead: always, when busy, when not answered.
+    #[serde(default)]
+    pub forward: ForwardConfig,
+    /// Do not disturb: calls get 486 Busy Here (or the `busy` forward).
+    #[serde(default)]
+    pub dnd: bool,
+    /// `doorbell`: its Home Assistant event entity is a doorbell that
+    /// fires `ring` when it calls.
+    #[serde(default)]
+    pub kind: ExtensionKind,
+    /// DTMF digits that open the door (e.g. `1#`): an "Open door" button in
+    /// Home Assistant sends them into the doorbell's live call.
+    #[serde(default)]
+    pub door_open: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ExtensionKind {
+    #[default]
+    Phone,
+    Doorbell,
 }
 
 /// DTMF toward a device: RFC 4733 events in its RTP, or SIP INFO (door
@@ -415,6 +444,16 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
 }
 
 impl Config {
+    /// The configured extension `number`.
+    pub fn extension(&self, number: &str) -> Option<&ExtensionConfig> {
+        self.extensions.iter().find(|e| e.extension == number)
+    }
+
+    /// The ring group dialled as `number`, if it is one.
+    pub fn group(&self, number: &str) -> Option<&GroupConfig> {
+        self.groups.iter().find(|g| g.extension == number)
+    }
+
     fn resolve_paths(&mut self, base: &Path) {
         let fix = |p: &mut PathBuf| {
             if p.is_relative() {

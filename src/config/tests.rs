@@ -123,3 +123,69 @@ fn flood_limit_defaults_and_checks() {
     assert!(err("security: {flood_burst: 0}").contains("security.flood_burst"));
     assert!(err("security: {trusted_sources: [10.0.0.0/40]}").contains("security.trusted_sources[0]"));
 }
+
+const GROUP_BASE: &str = r#"
+extensions:
+  - {extension: "101", password: "a", name: "Front door"}
+  - {extension: "102", password: "b", name: "Kitchen"}
+  - {extension: "103", password: "c"}
+"#;
+
+#[test]
+fn issue_14_groups_parse() {
+    let c = parse(&format!(
+        "{GROUP_BASE}groups:\n  - {{extension: \"600\", name: \"House\", members: [\"102\", \"103\"], strategy: ringall, ring_secs: 30}}\n  - {{extension: \"601\", name: \"Intercoms\", members: [\"104\", \"105\"], page: true}}\n  - {{extension: \"602\", members: [\"103\", \"102\"], strategy: hunt, fallback: \"101\"}}\n  - {{extension: \"699\", everyone: true}}\n"
+    ))
+    .unwrap();
+    let g = c.group("600").unwrap();
+    assert_eq!((g.strategy, g.ring_secs, g.members.len()), (GroupStrategy::Ringall, 30, 2));
+    assert!(c.group("601").unwrap().page);
+    assert_eq!(c.group("602").unwrap().strategy, GroupStrategy::Hunt);
+    assert_eq!(c.group("602").unwrap().fallback.as_deref(), Some("101"));
+    assert!(c.group("699").unwrap().everyone && c.group("699").unwrap().ring_secs == 30);
+    assert!(c.group("101").is_none());
+}
+
+#[test]
+fn bad_groups_name_the_field() {
+    let err = |groups: &str| parse(&format!("{GROUP_BASE}groups:\n{groups}")).unwrap_err().to_string();
+    assert!(err("  - {extension: \"102\", members: [\"103\"]}\n").starts_with("groups[0].extension: `102` is already"));
+    assert!(err("  - {extension: \"600\", members: [\"103\"]}\n  - {extension: \"600\", members: [\"102\"]}\n").starts_with("groups[1].extension: duplicate"));
+    assert!(err("  - {extension: \"600\", members: []}\n").starts_with("groups[0].members:"));
+    assert!(err("  - {extension: \"600\", members: [\"103\"], ring_secs: 0}\n").starts_with("groups[0].ring_secs"));
+    assert!(err("  - {extension: \"600\", members: [\"agent\"]}\n").starts_with("groups[0].members[0]: `agent` needs"));
+    assert!(err("  - {extension: \"600\", members: [\"601\"]}\n  - {extension: \"601\", members: [\"102\"]}\n").starts_with("groups[0].members[0]: `601` is a group"));
+    assert!(err("  - {extension: \"600\", members: [\"102\"], fallback: \"x y\"}\n").starts_with("groups[0].fallback:"));
+    assert!(err("  - {extension: \"600\", members: [\"102\"], strategy: random}\n").contains("strategy"));
+}
+
+#[test]
+fn issue_14_extensions_parse_and_bad_forwards_name_the_field() {
+    let c = parse(
+        r#"
+groups:
+  - {extension: "600", name: "House", members: ["102", "103"], strategy: ringall, ring_secs: 30}
+extensions:
+  - {extension: "101", password: "a", name: "Front door", kind: doorbell, door_open: "1#"}
+  - {extension: "102", password: "b", name: "Kitchen", forward: {no_answer: "600", no_answer_secs: 20}}
+  - {extension: "103", password: "c", dnd: true, forward: {busy: "102", always: "101"}}
+"#,
+    )
+    .unwrap();
+    let door = c.extension("101").unwrap();
+    assert_eq!((door.kind, door.door_open.as_deref()), (ExtensionKind::Doorbell, Some("1#")));
+    assert_eq!(c.extension("102").unwrap().forward.no_answer.as_deref(), Some("600"));
+    assert_eq!(c.extension("102").unwrap().kind, ExtensionKind::Phone);
+    assert!(c.extension("103").unwrap().dnd);
+    assert_eq!(c.extension("101").unwrap().forward, ForwardConfig::default());
+    let err = |ext: &str| parse(&format!("{GROUP_BASE}{ext}")).unwrap_err().to_string();
+    let e = err("  - {extension: \"104\", password: \"d\", forward: {no_answer: \"0151123\"}}\n");
+    assert!(e.starts_with("extensions[3].forward.no_answer: `0151123` is not an extension"), "{e}");
+    let e = err("  - {extension: \"104\", password: \"d\", forward: {always: \"104\"}}\n");
+    assert!(e.starts_with("extensions[3].forward.always: an extension cannot forward to itself"), "{e}");
+    let e = err("  - {extension: \"104\", password: \"d\", forward: {busy: \"agent\"}}\n");
+    assert!(e.starts_with("extensions[3].forward.busy"), "{e}");
+    let e = err("  - {extension: \"104\", password: \"d\", door_open: \"open\"}\n");
+    assert!(e.starts_with("extensions[3].door_open"), "{e}");
+    assert!(err("  - {extension: \"104\", password: \"d\", kind: camera}\n").contains("kind"));
+}

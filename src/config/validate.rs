@@ -161,5 +161,63 @@ pub(super) fn validate(c: &Config) -> Result<()> {
             }
         }
     }
+    validate_groups(c, &exts)?;
+    let groups: HashSet<&str> = c.groups.iter().map(|g| g.extension.as_str()).collect();
+    for (i, e) in c.extensions.iter().enumerate() {
+        for (key, target) in e.forward.targets() {
+            let known = exts.contains(target.as_str()) || groups.contains(target.as_str()) || (c.agent.is_some() && (target == super::AGENT_MEMBER || c.agent.as_ref().is_some_and(|a| a.extension == *target)));
+            if !known {
+                bail!("extensions[{i}].forward.{key}: `{target}` is not an extension, a group or agent (external numbers need a trunk, not there yet)");
+            }
+            if *target == e.extension {
+                bail!("extensions[{i}].forward.{key}: an extension cannot forward to itself");
+            }
+        }
+        if let Some(d) = &e.door_open
+            && (d.is_empty() || d.len() > 32 || !d.chars().all(|c| c.is_ascii_digit() || "*#ABCDabcd".contains(c)))
+        {
+            bail!("extensions[{i}].door_open: `{d}` must be 1-32 DTMF digits (0-9 * # A-D)");
+        }
+        if e.forward.no_answer_secs == 0 {
+            bail!("extensions[{i}].forward.no_answer_secs: must be > 0");
+        }
+    }
+    Ok(())
+}
+
+fn validate_groups(c: &Config, exts: &HashSet<&str>) -> Result<()> {
+    use super::AGENT_MEMBER;
+    let agent = c.agent.as_ref().map(|a| a.extension.as_str());
+    let groups: HashSet<&str> = c.groups.iter().map(|g| g.extension.as_str()).collect();
+    let mut seen = HashSet::new();
+    for (i, g) in c.groups.iter().enumerate() {
+        if !valid_extension(&g.extension) {
+            bail!("groups[{i}].extension: `{}` must be 1-32 characters of digits, letters or .-_+*#", g.extension);
+        }
+        if exts.contains(g.extension.as_str()) || agent == Some(g.extension.as_str()) || g.extension == AGENT_MEMBER {
+            bail!("groups[{i}].extension: `{}` is already an extension's number; a group needs a number of its own", g.extension);
+        }
+        if !seen.insert(g.extension.as_str()) {
+            bail!("groups[{i}].extension: duplicate group `{}`", g.extension);
+        }
+        if g.members.is_empty() && !g.everyone {
+            bail!("groups[{i}].members: list at least one extension (or set everyone: true)");
+        }
+        if g.ring_secs == 0 {
+            bail!("groups[{i}].ring_secs: must be > 0");
+        }
+        let targets = g.members.iter().enumerate().map(|(j, m)| (format!("groups[{i}].members[{j}]"), m)).chain(g.fallback.iter().map(|f| (format!("groups[{i}].fallback"), f)));
+        for (field, m) in targets {
+            if m == AGENT_MEMBER {
+                if c.agent.is_none() {
+                    bail!("{field}: `agent` needs the agent section");
+                }
+            } else if !valid_extension(m) {
+                bail!("{field}: `{m}` is not an extension number");
+            } else if groups.contains(m.as_str()) {
+                bail!("{field}: `{m}` is a group; groups cannot hold groups");
+            }
+        }
+    }
     Ok(())
 }

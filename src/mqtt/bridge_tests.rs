@@ -76,8 +76,8 @@ fn setup() -> (Bridge<FakePbx>, EventLoop, FakePbx) {
     {
         let mut s = pbx.0.lock().unwrap();
         s.exts = vec![
-            ExtensionInfo { extension: "101".into(), name: Some("Front door".into()) },
-            ExtensionInfo { extension: "102".into(), name: None },
+            ExtensionInfo { extension: "101".into(), name: Some("Front door".into()), ..Default::default() },
+            ExtensionInfo { extension: "102".into(), name: None, ..Default::default() },
         ];
         s.contacts.insert("101".into(), 1);
     }
@@ -207,7 +207,7 @@ async fn directory_changes_add_and_remove_devices() {
     b.on_conn(ConnEvent::Connected);
     flush(&mut b, &mut el);
     pbx.0.lock().unwrap().exts.retain(|e| e.extension == "101");
-    pbx.0.lock().unwrap().exts.push(ExtensionInfo { extension: "103".into(), name: Some("Garage".into()) });
+    pbx.0.lock().unwrap().exts.push(ExtensionInfo { extension: "103".into(), name: Some("Garage".into()), ..Default::default() });
     b.resync(false);
     let sent = flush(&mut b, &mut el);
     assert!(sent.contains(&("homeassistant/device/ha_pbx_ext_102/config".into(), String::new())));

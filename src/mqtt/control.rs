@@ -6,10 +6,14 @@ use crate::sip::core::SipCoreRef;
 use async_trait::async_trait;
 
 /// An extension as the directory knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExtensionInfo {
     pub extension: String,
     pub name: Option<String>,
+    /// `kind: doorbell` in the config.
+    pub doorbell: bool,
+    /// DTMF digits of its "Open door" button.
+    pub door_open: Option<String>,
 }
 
 /// A live call as the call registry knows it.
@@ -55,7 +59,14 @@ fn live(c: crate::sip::b2bua::registry::CallInfo) -> LiveCall {
 impl PbxView for SipCoreRef {
     fn extensions(&self) -> Vec<ExtensionInfo> {
         let dir = self.directory.read().map(|d| d.values().cloned().collect::<Vec<_>>()).unwrap_or_default();
-        dir.into_iter().map(|r| ExtensionInfo { extension: r.extension, name: r.name }).collect()
+        dir.into_iter()
+            .map(|r| {
+                let cfg = self.config.extension(&r.extension);
+                let doorbell = cfg.is_some_and(|c| c.kind == crate::config::ExtensionKind::Doorbell);
+                let door_open = cfg.and_then(|c| c.door_open.clone());
+                ExtensionInfo { extension: r.extension, name: r.name, doorbell, door_open }
+            })
+            .collect()
     }
     fn contacts(&self, extension: &str) -> usize {
         self.registered_contacts(extension).len()

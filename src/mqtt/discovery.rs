@@ -132,6 +132,37 @@ pub fn ext_config(t: &Topics, ext: &str, id: &str, name: Option<&str>, agent: bo
     })
 }
 
+/// The event type a doorbell fires when it calls (Home Assistant's standard).
+pub const DOORBELL_RING: &str = "ring";
+
+/// An extension device made a doorbell (`kind: doorbell`): its event
+/// entity gets `device_class: doorbell` and the `ring` type (beside the
+/// others), and `door_open` digits add an "Open door" button that presses
+/// them through the extension's DTMF command (into its live call).
+pub fn ext_config_doorbell(mut config: Value, t: &Topics, id: &str, doorbell: bool, door_open: Option<&str>) -> Value {
+    let Some(cmps) = config.get_mut("cmps").and_then(Value::as_object_mut) else { return config };
+    if doorbell {
+        if let Some(call) = cmps.get_mut("call").and_then(Value::as_object_mut) {
+            call.insert("dev_cla".into(), "doorbell".into());
+            let mut types: Vec<&str> = vec![DOORBELL_RING];
+            types.extend(EVENT_TYPES);
+            call.insert("evt_typ".into(), json!(types));
+        }
+        cmps.insert(format!("trigger_{DOORBELL_RING}"), json!({
+            "p": "device_automation", "automation_type": "trigger",
+            "type": "call", "subtype": DOORBELL_RING,
+            "topic": t.ext(id, "trigger"), "payload": DOORBELL_RING,
+        }));
+    }
+    if let Some(digits) = door_open {
+        cmps.insert("open_door".into(), json!({
+            "p": "button", "name": "Open door", "uniq_id": format!("{}_{id}_open_door", t.node()),
+            "cmd_t": t.ext(id, "cmd/dtmf"), "pl_prs": digits, "ic": "mdi:door-open",
+        }));
+    }
+    config
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +202,23 @@ mod tests {
         uids.sort();
         uids.dedup();
         assert_eq!(uids.len(), n);
+    }
+
+    #[test]
+    fn a_doorbell_rings_and_opens_the_door_by_dtmf() {
+        let t = Topics::new("ha_pbx", "homeassistant");
+        let plain = ext_config(&t, "101", "101", Some("Front door"), false);
+        assert_eq!(ext_config_doorbell(plain.clone(), &t, "101", false, None), plain);
+        let c = ext_config_doorbell(plain.clone(), &t, "101", true, Some("1#"));
+        let cmps = c["cmps"].as_object().unwrap();
+        assert_eq!(cmps["call"]["dev_cla"], "doorbell");
+        assert_eq!(cmps["call"]["evt_typ"][0], "ring");
+        assert_eq!(cmps["call"]["evt_typ"].as_array().unwrap().len(), EVENT_TYPES.len() + 1);
+        assert_eq!(cmps["trigger_ring"]["payload"], "ring");
+        assert_eq!(cmps["open_door"]["p"], "button");
+        assert_eq!(cmps["open_door"]["cmd_t"], "ha_pbx/ext/101/cmd/dtmf");
+        assert_eq!(cmps["open_door"]["pl_prs"], "1#");
+        assert_eq!(cmps["open_door"]["uniq_id"], "ha_pbx_101_open_door");
     }
 
     #[test]

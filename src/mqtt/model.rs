@@ -2,6 +2,7 @@
 //! registrations and bus events, it answers with the MQTT messages to send.
 //! It remembers what it last published so that unchanged states are not
 //! sent again.
+use super::discovery::DOORBELL_RING;
 use super::call_state::CallStates;
 use super::control::{ExtensionInfo, LiveCall};
 use super::discovery;
@@ -16,6 +17,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 struct Ext {
     id: String,
     name: Option<String>,
+    doorbell: bool,
+    door_open: Option<String>,
 }
 
 #[derive(Debug)]
@@ -72,7 +75,7 @@ impl Model {
     /// removal for the ones that are gone.
     pub fn set_extensions(&mut self, list: Vec<ExtensionInfo>) -> Vec<Msg> {
         let new: BTreeMap<String, Ext> =
-            list.into_iter().map(|e| (e.extension.clone(), Ext { id: object_id(&e.extension), name: e.name })).collect();
+            list.into_iter().map(|e| (e.extension.clone(), Ext { id: object_id(&e.extension), name: e.name, doorbell: e.doorbell, door_open: e.door_open })).collect();
         let mut out = vec![];
         let gone: Vec<(String, Ext)> =
             self.exts.iter().filter(|(k, _)| !new.contains_key(*k)).map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -160,6 +163,14 @@ impl Model {
             }
             out.push(Msg::event(self.topics.ext(&e.id, "event"), ev.body.to_string()));
             out.push(Msg::event(self.topics.ext(&e.id, "trigger"), ev.event_type.to_string()));
+            // A doorbell that calls rings: `ring`, the event type HA's
+            // doorbell cards and automations know.
+            if e.doorbell && ev.event_type == "ringing" && ev.body["caller"].as_str() == Some(ev.extension.as_str()) {
+                let mut body = ev.body.clone();
+                body["event_type"] = DOORBELL_RING.into();
+                out.push(Msg::event(self.topics.ext(&e.id, "event"), body.to_string()));
+                out.push(Msg::event(self.topics.ext(&e.id, "trigger"), DOORBELL_RING.to_string()));
+            }
         }
         out
     }
@@ -224,7 +235,7 @@ impl Model {
     fn discovery_msg(&self, ext: &str) -> Msg {
         let e = &self.exts[ext];
         let t = &self.topics;
-        Msg::state(t.discovery(&t.ext_device_id(&e.id)), discovery::ext_config(t, ext, &e.id, e.name.as_deref(), self.agent).to_string())
+        Msg::state(t.discovery(&t.ext_device_id(&e.id)), discovery::ext_config_doorbell(discovery::ext_config(t, ext, &e.id, e.name.as_deref(), self.agent), t, &e.id, e.doorbell, e.door_open.as_deref()).to_string())
     }
 
     /// Empty retained messages: Home Assistant drops the device, the broker

@@ -4,7 +4,7 @@ use crate::mqtt::outbox::Kind;
 use serde_json::json;
 
 fn ext(e: &str, name: Option<&str>) -> ExtensionInfo {
-    ExtensionInfo { extension: e.into(), name: name.map(str::to_string) }
+    ExtensionInfo { extension: e.into(), name: name.map(str::to_string), ..Default::default() }
 }
 
 fn model() -> Model {
@@ -196,4 +196,22 @@ fn reconcile_clears_a_call_whose_end_was_lost() {
     let out = m.reconcile(&[], false);
     let states: Vec<_> = out.iter().filter(|x| x.topic.contains("/ext/")).map(|x| json_of(x)["state"].clone()).collect();
     assert_eq!(states, [json!("idle"), json!("idle")]);
+}
+
+#[test]
+fn a_doorbell_that_calls_fires_ring_and_its_device_has_the_open_door_button() {
+    let mut m = Model::new(Topics::new("ha_pbx", "homeassistant"));
+    let door = ExtensionInfo { extension: "101".into(), name: Some("Front door".into()), doorbell: true, door_open: Some("1#".into()) };
+    let out = m.set_extensions(vec![door, ext("102", Some("Kitchen"))]);
+    let config = json_of(&out[0]);
+    assert_eq!(config["cmps"]["call"]["dev_cla"], "doorbell");
+    assert_eq!(config["cmps"]["open_door"]["pl_prs"], "1#");
+    assert!(json_of(&out[2])["cmps"].get("open_door").is_none(), "a phone has no open-door button");
+    let out = m.on_event(&PbxEvent::Ringing { call_id: "c".into(), caller: "101".into(), callee: "600".into() }, 0);
+    let door_events: Vec<String> = out.iter().filter(|x| x.topic == "ha_pbx/ext/101/event").map(|x| json_of(x)["event_type"].as_str().unwrap().to_string()).collect();
+    assert_eq!(door_events, ["ringing", "ring"]);
+    assert!(out.iter().any(|x| x.topic == "ha_pbx/ext/101/trigger" && x.payload == "ring"));
+    // Called, the doorbell does not ring.
+    let out = m.on_event(&PbxEvent::Ringing { call_id: "d".into(), caller: "102".into(), callee: "101".into() }, 0);
+    assert!(!out.iter().any(|x| x.payload == "ring"));
 }

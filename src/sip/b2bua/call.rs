@@ -49,6 +49,9 @@ pub struct CallSetup {
     pub handoff: Option<Duration>,
     /// What the agent is told when it is rung (a message for whom...).
     pub agent_note: AgentInvite,
+    /// A ring group: its members ring by its strategy (`bindings` holds
+    /// all their devices, for the choice of offers).
+    pub group: Option<super::group_call::GroupSetup>,
 }
 
 pub(super) struct Call {
@@ -80,10 +83,14 @@ pub(super) struct Call {
     pub(super) offer_b: Option<Vec<u8>>,
     /// The offer for the callee's browsers when it also has SIP devices.
     pub(super) offer_browsers: Option<Vec<u8>>,
+    /// The ring group being rung, until its fallback (or the answer).
+    pub(super) group: Option<super::group_call::GroupRun>,
+    /// The machine said `AllRefused`: the group decides what rings next.
+    pub(super) refused: bool,
 }
 
 pub async fn run(setup: CallSetup) {
-    let CallSetup { core, mut tx, source, caller, callee, bindings, handoff, agent_note } = setup;
+    let CallSetup { core, mut tx, source, caller, callee, bindings, handoff, agent_note, group } = setup;
     let call_id = tx.original.call_id_header().map(|c| c.value().to_string()).unwrap_or_default();
     let offer = tx.original.body.clone();
     if offer.is_empty() {
@@ -130,6 +137,10 @@ pub async fn run(setup: CallSetup) {
             }
         }
     }
+    let mut group = group.map(super::group_call::GroupRun::new);
+    if let Some(g) = &mut group {
+        g.retain(|b| bindings.iter().any(|k| k.source == b.source && k.contact_uri == b.contact_uri));
+    }
     let (msgs, rx) = mpsc::unbounded_channel();
     let caller_transport = tx.connection.as_ref().map(|c| crate::sip::core::transport_name(crate::sip::core::connection_transport(c))).unwrap_or("udp");
     let contact = core.contact_uri(None, listen_transport(caller_transport));
@@ -154,6 +165,7 @@ pub async fn run(setup: CallSetup) {
     call.agent_note = agent_note;
     call.handoff = handoff;
     call.offer_browsers = offer_browsers;
+    call.group = group;
     call.drive(rx, &bindings, &offer_b).await;
 }
 
@@ -217,6 +229,8 @@ impl Call {
             handoff: None,
             offer_b: None,
             offer_browsers: None,
+            group: None,
+            refused: false,
         }
     }
 
@@ -224,13 +238,18 @@ impl Call {
     pub(super) async fn drive(mut self, mut rx: mpsc::UnboundedReceiver<CallMsg>, bindings: &[Binding], offer: &[u8]) {
         let core = self.core.clone();
         let mut commands = core.calls.insert(&self.call_id, &self.caller_ext, &self.callee_ext);
-        self.ring(bindings, offer).await;
-        tracing::info!(call_id = %self.call_id, caller = %self.caller_ext, callee = %self.callee_ext, forks = bindings.len(), "call ringing");
+        self.offer_b = Some(offer.to_vec());
         let ring_for = Duration::from_secs(core.config.sip.ring_timeout_secs);
-        let mut ring_deadline = Instant::now() + ring_for;
+        // A group rings its own time, then its fallback rings `ring_for`.
+        let mut ring_deadline = Instant::now() + self.group.as_ref().map_or(ring_for, |g| ring_for.max(g.ring() + Duration::from_secs(1)));
+        if self.group.is_some() {
+            self.start_group().await;
+        } else {
+            self.ring(bindings, offer).await;
+        }
+        tracing::info!(call_id = %self.call_id, caller = %self.caller_ext, callee = %self.callee_ext, forks = bindings.len(), "call ringing");
         let mut dtmf = self.media.take_dtmf_events();
         let mut handoff_at = self.handoff.take().map(|d| Instant::now() + d);
-        self.offer_b = Some(offer.to_vec());
         while !self.machine.is_finished() {
             let answered = self.machine.winner().is_some();
             let input = tokio::select! {
@@ -239,6 +258,12 @@ impl Call {
                     None => Some(Input::CallerHangup),
                 },
                 _ = tokio::time::sleep_until(ring_deadline), if !answered => Some(Input::RingTimeout),
+                _ = sleep_until_some(self.group_deadline()), if !answered && self.group_deadline().is_some() => {
+                    if self.group_time().await {
+                        ring_deadline = Instant::now() + ring_for;
+                    }
+                    None
+                }
                 _ = sleep_until_some(handoff_at), if !answered && handoff_at.is_some() => {
                     handoff_at = None;
                     ring_deadline = Instant::now() + ring_for;
@@ -264,6 +289,9 @@ impl Call {
             };
             if let Some(input) = input {
                 self.step(input).await;
+            }
+            if std::mem::take(&mut self.refused) && self.group_refused().await {
+                ring_deadline = Instant::now() + ring_for;
             }
         }
         self.cleanup();
@@ -485,6 +513,7 @@ impl Call {
                         tokio::spawn(async move { d.bye().await });
                     }
                 },
+                Action::AllRefused => self.refused = true,
                 Action::ByeCaller => {
                     let d = self.caller.clone();
                     tokio::spawn(async move {

@@ -139,11 +139,12 @@ impl Call {
     }
 
     /// Nobody answered in time: stop ringing and let the agent take a
-    /// message (an `agent.handoff` rule).
-    pub(super) async fn hand_to_agent(&mut self, offer: &[u8]) {
-        let Some(agent) = self.core.agent_binding() else { return };
+    /// message (an `agent.handoff` rule, a group's fallback). False when it
+    /// cannot.
+    pub(super) async fn hand_to_agent(&mut self, offer: &[u8]) -> bool {
+        let Some(agent) = self.core.agent_binding() else { return false };
         if !self.machine.is_ringing() {
-            return;
+            return false;
         }
         let mut offer = offer.to_vec();
         if self.media.is_browser(self.fork_leg()) {
@@ -153,7 +154,7 @@ impl Call {
                 Ok(plain) => offer = plain,
                 Err(e) => {
                     tracing::warn!(call_id = %self.call_id, error = %e, "handoff to the agent failed: no plain offer");
-                    return;
+                    return false;
                 }
             }
         }
@@ -162,5 +163,6 @@ impl Call {
         self.step(Input::HandOff { forks: 1 }).await;
         self.start_fork(&agent, &offer);
         self.offer_b = Some(offer);
+        true
     }
 }

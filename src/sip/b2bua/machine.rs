@@ -47,6 +47,14 @@ pub enum Input {
     /// Nobody answered in time: stop the ringing forks, ring the agent on
     /// `forks` new forks (the callee stays who it was: no new `Ringing`).
     HandOff { forks: usize },
+    /// More forks may still be offered (a ring group's next members, its
+    /// fallback): while `more`, forks that all refuse give `AllRefused`
+    /// instead of ending the call. `more: false` when every fork so far
+    /// refused ends it with their best failure.
+    Expecting { more: bool },
+    /// CANCEL a ringing fork without ending the call (a hunt group's member
+    /// whose turn is over).
+    StopFork { fork: ForkId },
     /// Blind transfer of the answered call: `leaving` is hung up and its
     /// part of the call ends (`Ended`, reason transferred). The call rings
     /// again: the glue names the new callee, then says `Offered`.
@@ -63,6 +71,9 @@ pub enum Action {
     CancelFork(ForkId),
     ByeFork(ForkId),
     RejectCaller(u16),
+    /// Every fork of this round refused while more were expected: the glue
+    /// decides what rings next (then `Offered`, `HandOff` or `Expecting`).
+    AllRefused,
     ByeCaller,
     Event(CallEvent),
     /// Nothing more will happen: release media, forget the call.
@@ -105,6 +116,8 @@ pub struct CallMachine {
     /// 180 (or 183) sent to the caller.
     caller_told: bool,
     early_media: Option<ForkId>,
+    /// `Expecting { more: true }` in force.
+    more_coming: bool,
 }
 
 impl Default for CallMachine {
@@ -116,7 +129,7 @@ impl Default for CallMachine {
 impl CallMachine {
     /// A call with no fork yet: `Offered` starts the ringing.
     pub fn new() -> Self {
-        CallMachine { forks: Vec::new(), phase: Phase::Ringing, offered: false, caller_told: false, early_media: None }
+        CallMachine { forks: Vec::new(), phase: Phase::Ringing, offered: false, caller_told: false, early_media: None, more_coming: false }
     }
 
     pub fn is_finished(&self) -> bool {
@@ -198,11 +211,24 @@ impl CallMachine {
                 if matches!(self.forks[fork], Fork::Trying | Fork::Early) {
                     self.forks[fork] = Fork::Failed(status);
                 }
-                let mut round = self.forks.iter().filter(|f| **f != Fork::Gone).peekable();
-                if round.peek().is_some() && round.all(|f| matches!(f, Fork::Failed(_) | Fork::Cancelled)) {
-                    let status = self.best_failure();
-                    out.push(Action::RejectCaller(status));
-                    self.end(&mut out, reason_for_status(status), false);
+                if self.all_refused() {
+                    if self.more_coming {
+                        out.push(Action::AllRefused);
+                    } else {
+                        self.reject_refused(&mut out);
+                    }
+                }
+            }
+            (Phase::Ringing, Input::Expecting { more }) => {
+                self.more_coming = more;
+                if !more && self.all_refused() {
+                    self.reject_refused(&mut out);
+                }
+            }
+            (Phase::Ringing, Input::StopFork { fork }) => {
+                if let Some(f @ (Fork::Trying | Fork::Early)) = self.forks.get_mut(fork) {
+                    *f = Fork::Cancelled;
+                    out.push(Action::CancelFork(fork));
                 }
             }
             (Phase::Ringing, Input::CallerCancelled) => {
@@ -217,6 +243,7 @@ impl CallMachine {
             (Phase::Ringing, Input::HandOff { forks }) => {
                 self.cancel_ringing(&mut out);
                 self.next_round();
+                self.more_coming = false;
                 self.forks.extend(std::iter::repeat_n(Fork::Trying, forks));
                 // The agent may bring early media of its own.
                 self.early_media = None;
@@ -267,6 +294,18 @@ impl CallMachine {
             _ => {}
         }
         out
+    }
+
+    /// The round has forks and every one failed or was cancelled.
+    fn all_refused(&self) -> bool {
+        let mut round = self.forks.iter().filter(|f| **f != Fork::Gone).peekable();
+        round.peek().is_some() && round.all(|f| matches!(f, Fork::Failed(_) | Fork::Cancelled))
+    }
+
+    fn reject_refused(&mut self, out: &mut Vec<Action>) {
+        let status = self.best_failure();
+        out.push(Action::RejectCaller(status));
+        self.end(out, reason_for_status(status), false);
     }
 
     /// `Ringing` once per callee, before anything else about it.

@@ -230,3 +230,40 @@ fn an_unusable_answer_ends_the_call_unanswered() {
     assert!(m.on(Input::Connected { fork: 1 }).is_empty());
     assert!(m.on(Input::AnswerUnusable { fork: 1 }).is_empty());
 }
+
+#[test]
+fn a_group_expecting_more_hears_of_refusals_instead_of_ending() {
+    let mut m = CallMachine::new();
+    assert!(m.on(Input::Expecting { more: true }).is_empty());
+    m.on(Input::Offered { forks: 1 });
+    // Hunt: the first member's turn is over.
+    assert_eq!(m.on(Input::StopFork { fork: 0 }), vec![CancelFork(0)]);
+    assert!(m.on(Input::StopFork { fork: 0 }).is_empty());
+    // Its 487 only says the round is refused so far.
+    assert_eq!(m.on(Input::ForkFailed { fork: 0, status: 487 }), vec![AllRefused]);
+    // The next member rings (no second `Ringing` event), and is busy.
+    assert!(m.on(Input::Offered { forks: 1 }).is_empty());
+    assert_eq!(m.on(Input::ForkFailed { fork: 1, status: 486 }), vec![AllRefused]);
+    // Nobody left and no fallback: the caller hears busy.
+    let out = m.on(Input::Expecting { more: false });
+    assert_eq!(out[0], RejectCaller(486));
+    assert_eq!(events(&out), vec![CallEvent::Missed, CallEvent::Ended { reason: EndReason::Busy, answered: false }]);
+    assert!(m.is_finished());
+}
+
+#[test]
+fn a_group_member_answering_cancels_the_others_and_a_fallback_starts_a_new_round() {
+    let mut m = CallMachine::new();
+    m.on(Input::Expecting { more: true });
+    m.on(Input::Offered { forks: 2 });
+    m.on(Input::Offered { forks: 1 });
+    assert_eq!(m.on(Input::ForkAnswered { fork: 2 }), vec![AnswerCaller { fork: 2 }, CancelFork(0), CancelFork(1)]);
+
+    let mut m = CallMachine::new();
+    m.on(Input::Expecting { more: true });
+    m.on(Input::Offered { forks: 2 });
+    // The fallback (the agent) takes over: a new round, nothing more expected.
+    assert_eq!(m.on(Input::HandOff { forks: 1 }), vec![CancelFork(0), CancelFork(1)]);
+    let out = m.on(Input::ForkFailed { fork: 2, status: 503 });
+    assert_eq!(out[0], RejectCaller(480));
+}

@@ -14,6 +14,10 @@ fn ext(extension: &str, password: &str, name: Option<&str>) -> ExtensionConfig {
         password: password.into(),
         name: name.map(Into::into),
         dtmf: Default::default(),
+        forward: Default::default(),
+        dnd: false,
+        kind: Default::default(),
+        door_open: None,
     }
 }
 

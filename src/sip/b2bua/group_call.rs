@@ -1,0 +1,258 @@
+//! A call to a ring group, or to an extension with forwards on busy or no
+//! answer (a group of one): which devices each member has (at INVITE
+//! time), the `GroupRinger`'s steps carried out as forks, and the fallback
+//! (the agent taking a message, an extension or a group) when nobody answered.
+use super::call::{self, is_browser, Call, CallSetup};
+use super::group::{GroupRinger, Step};
+use super::machine::{ForkId, Input};
+use crate::config::{GroupConfig, GroupStrategy, AGENT_MEMBER};
+use crate::sip::agent_leg::AgentInvite;
+use crate::sip::core::SipCoreRef;
+use crate::sip::registrar::bindings::Binding;
+use rsipstack::sip::StatusCode;
+use rsipstack::transaction::transaction::Transaction;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// What the call driver needs of a group.
+pub struct GroupSetup {
+    pub ringer: GroupRinger,
+    /// Each member's devices, in the group's order.
+    pub members: Vec<Vec<Binding>>,
+    /// Rung when the time is up.
+    pub on_timeout: Option<String>,
+    /// Rung when every member refused.
+    pub on_refused: Option<String>,
+    pub ring: Duration,
+}
+
+/// Who rings, how, and who takes over.
+pub struct Plan {
+    /// The number dialled (or forwarded to).
+    pub callee: String,
+    pub members: Vec<String>,
+    /// Also every Home Assistant user's extension.
+    pub everyone: bool,
+    pub strategy: GroupStrategy,
+    pub ring: Duration,
+    pub on_timeout: Option<String>,
+    pub on_refused: Option<String>,
+}
+
+impl Plan {
+    pub fn group(g: &GroupConfig) -> Plan {
+        Plan {
+            callee: g.extension.clone(),
+            members: g.members.clone(),
+            everyone: g.everyone,
+            strategy: g.strategy,
+            ring: Duration::from_secs(g.ring_secs),
+            on_timeout: g.fallback.clone(),
+            on_refused: g.fallback.clone(),
+        }
+    }
+
+    /// An extension whose forwards take over on no answer or busy; without
+    /// a no-answer forward it rings `ring` (the PBX's ring timeout).
+    pub fn extension(ext: &str, no_answer: Option<(Duration, String)>, busy: Option<String>, ring: Duration) -> Plan {
+        let (ring, on_timeout) = match no_answer {
+            Some((d, t)) => (d, Some(t)),
+            None => (ring, None),
+        };
+        Plan { callee: ext.into(), members: vec![ext.into()], everyone: false, strategy: GroupStrategy::Ringall, ring, on_timeout, on_refused: busy }
+    }
+}
+
+pub(super) struct GroupRun {
+    setup: GroupSetup,
+    member_forks: Vec<Vec<ForkId>>,
+    started: Instant,
+}
+
+impl GroupRun {
+    pub(super) fn new(setup: GroupSetup) -> Self {
+        let member_forks = vec![Vec::new(); setup.members.len()];
+        GroupRun { setup, member_forks, started: Instant::now() }
+    }
+
+    pub(super) fn ring(&self) -> Duration {
+        self.setup.ring
+    }
+
+    /// Keep only the devices the call can ring (`run` may drop browsers).
+    pub(super) fn retain(&mut self, keep: impl Fn(&Binding) -> bool) {
+        for m in &mut self.setup.members {
+            m.retain(&keep);
+        }
+    }
+}
+
+/// The group's members by number: the listed ones, then (with `everyone`)
+/// every Home Assistant user's extension; never the caller itself.
+fn member_numbers(core: &SipCoreRef, plan: &Plan, caller: &str) -> Vec<String> {
+    let mut numbers: Vec<String> = plan.members.clone();
+    if plan.everyone {
+        let mut users: Vec<String> = core
+            .directory
+            .read()
+            .map(|d| d.values().filter(|e| e.source == crate::addon::ha_users::SOURCE_HA_USER).map(|e| e.extension.clone()).collect())
+            .unwrap_or_default();
+        users.sort();
+        numbers.extend(users);
+    }
+    let mut seen = std::collections::HashSet::new();
+    // A member on do-not-disturb is not rung (a group of one, the forwarding
+    // extension itself, has decided before).
+    let dnd = |n: &str| core.config.extension(n).is_some_and(|e| e.dnd);
+    numbers.retain(|n| n != caller && !dnd(n) && seen.insert(n.clone()));
+    numbers
+}
+
+/// A member's (or fallback's) devices; a group (as a fallback) has its
+/// members' devices.
+fn devices(core: &SipCoreRef, member: &str) -> Vec<Binding> {
+    if member == AGENT_MEMBER {
+        return core.agent_binding().into_iter().collect();
+    }
+    if let Some(g) = core.config.group(member) {
+        return g.members.iter().filter(|m| core.config.group(m).is_none()).flat_map(|m| devices(core, m)).collect();
+    }
+    core.registered_contacts(member)
+}
+
+/// An INVITE to a group's number (or a forwarding extension): ring its
+/// members, or go straight to the fallback when none has a device, or
+/// answer 480.
+pub async fn ring_plan(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, caller: String, plan: Plan, mut agent_note: AgentInvite) {
+    let members: Vec<Vec<Binding>> = member_numbers(&core, &plan, &caller).iter().map(|m| devices(&core, m)).collect();
+    let reachable: Vec<bool> = members.iter().map(|m| !m.is_empty()).collect();
+    let callee = plan.callee.clone();
+    if !reachable.contains(&true) {
+        let fallback = plan.on_timeout.as_deref().map(|f| (f, devices(&core, f))).filter(|(_, d)| !d.is_empty());
+        let Some((target, bindings)) = fallback else {
+            tracing::info!(%caller, %callee, "nobody to ring is registered");
+            let mut resp = core.endpoint.make_response(&tx.original, StatusCode::TemporarilyUnavailable, None);
+            crate::sip::auth::request::ensure_to_tag(&mut resp);
+            let _ = tx.respond(resp).await;
+            return;
+        };
+        tracing::info!(%caller, %callee, fallback = %target, "nobody to ring is registered: ringing the fallback");
+        if target == AGENT_MEMBER || core.is_agent(target) {
+            agent_note.message_for = Some(callee.clone());
+        }
+        return call::run(CallSetup { core, tx, source, caller, callee, bindings, handoff: None, agent_note, group: None }).await;
+    }
+    let ringer = GroupRinger::new(plan.strategy, reachable, plan.ring);
+    let bindings: Vec<Binding> = members.iter().flatten().cloned().collect();
+    tracing::info!(%caller, %callee, strategy = ?plan.strategy, "ringing in turn or together, with a fallback");
+    let setup = GroupSetup { ringer, members, on_timeout: plan.on_timeout, on_refused: plan.on_refused, ring: plan.ring };
+    call::run(CallSetup { core, tx, source, caller, callee, bindings, handoff: None, agent_note, group: Some(setup) }).await;
+}
+
+impl Call {
+    /// The group's first members ring; refusals are reported, not final.
+    pub(super) async fn start_group(&mut self) {
+        self.step(Input::Expecting { more: true }).await;
+        let steps = self.group.as_mut().map(|g| g.setup.ringer.start()).unwrap_or_default();
+        self.group_steps(steps).await;
+    }
+
+    /// When the group's strategy has something to do next.
+    pub(super) fn group_deadline(&self) -> Option<Instant> {
+        let g = self.group.as_ref()?;
+        g.setup.ringer.next_deadline().map(|d| g.started + d)
+    }
+
+    /// The deadline came; true when the fallback started ringing.
+    pub(super) async fn group_time(&mut self) -> bool {
+        let Some(g) = self.group.as_mut() else { return false };
+        let steps = g.setup.ringer.on_time(g.started.elapsed());
+        self.group_steps(steps).await
+    }
+
+    /// Every device rung so far refused; true when the fallback started.
+    pub(super) async fn group_refused(&mut self) -> bool {
+        let Some(g) = self.group.as_mut() else { return false };
+        let steps = g.setup.ringer.on_all_failed(g.started.elapsed());
+        self.group_steps(steps).await
+    }
+
+    async fn group_steps(&mut self, steps: Vec<Step>) -> bool {
+        let offer = self.offer_b.clone().unwrap_or_default();
+        let mut fell_back = false;
+        for step in steps {
+            match step {
+                Step::Ring(m) => {
+                    let Some(bindings) = self.group.as_ref().and_then(|g| g.setup.members.get(m).cloned()) else { continue };
+                    let first = self.forks.len();
+                    for b in &bindings {
+                        self.start_fork(b, &offer);
+                    }
+                    if let Some(g) = self.group.as_mut() {
+                        g.member_forks[m] = (first..self.forks.len()).collect();
+                    }
+                    tracing::info!(call_id = %self.call_id, group = %self.callee_ext, member = m, devices = bindings.len(), "group member ringing");
+                    self.step(Input::Offered { forks: bindings.len() }).await;
+                }
+                Step::Stop(m) => {
+                    let forks = self.group.as_ref().map(|g| g.member_forks[m].clone()).unwrap_or_default();
+                    for fork in forks {
+                        self.step(Input::StopFork { fork }).await;
+                    }
+                }
+                Step::Exhausted { timed_out } => {
+                    let fallback = self.group.take().and_then(|g| if timed_out { g.setup.on_timeout } else { g.setup.on_refused });
+                    fell_back = self.ring_fallback(fallback).await;
+                    if !fell_back {
+                        let give_up = if timed_out || self.machine.fork_count() == 0 { Input::RingTimeout } else { Input::Expecting { more: false } };
+                        self.step(give_up).await;
+                    }
+                }
+            }
+        }
+        fell_back
+    }
+
+    /// Nobody in the group answered: the agent takes a message for the
+    /// group, or the fallback extension rings. False when it cannot.
+    async fn ring_fallback(&mut self, fallback: Option<String>) -> bool {
+        let Some(target) = fallback else { return false };
+        if !self.machine.is_ringing() {
+            return false;
+        }
+        let offer = self.offer_b.clone().unwrap_or_default();
+        if target == AGENT_MEMBER || self.core.is_agent(&target) {
+            return self.hand_to_agent(&offer).await;
+        }
+        // The fallback's browsers can only be rung with the WebRTC offer the
+        // group's browsers got; a group of browsers only hands over a plain offer.
+        let plain = self.media.is_browser(self.fork_leg());
+        let mut bindings = devices(&self.core, &target);
+        if plain || self.offer_browsers.is_none() {
+            bindings.retain(|b| !is_browser(b));
+        }
+        if bindings.is_empty() {
+            tracing::info!(call_id = %self.call_id, %target, "group fallback not registered");
+            return false;
+        }
+        let offer = if plain {
+            match self.media.callee_plain_offer(self.caller_leg).await {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::warn!(call_id = %self.call_id, error = %e, "group fallback failed: no plain offer");
+                    return false;
+                }
+            }
+        } else {
+            offer
+        };
+        tracing::info!(call_id = %self.call_id, group = %self.callee_ext, %target, "nobody in the group answered: ringing the fallback");
+        self.step(Input::HandOff { forks: bindings.len() }).await;
+        for b in &bindings {
+            self.start_fork(b, &offer);
+        }
+        self.offer_b = Some(offer);
+        true
+    }
+}
