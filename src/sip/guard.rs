@@ -6,7 +6,7 @@
 //! rsipstack, see `udp_socket.rs`; TCP, TLS and WebSocket messages here).
 use super::auth::ban::BanList;
 use super::stateless;
-use rsipstack::sip::{Method, SipMessage, StatusCode, Version};
+use rsipstack::sip::{Header, Method, Request, SipMessage, StatusCode, Version};
 use rsipstack::transaction::endpoint::TransportEventInspector;
 use rsipstack::transport::TransportEvent;
 use std::sync::{Arc, Mutex};
@@ -17,15 +17,15 @@ pub struct Guard {
     pub max_message_bytes: usize,
 }
 
-/// What to do with a message that is not banned.
+/// What to do with a message that is not banned (sans-IO, [`check`]).
 #[derive(Debug, PartialEq, Eq)]
-enum Check {
+pub enum Check {
     Pass,
     Drop(&'static str),
     Reply(StatusCode),
 }
 
-fn check(msg: &SipMessage, max_message_bytes: usize) -> Check {
+pub fn check(msg: &SipMessage, max_message_bytes: usize) -> Check {
     let (version, headers, is_ack) = match msg {
         SipMessage::Request(r) => (r.version, r.headers.len(), r.method == Method::Ack),
         SipMessage::Response(r) => (r.version, r.headers.len(), false),
@@ -35,6 +35,10 @@ fn check(msg: &SipMessage, max_message_bytes: usize) -> Check {
         (StatusCode::MessageTooLarge, "too large")
     } else if version != Version::V2 {
         (StatusCode::VersionNotSupported, "not SIP/2.0")
+    } else if let SipMessage::Request(r) = msg
+        && let Some(problem) = request_problem(r)
+    {
+        problem
     } else {
         return Check::Pass;
     };
@@ -42,6 +46,77 @@ fn check(msg: &SipMessage, max_message_bytes: usize) -> Check {
         SipMessage::Request(_) if !is_ack => Check::Reply(problem.0),
         _ => Check::Drop(problem.1),
     }
+}
+
+/// What RFC 3261 makes a request malformed and rsipstack's lenient parser
+/// lets through (RFC 4475 3.1.2 and 3.3): the answer is 400, or 416 for a
+/// Request-URI whose scheme we cannot route.
+fn request_problem(r: &Request) -> Option<(StatusCode, &'static str)> {
+    let bad = |why| Some((StatusCode::BadRequest, why));
+    let count = |f: fn(&Header) -> bool| r.headers.iter().filter(|h| f(h)).count();
+    // RFC 3261 8.1.1: these are mandatory, and none of them is a list (7.3.1).
+    let once = [
+        count(|h| matches!(h, Header::To(_))),
+        count(|h| matches!(h, Header::From(_))),
+        count(|h| matches!(h, Header::CallId(_))),
+        count(|h| matches!(h, Header::CSeq(_))),
+    ];
+    if once.contains(&0) {
+        return bad("a mandatory header is missing");
+    }
+    if once.iter().any(|&n| n > 1) || count(|h| matches!(h, Header::MaxForwards(_))) > 1 {
+        return bad("a single-valued header is repeated");
+    }
+    if count(|h| matches!(h, Header::Via(_))) == 0 {
+        return bad("no Via");
+    }
+    let mut lengths = r.headers.iter().filter_map(|h| match h {
+        Header::ContentLength(l) => Some(l.value().trim().parse::<u32>().ok()),
+        _ => None,
+    });
+    if let Some(first) = lengths.next() {
+        // not a number (e.g. negative), or two that disagree
+        if first.is_none() || lengths.any(|l| l != first) {
+            return bad("bad Content-Length");
+        }
+    }
+    for h in r.headers.iter() {
+        match h {
+            Header::CSeq(c) => match (c.seq(), c.method()) {
+                // RFC 3261 8.1.1.5: less than 2**31
+                (Ok(seq), Ok(method)) if seq < 1 << 31 => {
+                    if method != r.method {
+                        return bad("CSeq method differs from the request's");
+                    }
+                }
+                _ => return bad("bad CSeq"),
+            },
+            Header::MaxForwards(m) if m.value().trim().parse::<u8>().is_err() => return bad("bad Max-Forwards"),
+            Header::To(v) if !quotes_balanced(v.value()) => return bad("unbalanced quotes in To"),
+            Header::From(v) if !quotes_balanced(v.value()) => return bad("unbalanced quotes in From"),
+            _ => {}
+        }
+    }
+    // RFC 3261 19.1.5: headers in a Request-URI are not allowed
+    if r.uri.to_string().contains('?') {
+        return bad("headers in the Request-URI");
+    }
+    None
+}
+
+/// Whether every quoted string in a header value is closed (`\"` escapes).
+fn quotes_balanced(value: &str) -> bool {
+    let mut inside = false;
+    let mut escaped = false;
+    for c in value.chars() {
+        match (inside, escaped, c) {
+            (true, false, '\\') => escaped = true,
+            (true, true, _) => escaped = false,
+            (_, _, '"') => inside = !inside,
+            _ => {}
+        }
+    }
+    !inside
 }
 
 #[async_trait::async_trait]

@@ -150,7 +150,7 @@ pub fn from_row(r: &BindingRow) -> Binding {
     }
 }
 
-fn parse_register(req: &Request, source: SocketAddr, transport: Option<rsipstack::sip::Transport>) -> Result<RegisterRequest, String> {
+pub fn parse_register(req: &Request, source: SocketAddr, transport: Option<rsipstack::sip::Transport>) -> Result<RegisterRequest, String> {
     let call_id = req.call_id_header().map_err(|_| "no Call-ID")?.value().to_string();
     let cseq = req.cseq_header().map_err(|_| "no CSeq")?.seq().map_err(|_| "bad CSeq")?;
     let expires_header = match req.expires_header() {
