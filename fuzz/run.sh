@@ -3,7 +3,7 @@
 # Needs no nightly toolchain and no cargo-fuzz: the coverage flags are those
 # cargo-fuzz passes, added by fuzz/rustc-wrapper.sh to our crates only.
 #
-#   fuzz/run.sh TARGET SECONDS        # run for SECONDS (-max_total_time)
+#   fuzz/run.sh TARGET SECONDS [ARGS] # run for SECONDS (-max_total_time)
 #   fuzz/run.sh TARGET -runs=N        # N inputs after the corpus
 #   fuzz/run.sh TARGET ARGS...        # any libFuzzer arguments
 #   fuzz/run.sh --build               # build every target, run none
@@ -44,7 +44,7 @@ target="$1"; shift
 echo "$TARGETS" | grep -qx "$target" || { echo "no fuzz target '$target' (fuzz/run.sh --list)" >&2; exit 2; }
 mkdir -p "$FUZZ/work/$target" "$FUZZ/artifacts/$target" "$FUZZ/corpus/$target"
 args=()
-if [ $# -eq 1 ] && [[ "$1" =~ ^[0-9]+$ ]]; then
+if [ $# -ge 1 ] && [[ "$1" =~ ^[0-9]+$ ]]; then
   args=(-max_total_time="$1"); shift
 fi
 dict=()
