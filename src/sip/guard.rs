@@ -92,16 +92,40 @@ fn request_problem(r: &Request) -> Option<(StatusCode, &'static str)> {
                 _ => return bad("bad CSeq"),
             },
             Header::MaxForwards(m) if m.value().trim().parse::<u8>().is_err() => return bad("bad Max-Forwards"),
+            Header::Via(v) if empty_element(v.value()) => return bad("empty element in Via"),
             Header::To(v) if !quotes_balanced(v.value()) => return bad("unbalanced quotes in To"),
             Header::From(v) if !quotes_balanced(v.value()) => return bad("unbalanced quotes in From"),
             _ => {}
         }
     }
     // RFC 3261 19.1.5: headers in a Request-URI are not allowed
-    if r.uri.to_string().contains('?') {
+    let uri = r.uri.to_string();
+    if uri.contains('?') {
         return bad("headers in the Request-URI");
     }
+    // RFC 3261 8.2.2.1: a scheme we cannot route is 416
+    let scheme = uri.split_once(':').map(|(s, _)| s.to_ascii_lowercase()).unwrap_or_default();
+    if !matches!(scheme.as_str(), "sip" | "sips" | "tel") {
+        return Some((StatusCode::UnsupportedUriScheme, "unsupported Request-URI scheme"));
+    }
     None
+}
+
+/// An empty parameter or list element outside quotes (`;;`, `,,`, or one at
+/// the end), as in RFC 4475 3.1.2.1's `Via: SIP/2.0/UDP 192.0.2.15;;,;,,`.
+fn empty_element(value: &str) -> bool {
+    let mut inside = false;
+    let mut last = b';'; // a leading separator counts as an empty element too
+    for &b in value.as_bytes() {
+        match b {
+            b'"' => inside = !inside,
+            b' ' | b'\t' => continue,
+            b';' | b',' if !inside && matches!(last, b';' | b',') => return true,
+            _ => {}
+        }
+        last = b;
+    }
+    matches!(last, b';' | b',')
 }
 
 /// Whether every quoted string in a header value is closed (`\"` escapes).
@@ -178,6 +202,17 @@ mod tests {
         assert_eq!(check(&request("ACK sip:h SIP/2.0", &big), 2000), Check::Drop("too large"));
         let resp = msg("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=a\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 X\r\n\r\n");
         assert_eq!(check(&resp, 2000), Check::Pass);
+    }
+
+    #[test]
+    fn empty_elements_and_open_quotes() {
+        assert!(empty_element("SIP/2.0/UDP 192.0.2.15;;,;,,"));
+        assert!(empty_element("SIP/2.0/UDP h;branch=z9hG4bK1;"));
+        assert!(empty_element("SIP/2.0/UDP h ; , SIP/2.0/UDP g"));
+        assert!(!empty_element("SIP/2.0/UDP h;branch=z9hG4bK1;rport, SIP/2.0/TCP g;branch=z9hG4bK2"));
+        assert!(!empty_element("SIP / 2.0 / UDP h ; branch = \";;\""));
+        assert!(quotes_balanced("\"J Rosenberg \\\\\\\"\" <sip:j@example.com>;tag=1"));
+        assert!(!quotes_balanced("\"Mr. J. User <sip:j.user@example.com>"));
     }
 
     #[test]

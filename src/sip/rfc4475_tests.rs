@@ -63,12 +63,36 @@ fn expect(name: &str, want: Answer) {
     assert_eq!(answer(name), want, "RFC 4475 message `{name}`");
 }
 
+/// Every message of `cases` against its answer; all mismatches at once.
+#[track_caller]
+fn expect_all(cases: &[(&str, Answer)]) {
+    let wrong: Vec<String> = cases
+        .iter()
+        .filter_map(|(name, want)| {
+            let got = answer(name);
+            (got != *want).then(|| format!("`{name}`: got {got:?}, want {want:?}"))
+        })
+        .collect();
+    assert!(wrong.is_empty(), "RFC 4475 messages answered otherwise:\n{}", wrong.join("\n"));
+}
+
+/// Answered with `status`, below rsipstack or above it.
+#[track_caller]
+fn expect_status(name: &str, status: u16) {
+    let got = answer(name);
+    assert!(got == Answer::Stateless(status) || got == Answer::Status(status), "RFC 4475 message `{name}`: {got:?}, not {status}");
+}
+
 // 3.1.1: valid messages are taken.
 
 #[test]
 fn valid_messages_are_handled() {
     use Answer::*;
-    expect("wsinv", Handled(Route::NewInvite)); // 3.1.1.1 short tortuous INVITE
+    // 3.1.1.1 short tortuous INVITE. Its To has a tag (`tag    =
+    // 1918181833n`), which makes it a re-INVITE; GAP: rsipstack does not
+    // read a tag with LWS around `=`, so it is taken for a new call (whose
+    // answer is the same here: the callee is unknown).
+    expect("wsinv", Handled(Route::NewInvite));
     expect("esc01", Handled(Route::NewInvite)); // 3.1.1.3 valid % escaping
     expect("escnull", Handled(Route::Register)); // 3.1.1.4 escaped NULs in URIs
     expect("lwsdisp", Handled(Route::Options)); // 3.1.1.6 no LWS before <
@@ -105,28 +129,19 @@ fn a_multipart_message_parses_and_message_is_not_allowed() {
 #[test]
 fn invalid_requests_get_400() {
     use Answer::*;
-    expect("badinv01", Dropped); // 3.1.2.1 extraneous separators in Via: see below
-    expect("clerr", Stateless(400)); // 3.1.2.2 Content-Length larger than the body
-    expect("ncl", Status(400)); // 3.1.2.3 negative Content-Length
-    expect("scalar02", Status(400)); // 3.1.2.4 overlarge CSeq, Max-Forwards, Expires
-    expect("quotbal", Status(400)); // 3.1.2.6 unterminated quoted string
-    expect("ltgtruri", Stateless(400)); // 3.1.2.7 <> around the Request-URI
-    expect("lwsruri", Stateless(400)); // 3.1.2.8 LWS inside the Request-URI
-    expect("lwsstart", Stateless(400)); // 3.1.2.9 several SP between Request-Line elements
-    expect("trws", Stateless(400)); // 3.1.2.10 SP at the end of the Request-Line
-    expect("escruri", Status(400)); // 3.1.2.11 escaped headers in the Request-URI
-    expect("mismatch01", Status(400)); // 3.1.2.17 CSeq method differs
-}
-
-#[test]
-fn badinv01_is_dropped_for_its_via() {
-    // GAP: 3.1.2.1 expects 400. The Via `SIP/2.0/UDP 192.0.2.15;;,;,,` is
-    // refused by rsipstack's Via parsing when it stamps `received`
-    // (update_msg_received), before our guard, and a request whose Via
-    // cannot be read has nowhere to send a response to (RFC 3261 18.2.2
-    // needs the top Via), so dropping is the only safe answer.
-    let msg = SipMessage::try_from(load("badinv01").as_slice()).expect("parses");
-    assert!(SipConnection::update_msg_received(msg, ([192, 0, 2, 99], 5060).into(), Transport::Udp).is_err());
+    expect_all(&[
+        ("badinv01", Status(400)), // 3.1.2.1 extraneous separators in Via
+        ("clerr", Stateless(400)), // 3.1.2.2 Content-Length larger than the body
+        ("ncl", Status(400)), // 3.1.2.3 negative Content-Length
+        ("scalar02", Status(400)), // 3.1.2.4 overlarge CSeq, Max-Forwards, Expires
+        ("quotbal", Status(400)), // 3.1.2.6 unterminated quoted string
+        ("ltgtruri", Stateless(400)), // 3.1.2.7 <> around the Request-URI
+        ("lwsruri", Stateless(400)), // 3.1.2.8 LWS inside the Request-URI
+        ("lwsstart", Stateless(400)), // 3.1.2.9 several SP between Request-Line elements
+        ("trws", Stateless(400)), // 3.1.2.10 SP at the end of the Request-Line
+        ("escruri", Status(400)), // 3.1.2.11 escaped headers in the Request-URI
+        ("mismatch01", Status(400)), // 3.1.2.17 CSeq method differs
+    ]);
 }
 
 #[test]
@@ -177,15 +192,11 @@ fn a_branch_without_a_cookie_is_still_a_transaction() {
 
 #[test]
 fn unknown_uri_schemes() {
-    // 3.3.2 and 3.3.3 expect 416 Unsupported URI Scheme. GAP: rsipstack's
-    // URI parser refuses both schemes, so the Request-Line does not parse
-    // and the answer is 400 (from below rsipstack), not 416.
-    expect("unkscm", Answer::Stateless(400));
-    expect("novelsc", Answer::Stateless(400));
+    // 3.3.2 and 3.3.3: 416 Unsupported URI Scheme.
+    expect_all(&[("unkscm", Answer::Status(416)), ("novelsc", Answer::Status(416))]);
     // 3.3.4: To and Contact with other schemes in a REGISTER: 400 (the
     // registrar refuses the Contact).
-    let unksm2 = answer("unksm2");
-    assert!(matches!(unksm2, Answer::Status(400) | Answer::Stateless(400)), "{unksm2:?}");
+    expect_status("unksm2", 400);
 }
 
 #[test]

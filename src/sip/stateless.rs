@@ -19,9 +19,9 @@ pub fn reply_to_raw(data: &[u8], status: u16, reason: &str, to_tag: &str) -> Opt
     let head = String::from_utf8_lossy(&data[..head_end]);
     let mut lines = head.split("\r\n").skip_while(|l| l.is_empty());
     let request_line = lines.next()?;
-    // first and last word: a malformed Request-URI (spaces in it) still
-    // gets its 400
-    let mut parts = request_line.split(' ');
+    // first and last word: a malformed Request-Line (spaces in the
+    // Request-URI, or too many) still gets its 400
+    let mut parts = request_line.split(' ').filter(|p| !p.is_empty());
     let (method, version) = (parts.next()?, parts.next_back()?);
     if method.is_empty() || method == "ACK" || !version.starts_with("SIP/") {
         return None;
