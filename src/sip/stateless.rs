@@ -101,7 +101,10 @@ pub fn datagram_refusal(data: &[u8], limit: usize) -> Option<(u16, &'static str)
         return None; // a response: rsipstack drops what it cannot parse
     }
     let parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
-    let strict = parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && !p.contains(&b'\t'));
+    // and a Request-URI is never in <> (RFC 4475 3.1.2.7; rsipstack strips them)
+    let strict = parts.len() == 3
+        && parts.iter().all(|p| !p.is_empty() && !p.contains(&b'\t'))
+        && !parts[1].starts_with(b"<");
     match rsipstack::sip::SipMessage::try_from(data) {
         Ok(_) if strict => None,
         Ok(_) => Some((400, "Bad Request")),
