@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # THE test command: installs the test dependencies, builds ha-pbx, runs the unit
-# tests and the integration tests with real SIP peers (sipp, baresip, linphonec).
+# tests, a short run of each fuzz target (fuzz/) and the integration tests
+# with real SIP peers (sipp, baresip, linphonec).
 #
 #   bash scripts/test.sh                 # everything
 #   bash scripts/test.sh -k baresip      # extra arguments go to pytest (integration tests)
@@ -31,6 +32,23 @@ failed=()
 stage "unit tests: cargo test --release"
 if ! cargo test --release; then
   failed+=("unit tests")
+fi
+
+stage "fuzz targets: seed corpora + 20000 inputs each (fuzz/run.sh)"
+# Reuses the release build's dependencies (only ha-pbx's library is built
+# again, instrumented); a crash fails the run and leaves its input in
+# fuzz/artifacts/<target>/.
+if bash fuzz/run.sh --build; then
+  for t in $(bash fuzz/run.sh --list); do
+    if ! bash fuzz/run.sh "$t" -runs=20000 -print_final_stats=1 >"/tmp/ha-pbx-fuzz-$t.log" 2>&1; then
+      tail -40 "/tmp/ha-pbx-fuzz-$t.log" >&2
+      failed+=("fuzz target $t")
+    else
+      printf '%s: %s\n' "$t" "$(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "/tmp/ha-pbx-fuzz-$t.log" | tr -s ' ')"
+    fi
+  done
+else
+  failed+=("fuzz build")
 fi
 
 stage "integration tests: pytest tests/integration"

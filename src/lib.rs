@@ -7,6 +7,9 @@ pub mod agent;
 pub mod app;
 pub mod config;
 pub mod events;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod media;
 pub mod mqtt;

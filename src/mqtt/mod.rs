@@ -15,7 +15,7 @@
 //! wait on the network happens here, in tasks of the bridge's own.
 mod bridge;
 mod call_state;
-mod commands;
+pub mod commands;
 mod connection;
 pub mod control;
 mod discovery;

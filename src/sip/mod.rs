@@ -18,3 +18,6 @@ pub mod tls_cert;
 pub mod transports;
 pub mod udp_socket;
 pub mod websocket;
+
+#[cfg(test)]
+mod rfc4475_tests;

@@ -5,7 +5,7 @@ use super::b2bua::invite::handle_invite;
 use super::core::SipCoreRef;
 use super::registrar::handler::handle_register;
 use rsipstack::dialog::dialog::{Dialog, DialogState};
-use rsipstack::sip::{Header, HeadersExt, Method, StatusCode};
+use rsipstack::sip::{Header, HeadersExt, Method, Request, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transaction::TransactionReceiver;
 use std::net::SocketAddr;
@@ -28,16 +28,15 @@ async fn handle(core: SipCoreRef, mut tx: Transaction) {
         tracing::debug!("request without a source address dropped");
         return;
     };
-    let in_dialog = tx.original.to_header().ok().and_then(|t| t.tag().ok().flatten()).is_some();
-    match tx.original.method {
-        Method::Register => handle_register(&core, &mut tx, source).await,
-        Method::Invite if !in_dialog => handle_invite(core, tx, source).await,
-        Method::Options if !in_dialog => {
+    match route(&tx.original) {
+        Route::Register => handle_register(&core, &mut tx, source).await,
+        Route::NewInvite => handle_invite(core, tx, source).await,
+        Route::Options => {
             let headers = vec![Header::Allow(ALLOW.into()), Header::Accept("application/sdp".into())];
             respond(&core, &mut tx, StatusCode::OK, headers).await
         }
-        Method::Ack => {}
-        _ if in_dialog => match core.dialogs.match_dialog(&tx) {
+        Route::Ack => {}
+        Route::InDialog => match core.dialogs.match_dialog(&tx) {
             Some(mut dialog) => match unconfirmed_for_invite(&tx, &dialog) {
                 Some(state) => refuse_overlapping_invite(&core, &mut tx, &state).await,
                 None => {
@@ -48,13 +47,40 @@ async fn handle(core: SipCoreRef, mut tx: Transaction) {
             },
             None => reply(&core, &mut tx, StatusCode::CallTransactionDoesNotExist).await,
         },
+        Route::Reply(status) => reply(&core, &mut tx, status).await,
+    }
+}
+
+/// Where a request goes, decided from the request alone (sans-IO).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Register,
+    /// An INVITE without a To tag: a new call.
+    NewInvite,
+    Options,
+    /// Absorbed (the transaction layer matched what it could).
+    Ack,
+    /// A request with a To tag: to its dialog, or 481.
+    InDialog,
+    /// Answered at once with this status.
+    Reply(StatusCode),
+}
+
+pub fn route(req: &Request) -> Route {
+    let in_dialog = req.to_header().ok().and_then(|t| t.tag().ok().flatten()).is_some();
+    match req.method {
+        Method::Register => Route::Register,
+        Method::Invite if !in_dialog => Route::NewInvite,
+        Method::Options if !in_dialog => Route::Options,
+        Method::Ack => Route::Ack,
+        _ if in_dialog => Route::InDialog,
         Method::Bye | Method::Cancel | Method::Info | Method::Update | Method::PRack => {
-            reply(&core, &mut tx, StatusCode::CallTransactionDoesNotExist).await
+            Route::Reply(StatusCode::CallTransactionDoesNotExist)
         }
         Method::Subscribe | Method::Publish | Method::Message | Method::Notify | Method::Refer => {
-            reply(&core, &mut tx, StatusCode::MethodNotAllowed).await
+            Route::Reply(StatusCode::MethodNotAllowed)
         }
-        _ => reply(&core, &mut tx, StatusCode::NotImplemented).await,
+        _ => Route::Reply(StatusCode::NotImplemented),
     }
 }
 

@@ -19,9 +19,11 @@ pub fn reply_to_raw(data: &[u8], status: u16, reason: &str, to_tag: &str) -> Opt
     let head = String::from_utf8_lossy(&data[..head_end]);
     let mut lines = head.split("\r\n").skip_while(|l| l.is_empty());
     let request_line = lines.next()?;
-    let mut parts = request_line.split(' ');
-    let (method, _uri, version) = (parts.next()?, parts.next()?, parts.next()?);
-    if method.is_empty() || method == "ACK" || !version.starts_with("SIP/") || parts.next().is_some() {
+    // first and last word: a malformed Request-Line (spaces in the
+    // Request-URI, or too many) still gets its 400
+    let mut parts = request_line.split(' ').filter(|p| !p.is_empty());
+    let (method, version) = (parts.next()?, parts.next_back()?);
+    if method.is_empty() || method == "ACK" || !version.starts_with("SIP/") {
         return None;
     }
     // unfold continuation lines
@@ -74,6 +76,44 @@ pub fn body_cut_short(data: &[u8]) -> bool {
         (name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l")).then(|| value.trim().parse::<usize>().ok())?
     });
     declared.is_some_and(|n| n > body)
+}
+
+/// Why a datagram is answered here instead of being handed to rsipstack,
+/// as `(status, reason)` for [`reply_to_raw`]: larger than `limit` (513); a
+/// body shorter than its Content-Length (400); a request rsipstack cannot
+/// parse (400, or 501 when its method is one it does not know, RFC 3261
+/// 8.2.1), or whose Request-Line is not `Method SP Request-URI SP
+/// SIP-Version` exactly (400; rsipstack would accept extra spaces). `None`:
+/// hand it up.
+pub fn datagram_refusal(data: &[u8], limit: usize) -> Option<(u16, &'static str)> {
+    if data.len() > limit {
+        return Some((513, "Message Too Large"));
+    }
+    if body_cut_short(data) {
+        return Some((400, "Bad Request"));
+    }
+    if data.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    let line_end = memfind(data, b"\r\n").unwrap_or(data.len());
+    let line = &data[..line_end];
+    if line.starts_with(b"SIP/") {
+        return None; // a response: rsipstack drops what it cannot parse
+    }
+    let parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+    // and a Request-URI is never in <> (RFC 4475 3.1.2.7; rsipstack strips them)
+    let strict = parts.len() == 3
+        && parts.iter().all(|p| !p.is_empty() && !p.contains(&b'\t'))
+        && !parts[1].starts_with(b"<");
+    match rsipstack::sip::SipMessage::try_from(data) {
+        Ok(_) if strict => None,
+        Ok(_) => Some((400, "Bad Request")),
+        Err(_) => {
+            let method = std::str::from_utf8(parts[0]).unwrap_or("");
+            let known = method.parse::<rsipstack::sip::Method>().is_ok();
+            Some(if known || method.is_empty() { (400, "Bad Request") } else { (501, "Not Implemented") })
+        }
+    }
 }
 
 fn has_tag(to: &str) -> bool {

@@ -10,7 +10,10 @@
 //! A larger request gets `513 Message Too Large` (RFC 3261 21.5.14), anything
 //! else larger is dropped; nothing truncated is ever processed. A datagram
 //! whose body is shorter than its Content-Length (cut by its sender) gets 400
-//! if it is a request and is dropped otherwise (RFC 3261 18.3). Raising the
+//! if it is a request and is dropped otherwise (RFC 3261 18.3). A request
+//! rsipstack cannot parse, which it would drop without a word, gets 400 (501
+//! for an unknown method) when it has the headers a response needs
+//! (`stateless::datagram_refusal`, RFC 4475 3.1.2). Raising the
 //! 8 KB ceiling itself would need a patched rsipstack; SIP over UDP should stay
 //! far below it anyway (RFC 3261 18.1.1: above 1,300 bytes a UDP client
 //! switches to TCP, whose limit is `max_message_bytes`).
@@ -94,13 +97,12 @@ impl rsipstack::platform::net::UdpSocket for WholeDatagrams {
             if !self.admitted(&buf[..len], from) {
                 continue;
             }
-            if len > self.limit.min(out.len()) {
-                self.refuse(&buf[..len], from, 513, "Message Too Large").await;
-            } else if stateless::body_cut_short(&buf[..len]) {
-                self.refuse(&buf[..len], from, 400, "Bad Request").await;
-            } else {
-                out[..len].copy_from_slice(&buf[..len]);
-                return Ok((len, from));
+            match stateless::datagram_refusal(&buf[..len], self.limit.min(out.len())) {
+                Some((status, reason)) => self.refuse(&buf[..len], from, status, reason).await,
+                None => {
+                    out[..len].copy_from_slice(&buf[..len]);
+                    return Ok((len, from));
+                }
             }
         }
     }

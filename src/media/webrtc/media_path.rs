@@ -41,15 +41,15 @@ impl MediaPath {
     pub(super) fn browser_to_device(&mut self, pt: u8, numer: u64, clock: u32, payload: &[u8], out: &mut Vec<Frame>) {
         match self {
             MediaPath::Passthrough(law) if pt == law.payload_type() => {
-                let timestamp = (numer * G711_CLOCK as u64 / clock.max(1) as u64) as u32;
+                let timestamp = rescale(numer, G711_CLOCK, clock) as u32;
                 out.push(Frame { timestamp, payload: payload.to_vec(), concealed: false });
             }
             MediaPath::Opus { browser_pt, .. } if pt == *browser_pt => {
-                let timestamp = (numer * OPUS_CLOCK as u64 / clock.max(1) as u64) as u32;
+                let timestamp = rescale(numer, OPUS_CLOCK, clock) as u32;
                 out.push(Frame { timestamp, payload: payload.to_vec(), concealed: false });
             }
             MediaPath::Transcode { opus_pt, to_device, .. } if pt == *opus_pt => {
-                let numer_48k = numer * OPUS_CLOCK as u64 / clock.max(1) as u64;
+                let numer_48k = rescale(numer, OPUS_CLOCK, clock);
                 to_device.push(numer_48k, payload, out);
             }
             _ => {}
@@ -66,5 +66,30 @@ impl MediaPath {
             MediaPath::Passthrough(_) | MediaPath::Opus { .. } => out.push(Frame { timestamp, payload: payload.to_vec(), concealed: false }),
             MediaPath::Transcode { to_browser, .. } => to_browser.push(timestamp, payload, out),
         }
+    }
+}
+
+/// RTP time `numer` at `from` Hz, on a `to` Hz clock. In 128 bits: the
+/// product overflowed 64 for a large `numer` (found by fuzz/ `bridge_rtp`).
+fn rescale(numer: u64, to: u32, from: u32) -> u64 {
+    (u128::from(numer) * u128::from(to) / u128::from(from.max(1))) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_late_browser_time_is_rescaled_without_overflow() {
+        let numer = u64::MAX / 4000;
+        let want = (u128::from(numer) * 8000 / 48_000) as u64 as u32;
+        let mut out = Vec::new();
+        MediaPath::Passthrough(G711::Pcmu).browser_to_device(0, numer, 48_000, b"x", &mut out);
+        assert_eq!(out[0].timestamp, want);
+        out.clear();
+        let mut opus = MediaPath::Opus { device_pt: 96, browser_pt: 111 };
+        opus.browser_to_device(111, numer, 8000, b"x", &mut out);
+        assert_eq!(out[0].timestamp, (u128::from(numer) * 48_000 / 8000) as u64 as u32);
+        assert_eq!(rescale(u64::MAX, 48_000, 48_000), u64::MAX);
     }
 }

@@ -150,7 +150,12 @@ pub fn from_row(r: &BindingRow) -> Binding {
     }
 }
 
-fn parse_register(req: &Request, source: SocketAddr, transport: Option<rsipstack::sip::Transport>) -> Result<RegisterRequest, String> {
+pub fn parse_register(req: &Request, source: SocketAddr, transport: Option<rsipstack::sip::Transport>) -> Result<RegisterRequest, String> {
+    // RFC 3261 10.2: the address of record is a SIP or SIPS URI
+    let to_uri = req.to_header().ok().and_then(|t| t.uri().ok()).map(|u| u.to_string()).unwrap_or_default();
+    if !(to_uri.starts_with("sip:") || to_uri.starts_with("sips:")) {
+        return Err(format!("To is not a SIP URI: `{to_uri}`"));
+    }
     let call_id = req.call_id_header().map_err(|_| "no Call-ID")?.value().to_string();
     let cseq = req.cseq_header().map_err(|_| "no CSeq")?.seq().map_err(|_| "bad CSeq")?;
     let expires_header = match req.expires_header() {

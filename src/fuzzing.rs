@@ -1,0 +1,258 @@
+//! Entry points of the fuzz targets in `fuzz/` (one function per target).
+//!
+//! Compiled only with the `fuzzing` feature, which nothing but `fuzz/`
+//! enables: the normal build and the add-on never contain it. Each function
+//! takes the fuzzer's bytes and drives the real code, sans-IO; it must never
+//! panic, whatever the bytes (a panic is a finding).
+use crate::media::relay::keys::KeyInjector;
+use crate::media::relay::splice::Splice;
+use crate::media::relay::switch::{Channel, Switch, Verdict};
+use crate::media::relay::Leg;
+use crate::media::dtmf::DtmfDetector;
+use crate::media::sdp::{OriginKeeper, Sdp};
+use crate::sip::auth::digest::{self, Attempt};
+use crate::sip::auth::nonces::{NonceLimits, NonceTable};
+use crate::sip::registrar::bindings::{BindingTable, Limits};
+use rsipstack::sip::{SipMessage, Transport};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// SIP message parsing: rsipstack's parser, then what we read of every
+/// message (typed headers, serialisation and a re-parse of it).
+pub fn sip_message(data: &[u8]) {
+    let Ok(msg) = SipMessage::try_from(data) else { return };
+    let text = msg.to_string();
+    let _ = SipMessage::try_from(text.as_bytes());
+    let _ = crate::sip::guard::check(&msg, 65_535);
+    if let SipMessage::Request(req) = &msg {
+        let _ = crate::sip::b2bua::dtmf::info_digit(req);
+    }
+}
+
+/// The router's handling of a message, as far as it goes without sockets:
+/// the datagram checks below rsipstack (stateless replies, short bodies),
+/// the guard, the Via fix-up of a received message, the routing decision,
+/// and for a REGISTER the registrar's parsing and binding table.
+pub fn sip_router(data: &[u8]) {
+    let _ = crate::sip::stateless::datagram_refusal(data, 8192);
+    let _ = crate::sip::stateless::reply_to_raw(data, 513, "Message Too Large", "fuzz");
+    let Ok(msg) = SipMessage::try_from(data) else { return };
+    let source: SocketAddr = ([192, 0, 2, 7], 5062).into();
+    let Ok(msg) = rsipstack::transport::SipConnection::update_msg_received(msg, source, Transport::Udp) else { return };
+    if let crate::sip::guard::Check::Reply(status) = crate::sip::guard::check(&msg, 8192) {
+        if let SipMessage::Request(req) = &msg {
+            let _ = crate::sip::stateless::reply_to(req, status, "fuzz").to_string();
+        }
+        return;
+    }
+    let SipMessage::Request(req) = msg else { return };
+    match crate::sip::router::route(&req) {
+        crate::sip::router::Route::Register => {
+            let Ok(parsed) = crate::sip::registrar::handler::parse_register(&req, source, Some(Transport::Udp)) else { return };
+            let limits = Limits { min_expires: 60, max_expires: 3600, default_expires: 600, max_contacts: 6 };
+            let mut table = BindingTable::default();
+            let now = 1_700_000_000;
+            if table.register("101", &parsed, &limits, now).is_ok() {
+                for b in table.lookup("101", now) {
+                    let _ = b.source_ip();
+                    let _ = b.delivery_address();
+                }
+            }
+            let _ = table.sweep(now + 4000);
+        }
+        crate::sip::router::Route::Reply(status) => {
+            let _ = crate::sip::stateless::reply_to(&req, status, "fuzz").to_string();
+        }
+        _ => {
+            let _ = crate::sip::b2bua::dtmf::info_digit(&req);
+        }
+    }
+}
+
+/// The WebSocket frame path: a frame's classification and, for a message,
+/// the Via fix-up the session applies before the core sees it.
+pub fn ws_frame(data: &[u8]) {
+    match crate::sip::websocket::classify(data) {
+        crate::sip::websocket::Frame::Message(msg) => {
+            let remote: SocketAddr = ([198, 51, 100, 4], 50_123).into();
+            if let Ok(m) = rsipstack::transport::SipConnection::update_msg_received(*msg, remote, Transport::Wss) {
+                let _ = m.to_string();
+            }
+        }
+        crate::sip::websocket::Frame::KeepAlive | crate::sip::websocket::Frame::Garbage(_) => {}
+    }
+}
+
+/// SDP parsing and rewriting: every accessor, the relay rewrite, the origin
+/// keeper, payload filtering, and the WebRTC bridge's reading of an offer.
+pub fn sdp(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let _ = crate::media::webrtc::is_webrtc(text);
+    let _ = crate::media::webrtc::check_browser_sdp(text);
+    let Ok(mut sdp) = Sdp::parse(text) else { return };
+    let n = sdp.media_count();
+    for i in 0..n {
+        let _ = sdp.media_port(i);
+        let _ = sdp.media_endpoint(i);
+        let _ = sdp.is_hold(i);
+        if let Some(m) = sdp.media(i) {
+            let _ = (m.kind(), m.proto(), m.connection_addr(), m.rtcp(), m.rtcp_mux(), m.direction());
+            for pt in m.payload_types() {
+                let _ = (m.rtpmap(pt), m.fmtp(pt));
+            }
+            let _ = m.telephone_event_pt();
+        }
+    }
+    let _ = sdp.telephone_event_pt();
+    let _ = crate::media::webrtc::offered_audio(&sdp);
+    let _ = crate::media::webrtc::offered_video(&sdp);
+    let addr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    let ports: Vec<Option<u16>> = (0..n).map(|i| (i % 3 != 2).then_some(20_000 + 2 * i as u16)).collect();
+    let mut keeper = OriginKeeper::new("ha-pbx", 42);
+    keeper.apply(&mut sdp, addr);
+    sdp.set_origin("ha-pbx", 42, keeper.version(), addr);
+    sdp.rewrite_for_relay(addr, &ports);
+    if n > 0 {
+        let _ = sdp.retain_payloads(0, |pt| pt < 96 || pt % 2 == 0);
+    }
+    let out = sdp.to_string();
+    // what we send must parse again
+    assert!(Sdp::parse(&out).is_ok(), "rewritten SDP does not parse again:\n{out}");
+}
+
+/// Digest header parsing and verification against a real nonce table.
+pub fn digest(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let (header, request_uri) = text.split_once('\n').unwrap_or((text, "sip:127.0.0.1"));
+    let _ = digest::uri_matches(request_uri, "sip:101@127.0.0.1:5060");
+    let Ok(mut creds) = digest::parse_credentials(header) else { return };
+    let ip: IpAddr = Ipv4Addr::new(192, 0, 2, 9).into();
+    let mut nonces = NonceTable::new([7; 32], NonceLimits::with_ttl(300));
+    let issued = nonces.issue(ip, 1000);
+    let attempt = Attempt { method: "REGISTER", request_uri, source: ip, now_secs: 1001 };
+    let _ = digest::verify(&creds, attempt, "ha-pbx", Some("secret"), &mut nonces);
+    creds.nonce = issued;
+    let _ = digest::verify(&creds, attempt, &creds.realm.clone(), Some("secret"), &mut nonces);
+    let _ = digest::verify(&creds, attempt, "ha-pbx", None, &mut nonces);
+}
+
+/// RTP/RTCP through the relay: the latch/timeout switch, DTMF detection, the
+/// splice that renumbers a new source, and key injection, in the order the
+/// relay task applies them. Input: `[flags, src, len, bytes…]…`.
+pub fn relay_rtp(data: &[u8]) {
+    let start = Instant::now();
+    let mut switch = Switch::new(Duration::from_secs(30), start);
+    let a: SocketAddr = ([192, 0, 2, 10], 4000).into();
+    let b: SocketAddr = ([192, 0, 2, 20], 6000).into();
+    switch.set_peer(Leg::A, a, None, start);
+    switch.set_peer(Leg::B, b, Some(([192, 0, 2, 20], 6001).into()), start);
+    switch.set_signalling_host(Leg::A, Some(a.ip()));
+    let mut dtmf = [DtmfDetector::default(), DtmfDetector::default()];
+    dtmf[0].set_payload_type(Some(101));
+    dtmf[1].set_payload_type(Some(96));
+    let mut splice = [Splice::default(), Splice::default()];
+    let mut keys = [KeyInjector::default(), KeyInjector::default()];
+    keys[1].set_hold_back_events(true);
+    let mut rest = data;
+    let mut now = start;
+    let mut due = Vec::new();
+    while let [flags, src, len, tail @ ..] = rest {
+        let n = (*len as usize).min(tail.len());
+        let mut packet = tail[..n].to_vec();
+        rest = &tail[n..];
+        now += Duration::from_millis(u64::from(flags >> 4) * 150);
+        let leg = if flags & 1 == 0 { Leg::A } else { Leg::B };
+        let channel = if flags & 2 == 0 { Channel::Rtp } else { Channel::Rtcp };
+        let src: SocketAddr = match src % 4 {
+            0 => a,
+            1 => b,
+            2 => ([192, 0, 2, 10], 4002).into(),
+            _ => ([203, 0, 113, *src], 7000 + u16::from(*src)).into(),
+        };
+        if flags & 4 != 0 {
+            let digit = ['1', '#', '*', 'A', 'x'][usize::from(*len) % 5];
+            let _ = keys[leg.index()].press(digit, 101, now);
+        }
+        if let Verdict::Forward(_) = switch.on_packet(leg, channel, src, now)
+            && channel == Channel::Rtp
+        {
+            let _ = dtmf[leg.index()].on_rtp(&packet);
+            splice[leg.other().index()].rewrite(src, &mut packet);
+            let event_pt = dtmf[leg.index()].payload_type();
+            let _ = keys[leg.other().index()].on_forward(&mut packet, event_pt, now);
+        }
+        for k in &mut keys {
+            if k.next_due().is_some_and(|t| t <= now) {
+                due.clear();
+                let _ = k.pop_due(now, &mut due);
+            }
+        }
+        let _ = switch.is_timed_out(now);
+    }
+}
+
+/// RTP/RTCP in the WebRTC bridge (see `media::webrtc::fuzz_bridge`).
+pub fn bridge_rtp(data: &[u8]) {
+    crate::media::webrtc::fuzz_bridge(data);
+}
+
+/// An MQTT command: `<verb>\n<payload>`, parsed then planned against a set
+/// of live calls.
+pub fn mqtt_command(data: &[u8]) {
+    let split = data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
+    let Ok(verb) = std::str::from_utf8(&data[..split]) else { return };
+    let payload = data.get(split + 1..).unwrap_or_default();
+    let Ok(parsed) = crate::mqtt::commands::parse(verb, payload) else { return };
+    let calls = [
+        crate::mqtt::control::LiveCall { call_id: "c1".into(), caller: "101".into(), callee: "102".into(), answered: true },
+        crate::mqtt::control::LiveCall { call_id: "c2".into(), caller: "103".into(), callee: "101".into(), answered: false },
+    ];
+    for n in 0..=calls.len() {
+        let _ = crate::mqtt::commands::plan("101", parsed.clone(), &calls[..n]);
+    }
+}
+
+/// The Wyoming frame decoder, fed in chunks (the first byte sets the size).
+pub fn wyoming_frame(data: &[u8]) {
+    use crate::agent::backends::wyoming::frame::{encode, Decoder};
+    let Some((&chunk, rest)) = data.split_first() else { return };
+    let chunk = usize::from(chunk).max(1);
+    let mut dec = Decoder::new();
+    for piece in rest.chunks(chunk) {
+        dec.push(piece);
+        loop {
+            match dec.next_event() {
+                Ok(Some(ev)) => {
+                    // what we decode, we can encode and decode back
+                    let mut again = Decoder::new();
+                    again.push(&encode(&ev));
+                    let back = again.next_event();
+                    assert!(matches!(back, Ok(Some(_))), "re-encoded event does not decode: {back:?}");
+                }
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+    }
+    let _ = dec.in_event();
+}
+
+/// options.json as the Supervisor writes it, and the config built from it.
+pub fn addon_options(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok((options, _unknown)) = crate::addon::options::parse(text) else { return };
+    let env = crate::addon::options::Environment {
+        data_dir: std::path::Path::new("/data"),
+        bind: Ipv4Addr::UNSPECIFIED.into(),
+        advertise: Ipv4Addr::new(192, 0, 2, 5).into(),
+        http_port: 8099,
+        mqtt: None,
+    };
+    let _ = crate::addon::options::to_config(&options, &env);
+}
+
+/// The YAML config file (parse and validate).
+pub fn config_yaml(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let _ = crate::config::parse(text);
+}
