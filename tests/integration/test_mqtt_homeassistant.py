@@ -8,8 +8,10 @@ One Home Assistant and one broker serve the whole session (conftest.py: HA
 takes ~10-20 s to start); each test starts its own ha-pbx and phones."""
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +19,8 @@ from harness import agent, procs, speech
 from harness.agent import words
 from harness.homeassistant import ha_time
 from harness.mqtt import Mosquitto, Recorder, mqtt_overrides, wait_hung_up
+
+REPO = Path(__file__).resolve().parents[2]
 
 EXTS = {"101": "front_door", "102": "kitchen", "103": "garage", "104": "office"}
 PER_EXT = {  # entity id suffix -> friendly name suffix
@@ -88,7 +92,8 @@ def test_entities_appear_with_the_right_names(pbx_factory, broker, ha, baresip_f
         assert eid not in states, f"{eid} offered without the AI agent"
     assert states["sensor.front_door_call_state"]["attributes"]["options"] == \
         ["idle", "ringing", "dialing", "in_call", "on_hold"]
-    assert states["sensor.ha_pbx_version"]["state"] == "0.1.0"
+    version = re.search(r'^version = "([^"]+)"', (REPO / "Cargo.toml").read_text(), re.M).group(1)
+    assert states["sensor.ha_pbx_version"]["state"] == version
     assert states["sensor.ha_pbx_active_calls"]["state"] == "0"
     assert set(states["event.front_door_call"]["attributes"]["event_types"]) == \
         {"ringing", "answered", "ended", "missed", "rejected", "dtmf", "message"}
