@@ -30,7 +30,7 @@ from harness.baresip import Baresip  # noqa: E402
 from harness.browser import WEBRTC_DIR, BrowserPhone  # noqa: E402
 from harness.homeassistant import DOORBELL_RANG, HALLWAY_LIGHT, HomeAssistant  # noqa: E402
 from harness.linphone import Linphone  # noqa: E402
-from harness.mqtt import Mosquitto  # noqa: E402
+from harness.mqtt import Mosquitto, Recorder  # noqa: E402
 from harness.pbx import Pbx  # noqa: E402
 from harness.rtp import RtpEndpoint  # noqa: E402
 from harness.uaflows import MediaPort, ua_factory  # noqa: E402
@@ -418,6 +418,24 @@ def ha(ha_server, dumper) -> HomeAssistant:
     for entity in (HALLWAY_LIGHT, DOORBELL_RANG):
         ha_server.wait_state(entity, lambda s: s["state"] == "off")
     return ha_server
+
+
+# A Mosquitto of the test's own, and a recorder of everything published on it
+# (test_mqtt_homeassistant.py overrides `broker` with the one HA uses).
+@pytest.fixture
+def broker(workdir, registry, dumper):
+    b = Mosquitto(workdir, registry).start()
+    dumper.add("mosquitto", b)
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def rec(broker, registry, dumper):
+    r = Recorder(broker, registry, "#").start()
+    dumper.add("mqtt recorder", r)
+    yield r
+    r.stop()
 
 
 @pytest.fixture(scope="session")

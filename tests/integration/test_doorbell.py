@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from harness.mqtt import Mosquitto, Recorder, mqtt_overrides
+from harness.mqtt import mqtt_overrides
 from harness.uaflows import connect
 
 EXTENSIONS = [
@@ -18,22 +18,6 @@ EXTENSIONS = [
      "door_open": "1#", "dtmf": "info"},
     {"extension": "102", "password": "secret102", "name": "Kitchen"},
 ]
-
-
-@pytest.fixture
-def broker(workdir, registry, dumper):
-    b = Mosquitto(workdir, registry).start()
-    dumper.add("mosquitto", b)
-    yield b
-    b.stop()
-
-
-@pytest.fixture
-def rec(broker, registry, dumper):
-    r = Recorder(broker, registry, "#").start()
-    dumper.add("mqtt recorder", r)
-    yield r
-    r.stop()
 
 
 def _info_digits(ua, count: int) -> list[str]:

@@ -18,23 +18,6 @@ from harness.mqtt import Mosquitto, Recorder, mqtt_overrides, wait_hung_up
 EXTS = ["101", "102", "103", "104"]
 
 
-# ------------------------------------------------------------------ fixtures
-@pytest.fixture
-def broker(workdir, registry, dumper):
-    b = Mosquitto(workdir, registry).start()
-    dumper.add("mosquitto", b)
-    yield b
-    b.stop()
-
-
-@pytest.fixture
-def rec(broker, registry, dumper):
-    r = Recorder(broker, registry, "#").start()
-    dumper.add("mqtt recorder", r)
-    yield r
-    r.stop()
-
-
 def phones(pbx, baresip_factory, signals, answermode="auto"):
     a = baresip_factory("101", user="101", domain=f"{pbx.host}:{pbx.sip_port}",
                         password=pbx.passwords["101"], source=signals["tone440"]).start()
