@@ -130,9 +130,11 @@ pub fn digest(data: &[u8]) {
     let mut nonces = NonceTable::new([7; 32], NonceLimits::with_ttl(300));
     let issued = nonces.issue(ip, 1000);
     let attempt = Attempt { method: "REGISTER", request_uri, source: ip, now_secs: 1001 };
-    let _ = digest::verify(&creds, attempt, "ha-pbx", Some("secret"), &mut nonces);
+    let ha1 = digest::Ha1::from_password(&creds.username, "ha-pbx", "secret");
+    let _ = digest::verify(&creds, attempt, "ha-pbx", Some(&ha1), &mut nonces);
     creds.nonce = issued;
-    let _ = digest::verify(&creds, attempt, &creds.realm.clone(), Some("secret"), &mut nonces);
+    let ha1 = digest::Ha1::from_password(&creds.username, &creds.realm, "secret");
+    let _ = digest::verify(&creds, attempt, &creds.realm.clone(), Some(&ha1), &mut nonces);
     let _ = digest::verify(&creds, attempt, "ha-pbx", None, &mut nonces);
 }
 

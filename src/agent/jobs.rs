@@ -2,7 +2,7 @@
 //! to the call's runner: transcribe a turn, reply to it (brain → sentences
 //! → TTS, streamed), or say a fixed text.
 use super::backends::{Audio, Conversation, ToolHost};
-use super::runner::JobEvent;
+use super::call_core::JobEvent;
 use super::sentences::SentenceSplitter;
 use super::service::Agent;
 use super::session::Backend;

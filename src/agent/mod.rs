@@ -8,6 +8,9 @@
 //! side that answers calls for the agent is `sip::agent_leg`: nothing here
 //! sees a SIP type.
 pub mod backends;
+mod call_core;
+#[cfg(test)]
+mod call_core_tests;
 mod early_stt;
 mod jobs;
 pub mod line;

@@ -20,6 +20,12 @@ impl PromptCache {
         self.apology.read().ok()?.clone()
     }
 
+    /// A cache already holding both (tests).
+    #[cfg(test)]
+    pub fn preset(greeting: Vec<i16>, apology: Vec<i16>) -> Self {
+        PromptCache { greeting: RwLock::new(Some(Arc::new(greeting))), apology: RwLock::new(Some(Arc::new(apology))) }
+    }
+
     /// Both rendered (an empty greeting counts as rendered).
     pub fn ready(&self, greeting_wanted: bool) -> bool {
         self.apology().is_some() && (!greeting_wanted || self.greeting().is_some())
