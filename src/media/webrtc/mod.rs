@@ -33,10 +33,71 @@ pub use handle::{str0m_direction, WebRtcBridge};
 pub use video::{offered_video, reverse, video_section, DeviceVideo, VideoCodec, VideoFormat};
 
 /// Fuzz entry (fuzz/ `bridge_rtp`): what the bridge does with packets from
-/// the device and the browser, without sockets or str0m. The first byte picks
-/// the media path; the rest is a sequence of `[kind, len, bytes…]` packets.
+/// the device and the browser. The first byte picks the media path; the rest
+/// is a sequence of `[kind, len, bytes…]` packets, fed first to the media
+/// and video paths alone (every codec path, transcoding included), then to
+/// a whole bridge core that answered a Chromium offer (latching, key
+/// presses, the watchdog, str0m reading hostile datagrams on the browser
+/// port) when the first byte's top four bits are set.
 #[cfg(feature = "fuzzing")]
 pub fn fuzz_bridge(data: &[u8]) {
+    fuzz_paths(data);
+    // A core makes a str0m session and its DTLS certificate (about 4 ms):
+    // only inputs whose first byte has its top four bits set drive one, so
+    // the paths keep most of the speed.
+    if data.first().is_some_and(|b| b & 0xf0 == 0xf0) {
+        fuzz_core(data);
+    }
+}
+
+#[cfg(feature = "fuzzing")]
+fn fuzz_core(data: &[u8]) {
+    use core::{BridgeCore, Input};
+    use std::net::SocketAddr;
+    use std::time::{Duration, Instant};
+    const OFFER: &str = include_str!("testdata/chromium156_audio_video_offer.sdp");
+    let Some((&sel, mut rest)) = data.split_first() else { return };
+    let mut now = Instant::now();
+    let mut bridge = BridgeCore::new(([127, 0, 0, 1], 40000).into(), Duration::from_secs(5), now);
+    let law = if sel & 1 == 0 { G711::Pcmu } else { G711::Pcma };
+    if bridge.answer(now, OFFER, &[law.into()], Vec::new()).is_err() {
+        return;
+    }
+    let device: SocketAddr = ([127, 0, 0, 1], 4000).into();
+    let strangers: [SocketAddr; 2] = [([192, 0, 2, 66], 4000).into(), ([127, 0, 0, 1], 4002).into()];
+    bridge.set_device_peer(now, device);
+    bridge.set_device_video_peer(now, ([127, 0, 0, 1], 4010).into(), ([127, 0, 0, 1], 4011).into());
+    bridge.set_device_telephone_event(now, Some((101, 8000)));
+    bridge.set_device_host(Some(([10, 0, 0, 1]).into()));
+    while let [kind, len, tail @ ..] = rest {
+        let n = (*len as usize).min(tail.len());
+        let (packet, next) = tail.split_at(n);
+        rest = next;
+        now += Duration::from_millis(u64::from(*kind >> 4) * 5);
+        let source = match kind & 0x0c {
+            0 => device,
+            4 => strangers[0],
+            8 => strangers[1],
+            _ => ([10, 0, 0, 1], 5000).into(),
+        };
+        match kind % 4 {
+            0 => bridge.handle_input(Input::DeviceAudio { at: now, source, packet }),
+            1 => bridge.handle_input(Input::Browser { at: now, source, packet }),
+            2 => bridge.handle_input(Input::DeviceVideoRtcp { at: now, source, packet }),
+            _ => {
+                if let Some(&digit) = packet.first() {
+                    bridge.send_dtmf(now, digit as char);
+                }
+                bridge.handle_input(Input::Timeout(now));
+            }
+        }
+        while bridge.poll_output().is_some() {}
+        let _ = (bridge.poll_timeout(now), bridge.is_timed_out(now));
+    }
+}
+
+#[cfg(feature = "fuzzing")]
+fn fuzz_paths(data: &[u8]) {
     use media_path::MediaPath;
     let Some((&sel, mut rest)) = data.split_first() else { return };
     let law = if sel & 1 == 0 { G711::Pcmu } else { G711::Pcma };
