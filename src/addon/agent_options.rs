@@ -4,7 +4,7 @@
 //! `options::to_config`) name the same field the user sees; only a Wyoming
 //! service is given as `host` + `port` (fields the Configuration tab can
 //! check) instead of a `tcp://` URL. Sans-IO.
-use super::options::kind;
+use super::value_kind::kind;
 use crate::agent::backends::http::check_base_url;
 use crate::agent::backends::wyoming::parse_tcp_url;
 use anyhow::{bail, Result};

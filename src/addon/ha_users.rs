@@ -15,7 +15,7 @@ use axum::http::HeaderMap;
 use std::collections::{HashMap, HashSet};
 
 /// `extensions.source` of the rows this module owns.
-pub const SOURCE_HA_USER: &str = "ha_user";
+pub use crate::storage::SOURCE_HA_USER;
 /// Length of generated SIP passwords (62 symbols: ~119 bits).
 pub const PASSWORD_LEN: usize = 20;
 /// Numbers tried past the start before giving up.

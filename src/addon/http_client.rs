@@ -20,13 +20,13 @@ pub struct Response {
 
 /// A client bound to one base URL (`http://host[:port][/prefix]`).
 #[derive(Clone, Debug)]
-pub struct HttpClient {
+pub struct LocalHttpClient {
     base: String,
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
-impl HttpClient {
-    pub fn new(base_url: &str) -> Result<HttpClient> {
+impl LocalHttpClient {
+    pub fn new(base_url: &str) -> Result<LocalHttpClient> {
         let uri: Uri = base_url.parse().map_err(|e| anyhow!("`{base_url}` is not a URL: {e}"))?;
         if uri.scheme_str() != Some("http") {
             bail!("`{base_url}`: only plain http:// URLs are supported");
@@ -43,7 +43,7 @@ impl HttpClient {
             bail!("`{base_url}`: a base URL takes no query");
         }
         let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
-        Ok(HttpClient { base: base_url.trim_end_matches('/').to_string(), client })
+        Ok(LocalHttpClient { base: base_url.trim_end_matches('/').to_string(), client })
     }
 
     /// The request for `base + path`, with a bearer token and a JSON body when given.
@@ -97,25 +97,25 @@ mod tests {
 
     #[test]
     fn base_urls() {
-        assert!(HttpClient::new("http://supervisor").is_ok());
-        assert!(HttpClient::new("http://127.0.0.1:18080/").is_ok());
-        assert!(HttpClient::new("http://[::1]:81/sv/").is_ok());
-        let e = HttpClient::new("https://supervisor").unwrap_err().to_string();
+        assert!(LocalHttpClient::new("http://supervisor").is_ok());
+        assert!(LocalHttpClient::new("http://127.0.0.1:18080/").is_ok());
+        assert!(LocalHttpClient::new("http://[::1]:81/sv/").is_ok());
+        let e = LocalHttpClient::new("https://supervisor").unwrap_err().to_string();
         assert!(e.contains("only plain http://"), "{e}");
-        assert!(HttpClient::new("http://host:x").is_err());
-        assert!(HttpClient::new("supervisor").is_err());
-        assert!(HttpClient::new("http://h/?a=1").is_err());
+        assert!(LocalHttpClient::new("http://host:x").is_err());
+        assert!(LocalHttpClient::new("supervisor").is_err());
+        assert!(LocalHttpClient::new("http://h/?a=1").is_err());
     }
 
     #[test]
     fn requests_carry_prefix_bearer_and_json() {
-        let c = HttpClient::new("http://127.0.0.1:8123/x/").unwrap();
+        let c = LocalHttpClient::new("http://127.0.0.1:8123/x/").unwrap();
         let r = c.request(Method::GET, "/services/mqtt", Some("tok"), None).unwrap();
         assert_eq!(r.uri().to_string(), "http://127.0.0.1:8123/x/services/mqtt");
         assert_eq!(r.headers()[header::AUTHORIZATION], "Bearer tok");
         assert!(!r.headers().contains_key(header::CONTENT_TYPE));
 
-        let c = HttpClient::new("http://supervisor").unwrap();
+        let c = LocalHttpClient::new("http://supervisor").unwrap();
         let r = c.request(Method::POST, "/core/api/states/text.x", None, Some(&json!({"state": "s"}))).unwrap();
         assert_eq!(r.uri().to_string(), "http://supervisor/core/api/states/text.x");
         assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
@@ -131,7 +131,7 @@ mod tests {
         format!("http://127.0.0.1:{port}")
     }
 
-    impl HttpClient {
+    impl LocalHttpClient {
         async fn get(&self, path: &str, bearer: Option<&str>, limit: Duration) -> Result<Response> {
             self.send(self.request(Method::GET, path, bearer, None)?, limit).await
         }
@@ -150,7 +150,7 @@ mod tests {
             .route("/p/info", get(|h: HeaderMap| async move { bearer(&h) }))
             .route("/p/echo", post(|body: String| async move { (axum::http::StatusCode::CREATED, body) }))
             .route("/p/big", get(|| async { vec![b'x'; MAX_RESPONSE + 1] }));
-        let c = HttpClient::new(&format!("{}/p", serve(app).await)).unwrap();
+        let c = LocalHttpClient::new(&format!("{}/p", serve(app).await)).unwrap();
         let t = Duration::from_secs(5);
 
         let r = c.get("/info", Some("sekrit"), t).await.unwrap();
@@ -172,14 +172,14 @@ mod tests {
             let _held = l.accept().await;
             tokio::time::sleep(Duration::from_secs(30)).await;
         });
-        let c = HttpClient::new(&format!("http://127.0.0.1:{port}")).unwrap();
+        let c = LocalHttpClient::new(&format!("http://127.0.0.1:{port}")).unwrap();
         let e = c.get("/x", None, Duration::from_millis(300)).await.unwrap_err().to_string();
         assert!(e.contains("no answer within"), "{e}");
 
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let dead = l.local_addr().unwrap().port();
         drop(l);
-        let c = HttpClient::new(&format!("http://127.0.0.1:{dead}")).unwrap();
+        let c = LocalHttpClient::new(&format!("http://127.0.0.1:{dead}")).unwrap();
         assert!(c.get("/x", None, Duration::from_secs(2)).await.is_err());
     }
 }

@@ -86,21 +86,21 @@ pub async fn guard(State(g): State<Arc<IngressGuard>>, req: Request, next: Next)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::addon::http_client::HttpClient;
+    use crate::addon::http_client::LocalHttpClient;
     use axum::routing::get;
     use std::time::Duration;
 
     /// A real server on 127.0.0.1 (with connect info, as http::serve runs it).
-    async fn serve(allowed: &str) -> HttpClient {
+    async fn serve(allowed: &str) -> LocalHttpClient {
         let g = IngressGuard::new(IngressGuard::parse_list(allowed).unwrap());
         let app = g.layer(Router::new().route("/health", get(|| async { "ok" })));
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = l.local_addr().unwrap().port();
         tokio::spawn(async move { axum::serve(l, app.into_make_service_with_connect_info::<SocketAddr>()).await });
-        HttpClient::new(&format!("http://127.0.0.1:{port}")).unwrap()
+        LocalHttpClient::new(&format!("http://127.0.0.1:{port}")).unwrap()
     }
 
-    async fn get_status(c: &HttpClient, path: &str) -> (u16, String) {
+    async fn get_status(c: &LocalHttpClient, path: &str) -> (u16, String) {
         let req = c.request(axum::http::Method::GET, path, None, None).unwrap();
         let r = c.send(req, Duration::from_secs(5)).await.unwrap();
         (r.status, String::from_utf8_lossy(&r.body).into_owned())

@@ -29,6 +29,7 @@ pub mod options;
 pub mod panel;
 pub mod supervisor;
 pub mod user_directory;
+mod value_kind;
 
 pub use ingress::IngressGuard;
 pub use user_directory::HaUserDirectory;
@@ -112,7 +113,8 @@ pub struct Prepared {
     pub runtime: AddonRuntime,
 }
 
-/// The add-on's part of a run, started by `app::run_with` once the SIP core is up.
+/// The add-on's part of a run, started by `app::run_with` (as its
+/// [`crate::app::RunExtras`]) once the SIP core is up.
 pub struct AddonRuntime {
     pub guard: Arc<IngressGuard>,
     /// `/api/hassio_ingress/<token>` when the Supervisor told it.
@@ -148,13 +150,23 @@ impl AddonRuntime {
             (Some(_), None) => tracing::warn!("no ingress entry from the Supervisor: {} not set; the SIP Core card needs custom_wss_url", ingress_entry::ENTITY),
             (None, _) => {}
         }
-        let sip_port = core.listeners.first().map(|(_, a)| a.port()).unwrap_or(5060);
-        let sip_server = match core.advertised_ip {
-            IpAddr::V6(ip) => format!("[{ip}]:{sip_port}"),
-            IpAddr::V4(ip) => format!("{ip}:{sip_port}"),
-        };
+        let sip_server = core.sip_server();
         let panel = panel::PanelState { users: users.clone(), ingress_entry: self.ingress_entry, sip_server };
         Ok(AddonHttp { guard: self.guard, users, panel })
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::app::RunExtras for AddonRuntime {
+    fn ha_api(&self) -> Option<crate::config::HomeAssistantApi> {
+        self.ha_api.clone()
+    }
+    fn health_socket(&self) -> Option<PathBuf> {
+        self.health_socket.clone()
+    }
+    async fn start(self: Box<Self>, core: crate::sip::core::SipCoreRef, mqtt: Option<Arc<crate::mqtt::MqttBridge>>) -> Result<crate::http::WrapRoutes> {
+        let http = AddonRuntime::start(*self, core, mqtt).await?;
+        Ok(Box::new(move |app| http.wrap(app)))
     }
 }
 
@@ -163,7 +175,8 @@ impl AddonHttp {
     /// users' directory as an `Extension` for handlers such as `/ws`, and
     /// the ingress guard in front of everything.
     pub fn wrap(self, app: axum::Router) -> axum::Router {
-        let app = app.merge(panel::routes(self.panel)).layer(axum::Extension(self.users));
+        let users: Arc<dyn crate::http::BrowserUsers> = self.users;
+        let app = app.merge(panel::routes(self.panel)).layer(axum::Extension(users));
         self.guard.layer(app)
     }
 
@@ -336,7 +349,7 @@ pub fn main() -> ExitCode {
             "HTTP (ingress) on {}; other peers are refused",
             prepared.config.http.listen
         );
-        crate::app::run_with(prepared.config, Some(prepared.runtime)).await.map_err(|e| (1u8, e))
+        crate::app::run_with(prepared.config, Some(Box::new(prepared.runtime))).await.map_err(|e| (1u8, e))
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,6 +2,7 @@
 //! user's Configuration tab, shaped by `schema:` in config.yaml): parsing,
 //! validation with errors that name the option, and the step to a normal
 //! [`Config`]. Sans-IO: no file, socket or Supervisor is touched here.
+use super::value_kind::kind;
 use crate::config::{self, Config};
 use anyhow::{bail, Result};
 use serde_json::{json, Map, Value};
@@ -313,17 +314,6 @@ fn parse_groups(obj: &Map<String, Value>) -> Result<Vec<Value>> {
         out.push(Value::Object(g));
     }
     Ok(out)
-}
-
-pub(super) fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "nothing",
-        Value::Bool(_) => "true/false",
-        Value::Number(_) => "a number",
-        Value::String(_) => "text",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
 }
 
 fn opt_bool(obj: &Map<String, Value>, key: &str) -> Result<Option<bool>> {

@@ -11,7 +11,7 @@
 //!   `primary` and `ipv4.address` (`["192.168.1.10/24"]`).
 //! - `/core/api/...` (needs `homeassistant_api: true`): Home Assistant's own
 //!   REST API, proxied; its answers are HA's JSON, not the envelope.
-use super::http_client::{HttpClient, Response};
+use super::http_client::{LocalHttpClient, Response};
 use axum::http::Method;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
@@ -25,7 +25,7 @@ const ATTEMPTS: u32 = 2;
 
 #[derive(Debug, Clone)]
 pub struct Supervisor {
-    http: HttpClient,
+    http: LocalHttpClient,
     token: String,
 }
 
@@ -72,7 +72,7 @@ impl std::error::Error for ApiError {}
 
 impl Supervisor {
     pub fn new(url: &str, token: &str) -> Result<Supervisor> {
-        let http = HttpClient::new(url).context("Supervisor URL")?;
+        let http = LocalHttpClient::new(url).context("Supervisor URL")?;
         Ok(Supervisor { http, token: token.to_string() })
     }
 

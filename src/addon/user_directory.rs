@@ -3,9 +3,10 @@
 //! stored ([`ha_users::ensure`]) and put into the registrar's directory at
 //! once, so it can REGISTER straight away.
 //!
-//! In add-on mode the HTTP router carries an `Extension<Arc<HaUserDirectory>>`;
-//! a handler takes it with `Option<Extension<Arc<HaUserDirectory>>>` (absent
-//! outside add-on mode) and calls [`HaUserDirectory::extension_for_headers`].
+//! In add-on mode the HTTP router carries it as an
+//! `Extension<Arc<dyn http::BrowserUsers>>` (the HTTP layer's own trait, so
+//! `http` does not depend on the add-on); `/ws` takes it with `Option<…>`
+//! (absent outside add-on mode).
 use super::ha_users::{self, Change, HaUser, HaUserExtension, SOURCE_HA_USER};
 use super::supervisor::Supervisor;
 use crate::mqtt::MqttBridge;
@@ -35,11 +36,7 @@ impl HaUserDirectory {
         if !enabled {
             let before = ha_users::list(&core.store).await?;
             ha_users::sync(&core.store, &[], start, None).await?;
-            if let Ok(mut dir) = core.directory.write() {
-                for e in &before {
-                    dir.remove(&e.extension);
-                }
-            }
+            core.forget_extensions(before.iter().map(|e| e.extension.as_str()));
             if !before.is_empty() {
                 tracing::info!(removed = before.len(), "ha_user_extensions is off: Home Assistant users' extensions removed");
                 if let Some(m) = &mqtt {
@@ -119,14 +116,19 @@ impl HaUserDirectory {
     /// are checked against), and its device into Home Assistant over MQTT.
     fn publish(&self, e: &HaUserExtension) {
         let row = ExtensionRow { extension: e.extension.clone(), password: e.password.clone(), name: Some(e.name.clone()), source: SOURCE_HA_USER.into(), ..Default::default() };
-        match self.core.directory.write() {
-            Ok(mut dir) => {
-                dir.insert(e.extension.clone(), row);
-            }
-            Err(_) => tracing::error!(extension = %e.extension, "extension directory lock poisoned: the new extension works after a restart"),
+        if !self.core.put_extension(row) {
+            tracing::error!(extension = %e.extension, "extension directory lock poisoned: the new extension works after a restart");
         }
         if let Some(m) = &self.mqtt {
             m.extensions_changed();
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::http::BrowserUsers for HaUserDirectory {
+    async fn extension_for_headers(&self, headers: &HeaderMap) -> Result<Option<crate::http::BrowserUser>> {
+        let ext = HaUserDirectory::extension_for_headers(self, headers).await?;
+        Ok(ext.map(|e| crate::http::BrowserUser { extension: e.extension, name: e.name }))
     }
 }

@@ -9,7 +9,7 @@ use super::early_stt::{Claim, EarlyStt, Outcome, SttTiming};
 use super::line::{Heard, Line, PACKET_SAMPLES};
 use super::metrics::TurnTimes;
 use super::prompts::PromptCache;
-use super::session::{Action, Backend, EndReason, Input, Limits, Mode, Prompt, Session};
+use super::session::{Action, Backend, SessionEnd, Input, Limits, Mode, Prompt, Session};
 use super::speech;
 use super::turn::{TurnConfig, TurnDetector, TurnEvent, FRAME};
 use crate::media::audio::g711::Law;
@@ -58,7 +58,7 @@ pub(super) enum Out {
     Reply { job: u64, text: String },
     /// Barge-in: job `job`'s audio is no longer wanted.
     Cancel(u64),
-    HangUp(EndReason),
+    HangUp(SessionEnd),
     Metric(Metric),
 }
 
@@ -322,7 +322,7 @@ impl CallCore {
             self.was_playing = false;
             let mut actions = self.session.on(now, Input::PlaybackIdle);
             if self.hang_up_after_reply {
-                actions.push(Action::HangUp(EndReason::Done));
+                actions.push(Action::HangUp(SessionEnd::Done));
             }
             self.act(now, actions);
         }

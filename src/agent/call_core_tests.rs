@@ -3,7 +3,7 @@
 //! comes out is checked (packets by their decoded audio).
 use super::call_core::{CallCore, CallSetup, In, JobEvent, Metric, Out};
 use super::prompts::PromptCache;
-use super::session::{Backend, EndReason, Limits, Mode, GOODBYE, MESSAGE_GREETING};
+use super::session::{Backend, SessionEnd, Limits, Mode, GOODBYE, MESSAGE_GREETING};
 use super::turn::TurnConfig;
 use crate::media::audio::g711::Law;
 use crate::media::webrtc::rtp::{self, RtpWriter};
@@ -75,7 +75,7 @@ fn tone(samples: usize) -> Vec<i16> {
     (0..samples).map(|i| ((i as f32 * 2.0 * std::f32::consts::PI * 440.0 / 8000.0).sin() * 8000.0) as i16).collect()
 }
 
-fn hang_ups(outs: &[Out]) -> Vec<EndReason> {
+fn hang_ups(outs: &[Out]) -> Vec<SessionEnd> {
     outs.iter().filter_map(|o| if let Out::HangUp(r) = o { Some(*r) } else { None }).collect()
 }
 
@@ -138,7 +138,7 @@ fn three_failures_apologise_each_time_then_end_the_call() {
         assert!(loud(&sent_audio(&played)[0]), "round {round}: the apology is heard");
         reasons.extend(hang_ups(&played));
     }
-    assert_eq!(reasons, [EndReason::Failures], "after the third apology, not before");
+    assert_eq!(reasons, [SessionEnd::Failures], "after the third apology, not before");
     assert!(call.core.is_ended());
 }
 
@@ -165,7 +165,7 @@ fn tool_requests_press_keys_keep_the_message_and_hang_up_after_the_reply() {
     let spoken = call.ticks(2);
     assert!(hang_ups(&spoken).is_empty(), "not while the reply plays");
     let rest = call.ticks(3);
-    assert_eq!(hang_ups(&rest), [EndReason::Done]);
+    assert_eq!(hang_ups(&rest), [SessionEnd::Done]);
 }
 
 #[test]
@@ -180,7 +180,7 @@ fn thirty_seconds_of_silence_say_goodbye_then_hang_up() {
     assert!(hang_ups(&outs).is_empty(), "not before the goodbye is heard");
     call.handle(In::Job(JobEvent::Audio { job, samples: tone(320) }));
     call.handle(In::Job(JobEvent::Done { job }));
-    assert_eq!(hang_ups(&call.ticks(3)), [EndReason::Silence]);
+    assert_eq!(hang_ups(&call.ticks(3)), [SessionEnd::Silence]);
 }
 
 #[test]

@@ -24,5 +24,5 @@ mod speech;
 pub mod tools;
 pub mod turn;
 
-pub use runner::{AgentCall, CallControl};
+pub use runner::{AgentCall, CallActions};
 pub use service::Agent;

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 /// What the control plane does for the agent: no SIP types cross here.
-pub trait CallControl: Send + Sync {
+pub trait CallActions: Send + Sync {
     /// End the call (BYE on our leg).
     fn hang_up(&self);
     /// Blind-transfer the caller to `extension`; the agent leaves.
@@ -37,7 +37,7 @@ pub struct AgentCall {
     pub peer: SocketAddr,
     pub law: Law,
     pub event_pt: Option<u8>,
-    pub control: Arc<dyn CallControl>,
+    pub control: Arc<dyn CallActions>,
     /// Cancelled when the call ends on the SIP side (BYE, CANCEL).
     pub ended: CancellationToken,
 }

@@ -57,11 +57,11 @@ pub enum Action {
     Think(String),
     /// Keep what the caller said as (part of) a message.
     RecordMessage(String),
-    HangUp(EndReason),
+    HangUp(SessionEnd),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EndReason {
+pub enum SessionEnd {
     Silence,
     MaxDuration,
     Failures,
@@ -92,7 +92,7 @@ pub struct Session {
     waiting: VecDeque<Vec<i16>>,
     failures: u32,
     /// Hang up once the playback queue is empty.
-    hang_up_when_quiet: Option<EndReason>,
+    hang_up_when_quiet: Option<SessionEnd>,
     ended: bool,
 }
 
@@ -117,7 +117,7 @@ impl Session {
                     Mode::Assistant => Prompt::Greeting,
                     Mode::Message => Prompt::Say(MESSAGE_GREETING.into()),
                     Mode::Announce(text) => {
-                        self.hang_up_when_quiet = Some(EndReason::Done);
+                        self.hang_up_when_quiet = Some(SessionEnd::Done);
                         Prompt::Say(text.clone())
                     }
                 };
@@ -174,7 +174,7 @@ impl Session {
                 self.failures += 1;
                 self.waiting.clear();
                 if self.failures >= self.limits.max_failures {
-                    self.hang_up_when_quiet = Some(EndReason::Failures);
+                    self.hang_up_when_quiet = Some(SessionEnd::Failures);
                 }
                 self.play(Prompt::Apology, &mut out);
             }
@@ -187,9 +187,9 @@ impl Session {
             Input::Tick => {
                 let quiet_for = now.saturating_duration_since(self.last_heard);
                 if now.saturating_duration_since(self.started) >= self.limits.max_call {
-                    self.end(EndReason::MaxDuration, &mut out);
+                    self.end(SessionEnd::MaxDuration, &mut out);
                 } else if quiet_for >= self.limits.silence && !self.playing && self.stage.is_none() && self.hang_up_when_quiet.is_none() {
-                    self.hang_up_when_quiet = Some(EndReason::Silence);
+                    self.hang_up_when_quiet = Some(SessionEnd::Silence);
                     self.play(Prompt::Say(GOODBYE.into()), &mut out);
                 }
             }
@@ -214,7 +214,7 @@ impl Session {
         }
     }
 
-    fn end(&mut self, reason: EndReason, out: &mut Vec<Action>) {
+    fn end(&mut self, reason: SessionEnd, out: &mut Vec<Action>) {
         self.ended = true;
         out.push(Action::HangUp(reason));
     }

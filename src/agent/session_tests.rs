@@ -54,7 +54,7 @@ fn a_failure_is_apologised_for_and_three_in_a_row_end_the_call() {
         s.on(t0, Input::Turn(TurnEvent::TurnEnded(vec![1])));
         assert_eq!(s.on(t0, Input::Failed(Backend::Stt)), vec![Action::Play(Prompt::Apology)], "round {round}");
     }
-    assert_eq!(s.on(t0, Input::PlaybackIdle), vec![Action::HangUp(EndReason::Failures)]);
+    assert_eq!(s.on(t0, Input::PlaybackIdle), vec![Action::HangUp(SessionEnd::Failures)]);
     assert!(s.is_ended());
 }
 
@@ -79,13 +79,13 @@ fn silence_says_goodbye_then_hangs_up() {
     assert_eq!(s.on(t0 + Duration::from_secs(29), Input::Tick), vec![]);
     let bye = s.on(t0 + Duration::from_secs(31), Input::Tick);
     assert_eq!(bye, vec![Action::Play(Prompt::Say(GOODBYE.into()))]);
-    assert_eq!(s.on(t0 + Duration::from_secs(33), Input::PlaybackIdle), vec![Action::HangUp(EndReason::Silence)]);
+    assert_eq!(s.on(t0 + Duration::from_secs(33), Input::PlaybackIdle), vec![Action::HangUp(SessionEnd::Silence)]);
 }
 
 #[test]
 fn max_duration_ends_the_call_even_mid_sentence() {
     let (mut s, t0) = answered(Mode::Assistant);
-    assert_eq!(s.on(t0 + Duration::from_secs(301), Input::Tick), vec![Action::HangUp(EndReason::MaxDuration)]);
+    assert_eq!(s.on(t0 + Duration::from_secs(301), Input::Tick), vec![Action::HangUp(SessionEnd::MaxDuration)]);
 }
 
 #[test]
@@ -105,7 +105,7 @@ fn an_announcement_is_spoken_without_interruption_then_ends() {
     assert_eq!(s.on(t0, Input::Answered), vec![Action::Play(Prompt::Say("Someone is at the door".into()))]);
     assert_eq!(s.on(t0, Input::Turn(TurnEvent::SpeechStarted)), vec![]);
     assert_eq!(s.on(t0, Input::Turn(TurnEvent::TurnEnded(vec![1]))), vec![]);
-    assert_eq!(s.on(t0, Input::PlaybackIdle), vec![Action::HangUp(EndReason::Done)]);
+    assert_eq!(s.on(t0, Input::PlaybackIdle), vec![Action::HangUp(SessionEnd::Done)]);
 }
 
 #[test]

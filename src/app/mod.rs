@@ -22,9 +22,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     run_with(config, None).await
 }
 
-/// `addon`: add-on mode (HTTP only for the Supervisor's ingress proxy, the
-/// panel, Home Assistant users' extensions).
-pub async fn run_with(config: Config, addon: Option<crate::addon::AddonRuntime>) -> anyhow::Result<()> {
+/// What an embedding adds to a run (the Home Assistant add-on: HTTP only for
+/// the Supervisor's ingress proxy, the panel, Home Assistant users'
+/// extensions). Implemented by `addon::AddonRuntime`; `app` knows only this.
+#[async_trait::async_trait]
+pub trait RunExtras: Send {
+    /// Home Assistant's API, for the AI agent.
+    fn ha_api(&self) -> Option<crate::config::HomeAssistantApi>;
+    /// Where `/health` is also served, to the container alone.
+    fn health_socket(&self) -> Option<std::path::PathBuf>;
+    /// Once the SIP core (and MQTT) are up: start, and say what to add to the HTTP router.
+    async fn start(self: Box<Self>, core: crate::sip::core::SipCoreRef, mqtt: Option<Arc<crate::mqtt::MqttBridge>>) -> anyhow::Result<crate::http::WrapRoutes>;
+}
+
+pub async fn run_with(config: Config, addon: Option<Box<dyn RunExtras>>) -> anyhow::Result<()> {
     let config = Arc::new(config);
     crate::storage::create_private_dir(&config.data_dir).context("data_dir")?;
     let store = Store::open(&config.data_dir).await.context("storage")?;
@@ -55,7 +66,7 @@ pub async fn run_with(config: Config, addon: Option<crate::addon::AddonRuntime>)
     let deps = crate::sip::server::SipDeps { config: config.clone(), store: store.clone(), binding_writer: binding_writer.clone(), bus: bus.clone(), media };
     let core = crate::sip::server::start(deps, cancel.clone()).await?;
     if let Some(agent_config) = config.agent.clone() {
-        let ha = addon.as_ref().and_then(|a| a.ha_api.clone());
+        let ha = addon.as_ref().and_then(|a| a.ha_api());
         let agent = crate::agent::Agent::start(agent_config, ha, store.clone(), bus.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
         crate::sip::agent_leg::start(core.clone(), agent, cancel.clone()).await?;
     }
@@ -72,7 +83,7 @@ pub async fn run_with(config: Config, addon: Option<crate::addon::AddonRuntime>)
     };
     // MQTT bridge to Home Assistant (off without an `mqtt` section); lives until run() returns.
     let mqtt = config.mqtt.clone().map(|m| crate::mqtt::MqttBridge::start(m, core.clone())).transpose().context("mqtt")?.map(Arc::new);
-    let health_socket = match addon.as_ref().and_then(|a| a.health_socket.clone()) {
+    let health_socket = match addon.as_ref().and_then(|a| a.health_socket()) {
         Some(path) => {
             let listener = crate::http::bind_health_socket(&path).await?;
             tracing::info!("/health also on the Unix socket {} (the image's HEALTHCHECK)", path.display());

@@ -172,3 +172,16 @@ fn default_tts_model() -> String {
 fn default_tts_voice() -> String {
     "alloy".into()
 }
+
+/// A handoff window `HH:MM-HH:MM` as minutes of the day (start, end); None
+/// when malformed. The end may be before the start (the window wraps past midnight).
+pub fn parse_window(window: &str) -> Option<(u32, u32)> {
+    let (a, b) = window.split_once('-')?;
+    Some((minute(a)?, minute(b)?))
+}
+
+fn minute(hhmm: &str) -> Option<u32> {
+    let (h, m) = hhmm.trim().split_once(':')?;
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60).then_some(h * 60 + m)
+}

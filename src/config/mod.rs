@@ -3,12 +3,14 @@
 //! Every struct denies unknown keys so that a typo stops start-up with a
 //! message naming the key, instead of being silently ignored.
 pub mod agent;
+mod cidr;
 mod forward;
 mod groups;
 mod listen;
 mod validate;
 
-pub use agent::{AgentConfig, BrainConfig, HandoffRule, HomeAssistantApi, SttConfig, TtsConfig};
+pub use agent::{parse_window, AgentConfig, BrainConfig, HandoffRule, HomeAssistantApi, SttConfig, TtsConfig};
+pub use cidr::Cidr;
 pub use forward::ForwardConfig;
 pub use groups::{GroupConfig, GroupStrategy, AGENT_MEMBER};
 pub use listen::{ListenAddr, Transport};

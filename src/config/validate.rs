@@ -108,7 +108,7 @@ pub(super) fn validate(c: &Config) -> Result<()> {
         bail!("security.flood_burst: must be > 0");
     }
     for (i, s) in c.security.trusted_sources.iter().enumerate() {
-        crate::sip::auth::flood::Cidr::parse(s).map_err(|e| anyhow::anyhow!("security.trusted_sources[{i}]: {e}"))?;
+        super::Cidr::parse(s).map_err(|e| anyhow::anyhow!("security.trusted_sources[{i}]: {e}"))?;
     }
     if c.security.ban_after_failures == 0 {
         bail!("security.ban_after_failures: must be > 0");
@@ -153,7 +153,7 @@ pub(super) fn validate(c: &Config) -> Result<()> {
         }
         for (i, r) in a.handoff.iter().enumerate() {
             if let Some(w) = &r.between
-                && crate::sip::b2bua::handoff::parse_window(w).is_none() {
+                && super::parse_window(w).is_none() {
                     bail!("agent.handoff[{i}].between: `{w}` is not HH:MM-HH:MM");
                 }
             if r.callee.as_deref() == Some(a.extension.as_str()) {

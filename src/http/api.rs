@@ -3,18 +3,17 @@
 //! JSON `{"error": "..."}` naming what was wrong.
 use crate::sip::control::{self, ControlError};
 use crate::sip::core::SipCoreRef;
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::time::Instant;
-
-type Reply = (StatusCode, Json<Value>);
 
 pub fn routes(core: SipCoreRef) -> Router<SipCoreRef> {
     Router::new()
@@ -29,57 +28,91 @@ pub fn routes(core: SipCoreRef) -> Router<SipCoreRef> {
         .route_layer(middleware::from_fn_with_state(core, token_guard))
 }
 
-/// Wrong or missing tokens are counted per client address like wrong SIP
-/// passwords (`security.ban_after_failures` within `ban_window_secs`); then
-/// every API request from that address gets 429 for `ban_secs`, the right
-/// token included, so guessing on tells nothing. Other addresses are unaffected.
+/// An API error: its status and `{"error": "..."}` naming what was wrong.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({"error": self.1}))).into_response()
+    }
+}
+
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> ApiError {
+        let status = match e {
+            ControlError::NoSuchCall(_) | ControlError::NoSuchExtension(_) => StatusCode::NOT_FOUND,
+            ControlError::NotRegistered(_) | ControlError::NotPossible(_) => StatusCode::CONFLICT,
+            ControlError::BadArgument(_) => StatusCode::BAD_REQUEST,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+type ApiResult = Result<(StatusCode, Json<Value>), ApiError>;
+
+/// What a request body must look like, for the 400 that refuses another.
+trait BodyShape {
+    const SHAPE: &'static str;
+}
+
+/// A JSON body of shape `T`; anything else is a 400 saying what was expected.
+struct Body<T>(T);
+
+impl<T: DeserializeOwned + BodyShape, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(body)) => Ok(Body(body)),
+            Err(e) => Err(ApiError(StatusCode::BAD_REQUEST, format!("body must be {}: {e}", T::SHAPE))),
+        }
+    }
+}
+
+/// Every `/api` request: the bearer token first (the API is off without
+/// `http.api_token`). Wrong or missing tokens are counted per client address
+/// like wrong SIP passwords (`security.ban_after_failures` within
+/// `ban_window_secs`); then every API request from that address gets 429 for
+/// `ban_secs`, the right token included, so guessing on tells nothing. Other
+/// addresses are unaffected.
 async fn token_guard(State(core): State<SipCoreRef>, ConnectInfo(remote): ConnectInfo<SocketAddr>, req: Request, next: Next) -> Response {
     let ip = remote.ip();
-    if core.api_bans.lock().map(|b| b.is_banned(ip, Instant::now())).unwrap_or(false) {
+    if core.api_banned(ip, Instant::now()) {
         let retry = core.config.security.ban_secs.to_string();
         return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, retry)], Json(json!({"error": "too many wrong tokens from this address"})))
             .into_response();
     }
-    let resp = next.run(req).await;
-    if resp.status() == StatusCode::UNAUTHORIZED {
-        let start = core.api_bans.lock().map(|mut b| b.record_failure(ip, "", Instant::now()));
-        if start.is_ok_and(|s| s == crate::sip::auth::ban::BanStart::Source) {
+    if let Err(e) = authorized(&core, req.headers()) {
+        if e.0 == StatusCode::UNAUTHORIZED && core.api_token_failed(ip, Instant::now()) {
             tracing::warn!(%ip, "too many wrong API tokens: address refused for {} s", core.config.security.ban_secs);
         }
+        return e.into_response();
     }
-    resp
+    next.run(req).await
 }
 
-fn authorized(core: &SipCoreRef, headers: &HeaderMap) -> Result<(), Reply> {
+fn authorized(core: &SipCoreRef, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(token) = core.config.http.api_token.as_deref() else {
-        return Err((StatusCode::FORBIDDEN, Json(json!({"error": "the API is off: set http.api_token"}))));
+        return Err(ApiError(StatusCode::FORBIDDEN, "the API is off: set http.api_token".into()));
     };
     let given = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     if given.is_some_and(|g| crate::sip::auth::nonces::constant_time_eq(g.as_bytes(), token.as_bytes())) {
         Ok(())
     } else {
-        Err((StatusCode::UNAUTHORIZED, Json(json!({"error": "missing or wrong bearer token"}))))
+        Err(ApiError(StatusCode::UNAUTHORIZED, "missing or wrong bearer token".into()))
     }
 }
 
-fn error(e: ControlError) -> Reply {
-    let status = match e {
-        ControlError::NoSuchCall(_) | ControlError::NoSuchExtension(_) => StatusCode::NOT_FOUND,
-        ControlError::NotRegistered(_) | ControlError::NotPossible(_) => StatusCode::CONFLICT,
-        ControlError::BadArgument(_) => StatusCode::BAD_REQUEST,
-    };
-    (status, Json(json!({"error": e.to_string()})))
+fn accepted(call_id: &str) -> (StatusCode, Json<Value>) {
+    (StatusCode::ACCEPTED, Json(json!({ "call_id": call_id })))
 }
 
-async fn list(State(core): State<SipCoreRef>, headers: HeaderMap) -> Reply {
-    if let Err(r) = authorized(&core, &headers) {
-        return r;
-    }
+async fn list(State(core): State<SipCoreRef>) -> ApiResult {
     let calls: Vec<Value> = control::active_calls(&core)
         .into_iter()
         .map(|c| json!({"call_id": c.call_id, "caller": c.caller, "callee": c.callee, "answered": c.answered}))
         .collect();
-    (StatusCode::OK, Json(json!({ "calls": calls })))
+    Ok((StatusCode::OK, Json(json!({ "calls": calls }))))
 }
 
 #[derive(Deserialize)]
@@ -88,29 +121,17 @@ struct DialBody {
     from: String,
     to: String,
 }
-
-async fn dial(State(core): State<SipCoreRef>, headers: HeaderMap, body: Result<Json<DialBody>, axum::extract::rejection::JsonRejection>) -> Reply {
-    if let Err(r) = authorized(&core, &headers) {
-        return r;
-    }
-    let Json(body) = match body {
-        Ok(b) => b,
-        Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({"error": format!("body must be {{\"from\": EXT, \"to\": EXT}}: {e}")}))),
-    };
-    match control::dial(&core, &body.from, &body.to).await {
-        Ok(call_id) => (StatusCode::ACCEPTED, Json(json!({ "call_id": call_id }))),
-        Err(e) => error(e),
-    }
+impl BodyShape for DialBody {
+    const SHAPE: &'static str = r#"{"from": EXT, "to": EXT}"#;
 }
 
-async fn hang_up(State(core): State<SipCoreRef>, headers: HeaderMap, Path(id): Path<String>) -> Reply {
-    if let Err(r) = authorized(&core, &headers) {
-        return r;
-    }
-    match control::hang_up(&core, &id) {
-        Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "call_id": id }))),
-        Err(e) => error(e),
-    }
+async fn dial(State(core): State<SipCoreRef>, Body(body): Body<DialBody>) -> ApiResult {
+    Ok(accepted(&control::dial(&core, &body.from, &body.to).await?))
+}
+
+async fn hang_up(State(core): State<SipCoreRef>, Path(id): Path<String>) -> ApiResult {
+    control::hang_up(&core, &id)?;
+    Ok(accepted(&id))
 }
 
 #[derive(Deserialize)]
@@ -119,19 +140,13 @@ struct DtmfBody {
     to: String,
     digits: String,
 }
+impl BodyShape for DtmfBody {
+    const SHAPE: &'static str = r#"{"to": EXT, "digits": "123#"}"#;
+}
 
-async fn dtmf(State(core): State<SipCoreRef>, headers: HeaderMap, Path(id): Path<String>, body: Result<Json<DtmfBody>, axum::extract::rejection::JsonRejection>) -> Reply {
-    if let Err(r) = authorized(&core, &headers) {
-        return r;
-    }
-    let Json(body) = match body {
-        Ok(b) => b,
-        Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({"error": format!("body must be {{\"to\": EXT, \"digits\": \"123#\"}}: {e}")}))),
-    };
-    match control::send_dtmf(&core, &id, &body.to, &body.digits) {
-        Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "call_id": id }))),
-        Err(e) => error(e),
-    }
+async fn dtmf(State(core): State<SipCoreRef>, Path(id): Path<String>, Body(body): Body<DtmfBody>) -> ApiResult {
+    control::send_dtmf(&core, &id, &body.to, &body.digits)?;
+    Ok(accepted(&id))
 }
 
 #[derive(Deserialize)]
@@ -140,52 +155,33 @@ struct TransferBody {
     leaving: String,
     to: String,
 }
-
-async fn transfer(State(core): State<SipCoreRef>, headers: HeaderMap, Path(id): Path<String>, body: Result<Json<TransferBody>, axum::extract::rejection::JsonRejection>) -> Reply {
-    if let Err(r) = authorized(&core, &headers) {
-        return r;
-    }
-    let Json(body) = match body {
-        Ok(b) => b,
-        Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({"error": format!("body must be {{\"leaving\": EXT, \"to\": EXT}}: {e}")}))),
-    };
-    match control::transfer(&core, &id, &body.leaving, &body.to) {
-        Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "call_id": id }))),
-        Err(e) => error(e),
-    }
+impl BodyShape for TransferBody {
+    const SHAPE: &'static str = r#"{"leaving": EXT, "to": EXT}"#;
 }
 
-async fn answer(State(core): State<SipCoreRef>, headers: HeaderMap, Path(id): Path<String>) -> Reply {
-    if let Err(r) = authorized(&core, &headers) {
-        return r;
-    }
-    match control::answer(&core, &id) {
-        Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "call_id": id }))),
-        Err(e) => error(e),
-    }
+async fn transfer(State(core): State<SipCoreRef>, Path(id): Path<String>, Body(body): Body<TransferBody>) -> ApiResult {
+    control::transfer(&core, &id, &body.leaving, &body.to)?;
+    Ok(accepted(&id))
+}
+
+async fn answer(State(core): State<SipCoreRef>, Path(id): Path<String>) -> ApiResult {
+    control::answer(&core, &id)?;
+    Ok(accepted(&id))
 }
 
 /// "Answer with AI": the agent takes the ringing call.
-async fn answer_with_agent(State(core): State<SipCoreRef>, headers: HeaderMap, Path(id): Path<String>) -> Reply {
-    if let Err(r) = authorized(&core, &headers) {
-        return r;
-    }
-    match control::answer_with_agent(&core, &id) {
-        Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "call_id": id }))),
-        Err(e) => error(e),
-    }
+async fn answer_with_agent(State(core): State<SipCoreRef>, Path(id): Path<String>) -> ApiResult {
+    control::answer_with_agent(&core, &id)?;
+    Ok(accepted(&id))
 }
 
 /// Messages the AI agent took, newest first.
-async fn messages(State(core): State<SipCoreRef>, headers: HeaderMap) -> Reply {
-    if let Err(r) = authorized(&core, &headers) {
-        return r;
-    }
+async fn messages(State(core): State<SipCoreRef>) -> ApiResult {
     match core.store.messages(500).await {
-        Ok(list) => (StatusCode::OK, Json(json!({ "messages": list }))),
+        Ok(list) => Ok((StatusCode::OK, Json(json!({ "messages": list })))),
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "reading messages failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": "messages could not be read"})))
+            Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, "messages could not be read".into()))
         }
     }
 }
@@ -196,18 +192,11 @@ struct AnnounceBody {
     extension: String,
     text: String,
 }
+impl BodyShape for AnnounceBody {
+    const SHAPE: &'static str = r#"{"extension": EXT, "text": "..."}"#;
+}
 
 /// The AI agent calls an extension and speaks the text.
-async fn announce(State(core): State<SipCoreRef>, headers: HeaderMap, body: Result<Json<AnnounceBody>, axum::extract::rejection::JsonRejection>) -> Reply {
-    if let Err(r) = authorized(&core, &headers) {
-        return r;
-    }
-    let Json(b) = match body {
-        Ok(b) => b,
-        Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({"error": format!("body: {e}")}))),
-    };
-    match control::announce(&core, &b.extension, &b.text).await {
-        Ok(call_id) => (StatusCode::ACCEPTED, Json(json!({"call_id": call_id}))),
-        Err(e) => error(e),
-    }
+async fn announce(State(core): State<SipCoreRef>, Body(b): Body<AnnounceBody>) -> ApiResult {
+    Ok(accepted(&control::announce(&core, &b.extension, &b.text).await?))
 }

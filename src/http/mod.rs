@@ -2,7 +2,8 @@
 mod api;
 mod sip_ws;
 pub mod wss;
-use crate::sip::core::{now_unix, SipCoreRef};
+pub use sip_ws::{BrowserUser, BrowserUsers};
+use crate::sip::core::SipCoreRef;
 use axum::extract::{ConnectInfo, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -55,11 +56,15 @@ fn routes(core: SipCoreRef) -> Router {
     Router::new().route("/health", get(health)).route("/metrics", get(metrics)).route("/ws", get(sip_ws::upgrade)).merge(api::routes(core.clone())).with_state(core)
 }
 
-/// `addon`: add-on mode adds the panel and lets only the Supervisor's ingress proxy in.
-pub async fn serve_guarded(listener: tokio::net::TcpListener, core: SipCoreRef, addon: Option<crate::addon::AddonHttp>) -> anyhow::Result<()> {
+/// What an embedding adds to the router (add-on mode: the panel, the Home
+/// Assistant users' directory as a [`BrowserUsers`] extension, and the guard
+/// that lets only the Supervisor's ingress proxy in).
+pub type WrapRoutes = Box<dyn FnOnce(Router) -> Router + Send>;
+
+pub async fn serve_guarded(listener: tokio::net::TcpListener, core: SipCoreRef, wrap: Option<WrapRoutes>) -> anyhow::Result<()> {
     let mut app = routes(core.clone());
-    if let Some(a) = addon {
-        app = a.wrap(app);
+    if let Some(wrap) = wrap {
+        app = wrap(app);
     }
     serve_http1(listener, app, header_timeout(&core)).await
 }
@@ -86,23 +91,21 @@ pub async fn serve_health_socket(listener: tokio::net::UnixListener, core: SipCo
 }
 
 async fn health(State(core): State<SipCoreRef>) -> Json<serde_json::Value> {
-    let now = now_unix();
-    let tx = core.endpoint.get_stats();
-    let (registered, bindings) = core.location.lock().map(|l| (l.registered_extensions(now), l.binding_count())).unwrap_or((0, 0));
+    let s = core.stats();
     Json(serde_json::json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
-        "registered_extensions": registered,
-        "bindings": bindings,
-        "active_calls": core.calls.len(),
-        "media_relays": core.media.active_relays(),
+        "registered_extensions": s.registered_extensions,
+        "bindings": s.bindings,
+        "active_calls": s.active_calls,
+        "media_relays": s.media_relays,
         // rsipstack's own tables: a steady rise under constant load is a leak.
-        "sip_dialogs": core.dialogs.len(),
-        "sip_transactions": tx.running_transactions,
-        "sip_finished_transactions": tx.finished_transactions,
-        "sip_waiting_ack": tx.waiting_ack,
+        "sip_dialogs": s.sip_dialogs,
+        "sip_transactions": s.sip_transactions,
+        "sip_finished_transactions": s.sip_finished_transactions,
+        "sip_waiting_ack": s.sip_waiting_ack,
         // The AI agent: null without one; false until its greeting and apology are rendered.
-        "agent": core.agent.get().map(|a| serde_json::json!({
+        "agent": core.agent().map(|a| serde_json::json!({
             "extension": a.extension,
             "ready": a.service.prompts.ready(!a.service.config.greeting.is_empty()),
         })),
@@ -112,7 +115,7 @@ async fn health(State(core): State<SipCoreRef>) -> Json<serde_json::Value> {
 /// Prometheus text: the AI agent's per-turn figures (empty without an agent).
 async fn metrics(State(core): State<SipCoreRef>) -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
     let mut out = String::new();
-    if let Some(a) = core.agent.get() {
+    if let Some(a) = core.agent() {
         a.service.metrics.render(&mut out);
     }
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)

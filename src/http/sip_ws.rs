@@ -6,7 +6,6 @@ use crate::sip::websocket::{outgoing_text, WsSession};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::Extension;
-use crate::addon::HaUserDirectory;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use crate::sip::conn_limit::ConnPermit;
@@ -14,12 +13,28 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// A browser's user as the embedding knows it (add-on mode: the Home
+/// Assistant user the ingress proxy names, with the extension made for them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserUser {
+    pub extension: String,
+    pub name: String,
+}
+
+/// Finds (or makes) the extension of the user a request's headers name. The
+/// router carries it as `Extension<Arc<dyn BrowserUsers>>` when there is one.
+#[async_trait::async_trait]
+pub trait BrowserUsers: Send + Sync {
+    /// `Ok(None)`: the headers name no user; `Err`: they name one wrongly.
+    async fn extension_for_headers(&self, headers: &HeaderMap) -> anyhow::Result<Option<BrowserUser>>;
+}
+
 pub async fn upgrade(
     ws: WebSocketUpgrade,
     State(core): State<SipCoreRef>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     secure: Option<Extension<super::wss::Secure>>,
-    users: Option<Extension<Arc<HaUserDirectory>>>,
+    users: Option<Extension<Arc<dyn BrowserUsers>>>,
     headers: HeaderMap,
 ) -> Response {
     let secure = secure.is_some();
@@ -38,7 +53,7 @@ pub async fn upgrade(
             }
         }
     }
-    let permit = match core.websockets.try_open(remote.ip()) {
+    let permit = match core.open_websocket(remote.ip()) {
         Ok(p) => p,
         Err(why) => {
             tracing::warn!(%remote, "SIP websocket refused: {}", why.describe("security.max_websockets", "security.max_websockets_per_ip"));
@@ -71,7 +86,7 @@ fn idle_verdict(since_any: Duration, since_sip: Duration, idle: Duration, bound:
 }
 
 async fn serve(mut socket: WebSocket, core: SipCoreRef, remote: SocketAddr, secure: bool, permit: ConnPermit) {
-    let transport = if secure { "wss" } else { "ws" };
+    let transport = if secure { rsipstack::sip::Transport::Wss } else { rsipstack::sip::Transport::Ws };
     let idle = Duration::from_secs(core.config.security.idle_connection_secs);
     let mut tick = tokio::time::interval((idle / 4).clamp(Duration::from_millis(500), Duration::from_secs(30)));
     tick.tick().await;
@@ -110,7 +125,7 @@ async fn serve(mut socket: WebSocket, core: SipCoreRef, remote: SocketAddr, secu
             },
             _ = tick.tick() => {
                 let now = Instant::now();
-                let bound = || core.location.lock().map(|l| l.has_flow(transport, &remote.to_string())).unwrap_or(true);
+                let bound = || core.has_flow(transport, &remote.to_string());
                 if let Some(why) = idle_verdict(now - last_any, now - last_sip, idle, bound) {
                     tracing::info!(%remote, idle_secs = idle.as_secs(), "idle SIP websocket closed: {why}");
                     break;

@@ -5,7 +5,7 @@
 //! SIP side only ever touches the in-process bus.
 use super::commands;
 use super::connection::{self, ConnEvent, WINDOW};
-use super::control::{CallControl, PbxView};
+use super::pbx::{CallControl, PbxView};
 use super::model::Model;
 use super::outbox::{Msg, Outbox};
 use super::topics::Topics;

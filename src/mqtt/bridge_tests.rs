@@ -1,7 +1,7 @@
 //! The bridge driven by hand: a fake PBX, and a real rumqttc client whose
 //! event loop is never polled, so what the bridge gives it can be read back.
 use super::*;
-use crate::mqtt::control::{ExtensionInfo, LiveCall};
+use crate::mqtt::pbx::{ExtensionInfo, LiveCall};
 use crate::sip::control::ControlError;
 use async_trait::async_trait;
 use rumqttc::{EventLoop, MqttOptions, Request};

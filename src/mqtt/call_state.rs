@@ -2,7 +2,7 @@
 //! state of an extension. It keeps the live calls (not one state per
 //! extension) so that an extension in several calls at once is right after
 //! any one of them ends.
-use super::control::LiveCall;
+use super::pbx::LiveCall;
 use crate::events::PbxEvent;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};

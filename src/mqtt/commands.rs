@@ -1,7 +1,7 @@
 //! Commands from Home Assistant: parsed and planned without IO (a bad
 //! payload becomes an error string to log, and nothing happens), then run
 //! through [`CallControl`].
-use super::control::{CallControl, LiveCall};
+use super::pbx::{CallControl, LiveCall};
 use crate::sip::control::ControlError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,14 +17,14 @@ mod bridge;
 mod call_state;
 pub mod commands;
 mod connection;
-pub mod control;
+pub mod pbx;
 mod discovery;
 mod model;
 mod outbox;
 mod payloads;
 mod topics;
 
-pub use control::{CallControl, ExtensionInfo, LiveCall, PbxView};
+pub use pbx::{CallControl, ExtensionInfo, LiveCall, PbxView};
 
 use crate::config::MqttConfig;
 use crate::events::PbxEvent;

@@ -4,7 +4,7 @@
 //! sent again.
 use super::discovery::DOORBELL_RING;
 use super::call_state::CallStates;
-use super::control::{ExtensionInfo, LiveCall};
+use super::pbx::{ExtensionInfo, LiveCall};
 use super::discovery;
 use super::outbox::Msg;
 use super::payloads;

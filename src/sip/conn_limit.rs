@@ -114,7 +114,7 @@ impl<K: Hash + Eq + Clone> Drop for ConnPermit<K> {
 }
 
 /// Key of a SIP stream connection: its transport (`tcp`, `tls`) and the peer.
-pub type StreamKey = (&'static str, SocketAddr);
+pub type StreamKey = (rsipstack::sip::Transport, SocketAddr);
 
 struct Open<T> {
     last: Instant,
@@ -180,6 +180,7 @@ impl<T: Clone> StreamTable<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rsipstack::sip::Transport;
 
     fn ip(last: u8) -> IpAddr {
         IpAddr::from([10, 0, 0, last])
@@ -242,11 +243,11 @@ mod tests {
         let t0 = Instant::now();
         let idle = Duration::from_secs(30);
         let mut t = StreamTable::new(ConnLimits { total: 10, per_ip: 10 });
-        t.admit(("tcp", addr(1, 5000)), 1, t0).unwrap();
-        t.admit(("tcp", addr(1, 5001)), 2, t0).unwrap();
-        t.admit(("tls", addr(2, 5000)), 3, t0).unwrap();
-        t.touch(&("tcp", addr(1, 5001)), t0 + Duration::from_secs(20));
-        let bound = |k: &StreamKey| *k == ("tls", addr(2, 5000));
+        t.admit((Transport::Tcp, addr(1, 5000)), 1, t0).unwrap();
+        t.admit((Transport::Tcp, addr(1, 5001)), 2, t0).unwrap();
+        t.admit((Transport::Tls, addr(2, 5000)), 3, t0).unwrap();
+        t.touch(&(Transport::Tcp, addr(1, 5001)), t0 + Duration::from_secs(20));
+        let bound = |k: &StreamKey| *k == (Transport::Tls, addr(2, 5000));
         let mut picked: Vec<_> = t.idle(t0 + Duration::from_secs(31), idle, bound).into_iter().map(|(_, h)| h).collect();
         picked.sort();
         // 2 spoke 11 s ago; 3 carries a registration; only 1 goes.
@@ -259,17 +260,17 @@ mod tests {
     fn admit_counts_and_closed_releases() {
         let t0 = Instant::now();
         let mut t = StreamTable::new(ConnLimits { total: 2, per_ip: 1 });
-        assert!(t.admit(("tcp", addr(1, 1)), (), t0).is_ok());
-        assert_eq!(t.admit(("tcp", addr(1, 2)), (), t0), Err(Refused::PerIp(1)));
-        assert!(t.admit(("tcp", addr(2, 1)), (), t0).is_ok());
-        assert_eq!(t.admit(("tcp", addr(3, 1)), (), t0), Err(Refused::Total(2)));
+        assert!(t.admit((Transport::Tcp, addr(1, 1)), (), t0).is_ok());
+        assert_eq!(t.admit((Transport::Tcp, addr(1, 2)), (), t0), Err(Refused::PerIp(1)));
+        assert!(t.admit((Transport::Tcp, addr(2, 1)), (), t0).is_ok());
+        assert_eq!(t.admit((Transport::Tcp, addr(3, 1)), (), t0), Err(Refused::Total(2)));
         // A refused connection's close event releases nothing.
-        t.closed(&("tcp", addr(3, 1)));
+        t.closed(&(Transport::Tcp, addr(3, 1)));
         assert_eq!(t.len(), 2);
-        t.closed(&("tcp", addr(1, 1)));
-        assert!(t.admit(("tcp", addr(1, 2)), (), t0).is_ok());
+        t.closed(&(Transport::Tcp, addr(1, 1)));
+        assert!(t.admit((Transport::Tcp, addr(1, 2)), (), t0).is_ok());
         // The same connection announced twice is counted once.
-        assert!(t.admit(("tcp", addr(1, 2)), (), t0).is_ok());
+        assert!(t.admit((Transport::Tcp, addr(1, 2)), (), t0).is_ok());
         assert_eq!(t.len(), 2);
     }
 }

@@ -15,32 +15,32 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub struct SipCore {
     pub config: Arc<Config>,
-    pub endpoint: EndpointInnerRef,
-    pub dialogs: Arc<DialogLayer>,
-    pub directory: RwLock<HashMap<String, ExtensionRow>>,
-    pub location: Mutex<BindingTable>,
-    pub nonces: Mutex<NonceTable>,
-    pub bans: Arc<Mutex<BanList>>,
+    pub(in crate::sip) endpoint: EndpointInnerRef,
+    pub(in crate::sip) dialogs: Arc<DialogLayer>,
+    pub(in crate::sip) directory: RwLock<HashMap<String, ExtensionRow>>,
+    pub(in crate::sip) location: Mutex<BindingTable>,
+    pub(in crate::sip) nonces: Mutex<NonceTable>,
+    pub(in crate::sip) bans: Arc<Mutex<BanList>>,
     /// Per-source request rate limit (floods).
-    pub flood: Arc<Mutex<crate::sip::auth::flood::FloodLimiter>>,
+    pub(in crate::sip) flood: Arc<Mutex<crate::sip::auth::flood::FloodLimiter>>,
     /// Wrong API tokens, per client address (same policy as SIP bans).
-    pub api_bans: Mutex<BanList>,
+    pub(in crate::sip) api_bans: Mutex<BanList>,
     pub store: Store,
-    pub binding_writer: BindingWriter,
+    pub(in crate::sip) binding_writer: BindingWriter,
     pub bus: EventBus,
-    pub media: MediaEngine,
-    pub calls: super::b2bua::registry::CallRegistry,
-    pub limits: Limits,
+    pub(in crate::sip) media: MediaEngine,
+    pub(in crate::sip) calls: super::b2bua::registry::CallRegistry,
+    pub(in crate::sip) limits: Limits,
     /// The address we name ourselves by in Contact.
-    pub advertised_ip: IpAddr,
+    pub(in crate::sip) advertised_ip: IpAddr,
     /// Listen address per transport, first one wins.
-    pub listeners: Vec<(Transport, SocketAddr)>,
+    pub(in crate::sip) listeners: Vec<(Transport, SocketAddr)>,
     /// The AI agent's extension and SIP port, once it is up.
-    pub agent: std::sync::OnceLock<super::agent_leg::AgentRoute>,
+    pub(in crate::sip) agent: std::sync::OnceLock<super::agent_leg::route::AgentRoute>,
     /// `security.max_websockets` / `_per_ip`: one permit per open `/ws`.
-    pub websockets: super::conn_limit::ConnGate,
+    pub(in crate::sip) websockets: super::conn_limit::ConnGate,
     /// `security.max_calls_per_extension`: one permit per call an extension places.
-    pub call_slots: super::conn_limit::ConnGate<String>,
+    pub(in crate::sip) call_slots: super::conn_limit::ConnGate<String>,
 }
 
 pub type SipCoreRef = Arc<SipCore>;
@@ -113,6 +113,21 @@ pub fn transport_name(t: rsipstack::sip::Transport) -> &'static str {
         T::Ws => "ws",
         T::Wss => "wss",
         _ => "udp",
+    }
+}
+
+/// A stored transport name back (`udp` for anything unknown, as SIP's default).
+pub fn transport_from_name(name: &str) -> rsipstack::sip::Transport {
+    name.parse().unwrap_or(rsipstack::sip::Transport::Udp)
+}
+
+/// Which of our listeners serves a transport: TCP and TLS their own, every
+/// other (UDP, and WebSockets, which reach us through HTTP) the UDP one.
+pub fn listener_transport(t: rsipstack::sip::Transport) -> crate::config::Transport {
+    match t {
+        rsipstack::sip::Transport::Tcp => crate::config::Transport::Tcp,
+        rsipstack::sip::Transport::Tls => crate::config::Transport::Tls,
+        _ => crate::config::Transport::Udp,
     }
 }
 

@@ -15,7 +15,7 @@ use super::auth::ban::BanList;
 use super::auth::flood::{FloodLimiter, FloodVerdict};
 use super::conn_limit::{ConnLimits, StreamKey, StreamTable};
 use super::stateless;
-use rsipstack::sip::{Header, Method, Request, SipMessage, StatusCode, Version};
+use rsipstack::sip::{Header, Method, Request, SipMessage, StatusCode, Transport, Version};
 use rsipstack::transaction::endpoint::TransportEventInspector;
 use rsipstack::transport::{SipConnection, TransportEvent};
 use std::collections::HashSet;
@@ -51,8 +51,8 @@ impl StreamWatch {
 
     fn key(&self, conn: &SipConnection) -> Option<StreamKey> {
         let transport = match conn {
-            SipConnection::Tcp(_) => "tcp",
-            SipConnection::Tls(_) => "tls",
+            SipConnection::Tcp(_) => Transport::Tcp,
+            SipConnection::Tls(_) => Transport::Tls,
             _ => return None,
         };
         let local = conn.get_addr().get_socketaddr().ok()?;
@@ -104,15 +104,15 @@ impl StreamWatch {
             return;
         }
         *last = Some(now);
-        tracing::warn!(transport = key.0, remote = %key.1, refused_so_far = n, "SIP connection refused and closed: {why}");
+        tracing::warn!(transport = %key.0, remote = %key.1, refused_so_far = n, "SIP connection refused and closed: {why}");
     }
 
     /// Closes the connections idle for `idle` that no registration uses
     /// (`bound`: transport and source of every binding).
-    pub fn sweep_idle(&self, idle: Duration, bound: &HashSet<(String, String)>) {
-        let picked = self.table().idle(Instant::now(), idle, |(t, a)| bound.contains(&(t.to_string(), a.to_string())));
+    pub fn sweep_idle(&self, idle: Duration, bound: &HashSet<(Transport, String)>) {
+        let picked = self.table().idle(Instant::now(), idle, |(t, a)| bound.contains(&(*t, a.to_string())));
         for ((transport, remote), token) in picked {
-            tracing::info!(transport, %remote, idle_secs = idle.as_secs(), "idle SIP connection without a registration closed");
+            tracing::info!(%transport, %remote, idle_secs = idle.as_secs(), "idle SIP connection without a registration closed");
             token.cancel();
         }
     }

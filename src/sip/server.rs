@@ -1,6 +1,7 @@
 //! Starts the SIP side: listeners, rsipstack endpoint, router and sweeper.
 use super::auth::ban::{BanList, BanPolicy};
-use super::auth::flood::{Cidr, FloodLimiter, FloodPolicy};
+use super::auth::flood::{FloodLimiter, FloodPolicy};
+use crate::config::Cidr;
 use super::auth::nonces::{NonceLimits, NonceTable};
 use super::conn_limit::{ConnGate, ConnLimits};
 use super::core::{now_unix, SipCore, SipCoreRef};

@@ -8,11 +8,13 @@
 //! readable by its owner only (see `Store::open`).
 use super::Store;
 use crate::config::ExtensionConfig;
-use crate::sip::auth::digest::Ha1;
+use super::credentials::Ha1;
 use std::collections::HashSet;
 
 /// Rows written from the YAML config carry this source.
 pub const SOURCE_CONFIG: &str = "config";
+/// Rows the add-on made for Home Assistant users (`addon/ha_users.rs`).
+pub const SOURCE_HA_USER: &str = "ha_user";
 /// The source whose rows keep their password (the panel shows it).
 pub const SOURCE_KEEPS_PASSWORD: &str = "ha_user";
 

@@ -7,6 +7,7 @@ mod binding_writer;
 mod bindings;
 mod call_history;
 mod calls;
+pub mod credentials;
 mod extensions;
 mod messages;
 
@@ -14,7 +15,7 @@ pub use binding_writer::{BindingWriter, spawn_binding_writer};
 pub use bindings::{BindingOp, BindingRow};
 pub use call_history::{disposition, spawn_call_history};
 pub use calls::CallRecord;
-pub use extensions::ExtensionRow;
+pub use extensions::{ExtensionRow, SOURCE_HA_USER};
 pub use messages::MessageRecord;
 
 use anyhow::Context;

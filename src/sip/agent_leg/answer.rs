@@ -2,7 +2,7 @@
 //! port, answer, and run the agent until either side hangs up.
 use super::header::{AgentInvite, HEADER};
 use crate::agent::session::Mode;
-use crate::agent::{Agent, AgentCall, CallControl};
+use crate::agent::{Agent, AgentCall, CallActions};
 use crate::media::audio::g711::Law;
 use crate::media::sdp::Sdp;
 use crate::sip::core::SipCoreRef;
@@ -137,7 +137,7 @@ struct AgentControl {
     ended: CancellationToken,
 }
 
-impl CallControl for AgentControl {
+impl CallActions for AgentControl {
     fn hang_up(&self) {
         let dialog = self.dialog.clone();
         let ended = self.ended.clone();

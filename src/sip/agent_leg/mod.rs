@@ -5,8 +5,10 @@
 //! hands the media to `agent::runner`.
 mod answer;
 mod header;
+pub mod route;
 
 pub use header::{AgentInvite, HEADER};
+pub use route::AgentRoute;
 
 use crate::agent::Agent;
 use crate::config::Transport;
@@ -21,14 +23,6 @@ use rsipstack::EndpointBuilder;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-
-/// How the B2BUA reaches the agent.
-#[derive(Clone)]
-pub struct AgentRoute {
-    pub extension: String,
-    pub binding: Binding,
-    pub service: Arc<Agent>,
-}
 
 /// Bind the agent's SIP port and make its extension callable.
 pub async fn start(core: SipCoreRef, agent: Arc<Agent>, cancel: CancellationToken) -> anyhow::Result<()> {
@@ -54,7 +48,7 @@ pub async fn start(core: SipCoreRef, agent: Arc<Agent>, cancel: CancellationToke
     let binding = Binding {
         contact_uri: format!("sip:{extension}@{local}"),
         source: local.to_string(),
-        transport: "udp".into(),
+        transport: rsipstack::sip::Transport::Udp,
         expires_at: i64::MAX,
         call_id: "ha-pbx-agent".into(),
         cseq: 1,

@@ -51,7 +51,7 @@ pub struct CallSetup {
     pub agent_note: AgentInvite,
     /// A ring group: its members ring by its strategy (`bindings` holds
     /// all their devices, for the choice of offers).
-    pub group: Option<super::group_call::GroupSetup>,
+    pub group: Option<super::group_setup::GroupSetup>,
 }
 
 pub(super) struct Call {
@@ -84,7 +84,7 @@ pub(super) struct Call {
     /// The offer for the callee's browsers when it also has SIP devices.
     pub(super) offer_browsers: Option<Vec<u8>>,
     /// The ring group being rung, until its fallback (or the answer).
-    pub(super) group: Option<super::group_call::GroupRun>,
+    pub(super) group: Option<super::group_setup::GroupRun>,
     /// The machine said `AllRefused`: the group decides what rings next.
     pub(super) refused: bool,
 }
@@ -137,13 +137,13 @@ pub async fn run(setup: CallSetup) {
             }
         }
     }
-    let mut group = group.map(super::group_call::GroupRun::new);
+    let mut group = group.map(super::group_setup::GroupRun::new);
     if let Some(g) = &mut group {
         g.retain(|b| bindings.iter().any(|k| k.source == b.source && k.contact_uri == b.contact_uri));
     }
     let (msgs, rx) = mpsc::unbounded_channel();
-    let caller_transport = tx.connection.as_ref().map(|c| crate::sip::core::transport_name(crate::sip::core::connection_transport(c))).unwrap_or("udp");
-    let contact = core.contact_uri(None, listen_transport(caller_transport));
+    let caller_transport = tx.connection.as_ref().map(crate::sip::core::connection_transport).unwrap_or_default();
+    let contact = core.contact_uri(None, crate::sip::core::listener_transport(caller_transport));
     let (state_tx, state_rx) = core.dialogs.new_dialog_state_channel();
     let caller_dialog = match core.dialogs.get_or_create_server_invite(&tx, state_tx, None, Some(contact)) {
         Ok(d) => d,
@@ -171,16 +171,7 @@ pub async fn run(setup: CallSetup) {
 
 /// A browser's registration (the SIP Core card, over WebSocket).
 pub(super) fn is_browser(b: &Binding) -> bool {
-    b.transport.starts_with("ws")
-}
-
-/// rsipstack transport names map onto our listener transports.
-fn listen_transport(name: &str) -> crate::config::Transport {
-    match name {
-        "tcp" => crate::config::Transport::Tcp,
-        "tls" => crate::config::Transport::Tls,
-        _ => crate::config::Transport::Udp,
-    }
+    b.is_browser()
 }
 
 fn forward_states(

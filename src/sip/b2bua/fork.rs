@@ -20,13 +20,7 @@ pub enum ForkEvent {
 /// `from_ext` is who the callee's display shows as calling.
 pub fn start(core: &SipCore, b: &Binding, from_ext: &str, offer: &[u8], headers: Vec<rsipstack::sip::Header>, report: impl Fn(ForkEvent) -> bool + Send + Sync + 'static) -> Result<InviteDialog, String> {
     let callee = rsipstack::sip::Uri::try_from(b.contact_uri.as_str()).map_err(|e| format!("unusable contact {}: {e}", b.contact_uri))?;
-    let transport = match b.transport.as_str() {
-        "tcp" => rsipstack::sip::Transport::Tcp,
-        "tls" => rsipstack::sip::Transport::Tls,
-        "ws" => rsipstack::sip::Transport::Ws,
-        "wss" => rsipstack::sip::Transport::Wss,
-        _ => rsipstack::sip::Transport::Udp,
-    };
+    let transport = b.transport;
     // Send where the device is reachable: its own connection for TCP/TLS,
     // the source address for a device behind NAT (see delivery_address).
     let destination = b
@@ -34,11 +28,7 @@ pub fn start(core: &SipCore, b: &Binding, from_ext: &str, offer: &[u8], headers:
         .parse::<std::net::SocketAddr>()
         .ok()
         .map(|addr| SipAddr { r#type: Some(transport), addr: addr.into() });
-    let listen = match b.transport.as_str() {
-        "tcp" => crate::config::Transport::Tcp,
-        "tls" => crate::config::Transport::Tls,
-        _ => crate::config::Transport::Udp,
-    };
+    let listen = crate::sip::core::listener_transport(b.transport);
     let mut caller = core.contact_uri(Some(from_ext), crate::config::Transport::Udp);
     caller.params.clear();
     let opt = InviteOption {

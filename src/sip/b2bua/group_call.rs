@@ -4,7 +4,8 @@
 //! (the agent taking a message, an extension or a group) when nobody answered.
 use super::call::{self, is_browser, Call, CallSetup};
 use super::group::{GroupRinger, Step};
-use super::machine::{ForkId, Input};
+pub use super::group_setup::GroupSetup;
+use super::machine::Input;
 use crate::config::{GroupConfig, GroupStrategy, AGENT_MEMBER};
 use crate::sip::agent_leg::AgentInvite;
 use crate::sip::core::SipCoreRef;
@@ -14,18 +15,6 @@ use rsipstack::transaction::transaction::Transaction;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// What the call driver needs of a group.
-pub struct GroupSetup {
-    pub ringer: GroupRinger,
-    /// Each member's devices, in the group's order.
-    pub members: Vec<Vec<Binding>>,
-    /// Rung when the time is up.
-    pub on_timeout: Option<String>,
-    /// Rung when every member refused.
-    pub on_refused: Option<String>,
-    pub ring: Duration,
-}
 
 /// Who rings, how, and who takes over.
 pub struct Plan {
@@ -64,30 +53,6 @@ impl Plan {
     }
 }
 
-pub(super) struct GroupRun {
-    setup: GroupSetup,
-    member_forks: Vec<Vec<ForkId>>,
-    started: Instant,
-}
-
-impl GroupRun {
-    pub(super) fn new(setup: GroupSetup) -> Self {
-        let member_forks = vec![Vec::new(); setup.members.len()];
-        GroupRun { setup, member_forks, started: Instant::now() }
-    }
-
-    pub(super) fn ring(&self) -> Duration {
-        self.setup.ring
-    }
-
-    /// Keep only the devices the call can ring (`run` may drop browsers).
-    pub(super) fn retain(&mut self, keep: impl Fn(&Binding) -> bool) {
-        for m in &mut self.setup.members {
-            m.retain(&keep);
-        }
-    }
-}
-
 /// The group's members by number: the listed ones, then (with `everyone`)
 /// every Home Assistant user's extension; never the caller itself.
 fn member_numbers(core: &SipCoreRef, plan: &Plan, caller: &str) -> Vec<String> {
@@ -96,7 +61,7 @@ fn member_numbers(core: &SipCoreRef, plan: &Plan, caller: &str) -> Vec<String> {
         let mut users: Vec<String> = core
             .directory
             .read()
-            .map(|d| d.values().filter(|e| e.source == crate::addon::ha_users::SOURCE_HA_USER).map(|e| e.extension.clone()).collect())
+            .map(|d| d.values().filter(|e| e.source == crate::storage::SOURCE_HA_USER).map(|e| e.extension.clone()).collect())
             .unwrap_or_default();
         users.sort();
         numbers.extend(users);

@@ -1,6 +1,6 @@
 //! Which calls the AI agent takes (sans-IO): `agent.handoff` rules matched
 //! by callee, caller and local time of day.
-use crate::config::HandoffRule;
+use crate::config::{parse_window, HandoffRule};
 use std::time::Duration;
 
 /// How long to ring before the agent takes the call; None: no rule matches.
@@ -16,17 +16,6 @@ pub fn delay(rules: &[HandoffRule], caller: &str, callee: &str, minute_of_day: u
 fn in_window(window: &str, minute: u32) -> bool {
     let Some((from, to)) = parse_window(window) else { return false };
     if from <= to { (from..to).contains(&minute) } else { minute >= from || minute < to }
-}
-
-pub fn parse_window(window: &str) -> Option<(u32, u32)> {
-    let (a, b) = window.split_once('-')?;
-    Some((minute(a)?, minute(b)?))
-}
-
-fn minute(hhmm: &str) -> Option<u32> {
-    let (h, m) = hhmm.trim().split_once(':')?;
-    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
-    (h < 24 && m < 60).then_some(h * 60 + m)
 }
 
 /// Local time of day now, in minutes (the system's time zone; UTC if unknown).

@@ -11,6 +11,7 @@ pub mod fork;
 pub mod forward;
 pub mod group;
 pub mod group_call;
+pub mod group_setup;
 mod forks;
 pub mod handoff;
 pub mod originate;

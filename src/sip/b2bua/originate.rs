@@ -12,7 +12,7 @@ use super::machine::{Action, CallMachine, Input};
 use super::media_legs::CallMedia;
 use crate::media::Leg;
 use crate::sip::agent_leg::AgentInvite;
-use crate::sip::control::ControlError;
+use crate::sip::control_error::ControlError;
 use crate::sip::core::SipCoreRef;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use std::time::Duration;

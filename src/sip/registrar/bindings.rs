@@ -1,6 +1,7 @@
 //! The location service: which contacts each extension is reachable at (sans-IO).
 //!
 //! Time comes in as unix seconds so that bindings survive a restart unchanged.
+use rsipstack::sip::Transport;
 use std::collections::HashMap;
 
 /// One registered contact.
@@ -10,8 +11,8 @@ pub struct Binding {
     /// Where the REGISTER really came from (ip:port): requests go there, which
     /// is what makes devices behind NAT reachable.
     pub source: String,
-    /// udp, tcp, tls, ws, wss: requests go back over the same transport.
-    pub transport: String,
+    /// Requests go back over the same transport (UDP, TCP, TLS, WS, WSS).
+    pub transport: Transport,
     pub expires_at: i64,
     pub call_id: String,
     pub cseq: u32,
@@ -40,7 +41,7 @@ pub struct RegisterRequest {
     pub call_id: String,
     pub cseq: u32,
     pub source: String,
-    pub transport: String,
+    pub transport: Transport,
     pub user_agent: Option<String>,
 }
 
@@ -142,7 +143,7 @@ impl BindingTable {
             let binding = Binding {
                 contact_uri: c.uri.clone(),
                 source: req.source.clone(),
-                transport: req.transport.clone(),
+                transport: req.transport,
                 expires_at: now + i64::from(expires),
                 call_id: req.call_id.clone(),
                 cseq: req.cseq,
@@ -189,18 +190,18 @@ impl BindingTable {
 
     /// Transport and source of every binding: the connections (TCP, TLS, WS)
     /// that must stay open because a device is reached over them.
-    pub fn flows(&self) -> std::collections::HashSet<(String, String)> {
-        self.by_extension.values().flatten().map(|b| (b.transport.clone(), b.source.clone())).collect()
+    pub fn flows(&self) -> std::collections::HashSet<(Transport, String)> {
+        self.by_extension.values().flatten().map(|b| (b.transport, b.source.clone())).collect()
     }
 
     /// Whether a binding is reached over this connection.
-    pub fn has_flow(&self, transport: &str, source: &str) -> bool {
+    pub fn has_flow(&self, transport: Transport, source: &str) -> bool {
         self.by_extension.values().flatten().any(|b| b.transport == transport && b.source == source)
     }
 
     /// A connection-bound flow ended (a browser's WebSocket closed): its
     /// bindings can never be reached again, so they go now rather than at expiry.
-    pub fn remove_flow(&mut self, transport: &str, source: &str) -> Vec<(String, Binding)> {
+    pub fn remove_flow(&mut self, transport: Transport, source: &str) -> Vec<(String, Binding)> {
         let mut gone = Vec::new();
         self.by_extension.retain(|ext, list| {
             list.retain(|b| {
@@ -233,6 +234,11 @@ impl BindingTable {
 }
 
 impl Binding {
+    /// A browser's registration (the SIP Core card or the panel, over WebSocket).
+    pub fn is_browser(&self) -> bool {
+        matches!(self.transport, Transport::Ws | Transport::Wss)
+    }
+
     /// The host the device registered from (its NAT's public address).
     pub fn source_ip(&self) -> Option<std::net::IpAddr> {
         self.source.parse::<std::net::SocketAddr>().ok().map(|a| a.ip())
@@ -246,7 +252,7 @@ impl Binding {
     /// a Contact with another (private) address or a host name is a device
     /// behind NAT, reachable only at the source.
     pub fn delivery_address(&self) -> String {
-        if self.transport != "udp" {
+        if self.transport != Transport::Udp {
             return self.source.clone();
         }
         let Ok(source) = self.source.parse::<std::net::SocketAddr>() else {

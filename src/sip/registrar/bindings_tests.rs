@@ -13,7 +13,7 @@ fn req(uris: &[&str], expires: Option<u32>, call_id: &str, cseq: u32) -> Registe
         call_id: call_id.into(),
         cseq,
         source: "127.0.0.1:5070".into(),
-        transport: "udp".into(),
+        transport: Transport::Udp,
         user_agent: None,
     }
 }
@@ -109,11 +109,11 @@ fn delivery_address_follows_nat_rules() {
     assert_eq!(t.lookup("103", 0)[0].delivery_address(), "127.0.0.1:5070");
     // Streams always go back over the device's own connection.
     r.contacts[0].uri = "sip:104@127.0.0.1:6000;transport=tcp".into();
-    r.transport = "tcp".into();
+    r.transport = Transport::Tcp;
     t.register("104", &r, &LIMITS, 0).unwrap();
     assert_eq!(t.lookup("104", 0)[0].delivery_address(), "127.0.0.1:5070");
     // Port defaults to 5060 when the Contact names none.
-    r.transport = "udp".into();
+    r.transport = Transport::Udp;
     r.contacts[0].uri = "sip:105@127.0.0.1".into();
     t.register("105", &r, &LIMITS, 0).unwrap();
     assert_eq!(t.lookup("105", 0)[0].delivery_address(), "127.0.0.1:5060");
@@ -123,12 +123,12 @@ fn delivery_address_follows_nat_rules() {
 fn a_closed_flow_takes_only_its_own_bindings() {
     let mut t = BindingTable::default();
     let mut ws = req(&["sip:x@abc.invalid;transport=ws"], Some(600), "c1", 1);
-    ws.transport = "ws".into();
+    ws.transport = Transport::Ws;
     ws.source = "127.0.0.1:40000".into();
     t.register("102", &ws, &LIMITS, 0).unwrap();
     t.register("102", &req(&["sip:102@10.0.0.2"], Some(600), "c2", 1), &LIMITS, 0).unwrap();
-    assert!(t.remove_flow("ws", "127.0.0.1:40001").is_empty(), "another socket");
-    let gone = t.remove_flow("ws", "127.0.0.1:40000");
+    assert!(t.remove_flow(Transport::Ws, "127.0.0.1:40001").is_empty(), "another socket");
+    let gone = t.remove_flow(Transport::Ws, "127.0.0.1:40000");
     assert_eq!(gone.len(), 1);
     assert_eq!(gone[0].0, "102");
     assert_eq!(t.lookup("102", 1).len(), 1, "the UDP phone stays");

@@ -3,7 +3,7 @@
 use super::bindings::{Binding, Change, ContactRequest, RegisterError, RegisterRequest};
 use crate::events::PbxEvent;
 use crate::sip::auth::request::{authenticate, ensure_to_tag, AuthOutcome};
-use crate::sip::core::{connection_transport, now_unix, transport_name, SipCore};
+use crate::sip::core::{connection_transport, now_unix, transport_from_name, transport_name, SipCore};
 use crate::storage::{BindingOp, BindingRow};
 use rsipstack::sip::{Header, HeadersExt, Param, Request, Response, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
@@ -82,11 +82,11 @@ fn record_changes(core: &SipCore, ext: &str, changes: Vec<Change>) {
                 core.bus.publish(PbxEvent::Registered {
                     extension: ext.to_string(),
                     contact: b.contact_uri.clone(),
-                    transport: b.transport.clone(),
+                    transport: transport_name(b.transport).to_string(),
                     source: b.source.clone(),
                     expires: (b.expires_at - now_unix()).max(0) as u32,
                 });
-                tracing::info!(extension = %ext, contact = %b.contact_uri, source = %b.source, transport = %b.transport, "registered");
+                tracing::info!(extension = %ext, contact = %b.contact_uri, source = %b.source, transport = transport_name(b.transport), "registered");
                 core.binding_writer.send(BindingOp::Upsert(to_row(ext, &b)));
             }
             Change::Refreshed(b) => core.binding_writer.send(BindingOp::Upsert(to_row(ext, &b))),
@@ -101,7 +101,7 @@ fn record_changes(core: &SipCore, ext: &str, changes: Vec<Change>) {
 
 /// A browser's socket closed: its registrations go at once, so calls to its
 /// extension no longer ring a tab that is gone.
-pub fn flow_closed(core: &SipCore, transport: &str, source: std::net::SocketAddr) {
+pub fn flow_closed(core: &SipCore, transport: rsipstack::sip::Transport, source: std::net::SocketAddr) {
     let gone = match core.location.lock() {
         Ok(mut loc) => loc.remove_flow(transport, &source.to_string()),
         Err(_) => return,
@@ -124,7 +124,7 @@ pub fn to_row(ext: &str, b: &Binding) -> BindingRow {
         extension: ext.to_string(),
         contact_uri: b.contact_uri.clone(),
         source_addr: b.source.clone(),
-        transport: b.transport.clone(),
+        transport: transport_name(b.transport).to_string(),
         expires_at: b.expires_at,
         call_id: b.call_id.clone(),
         cseq: b.cseq,
@@ -139,7 +139,7 @@ pub fn from_row(r: &BindingRow) -> Binding {
     Binding {
         contact_uri: r.contact_uri.clone(),
         source: r.source_addr.clone(),
-        transport: r.transport.clone(),
+        transport: transport_from_name(&r.transport),
         expires_at: r.expires_at,
         call_id: r.call_id.clone(),
         cseq: r.cseq,
@@ -197,7 +197,7 @@ pub fn parse_register(req: &Request, source: SocketAddr, transport: Option<rsips
         call_id,
         cseq,
         source: source.to_string(),
-        transport: transport.map(transport_name).unwrap_or("udp").to_string(),
+        transport: transport.unwrap_or(rsipstack::sip::Transport::Udp),
         user_agent: req.user_agent_header().map(|u| u.value().to_string()),
     })
 }

@@ -58,7 +58,7 @@ fn live(c: crate::sip::b2bua::registry::CallInfo) -> LiveCall {
 
 impl PbxView for SipCoreRef {
     fn extensions(&self) -> Vec<ExtensionInfo> {
-        let dir = self.directory.read().map(|d| d.values().cloned().collect::<Vec<_>>()).unwrap_or_default();
+        let dir = self.extension_rows();
         dir.into_iter()
             .map(|r| {
                 let cfg = self.config.extension(&r.extension);
@@ -75,7 +75,7 @@ impl PbxView for SipCoreRef {
         control::active_calls(self).into_iter().map(live).collect()
     }
     fn has_agent(&self) -> bool {
-        self.agent.get().is_some()
+        self.agent().is_some()
     }
 }
 

@@ -1,0 +1,102 @@
+//! What the layers above SIP (HTTP, the add-on, MQTT) may ask of or change
+//! in the SIP core: methods, so the core's tables stay the SIP layer's own.
+use super::agent_leg::route::AgentRoute;
+use super::conn_limit::{ConnPermit, Refused};
+use super::core::{now_unix, SipCore};
+use crate::storage::ExtensionRow;
+use std::net::IpAddr;
+use std::time::Instant;
+
+/// Figures for `/health`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CoreStats {
+    pub registered_extensions: usize,
+    pub bindings: usize,
+    pub active_calls: usize,
+    pub media_relays: usize,
+    /// rsipstack's own tables: a steady rise under constant load is a leak.
+    pub sip_dialogs: usize,
+    pub sip_transactions: usize,
+    pub sip_finished_transactions: usize,
+    pub sip_waiting_ack: usize,
+}
+
+impl SipCore {
+    /// Put an extension into the directory REGISTER and INVITE are checked
+    /// against (made or changed at run time: a Home Assistant user's).
+    /// False when the directory's lock is poisoned.
+    pub fn put_extension(&self, row: ExtensionRow) -> bool {
+        match self.directory.write() {
+            Ok(mut dir) => {
+                dir.insert(row.extension.clone(), row);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Take extensions out of the directory (their devices can no longer
+    /// register or be called; existing bindings expire).
+    pub fn forget_extensions<'a>(&self, extensions: impl IntoIterator<Item = &'a str>) {
+        if let Ok(mut dir) = self.directory.write() {
+            for e in extensions {
+                dir.remove(e);
+            }
+        }
+    }
+
+    /// Every extension in the directory.
+    pub fn extension_rows(&self) -> Vec<ExtensionRow> {
+        self.directory.read().map(|d| d.values().cloned().collect()).unwrap_or_default()
+    }
+
+    /// The AI agent's route, once it is up.
+    pub fn agent(&self) -> Option<&AgentRoute> {
+        self.agent.get()
+    }
+
+    /// How devices reach us: the advertised address and the first listener's
+    /// port (`host:port`, IPv6 in brackets), what a phone is configured with.
+    pub fn sip_server(&self) -> String {
+        let port = self.listeners.first().map(|(_, a)| a.port()).unwrap_or(5060);
+        match self.advertised_ip {
+            IpAddr::V6(ip) => format!("[{ip}]:{port}"),
+            IpAddr::V4(ip) => format!("{ip}:{port}"),
+        }
+    }
+
+    /// A browser's `/ws` asks for a place (`security.max_websockets`, `_per_ip`).
+    pub fn open_websocket(&self, ip: IpAddr) -> Result<ConnPermit, Refused> {
+        self.websockets.try_open(ip)
+    }
+
+    /// Whether a registration is reached over this connection.
+    pub fn has_flow(&self, transport: rsipstack::sip::Transport, source: &str) -> bool {
+        self.location.lock().map(|l| l.has_flow(transport, source)).unwrap_or(true)
+    }
+
+    /// Whether API requests from `ip` are refused for wrong tokens.
+    pub fn api_banned(&self, ip: IpAddr, now: Instant) -> bool {
+        self.api_bans.lock().map(|b| b.is_banned(ip, now)).unwrap_or(false)
+    }
+
+    /// A wrong API token from `ip`; true when that starts the address's ban.
+    pub fn api_token_failed(&self, ip: IpAddr, now: Instant) -> bool {
+        self.api_bans.lock().map(|mut b| b.record_failure(ip, "", now)).is_ok_and(|s| s == super::auth::ban::BanStart::Source)
+    }
+
+    pub fn stats(&self) -> CoreStats {
+        let tx = self.endpoint.get_stats();
+        let (registered_extensions, bindings) = self.location.lock().map(|l| (l.registered_extensions(now_unix()), l.binding_count())).unwrap_or((0, 0));
+        CoreStats {
+            registered_extensions,
+            bindings,
+            active_calls: self.calls.len(),
+            media_relays: self.media.active_relays(),
+            sip_dialogs: self.dialogs.len(),
+            sip_transactions: tx.running_transactions,
+            sip_finished_transactions: tx.finished_transactions,
+            sip_waiting_ack: tx.waiting_ack,
+        }
+    }
+}
