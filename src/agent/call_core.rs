@@ -12,7 +12,7 @@ use super::prompts::PromptCache;
 use super::session::{Action, Backend, SessionEnd, Input, Limits, Mode, Prompt, Session};
 use super::speech;
 use super::turn::{TurnConfig, TurnDetector, TurnEvent, FRAME};
-use crate::media::audio::g711::Law;
+use crate::media::audio::g711::G711;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -74,7 +74,7 @@ pub(super) struct CallSetup {
     pub mode: Mode,
     pub limits: Limits,
     pub turn: TurnConfig,
-    pub law: Law,
+    pub law: G711,
     pub event_pt: Option<u8>,
     /// The greeting's text, when it has not been rendered ahead.
     pub greeting: String,
@@ -170,7 +170,7 @@ impl CallCore {
             In::Tick => self.on_tick(now),
             In::Job(event) => self.on_job(now, event),
             In::HangUpAfterReply => self.hang_up_after_reply = true,
-            In::Press(digits) => self.line.press(&digits),
+            In::Press(digits) => self.line.press(&digits, now),
             In::TakeMessage(text) => self.message.push(text),
         }
     }
@@ -299,7 +299,7 @@ impl CallCore {
         let n = self.playback.len().min(PACKET_SAMPLES);
         let frame: Vec<i16> = self.playback.drain(..n).collect();
         let mut packets = Vec::with_capacity(2);
-        self.line.tick(&frame, &mut packets);
+        self.line.tick(&frame, now, &mut packets);
         self.out.extend(packets.into_iter().map(Out::Send));
         if n > 0 {
             self.was_playing = true;

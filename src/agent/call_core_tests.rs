@@ -5,8 +5,8 @@ use super::call_core::{CallCore, CallSetup, In, JobEvent, Metric, Out};
 use super::prompts::PromptCache;
 use super::session::{Backend, SessionEnd, Limits, Mode, GOODBYE, MESSAGE_GREETING};
 use super::turn::TurnConfig;
-use crate::media::audio::g711::Law;
-use crate::media::webrtc::rtp::{self, RtpWriter};
+use crate::media::audio::g711::G711;
+use crate::media::rtp::{self, RtpWriter};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,7 @@ impl Call {
             mode,
             limits: Limits { silence: Duration::from_secs(30), max_call: Duration::from_secs(600), max_failures: 3 },
             turn: TurnConfig::default(),
-            law: Law::Ulaw,
+            law: G711::Pcmu,
             event_pt: Some(EVENT_PT),
             greeting: "Hello, how can I help?".into(),
         };
@@ -59,7 +59,7 @@ fn sent_audio(outs: &[Out]) -> Vec<Vec<i16>> {
         .filter_map(|o| match o {
             Out::Send(p) => rtp::parse(p).filter(|v| v.payload_type == 0).map(|v| {
                 let mut pcm = Vec::new();
-                Law::Ulaw.decode(v.payload, &mut pcm);
+                G711::Pcmu.decode(v.payload, &mut pcm);
                 pcm
             }),
             _ => None,

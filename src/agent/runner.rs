@@ -8,7 +8,7 @@ use super::service::{Agent, TakenMessage};
 use super::session::{Limits, Mode};
 use super::tools::{CallRequest, CallTools};
 use super::turn::TurnConfig;
-use crate::media::audio::g711::Law;
+use crate::media::audio::g711::G711;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,7 +35,7 @@ pub struct AgentCall {
     pub socket: UdpSocket,
     /// Where the far side said it listens; we answer to where packets come from.
     pub peer: SocketAddr,
-    pub law: Law,
+    pub law: G711,
     pub event_pt: Option<u8>,
     pub control: Arc<dyn CallActions>,
     /// Cancelled when the call ends on the SIP side (BYE, CANCEL).

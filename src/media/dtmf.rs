@@ -106,7 +106,7 @@ const GAP: Duration = Duration::from_millis(60);
 /// Key presses waiting to go into one RTP stream, one after another: each
 /// packet with when it is due and its event's timestamp, which carries on
 /// the stream's audio clock. Used wherever we write key presses into a
-/// stream (the relay toward a device, the WebRTC bridge toward a device).
+/// stream (the relay and the WebRTC bridge toward a device, the agent's line).
 #[derive(Debug)]
 pub struct KeyPresses {
     queue: VecDeque<(Instant, u32, EventPacket)>,
@@ -211,7 +211,7 @@ mod tests {
     fn the_detector_reads_back_what_we_write() {
         let mut detector = DtmfDetector::default();
         detector.set_payload_type(Some(101));
-        let mut writer = crate::media::webrtc::rtp::RtpWriter::new(1, 1);
+        let mut writer = crate::media::rtp::RtpWriter::new(1, 1);
         let mut buf = Vec::new();
         let mut seen = Vec::new();
         for p in key_press('7').unwrap() {

@@ -6,6 +6,7 @@ pub mod audio;
 pub mod dtmf;
 pub mod ports;
 pub mod relay;
+pub mod rtp;
 pub mod sdp;
 pub mod webrtc;
 

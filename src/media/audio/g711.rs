@@ -59,54 +59,64 @@ pub fn linear_to_alaw(sample: i16) -> u8 {
     byte ^ mask
 }
 
-/// The two laws, by their static RTP payload types 0 and 8.
+/// G.711's two laws, PCMU (µ-law) and PCMA (A-law), by their static RTP
+/// payload types 0 and 8 (RFC 3551): the one type for G.711 in the relay,
+/// the WebRTC bridge and the agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Law {
-    Ulaw,
-    Alaw,
+pub enum G711 {
+    Pcmu,
+    Pcma,
 }
 
-impl Law {
-    pub fn from_payload_type(pt: u8) -> Option<Law> {
+impl G711 {
+    pub fn from_payload_type(pt: u8) -> Option<G711> {
         match pt {
-            0 => Some(Law::Ulaw),
-            8 => Some(Law::Alaw),
+            0 => Some(G711::Pcmu),
+            8 => Some(G711::Pcma),
             _ => None,
         }
     }
 
     pub fn payload_type(self) -> u8 {
         match self {
-            Law::Ulaw => 0,
-            Law::Alaw => 8,
+            G711::Pcmu => 0,
+            G711::Pcma => 8,
+        }
+    }
+
+    /// The SDP encoding name.
+    pub fn name(self) -> &'static str {
+        match self {
+            G711::Pcmu => "PCMU",
+            G711::Pcma => "PCMA",
         }
     }
 
     pub fn decode(self, bytes: &[u8], out: &mut Vec<i16>) {
         out.extend(bytes.iter().map(|&b| match self {
-            Law::Ulaw => ulaw_to_linear(b),
-            Law::Alaw => alaw_to_linear(b),
+            G711::Pcmu => ulaw_to_linear(b),
+            G711::Pcma => alaw_to_linear(b),
         }));
     }
 
     pub fn decode_one(self, byte: u8) -> i16 {
         match self {
-            Law::Ulaw => ulaw_to_linear(byte),
-            Law::Alaw => alaw_to_linear(byte),
+            G711::Pcmu => ulaw_to_linear(byte),
+            G711::Pcma => alaw_to_linear(byte),
         }
     }
 
     pub fn encode_one(self, sample: i16) -> u8 {
         match self {
-            Law::Ulaw => linear_to_ulaw(sample),
-            Law::Alaw => linear_to_alaw(sample),
+            G711::Pcmu => linear_to_ulaw(sample),
+            G711::Pcma => linear_to_alaw(sample),
         }
     }
 
     pub fn encode(self, samples: &[i16], out: &mut Vec<u8>) {
         out.extend(samples.iter().map(|&s| match self {
-            Law::Ulaw => linear_to_ulaw(s),
-            Law::Alaw => linear_to_alaw(s),
+            G711::Pcmu => linear_to_ulaw(s),
+            G711::Pcma => linear_to_alaw(s),
         }));
     }
 }

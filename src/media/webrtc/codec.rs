@@ -1,48 +1,9 @@
 //! The codecs a WebRTC bridge passes through untouched: G.711 both laws,
 //! which every browser and every SIP device speak, so the common path
 //! needs no transcoding; and Opus, for the device that has no G.711.
-use crate::media::audio::g711::Law;
+pub use crate::media::audio::g711::G711;
 use crate::media::sdp::{Direction, Sdp};
 use std::net::IpAddr;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum G711 {
-    Pcmu,
-    Pcma,
-}
-
-impl G711 {
-    /// The static RTP payload type (RFC 3551), the same on both legs.
-    pub fn payload_type(self) -> u8 {
-        match self {
-            G711::Pcmu => 0,
-            G711::Pcma => 8,
-        }
-    }
-
-    pub fn from_payload_type(pt: u8) -> Option<G711> {
-        match pt {
-            0 => Some(G711::Pcmu),
-            8 => Some(G711::Pcma),
-            _ => None,
-        }
-    }
-
-    /// The sample codec of this law (only transcoding touches samples).
-    pub fn law(self) -> Law {
-        match self {
-            G711::Pcmu => Law::Ulaw,
-            G711::Pcma => Law::Alaw,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            G711::Pcmu => "PCMU",
-            G711::Pcma => "PCMA",
-        }
-    }
-}
 
 /// The payload type we give Opus in offers to a device (RFC 7587 has none).
 pub const OPUS_OFFER_PT: u8 = 111;

@@ -13,7 +13,7 @@
 use super::codec::DeviceCodec;
 use super::media_path::MediaPath;
 use super::negotiation::{Agreed, Negotiation};
-use super::rtp::{self, RtpWriter};
+use crate::media::rtp::{self, RtpWriter};
 use super::transcode::Frame;
 use super::video::VideoCodec;
 use super::video_path::{self, VideoPath};

@@ -4,7 +4,7 @@
 //! clock is handed over here, so what happens at second 59 of a silence is
 //! tested in microseconds.
 use super::core::{BridgeCore, Input, Output, Socket};
-use super::rtp::{self, RtpWriter};
+use crate::media::rtp::{self, RtpWriter};
 use super::G711;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

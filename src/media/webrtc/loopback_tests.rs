@@ -2,7 +2,7 @@
 //! lite) str0m peer stands in for the browser, a plain UDP socket for the SIP
 //! device. Payload bytes must arrive unchanged each way, and key presses
 //! must cross as RFC 4733 (toward the device) and be detected (from it).
-use super::rtp::{self, RtpWriter};
+use crate::media::rtp::{self, RtpWriter};
 use super::{DeviceCodec, G711};
 use crate::media::{MediaConfig, MediaEngine};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -13,7 +13,6 @@ mod core;
 mod handle;
 mod media_path;
 mod negotiation;
-pub mod rtp;
 mod task;
 mod transcode;
 mod video;
@@ -98,6 +97,7 @@ fn fuzz_core(data: &[u8]) {
 
 #[cfg(feature = "fuzzing")]
 fn fuzz_paths(data: &[u8]) {
+    use crate::media::rtp;
     use media_path::MediaPath;
     let Some((&sel, mut rest)) = data.split_first() else { return };
     let law = if sel & 1 == 0 { G711::Pcmu } else { G711::Pcma };

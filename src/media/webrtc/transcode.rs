@@ -102,7 +102,7 @@ impl OpusToG711 {
 
     fn emit(&self, timestamp: u32, samples: usize, concealed: bool, out: &mut Vec<Frame>) {
         for (i, chunk) in self.pcm[..samples].chunks(FRAME).enumerate() {
-            let payload = chunk.iter().map(|s| self.law.law().encode_one(*s as i16)).collect();
+            let payload = chunk.iter().map(|s| self.law.encode_one(*s as i16)).collect();
             out.push(Frame { timestamp: timestamp.wrapping_add((i * FRAME) as u32), payload, concealed });
         }
     }
@@ -139,7 +139,7 @@ impl G711ToOpus {
         if self.pending.is_empty() {
             self.pending_start = timestamp;
         }
-        self.pending.extend(g711.iter().map(|b| self.law.law().decode_one(*b) as u16));
+        self.pending.extend(g711.iter().map(|b| self.law.decode_one(*b) as u16));
         while self.pending.len() >= FRAME {
             match self.encoder.encode_to_slice(&self.pending[..FRAME], &mut self.encoded) {
                 Ok(n) => {

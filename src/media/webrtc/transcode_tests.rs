@@ -31,7 +31,7 @@ fn peak_hz(samples: &[i16]) -> f64 {
 }
 
 fn decode_frames(law: G711, frames: &[Frame]) -> Vec<i16> {
-    frames.iter().flat_map(|f| f.payload.iter().map(|b| law.law().decode_one(*b))).collect()
+    frames.iter().flat_map(|f| f.payload.iter().map(|b| law.decode_one(*b))).collect()
 }
 
 /// The device's tone as 20 ms G.711 packets, encoded to Opus as the bridge
@@ -40,7 +40,7 @@ fn opus_packets(law: G711, pcm: &[i16]) -> Vec<Frame> {
     let mut encoder = G711ToOpus::new(law).unwrap();
     let mut opus = Vec::new();
     for (i, chunk) in pcm.chunks(FRAME).enumerate() {
-        let g711: Vec<u8> = chunk.iter().map(|s| law.law().encode_one(*s)).collect();
+        let g711: Vec<u8> = chunk.iter().map(|s| law.encode_one(*s)).collect();
         encoder.push(1000 + (i * FRAME) as u32, &g711, &mut opus);
     }
     opus
@@ -162,7 +162,7 @@ fn ten_ms_g711_packets_are_gathered_into_20_ms_opus_frames() {
     let law = G711::Pcmu;
     let mut encoder = G711ToOpus::new(law).unwrap();
     let mut out = Vec::new();
-    let half: Vec<u8> = tone(1000.0, -10.0, 80).iter().map(|s| law.law().encode_one(*s)).collect();
+    let half: Vec<u8> = tone(1000.0, -10.0, 80).iter().map(|s| law.encode_one(*s)).collect();
     encoder.push(80, &half, &mut out);
     assert!(out.is_empty(), "10 ms is not a frame yet");
     encoder.push(160, &half, &mut out);

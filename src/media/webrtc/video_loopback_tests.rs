@@ -3,7 +3,7 @@
 //! arrive byte for byte with only the payload type changed, each way, and
 //! the browser's keyframe requests must reach the device's RTCP port as
 //! PLI / FIR naming the device's SSRC.
-use super::rtp::{self, RtpWriter};
+use crate::media::rtp::{self, RtpWriter};
 use super::{DeviceVideo, VideoCodec, VideoFormat, G711};
 use crate::media::sdp::Direction as SdpDirection;
 use crate::media::{MediaConfig, MediaEngine};

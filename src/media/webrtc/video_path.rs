@@ -2,7 +2,7 @@
 //! relabelled with the browser's payload type, the browser's RTP out with
 //! the device's, and keyframe requests written as RTCP feedback (PLI, RFC
 //! 4585 §6.3.1; FIR, RFC 5104 §4.3.1) on the device's RTCP port.
-use super::rtp::RtpWriter;
+use crate::media::rtp::RtpWriter;
 use crate::media::relay::latch::{Admit, Latch};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;

@@ -3,7 +3,7 @@
 use super::header::{AgentInvite, HEADER};
 use crate::agent::session::Mode;
 use crate::agent::{Agent, AgentCall, CallActions};
-use crate::media::audio::g711::Law;
+use crate::media::audio::g711::G711;
 use crate::media::sdp::Sdp;
 use crate::sip::core::SipCoreRef;
 use rsipstack::dialog::dialog::DialogState;
@@ -108,17 +108,17 @@ pub(super) async fn answer(core: SipCoreRef, agent: Arc<Agent>, dialogs: Arc<Dia
 
 /// The law the offer prefers of the two, its telephone-event type, and
 /// where it listens.
-fn choose(sdp: &Sdp) -> Option<(Law, Option<u8>, std::net::SocketAddr)> {
+fn choose(sdp: &Sdp) -> Option<(G711, Option<u8>, std::net::SocketAddr)> {
     let media = sdp.media(0)?;
-    let law = media.payload_types().into_iter().find_map(Law::from_payload_type)?;
+    let law = media.payload_types().into_iter().find_map(G711::from_payload_type)?;
     let (peer, _) = sdp.media_endpoint(0)?;
     Some((law, media.telephone_event_pt(), peer))
 }
 
-fn answer_sdp(addr: std::net::IpAddr, port: u16, law: Law, event_pt: Option<u8>) -> String {
+fn answer_sdp(addr: std::net::IpAddr, port: u16, law: G711, event_pt: Option<u8>) -> String {
     let net = if addr.is_ipv6() { "IP6" } else { "IP4" };
     let pt = law.payload_type();
-    let name = if law == Law::Ulaw { "PCMU" } else { "PCMA" };
+    let name = law.name();
     let id: u32 = rand::random();
     let (fmt, events) = match event_pt {
         Some(e) => (format!("{pt} {e}"), format!("a=rtpmap:{e} telephone-event/8000\r\na=fmtp:{e} 0-15\r\n")),
@@ -162,7 +162,7 @@ mod tests {
     fn the_answer_keeps_the_offers_law_and_event_type() {
         let offer = Sdp::parse("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8 0 96\r\na=rtpmap:96 telephone-event/8000\r\n").unwrap();
         let (law, ev, peer) = choose(&offer).unwrap();
-        assert_eq!((law, ev, peer.to_string().as_str()), (Law::Alaw, Some(96), "127.0.0.1:4000"));
+        assert_eq!((law, ev, peer.to_string().as_str()), (G711::Pcma, Some(96), "127.0.0.1:4000"));
         let answer = Sdp::parse(&answer_sdp("127.0.0.1".parse().unwrap(), 20002, law, ev)).unwrap();
         assert_eq!(answer.media(0).unwrap().payload_types(), vec![8, 96]);
         assert_eq!(answer.media_endpoint(0).unwrap().0.to_string(), "127.0.0.1:20002");

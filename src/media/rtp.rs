@@ -1,6 +1,7 @@
-//! Just enough RTP (RFC 3550) for the plain leg of a WebRTC bridge: read the
-//! fixed header of what a SIP device sends, and write packets of our own
-//! (one SSRC, our own sequence numbers) toward it.
+//! Just enough RTP (RFC 3550) for the streams we originate: read the fixed
+//! header of what a device sends, and write packets of our own (one SSRC,
+//! our own sequence numbers) toward it. The one RTP writer of the media
+//! plane: the WebRTC bridge's plain leg, its video path and the agent's line.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RtpView<'a> {
