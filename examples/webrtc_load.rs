@@ -227,7 +227,7 @@ fn serve() -> anyhow::Result<()> {
         let mut out = Vec::with_capacity(calls);
         for (device, offer) in &offers {
             let bridge = engine.create_webrtc_bridge().await?;
-            bridge.set_plain_peer(*device);
+            bridge.set_device_peer(*device);
             let (answer, _) = bridge.answer_browser(offer, &[G711::Pcmu.into()], &[]).await?;
             out.push((bridge, answer));
         }
@@ -235,7 +235,7 @@ fn serve() -> anyhow::Result<()> {
     })?;
     let mut out = std::io::stdout().lock();
     for (bridge, answer) in &bridges {
-        writeln!(out, "{} {}", bridge.plain_port(), answer.replace("\r\n", "|"))?;
+        writeln!(out, "{} {}", bridge.device_port(), answer.replace("\r\n", "|"))?;
     }
     writeln!(out, "ready")?;
     out.flush()?;

@@ -3,6 +3,7 @@
 //! without touching packet handling.
 
 pub mod audio;
+pub mod call_media;
 pub mod dtmf;
 pub mod ports;
 pub mod relay;

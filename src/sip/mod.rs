@@ -2,7 +2,7 @@
 //!
 //! A REGISTER goes `router` → `registrar::handler` → `registrar::bindings`;
 //! an INVITE goes `router` → `b2bua::invite` → `b2bua::call` (driving
-//! `b2bua::machine`), with media through `crate::media` via `b2bua::media_legs`.
+//! `b2bua::machine`), with media through `crate::media::call_media` (the call's media session).
 pub mod agent_leg;
 pub mod auth;
 pub mod b2bua;

@@ -109,10 +109,11 @@ def test_baresip_keys_reach_an_info_extension_as_info(ipbx, baresip_factory, sig
 
 
 @pytest.mark.timeout(120)
-def test_info_keys_become_rfc4733_events_and_api_dtmf_is_info(ipbx, uas, rtp):
+def test_info_keys_become_rfc4733_events_and_api_dtmf_follows_the_mode(ipbx, uas, rtp):
     """(2) 102's INFO presses 4 and 5 reach 103 (RFC 4733) as telephone-events
     in the stream 103 already receives, with end packets ×3; 103 gets no INFO.
-    (3) DTMF sent to 102 through the HTTP API arrives as INFO."""
+    (3) DTMF sent through the HTTP API follows each extension's mode: INFO
+    to 102, RFC 4733 events in 103's stream."""
     caller, door = uas(ipbx, "103"), uas(ipbx, "102")
     assert door.register().status == 200
     caller_rtp, door_rtp = rtp(), rtp()
@@ -144,5 +145,14 @@ def test_info_keys_become_rfc4733_events_and_api_dtmf_is_info(ipbx, uas, rtp):
     status, body = api(ipbx, "POST", f"/api/calls/{call_id}/dtmf", {"to": "102", "digits": "7#"})
     assert status in (200, 202), body
     assert info_digits(door, 2) == ["7", "#"]
+    assert events(door_rtp) == []
+    # 103 takes RFC 4733: the API's keys go into the stream it receives, no INFO.
+    status, body = api(ipbx, "POST", f"/api/calls/{call_id}/dtmf", {"to": "103", "digits": "9*"})
+    assert status in (200, 202), body
+    deadline = time.monotonic() + 5
+    while len(events(caller_rtp)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [p[0].payload[0] for p in events(caller_rtp)] == [4, 5, 9, 10], events(caller_rtp)
+    assert caller.wait_request("INFO", 0.3) is None, "103 takes RFC 4733: the API sends no INFO"
     assert events(door_rtp) == []
     assert ipbx.alive()

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 pub struct WebRtcBridge {
     browser_port: u16,
-    plain_port: u16,
+    device_port: u16,
     video_port: u16,
     control: mpsc::UnboundedSender<Control>,
     timed_out: watch::Receiver<bool>,
@@ -23,15 +23,15 @@ impl WebRtcBridge {
     /// `pairs[0]`'s RTP socket faces the browser; `pairs[1]` the device's
     /// audio, `pairs[2]` its video (idle when there is none).
     pub(crate) fn spawn(pairs: [PortPair; 3], advertise: IpAddr, timeout: Duration, active: ActiveGuard) -> std::io::Result<Self> {
-        let [browser, plain, video] = pairs;
+        let [browser, device, video] = pairs;
         let browser_port = browser.lease.rtp_port();
-        let plain_port = plain.lease.rtp_port();
+        let device_port = device.lease.rtp_port();
         let video_port = video.lease.rtp_port();
         // The browser side needs no RTCP port (rtcp-mux); its socket closes here.
         let sockets = Sockets {
             browser: UdpSocket::from_std(browser.rtp)?,
-            plain_rtp: UdpSocket::from_std(plain.rtp)?,
-            plain_rtcp: UdpSocket::from_std(plain.rtcp)?,
+            device_rtp: UdpSocket::from_std(device.rtp)?,
+            device_rtcp: UdpSocket::from_std(device.rtcp)?,
             video_rtp: UdpSocket::from_std(video.rtp)?,
             video_rtcp: UdpSocket::from_std(video.rtcp)?,
         };
@@ -39,14 +39,14 @@ impl WebRtcBridge {
         let (control, control_rx) = mpsc::unbounded_channel();
         let (timed_out_tx, timed_out) = watch::channel(false);
         let (dtmf_tx, dtmf) = mpsc::unbounded_channel();
-        let task = BridgeTask::new(sockets, candidate, [browser.lease, plain.lease, video.lease], control_rx, timed_out_tx, timeout, dtmf_tx, active);
+        let task = BridgeTask::new(sockets, candidate, [browser.lease, device.lease, video.lease], control_rx, timed_out_tx, timeout, dtmf_tx, active);
         tokio::spawn(task.run());
-        Ok(WebRtcBridge { browser_port, plain_port, video_port, control, timed_out, dtmf: Some(dtmf) })
+        Ok(WebRtcBridge { browser_port, device_port, video_port, control, timed_out, dtmf: Some(dtmf) })
     }
 
     /// The RTP port written into SDP toward the SIP device.
-    pub fn plain_port(&self) -> u16 {
-        self.plain_port
+    pub fn device_port(&self) -> u16 {
+        self.device_port
     }
 
     /// The video RTP port written into SDP toward the device (RTCP: +1).
@@ -100,13 +100,13 @@ impl WebRtcBridge {
 
     /// Where the SIP device receives RTP (from its SDP); the first RTP it
     /// sends moves this to its real source (symmetric RTP, NAT).
-    pub fn set_plain_peer(&self, rtp: SocketAddr) {
+    pub fn set_device_peer(&self, rtp: SocketAddr) {
         let _ = self.control.send(Control::DevicePeer(rtp));
     }
 
     /// Where the device receives video RTP and RTCP (from its SDP); its
     /// first packets move these to their real sources.
-    pub fn set_plain_video_peer(&self, rtp: SocketAddr, rtcp: SocketAddr) {
+    pub fn set_device_video_peer(&self, rtp: SocketAddr, rtcp: SocketAddr) {
         let _ = self.control.send(Control::DeviceVideoPeer(rtp, rtcp));
     }
 
@@ -119,7 +119,7 @@ impl WebRtcBridge {
 
     /// The device's RFC 4733 payload type and clock rate (from its SDP);
     /// None when it has none.
-    pub fn set_plain_telephone_event(&self, event: Option<(u8, u32)>) {
+    pub fn set_device_telephone_event(&self, event: Option<(u8, u32)>) {
         let _ = self.control.send(Control::TelephoneEvent(event));
     }
 

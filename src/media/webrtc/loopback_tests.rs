@@ -63,7 +63,7 @@ async fn cross_the_bridge(opus: bool, first_port: u16) {
     let mut bridge = engine.create_webrtc_bridge().await.unwrap();
     let mut device_dtmf = bridge.take_dtmf_events().unwrap();
     let device = UdpSocket::bind((LOCAL, 0)).await.unwrap();
-    let bridge_plain = SocketAddr::new(LOCAL, bridge.plain_port());
+    let bridge_plain = SocketAddr::new(LOCAL, bridge.device_port());
 
     let socket = UdpSocket::bind((LOCAL, 0)).await.unwrap();
     let addr = socket.local_addr().unwrap();
@@ -76,8 +76,8 @@ async fn cross_the_bridge(opus: bool, first_port: u16) {
     let (offer, pending) = change.apply().unwrap();
     let (answer, chosen) = bridge.answer_browser(&offer.to_sdp_string(), &[codec], &[]).await.unwrap();
     assert_eq!(chosen, codec);
-    bridge.set_plain_peer(device.local_addr().unwrap());
-    bridge.set_plain_telephone_event(Some((101, clock)));
+    bridge.set_device_peer(device.local_addr().unwrap());
+    bridge.set_device_telephone_event(Some((101, clock)));
     rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap()).unwrap();
     let mut browser = Browser { rtc, socket, addr, connected: false, heard: 0 };
 

@@ -51,8 +51,8 @@ pub(super) enum Control {
 
 pub(super) struct Sockets {
     pub(super) browser: UdpSocket,
-    pub(super) plain_rtp: UdpSocket,
-    pub(super) plain_rtcp: UdpSocket,
+    pub(super) device_rtp: UdpSocket,
+    pub(super) device_rtcp: UdpSocket,
     pub(super) video_rtp: UdpSocket,
     pub(super) video_rtcp: UdpSocket,
 }
@@ -61,7 +61,7 @@ impl Sockets {
     fn get(&self, socket: Socket) -> &UdpSocket {
         match socket {
             Socket::Browser => &self.browser,
-            Socket::DeviceAudio => &self.plain_rtp,
+            Socket::DeviceAudio => &self.device_rtp,
             Socket::DeviceVideo => &self.video_rtp,
             Socket::DeviceVideoRtcp => &self.video_rtcp,
         }
@@ -98,7 +98,7 @@ impl BridgeTask {
     /// Runs until the handle is dropped.
     pub(super) async fn run(mut self) {
         let mut browser_buf = vec![0u8; RECV_BUFFER_BYTES];
-        let mut plain_buf = vec![0u8; RECV_BUFFER_BYTES];
+        let mut device_buf = vec![0u8; RECV_BUFFER_BYTES];
         let mut rtcp_buf = vec![0u8; RECV_BUFFER_BYTES];
         let mut video_buf = vec![0u8; RECV_BUFFER_BYTES];
         let mut video_rtcp_buf = vec![0u8; RECV_BUFFER_BYTES];
@@ -116,14 +116,14 @@ impl BridgeTask {
                         self.core.handle_input(Input::Browser { at: Instant::now(), source, packet: &browser_buf[..n] });
                     }
                 }
-                got = self.sockets.plain_rtp.recv_from(&mut plain_buf) => {
+                got = self.sockets.device_rtp.recv_from(&mut device_buf) => {
                     if let Ok((n, source)) = got {
-                        self.core.handle_input(Input::DeviceAudio { at: Instant::now(), source, packet: &plain_buf[..n] });
+                        self.core.handle_input(Input::DeviceAudio { at: Instant::now(), source, packet: &device_buf[..n] });
                     }
                 }
                 // str0m writes its own RTCP toward the browser; the device's
                 // reports are read only so the socket never fills.
-                _ = self.sockets.plain_rtcp.recv_from(&mut rtcp_buf) => {}
+                _ = self.sockets.device_rtcp.recv_from(&mut rtcp_buf) => {}
                 got = self.sockets.video_rtp.recv_from(&mut video_buf) => {
                     if let Ok((n, source)) = got {
                         self.core.handle_input(Input::DeviceVideo { at: Instant::now(), source, packet: &video_buf[..n] });

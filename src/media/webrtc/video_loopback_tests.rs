@@ -64,7 +64,7 @@ async fn video_crosses_relabelled_and_keyframe_requests_reach_the_device() {
     let vp8 = VideoCodec { device_pt: DEVICE_VP8, format: VideoFormat::Vp8, fmtp: None };
     let video = DeviceVideo { index: 1, codecs: vec![h264, vp8.clone()], direction: SdpDirection::SendRecv };
     // As a call does: the device's addresses come with its offer, before the browser answers.
-    bridge.set_plain_video_peer(device_video.local_addr().unwrap(), device_rtcp.local_addr().unwrap());
+    bridge.set_device_video_peer(device_video.local_addr().unwrap(), device_rtcp.local_addr().unwrap());
     let offer = bridge.offer_browser(&[G711::Pcmu.into()], Some(&video)).await.unwrap();
     let bundle = offer.lines().find(|l| l.starts_with("a=group:BUNDLE ")).unwrap_or_default();
     assert_eq!(bundle.split(' ').count(), 3, "audio and video on one transport: {offer}");

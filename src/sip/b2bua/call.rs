@@ -8,7 +8,7 @@ use super::dtmf::InfoSender;
 use super::fork::{self, ForkEvent, Report};
 use super::forks::Forks;
 use super::machine::{Action, CallEvent, CallMachine, ForkId, Input};
-use super::media_legs::CallMedia;
+use crate::media::call_media::CallMedia;
 use super::registry::Command;
 use crate::events::PbxEvent;
 use crate::media::Leg;

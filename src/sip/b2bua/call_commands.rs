@@ -5,6 +5,7 @@
 use super::call::{is_browser, Call, CallerKind};
 use super::machine::{Input, Party};
 use super::registry::Command;
+use crate::media::Leg;
 use rsipstack::sip::Header;
 
 impl Call {
@@ -36,6 +37,13 @@ impl Call {
                 None
             }
             Command::Dtmf { to, digits } => {
+                // As the extension takes key presses: RFC 4733 in its stream,
+                // or SIP INFO (its `dtmf: info`, a browser, no telephone-event).
+                let leg = if to == self.callee_ext { Leg::B } else { Leg::A };
+                if self.winner().is_some() && (to == self.callee_ext || to == self.caller_ext) && self.media.send_keys_to(leg, &digits) {
+                    tracing::info!(call_id = %self.call_id, %to, %digits, "DTMF sent as RFC 4733");
+                    return None;
+                }
                 let target = match self.winner() {
                     Some(w) if to == self.callee_ext => self.forks.dialog(w),
                     Some(_) if to == self.caller_ext => Some(self.caller.clone()),

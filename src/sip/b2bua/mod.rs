@@ -1,8 +1,7 @@
 //! Back-to-back user agent: calls between extensions.
 //!
 //! `invite` decides whether a new INVITE may become a call, `call` runs it,
-//! `machine` is the sans-IO heart of a call, `media_legs` maps SDP to relays.
-pub mod browser_leg;
+//! `machine` is the sans-IO heart of a call; its media is `crate::media::call_media`.
 pub mod call;
 mod call_commands;
 mod call_requests;
@@ -17,5 +16,4 @@ pub mod handoff;
 pub mod originate;
 pub mod invite;
 pub mod machine;
-pub mod media_legs;
 pub mod registry;

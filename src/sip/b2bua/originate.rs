@@ -9,7 +9,7 @@
 use super::call::{is_browser, Call, CallMsg, CallerKind};
 use super::fork::{self, ForkEvent, Report};
 use super::machine::{Action, CallMachine, Input};
-use super::media_legs::CallMedia;
+use crate::media::call_media::CallMedia;
 use crate::media::Leg;
 use crate::sip::agent_leg::AgentInvite;
 use crate::sip::control_error::ControlError;

@@ -1,53 +1,116 @@
-//! The call's view of the media plane: one relay per SDP m-line, and SDP
-//! carried from one leg to the other with our relay's address put in.
+//! A call's media session: the media plane as one call sees it. One relay
+//! per SDP m-line, and SDP carried from one leg to the other with our relay's
+//! address put in; a browser leg gets a WebRTC bridge (`browser_leg.rs`).
+//! No SIP types: the call driver (`sip/b2bua/`) hands in SDP bytes, legs and
+//! addresses.
 //!
 //! Offers and answers take the same path: the SDP a leg sends tells us where
 //! that leg's device listens (a first guess; the relay latches onto the real
 //! source), and the copy the other leg receives names our relay ports.
+mod browser_leg;
+
+pub use browser_leg::BrowserLeg;
+
 use crate::media::sdp::Sdp;
-use super::browser_leg::BrowserLeg;
 use crate::media::{Leg, MediaEngine, Relay};
+use std::net::IpAddr;
+
+/// What carries one leg's media.
+#[derive(Default)]
+enum LegMedia {
+    /// The relay (a SIP device, or nothing negotiated yet).
+    #[default]
+    Relayed,
+    /// A browser on its own WebRTC bridge: no relay on its side, the other
+    /// leg's device talks to the bridge.
+    Browser(BrowserLeg),
+    /// A browser *behind* the relay (click-to-dial, where our own plain offer
+    /// came first): its bridge turns the SDP crossing that leg.
+    BrowserBehindRelay(BrowserLeg),
+}
+
+/// Everything the session keeps per leg.
+#[derive(Default)]
+struct LegState {
+    media: LegMedia,
+    /// The last SDP the leg's device sent (to re-offer on a transfer).
+    last_sdp: Option<Vec<u8>>,
+    /// Whether that SDP put its first stream on hold.
+    held: bool,
+    /// o= version of the SDP this leg receives, so its device sees one stable session.
+    origin_version: u64,
+    /// The telephone-event payload type its SDP named (first stream).
+    event_pt: Option<u8>,
+    /// Its device takes key presses as SIP INFO, not RFC 4733.
+    takes_info: bool,
+    /// The host its device signals from, which may send its media besides
+    /// the host its SDP names (the relay latches onto no other).
+    signalling_host: Option<IpAddr>,
+}
+
+impl LegState {
+    fn browser(&self) -> Option<&BrowserLeg> {
+        match &self.media {
+            LegMedia::Browser(b) => Some(b),
+            _ => None,
+        }
+    }
+    fn browser_mut(&mut self) -> Option<&mut BrowserLeg> {
+        match &mut self.media {
+            LegMedia::Browser(b) => Some(b),
+            _ => None,
+        }
+    }
+    fn behind_relay_mut(&mut self) -> Option<&mut BrowserLeg> {
+        match &mut self.media {
+            LegMedia::BrowserBehindRelay(b) => Some(b),
+            _ => None,
+        }
+    }
+}
 
 pub struct CallMedia {
     engine: MediaEngine,
     relays: Vec<Option<Relay>>,
+    /// Per leg (A, B).
+    legs: [LegState; 2],
     /// Key presses (RFC 4733) seen on the first stream, until taken.
     dtmf: Option<tokio::sync::mpsc::UnboundedReceiver<(Leg, char)>>,
-    /// The last SDP each leg's device sent (to re-offer on a transfer).
-    last_sdp: [Option<Vec<u8>>; 2],
-    /// Whether the last SDP each leg sent put its first stream on hold.
-    held: [bool; 2],
-    /// o= line state per receiving leg, so each device sees one stable session.
-    origin_version: [u64; 2],
     session_id: u64,
     /// The leg expected to answer with WebRTC (a browser callee), set before
     /// the caller's plain offer is translated.
     expect_browser: Option<Leg>,
-    /// Per leg (A, B): its WebRTC bridge when that leg is a browser.
-    browsers: [Option<BrowserLeg>; 2],
     /// Where the bridges' RFC 4733 key presses go: the `dtmf` stream.
     browser_dtmf: Option<tokio::sync::mpsc::UnboundedSender<(Leg, char)>>,
     /// A callee that rings both browsers and SIP devices: the bridge its
     /// browser forks were offered, kept beside the relays its plain forks
     /// were offered until one kind answers (`settle_callee`).
     browser_forks: Option<BrowserLeg>,
-    /// Per leg: the telephone-event payload type its SDP named (first stream).
-    event_pt: [Option<u8>; 2],
-    /// Per leg: its device takes key presses as SIP INFO, not RFC 4733.
-    takes_info: [bool; 2],
-    /// Per leg: a browser *behind* the relay (click-to-dial, where our own
-    /// plain offer came first): its bridge turns the SDP crossing that leg.
-    adapters: [Option<BrowserLeg>; 2],
-    /// Per leg: the host its device signals from, which may send its media
-    /// besides the host its SDP names (the relay latches onto no other).
-    signalling_hosts: [Option<std::net::IpAddr>; 2],
     /// `security.max_media_per_call`: relays (m= lines with a port) one call may hold.
     max_media: usize,
 }
 
 impl CallMedia {
     pub fn new(engine: MediaEngine, max_media: usize) -> Self {
-        CallMedia { max_media, engine, relays: Vec::new(), dtmf: None, last_sdp: [None, None], held: [false, false], origin_version: [0, 0], session_id: rand::random::<u32>() as u64, expect_browser: None, browsers: [None, None], browser_dtmf: None, browser_forks: None, event_pt: [None, None], takes_info: [false, false], adapters: [None, None], signalling_hosts: [None, None] }
+        CallMedia {
+            max_media,
+            engine,
+            relays: Vec::new(),
+            legs: Default::default(),
+            dtmf: None,
+            session_id: rand::random::<u32>() as u64,
+            expect_browser: None,
+            browser_dtmf: None,
+            browser_forks: None,
+        }
+    }
+
+    fn leg(&self, leg: Leg) -> &LegState {
+        &self.legs[leg_index(leg)]
+    }
+
+    fn leg_mut(&mut self, leg: Leg) -> &mut LegState {
+        &mut self.legs[leg_index(leg)]
     }
 
     /// SDP that `from` sent, rewritten for the other leg. Creates relays for
@@ -55,17 +118,18 @@ impl CallMedia {
     pub async fn translate(&mut self, from: Leg, sdp_text: &[u8]) -> anyhow::Result<Vec<u8>> {
         let to = other(from);
         let text = std::str::from_utf8(sdp_text).map_err(|_| anyhow::anyhow!("SDP is not UTF-8"))?;
-        let plain = match self.adapters[leg_index(from)].as_mut() {
-            Some(a) if crate::media::webrtc::is_webrtc(text) => Some(a.sdp_from_browser(&self.engine, text).await?),
+        let engine = self.engine.clone();
+        let plain = match self.legs[leg_index(from)].behind_relay_mut() {
+            Some(a) if crate::media::webrtc::is_webrtc(text) => Some(a.sdp_from_browser(&engine, text).await?),
             Some(_) => {
                 // A SIP device of that extension answered, not its browser.
-                self.adapters[leg_index(from)] = None;
+                self.leg_mut(from).media = LegMedia::Relayed;
                 None
             }
             None => None,
         };
         let out = self.translate_plain(from, plain.as_deref().unwrap_or(sdp_text)).await?;
-        match self.adapters[leg_index(to)].as_mut() {
+        match self.legs[leg_index(to)].behind_relay_mut() {
             Some(a) => a.sdp_from_device(std::str::from_utf8(&out)?).await,
             None => Ok(out),
         }
@@ -80,14 +144,14 @@ impl CallMedia {
         // The relay reports the device's key presses; the bridge's would repeat them.
         drop(browser.bridge.take_dtmf_events());
         let webrtc = browser.sdp_from_device(std::str::from_utf8(plain)?).await?;
-        self.adapters[leg_index(leg)] = Some(browser);
+        self.leg_mut(leg).media = LegMedia::BrowserBehindRelay(browser);
         Ok(webrtc)
     }
 
     async fn translate_plain(&mut self, from: Leg, sdp_text: &[u8]) -> anyhow::Result<Vec<u8>> {
         let text = std::str::from_utf8(sdp_text).map_err(|_| anyhow::anyhow!("SDP is not UTF-8"))?;
         if let Some(out) = self.translate_browser(from, text).await? {
-            self.last_sdp[leg_index(from)] = Some(sdp_text.to_vec());
+            self.leg_mut(from).last_sdp = Some(sdp_text.to_vec());
             return Ok(out);
         }
         let mut sdp = Sdp::parse(text).map_err(|e| anyhow::anyhow!("bad SDP: {e}"))?;
@@ -112,7 +176,7 @@ impl CallMedia {
             let relay = self.relays[idx].as_ref().expect("just created");
             let event_pt = sdp.media(idx).and_then(|m| m.telephone_event_pt());
             if idx == 0 {
-                self.event_pt[leg_index(from)] = event_pt;
+                self.legs[leg_index(from)].event_pt = event_pt;
             }
             if let Some(pt) = event_pt {
                 // Both directions normally use the one number the offer chose.
@@ -125,11 +189,11 @@ impl CallMedia {
             relay.set_timeout_enabled(!sdp.is_hold(idx));
             ports.push(Some(relay.local_port(to)));
         }
-        self.held[leg_index(from)] = sdp.media_count() > 0 && sdp.is_hold(0);
-        self.last_sdp[leg_index(from)] = Some(sdp_text.to_vec());
-        let slot = leg_index(to);
-        self.origin_version[slot] += 1;
-        sdp.set_origin("ha-pbx", self.session_id, self.origin_version[slot], self.engine.advertise());
+        let sender = self.leg_mut(from);
+        sender.held = sdp.media_count() > 0 && sdp.is_hold(0);
+        sender.last_sdp = Some(sdp_text.to_vec());
+        let version = self.next_origin_version(to);
+        sdp.set_origin("ha-pbx", self.session_id, version, self.engine.advertise());
         sdp.rewrite_for_relay(self.engine.advertise(), &ports);
         Ok(sdp.to_string().into_bytes())
     }
@@ -137,8 +201,8 @@ impl CallMedia {
     /// The callee's final answer to the call's first offer. After a 183 with
     /// SDP, a calling browser already has its answer: the 200 repeats it.
     pub async fn translate_final_answer(&mut self, from: Leg, sdp_text: &[u8]) -> anyhow::Result<Vec<u8>> {
-        if let Some(answer) = self.browsers[leg_index(other(from))].as_ref().and_then(BrowserLeg::answer_already_given) {
-            self.last_sdp[leg_index(from)] = Some(sdp_text.to_vec());
+        if let Some(answer) = self.leg(other(from)).browser().and_then(BrowserLeg::answer_already_given) {
+            self.leg_mut(from).last_sdp = Some(sdp_text.to_vec());
             return Ok(answer);
         }
         self.translate(from, sdp_text).await
@@ -155,12 +219,12 @@ impl CallMedia {
     /// desk phone and in the dashboard). Both media paths wait ready.
     pub async fn offer_for_browser_forks(&mut self, caller_offer: &[u8]) -> anyhow::Result<Vec<u8>> {
         let text = std::str::from_utf8(caller_offer).map_err(|_| anyhow::anyhow!("SDP is not UTF-8"))?;
-        if self.browsers.iter().any(Option::is_some) {
+        if self.legs.iter().any(|l| l.browser().is_some()) {
             anyhow::bail!("a browser caller rings browsers only");
         }
         let mut browser = BrowserLeg::new(&self.engine, self.session_id).await?;
         self.forward_device_dtmf(&mut browser, Leg::A);
-        browser.bridge.set_device_signalling_host(self.signalling_hosts[leg_index(Leg::A)]);
+        browser.bridge.set_device_signalling_host(self.leg(Leg::A).signalling_host);
         let offer = browser.sdp_from_device(text).await?;
         self.browser_forks = Some(browser);
         Ok(offer)
@@ -177,7 +241,7 @@ impl CallMedia {
         let Some(bridge) = self.browser_forks.take() else { return };
         if browser {
             self.relays.clear();
-            self.browsers[leg_index(Leg::B)] = Some(bridge);
+            self.leg_mut(Leg::B).media = LegMedia::Browser(bridge);
         }
     }
 
@@ -185,9 +249,11 @@ impl CallMedia {
     /// agent): its bridge goes and the caller's last SDP is offered afresh.
     pub async fn callee_plain_offer(&mut self, caller: Leg) -> anyhow::Result<Vec<u8>> {
         let callee = other(caller);
-        self.browsers[leg_index(callee)] = None;
+        if self.leg(callee).browser().is_some() {
+            self.leg_mut(callee).media = LegMedia::Relayed;
+        }
         self.expect_browser = None;
-        let sdp = self.last_sdp[leg_index(caller)].clone().ok_or_else(|| anyhow::anyhow!("the caller sent no SDP"))?;
+        let sdp = self.leg(caller).last_sdp.clone().ok_or_else(|| anyhow::anyhow!("the caller sent no SDP"))?;
         self.translate(caller, &sdp).await
     }
 
@@ -196,8 +262,8 @@ impl CallMedia {
     /// bridge turns plain SDP into WebRTC SDP.
     async fn translate_browser(&mut self, from: Leg, text: &str) -> anyhow::Result<Option<Vec<u8>>> {
         let to = other(from);
-        let from_browser = self.browsers[leg_index(from)].is_some() || crate::media::webrtc::is_webrtc(text);
-        let to_browser = self.browsers[leg_index(to)].is_some() || self.expect_browser == Some(to);
+        let from_browser = self.leg(from).browser().is_some() || crate::media::webrtc::is_webrtc(text);
+        let to_browser = self.leg(to).browser().is_some() || self.expect_browser == Some(to);
         if !from_browser && !to_browser {
             return Ok(None);
         }
@@ -205,18 +271,19 @@ impl CallMedia {
             anyhow::bail!("a browser joined a call already relayed as plain RTP");
         }
         for (leg, is_browser) in [(from, from_browser), (to, to_browser)] {
-            if is_browser && self.browsers[leg_index(leg)].is_none() {
+            if is_browser && self.leg(leg).browser().is_none() {
                 let mut browser = BrowserLeg::new(&self.engine, self.session_id).await?;
                 self.forward_device_dtmf(&mut browser, other(leg));
-                browser.bridge.set_device_signalling_host(self.signalling_hosts[leg_index(other(leg))]);
-                self.browsers[leg_index(leg)] = Some(browser);
+                browser.bridge.set_device_signalling_host(self.leg(other(leg)).signalling_host);
+                self.leg_mut(leg).media = LegMedia::Browser(browser);
             }
         }
+        let engine = self.engine.clone();
         let mut sdp = text.as_bytes().to_vec();
-        if let Some(b) = self.browsers[leg_index(from)].as_mut() {
-            sdp = b.sdp_from_browser(&self.engine, text).await?;
+        if let Some(b) = self.legs[leg_index(from)].browser_mut() {
+            sdp = b.sdp_from_browser(&engine, text).await?;
         }
-        if let Some(b) = self.browsers[leg_index(to)].as_mut() {
+        if let Some(b) = self.legs[leg_index(to)].browser_mut() {
             sdp = b.sdp_from_device(std::str::from_utf8(&sdp)?).await?;
         }
         Ok(Some(sdp))
@@ -255,33 +322,36 @@ impl CallMedia {
     /// A browser leg on its own bridge (no relay on its side: the device
     /// talks to the bridge), so the media path cannot be re-pointed.
     pub fn has_own_bridge(&self) -> bool {
-        self.browsers.iter().any(Option::is_some) || self.browser_forks.is_some()
+        self.legs.iter().any(|l| l.browser().is_some()) || self.browser_forks.is_some()
     }
 
     /// The offer for a transfer target: `from`'s last SDP carried anew
     /// through the relay. A browser of `from` behind the relay keeps its
     /// bridge; the bridge of the party that left (the other leg) goes.
     pub async fn transfer_offer(&mut self, from: Leg) -> anyhow::Result<Vec<u8>> {
-        self.adapters[leg_index(other(from))] = None;
-        let sdp = self.last_sdp[leg_index(from)].clone().ok_or_else(|| anyhow::anyhow!("the remaining party sent no SDP"))?;
+        let gone = self.leg_mut(other(from));
+        if matches!(gone.media, LegMedia::BrowserBehindRelay(_)) {
+            gone.media = LegMedia::Relayed;
+        }
+        let sdp = self.leg(from).last_sdp.clone().ok_or_else(|| anyhow::anyhow!("the remaining party sent no SDP"))?;
         self.translate_plain(from, &sdp).await
     }
 
     pub fn is_browser(&self, leg: Leg) -> bool {
-        self.browsers[leg_index(leg)].is_some() || self.adapters[leg_index(leg)].is_some()
+        !matches!(self.leg(leg).media, LegMedia::Relayed)
     }
 
     /// `leg`'s device takes key presses as SIP INFO: RFC 4733 events are
     /// held back from it (the call sends INFO for the digits detected).
     pub fn set_takes_info(&mut self, leg: Leg, on: bool) {
-        self.takes_info[leg_index(leg)] = on;
+        self.leg_mut(leg).takes_info = on;
         for relay in self.relays.iter().flatten() {
             relay.set_hold_back_dtmf(leg, on);
         }
     }
 
     pub fn takes_info(&self, leg: Leg) -> bool {
-        self.takes_info[leg_index(leg)]
+        self.leg(leg).takes_info
     }
 
     /// A key `from` pressed as SIP INFO, sent to the device on the other leg
@@ -290,18 +360,19 @@ impl CallMedia {
     /// device on the other side, or one INFO-capable phone to another).
     pub fn dtmf_to_device(&self, from: Leg, digit: char) -> bool {
         let to = other(from);
-        if self.takes_info[leg_index(to)] {
+        if self.leg(to).takes_info {
             return false;
         }
-        match (&self.browsers[leg_index(from)], &self.browsers[leg_index(to)]) {
+        let (sender, receiver) = (self.leg(from), self.leg(to));
+        match (sender.browser(), receiver.browser()) {
             (Some(b), None) => {
                 b.bridge.send_dtmf(digit);
                 true
             }
             // INFO from a browser behind the relay, or from an INFO device.
-            (None, None) if self.takes_info[leg_index(from)] || self.adapters[leg_index(from)].is_some() => {
+            (None, None) if sender.takes_info || matches!(sender.media, LegMedia::BrowserBehindRelay(_)) => {
                 let relay = self.relays.first().and_then(Option::as_ref);
-                match (relay, self.event_pt[leg_index(to)]) {
+                match (relay, receiver.event_pt) {
                     (Some(relay), Some(pt)) => {
                         relay.send_dtmf(to, pt, digit);
                         true
@@ -316,16 +387,39 @@ impl CallMedia {
         }
     }
 
+    /// Key presses of our own (a command: Home Assistant's "Open door", the
+    /// API) for `to`'s device, as RFC 4733 events in the stream it receives.
+    /// False, and nothing sent: it takes them as SIP INFO instead (its `dtmf`
+    /// setting, a browser, or no telephone-event negotiated).
+    pub fn send_keys_to(&self, to: Leg, digits: &str) -> bool {
+        let receiver = self.leg(to);
+        if receiver.takes_info || !matches!(receiver.media, LegMedia::Relayed) {
+            return false;
+        }
+        // A device facing a browser's bridge hears the bridge's stream.
+        if let Some(b) = self.leg(other(to)).browser() {
+            digits.chars().for_each(|d| b.bridge.send_dtmf(d));
+            return true;
+        }
+        match (self.relays.first().and_then(Option::as_ref), receiver.event_pt) {
+            (Some(relay), Some(pt)) => {
+                digits.chars().for_each(|d| relay.send_dtmf(to, pt, d));
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The host `leg`'s device signals from (a new device on that leg after
     /// a transfer replaces it): its media may come from there.
-    pub fn set_signalling_host(&mut self, leg: Leg, host: std::net::IpAddr) {
-        self.signalling_hosts[leg_index(leg)] = Some(host);
+    pub fn set_signalling_host(&mut self, leg: Leg, host: IpAddr) {
+        self.leg_mut(leg).signalling_host = Some(host);
         for relay in self.relays.iter().flatten() {
             relay.set_signalling_host(leg, Some(host));
         }
         // The bridges whose plain side faces that leg's device.
         let forks = self.browser_forks.as_ref().filter(|_| leg == Leg::A);
-        for browser in self.browsers[leg_index(other(leg))].iter().chain(forks) {
+        for browser in self.leg(other(leg)).browser().into_iter().chain(forks) {
             browser.bridge.set_device_signalling_host(Some(host));
         }
     }
@@ -333,8 +427,8 @@ impl CallMedia {
     async fn new_relay(&mut self) -> anyhow::Result<Relay> {
         let mut relay = self.engine.create_relay().await?;
         for leg in [Leg::A, Leg::B] {
-            relay.set_hold_back_dtmf(leg, self.takes_info[leg_index(leg)]);
-            relay.set_signalling_host(leg, self.signalling_hosts[leg_index(leg)]);
+            relay.set_hold_back_dtmf(leg, self.leg(leg).takes_info);
+            relay.set_signalling_host(leg, self.leg(leg).signalling_host);
         }
         if self.dtmf.is_none() {
             self.dtmf = relay.take_dtmf_events();
@@ -349,7 +443,7 @@ impl CallMedia {
 
     /// Whether the last SDP from `leg` asked for hold (sendonly, inactive, c=0.0.0.0).
     pub fn is_held_by(&self, leg: Leg) -> bool {
-        self.held[leg_index(leg)]
+        self.leg(leg).held
     }
 
     /// An offer of our own toward `to` (click-to-dial): G.711 on a new relay.
@@ -360,22 +454,32 @@ impl CallMedia {
             self.relays.push(Some(relay));
         }
         let port = self.relays[0].as_ref().expect("created above").local_port(to);
-        let slot = leg_index(to);
-        self.origin_version[slot] += 1;
-        let sdp = crate::media::sdp::g711_offer(self.engine.advertise(), port, self.session_id, self.origin_version[slot]);
+        let version = self.next_origin_version(to);
+        let sdp = crate::media::sdp::g711_offer(self.engine.advertise(), port, self.session_id, version);
         Ok(sdp.to_string().into_bytes())
+    }
+
+    /// The o= version for the next SDP toward `to`.
+    fn next_origin_version(&mut self, to: Leg) -> u64 {
+        let leg = self.leg_mut(to);
+        leg.origin_version += 1;
+        leg.origin_version
     }
 
     /// Resolves when every relay of the call has seen no media for the timeout.
     pub async fn timed_out(&self) {
-        match &self.browsers {
-            [Some(a), Some(b)] => {
+        match (self.legs[0].browser(), self.legs[1].browser()) {
+            (Some(a), Some(b)) => {
                 return tokio::select! { _ = a.bridge.timed_out() => {}, _ = b.bridge.timed_out() => {} };
             }
-            [Some(one), None] | [None, Some(one)] => return one.bridge.timed_out().await,
-            [None, None] => {}
+            (Some(one), None) | (None, Some(one)) => return one.bridge.timed_out().await,
+            (None, None) => {}
         }
-        if let Some(a) = self.adapters.iter().flatten().next() {
+        let behind_relay = self.legs.iter().find_map(|l| match &l.media {
+            LegMedia::BrowserBehindRelay(b) => Some(b),
+            _ => None,
+        });
+        if let Some(a) = behind_relay {
             // Its bridge notices a closed tab; the relay goes on carrying media.
             let relays: Vec<&Relay> = self.relays.iter().flatten().collect();
             return match relays.first() {

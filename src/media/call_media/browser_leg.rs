@@ -99,17 +99,17 @@ impl BrowserLeg {
     pub async fn sdp_from_device(&mut self, text: &str) -> anyhow::Result<Vec<u8>> {
         let sdp = Sdp::parse(text).map_err(|e| anyhow::anyhow!("bad SDP: {e}"))?;
         if let Some((rtp, _)) = sdp.media_endpoint(0) {
-            self.bridge.set_plain_peer(rtp);
+            self.bridge.set_device_peer(rtp);
         }
         let video = offered_video(&sdp);
         if let Some((rtp, rtcp)) = video.as_ref().and_then(|v| sdp.media_endpoint(v.index)) {
             // Without a=rtcp, RTCP is on the next port (RFC 3550).
             let rtcp = rtcp.unwrap_or_else(|| std::net::SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)));
-            self.bridge.set_plain_video_peer(rtp, rtcp);
+            self.bridge.set_device_video_peer(rtp, rtcp);
         }
         self.device_te = sdp.telephone_event_pt();
         let te_clock = |pt: u8| sdp.media(0).and_then(|m| m.rtpmap(pt)).map_or(8000, |m| m.clock_rate);
-        self.bridge.set_plain_telephone_event(self.device_te.map(|pt| (pt, te_clock(pt))));
+        self.bridge.set_device_telephone_event(self.device_te.map(|pt| (pt, te_clock(pt))));
         if let (Some(_), Some(reoffer)) = (self.codec, self.browser_reoffer.take()) {
             // The device answered the browser's re-INVITE: answer the browser.
             let answer = self.bridge.reanswer_browser(&reoffer).await?.into_bytes();
@@ -161,7 +161,7 @@ impl BrowserLeg {
 
     fn device_sdp(&mut self, engine: &MediaEngine, codecs: &[DeviceCodec], te: Option<u8>, direction: Direction) -> Vec<u8> {
         self.version += 1;
-        let mut text = plain_sdp(engine.advertise(), self.bridge.plain_port(), codecs, te, direction, self.session_id, self.version).to_string();
+        let mut text = plain_sdp(engine.advertise(), self.bridge.device_port(), codecs, te, direction, self.session_id, self.version).to_string();
         if let Some((formats, direction, refused)) = &self.video_to_device {
             // Port 0 when no format is left on both sides.
             text.push_str(&video_section(self.bridge.video_port(), formats, *direction, *refused));
