@@ -238,6 +238,10 @@ def test_agent_entities_appear_and_announce_calls_the_phone(pbx_factory, broker,
     want = {"button.front_door_answer_with_ai": "Front door Answer with AI",
             "notify.front_door_announce": "Front door Announce"}
     procs.wait_until(lambda: set(want) <= set(ha.states()), 30, interval=0.2, what="the agent's entities in HA")
+    # HA lists an entity before it has read its availability; a notify entity
+    # that is still unavailable drops the message (the flake of issue 14).
+    for eid in want:
+        ha.wait_state(eid, lambda s: s["state"] != "unavailable", timeout=30)
     states = ha.states()
     for eid, name in want.items():
         assert states[eid]["attributes"].get("friendly_name") == name, (eid, states[eid]["attributes"])
