@@ -13,5 +13,6 @@ pub mod fuzzing;
 pub mod http;
 pub mod media;
 pub mod mqtt;
+pub mod phone_settings;
 pub mod sip;
 pub mod storage;

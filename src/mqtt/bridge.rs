@@ -5,17 +5,18 @@
 //! SIP side only ever touches the in-process bus.
 use super::commands;
 use super::connection::{self, ConnEvent, WINDOW};
-use super::pbx::{CallControl, PbxView};
+use super::pbx::{CallControl, PbxView, SettingsControl};
 use super::model::Model;
 use super::outbox::{Msg, Outbox};
 use super::topics::Topics;
 use crate::config::MqttConfig;
 use crate::events::PbxEvent;
+use crate::phone_settings::Change;
 use crate::sip::core::now_unix;
 use rumqttc::{AsyncClient, QoS};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::{broadcast, mpsc, Notify};
 
 /// Events kept while the broker is away.
 pub const MAX_QUEUED_EVENTS: usize = 1000;
@@ -30,11 +31,15 @@ pub struct Bridge<P> {
     client: AsyncClient,
     broker: String,
     failures: u64,
+    /// Extensions whose setting command finished (applied or refused):
+    /// their settings are published again.
+    settings_done: mpsc::UnboundedSender<String>,
+    settings_rx: Option<mpsc::UnboundedReceiver<String>>,
 }
 
 pub async fn run<P>(pbx: P, cfg: MqttConfig, mut events: broadcast::Receiver<PbxEvent>, refresh: Arc<Notify>)
 where
-    P: PbxView + CallControl + Clone,
+    P: PbxView + CallControl + SettingsControl + Clone,
 {
     let topics = Topics::new(&cfg.base_topic, &cfg.discovery_prefix);
     let (client, mut conn, el_task) = connection::spawn(connection::options(&cfg, &topics));
@@ -42,6 +47,7 @@ where
     let _el_guard = AbortOnDrop(el_task);
     let mut b = Bridge::new(pbx, topics, client, format!("{}:{}", cfg.host, cfg.port));
     b.resync(true);
+    let mut settings_done = b.settings_rx.take().unwrap_or_else(|| mpsc::unbounded_channel().1);
     let mut tick = tokio::time::interval(RESYNC_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -58,6 +64,7 @@ where
                 Some(c) => b.on_conn(c),
                 None => break,
             },
+            Some(ext) = settings_done.recv() => b.settings_changed(&ext),
             _ = refresh.notified() => b.resync(false),
             _ = tick.tick() => b.resync(false),
         }
@@ -72,9 +79,19 @@ impl Drop for AbortOnDrop {
     }
 }
 
-impl<P: PbxView + CallControl + Clone> Bridge<P> {
+impl<P: PbxView + CallControl + SettingsControl + Clone> Bridge<P> {
     pub fn new(pbx: P, topics: Topics, client: AsyncClient, broker: String) -> Self {
-        Bridge { pbx, model: Model::new(topics), outbox: Outbox::new(MAX_QUEUED_EVENTS, WINDOW), client, broker, failures: 0 }
+        let (settings_done, rx) = mpsc::unbounded_channel();
+        Bridge {
+            pbx,
+            model: Model::new(topics),
+            outbox: Outbox::new(MAX_QUEUED_EVENTS, WINDOW),
+            client,
+            broker,
+            failures: 0,
+            settings_done,
+            settings_rx: Some(rx),
+        }
     }
 
     fn push(&mut self, msgs: Vec<Msg>) {
@@ -91,6 +108,8 @@ impl<P: PbxView + CallControl + Clone> Bridge<P> {
         for ext in self.model.extensions() {
             let msgs = self.model.set_contacts(&ext, self.pbx.contacts(&ext));
             self.push(msgs);
+            let msgs = self.model.set_settings(&ext, self.pbx.settings(&ext).as_ref(), false);
+            self.push(msgs.into_iter().collect());
         }
         let msgs = self.model.reconcile(&self.pbx.live_calls(), add_missing);
         self.push(msgs);
@@ -172,12 +191,15 @@ impl<P: PbxView + CallControl + Clone> Bridge<P> {
         }
     }
 
-    fn command(&self, topic: &str, id: &str, verb: &str, payload: &[u8]) {
+    fn command(&mut self, topic: &str, id: &str, verb: &str, payload: &[u8]) {
         let shown = String::from_utf8_lossy(&payload[..payload.len().min(64)]).into_owned();
         let Some(ext) = self.model.ext_of_id(id) else {
             tracing::warn!(%topic, payload = %shown, "MQTT command ignored: no extension `{id}`");
             return;
         };
+        if Change::is_field(verb) {
+            return self.setting(topic, ext, verb, payload, shown);
+        }
         let plan = commands::parse(verb, payload)
             .and_then(|v| commands::plan(&ext, v, &self.model.oldest_first(self.pbx.calls_of(&ext))));
         let actions = match plan {
@@ -198,6 +220,35 @@ impl<P: PbxView + CallControl + Clone> Bridge<P> {
                 }
             }
         });
+    }
+
+    /// DND or a forward from Home Assistant. Whether it is refused here
+    /// (payload) or by the PBX (unknown target, storage), the settings are
+    /// published again, so Home Assistant shows what holds.
+    fn setting(&mut self, topic: &str, ext: String, field: &str, payload: &[u8], shown: String) {
+        let change = match Change::parse(field, payload) {
+            Ok(c) => c,
+            Err(why) => {
+                tracing::warn!(%topic, payload = %shown, extension = %ext, field, "MQTT setting rejected: {why}");
+                return self.settings_changed(&ext);
+            }
+        };
+        tracing::info!(%topic, payload = %shown, "MQTT command");
+        let pbx = self.pbx.clone();
+        let done = self.settings_done.clone();
+        let (topic, field) = (topic.to_string(), field.to_string());
+        tokio::spawn(async move {
+            if let Err(why) = pbx.change_setting(&ext, change).await {
+                tracing::warn!(%topic, payload = %shown, extension = %ext, %field, "MQTT setting rejected: {why}");
+            }
+            let _ = done.send(ext);
+        });
+    }
+
+    /// Publish an extension's settings as they are now, even unchanged.
+    pub fn settings_changed(&mut self, ext: &str) {
+        let msgs = self.model.set_settings(ext, self.pbx.settings(ext).as_ref(), true);
+        self.push(msgs.into_iter().collect());
     }
 
     /// Hand queued messages to the client, as many as the window allows.

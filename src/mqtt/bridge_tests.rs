@@ -2,6 +2,7 @@
 //! event loop is never polled, so what the bridge gives it can be read back.
 use super::*;
 use crate::mqtt::pbx::{ExtensionInfo, LiveCall};
+use crate::phone_settings::{self, Settings, Table};
 use crate::sip::control::ControlError;
 use async_trait::async_trait;
 use rumqttc::{EventLoop, MqttOptions, Request};
@@ -16,6 +17,7 @@ struct State {
     calls: Vec<LiveCall>,
     log: Vec<String>,
     agent: bool,
+    settings: Table,
 }
 
 #[derive(Clone, Default)]
@@ -68,6 +70,19 @@ impl CallControl for FakePbx {
     async fn announce(&self, ext: &str, text: &str) -> Result<String, ControlError> {
         self.0.lock().unwrap().log.push(format!("announce {ext} {text}"));
         Ok("ann".into())
+    }
+}
+
+#[async_trait]
+impl SettingsControl for FakePbx {
+    fn settings(&self, e: &str) -> Option<Settings> {
+        let s = self.0.lock().unwrap();
+        s.exts.iter().any(|x| x.extension == e).then(|| s.settings.effective(e, Settings::default()))
+    }
+    async fn change_setting(&self, e: &str, c: Change) -> Result<Settings, String> {
+        phone_settings::check(e, &c, |n| ["101", "102"].contains(&n))?;
+        self.0.lock().unwrap().settings.apply(e, c);
+        Ok(self.settings(e).unwrap_or_default())
     }
 }
 
@@ -257,4 +272,38 @@ async fn agent_commands_reach_the_pbx_and_its_entities_follow_the_agent() {
     let mut log = pbx.0.lock().unwrap().log.clone();
     log.sort();
     assert_eq!(log, ["announce 101 Someone is at the front door", "answer_ai c1"]);
+}
+
+#[tokio::test]
+async fn settings_commands_apply_and_every_one_republishes_the_settings() {
+    let (mut b, mut el, _pbx) = setup();
+    let mut done = b.settings_rx.take().unwrap();
+    b.on_conn(ConnEvent::Connected);
+    let sent = flush(&mut b, &mut el);
+    let settings = |sent: &[(String, String)]| -> Vec<serde_json::Value> {
+        sent.iter().filter(|(t, _)| t == "ha_pbx/ext/102/settings").map(|(_, p)| serde_json::from_str(p).unwrap()).collect()
+    };
+    assert_eq!(settings(&sent).len(), 1, "retained at connect: {sent:#?}");
+    assert_eq!(settings(&sent)[0]["dnd"], false);
+    let cmd = |b: &mut Bridge<FakePbx>, topic: &str, payload: &str| {
+        b.on_conn(ConnEvent::Message { topic: topic.into(), payload: payload.as_bytes().to_vec() })
+    };
+    cmd(&mut b, "ha_pbx/ext/102/cmd/dnd", "ON");
+    b.settings_changed(&done.recv().await.unwrap());
+    let got = settings(&flush(&mut b, &mut el));
+    assert_eq!((got.len(), &got[0]["dnd"]), (1, &serde_json::json!(true)));
+    cmd(&mut b, "ha_pbx/ext/102/cmd/forward_busy", "101");
+    b.settings_changed(&done.recv().await.unwrap());
+    assert_eq!(settings(&flush(&mut b, &mut el))[0]["forward_busy"], "101");
+    // Refused by the PBX (no such number) or here (not ON/OFF): the same state again.
+    cmd(&mut b, "ha_pbx/ext/102/cmd/forward_busy", "999");
+    b.settings_changed(&done.recv().await.unwrap());
+    let got = settings(&flush(&mut b, &mut el));
+    assert_eq!((got.len(), &got[0]["forward_busy"], &got[0]["dnd"]), (1, &serde_json::json!("101"), &serde_json::json!(true)));
+    cmd(&mut b, "ha_pbx/ext/102/cmd/dnd", "maybe");
+    let got = settings(&flush(&mut b, &mut el));
+    assert_eq!((got.len(), &got[0]["dnd"]), (1, &serde_json::json!(true)), "republished at once, unchanged");
+    // A resync with nothing changed publishes nothing.
+    b.resync(false);
+    assert!(settings(&flush(&mut b, &mut el)).is_empty());
 }

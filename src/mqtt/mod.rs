@@ -1,5 +1,5 @@
 //! MQTT bridge to Home Assistant: device discovery, call state and events
-//! out; hang up, answer, dial, DTMF and transfer in. Topics: docs/mqtt.md.
+//! out; hang up, answer, dial, DTMF and transfer in; DND and forwards both ways. Topics: docs/mqtt.md.
 //!
 //! ```text
 //!  EventBus ──► bridge (task) ──► model (sans-IO: call_state, payloads, discovery)
@@ -22,9 +22,10 @@ mod discovery;
 mod model;
 mod outbox;
 mod payloads;
+mod settings;
 mod topics;
 
-pub use pbx::{CallControl, ExtensionInfo, LiveCall, PbxView};
+pub use pbx::{CallControl, ExtensionInfo, LiveCall, PbxView, SettingsControl};
 
 use crate::config::MqttConfig;
 use crate::events::PbxEvent;
@@ -49,7 +50,7 @@ impl MqttBridge {
     /// Start on any PBX (tests use fakes).
     pub fn start_with<P>(config: MqttConfig, pbx: P, events: broadcast::Receiver<PbxEvent>) -> anyhow::Result<Self>
     where
-        P: PbxView + CallControl + Clone,
+        P: PbxView + CallControl + SettingsControl + Clone,
     {
         check_topic("mqtt.base_topic", &config.base_topic)?;
         check_topic("mqtt.discovery_prefix", &config.discovery_prefix)?;

@@ -8,8 +8,10 @@ use super::pbx::{ExtensionInfo, LiveCall};
 use super::discovery;
 use super::outbox::Msg;
 use super::payloads;
+use super::settings;
 use super::topics::{object_id, Topics};
 use crate::events::PbxEvent;
+use crate::phone_settings::Settings;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -36,6 +38,8 @@ pub struct Model {
     removed: BTreeSet<String>,
     /// The AI agent runs: extension devices offer its entities.
     agent: bool,
+    /// Last published DND and forwards per extension.
+    settings: HashMap<String, Value>,
 }
 
 impl Model {
@@ -51,6 +55,7 @@ impl Model {
             bridge: None,
             removed: BTreeSet::new(),
             agent: false,
+            settings: HashMap::new(),
         }
     }
 
@@ -86,6 +91,7 @@ impl Model {
             self.contacts.remove(ext);
             self.published.remove(ext);
             self.last_callers.remove(ext);
+            self.settings.remove(ext);
         }
         let changed: Vec<String> = new.iter().filter(|(k, v)| self.exts.get(*k) != Some(v)).map(|(k, _)| k.clone()).collect();
         self.exts = new;
@@ -110,6 +116,20 @@ impl Model {
         }
         self.agent = agent;
         self.exts.keys().map(|ext| self.discovery_msg(ext)).collect()
+    }
+
+    /// An extension's DND and forwards as they are now; `force` publishes
+    /// them even unchanged (after a rejected command, so that Home
+    /// Assistant shows what holds).
+    pub fn set_settings(&mut self, ext: &str, s: Option<&Settings>, force: bool) -> Option<Msg> {
+        let e = self.exts.get(ext)?;
+        let v = settings::state(s?);
+        if !force && self.settings.get(ext) == Some(&v) {
+            return None;
+        }
+        let msg = Msg::state(self.topics.ext(&e.id, settings::STATE_LEAF), v.to_string());
+        self.settings.insert(ext.to_string(), v);
+        Some(msg)
     }
 
     /// Registered contacts of an extension changed (or may have).
@@ -210,6 +230,11 @@ impl Model {
                 out.push(Msg::state(self.topics.ext(&e.id, "last_caller"), v.to_string()));
             }
         }
+        for (ext, v) in &self.settings {
+            if let Some(e) = self.exts.get(ext) {
+                out.push(Msg::state(self.topics.ext(&e.id, settings::STATE_LEAF), v.to_string()));
+            }
+        }
         if let Some(v) = &self.last_call {
             out.push(Msg::state(self.topics.last_call(), v.to_string()));
         }
@@ -235,7 +260,8 @@ impl Model {
     fn discovery_msg(&self, ext: &str) -> Msg {
         let e = &self.exts[ext];
         let t = &self.topics;
-        Msg::state(t.discovery(&t.ext_device_id(&e.id)), discovery::ext_config_doorbell(discovery::ext_config(t, ext, &e.id, e.name.as_deref(), self.agent), t, &e.id, e.doorbell, e.door_open.as_deref()).to_string())
+        let config = discovery::ext_config_doorbell(discovery::ext_config(t, ext, &e.id, e.name.as_deref(), self.agent), t, &e.id, e.doorbell, e.door_open.as_deref());
+        Msg::state(t.discovery(&t.ext_device_id(&e.id)), settings::with_components(config, t, &e.id).to_string())
     }
 
     /// Empty retained messages: Home Assistant drops the device, the broker
@@ -246,6 +272,7 @@ impl Model {
             Msg::clear(t.discovery(&t.ext_device_id(id))),
             Msg::clear(t.ext(id, "state")),
             Msg::clear(t.ext(id, "last_caller")),
+            Msg::clear(t.ext(id, settings::STATE_LEAF)),
         ]
     }
 

@@ -141,11 +141,12 @@ fn removed_extensions_are_cleared_and_stay_cleared_on_republish() {
             "homeassistant/device/ha_pbx_ext_102/config",
             "ha_pbx/ext/102/state",
             "ha_pbx/ext/102/last_caller",
+            "ha_pbx/ext/102/settings",
             "ha_pbx/devices",
             "ha_pbx/state"
         ]
     );
-    assert!(out[..3].iter().all(|m| m.payload.is_empty() && m.retain));
+    assert!(out[..4].iter().all(|m| m.payload.is_empty() && m.retain));
     let all = m.discovery_all();
     assert!(all.iter().any(|x| x.topic == "homeassistant/device/ha_pbx_ext_102/config" && x.payload.is_empty()));
     // Back again: announced, not removed.
@@ -162,7 +163,7 @@ fn stale_devices_of_an_earlier_run_are_removed_once() {
     let old = vec!["ha_pbx_ext_101".to_string(), "ha_pbx_ext_103".to_string(), "someone_else".to_string()];
     let out = m.stale_devices(&old);
     assert_eq!(topics(&out)[0], "homeassistant/device/ha_pbx_ext_103/config");
-    assert_eq!(out.len(), 3);
+    assert_eq!(out.len(), 4);
     assert!(m.stale_devices(&old).is_empty());
 }
 
@@ -214,4 +215,23 @@ fn a_doorbell_that_calls_fires_ring_and_its_device_has_the_open_door_button() {
     // Called, the doorbell does not ring.
     let out = m.on_event(&PbxEvent::Ringing { call_id: "d".into(), caller: "102".into(), callee: "101".into() }, 0);
     assert!(!out.iter().any(|x| x.payload == "ring"));
+}
+
+#[test]
+fn settings_are_published_when_changed_or_forced_and_kept_for_snapshots() {
+    use crate::phone_settings::Settings;
+    let mut m = model();
+    let on = Settings { dnd: true, ..Default::default() };
+    assert!(m.set_settings("555", Some(&on), true).is_none(), "not an extension");
+    assert!(m.set_settings("102", None, true).is_none(), "no settings");
+    let msg = m.set_settings("102", Some(&on), false).expect("first time");
+    assert_eq!((msg.topic.as_str(), msg.retain), ("ha_pbx/ext/102/settings", true));
+    assert_eq!(json_of(&msg)["dnd"], true);
+    assert!(m.set_settings("102", Some(&on), false).is_none(), "unchanged");
+    assert!(m.set_settings("102", Some(&on), true).is_some(), "forced: published unchanged");
+    assert!(m.states_all().iter().any(|x| x.topic == "ha_pbx/ext/102/settings"));
+    let d = m.discovery_all();
+    let c = json_of(d.iter().find(|x| x.topic == "homeassistant/device/ha_pbx_ext_102/config").unwrap());
+    assert_eq!(c["cmps"]["dnd"]["p"], "switch");
+    assert_eq!(c["cmps"]["forward_busy"]["p"], "text");
 }

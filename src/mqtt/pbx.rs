@@ -2,6 +2,7 @@
 //! directory and registrations (`PbxView`) and acting on calls
 //! (`CallControl`). The bridge is generic over them so its tests run on fakes.
 use crate::sip::control::{self, ControlError};
+use crate::phone_settings::{Change, Settings};
 use crate::sip::core::SipCoreRef;
 use async_trait::async_trait;
 
@@ -50,6 +51,25 @@ pub trait CallControl: Send + Sync + 'static {
     async fn answer_with_agent(&self, call_id: &str) -> Result<(), ControlError>;
     /// The AI agent calls `extension` and speaks `text`. Returns the call's id.
     async fn announce(&self, extension: &str, text: &str) -> Result<String, ControlError>;
+}
+
+/// Do-not-disturb and forwards, read and changed from Home Assistant.
+#[async_trait]
+pub trait SettingsControl: Send + Sync + 'static {
+    /// None: not an extension.
+    fn settings(&self, extension: &str) -> Option<Settings>;
+    /// Checks, stores and applies `change`; the error names the field.
+    async fn change_setting(&self, extension: &str, change: Change) -> Result<Settings, String>;
+}
+
+#[async_trait]
+impl SettingsControl for SipCoreRef {
+    fn settings(&self, extension: &str) -> Option<Settings> {
+        self.phone_settings_of(extension)
+    }
+    async fn change_setting(&self, extension: &str, change: Change) -> Result<Settings, String> {
+        crate::sip::settings::change(self, extension, change).await
+    }
 }
 
 fn live(c: crate::sip::b2bua::registry::CallInfo) -> LiveCall {

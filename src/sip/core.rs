@@ -41,6 +41,8 @@ pub struct SipCore {
     pub(in crate::sip) websockets: super::conn_limit::ConnGate,
     /// `security.max_calls_per_extension`: one permit per call an extension places.
     pub(in crate::sip) call_slots: super::conn_limit::ConnGate<String>,
+    /// DND and forwards changed from Home Assistant (over the config's).
+    pub(in crate::sip) phone_settings: crate::phone_settings::Shared,
 }
 
 pub type SipCoreRef = Arc<SipCore>;

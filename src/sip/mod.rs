@@ -15,6 +15,7 @@ pub mod guard;
 pub mod registrar;
 pub mod router;
 pub mod server;
+pub mod settings;
 pub mod stateless;
 pub mod tls_cert;
 pub mod transports;

@@ -76,6 +76,10 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
     if !restored.is_empty() {
         tracing::info!(bindings = restored.len(), "registrations restored from storage");
     }
+    let (settings, skipped) = crate::phone_settings::Table::from_rows(store.phone_settings().await?);
+    for why in skipped {
+        tracing::warn!("stored phone setting ignored: {why}");
+    }
     let reg = &config.sip.registration;
     let websockets = ConnGate::new(ConnLimits { total: sec.max_websockets, per_ip: sec.max_websockets_per_ip });
     let call_slots = ConnGate::new(ConnLimits { total: usize::MAX, per_ip: sec.max_calls_per_extension });
@@ -105,6 +109,7 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
         listeners,
         websockets,
         call_slots,
+        phone_settings: crate::phone_settings::Shared::new(settings),
     });
     tokio::spawn(async move { endpoint.serve().await });
     tokio::spawn(super::router::serve(core.clone(), incoming));

@@ -10,6 +10,7 @@ mod calls;
 pub mod credentials;
 mod extensions;
 mod messages;
+mod phone_settings;
 
 pub use binding_writer::{BindingWriter, spawn_binding_writer};
 pub use bindings::{BindingOp, BindingRow};

@@ -69,7 +69,8 @@ fn member_numbers(core: &SipCoreRef, plan: &Plan, caller: &str) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     // A member on do-not-disturb is not rung (a group of one, the forwarding
     // extension itself, has decided before).
-    let dnd = |n: &str| core.config.extension(n).is_some_and(|e| e.dnd);
+    // As set now: the config's `dnd`, or Home Assistant's switch.
+    let dnd = |n: &str| core.phone_settings_of(n).is_some_and(|s| s.dnd);
     numbers.retain(|n| n != caller && !dnd(n) && seen.insert(n.clone()));
     numbers
 }

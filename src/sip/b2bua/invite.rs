@@ -38,9 +38,9 @@ pub async fn handle_invite(core: SipCoreRef, mut tx: Transaction, source: Socket
             return reply(&core, &mut tx, StatusCode::ServiceUnavailable).await;
         }
     };
-    // Do not disturb and forwards first; then a group, or the extension.
+    // Do not disturb and forwards first (the config's, or as Home Assistant set them); then a group, or the extension.
     let dialled = callee.clone();
-    let (callee, route) = forward::resolve(&dialled, |n| core.config.extension(n).map(|e| (e.forward.clone(), e.dnd)));
+    let (callee, route) = forward::resolve(&dialled, |n| core.route_settings(n));
     let mut agent_note = AgentInvite::default();
     let callee = match (callee.as_str(), &core.config.agent) {
         (AGENT_MEMBER, Some(a)) => a.extension.clone(),
