@@ -15,3 +15,4 @@ pub mod media;
 pub mod mqtt;
 pub mod sip;
 pub mod storage;
+pub mod trunk;

@@ -6,12 +6,15 @@ pub mod agent;
 mod forward;
 mod groups;
 mod listen;
+pub mod trunks;
+mod trunk_checks;
 mod validate;
 
 pub use agent::{AgentConfig, BrainConfig, HandoffRule, HomeAssistantApi, SttConfig, TtsConfig};
 pub use forward::ForwardConfig;
 pub use groups::{GroupConfig, GroupStrategy, AGENT_MEMBER};
 pub use listen::{ListenAddr, Transport};
+pub use trunks::{InboundHost, OutboundRoute, TrunkConfig, TrunkTransport};
 
 use anyhow::Context;
 use serde::Deserialize;
@@ -47,6 +50,12 @@ pub struct Config {
     /// The built-in AI voice agent; off when absent.
     #[serde(default)]
     pub agent: Option<AgentConfig>,
+    /// SIP accounts at phone providers (the phone network).
+    #[serde(default)]
+    pub trunks: Vec<TrunkConfig>,
+    /// Which extensions may call which numbers out, over which trunk.
+    #[serde(default)]
+    pub outbound_routes: Vec<OutboundRoute>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -452,6 +461,11 @@ impl Config {
     /// The ring group dialled as `number`, if it is one.
     pub fn group(&self, number: &str) -> Option<&GroupConfig> {
         self.groups.iter().find(|g| g.extension == number)
+    }
+
+    /// The trunk named `name`.
+    pub fn trunk(&self, name: &str) -> Option<&TrunkConfig> {
+        self.trunks.iter().find(|t| t.name == name)
     }
 
     fn resolve_paths(&mut self, base: &Path) {

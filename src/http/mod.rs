@@ -101,6 +101,8 @@ async fn health(State(core): State<SipCoreRef>) -> Json<serde_json::Value> {
         "sip_transactions": tx.running_transactions,
         "sip_finished_transactions": tx.finished_transactions,
         "sip_waiting_ack": tx.waiting_ack,
+        // Each trunk: registration state and last error, provider address, last caller.
+        "trunks": core.trunks.snapshot(),
         // The AI agent: null without one; false until its greeting and apology are rendered.
         "agent": core.agent.get().map(|a| serde_json::json!({
             "extension": a.extension,

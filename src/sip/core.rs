@@ -41,6 +41,8 @@ pub struct SipCore {
     pub websockets: super::conn_limit::ConnGate,
     /// `security.max_calls_per_extension`: one permit per call an extension places.
     pub call_slots: super::conn_limit::ConnGate<String>,
+    /// Each trunk's registration, provider address and last caller.
+    pub trunks: crate::trunk::TrunkTable,
 }
 
 pub type SipCoreRef = Arc<SipCore>;

@@ -15,6 +15,7 @@ pub mod router;
 pub mod server;
 pub mod stateless;
 pub mod tls_cert;
+pub mod trunk;
 pub mod transports;
 pub mod udp_socket;
 pub mod websocket;

@@ -59,7 +59,7 @@ pub async fn dial_with(core: SipCoreRef, from: &str, to: &str, agent_note: Agent
             Some(webrtc) if is_browser(b) => webrtc,
             _ => &offer,
         };
-        match fork::start(&core, b, to, offer, Vec::new(), report) {
+        match fork::start(&core, b, to, offer, Vec::new(), None, report) {
             Ok(d) => {
                 forks.push(d);
                 hosts.push(b.source_ip());

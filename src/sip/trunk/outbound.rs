@@ -1,0 +1,77 @@
+//! A call out over a trunk: the route has allowed it (`crate::trunk::routes`);
+//! this builds how it is presented to the provider (From and the identity
+//! headers carry the trunk's caller ID, the credential answers its 401/407)
+//! and hands it to the B2BUA like any other call, media through the relay.
+use crate::sip::b2bua::call::{self, CallSetup};
+use crate::sip::b2bua::fork::Presented;
+use crate::sip::core::SipCoreRef;
+use crate::sip::registrar::bindings::Binding;
+use rsipstack::sip::{Header, StatusCode};
+use rsipstack::transaction::transaction::Transaction;
+use std::net::SocketAddr;
+
+pub struct OutCall {
+    pub caller: String,
+    pub dialled: String,
+    pub trunk: String,
+    /// The number as the provider gets it (strip and prepend applied).
+    pub number: String,
+}
+
+pub async fn run(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, out: OutCall) {
+    let Some(t) = core.config.trunk(&out.trunk).cloned() else {
+        return reply(&core, &mut tx, StatusCode::ServerInternalError).await;
+    };
+    let server = match core.trunks.server(&t.name) {
+        Some(a) => Ok(a),
+        None => super::resolve(&t).await,
+    };
+    let built = server.and_then(|server| {
+        let callee = super::provider_uri(&t, Some(&out.number))?;
+        let identity = t.caller_id.as_deref().or(t.username.as_deref()).unwrap_or("anonymous");
+        let mut from = super::provider_uri(&t, Some(identity))?;
+        from.params.clear();
+        let binding = Binding {
+            contact_uri: callee.to_string(),
+            source: server.to_string(),
+            transport: t.transport.as_str().into(),
+            expires_at: i64::MAX,
+            call_id: String::new(),
+            cseq: 0,
+            user_agent: None,
+            instance_id: None,
+            reg_id: None,
+            registered_at: 0,
+        };
+        let id = format!("<{from}>");
+        let headers = vec![Header::Other("P-Asserted-Identity".into(), id.clone()), Header::Other("P-Preferred-Identity".into(), id)];
+        Ok((binding, Presented { from, credential: super::credential(&t), headers }))
+    });
+    let (binding, presented) = match built {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(caller = %out.caller, trunk = %t.name, error = %e, "call out refused with 503: the provider cannot be reached");
+            return reply(&core, &mut tx, StatusCode::ServiceUnavailable).await;
+        }
+    };
+    tracing::info!(caller = %out.caller, dialled = %out.dialled, trunk = %t.name, number = %out.number, "call out over the trunk");
+    call::run(CallSetup {
+        core,
+        tx,
+        source,
+        caller: out.caller,
+        callee: out.dialled,
+        bindings: vec![binding],
+        handoff: None,
+        agent_note: Default::default(),
+        group: None,
+        trunk: Some(presented),
+    })
+    .await;
+}
+
+async fn reply(core: &SipCoreRef, tx: &mut Transaction, status: StatusCode) {
+    let mut resp = core.endpoint.make_response(&tx.original, status, None);
+    crate::sip::auth::request::ensure_to_tag(&mut resp);
+    let _ = tx.respond(resp).await;
+}
