@@ -1,0 +1,208 @@
+"""SIP trunks against a real provider: a Kamailio configured by the test as
+the phone provider (registrar with digest, 407 on the calls ha-pbx places,
+routing to a "PSTN phone", a baresip registered there). Extensions are
+baresips on ha-pbx. What ha-pbx sent is read at the provider (its xlog
+lines), audio by its content (each side's tone).
+
+One provider, one ha-pbx and the phones are shared by the module (start-up
+is most of the cost); each test marks the provider's log before it acts."""
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.request
+
+import pytest
+
+from harness import audio, procs
+from harness.baresip import Baresip
+from harness.kamailio import Provider
+from harness.pbx import Pbx
+from harness.sipp import Sipp
+
+TRUNK_USER, TRUNK_PW = "4930123456", "trunk-secret"
+CALLER_ID = "+4930123456"
+DID = "4930123457"          # rings 102 (dids); anything else on the trunk rings 101 (inbound)
+PSTN, PSTN_PW = "4917012345", "pstn-secret"   # the phone out in the network
+BAD_USER = "4930999000"     # a second trunk whose password is wrong
+DIALLED, SENT = "0301234567", "+49301234567"  # prefix 0, strip 1, prepend +49
+
+
+class Rig:
+    pass
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory, signals):
+    workdir = tmp_path_factory.mktemp("trunk")
+    reg = procs.ProcessRegistry()
+    r = Rig()
+    try:
+        r.provider = Provider(workdir, reg, users={TRUNK_USER: TRUNK_PW, PSTN: PSTN_PW, BAD_USER: "the-right-one"},
+                              trunk=TRUNK_USER, pstn=PSTN).start()
+        r.ip_host_port = procs.free_port("sip")
+        trunks = [
+            {"name": "provider", "server": r.provider.addr, "username": TRUNK_USER, "password": TRUNK_PW,
+             "caller_id": CALLER_ID, "inbound": "101", "dids": {DID: "102"}, "expires_secs": 6},
+            {"name": "wrongpw", "server": r.provider.addr, "username": BAD_USER, "password": "not-it"},
+            {"name": "iptrunk", "server": "127.0.0.1:5060", "register": False,
+             "inbound_hosts": [f"127.0.0.1:{r.ip_host_port}"], "inbound": "103"},
+        ]
+        routes = [{"prefix": "0", "trunk": "provider", "strip": 1, "prepend": "+49", "extensions": ["101"]}]
+        r.pbx = Pbx(workdir / "pbx", reg, overrides={"trunks": trunks, "outbound_routes": routes}).start()
+        r.ext = {}
+        for ext, src in (("101", signals["tone440"]), ("102", signals["tone440"])):
+            r.ext[ext] = Baresip(workdir, reg, ext, user=ext, domain=f"127.0.0.1:{r.pbx.sip_port}",
+                                 password=r.pbx.passwords[ext], source=src).start()
+        r.pstn = Baresip(workdir, reg, "pstn", user=PSTN, domain=r.provider.addr, password=PSTN_PW,
+                         source=signals["tone1000"]).start()
+        for b in (*r.ext.values(), r.pstn):
+            b.wait_registered(15)
+        r.sipp = Sipp(workdir / "sipp", reg)
+        yield r
+    finally:
+        reg.kill_all()
+
+
+@pytest.fixture(autouse=True)
+def _logs_on_failure(request, rig):
+    yield
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        for name, p in (("provider", rig.provider), ("ha-pbx", rig.pbx), *rig.ext.items(), ("pstn", rig.pstn)):
+            print(f"----- {name} log tail -----\n{p.log_tail()}")
+
+
+def health(pbx) -> dict:
+    with urllib.request.urlopen(pbx.http_base + "/health", timeout=2) as resp:
+        return json.loads(resp.read())
+
+
+def trunk_state(pbx, name: str) -> dict:
+    return health(pbx)["trunks"].get(name) or {}
+
+
+def registration(pbx, name: str) -> dict:
+    return trunk_state(pbx, name).get("registration") or {}
+
+
+def _call(caller: Baresip, callee: Baresip, uri: str, seconds: float = 5.0):
+    marks = len(caller.ctrl.events), len(callee.ctrl.events)
+    caller.clear_recordings()
+    callee.clear_recordings()
+    caller.dial(uri)
+    caller.ctrl.wait_event("CALL_ESTABLISHED", 20, since=marks[0])
+    callee.ctrl.wait_event("CALL_ESTABLISHED", 10, since=marks[1])
+    time.sleep(seconds)  # the audio being measured
+    caller.hangup()
+    caller.ctrl.wait_event("CALL_CLOSED", 10, since=marks[0])
+    callee.ctrl.wait_event("CALL_CLOSED", 10, since=marks[1])
+    procs.wait_until(lambda: caller.recordings() and callee.recordings(), 5, what="recordings")
+
+
+def _heard(phone: Baresip, hz: float):
+    rep = audio.analyze_tone(phone.recordings()[-1])
+    assert rep.ok(hz, min_seconds=3), f"{phone.name} heard {rep}, expected {hz} Hz"
+
+
+def _expect(rig, callee: str, code: int, *, claimed: str, local_ip: str = "127.0.0.1", port: int | None = None):
+    scenario = rig.sipp.scenario("uac_expect.xml", FROM=claimed, FINAL=code)
+    res = rig.sipp.run(scenario, f"127.0.0.1:{rig.pbx.sip_port}", service=callee, local_ip=local_ip, port=port,
+                       keys={"rtp_port": procs.free_port("media")}, timeout_s=15)
+    assert res.ok, res.summary()
+
+
+@pytest.mark.timeout(60)
+def test_registers_with_digest_and_refreshes_before_expiry(rig):
+    procs.wait_until(lambda: registration(rig.pbx, "provider").get("state") == "registered", 15,
+                     what="trunk registered in /health")
+    first = rig.provider.wait_line("REG-OK", lambda d: d["au"] == TRUNK_USER)
+    assert first["tU"] == TRUNK_USER and f"{TRUNK_USER}@127.0.0.1:{rig.pbx.sip_port}" in first["contact"], first
+    # the first REGISTER came without credentials and was challenged (401), then digest
+    tries = [d for d in rig.provider.lines("REGISTER") if d["fU"] == TRUNK_USER]
+    assert tries[0]["au"] == "<null>" and tries[1]["au"] == TRUNK_USER, tries[:2]
+    # expires_secs 6: refreshed within about 3 s, on its own
+    n = len(rig.provider.lines("REG-OK"))
+    rig.provider.wait_line("REG-OK", lambda d: d["au"] == TRUNK_USER, timeout=8, after=n)
+    state = registration(rig.pbx, "provider")
+    assert state["state"] == "registered" and state["last_error"] is None, state
+
+
+@pytest.mark.timeout(60)
+def test_wrong_password_shows_the_error_and_does_not_loop(rig):
+    state = procs.wait_until(lambda: (s := registration(rig.pbx, "wrongpw")).get("state") == "failed" and s, 15,
+                             what="wrongpw failed in /health")
+    assert "401" in state["last_error"], state
+    assert state["next_attempt_in"] >= 20, state
+    assert "trunk registration failed" in rig.pbx.log_text()
+    tries = lambda: [d for d in rig.provider.lines("REGISTER") if d["fU"] == BAD_USER]  # noqa: E731
+    assert len(tries()) == 2, tries()  # unauthenticated, then digest once: no more
+    time.sleep(3)  # nothing to wait for: the absence of a retry loop
+    assert len(tries()) == 2, tries()
+    assert not [d for d in rig.provider.lines("REG-OK") if d["au"] == BAD_USER]
+
+
+@pytest.mark.timeout(90)
+def test_call_out_with_digest_caller_id_and_strip_prepend(rig):
+    procs.wait_until(lambda: registration(rig.pbx, "provider").get("state") == "registered", 15, what="registered")
+    n_ch, n_ok = len(rig.provider.lines("OUT-CHALLENGE")), len(rig.provider.lines("OUT-OK"))
+    _call(rig.ext["101"], rig.pstn, f"sip:{DIALLED}@127.0.0.1:{rig.pbx.sip_port}")
+    challenged = rig.provider.lines("OUT-CHALLENGE")[n_ch:]
+    assert challenged and challenged[0]["rU"] == SENT, challenged
+    ok = rig.provider.lines("OUT-OK")[n_ok:]
+    assert len(ok) == 1, ok
+    assert ok[0]["au"] == TRUNK_USER, ok  # digest with the trunk's credentials
+    assert ok[0]["rU"] == SENT, ok  # strip 1, prepend +49
+    assert ok[0]["fU"] == CALLER_ID and CALLER_ID in ok[0]["pai"], ok  # caller ID
+    _heard(rig.pstn, 440)
+    _heard(rig.ext["101"], 1000)
+
+
+@pytest.mark.timeout(90)
+def test_call_in_to_a_did_rings_its_extension_with_the_callers_number(rig):
+    procs.wait_until(lambda: registration(rig.pbx, "provider").get("state") == "registered", 15, what="registered")
+    n = len(rig.provider.lines("CALL-TO-TRUNK"))
+    mark = len(rig.ext["102"].log_text())
+    _call(rig.pstn, rig.ext["102"], f"sip:{DID}@{rig.provider.addr}")
+    assert rig.provider.lines("CALL-TO-TRUNK")[n:][0]["did"] == DID
+    # the provider sent the INVITE to our registered Contact, the DID only in To;
+    # 102 is shown the caller's number
+    seen = rig.ext["102"].log_text()[mark:]
+    assert re.search(rf"From: [^\r\n]*<sip:{re.escape(PSTN)}@", seen), seen[:3000]
+    assert trunk_state(rig.pbx, "provider")["last_caller"] == PSTN
+    _heard(rig.ext["102"], 1000)
+    _heard(rig.pstn, 440)
+
+
+@pytest.mark.timeout(60)
+def test_ip_trunk_accepts_its_host_only(rig):
+    # from the IP trunk's host: no digest, routed to its `inbound` (103, not registered: 480)
+    _expect(rig, "4930555", 480, claimed=PSTN, port=rig.ip_host_port)
+    assert "call from the trunk" in rig.pbx.log_text()
+    # the same INVITE from another loopback address: an unknown device, challenged
+    _expect(rig, "4930555", 407, claimed=PSTN, local_ip="127.0.0.2", port=rig.ip_host_port)
+
+
+@pytest.mark.timeout(90)
+def test_toll_fraud_is_refused_and_nothing_reaches_the_provider(rig):
+    before = len(rig.provider.lines("INVITE"))
+    trunk_calls = rig.pbx.log_text().count("call from the trunk")
+    # an unauthenticated INVITE to an external number
+    _expect(rig, DIALLED, 407, claimed="101")
+    # an extension not in the route's `extensions`
+    res = rig.sipp.run(rig.sipp.scenario("uac_final.xml", FINAL=403), f"127.0.0.1:{rig.pbx.sip_port}",
+                       service=DIALLED, auth=("102", rig.pbx.passwords["102"]),
+                       keys={"caller": "102", "rtp_port": procs.free_port("media")}, timeout_s=15)
+    assert res.ok, res.summary()
+    assert "not in this outbound route's `extensions`" in rig.pbx.log_text()
+    # a number no route matches
+    res = rig.sipp.run(rig.sipp.scenario("uac_final.xml", FINAL=404), f"127.0.0.1:{rig.pbx.sip_port}",
+                       service="9123", auth=("101", rig.pbx.passwords["101"]),
+                       keys={"caller": "101", "rtp_port": procs.free_port("media")}, timeout_s=15)
+    assert res.ok, res.summary()
+    # a REGISTER-less device claiming the trunk's user, from another address and another port
+    _expect(rig, DID, 407, claimed=TRUNK_USER, local_ip="127.0.0.2")
+    _expect(rig, TRUNK_USER, 407, claimed=TRUNK_USER)
+    assert rig.pbx.log_text().count("call from the trunk") == trunk_calls
+    assert len(rig.provider.lines("INVITE")) == before, rig.provider.lines("INVITE")[before:]
