@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 pub(super) fn validate_trunks(c: &Config, exts: &HashSet<&str>, groups: &HashSet<&str>) -> Result<()> {
     let agent = c.agent.as_ref().map(|a| a.extension.as_str());
-    let target_known = |t: &str| exts.contains(t) || groups.contains(t) || agent == Some(t);
+    let target_known = |t: &str| exts.contains(t) || groups.contains(t) || (agent.is_some() && (agent == Some(t) || t == super::AGENT_MEMBER));
     let mut names = HashSet::new();
     for (i, t) in c.trunks.iter().enumerate() {
         let f = format!("trunks[{i}]");
@@ -89,3 +89,7 @@ pub(super) fn validate_trunks(c: &Config, exts: &HashSet<&str>, groups: &HashSet
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "trunk_tests.rs"]
+mod tests;
