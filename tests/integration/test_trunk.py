@@ -206,3 +206,64 @@ def test_toll_fraud_is_refused_and_nothing_reaches_the_provider(rig):
     _expect(rig, TRUNK_USER, 407, claimed=TRUNK_USER)
     assert rig.pbx.log_text().count("call from the trunk") == trunk_calls
     assert len(rig.provider.lines("INVITE")) == before, rig.provider.lines("INVITE")[before:]
+
+
+def _rfc4733(pt: int, digit: int) -> list[bytes]:
+    """One key press as RFC 4733 packets (three starts, three ends), one SSRC."""
+    import random
+    import struct
+    ssrc, ts, seq = random.randint(1, 2**32 - 1), random.randint(0, 2**31), random.randint(0, 2**15)
+    out = []
+    for i, (end, dur) in enumerate([(0, 160), (0, 320), (0, 480), (1, 800), (1, 800), (1, 800)]):
+        hdr = struct.pack("!BBHII", 0x80, (0x80 if i == 0 else 0) | pt, seq + i, ts, ssrc)
+        out.append(hdr + struct.pack("!BBH", digit, (0x80 if end else 0) | 10, dur))
+    return out
+
+
+@pytest.mark.timeout(90)
+def test_early_media_and_a_non_101_telephone_event_from_the_provider(rig, workdir):
+    """The network callee answers 183 with SDP and plays an announcement (1000 Hz)
+    for about 3 s, then 200 and another tone (600 Hz); its key presses use payload type 96."""
+    from harness.rtp import RtpEndpoint, tone_samples
+    import numpy as np
+    procs.wait_until(lambda: registration(rig.pbx, "provider").get("state") == "registered", 15, what="registered")
+    caller = rig.ext["101"]
+    media_file = workdir / "early-media.txt"
+    net = RtpEndpoint()
+    try:
+        uas = rig.sipp.start("uas_early_media.xml", name="uas-early", port=rig.provider.uas_port,
+                             keys={"rtp_port": net.port, "media_file": media_file}, timeout_s=40)
+        rig.sipp.wait_listening(rig.provider.uas_port)
+        mark = len(caller.ctrl.events)
+        caller.clear_recordings()
+        caller.dial(f"sip:0891234567@127.0.0.1:{rig.pbx.sip_port}")
+        from harness.flows import wait_media_file
+        peer = wait_media_file(media_file, 15, "the provider's INVITE at the network callee")
+        announcement = np.concatenate([tone_samples(1000, 2.6), tone_samples(600, 60)])
+        net.start_sending(announcement, peer, loop=False)
+        caller.ctrl.wait_event("CALL_ESTABLISHED", 20, since=mark)
+        # a key press from the network with payload type 96
+        for pkt in _rfc4733(96, 5):
+            net.sock.sendto(pkt, peer)
+            time.sleep(0.02)
+        # ha-pbx reads it with the provider's payload type (the call's key press event);
+        # it is passed to the extension unchanged, with 96 (see README: not mapped yet)
+        procs.wait_until(lambda: re.search(r"Dtmf \{[^}]*from: \"0891234567\", digit: '5'", rig.pbx.log_text()), 5,
+                         what="the provider's key press seen by ha-pbx")
+        time.sleep(3)  # the audio after the answer being measured
+        caller.hangup()
+        caller.ctrl.wait_event("CALL_CLOSED", 10, since=mark)
+        res = uas.wait(15)
+        assert res.ok, res.summary()
+    finally:
+        net.close()
+    # the caller heard the announcement before the answer, then the callee
+    procs.wait_until(caller.recordings, 5, what="recording")
+    x, fs = audio.load(caller.recordings()[-1])
+    early = audio.analyze_tone_samples(x[: int(2.0 * fs)])
+    assert early.ok(1000, min_seconds=1), f"early media: {early}"
+    later = audio.analyze_tone_samples(x[int(4.0 * fs):])
+    assert later.ok(600, min_seconds=1), f"after the answer: {later}"
+    # and the network callee heard the extension (440 Hz) through the relay
+    heard = audio.analyze_tone_samples(net.decoded_float())
+    assert heard.ok(440, min_seconds=1), heard

@@ -100,6 +100,8 @@ request_route {
     }
     consume_credentials();
     xlog("L_NOTICE", "PROVIDER OUT-OK au=$au fU=$fU rU=$rU pai=$hdr(P-Asserted-Identity)\n");
+    # numbers in Munich (+4989...) are answered by a sipp "network" callee (early media)
+    if ($rU =~ "^[+]4989") { $du = "sip:127.0.0.1:@UAS@"; route(RELAY); }
     $rU = "@PSTN@";
     if (!lookup("location")) { sl_send_reply("404", "PSTN phone not registered"); exit; }
     route(RELAY);
@@ -122,7 +124,8 @@ MPATHS = ["/usr/lib/x86_64-linux-gnu/kamailio/modules/", "/usr/lib/aarch64-linux
 
 class Provider(procs.LogFile):
     """One Kamailio on 127.0.0.1:port. users: {name: password} it accepts;
-    trunk: the trunk user calls to DIDs go to; pstn: the PSTN phone's user."""
+    trunk: the trunk user calls to DIDs go to; pstn: the PSTN phone's user (numbers
+    the trunk calls ring it, except +4989..., which go to 127.0.0.1:uas_port)."""
     log_tail_lines = 60
 
     def __init__(self, workdir: Path, registry: procs.ProcessRegistry, *, users: dict[str, str],
@@ -133,10 +136,11 @@ class Provider(procs.LogFile):
         self.dir.mkdir(parents=True, exist_ok=True)
         self.registry = registry
         self.port = procs.free_port("sip")
+        self.uas_port = procs.free_port("sip")  # where +4989... calls go (a sipp callee)
         mpath = next((p for p in MPATHS if Path(p, "tm.so").exists()), MPATHS[0])
         seeds = "\n".join(f'    $sht(users=>{u}) = "{pw}";' for u, pw in users.items())
         cfg = (CFG.replace("@PORT@", str(self.port)).replace("@MPATH@", mpath).replace("@USERS@", seeds)
-               .replace("@TRUNK@", trunk).replace("@PSTN@", pstn))
+               .replace("@TRUNK@", trunk).replace("@PSTN@", pstn).replace("@UAS@", str(self.uas_port)))
         self.cfg_path = self.dir / "kamailio.cfg"
         self.cfg_path.write_text(cfg)
         self.log_path = self.dir / "kamailio.log"
