@@ -26,7 +26,7 @@ pub(super) fn validate_trunks(c: &Config, exts: &HashSet<&str>, groups: &HashSet
             if let Some(v) = v
                 && !valid_user(v)
             {
-                bail!("{f}.{key}: `{v}` must be 1-64 letters, digits or + * # . _ - ~ !");
+                bail!("{f}.{key}: `{v}` must be 1-64 letters, digits or + * . _ - ~ !");
             }
         }
         if t.password.as_ref().is_some_and(|p| p.is_empty() || p.contains(['\r', '\n', '"'])) {
@@ -40,6 +40,9 @@ pub(super) fn validate_trunks(c: &Config, exts: &HashSet<&str>, groups: &HashSet
         }
         if t.expires_secs > 86_400 || t.expires_secs < 5 {
             bail!("{f}.expires_secs: must be between 5 and 86400");
+        }
+        if t.keepalive_secs != 0 && !(2..=3600).contains(&t.keepalive_secs) {
+            bail!("{f}.keepalive_secs: must be 0 (off) or between 2 and 3600");
         }
         for (j, h) in t.inbound_hosts.iter().enumerate() {
             InboundHost::parse(h).map_err(|e| anyhow::anyhow!("{f}.inbound_hosts[{j}]: {e}"))?;

@@ -40,7 +40,7 @@ outbound_routes:
     assert_eq!(t.transport, TrunkTransport::Udp);
     assert_eq!(t.inbound.as_deref(), Some("101"));
     assert_eq!(t.dids.get("4930123457").map(String::as_str), Some("102"));
-    assert_eq!(t.expires_secs, 3600);
+    assert_eq!((t.expires_secs, t.keepalive_secs), (3600, 30));
     assert_eq!(c.outbound_routes[0].prefix, "0");
     assert_eq!(c.outbound_routes[0].extensions, ["101", "102"]);
 }
@@ -72,6 +72,8 @@ fn mistakes_are_named() {
         ("trunks: [{name: a, server: x, register: false, inbound_hosts: ['0.0.0.0/0'], inbound: '101'}]", "half the internet"),
         ("trunks: [{name: a, server: x, username: u, password: p, expires_secs: 1}]", "expires_secs"),
         ("trunks: [{name: a, server: x, username: u, password: p, color: red}]", "color"),
+        ("trunks: [{name: a, server: x, username: u, password: p, keepalive_secs: 1}]", "keepalive_secs"),
+        ("trunks: [{name: a, server: x, username: 'a#b', password: p}]", "username"),
         ("outbound_routes: [{prefix: '0', trunk: nope, extensions: ['101']}]", "not one of trunks"),
     ];
     for (yaml, want) in cases {

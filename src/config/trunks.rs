@@ -37,6 +37,10 @@ pub struct TrunkConfig {
     /// Registration lifetime asked for; the provider's 200 decides.
     #[serde(default = "default_expires")]
     pub expires_secs: u32,
+    /// OPTIONS toward the provider this often (0: off); its answers make
+    /// the trunk `up`, two missing ones `down`.
+    #[serde(default = "default_keepalive")]
+    pub keepalive_secs: u32,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -81,6 +85,9 @@ fn yes() -> bool {
 }
 fn default_expires() -> u32 {
     3600
+}
+fn default_keepalive() -> u32 {
+    30
 }
 
 /// Phone numbers written unquoted in YAML are numbers; take them as text.
@@ -133,9 +140,10 @@ pub fn valid_number(n: &str) -> bool {
 }
 
 /// A SIP user part we write into headers ourselves (username, caller ID):
-/// no characters that could end a header or a URI.
+/// no characters that could end a header or a URI (nor `#`, which a URI
+/// user part cannot hold unescaped).
 pub fn valid_user(u: &str) -> bool {
-    !u.is_empty() && u.len() <= 64 && u.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '*' | '#' | '.' | '_' | '-' | '~' | '!'))
+    !u.is_empty() && u.len() <= 64 && u.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '*' | '.' | '_' | '-' | '~' | '!'))
 }
 
 /// `host` or `host:port` (a bracketed IPv6 literal too), checked for

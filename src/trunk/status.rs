@@ -13,6 +13,9 @@ pub struct TrunkState {
     /// The provider's address as last resolved.
     pub server: Option<SocketAddr>,
     pub last_caller: Option<String>,
+    /// OPTIONS keep-alive: `up`, `down`, or `unknown` before the first answer;
+    /// `None` with `keepalive_secs: 0`.
+    pub reachable: Option<super::Reach>,
 }
 
 #[derive(Debug, Default)]

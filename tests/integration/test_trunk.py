@@ -18,6 +18,7 @@ import pytest
 from harness import audio, procs
 from harness.baresip import Baresip
 from harness.kamailio import Provider
+from harness.mqtt import Mosquitto, Recorder, mqtt_overrides
 from harness.pbx import Pbx
 from harness.sipp import Sipp
 
@@ -44,13 +45,19 @@ def rig(tmp_path_factory, signals):
         r.ip_host_port = procs.free_port("sip")
         trunks = [
             {"name": "provider", "server": r.provider.addr, "username": TRUNK_USER, "password": TRUNK_PW,
-             "caller_id": CALLER_ID, "inbound": "101", "dids": {DID: "102"}, "expires_secs": 6},
-            {"name": "wrongpw", "server": r.provider.addr, "username": BAD_USER, "password": "not-it"},
-            {"name": "iptrunk", "server": "127.0.0.1:5060", "register": False,
+             "caller_id": CALLER_ID, "inbound": "101", "dids": {DID: "102"}, "expires_secs": 6,
+             "keepalive_secs": 2},
+            {"name": "wrongpw", "server": r.provider.addr, "username": BAD_USER, "password": "not-it",
+             "keepalive_secs": 0},
+            # its server answers nothing: the keep-alive finds it down
+            {"name": "iptrunk", "server": f"127.0.0.1:{procs.free_port('sip')}", "register": False, "keepalive_secs": 2,
              "inbound_hosts": [f"127.0.0.1:{r.ip_host_port}"], "inbound": "103"},
         ]
         routes = [{"prefix": "0", "trunk": "provider", "strip": 1, "prepend": "+49", "extensions": ["101"]}]
-        r.pbx = Pbx(workdir / "pbx", reg, overrides={"trunks": trunks, "outbound_routes": routes}).start()
+        r.broker = Mosquitto(workdir, reg).start()
+        r.mqtt = Recorder(r.broker, reg, "ha_pbx/#").start()
+        r.pbx = Pbx(workdir / "pbx", reg, overrides={"trunks": trunks, "outbound_routes": routes,
+                                                     **mqtt_overrides(r.broker)}).start()
         r.ext = {}
         for ext, src in (("101", signals["tone440"]), ("102", signals["tone440"])):
             r.ext[ext] = Baresip(workdir, reg, ext, user=ext, domain=f"127.0.0.1:{r.pbx.sip_port}",
@@ -171,6 +178,9 @@ def test_call_in_to_a_did_rings_its_extension_with_the_callers_number(rig):
     seen = rig.ext["102"].log_text()[mark:]
     assert re.search(rf"From: [^\r\n]*<sip:{re.escape(PSTN)}@", seen), seen[:3000]
     assert trunk_state(rig.pbx, "provider")["last_caller"] == PSTN
+    # and Home Assistant gets it as the call's `caller`
+    rig.mqtt.wait_for(lambda m: m.topic.endswith("/event") and f'"caller":"{PSTN}"' in m.payload
+                      and '"callee":"102"' in m.payload, 10, what="MQTT event with the caller's number")
     _heard(rig.ext["102"], 1000)
     _heard(rig.pstn, 440)
 
@@ -267,3 +277,13 @@ def test_early_media_and_a_non_101_telephone_event_from_the_provider(rig, workdi
     # and the network callee heard the extension (440 Hz) through the relay
     heard = audio.analyze_tone_samples(net.decoded_float())
     assert heard.ok(440, min_seconds=1), heard
+
+
+@pytest.mark.timeout(60)
+def test_options_keepalive_shows_up_and_down(rig):
+    procs.wait_until(lambda: trunk_state(rig.pbx, "provider").get("reachable") == "up", 15, what="provider up")
+    probes = rig.provider.wait_line("OPTIONS", lambda d: d["fU"] == TRUNK_USER)
+    assert probes["src"] == f"127.0.0.1:{rig.pbx.sip_port}", probes
+    procs.wait_until(lambda: trunk_state(rig.pbx, "iptrunk").get("reachable") == "down", 15, what="iptrunk down")
+    assert "trunk down" in rig.pbx.log_text() and "trunk up" in rig.pbx.log_text()
+    assert trunk_state(rig.pbx, "wrongpw").get("reachable") is None  # keepalive_secs: 0

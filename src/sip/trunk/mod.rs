@@ -1,7 +1,8 @@
 //! The SIP side of trunks: each registering trunk's REGISTER task
-//! (`register`), calls from a provider (`inbound`) and calls out to one
-//! (`outbound`). The decisions are `crate::trunk`'s; this only moves bytes.
+//! (`register`), its OPTIONS keep-alive (`keepalive`), calls from a
+//! provider (`inbound`) and calls out to one (`outbound`). The decisions are `crate::trunk`'s; this only moves bytes.
 pub mod inbound;
+mod keepalive;
 pub mod outbound;
 mod register;
 
@@ -15,6 +16,9 @@ use tokio_util::sync::CancellationToken;
 /// state entry (and their provider's address, when it is an address).
 pub fn start(core: &SipCoreRef, cancel: &CancellationToken) {
     for t in &core.config.trunks {
+        if t.keepalive_secs > 0 {
+            tokio::spawn(keepalive::run(core.clone(), t.clone(), cancel.child_token()));
+        }
         if t.register {
             tokio::spawn(register::run(core.clone(), t.clone(), cancel.child_token()));
         } else {

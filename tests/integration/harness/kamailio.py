@@ -59,7 +59,11 @@ event_route[htable:mod-init] {
 request_route {
     if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
     if (!sanity_check("17895", "7")) { exit; }
-    if (is_method("OPTIONS") && $rU == $null) { sl_send_reply("200", "Keepalive"); exit; }
+    if (is_method("OPTIONS") && $rU == $null) {
+        xlog("L_NOTICE", "PROVIDER OPTIONS src=$si:$sp fU=$fU\n");
+        sl_send_reply("200", "Keepalive");
+        exit;
+    }
     if (has_totag()) {
         xlog("L_NOTICE", "PROVIDER IN-DIALOG $rm src=$si:$sp\n");
         if (loose_route()) { route(RELAY); }
