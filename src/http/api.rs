@@ -67,6 +67,7 @@ fn error(e: ControlError) -> Reply {
         ControlError::NoSuchCall(_) | ControlError::NoSuchExtension(_) => StatusCode::NOT_FOUND,
         ControlError::NotRegistered(_) | ControlError::NotPossible(_) => StatusCode::CONFLICT,
         ControlError::BadArgument(_) => StatusCode::BAD_REQUEST,
+        ControlError::Forbidden(_) => StatusCode::FORBIDDEN,
     };
     (status, Json(json!({"error": e.to_string()})))
 }

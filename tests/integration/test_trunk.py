@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -28,6 +29,7 @@ DID = "4930123457"          # rings 102 (dids); anything else on the trunk rings
 PSTN, PSTN_PW = "4917012345", "pstn-secret"   # the phone out in the network
 BAD_USER = "4930999000"     # a second trunk whose password is wrong
 DIALLED, SENT = "0301234567", "+49301234567"  # prefix 0, strip 1, prepend +49
+API_TOKEN = "trunk-test-token-0123456789"
 
 
 class Rig:
@@ -57,6 +59,7 @@ def rig(tmp_path_factory, signals):
         r.broker = Mosquitto(workdir, reg).start()
         r.mqtt = Recorder(r.broker, reg, "ha_pbx/#").start()
         r.pbx = Pbx(workdir / "pbx", reg, overrides={"trunks": trunks, "outbound_routes": routes,
+                                                     "http": {"api_token": API_TOKEN},
                                                      **mqtt_overrides(r.broker)}).start()
         r.ext = {}
         for ext, src in (("101", signals["tone440"]), ("102", signals["tone440"])):
@@ -287,3 +290,38 @@ def test_options_keepalive_shows_up_and_down(rig):
     procs.wait_until(lambda: trunk_state(rig.pbx, "iptrunk").get("reachable") == "down", 15, what="iptrunk down")
     assert "trunk down" in rig.pbx.log_text() and "trunk up" in rig.pbx.log_text()
     assert trunk_state(rig.pbx, "wrongpw").get("reachable") is None  # keepalive_secs: 0
+
+
+def _api_dial(pbx, frm: str, to: str) -> tuple[int, dict]:
+    req = urllib.request.Request(pbx.http_base + "/api/calls", method="POST",
+                                 data=json.dumps({"from": frm, "to": to}).encode(),
+                                 headers={"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+@pytest.mark.timeout(60)
+def test_click_to_dial_an_external_number_follows_the_routes(rig):
+    procs.wait_until(lambda: registration(rig.pbx, "provider").get("state") == "registered", 15, what="registered")
+    before = len(rig.provider.lines("INVITE"))
+    status, body = _api_dial(rig.pbx, "102", DIALLED)
+    assert status == 403 and "outbound route" in body["error"], (status, body)
+    status, body = _api_dial(rig.pbx, "101", "9123")
+    assert status == 404, (status, body)
+    assert len(rig.provider.lines("INVITE")) == before, "a refused dial reached the provider"
+    ext, pstn = rig.ext["101"], rig.pstn
+    marks = len(ext.ctrl.events), len(pstn.ctrl.events)
+    n_ok = len(rig.provider.lines("OUT-OK"))
+    status, body = _api_dial(rig.pbx, "101", DIALLED)
+    assert status == 202, (status, body)
+    # 101 rings first and answers (auto), then the number is called over the trunk
+    ext.ctrl.wait_event("CALL_ESTABLISHED", 15, since=marks[0])
+    pstn.ctrl.wait_event("CALL_ESTABLISHED", 15, since=marks[1])
+    ok = rig.provider.lines("OUT-OK")[n_ok:]
+    assert ok and ok[0]["rU"] == SENT and ok[0]["fU"] == CALLER_ID and ok[0]["au"] == TRUNK_USER, ok
+    pstn.hangup()
+    pstn.ctrl.wait_event("CALL_CLOSED", 10, since=marks[1])
+    ext.ctrl.wait_event("CALL_CLOSED", 10, since=marks[0])
