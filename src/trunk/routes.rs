@@ -39,7 +39,7 @@ pub fn outbound(routes: &[OutboundRoute], caller: &str, dialled: &str) -> Outbou
 
 /// The trunk a request from `source` belongs to: the address a registering
 /// trunk registers with (`registered_server`), or an `inbound_hosts` entry.
-pub fn trunk_for_source<'a>(trunks: &'a [TrunkConfig], source: SocketAddr, registered_server: impl Fn(&str) -> Option<SocketAddr>) -> Option<&'a TrunkConfig> {
+pub fn trunk_for_source(trunks: &[TrunkConfig], source: SocketAddr, registered_server: impl Fn(&str) -> Option<SocketAddr>) -> Option<&TrunkConfig> {
     let source = unmap(source);
     trunks.iter().find(|t| {
         (t.register && registered_server(&t.name).is_some_and(|s| unmap(s) == source))

@@ -50,3 +50,16 @@ fn uri_user(v: &str) -> Option<String> {
     let user = &rest[..end];
     (rest[end..].starts_with('@') || v[start..].starts_with("tel:")).then(|| user.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::uri_user;
+
+    #[test]
+    fn asserted_identity_user() {
+        assert_eq!(uri_user("\"Anna\" <sip:+4917012345@carrier.example>;x=y").as_deref(), Some("+4917012345"));
+        assert_eq!(uri_user("<tel:+4917012345>").as_deref(), Some("+4917012345"));
+        assert_eq!(uri_user("<sip:carrier.example>"), None, "no user part");
+        assert_eq!(uri_user("junk"), None);
+    }
+}

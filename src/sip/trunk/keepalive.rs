@@ -12,7 +12,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub async fn run(core: SipCoreRef, t: TrunkConfig, cancel: CancellationToken) {
+/// `back_up` is told when the provider answers again after being down.
+pub async fn run(core: SipCoreRef, t: TrunkConfig, back_up: std::sync::Arc<tokio::sync::Notify>, cancel: CancellationToken) {
     let epoch = Instant::now();
     let now_ms = || epoch.elapsed().as_millis() as u64;
     let mut k = KeepAlive::new(u64::from(t.keepalive_secs) * 1000, now_ms());
@@ -24,10 +25,14 @@ pub async fn run(core: SipCoreRef, t: TrunkConfig, cancel: CancellationToken) {
                 a = probe(&core, &t, limit) => a,
                 _ = cancel.cancelled() => return,
             };
+            let was = k.reach();
             if let Some(reach) = k.on_outcome(now_ms(), answered) {
                 match reach {
                     Reach::Up => tracing::info!(trunk = %t.name, "trunk up: the provider answers OPTIONS"),
                     _ => tracing::warn!(trunk = %t.name, "trunk down: the provider does not answer OPTIONS"),
+                }
+                if reach == Reach::Up && was == Reach::Down {
+                    back_up.notify_one();
                 }
                 core.trunks.update(&t.name, |s| s.reachable = Some(reach));
             }

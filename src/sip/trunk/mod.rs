@@ -1,6 +1,7 @@
 //! The SIP side of trunks: each registering trunk's REGISTER task
 //! (`register`), its OPTIONS keep-alive (`keepalive`), calls from a
-//! provider (`inbound`) and calls out to one (`outbound`). The decisions are `crate::trunk`'s; this only moves bytes.
+//! provider (`inbound`) and calls out to one (`outbound`). The decisions
+//! are `crate::trunk`'s; this only moves bytes.
 pub mod inbound;
 mod keepalive;
 pub mod outbound;
@@ -16,11 +17,15 @@ use tokio_util::sync::CancellationToken;
 /// state entry (and their provider's address, when it is an address).
 pub fn start(core: &SipCoreRef, cancel: &CancellationToken) {
     for t in &core.config.trunks {
+        // The keep-alive seeing the provider back after it was down asks the
+        // registration to register again at once (the network changed, or
+        // the provider restarted and forgot us).
+        let back_up = std::sync::Arc::new(tokio::sync::Notify::new());
         if t.keepalive_secs > 0 {
-            tokio::spawn(keepalive::run(core.clone(), t.clone(), cancel.child_token()));
+            tokio::spawn(keepalive::run(core.clone(), t.clone(), back_up.clone(), cancel.child_token()));
         }
         if t.register {
-            tokio::spawn(register::run(core.clone(), t.clone(), cancel.child_token()));
+            tokio::spawn(register::run(core.clone(), t.clone(), back_up, cancel.child_token()));
         } else {
             let server = split_server(&t.server).ok().and_then(|(h, p)| h.parse().ok().map(|ip| SocketAddr::new(ip, p)));
             core.trunks.update(&t.name, |s| s.server = server);

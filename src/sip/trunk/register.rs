@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 /// A REGISTER transaction ends by itself (Timer F, 32 s); this is a backstop.
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(40);
 
-pub async fn run(core: SipCoreRef, t: TrunkConfig, cancel: CancellationToken) {
+/// `back_up`: the keep-alive saw the provider again after it was down.
+pub async fn run(core: SipCoreRef, t: TrunkConfig, back_up: std::sync::Arc<tokio::sync::Notify>, cancel: CancellationToken) {
     let epoch = Instant::now();
     let now_ms = || epoch.elapsed().as_millis() as u64;
     let mut machine = RegMachine::new(t.expires_secs, now_ms());
@@ -45,6 +46,10 @@ pub async fn run(core: SipCoreRef, t: TrunkConfig, cancel: CancellationToken) {
         core.trunks.update(&t.name, |s| s.registration = Some(status));
         tokio::select! {
             _ = sleep_until(wake) => {}
+            _ = back_up.notified() => {
+                tracing::info!(trunk = %t.name, "provider reachable again: registering now");
+                machine.restart(now_ms());
+            }
             _ = cancel.cancelled() => return,
         }
     }
