@@ -16,3 +16,4 @@ pub mod mqtt;
 pub mod phone_settings;
 pub mod sip;
 pub mod storage;
+pub mod trunk;

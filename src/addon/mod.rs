@@ -26,6 +26,7 @@ mod http_client;
 pub mod ingress;
 pub mod ingress_entry;
 pub mod options;
+pub mod trunk_options;
 pub mod panel;
 pub mod supervisor;
 pub mod user_directory;

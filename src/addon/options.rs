@@ -55,6 +55,9 @@ pub struct AddonOptions {
     pub mqtt: Option<MqttOption>,
     /// The `agent:` config section (JSON) when the agent is enabled.
     pub agent: Option<Value>,
+    /// `trunks:` and `outbound_routes:` in the config's shape (see `trunk_options`).
+    pub trunks: Vec<Value>,
+    pub outbound_routes: Vec<Value>,
 }
 
 pub const DEFAULT_HA_USER_START: u32 = 100;
@@ -80,6 +83,8 @@ const KNOWN: &[&str] = &[
     "mqtt_username",
     "mqtt_password",
     "agent",
+    "trunks",
+    "outbound_routes",
 ];
 
 /// Parse and validate the text of options.json. Returns the options and the
@@ -140,6 +145,7 @@ pub fn parse(text: &str) -> Result<(AddonOptions, Vec<String>)> {
     };
 
     let agent = super::agent_options::parse(&obj)?;
+    let (trunks, outbound_routes) = super::trunk_options::parse(&obj)?;
 
     let o = AddonOptions {
         extensions,
@@ -155,6 +161,8 @@ pub fn parse(text: &str) -> Result<(AddonOptions, Vec<String>)> {
         log_level,
         mqtt,
         agent,
+        trunks,
+        outbound_routes,
     };
     o.check()?;
     Ok((o, unknown))
@@ -421,6 +429,8 @@ pub fn to_config(o: &AddonOptions, env: &Environment<'_>) -> Result<Config> {
         "groups": o.groups,
         "mqtt": mqtt,
         "agent": o.agent,
+        "trunks": o.trunks,
+        "outbound_routes": o.outbound_routes,
     });
     config::parse(&doc.to_string()).map_err(|e| anyhow::anyhow!("add-on options: {e:#}"))
 }

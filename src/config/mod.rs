@@ -7,6 +7,8 @@ mod cidr;
 mod forward;
 mod groups;
 mod listen;
+pub mod trunks;
+mod trunk_checks;
 mod validate;
 
 pub use agent::{parse_window, AgentConfig, BrainConfig, HandoffRule, HomeAssistantApi, SttConfig, TtsConfig};
@@ -14,6 +16,7 @@ pub use cidr::Cidr;
 pub use forward::ForwardConfig;
 pub use groups::{GroupConfig, GroupStrategy, AGENT_MEMBER};
 pub use listen::{ListenAddr, Transport};
+pub use trunks::{InboundHost, OutboundRoute, TrunkConfig, TrunkTransport};
 
 use anyhow::Context;
 use serde::Deserialize;
@@ -49,6 +52,12 @@ pub struct Config {
     /// The built-in AI voice agent; off when absent.
     #[serde(default)]
     pub agent: Option<AgentConfig>,
+    /// SIP accounts at phone providers (the phone network).
+    #[serde(default)]
+    pub trunks: Vec<TrunkConfig>,
+    /// Which extensions may call which numbers out, over which trunk.
+    #[serde(default)]
+    pub outbound_routes: Vec<OutboundRoute>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -454,6 +463,11 @@ impl Config {
     /// The ring group dialled as `number`, if it is one.
     pub fn group(&self, number: &str) -> Option<&GroupConfig> {
         self.groups.iter().find(|g| g.extension == number)
+    }
+
+    /// The trunk named `name`.
+    pub fn trunk(&self, name: &str) -> Option<&TrunkConfig> {
+        self.trunks.iter().find(|t| t.name == name)
     }
 
     fn resolve_paths(&mut self, base: &Path) {

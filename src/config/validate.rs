@@ -163,6 +163,7 @@ pub(super) fn validate(c: &Config) -> Result<()> {
     }
     validate_groups(c, &exts)?;
     let groups: HashSet<&str> = c.groups.iter().map(|g| g.extension.as_str()).collect();
+    super::trunk_checks::validate_trunks(c, &exts, &groups)?;
     for (i, e) in c.extensions.iter().enumerate() {
         for (key, target) in e.forward.targets() {
             let known = exts.contains(target.as_str()) || groups.contains(target.as_str()) || (c.agent.is_some() && (target == super::AGENT_MEMBER || c.agent.as_ref().is_some_and(|a| a.extension == *target)));

@@ -44,6 +44,7 @@ impl From<ControlError> for ApiError {
             ControlError::NoSuchCall(_) | ControlError::NoSuchExtension(_) => StatusCode::NOT_FOUND,
             ControlError::NotRegistered(_) | ControlError::NotPossible(_) => StatusCode::CONFLICT,
             ControlError::BadArgument(_) => StatusCode::BAD_REQUEST,
+            ControlError::Forbidden(_) => StatusCode::FORBIDDEN,
         };
         ApiError(status, e.to_string())
     }

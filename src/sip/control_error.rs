@@ -9,6 +9,8 @@ pub enum ControlError {
     BadArgument(String),
     /// Valid, but the devices involved cannot do it.
     NotPossible(String),
+    /// Not allowed (a number outside that no outbound route lets this extension call).
+    Forbidden(String),
 }
 
 impl fmt::Display for ControlError {
@@ -18,7 +20,7 @@ impl fmt::Display for ControlError {
             ControlError::NoSuchExtension(e) => write!(f, "`{e}` is not an extension"),
             ControlError::NotRegistered(e) => write!(f, "extension {e} has no registered device"),
             ControlError::BadArgument(why) => write!(f, "{why}"),
-            ControlError::NotPossible(why) => write!(f, "{why}"),
+            ControlError::NotPossible(why) | ControlError::Forbidden(why) => write!(f, "{why}"),
         }
     }
 }

@@ -43,6 +43,8 @@ pub struct SipCore {
     pub(in crate::sip) call_slots: super::conn_limit::ConnGate<String>,
     /// DND and forwards changed from Home Assistant (over the config's).
     pub(in crate::sip) phone_settings: crate::phone_settings::Shared,
+    /// Each trunk's registration, provider address and last caller.
+    pub(in crate::sip) trunks: crate::trunk::TrunkTable,
 }
 
 pub type SipCoreRef = Arc<SipCore>;

@@ -85,6 +85,11 @@ impl SipCore {
         self.api_bans.lock().map(|mut b| b.record_failure(ip, "", now)).is_ok_and(|s| s == super::auth::ban::BanStart::Source)
     }
 
+    /// Each trunk's registration state, last error, provider address and last caller.
+    pub fn trunk_states(&self) -> std::collections::BTreeMap<String, crate::trunk::TrunkState> {
+        self.trunks.snapshot()
+    }
+
     pub fn stats(&self) -> CoreStats {
         let tx = self.endpoint.get_stats();
         let (registered_extensions, bindings) = self.location.lock().map(|l| (l.registered_extensions(now_unix()), l.binding_count())).unwrap_or((0, 0));

@@ -18,6 +18,7 @@ pub mod server;
 pub mod settings;
 pub mod stateless;
 pub mod tls_cert;
+pub mod trunk;
 pub mod transports;
 pub mod udp_socket;
 pub mod websocket;

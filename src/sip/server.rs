@@ -110,11 +110,13 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
         websockets,
         call_slots,
         phone_settings: crate::phone_settings::Shared::new(settings),
+        trunks: Default::default(),
     });
     tokio::spawn(async move { endpoint.serve().await });
     tokio::spawn(super::router::serve(core.clone(), incoming));
     tokio::spawn(super::registrar::sweeper::run(core.clone()));
     tokio::spawn(sweep_streams(core.clone(), streams, idle));
+    super::trunk::start(&core, &cancel);
     Ok(core)
 }
 

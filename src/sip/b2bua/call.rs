@@ -52,6 +52,8 @@ pub struct CallSetup {
     /// A ring group: its members ring by its strategy (`bindings` holds
     /// all their devices, for the choice of offers).
     pub group: Option<super::group_setup::GroupSetup>,
+    /// The callee is a number out over a trunk: how the call is presented there.
+    pub trunk: Option<super::fork::Presented>,
 }
 
 pub(super) struct Call {
@@ -87,10 +89,12 @@ pub(super) struct Call {
     pub(super) group: Option<super::group_setup::GroupRun>,
     /// The machine said `AllRefused`: the group decides what rings next.
     pub(super) refused: bool,
+    /// Forks go out over a trunk, presented so.
+    pub(super) trunk: Option<super::fork::Presented>,
 }
 
 pub async fn run(setup: CallSetup) {
-    let CallSetup { core, mut tx, source, caller, callee, bindings, handoff, agent_note, group } = setup;
+    let CallSetup { core, mut tx, source, caller, callee, bindings, handoff, agent_note, group, trunk } = setup;
     let call_id = tx.original.call_id_header().map(|c| c.value().to_string()).unwrap_or_default();
     let offer = tx.original.body.clone();
     if offer.is_empty() {
@@ -166,6 +170,7 @@ pub async fn run(setup: CallSetup) {
     call.handoff = handoff;
     call.offer_browsers = offer_browsers;
     call.group = group;
+    call.trunk = trunk;
     call.drive(rx, &bindings, &offer_b).await;
 }
 
@@ -222,6 +227,7 @@ impl Call {
             offer_browsers: None,
             group: None,
             refused: false,
+            trunk: None,
         }
     }
 
@@ -320,7 +326,7 @@ impl Call {
             Some(webrtc) if is_browser(b) => webrtc.as_slice(),
             _ => offer,
         };
-        let dialog = match fork::start(&self.core, b, &self.caller_ext, offer, headers, report) {
+        let dialog = match fork::start(&self.core, b, &self.caller_ext, offer, headers, self.trunk.as_ref(), report) {
             Ok(dialog) => Some(dialog),
             Err(e) => {
                 // A fork that could not even be sent counts as failed with 503.

@@ -9,6 +9,16 @@ use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Response, StatusCode, StatusCodeKind};
 use rsipstack::transport::SipAddr;
 
+/// How a fork presents the call when it leaves the house over a trunk: our
+/// identity at the provider, the digest credential for its 401/407, and
+/// the identity headers it reads the caller ID from.
+#[derive(Clone)]
+pub struct Presented {
+    pub from: rsipstack::sip::Uri,
+    pub credential: Option<rsipstack::dialog::authenticate::Credential>,
+    pub headers: Vec<rsipstack::sip::Header>,
+}
+
 pub enum ForkEvent {
     State(DialogState),
     Done(InviteAsyncResult),
@@ -18,7 +28,8 @@ pub enum ForkEvent {
 /// one at a time and in the order the callee sent them (a 180 is reported
 /// before the 200 that followed it). `report` returning false stops it.
 /// `from_ext` is who the callee's display shows as calling.
-pub fn start(core: &SipCore, b: &Binding, from_ext: &str, offer: &[u8], headers: Vec<rsipstack::sip::Header>, report: impl Fn(ForkEvent) -> bool + Send + Sync + 'static) -> Result<InviteDialog, String> {
+/// `presented`: the call goes out over a trunk (see [`Presented`]).
+pub fn start(core: &SipCore, b: &Binding, from_ext: &str, offer: &[u8], mut headers: Vec<rsipstack::sip::Header>, presented: Option<&Presented>, report: impl Fn(ForkEvent) -> bool + Send + Sync + 'static) -> Result<InviteDialog, String> {
     let callee = rsipstack::sip::Uri::try_from(b.contact_uri.as_str()).map_err(|e| format!("unusable contact {}: {e}", b.contact_uri))?;
     let transport = b.transport;
     // Send where the device is reachable: its own connection for TCP/TLS,
@@ -31,9 +42,18 @@ pub fn start(core: &SipCore, b: &Binding, from_ext: &str, offer: &[u8], headers:
     let listen = crate::sip::core::listener_transport(b.transport);
     let mut caller = core.contact_uri(Some(from_ext), crate::config::Transport::Udp);
     caller.params.clear();
+    let mut display = core.extension(from_ext).and_then(|e| e.name);
+    let mut credential = None;
+    if let Some(p) = presented {
+        caller = p.from.clone();
+        display = None;
+        credential = p.credential.clone();
+        headers.extend(p.headers.iter().cloned());
+    }
     let opt = InviteOption {
-        caller_display_name: core.extension(from_ext).and_then(|e| e.name),
+        caller_display_name: display,
         caller,
+        credential,
         callee,
         destination,
         content_type: Some("application/sdp".into()),

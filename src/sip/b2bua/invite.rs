@@ -9,28 +9,49 @@ use crate::config::AGENT_MEMBER;
 use crate::sip::agent_leg::AgentInvite;
 use crate::sip::auth::request::{authenticate, ensure_to_tag, AuthOutcome};
 use crate::sip::core::SipCoreRef;
+use crate::sip::trunk;
+use crate::trunk::routes as trunk_routes;
 use rsipstack::sip::{HeadersExt, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
 use std::net::SocketAddr;
 
 pub async fn handle_invite(core: SipCoreRef, mut tx: Transaction, source: SocketAddr) {
-    let caller = match authenticate(&core, &tx.original, source.ip(), true) {
-        AuthOutcome::Ok(ext) => ext,
-        AuthOutcome::Reply(resp) => {
-            let _ = tx.respond(resp).await;
-            return;
+    // A provider's call comes from its trunk's address without digest and
+    // rings where the trunk says; everyone else is an extension and proves it.
+    let from_trunk = match trunk::inbound::classify(&core, &tx.original, source) {
+        Some(Ok(call)) => Some(call),
+        Some(Err(why)) => {
+            tracing::info!(%source, "call from the trunk refused with 404: {why}");
+            return reply(&core, &mut tx, StatusCode::NotFound).await;
         }
+        None => None,
+    };
+    let caller = match &from_trunk {
+        Some(call) => call.caller.clone(),
+        None => match authenticate(&core, &tx.original, source.ip(), true) {
+            AuthOutcome::Ok(ext) => ext,
+            AuthOutcome::Reply(resp) => {
+                let _ = tx.respond(resp).await;
+                return;
+            }
+        },
     };
     if tx.original.max_forwards_header().ok().and_then(|m| m.value().trim().parse::<u32>().ok()) == Some(0) {
         return reply(&core, &mut tx, StatusCode::TooManyHops).await;
     }
-    let Some(callee) = tx.original.uri.user().map(str::to_string) else {
-        return reply(&core, &mut tx, StatusCode::NotFound).await;
+    let callee = match &from_trunk {
+        Some(call) => call.target.clone(),
+        None => match tx.original.uri.user().map(str::to_string) {
+            Some(c) => c,
+            None => return reply(&core, &mut tx, StatusCode::NotFound).await,
+        },
     };
     // Held for the whole call: an extension's calls at once, and so the relay
     // ports it can hold, are capped (`security.max_calls_per_extension`),
-    // whether the number is an extension, a group or forwarded.
-    let _slot = match core.call_slots.try_open(caller.clone()) {
+    // whether the number is an extension, a group or forwarded. A trunk's
+    // calls share one cap under the trunk's name.
+    let slot_key = from_trunk.as_ref().map_or_else(|| caller.clone(), |c| format!("trunk:{}", c.trunk));
+    let _slot = match core.call_slots.try_open(slot_key) {
         Ok(slot) => slot,
         Err(_) => {
             let cap = core.config.security.max_calls_per_extension;
@@ -69,8 +90,26 @@ pub async fn handle_invite(core: SipCoreRef, mut tx: Transaction, source: Socket
         Route::Ring { .. } => {}
     }
     if !core.extension_exists(&callee) {
-        tracing::info!(%caller, %callee, "call to unknown number refused");
-        return reply(&core, &mut tx, StatusCode::NotFound).await;
+        // Out over a trunk only from an extension (never trunk to trunk),
+        // only by a route, and only for the extensions it lists.
+        let decision = match from_trunk {
+            None => trunk_routes::outbound(&core.config.outbound_routes, &caller, &callee),
+            Some(_) => trunk_routes::Outbound::NoRoute,
+        };
+        match decision {
+            trunk_routes::Outbound::Go { trunk, number } => {
+                let out = trunk::outbound::OutCall { caller, dialled: callee, trunk, number };
+                return trunk::outbound::run(core, tx, source, out).await;
+            }
+            trunk_routes::Outbound::NotAllowed { prefix, trunk } => {
+                tracing::warn!(%caller, %callee, %trunk, %prefix, "call out refused with 403: the extension is not in this outbound route's `extensions`");
+                return reply(&core, &mut tx, StatusCode::Forbidden).await;
+            }
+            trunk_routes::Outbound::NoRoute => {
+                tracing::info!(%caller, %callee, "call to unknown number refused with 404: no extension, group or outbound route");
+                return reply(&core, &mut tx, StatusCode::NotFound).await;
+            }
+        }
     }
     let mut bindings = core.registered_contacts(&callee);
     let mut handoff = match (&core.config.agent, core.agent_binding()) {
@@ -87,7 +126,7 @@ pub async fn handle_invite(core: SipCoreRef, mut tx: Transaction, source: Socket
         tracing::info!(%caller, %callee, "callee not registered");
         return reply(&core, &mut tx, StatusCode::TemporarilyUnavailable).await;
     }
-    call::run(CallSetup { core, tx, source, caller, callee, bindings, handoff, agent_note, group: None }).await;
+    call::run(CallSetup { core, tx, source, caller, callee, bindings, handoff, agent_note, group: None, trunk: None }).await;
 }
 
 async fn reply(core: &SipCoreRef, tx: &mut Transaction, status: StatusCode) {

@@ -1,6 +1,7 @@
 //! Click-to-dial (third-party call control, RFC 3725 flow II): ring extension
 //! A with an offer of our relay; when A answers, its answer becomes the offer
-//! to B, and from there it is an ordinary call with A as the caller.
+//! to B, and from there it is an ordinary call with A as the caller. B may
+//! be a number outside, over a trunk, when an outbound route lets A call it.
 //!
 //! A browser on either side (the SIP Core card) is offered WebRTC by a
 //! bridge that sits behind the relay's leg (`CallMedia::adapt_for_browser`):
@@ -25,11 +26,14 @@ pub async fn dial(core: SipCoreRef, from: &str, to: &str) -> Result<String, Cont
 
 /// `dial`, telling the agent (when `to` is the agent) why it is called.
 pub async fn dial_with(core: SipCoreRef, from: &str, to: &str, agent_note: AgentInvite) -> Result<String, ControlError> {
-    for ext in [from, to] {
-        if !core.extension_exists(ext) {
-            return Err(ControlError::NoSuchExtension(ext.to_string()));
-        }
+    if !core.extension_exists(from) {
+        return Err(ControlError::NoSuchExtension(from.to_string()));
     }
+    // A number outside: only as an outbound route lets `from` call it.
+    let trunk = match core.extension_exists(to) {
+        true => None,
+        false => Some(crate::sip::trunk::outbound::for_dial(&core, from, to).await?),
+    };
     if from == to {
         return Err(ControlError::BadArgument("cannot dial an extension to itself".into()));
     }
@@ -37,7 +41,7 @@ pub async fn dial_with(core: SipCoreRef, from: &str, to: &str, agent_note: Agent
     if a_bindings.is_empty() {
         return Err(ControlError::NotRegistered(from.to_string()));
     }
-    if core.registered_contacts(to).is_empty() {
+    if trunk.is_none() && core.registered_contacts(to).is_empty() {
         return Err(ControlError::NotRegistered(to.to_string()));
     }
     let mut media = CallMedia::new(core.media.clone(), core.config.security.max_media_per_call);
@@ -59,7 +63,7 @@ pub async fn dial_with(core: SipCoreRef, from: &str, to: &str, agent_note: Agent
             Some(webrtc) if is_browser(b) => webrtc,
             _ => &offer,
         };
-        match fork::start(&core, b, to, offer, Vec::new(), report) {
+        match fork::start(&core, b, to, offer, Vec::new(), None, report) {
             Ok(d) => {
                 forks.push(d);
                 hosts.push(b.source_ip());
@@ -102,7 +106,10 @@ pub async fn dial_with(core: SipCoreRef, from: &str, to: &str, agent_note: Agent
             }
         });
         let call_id = a_dialog.id().call_id.clone();
-        let bindings = core.registered_contacts(&to);
+        let (bindings, presented) = match trunk {
+            Some((binding, presented)) => (vec![binding], Some(presented)),
+            None => (core.registered_contacts(&to), None),
+        };
         // B's browsers: WebRTC from a bridge behind the relay's B side.
         let mut offer_b = offer_b;
         let mut offer_browsers = None;
@@ -116,6 +123,7 @@ pub async fn dial_with(core: SipCoreRef, from: &str, to: &str, agent_note: Agent
         let mut call = Call::new(core.clone(), CallerKind::Originated, call_id, from, to, a_dialog, media, call_msgs);
         call.agent_note = agent_note;
         call.offer_browsers = offer_browsers;
+        call.trunk = presented;
         call.drive(call_rx, &bindings, &offer_b).await;
     });
     Ok(call_id)

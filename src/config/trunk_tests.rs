@@ -1,0 +1,102 @@
+use crate::config::{parse, TrunkTransport};
+
+const BASE: &str = r#"
+extensions:
+  - {extension: "101", password: "secret101"}
+  - {extension: "102", password: "secret102"}
+"#;
+
+fn with(extra: &str) -> anyhow::Result<crate::config::Config> {
+    parse(&format!("{BASE}{extra}"))
+}
+
+fn err(extra: &str) -> String {
+    format!("{:#}", with(extra).expect_err("must be refused"))
+}
+
+#[test]
+fn the_issues_example_parses_with_unquoted_numbers() {
+    let c = with(
+        r#"
+trunks:
+  - name: provider
+    server: sip.example.net
+    transport: udp
+    username: 4930123456
+    auth_username: "abc"
+    password: "pw"
+    register: true
+    caller_id: "+4930123456"
+    inbound_hosts: []
+    inbound: 101
+    dids: {4930123457: "102"}
+outbound_routes:
+  - {prefix: 0, trunk: provider, strip: 0, prepend: "", extensions: [101, "102"]}
+"#,
+    )
+    .expect("valid");
+    let t = &c.trunks[0];
+    assert_eq!(t.username.as_deref(), Some("4930123456"));
+    assert_eq!(t.transport, TrunkTransport::Udp);
+    assert_eq!(t.inbound.as_deref(), Some("101"));
+    assert_eq!(t.dids.get("4930123457").map(String::as_str), Some("102"));
+    assert_eq!((t.expires_secs, t.keepalive_secs), (3600, 30));
+    assert_eq!(c.outbound_routes[0].prefix, "0");
+    assert_eq!(c.outbound_routes[0].extensions, ["101", "102"]);
+}
+
+#[test]
+fn an_ip_trunk_needs_no_credentials_but_its_hosts() {
+    with("trunks: [{name: twilio, server: 'example.pstn.twilio.com', register: false, inbound_hosts: ['54.172.60.0/30', '192.0.2.7:5060'], inbound: '101', caller_id: '+15551230000'}]")
+        .expect("valid");
+    assert!(err("trunks: [{name: t, server: x, register: false, inbound: '101'}]").contains("inbound_hosts"));
+}
+
+#[test]
+fn mistakes_are_named() {
+    let cases = [
+        ("trunks: [{name: Bad Name, server: x, register: false}]", "trunks[0].name"),
+        ("trunks: [{name: a, server: x, register: false}, {name: a, server: y, register: false}]", "duplicate trunk"),
+        ("trunks: [{name: a, server: 'x:99999', register: false}]", "not a port"),
+        ("trunks: [{name: a, server: 'x y', register: false}]", "not a host"),
+        ("trunks: [{name: a, server: x, transport: tls, register: false}]", "tls"),
+        ("trunks: [{name: a, server: x, transport: sctp, register: false}]", "sctp"),
+        ("trunks: [{name: a, server: x}]", "needs username and password"),
+        ("trunks: [{name: a, server: x, username: 'a b', password: p}]", "username"),
+        ("trunks: [{name: a, server: x, username: u, password: 'p\"q'}]", "password"),
+        ("trunks: [{name: a, server: x, username: u, password: p, caller_id: '<sip:x>'}]", "caller_id"),
+        ("trunks: [{name: a, server: x, username: u, password: p, inbound: '999'}]", "not an extension"),
+        ("trunks: [{name: a, server: x, username: u, password: p, dids: {'12': '999'}}]", "dids.12"),
+        ("trunks: [{name: a, server: x, username: u, password: p, dids: {'x@y': '101'}}]", "not a phone number"),
+        ("trunks: [{name: a, server: x, register: false, inbound_hosts: ['sip.example.net'], inbound: '101'}]", "inbound_hosts[0]"),
+        ("trunks: [{name: a, server: x, register: false, inbound_hosts: ['0.0.0.0/0'], inbound: '101'}]", "half the internet"),
+        ("trunks: [{name: a, server: x, username: u, password: p, expires_secs: 1}]", "expires_secs"),
+        ("trunks: [{name: a, server: x, username: u, password: p, color: red}]", "color"),
+        ("trunks: [{name: a, server: x, username: u, password: p, keepalive_secs: 1}]", "keepalive_secs"),
+        ("trunks: [{name: a, server: x, username: 'a#b', password: p}]", "username"),
+        ("outbound_routes: [{prefix: '0', trunk: nope, extensions: ['101']}]", "not one of trunks"),
+    ];
+    for (yaml, want) in cases {
+        let e = err(yaml);
+        assert!(e.contains(want), "{yaml}\n  gave: {e}\n  want: {want}");
+    }
+}
+
+#[test]
+fn routes_deny_by_default() {
+    let trunk = "trunks: [{name: p, server: x, username: u, password: pw}]\n";
+    let cases = [
+        ("outbound_routes: [{prefix: '0', trunk: p}]", "extensions"),
+        ("outbound_routes: [{prefix: '0', trunk: p, extensions: []}]", "nobody is, by default"),
+        ("outbound_routes: [{prefix: '0', trunk: p, extensions: ['999']}]", "`999` is not an extension"),
+        ("outbound_routes: [{prefix: '0x', trunk: p, extensions: ['101']}]", "prefix"),
+        ("outbound_routes: [{prefix: '0', trunk: p, prepend: '+49;x', extensions: ['101']}]", "prepend"),
+        ("outbound_routes: [{prefix: '0', trunk: p, strip: 99, extensions: ['101']}]", "strip"),
+    ];
+    for (yaml, want) in cases {
+        let e = err(&format!("{trunk}{yaml}"));
+        assert!(e.contains(want), "{yaml}\n  gave: {e}\n  want: {want}");
+    }
+    let no_id = "trunks: [{name: p, server: x, register: false, inbound_hosts: ['192.0.2.1']}]\noutbound_routes: [{prefix: '0', trunk: p, extensions: ['101']}]";
+    assert!(err(no_id).contains("caller_id"));
+}

@@ -1,0 +1,82 @@
+//! One trunk's OPTIONS keep-alive: asks its `KeepAlive` when to probe,
+//! sends an OPTIONS with rsipstack's client transaction, reports whether
+//! anything answered, and publishes `up`/`down` (log line, `/health`).
+use crate::config::TrunkConfig;
+use crate::sip::core::SipCoreRef;
+use crate::trunk::{KeepAlive, Reach};
+use rsipstack::sip::{Method, SipMessage};
+use rsipstack::transaction::key::{TransactionKey, TransactionRole};
+use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transport::SipAddr;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// `back_up` is told when the provider answers again after being down.
+pub async fn run(core: SipCoreRef, t: TrunkConfig, back_up: std::sync::Arc<tokio::sync::Notify>, cancel: CancellationToken) {
+    let epoch = Instant::now();
+    let now_ms = || epoch.elapsed().as_millis() as u64;
+    let mut k = KeepAlive::new(u64::from(t.keepalive_secs) * 1000, now_ms());
+    core.trunks.update(&t.name, |s| s.reachable = Some(Reach::Unknown));
+    loop {
+        if k.poll(now_ms()) {
+            let limit = Duration::from_millis(k.probe_timeout_ms());
+            let answered = tokio::select! {
+                a = probe(&core, &t, limit) => a,
+                _ = cancel.cancelled() => return,
+            };
+            let was = k.reach();
+            if let Some(reach) = k.on_outcome(now_ms(), answered) {
+                match reach {
+                    Reach::Up => tracing::info!(trunk = %t.name, "trunk up: the provider answers OPTIONS"),
+                    _ => tracing::warn!(trunk = %t.name, "trunk down: the provider does not answer OPTIONS"),
+                }
+                if reach == Reach::Up && was == Reach::Down {
+                    back_up.notify_one();
+                }
+                core.trunks.update(&t.name, |s| s.reachable = Some(reach));
+            }
+        }
+        let wake = k.next_wake().map_or(Instant::now() + Duration::from_secs(1), |at| epoch + Duration::from_millis(at));
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake) => {}
+            _ = cancel.cancelled() => return,
+        }
+    }
+}
+
+/// One OPTIONS to the provider; true when any response came within `limit`.
+async fn probe(core: &SipCoreRef, t: &TrunkConfig, limit: Duration) -> bool {
+    let result = tokio::time::timeout(limit, async {
+        let server = super::resolve(t).await.ok()?;
+        let uri = super::provider_uri(t, None).ok()?;
+        let transport = match t.transport {
+            crate::config::TrunkTransport::Tcp => rsipstack::sip::Transport::Tcp,
+            crate::config::TrunkTransport::Tls => rsipstack::sip::Transport::Tls,
+            crate::config::TrunkTransport::Udp => rsipstack::sip::Transport::Udp,
+        };
+        let dest = SipAddr { r#type: Some(transport), addr: server.into() };
+        let via = match core.endpoint.transport_layer.lookup(&dest, None).await {
+            Ok((conn, _)) => core.endpoint.get_via(Some(conn.get_addr().clone()), None),
+            Err(_) => core.endpoint.get_via(None, None),
+        }
+        .ok()?;
+        let mut from_uri = super::provider_uri(t, Some(t.username.as_deref().unwrap_or("ha-pbx"))).ok()?;
+        from_uri.params.clear();
+        let from = rsipstack::sip::typed::From { display_name: None, uri: from_uri, params: vec![] }.with_tag(rsipstack::transaction::make_tag());
+        let to = rsipstack::sip::typed::To { display_name: None, uri: uri.clone(), params: vec![] };
+        let req = core.endpoint.make_request(Method::Options, uri, via, from, to, 1, None);
+        let key = TransactionKey::from_request(&req, TransactionRole::Client).ok()?;
+        let mut tx = Transaction::new_client(key, req, core.endpoint.clone(), None);
+        tx.destination = Some(dest);
+        tx.send().await.ok()?;
+        while let Some(msg) = tx.receive().await {
+            if let SipMessage::Response(_) = msg {
+                return Some(());
+            }
+        }
+        None
+    })
+    .await;
+    matches!(result, Ok(Some(())))
+}

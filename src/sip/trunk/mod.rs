@@ -1,0 +1,84 @@
+//! The SIP side of trunks: each registering trunk's REGISTER task
+//! (`register`), its OPTIONS keep-alive (`keepalive`), calls from a
+//! provider (`inbound`) and calls out to one (`outbound`). The decisions
+//! are `crate::trunk`'s; this only moves bytes.
+pub mod inbound;
+mod keepalive;
+pub mod outbound;
+mod register;
+
+use crate::config::trunks::split_server;
+use crate::config::TrunkConfig;
+use crate::sip::core::SipCoreRef;
+use std::net::SocketAddr;
+use tokio_util::sync::CancellationToken;
+
+/// One task per trunk with `register: true`; IP trunks only get their
+/// state entry (and their provider's address, when it is an address).
+pub fn start(core: &SipCoreRef, cancel: &CancellationToken) {
+    for t in &core.config.trunks {
+        // The keep-alive seeing the provider back after it was down asks the
+        // registration to register again at once (the network changed, or
+        // the provider restarted and forgot us).
+        let back_up = std::sync::Arc::new(tokio::sync::Notify::new());
+        if t.keepalive_secs > 0 {
+            tokio::spawn(keepalive::run(core.clone(), t.clone(), back_up.clone(), cancel.child_token()));
+        }
+        if t.register {
+            tokio::spawn(register::run(core.clone(), t.clone(), back_up, cancel.child_token()));
+        } else {
+            let server = split_server(&t.server).ok().and_then(|(h, p)| h.parse().ok().map(|ip| SocketAddr::new(ip, p)));
+            core.trunks.update(&t.name, |s| s.server = server);
+            tracing::info!(trunk = %t.name, inbound_hosts = ?t.inbound_hosts, "IP trunk ready (no registration)");
+        }
+    }
+}
+
+/// The provider's address: `server` resolved as a phone would (A/AAAA;
+/// SRV is not looked up), the first answer.
+pub async fn resolve(t: &TrunkConfig) -> Result<SocketAddr, String> {
+    let (host, port) = split_server(&t.server)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    if let Ok(ip) = host.parse() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    let found = tokio::time::timeout(std::time::Duration::from_secs(10), tokio::net::lookup_host((host.as_str(), port)))
+        .await
+        .map_err(|_| format!("cannot resolve {host}: DNS timed out"))?
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+    let mut found: Vec<SocketAddr> = found.collect();
+    found.sort_by_key(|a| a.is_ipv6());
+    found.first().copied().ok_or_else(|| format!("cannot resolve {host}: no address"))
+}
+
+/// `sip:[user@]host:port[;transport=tcp]`, host as configured (the
+/// provider's domain goes into the Request-URI, To and From).
+pub fn provider_uri(t: &TrunkConfig, user: Option<&str>) -> Result<rsipstack::sip::Uri, String> {
+    let (host, port) = split_server(&t.server)?;
+    let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host };
+    let user = user.map(|u| format!("{u}@")).unwrap_or_default();
+    let transport = match t.transport {
+        crate::config::TrunkTransport::Udp => "",
+        crate::config::TrunkTransport::Tcp => ";transport=tcp",
+        crate::config::TrunkTransport::Tls => ";transport=tls",
+    };
+    rsipstack::sip::Uri::try_from(format!("sip:{user}{host}:{port}{transport}").as_str()).map_err(|e| format!("server `{}`: {e}", t.server))
+}
+
+/// The credential rsipstack answers the provider's 401/407 with.
+pub fn credential(t: &TrunkConfig) -> Option<rsipstack::dialog::authenticate::Credential> {
+    Some(rsipstack::dialog::authenticate::Credential {
+        username: t.username.clone()?,
+        password: t.password.clone()?,
+        realm: None,
+        auth_username: t.auth_username.clone(),
+    })
+}
+
+pub(crate) fn listen_transport(t: &TrunkConfig) -> crate::config::Transport {
+    match t.transport {
+        crate::config::TrunkTransport::Tcp => crate::config::Transport::Tcp,
+        crate::config::TrunkTransport::Tls => crate::config::Transport::Tls,
+        crate::config::TrunkTransport::Udp => crate::config::Transport::Udp,
+    }
+}

@@ -1,0 +1,96 @@
+//! A call out over a trunk: the route has allowed it (`crate::trunk::routes`);
+//! this builds how it is presented to the provider (From and the identity
+//! headers carry the trunk's caller ID, the credential answers its 401/407)
+//! and hands it to the B2BUA like any other call, media through the relay.
+use crate::sip::b2bua::call::{self, CallSetup};
+use crate::sip::b2bua::fork::Presented;
+use crate::sip::core::SipCoreRef;
+use crate::sip::registrar::bindings::Binding;
+use rsipstack::sip::{Header, StatusCode};
+use rsipstack::transaction::transaction::Transaction;
+use std::net::SocketAddr;
+
+pub struct OutCall {
+    pub caller: String,
+    pub dialled: String,
+    pub trunk: String,
+    /// The number as the provider gets it (strip and prepend applied).
+    pub number: String,
+}
+
+pub async fn run(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, out: OutCall) {
+    let (binding, presented) = match prepare(&core, &out.trunk, &out.number).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(caller = %out.caller, trunk = %out.trunk, error = %e, "call out refused with 503: the provider cannot be reached");
+            return reply(&core, &mut tx, StatusCode::ServiceUnavailable).await;
+        }
+    };
+    tracing::info!(caller = %out.caller, dialled = %out.dialled, trunk = %out.trunk, number = %out.number, "call out over the trunk");
+    call::run(CallSetup {
+        core,
+        tx,
+        source,
+        caller: out.caller,
+        callee: out.dialled,
+        bindings: vec![binding],
+        handoff: None,
+        agent_note: Default::default(),
+        group: None,
+        trunk: Some(presented),
+    })
+    .await;
+}
+
+/// Where the INVITE for `number` goes on trunk `trunk` (a binding-like
+/// target at the provider's address) and how it is presented there.
+pub async fn prepare(core: &SipCoreRef, trunk: &str, number: &str) -> Result<(Binding, Presented), String> {
+    let t = core.config.trunk(trunk).ok_or_else(|| format!("no trunk `{trunk}`"))?;
+    let server = match core.trunks.server(&t.name) {
+        Some(a) => a,
+        None => super::resolve(t).await?,
+    };
+    let callee = super::provider_uri(t, Some(number))?;
+    let identity = t.caller_id.as_deref().or(t.username.as_deref()).unwrap_or("anonymous");
+    let mut from = super::provider_uri(t, Some(identity))?;
+    from.params.clear();
+    let binding = Binding {
+        contact_uri: callee.to_string(),
+        source: server.to_string(),
+        transport: crate::sip::core::transport_from_name(t.transport.as_str()),
+        expires_at: i64::MAX,
+        call_id: String::new(),
+        cseq: 0,
+        user_agent: None,
+        instance_id: None,
+        reg_id: None,
+        registered_at: 0,
+    };
+    let id = format!("<{from}>");
+    let headers = vec![Header::Other("P-Asserted-Identity".into(), id.clone()), Header::Other("P-Preferred-Identity".into(), id)];
+    Ok((binding, Presented { from, credential: super::credential(t), headers }))
+}
+
+/// Click-to-dial from extension `from` to number `to` outside: allowed by
+/// the outbound routes as if `from` had dialled it, else refused.
+pub async fn for_dial(core: &SipCoreRef, from: &str, to: &str) -> Result<(Binding, Presented), crate::sip::control::ControlError> {
+    use crate::sip::control::ControlError;
+    use crate::trunk::routes::{outbound, Outbound};
+    match outbound(&core.config.outbound_routes, from, to) {
+        Outbound::Go { trunk, number } => {
+            tracing::info!(caller = %from, dialled = %to, %trunk, %number, "dial out over the trunk");
+            prepare(core, &trunk, &number).await.map_err(|e| ControlError::NotPossible(format!("trunk `{trunk}`: {e}")))
+        }
+        Outbound::NotAllowed { prefix, trunk } => {
+            tracing::warn!(caller = %from, dialled = %to, %trunk, %prefix, "dial refused: the extension is not in this outbound route's `extensions`");
+            Err(ControlError::Forbidden(format!("extension {from} may not call {to}: not in the `extensions` of the outbound route `{prefix}`")))
+        }
+        Outbound::NoRoute => Err(ControlError::NoSuchExtension(to.to_string())),
+    }
+}
+
+async fn reply(core: &SipCoreRef, tx: &mut Transaction, status: StatusCode) {
+    let mut resp = core.endpoint.make_response(&tx.original, status, None);
+    crate::sip::auth::request::ensure_to_tag(&mut resp);
+    let _ = tx.respond(resp).await;
+}

@@ -1,0 +1,17 @@
+//! SIP trunks: the phone network through a provider's SIP account.
+//!
+//! Sans-IO decisions only (no sockets, no clocks, no SIP stack): when to
+//! REGISTER and what its outcome means (`registration`), which trunk a
+//! request comes from and where its call goes, and which extension may call
+//! which number out (`routes`), whether the provider answers OPTIONS
+//! (`keepalive`), and the state shown in `/health` (`status`).
+//! The SIP side that moves the bytes is `crate::sip::trunk`.
+pub mod keepalive;
+pub mod registration;
+pub mod routes;
+pub mod status;
+
+pub use keepalive::{KeepAlive, Reach};
+pub use registration::{Outcome, RegMachine, RegStatus};
+pub use routes::{Inbound, Outbound};
+pub use status::{TrunkState, TrunkTable};

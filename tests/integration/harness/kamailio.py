@@ -1,0 +1,179 @@
+"""A real Kamailio as the phone provider of a SIP trunk: a registrar with
+digest auth (401 on REGISTER), proxy-auth (407) on the calls ha-pbx places,
+and the routing to a "PSTN phone" (a baresip registered at the provider).
+
+Every request the provider sees leaves an `xlog` line starting `PROVIDER`,
+so tests read on the wire what ha-pbx sent: who registered with which
+credentials, the number dialled (strip/prepend), the From and
+P-Asserted-Identity (caller ID) and the digest username."""
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+
+from . import procs
+
+CFG = r'''#!KAMAILIO
+debug=2
+log_stderror=yes
+children=2
+auto_aliases=no
+listen=udp:127.0.0.1:@PORT@
+alias="127.0.0.1:@PORT@"
+dns=no
+rev_dns=no
+use_dns_cache=no
+
+mpath="@MPATH@"
+loadmodule "kex.so"
+loadmodule "corex.so"
+loadmodule "tm.so"
+loadmodule "tmx.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "xlog.so"
+loadmodule "sanity.so"
+loadmodule "auth.so"
+loadmodule "htable.so"
+
+modparam("usrloc", "db_mode", 0)
+modparam("registrar", "min_expires", 1)
+modparam("registrar", "max_expires", 3600)
+modparam("registrar", "gruu_enabled", 0)
+modparam("rr", "append_fromtag", 1)
+modparam("htable", "htable", "users=>size=8;")
+modparam("auth", "nonce_expire", 300)
+
+event_route[htable:mod-init] {
+@USERS@
+}
+
+request_route {
+    if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
+    if (!sanity_check("17895", "7")) { exit; }
+    if (is_method("OPTIONS") && $rU == $null) {
+        xlog("L_NOTICE", "PROVIDER OPTIONS src=$si:$sp fU=$fU\n");
+        sl_send_reply("200", "Keepalive");
+        exit;
+    }
+    if (has_totag()) {
+        xlog("L_NOTICE", "PROVIDER IN-DIALOG $rm src=$si:$sp\n");
+        if (loose_route()) { route(RELAY); }
+        if (is_method("ACK")) { if (t_check_trans()) { route(RELAY); } exit; }
+        sl_send_reply("404", "Not here");
+        exit;
+    }
+    if (is_method("CANCEL")) { if (t_check_trans()) { route(RELAY); } exit; }
+    if (!is_method("ACK")) {
+        if (t_precheck_trans()) { t_check_trans(); exit; }
+        t_check_trans();
+    }
+    remove_hf("Route");
+    if (is_method("REGISTER")) {
+        xlog("L_NOTICE", "PROVIDER REGISTER src=$si:$sp fU=$fU au=$au expires=$hdr(Expires)\n");
+        route(PASSWORD);
+        if (!pv_www_authenticate("$td", "$var(pw)", "0")) { www_challenge("$td", "0"); exit; }
+        xlog("L_NOTICE", "PROVIDER REG-OK au=$au tU=$tU contact=$ct expires=$hdr(Expires)\n");
+        if (!save("location")) { sl_reply_error(); }
+        exit;
+    }
+    if (!is_method("INVITE")) { sl_send_reply("405", "Not here"); exit; }
+    xlog("L_NOTICE", "PROVIDER INVITE src=$si:$sp fU=$fU rU=$rU tU=$tU\n");
+    record_route();
+    if ($fU == "@PSTN@") {
+        # the PSTN phone calls a DID: to the trunk's registered Contact, the DID left in To
+        xlog("L_NOTICE", "PROVIDER CALL-TO-TRUNK did=$rU\n");
+        $rU = "@TRUNK@";
+        if (!lookup("location")) { sl_send_reply("480", "Trunk not registered"); exit; }
+        route(RELAY);
+    }
+    # a call from the trunk's user agent to the phone network: digest first
+    route(PASSWORD);
+    if (!pv_proxy_authenticate("$fd", "$var(pw)", "0")) {
+        xlog("L_NOTICE", "PROVIDER OUT-CHALLENGE fU=$fU rU=$rU\n");
+        proxy_challenge("$fd", "0");
+        exit;
+    }
+    consume_credentials();
+    xlog("L_NOTICE", "PROVIDER OUT-OK au=$au fU=$fU rU=$rU pai=$hdr(P-Asserted-Identity)\n");
+    # numbers in Munich (+4989...) are answered by a sipp "network" callee (early media)
+    if ($rU =~ "^[+]4989") { $du = "sip:127.0.0.1:@UAS@"; route(RELAY); }
+    $rU = "@PSTN@";
+    if (!lookup("location")) { sl_send_reply("404", "PSTN phone not registered"); exit; }
+    route(RELAY);
+}
+
+route[PASSWORD] {
+    $var(pw) = "no-such-user-has-this-password";
+    if ($au != $null && $sht(users=>$au) != $null) { $var(pw) = $sht(users=>$au); }
+}
+
+route[RELAY] {
+    if (!t_relay()) { sl_reply_error(); }
+    exit;
+}
+'''
+
+MPATHS = ["/usr/lib/x86_64-linux-gnu/kamailio/modules/", "/usr/lib/aarch64-linux-gnu/kamailio/modules/",
+          "/usr/lib/kamailio/modules/"]
+
+
+class Provider(procs.LogFile):
+    """One Kamailio on 127.0.0.1:port. users: {name: password} it accepts;
+    trunk: the trunk user calls to DIDs go to; pstn: the PSTN phone's user (numbers
+    the trunk calls ring it, except +4989..., which go to 127.0.0.1:uas_port)."""
+    log_tail_lines = 60
+
+    def __init__(self, workdir: Path, registry: procs.ProcessRegistry, *, users: dict[str, str],
+                 trunk: str, pstn: str):
+        if shutil.which("kamailio") is None and not Path("/usr/sbin/kamailio").exists():
+            raise RuntimeError("kamailio is not installed (scripts/install-test-deps.sh)")
+        self.dir = Path(workdir) / "provider"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.registry = registry
+        self.port = procs.free_port("sip")
+        self.uas_port = procs.free_port("sip")  # where +4989... calls go (a sipp callee)
+        mpath = next((p for p in MPATHS if Path(p, "tm.so").exists()), MPATHS[0])
+        seeds = "\n".join(f'    $sht(users=>{u}) = "{pw}";' for u, pw in users.items())
+        cfg = (CFG.replace("@PORT@", str(self.port)).replace("@MPATH@", mpath).replace("@USERS@", seeds)
+               .replace("@TRUNK@", trunk).replace("@PSTN@", pstn).replace("@UAS@", str(self.uas_port)))
+        self.cfg_path = self.dir / "kamailio.cfg"
+        self.cfg_path.write_text(cfg)
+        self.log_path = self.dir / "kamailio.log"
+        self.proc = None
+
+    @property
+    def addr(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> "Provider":
+        kam = shutil.which("kamailio") or "/usr/sbin/kamailio"
+        run = self.dir / "run"
+        run.mkdir(exist_ok=True)
+        self.proc = self.registry.popen([kam, "-f", str(self.cfg_path), "-P", str(run / "k.pid"), "-Y", str(run),
+                                         "-m", "64", "-M", "8", "-DD", "-E"], log=self.log_path, cwd=str(self.dir))
+        procs.wait_until(lambda: self.proc.poll() is not None or procs.port_bound_udp(self.port), 10,
+                         what="kamailio listening")
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"kamailio exited ({self.proc.returncode}):\n{self.log_tail()}")
+        return self
+
+    def lines(self, kind: str) -> list[dict[str, str]]:
+        """The `PROVIDER <kind> k=v ...` lines so far, as dicts."""
+        out = []
+        for m in re.finditer(rf"PROVIDER {re.escape(kind)} (.*)", self.log_text()):
+            out.append(dict(re.findall(r"(\w+)=(.*?)(?= \w+=|$)", m.group(1).strip())))
+        return out
+
+    def wait_line(self, kind: str, pred=lambda d: True, timeout: float = 10.0, after: int = 0) -> dict[str, str]:
+        def found():
+            return next((d for d in self.lines(kind)[after:] if pred(d)), None)
+        return procs.wait_until(found, timeout, what=f"provider log line {kind}\n{self.log_tail()}")

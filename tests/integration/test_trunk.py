@@ -1,0 +1,327 @@
+"""SIP trunks against a real provider: a Kamailio configured by the test as
+the phone provider (registrar with digest, 407 on the calls ha-pbx places,
+routing to a "PSTN phone", a baresip registered there). Extensions are
+baresips on ha-pbx. What ha-pbx sent is read at the provider (its xlog
+lines), audio by its content (each side's tone).
+
+One provider, one ha-pbx and the phones are shared by the module (start-up
+is most of the cost); each test marks the provider's log before it acts."""
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from harness import audio, procs
+from harness.baresip import Baresip
+from harness.kamailio import Provider
+from harness.mqtt import Mosquitto, Recorder, mqtt_overrides
+from harness.pbx import Pbx
+from harness.sipp import Sipp
+
+TRUNK_USER, TRUNK_PW = "4930123456", "trunk-secret"
+CALLER_ID = "+4930123456"
+DID = "4930123457"          # rings 102 (dids); anything else on the trunk rings 101 (inbound)
+PSTN, PSTN_PW = "4917012345", "pstn-secret"   # the phone out in the network
+BAD_USER = "4930999000"     # a second trunk whose password is wrong
+DIALLED, SENT = "0301234567", "+49301234567"  # prefix 0, strip 1, prepend +49
+API_TOKEN = "trunk-test-token-0123456789"
+
+
+class Rig:
+    pass
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory, signals):
+    workdir = tmp_path_factory.mktemp("trunk")
+    reg = procs.ProcessRegistry()
+    r = Rig()
+    try:
+        r.provider = Provider(workdir, reg, users={TRUNK_USER: TRUNK_PW, PSTN: PSTN_PW, BAD_USER: "the-right-one"},
+                              trunk=TRUNK_USER, pstn=PSTN).start()
+        r.ip_host_port = procs.free_port("sip")
+        trunks = [
+            {"name": "provider", "server": r.provider.addr, "username": TRUNK_USER, "password": TRUNK_PW,
+             "caller_id": CALLER_ID, "inbound": "101", "dids": {DID: "102"}, "expires_secs": 6,
+             "keepalive_secs": 2},
+            {"name": "wrongpw", "server": r.provider.addr, "username": BAD_USER, "password": "not-it",
+             "keepalive_secs": 0},
+            # its server answers nothing: the keep-alive finds it down
+            {"name": "iptrunk", "server": f"127.0.0.1:{procs.free_port('sip')}", "register": False, "keepalive_secs": 2,
+             "inbound_hosts": [f"127.0.0.1:{r.ip_host_port}"], "inbound": "103"},
+        ]
+        routes = [{"prefix": "0", "trunk": "provider", "strip": 1, "prepend": "+49", "extensions": ["101"]}]
+        r.broker = Mosquitto(workdir, reg).start()
+        r.mqtt = Recorder(r.broker, reg, "ha_pbx/#").start()
+        r.pbx = Pbx(workdir / "pbx", reg, overrides={"trunks": trunks, "outbound_routes": routes,
+                                                     "http": {"api_token": API_TOKEN},
+                                                     **mqtt_overrides(r.broker)}).start()
+        r.ext = {}
+        for ext, src in (("101", signals["tone440"]), ("102", signals["tone440"])):
+            r.ext[ext] = Baresip(workdir, reg, ext, user=ext, domain=f"127.0.0.1:{r.pbx.sip_port}",
+                                 password=r.pbx.passwords[ext], source=src).start()
+        r.pstn = Baresip(workdir, reg, "pstn", user=PSTN, domain=r.provider.addr, password=PSTN_PW,
+                         source=signals["tone1000"]).start()
+        for b in (*r.ext.values(), r.pstn):
+            b.wait_registered(15)
+        r.sipp = Sipp(workdir / "sipp", reg)
+        yield r
+    finally:
+        reg.kill_all()
+
+
+@pytest.fixture(autouse=True)
+def _logs_on_failure(request, rig):
+    yield
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        for name, p in (("provider", rig.provider), ("ha-pbx", rig.pbx), *rig.ext.items(), ("pstn", rig.pstn)):
+            print(f"----- {name} log tail -----\n{p.log_tail()}")
+
+
+def health(pbx) -> dict:
+    with urllib.request.urlopen(pbx.http_base + "/health", timeout=2) as resp:
+        return json.loads(resp.read())
+
+
+def trunk_state(pbx, name: str) -> dict:
+    return health(pbx)["trunks"].get(name) or {}
+
+
+def registration(pbx, name: str) -> dict:
+    return trunk_state(pbx, name).get("registration") or {}
+
+
+def _call(caller: Baresip, callee: Baresip, uri: str, seconds: float = 5.0):
+    marks = len(caller.ctrl.events), len(callee.ctrl.events)
+    caller.clear_recordings()
+    callee.clear_recordings()
+    caller.dial(uri)
+    caller.ctrl.wait_event("CALL_ESTABLISHED", 20, since=marks[0])
+    callee.ctrl.wait_event("CALL_ESTABLISHED", 10, since=marks[1])
+    time.sleep(seconds)  # the audio being measured
+    caller.hangup()
+    caller.ctrl.wait_event("CALL_CLOSED", 10, since=marks[0])
+    callee.ctrl.wait_event("CALL_CLOSED", 10, since=marks[1])
+    procs.wait_until(lambda: caller.recordings() and callee.recordings(), 5, what="recordings")
+
+
+def _heard(phone: Baresip, hz: float):
+    rep = audio.analyze_tone(phone.recordings()[-1])
+    assert rep.ok(hz, min_seconds=3), f"{phone.name} heard {rep}, expected {hz} Hz"
+
+
+def _expect(rig, callee: str, code: int, *, claimed: str, local_ip: str = "127.0.0.1", port: int | None = None):
+    scenario = rig.sipp.scenario("uac_expect.xml", FROM=claimed, FINAL=code)
+    res = rig.sipp.run(scenario, f"127.0.0.1:{rig.pbx.sip_port}", service=callee, local_ip=local_ip, port=port,
+                       keys={"rtp_port": procs.free_port("media")}, timeout_s=15)
+    assert res.ok, res.summary()
+
+
+@pytest.mark.timeout(60)
+def test_registers_with_digest_and_refreshes_before_expiry(rig):
+    procs.wait_until(lambda: registration(rig.pbx, "provider").get("state") == "registered", 15,
+                     what="trunk registered in /health")
+    first = rig.provider.wait_line("REG-OK", lambda d: d["au"] == TRUNK_USER)
+    assert first["tU"] == TRUNK_USER and f"{TRUNK_USER}@127.0.0.1:{rig.pbx.sip_port}" in first["contact"], first
+    # the first REGISTER came without credentials and was challenged (401), then digest
+    tries = [d for d in rig.provider.lines("REGISTER") if d["fU"] == TRUNK_USER]
+    assert tries[0]["au"] == "<null>" and tries[1]["au"] == TRUNK_USER, tries[:2]
+    # expires_secs 6: refreshed within about 3 s, on its own
+    n = len(rig.provider.lines("REG-OK"))
+    rig.provider.wait_line("REG-OK", lambda d: d["au"] == TRUNK_USER, timeout=8, after=n)
+    state = registration(rig.pbx, "provider")
+    assert state["state"] == "registered" and state["last_error"] is None, state
+
+
+@pytest.mark.timeout(60)
+def test_wrong_password_shows_the_error_and_does_not_loop(rig):
+    state = procs.wait_until(lambda: (s := registration(rig.pbx, "wrongpw")).get("state") == "failed" and s, 15,
+                             what="wrongpw failed in /health")
+    assert "401" in state["last_error"], state
+    assert state["next_attempt_in"] >= 20, state
+    assert "trunk registration failed" in rig.pbx.log_text()
+    tries = lambda: [d for d in rig.provider.lines("REGISTER") if d["fU"] == BAD_USER]  # noqa: E731
+    assert len(tries()) == 2, tries()  # unauthenticated, then digest once: no more
+    time.sleep(3)  # nothing to wait for: the absence of a retry loop
+    assert len(tries()) == 2, tries()
+    assert not [d for d in rig.provider.lines("REG-OK") if d["au"] == BAD_USER]
+
+
+@pytest.mark.timeout(90)
+def test_call_out_with_digest_caller_id_and_strip_prepend(rig):
+    procs.wait_until(lambda: registration(rig.pbx, "provider").get("state") == "registered", 15, what="registered")
+    n_ch, n_ok = len(rig.provider.lines("OUT-CHALLENGE")), len(rig.provider.lines("OUT-OK"))
+    _call(rig.ext["101"], rig.pstn, f"sip:{DIALLED}@127.0.0.1:{rig.pbx.sip_port}")
+    challenged = rig.provider.lines("OUT-CHALLENGE")[n_ch:]
+    assert challenged and challenged[0]["rU"] == SENT, challenged
+    ok = rig.provider.lines("OUT-OK")[n_ok:]
+    assert len(ok) == 1, ok
+    assert ok[0]["au"] == TRUNK_USER, ok  # digest with the trunk's credentials
+    assert ok[0]["rU"] == SENT, ok  # strip 1, prepend +49
+    assert ok[0]["fU"] == CALLER_ID and CALLER_ID in ok[0]["pai"], ok  # caller ID
+    _heard(rig.pstn, 440)
+    _heard(rig.ext["101"], 1000)
+
+
+@pytest.mark.timeout(90)
+def test_call_in_to_a_did_rings_its_extension_with_the_callers_number(rig):
+    procs.wait_until(lambda: registration(rig.pbx, "provider").get("state") == "registered", 15, what="registered")
+    n = len(rig.provider.lines("CALL-TO-TRUNK"))
+    mark = len(rig.ext["102"].log_text())
+    _call(rig.pstn, rig.ext["102"], f"sip:{DID}@{rig.provider.addr}")
+    assert rig.provider.lines("CALL-TO-TRUNK")[n:][0]["did"] == DID
+    # the provider sent the INVITE to our registered Contact, the DID only in To;
+    # 102 is shown the caller's number
+    seen = rig.ext["102"].log_text()[mark:]
+    assert re.search(rf"From: [^\r\n]*<sip:{re.escape(PSTN)}@", seen), seen[:3000]
+    assert trunk_state(rig.pbx, "provider")["last_caller"] == PSTN
+    # and Home Assistant gets it as the call's `caller`
+    rig.mqtt.wait_for(lambda m: m.topic.endswith("/event") and f'"caller":"{PSTN}"' in m.payload
+                      and '"callee":"102"' in m.payload, 10, what="MQTT event with the caller's number")
+    _heard(rig.ext["102"], 1000)
+    _heard(rig.pstn, 440)
+
+
+@pytest.mark.timeout(60)
+def test_ip_trunk_accepts_its_host_only(rig):
+    # from the IP trunk's host: no digest, routed to its `inbound` (103, not registered: 480)
+    _expect(rig, "4930555", 480, claimed=PSTN, port=rig.ip_host_port)
+    assert "call from the trunk" in rig.pbx.log_text()
+    # the same INVITE from another loopback address: an unknown device, challenged
+    _expect(rig, "4930555", 407, claimed=PSTN, local_ip="127.0.0.2", port=rig.ip_host_port)
+
+
+@pytest.mark.timeout(90)
+def test_toll_fraud_is_refused_and_nothing_reaches_the_provider(rig):
+    before = len(rig.provider.lines("INVITE"))
+    trunk_calls = rig.pbx.log_text().count("call from the trunk")
+    # an unauthenticated INVITE to an external number
+    _expect(rig, DIALLED, 407, claimed="101")
+    # an extension not in the route's `extensions`
+    res = rig.sipp.run(rig.sipp.scenario("uac_final.xml", FINAL=403), f"127.0.0.1:{rig.pbx.sip_port}",
+                       service=DIALLED, auth=("102", rig.pbx.passwords["102"]),
+                       keys={"caller": "102", "rtp_port": procs.free_port("media")}, timeout_s=15)
+    assert res.ok, res.summary()
+    assert "not in this outbound route's `extensions`" in rig.pbx.log_text()
+    # a number no route matches
+    res = rig.sipp.run(rig.sipp.scenario("uac_final.xml", FINAL=404), f"127.0.0.1:{rig.pbx.sip_port}",
+                       service="9123", auth=("101", rig.pbx.passwords["101"]),
+                       keys={"caller": "101", "rtp_port": procs.free_port("media")}, timeout_s=15)
+    assert res.ok, res.summary()
+    # a REGISTER-less device claiming the trunk's user, from another address and another port
+    _expect(rig, DID, 407, claimed=TRUNK_USER, local_ip="127.0.0.2")
+    _expect(rig, TRUNK_USER, 407, claimed=TRUNK_USER)
+    assert rig.pbx.log_text().count("call from the trunk") == trunk_calls
+    assert len(rig.provider.lines("INVITE")) == before, rig.provider.lines("INVITE")[before:]
+
+
+def _rfc4733(pt: int, digit: int) -> list[bytes]:
+    """One key press as RFC 4733 packets (three starts, three ends), one SSRC."""
+    import random
+    import struct
+    ssrc, ts, seq = random.randint(1, 2**32 - 1), random.randint(0, 2**31), random.randint(0, 2**15)
+    out = []
+    for i, (end, dur) in enumerate([(0, 160), (0, 320), (0, 480), (1, 800), (1, 800), (1, 800)]):
+        hdr = struct.pack("!BBHII", 0x80, (0x80 if i == 0 else 0) | pt, seq + i, ts, ssrc)
+        out.append(hdr + struct.pack("!BBH", digit, (0x80 if end else 0) | 10, dur))
+    return out
+
+
+@pytest.mark.timeout(90)
+def test_early_media_and_a_non_101_telephone_event_from_the_provider(rig, workdir):
+    """The network callee answers 183 with SDP and plays an announcement (1000 Hz)
+    for about 3 s, then 200 and another tone (600 Hz); its key presses use payload type 96."""
+    from harness.rtp import RtpEndpoint, tone_samples
+    import numpy as np
+    procs.wait_until(lambda: registration(rig.pbx, "provider").get("state") == "registered", 15, what="registered")
+    caller = rig.ext["101"]
+    media_file = workdir / "early-media.txt"
+    net = RtpEndpoint()
+    try:
+        uas = rig.sipp.start("uas_early_media.xml", name="uas-early", port=rig.provider.uas_port,
+                             keys={"rtp_port": net.port, "media_file": media_file}, timeout_s=40)
+        rig.sipp.wait_listening(rig.provider.uas_port)
+        mark = len(caller.ctrl.events)
+        caller.clear_recordings()
+        caller.dial(f"sip:0891234567@127.0.0.1:{rig.pbx.sip_port}")
+        from harness.flows import wait_media_file
+        peer = wait_media_file(media_file, 15, "the provider's INVITE at the network callee")
+        announcement = np.concatenate([tone_samples(1000, 2.6), tone_samples(600, 60)])
+        net.start_sending(announcement, peer, loop=False)
+        caller.ctrl.wait_event("CALL_ESTABLISHED", 20, since=mark)
+        # a key press from the network with payload type 96
+        for pkt in _rfc4733(96, 5):
+            net.sock.sendto(pkt, peer)
+            time.sleep(0.02)
+        # ha-pbx reads it with the provider's payload type (the call's key press event);
+        # it is passed to the extension unchanged, with 96 (see README: not mapped yet)
+        procs.wait_until(lambda: re.search(r"Dtmf \{[^}]*from: \"0891234567\", digit: '5'", rig.pbx.log_text()), 5,
+                         what="the provider's key press seen by ha-pbx")
+        time.sleep(3)  # the audio after the answer being measured
+        caller.hangup()
+        caller.ctrl.wait_event("CALL_CLOSED", 10, since=mark)
+        res = uas.wait(15)
+        assert res.ok, res.summary()
+    finally:
+        net.close()
+    # the caller heard the announcement before the answer, then the callee
+    procs.wait_until(caller.recordings, 5, what="recording")
+    x, fs = audio.load(caller.recordings()[-1])
+    early = audio.analyze_tone_samples(x[: int(2.0 * fs)])
+    assert early.ok(1000, min_seconds=1), f"early media: {early}"
+    later = audio.analyze_tone_samples(x[int(4.0 * fs):])
+    assert later.ok(600, min_seconds=1), f"after the answer: {later}"
+    # and the network callee heard the extension (440 Hz) through the relay
+    heard = audio.analyze_tone_samples(net.decoded_float())
+    assert heard.ok(440, min_seconds=1), heard
+
+
+@pytest.mark.timeout(60)
+def test_options_keepalive_shows_up_and_down(rig):
+    procs.wait_until(lambda: trunk_state(rig.pbx, "provider").get("reachable") == "up", 15, what="provider up")
+    probes = rig.provider.wait_line("OPTIONS", lambda d: d["fU"] == TRUNK_USER)
+    assert probes["src"] == f"127.0.0.1:{rig.pbx.sip_port}", probes
+    procs.wait_until(lambda: trunk_state(rig.pbx, "iptrunk").get("reachable") == "down", 15, what="iptrunk down")
+    assert "trunk down" in rig.pbx.log_text() and "trunk up" in rig.pbx.log_text()
+    assert trunk_state(rig.pbx, "wrongpw").get("reachable") is None  # keepalive_secs: 0
+
+
+def _api_dial(pbx, frm: str, to: str) -> tuple[int, dict]:
+    req = urllib.request.Request(pbx.http_base + "/api/calls", method="POST",
+                                 data=json.dumps({"from": frm, "to": to}).encode(),
+                                 headers={"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+@pytest.mark.timeout(60)
+def test_click_to_dial_an_external_number_follows_the_routes(rig):
+    procs.wait_until(lambda: registration(rig.pbx, "provider").get("state") == "registered", 15, what="registered")
+    before = len(rig.provider.lines("INVITE"))
+    status, body = _api_dial(rig.pbx, "102", DIALLED)
+    assert status == 403 and "outbound route" in body["error"], (status, body)
+    status, body = _api_dial(rig.pbx, "101", "9123")
+    assert status == 404, (status, body)
+    assert len(rig.provider.lines("INVITE")) == before, "a refused dial reached the provider"
+    ext, pstn = rig.ext["101"], rig.pstn
+    marks = len(ext.ctrl.events), len(pstn.ctrl.events)
+    n_ok = len(rig.provider.lines("OUT-OK"))
+    status, body = _api_dial(rig.pbx, "101", DIALLED)
+    assert status == 202, (status, body)
+    # 101 rings first and answers (auto), then the number is called over the trunk
+    ext.ctrl.wait_event("CALL_ESTABLISHED", 15, since=marks[0])
+    pstn.ctrl.wait_event("CALL_ESTABLISHED", 15, since=marks[1])
+    ok = rig.provider.lines("OUT-OK")[n_ok:]
+    assert ok and ok[0]["rU"] == SENT and ok[0]["fU"] == CALLER_ID and ok[0]["au"] == TRUNK_USER, ok
+    pstn.hangup()
+    pstn.ctrl.wait_event("CALL_CLOSED", 10, since=marks[1])
+    ext.ctrl.wait_event("CALL_CLOSED", 10, since=marks[0])
