@@ -8,6 +8,7 @@ pub mod auth;
 pub mod b2bua;
 pub mod control;
 pub mod core;
+pub mod front;
 pub mod conn_limit;
 pub mod guard;
 pub mod registrar;
