@@ -11,9 +11,10 @@
 //!   still pass); without `qop` a nonce authorizes one request. A repeat gets
 //!   401/407 with `stale=true`, so a client that reuses counts just retries.
 //! - **Bounded, without a cap per address.** Nonces are numbered, and the
-//!   use of nonce n is kept in slot `n mod capacity` of a fixed ring
-//!   (`max_total` slots, allocated once, as Kamailio's nonce-id pool does).
-//!   Issuing never allocates, and one address may hold as many outstanding
+//!   use of nonce n is kept in slot `(n - 1) mod max_total` of a ring (as
+//!   Kamailio's nonce-id pool does) that grows to `max_total` slots as nonces
+//!   are issued and then wraps, so an idle PBX holds no more than it used.
+//!   One address may hold as many outstanding
 //!   nonces as it likes (a load generator or a NAT full of phones on one
 //!   address is not throttled). A nonce whose slot was taken by a newer one
 //!   (more than `max_total` challenges since), or that expired, is *stale*,
@@ -70,6 +71,7 @@ pub struct NonceTable {
     secret: [u8; 32],
     limits: NonceLimits,
     next_serial: u64,
+    /// Grows to `limits.max_total` slots, then wraps.
     ring: Vec<Slot>,
     live: usize,
 }
@@ -82,7 +84,7 @@ struct Parsed {
 impl NonceTable {
     pub fn new(secret: [u8; 32], limits: NonceLimits) -> Self {
         let limits = NonceLimits { max_total: limits.max_total.max(1), ..limits };
-        NonceTable { secret, limits, next_serial: 1, ring: vec![Slot::default(); limits.max_total], live: 0 }
+        NonceTable { secret, limits, next_serial: 1, ring: Vec::new(), live: 0 }
     }
 
     fn mac(&self, issued: u64, serial: u64, ip: IpAddr) -> String {
@@ -98,7 +100,7 @@ impl NonceTable {
     }
 
     fn index(&self, serial: u64) -> usize {
-        (serial % self.ring.len() as u64) as usize
+        (serial.wrapping_sub(1) % self.limits.max_total as u64) as usize
     }
 
     /// A new nonce for a challenge sent to `ip`.
@@ -106,10 +108,21 @@ impl NonceTable {
         let serial = self.next_serial;
         self.next_serial += 1;
         let i = self.index(serial);
-        if self.ring[i].serial == 0 {
-            self.live += 1;
+        let slot = Slot { serial, issued: now_secs, ..Slot::default() };
+        match self.ring.get_mut(i) {
+            Some(old) => {
+                if old.serial == 0 {
+                    self.live += 1;
+                }
+                *old = slot;
+            }
+            None => {
+                // serials count up from 1, so the ring grows by its end
+                debug_assert_eq!(i, self.ring.len());
+                self.ring.push(slot);
+                self.live += 1;
+            }
         }
-        self.ring[i] = Slot { serial, issued: now_secs, ..Slot::default() };
         format!("{now_secs:x}.{serial:x}.{}", self.mac(now_secs, serial, ip))
     }
 
@@ -127,7 +140,7 @@ impl NonceTable {
     /// The slot still holding nonce `serial`, if it was not overwritten.
     fn slot(&mut self, serial: u64) -> Option<&mut Slot> {
         let i = self.index(serial);
-        Some(&mut self.ring[i]).filter(|s| s.serial == serial && serial != 0)
+        self.ring.get_mut(i).filter(|s| s.serial == serial && serial != 0)
     }
 
     /// Whether `nonce` was issued to `ip` and is still good at `now_secs`.
@@ -137,7 +150,7 @@ impl NonceTable {
             return NonceState::Unknown;
         }
         let expired = now_secs - p.issued.min(now_secs) > self.limits.ttl_secs;
-        if expired || self.ring[self.index(p.serial)].serial != p.serial {
+        if expired || self.ring.get(self.index(p.serial)).is_none_or(|s| s.serial != p.serial || p.serial == 0) {
             return NonceState::Stale;
         }
         NonceState::Fresh
@@ -268,13 +281,30 @@ mod tests {
             t.issue(IpAddr::from([10, 0, 1, i]), 1000 + u64::from(i));
         }
         assert_eq!(t.len(), 8);
-        assert_eq!(t.ring.len(), 8, "the ring never grows");
+        assert_eq!(t.ring.len(), 8, "the ring grows to its size, no further");
         t.sweep(1000 + 99 + 301);
         assert!(t.is_empty());
         let a = ip("10.0.0.1");
         let n = t.issue(a, 2000);
         t.sweep(2100);
         assert_eq!(t.check(&n, a, 2100), NonceState::Fresh);
+    }
+
+    #[test]
+    fn an_idle_table_holds_nothing() {
+        let mut t = NonceTable::new([7; 32], NonceLimits::with_ttl(300));
+        assert_eq!(t.ring.capacity(), 0);
+        let a = ip("10.0.0.1");
+        let n = t.issue(a, 1000);
+        assert_eq!(t.ring.len(), 1);
+        assert_eq!(t.check(&n, a, 1001), NonceState::Fresh);
+        // a serial never issued (past the ring's end) is stale, not a panic
+        let far = format!("3e8.{:x}.{}", 5u64, t.mac(1000, 5, a));
+        assert_eq!(t.check(&far, a, 1001), NonceState::Stale);
+        assert!(!t.spend(&far, a, Some(1)));
+        let zero = format!("3e8.0.{}", t.mac(1000, 0, a));
+        assert_eq!(t.check(&zero, a, 1001), NonceState::Stale);
+        assert!(!t.spend(&zero, a, Some(1)));
     }
 
     #[test]
