@@ -46,6 +46,7 @@ pub fn sip_router(data: &[u8]) {
         return;
     }
     let SipMessage::Request(req) = msg else { return };
+    front(&req);
     match crate::sip::router::route(&req) {
         crate::sip::router::Route::Register => {
             let Ok(parsed) = crate::sip::registrar::handler::parse_register(&req, source, Some(Transport::Udp)) else { return };
@@ -67,6 +68,29 @@ pub fn sip_router(data: &[u8]) {
             let _ = crate::sip::b2bua::dtmf::info_digit(&req);
         }
     }
+}
+
+/// The stateless front's decision, the transaction key of the request and
+/// of every Via value, and the response cache fed with them.
+fn front(req: &rsipstack::sip::Request) {
+    use crate::sip::front::{cache::ResponseCache, decide};
+    let _ = decide::decide(req);
+    for h in req.headers.iter() {
+        if let rsipstack::sip::Header::Via(v) = h {
+            let _ = decide::via_branch_and_sent_by(v.value());
+        }
+    }
+    let Some(key) = decide::TxKey::of(req) else { return };
+    let t0 = std::time::Instant::now();
+    let to: SocketAddr = ([192, 0, 2, 7], 5062).into();
+    let mut cache = ResponseCache::new(4096, std::time::Duration::from_secs(32));
+    for i in 0..3u64 {
+        cache.insert(key.clone(), vec![0; 1000 * i as usize], to, t0 + std::time::Duration::from_secs(20 * i));
+        assert!(cache.bytes() <= 4096);
+    }
+    let _ = cache.get(&key, t0 + std::time::Duration::from_secs(50));
+    cache.expire(t0 + std::time::Duration::from_secs(100));
+    assert!(cache.is_empty());
 }
 
 /// The WebSocket frame path: a frame's classification and, for a message,

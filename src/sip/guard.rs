@@ -32,6 +32,8 @@ pub struct Guard {
     pub blocked_user_agents: Vec<String>,
     pub max_message_bytes: usize,
     pub streams: Arc<StreamWatch>,
+    /// Answers what needs no transaction (REGISTER, OPTIONS, refusals).
+    pub front: Arc<super::front::Front>,
 }
 
 /// The SIP stream connections that clients opened to our TCP/TLS listeners.
@@ -157,12 +159,14 @@ pub enum Check {
     Reply(StatusCode),
 }
 
+/// `max_message_bytes`: `usize::MAX` when the size is known to be within
+/// the limit already (a UDP datagram), so the message is not serialized again.
 pub fn check(msg: &SipMessage, max_message_bytes: usize) -> Check {
     let (version, headers, is_ack) = match msg {
         SipMessage::Request(r) => (r.version, r.headers.len(), r.method == Method::Ack),
         SipMessage::Response(r) => (r.version, r.headers.len(), false),
     };
-    let too_large = headers > 200 || msg.to_bytes().len() > max_message_bytes;
+    let too_large = headers > 200 || (max_message_bytes < usize::MAX && msg.to_bytes().len() > max_message_bytes);
     let problem = if too_large {
         (StatusCode::MessageTooLarge, "too large")
     } else if version != Version::V2 {
@@ -299,8 +303,16 @@ impl TransportEventInspector for Guard {
                 tracing::debug!(%from, user_agent = %ua, "request from a blocked User-Agent dropped");
                 return None;
             }
-            match check(msg, self.max_message_bytes) {
-                Check::Pass => {}
+            // a datagram's size was checked whole, before parsing (udp_socket.rs)
+            let limit = if conn.is_reliable() { self.max_message_bytes } else { usize::MAX };
+            match check(msg, limit) {
+                Check::Pass => {
+                    if let SipMessage::Request(req) = msg
+                        && self.front.answer(req, conn, from).await
+                    {
+                        return None;
+                    }
+                }
                 Check::Drop(why) => {
                     tracing::info!(%from, "SIP message dropped: {why}");
                     return None;

@@ -10,6 +10,7 @@ pub mod control;
 pub mod control_error;
 pub mod core;
 pub mod core_access;
+pub mod front;
 pub mod conn_limit;
 pub mod guard;
 pub mod registrar;

@@ -46,6 +46,7 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
     let limits = ConnLimits { total: sec.max_sip_connections, per_ip: sec.max_sip_connections_per_ip };
     let streams = Arc::new(StreamWatch::new(limits, stream_ports));
     let idle = Duration::from_secs(sec.idle_connection_secs);
+    let front = Arc::new(super::front::Front::default());
     // Call-IDs we make end in our own name, not the library's.
     let option = rsipstack::transaction::endpoint::EndpointOption {
         callid_suffix: Some(format!("ha-pbx.{}", config.sip.advertised_ip(&config.rtp))),
@@ -62,6 +63,7 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
             blocked_user_agents: sec.blocked_user_agents.iter().map(|u| u.to_ascii_lowercase()).collect(),
             max_message_bytes: sec.max_message_bytes,
             streams: streams.clone(),
+            front: front.clone(),
         }))
         .build();
     let incoming = endpoint.incoming_transactions().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -112,11 +114,19 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
         phone_settings: crate::phone_settings::Shared::new(settings),
         trunks: Default::default(),
     });
+    front.attach(core.clone());
     tokio::spawn(async move { endpoint.serve().await });
     tokio::spawn(super::router::serve(core.clone(), incoming));
     tokio::spawn(super::registrar::sweeper::run(core.clone()));
     tokio::spawn(sweep_streams(core.clone(), streams, idle));
     super::trunk::start(&core, &cancel);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            front.sweep();
+        }
+    });
     Ok(core)
 }
 

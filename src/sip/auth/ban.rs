@@ -23,6 +23,10 @@ pub const TRUSTED_FACTOR: u32 = 10;
 const MAX_USER_KEY: usize = 64;
 /// Pairs remembered at most (beyond that only per-address counts grow).
 const MAX_PAIRS: usize = 65_536;
+/// Addresses remembered at most (an IPv6 prefix holds more than any table):
+/// when full, what has nothing left to remember is dropped first, and past
+/// that a new address's failures count only per (address, user).
+const MAX_SOURCES: usize = 65_536;
 
 #[derive(Debug, Clone, Copy)]
 pub struct BanPolicy {
@@ -85,6 +89,8 @@ pub struct BanList {
     policy: BanPolicy,
     sources: HashMap<IpAddr, SourceState>,
     pairs: HashMap<(IpAddr, String), Counter>,
+    /// When a full address table was last swept to make room.
+    full_swept_at: Option<Instant>,
 }
 
 fn user_key(user: &str) -> String {
@@ -97,7 +103,7 @@ fn user_key(user: &str) -> String {
 
 impl BanList {
     pub fn new(policy: BanPolicy) -> Self {
-        BanList { policy, sources: HashMap::new(), pairs: HashMap::new() }
+        BanList { policy, sources: HashMap::new(), pairs: HashMap::new(), full_swept_at: None }
     }
 
     pub fn is_banned(&self, ip: IpAddr, now: Instant) -> bool {
@@ -112,14 +118,16 @@ impl BanList {
     /// Record wrong credentials for `user` from `ip`.
     pub fn record_failure(&mut self, ip: IpAddr, user: &str, now: Instant) -> BanStart {
         let p = self.policy;
-        let s = self.sources.entry(ip).or_default();
-        if s.counter.banned(now) {
-            return BanStart::None;
-        }
-        let trusted = s.trusted_until.is_some_and(|t| now < t);
-        let limit = if trusted { p.max_failures.saturating_mul(TRUSTED_FACTOR) } else { p.max_failures };
-        if s.counter.fail(&p, limit, now) {
-            return BanStart::Source;
+        if self.has_room_for(ip, now) {
+            let s = self.sources.entry(ip).or_default();
+            if s.counter.banned(now) {
+                return BanStart::None;
+            }
+            let trusted = s.trusted_until.is_some_and(|t| now < t);
+            let limit = if trusted { p.max_failures.saturating_mul(TRUSTED_FACTOR) } else { p.max_failures };
+            if s.counter.fail(&p, limit, now) {
+                return BanStart::Source;
+            }
         }
         let key = (ip, user_key(user));
         if !self.pairs.contains_key(&key) && self.pairs.len() >= MAX_PAIRS {
@@ -136,7 +144,24 @@ impl BanList {
     /// from the per-address ban for one window. Forgives nothing.
     pub fn record_success(&mut self, ip: IpAddr, now: Instant) {
         let window = self.policy.window;
-        self.sources.entry(ip).or_default().trusted_until = Some(now + window);
+        if self.has_room_for(ip, now) {
+            self.sources.entry(ip).or_default().trusted_until = Some(now + window);
+        }
+    }
+
+    /// Whether `ip` is remembered or can be (sweeping first when full).
+    fn has_room_for(&mut self, ip: IpAddr, now: Instant) -> bool {
+        if self.sources.len() < MAX_SOURCES || self.sources.contains_key(&ip) {
+            return true;
+        }
+        // at most one sweep a second, so a full table costs no scan per failure
+        if self.full_swept_at.is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1)) {
+            return false;
+        }
+        self.full_swept_at = Some(now);
+        let p = self.policy;
+        self.sources.retain(|_, s| s.counter.live(&p, now) || s.trusted_until.is_some_and(|t| now < t));
+        self.sources.len() < MAX_SOURCES
     }
 
     /// Forget what there is nothing left to remember of; call now and then.
@@ -239,5 +264,24 @@ mod tests {
             b.record_failure(ip("10.0.0.1"), &format!("{long}{i}"), t0);
         }
         assert!(b.is_pair_banned(ip("10.0.0.1"), &long, t0));
+    }
+
+    #[test]
+    fn the_address_table_is_bounded() {
+        let mut b = list();
+        let t0 = Instant::now();
+        for i in 0..(MAX_SOURCES as u32 + 1000) {
+            let a = IpAddr::from(std::net::Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i)));
+            b.record_success(a, t0);
+            b.record_failure(a, "101", t0);
+        }
+        assert_eq!(b.sources.len(), MAX_SOURCES);
+        // once the entries have nothing left to say, new addresses are counted again
+        let later = secs(t0, 3600);
+        let late = ip("10.9.9.9");
+        for _ in 0..3 {
+            b.record_failure(late, "u", later);
+        }
+        assert!(b.is_banned(late, later));
     }
 }

@@ -10,16 +10,22 @@
 //!   accepted once (a 64-wide window, so requests that overtake each other
 //!   still pass); without `qop` a nonce authorizes one request. A repeat gets
 //!   401/407 with `stale=true`, so a client that reuses counts just retries.
-//! - **Bounded.** At most `max_per_source` outstanding nonces per address and
-//!   `max_total` overall; the oldest are forgotten first. A forgotten (or
-//!   expired) nonce that is authentic for this address is *stale*, never a
-//!   failure, so a phone whose nonce was pushed out re-authenticates silently.
+//! - **Bounded, without a cap per address.** Nonces are numbered, and the
+//!   use of nonce n is kept in slot `(n - 1) mod max_total` of a ring (as
+//!   Kamailio's nonce-id pool does) that grows to `max_total` slots as nonces
+//!   are issued and then wraps, so an idle PBX holds no more than it used.
+//!   One address may hold as many outstanding
+//!   nonces as it likes (a load generator or a NAT full of phones on one
+//!   address is not throttled). A nonce whose slot was taken by a newer one
+//!   (more than `max_total` challenges since), or that expired, is *stale*,
+//!   never a failure: the device re-authenticates silently, and a captured
+//!   header on it is refused. Filling the ring needs `max_total` challenges,
+//!   which the per-source flood limit spreads over many minutes per address.
 //!
 //! Not bound to the Call-ID: REGISTER refreshes and phones that reuse a realm's
 //! nonce for the next request (with nc + 1) must keep working, and with every
 //! count usable once a captured header is spent anyway.
 use sha2::{Digest as _, Sha256};
-use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,34 +43,37 @@ pub enum NonceState {
 #[derive(Debug, Clone, Copy)]
 pub struct NonceLimits {
     pub ttl_secs: u64,
+    /// Slots in the ring: nonces remembered at once.
     pub max_total: usize,
-    pub max_per_source: usize,
 }
 
 impl NonceLimits {
     pub fn with_ttl(ttl_secs: u64) -> Self {
-        NonceLimits { ttl_secs, max_total: 20_000, max_per_source: 64 }
+        NonceLimits { ttl_secs, max_total: 65_536 }
     }
 }
 
-#[derive(Debug)]
-struct Entry {
-    ip: IpAddr,
+/// What has been done with one nonce (its serial says which).
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    /// The nonce's serial; 0: empty.
+    serial: u64,
     issued: u64,
     /// Highest nc accepted so far (0: none yet).
     max_nc: u32,
-    /// Bit i set: nc `max_nc - i` was accepted.
-    seen: u64,
     /// Used once without qop.
     used_plain: bool,
+    /// Bit i set: nc `max_nc - i` was accepted.
+    seen: u64,
 }
 
 pub struct NonceTable {
     secret: [u8; 32],
     limits: NonceLimits,
     next_serial: u64,
-    by_serial: BTreeMap<u64, Entry>,
-    per_source: HashMap<IpAddr, VecDeque<u64>>,
+    /// Grows to `limits.max_total` slots, then wraps.
+    ring: Vec<Slot>,
+    live: usize,
 }
 
 struct Parsed {
@@ -74,7 +83,8 @@ struct Parsed {
 
 impl NonceTable {
     pub fn new(secret: [u8; 32], limits: NonceLimits) -> Self {
-        NonceTable { secret, limits, next_serial: 1, by_serial: BTreeMap::new(), per_source: HashMap::new() }
+        let limits = NonceLimits { max_total: limits.max_total.max(1), ..limits };
+        NonceTable { secret, limits, next_serial: 1, ring: Vec::new(), live: 0 }
     }
 
     fn mac(&self, issued: u64, serial: u64, ip: IpAddr) -> String {
@@ -89,32 +99,31 @@ impl NonceTable {
         hex::encode(&h.finalize()[..12])
     }
 
+    fn index(&self, serial: u64) -> usize {
+        (serial.wrapping_sub(1) % self.limits.max_total as u64) as usize
+    }
+
     /// A new nonce for a challenge sent to `ip`.
     pub fn issue(&mut self, ip: IpAddr, now_secs: u64) -> String {
         let serial = self.next_serial;
         self.next_serial += 1;
-        self.by_serial.insert(serial, Entry { ip, issued: now_secs, max_nc: 0, seen: 0, used_plain: false });
-        let queue = self.per_source.entry(ip).or_default();
-        queue.push_back(serial);
-        if queue.len() > self.limits.max_per_source
-            && let Some(old) = queue.pop_front()
-        {
-            self.by_serial.remove(&old);
-        }
-        while self.by_serial.len() > self.limits.max_total {
-            let Some((old, e)) = self.by_serial.pop_first() else { break };
-            self.forget_in_queue(e.ip, old);
-        }
-        format!("{now_secs:x}.{serial:x}.{}", self.mac(now_secs, serial, ip))
-    }
-
-    fn forget_in_queue(&mut self, ip: IpAddr, serial: u64) {
-        if let Some(q) = self.per_source.get_mut(&ip) {
-            q.retain(|s| *s != serial);
-            if q.is_empty() {
-                self.per_source.remove(&ip);
+        let i = self.index(serial);
+        let slot = Slot { serial, issued: now_secs, ..Slot::default() };
+        match self.ring.get_mut(i) {
+            Some(old) => {
+                if old.serial == 0 {
+                    self.live += 1;
+                }
+                *old = slot;
+            }
+            None => {
+                // serials count up from 1, so the ring grows by its end
+                debug_assert_eq!(i, self.ring.len());
+                self.ring.push(slot);
+                self.live += 1;
             }
         }
+        format!("{now_secs:x}.{serial:x}.{}", self.mac(now_secs, serial, ip))
     }
 
     fn parse(&self, nonce: &str, ip: IpAddr) -> Option<Parsed> {
@@ -128,13 +137,20 @@ impl NonceTable {
         constant_time_eq(mac.as_bytes(), self.mac(issued, serial, ip).as_bytes()).then_some(Parsed { issued, serial })
     }
 
+    /// The slot still holding nonce `serial`, if it was not overwritten.
+    fn slot(&mut self, serial: u64) -> Option<&mut Slot> {
+        let i = self.index(serial);
+        self.ring.get_mut(i).filter(|s| s.serial == serial && serial != 0)
+    }
+
     /// Whether `nonce` was issued to `ip` and is still good at `now_secs`.
     pub fn check(&self, nonce: &str, ip: IpAddr, now_secs: u64) -> NonceState {
         let Some(p) = self.parse(nonce, ip) else { return NonceState::Unknown };
         if p.issued > now_secs + 5 {
             return NonceState::Unknown;
         }
-        if now_secs - p.issued.min(now_secs) > self.limits.ttl_secs || !self.by_serial.contains_key(&p.serial) {
+        let expired = now_secs - p.issued.min(now_secs) > self.limits.ttl_secs;
+        if expired || self.ring.get(self.index(p.serial)).is_none_or(|s| s.serial != p.serial || p.serial == 0) {
             return NonceState::Stale;
         }
         NonceState::Fresh
@@ -144,7 +160,7 @@ impl NonceTable {
     /// that use was already spent (a replay, or a client repeating a count).
     pub fn spend(&mut self, nonce: &str, ip: IpAddr, nc: Option<u32>) -> bool {
         let Some(p) = self.parse(nonce, ip) else { return false };
-        let Some(e) = self.by_serial.get_mut(&p.serial) else { return false };
+        let Some(e) = self.slot(p.serial) else { return false };
         match nc {
             None => !std::mem::replace(&mut e.used_plain, true),
             Some(0) => false,
@@ -169,22 +185,19 @@ impl NonceTable {
     /// Forget expired nonces (they would only be stale now); call now and then.
     pub fn sweep(&mut self, now_secs: u64) {
         let ttl = self.limits.ttl_secs;
-        while let Some((&serial, e)) = self.by_serial.first_key_value() {
-            if now_secs.saturating_sub(e.issued) <= ttl {
-                break;
-            }
-            let ip = e.ip;
-            self.by_serial.remove(&serial);
-            self.forget_in_queue(ip, serial);
+        for s in self.ring.iter_mut().filter(|s| s.serial != 0 && now_secs.saturating_sub(s.issued) > ttl) {
+            *s = Slot::default();
+            self.live -= 1;
         }
     }
 
+    /// Nonces remembered (issued, not yet expired or overwritten).
     pub fn len(&self) -> usize {
-        self.by_serial.len()
+        self.live
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_serial.is_empty()
+        self.live == 0
     }
 }
 
@@ -197,7 +210,7 @@ mod tests {
     use super::*;
 
     fn table() -> NonceTable {
-        NonceTable::new([7; 32], NonceLimits { ttl_secs: 300, max_total: 8, max_per_source: 3 })
+        NonceTable::new([7; 32], NonceLimits { ttl_secs: 300, max_total: 8 })
     }
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -254,11 +267,10 @@ mod tests {
         let a = ip("10.0.0.1");
         let n = t.issue(a, 1000);
         assert_eq!(t.check(&n, a, 1301), NonceState::Stale);
-        let newer: Vec<_> = (0..3).map(|_| t.issue(a, 1001)).collect();
-        assert_eq!(t.check(&n, a, 1002), NonceState::Stale, "pushed out by the per-source cap");
-        assert!(!t.spend(&n, a, Some(1)));
-        assert!(newer.iter().all(|m| t.check(m, a, 1002) == NonceState::Fresh));
-        assert_eq!(t.check(&n, a, 1002), NonceState::Stale);
+        let newer: Vec<_> = (0..8).map(|_| t.issue(ip("10.0.0.7"), 1001)).collect();
+        assert_eq!(t.check(&n, a, 1002), NonceState::Stale, "its slot was taken by a newer nonce");
+        assert!(!t.spend(&n, a, Some(1)), "a forgotten nonce is never accepted again");
+        assert!(newer.iter().all(|m| t.check(m, ip("10.0.0.7"), 1002) == NonceState::Fresh));
         assert_eq!(t.check(&n, ip("10.0.0.9"), 1002), NonceState::Unknown);
     }
 
@@ -269,9 +281,9 @@ mod tests {
             t.issue(IpAddr::from([10, 0, 1, i]), 1000 + u64::from(i));
         }
         assert_eq!(t.len(), 8);
-        assert!(t.per_source.len() <= 8);
+        assert_eq!(t.ring.len(), 8, "the ring grows to its size, no further");
         t.sweep(1000 + 99 + 301);
-        assert!(t.is_empty() && t.per_source.is_empty());
+        assert!(t.is_empty());
         let a = ip("10.0.0.1");
         let n = t.issue(a, 2000);
         t.sweep(2100);
@@ -279,13 +291,46 @@ mod tests {
     }
 
     #[test]
-    fn one_flooding_source_does_not_push_out_another() {
-        let mut t = NonceTable::new([7; 32], NonceLimits { ttl_secs: 300, max_total: 100, max_per_source: 3 });
+    fn an_idle_table_holds_nothing() {
+        let mut t = NonceTable::new([7; 32], NonceLimits::with_ttl(300));
+        assert_eq!(t.ring.capacity(), 0);
+        let a = ip("10.0.0.1");
+        let n = t.issue(a, 1000);
+        assert_eq!(t.ring.len(), 1);
+        assert_eq!(t.check(&n, a, 1001), NonceState::Fresh);
+        // a serial never issued (past the ring's end) is stale, not a panic
+        let far = format!("3e8.{:x}.{}", 5u64, t.mac(1000, 5, a));
+        assert_eq!(t.check(&far, a, 1001), NonceState::Stale);
+        assert!(!t.spend(&far, a, Some(1)));
+        let zero = format!("3e8.0.{}", t.mac(1000, 0, a));
+        assert_eq!(t.check(&zero, a, 1001), NonceState::Stale);
+        assert!(!t.spend(&zero, a, Some(1)));
+    }
+
+    #[test]
+    fn one_address_may_hold_many_outstanding_nonces() {
+        // A load generator (or a NAT full of phones) on one address: every
+        // challenge in flight stays good, up to the ring's size.
+        let mut t = NonceTable::new([7; 32], NonceLimits { ttl_secs: 300, max_total: 1000 });
+        let host = ip("10.0.0.1");
+        let issued: Vec<_> = (0..1000).map(|_| t.issue(host, 1000)).collect();
+        for n in &issued {
+            assert_eq!(t.check(n, host, 1001), NonceState::Fresh);
+            assert!(t.spend(n, host, Some(1)));
+            assert!(!t.spend(n, host, Some(1)), "still each count once");
+        }
+    }
+
+    #[test]
+    fn a_flooding_source_makes_a_phone_stale_at_worst() {
+        let mut t = NonceTable::new([7; 32], NonceLimits { ttl_secs: 300, max_total: 100 });
         let phone = ip("10.0.0.1");
         let n = t.issue(phone, 1000);
-        for _ in 0..1000 {
+        for _ in 0..99 {
             t.issue(ip("10.0.0.66"), 1000);
         }
-        assert_eq!(t.check(&n, phone, 1001), NonceState::Fresh);
+        assert_eq!(t.check(&n, phone, 1001), NonceState::Fresh, "fewer than the ring's size: untouched");
+        t.issue(ip("10.0.0.66"), 1000);
+        assert_eq!(t.check(&n, phone, 1001), NonceState::Stale, "pushed out: challenged again, never a failure");
     }
 }
