@@ -4,20 +4,39 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What we listen on and reach a provider over (a device's binding may
+/// also be WS or WSS: that is `rsipstack::sip::Transport`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Transport {
+    #[default]
     Udp,
     Tcp,
     Tls,
 }
 
-impl fmt::Display for Transport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
             Transport::Tls => "tls",
-        })
+        }
+    }
+
+    /// The same transport as rsipstack names it.
+    pub fn sip(self) -> rsipstack::sip::Transport {
+        match self {
+            Transport::Udp => rsipstack::sip::Transport::Udp,
+            Transport::Tcp => rsipstack::sip::Transport::Tcp,
+            Transport::Tls => rsipstack::sip::Transport::Tls,
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

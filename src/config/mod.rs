@@ -16,7 +16,7 @@ pub use cidr::Cidr;
 pub use forward::ForwardConfig;
 pub use groups::{GroupConfig, GroupStrategy, AGENT_MEMBER};
 pub use listen::{ListenAddr, Transport};
-pub use trunks::{InboundHost, OutboundRoute, TrunkConfig, TrunkTransport};
+pub use trunks::{InboundHost, OutboundRoute, TrunkConfig};
 
 use anyhow::Context;
 use serde::Deserialize;

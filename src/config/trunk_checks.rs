@@ -1,6 +1,7 @@
 //! Checks on `trunks:` and `outbound_routes:`; each error names the field.
 //! A trunk handles real money: anything ambiguous stops start-up.
-use super::trunks::{split_server, valid_number, valid_trunk_name, valid_user, InboundHost, TrunkTransport};
+use super::trunks::{split_server, valid_number, valid_trunk_name, valid_user, InboundHost};
+use super::Transport;
 use super::Config;
 use anyhow::{bail, Result};
 use std::collections::HashSet;
@@ -19,7 +20,7 @@ pub(super) fn validate_trunks(c: &Config, exts: &HashSet<&str>, groups: &HashSet
         }
         let f = format!("trunks[{i}] ({})", t.name);
         split_server(&t.server).map_err(|e| anyhow::anyhow!("{f}.server: {e}"))?;
-        if t.transport == TrunkTransport::Tls {
+        if t.transport == Transport::Tls {
             bail!("{f}.transport: tls toward a trunk is not supported yet; use udp or tcp");
         }
         for (key, v) in [("username", &t.username), ("auth_username", &t.auth_username), ("caller_id", &t.caller_id)] {

@@ -1,4 +1,4 @@
-use crate::config::{parse, TrunkTransport};
+use crate::config::{parse, Transport};
 
 const BASE: &str = r#"
 extensions:
@@ -37,7 +37,7 @@ outbound_routes:
     .expect("valid");
     let t = &c.trunks[0];
     assert_eq!(t.username.as_deref(), Some("4930123456"));
-    assert_eq!(t.transport, TrunkTransport::Udp);
+    assert_eq!(t.transport, Transport::Udp);
     assert_eq!(t.inbound.as_deref(), Some("101"));
     assert_eq!(t.dids.get("4930123457").map(String::as_str), Some("102"));
     assert_eq!((t.expires_secs, t.keepalive_secs), (3600, 30));

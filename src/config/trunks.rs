@@ -1,6 +1,7 @@
 //! `trunks:` (SIP accounts at a phone provider) and `outbound_routes:`
 //! (which extension may dial which numbers out over which trunk).
 use serde::{Deserialize, Deserializer};
+use super::Transport;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -11,7 +12,7 @@ pub struct TrunkConfig {
     /// `host` or `host:port` (port 5060 when absent).
     pub server: String,
     #[serde(default)]
-    pub transport: TrunkTransport,
+    pub transport: Transport,
     #[serde(default, deserialize_with = "opt_text")]
     pub username: Option<String>,
     /// The provider's authentication ID, when it differs from `username`.
@@ -41,25 +42,6 @@ pub struct TrunkConfig {
     /// the trunk `up`, two missing ones `down`.
     #[serde(default = "default_keepalive")]
     pub keepalive_secs: u32,
-}
-
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum TrunkTransport {
-    #[default]
-    Udp,
-    Tcp,
-    Tls,
-}
-
-impl TrunkTransport {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TrunkTransport::Udp => "udp",
-            TrunkTransport::Tcp => "tcp",
-            TrunkTransport::Tls => "tls",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -50,11 +50,7 @@ async fn probe(core: &SipCoreRef, t: &TrunkConfig, limit: Duration) -> bool {
     let result = tokio::time::timeout(limit, async {
         let server = super::resolve(t).await.ok()?;
         let uri = super::provider_uri(t, None).ok()?;
-        let transport = match t.transport {
-            crate::config::TrunkTransport::Tcp => rsipstack::sip::Transport::Tcp,
-            crate::config::TrunkTransport::Tls => rsipstack::sip::Transport::Tls,
-            crate::config::TrunkTransport::Udp => rsipstack::sip::Transport::Udp,
-        };
+        let transport = t.transport.sip();
         let dest = SipAddr { r#type: Some(transport), addr: server.into() };
         let via = match core.endpoint.transport_layer.lookup(&dest, None).await {
             Ok((conn, _)) => core.endpoint.get_via(Some(conn.get_addr().clone()), None),

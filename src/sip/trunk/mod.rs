@@ -58,9 +58,9 @@ pub fn provider_uri(t: &TrunkConfig, user: Option<&str>) -> Result<rsipstack::si
     let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host };
     let user = user.map(|u| format!("{u}@")).unwrap_or_default();
     let transport = match t.transport {
-        crate::config::TrunkTransport::Udp => "",
-        crate::config::TrunkTransport::Tcp => ";transport=tcp",
-        crate::config::TrunkTransport::Tls => ";transport=tls",
+        crate::config::Transport::Udp => "",
+        crate::config::Transport::Tcp => ";transport=tcp",
+        crate::config::Transport::Tls => ";transport=tls",
     };
     rsipstack::sip::Uri::try_from(format!("sip:{user}{host}:{port}{transport}").as_str()).map_err(|e| format!("server `{}`: {e}", t.server))
 }
@@ -76,9 +76,5 @@ pub fn credential(t: &TrunkConfig) -> Option<rsipstack::dialog::authenticate::Cr
 }
 
 pub(crate) fn listen_transport(t: &TrunkConfig) -> crate::config::Transport {
-    match t.transport {
-        crate::config::TrunkTransport::Tcp => crate::config::Transport::Tcp,
-        crate::config::TrunkTransport::Tls => crate::config::Transport::Tls,
-        crate::config::TrunkTransport::Udp => crate::config::Transport::Udp,
-    }
+    t.transport
 }

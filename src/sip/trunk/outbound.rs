@@ -57,7 +57,7 @@ pub async fn prepare(core: &SipCoreRef, trunk: &str, number: &str) -> Result<(Bi
     let binding = Binding {
         contact_uri: callee.to_string(),
         source: server.to_string(),
-        transport: crate::sip::core::transport_from_name(t.transport.as_str()),
+        transport: t.transport.sip(),
         expires_at: i64::MAX,
         call_id: String::new(),
         cseq: 0,
@@ -73,8 +73,8 @@ pub async fn prepare(core: &SipCoreRef, trunk: &str, number: &str) -> Result<(Bi
 
 /// Click-to-dial from extension `from` to number `to` outside: allowed by
 /// the outbound routes as if `from` had dialled it, else refused.
-pub async fn for_dial(core: &SipCoreRef, from: &str, to: &str) -> Result<(Binding, Presented), crate::sip::control::ControlError> {
-    use crate::sip::control::ControlError;
+pub async fn for_dial(core: &SipCoreRef, from: &str, to: &str) -> Result<(Binding, Presented), crate::sip::control_error::ControlError> {
+    use crate::sip::control_error::ControlError;
     use crate::trunk::routes::{outbound, Outbound};
     match outbound(&core.config.outbound_routes, from, to) {
         Outbound::Go { trunk, number } => {
