@@ -77,16 +77,22 @@ extensions:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        if not os.environ.get("BENCH_KEEP"):
-            shutil.rmtree(self.dir, ignore_errors=True)
-        else:
-            print(f"kept {self.dir}")
+        stop_and_clean(self.proc, self.dir)
+
+
+def stop_and_clean(proc: subprocess.Popen | None, workdir: Path) -> None:
+    """SIGTERM (then SIGKILL after 10 s) and remove its work folder, unless
+    BENCH_KEEP is set (then it is kept and named)."""
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    if not os.environ.get("BENCH_KEEP"):
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        print(f"kept {workdir}")
 
 
 def rss_kib(pid: int) -> int:

@@ -10,7 +10,6 @@ ha-pbx and Kamailio N times (default 3) so both see the same machine load,
 and prints a side-by-side table with the ratio of the medians."""
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import SIPP_DIR, Pbx, free_port, num, rss_kib, run_sipp, users_csv
+from common import SIPP_DIR, Pbx, free_port, num, rss_kib, run_sipp, stop_and_clean, users_csv
 
 HERE = Path(__file__).resolve().parent
 KAMAILIO = os.environ.get("KAMAILIO", "/usr/sbin/kamailio")
@@ -66,14 +65,7 @@ class Kamailio:
         return sum(rss_kib(p) for p in self.pids())
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        if not os.environ.get("BENCH_KEEP"):
-            shutil.rmtree(self.dir, ignore_errors=True)
+        stop_and_clean(self.proc, self.dir)
 
 
 def pbx(users: int) -> Pbx:
