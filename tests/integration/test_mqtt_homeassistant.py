@@ -219,9 +219,14 @@ def test_dial_text_places_a_call_and_dtmf_reaches_the_phone(pbx_factory, broker,
     print(f"\nHA Dial -> both phones in the call after {(time.monotonic() - t0) * 1000:.0f} ms")
     ha.wait_state("sensor.front_door_call_state", lambda s: s["state"] == "in_call")
     ha.wait_state("sensor.kitchen_call_state", lambda s: s["state"] == "in_call")
-    # DTMF over MQTT to the kitchen phone (SIP INFO).
+    # DTMF over MQTT to the kitchen phone: it takes RFC 4733 (the default
+    # `dtmf`), so the keys come as telephone-events in its stream, not as INFO.
+    mark = len(b.ctrl.events)
     broker.publish("ha_pbx/ext/102/cmd/dtmf", "5#")
-    procs.wait_until(lambda: "dtmf-relay" in b.log_text(), 10, what="SIP INFO with DTMF at 102")
+    first = b.ctrl.wait_event("CALL_DTMF_START", 10, since=mark)
+    second = b.ctrl.wait_event("CALL_DTMF_START", 10, since=b.ctrl.events.index(first) + 1)
+    assert (first.get("param"), second.get("param")) == ("5", "#"), (first, second)
+    assert "dtmf-relay" not in b.log_text(), "102 takes RFC 4733: no INFO"
     t0 = time.monotonic()
     ha.call("button", "press", entity_id="button.kitchen_hang_up")
     wait_hung_up(a, b, label="HA Kitchen hang up", t0=t0)
