@@ -228,6 +228,15 @@ pub fn mqtt_command(data: &[u8]) {
     let split = data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
     let Ok(verb) = std::str::from_utf8(&data[..split]) else { return };
     let payload = data.get(split + 1..).unwrap_or_default();
+    // A setting from Home Assistant (cmd/dnd, cmd/forward_*): what parses is
+    // stored and read back unchanged.
+    if crate::phone_settings::Change::is_field(verb) {
+        if let Ok(change) = crate::phone_settings::Change::parse(verb, payload) {
+            let (field, value) = change.to_row();
+            assert_eq!(crate::phone_settings::Change::from_row(field, &value).as_ref(), Ok(&change), "stored setting reads back");
+        }
+        return;
+    }
     let Ok(parsed) = crate::mqtt::commands::parse(verb, payload) else { return };
     let calls = [
         crate::mqtt::pbx::LiveCall { call_id: "c1".into(), caller: "101".into(), callee: "102".into(), answered: true },

@@ -39,19 +39,17 @@ impl Call {
             Command::Dtmf { to, digits } => {
                 // As the extension takes key presses: RFC 4733 in its stream,
                 // or SIP INFO (its `dtmf: info`, a browser, no telephone-event).
-                let leg = if to == self.callee_ext { Leg::B } else { Leg::A };
-                if self.winner().is_some() && (to == self.callee_ext || to == self.caller_ext) && self.media.send_keys_to(leg, &digits) {
-                    tracing::info!(call_id = %self.call_id, %to, %digits, "DTMF sent as RFC 4733");
-                    return None;
-                }
                 let target = match self.winner() {
-                    Some(w) if to == self.callee_ext => self.forks.dialog(w),
-                    Some(_) if to == self.caller_ext => Some(self.caller.clone()),
+                    Some(w) if to == self.callee_ext => Some((Leg::B, self.forks.dialog(w))),
+                    Some(_) if to == self.caller_ext => Some((Leg::A, Some(self.caller.clone()))),
                     _ => None,
                 };
                 match target {
-                    Some(dialog) => self.info_out.send(dialog, digits),
-                    None => tracing::info!(call_id = %self.call_id, %to, "DTMF not sent: call not answered or extension not in it"),
+                    Some((leg, _)) if self.media.send_keys_to(leg, &digits) => {
+                        tracing::info!(call_id = %self.call_id, %to, %digits, "DTMF sent as RFC 4733");
+                    }
+                    Some((_, Some(dialog))) => self.info_out.send(dialog, digits),
+                    _ => tracing::info!(call_id = %self.call_id, %to, "DTMF not sent: call not answered or extension not in it"),
                 }
                 None
             }

@@ -75,6 +75,4 @@ pub fn credential(t: &TrunkConfig) -> Option<rsipstack::dialog::authenticate::Cr
     })
 }
 
-pub(crate) fn listen_transport(t: &TrunkConfig) -> crate::config::Transport {
-    t.transport
-}
+

@@ -75,7 +75,7 @@ async fn register_once(core: &SipCoreRef, t: &TrunkConfig, reg: &mut Registratio
     };
     // Our Contact carries the trunk's username: providers route calls to it,
     // and the inbound side reads it as the dialled number.
-    let contact_uri = core.contact_uri(t.username.as_deref(), super::listen_transport(t));
+    let contact_uri = core.contact_uri(t.username.as_deref(), t.transport);
     reg.contact = Some(rsipstack::sip::typed::Contact { display_name: None, uri: contact_uri, params: vec![] });
     reg.outbound_proxy = Some(server);
     let resp = match tokio::time::timeout(REGISTER_TIMEOUT, reg.register(uri, Some(expires))).await {
