@@ -39,7 +39,7 @@ pub fn sip_router(data: &[u8]) {
     let Ok(msg) = SipMessage::try_from(data) else { return };
     let source: SocketAddr = ([192, 0, 2, 7], 5062).into();
     let Ok(msg) = rsipstack::transport::SipConnection::update_msg_received(msg, source, Transport::Udp) else { return };
-    if let crate::sip::guard::Check::Reply(status) = crate::sip::guard::check(&msg, 8192) {
+    if let crate::sip::wellformed::Check::Reply(status) = crate::sip::wellformed::check(&msg, 8192) {
         if let SipMessage::Request(req) = &msg {
             let _ = crate::sip::stateless::reply_to(req, status, "fuzz").to_string();
         }

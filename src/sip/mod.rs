@@ -23,6 +23,7 @@ pub mod trunk;
 pub mod transports;
 pub mod udp_socket;
 pub mod websocket;
+pub mod wellformed;
 
 #[cfg(test)]
 mod rfc4475_tests;

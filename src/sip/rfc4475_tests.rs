@@ -3,7 +3,7 @@
 //! receive path does before a transaction exists, and the answer checked
 //! against the one the RFC expects. A `GAP:` comment marks where we answer
 //! differently from the RFC, and says why.
-use super::guard::{check, Check};
+use super::wellformed::{check, Check};
 use super::registrar::handler::parse_register;
 use super::router::{route, Route};
 use super::stateless;
@@ -17,6 +17,8 @@ enum Answer {
     Stateless(u16),
     /// Answered with this status after parsing (guard, router, registrar).
     Status(u16),
+    /// 420 Bad Extension, naming these option tags in Unsupported.
+    BadExtension(String),
     /// Dropped without an answer.
     Dropped,
     /// Handed to the part that handles it (a transaction, a dialog, a call).
@@ -46,6 +48,7 @@ fn answer(name: &str) -> Answer {
         Check::Pass => {}
         Check::Drop(_) => return Answer::Dropped,
         Check::Reply(s) => return Answer::Status(s.code()),
+        Check::BadExtension(tags) => return Answer::BadExtension(tags),
     }
     let SipMessage::Request(req) = msg else { return Answer::Response };
     match route(&req) {
@@ -148,11 +151,9 @@ fn invalid_requests_get_400() {
 fn unknown_version_gets_505_and_bad_responses_are_dropped() {
     expect("badvers", Answer::Status(505)); // 3.1.2.16
     expect("bigcode", Answer::Dropped); // 3.1.2.19 overlarge status code
-    // 3.1.2.5 overlarge scalars in a response: to be dropped. GAP: rsipstack
-    // reads CSeq and Retry-After only when asked; the response is taken and
-    // then matches no transaction (its CSeq number does not parse), which
-    // ends the same way.
-    expect("scalarlg", Answer::Response);
+    // 3.1.2.5 overlarge scalars in a response: dropped (its CSeq does not
+    // parse; rsipstack reads Retry-After only when asked, and we never do).
+    expect("scalarlg", Answer::Dropped);
 }
 
 #[test]
@@ -162,15 +163,14 @@ fn mismatched_cseq_with_unknown_method() {
 }
 
 #[test]
-fn display_names_and_addr_specs_rsipstack_tolerates() {
-    // GAP: 3.1.2.14 (spaces inside <>) and 3.1.2.15 (unquoted comma in a
-    // display name) expect 400; rsipstack reads both To and From as the
-    // phone meant them and we answer the OPTIONS. 3.1.2.12's bad time zone
-    // in Date is fine to ignore (we never read Date), and so is 3.1.2.13's
+fn display_names_and_addr_specs() {
+    // 3.1.2.14 spaces inside <> and 3.1.2.15 an unquoted comma in a display
+    // name: 400 (wellformed::name_addr_ok). 3.1.2.12's bad time zone in
+    // Date is fine to ignore (we never read Date), and so is 3.1.2.13's
     // Contact URI with a header outside <>: RFC 4475 allows either 400 or
     // taking it, and the registrar then stores the URI it read.
-    expect("badaspec", Answer::Handled(Route::Options));
-    expect("baddn", Answer::Handled(Route::Options));
+    expect("badaspec", Answer::Status(400));
+    expect("baddn", Answer::Status(400));
     expect("baddate", Answer::Handled(Route::NewInvite));
     let regbadct = answer("regbadct");
     assert!(matches!(regbadct, Answer::Status(400) | Answer::Handled(Route::Register)), "{regbadct:?}");
@@ -201,10 +201,9 @@ fn unknown_uri_schemes() {
 
 #[test]
 fn require_of_an_unknown_extension() {
-    // 3.3.5 expects 420 Bad Extension listing them in Unsupported. GAP: we
-    // answer the OPTIONS (200) without reading Require; a phone that really
-    // needs an extension we lack fails later instead.
-    expect("bext01", Answer::Handled(Route::Options));
+    // 3.3.5: 420 Bad Extension listing them in Unsupported. We answer as
+    // the UAS, so Require counts and Proxy-Require does not.
+    expect("bext01", Answer::BadExtension("nothingSupportsThis, nothingSupportsThisEither".into()));
 }
 
 #[test]

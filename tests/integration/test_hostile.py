@@ -145,3 +145,22 @@ def test_after_corpus_register_still_works(hpbx):
         with siplib.SipClient(hpbx.host, hpbx.sip_port, transport=transport) as c:
             r = c.register("101", hpbx.passwords["101"], expires=120)
         assert r is not None and r.status == 200, f"REGISTER over {transport}: {r}"
+
+
+def test_require_and_mangled_name_addrs_are_refused_on_every_transport(hpbx):
+    """RFC 4475 3.3.5 (an unknown option tag in Require: 420 naming it in
+    Unsupported) and 3.1.2.14/15 (spaces inside <>, an unquoted comma in a
+    display name: 400), on the wire over UDP and TCP."""
+    for transport in ("udp", "tcp"):
+        with siplib.SipClient(hpbx.host, hpbx.sip_port, transport=transport) as c:
+            uri = f"sip:{hpbx.host}:{hpbx.sip_port}"
+            r = c.request("OPTIONS", uri, extra=[("Require", "nothingSupportsThis, 100rel")], timeout=5.0)
+            assert r is not None and r.status == 420, f"{transport}: {r and r.start!r}"
+            assert r.get("unsupported") == "nothingSupportsThis, 100rel", f"{transport}: {r}"
+            r = c.request("OPTIONS", uri, to=f"\"Watson, Thomas\" < {uri} >", timeout=5.0)
+            assert r is not None and r.status == 400, f"{transport}: {r and r.start!r}"
+            r = c.request("OPTIONS", uri, to=f"Watson, Thomas <{uri}>", timeout=5.0)
+            assert r is not None and r.status == 400, f"{transport}: {r and r.start!r}"
+            r = c.request("OPTIONS", uri, to=f"K\u00fcche Door <{uri}>", timeout=5.0)
+            assert r is not None and r.status == 200, f"{transport}: a UTF-8 display name is taken: {r and r.start!r}"
+    _check_alive(hpbx, "Require and name-addr refusals")
