@@ -105,7 +105,8 @@ for sel in (0, 1, 2, 3, 4, 5):
 # MQTT commands: verb, newline, payload.
 for c in ["hangup\nPRESS", "answer\nPRESS", "answer_ai\n", "dial\n102", "dial\n+49 (30) 1234-56", "transfer\n103", "dtmf\n123#*ABCD",
           "announce\nThe parcel is at the door.", "announce\n" + "x" * 2100, "dtmf\n", "reboot\n1", "dial\n\xff",
-          "dnd\nON", "dnd\noff", "forward_busy\n103", "forward_always\n", "forward_no_answer\nagent", "forward_busy\n10 3"]:
+          "dnd\nON", "dnd\noff", "forward_busy\n103", "forward_always\n", "forward_no_answer\nagent", "forward_busy\n10 3",
+          "forward_no_answer_secs\n25.0", "forward_no_answer_secs\n1e400", "forward_no_answer_secs\n-0"]:
     put("mqtt_command", c)
 
 # Wyoming: first byte is the chunk size, then the stream.

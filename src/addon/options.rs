@@ -278,10 +278,11 @@ fn parse_extensions(obj: &Map<String, Value>) -> Result<Vec<ExtensionOption>> {
         };
         let mut forward = config::ForwardConfig { always: target("forward_always")?, busy: target("forward_busy")?, no_answer: target("forward_no_answer")?, ..Default::default() };
         if let Some(n) = opt_int(e, "forward_no_answer_secs").map_err(|err| anyhow::anyhow!("{field}.{err}"))? {
-            if !(1..=3600).contains(&n) {
-                bail!("{field}.forward_no_answer_secs: {n} must be between 1 and 3600");
+            let r = config::NO_ANSWER_SECS;
+            match u64::try_from(n) {
+                Ok(n) if r.contains(&n) => forward.no_answer_secs = n,
+                _ => bail!("{field}.forward_no_answer_secs: {n} must be between {} and {}", r.start(), r.end()),
             }
-            forward.no_answer_secs = n as u64;
         }
         let dnd = opt_bool(e, "dnd").map_err(|err| anyhow::anyhow!("{field}.{err}"))?.unwrap_or(false);
         let doorbell = match e.get("kind") {

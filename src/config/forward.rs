@@ -34,6 +34,10 @@ impl ForwardConfig {
     }
 }
 
+/// What `no_answer_secs` may be, wherever it is set (file, add-on options,
+/// Home Assistant): a second to an hour.
+pub const NO_ANSWER_SECS: std::ops::RangeInclusive<u64> = 1..=3600;
+
 fn default_no_answer_secs() -> u64 {
     20
 }

@@ -13,7 +13,7 @@ mod validate;
 
 pub use agent::{parse_window, AgentConfig, BrainConfig, HandoffRule, HomeAssistantApi, SttConfig, TtsConfig};
 pub use cidr::Cidr;
-pub use forward::ForwardConfig;
+pub use forward::{ForwardConfig, NO_ANSWER_SECS};
 pub use groups::{GroupConfig, GroupStrategy, AGENT_MEMBER};
 pub use listen::{ListenAddr, Transport};
 pub use trunks::{InboundHost, OutboundRoute, TrunkConfig};

@@ -179,8 +179,9 @@ pub(super) fn validate(c: &Config) -> Result<()> {
         {
             bail!("extensions[{i}].door_open: `{d}` must be 1-32 DTMF digits (0-9 * # A-D)");
         }
-        if e.forward.no_answer_secs == 0 {
-            bail!("extensions[{i}].forward.no_answer_secs: must be > 0");
+        if !super::NO_ANSWER_SECS.contains(&e.forward.no_answer_secs) {
+            let r = super::NO_ANSWER_SECS;
+            bail!("extensions[{i}].forward.no_answer_secs: {} must be between {} and {}", e.forward.no_answer_secs, r.start(), r.end());
         }
     }
     Ok(())

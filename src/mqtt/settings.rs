@@ -1,9 +1,11 @@
 //! Do-not-disturb and forwards as Home Assistant entities (issue 14): a
-//! `switch` for DND and a `text` per forward (always, busy, no answer),
-//! all reading one retained JSON state, `<base>/ext/<id>/settings`, and
+//! `switch` for DND, a `text` per forward (always, busy, no answer) and a
+//! `number` for how long to ring before the no-answer forward, all reading
+//! one retained JSON state, `<base>/ext/<id>/settings`, and
 //! commanding `<base>/ext/<id>/cmd/<field>`. An empty forward is none.
 use super::topics::Topics;
-use crate::phone_settings::{Kind, Settings, DND_FIELD, MAX_TARGET};
+use crate::config::NO_ANSWER_SECS;
+use crate::phone_settings::{Kind, Settings, DND_FIELD, MAX_TARGET, NO_ANSWER_SECS_FIELD};
 use serde_json::{json, Value};
 
 /// The leaf of the state topic.
@@ -17,7 +19,7 @@ pub fn state(s: &Settings) -> Value {
         "forward_always": t(&s.forward.always),
         "forward_busy": t(&s.forward.busy),
         "forward_no_answer": t(&s.forward.no_answer),
-        "forward_no_answer_secs": s.forward.no_answer_secs,
+        NO_ANSWER_SECS_FIELD: s.forward.no_answer_secs,
     })
 }
 
@@ -53,6 +55,16 @@ pub fn components(t: &Topics, id: &str) -> Vec<(String, Value)> {
             }),
         ));
     }
+    out.push((
+        NO_ANSWER_SECS_FIELD.to_string(),
+        json!({
+            "p": "number", "name": "Ring before forwarding", "uniq_id": uid(NO_ANSWER_SECS_FIELD),
+            "cmd_t": t.ext(id, &format!("cmd/{NO_ANSWER_SECS_FIELD}")), "stat_t": stat_t,
+            "val_tpl": format!("{{{{ value_json.{NO_ANSWER_SECS_FIELD} }}}}"),
+            "min": NO_ANSWER_SECS.start(), "max": NO_ANSWER_SECS.end(), "step": 1, "mode": "box",
+            "unit_of_meas": "s", "dev_cla": "duration", "ic": "mdi:timer-outline",
+        }),
+    ));
     out
 }
 
@@ -84,6 +96,10 @@ mod tests {
             assert_eq!(cmps[f]["val_tpl"], format!("{{{{ value_json.{f} }}}}"));
             assert_eq!(cmps[f]["min"], 0, "empty clears the forward");
         }
+        let n = &cmps["forward_no_answer_secs"];
+        assert_eq!((n["p"].as_str(), n["min"].as_u64(), n["max"].as_u64()), (Some("number"), Some(1), Some(3600)));
+        assert_eq!(n["cmd_t"], "ha_pbx/ext/102/cmd/forward_no_answer_secs");
+        assert_eq!(n["val_tpl"], "{{ value_json.forward_no_answer_secs }}");
     }
 
     #[test]

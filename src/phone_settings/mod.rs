@@ -9,7 +9,7 @@
 //!  MQTT cmd ─► Change::parse ─► check (target exists, not itself) ─► store ─► Table::apply
 //!  INVITE ─► Table::effective(defaults) ─► b2bua::forward::resolve
 //! ```
-use crate::config::ForwardConfig;
+use crate::config::{ForwardConfig, NO_ANSWER_SECS};
 use std::collections::HashMap;
 
 /// Longest forward target (as a dialled number).
@@ -41,12 +41,15 @@ impl Kind {
 }
 
 pub const DND_FIELD: &str = "dnd";
+/// How long the extension rings before `forward_no_answer` takes the call.
+pub const NO_ANSWER_SECS_FIELD: &str = "forward_no_answer_secs";
 
 /// One change of one field. `Forward(_, None)` clears that forward.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     Dnd(bool),
     Forward(Kind, Option<String>),
+    NoAnswerSecs(u64),
 }
 
 impl Change {
@@ -54,17 +57,20 @@ impl Change {
         match self {
             Change::Dnd(_) => DND_FIELD,
             Change::Forward(k, _) => k.field(),
+            Change::NoAnswerSecs(_) => NO_ANSWER_SECS_FIELD,
         }
     }
 
     /// Whether `field` is a setting's name (`dnd`, `forward_always`, ...).
     pub fn is_field(field: &str) -> bool {
-        field == DND_FIELD || Kind::of_field(field).is_some()
+        field == DND_FIELD || field == NO_ANSWER_SECS_FIELD || Kind::of_field(field).is_some()
     }
 
     /// A command's payload for `field`: `ON`/`OFF` for `dnd` (what Home
     /// Assistant's switch sends), a number or empty (no forward) for the
-    /// forwards. Syntax only; [`check`] knows the numbers.
+    /// forwards, whole seconds for `forward_no_answer_secs` (`20` or `20.0`,
+    /// as Home Assistant's number entity sends it). Syntax only; [`check`]
+    /// knows the numbers.
     pub fn parse(field: &str, payload: &[u8]) -> Result<Change, String> {
         let text = std::str::from_utf8(payload).map_err(|_| format!("{field}: payload is not UTF-8"))?.trim();
         if field == DND_FIELD {
@@ -74,7 +80,15 @@ impl Change {
                 _ => Err(format!("{field}: `{}` is neither ON nor OFF", shorten(text))),
             };
         }
-        let kind = Kind::of_field(field).ok_or_else(|| format!("`{field}` is not a setting (dnd, forward_always, forward_busy, forward_no_answer)"))?;
+        if field == NO_ANSWER_SECS_FIELD {
+            let (lo, hi) = (*NO_ANSWER_SECS.start(), *NO_ANSWER_SECS.end());
+            return match text.parse::<f64>() {
+                Ok(n) if n.fract() == 0.0 && n >= lo as f64 && n <= hi as f64 => Ok(Change::NoAnswerSecs(n as u64)),
+                _ => Err(format!("{field}: `{}` is not a whole number of seconds from {lo} to {hi}", shorten(text))),
+            };
+        }
+        let kind = Kind::of_field(field)
+            .ok_or_else(|| format!("`{field}` is not a setting (dnd, forward_always, forward_busy, forward_no_answer, forward_no_answer_secs)"))?;
         if text.is_empty() {
             return Ok(Change::Forward(kind, None));
         }
@@ -93,6 +107,7 @@ impl Change {
         match self {
             Change::Dnd(on) => (DND_FIELD, if *on { "on" } else { "off" }.to_string()),
             Change::Forward(k, t) => (k.field(), t.clone().unwrap_or_default()),
+            Change::NoAnswerSecs(n) => (NO_ANSWER_SECS_FIELD, n.to_string()),
         }
     }
 
@@ -134,6 +149,7 @@ pub struct Settings {
 struct Overrides {
     dnd: Option<bool>,
     forward: HashMap<Kind, Option<String>>,
+    no_answer_secs: Option<u64>,
 }
 
 /// The changes made from Home Assistant, per extension.
@@ -164,7 +180,14 @@ impl Table {
             Change::Forward(k, t) => {
                 o.forward.insert(k, t);
             }
+            Change::NoAnswerSecs(n) => o.no_answer_secs = Some(n),
         }
+    }
+
+    /// The extension is gone: so are its changes (a new extension with the
+    /// same number starts from its config file values).
+    pub fn forget(&mut self, ext: &str) {
+        self.overrides.remove(ext);
     }
 
     pub fn has_overrides(&self, ext: &str) -> bool {
@@ -177,6 +200,9 @@ impl Table {
         let mut s = defaults;
         if let Some(on) = o.dnd {
             s.dnd = on;
+        }
+        if let Some(n) = o.no_answer_secs {
+            s.forward.no_answer_secs = n;
         }
         for (k, t) in &o.forward {
             let slot = match k {
@@ -215,6 +241,13 @@ impl Shared {
         match self.table.lock() {
             Ok(mut t) => t.apply(ext, change),
             Err(p) => p.into_inner().apply(ext, change),
+        }
+    }
+
+    pub fn forget(&self, ext: &str) {
+        match self.table.lock() {
+            Ok(mut t) => t.forget(ext),
+            Err(p) => p.into_inner().forget(ext),
         }
     }
 }

@@ -19,12 +19,18 @@ fn payloads_parse_and_bad_ones_name_the_field() {
     assert!(e.starts_with("forward_busy: target longer"), "{e}");
     assert!(Change::parse("forward_busy", &[0xff, 0xfe]).unwrap_err().starts_with("forward_busy: payload is not UTF-8"));
     assert!(Change::parse("volume", b"1").is_err());
+    assert_eq!(Change::parse("forward_no_answer_secs", b"25"), Ok(Change::NoAnswerSecs(25)));
+    assert_eq!(Change::parse("forward_no_answer_secs", b"25.0"), Ok(Change::NoAnswerSecs(25)), "HA's number entity");
+    for bad in [&b"0"[..], b"3601", b"2.5", b"-5", b"soon", b"", b"NaN", b"inf"] {
+        let e = Change::parse("forward_no_answer_secs", bad).unwrap_err();
+        assert!(e.starts_with("forward_no_answer_secs: `"), "{e}");
+    }
     assert!(Change::is_field("forward_no_answer") && Change::is_field("dnd") && !Change::is_field("dial"));
 }
 
 #[test]
 fn rows_round_trip_and_bad_rows_are_skipped() {
-    for c in [Change::Dnd(true), Change::Dnd(false), Change::Forward(Kind::Busy, Some("103".into())), Change::Forward(Kind::NoAnswer, None)] {
+    for c in [Change::Dnd(true), Change::Dnd(false), Change::Forward(Kind::Busy, Some("103".into())), Change::Forward(Kind::NoAnswer, None), Change::NoAnswerSecs(45)] {
         let (f, v) = c.to_row();
         assert_eq!(Change::from_row(f, &v), Ok(c));
     }
@@ -77,4 +83,16 @@ fn shared_applies_in_place() {
     let s = Shared::new(Table::default());
     s.apply("104", Change::Dnd(true));
     assert!(s.effective("104", Settings::default()).dnd);
+}
+
+#[test]
+fn no_answer_secs_overrides_and_forgetting_returns_to_the_config() {
+    let mut t = Table::default();
+    t.apply("102", Change::NoAnswerSecs(45));
+    t.apply("102", Change::Dnd(true));
+    let s = t.effective("102", defaults());
+    assert_eq!((s.forward.no_answer_secs, s.forward.no_answer.as_deref(), s.dnd), (45, Some("600"), true));
+    t.forget("102");
+    assert_eq!(t.effective("102", defaults()), defaults());
+    assert!(!t.has_overrides("102"));
 }

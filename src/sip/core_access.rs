@@ -36,11 +36,14 @@ impl SipCore {
     }
 
     /// Take extensions out of the directory (their devices can no longer
-    /// register or be called; existing bindings expire).
+    /// register or be called; existing bindings expire). Their DND and
+    /// forwards set from Home Assistant go too (the database drops its rows
+    /// with the extension's, migration 0008).
     pub fn forget_extensions<'a>(&self, extensions: impl IntoIterator<Item = &'a str>) {
         if let Ok(mut dir) = self.directory.write() {
             for e in extensions {
                 dir.remove(e);
+                self.phone_settings.forget(e);
             }
         }
     }

@@ -40,4 +40,17 @@ mod tests {
         let want = vec![("102".to_string(), "dnd".to_string(), "off".to_string()), ("102".into(), "forward_busy".into(), "103".into())];
         assert_eq!(rows, want);
     }
+
+    #[tokio::test]
+    async fn settings_go_with_their_extension() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        for ext in ["102", "103"] {
+            sqlx::query("INSERT INTO extensions (extension, password, source) VALUES (?, '', 'config')").bind(ext).execute(store.pool()).await.unwrap();
+            store.set_phone_setting(ext, "dnd", "on", 1).await.unwrap();
+        }
+        sqlx::query("DELETE FROM extensions WHERE extension = '102'").execute(store.pool()).await.unwrap();
+        let rows = store.phone_settings().await.unwrap();
+        assert_eq!(rows, vec![("103".to_string(), "dnd".to_string(), "on".to_string())]);
+    }
 }

@@ -339,3 +339,22 @@ def test_dnd_and_forward_set_from_home_assistant_route_calls_and_survive_a_resta
     assert inv is not None, "the kitchen did not ring with DND off"
     kitchen.respond(inv, 486, to_tag="k")
     garage_answers(out)
+
+    # How long the kitchen rings before the no-answer forward: a number in
+    # Home Assistant (default 20 s); at 1 s the garage rings about a second
+    # after the kitchen, the kitchen's INVITE is cancelled.
+    ring, no_answer = "number.kitchen_ring_before_forwarding", "text.kitchen_forward_on_no_answer"
+    ha.wait_state(ring, lambda s: float(s["state"]) == 20, timeout=30)
+    ha.call("text", "set_value", entity_id=no_answer, value="103")
+    ha.wait_state(no_answer, lambda s: s["state"] == "103")
+    ha.call("number", "set_value", entity_id=ring, value=1)
+    ha.wait_state(ring, lambda s: float(s["state"]) == 1)
+    procs.wait_until(lambda: '"forward_no_answer_secs":1' in rec.on(settings)[-1].payload, 5, what="the setting published")
+    out = call_102()
+    inv = kitchen.wait_request("INVITE", 5)
+    assert inv is not None, "the kitchen did not ring"
+    kitchen.respond(inv, 180, to_tag="k2")
+    rang = time.monotonic()
+    garage_answers(out)
+    print(f"no-answer forward after {(time.monotonic() - rang) * 1000:.0f} ms of ringing (set to 1 s)")
+    assert kitchen.wait_request("CANCEL", 5, call_id=inv.get("call-id")) is not None, "the kitchen kept ringing"
