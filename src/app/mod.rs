@@ -104,6 +104,8 @@ pub async fn run_with(config: Config, addon: Option<Box<dyn RunExtras>>) -> anyh
         Some(r) = async { match wss { Some(t) => Some(t.await), None => None } } => { r??; }
         Some(r) = async { match health_socket { Some(t) => Some(t.await), None => None } } => { r??; }
     }
+    // Trunks take their registrations back while SIP still runs.
+    core.unregister_trunks(Duration::from_secs(5)).await;
     cancel.cancel();
     drop(core);
     // Registrations written so far must reach the disk before we exit.

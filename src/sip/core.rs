@@ -45,6 +45,7 @@ pub struct SipCore {
     pub(in crate::sip) phone_settings: crate::phone_settings::Shared,
     /// Each trunk's registration, provider address and last caller.
     pub(in crate::sip) trunks: crate::trunk::TrunkTable,
+    pub(in crate::sip) trunk_tasks: super::trunk::Tasks,
 }
 
 pub type SipCoreRef = Arc<SipCore>;

@@ -35,6 +35,12 @@ impl SipCore {
         }
     }
 
+    /// Before the SIP endpoint stops: registered trunks un-REGISTER (at
+    /// most `within`).
+    pub async fn unregister_trunks(&self, within: std::time::Duration) {
+        self.trunk_tasks.unregister_all(within).await;
+    }
+
     /// Take extensions out of the directory (their devices can no longer
     /// register or be called; existing bindings expire). Their DND and
     /// forwards set from Home Assistant go too (the database drops its rows

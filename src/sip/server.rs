@@ -113,13 +113,14 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
         call_slots,
         phone_settings: crate::phone_settings::Shared::new(settings),
         trunks: Default::default(),
+        trunk_tasks: super::trunk::Tasks::new(cancel.child_token()),
     });
     front.attach(core.clone());
     tokio::spawn(async move { endpoint.serve().await });
     tokio::spawn(super::router::serve(core.clone(), incoming));
     tokio::spawn(super::registrar::sweeper::run(core.clone()));
     tokio::spawn(sweep_streams(core.clone(), streams, idle));
-    super::trunk::start(&core, &cancel);
+    super::trunk::start(&core);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {

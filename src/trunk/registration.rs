@@ -27,6 +27,8 @@ enum Phase {
     Due(u64),
     /// A REGISTER is out; its outcome is awaited.
     Sending,
+    /// Shutting down: no more REGISTERs.
+    Stopped,
 }
 
 #[derive(Debug, Clone)]
@@ -76,13 +78,23 @@ impl RegMachine {
     pub fn next_wake(&self) -> Option<u64> {
         match self.phase {
             Phase::Due(at) => Some(at),
-            Phase::Sending => None,
+            Phase::Sending | Phase::Stopped => None,
         }
+    }
+
+    /// ha-pbx is stopping: whether to un-REGISTER (Expires: 0), which is
+    /// when the provider holds a registration of ours or may (a REGISTER
+    /// was out). Nothing is sent afterwards, whatever `on_outcome` hears.
+    pub fn stop(&mut self, now_ms: u64) -> bool {
+        let unregister = self.is_registered(now_ms) || self.phase == Phase::Sending;
+        self.phase = Phase::Stopped;
+        self.until = None;
+        unregister
     }
 
     /// The network changed or the provider forgot us: register again now.
     pub fn restart(&mut self, now_ms: u64) {
-        if self.phase != Phase::Sending {
+        if matches!(self.phase, Phase::Due(_)) {
             self.phase = Phase::Due(now_ms);
         }
     }
@@ -92,6 +104,9 @@ impl RegMachine {
     }
 
     pub fn on_outcome(&mut self, now_ms: u64, outcome: Outcome) {
+        if self.phase == Phase::Stopped {
+            return;
+        }
         match outcome {
             Outcome::Registered { granted_secs } => {
                 let granted_ms = u64::from(granted_secs.max(1)) * 1000;

@@ -102,3 +102,29 @@ fn restart_registers_now_but_not_twice() {
     m.restart(6_000);
     assert_eq!(m.poll(6_000), None, "one REGISTER out at a time");
 }
+
+#[test]
+fn stopping_unregisters_only_what_the_provider_may_hold() {
+    // registered: un-REGISTER, then nothing more
+    let mut m = RegMachine::new(3600, 0);
+    m.poll(0);
+    m.on_outcome(0, Outcome::Registered { granted_secs: 600 });
+    assert!(m.stop(1_000));
+    assert_eq!((m.poll(10_000_000), m.next_wake()), (None, None));
+    m.restart(2_000);
+    m.on_outcome(2_000, Outcome::Registered { granted_secs: 600 });
+    assert_eq!((m.poll(10_000_000), m.is_registered(2_000)), (None, false), "the un-REGISTER's outcome changes nothing");
+    // a REGISTER out: the provider may have taken it
+    let mut m = RegMachine::new(3600, 0);
+    m.poll(0);
+    assert!(m.stop(1_000));
+    // never registered, or expired: nothing to take back
+    let mut m = RegMachine::new(3600, 0);
+    m.poll(0);
+    m.on_outcome(0, refused(403));
+    assert!(!m.stop(1_000));
+    let mut m = RegMachine::new(3600, 0);
+    m.poll(0);
+    m.on_outcome(0, Outcome::Registered { granted_secs: 60 });
+    assert!(!m.stop(61_000));
+}

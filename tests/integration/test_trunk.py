@@ -325,3 +325,19 @@ def test_click_to_dial_an_external_number_follows_the_routes(rig):
     pstn.hangup()
     pstn.ctrl.wait_event("CALL_CLOSED", 10, since=marks[1])
     ext.ctrl.wait_event("CALL_CLOSED", 10, since=marks[0])
+
+
+@pytest.mark.timeout(60)
+def test_stopping_unregisters_the_trunk(rig):
+    """Last in this module (it stops the shared ha-pbx): on SIGTERM a
+    registered trunk sends REGISTER with Expires: 0, digest-authenticated,
+    and the provider takes the binding back, so calls stop going to an
+    address that no longer answers."""
+    procs.wait_until(lambda: registration(rig.pbx, "provider").get("state") == "registered", 15,
+                     what="trunk registered in /health")
+    n_ok = len(rig.provider.lines("REG-OK"))
+    rc = rig.pbx.stop(grace=10)
+    assert rc == 0, f"ha-pbx exit status {rc}\n{rig.pbx.log_tail()}"
+    gone = [d for d in rig.provider.lines("REG-OK")[n_ok:] if d["au"] == TRUNK_USER and d["expires"] == "0"]
+    assert gone, f"no un-REGISTER reached the provider: {rig.provider.lines('REG-OK')[n_ok:]}\n{rig.pbx.log_tail()}"
+    assert "trunk unregistered" in rig.pbx.log_text()

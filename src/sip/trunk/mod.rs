@@ -11,21 +11,49 @@ use crate::config::trunks::split_server;
 use crate::config::TrunkConfig;
 use crate::sip::core::SipCoreRef;
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The trunks' tasks, stopped before the SIP endpoint so that a
+/// registration can still be taken back (`unregister_all`).
+#[derive(Debug)]
+pub struct Tasks {
+    stop: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Tasks {
+    /// `stop` also ends with the PBX's own token (a child of it).
+    pub fn new(stop: CancellationToken) -> Self {
+        Tasks { stop, tracker: TaskTracker::new() }
+    }
+
+    /// Stop every trunk task; each registered trunk un-REGISTERs. Waits for
+    /// them, at most `within`.
+    pub async fn unregister_all(&self, within: Duration) {
+        self.stop.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(within, self.tracker.wait()).await.is_err() {
+            tracing::warn!("trunks still unregistering at shutdown; left behind");
+        }
+    }
+}
 
 /// One task per trunk with `register: true`; IP trunks only get their
 /// state entry (and their provider's address, when it is an address).
-pub fn start(core: &SipCoreRef, cancel: &CancellationToken) {
+pub fn start(core: &SipCoreRef) {
+    let (cancel, tasks) = (&core.trunk_tasks.stop, &core.trunk_tasks.tracker);
     for t in &core.config.trunks {
         // The keep-alive seeing the provider back after it was down asks the
         // registration to register again at once (the network changed, or
         // the provider restarted and forgot us).
         let back_up = std::sync::Arc::new(tokio::sync::Notify::new());
         if t.keepalive_secs > 0 {
-            tokio::spawn(keepalive::run(core.clone(), t.clone(), back_up.clone(), cancel.child_token()));
+            tasks.spawn(keepalive::run(core.clone(), t.clone(), back_up.clone(), cancel.child_token()));
         }
         if t.register {
-            tokio::spawn(register::run(core.clone(), t.clone(), back_up, cancel.child_token()));
+            tasks.spawn(register::run(core.clone(), t.clone(), back_up, cancel.child_token()));
         } else {
             let server = split_server(&t.server).ok().and_then(|(h, p)| h.parse().ok().map(|ip| SocketAddr::new(ip, p)));
             core.trunks.update(&t.name, |s| s.server = server);

@@ -12,6 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 /// A REGISTER transaction ends by itself (Timer F, 32 s); this is a backstop.
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(40);
+/// How long the un-REGISTER at shutdown may take (with its 401/407).
+const UNREGISTER_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// `back_up`: the keep-alive saw the provider again after it was down.
 pub async fn run(core: SipCoreRef, t: TrunkConfig, back_up: std::sync::Arc<tokio::sync::Notify>, cancel: CancellationToken) {
@@ -24,7 +26,7 @@ pub async fn run(core: SipCoreRef, t: TrunkConfig, back_up: std::sync::Arc<tokio
         if let Some(expires) = machine.poll(now_ms()) {
             let outcome = tokio::select! {
                 o = register_once(&core, &t, &mut reg, expires) => o,
-                _ = cancel.cancelled() => return,
+                _ = cancel.cancelled() => return unregister(&core, &t, &mut reg, &mut machine, now_ms()).await,
             };
             let now = now_ms();
             let failed = !matches!(outcome, Outcome::Registered { .. });
@@ -50,8 +52,22 @@ pub async fn run(core: SipCoreRef, t: TrunkConfig, back_up: std::sync::Arc<tokio
                 tracing::info!(trunk = %t.name, "provider reachable again: registering now");
                 machine.restart(now_ms());
             }
-            _ = cancel.cancelled() => return,
+            _ = cancel.cancelled() => return unregister(&core, &t, &mut reg, &mut machine, now_ms()).await,
         }
+    }
+}
+
+/// ha-pbx is stopping: the provider stops sending calls to an address that
+/// will not answer them (RFC 3261 10.2.2, Expires: 0), when it holds our
+/// registration.
+async fn unregister(core: &SipCoreRef, t: &TrunkConfig, reg: &mut Registration, machine: &mut RegMachine, now_ms: u64) {
+    if !machine.stop(now_ms) {
+        return;
+    }
+    match tokio::time::timeout(UNREGISTER_TIMEOUT, register_once(core, t, reg, 0)).await {
+        Ok(Outcome::Registered { .. }) => tracing::info!(trunk = %t.name, "trunk unregistered"),
+        Ok(other) => tracing::warn!(trunk = %t.name, outcome = ?other, "trunk un-REGISTER refused; the provider's registration runs out by itself"),
+        Err(_) => tracing::warn!(trunk = %t.name, "no answer to the trunk's un-REGISTER; the provider's registration runs out by itself"),
     }
 }
 
