@@ -45,6 +45,8 @@ pub struct SipCore {
     pub(in crate::sip) phone_settings: crate::phone_settings::Shared,
     /// Each trunk's registration, provider address and last caller.
     pub(in crate::sip) trunks: crate::trunk::TrunkTable,
+    /// SUBSCRIBE dialogs: BLF and MWI.
+    pub(in crate::sip) subscriptions: super::subscriptions::Subscriptions,
 }
 
 pub type SipCoreRef = Arc<SipCore>;

@@ -102,7 +102,7 @@ mod tests {
         assert_eq!(decide(&req("REGISTER sip:h SIP/2.0", true)), Action::Register);
         assert_eq!(decide(&req("OPTIONS sip:h SIP/2.0", false)), Action::Options);
         assert_eq!(decide(&req("MESSAGE sip:h SIP/2.0", false)), Action::Refuse(StatusCode::MethodNotAllowed));
-        assert_eq!(decide(&req("SUBSCRIBE sip:h SIP/2.0", false)), Action::Refuse(StatusCode::MethodNotAllowed));
+        assert_eq!(decide(&req("PUBLISH sip:h SIP/2.0", false)), Action::Refuse(StatusCode::MethodNotAllowed));
         assert_eq!(decide(&req("BYE sip:h SIP/2.0", false)), Action::Refuse(StatusCode::CallTransactionDoesNotExist));
     }
 
@@ -115,6 +115,8 @@ mod tests {
         assert_eq!(decide(&req("MESSAGE sip:h SIP/2.0", true)), Action::Transaction);
         assert_eq!(decide(&req("CANCEL sip:h SIP/2.0", false)), Action::Transaction);
         assert_eq!(decide(&req("ACK sip:h SIP/2.0", false)), Action::Transaction);
+        assert_eq!(decide(&req("SUBSCRIBE sip:h SIP/2.0", false)), Action::Transaction, "answered, then NOTIFY");
+        assert_eq!(decide(&req("SUBSCRIBE sip:h SIP/2.0", true)), Action::Transaction, "a refresh");
     }
 
     #[test]
