@@ -64,7 +64,7 @@ class Sub:
         for _ in range(2):
             self.cseq += 1
             hdrs = [("From", f"<sip:{self.ua.ext}@{self.ua.server[0]}>;tag={self.tag}"), ("To", to),
-                    ("Call-ID", self.call_id), ("CSeq", f"{self.cseq} SUBSCRIBE"), ("Max-Forwards", "70"),
+                    ("Call-ID", self.call_id), ("CSeq", f"{self.cseq} SUBSCRIBE"),
                     ("Event", self.event)]
             if contact:
                 hdrs.append(("Contact", f"<{self.ua.contact_uri}>"))
@@ -116,7 +116,7 @@ def test_blf_key_sees_the_doorbell_ring_answer_and_hang_up(spbx, sipp, baresip_f
     door.wait_closed(10)
     res = key.wait(30)
     assert res.ok, res.summary()
-    got = [m for m in res.received if not m.is_response and m.method == "NOTIFY"]
+    got = [m for m in res.received() if not m.is_response and m.method == "NOTIFY"]
     assert len(got) == 5, [n.body for n in got]
     cseqs = [n.cseq()[0] for n in got]
     assert cseqs == sorted(cseqs) and len(set(cseqs)) == 5, f"CSeq must rise: {cseqs}"
