@@ -52,7 +52,7 @@ class Sub:
         self.ua, self.target, self.event = ua, target, event
         self.uri = f"sip:{target}@{ua.server[0]}:{ua.server[1]}"
         self.call_id = rand_token(12) + "@sub"
-        self.tag = rand_token(8)
+        self.tag: str | None = rand_token(8)
         self.to_tag: str | None = None
         self.cseq = 0
 
@@ -63,7 +63,8 @@ class Sub:
         r = None
         for _ in range(2):
             self.cseq += 1
-            hdrs = [("From", f"<sip:{self.ua.ext}@{self.ua.server[0]}>;tag={self.tag}"), ("To", to),
+            tag = f";tag={self.tag}" if self.tag is not None else ""
+            hdrs = [("From", f"<sip:{self.ua.ext}@{self.ua.server[0]}>{tag}"), ("To", to),
                     ("Call-ID", self.call_id), ("CSeq", f"{self.cseq} SUBSCRIBE"),
                     ("Event", self.event)]
             if contact:
@@ -158,6 +159,9 @@ def test_refusals_and_the_flood_cap(spbx, uas):
     assert r.status == 423 and r.get("min-expires") == "60", r
     assert Sub(ua, "101").send(contact=False).status == 400, "no Contact"
     assert Sub(ua, "101").send(extra=[("Expires", "soon")], expires=None).status == 400, "bad Expires"
+    untagged = Sub(ua, "101")
+    untagged.tag = None
+    assert untagged.send().status == 400, "From without a tag"
     # a refresh of a dialog we never made
     ghost = Sub(ua, "101")
     ghost.to_tag = "nosuchtag"
@@ -177,10 +181,13 @@ def test_refusals_and_the_flood_cap(spbx, uas):
     refused = [Sub(ua, "101").send().status for _ in range(20)]
     assert refused == [403] * 20, refused
     assert health(pbx)["subscriptions"] == CAP
-    # another extension is not shut out by 102's flood
-    other = Sub(uas(pbx, "104"), "101")
+    # another extension is not shut out by 102's flood; over TCP its NOTIFY
+    # comes back on its own connection
+    tcp = uas(pbx, "104", transport="tcp")
+    other = Sub(tcp, "101")
     assert other.send().status == 200
-    other.notify()
+    n = other.notify()
+    assert n.get("subscription-state", "").startswith("active")
     assert health(pbx)["subscriptions"] == CAP + 1
     # unsubscribing frees the place
     r = subs[0].send(expires=0)

@@ -143,7 +143,9 @@ mod tests {
         PbxEvent::Ringing { call_id: c.into(), caller: a.into(), callee: b.into() }
     }
 
-    fn states(changed: &[(String, Vec<Dialog>)]) -> Vec<(&str, Vec<(&str, DialogState, Direction, &str)>)> {
+    type Shown<'a> = (&'a str, DialogState, Direction, &'a str);
+
+    fn states(changed: &[(String, Vec<Dialog>)]) -> Vec<(&str, Vec<Shown<'_>>)> {
         changed
             .iter()
             .map(|(e, ds)| (e.as_str(), ds.iter().map(|d| (d.call_id.as_str(), d.state, d.direction, d.remote.as_str())).collect()))

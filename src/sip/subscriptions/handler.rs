@@ -93,7 +93,7 @@ fn parse(req: &Request, owner: &str, package: Package, event: &str, source: Sock
     };
     let call_id = req.call_id_header().map_err(|_| "no Call-ID")?.value().to_string();
     let from = req.from_header().map_err(|_| "no From")?;
-    let remote_tag = from.tag().ok().flatten().map(|t| t.value().to_string()).ok_or("From has no tag")?;
+    let remote_tag = from.tag().ok().flatten().map(|t| t.value().to_string()).filter(|t| !t.is_empty()).ok_or("From has no tag")?;
     let remote_uri = from.uri().map_err(|e| format!("bad From: {e}"))?.to_string();
     let to = req.to_header().map_err(|_| "no To")?;
     let to_tag = to.tag().ok().flatten().map(|t| t.value().to_string());

@@ -23,12 +23,15 @@ use tokio::sync::mpsc;
 /// its subscription rather than grow the queue.
 const QUEUE: usize = 16;
 
+/// A NOTIFY waiting to be sent, with its body when it was fixed at queueing.
+type Queued = (Notify, Option<String>);
+
 pub struct Subscriptions {
     table: Mutex<Table>,
     blf: Mutex<blf::Tracker>,
     epoch: Instant,
     /// Each subscription's NOTIFY sender task.
-    queues: Mutex<HashMap<u64, mpsc::Sender<(Notify, Option<String>)>>>,
+    queues: Mutex<HashMap<u64, mpsc::Sender<Queued>>>,
 }
 
 impl Subscriptions {

@@ -3,7 +3,7 @@
 //! rsipstack's client transaction. Bus events and time go to the table here.
 use super::bodies::{self, Counts};
 use super::table::{Notify, Package, SubState};
-use super::{Subscriptions, QUEUE};
+use super::{Queued, Subscriptions, QUEUE};
 use crate::events::PbxEvent;
 use crate::sip::core::{transport_from_name, SipCore, SipCoreRef};
 use rsipstack::sip::{Header, Method, SipMessage, StatusCodeKind};
@@ -64,7 +64,7 @@ impl Subscriptions {
 }
 
 /// One subscription's NOTIFYs, one at a time; a failure ends the subscription.
-async fn drain(core: SipCoreRef, id: u64, mut rx: mpsc::Receiver<(Notify, Option<String>)>) {
+async fn drain(core: SipCoreRef, id: u64, mut rx: mpsc::Receiver<Queued>) {
     while let Some((n, fixed)) = rx.recv().await {
         let body = match fixed {
             Some(b) => b,
