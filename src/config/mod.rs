@@ -93,6 +93,9 @@ pub struct SipConfig {
     pub external_address: Option<IpAddr>,
     #[serde(default)]
     pub registration: RegistrationConfig,
+    /// SUBSCRIBE (BLF `dialog`, MWI `message-summary`): lifetimes and caps.
+    #[serde(default)]
+    pub subscriptions: SubscriptionsConfig,
     /// Digest algorithms offered in challenges, in order. Credentials in either
     /// are always accepted; SHA-256 is not offered by default because some
     /// clients (baresip 1.0, older doorbells) give up on a challenge list
@@ -134,6 +137,49 @@ pub struct RegistrationConfig {
     /// Contacts kept per extension; the oldest binding is replaced past it.
     #[serde(default = "default_max_contacts")]
     pub max_contacts: usize,
+}
+
+/// `sip.subscriptions`: how long a SUBSCRIBE lasts and how many are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionsConfig {
+    /// Shorter asked lifetimes get 423 Interval Too Brief.
+    #[serde(default = "default_sub_min_expires")]
+    pub min_expires: u32,
+    /// Longer asked lifetimes are cut to this.
+    #[serde(default = "default_sub_max_expires")]
+    pub max_expires: u32,
+    /// Given when the SUBSCRIBE asks for none.
+    #[serde(default = "default_sub_default_expires")]
+    pub default_expires: u32,
+    /// Subscriptions one extension may hold (more: 403).
+    #[serde(default = "default_sub_per_extension")]
+    pub max_per_extension: usize,
+    /// Subscriptions the PBX holds at most (more: 503).
+    #[serde(default = "default_sub_total")]
+    pub max_total: usize,
+}
+
+fn default_sub_min_expires() -> u32 {
+    60
+}
+fn default_sub_max_expires() -> u32 {
+    3600
+}
+fn default_sub_default_expires() -> u32 {
+    600
+}
+fn default_sub_per_extension() -> usize {
+    64
+}
+fn default_sub_total() -> usize {
+    2000
+}
+
+impl Default for SubscriptionsConfig {
+    fn default() -> Self {
+        serde_norway::from_str("{}").expect("defaults")
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -54,6 +54,19 @@ pub(super) fn validate(c: &Config) -> Result<()> {
     if r.max_contacts == 0 || r.max_contacts > 100 {
         bail!("sip.registration.max_contacts: must be between 1 and 100");
     }
+    let s = &c.sip.subscriptions;
+    if s.min_expires == 0 || s.min_expires > s.max_expires {
+        bail!("sip.subscriptions.min_expires: must be > 0 and <= max_expires ({})", s.max_expires);
+    }
+    if s.default_expires < s.min_expires || s.default_expires > s.max_expires {
+        bail!("sip.subscriptions.default_expires: must lie between min_expires and max_expires");
+    }
+    if s.max_per_extension == 0 || s.max_per_extension > s.max_total {
+        bail!("sip.subscriptions.max_per_extension: must be between 1 and max_total ({})", s.max_total);
+    }
+    if s.max_total > 100_000 {
+        bail!("sip.subscriptions.max_total: at most 100000");
+    }
     if c.sip.digest_algorithms.is_empty() {
         bail!("sip.digest_algorithms: at least one of MD5, SHA-256 is needed");
     }

@@ -40,6 +40,8 @@ pub enum PbxEvent {
     Hold { call_id: String, caller: String, callee: String, by: String, held: bool },
     /// The AI agent took a message for `callee`.
     Message { call_id: String, caller: String, callee: String, transcript: String },
+    /// Message `id` for `callee` (an extension or group) was marked read.
+    MessageRead { id: i64, callee: String },
 }
 
 impl PbxEvent {
@@ -52,7 +54,8 @@ impl PbxEvent {
             | PbxEvent::Ended { callee, .. }
             | PbxEvent::Missed { callee, .. }
             | PbxEvent::Hold { callee, .. }
-            | PbxEvent::Message { callee, .. } => callee,
+            | PbxEvent::Message { callee, .. }
+            | PbxEvent::MessageRead { callee, .. } => callee,
             PbxEvent::Dtmf { from, .. } => from,
         }
     }

@@ -24,6 +24,7 @@ pub fn routes(core: SipCoreRef) -> Router<SipCoreRef> {
         .route("/api/calls/{id}/answer", post(answer))
         .route("/api/calls/{id}/agent", post(answer_with_agent))
         .route("/api/messages", get(messages))
+        .route("/api/messages/{id}/read", post(message_read))
         .route("/api/announce", post(announce))
         .route_layer(middleware::from_fn_with_state(core, token_guard))
 }
@@ -183,6 +184,22 @@ async fn messages(State(core): State<SipCoreRef>) -> ApiResult {
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "reading messages failed");
             Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, "messages could not be read".into()))
+        }
+    }
+}
+
+/// Marks a message read: it no longer counts as new for the message-waiting
+/// lamp (MWI subscribers get a NOTIFY).
+async fn message_read(State(core): State<SipCoreRef>, Path(id): Path<String>) -> ApiResult {
+    let Ok(id) = id.parse::<i64>() else {
+        return Err(ApiError(StatusCode::BAD_REQUEST, format!("message id `{id}` is not a number")));
+    };
+    match core.mark_message_read(id).await {
+        Ok(Some(callee)) => Ok((StatusCode::OK, Json(json!({ "id": id, "callee": callee, "read": true })))),
+        Ok(None) => Err(ApiError(StatusCode::NOT_FOUND, format!("no message {id}"))),
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "marking a message read failed");
+            Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, "the message could not be updated".into()))
         }
     }
 }

@@ -104,6 +104,8 @@ async fn health(State(core): State<SipCoreRef>) -> Json<serde_json::Value> {
         "sip_transactions": s.sip_transactions,
         "sip_finished_transactions": s.sip_finished_transactions,
         "sip_waiting_ack": s.sip_waiting_ack,
+        // SUBSCRIBE dialogs (BLF, MWI), bounded by sip.subscriptions.max_total.
+        "subscriptions": s.subscriptions,
         // Each trunk: registration state and last error, provider address, last caller.
         "trunks": core.trunk_states(),
         // The AI agent: null without one; false until its greeting and apology are rendered.

@@ -46,6 +46,8 @@ pub struct SipCore {
     /// Each trunk's registration, provider address and last caller.
     pub(in crate::sip) trunks: crate::trunk::TrunkTable,
     pub(in crate::sip) trunk_tasks: super::trunk::Tasks,
+    /// SUBSCRIBE dialogs: BLF and MWI.
+    pub(in crate::sip) subscriptions: super::subscriptions::Subscriptions,
 }
 
 pub type SipCoreRef = Arc<SipCore>;

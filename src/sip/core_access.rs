@@ -19,6 +19,8 @@ pub struct CoreStats {
     pub sip_transactions: usize,
     pub sip_finished_transactions: usize,
     pub sip_waiting_ack: usize,
+    /// SUBSCRIBE dialogs held (BLF and MWI).
+    pub subscriptions: usize,
 }
 
 impl SipCore {
@@ -42,15 +44,20 @@ impl SipCore {
     }
 
     /// Take extensions out of the directory (their devices can no longer
-    /// register or be called; existing bindings expire). Their DND and
-    /// forwards set from Home Assistant go too (the database drops its rows
-    /// with the extension's, migration 0008).
-    pub fn forget_extensions<'a>(&self, extensions: impl IntoIterator<Item = &'a str>) {
+    /// register or be called; existing bindings expire; their subscriptions,
+    /// and those watching them, end at once). Their DND and forwards set
+    /// from Home Assistant go too (the database drops its rows with the
+    /// extension's, migration 0008).
+    pub fn forget_extensions<'a>(self: &std::sync::Arc<Self>, extensions: impl IntoIterator<Item = &'a str>) {
+        let gone: Vec<&str> = extensions.into_iter().collect();
         if let Ok(mut dir) = self.directory.write() {
-            for e in extensions {
-                dir.remove(e);
+            for e in &gone {
+                dir.remove(*e);
                 self.phone_settings.forget(e);
             }
+        }
+        for e in gone {
+            self.subscriptions.extension_removed(self, e);
         }
     }
 
@@ -99,6 +106,16 @@ impl SipCore {
         self.trunks.snapshot()
     }
 
+    /// Marks message `id` read and tells MWI subscribers; its mailbox, or
+    /// `None` when there is no such message.
+    pub async fn mark_message_read(&self, id: i64) -> anyhow::Result<Option<String>> {
+        let callee = self.store.mark_message_read(id, super::core::now_unix_ms()).await?;
+        if let Some(c) = &callee {
+            self.bus.publish(crate::events::PbxEvent::MessageRead { id, callee: c.clone() });
+        }
+        Ok(callee)
+    }
+
     pub fn stats(&self) -> CoreStats {
         let tx = self.endpoint.get_stats();
         let (registered_extensions, bindings) = self.location.lock().map(|l| (l.registered_extensions(now_unix()), l.binding_count())).unwrap_or((0, 0));
@@ -111,6 +128,7 @@ impl SipCore {
             sip_transactions: tx.running_transactions,
             sip_finished_transactions: tx.finished_transactions,
             sip_waiting_ack: tx.waiting_ack,
+            subscriptions: self.subscriptions.len(),
         }
     }
 }

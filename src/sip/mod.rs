@@ -18,6 +18,7 @@ pub mod router;
 pub mod server;
 pub mod settings;
 pub mod stateless;
+pub mod subscriptions;
 pub mod tls_cert;
 pub mod trunk;
 pub mod transports;

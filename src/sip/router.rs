@@ -10,7 +10,7 @@ use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transaction::TransactionReceiver;
 use std::net::SocketAddr;
 
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER, SUBSCRIBE";
 
 pub async fn serve(core: SipCoreRef, mut incoming: TransactionReceiver) {
     while let Some(tx) = incoming.recv().await {
@@ -36,6 +36,7 @@ async fn handle(core: SipCoreRef, mut tx: Transaction) {
             respond(&core, &mut tx, StatusCode::OK, headers).await
         }
         Route::Ack => {}
+        Route::Subscribe => super::subscriptions::handler::handle_subscribe(&core, &mut tx, source).await,
         Route::InDialog => match core.dialogs.match_dialog(&tx) {
             Some(mut dialog) => match unconfirmed_for_invite(&tx, &dialog) {
                 Some(state) => refuse_overlapping_invite(&core, &mut tx, &state).await,
@@ -58,6 +59,8 @@ pub enum Route {
     /// An INVITE without a To tag: a new call.
     NewInvite,
     Options,
+    /// SUBSCRIBE, new or within its subscription: to the subscription table.
+    Subscribe,
     /// Absorbed (the transaction layer matched what it could).
     Ack,
     /// A request with a To tag: to its dialog, or 481.
@@ -73,11 +76,12 @@ pub fn route(req: &Request) -> Route {
         Method::Invite if !in_dialog => Route::NewInvite,
         Method::Options if !in_dialog => Route::Options,
         Method::Ack => Route::Ack,
+        Method::Subscribe => Route::Subscribe,
         _ if in_dialog => Route::InDialog,
         Method::Bye | Method::Cancel | Method::Info | Method::Update | Method::PRack => {
             Route::Reply(StatusCode::CallTransactionDoesNotExist)
         }
-        Method::Subscribe | Method::Publish | Method::Message | Method::Notify | Method::Refer => {
+        Method::Publish | Method::Message | Method::Notify | Method::Refer => {
             Route::Reply(StatusCode::MethodNotAllowed)
         }
         _ => Route::Reply(StatusCode::NotImplemented),

@@ -83,6 +83,7 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
         tracing::warn!("stored phone setting ignored: {why}");
     }
     let reg = &config.sip.registration;
+    let config_subs = config.sip.subscriptions.clone();
     let websockets = ConnGate::new(ConnLimits { total: sec.max_websockets, per_ip: sec.max_websockets_per_ip });
     let call_slots = ConnGate::new(ConnLimits { total: usize::MAX, per_ip: sec.max_calls_per_extension });
     let core = Arc::new(SipCore {
@@ -114,11 +115,13 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
         phone_settings: crate::phone_settings::Shared::new(settings),
         trunks: Default::default(),
         trunk_tasks: super::trunk::Tasks::new(cancel.child_token()),
+        subscriptions: super::subscriptions::Subscriptions::new(&config_subs),
     });
     front.attach(core.clone());
     tokio::spawn(async move { endpoint.serve().await });
     tokio::spawn(super::router::serve(core.clone(), incoming));
     tokio::spawn(super::registrar::sweeper::run(core.clone()));
+    tokio::spawn(super::subscriptions::notifier::run(core.clone()));
     tokio::spawn(sweep_streams(core.clone(), streams, idle));
     super::trunk::start(&core);
     tokio::spawn(async move {

@@ -29,10 +29,18 @@ pub fn decide(req: &Request) -> Action {
     match route(req) {
         Route::Register => Action::Register,
         Route::Options => Action::Options,
+        // rsipstack makes no transaction without a From tag and drops the
+        // request unanswered (the subscriber would retransmit into silence)
+        Route::Subscribe if !has_from_tag(req) => Action::Refuse(StatusCode::BadRequest),
         // rsipstack answers a CANCEL itself, matched against its INVITE
         Route::Reply(status) if req.method != Method::Cancel && req.method != Method::Ack => Action::Refuse(status),
         _ => Action::Transaction,
     }
+}
+
+fn has_from_tag(req: &Request) -> bool {
+    use rsipstack::sip::HeadersExt;
+    req.from_header().ok().and_then(|f| f.tag().ok().flatten()).is_some_and(|t| !t.value().is_empty())
 }
 
 /// A server transaction's identity (RFC 3261 17.2.3): the top Via's branch
@@ -102,7 +110,7 @@ mod tests {
         assert_eq!(decide(&req("REGISTER sip:h SIP/2.0", true)), Action::Register);
         assert_eq!(decide(&req("OPTIONS sip:h SIP/2.0", false)), Action::Options);
         assert_eq!(decide(&req("MESSAGE sip:h SIP/2.0", false)), Action::Refuse(StatusCode::MethodNotAllowed));
-        assert_eq!(decide(&req("SUBSCRIBE sip:h SIP/2.0", false)), Action::Refuse(StatusCode::MethodNotAllowed));
+        assert_eq!(decide(&req("PUBLISH sip:h SIP/2.0", false)), Action::Refuse(StatusCode::MethodNotAllowed));
         assert_eq!(decide(&req("BYE sip:h SIP/2.0", false)), Action::Refuse(StatusCode::CallTransactionDoesNotExist));
     }
 
@@ -115,6 +123,12 @@ mod tests {
         assert_eq!(decide(&req("MESSAGE sip:h SIP/2.0", true)), Action::Transaction);
         assert_eq!(decide(&req("CANCEL sip:h SIP/2.0", false)), Action::Transaction);
         assert_eq!(decide(&req("ACK sip:h SIP/2.0", false)), Action::Transaction);
+        assert_eq!(decide(&req("SUBSCRIBE sip:h SIP/2.0", false)), Action::Transaction, "answered, then NOTIFY");
+        assert_eq!(decide(&req("SUBSCRIBE sip:h SIP/2.0", true)), Action::Transaction, "a refresh");
+        let mut untagged = req("SUBSCRIBE sip:h SIP/2.0", false);
+        untagged.headers.retain(|h| !matches!(h, Header::From(_)));
+        untagged.headers.push(Header::From("<sip:a@h>".into()));
+        assert_eq!(decide(&untagged), Action::Refuse(StatusCode::BadRequest), "no From tag: 400, not dropped");
     }
 
     #[test]
