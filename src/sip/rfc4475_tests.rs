@@ -225,7 +225,10 @@ fn application_layer_messages() {
     expect("cparam02", Handled(Route::Register)); // 3.3.13
     expect("regescrt", Handled(Route::Register)); // 3.3.14
     expect("sdp01", Handled(Route::NewInvite)); // 3.3.15 Accept without SDP: the call answers
-    expect("inv2543", Handled(Route::NewInvite)); // 3.4 RFC 2543 INVITE
+    // 3.4 RFC 2543 INVITE: routed as a new call, but it has no From tag, so
+    // the front answers 400 (front::decide): rsipstack makes no transaction
+    // without one. GAP: RFC 4475 would have it handled.
+    expect("inv2543", Handled(Route::NewInvite));
 }
 
 #[test]

@@ -149,8 +149,9 @@ def test_after_corpus_register_still_works(hpbx):
 
 def test_require_and_mangled_name_addrs_are_refused_on_every_transport(hpbx):
     """RFC 4475 3.3.5 (an unknown option tag in Require: 420 naming it in
-    Unsupported) and 3.1.2.14/15 (spaces inside <>, an unquoted comma in a
-    display name: 400), on the wire over UDP and TCP."""
+    Unsupported), 3.1.2.14/15 (spaces inside <>, an unquoted comma in a
+    display name: 400) and an INVITE without a From tag (400), on the wire
+    over UDP and TCP."""
     for transport in ("udp", "tcp"):
         with siplib.SipClient(hpbx.host, hpbx.sip_port, transport=transport) as c:
             uri = f"sip:{hpbx.host}:{hpbx.sip_port}"
@@ -163,4 +164,7 @@ def test_require_and_mangled_name_addrs_are_refused_on_every_transport(hpbx):
             assert r is not None and r.status == 400, f"{transport}: {r and r.start!r}"
             r = c.request("OPTIONS", uri, to=f"K\u00fcche Door <{uri}>", timeout=5.0)
             assert r is not None and r.status == 200, f"{transport}: a UTF-8 display name is taken: {r and r.start!r}"
+            # no From tag (RFC 2543 style): 400, where it used to go unanswered
+            r = c.request("INVITE", f"sip:101@{hpbx.host}:{hpbx.sip_port}", from_=f"<sip:probe@{hpbx.host}>", timeout=5.0)
+            assert r is not None and r.status == 400, f"{transport}: INVITE without a From tag: {r and r.start!r}"
     _check_alive(hpbx, "Require and name-addr refusals")

@@ -29,9 +29,11 @@ pub fn decide(req: &Request) -> Action {
     match route(req) {
         Route::Register => Action::Register,
         Route::Options => Action::Options,
-        // rsipstack makes no transaction without a From tag and drops the
-        // request unanswered (the subscriber would retransmit into silence)
-        Route::Subscribe if !has_from_tag(req) => Action::Refuse(StatusCode::BadRequest),
+        // rsipstack makes no transaction without a From tag (RFC 3261
+        // 8.1.1.3 requires one; RFC 2543 clients sent none) and drops the
+        // request unanswered: the caller or subscriber would retransmit
+        // into silence.
+        Route::Subscribe | Route::NewInvite if !has_from_tag(req) => Action::Refuse(StatusCode::BadRequest),
         // rsipstack answers a CANCEL itself, matched against its INVITE
         Route::Reply(status) if req.method != Method::Cancel && req.method != Method::Ack => Action::Refuse(status),
         _ => Action::Transaction,
@@ -129,6 +131,11 @@ mod tests {
         untagged.headers.retain(|h| !matches!(h, Header::From(_)));
         untagged.headers.push(Header::From("<sip:a@h>".into()));
         assert_eq!(decide(&untagged), Action::Refuse(StatusCode::BadRequest), "no From tag: 400, not dropped");
+        let mut untagged = req("INVITE sip:h SIP/2.0", false);
+        untagged.headers.retain(|h| !matches!(h, Header::From(_)));
+        untagged.headers.push(Header::From("<sip:a@h>".into()));
+        assert_eq!(decide(&untagged), Action::Refuse(StatusCode::BadRequest), "an INVITE without a From tag: 400, not dropped");
+        assert_eq!(decide(&req("INVITE sip:h SIP/2.0", false)), Action::Transaction);
     }
 
     #[test]
