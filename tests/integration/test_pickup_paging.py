@@ -13,6 +13,7 @@ import time
 import pytest
 
 from harness import audio
+from harness import rtp as rtp_tools
 from harness.ua import make_sdp, parse_sdp
 from harness.uaflows import health
 
@@ -109,7 +110,13 @@ def test_directed_pickup_and_the_refusals(fpbx, uas, rtp):
     assert final is not None and final.status == 200, f"the door's final: {final}"
     # Media through the relay: what one side sends reaches the other.
     to_door, to_office = parse_sdp(final.body).addr, parse_sdp(ok.body).addr
-    assert to_door[1] != door_rtp.port and to_office[1] != office_rtp.port
+    door_rtp.start_sending(rtp_tools.tone_samples(440, 2.0), to_door)
+    office_rtp.start_sending(rtp_tools.tone_samples(1000, 2.0), to_office)
+    assert office_rtp.wait_packets(100, 6) and door_rtp.wait_packets(100, 6), "no media through the relay"
+    heard_by_office = audio.analyze_tone_samples(office_rtp.decoded_float())
+    heard_at_door = audio.analyze_tone_samples(door_rtp.decoded_float())
+    assert heard_by_office.ok(440, min_seconds=1.5), f"the picker heard {heard_by_office}"
+    assert heard_at_door.ok(1000, min_seconds=1.5), f"the door heard {heard_at_door}"
     _wait(lambda: health(pbx)["active_calls"] == 1, 5, "one call")
     pick.dialog.bye()
     assert door.wait_request("BYE", 5, call_id=out.call_id) is not None, "the door got no BYE when the picker hung up"
