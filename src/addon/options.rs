@@ -58,6 +58,8 @@ pub struct AddonOptions {
     /// `trunks:` and `outbound_routes:` in the config's shape (see `trunk_options`).
     pub trunks: Vec<Value>,
     pub outbound_routes: Vec<Value>,
+    /// `feature_codes:` with the codes given (`pickup_code` ...); the others keep their defaults.
+    pub feature_codes: Value,
 }
 
 pub const DEFAULT_HA_USER_START: u32 = 100;
@@ -85,6 +87,9 @@ const KNOWN: &[&str] = &[
     "agent",
     "trunks",
     "outbound_routes",
+    "pickup_code",
+    "directed_pickup_code",
+    "intercom_code",
 ];
 
 /// Parse and validate the text of options.json. Returns the options and the
@@ -146,6 +151,12 @@ pub fn parse(text: &str) -> Result<(AddonOptions, Vec<String>)> {
 
     let agent = super::agent_options::parse(&obj)?;
     let (trunks, outbound_routes) = super::trunk_options::parse(&obj)?;
+    let mut feature_codes = serde_json::Map::new();
+    for (option, key) in [("pickup_code", "pickup"), ("directed_pickup_code", "directed_pickup"), ("intercom_code", "intercom")] {
+        if let Some(code) = opt_str(&obj, option)? {
+            feature_codes.insert(key.into(), Value::String(code));
+        }
+    }
 
     let o = AddonOptions {
         extensions,
@@ -163,6 +174,7 @@ pub fn parse(text: &str) -> Result<(AddonOptions, Vec<String>)> {
         agent,
         trunks,
         outbound_routes,
+        feature_codes: Value::Object(feature_codes),
     };
     o.check()?;
     Ok((o, unknown))
@@ -432,6 +444,7 @@ pub fn to_config(o: &AddonOptions, env: &Environment<'_>) -> Result<Config> {
         "agent": o.agent,
         "trunks": o.trunks,
         "outbound_routes": o.outbound_routes,
+        "feature_codes": o.feature_codes,
     });
     config::parse(&doc.to_string()).map_err(|e| anyhow::anyhow!("add-on options: {e:#}"))
 }

@@ -411,3 +411,17 @@ fn groups_forwards_and_dnd_reach_the_config() {
     assert_eq!(c.extension("102").unwrap().forward.no_answer_secs, 15);
     assert!(err(&with(r#"{"extensions": [{"extension": "101", "password": "secret101", "forward_no_answer_secs": 0}]}"#)).starts_with("extensions[0].forward_no_answer_secs"));
 }
+
+#[test]
+fn feature_codes_reach_the_config_and_a_clash_is_named() {
+    let text = with(r##"{"extensions": [{"extension": "101", "password": "secret101"}], "pickup_code": "#8", "intercom_code": "*7"}"##);
+    let (o, unknown) = parse(&text).unwrap();
+    assert!(unknown.is_empty());
+    let data = PathBuf::from("/data");
+    let c = to_config(&o, &env(&data)).unwrap();
+    let want = crate::config::FeatureCodes { pickup: "#8".into(), directed_pickup: "**".into(), intercom: "*7".into() };
+    assert_eq!(c.feature_codes, want);
+    let (o, _) = parse(&with(r#"{"extensions": [{"extension": "*71", "password": "secret101"}], "intercom_code": "*7"}"#)).unwrap();
+    let e = format!("{:#}", to_config(&o, &env(&data)).unwrap_err());
+    assert!(e.contains("feature_codes.intercom: `*7` clashes with the extension or group number `*71`"), "{e}");
+}

@@ -4,6 +4,7 @@
 //! message naming the key, instead of being silently ignored.
 pub mod agent;
 mod cidr;
+mod feature_codes;
 mod forward;
 mod groups;
 mod listen;
@@ -13,6 +14,7 @@ mod validate;
 
 pub use agent::{parse_window, AgentConfig, BrainConfig, HandoffRule, HomeAssistantApi, SttConfig, TtsConfig};
 pub use cidr::Cidr;
+pub use feature_codes::{Feature, FeatureCodes};
 pub use forward::{ForwardConfig, NO_ANSWER_SECS};
 pub use groups::{GroupConfig, GroupStrategy, AGENT_MEMBER};
 pub use listen::{ListenAddr, Transport};
@@ -46,6 +48,9 @@ pub struct Config {
     /// Ring groups: numbers that ring several extensions.
     #[serde(default)]
     pub groups: Vec<GroupConfig>,
+    /// Numbers dialled for pickup, directed pickup and intercom.
+    #[serde(default)]
+    pub feature_codes: FeatureCodes,
     /// MQTT bridge to Home Assistant; off when absent.
     #[serde(default)]
     pub mqtt: Option<MqttConfig>,

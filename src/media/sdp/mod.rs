@@ -3,6 +3,7 @@
 //! relay unchanged. Only what the relay must own (addresses, ports, o=, ICE)
 //! is rewritten.
 
+mod common;
 mod error;
 mod media;
 mod offer;
@@ -20,6 +21,7 @@ mod rewrite_tests;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
+pub use common::keep_common_codecs;
 pub use error::SdpError;
 pub use media::{Direction, Media, MediaKind, RtcpAttr, RtpMap};
 pub use offer::g711_offer;

@@ -54,6 +54,8 @@ pub struct CallSetup {
     pub group: Option<super::group_setup::GroupSetup>,
     /// The callee is a number out over a trunk: how the call is presented there.
     pub trunk: Option<super::fork::Presented>,
+    /// Intercom: the forks ask the devices to answer by themselves.
+    pub auto_answer: bool,
 }
 
 pub(super) struct Call {
@@ -74,7 +76,7 @@ pub(super) struct Call {
     pub(super) info_out: InfoSender,
     pub(super) media: CallMedia,
     pub(super) machine: CallMachine,
-    msgs: mpsc::UnboundedSender<CallMsg>,
+    pub(super) msgs: mpsc::UnboundedSender<CallMsg>,
     pub(super) answered_at: Option<Instant>,
     started: Instant,
     /// Sent to the agent's SIP port with a fork to it (X-HA-PBX-Agent).
@@ -91,10 +93,14 @@ pub(super) struct Call {
     pub(super) refused: bool,
     /// Forks go out over a trunk, presented so.
     pub(super) trunk: Option<super::fork::Presented>,
+    /// The fork that is a picker's INVITE (a server dialog: its BYE ends as `UacBye`).
+    pub(super) picked: Option<ForkId>,
+    /// Intercom: auto-answer headers on the forks to devices.
+    pub(super) auto_answer: bool,
 }
 
 pub async fn run(setup: CallSetup) {
-    let CallSetup { core, mut tx, source, caller, callee, bindings, handoff, agent_note, group, trunk } = setup;
+    let CallSetup { core, mut tx, source, caller, callee, bindings, handoff, agent_note, group, trunk, auto_answer } = setup;
     let call_id = tx.original.call_id_header().map(|c| c.value().to_string()).unwrap_or_default();
     let offer = tx.original.body.clone();
     if offer.is_empty() {
@@ -171,6 +177,7 @@ pub async fn run(setup: CallSetup) {
     call.offer_browsers = offer_browsers;
     call.group = group;
     call.trunk = trunk;
+    call.auto_answer = auto_answer;
     call.drive(rx, &bindings, &offer_b).await;
 }
 
@@ -179,7 +186,7 @@ pub(super) fn is_browser(b: &Binding) -> bool {
     b.is_browser()
 }
 
-fn forward_states(
+pub(super) fn forward_states(
     mut rx: rsipstack::dialog::dialog::DialogStateReceiver,
     to: mpsc::UnboundedSender<CallMsg>,
     wrap: impl Fn(DialogState) -> CallMsg + Send + 'static,
@@ -228,6 +235,8 @@ impl Call {
             group: None,
             refused: false,
             trunk: None,
+            picked: None,
+            auto_answer: false,
         }
     }
 
@@ -319,6 +328,8 @@ impl Call {
         let headers = if to_agent {
             let note = AgentInvite { call: self.call_id.clone(), ..self.agent_note.clone() };
             vec![Header::Other(AGENT_HEADER.into(), note.to_value())]
+        } else if self.auto_answer {
+            super::auto_answer::headers(&self.core.config.sip.realm)
         } else {
             Vec::new()
         };
@@ -426,6 +437,7 @@ impl Call {
         let won = self.winner() == Some(fork);
         match state {
             DialogState::Terminated(_, TerminatedReason::UasBye | TerminatedReason::Timeout) if won => Some(Input::CalleeHangup),
+            DialogState::Terminated(_, TerminatedReason::UacBye) if won && self.picked == Some(fork) => Some(Input::CalleeHangup),
             DialogState::Updated(_, req, handle) if won => {
                 self.pass_request(self.fork_leg(), req, handle).await;
                 None

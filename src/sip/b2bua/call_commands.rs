@@ -24,6 +24,10 @@ impl Call {
                 self.transfer(&leaving, &to).await;
                 None
             }
+            Command::PickUp(req) => {
+                self.pick_up(req).await;
+                None
+            }
             Command::Answer => {
                 self.remote_answer();
                 None

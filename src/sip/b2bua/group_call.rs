@@ -107,13 +107,13 @@ pub async fn ring_plan(core: SipCoreRef, mut tx: Transaction, source: SocketAddr
         if target == AGENT_MEMBER || core.is_agent(target) {
             agent_note.message_for = Some(callee.clone());
         }
-        return call::run(CallSetup { core, tx, source, caller, callee, bindings, handoff: None, agent_note, group: None, trunk: None }).await;
+        return call::run(CallSetup { core, tx, source, caller, callee, bindings, handoff: None, agent_note, group: None, trunk: None, auto_answer: false }).await;
     }
     let ringer = GroupRinger::new(plan.strategy, reachable, plan.ring);
     let bindings: Vec<Binding> = members.iter().flatten().cloned().collect();
     tracing::info!(%caller, %callee, strategy = ?plan.strategy, "ringing in turn or together, with a fallback");
     let setup = GroupSetup { ringer, members, on_timeout: plan.on_timeout, on_refused: plan.on_refused, ring: plan.ring };
-    call::run(CallSetup { core, tx, source, caller, callee, bindings, handoff: None, agent_note, group: Some(setup), trunk: None }).await;
+    call::run(CallSetup { core, tx, source, caller, callee, bindings, handoff: None, agent_note, group: Some(setup), trunk: None, auto_answer: false }).await;
 }
 
 impl Call {

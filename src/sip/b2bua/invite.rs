@@ -5,7 +5,8 @@ use super::call::{self, CallSetup};
 use super::forward::{self, Route};
 use super::group_call::{self, Plan};
 use super::handoff;
-use crate::config::AGENT_MEMBER;
+use super::pickup_call;
+use crate::config::{Feature, AGENT_MEMBER};
 use crate::sip::agent_leg::AgentInvite;
 use crate::sip::auth::request::{authenticate, ensure_to_tag, AuthOutcome};
 use crate::sip::core::SipCoreRef;
@@ -59,6 +60,14 @@ pub async fn handle_invite(core: SipCoreRef, mut tx: Transaction, source: Socket
             return reply(&core, &mut tx, StatusCode::ServiceUnavailable).await;
         }
     };
+    // Feature codes, for extensions only (never from a trunk).
+    let feature = from_trunk.is_none().then(|| core.config.feature_codes.recognise(&callee)).flatten();
+    match feature {
+        Some(Feature::Pickup) => return pickup_call::handle(core, tx, source, caller, None).await,
+        Some(Feature::DirectedPickup(t)) => return pickup_call::handle(core, tx, source, caller, Some(t)).await,
+        Some(Feature::Intercom(ext)) => return intercom(core, tx, source, caller, ext).await,
+        None => {}
+    }
     // Do not disturb and forwards first (the config's, or as Home Assistant set them); then a group, or the extension.
     let dialled = callee.clone();
     let (callee, route) = forward::resolve(&dialled, |n| core.route_settings(n));
@@ -126,7 +135,28 @@ pub async fn handle_invite(core: SipCoreRef, mut tx: Transaction, source: Socket
         tracing::info!(%caller, %callee, "callee not registered");
         return reply(&core, &mut tx, StatusCode::TemporarilyUnavailable).await;
     }
-    call::run(CallSetup { core, tx, source, caller, callee, bindings, handoff, agent_note, group: None, trunk: None }).await;
+    call::run(CallSetup { core, tx, source, caller, callee, bindings, handoff, agent_note, group: None, trunk: None, auto_answer: false }).await;
+}
+
+/// The intercom code before an extension: its devices are asked to answer
+/// by themselves. Its do-not-disturb answers busy; its forwards do not apply.
+async fn intercom(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, caller: String, callee: String) {
+    if !core.extension_exists(&callee) || core.is_agent(&callee) {
+        tracing::info!(%caller, %callee, "intercom refused with 404: not an extension");
+        return reply(&core, &mut tx, StatusCode::NotFound).await;
+    }
+    if core.phone_settings_of(&callee).is_some_and(|s| s.dnd) {
+        tracing::info!(%caller, %callee, "intercom: do not disturb, busy");
+        return reply(&core, &mut tx, StatusCode::BusyHere).await;
+    }
+    let bindings = core.registered_contacts(&callee);
+    if bindings.is_empty() {
+        tracing::info!(%caller, %callee, "intercom: callee not registered");
+        return reply(&core, &mut tx, StatusCode::TemporarilyUnavailable).await;
+    }
+    tracing::info!(%caller, %callee, "intercom call");
+    let agent_note = AgentInvite::default();
+    call::run(CallSetup { core, tx, source, caller, callee, bindings, handoff: None, agent_note, group: None, trunk: None, auto_answer: true }).await;
 }
 
 async fn reply(core: &SipCoreRef, tx: &mut Transaction, status: StatusCode) {

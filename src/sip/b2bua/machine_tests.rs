@@ -267,3 +267,20 @@ fn a_group_member_answering_cancels_the_others_and_a_fallback_starts_a_new_round
     let out = m.on(Input::ForkFailed { fork: 2, status: 503 });
     assert_eq!(out[0], RejectCaller(480));
 }
+
+/// Pickup as `pickup_call.rs` feeds it: the picker's INVITE is a new fork
+/// that answers at once; the ringing devices are cancelled, the caller is
+/// answered with the picker, and the picker's hangup ends the call.
+#[test]
+fn pickup_cancels_the_ringing_devices_and_answers_with_the_picker() {
+    let mut m = ringing(2);
+    m.on(Input::ForkProgress { fork: 0, has_sdp: false });
+    assert_eq!(m.on(Input::HandOff { forks: 1 }), vec![CancelFork(0), CancelFork(1)]);
+    assert_eq!(m.on(Input::ForkAnswered { fork: 2 }), vec![AnswerCaller { fork: 2 }]);
+    assert_eq!(m.on(Input::Connected { fork: 2 }), vec![Event(CallEvent::Answered)]);
+    // The cancelled phones' 487s change nothing.
+    assert!(m.on(Input::ForkFailed { fork: 1, status: 487 }).is_empty());
+    let out = m.on(Input::CalleeHangup);
+    assert!(out.contains(&ByeCaller), "{out:?}");
+    assert!(m.is_finished());
+}

@@ -2,6 +2,7 @@
 //!
 //! `invite` decides whether a new INVITE may become a call, `call` runs it,
 //! `machine` is the sans-IO heart of a call; its media is `crate::media::call_media`.
+pub mod auto_answer;
 pub mod call;
 mod call_commands;
 mod call_requests;
@@ -14,6 +15,8 @@ pub mod group_setup;
 mod forks;
 pub mod handoff;
 pub mod originate;
+pub mod pickup;
+mod pickup_call;
 pub mod invite;
 pub mod machine;
 pub mod registry;

@@ -1,7 +1,33 @@
 //! Live calls, for counting, for commands (hang up a call by id) and busy checks.
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
+
+/// A picker's INVITE handed to the ringing call it picks up (see
+/// `pickup_call.rs`). Shared so the picker's side can answer it itself when
+/// the call ended before it took it.
+#[derive(Clone)]
+pub struct PickupRequest {
+    pub picker: String,
+    pub source: std::net::SocketAddr,
+    pub tx: Arc<Mutex<Option<rsipstack::transaction::transaction::Transaction>>>,
+    /// Told once the call took the INVITE (answered it or refused it).
+    pub taken: Arc<Mutex<Option<tokio::sync::oneshot::Sender<()>>>>,
+}
+
+impl PartialEq for PickupRequest {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.tx, &other.tx)
+    }
+}
+impl Eq for PickupRequest {}
+
+impl std::fmt::Debug for PickupRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PickupRequest").field("picker", &self.picker).field("source", &self.source).finish()
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -18,6 +44,8 @@ pub enum Command {
     /// if that browser is one of the call's legs (not when, say, the agent
     /// took the call it rang).
     BrowserGone { extension: String },
+    /// A feature code: the picker's INVITE answers this ringing call.
+    PickUp(PickupRequest),
 }
 
 #[derive(Debug, Clone)]
@@ -31,18 +59,21 @@ pub struct CallInfo {
     /// Its media path can be re-pointed (relays only): false while a
     /// browser leg talks through its own WebRTC bridge.
     pub transferable: bool,
+    /// Order of arrival (for pickup: oldest first).
+    pub seq: u64,
     commands: mpsc::UnboundedSender<Command>,
 }
 
 #[derive(Default)]
 pub struct CallRegistry {
     calls: Mutex<HashMap<String, CallInfo>>,
+    next_seq: AtomicU64,
 }
 
 impl CallRegistry {
     pub fn insert(&self, call_id: &str, caller: &str, callee: &str) -> mpsc::UnboundedReceiver<Command> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let info = CallInfo { call_id: call_id.into(), caller: caller.into(), callee: callee.into(), answered: false, remote_answer: false, transferable: true, commands: tx };
+        let info = CallInfo { call_id: call_id.into(), caller: caller.into(), callee: callee.into(), answered: false, remote_answer: false, transferable: true, seq: self.next_seq.fetch_add(1, Ordering::Relaxed), commands: tx };
         if let Ok(mut c) = self.calls.lock() {
             c.insert(call_id.to_string(), info);
         }

@@ -38,6 +38,7 @@ pub async fn run(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, out:
         agent_note: Default::default(),
         group: None,
         trunk: Some(presented),
+        auto_answer: false,
     })
     .await;
 }

@@ -1,0 +1,149 @@
+"""Feature codes (issue 14): pickup, directed pickup and intercom.
+
+A baresip doorbell calls 102, which rings without answering; baresip 103,
+in the same group, dials the pickup code and is connected to the door, tones
+both ways, and 102 gets CANCEL. Python UAs (harness/ua.py) check directed
+pickup from outside the group, the refusals (nothing ringing, not in the
+picker's groups, unknown target, no credentials) and the intercom's
+auto-answer headers on the wire."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from harness import audio
+from harness import rtp as rtp_tools
+from harness.ua import make_sdp, parse_sdp
+from harness.uaflows import health
+
+GROUPS = [{"extension": "600", "name": "House", "members": ["102", "103"], "strategy": "ringall", "ring_secs": 30}]
+
+
+@pytest.fixture
+def fpbx(pbx_factory):
+    return pbx_factory(overrides={"groups": GROUPS}).start()
+
+
+def _registered(*uas):
+    for ua in uas:
+        r = ua.register()
+        assert r is not None and r.status == 200, f"{ua.name}: REGISTER answered {r}"
+
+
+def _wait(cond, timeout: float, what: str):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.timeout(90)
+def test_pickup_code_connects_a_group_member_to_the_ringing_door(fpbx, baresip_factory, signals):
+    pbx = fpbx
+    dom = f"{pbx.host}:{pbx.sip_port}"
+
+    def phone(ext, src, mode):
+        return baresip_factory(ext, user=ext, domain=dom, password=pbx.passwords[ext], source=signals[src],
+                               answermode=mode).start()
+    door = phone("101", "tone440", "auto")
+    kitchen = phone("102", "tone440", "manual")
+    garage = phone("103", "tone1000", "manual")
+    for p in (door, kitchen, garage):
+        p.wait_registered(15)
+    door.dial(pbx.uri("102"))
+    kitchen.ctrl.wait_event("CALL_INCOMING", 10)
+    garage.dial(pbx.uri("*8"))
+    garage.wait_established(10)
+    door.wait_established(10)
+    kitchen.wait_closed(10)
+    assert "CANCEL sip:" in kitchen.log_text(), "the ringing phone got no CANCEL"
+    time.sleep(6)  # six seconds of audio to analyse, not synchronisation
+    door.hangup()
+    door.wait_closed(10)
+    garage.wait_closed(10)
+    heard_by_garage = audio.analyze_tone(garage.recordings()[-1])
+    heard_at_door = audio.analyze_tone(door.recordings()[-1])
+    print(f"garage heard {heard_by_garage}\ndoor heard {heard_at_door}")
+    assert heard_by_garage.ok(440, min_seconds=4), f"the picker heard {heard_by_garage}"
+    assert heard_at_door.ok(1000, min_seconds=4), f"the door heard {heard_at_door}"
+    _wait(lambda: health(pbx)["active_calls"] == 0, 5, "the call to end")
+
+
+@pytest.mark.timeout(60)
+def test_directed_pickup_and_the_refusals(fpbx, uas, rtp):
+    pbx = fpbx
+    door, kitchen, garage, office = uas(pbx, "101"), uas(pbx, "102"), uas(pbx, "103"), uas(pbx, "104")
+    _registered(kitchen, garage, office)
+    # Nothing ringing: a clear 480.
+    r = garage.invite("*8", make_sdp("127.0.0.1", rtp().port)).wait_final(5)
+    assert r is not None and (r.status, r.reason) == (480, "Nothing ringing in your groups"), f"{r}"
+    door_rtp, office_rtp = rtp(), rtp()
+    out = door.invite("102", make_sdp("127.0.0.1", door_rtp.port))
+    inv = kitchen.wait_request("INVITE", 5)
+    assert inv is not None, "102 did not ring"
+    kitchen.respond(inv, 180, to_tag="k")
+    assert out.wait_provisional(180, 5) is not None
+    # 104 is in no group with 102: no undirected pickup.
+    r = office.invite("*8", make_sdp("127.0.0.1", office_rtp.port)).wait_final(5)
+    assert r is not None and (r.status, r.reason) == (480, "Nothing ringing in your groups"), f"{r}"
+    # An unknown target, and a known one that does not ring.
+    r = office.invite("**999", make_sdp("127.0.0.1", office_rtp.port)).wait_final(5)
+    assert r is not None and r.status == 404, f"{r}"
+    r = office.invite("**103", make_sdp("127.0.0.1", office_rtp.port)).wait_final(5)
+    assert r is not None and (r.status, r.reason) == (480, "Nothing ringing at 103"), f"{r}"
+    # No credentials, or the wrong ones: challenged, never picked up.
+    intruder = uas(pbx, "104", password="wrong", name="intruder")
+    r = intruder.invite("**102", make_sdp("127.0.0.1", office_rtp.port)).wait_final(5)
+    assert r is not None and r.status in (401, 403, 407), f"a wrong password got {r}"
+    assert kitchen.wait_request("CANCEL", 0.5) is None, "a failed pickup cancelled the ringing phone"
+    # Directed pickup works from outside the group.
+    pick = office.invite("**102", make_sdp("127.0.0.1", office_rtp.port))
+    ok = pick.wait_final(5)
+    assert ok is not None and ok.status == 200, f"directed pickup answered {ok}"
+    cancel = kitchen.wait_request("CANCEL", 5)
+    assert cancel is not None, "the ringing phone got no CANCEL"
+    kitchen.reject_cancelled(inv, cancel, to_tag="k")
+    final = out.wait_final(5)
+    assert final is not None and final.status == 200, f"the door's final: {final}"
+    # Media through the relay: what one side sends reaches the other.
+    to_door, to_office = parse_sdp(final.body).addr, parse_sdp(ok.body).addr
+    door_rtp.start_sending(rtp_tools.tone_samples(440, 2.0), to_door)
+    office_rtp.start_sending(rtp_tools.tone_samples(1000, 2.0), to_office)
+    assert office_rtp.wait_packets(100, 6) and door_rtp.wait_packets(100, 6), "no media through the relay"
+    heard_by_office = audio.analyze_tone_samples(office_rtp.decoded_float())
+    heard_at_door = audio.analyze_tone_samples(door_rtp.decoded_float())
+    assert heard_by_office.ok(440, min_seconds=1.5), f"the picker heard {heard_by_office}"
+    assert heard_at_door.ok(1000, min_seconds=1.5), f"the door heard {heard_at_door}"
+    _wait(lambda: health(pbx)["active_calls"] == 1, 5, "one call")
+    pick.dialog.bye()
+    assert door.wait_request("BYE", 5, call_id=out.call_id) is not None, "the door got no BYE when the picker hung up"
+
+
+@pytest.mark.timeout(60)
+def test_intercom_code_sends_auto_answer_headers(fpbx, uas, rtp):
+    pbx = fpbx
+    door, kitchen = uas(pbx, "101"), uas(pbx, "102")
+    _registered(kitchen)
+    out = door.invite("*80102", make_sdp("127.0.0.1", rtp().port))
+    inv = kitchen.wait_request("INVITE", 5)
+    assert inv is not None, "the intercom call did not reach 102"
+    call_info = inv.all("call-info")
+    alert_info = inv.all("alert-info")
+    print(f"Call-Info: {call_info}\nAlert-Info: {alert_info}")
+    assert any(v.endswith(";answer-after=0") for v in call_info), call_info
+    assert any("info=alert-autoanswer" in v for v in alert_info), alert_info
+    assert any("info=intercom" in v for v in alert_info), alert_info
+    kitchen.answer(inv, make_sdp("127.0.0.1", rtp().port), to_tag="k")
+    final = out.wait_final(5)
+    assert final is not None and final.status == 200, f"{final}"
+    out.dialog.bye()
+    assert kitchen.wait_request("BYE", 5, call_id=inv.get("call-id")) is not None
+    # An ordinary call carries no auto-answer header.
+    door.invite("102", make_sdp("127.0.0.1", rtp().port))
+    plain = kitchen.wait_request("INVITE", 5)
+    assert plain is not None and plain.get("call-id") != inv.get("call-id"), f"{plain}"
+    assert not plain.all("call-info") and not plain.all("alert-info"), f"{plain}"
+    kitchen.respond(plain, 486, to_tag="b")
