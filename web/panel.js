@@ -4,7 +4,7 @@
   const $ = (id) => document.getElementById(id);
   const pages = ["sign-in", "user", "extensions", "calls"];
   let me = null;
-  let callsTimer = null;
+  let pollTimer = null;
 
   async function api(method, url, body) {
     const opts = { method, headers: {}, credentials: "same-origin" };
@@ -26,9 +26,10 @@
   function show(page) {
     for (const p of pages) $("page-" + p).hidden = p !== page;
     for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === page);
-    if (callsTimer) { clearInterval(callsTimer); callsTimer = null; }
-    if (page === "extensions") loadExtensions();
-    if (page === "calls") { loadCalls(); callsTimer = setInterval(loadCalls, 2000); }
+    // Registrations and calls change on their own: the page asks again every 2 s.
+    if (pollTimer) { clearInterval(pollTimer); pollTimer = null; }
+    if (page === "extensions") { loadExtensions(); pollTimer = setInterval(loadExtensions, 2000); }
+    if (page === "calls") { loadCalls(); pollTimer = setInterval(loadCalls, 2000); }
   }
 
   function notice(text) {
