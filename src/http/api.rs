@@ -1,5 +1,7 @@
 //! Call control over HTTP (`/api/...`), behind a bearer token
-//! (`http.api_token`; the API is off without one). Errors are 4xx with a
+//! (`http.api_token`; standalone without it, the administrator secret made
+//! at first run; in add-on mode the API is off without one) or, standalone,
+//! an administrator's panel session. Errors are 4xx with a
 //! JSON `{"error": "..."}` naming what was wrong.
 use crate::sip::control::{self, ControlError};
 use crate::sip::core::SipCoreRef;

@@ -62,7 +62,7 @@ def _add_extension(browser: PanelBrowser, ext: str, name: str) -> str:
 
 @pytest.fixture
 def first_run(workdir, registry, dumper):
-    """ha-pbx with no arguments in an empty directory; (process log, link)."""
+    """ha-pbx with no arguments in an empty directory: (its directory, the link, the process)."""
     d = workdir / "newcomer"
     d.mkdir()
     log = d / "ha-pbx.log"
@@ -78,13 +78,13 @@ def first_run(workdir, registry, dumper):
         m = re.search(r"sign in as administrator once with (http://\S+\?login=\w+)", log.read_text(errors="replace"))
         return m and m.group(1)
     url = procs.wait_until(link, 20, what="the sign-in link in the log")
-    return d, url
+    return d, url, proc
 
 
 @pytest.mark.netns
 @pytest.mark.timeout(180)
 def test_newcomer_adds_extensions_in_the_panel_and_phones_call(first_run, workdir, registry, baresip_factory, signals):
-    d, link = first_run
+    d, link, proc = first_run
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     assert link.startswith("http://127.0.0.1:8088/?login="), link  # no route in the namespace: loopback
     token = (d / "data" / "admin_token").read_text().strip()
@@ -174,3 +174,15 @@ def test_newcomer_adds_extensions_in_the_panel_and_phones_call(first_run, workdi
     assert status == 400 and "extension" in body["error"], body
     assert _http("POST", "/api/admin/extensions", token, {"extension": "112", "bogus": 1})[0] == 400
     assert _http("GET", "/api/admin/extensions", "wrong-token")[0] == 401
+
+    # Hostile sign-ins: clear 4xx, never a crash; then the address is refused (429),
+    # the right password included, after security.ban_after_failures (default 10).
+    assert _http("POST", "/api/session", None, {"extension": "111"})[0] == 400
+    status, body = _http("POST", "/api/session", None, {"extension": "111\r\nX: y\x00", "password": "x" * 5000})
+    assert status == 401 and body["error"] == "wrong extension or password", body
+    assert _http("POST", "/api/session", None, {"extension": "999", "password": "nope"})[0] == 401
+    statuses = [_http("POST", "/api/session", None, {"extension": "111", "password": f"guess{i}"})[0] for i in range(10)]
+    assert statuses[-1] == 429 and set(statuses) <= {401, 429}, statuses
+    assert _http("POST", "/api/session", None, {"extension": "111", "password": pw111})[0] == 429
+    assert "\r\nX: y" not in (d / "ha-pbx.log").read_text(errors="replace")
+    assert proc.poll() is None, "ha-pbx died"

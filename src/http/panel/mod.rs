@@ -156,7 +156,9 @@ async fn sign_in(panel: axum::Extension<Arc<Panel>>, State(core): State<SipCoreR
         if core.api_token_failed(ip, Instant::now()) {
             tracing::warn!(%ip, "too many wrong sign-ins: address refused for {} s", core.config.security.ban_secs);
         }
-        tracing::warn!(%ip, extension = %b.extension.chars().take(32).collect::<String>(), "panel: sign-in refused (unknown extension or wrong password)");
+        // Only a well-formed number goes into the log: no control characters from a client.
+        let shown = if crate::config::validate::valid_extension(&b.extension) { b.extension.as_str() } else { "(not an extension number)" };
+        tracing::warn!(%ip, extension = %shown, "panel: sign-in refused (unknown extension or wrong password)");
         return ApiError::new(StatusCode::UNAUTHORIZED, "wrong extension or password").into_response();
     }
     let role = Role::Extension(b.extension.clone());
