@@ -131,7 +131,30 @@
       body.append(tr);
     }
     $("calls-empty").hidden = data.calls.length > 0;
+    loadHistory(false);
   }
+
+  // History: the first page is refreshed with the live calls; "Older calls" appends the next.
+  let historyNext = null;
+  function historyRow(c) {
+    const tr = document.createElement("tr");
+    const dur = c.duration_ms == null ? "not answered" : Math.round(c.duration_ms / 1000) + " s";
+    tr.append(text("td", c.caller), text("td", c.callee), text("td", new Date(c.started_at).toLocaleString()),
+      text("td", dur), text("td", (c.disposition || "") + (c.end_reason ? " (" + c.end_reason + ")" : "")));
+    return tr;
+  }
+  async function loadHistory(more) {
+    let data;
+    const url = "api/admin/history?limit=25" + (more && historyNext ? "&before=" + historyNext : "");
+    try { data = await api("GET", url); } catch (e) { return notice(e.message); }
+    const body = $("history-table").querySelector("tbody");
+    if (!more) body.replaceChildren();
+    for (const c of data.calls) body.append(historyRow(c));
+    historyNext = data.next_before;
+    $("history-older").hidden = !historyNext;
+    $("history-empty").hidden = body.children.length > 0;
+  }
+  $("history-older").addEventListener("click", () => { if (pollTimer) { clearInterval(pollTimer); pollTimer = null; } loadHistory(true); });
 
   $("add-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();

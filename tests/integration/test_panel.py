@@ -128,6 +128,11 @@ def test_newcomer_adds_extensions_in_the_panel_and_phones_call(first_run, workdi
     p110.hangup()
     p110.wait_closed(10)
     print("110 heard", audio.analyze_tone(p110.recordings()[-1]), "111 heard", audio.analyze_tone(p111.recordings()[-1]))
+    # The call leaves live calls and appears in the history with its duration.
+    admin.command("wait-text", text="No call right now.")
+    procs.wait_until(lambda: re.search(r"110\s+111\s+.*\d+ s", admin.command("text", selector="#history-table tbody")["text"]),
+                     10, interval=0.5, what="the call in the history with a duration")
+    _shots(admin, "calls-history")
 
     # Sign-in form: a wrong password is refused and sets no session.
     user = PanelBrowser(workdir, registry, "user")
