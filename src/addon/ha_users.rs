@@ -171,16 +171,7 @@ pub fn next_free(used: &HashSet<String>, start: u32) -> Result<String> {
 
 /// A random password of `PASSWORD_LEN` letters and digits.
 pub fn generate_password() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut out = String::with_capacity(PASSWORD_LEN);
-    while out.len() < PASSWORD_LEN {
-        // 248 = 4 * 62: reject the rest so every symbol is equally likely
-        let b = rand::random::<u8>();
-        if b < 248 {
-            out.push(ALPHABET[(b % 62) as usize] as char);
-        }
-    }
-    out
+    crate::storage::credentials::random_secret(PASSWORD_LEN)
 }
 
 /// Bring the stored extensions in line with `users`; returns every user's

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+pub mod first_run;
+
 /// `HA_PBX_LOG` (an EnvFilter) wins over `log_level` from the config.
 pub fn init_tracing(level: Option<&str>) {
     // rsipstack logs every datagram at info: keep it at warn unless asked.
@@ -35,9 +37,25 @@ pub trait RunExtras: Send {
     async fn start(self: Box<Self>, core: crate::sip::core::SipCoreRef, mqtt: Option<Arc<crate::mqtt::MqttBridge>>) -> anyhow::Result<crate::http::WrapRoutes>;
 }
 
-pub async fn run_with(config: Config, addon: Option<Box<dyn RunExtras>>) -> anyhow::Result<()> {
-    let config = Arc::new(config);
+pub async fn run_with(mut config: Config, addon: Option<Box<dyn RunExtras>>) -> anyhow::Result<()> {
     crate::storage::create_private_dir(&config.data_dir).context("data_dir")?;
+    // Standalone without http.api_token: an administrator secret kept in
+    // data_dir, and a one-time sign-in link for the panel in the log.
+    let login_token = match (&addon, &config.http.api_token) {
+        (None, None) => {
+            let (secret, made) = first_run::admin_secret(&config.data_dir).context("administrator secret")?;
+            let file = config.data_dir.join(first_run::ADMIN_TOKEN_FILE);
+            if made {
+                tracing::info!("no http.api_token: an administrator secret was made and stored in {} (the API's bearer token)", file.display());
+            } else {
+                tracing::info!("no http.api_token: the administrator secret in {} is the API's bearer token", file.display());
+            }
+            config.http.api_token = Some(secret);
+            Some(crate::http::panel::new_login_token())
+        }
+        _ => None,
+    };
+    let config = Arc::new(config);
     let store = Store::open(&config.data_dir).await.context("storage")?;
     match store.load_config_extensions(&config.extensions, &config.sip.realm).await.context("storing extensions")? {
         0 => {}
@@ -91,12 +109,21 @@ pub async fn run_with(config: Config, addon: Option<Box<dyn RunExtras>>) -> anyh
         }
         None => None,
     };
-    let addon_http = match addon {
+    let addon_http: Option<crate::http::WrapRoutes> = match addon {
         Some(a) => Some(a.start(core.clone(), mqtt.clone()).await.context("add-on")?),
-        None => None,
+        None => {
+            // Standalone: the panel (add-on mode has its ingress panel instead).
+            let panel = crate::http::panel::Panel::new(login_token.clone());
+            let panel_core = core.clone();
+            Some(Box::new(move |router| crate::http::panel::layer(router, panel_core, panel)))
+        }
     };
     let http = tokio::spawn(crate::http::serve_guarded(http_listener, core.clone(), addon_http));
     tracing::info!(extensions = config.extensions.len(), data_dir = %config.data_dir.display(), "ha-pbx {} ready", env!("CARGO_PKG_VERSION"));
+    if let Some(token) = &login_token {
+        let url = first_run::panel_url(config.http.listen, config.rtp.address);
+        tracing::info!("panel: {url} ; sign in as administrator once with {url}?login={token}");
+    }
 
     tokio::select! {
         _ = shutdown_signal() => tracing::info!("shutting down"),

@@ -7,10 +7,11 @@ mod cidr;
 mod feature_codes;
 mod forward;
 mod groups;
+mod host_address;
 mod listen;
 pub mod trunks;
 mod trunk_checks;
-mod validate;
+pub mod validate;
 
 pub use agent::{parse_window, AgentConfig, BrainConfig, HandoffRule, HomeAssistantApi, SttConfig, TtsConfig};
 pub use cidr::Cidr;
@@ -193,9 +194,14 @@ pub struct RtpConfig {
     /// `FIRST-LAST`, inclusive; each call leg takes an even/odd pair.
     #[serde(default = "default_rtp_ports")]
     pub ports: String,
-    /// Address written into SDP (and bound, unless `bind` is given).
-    #[serde(default = "default_rtp_address")]
+    /// Address written into SDP (and bound, unless `bind` is given): `address`
+    /// from the file, else (see [`resolve_rtp_address`]) the host's primary
+    /// address when SIP listens on all addresses, else 127.0.0.1.
+    #[serde(skip, default = "default_rtp_address")]
     pub address: IpAddr,
+    /// `address` as the file gives it; `None` when absent.
+    #[serde(rename = "address", default)]
+    pub address_given: Option<IpAddr>,
     /// Address the RTP sockets bind to; defaults to `address`.
     #[serde(default)]
     pub bind: Option<IpAddr>,
@@ -484,9 +490,22 @@ impl SipConfig {
 
 /// Parse YAML text into a validated config.
 pub fn parse(text: &str) -> anyhow::Result<Config> {
-    let config: Config = serde_norway::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut config: Config = serde_norway::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    config.rtp.address = resolve_rtp_address(&config, host_address::primary_address);
     validate::validate(&config)?;
     Ok(config)
+}
+
+/// The media address: `rtp.address` when given; when SIP listens on a
+/// wildcard (0.0.0.0, ::) the host's primary address (`primary`: the route's
+/// source address, found without sending anything), so a phone elsewhere on
+/// the LAN hears the calls; else, or when there is no route, 127.0.0.1.
+pub fn resolve_rtp_address(c: &Config, primary: impl FnOnce() -> Option<IpAddr>) -> IpAddr {
+    if let Some(a) = c.rtp.address_given {
+        return a;
+    }
+    let wildcard = c.sip.listen.iter().any(|l| l.addr.ip().is_unspecified());
+    wildcard.then(primary).flatten().unwrap_or_else(default_rtp_address)
 }
 
 /// Load the file at `path`, or the embedded default when `None`.

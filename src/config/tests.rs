@@ -189,3 +189,25 @@ extensions:
     assert!(e.starts_with("extensions[3].door_open"), "{e}");
     assert!(err("  - {extension: \"104\", password: \"d\", kind: camera}\n").contains("kind"));
 }
+
+#[test]
+fn rtp_address_given_wins() {
+    let c = parse("sip: {listen: [udp://0.0.0.0:5060]}\nrtp: {address: 10.1.2.3}\n").unwrap();
+    assert_eq!(c.rtp.address.to_string(), "10.1.2.3");
+}
+
+#[test]
+fn rtp_address_follows_the_primary_address_only_when_sip_listens_on_all() {
+    let mut c = parse("sip: {listen: [udp://0.0.0.0:5060]}\n").unwrap();
+    let lan = || Some("192.168.1.20".parse().unwrap());
+    assert_eq!(super::resolve_rtp_address(&c, lan).to_string(), "192.168.1.20");
+    assert_eq!(super::resolve_rtp_address(&c, || None).to_string(), "127.0.0.1", "no route: loopback");
+    c.sip.listen = parse("sip: {listen: [udp://127.0.0.1:5060]}\n").unwrap().sip.listen;
+    assert_eq!(super::resolve_rtp_address(&c, lan).to_string(), "127.0.0.1");
+}
+
+#[test]
+fn rtp_address_unspecified_is_still_refused() {
+    let e = parse("rtp: {address: 0.0.0.0}\n").unwrap_err().to_string();
+    assert!(e.contains("rtp.address"), "{e}");
+}

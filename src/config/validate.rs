@@ -18,7 +18,7 @@ pub(super) fn parse_port_range(s: &str) -> Result<(u16, u16)> {
     Ok((first, last))
 }
 
-fn valid_extension(ext: &str) -> bool {
+pub fn valid_extension(ext: &str) -> bool {
     !ext.is_empty()
         && ext.len() <= 32
         && ext.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+' | '*' | '#'))

@@ -1,5 +1,7 @@
 //! Call control over HTTP (`/api/...`), behind a bearer token
-//! (`http.api_token`; the API is off without one). Errors are 4xx with a
+//! (`http.api_token`; standalone without it, the administrator secret made
+//! at first run; in add-on mode the API is off without one) or, standalone,
+//! an administrator's panel session. Errors are 4xx with a
 //! JSON `{"error": "..."}` naming what was wrong.
 use crate::sip::control::{self, ControlError};
 use crate::sip::core::SipCoreRef;
@@ -33,6 +35,12 @@ pub fn routes(core: SipCoreRef) -> Router<SipCoreRef> {
 #[derive(Debug)]
 pub struct ApiError(StatusCode, String);
 
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError(status, message.into())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.0, Json(json!({"error": self.1}))).into_response()
@@ -54,12 +62,12 @@ impl From<ControlError> for ApiError {
 type ApiResult = Result<(StatusCode, Json<Value>), ApiError>;
 
 /// What a request body must look like, for the 400 that refuses another.
-trait BodyShape {
+pub(super) trait BodyShape {
     const SHAPE: &'static str;
 }
 
 /// A JSON body of shape `T`; anything else is a 400 saying what was expected.
-struct Body<T>(T);
+pub(super) struct Body<T>(pub T);
 
 impl<T: DeserializeOwned + BodyShape, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
@@ -77,14 +85,15 @@ impl<T: DeserializeOwned + BodyShape, S: Send + Sync> FromRequest<S> for Body<T>
 /// `ban_window_secs`); then every API request from that address gets 429 for
 /// `ban_secs`, the right token included, so guessing on tells nothing. Other
 /// addresses are unaffected.
-async fn token_guard(State(core): State<SipCoreRef>, ConnectInfo(remote): ConnectInfo<SocketAddr>, req: Request, next: Next) -> Response {
+pub(super) async fn token_guard(State(core): State<SipCoreRef>, ConnectInfo(remote): ConnectInfo<SocketAddr>, req: Request, next: Next) -> Response {
     let ip = remote.ip();
     if core.api_banned(ip, Instant::now()) {
         let retry = core.config.security.ban_secs.to_string();
         return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, retry)], Json(json!({"error": "too many wrong tokens from this address"})))
             .into_response();
     }
-    if let Err(e) = authorized(&core, req.headers()) {
+    let panel = req.extensions().get::<std::sync::Arc<super::panel::Panel>>().cloned();
+    if let Err(e) = authorized(&core, req.headers(), panel.as_deref()) {
         if e.0 == StatusCode::UNAUTHORIZED && core.api_token_failed(ip, Instant::now()) {
             tracing::warn!(%ip, "too many wrong API tokens: address refused for {} s", core.config.security.ban_secs);
         }
@@ -93,7 +102,16 @@ async fn token_guard(State(core): State<SipCoreRef>, ConnectInfo(remote): Connec
     next.run(req).await
 }
 
-fn authorized(core: &SipCoreRef, headers: &HeaderMap) -> Result<(), ApiError> {
+/// The bearer token, or (standalone) an administrator's panel session; an
+/// extension's session is known but not enough (403).
+fn authorized(core: &SipCoreRef, headers: &HeaderMap, panel: Option<&super::panel::Panel>) -> Result<(), ApiError> {
+    match panel.and_then(|p| p.role(headers)) {
+        Some(super::panel::sessions::Role::Admin) => return Ok(()),
+        Some(super::panel::sessions::Role::Extension(e)) if !headers.contains_key("authorization") => {
+            return Err(ApiError(StatusCode::FORBIDDEN, format!("administrators only: this session is extension {e}'s")));
+        }
+        _ => {}
+    }
     let Some(token) = core.config.http.api_token.as_deref() else {
         return Err(ApiError(StatusCode::FORBIDDEN, "the API is off: set http.api_token".into()));
     };

@@ -1,5 +1,6 @@
 //! HTTP server (axum): /health, and the call-control API (`api`).
 mod api;
+pub mod panel;
 mod sip_ws;
 pub mod wss;
 pub use sip_ws::{BrowserUser, BrowserUsers};

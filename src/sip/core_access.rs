@@ -61,6 +61,23 @@ impl SipCore {
         }
     }
 
+    /// Take an extension out of the directory and drop its registrations at
+    /// once (an administrator removed it): its devices can neither register,
+    /// call nor be called from now on. The stored bindings go with the
+    /// extension's row (ON DELETE CASCADE).
+    pub fn remove_extension_now(self: &std::sync::Arc<Self>, extension: &str) -> usize {
+        self.forget_extensions([extension]);
+        self.location.lock().map(|mut l| l.remove_extension(extension).len()).unwrap_or(0)
+    }
+
+    /// Every current registration (extension, binding), for the panel.
+    pub fn registrations(&self) -> Vec<(String, super::registrar::bindings::Binding)> {
+        let now = now_unix();
+        let Ok(l) = self.location.lock() else { return Vec::new() };
+        let exts: Vec<String> = self.directory.read().map(|d| d.keys().cloned().collect()).unwrap_or_default();
+        exts.into_iter().flat_map(|e| l.lookup(&e, now).into_iter().map(move |b| (e.clone(), b))).collect()
+    }
+
     /// Every extension in the directory.
     pub fn extension_rows(&self) -> Vec<ExtensionRow> {
         self.directory.read().map(|d| d.values().cloned().collect()).unwrap_or_default()

@@ -94,4 +94,19 @@ impl Store {
         .await?;
         Ok(rows)
     }
+
+    /// One page of history, newest first: calls started before `before_ms`
+    /// (all when `None`), at most `limit`.
+    pub async fn calls_before(&self, before_ms: Option<i64>, limit: i64) -> anyhow::Result<Vec<CallRecord>> {
+        let rows = sqlx::query_as(
+            "SELECT call_id, caller, callee, started_at, answered_at, ended_at, disposition,
+                    end_reason
+             FROM calls WHERE started_at < ? ORDER BY started_at DESC, rowid DESC LIMIT ?",
+        )
+        .bind(before_ms.unwrap_or(i64::MAX))
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
 }

@@ -60,3 +60,17 @@ impl Ha1 {
 pub fn ha1(alg: Algorithm, user: &str, realm: &str, password: &str) -> String {
     alg.hash(&format!("{user}:{realm}:{password}"))
 }
+
+/// A random secret of `len` letters and digits (62 symbols, ~5.95 bits each).
+pub fn random_secret(len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        // 248 = 4 * 62: reject the rest so every symbol is equally likely
+        let b = rand::random::<u8>();
+        if b < 248 {
+            out.push(ALPHABET[(b % 62) as usize] as char);
+        }
+    }
+    out
+}

@@ -2,9 +2,11 @@
 //!
 //! A row keeps HA1 = H(extension:realm:password) for MD5 and SHA-256, not the
 //! password (`password` is empty). The exception is an extension made for a
-//! Home Assistant user (source `ha_user`): the PBX generated its password and
-//! the add-on's panel shows it to that user for the SIP Core card, so it must
-//! be kept; its HA1 is computed from it when needed. The database file is
+//! Home Assistant user (source `ha_user`) or by an administrator in the
+//! standalone panel (source `panel`): the PBX generated its password and a
+//! panel shows it on request (to that user for the SIP Core card, to the
+//! administrator for the phone's settings), so it must be kept; its HA1 is
+//! computed from it when needed. The database file is
 //! readable by its owner only (see `Store::open`).
 use super::Store;
 use crate::config::ExtensionConfig;
@@ -15,8 +17,10 @@ use std::collections::HashSet;
 pub const SOURCE_CONFIG: &str = "config";
 /// Rows the add-on made for Home Assistant users (`addon/ha_users.rs`).
 pub const SOURCE_HA_USER: &str = "ha_user";
-/// The source whose rows keep their password (the panel shows it).
-pub const SOURCE_KEEPS_PASSWORD: &str = "ha_user";
+/// Rows an administrator made in the standalone panel (`http/panel`).
+pub const SOURCE_PANEL: &str = "panel";
+/// The sources whose rows keep their password (a panel shows it).
+pub const SOURCES_KEEPING_PASSWORD: [&str; 2] = [SOURCE_HA_USER, SOURCE_PANEL];
 
 #[derive(Debug, Clone, PartialEq, Default, sqlx::FromRow)]
 pub struct ExtensionRow {
@@ -125,6 +129,18 @@ impl Store {
         Ok(())
     }
 
+    /// Delete `extension` when `source` owns it (its bindings go through ON
+    /// DELETE CASCADE); false when there was no such row.
+    pub async fn delete_extension(&self, extension: &str, source: &str) -> anyhow::Result<bool> {
+        let n = sqlx::query("DELETE FROM extensions WHERE extension = ? AND source = ?")
+            .bind(extension)
+            .bind(source)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
     /// At start-up: hash any password still stored (a database from before
     /// HA1 storage; config rows included, so the file is rewritten whenever
     /// one held a password), then make the config rows match `exts`.
@@ -142,8 +158,9 @@ impl Store {
     pub async fn hash_stored_passwords(&self, realm: &str) -> anyhow::Result<usize> {
         let mut tx = self.begin_write().await?;
         let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT extension, password FROM extensions WHERE password <> '' AND source <> ?")
-                .bind(SOURCE_KEEPS_PASSWORD)
+            sqlx::query_as("SELECT extension, password FROM extensions WHERE password <> '' AND source NOT IN (?, ?)")
+                .bind(SOURCES_KEEPING_PASSWORD[0])
+                .bind(SOURCES_KEEPING_PASSWORD[1])
                 .fetch_all(&mut *tx)
                 .await?;
         for (extension, password) in &rows {

@@ -16,7 +16,7 @@ pub use binding_writer::{BindingWriter, spawn_binding_writer};
 pub use bindings::{BindingOp, BindingRow};
 pub use call_history::{disposition, spawn_call_history};
 pub use calls::CallRecord;
-pub use extensions::{ExtensionRow, SOURCE_HA_USER};
+pub use extensions::{ExtensionRow, SOURCE_CONFIG, SOURCE_HA_USER, SOURCE_PANEL};
 pub use messages::MessageRecord;
 
 use anyhow::Context;

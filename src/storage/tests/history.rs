@@ -162,3 +162,16 @@ async fn calls_left_open_by_a_killed_run_are_closed_at_start() {
     assert_eq!(row("done"), (Some(900), Some("missed".into()), Some("no_answer".into())));
     assert_eq!(store.close_open_calls(10_000).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn history_pages_newest_first() {
+    let store = Store::open_in_memory().await.unwrap();
+    for i in 0..5i64 {
+        store.call_started(&format!("c{i}"), "101", "102", 1000 + i).await.unwrap();
+    }
+    let first: Vec<String> = store.calls_before(None, 2).await.unwrap().into_iter().map(|c| c.call_id).collect();
+    assert_eq!(first, ["c4", "c3"]);
+    let next: Vec<String> = store.calls_before(Some(1003), 2).await.unwrap().into_iter().map(|c| c.call_id).collect();
+    assert_eq!(next, ["c2", "c1"]);
+    assert!(store.calls_before(Some(1000), 2).await.unwrap().is_empty());
+}

@@ -123,3 +123,22 @@ class BrowserPhone(procs.LogFile):
             except Exception:
                 pass
             procs.ProcessRegistry.terminate(self.proc, grace=3)
+
+
+class PanelBrowser(BrowserPhone):
+    """A headless Chromium tab on ha-pbx's own panel, driven by
+    webrtc/panel-driver.mjs (same JSON protocol as BrowserPhone's driver)."""
+
+    def __init__(self, workdir: Path, registry: procs.ProcessRegistry, name: str = "panel"):
+        self.name = name
+        self.dir = Path(workdir) / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.dir / "driver.log"
+        self.proc = registry.popen(["node", str(WEBRTC_DIR / "panel-driver.mjs")],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=open(self.log_path, "ab"), cwd=str(WEBRTC_DIR))
+        self.events = []
+        self._replies = queue.Queue()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.wait_event("ready", 30)

@@ -1,0 +1,179 @@
+//! The standalone panel (no Home Assistant): the page and its files, embedded
+//! in the binary (web/), sign-in with an extension and its SIP password or the
+//! one-time administrator link, and the administration API (`admin`).
+//! Add-on mode keeps its own ingress panel (`addon/panel.rs`).
+mod admin;
+pub mod sessions;
+
+use self::sessions::{Role, Sessions, SESSION_TTL};
+use super::api::ApiError;
+use crate::sip::core::SipCoreRef;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+const INDEX_HTML: &str = include_str!("../../../web/index.html");
+const PANEL_CSS: &str = include_str!("../../../web/panel.css");
+const PANEL_JS: &str = include_str!("../../../web/panel.js");
+
+/// Length of session ids (62 symbols: ~256 bits).
+const SESSION_ID_LEN: usize = 43;
+/// Length of the one-time link's token.
+pub const LOGIN_TOKEN_LEN: usize = 32;
+
+/// The panel's state: its sessions. Carried as an `Extension` on every route,
+/// so the call-control API (`api.rs`) also takes an administrator's session.
+pub struct Panel {
+    sessions: Mutex<Sessions>,
+}
+
+impl Panel {
+    /// `login_token`: the one-time administrator link's token, if one was made.
+    pub fn new(login_token: Option<String>) -> Arc<Panel> {
+        Arc::new(Panel { sessions: Mutex::new(Sessions::new(login_token, SESSION_TTL, sessions::MAX_SESSIONS)) })
+    }
+
+    /// The role of the session the request's cookie names, if live.
+    pub fn role(&self, headers: &HeaderMap) -> Option<Role> {
+        let cookie = headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(sessions::cookie_session)?;
+        self.sessions.lock().ok()?.role(cookie, Instant::now())
+    }
+
+    fn open(&self, role: Role) -> Option<String> {
+        let id = crate::storage::credentials::random_secret(SESSION_ID_LEN);
+        Some(self.sessions.lock().ok()?.open(role, Instant::now(), id))
+    }
+
+    fn close_extension(&self, extension: &str) {
+        if let Ok(mut s) = self.sessions.lock() {
+            s.close_extension(extension);
+        }
+    }
+}
+
+/// A random token for the one-time link.
+pub fn new_login_token() -> String {
+    crate::storage::credentials::random_secret(LOGIN_TOKEN_LEN)
+}
+
+/// The panel's routes, with `panel` as an `Extension` on them all (add it
+/// to the whole router with [`layer`]).
+pub fn routes(core: SipCoreRef) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/panel.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], PANEL_CSS) }))
+        .route("/panel.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], PANEL_JS) }))
+        .route("/api/session", get(whoami).post(sign_in).delete(sign_out))
+        .merge(admin::routes(core.clone()))
+        .with_state(core)
+}
+
+/// `router` with the panel's routes, `panel` reachable from every route.
+pub fn layer(router: Router, core: SipCoreRef, panel: Arc<Panel>) -> Router {
+    router.merge(routes(core)).layer(axum::Extension(panel))
+}
+
+#[derive(Deserialize)]
+struct IndexQuery {
+    login: Option<String>,
+}
+
+/// The page; with `?login=TOKEN` (the one-time link) an administrator
+/// session is opened and the browser sent on to `./`, so the token does not
+/// stay in its address bar or history.
+async fn index(panel: axum::Extension<Arc<Panel>>, Query(q): Query<IndexQuery>, ConnectInfo(remote): ConnectInfo<SocketAddr>, State(core): State<SipCoreRef>) -> Response {
+    let page = ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], INDEX_HTML);
+    let Some(token) = q.login else {
+        return page.into_response();
+    };
+    let ip = remote.ip();
+    if core.api_banned(ip, Instant::now()) {
+        return (StatusCode::TOO_MANY_REQUESTS, "too many wrong sign-ins from this address").into_response();
+    }
+    let id = crate::storage::credentials::random_secret(SESSION_ID_LEN);
+    let opened = panel.sessions.lock().ok().and_then(|mut s| s.redeem_login(&token, Instant::now(), id));
+    match opened {
+        Some(id) => {
+            tracing::info!(%ip, "panel: administrator signed in with the one-time link (it no longer works)");
+            (StatusCode::SEE_OTHER, [(header::LOCATION, "./".to_string()), (header::SET_COOKIE, sessions::set_cookie(&id, SESSION_TTL))]).into_response()
+        }
+        None => {
+            if core.api_token_failed(ip, Instant::now()) {
+                tracing::warn!(%ip, "too many wrong sign-ins: address refused for {} s", core.config.security.ban_secs);
+            }
+            tracing::warn!(%ip, "panel: sign-in link refused (used already, or wrong)");
+            (StatusCode::SEE_OTHER, [(header::LOCATION, "./#link-used")]).into_response()
+        }
+    }
+}
+
+fn role_json(role: &Role) -> serde_json::Value {
+    match role {
+        Role::Admin => json!({"role": "admin", "extension": null}),
+        Role::Extension(e) => json!({"role": "extension", "extension": e}),
+    }
+}
+
+async fn whoami(panel: axum::Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
+    match panel.role(&headers) {
+        Some(role) => {
+            let mut v = role_json(&role);
+            v["sip_server"] = json!(core.sip_server());
+            v["agent"] = json!(core.agent().map(|a| a.extension.clone()));
+            Ok(Json(v))
+        }
+        None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "not signed in")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignIn {
+    extension: String,
+    password: String,
+}
+
+/// Sign-in with an extension and its SIP password. Wrong ones count like
+/// wrong API tokens (`security.ban_after_failures` per address, then 429).
+async fn sign_in(panel: axum::Extension<Arc<Panel>>, State(core): State<SipCoreRef>, ConnectInfo(remote): ConnectInfo<SocketAddr>, body: Result<Json<SignIn>, axum::extract::rejection::JsonRejection>) -> Response {
+    let ip = remote.ip();
+    if core.api_banned(ip, Instant::now()) {
+        let retry = core.config.security.ban_secs.to_string();
+        return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, retry)], Json(json!({"error": "too many wrong sign-ins from this address; try again later"}))).into_response();
+    }
+    let Ok(Json(b)) = body else {
+        return ApiError::new(StatusCode::BAD_REQUEST, r#"body must be {"extension": "...", "password": "..."}"#).into_response();
+    };
+    let row = core.extension(&b.extension);
+    if !sessions::password_matches(row.as_ref(), &core.config.sip.realm, &b.password) {
+        if core.api_token_failed(ip, Instant::now()) {
+            tracing::warn!(%ip, "too many wrong sign-ins: address refused for {} s", core.config.security.ban_secs);
+        }
+        // Only a well-formed number goes into the log: no control characters from a client.
+        let shown = if crate::config::validate::valid_extension(&b.extension) { b.extension.as_str() } else { "(not an extension number)" };
+        tracing::warn!(%ip, extension = %shown, "panel: sign-in refused (unknown extension or wrong password)");
+        return ApiError::new(StatusCode::UNAUTHORIZED, "wrong extension or password").into_response();
+    }
+    let role = Role::Extension(b.extension.clone());
+    let Some(id) = panel.open(role.clone()) else {
+        return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "sessions unavailable").into_response();
+    };
+    tracing::info!(%ip, extension = %b.extension, "panel: extension signed in");
+    (StatusCode::OK, [(header::SET_COOKIE, sessions::set_cookie(&id, SESSION_TTL))], Json(role_json(&role))).into_response()
+}
+
+async fn sign_out(panel: axum::Extension<Arc<Panel>>, headers: HeaderMap) -> Response {
+    if let Some(id) = headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(sessions::cookie_session)
+        && let Ok(mut s) = panel.sessions.lock()
+    {
+        s.close(id);
+    }
+    (StatusCode::OK, [(header::SET_COOKIE, sessions::clear_cookie())], Json(json!({"signed_out": true}))).into_response()
+}

@@ -1,0 +1,193 @@
+"""The standalone panel, as a newcomer meets it: ha-pbx started with no
+arguments in an empty directory (so on its defaults, SIP 5060 and HTTP 8088:
+the test runs in its own loopback-only network namespace, `netns`, where
+those ports are free) prints a one-time sign-in link; Chromium follows it,
+adds extensions 110 and 111 in the panel (fields found by label, buttons by
+name), and baresip phones register with the passwords the panel shows, at
+once, and call each other (tones checked both ways). Then: a wrong password
+in the sign-in form is refused and sets no session; an extension's session
+gets 403 from the administration API; the link works once only; removing an
+extension drops its registration. Screenshots of each page at desktop and
+phone width go to tests/integration/.artifacts/panel/."""
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from harness import audio, procs
+from harness.browser import PanelBrowser
+from harness.pbx import pbx_binary
+
+ARTIFACTS = Path(__file__).resolve().parent / ".artifacts" / "panel"
+BASE = "http://127.0.0.1:8088"
+SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
+
+
+def _http(method: str, path: str, token: str | None = None, body: dict | None = None) -> tuple[int, dict]:
+    req = urllib.request.Request(BASE + path, method=method, data=json.dumps(body).encode() if body else None)
+    if body:
+        req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def _shots(browser: PanelBrowser, page: str) -> None:
+    for size, (w, h) in SIZES.items():
+        browser.command("screenshot", out=str(ARTIFACTS / f"{page}-{size}.png"), width=w, height=h)
+
+
+def _add_extension(browser: PanelBrowser, ext: str, name: str) -> str:
+    """Add `ext` in the panel's form; the password the panel shows for it."""
+    browser.command("fill", label="Extension", value=ext)
+    browser.command("fill", label="Name", value=name)
+    browser.command("click", name="Add extension")
+    browser.command("wait-text", text=f"Extension {ext} ({name})")
+    settings = browser.command("text", selector="#settings")["text"]
+    m = re.search(r"Password: (\S+)", settings)
+    assert m, settings
+    assert "SIP server / registrar / proxy: 127.0.0.1:5060" in settings, settings
+    return m.group(1)
+
+
+@pytest.fixture
+def first_run(workdir, registry, dumper):
+    """ha-pbx with no arguments in an empty directory: (its directory, the link, the process)."""
+    d = workdir / "newcomer"
+    d.mkdir()
+    log = d / "ha-pbx.log"
+    proc = registry.popen([str(pbx_binary())], log=log, cwd=str(d))
+
+    class Log(procs.LogFile):
+        log_path = log
+    dumper.add("ha-pbx (no arguments)", Log())
+
+    def link():
+        if proc.poll() is not None:
+            raise RuntimeError(f"ha-pbx exited {proc.returncode}:\n{procs.tail(log)}")
+        m = re.search(r"sign in as administrator once with (http://\S+\?login=\w+)", log.read_text(errors="replace"))
+        return m and m.group(1)
+    url = procs.wait_until(link, 20, what="the sign-in link in the log")
+    return d, url, proc
+
+
+@pytest.mark.netns
+@pytest.mark.timeout(180)
+def test_newcomer_adds_extensions_in_the_panel_and_phones_call(first_run, workdir, registry, baresip_factory, signals):
+    d, link, proc = first_run
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    assert link.startswith("http://127.0.0.1:8088/?login="), link  # no route in the namespace: loopback
+    token = (d / "data" / "admin_token").read_text().strip()
+    assert len(token) >= 32
+    assert (d / "data" / "admin_token").stat().st_mode & 0o777 == 0o600
+
+    admin = PanelBrowser(workdir, registry, "admin")
+    r = admin.command("goto", url=link)
+    assert r["url"] == BASE + "/", r  # the token left the address bar
+    admin.command("wait-text", text="Next steps")
+    _shots(admin, "extensions-empty")
+    pw110 = _add_extension(admin, "110", "Hall")
+    pw111 = _add_extension(admin, "111", "Kitchen")
+
+    # The phones register at once with what the panel showed.
+    domain = "127.0.0.1:5060"
+    p110 = baresip_factory("110", user="110", domain=domain, password=pw110, source=signals["tone440"]).start()
+    p111 = baresip_factory("111", user="111", domain=domain, password=pw111, source=signals["tone1000"]).start()
+    t0 = time.monotonic()
+    p110.wait_registered(10)
+    p111.wait_registered(10)
+    print(f"both registered {time.monotonic() - t0:.2f}s after start")
+
+    admin.command("goto", url=BASE + "/#extensions")
+    procs.wait_until(lambda: "Not registered" not in admin.command("text", selector='tr[data-extension="110"]')["text"],
+                     10, interval=0.5, what="110 shown registered (the page polls)")
+    row = admin.command("text", selector='tr[data-extension="110"]')["text"]
+    assert "baresip" in row, row  # the device's User-Agent
+    _shots(admin, "extensions")
+
+    p110.dial("sip:111@127.0.0.1:5060")
+    p110.wait_established(20)
+    p111.wait_established(10)
+    admin.command("goto", url=BASE + "/#calls")
+    admin.command("wait-text", text="Talking")
+    _shots(admin, "calls")
+    procs.wait_until(lambda: p110.recordings() and p111.recordings()
+                     and audio.analyze_tone(p111.recordings()[-1]).ok(440, min_seconds=3)
+                     and audio.analyze_tone(p110.recordings()[-1]).ok(1000, min_seconds=3),
+                     20, interval=0.5, what="3 s of tone each way")
+    p110.hangup()
+    p110.wait_closed(10)
+    print("110 heard", audio.analyze_tone(p110.recordings()[-1]), "111 heard", audio.analyze_tone(p111.recordings()[-1]))
+    # The call leaves live calls and appears in the history with its duration.
+    admin.command("wait-text", text="No call right now.")
+    procs.wait_until(lambda: re.search(r"110\s+111\s+.*\d+ s", admin.command("text", selector="#history-table tbody")["text"]),
+                     10, interval=0.5, what="the call in the history with a duration")
+    _shots(admin, "calls-history")
+
+    # Sign-in form: a wrong password is refused and sets no session.
+    user = PanelBrowser(workdir, registry, "user")
+    user.command("goto", url=BASE + "/")
+    user.command("wait-text", text="Sign in")
+    user.command("fill", label="Extension", value="110")
+    user.command("fill", label="Password", value="not-" + pw110)
+    user.command("click", name="Sign in")
+    user.command("wait-text", text="Wrong extension or password.")
+    assert not any(c["name"] == "ha_pbx_session" for c in user.command("cookies")["cookies"])
+    assert user.command("fetch", method="GET", url="api/session")["status"] == 401
+    _shots(user, "sign-in")
+    # The right one: a session, HttpOnly and SameSite=Strict, that is not an administrator's.
+    user.command("fill", label="Password", value=pw110)
+    user.command("click", name="Sign in")
+    user.command("wait-text", text="You are signed in as extension")
+    (cookie,) = [c for c in user.command("cookies")["cookies"] if c["name"] == "ha_pbx_session"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict", cookie
+    _shots(user, "signed-in-extension")
+    for method, url in (("GET", "api/admin/extensions"), ("DELETE", "api/admin/extensions/111"), ("GET", "api/calls")):
+        r = user.command("fetch", method=method, url=url)
+        assert r["status"] == 403, (method, url, r)
+        assert "administrators only" in r["body"], r
+
+    # The link works once.
+    user.command("new-context")
+    r = user.command("goto", url=link)
+    assert r["url"].endswith("/#link-used") or r["url"] == BASE + "/", r
+    user.command("wait-text", text="That sign-in link was used already")
+    assert user.command("fetch", method="GET", url="api/session")["status"] == 401
+    assert user.command("fetch", method="GET", url="api/admin/extensions")["status"] == 401
+
+    # The stored secret stays the administrator's bearer token; removing 110
+    # drops its registration at once.
+    status, body = _http("DELETE", "/api/admin/extensions/110", token)
+    assert status == 200 and body["registrations_dropped"] == 1, body
+    status, body = _http("GET", "/api/admin/extensions", token)
+    assert [e["extension"] for e in body["extensions"]] == ["111"], body
+    status, health = _http("GET", "/health")
+    assert health["registered_extensions"] == 1, health
+    # Read-only and bad input: clear 4xx.
+    assert _http("POST", "/api/admin/extensions", token, {"extension": "111"})[0] == 409
+    status, body = _http("POST", "/api/admin/extensions", token, {"extension": "1 1"})
+    assert status == 400 and "extension" in body["error"], body
+    assert _http("POST", "/api/admin/extensions", token, {"extension": "112", "bogus": 1})[0] == 400
+    assert _http("GET", "/api/admin/extensions", "wrong-token")[0] == 401
+
+    # Hostile sign-ins: clear 4xx, never a crash; then the address is refused (429),
+    # the right password included, after security.ban_after_failures (default 10).
+    assert _http("POST", "/api/session", None, {"extension": "111"})[0] == 400
+    status, body = _http("POST", "/api/session", None, {"extension": "111\r\nX: y\x00", "password": "x" * 5000})
+    assert status == 401 and body["error"] == "wrong extension or password", body
+    assert _http("POST", "/api/session", None, {"extension": "999", "password": "nope"})[0] == 401
+    statuses = [_http("POST", "/api/session", None, {"extension": "111", "password": f"guess{i}"})[0] for i in range(10)]
+    assert statuses[-1] == 429 and set(statuses) <= {401, 429}, statuses
+    assert _http("POST", "/api/session", None, {"extension": "111", "password": pw111})[0] == 429
+    assert "\r\nX: y" not in (d / "ha-pbx.log").read_text(errors="replace")
+    assert proc.poll() is None, "ha-pbx died"

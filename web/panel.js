@@ -1,0 +1,215 @@
+// ha-pbx panel: plain JavaScript, relative URLs only (works behind a path prefix).
+"use strict";
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const pages = ["sign-in", "user", "extensions", "calls"];
+  let me = null;
+  let pollTimer = null;
+
+  async function api(method, url, body) {
+    const opts = { method, headers: {}, credentials: "same-origin" };
+    if (body !== undefined) {
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body);
+    }
+    const r = await fetch(url, opts);
+    let data = null;
+    try { data = await r.json(); } catch (e) { data = null; }
+    if (!r.ok) {
+      const err = new Error((data && data.error) || ("HTTP " + r.status));
+      err.status = r.status;
+      throw err;
+    }
+    return data;
+  }
+
+  function show(page) {
+    for (const p of pages) $("page-" + p).hidden = p !== page;
+    for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === page);
+    // Registrations and calls change on their own: the page asks again every 2 s.
+    if (pollTimer) { clearInterval(pollTimer); pollTimer = null; }
+    if (page === "extensions") { loadExtensions(); pollTimer = setInterval(loadExtensions, 2000); }
+    if (page === "calls") { loadCalls(); pollTimer = setInterval(loadCalls, 2000); }
+  }
+
+  function notice(text) {
+    $("notice").textContent = text;
+    $("notice").hidden = !text;
+  }
+
+  function text(tag, value, cls) {
+    const el = document.createElement(tag);
+    el.textContent = value == null ? "" : String(value);
+    if (cls) el.className = cls;
+    return el;
+  }
+
+  function button(label, onclick, cls) {
+    const b = text("button", label, "small" + (cls ? " " + cls : ""));
+    b.type = "button";
+    b.addEventListener("click", onclick);
+    return b;
+  }
+
+  function when(unix) {
+    if (!unix) return "";
+    return new Date(unix * 1000).toLocaleString();
+  }
+
+  async function loadExtensions() {
+    let data;
+    try { data = await api("GET", "api/admin/extensions"); } catch (e) { return notice(e.message); }
+    for (const el of document.querySelectorAll(".sip-server")) el.textContent = data.sip_server;
+    $("agent-hint").hidden = !data.agent;
+    $("agent-ext").textContent = data.agent || "";
+    $("next-steps").hidden = data.extensions.some((e) => e.registered);
+    const body = $("ext-table").querySelector("tbody");
+    body.replaceChildren();
+    for (const e of data.extensions) {
+      const tr = document.createElement("tr");
+      tr.dataset.extension = e.extension;
+      tr.append(text("td", e.extension));
+      const name = text("td", e.name || "");
+      if (!e.editable) { name.append(" "); name.append(text("span", "read-only: configuration", "badge ro")); }
+      tr.append(name);
+      const state = document.createElement("td");
+      state.append(text("span", e.registered ? "Registered" : "Not registered", "badge" + (e.registered ? " on" : "")));
+      tr.append(state);
+      const d = e.devices[0] || {};
+      tr.append(text("td", d.user_agent || ""));
+      tr.append(text("td", d.address ? d.address + " (" + d.transport + ")" : "", "wide"));
+      tr.append(text("td", when(d.registered_at), "wide"));
+      const actions = document.createElement("td");
+      if (e.editable) {
+        actions.append(button("Show settings", () => showSettings(e.extension)));
+        actions.append(button("New password", () => newPassword(e.extension)));
+        actions.append(button("Remove", () => removeExtension(e.extension), "danger"));
+      }
+      tr.append(actions);
+      body.append(tr);
+    }
+    $("ext-empty").hidden = data.extensions.length > 0;
+    $("groups-card").hidden = data.groups.length === 0;
+    const groups = $("groups");
+    groups.replaceChildren();
+    for (const g of data.groups) {
+      groups.append(text("li", g.extension + " " + (g.name || "") + ": " + (g.everyone ? "everyone" : g.members.join(", "))));
+    }
+  }
+
+  function showSettingsText(s) {
+    $("settings").textContent = "Extension " + s.extension + (s.name ? " (" + s.name + ")" : "") + "\n" + s.settings;
+    $("settings").hidden = false;
+  }
+
+  async function showSettings(ext) {
+    try { showSettingsText(await api("GET", "api/admin/extensions/" + encodeURIComponent(ext))); } catch (e) { notice(e.message); }
+  }
+
+  async function newPassword(ext) {
+    if (!confirm("Give extension " + ext + " a new password? Its phones must be set up again.")) return;
+    try { showSettingsText(await api("PATCH", "api/admin/extensions/" + encodeURIComponent(ext), { new_password: true })); } catch (e) { notice(e.message); }
+  }
+
+  async function removeExtension(ext) {
+    if (!confirm("Remove extension " + ext + "? Its phones are signed off at once.")) return;
+    try { await api("DELETE", "api/admin/extensions/" + encodeURIComponent(ext)); $("settings").hidden = true; } catch (e) { notice(e.message); }
+    loadExtensions();
+  }
+
+  async function loadCalls() {
+    let data;
+    try { data = await api("GET", "api/calls"); } catch (e) { return notice(e.message); }
+    const body = $("calls-table").querySelector("tbody");
+    body.replaceChildren();
+    for (const c of data.calls) {
+      const tr = document.createElement("tr");
+      tr.append(text("td", c.caller), text("td", c.callee), text("td", c.answered ? "Talking" : "Ringing"));
+      const actions = document.createElement("td");
+      actions.append(button("Hang up", async () => { try { await api("DELETE", "api/calls/" + encodeURIComponent(c.call_id)); } catch (e) { notice(e.message); } loadCalls(); }, "danger"));
+      tr.append(actions);
+      body.append(tr);
+    }
+    $("calls-empty").hidden = data.calls.length > 0;
+    loadHistory(false);
+  }
+
+  // History: the first page is refreshed with the live calls; "Older calls" appends the next.
+  let historyNext = null;
+  function historyRow(c) {
+    const tr = document.createElement("tr");
+    const dur = c.duration_ms == null ? "not answered" : Math.round(c.duration_ms / 1000) + " s";
+    tr.append(text("td", c.caller), text("td", c.callee), text("td", new Date(c.started_at).toLocaleString()),
+      text("td", dur), text("td", (c.disposition || "") + (c.end_reason ? " (" + c.end_reason + ")" : "")));
+    return tr;
+  }
+  async function loadHistory(more) {
+    let data;
+    const url = "api/admin/history?limit=25" + (more && historyNext ? "&before=" + historyNext : "");
+    try { data = await api("GET", url); } catch (e) { return notice(e.message); }
+    const body = $("history-table").querySelector("tbody");
+    if (!more) body.replaceChildren();
+    for (const c of data.calls) body.append(historyRow(c));
+    historyNext = data.next_before;
+    $("history-older").hidden = !historyNext;
+    $("history-empty").hidden = body.children.length > 0;
+  }
+  $("history-older").addEventListener("click", () => { if (pollTimer) { clearInterval(pollTimer); pollTimer = null; } loadHistory(true); });
+
+  $("add-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = ev.target;
+    $("add-error").hidden = true;
+    try {
+      const s = await api("POST", "api/admin/extensions", { extension: f.extension.value.trim(), name: f.name.value, password: f.password.value });
+      f.reset();
+      showSettingsText(s);
+    } catch (e) {
+      $("add-error").textContent = e.message;
+      $("add-error").hidden = false;
+    }
+    loadExtensions();
+  });
+
+  $("sign-in-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = ev.target;
+    $("sign-in-error").hidden = true;
+    try {
+      await api("POST", "api/session", { extension: f.extension.value.trim(), password: f.password.value });
+      f.reset();
+      start();
+    } catch (e) {
+      $("sign-in-error").textContent = e.status === 401 ? "Wrong extension or password." : e.message;
+      $("sign-in-error").hidden = false;
+    }
+  });
+
+  $("sign-out").addEventListener("click", async () => {
+    try { await api("DELETE", "api/session"); } catch (e) { /* signed out anyway */ }
+    location.hash = "";
+    start();
+  });
+
+  window.addEventListener("hashchange", route);
+
+  function route() {
+    if (!me) return show("sign-in");
+    if (me.role !== "admin") return show("user");
+    show(location.hash === "#calls" ? "calls" : "extensions");
+  }
+
+  async function start() {
+    if (location.hash === "#link-used") {
+      notice("That sign-in link was used already or is wrong: each link works once. Restart ha-pbx for a new one, or use the administrator secret.");
+      history.replaceState(null, "", location.pathname);
+    }
+    try { me = await api("GET", "api/session"); } catch (e) { me = null; }
+    $("nav").hidden = !me || me.role !== "admin";
+    $("sign-out").hidden = !me;
+    if (me && me.extension) $("user-ext").textContent = me.extension;
+    route();
+  }
+
+  start();
+})();
