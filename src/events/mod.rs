@@ -42,13 +42,16 @@ pub enum PbxEvent {
     Message { call_id: String, caller: String, callee: String, transcript: String },
     /// Message `id` for `callee` (an extension or group) was marked read.
     MessageRead { id: i64, callee: String },
+    /// `extension` was added to, changed in or removed from the directory
+    /// at run time (the panel, Home Assistant's users).
+    DirectoryChanged { extension: String },
 }
 
 impl PbxEvent {
     /// The extension an event is about (the callee for call events).
     pub fn extension(&self) -> &str {
         match self {
-            PbxEvent::Registered { extension, .. } | PbxEvent::Unregistered { extension, .. } => extension,
+            PbxEvent::Registered { extension, .. } | PbxEvent::Unregistered { extension, .. } | PbxEvent::DirectoryChanged { extension } => extension,
             PbxEvent::Ringing { callee, .. }
             | PbxEvent::Answered { callee, .. }
             | PbxEvent::Ended { callee, .. }

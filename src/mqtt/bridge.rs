@@ -116,6 +116,9 @@ impl<P: PbxView + CallControl + SettingsControl + Clone> Bridge<P> {
     }
 
     pub fn on_bus(&mut self, ev: &PbxEvent) {
+        if let PbxEvent::DirectoryChanged { .. } = ev {
+            return self.resync(false); // a device appears or goes at once
+        }
         let msgs = self.model.on_event(ev, now_unix());
         self.push(msgs);
         if let PbxEvent::Registered { extension, .. } | PbxEvent::Unregistered { extension, .. } = ev {

@@ -227,6 +227,11 @@ async fn directory_changes_add_and_remove_devices() {
     let sent = flush(&mut b, &mut el);
     assert!(sent.contains(&("homeassistant/device/ha_pbx_ext_102/config".into(), String::new())));
     assert!(sent.iter().any(|(t, p)| t == "homeassistant/device/ha_pbx_ext_103/config" && p.contains("Garage")));
+    // The directory's change on the bus (the panel added 104): at once, no timer.
+    pbx.0.lock().unwrap().exts.push(ExtensionInfo { extension: "104".into(), name: Some("Study".into()), ..Default::default() });
+    b.on_bus(&PbxEvent::DirectoryChanged { extension: "104".into() });
+    let sent = flush(&mut b, &mut el);
+    assert!(sent.iter().any(|(t, p)| t == "homeassistant/device/ha_pbx_ext_104/config" && p.contains("Study")), "{sent:?}");
     // A device list from an earlier run naming 105 removes it too.
     b.on_conn(ConnEvent::Message { topic: "ha_pbx/devices".into(), payload: br#"["ha_pbx_ext_101","ha_pbx_ext_105"]"#.to_vec() });
     let sent = flush(&mut b, &mut el);

@@ -28,13 +28,15 @@ impl SipCore {
     /// against (made or changed at run time: a Home Assistant user's).
     /// False when the directory's lock is poisoned.
     pub fn put_extension(&self, row: ExtensionRow) -> bool {
-        match self.directory.write() {
-            Ok(mut dir) => {
-                dir.insert(row.extension.clone(), row);
-                true
-            }
-            Err(_) => false,
+        let extension = row.extension.clone();
+        let changed = match self.directory.write() {
+            Ok(mut dir) => dir.insert(extension.clone(), row.clone()).as_ref() != Some(&row),
+            Err(_) => return false,
+        };
+        if changed {
+            self.bus.publish(crate::events::PbxEvent::DirectoryChanged { extension });
         }
+        true
     }
 
     /// Before the SIP endpoint stops: registered trunks un-REGISTER (at
@@ -58,6 +60,7 @@ impl SipCore {
         }
         for e in gone {
             self.subscriptions.extension_removed(self, e);
+            self.bus.publish(crate::events::PbxEvent::DirectoryChanged { extension: e.to_string() });
         }
     }
 
