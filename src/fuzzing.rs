@@ -23,7 +23,7 @@ pub fn sip_message(data: &[u8]) {
     let Ok(msg) = SipMessage::try_from(data) else { return };
     let text = msg.to_string();
     let _ = SipMessage::try_from(text.as_bytes());
-    let _ = crate::sip::guard::check(&msg, 65_535);
+    let _ = crate::sip::wellformed::check(&msg, 65_535);
     if let SipMessage::Request(req) = &msg {
         let _ = crate::sip::b2bua::dtmf::info_digit(req);
     }
