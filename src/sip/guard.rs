@@ -222,19 +222,8 @@ async fn send_refusal(conn: &SipConnection, to: &rsipstack::transport::SipAddr, 
 
 #[cfg(test)]
 mod tests {
+    use super::super::wellformed::tests::{msg, request};
     use super::*;
-
-    fn msg(text: &str) -> SipMessage {
-        SipMessage::try_from(text.as_bytes()).unwrap()
-    }
-    fn request(start: &str, body: &str) -> SipMessage {
-        msg(&format!(
-            "{start}\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=a\r\nTo: <sip:b@h>\r\n\
-             Call-ID: c\r\nCSeq: 1 {}\r\nContent-Length: {}\r\n\r\n{body}",
-            start.split(' ').next().unwrap(),
-            body.len()
-        ))
-    }
 
     #[test]
     fn scanners_are_known_by_their_user_agent() {

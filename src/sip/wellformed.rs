@@ -211,13 +211,13 @@ fn quotes_balanced(value: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn msg(text: &str) -> SipMessage {
+    pub(in crate::sip) fn msg(text: &str) -> SipMessage {
         SipMessage::try_from(text.as_bytes()).unwrap()
     }
-    fn request(start: &str, body: &str) -> SipMessage {
+    pub(in crate::sip) fn request(start: &str, body: &str) -> SipMessage {
         msg(&format!(
             "{start}\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=a\r\nTo: <sip:b@h>\r\n\
              Call-ID: c\r\nCSeq: 1 {}\r\nContent-Length: {}\r\n\r\n{body}",

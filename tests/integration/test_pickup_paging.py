@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from harness import audio
+from harness import audio, procs
 from harness import rtp as rtp_tools
 from harness.ua import make_sdp, parse_sdp
 from harness.uaflows import health
@@ -29,15 +29,6 @@ def _registered(*uas):
     for ua in uas:
         r = ua.register()
         assert r is not None and r.status == 200, f"{ua.name}: REGISTER answered {r}"
-
-
-def _wait(cond, timeout: float, what: str):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.timeout(90)
@@ -69,7 +60,7 @@ def test_pickup_code_connects_a_group_member_to_the_ringing_door(fpbx, baresip_f
     print(f"garage heard {heard_by_garage}\ndoor heard {heard_at_door}")
     assert heard_by_garage.ok(440, min_seconds=4), f"the picker heard {heard_by_garage}"
     assert heard_at_door.ok(1000, min_seconds=4), f"the door heard {heard_at_door}"
-    _wait(lambda: health(pbx)["active_calls"] == 0, 5, "the call to end")
+    procs.wait_until(lambda: health(pbx)["active_calls"] == 0, 5, what="the call to end")
 
 
 @pytest.mark.timeout(60)
@@ -117,7 +108,7 @@ def test_directed_pickup_and_the_refusals(fpbx, uas, rtp):
     heard_at_door = audio.analyze_tone_samples(door_rtp.decoded_float())
     assert heard_by_office.ok(440, min_seconds=1.5), f"the picker heard {heard_by_office}"
     assert heard_at_door.ok(1000, min_seconds=1.5), f"the door heard {heard_at_door}"
-    _wait(lambda: health(pbx)["active_calls"] == 1, 5, "one call")
+    procs.wait_until(lambda: health(pbx)["active_calls"] == 1, 5, what="one call")
     pick.dialog.bye()
     assert door.wait_request("BYE", 5, call_id=out.call_id) is not None, "the door got no BYE when the picker hung up"
 
