@@ -57,6 +57,8 @@ COPY Cargo.toml Cargo.lock build.rs ./
 COPY vendor vendor
 COPY migrations migrations
 COPY src src
+# the standalone panel's page, built into the binary (src/http/panel: include_str!)
+COPY web web
 COPY scripts/build-static.sh scripts/build-static.sh
 COPY scripts/zig-cc scripts/zig-cc
 # strip: Debian's binutils for a native build, `zig objcopy` (scripts/zig-cc) for a cross one;
