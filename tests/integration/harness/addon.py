@@ -54,7 +54,7 @@ class AddonPbx(procs.LogFile):
         self.bind = bind
         self.sip_port = procs.free_port("sip")
         self.tls_port = procs.free_port("sip")
-        self.rtp_lo, self.rtp_hi = procs.rtp_range(100)
+        self.rtp_lo, self.rtp_hi = procs.rtp_range(100, owner=self)
         self.options = default_options()
         self.options.update({"sip_udp_port": self.sip_port, "sip_tcp_port": self.sip_port,
                              "sip_tls_port": self.tls_port, "rtp_port_min": self.rtp_lo,

@@ -99,7 +99,7 @@ class Pbx(procs.LogFile):
         self.sip_port = procs.free_port("sip")
         self.tls_port = procs.free_port("sip") if tls else None
         self.http_port = procs.free_port("sip")
-        self.rtp_lo, self.rtp_hi = procs.rtp_range(100)
+        self.rtp_lo, self.rtp_hi = procs.rtp_range(100, owner=self)
         self.extensions = extensions if extensions is not None else [dict(e) for e in DEFAULT_EXTENSIONS]
         self.passwords = {e["extension"]: e["password"] for e in self.extensions}
         listen = [f"udp://{host}:{self.sip_port}", f"tcp://{host}:{self.sip_port}"]

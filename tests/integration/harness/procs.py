@@ -2,6 +2,7 @@
 killed at teardown, whatever the test's outcome. Also free-port allocation."""
 from __future__ import annotations
 
+import gc
 import os
 import random
 import re
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import threading
 import time
+import weakref
 from pathlib import Path
 
 # Port bands (all below the Linux ephemeral range 32768-60999, so sockets bound to
@@ -64,22 +66,51 @@ def free_port(band: str = "sip", count: int = 1, step: int = 1, host: str = "0.0
     raise RuntimeError(f"no {count} free consecutive ports in band {band}")
 
 
-def rtp_range(size: int = 100) -> tuple[int, int]:
-    """An even-aligned, wholly free port range for the PBX's rtp.ports."""
+# RTP ranges handed out for an owner (a PBX object): (first port, size, weak reference).
+_rtp_owned: list[tuple[int, int, weakref.ref]] = []
+
+
+def rtp_range(size: int = 100, owner: object | None = None) -> tuple[int, int]:
+    """An even-aligned, wholly free port range for the PBX's rtp.ports, never
+    handed out before in this run. When every band has been used once (a whole
+    suite starts more PBXes than the bands hold), the range of an `owner` that
+    no longer exists (a finished test's PBX object, so no test can restart it)
+    is handed out again, oldest first."""
     with _lock:
-        for b in ("rtp", "any"):
-            lo, hi = _limits[b]
-            for _ in range((hi - lo) // size):
-                p = _next[b] & ~1
-                if p + size >= hi:
-                    p = lo
-                _next[b] = p + size
-                ports = range(p, p + size)
-                if not _reserved.intersection(ports) and all(_free(q, "0.0.0.0", tcp=False)
-                                                             for q in ports):
-                    _reserved.update(ports)
-                    return p, p + size - 1
-    raise RuntimeError("no free RTP range")
+        got = _fresh_rtp_range(size)
+    if got is None:
+        gc.collect()  # a finished PBX object may sit in a reference cycle
+        with _lock:
+            got = _released_rtp_range(size)
+    if got is None:
+        raise RuntimeError("no free RTP range")
+    if owner is not None:
+        with _lock:
+            _rtp_owned.append((got[0], size, weakref.ref(owner)))
+    return got
+
+
+def _fresh_rtp_range(size: int) -> tuple[int, int] | None:
+    for b in ("rtp", "any"):
+        lo, hi = _limits[b]
+        for _ in range((hi - lo) // size):
+            p = _next[b] & ~1
+            if p + size >= hi:
+                p = lo
+            _next[b] = p + size
+            ports = range(p, p + size)
+            if not _reserved.intersection(ports) and all(_free(q, "0.0.0.0", tcp=False) for q in ports):
+                _reserved.update(ports)
+                return p, p + size - 1
+    return None
+
+
+def _released_rtp_range(size: int) -> tuple[int, int] | None:
+    for i, (p, n, owner) in enumerate(_rtp_owned):
+        if n >= size and owner() is None and all(_free(q, "0.0.0.0", tcp=False) for q in range(p, p + size)):
+            del _rtp_owned[i]
+            return p, p + size - 1
+    return None
 
 
 class ProcessRegistry:
