@@ -175,6 +175,9 @@ def test_newcomer_adds_extensions_in_the_panel_and_phones_call(first_run, workdi
     assert health["registered_extensions"] == 1, health
     # Read-only and bad input: clear 4xx.
     assert _http("POST", "/api/admin/extensions", token, {"extension": "111"})[0] == 409
+    for code in ("*8", "**5", "*80111"):  # a feature code, or a number it would swallow
+        status, body = _http("POST", "/api/admin/extensions", token, {"extension": code})
+        assert status == 409 and "feature_codes." in body["error"], (code, body)
     status, body = _http("POST", "/api/admin/extensions", token, {"extension": "1 1"})
     assert status == 400 and "extension" in body["error"], body
     assert _http("POST", "/api/admin/extensions", token, {"extension": "112", "bogus": 1})[0] == 400

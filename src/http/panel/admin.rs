@@ -152,6 +152,10 @@ async fn create(State(core): State<SipCoreRef>, Body(b): Body<NewExtension>) -> 
     if core.config.group(ext).is_some() || core.config.agent.as_ref().is_some_and(|a| a.extension == ext) || ext == crate::config::AGENT_MEMBER {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("extension: {ext} is a group's or the agent's number")));
     }
+    // the same rule the configuration file's numbers are held to at start
+    if let Err(e) = core.config.feature_codes.validate(std::iter::once(ext)) {
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("extension: {e}")));
+    }
     let name = check_name(b.name.as_deref())?;
     let password = check_password(b.password.as_deref())?;
     let row = row_for(&core, ext, name, password);
