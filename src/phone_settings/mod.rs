@@ -230,25 +230,22 @@ impl Shared {
         Shared { table: std::sync::Mutex::new(table), writing: Default::default() }
     }
 
+    /// The table, also after a panic elsewhere poisoned its lock (each
+    /// change is one field's assignment, so it is never left half-made).
+    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     pub fn effective(&self, ext: &str, defaults: Settings) -> Settings {
-        match self.table.lock() {
-            Ok(t) => t.effective(ext, defaults),
-            Err(p) => p.into_inner().effective(ext, defaults),
-        }
+        self.table().effective(ext, defaults)
     }
 
     pub fn apply(&self, ext: &str, change: Change) {
-        match self.table.lock() {
-            Ok(mut t) => t.apply(ext, change),
-            Err(p) => p.into_inner().apply(ext, change),
-        }
+        self.table().apply(ext, change)
     }
 
     pub fn forget(&self, ext: &str) {
-        match self.table.lock() {
-            Ok(mut t) => t.forget(ext),
-            Err(p) => p.into_inner().forget(ext),
-        }
+        self.table().forget(ext)
     }
 }
 
