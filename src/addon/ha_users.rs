@@ -124,10 +124,46 @@ pub struct Plan {
     pub rename: Vec<(String, String)>,
 }
 
+/// Numbers no Home Assistant user is given although no extension row holds
+/// them: the AI agent's, every ring group's, and any a feature code catches
+/// (a numeric code, or a number under a prefix code): a call to such a
+/// number would never reach the user.
+#[derive(Debug, Clone, Default)]
+pub struct Reserved {
+    numbers: HashSet<String>,
+    codes: Option<crate::config::FeatureCodes>,
+}
+
+impl Reserved {
+    pub fn from_config(config: &crate::config::Config) -> Reserved {
+        let mut numbers: HashSet<String> = config.groups.iter().map(|g| g.extension.clone()).collect();
+        numbers.extend(config.agent.as_ref().map(|a| a.extension.clone()));
+        Reserved { numbers, codes: Some(config.feature_codes.clone()) }
+    }
+
+    /// Just these numbers (no feature codes).
+    pub fn numbers<'a>(numbers: impl IntoIterator<Item = &'a str>) -> Reserved {
+        Reserved { numbers: numbers.into_iter().map(str::to_string).collect(), codes: None }
+    }
+
+    /// Why `n` is not a user's to have, if it is not.
+    pub fn why(&self, n: &str) -> Option<String> {
+        if self.numbers.contains(n) {
+            return Some(format!("{n} is the AI agent's or a ring group's number"));
+        }
+        let codes = self.codes.as_ref()?;
+        codes.validate(std::iter::once(n)).err().map(|e| e.to_string())
+    }
+
+    pub fn holds(&self, n: &str) -> bool {
+        self.why(n).is_some()
+    }
+}
+
 /// Decide, from the current assignments (user id → (extension, name)), the
-/// users Home Assistant has now, every extension number in use (any source)
-/// and the first number to hand out.
-pub fn plan(current: &HashMap<String, (String, String)>, users: &[HaUser], taken: &HashSet<String>, start: u32) -> Result<Plan> {
+/// users Home Assistant has now, every extension number in use (any source),
+/// the numbers reserved otherwise and the first number to hand out.
+pub fn plan(current: &HashMap<String, (String, String)>, users: &[HaUser], taken: &HashSet<String>, reserved: &Reserved, start: u32) -> Result<Plan> {
     let mut p = Plan::default();
     let wanted: HashSet<&str> = users.iter().map(|u| u.id.as_str()).collect();
     let mut remove: Vec<(String, String)> = current
@@ -151,7 +187,7 @@ pub fn plan(current: &HashMap<String, (String, String)>, users: &[HaUser], taken
                 }
             }
             None => {
-                let ext = next_free(&used, start)?;
+                let ext = next_free(&used, reserved, start)?;
                 used.insert(ext.clone());
                 p.add.push((u.clone(), ext));
             }
@@ -161,11 +197,11 @@ pub fn plan(current: &HashMap<String, (String, String)>, users: &[HaUser], taken
 }
 
 /// The lowest number from `start` that is not in `used`.
-pub fn next_free(used: &HashSet<String>, start: u32) -> Result<String> {
+pub fn next_free(used: &HashSet<String>, reserved: &Reserved, start: u32) -> Result<String> {
     let limit = start.saturating_add(MAX_SCAN);
     (start..limit)
         .map(|n| n.to_string())
-        .find(|n| !used.contains(n))
+        .find(|n| !used.contains(n) && !reserved.holds(n))
         .ok_or_else(|| anyhow::anyhow!("no free extension number between {start} and {limit}"))
 }
 
@@ -176,7 +212,7 @@ pub fn generate_password() -> String {
 
 /// Bring the stored extensions in line with `users`; returns every user's
 /// extension after the change, ordered by extension number.
-pub async fn sync(store: &Store, users: &[HaUser], start: u32, reserved: Option<&str>) -> Result<Vec<HaUserExtension>> {
+pub async fn sync(store: &Store, users: &[HaUser], start: u32, reserved: &Reserved) -> Result<Vec<HaUserExtension>> {
     let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
 
     let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
@@ -186,8 +222,8 @@ pub async fn sync(store: &Store, users: &[HaUser], start: u32, reserved: Option<
     .await?;
     let current: HashMap<String, (String, String)> =
         rows.into_iter().map(|(id, ext, name)| (id, (ext, name.unwrap_or_default()))).collect();
-    let taken = taken(&mut tx, reserved).await?;
-    let p = plan(&current, users, &taken, start)?;
+    let taken = taken(&mut tx).await?;
+    let p = plan(&current, users, &taken, reserved, start)?;
 
     for (user_id, ext) in &p.remove {
         // The mapping row goes with it (ON DELETE CASCADE).
@@ -205,12 +241,9 @@ pub async fn sync(store: &Store, users: &[HaUser], start: u32, reserved: Option<
     list(store).await
 }
 
-/// Every number in use: stored extensions, and `reserved` (the AI agent's,
-/// which is not stored) so that no user is given it.
-async fn taken(tx: &mut sqlx::SqliteConnection, reserved: Option<&str>) -> Result<HashSet<String>> {
-    let mut taken: HashSet<String> = sqlx::query_scalar("SELECT extension FROM extensions").fetch_all(&mut *tx).await?.into_iter().collect();
-    taken.extend(reserved.map(str::to_string));
-    Ok(taken)
+/// Every number a stored extension has (any source).
+async fn taken(tx: &mut sqlx::SqliteConnection) -> Result<HashSet<String>> {
+    Ok(sqlx::query_scalar("SELECT extension FROM extensions").fetch_all(&mut *tx).await?.into_iter().collect())
 }
 
 async fn insert(tx: &mut sqlx::SqliteConnection, user: &HaUser, ext: &str) -> Result<()> {
@@ -233,17 +266,17 @@ async fn insert(tx: &mut sqlx::SqliteConnection, user: &HaUser, ext: &str) -> Re
 
 /// The user's extension, created (lowest free number from `start`, new
 /// password) the first time; a changed display or login name is stored.
-pub async fn ensure(store: &Store, user: &HaUser, start: u32, reserved: Option<&str>) -> Result<(HaUserExtension, Change)> {
+pub async fn ensure(store: &Store, user: &HaUser, start: u32, reserved: &Reserved) -> Result<(HaUserExtension, Change)> {
     ensure_with(store, user, start, reserved, true).await
 }
 
 /// Like [`ensure`], but an existing user's names are left alone: a person's
 /// name in HA may differ from the user's own (which the headers carry).
-pub async fn ensure_exists(store: &Store, user: &HaUser, start: u32, reserved: Option<&str>) -> Result<(HaUserExtension, Change)> {
+pub async fn ensure_exists(store: &Store, user: &HaUser, start: u32, reserved: &Reserved) -> Result<(HaUserExtension, Change)> {
     ensure_with(store, user, start, reserved, false).await
 }
 
-async fn ensure_with(store: &Store, user: &HaUser, start: u32, reserved: Option<&str>, update_names: bool) -> Result<(HaUserExtension, Change)> {
+async fn ensure_with(store: &Store, user: &HaUser, start: u32, reserved: &Reserved, update_names: bool) -> Result<(HaUserExtension, Change)> {
     let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
     let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
         "SELECT u.extension, u.username, e.name FROM addon_ha_users u JOIN extensions e ON e.extension = u.extension WHERE u.user_id = ?",
@@ -259,7 +292,7 @@ async fn ensure_with(store: &Store, user: &HaUser, start: u32, reserved: Option<
             Change::Renamed
         }
         None => {
-            let ext = next_free(&taken(&mut tx, reserved).await?, start)?;
+            let ext = next_free(&taken(&mut tx).await?, reserved, start)?;
             insert(&mut tx, user, &ext).await?;
             Change::Created
         }

@@ -21,7 +21,7 @@ fn set(items: &[&str]) -> HashSet<String> {
 #[test]
 fn plan_numbers_from_start_skipping_taken() {
     let users = [user("a", "Alice"), user("b", "Bob"), user("c", "Carol")];
-    let p = plan(&HashMap::new(), &users, &set(&["101", "9"]), 100).unwrap();
+    let p = plan(&HashMap::new(), &users, &set(&["101", "9"]), &Reserved::default(), 100).unwrap();
     let got: Vec<(&str, &str)> = p.add.iter().map(|(u, e)| (u.id.as_str(), e.as_str())).collect();
     assert_eq!(got, [("a", "100"), ("b", "102"), ("c", "103")]);
     assert!(p.remove.is_empty() && p.rename.is_empty());
@@ -33,7 +33,7 @@ fn plan_keeps_existing_removes_gone_renames_changed() {
     current.insert("a".to_string(), ("100".to_string(), "Alice".to_string()));
     current.insert("b".to_string(), ("101".to_string(), "Bob".to_string()));
     let users = [user("a", "Alice Smith"), user("c", "Carol")];
-    let p = plan(&current, &users, &set(&["100", "101"]), 100).unwrap();
+    let p = plan(&current, &users, &set(&["100", "101"]), &Reserved::default(), 100).unwrap();
     // Bob's number is still taken while the plan is made: Carol gets 102.
     assert_eq!(p.add, vec![(user("c", "Carol"), "102".to_string())]);
     assert_eq!(p.remove, vec![("b".to_string(), "101".to_string())]);
@@ -42,7 +42,7 @@ fn plan_keeps_existing_removes_gone_renames_changed() {
 
 #[test]
 fn plan_ignores_duplicate_users() {
-    let p = plan(&HashMap::new(), &[user("a", "A"), user("a", "A")], &HashSet::new(), 200).unwrap();
+    let p = plan(&HashMap::new(), &[user("a", "A"), user("a", "A")], &HashSet::new(), &Reserved::default(), 200).unwrap();
     assert_eq!(p.add.len(), 1);
     assert_eq!(p.add[0].1, "200");
 }
@@ -65,7 +65,7 @@ async fn sync_allocates_persists_and_removes() {
         .await
         .unwrap();
 
-    let first = sync(&store, &[user("u1", "Alice"), user("u2", "Bob")], 100, None).await.unwrap();
+    let first = sync(&store, &[user("u1", "Alice"), user("u2", "Bob")], 100, &Reserved::default()).await.unwrap();
     let nums: Vec<&str> = first.iter().map(|e| e.extension.as_str()).collect();
     assert_eq!(nums, ["100", "102"]);
     assert!(first.iter().all(|e| e.password.len() == PASSWORD_LEN));
@@ -77,16 +77,16 @@ async fn sync_allocates_persists_and_removes() {
     assert_eq!(alice.password, first[0].password);
 
     // same users again: nothing changes, passwords are kept
-    let again = sync(&store, &[user("u2", "Bob"), user("u1", "Alice")], 100, None).await.unwrap();
+    let again = sync(&store, &[user("u2", "Bob"), user("u1", "Alice")], 100, &Reserved::default()).await.unwrap();
     assert_eq!(again, first);
 
     // Alice leaves while Carol arrives: a number freed in this sync is not
     // handed out in the same sync, so Carol gets 103 ...
-    let after = sync(&store, &[user("u2", "Bob"), user("u3", "Carol")], 100, None).await.unwrap();
+    let after = sync(&store, &[user("u2", "Bob"), user("u3", "Carol")], 100, &Reserved::default()).await.unwrap();
     let got: Vec<(&str, &str)> = after.iter().map(|e| (e.user_id.as_str(), e.extension.as_str())).collect();
     assert_eq!(got, [("u2", "102"), ("u3", "103")]);
     // ... and the next new user gets the lowest free one, 100, with a new password
-    let after = sync(&store, &[user("u2", "Bob"), user("u3", "Carol"), user("u4", "Dan")], 100, None).await.unwrap();
+    let after = sync(&store, &[user("u2", "Bob"), user("u3", "Carol"), user("u4", "Dan")], 100, &Reserved::default()).await.unwrap();
     let got: Vec<(&str, &str)> = after.iter().map(|e| (e.user_id.as_str(), e.extension.as_str())).collect();
     assert_eq!(got, [("u4", "100"), ("u2", "102"), ("u3", "103")]);
     assert_ne!(after[0].password, first[0].password, "a new user never inherits a password");
@@ -106,7 +106,7 @@ async fn sync_allocates_persists_and_removes() {
 async fn sync_persists_across_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).await.unwrap();
-    let first = sync(&store, &[user("u1", "Alice")], 300, None).await.unwrap();
+    let first = sync(&store, &[user("u1", "Alice")], 300, &Reserved::default()).await.unwrap();
     drop(store);
     let store = Store::open(dir.path()).await.unwrap();
     assert_eq!(list(&store).await.unwrap(), first);
@@ -144,21 +144,21 @@ async fn ensure_creates_once_keeps_the_password_and_follows_renames() {
         .await
         .unwrap();
     let alice = HaUser { id: "u1".into(), username: Some("alice".into()), name: "Alice".into() };
-    let (a, change) = ensure(&store, &alice, 100, None).await.unwrap();
+    let (a, change) = ensure(&store, &alice, 100, &Reserved::default()).await.unwrap();
     assert_eq!((a.extension.as_str(), change), ("100", Change::Created));
     assert_eq!(a.password.len(), PASSWORD_LEN);
     assert_eq!(a.username.as_deref(), Some("alice"));
 
-    let (again, change) = ensure(&store, &alice, 100, None).await.unwrap();
+    let (again, change) = ensure(&store, &alice, 100, &Reserved::default()).await.unwrap();
     assert_eq!((again.clone(), change), (a.clone(), Change::Unchanged));
 
     // 101 is the options' extension: Bob gets 102
     let bob = HaUser { id: "u2".into(), username: None, name: "Bob".into() };
-    let (b, _) = ensure(&store, &bob, 100, None).await.unwrap();
+    let (b, _) = ensure(&store, &bob, 100, &Reserved::default()).await.unwrap();
     assert_eq!(b.extension, "102");
 
     let renamed = HaUser { name: "Alice Smith".into(), ..alice };
-    let (r, change) = ensure(&store, &renamed, 100, None).await.unwrap();
+    let (r, change) = ensure(&store, &renamed, 100, &Reserved::default()).await.unwrap();
     assert_eq!(change, Change::Renamed);
     assert_eq!((r.extension.as_str(), r.password.as_str(), r.name.as_str()), ("100", a.password.as_str(), "Alice Smith"));
     let row = store.extensions().await.unwrap().into_iter().find(|e| e.extension == "100").unwrap();
@@ -175,7 +175,7 @@ async fn concurrent_first_visits_get_distinct_numbers() {
     let tasks: Vec<_> = (0..8)
         .map(|i| {
             let store = store.clone();
-            tokio::spawn(async move { ensure(&store, &user(&format!("u{i}"), &format!("User {i}")), 100, None).await.unwrap().0.extension })
+            tokio::spawn(async move { ensure(&store, &user(&format!("u{i}"), &format!("User {i}")), 100, &Reserved::default()).await.unwrap().0.extension })
         })
         .collect();
     let mut got = Vec::new();
@@ -203,11 +203,11 @@ fn users_from_the_persons_template() {
 async fn ensure_exists_never_renames() {
     let store = Store::open_in_memory().await.unwrap();
     let from_headers = HaUser { id: "u1".into(), username: Some("alice".into()), name: "Alice".into() };
-    let (a, _) = ensure(&store, &from_headers, 100, None).await.unwrap();
+    let (a, _) = ensure(&store, &from_headers, 100, &Reserved::default()).await.unwrap();
     let from_person = HaUser { id: "u1".into(), username: None, name: "Alice (person)".into() };
-    let (b, change) = ensure_exists(&store, &from_person, 100, None).await.unwrap();
+    let (b, change) = ensure_exists(&store, &from_person, 100, &Reserved::default()).await.unwrap();
     assert_eq!((b, change), (a, Change::Unchanged));
-    let (c, change) = ensure_exists(&store, &user("u2", "Bob"), 100, None).await.unwrap();
+    let (c, change) = ensure_exists(&store, &user("u2", "Bob"), 100, &Reserved::default()).await.unwrap();
     assert_eq!((c.extension.as_str(), change), ("101", Change::Created));
 }
 
@@ -215,8 +215,22 @@ async fn ensure_exists_never_renames() {
 async fn the_agents_number_is_never_given_to_a_user() {
     let store = Store::open_in_memory().await.unwrap();
     let alice = HaUser { id: "u1".into(), username: None, name: "Alice".into() };
-    let (a, _) = ensure(&store, &alice, 200, Some("200")).await.unwrap();
+    let (a, _) = ensure(&store, &alice, 200, &Reserved::numbers(["200"])).await.unwrap();
     assert_eq!(a.extension, "201");
-    let all = sync(&store, &[alice, user("u2", "Bob")], 200, Some("200")).await.unwrap();
+    let all = sync(&store, &[alice, user("u2", "Bob")], 200, &Reserved::numbers(["200"])).await.unwrap();
     assert_eq!(all.iter().map(|e| e.extension.as_str()).collect::<Vec<_>>(), ["201", "202"]);
+}
+
+#[test]
+fn group_numbers_and_feature_codes_are_never_given_to_a_user() {
+    let yaml = "extensions: []\ngroups:\n  - {extension: \"100\", name: House, members: [\"101\"]}\nfeature_codes: {pickup: \"102\", intercom: \"104\"}\n";
+    let config: crate::config::Config = serde_norway::from_str(yaml).unwrap();
+    let reserved = Reserved::from_config(&config);
+    assert!(reserved.why("100").unwrap().contains("ring group"));
+    assert!(reserved.holds("102"), "a numeric pickup code");
+    assert!(reserved.holds("1041"), "a number under the intercom prefix");
+    let users = [user("a", "Alice"), user("b", "Bob"), user("c", "Carol")];
+    let p = plan(&HashMap::new(), &users, &HashSet::new(), &reserved, 100).unwrap();
+    let got: Vec<&str> = p.add.iter().map(|(_, e)| e.as_str()).collect();
+    assert_eq!(got, ["101", "103", "105"]);
 }

@@ -138,10 +138,11 @@ pub struct AddonHttp {
 }
 
 impl AddonRuntime {
-    /// `mqtt`: told when a user's extension is made, so its Home Assistant
-    /// device appears at once.
-    pub async fn start(self, core: crate::sip::core::SipCoreRef, mqtt: Option<Arc<crate::mqtt::MqttBridge>>) -> Result<AddonHttp> {
-        let users = HaUserDirectory::start(core.clone(), mqtt, self.supervisor.clone(), self.ha_user_extensions, self.ha_user_extension_start)
+    /// A user's extension, once made, reaches Home Assistant at once: the
+    /// core announces `DirectoryChanged` on the bus and the MQTT bridge
+    /// resynchronises on it.
+    pub async fn start(self, core: crate::sip::core::SipCoreRef) -> Result<AddonHttp> {
+        let users = HaUserDirectory::start(core.clone(), self.supervisor.clone(), self.ha_user_extensions, self.ha_user_extension_start)
             .await
             .context("Home Assistant users' extensions")?;
         match (self.supervisor, &self.ingress_entry) {
@@ -165,8 +166,8 @@ impl crate::app::RunExtras for AddonRuntime {
     fn health_socket(&self) -> Option<PathBuf> {
         self.health_socket.clone()
     }
-    async fn start(self: Box<Self>, core: crate::sip::core::SipCoreRef, mqtt: Option<Arc<crate::mqtt::MqttBridge>>) -> Result<crate::http::WrapRoutes> {
-        let http = AddonRuntime::start(*self, core, mqtt).await?;
+    async fn start(self: Box<Self>, core: crate::sip::core::SipCoreRef) -> Result<crate::http::WrapRoutes> {
+        let http = AddonRuntime::start(*self, core).await?;
         Ok(Box::new(move |app| http.wrap(app)))
     }
 }

@@ -7,9 +7,8 @@
 //! `Extension<Arc<dyn http::BrowserUsers>>` (the HTTP layer's own trait, so
 //! `http` does not depend on the add-on); `/ws` takes it with `Option<…>`
 //! (absent outside add-on mode).
-use super::ha_users::{self, Change, HaUser, HaUserExtension, SOURCE_HA_USER};
+use super::ha_users::{self, Change, HaUser, HaUserExtension, Reserved, SOURCE_HA_USER};
 use super::supervisor::Supervisor;
-use crate::mqtt::MqttBridge;
 use crate::sip::core::SipCoreRef;
 use crate::storage::ExtensionRow;
 use anyhow::Result;
@@ -18,39 +17,36 @@ use std::sync::Arc;
 
 pub struct HaUserDirectory {
     core: SipCoreRef,
-    mqtt: Option<Arc<MqttBridge>>,
     /// To list Home Assistant's users (absent without a Supervisor).
     supervisor: Option<Supervisor>,
     enabled: bool,
     start: u32,
-    /// The AI agent's extension: never handed to a user.
-    reserved: Option<String>,
+    /// Numbers never handed to a user (the agent's, groups', feature codes').
+    reserved: Reserved,
 }
 
 impl HaUserDirectory {
     /// With `enabled` off (option `ha_user_extensions: false`) no extension is
     /// made, and those made before are removed: nobody can keep registering
     /// with credentials the add-on no longer shows.
-    pub async fn start(core: SipCoreRef, mqtt: Option<Arc<MqttBridge>>, supervisor: Option<Supervisor>, enabled: bool, start: u32) -> Result<Arc<HaUserDirectory>> {
-        let reserved = core.config.agent.as_ref().map(|a| a.extension.clone());
+    pub async fn start(core: SipCoreRef, supervisor: Option<Supervisor>, enabled: bool, start: u32) -> Result<Arc<HaUserDirectory>> {
+        let reserved = Reserved::from_config(&core.config);
         if !enabled {
             let before = ha_users::list(&core.store).await?;
-            ha_users::sync(&core.store, &[], start, None).await?;
+            ha_users::sync(&core.store, &[], start, &reserved).await?;
             core.forget_extensions(before.iter().map(|e| e.extension.as_str()));
             if !before.is_empty() {
                 tracing::info!(removed = before.len(), "ha_user_extensions is off: Home Assistant users' extensions removed");
-                if let Some(m) = &mqtt {
-                    m.extensions_changed();
-                }
             }
         }
-        if let Some(agent) = &reserved
-            && let Some(e) = ha_users::list(&core.store).await?.into_iter().find(|e| &e.extension == agent)
-        {
-            // made before the agent was enabled: calls to the number reach the agent, not the user
-            tracing::warn!(extension = %agent, user = %e.name, "a Home Assistant user's extension is also the AI agent's; change agent.extension");
+        for e in ha_users::list(&core.store).await? {
+            // made before the agent, the group or the code was configured:
+            // calls to the number reach that, not the user
+            if let Some(why) = reserved.why(&e.extension) {
+                tracing::warn!(extension = %e.extension, user = %e.name, "a Home Assistant user's extension cannot be called: {why}; change the configuration");
+            }
         }
-        Ok(Arc::new(HaUserDirectory { core, mqtt, supervisor, enabled, start, reserved }))
+        Ok(Arc::new(HaUserDirectory { core, supervisor, enabled, start, reserved }))
     }
 
     pub fn enabled(&self) -> bool {
@@ -72,7 +68,7 @@ impl HaUserDirectory {
         if !self.enabled {
             return Ok(None);
         }
-        let (ext, change) = ha_users::ensure(&self.core.store, user, self.start, self.reserved.as_deref()).await?;
+        let (ext, change) = ha_users::ensure(&self.core.store, user, self.start, &self.reserved).await?;
         if change != Change::Unchanged {
             self.publish(&ext);
         }
@@ -99,7 +95,7 @@ impl HaUserDirectory {
             }
         };
         for user in &users {
-            match ha_users::ensure_exists(&self.core.store, user, self.start, self.reserved.as_deref()).await {
+            match ha_users::ensure_exists(&self.core.store, user, self.start, &self.reserved).await {
                 Ok((ext, Change::Created)) => self.publish(&ext),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(user = %user.id, "cannot make an extension for a Home Assistant user: {e:#}"),
@@ -113,14 +109,12 @@ impl HaUserDirectory {
     }
 
     /// Into the registrar's in-memory directory (what REGISTER and INVITE
-    /// are checked against), and its device into Home Assistant over MQTT.
+    /// are checked against); the core's `DirectoryChanged` brings its device
+    /// into Home Assistant over MQTT.
     fn publish(&self, e: &HaUserExtension) {
         let row = ExtensionRow { extension: e.extension.clone(), password: e.password.clone(), name: Some(e.name.clone()), source: SOURCE_HA_USER.into(), ..Default::default() };
         if !self.core.put_extension(row) {
             tracing::error!(extension = %e.extension, "extension directory lock poisoned: the new extension works after a restart");
-        }
-        if let Some(m) = &self.mqtt {
-            m.extensions_changed();
         }
     }
 }

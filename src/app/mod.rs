@@ -34,7 +34,8 @@ pub trait RunExtras: Send {
     /// Where `/health` is also served, to the container alone.
     fn health_socket(&self) -> Option<std::path::PathBuf>;
     /// Once the SIP core (and MQTT) are up: start, and say what to add to the HTTP router.
-    async fn start(self: Box<Self>, core: crate::sip::core::SipCoreRef, mqtt: Option<Arc<crate::mqtt::MqttBridge>>) -> anyhow::Result<crate::http::WrapRoutes>;
+    /// (A directory change reaches MQTT through the bus's `DirectoryChanged`.)
+    async fn start(self: Box<Self>, core: crate::sip::core::SipCoreRef) -> anyhow::Result<crate::http::WrapRoutes>;
 }
 
 pub async fn run_with(mut config: Config, addon: Option<Box<dyn RunExtras>>) -> anyhow::Result<()> {
@@ -100,7 +101,7 @@ pub async fn run_with(mut config: Config, addon: Option<Box<dyn RunExtras>>) -> 
         None => None,
     };
     // MQTT bridge to Home Assistant (off without an `mqtt` section); lives until run() returns.
-    let mqtt = config.mqtt.clone().map(|m| crate::mqtt::MqttBridge::start(m, core.clone())).transpose().context("mqtt")?.map(Arc::new);
+    let _mqtt = config.mqtt.clone().map(|m| crate::mqtt::MqttBridge::start(m, core.clone())).transpose().context("mqtt")?;
     let health_socket = match addon.as_ref().and_then(|a| a.health_socket()) {
         Some(path) => {
             let listener = crate::http::bind_health_socket(&path).await?;
@@ -110,7 +111,7 @@ pub async fn run_with(mut config: Config, addon: Option<Box<dyn RunExtras>>) -> 
         None => None,
     };
     let addon_http: Option<crate::http::WrapRoutes> = match addon {
-        Some(a) => Some(a.start(core.clone(), mqtt.clone()).await.context("add-on")?),
+        Some(a) => Some(a.start(core.clone()).await.context("add-on")?),
         None => {
             // Standalone: the panel (add-on mode has its ingress panel instead).
             let panel = crate::http::panel::Panel::new(login_token.clone());

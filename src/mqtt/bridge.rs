@@ -14,9 +14,8 @@ use crate::events::PbxEvent;
 use crate::phone_settings::Change;
 use crate::sip::core::now_unix;
 use rumqttc::{AsyncClient, QoS};
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, Notify};
+use tokio::sync::{broadcast, mpsc};
 
 /// Events kept while the broker is away.
 pub const MAX_QUEUED_EVENTS: usize = 1000;
@@ -37,7 +36,7 @@ pub struct Bridge<P> {
     settings_rx: Option<mpsc::UnboundedReceiver<String>>,
 }
 
-pub async fn run<P>(pbx: P, cfg: MqttConfig, mut events: broadcast::Receiver<PbxEvent>, refresh: Arc<Notify>)
+pub async fn run<P>(pbx: P, cfg: MqttConfig, mut events: broadcast::Receiver<PbxEvent>)
 where
     P: PbxView + CallControl + SettingsControl + Clone,
 {
@@ -65,7 +64,6 @@ where
                 None => break,
             },
             Some(ext) = settings_done.recv() => b.settings_changed(&ext),
-            _ = refresh.notified() => b.resync(false),
             _ = tick.tick() => b.resync(false),
         }
         b.pump();

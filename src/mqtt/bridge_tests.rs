@@ -7,7 +7,7 @@ use crate::sip::control::ControlError;
 use async_trait::async_trait;
 use rumqttc::{EventLoop, MqttOptions, Request};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
 #[derive(Default)]

@@ -30,13 +30,11 @@ pub use pbx::{CallControl, ExtensionInfo, LiveCall, PbxView, SettingsControl};
 use crate::config::MqttConfig;
 use crate::events::PbxEvent;
 use crate::sip::core::SipCoreRef;
-use std::sync::Arc;
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 /// Handle on the running bridge; dropping it stops the bridge.
 pub struct MqttBridge {
-    refresh: Arc<Notify>,
     task: JoinHandle<()>,
 }
 
@@ -55,18 +53,10 @@ impl MqttBridge {
         check_topic("mqtt.base_topic", &config.base_topic)?;
         check_topic("mqtt.discovery_prefix", &config.discovery_prefix)?;
         tracing::info!(broker = %format!("{}:{}", config.host, config.port), base = %config.base_topic, "MQTT bridge starting");
-        let refresh = Arc::new(Notify::new());
-        let task = tokio::spawn(bridge::run(pbx, config, events, refresh.clone()));
-        Ok(MqttBridge { refresh, task })
+        let task = tokio::spawn(bridge::run(pbx, config, events));
+        Ok(MqttBridge { task })
     }
 
-    /// The directory changed (extension added, removed or renamed): announce
-    /// it now. Without this call the bridge still notices within 30 s, since
-    /// it re-reads the directory on a timer; the call only makes it immediate.
-    pub fn extensions_changed(&self) {
-        // A stored permit: a change during a resync is not lost.
-        self.refresh.notify_one();
-    }
 }
 
 impl Drop for MqttBridge {
