@@ -45,10 +45,13 @@ pub enum PbxEvent {
     /// `extension` was added to, changed in or removed from the directory
     /// at run time (the panel, Home Assistant's users).
     DirectoryChanged { extension: String },
+    /// Trunk `trunk`'s registration, reachability or last caller changed.
+    TrunkChanged { trunk: String },
 }
 
 impl PbxEvent {
-    /// The extension an event is about (the callee for call events).
+    /// The extension an event is about (the callee for call events; the
+    /// trunk's name for a trunk's).
     pub fn extension(&self) -> &str {
         match self {
             PbxEvent::Registered { extension, .. } | PbxEvent::Unregistered { extension, .. } | PbxEvent::DirectoryChanged { extension } => extension,
@@ -60,6 +63,8 @@ impl PbxEvent {
             | PbxEvent::Message { callee, .. }
             | PbxEvent::MessageRead { callee, .. } => callee,
             PbxEvent::Dtmf { from, .. } => from,
+            // about no extension: the trunk's name
+            PbxEvent::TrunkChanged { trunk } => trunk,
         }
     }
 }

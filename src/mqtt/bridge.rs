@@ -111,11 +111,18 @@ impl<P: PbxView + CallControl + SettingsControl + Clone> Bridge<P> {
         }
         let msgs = self.model.reconcile(&self.pbx.live_calls(), add_missing);
         self.push(msgs);
+        let msgs = self.model.set_trunks(&self.pbx.trunks());
+        self.push(msgs);
     }
 
     pub fn on_bus(&mut self, ev: &PbxEvent) {
-        if let PbxEvent::DirectoryChanged { .. } = ev {
-            return self.resync(false); // a device appears or goes at once
+        match ev {
+            PbxEvent::DirectoryChanged { .. } => return self.resync(false), // a device appears or goes at once
+            PbxEvent::TrunkChanged { .. } => {
+                let msgs = self.model.set_trunks(&self.pbx.trunks());
+                return self.push(msgs);
+            }
+            _ => {}
         }
         let msgs = self.model.on_event(ev, now_unix());
         self.push(msgs);

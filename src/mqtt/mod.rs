@@ -24,6 +24,7 @@ mod outbox;
 mod payloads;
 mod settings;
 mod topics;
+mod trunks;
 
 pub use pbx::{CallControl, ExtensionInfo, LiveCall, PbxView, SettingsControl};
 

@@ -4,7 +4,8 @@
 //! sent again.
 use super::discovery::DOORBELL_RING;
 use super::call_state::CallStates;
-use super::pbx::{ExtensionInfo, LiveCall};
+use super::pbx::{ExtensionInfo, LiveCall, TrunkInfo};
+use super::trunks::Trunks;
 use super::discovery;
 use super::outbox::Msg;
 use super::payloads;
@@ -40,6 +41,8 @@ pub struct Model {
     agent: bool,
     /// Last published DND and forwards per extension.
     settings: HashMap<String, Value>,
+    /// The trunks' devices.
+    trunks: Trunks,
 }
 
 impl Model {
@@ -56,6 +59,7 @@ impl Model {
             removed: BTreeSet::new(),
             agent: false,
             settings: HashMap::new(),
+            trunks: Trunks::default(),
         }
     }
 
@@ -104,6 +108,16 @@ impl Model {
         if !gone.is_empty() || !changed.is_empty() {
             out.push(self.devices_msg());
             out.extend(self.bridge_msg(false));
+        }
+        out
+    }
+
+    /// The trunks as they are now (their devices, changed states).
+    pub fn set_trunks(&mut self, list: &[TrunkInfo]) -> Vec<Msg> {
+        let before = self.trunks.device_ids(&self.topics);
+        let mut out = self.trunks.set(&self.topics, list);
+        if self.trunks.device_ids(&self.topics) != before {
+            out.push(self.devices_msg());
         }
         out
     }
@@ -217,6 +231,7 @@ impl Model {
         for id in &self.removed {
             out.extend(self.removal(id));
         }
+        out.extend(self.trunks.discovery_all(t));
         out.push(self.devices_msg());
         out
     }
@@ -238,6 +253,7 @@ impl Model {
         if let Some(v) = &self.last_call {
             out.push(Msg::state(self.topics.last_call(), v.to_string()));
         }
+        out.extend(self.trunks.states_all(&self.topics));
         out.extend(self.bridge_msg(true));
         out
     }
@@ -248,6 +264,7 @@ impl Model {
         let current: BTreeSet<&str> = self.exts.values().map(|e| e.id.as_str()).collect();
         let mut out = vec![];
         for dev in device_ids {
+            out.extend(self.trunks.stale_device(&self.topics, dev));
             let Some(id) = self.topics.ext_id_of_device(dev) else { continue };
             if !current.contains(id) && self.removed.insert(id.to_string()) {
                 tracing::info!(device = %dev, "MQTT: removing the device of an extension that no longer exists");
@@ -277,7 +294,8 @@ impl Model {
     }
 
     fn devices_msg(&self) -> Msg {
-        let ids: Vec<String> = self.exts.values().map(|e| self.topics.ext_device_id(&e.id)).collect();
+        let mut ids: Vec<String> = self.exts.values().map(|e| self.topics.ext_device_id(&e.id)).collect();
+        ids.extend(self.trunks.device_ids(&self.topics));
         Msg::state(self.topics.devices(), serde_json::json!(ids).to_string())
     }
 

@@ -107,7 +107,7 @@ pub fn ext_events(event: &PbxEvent, parties: Option<(&str, &str)>) -> Vec<ExtEve
         // A message the agent took: an event on the extension it was for.
         PbxEvent::Message { call_id, caller, callee, transcript } => (call_id, caller, callee, vec!["message"], json!({"transcript": transcript})),
         // Hold shows in the call state sensor (on_hold), not as an event type.
-        PbxEvent::Missed { .. } | PbxEvent::Registered { .. } | PbxEvent::Unregistered { .. } | PbxEvent::Hold { .. } | PbxEvent::MessageRead { .. } | PbxEvent::DirectoryChanged { .. } => return vec![],
+        PbxEvent::Missed { .. } | PbxEvent::Registered { .. } | PbxEvent::Unregistered { .. } | PbxEvent::Hold { .. } | PbxEvent::MessageRead { .. } | PbxEvent::DirectoryChanged { .. } | PbxEvent::TrunkChanged { .. } => return vec![],
     };
     let mut out = vec![];
     let mut sides = vec![(caller, Direction::Outbound)];

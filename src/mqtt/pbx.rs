@@ -26,8 +26,26 @@ pub struct LiveCall {
     pub answered: bool,
 }
 
+/// A SIP trunk as Home Assistant sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrunkInfo {
+    pub name: String,
+    /// `registered`, `registering` or `failed`; `None`: an IP trunk (no REGISTER).
+    pub registration: Option<String>,
+    pub last_error: Option<String>,
+    /// `up`, `down` or `unknown`; `None`: no OPTIONS keep-alive.
+    pub reachable: Option<String>,
+    pub last_caller: Option<String>,
+    /// The provider's address as last resolved.
+    pub server: Option<String>,
+}
+
 pub trait PbxView: Send + Sync + 'static {
     fn extensions(&self) -> Vec<ExtensionInfo>;
+    /// The configured trunks and their state, by name.
+    fn trunks(&self) -> Vec<TrunkInfo> {
+        vec![]
+    }
     /// Registered contacts (devices) of an extension.
     fn contacts(&self, extension: &str) -> usize;
     fn live_calls(&self) -> Vec<LiveCall>;
@@ -96,6 +114,26 @@ impl PbxView for SipCoreRef {
     }
     fn has_agent(&self) -> bool {
         self.agent().is_some()
+    }
+    fn trunks(&self) -> Vec<TrunkInfo> {
+        let states = self.trunk_states();
+        self.config
+            .trunks
+            .iter()
+            .map(|t| {
+                let s = states.get(&t.name).cloned().unwrap_or_default();
+                let reach = |r: crate::trunk::Reach| serde_json::to_value(r).ok().and_then(|v| v.as_str().map(str::to_string));
+                TrunkInfo {
+                    name: t.name.clone(),
+                    // a registering trunk before its first attempt is `registering`
+                    registration: t.register.then(|| s.registration.as_ref().map_or("registering", |r| r.state).to_string()),
+                    last_error: s.registration.and_then(|r| r.last_error),
+                    reachable: (t.keepalive_secs > 0).then(|| s.reachable.and_then(reach).unwrap_or_else(|| "unknown".into())),
+                    last_caller: s.last_caller,
+                    server: s.server.map(|a| a.to_string()),
+                }
+            })
+            .collect()
     }
 }
 

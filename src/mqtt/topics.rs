@@ -58,6 +58,17 @@ impl Topics {
     pub fn ext_device_id(&self, id: &str) -> String {
         format!("{}_ext_{id}", self.node)
     }
+    /// `<base>/trunk/<id>/state`; `id` is an [`object_id`] of the trunk's name.
+    pub fn trunk_state(&self, id: &str) -> String {
+        format!("{}/trunk/{id}/state", self.base)
+    }
+    pub fn trunk_device_id(&self, id: &str) -> String {
+        format!("{}_trunk_{id}", self.node)
+    }
+    /// The trunk id back from a device id we made, if it is one.
+    pub fn trunk_id_of_device<'a>(&self, device_id: &'a str) -> Option<&'a str> {
+        device_id.strip_prefix(&self.node)?.strip_prefix("_trunk_").filter(|s| !s.is_empty())
+    }
     /// The extension id back from a device id we made, if it is one.
     pub fn ext_id_of_device<'a>(&self, device_id: &'a str) -> Option<&'a str> {
         device_id.strip_prefix(&self.node)?.strip_prefix("_ext_").filter(|s| !s.is_empty())

@@ -292,6 +292,33 @@ def test_options_keepalive_shows_up_and_down(rig):
     assert trunk_state(rig.pbx, "wrongpw").get("reachable") is None  # keepalive_secs: 0
 
 
+@pytest.mark.timeout(60)
+def test_trunks_are_home_assistant_devices(rig):
+    """Each trunk is an MQTT-discovered device whose retained state follows
+    /health: registration (none for the IP trunk), the provider's
+    reachability (only with the keep-alive), the last caller."""
+    def states() -> dict:
+        got = rig.broker.retained("ha_pbx/trunk/+/state")
+        return {t.split("/")[2]: json.loads(p) for t, p in got.items() if p}
+    s = procs.wait_until(lambda: (s := states()).get("provider", {}).get("registration") == "registered"
+                         and s.get("wrongpw", {}).get("registration") == "failed"
+                         and s.get("iptrunk", {}).get("reachable") == "down" and s, 20,
+                         what="trunk states on MQTT")
+    assert "401" in s["wrongpw"]["last_error"], s
+    assert s["provider"]["reachable"] == "up" and s["wrongpw"]["reachable"] is None, s
+    assert s["iptrunk"]["registration"] is None, s
+    assert s["provider"]["last_caller"] == trunk_state(rig.pbx, "provider").get("last_caller"), s
+    configs = {t.split("/")[2]: json.loads(p) for t, p in rig.broker.retained("homeassistant/device/+/config").items()
+               if "_trunk_" in t and p}
+    entities = {dev.split("_trunk_")[1]: sorted(c["cmps"]) for dev, c in configs.items()}
+    assert entities == {"provider": ["last_caller", "reachable", "registration"],
+                        "wrongpw": ["last_caller", "registration"],
+                        "iptrunk": ["last_caller", "reachable"]}, entities
+    assert configs[next(d for d in configs if d.endswith("_provider"))]["dev"]["name"] == "Trunk provider"
+    devices = json.loads(rig.broker.retained("ha_pbx/devices")["ha_pbx/devices"])
+    assert {d for d in devices if "_trunk_" in d} == set(configs), devices
+
+
 def _api_dial(pbx, frm: str, to: str) -> tuple[int, dict]:
     req = urllib.request.Request(pbx.http_base + "/api/calls", method="POST",
                                  data=json.dumps({"from": frm, "to": to}).encode(),

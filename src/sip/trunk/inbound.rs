@@ -2,6 +2,7 @@
 //! registered server, or `inbound_hosts`), who calls, and where it rings.
 //! Only those addresses skip digest; anything else claiming to be the
 //! trunk is an ordinary request and must authenticate as an extension.
+use super::update;
 use crate::sip::core::SipCore;
 use crate::trunk::routes;
 use rsipstack::sip::{Header, HeadersExt, Request};
@@ -38,7 +39,7 @@ pub fn classify(core: &SipCore, req: &Request, source: SocketAddr) -> Option<Res
     });
     let caller = routes::caller_number(from_user.as_deref(), asserted.as_deref());
     tracing::info!(trunk = %trunk.name, %caller, dialled = dest.dialled.as_deref().unwrap_or(""), to = %dest.target, %source, "call from the trunk");
-    core.trunks.update(&trunk.name, |s| s.last_caller = Some(caller.clone()));
+    update(&core, &trunk.name, |s| s.last_caller = Some(caller.clone()));
     Some(Ok(TrunkCall { trunk: trunk.name.clone(), caller, target: dest.target }))
 }
 

@@ -1,6 +1,7 @@
 //! One trunk's OPTIONS keep-alive: asks its `KeepAlive` when to probe,
 //! sends an OPTIONS with rsipstack's client transaction, reports whether
 //! anything answered, and publishes `up`/`down` (log line, `/health`).
+use super::update;
 use crate::config::TrunkConfig;
 use crate::sip::core::SipCoreRef;
 use crate::trunk::{KeepAlive, Reach};
@@ -17,7 +18,7 @@ pub async fn run(core: SipCoreRef, t: TrunkConfig, back_up: std::sync::Arc<tokio
     let epoch = Instant::now();
     let now_ms = || epoch.elapsed().as_millis() as u64;
     let mut k = KeepAlive::new(u64::from(t.keepalive_secs) * 1000, now_ms());
-    core.trunks.update(&t.name, |s| s.reachable = Some(Reach::Unknown));
+    update(&core, &t.name, |s| s.reachable = Some(Reach::Unknown));
     loop {
         if k.poll(now_ms()) {
             let limit = Duration::from_millis(k.probe_timeout_ms());
@@ -34,7 +35,7 @@ pub async fn run(core: SipCoreRef, t: TrunkConfig, back_up: std::sync::Arc<tokio
                 if reach == Reach::Up && was == Reach::Down {
                     back_up.notify_one();
                 }
-                core.trunks.update(&t.name, |s| s.reachable = Some(reach));
+                update(&core, &t.name, |s| s.reachable = Some(reach));
             }
         }
         let wake = k.next_wake().map_or(Instant::now() + Duration::from_secs(1), |at| epoch + Duration::from_millis(at));

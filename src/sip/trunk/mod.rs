@@ -40,6 +40,13 @@ impl Tasks {
     }
 }
 
+/// A trunk's state changed: into the table (`/health`) and onto the bus,
+/// so Home Assistant's trunk device shows it at once.
+pub(crate) fn update(core: &super::core::SipCore, name: &str, f: impl FnOnce(&mut crate::trunk::TrunkState)) {
+    core.trunks.update(name, f);
+    core.bus.publish(crate::events::PbxEvent::TrunkChanged { trunk: name.to_string() });
+}
+
 /// One task per trunk with `register: true`; IP trunks only get their
 /// state entry (and their provider's address, when it is an address).
 pub fn start(core: &SipCoreRef) {
@@ -56,7 +63,7 @@ pub fn start(core: &SipCoreRef) {
             tasks.spawn(register::run(core.clone(), t.clone(), back_up, cancel.child_token()));
         } else {
             let server = split_server(&t.server).ok().and_then(|(h, p)| h.parse().ok().map(|ip| SocketAddr::new(ip, p)));
-            core.trunks.update(&t.name, |s| s.server = server);
+            update(core, &t.name, |s| s.server = server);
             tracing::info!(trunk = %t.name, inbound_hosts = ?t.inbound_hosts, "IP trunk ready (no registration)");
         }
     }

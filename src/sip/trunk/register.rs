@@ -1,6 +1,7 @@
 //! One registering trunk's task: asks its `RegMachine` when to REGISTER,
 //! sends it with rsipstack's `Registration` (which answers 401/407 and a
 //! stale nonce with the credential), and feeds the outcome back.
+use super::update;
 use crate::config::TrunkConfig;
 use crate::sip::core::SipCoreRef;
 use crate::trunk::{Outcome, RegMachine};
@@ -41,11 +42,11 @@ pub async fn run(core: SipCoreRef, t: TrunkConfig, back_up: std::sync::Arc<tokio
                 tracing::debug!(trunk = %t.name, expires_secs = status.expires_in.unwrap_or(0), "trunk registration refreshed");
             }
             last_state = status.state;
-            core.trunks.update(&t.name, |s| s.registration = Some(status));
+            update(&core, &t.name, |s| s.registration = Some(status));
         }
         let wake = machine.next_wake().map(|at| epoch + Duration::from_millis(at));
         let status = machine.status(now_ms());
-        core.trunks.update(&t.name, |s| s.registration = Some(status));
+        update(&core, &t.name, |s| s.registration = Some(status));
         tokio::select! {
             _ = sleep_until(wake) => {}
             _ = back_up.notified() => {
@@ -84,7 +85,7 @@ async fn register_once(core: &SipCoreRef, t: &TrunkConfig, reg: &mut Registratio
         Ok(a) => a,
         Err(e) => return Outcome::Failed(e),
     };
-    core.trunks.update(&t.name, |s| s.server = Some(server));
+    update(&core, &t.name, |s| s.server = Some(server));
     let uri = match super::provider_uri(t, None) {
         Ok(u) => u,
         Err(e) => return Outcome::Failed(e),
