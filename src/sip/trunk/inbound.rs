@@ -39,7 +39,7 @@ pub fn classify(core: &SipCore, req: &Request, source: SocketAddr) -> Option<Res
     });
     let caller = routes::caller_number(from_user.as_deref(), asserted.as_deref());
     tracing::info!(trunk = %trunk.name, %caller, dialled = dest.dialled.as_deref().unwrap_or(""), to = %dest.target, %source, "call from the trunk");
-    update(&core, &trunk.name, |s| s.last_caller = Some(caller.clone()));
+    update(core, &trunk.name, |s| s.last_caller = Some(caller.clone()));
     Some(Ok(TrunkCall { trunk: trunk.name.clone(), caller, target: dest.target }))
 }
 

@@ -85,7 +85,7 @@ async fn register_once(core: &SipCoreRef, t: &TrunkConfig, reg: &mut Registratio
         Ok(a) => a,
         Err(e) => return Outcome::Failed(e),
     };
-    update(&core, &t.name, |s| s.server = Some(server));
+    update(core, &t.name, |s| s.server = Some(server));
     let uri = match super::provider_uri(t, None) {
         Ok(u) => u,
         Err(e) => return Outcome::Failed(e),
