@@ -501,7 +501,7 @@ impl EndpointInner {
         };
 
         if let Some(tu) = self.transactions.get(&key) {
-            tu.send(TransactionEvent::Received(msg, Some(connection)))
+            tu.send(TransactionEvent::received(msg, Some(connection)))
                 .map_err(|e| Error::TransactionError(e.to_string(), key))?;
             return Ok(());
         }
