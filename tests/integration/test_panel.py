@@ -267,6 +267,20 @@ def test_phone_page_rings_answers_opens_the_door_and_dials(pbx_factory, baresip_
         r = _ws_register(pbx, "102", headers)
         assert r is not None and r.status == 401, (headers, r)
     assert len(_registered(pbx, "103")) == 0
+    # The Phone API is an extension session's: none → 401; no call → 409 naming why.
+    try:
+        urllib.request.urlopen(urllib.request.Request(f"{base}/api/phone", headers={"Authorization": f"Bearer {PHONE_TOKEN}"}), timeout=5)
+        raise AssertionError("/api/phone answered without a session")
+    except urllib.error.HTTPError as e:
+        assert e.code == 401, e.code
+    r = page.command("fetch", method="POST", url="api/phone/door")
+    assert r["status"] == 409 and "no answered call with a doorbell" in r["body"], r
+    r = page.command("fetch", method="POST", url="api/phone/transfer", body={"to": "103", "x": 1})
+    assert r["status"] == 400, r
+    contacts = json.loads(page.command("fetch", method="GET", url="api/phone")["body"])
+    assert [(e["extension"], e["doorbell"], e["door_open"]) for e in contacts["extensions"]] == [
+        ("101", True, True), ("102", False, False), ("103", False, False)], contacts
+    assert "1#" not in json.dumps(contacts), "the door code reached the browser"
 
     # The doorbell rings the page: caller's name, Answer.
     door = baresip_factory("door101", user="101", domain=f"{pbx.host}:{pbx.sip_port}",
