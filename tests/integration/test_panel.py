@@ -7,8 +7,10 @@ name), and baresip phones register with the passwords the panel shows, at
 once, and call each other (tones checked both ways). Then: a wrong password
 in the sign-in form is refused and sets no session; an extension's session
 gets 403 from the administration API; the link works once only; removing an
-extension drops its registration. Screenshots of each page at desktop and
-phone width go to tests/integration/.artifacts/panel/."""
+extension drops its registration. The Phone page (second test): an extension's
+page registers on its session, rings for a baresip doorbell, answers (tones both
+ways), holds, opens the door, hangs up and dials. Screenshots of each page at
+desktop and phone width go to tests/integration/.artifacts/panel/."""
 from __future__ import annotations
 
 import json
@@ -236,7 +238,8 @@ def test_phone_page_rings_answers_opens_the_door_and_dials(pbx_factory, baresip_
     """Extension 102 signs in; its Phone page registers over /ws on its session
     (no password in the page); the baresip doorbell 101 (door_open "1#") calls
     it: the page rings with the caller's name, Answer gives tones both ways,
-    Open door delivers 1 and # to the doorbell, Hang up ends both ends; the
+    Hold and resume are accepted, Transfer's refusal is shown, Open door
+    delivers 1 and # to the doorbell, Hang up ends both ends; the
     dial pad then calls 103. Hostile: a forged cookie gets the digest
     challenge, a session for 102 cannot REGISTER 103."""
     from harness.browser_flows import tone48k
@@ -282,6 +285,9 @@ def test_phone_page_rings_answers_opens_the_door_and_dials(pbx_factory, baresip_
         ("101", True, True), ("102", False, False), ("103", False, False)], contacts
     assert "1#" not in json.dumps(contacts), "the door code reached the browser"
 
+    garage = baresip_factory("garage103", user="103", domain=f"{pbx.host}:{pbx.sip_port}",
+                             password=pbx.passwords["103"], source=signals["tone440"]).start()
+    garage.wait_registered(15)
     # The doorbell rings the page: caller's name, Answer.
     door = baresip_factory("door101", user="101", domain=f"{pbx.host}:{pbx.sip_port}",
                            password=pbx.passwords["101"], source=signals["tone440"]).start()
@@ -299,6 +305,17 @@ def test_phone_page_rings_answers_opens_the_door_and_dials(pbx_factory, baresip_
     page.command("record", ms=5000, out=str(recorded), timeout=40)
     for size, (w, h) in SIZES.items():
         page.command("screenshot", out=str(ARTIFACTS / f"phone-in-call-{size}.png"), width=w, height=h)
+    # Hold: a re-INVITE the PBX accepts (JsSIP marks the button pressed only then); again resumes.
+    page.command("click", name="Hold")
+    procs.wait_until(lambda: page.command("eval", js="document.getElementById('ph-hold').getAttribute('aria-pressed')")["value"] == "true",
+                     10, interval=0.2, what="the call on hold")
+    page.command("click", name="Hold")
+    procs.wait_until(lambda: page.command("eval", js="document.getElementById('ph-hold').getAttribute('aria-pressed')")["value"] == "false",
+                     10, interval=0.2, what="the call resumed")
+    # Transfer of a call on the browser's own WebRTC bridge is refused with the PBX's reason, not silently.
+    page.command("fill", label="Transfer to", value="103")
+    page.command("click", name="Transfer")
+    page.command("wait-text", text="a blind transfer of it is not supported yet", timeout=5)
     mark = len(door.ctrl.events)
     page.command("click", name="Open door")
     first = door.ctrl.wait_event("CALL_DTMF_START", 10, since=mark)
@@ -314,9 +331,6 @@ def test_phone_page_rings_answers_opens_the_door_and_dials(pbx_factory, baresip_
     assert heard_by_door.ok(1000, min_seconds=3), heard_by_door
 
     # The dial pad calls 103 (baresip answers by itself); the page hangs up.
-    garage = baresip_factory("garage103", user="103", domain=f"{pbx.host}:{pbx.sip_port}",
-                             password=pbx.passwords["103"], source=signals["tone440"]).start()
-    garage.wait_registered(15)
     page.command("fill", label="Number", value="103")
     page.command("click", name="Call")
     garage.wait_established(15)
