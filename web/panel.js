@@ -2,7 +2,7 @@
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
-  const pages = ["sign-in", "user", "extensions", "calls"];
+  const pages = ["sign-in", "phone", "extensions", "calls"];
   let me = null;
   let pollTimer = null;
 
@@ -186,6 +186,7 @@
   });
 
   $("sign-out").addEventListener("click", async () => {
+    window.haPbxPhone.stop();
     try { await api("DELETE", "api/session"); } catch (e) { /* signed out anyway */ }
     location.hash = "";
     start();
@@ -195,7 +196,7 @@
 
   function route() {
     if (!me) return show("sign-in");
-    if (me.role !== "admin") return show("user");
+    if (me.role !== "admin") { show("phone"); return window.haPbxPhone.start(me); }
     show(location.hash === "#calls" ? "calls" : "extensions");
   }
 

@@ -35,9 +35,16 @@ pub async fn upgrade(
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     secure: Option<Extension<super::wss::Secure>>,
     users: Option<Extension<Arc<dyn BrowserUsers>>>,
+    panel: Option<Extension<Arc<super::panel::Panel>>>,
     headers: HeaderMap,
 ) -> Response {
     let secure = secure.is_some();
+    // Standalone panel: a live extension session's browser registers as
+    // that extension without its password; anything else digests as before.
+    let session_ext = panel.and_then(|Extension(p)| p.phone_extension(&headers));
+    if let Some(ext) = &session_ext {
+        tracing::info!(%remote, extension = %ext, "SIP websocket of a panel session: bound to its extension");
+    }
     // Add-on mode: the ingress proxy says which Home Assistant user this
     // browser belongs to; that user gets (or already has) an extension, so
     // the card can register with it at once.
@@ -67,7 +74,7 @@ pub async fn upgrade(
         .max_frame_size(MAX_WS_MESSAGE)
         .read_buffer_size(16 * 1024)
         .write_buffer_size(16 * 1024)
-        .on_upgrade(move |socket| serve(socket, core, remote, secure, permit))
+        .on_upgrade(move |socket| serve(socket, core, remote, secure, permit, session_ext))
 }
 
 /// The largest SIP message a browser may send over `/ws`.
@@ -85,8 +92,11 @@ fn idle_verdict(since_any: Duration, since_sip: Duration, idle: Duration, bound:
     }
 }
 
-async fn serve(mut socket: WebSocket, core: SipCoreRef, remote: SocketAddr, secure: bool, permit: ConnPermit) {
+async fn serve(mut socket: WebSocket, core: SipCoreRef, remote: SocketAddr, secure: bool, permit: ConnPermit, session_ext: Option<String>) {
     let transport = if secure { rsipstack::sip::Transport::Wss } else { rsipstack::sip::Transport::Ws };
+    if let Some(ext) = &session_ext {
+        core.bind_flow(transport, remote, ext);
+    }
     let idle = Duration::from_secs(core.config.security.idle_connection_secs);
     let mut tick = tokio::time::interval((idle / 4).clamp(Duration::from_millis(500), Duration::from_secs(30)));
     tick.tick().await;
@@ -134,6 +144,9 @@ async fn serve(mut socket: WebSocket, core: SipCoreRef, remote: SocketAddr, secu
                 if socket.send(Message::Ping(Default::default())).await.is_err() { break; }
             }
         }
+    }
+    if session_ext.is_some() {
+        core.unbind_flow(transport, remote);
     }
     drop(permit);
     drop(session);

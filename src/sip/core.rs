@@ -48,6 +48,8 @@ pub struct SipCore {
     pub(in crate::sip) trunk_tasks: super::trunk::Tasks,
     /// SUBSCRIBE dialogs: BLF and MWI.
     pub(in crate::sip) subscriptions: super::subscriptions::Subscriptions,
+    /// `/ws` sockets opened with a panel session: their extension.
+    pub(in crate::sip) flows: Mutex<super::auth::flows::FlowIdentities>,
 }
 
 pub type SipCoreRef = Arc<SipCore>;

@@ -4,7 +4,7 @@ use super::agent_leg::route::AgentRoute;
 use super::conn_limit::{ConnPermit, Refused};
 use super::core::{now_unix, SipCore};
 use crate::storage::ExtensionRow;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 /// Figures for `/health`.
@@ -109,6 +109,17 @@ impl SipCore {
     /// Whether a registration is reached over this connection.
     pub fn has_flow(&self, transport: rsipstack::sip::Transport, source: &str) -> bool {
         self.location.lock().map(|l| l.has_flow(transport, source)).unwrap_or(true)
+    }
+
+    /// A panel session's `/ws` socket: requests on it are `extension`'s.
+    pub fn bind_flow(&self, transport: rsipstack::sip::Transport, remote: SocketAddr, extension: &str) -> bool {
+        self.flows.lock().map(|mut f| f.bind(transport, remote, extension)).unwrap_or(false)
+    }
+
+    pub fn unbind_flow(&self, transport: rsipstack::sip::Transport, remote: SocketAddr) {
+        if let Ok(mut f) = self.flows.lock() {
+            f.unbind(transport, remote);
+        }
     }
 
     /// Whether API requests from `ip` are refused for wrong tokens.

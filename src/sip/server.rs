@@ -116,6 +116,7 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
         trunks: Default::default(),
         trunk_tasks: super::trunk::Tasks::new(cancel.child_token()),
         subscriptions: super::subscriptions::Subscriptions::new(&config_subs),
+        flows: Default::default(),
     });
     front.attach(core.clone());
     tokio::spawn(async move { endpoint.serve().await });

@@ -7,8 +7,10 @@ name), and baresip phones register with the passwords the panel shows, at
 once, and call each other (tones checked both ways). Then: a wrong password
 in the sign-in form is refused and sets no session; an extension's session
 gets 403 from the administration API; the link works once only; removing an
-extension drops its registration. Screenshots of each page at desktop and
-phone width go to tests/integration/.artifacts/panel/."""
+extension drops its registration. The Phone page (second test): an extension's
+page registers on its session, rings for a baresip doorbell, answers (tones both
+ways), holds, opens the door, hangs up and dials. Screenshots of each page at
+desktop and phone width go to tests/integration/.artifacts/panel/."""
 from __future__ import annotations
 
 import json
@@ -194,3 +196,144 @@ def test_newcomer_adds_extensions_in_the_panel_and_phones_call(first_run, workdi
     assert _http("POST", "/api/session", None, {"extension": "111", "password": pw111})[0] == 429
     assert "\r\nX: y" not in (d / "ha-pbx.log").read_text(errors="replace")
     assert proc.poll() is None, "ha-pbx died"
+
+
+# ------------------------------------------------------------ the Phone page
+PHONE_TOKEN = "phone-page-admin-token-0123456789abcdef"
+PHONE_EXTENSIONS = [
+    {"extension": "101", "password": "secret101", "name": "Front door", "kind": "doorbell", "door_open": "1#", "dtmf": "info"},
+    {"extension": "102", "password": "secret102", "name": "Kitchen"},
+    {"extension": "103", "password": "secret103", "name": "Garage"},
+]
+
+
+def _ws_register(pbx, ext: str, headers: dict) -> "object":
+    """A REGISTER for `ext` without credentials on a /ws opened with `headers`: the reply."""
+    from harness.sip import parse_message, rand_token
+    from harness.wsclient import WsClient
+    ws = WsClient(pbx.host, pbx.http_port, headers=headers)
+    assert ws.upgraded, ws.headers
+    try:
+        tag, call_id = rand_token(8), rand_token(16)
+        ws.send_text("\r\n".join([
+            f"REGISTER sip:{pbx.host} SIP/2.0", f"Via: SIP/2.0/WS {rand_token(10)}.invalid;branch=z9hG4bK{rand_token(10)}",
+            "Max-Forwards: 69", f"To: <sip:{ext}@{pbx.host}>", f"From: <sip:{ext}@{pbx.host}>;tag={tag}",
+            f"Call-ID: {call_id}", "CSeq: 1 REGISTER", f"Contact: <sip:{rand_token(8)}@{rand_token(8)}.invalid;transport=ws>;expires=60",
+            "Expires: 60", "Content-Length: 0", "", ""]))
+        return parse_message(ws.recv_text(5).encode())
+    finally:
+        ws.close()
+
+
+def _registered(pbx, ext: str) -> list[dict]:
+    req = urllib.request.Request(f"{pbx.http_base}/api/admin/extensions", headers={"Authorization": f"Bearer {PHONE_TOKEN}"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        body = json.loads(r.read())
+    return next(e for e in body["extensions"] if e["extension"] == ext)["devices"]
+
+
+@pytest.mark.netns
+@pytest.mark.timeout(180)
+def test_phone_page_rings_answers_opens_the_door_and_dials(pbx_factory, baresip_factory, workdir, registry, signals):
+    """Extension 102 signs in; its Phone page registers over /ws on its session
+    (no password in the page); the baresip doorbell 101 (door_open "1#") calls
+    it: the page rings with the caller's name, Answer gives tones both ways,
+    Hold and resume are accepted, Transfer's refusal is shown, Open door
+    delivers 1 and # to the doorbell, Hang up ends both ends; the
+    dial pad then calls 103. Hostile: a forged cookie gets the digest
+    challenge, a session for 102 cannot REGISTER 103."""
+    from harness.browser_flows import tone48k
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pbx = pbx_factory(extensions=PHONE_EXTENSIONS, overrides={"http": {"api_token": PHONE_TOKEN}}).start()
+    base = pbx.http_base
+    page = PanelBrowser(workdir, registry, "phone102", source_wav=tone48k(workdir, 1000))
+    page.command("goto", url=base + "/")
+    page.command("fill", label="Extension", value="102")
+    page.command("fill", label="Password", value=pbx.passwords["102"])
+    page.command("click", name="Sign in")
+    page.command("wait-text", text="Registered", timeout=15)
+    html = page.command("eval", js="document.documentElement.outerHTML")["value"]
+    assert pbx.passwords["102"] not in html, "the SIP password is in the page"
+    devices = procs.wait_until(lambda: _registered(pbx, "102"), 10, interval=0.3, what="102 registered over /ws")
+    assert devices[0]["transport"].lower() == "ws", devices
+    assert "ha-pbx panel" in devices[0]["user_agent"], devices
+
+    # Hostile /ws: the session cookie of 102 with the panel's own Origin binds the socket to 102...
+    (cookie,) = [c["value"] for c in page.command("cookies")["cookies"] if c["name"] == "ha_pbx_session"]
+    own = {"Cookie": f"ha_pbx_session={cookie}", "Origin": base}
+    r = _ws_register(pbx, "103", own)
+    assert r is not None and r.status == 403, f"a session for 102 registered 103: {r}"
+    # ...a forged cookie, or the right one from another site's page, is digest as before.
+    for headers in ({"Cookie": "ha_pbx_session=forged" + "x" * 40, "Origin": base},
+                    {"Cookie": f"ha_pbx_session={cookie}", "Origin": "http://evil.example"},
+                    {"Cookie": f"ha_pbx_session={cookie}"}):
+        r = _ws_register(pbx, "102", headers)
+        assert r is not None and r.status == 401, (headers, r)
+    assert len(_registered(pbx, "103")) == 0
+    # The Phone API is an extension session's: none → 401; no call → 409 naming why.
+    try:
+        urllib.request.urlopen(urllib.request.Request(f"{base}/api/phone", headers={"Authorization": f"Bearer {PHONE_TOKEN}"}), timeout=5)
+        raise AssertionError("/api/phone answered without a session")
+    except urllib.error.HTTPError as e:
+        assert e.code == 401, e.code
+    r = page.command("fetch", method="POST", url="api/phone/door")
+    assert r["status"] == 409 and "no answered call with a doorbell" in r["body"], r
+    r = page.command("fetch", method="POST", url="api/phone/transfer", body={"to": "103", "x": 1})
+    assert r["status"] == 400, r
+    contacts = json.loads(page.command("fetch", method="GET", url="api/phone")["body"])
+    assert [(e["extension"], e["doorbell"], e["door_open"]) for e in contacts["extensions"]] == [
+        ("101", True, True), ("102", False, False), ("103", False, False)], contacts
+    assert "1#" not in json.dumps(contacts), "the door code reached the browser"
+
+    garage = baresip_factory("garage103", user="103", domain=f"{pbx.host}:{pbx.sip_port}",
+                             password=pbx.passwords["103"], source=signals["tone440"]).start()
+    garage.wait_registered(15)
+    # The doorbell rings the page: caller's name, Answer.
+    door = baresip_factory("door101", user="101", domain=f"{pbx.host}:{pbx.sip_port}",
+                           password=pbx.passwords["101"], source=signals["tone440"]).start()
+    door.wait_registered(15)
+    door.dial(pbx.uri("102"))
+    page.command("wait-button", name="Answer", timeout=15)
+    assert "Front door (101)" in page.command("text", selector="#ph-call")["text"]
+    assert page.command("eval", js="!!window.haPbxPhone.ring")["value"], "no ring tone while ringing"
+    for size, (w, h) in SIZES.items():
+        page.command("screenshot", out=str(ARTIFACTS / f"phone-ringing-{size}.png"), width=w, height=h)
+    page.command("click", name="Answer")
+    door.wait_established(10)
+    page.command("wait-button", name="Open door", timeout=10)
+    recorded = page.dir / "heard-from-door.wav"
+    page.command("record", ms=5000, out=str(recorded), timeout=40)
+    for size, (w, h) in SIZES.items():
+        page.command("screenshot", out=str(ARTIFACTS / f"phone-in-call-{size}.png"), width=w, height=h)
+    # Hold: a re-INVITE the PBX accepts (JsSIP marks the button pressed only then); again resumes.
+    page.command("click", name="Hold")
+    procs.wait_until(lambda: page.command("eval", js="document.getElementById('ph-hold').getAttribute('aria-pressed')")["value"] == "true",
+                     10, interval=0.2, what="the call on hold")
+    page.command("click", name="Hold")
+    procs.wait_until(lambda: page.command("eval", js="document.getElementById('ph-hold').getAttribute('aria-pressed')")["value"] == "false",
+                     10, interval=0.2, what="the call resumed")
+    # Transfer of a call on the browser's own WebRTC bridge is refused with the PBX's reason, not silently.
+    page.command("fill", label="Transfer to", value="103")
+    page.command("click", name="Transfer")
+    page.command("wait-text", text="a blind transfer of it is not supported yet", timeout=5)
+    mark = len(door.ctrl.events)
+    page.command("click", name="Open door")
+    first = door.ctrl.wait_event("CALL_DTMF_START", 10, since=mark)
+    second = door.ctrl.wait_event("CALL_DTMF_START", 10, since=door.ctrl.events.index(first) + 1)
+    assert (first.get("param"), second.get("param")) == ("1", "#"), (first, second)
+    page.command("click", name="Hang up")
+    door.wait_closed(10)
+    page.command("wait-button", name="Answer", state="hidden", timeout=10)
+    assert page.command("eval", js="window.haPbxPhone.session === null")["value"]
+    heard_by_page, heard_by_door = audio.analyze_tone(recorded), audio.analyze_tone(door.recordings()[-1])
+    print(f"page heard {heard_by_page}\ndoorbell heard {heard_by_door}")
+    assert heard_by_page.ok(440, min_seconds=3), heard_by_page
+    assert heard_by_door.ok(1000, min_seconds=3), heard_by_door
+
+    # The dial pad calls 103 (baresip answers by itself); the page hangs up.
+    page.command("fill", label="Number", value="103")
+    page.command("click", name="Call")
+    garage.wait_established(15)
+    page.command("wait-text", text="In call", timeout=10)
+    page.command("click", name="Hang up")
+    garage.wait_closed(10)

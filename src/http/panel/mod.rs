@@ -3,6 +3,7 @@
 //! one-time administrator link, and the administration API (`admin`).
 //! Add-on mode keeps its own ingress panel (`addon/panel.rs`).
 mod admin;
+mod phone;
 pub mod sessions;
 
 use self::sessions::{Role, Sessions, SESSION_TTL};
@@ -22,6 +23,9 @@ use std::time::Instant;
 const INDEX_HTML: &str = include_str!("../../../web/index.html");
 const PANEL_CSS: &str = include_str!("../../../web/panel.css");
 const PANEL_JS: &str = include_str!("../../../web/panel.js");
+const PHONE_JS: &str = include_str!("../../../web/phone.js");
+/// JsSIP 3.10.6, bundled and minified (web/vendor/README.md says how).
+const JSSIP_JS: &str = include_str!("../../../web/vendor/jssip-3.10.6.min.js");
 
 /// Length of session ids (62 symbols: ~256 bits).
 const SESSION_ID_LEN: usize = 43;
@@ -44,6 +48,22 @@ impl Panel {
     pub fn role(&self, headers: &HeaderMap) -> Option<Role> {
         let cookie = headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(sessions::cookie_session)?;
         self.sessions.lock().ok()?.role(cookie, Instant::now())
+    }
+
+    /// The extension whose phone a `/ws` upgrade is: a live extension
+    /// session's cookie on a request from the panel's own origin (a page on
+    /// another site cannot borrow the cookie for a socket). Administrator
+    /// sessions, other origins and no session: `None` (digest as before).
+    pub fn phone_extension(&self, headers: &HeaderMap) -> Option<String> {
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+        let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+        if !sessions::same_origin(origin, host) {
+            return None;
+        }
+        match self.role(headers)? {
+            Role::Extension(e) => Some(e),
+            Role::Admin => None,
+        }
     }
 
     fn open(&self, role: Role) -> Option<String> {
@@ -70,8 +90,11 @@ pub fn routes(core: SipCoreRef) -> Router {
         .route("/", get(index))
         .route("/panel.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], PANEL_CSS) }))
         .route("/panel.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], PANEL_JS) }))
+        .route("/phone.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], PHONE_JS) }))
         .route("/api/session", get(whoami).post(sign_in).delete(sign_out))
+        .route("/vendor/jssip-3.10.6.min.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "max-age=86400")], JSSIP_JS) }))
         .merge(admin::routes(core.clone()))
+        .merge(phone::routes())
         .with_state(core)
 }
 

@@ -114,6 +114,14 @@ pub fn cookie_session(cookie_header: &str) -> Option<&str> {
     cookie_header.split(';').filter_map(|kv| kv.trim().split_once('=')).find(|(k, _)| *k == COOKIE).map(|(_, v)| v).filter(|v| !v.is_empty())
 }
 
+/// Whether a request's `Origin` is the site its `Host` names (scheme not
+/// compared: ingress and TLS terminate in front of us). No Origin: false.
+pub fn same_origin(origin: Option<&str>, host: Option<&str>) -> bool {
+    let (Some(origin), Some(host)) = (origin, host) else { return false };
+    let Some((_, rest)) = origin.split_once("://") else { return false };
+    !host.is_empty() && rest.eq_ignore_ascii_case(host)
+}
+
 /// The session cookie's name.
 pub const COOKIE: &str = "ha_pbx_session";
 

@@ -93,3 +93,14 @@ fn cookie_parsing() {
     assert_eq!(cookie_session("garbage;;;="), None);
     assert!(set_cookie("id", SESSION_TTL).contains("HttpOnly; SameSite=Strict"));
 }
+
+#[test]
+fn websocket_origin_must_be_the_panels_own() {
+    assert!(same_origin(Some("http://127.0.0.1:8080"), Some("127.0.0.1:8080")));
+    assert!(same_origin(Some("https://pbx.local"), Some("PBX.local")));
+    assert!(!same_origin(Some("http://evil.example"), Some("127.0.0.1:8080")));
+    assert!(!same_origin(Some("http://127.0.0.1:8081"), Some("127.0.0.1:8080")));
+    assert!(!same_origin(None, Some("127.0.0.1:8080")), "no Origin: no cookie identity");
+    assert!(!same_origin(Some("null"), Some("127.0.0.1:8080")));
+    assert!(!same_origin(Some("http://"), Some("")));
+}

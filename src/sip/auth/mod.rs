@@ -3,5 +3,6 @@
 pub mod ban;
 pub mod digest;
 pub mod flood;
+pub mod flows;
 pub mod nonces;
 pub mod request;

@@ -3,7 +3,8 @@ use super::ban::BanStart;
 use super::digest::{self, Algorithm, Attempt, Verdict};
 use crate::sip::core::{now_unix, SipCore};
 use rsipstack::sip::{Header, HeadersExt, Request, Response, StatusCode};
-use std::net::IpAddr;
+use super::flows::FlowVerdict;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 pub enum AuthOutcome {
@@ -14,7 +15,25 @@ pub enum AuthOutcome {
 }
 
 /// `proxy` selects 407/Proxy-Authenticate (INVITE) over 401/WWW-Authenticate (REGISTER).
-pub fn authenticate(core: &SipCore, req: &Request, source: IpAddr, proxy: bool) -> AuthOutcome {
+/// A WebSocket flow bound to a panel session (`flows`) is its extension
+/// without a digest, and may claim no other.
+pub fn authenticate(core: &SipCore, req: &Request, remote: SocketAddr, transport: Option<rsipstack::sip::Transport>, proxy: bool) -> AuthOutcome {
+    let claimed = if req.method == rsipstack::sip::Method::Register { req.to_header().ok().and_then(|t| t.uri().ok()) } else { req.from_header().ok().and_then(|f| f.uri().ok()) };
+    let claimed = claimed.and_then(|u| u.user().map(str::to_string));
+    let verdict = core.flows.lock().map(|f| f.verdict(transport, remote, claimed.as_deref())).unwrap_or(FlowVerdict::Digest);
+    match verdict {
+        FlowVerdict::Digest => digest_authenticate(core, req, remote.ip(), proxy),
+        FlowVerdict::Extension(ext) => AuthOutcome::Ok(ext),
+        FlowVerdict::Refuse { bound, claimed } => {
+            tracing::info!(%remote, %bound, claimed = ?claimed, method = %req.method, "request on a panel session's websocket claims another extension: 403");
+            let mut r = core.endpoint.make_response(req, StatusCode::Forbidden, None);
+            ensure_to_tag(&mut r);
+            AuthOutcome::Reply(r)
+        }
+    }
+}
+
+fn digest_authenticate(core: &SipCore, req: &Request, source: IpAddr, proxy: bool) -> AuthOutcome {
     let realm = &core.config.sip.realm;
     let header_name = if proxy { "Proxy-Authorization" } else { "Authorization" };
     // A request may carry credentials for several realms; use ours.

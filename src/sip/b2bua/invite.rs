@@ -29,7 +29,7 @@ pub async fn handle_invite(core: SipCoreRef, mut tx: Transaction, source: Socket
     };
     let caller = match &from_trunk {
         Some(call) => call.caller.clone(),
-        None => match authenticate(&core, &tx.original, source.ip(), true) {
+        None => match authenticate(&core, &tx.original, source, tx.connection.as_ref().map(crate::sip::core::connection_transport), true) {
             AuthOutcome::Ok(ext) => ext,
             AuthOutcome::Reply(resp) => {
                 let _ = tx.respond(resp).await;

@@ -25,7 +25,7 @@ fn reply(core: &SipCore, req: &Request, status: StatusCode) -> Response {
 /// The answer to a REGISTER (challenge, refusal, or 200 with the bindings);
 /// sent statelessly by `sip::front`.
 pub fn register_response(core: &SipCore, req: &Request, source: SocketAddr, transport: Option<rsipstack::sip::Transport>) -> Response {
-    let ext = match authenticate(core, req, source.ip(), false) {
+    let ext = match authenticate(core, req, source, transport, false) {
         AuthOutcome::Ok(ext) => ext,
         AuthOutcome::Reply(r) => return r,
     };

@@ -30,7 +30,7 @@ fn reply(core: &SipCore, req: &Request, status: StatusCode) -> Response {
 
 /// The response, and the NOTIFY to send after it.
 fn answer(core: &SipCore, req: &Request, source: SocketAddr, transport: rsipstack::sip::Transport) -> (Response, Option<super::table::Notify>) {
-    let owner = match authenticate(core, req, source.ip(), false) {
+    let owner = match authenticate(core, req, source, Some(transport), false) {
         AuthOutcome::Ok(ext) => ext,
         AuthOutcome::Reply(r) => return (r, None),
     };

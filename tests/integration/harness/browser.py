@@ -129,12 +129,15 @@ class PanelBrowser(BrowserPhone):
     """A headless Chromium tab on ha-pbx's own panel, driven by
     webrtc/panel-driver.mjs (same JSON protocol as BrowserPhone's driver)."""
 
-    def __init__(self, workdir: Path, registry: procs.ProcessRegistry, name: str = "panel"):
+    def __init__(self, workdir: Path, registry: procs.ProcessRegistry, name: str = "panel",
+                 source_wav: Path | None = None):
+        """source_wav: what the page's (fake) microphone plays, for the Phone page's calls."""
         self.name = name
         self.dir = Path(workdir) / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.dir / "driver.log"
-        self.proc = registry.popen(["node", str(WEBRTC_DIR / "panel-driver.mjs")],
+        wav = ["--wav", str(source_wav)] if source_wav else []
+        self.proc = registry.popen(["node", str(WEBRTC_DIR / "panel-driver.mjs"), *wav],
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                    stderr=open(self.log_path, "ab"), cwd=str(WEBRTC_DIR))
         self.events = []

@@ -4,6 +4,17 @@
 // user finds them: inputs by their label, buttons by their name.
 import { chromium } from 'playwright-core';
 import readline from 'node:readline';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// With --wav FILE the page's microphone plays FILE (the Phone page's calls).
+const args = process.argv.slice(2);
+const wav = args.includes('--wav') ? args[args.indexOf('--wav') + 1] : null;
+const media = wav ? ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+  `--use-file-for-fake-audio-capture=${wav}`, '--autoplay-policy=no-user-gesture-required',
+  '--disable-features=WebRtcHideLocalIpsWithMdns', '--allow-loopback-in-peer-connection'] : [];
+const recorder = path.join(path.dirname(fileURLToPath(import.meta.url)), 'page', 'phone.js');
 
 const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 const out = obj => process.stdout.write(JSON.stringify(obj) + '\n');
@@ -11,7 +22,7 @@ const out = obj => process.stdout.write(JSON.stringify(obj) + '\n');
 const browser = await chromium.launch({
   executablePath: chromiumPath, headless: true,
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    '--disable-background-networking', '--disable-component-update', '--disable-sync', ...media],
 });
 let context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
 let page = await context.newPage();
@@ -24,6 +35,15 @@ async function run(c) {
     case 'fill': await page.getByLabel(c.label, { exact: true }).filter({ visible: true }).fill(c.value); return {};
     case 'click': await page.getByRole('button', { name: c.name, exact: true }).first().click(); return {};
     case 'click-in-row': await page.locator(`tr[data-extension="${c.row}"]`).getByRole('button', { name: c.name, exact: true }).click(); return {};
+    case 'wait-button': await page.getByRole('button', { name: c.name, exact: true }).first().waitFor({ state: c.state || 'visible', timeout: c.timeout || 10000 }); return {};
+    case 'eval': return { value: await page.evaluate(c.js) };
+    case 'record': {
+      // The Phone page's remote audio, through the test page's recorder (page/phone.js).
+      if (!await page.evaluate(() => !!window.phone)) await page.addScriptTag({ path: recorder });
+      const b64 = await page.evaluate(ms => { window.phone.remoteStream = window.haPbxPhone.remote; return window.phone.recordRemote(ms); }, c.ms);
+      fs.writeFileSync(c.out, Buffer.from(b64, 'base64'));
+      return { file: c.out };
+    }
     case 'wait-text': await page.getByText(c.text).first().waitFor({ timeout: c.timeout || 10000 }); return {};
     case 'text': return { text: await page.locator(c.selector).innerText() };
     case 'visible': return { visible: await page.locator(c.selector).isVisible() };

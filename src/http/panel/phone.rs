@@ -1,0 +1,118 @@
+//! The Phone page's API (`/api/phone/...`), for a signed-in extension only:
+//! its contact list, and the call actions a browser cannot do itself over
+//! SIP (open the door, hand the ringing call to the agent, blind transfer).
+//! Each acts only on a call the session's own extension is a party of, and
+//! goes through the same `sip::control` commands as the HTTP API and MQTT.
+//! The door's digits never reach the browser: the server sends them.
+use super::super::api::{ApiError, Body, BodyShape};
+use super::sessions::Role;
+use super::Panel;
+use crate::config::ExtensionKind;
+use crate::sip::b2bua::registry::CallInfo;
+use crate::sip::control;
+use crate::sip::core::SipCoreRef;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+pub fn routes() -> Router<SipCoreRef> {
+    Router::new()
+        .route("/api/phone", get(contacts))
+        .route("/api/phone/door", post(open_door))
+        .route("/api/phone/agent", post(answer_with_agent))
+        .route("/api/phone/transfer", post(transfer))
+}
+
+type PhoneResult = Result<(StatusCode, Json<Value>), ApiError>;
+
+/// The session's extension; administrators and strangers have no phone.
+fn me(panel: &Panel, headers: &HeaderMap) -> Result<String, ApiError> {
+    match panel.role(headers) {
+        Some(Role::Extension(e)) => Ok(e),
+        Some(Role::Admin) => Err(ApiError::new(StatusCode::FORBIDDEN, "the phone is an extension's: sign in with an extension and its password")),
+        None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "not signed in")),
+    }
+}
+
+/// Whether `ext` is a doorbell with `door_open` digits (from the configuration).
+fn door_code(core: &SipCoreRef, ext: &str) -> Option<String> {
+    core.config.extension(ext).filter(|c| c.kind == ExtensionKind::Doorbell).and_then(|c| c.door_open.clone())
+}
+
+/// Extensions (with whether each is a doorbell that opens), groups and the agent.
+async fn contacts(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap) -> PhoneResult {
+    let me = me(&panel, &headers)?;
+    let mut rows = core.extension_rows();
+    rows.sort_by(|a, b| a.extension.cmp(&b.extension));
+    let extensions: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let doorbell = core.config.extension(&r.extension).is_some_and(|c| c.kind == ExtensionKind::Doorbell);
+            json!({"extension": r.extension, "name": r.name, "doorbell": doorbell, "door_open": door_code(&core, &r.extension).is_some(), "registered": !core.registered_contacts(&r.extension).is_empty()})
+        })
+        .collect();
+    let groups: Vec<Value> = core.config.groups.iter().map(|g| json!({"extension": g.extension, "name": g.name})).collect();
+    let name = rows.iter().find(|r| r.extension == me).and_then(|r| r.name.clone());
+    Ok((StatusCode::OK, Json(json!({"extension": me, "name": name, "extensions": extensions, "groups": groups, "agent": core.agent().map(|a| a.extension.clone())}))))
+}
+
+/// The other party of `call` when `me` is in it.
+fn other(call: &CallInfo, me: &str) -> Option<String> {
+    if call.caller == me {
+        Some(call.callee.clone())
+    } else if call.callee == me {
+        Some(call.caller.clone())
+    } else {
+        None
+    }
+}
+
+/// "Open door": the answered call of this extension with a doorbell that has
+/// `door_open` gets those digits (SIP INFO to the doorbell, as from Home Assistant).
+async fn open_door(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap) -> PhoneResult {
+    let me = me(&panel, &headers)?;
+    let found = control::calls_of(&core, &me).into_iter().filter(|c| c.answered).find_map(|c| {
+        let door = other(&c, &me)?;
+        door_code(&core, &door).map(|code| (c.call_id, door, code))
+    });
+    let Some((call_id, door, code)) = found else {
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("extension {me} is in no answered call with a doorbell that has door_open")));
+    };
+    control::send_dtmf(&core, &call_id, &door, &code)?;
+    tracing::info!(extension = %me, doorbell = %door, "panel phone: door opened");
+    Ok((StatusCode::ACCEPTED, Json(json!({"call_id": call_id, "doorbell": door}))))
+}
+
+/// "Answer with AI": the call ringing this extension goes to the agent.
+async fn answer_with_agent(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap) -> PhoneResult {
+    let me = me(&panel, &headers)?;
+    let Some(call) = control::calls_of(&core, &me).into_iter().find(|c| !c.answered && c.callee == me) else {
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("no call is ringing extension {me}")));
+    };
+    control::answer_with_agent(&core, &call.call_id)?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"call_id": call.call_id}))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferBody {
+    to: String,
+}
+impl BodyShape for TransferBody {
+    const SHAPE: &'static str = r#"{"to": EXT}"#;
+}
+
+/// "Transfer": this extension leaves its answered call; the other party is
+/// connected to `to`.
+async fn transfer(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap, Body(body): Body<TransferBody>) -> PhoneResult {
+    let me = me(&panel, &headers)?;
+    let Some(call) = control::calls_of(&core, &me).into_iter().find(|c| c.answered) else {
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("extension {me} is in no answered call")));
+    };
+    control::transfer(&core, &call.call_id, &me, &body.to)?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"call_id": call.call_id}))))
+}

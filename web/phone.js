@@ -1,0 +1,203 @@
+// ha-pbx panel: the Phone page. A JsSIP user agent over the PBX's own `/ws`
+// (relative URL, so it works behind a path prefix); the panel session's
+// cookie makes that socket this extension's, so no password is in the page.
+// Actions a browser cannot do over SIP (open the door, answer with AI,
+// transfer) go to /api/phone/..., which acts on this extension's own call.
+"use strict";
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const media = { audio: { echoCancellation: false, autoGainControl: false, noiseSuppression: false }, video: false };
+  const callOptions = { mediaConstraints: media, pcConfig: { iceServers: [] } };
+  const phone = { ua: null, session: null, contacts: null, me: null, remote: null, ring: null, other: null };
+  window.haPbxPhone = phone;
+
+  async function post(url, body) {
+    const r = await fetch(url, { method: "POST", credentials: "same-origin", headers: body ? { "Content-Type": "application/json" } : {}, body: body ? JSON.stringify(body) : undefined });
+    let data = null;
+    try { data = await r.json(); } catch (e) { data = null; }
+    if (!r.ok) throw new Error((data && data.error) || ("HTTP " + r.status));
+    return data;
+  }
+
+  function error(msg) { $("ph-error").textContent = msg || ""; $("ph-error").hidden = !msg; }
+  function state(label, on) { $("ph-state").textContent = label; $("ph-state").classList.toggle("on", !!on); }
+  function contact(ext) { return ((phone.contacts && phone.contacts.extensions) || []).find((c) => c.extension === ext) || null; }
+  function label(ext, display) {
+    const c = contact(ext);
+    const name = (c && c.name) || display || "";
+    return name ? name + " (" + ext + ")" : ext;
+  }
+
+  // Ring tone: 440+480 Hz, 2 s on, 4 s off (WebAudio), while a call rings.
+  function ringStart() {
+    ringStop();
+    let ctx;
+    try { ctx = new AudioContext(); } catch (e) { return; }
+    const gain = ctx.createGain();
+    gain.gain.value = 0;
+    gain.connect(ctx.destination);
+    for (const f of [440, 480]) { const o = ctx.createOscillator(); o.frequency.value = f; o.connect(gain); o.start(); }
+    const cycle = () => { const t = ctx.currentTime; gain.gain.setValueAtTime(0.1, t); gain.gain.setValueAtTime(0, t + 2); };
+    cycle();
+    phone.ring = { ctx, timer: setInterval(cycle, 6000) };
+  }
+  function ringStop() {
+    if (!phone.ring) return;
+    clearInterval(phone.ring.timer);
+    phone.ring.ctx.close().catch(() => {});
+    phone.ring = null;
+  }
+
+  function notify(text) {
+    if (!("Notification" in window) || Notification.permission !== "granted") return;
+    try { const n = new Notification("ha-pbx", { body: text, tag: "ha-pbx-call" }); phone.notification = n; } catch (e) { /* not allowed here */ }
+  }
+
+  // What the call card shows: ringing (incoming), calling (outgoing), talking.
+  function render(mode) {
+    const s = phone.session;
+    $("ph-call").hidden = !s;
+    if (!s) return;
+    const who = label(phone.other, phone.otherName);
+    const c = contact(phone.other);
+    $("ph-call-title").textContent = mode === "ringing" ? "Incoming call" : mode === "calling" ? "Calling" : "In call";
+    $("ph-call-who").textContent = who;
+    $("ph-answer").hidden = mode !== "ringing";
+    $("ph-agent").hidden = mode !== "ringing" || !phone.contacts || !phone.contacts.agent;
+    $("ph-door").hidden = mode !== "talking" || !(c && c.doorbell && c.door_open);
+    $("ph-hold").hidden = mode !== "talking";
+    $("ph-transfer-form").hidden = mode !== "talking";
+    phone.mode = mode;
+  }
+
+  function attachMedia(pc) {
+    pc.addEventListener("track", (e) => {
+      if (e.track.kind !== "audio") return;
+      phone.remote = e.streams[0] || new MediaStream([e.track]);
+      $("ph-remote").srcObject = phone.remote;
+    });
+  }
+
+  function watch(session, mode) {
+    phone.session = session;
+    session.on("peerconnection", (e) => attachMedia(e.peerconnection));
+    if (session.connection) attachMedia(session.connection);
+    session.on("accepted", () => { ringStop(); render("talking"); });
+    session.on("confirmed", () => { ringStop(); render("talking"); });
+    const end = (e) => {
+      ringStop();
+      if (phone.notification) { phone.notification.close(); phone.notification = null; }
+      if (phone.session === session) { phone.session = null; phone.remote = null; phone.mode = null; render(); }
+      if (e && e.cause && !["Terminated", "Canceled", "Bye", "Rejected"].includes(e.cause) && e.originator !== "local") error("Call ended: " + e.cause);
+    };
+    session.on("ended", end);
+    session.on("failed", end);
+    session.on("hold", () => { $("ph-hold").setAttribute("aria-pressed", "true"); });
+    session.on("unhold", () => { $("ph-hold").setAttribute("aria-pressed", "false"); });
+    render(mode);
+  }
+
+  function target(number) { return "sip:" + number + "@" + location.hostname; }
+
+  function dial(number) {
+    number = (number || "").trim();
+    if (!/^[0-9*#+]{1,32}$/.test(number)) return error("Enter a number: digits, * or #.");
+    if (!phone.ua || phone.session) return;
+    error("");
+    phone.other = number;
+    phone.otherName = null;
+    try { watch(phone.ua.call(target(number), callOptions), "calling"); } catch (e) { error(e.message); }
+  }
+
+  function keypad() {
+    const keys = $("ph-keys");
+    if (keys.children.length) return;
+    for (const k of ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"]) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = k;
+      b.className = "key";
+      b.addEventListener("click", () => {
+        // In a call the keypad sends DTMF (SIP INFO, as the SIP Core card does).
+        if (phone.session && phone.mode === "talking") phone.session.sendDTMF(k, { transportType: "INFO", duration: 160, interToneGap: 200 });
+        else $("ph-number").value += k;
+      });
+      keys.append(b);
+    }
+  }
+
+  function renderContacts() {
+    const list = $("ph-contacts");
+    list.replaceChildren();
+    const d = phone.contacts;
+    const entries = d.extensions.filter((e) => e.extension !== d.extension).map((e) => [e.extension, e.name, e.doorbell ? "doorbell" : e.registered ? "online" : "offline"]);
+    for (const g of d.groups) entries.push([g.extension, g.name, "group"]);
+    if (d.agent) entries.push([d.agent, "AI agent", "agent"]);
+    for (const [ext, name, kind] of entries) {
+      const li = document.createElement("li");
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "text contact";
+      b.textContent = (name ? name + " " : "") + ext;
+      b.setAttribute("aria-label", "Call " + (name ? name + " " : "") + ext);
+      b.addEventListener("click", () => dial(ext));
+      const tag = document.createElement("span");
+      tag.className = "badge" + (kind === "online" ? " on" : "");
+      tag.textContent = kind;
+      li.append(b, tag);
+      list.append(li);
+    }
+  }
+
+  phone.start = async function (me) {
+    if (phone.ua) return;
+    phone.me = me;
+    keypad();
+    try { phone.contacts = await (await fetch("api/phone", { credentials: "same-origin" })).json(); } catch (e) { phone.contacts = null; }
+    if (!phone.contacts || !phone.contacts.extensions) return error("Cannot read the contact list.");
+    renderContacts();
+    if (typeof JsSIP === "undefined") return error("The phone library did not load.");
+    const ws = new URL("ws", location.href);
+    ws.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+    // No password: this socket carries the session cookie, and the PBX
+    // treats it as this extension (and refuses any other on it).
+    phone.ua = new JsSIP.UA({ sockets: [new JsSIP.WebSocketInterface(ws.href)], uri: "sip:" + me.extension + "@" + location.hostname, register: true, register_expires: 300, user_agent: "ha-pbx panel (JsSIP 3.10.6)" });
+    phone.ua.on("registered", () => { state("Registered", true); error(""); });
+    phone.ua.on("unregistered", () => state("Not registered"));
+    phone.ua.on("registrationFailed", (e) => { state("Not registered"); error("Registration failed: " + e.cause); });
+    phone.ua.on("disconnected", () => state("Disconnected"));
+    phone.ua.on("newRTCSession", (e) => {
+      if (e.originator !== "remote") return;
+      if (phone.session) { e.session.terminate({ status_code: 486 }); return; }
+      phone.other = e.request.from.uri.user;
+      phone.otherName = e.request.from.display_name;
+      watch(e.session, "ringing");
+      ringStart();
+      notify("Call from " + label(phone.other, phone.otherName));
+    });
+    phone.ua.start();
+    if ("Notification" in window && Notification.permission === "default") Notification.requestPermission().catch(() => {});
+  };
+
+  phone.stop = function () {
+    ringStop();
+    if (phone.ua) { phone.ua.stop(); phone.ua = null; }
+    phone.session = null;
+    render();
+  };
+
+  $("ph-answer").addEventListener("click", () => { if (phone.session) { ringStop(); phone.session.answer(callOptions); } });
+  $("ph-hangup").addEventListener("click", () => { if (phone.session) phone.session.terminate(); });
+  $("ph-hold").addEventListener("click", () => {
+    const s = phone.session;
+    if (!s) return;
+    if (s.isOnHold().local) s.unhold(); else s.hold();
+  });
+  $("ph-door").addEventListener("click", async () => { try { await post("api/phone/door"); error(""); } catch (e) { error(e.message); } });
+  $("ph-agent").addEventListener("click", async () => { try { ringStop(); await post("api/phone/agent"); } catch (e) { error(e.message); } });
+  $("ph-transfer-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try { await post("api/phone/transfer", { to: $("ph-transfer").value.trim() }); error(""); } catch (e) { error(e.message); }
+  });
+  $("ph-dial-form").addEventListener("submit", (ev) => { ev.preventDefault(); dial($("ph-number").value); });
+})();
