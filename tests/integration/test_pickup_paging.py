@@ -20,13 +20,18 @@ from harness import rtp as rtp_tools
 from harness.ua import make_sdp, parse_sdp
 from harness.uaflows import health
 
-GROUPS = [{"extension": "600", "name": "House", "members": ["102", "103"], "strategy": "ringall", "ring_secs": 30},
-          {"extension": "601", "name": "Intercoms", "members": ["102", "103", "104"], "page": True, "ring_secs": 4}]
+GROUPS = [{"extension": "600", "name": "House", "members": ["102", "103"], "strategy": "ringall", "ring_secs": 30}]
+PAGE = {"extension": "601", "name": "Intercoms", "members": ["102", "103", "104"], "page": True, "ring_secs": 4}
 
 
 @pytest.fixture
 def fpbx(pbx_factory):
     return pbx_factory(overrides={"groups": GROUPS}).start()
+
+
+@pytest.fixture
+def ppbx(pbx_factory):
+    return pbx_factory(overrides={"groups": GROUPS + [PAGE]}).start()
 
 
 def _registered(*uas):
@@ -145,8 +150,8 @@ def test_intercom_code_sends_auto_answer_headers(fpbx, uas, rtp):
 
 
 @pytest.mark.timeout(90)
-def test_page_reaches_every_member_one_way(fpbx, baresip_factory, uas, rtp, signals):
-    pbx = fpbx
+def test_page_reaches_every_member_one_way(ppbx, baresip_factory, uas, rtp, signals):
+    pbx = ppbx
     dom = f"{pbx.host}:{pbx.sip_port}"
 
     def phone(ext, src, mode):
