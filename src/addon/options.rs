@@ -320,7 +320,7 @@ fn parse_groups(obj: &Map<String, Value>) -> Result<Vec<Value>> {
     let mut out = Vec::with_capacity(list.len());
     for (i, item) in list.iter().enumerate() {
         let Value::Object(g) = item else {
-            bail!("groups[{i}]: expected {{extension, name, members, strategy, ring_secs, fallback, everyone}}, found {}", kind(item));
+            bail!("groups[{i}]: expected {{extension, name, members, strategy, ring_secs, fallback, everyone, page}}, found {}", kind(item));
         };
         let mut g = g.clone();
         g.retain(|_, v| !v.is_null() && *v != Value::String(String::new()));

@@ -38,8 +38,10 @@ pub struct GroupConfig {
     /// gets 480 (486 when every member was busy).
     #[serde(default)]
     pub fallback: Option<String>,
-    /// Paging (intercoms answer by themselves): accepted, rung like ringall
-    /// for now.
+    /// Paging: every member's SIP devices are rung at once with the
+    /// auto-answer headers, and the caller's audio reaches each that
+    /// answered, one way (see `sip::b2bua::page`). `strategy` and
+    /// `fallback` do not apply; `ring_secs` is how long devices may take to answer.
     #[serde(default)]
     pub page: bool,
 }

@@ -4,6 +4,7 @@
 
 pub mod audio;
 pub mod call_media;
+pub mod page;
 pub mod dtmf;
 pub mod ports;
 pub mod relay;

@@ -5,7 +5,10 @@ in the same group, dials the pickup code and is connected to the door, tones
 both ways, and 102 gets CANCEL. Python UAs (harness/ua.py) check directed
 pickup from outside the group, the refusals (nothing ringing, not in the
 picker's groups, unknown target, no credentials) and the intercom's
-auto-answer headers on the wire."""
+auto-answer headers on the wire. Paging: a `page: true` group rings two
+baresip phones and two Python UAs (two devices of 104) at once; the caller's tone reaches every
+member that answered, nothing reaches the caller, a member that does not
+answer within ring_secs is cancelled, one hanging up leaves the others."""
 from __future__ import annotations
 
 import time
@@ -18,11 +21,17 @@ from harness.ua import make_sdp, parse_sdp
 from harness.uaflows import health
 
 GROUPS = [{"extension": "600", "name": "House", "members": ["102", "103"], "strategy": "ringall", "ring_secs": 30}]
+PAGE = {"extension": "601", "name": "Intercoms", "members": ["102", "103", "104"], "page": True, "ring_secs": 4}
 
 
 @pytest.fixture
 def fpbx(pbx_factory):
     return pbx_factory(overrides={"groups": GROUPS}).start()
+
+
+@pytest.fixture
+def ppbx(pbx_factory):
+    return pbx_factory(overrides={"groups": GROUPS + [PAGE]}).start()
 
 
 def _registered(*uas):
@@ -138,3 +147,71 @@ def test_intercom_code_sends_auto_answer_headers(fpbx, uas, rtp):
     assert plain is not None and plain.get("call-id") != inv.get("call-id"), f"{plain}"
     assert not plain.all("call-info") and not plain.all("alert-info"), f"{plain}"
     kitchen.respond(plain, 486, to_tag="b")
+
+
+@pytest.mark.timeout(90)
+def test_page_reaches_every_member_one_way(ppbx, baresip_factory, uas, rtp, signals):
+    pbx = ppbx
+    dom = f"{pbx.host}:{pbx.sip_port}"
+
+    def phone(ext, src, mode):
+        return baresip_factory(ext, user=ext, domain=dom, password=pbx.passwords[ext], source=signals[src],
+                               answermode=mode).start()
+    # baresip 1.0 has no header-driven auto-answer: the members answer every
+    # call; the headers are checked on the Python UAs.
+    door = phone("101", "tone440", "manual")
+    kitchen = phone("102", "tone1000", "auto")
+    garage = phone("103", "tone1000", "auto")
+    office, hall = uas(pbx, "104"), uas(pbx, "104", name="hall")  # two devices of 104
+    _registered(office, hall)
+    for p in (door, kitchen, garage):
+        p.wait_registered(15)
+    # A stranger cannot page.
+    intruder = uas(pbx, "104", password="wrong", name="intruder")
+    r = intruder.invite("601", make_sdp("127.0.0.1", rtp().port)).wait_final(5)
+    assert r is not None and r.status in (401, 403, 407), f"a wrong password got {r}"
+    time.sleep(0.5)  # a wrongly rung member would show it by now; not synchronisation
+    assert "CALL_INCOMING" not in kitchen.ctrl.event_types(), "an unauthenticated page rang a member"
+    # An offer the page cannot use: 488 (checked before any member is rung).
+    r = office.invite("601", b"v=0\r\nm=audio 0 RTP/AVP 0\r\n").wait_final(5)
+    assert r is not None and r.status == 488, f"an unusable offer got {r}"
+    door.dial(pbx.uri("601"))
+    inv = office.wait_request("INVITE", 5)
+    ring = hall.wait_request("INVITE", 5)
+    assert inv is not None and ring is not None, "the page did not reach the UAs"
+    call_info, alert_info = inv.all("call-info"), inv.all("alert-info")
+    print(f"Call-Info: {call_info}\nAlert-Info: {alert_info}\noffer:\n{inv.body.decode()}")
+    assert any(v.endswith(";answer-after=0") for v in call_info), call_info
+    assert any("info=alert-autoanswer" in v for v in alert_info), alert_info
+    office_rtp = rtp()
+    office_dialog = office.answer(inv, make_sdp("127.0.0.1", office_rtp.port, direction="recvonly"), to_tag="o")
+    hall.respond(ring, 180, to_tag="h")
+    door.wait_established(10)
+    kitchen.wait_established(10)
+    garage.wait_established(10)
+    # The office talks into the page: nobody may hear it.
+    office_rtp.start_sending(rtp_tools.tone_samples(1000, 3.0), parse_sdp(inv.body).addr)
+    assert office_rtp.wait_packets(100, 6), "the caller's audio did not reach the UA member"
+    heard_by_office = audio.analyze_tone_samples(office_rtp.decoded_float())
+    assert heard_by_office.ok(440, min_seconds=1.5), f"the office heard {heard_by_office}"
+    # Not answered within ring_secs: cancelled; the others stay.
+    cancel = hall.wait_request("CANCEL", 8)
+    assert cancel is not None, "the member that did not answer got no CANCEL"
+    hall.reject_cancelled(ring, cancel, to_tag="h")
+    office_dialog.bye()
+    procs.wait_until(lambda: health(pbx)["active_calls"] == 1, 5, what="the page to go on")
+    time.sleep(3)  # three more seconds of audio to analyse, not synchronisation
+    door.hangup()
+    door.wait_closed(10)
+    kitchen.wait_closed(10)
+    garage.wait_closed(10)
+    for member in (kitchen, garage):
+        heard = audio.analyze_tone(member.recordings()[-1])
+        print(f"{member.name} heard {heard}")
+        assert heard.ok(440, min_seconds=4), f"{member.name} heard {heard}"
+    assert door.rtp_sources() == [], f"the caller got media back from {door.rtp_sources()}"
+    for rec in door.recordings():
+        back = audio.analyze_tone(rec)
+        print(f"the caller's recording: {back}")
+        assert back.rms_dbfs < -50 or back.seconds < 0.5, f"the caller heard {back}"
+    procs.wait_until(lambda: health(pbx)["active_calls"] == 0, 5, what="the page to end")

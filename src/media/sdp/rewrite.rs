@@ -57,6 +57,17 @@ impl Sdp {
         }
     }
 
+    /// Stream `idx` (and the session) says only `dir`: every direction
+    /// attribute goes, and `a=<dir>` ends the stream's section.
+    pub fn set_direction(&mut self, idx: usize, dir: Direction) {
+        let is_dir = |l: &Line| l.kind == b'a' && matches!(l.value.as_str(), "sendrecv" | "sendonly" | "recvonly" | "inactive");
+        self.session.retain(|l| !is_dir(l));
+        if let Some(section) = self.media.get_mut(idx) {
+            section.retain(|l| !is_dir(l));
+            section.push(Line { kind: b'a', value: dir.attribute().into() });
+        }
+    }
+
     /// Replaces (or adds) o= so a leg sees one stable session from us
     /// whatever the other device sends. `version` must grow whenever the
     /// SDP sent to that leg changes; [`super::OriginKeeper`] does that.

@@ -55,7 +55,7 @@ impl Plan {
 
 /// The group's members by number: the listed ones, then (with `everyone`)
 /// every Home Assistant user's extension; never the caller itself.
-fn member_numbers(core: &SipCoreRef, plan: &Plan, caller: &str) -> Vec<String> {
+pub(super) fn member_numbers(core: &SipCoreRef, plan: &Plan, caller: &str) -> Vec<String> {
     let mut numbers: Vec<String> = plan.members.clone();
     if plan.everyone {
         let mut users: Vec<String> = core
@@ -77,7 +77,7 @@ fn member_numbers(core: &SipCoreRef, plan: &Plan, caller: &str) -> Vec<String> {
 
 /// A member's (or fallback's) devices; a group (as a fallback) has its
 /// members' devices.
-fn devices(core: &SipCoreRef, member: &str) -> Vec<Binding> {
+pub(super) fn devices(core: &SipCoreRef, member: &str) -> Vec<Binding> {
     if member == AGENT_MEMBER {
         return core.agent_binding().into_iter().collect();
     }

@@ -88,6 +88,10 @@ pub async fn handle_invite(core: SipCoreRef, mut tx: Transaction, source: Socket
             tracing::info!(%caller, callee = %dialled, "do not disturb: busy");
             return reply(&core, &mut tx, StatusCode::BusyHere).await;
         }
+        _ if core.config.group(&callee).is_some_and(|g| g.page) => {
+            let group = core.config.group(&callee).expect("checked").clone();
+            return super::page_call::run(core, tx, source, caller, group).await;
+        }
         _ if core.config.group(&callee).is_some() => {
             let plan = Plan::group(core.config.group(&callee).expect("checked"));
             return group_call::ring_plan(core, tx, source, caller, plan, agent_note).await;

@@ -15,6 +15,8 @@ pub mod group_setup;
 mod forks;
 pub mod handoff;
 pub mod originate;
+pub mod page;
+mod page_call;
 pub mod pickup;
 mod pickup_call;
 pub mod invite;
