@@ -85,7 +85,7 @@ fn answer(core: &SipCore, req: &Request, source: SocketAddr, transport: rsipstac
 }
 
 /// The request's fields; `Err` names the field that is missing or malformed.
-fn parse(req: &Request, owner: &str, package: Package, event: &str, source: SocketAddr, transport: rsipstack::sip::Transport) -> Result<Subscribe, String> {
+pub(crate) fn parse(req: &Request, owner: &str, package: Package, event: &str, source: SocketAddr, transport: rsipstack::sip::Transport) -> Result<Subscribe, String> {
     let target = req.uri.user().map(str::to_string).filter(|u| !u.is_empty()).ok_or("Request-URI has no user part (the watched extension)")?;
     let expires = match req.expires_header() {
         Some(e) => Some(e.value().trim().parse::<u32>().map_err(|_| format!("bad Expires `{}`", e.value()))?),
