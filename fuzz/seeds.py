@@ -130,3 +130,52 @@ options = {"extensions": [{"extension": "101", "password": "secret101", "name": 
 put("addon_options", json.dumps(options, indent=2))
 put("addon_options", '{"extensions": [], "sip_udp_port": 5070}')
 put("config_yaml", open(os.path.join(ROOT, "src/config/default.yaml")).read())
+
+# SUBSCRIBE (BLF and MWI) as phones send them.
+def subscribe(event, user="102", extra=""):
+    return crlf(f"""SUBSCRIBE sip:{user}@127.0.0.1 SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-s1;rport
+From: "Desk" <sip:101@127.0.0.1>;tag=f1
+To: <sip:{user}@127.0.0.1>
+Call-ID: sub-1@127.0.0.1
+CSeq: 1 SUBSCRIBE
+Contact: <sip:101@127.0.0.1:5070>
+Event: {event}
+Accept: application/dialog-info+xml
+Expires: 3600
+{extra}Content-Length: 0
+
+""")
+for ev in ["dialog", "message-summary", "dialog;id=7", "presence", "Dialog ; id = x y"]:
+    put("subscribe", subscribe(ev))
+put("subscribe", subscribe("dialog", "10&2<x>", "Record-Route: <sip:proxy.invalid;lr>\n"))
+put("subscribe", subscribe("message-summary", "101", "Expires: 0\n"))
+
+# The panel: Cookie headers, ?login= query strings, sign-in JSON.
+for s in ["ha_pbx_session=s3ss10n", "a=b; ha_pbx_session=s3ss10n; c=d", "ha_pbx_session=", "ha_pbx_session=x=y",
+          "login=Tok3nTok3n", "login=Tok3n%54ok3n&x=1", "login=", "login=%ff%fe",
+          '{"extension":"101","password":"secret101"}', '{"extension":"101","password":"x","role":"admin"}', '{"extension":1}']:
+    put("panel_sign_in", s)
+
+# A provider's messages: an INVITE with P-Asserted-Identity, a 423 with Min-Expires.
+put("trunk", crlf("""INVITE sip:+4930555100@192.0.2.5 SIP/2.0
+Via: SIP/2.0/UDP 192.0.2.30:5060;branch=z9hG4bK-t1
+From: "Anna" <sip:+4917012345@carrier.example>;tag=t1
+To: <sip:4930555@carrier.example>
+Call-ID: trunk-1@carrier.example
+CSeq: 1 INVITE
+P-Asserted-Identity: "Anna" <sip:+4917012345@carrier.example>, <tel:+4917012345>
+Contact: <sip:192.0.2.30:5060>
+Content-Length: 0
+
+"""))
+put("trunk", crlf("""SIP/2.0 423 Interval Too Brief
+Via: SIP/2.0/UDP 192.0.2.5:5060;branch=z9hG4bK-r1
+From: <sip:4930555@carrier.example>;tag=r1
+To: <sip:4930555@carrier.example>;tag=p1
+Call-ID: reg-1@192.0.2.5
+CSeq: 2 REGISTER
+Min-Expires: 600
+Content-Length: 0
+
+"""))

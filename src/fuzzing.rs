@@ -291,3 +291,108 @@ pub fn config_yaml(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let _ = crate::config::parse(text);
 }
+
+/// SUBSCRIBE handling (RFC 6665): the Event package, the fields the handler
+/// reads (Expires, Contact, Record-Route, the Event id), the subscription
+/// table, and the NOTIFY bodies (RFC 4235 dialog-info, RFC 3842 message
+/// summary) built from what was read. What the fuzzer wrote reaches the XML
+/// only escaped.
+pub fn subscribe(data: &[u8]) {
+    use crate::sip::subscriptions::blf::{Dialog, DialogState, Direction};
+    use crate::sip::subscriptions::bodies::{dialog_info, message_summary, Counts};
+    use crate::sip::subscriptions::table::{Limits, Package, Table};
+    use rsipstack::sip::HeadersExt;
+    let Ok(SipMessage::Request(req)) = SipMessage::try_from(data) else { return };
+    let event = req.headers.iter().find(|h| h.name().eq_ignore_ascii_case("Event")).map(|h| h.value().to_string()).unwrap_or_default();
+    let Some(package) = Package::parse(&event) else { return };
+    let source: SocketAddr = ([192, 0, 2, 8], 5060).into();
+    let Ok(sub) = crate::sip::subscriptions::handler::parse(&req, "101", package, &event, source, Transport::Udp) else { return };
+    let target = sub.target.clone();
+    let call_id = sub.call_id.clone();
+    let remote = req.from_header().ok().and_then(|f| f.uri().ok()).and_then(|u| u.user().map(str::to_string)).unwrap_or_default();
+    let limits = Limits { min_expires: 60, max_expires: 3600, default_expires: 600, max_per_extension: 4, max_total: 8 };
+    let mut table = Table::new(limits);
+    if table.subscribe(sub, "fuzz-tag".into(), 1_000).is_ok() {
+        let _ = table.changed(package, std::slice::from_ref(&target), 1_001);
+        let _ = table.expire(1_000_000);
+    }
+    let dialogs = [Dialog { call_id, state: DialogState::Early, direction: Direction::Recipient, remote: remote.clone() }];
+    let body = dialog_info(&target, "pbx.invalid", 1, &dialogs, &|_: &str| Some(remote.clone()));
+    // each element the body opens is one of ours: nothing unescaped got in
+    for tag in body.split('<').skip(1) {
+        let name = tag.trim_start_matches(['/', '?']).split([' ', '>', '/']).next().unwrap_or("");
+        assert!(
+            matches!(name, "xml" | "dialog-info" | "dialog" | "state" | "local" | "remote" | "identity" | "target"),
+            "unexpected element `{name}` in dialog-info:\n{body}"
+        );
+    }
+    let summary = message_summary(&target, "pbx.invalid", Counts { new: 1, old: 2 });
+    // three lines, whatever the watched extension was called
+    assert_eq!(summary.matches(['\r', '\n']).count(), 6, "{summary:?}");
+}
+
+/// The panel's sign-in inputs: the session cookie in a Cookie header, the
+/// one-time login token (`?login=`, then redeemed), the sign-in JSON.
+pub fn panel_sign_in(data: &[u8]) {
+    use crate::http::panel::sessions::{cookie_session, Sessions};
+    use crate::http::panel::{IndexQuery, SignIn};
+    let text = String::from_utf8_lossy(data);
+    let now = Instant::now();
+    let mut sessions = Sessions::new(Some("Tok3nTok3n".into()), Duration::from_secs(600), 4);
+    let id = sessions.open(crate::http::panel::sessions::Role::Admin, now, "s3ss10n".into());
+    if let Some(cookie) = cookie_session(&text) {
+        assert!(!cookie.is_empty());
+        assert_eq!(sessions.role(cookie, now).is_some(), cookie == id, "cookie `{cookie}`");
+    }
+    if let Ok(uri) = format!("/panel/?{text}").parse::<axum::http::Uri>()
+        && let Ok(q) = axum::extract::Query::<IndexQuery>::try_from_uri(&uri)
+        && let Some(token) = q.0.login
+    {
+        let opened = sessions.redeem_login(&token, now, "other".into());
+        assert_eq!(opened.is_some(), token == "Tok3nTok3n", "token `{token}`");
+        assert!(sessions.redeem_login("Tok3nTok3n", now, "again".into()).is_none() || opened.is_none(), "a login token works once");
+    }
+    if let Ok(form) = serde_json::from_slice::<SignIn>(data) {
+        let _ = (form.extension.len(), form.password.len());
+    }
+}
+
+/// What ha-pbx reads by hand from a provider's messages: the user of
+/// P-Asserted-Identity, the caller's number shown to the extension (never
+/// anything that could end a header), the dialled number and target of an
+/// inbound call, a REGISTER refusal's Min-Expires.
+pub fn trunk(data: &[u8]) {
+    use crate::config::trunks::{valid_user, TrunkConfig};
+    use rsipstack::sip::HeadersExt;
+    static TRUNK: std::sync::OnceLock<TrunkConfig> = std::sync::OnceLock::new();
+    let trunk = TRUNK.get_or_init(|| {
+        serde_norway::from_str("name: carrier\nserver: 192.0.2.30\ninbound: '101'\nusername: '4930555'\ndids: {'+4930555100': '102'}\n")
+            .expect("the fuzz target's trunk")
+    });
+    let Ok(msg) = SipMessage::try_from(data) else { return };
+    let (headers, from) = match &msg {
+        SipMessage::Request(r) => (&r.headers, r.from_header().ok()),
+        SipMessage::Response(r) => (&r.headers, r.from_header().ok()),
+    };
+    let asserted = headers.iter().find_map(|h| match h {
+        rsipstack::sip::Header::Other(n, v) if n.eq_ignore_ascii_case("P-Asserted-Identity") => crate::sip::trunk::inbound::uri_user(v),
+        _ => None,
+    });
+    let from_user = from.and_then(|f| f.uri().ok()).and_then(|u| u.user().map(str::to_string));
+    let caller = crate::trunk::routes::caller_number(from_user.as_deref(), asserted.as_deref());
+    assert!(caller == "anonymous" || valid_user(&caller), "caller `{caller}`");
+    match &msg {
+        SipMessage::Request(req) => {
+            let to_user = req.to_header().ok().and_then(|t| t.uri().ok()).and_then(|u| u.user().map(str::to_string));
+            if let Some(dest) = crate::trunk::routes::inbound(trunk, req.uri.user(), to_user.as_deref()) {
+                assert!(dest.target == "101" || dest.target == "102", "{}", dest.target);
+            }
+        }
+        SipMessage::Response(resp) => {
+            let _: Option<u32> = resp.headers.iter().find_map(|h| match h {
+                rsipstack::sip::Header::MinExpires(v) => v.value().trim().parse().ok(),
+                _ => None,
+            });
+        }
+    }
+}

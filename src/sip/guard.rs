@@ -18,9 +18,10 @@ use super::stateless;
 use super::wellformed::{check, Check};
 use rsipstack::sip::{Header, SipMessage, StatusCode, Transport};
 use rsipstack::transaction::endpoint::TransportEventInspector;
+use rsipstack::transport::stream::RawVerdict;
 use rsipstack::transport::{SipConnection, TransportEvent};
 use std::collections::HashSet;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -139,6 +140,32 @@ pub fn flood_admits(flood: &Mutex<FloodLimiter>, ip: IpAddr, is_request: bool, t
     }
 }
 
+/// The raw checks a UDP datagram gets before it is parsed
+/// (`stateless::datagram_refusal`: a Request-Line that is not `Method SP
+/// Request-URI SP SIP/2.0` exactly, a request rsipstack cannot parse), for
+/// a message framed on a TCP/TLS connection (rsipstack's stream codec, ha-pbx
+/// patch) or carried in a WebSocket frame ([`super::websocket`]), so every
+/// transport gives a malformed request the same answer. A refused request
+/// from a banned source, or over the flood limit, is dropped unanswered
+/// (what passes is counted later, parsed, by [`Guard`]).
+pub fn raw_verdict(data: &[u8], from: SocketAddr, bans: &Mutex<BanList>, flood: &Mutex<FloodLimiter>, transport: &str) -> RawVerdict {
+    // the size limit is the parsed message's (`check`), as for TCP before
+    let Some((status, reason)) = stateless::datagram_refusal(data, usize::MAX) else { return RawVerdict::Pass };
+    if bans.lock().map(|b| b.is_banned(from.ip(), Instant::now())).unwrap_or(false) || !flood_admits(flood, from.ip(), true, transport) {
+        return RawVerdict::Drop;
+    }
+    match stateless::reply_to_raw(data, status, reason, &new_tag()) {
+        Some(reply) => {
+            tracing::info!(%from, transport, "SIP message refused before parsing: {status} {reason}");
+            RawVerdict::Reply(reply)
+        }
+        None => {
+            tracing::info!(%from, transport, "SIP message dropped before parsing ({reason})");
+            RawVerdict::Drop
+        }
+    }
+}
+
 /// Whether the request's User-Agent contains one of `blocked` (lower case).
 fn blocked_user_agent(msg: &SipMessage, blocked: &[String]) -> Option<String> {
     let SipMessage::Request(req) = msg else { return None };
@@ -224,6 +251,62 @@ async fn send_refusal(conn: &SipConnection, to: &rsipstack::transport::SipAddr, 
 mod tests {
     use super::super::wellformed::tests::{msg, request};
     use super::*;
+
+    use crate::sip::auth::ban::BanPolicy;
+    use crate::sip::auth::flood::FloodPolicy;
+
+    fn limits() -> (Mutex<BanList>, Mutex<FloodLimiter>) {
+        let bans = BanList::new(BanPolicy { max_failures: 2, window: Duration::from_secs(60), ban_for: Duration::from_secs(60) });
+        let flood = FloodLimiter::new(FloodPolicy { rate: 100.0, burst: 100.0, ban_for: Duration::from_secs(60) }, Vec::new());
+        (Mutex::new(bans), Mutex::new(flood))
+    }
+
+    fn status_of(v: &RawVerdict) -> Option<String> {
+        match v {
+            RawVerdict::Reply(b) => Some(String::from_utf8_lossy(b).split("\r\n").next()?.to_string()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn malformed_request_lines_are_answered_before_parsing() {
+        let (bans, flood) = limits();
+        let from: SocketAddr = "10.0.0.9:5060".parse().unwrap();
+        let with_line = |line: &str| {
+            format!(
+                "{line}\r\nVia: SIP/2.0/TCP 10.0.0.9;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=a\r\nTo: <sip:b@h>\r\n\
+                 Call-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            )
+        };
+        let verdict = |line: &str| raw_verdict(with_line(line).as_bytes(), from, &bans, &flood, "tcp");
+        assert_eq!(verdict("OPTIONS sip:h SIP/2.0"), RawVerdict::Pass);
+        // SIP/1.0 parses; its 505 comes from `check`, after parsing
+        assert_eq!(verdict("OPTIONS sip:h SIP/1.0"), RawVerdict::Pass);
+        for bad in ["OPTIONS sip:h SIP/2.0x", "OPTIONS sip:a b@h SIP/2.0", "OPTIONS  sip:h SIP/2.0", "OPTIONS <sip:h> SIP/2.0", "OPTIONS\tsip:h SIP/2.0"] {
+            assert_eq!(status_of(&verdict(bad)).as_deref(), Some("SIP/2.0 400 Bad Request"), "{bad}");
+        }
+        assert_eq!(status_of(&verdict("OPT@ONS sip:h SIP/2.0")).as_deref(), Some("SIP/2.0 501 Not Implemented"));
+        // a response that does not parse is the codec's to drop
+        assert_eq!(verdict("SIP/2.0 2000 OK"), RawVerdict::Pass);
+        // an ACK is never answered
+        assert_eq!(verdict("ACK sip:a b@h SIP/2.0"), RawVerdict::Drop);
+    }
+
+    #[test]
+    fn banned_sources_get_no_answer_before_parsing() {
+        let (bans, flood) = limits();
+        let from: SocketAddr = "10.0.0.9:5060".parse().unwrap();
+        {
+            let mut b = bans.lock().unwrap();
+            let now = Instant::now();
+            for user in ["101", "102", "103", "104"] {
+                b.record_failure(from.ip(), user, now);
+            }
+            assert!(b.is_banned(from.ip(), now));
+        }
+        let bad = "OPTIONS sip:a b@h SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=a\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n";
+        assert_eq!(raw_verdict(bad.as_bytes(), from, &bans, &flood, "tcp"), RawVerdict::Drop);
+    }
 
     #[test]
     fn scanners_are_known_by_their_user_agent() {

@@ -47,6 +47,13 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
     let streams = Arc::new(StreamWatch::new(limits, stream_ports));
     let idle = Duration::from_secs(sec.idle_connection_secs);
     let front = Arc::new(super::front::Front::default());
+    // TCP and TLS messages get the raw checks UDP datagrams get (one stack per process)
+    let (raw_bans, raw_flood) = (bans.clone(), flood.clone());
+    if !rsipstack::transport::stream::set_raw_message_filter(Box::new(move |data, from| {
+        super::guard::raw_verdict(data, from, &raw_bans, &raw_flood, "stream")
+    })) {
+        tracing::debug!("raw SIP message filter was set already (a second SIP stack in this process)");
+    }
     // Call-IDs we make end in our own name, not the library's.
     let option = rsipstack::transaction::endpoint::EndpointOption {
         callid_suffix: Some(format!("ha-pbx.{}", config.sip.advertised_ip(&config.rtp))),

@@ -104,7 +104,8 @@ pub fn datagram_refusal(data: &[u8], limit: usize) -> Option<(u16, &'static str)
     // and a Request-URI is never in <> (RFC 4475 3.1.2.7; rsipstack strips them)
     let strict = parts.len() == 3
         && parts.iter().all(|p| !p.is_empty() && !p.contains(&b'\t'))
-        && !parts[1].starts_with(b"<");
+        && !parts[1].starts_with(b"<")
+        && escapes_ok(parts[1]);
     match rsipstack::sip::SipMessage::try_from(data) {
         Ok(_) if strict => None,
         Ok(_) => Some((400, "Bad Request")),
@@ -114,6 +115,12 @@ pub fn datagram_refusal(data: &[u8], limit: usize) -> Option<(u16, &'static str)
             Some(if known || method.is_empty() { (400, "Bad Request") } else { (501, "Not Implemented") })
         }
     }
+}
+
+/// Whether every `%` starts an escape of two hex digits (RFC 3261 25.1,
+/// `escaped`); rsipstack takes `sip:%zz@h` as it is.
+fn escapes_ok(uri: &[u8]) -> bool {
+    uri.iter().enumerate().filter(|&(_, &b)| b == b'%').all(|(i, _)| uri.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)))
 }
 
 fn has_tag(to: &str) -> bool {
@@ -192,6 +199,17 @@ mod tests {
         assert!(text.contains("To: <sip:102@h>;tag=zz\r\n"), "{text}");
         assert!(!has_tag("<sip:a@b;tag=x>"), "a tag inside the URI is not the To tag");
         assert!(has_tag("sip:a@b;tag=x"));
+    }
+
+    #[test]
+    fn a_request_uri_with_a_broken_escape_is_refused() {
+        let with_uri = |uri: &str| {
+            format!("OPTIONS {uri} SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=a\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+        };
+        assert_eq!(datagram_refusal(with_uri("sip:%61lice@h").as_bytes(), 8000), None);
+        for bad in ["sip:%zz@h", "sip:a%@h", "sip:a@h;x=%4"] {
+            assert_eq!(datagram_refusal(with_uri(bad).as_bytes(), 8000), Some((400, "Bad Request")), "{bad}");
+        }
     }
 
     #[test]

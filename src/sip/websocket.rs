@@ -8,6 +8,7 @@
 use super::core::SipCore;
 use rsipstack::sip::{SipMessage, Transport};
 use rsipstack::transport::channel::ChannelConnection;
+use rsipstack::transport::stream::RawVerdict;
 use rsipstack::transport::{SipAddr, SipConnection, TransportEvent};
 use std::net::SocketAddr;
 use tokio::sync::mpsc;
@@ -35,6 +36,10 @@ pub fn classify(data: &[u8]) -> Frame {
 /// One browser's socket, seen from the SIP core.
 pub struct WsSession {
     conn: SipConnection,
+    /// To answer a frame refused before parsing ([`super::guard::raw_verdict`]).
+    to_browser: mpsc::UnboundedSender<TransportEvent>,
+    bans: std::sync::Arc<std::sync::Mutex<super::auth::ban::BanList>>,
+    flood: std::sync::Arc<std::sync::Mutex<super::auth::flood::FloodLimiter>>,
     addr: SipAddr,
     remote: SocketAddr,
     to_core: mpsc::UnboundedSender<TransportEvent>,
@@ -50,16 +55,29 @@ impl WsSession {
         let (outgoing, from_core) = mpsc::unbounded_channel();
         let kind = if secure { Transport::Wss } else { Transport::Ws };
         let addr = SipAddr { r#type: Some(kind), addr: remote.into() };
-        let channel = ChannelConnection::create_connection(incoming, outgoing, addr.clone(), None)
+        let channel = ChannelConnection::create_connection(incoming, outgoing.clone(), addr.clone(), None)
             .await
             .map_err(|e| anyhow::anyhow!("websocket channel: {e}"))?;
         let conn = SipConnection::Channel(channel);
         core.endpoint.transport_layer.add_connection(conn.clone());
-        Ok(WsSession { conn, addr, remote, to_core, from_core })
+        Ok(WsSession { conn, to_browser: outgoing, bans: core.bans.clone(), flood: core.flood.clone(), addr, remote, to_core, from_core })
     }
 
     /// Hands one received frame to the core. Returns false once the core is gone.
     pub fn on_frame(&self, data: &[u8]) -> bool {
+        if !data.iter().all(u8::is_ascii_whitespace) {
+            match super::guard::raw_verdict(data, self.remote, &self.bans, &self.flood, "ws") {
+                RawVerdict::Pass => {}
+                RawVerdict::Drop => return true,
+                RawVerdict::Reply(bytes) => {
+                    // built by `stateless::reply_to_raw`, so it parses
+                    if let Ok(reply) = SipMessage::try_from(&bytes[..]) {
+                        let _ = self.to_browser.send(TransportEvent::Incoming(reply, self.conn.clone(), self.addr.clone()));
+                    }
+                    return true;
+                }
+            }
+        }
         match classify(data) {
             Frame::KeepAlive => true,
             Frame::Garbage(why) => {

@@ -168,3 +168,72 @@ def test_require_and_mangled_name_addrs_are_refused_on_every_transport(hpbx):
             r = c.request("INVITE", f"sip:101@{hpbx.host}:{hpbx.sip_port}", from_=f"<sip:probe@{hpbx.host}>", timeout=5.0)
             assert r is not None and r.status == 400, f"{transport}: INVITE without a From tag: {r and r.start!r}"
     _check_alive(hpbx, "Require and name-addr refusals")
+
+
+# Request-Lines that RFC 3261 25.1 makes malformed, with the answer every
+# transport must give (RFC 4475 3.1.2.x; the version: 8.2.2 / 21.5.7).
+BAD_REQUEST_LINES = [
+    ("OPTIONS {uri} SIP/1.0", 505),
+    ("OPTIONS {uri} SIP/2.0x", 400),
+    ("OPTIONS {uri} SIP/7.0", 505),
+    ("OPT@ONS {uri} SIP/2.0", None),  # a bad method token: 400 or 501, the same everywhere
+    ("OPTIONS sip:user name@127.0.0.1 SIP/2.0", 400),
+    ("OPTIONS  {uri} SIP/2.0", 400),
+    ("OPTIONS <{uri}> SIP/2.0", 400),
+    ("OPTIONS sip:%zz%@127.0.0.1 SIP/2.0", 400),  # an escape that is not one
+]
+
+
+def _raw_options(line: str, via: str, uri: str) -> bytes:
+    method = line.split(" ", 1)[0]
+    return (f"{line.format(uri=uri)}\r\nVia: SIP/2.0/{via};branch=z9hG4bK{siplib.rand_token(10)};rport\r\n"
+            f"Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag={siplib.rand_token(6)}\r\nTo: <sip:probe@127.0.0.1>\r\n"
+            f"Call-ID: {siplib.rand_token(12)}\r\nCSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+def test_malformed_request_lines_get_the_same_answer_on_every_transport(hpbx):
+    """The raw Request-Line checks UDP datagrams get (505 for another
+    version, 400 for spaces in the Request-URI or a Request-URI in <>, 400/501
+    for what does not parse) apply to TCP and WebSocket messages too, and the
+    connection stays usable: rsipstack closed a TCP connection on a message
+    it could not parse and answered lenient parses (extra spaces) with 200."""
+    from harness.wsclient import WsClient
+    uri = f"sip:{hpbx.host}:{hpbx.sip_port}"
+    answers: dict[str, dict[str, int | None]] = {}
+    with siplib.SipClient(hpbx.host, hpbx.sip_port, transport="udp") as udp, \
+            siplib.SipClient(hpbx.host, hpbx.sip_port, transport="tcp") as tcp:
+        ws = WsClient(hpbx.host, hpbx.http_port)
+        try:
+            assert ws.upgraded, ws.status_line
+            for line, _ in BAD_REQUEST_LINES:
+                got = {}
+                for name, client in (("udp", udp), ("tcp", tcp)):
+                    try:
+                        client.send_raw(_raw_options(line, f"{name.upper()} {client.local[0]}:{client.local[1]}", uri))
+                        r = client.recv_message(timeout=3.0)
+                    except OSError as e:  # the PBX closed the connection
+                        r = None
+                        got[name + " error"] = str(e)
+                    got[name] = r and r.status
+                ws.send_text(_raw_options(line, "WS h7x2.invalid", uri))
+                text = ws.recv_text(3.0)
+                r = siplib.parse_message(text.encode()) if text else None
+                got["ws"] = r and r.status
+                answers[line] = got
+            for line, expected in BAD_REQUEST_LINES:
+                got = answers[line]
+                want = expected if expected is not None else got["udp"]
+                assert want in (400, 501, 505), f"{line!r} over UDP got {got['udp']}"
+                assert got == {"udp": want, "tcp": want, "ws": want}, \
+                    f"{line!r}: {got} (every transport must answer {want})\n{answers}\n{hpbx.log_tail(30)}"
+            # the TCP connection and the WebSocket still carry requests
+            tcp.send_raw(_raw_options("OPTIONS {uri} SIP/2.0", f"TCP {tcp.local[0]}:{tcp.local[1]}", uri))
+            r = tcp.recv_message(timeout=3.0)
+            assert r is not None and r.status == 200, f"TCP connection after the bad lines: {r and r.start!r}"
+            ws.send_text(_raw_options("OPTIONS {uri} SIP/2.0", "WS h7x2.invalid", uri))
+            text = ws.recv_text(3.0)
+            r = siplib.parse_message(text.encode()) if text else None
+            assert r is not None and r.status == 200, f"WebSocket after the bad lines: {r and r.start!r}"
+        finally:
+            ws.close()
+    _check_alive(hpbx, "malformed Request-Lines")

@@ -104,8 +104,8 @@ pub fn layer(router: Router, core: SipCoreRef, panel: Arc<Panel>) -> Router {
 }
 
 #[derive(Deserialize)]
-struct IndexQuery {
-    login: Option<String>,
+pub(crate) struct IndexQuery {
+    pub(crate) login: Option<String>,
 }
 
 /// The page; with `?login=TOKEN` (the one-time link) an administrator
@@ -158,9 +158,9 @@ async fn whoami(panel: axum::Extension<Arc<Panel>>, State(core): State<SipCoreRe
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SignIn {
-    extension: String,
-    password: String,
+pub(crate) struct SignIn {
+    pub(crate) extension: String,
+    pub(crate) password: String,
 }
 
 /// Sign-in with an extension and its SIP password. Wrong ones count like

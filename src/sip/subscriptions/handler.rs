@@ -85,8 +85,12 @@ fn answer(core: &SipCore, req: &Request, source: SocketAddr, transport: rsipstac
 }
 
 /// The request's fields; `Err` names the field that is missing or malformed.
-fn parse(req: &Request, owner: &str, package: Package, event: &str, source: SocketAddr, transport: rsipstack::sip::Transport) -> Result<Subscribe, String> {
+pub(crate) fn parse(req: &Request, owner: &str, package: Package, event: &str, source: SocketAddr, transport: rsipstack::sip::Transport) -> Result<Subscribe, String> {
     let target = req.uri.user().map(str::to_string).filter(|u| !u.is_empty()).ok_or("Request-URI has no user part (the watched extension)")?;
+    // nothing that could break a NOTIFY body's line or a log line (fuzz: a CR got in)
+    if !target.chars().all(|c| c.is_ascii_graphic()) {
+        return Err("Request-URI user (the watched extension) has spaces or control characters".into());
+    }
     let expires = match req.expires_header() {
         Some(e) => Some(e.value().trim().parse::<u32>().map_err(|_| format!("bad Expires `{}`", e.value()))?),
         None => None,
@@ -138,4 +142,21 @@ fn parse(req: &Request, owner: &str, package: Package, event: &str, source: Sock
         local_uri,
         peer: Peer { remote_target: contact, route_set, destination: source.to_string(), transport: transport_name(transport).to_string() },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `subscribe` fuzz target: a Request-URI user with a CR
+    /// and NULs was taken as the watched extension and reached the
+    /// message-summary body.
+    #[test]
+    fn a_target_with_control_characters_is_refused() {
+        let data = include_bytes!("../../../fuzz/regressions/subscribe-control-chars-in-target");
+        let Ok(rsipstack::sip::SipMessage::Request(req)) = rsipstack::sip::SipMessage::try_from(&data[..]) else { panic!("the input parses") };
+        let source: SocketAddr = ([192, 0, 2, 8], 5060).into();
+        let err = parse(&req, "101", Package::MessageSummary, "message-summary", source, rsipstack::sip::Transport::Udp).unwrap_err();
+        assert!(err.contains("control characters"), "{err}");
+    }
 }

@@ -44,7 +44,7 @@ pub fn classify(core: &SipCore, req: &Request, source: SocketAddr) -> Option<Res
 }
 
 /// The user part of the first URI in a header value (`"Name" <sip:u@h>, ...`).
-fn uri_user(v: &str) -> Option<String> {
+pub(crate) fn uri_user(v: &str) -> Option<String> {
     let start = v.find("sip:").or_else(|| v.find("tel:"))?;
     let rest = &v[start + 4..];
     let end = rest.find(['@', '>', ';', ',']).unwrap_or(rest.len());

@@ -21,12 +21,46 @@ pub(super) const MAX_SIP_MESSAGE_SIZE: usize = 65535;
 const CL_FULL_NAME: &[u8] = b"content-length";
 const CL_SHORT_NAME: &[u8] = b"l";
 
-pub struct SipCodec {}
+pub struct SipCodec {
+    /// ha-pbx patch: the peer, for the raw message filter.
+    remote: Option<std::net::SocketAddr>,
+}
 
 impl SipCodec {
     pub fn new() -> Self {
-        Self {}
+        Self { remote: None }
     }
+
+    /// ha-pbx patch: a codec whose framed messages pass the raw message
+    /// filter ([`set_raw_message_filter`]) before they are parsed.
+    pub fn for_remote(remote: std::net::SocketAddr) -> Self {
+        Self { remote: Some(remote) }
+    }
+}
+
+/// ha-pbx patch: what the raw message filter says of one framed message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawVerdict {
+    /// Parse it and hand it up.
+    Pass,
+    /// Forget it; the connection stays open.
+    Drop,
+    /// Send these bytes back (a response); the message is not handed up.
+    Reply(Vec<u8>),
+}
+
+/// ha-pbx patch: judges a framed stream message, as bytes, from a peer.
+pub type RawMessageFilter = dyn Fn(&[u8], std::net::SocketAddr) -> RawVerdict + Send + Sync;
+
+static RAW_FILTER: std::sync::OnceLock<Box<RawMessageFilter>> = std::sync::OnceLock::new();
+
+/// ha-pbx patch: every SIP message framed on a TCP or TLS connection goes
+/// through `filter` before it is parsed (the checks the application makes on
+/// whole UDP datagrams). Once per process; false if one was set already.
+/// With a filter set, a framed message that does not parse is dropped and
+/// the connection stays open (upstream closes the connection).
+pub fn set_raw_message_filter(filter: Box<RawMessageFilter>) -> bool {
+    RAW_FILTER.set(filter).is_ok()
 }
 
 impl Default for SipCodec {
@@ -40,6 +74,10 @@ pub enum SipCodecType {
     Message(SipMessage),
     KeepaliveRequest,
     KeepaliveResponse,
+    /// ha-pbx patch: the raw message filter answered the message with these bytes.
+    Reply(Vec<u8>),
+    /// ha-pbx patch: the raw message filter dropped the message.
+    Dropped,
 }
 
 impl std::fmt::Display for SipCodecType {
@@ -48,6 +86,8 @@ impl std::fmt::Display for SipCodecType {
             SipCodecType::Message(msg) => write!(f, "{}", msg),
             SipCodecType::KeepaliveRequest => write!(f, "Keepalive Request"),
             SipCodecType::KeepaliveResponse => write!(f, "Keepalive Response"),
+            SipCodecType::Reply(_) => write!(f, "Refused by the raw message filter"),
+            SipCodecType::Dropped => write!(f, "Dropped by the raw message filter"),
         }
     }
 }
@@ -122,6 +162,22 @@ impl Decoder for SipCodec {
 
             if src.len() >= total_len {
                 let msg_data = src.split_to(total_len); // consume full message
+                // ha-pbx patch: the raw message filter, then a parse error
+                // drops the message instead of closing the connection.
+                if let (Some(filter), Some(remote)) = (RAW_FILTER.get(), self.remote) {
+                    match filter(&msg_data[..], remote) {
+                        RawVerdict::Pass => {}
+                        RawVerdict::Drop => return Ok(Some(SipCodecType::Dropped)),
+                        RawVerdict::Reply(bytes) => return Ok(Some(SipCodecType::Reply(bytes))),
+                    }
+                    return Ok(Some(match SipMessage::try_from(&msg_data[..]) {
+                        Ok(msg) => SipCodecType::Message(msg),
+                        Err(e) => {
+                            debug!(src = %remote, error = %e, "stream message does not parse, dropped");
+                            SipCodecType::Dropped
+                        }
+                    }));
+                }
                 let msg = SipMessage::try_from(&msg_data[..])?;
                 return Ok(Some(SipCodecType::Message(msg)));
             }
@@ -205,7 +261,11 @@ where
 
         let remote_addr = self.remote_addr.clone();
 
-        let mut codec = SipCodec::new();
+        // ha-pbx patch: the codec knows its peer, for the raw message filter
+        let mut codec = match remote_addr.get_socketaddr() {
+            Ok(remote) => SipCodec::for_remote(remote),
+            Err(_) => SipCodec::new(),
+        };
         let mut buffer = BytesMut::with_capacity(MAX_SIP_MESSAGE_SIZE);
         let mut read_buf = BytesMut::with_capacity(MAX_SIP_MESSAGE_SIZE);
         read_buf.resize(MAX_SIP_MESSAGE_SIZE, 0);
@@ -251,6 +311,10 @@ where
                                 self.send_raw(KEEPALIVE_RESPONSE).await?;
                             }
                             SipCodecType::KeepaliveResponse => {}
+                            SipCodecType::Reply(bytes) => {
+                                self.send_raw(&bytes).await?;
+                            }
+                            SipCodecType::Dropped => {}
                         }
                     }
                 }
