@@ -279,6 +279,16 @@ def baresip_factory(workdir, registry, dumper):
 
 
 @pytest.fixture
+def house_phone(baresip_factory, signals):
+    """A started baresip registered to `pbx` as extension `ext` (with its
+    password), playing signal `src`, answering in `mode` (`auto`/`manual`)."""
+    def make(pbx, ext: str, src: str, mode: str) -> Baresip:
+        return baresip_factory(ext, user=ext, domain=f"{pbx.host}:{pbx.sip_port}", password=pbx.passwords[ext],
+                               source=signals[src], answermode=mode).start()
+    return make
+
+
+@pytest.fixture
 def linphone_factory(workdir, registry, dumper):
     made: list[Linphone] = []
 

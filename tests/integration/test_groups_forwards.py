@@ -12,7 +12,7 @@ import pytest
 
 from harness import audio, procs
 from harness.ua import make_sdp
-from harness.uaflows import health
+from harness.uaflows import health, registered
 
 GROUPS = [
     {"extension": "600", "name": "House", "members": ["102", "103"], "strategy": "ringall", "ring_secs": 30},
@@ -27,20 +27,14 @@ def gpbx(pbx_factory):
     return pbx_factory(overrides={"groups": GROUPS}).start()
 
 
-def _registered(*uas):
-    for ua in uas:
-        r = ua.register()
-        assert r is not None and r.status == 200, f"{ua.name}: REGISTER answered {r}"
 
 
 @pytest.mark.timeout(90)
-def test_doorbell_rings_group_first_answer_wins_other_cancelled(gpbx, baresip_factory, signals):
+def test_doorbell_rings_group_first_answer_wins_other_cancelled(gpbx, house_phone):
     pbx = gpbx
-    dom = f"{pbx.host}:{pbx.sip_port}"
 
     def phone(ext, src, mode):
-        return baresip_factory(ext, user=ext, domain=dom, password=pbx.passwords[ext], source=signals[src],
-                               answermode=mode).start()
+        return house_phone(pbx, ext, src, mode)
     door = phone("101", "tone440", "auto")
     kitchen = phone("102", "tone1000", "manual")
     garage = phone("103", "tone1000", "manual")
@@ -69,7 +63,7 @@ def test_doorbell_rings_group_first_answer_wins_other_cancelled(gpbx, baresip_fa
 def test_hunt_rings_in_order_then_the_fallback(gpbx, uas, rtp):
     pbx = gpbx
     m1, m2, fb, caller = uas(pbx, "102"), uas(pbx, "103"), uas(pbx, "104"), uas(pbx, "101")
-    _registered(m1, m2, fb)
+    registered(m1, m2, fb)
     caller_rtp, fb_rtp = rtp(), rtp()
     out = caller.invite("602", make_sdp("127.0.0.1", caller_rtp.port))
     inv1 = m1.wait_request("INVITE", 5)
@@ -105,7 +99,7 @@ def test_hunt_passes_a_busy_member_at_once_and_all_busy_gives_486(pbx_factory, u
     groups[0].pop("fallback")
     pbx = pbx_factory(overrides={"groups": groups}).start()
     m1, m2, caller = uas(pbx, "102"), uas(pbx, "103"), uas(pbx, "101")
-    _registered(m1, m2)
+    registered(m1, m2)
     out = caller.invite("602", make_sdp("127.0.0.1", procs.free_port("media")))
     inv1 = m1.wait_request("INVITE", 5)
     assert inv1 is not None
@@ -123,7 +117,7 @@ def test_hunt_passes_a_busy_member_at_once_and_all_busy_gives_486(pbx_factory, u
 def test_group_without_fallback_gives_480_after_ring_secs(gpbx, uas):
     pbx = gpbx
     m1, m2, caller = uas(pbx, "102"), uas(pbx, "103"), uas(pbx, "101")
-    _registered(m1, m2)
+    registered(m1, m2)
     out = caller.invite("603", make_sdp("127.0.0.1", procs.free_port("media")))
     invs = [m.wait_request("INVITE", 5) for m in (m1, m2)]
     assert all(invs), "not every member rang"
@@ -173,7 +167,7 @@ def _answer_and_bye(ua, inv, out, rtp):
 def test_forward_on_no_answer_and_on_busy(fpbx, uas, rtp):
     pbx = fpbx
     kitchen, garage, office, caller = uas(pbx, "102"), uas(pbx, "103"), uas(pbx, "104"), uas(pbx, "101")
-    _registered(kitchen, garage, office)
+    registered(kitchen, garage, office)
     # No answer within 2 s: the office rings.
     out = caller.invite("102", make_sdp("127.0.0.1", rtp().port))
     inv = kitchen.wait_request("INVITE", 5)
@@ -201,7 +195,7 @@ def test_forward_on_no_answer_and_on_busy(fpbx, uas, rtp):
 def test_dnd_gives_486_and_always_forwards_to_a_group(fpbx, uas, rtp):
     pbx = fpbx
     bedroom, garage, office, caller = uas(pbx, "105"), uas(pbx, "103"), uas(pbx, "104"), uas(pbx, "101")
-    _registered(bedroom, garage, office)
+    registered(bedroom, garage, office)
     out = caller.invite("105", make_sdp("127.0.0.1", procs.free_port("media")))
     final = out.wait_final(5)
     assert final is not None and final.status == 486, f"caller's final with DND on: {final}"

@@ -18,7 +18,7 @@ import pytest
 from harness import audio, procs
 from harness import rtp as rtp_tools
 from harness.ua import make_sdp, parse_sdp
-from harness.uaflows import health
+from harness.uaflows import health, registered
 
 GROUPS = [{"extension": "600", "name": "House", "members": ["102", "103"], "strategy": "ringall", "ring_secs": 30}]
 PAGE = {"extension": "601", "name": "Intercoms", "members": ["102", "103", "104"], "page": True, "ring_secs": 4}
@@ -34,20 +34,14 @@ def ppbx(pbx_factory):
     return pbx_factory(overrides={"groups": GROUPS + [PAGE]}).start()
 
 
-def _registered(*uas):
-    for ua in uas:
-        r = ua.register()
-        assert r is not None and r.status == 200, f"{ua.name}: REGISTER answered {r}"
 
 
 @pytest.mark.timeout(90)
-def test_pickup_code_connects_a_group_member_to_the_ringing_door(fpbx, baresip_factory, signals):
+def test_pickup_code_connects_a_group_member_to_the_ringing_door(fpbx, house_phone):
     pbx = fpbx
-    dom = f"{pbx.host}:{pbx.sip_port}"
 
     def phone(ext, src, mode):
-        return baresip_factory(ext, user=ext, domain=dom, password=pbx.passwords[ext], source=signals[src],
-                               answermode=mode).start()
+        return house_phone(pbx, ext, src, mode)
     door = phone("101", "tone440", "auto")
     kitchen = phone("102", "tone440", "manual")
     garage = phone("103", "tone1000", "manual")
@@ -76,7 +70,7 @@ def test_pickup_code_connects_a_group_member_to_the_ringing_door(fpbx, baresip_f
 def test_directed_pickup_and_the_refusals(fpbx, uas, rtp):
     pbx = fpbx
     door, kitchen, garage, office = uas(pbx, "101"), uas(pbx, "102"), uas(pbx, "103"), uas(pbx, "104")
-    _registered(kitchen, garage, office)
+    registered(kitchen, garage, office)
     # Nothing ringing: a clear 480.
     r = garage.invite("*8", make_sdp("127.0.0.1", rtp().port)).wait_final(5)
     assert r is not None and (r.status, r.reason) == (480, "Nothing ringing in your groups"), f"{r}"
@@ -126,7 +120,7 @@ def test_directed_pickup_and_the_refusals(fpbx, uas, rtp):
 def test_intercom_code_sends_auto_answer_headers(fpbx, uas, rtp):
     pbx = fpbx
     door, kitchen = uas(pbx, "101"), uas(pbx, "102")
-    _registered(kitchen)
+    registered(kitchen)
     out = door.invite("*80102", make_sdp("127.0.0.1", rtp().port))
     inv = kitchen.wait_request("INVITE", 5)
     assert inv is not None, "the intercom call did not reach 102"
@@ -150,20 +144,18 @@ def test_intercom_code_sends_auto_answer_headers(fpbx, uas, rtp):
 
 
 @pytest.mark.timeout(90)
-def test_page_reaches_every_member_one_way(ppbx, baresip_factory, uas, rtp, signals):
+def test_page_reaches_every_member_one_way(ppbx, house_phone, uas, rtp):
     pbx = ppbx
-    dom = f"{pbx.host}:{pbx.sip_port}"
 
     def phone(ext, src, mode):
-        return baresip_factory(ext, user=ext, domain=dom, password=pbx.passwords[ext], source=signals[src],
-                               answermode=mode).start()
+        return house_phone(pbx, ext, src, mode)
     # baresip 1.0 has no header-driven auto-answer: the members answer every
     # call; the headers are checked on the Python UAs.
     door = phone("101", "tone440", "manual")
     kitchen = phone("102", "tone1000", "auto")
     garage = phone("103", "tone1000", "auto")
     office, hall = uas(pbx, "104"), uas(pbx, "104", name="hall")  # two devices of 104
-    _registered(office, hall)
+    registered(office, hall)
     for p in (door, kitchen, garage):
         p.wait_registered(15)
     # A stranger cannot page.

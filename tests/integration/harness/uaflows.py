@@ -162,3 +162,10 @@ def ua_factory(workdir, dumper):
             u.close()
 
     return make, close_all
+
+
+def registered(*uas) -> None:
+    """REGISTER each of the harness's Python UAs; each must get 200."""
+    for ua in uas:
+        r = ua.register()
+        assert r is not None and r.status == 200, f"{ua.name}: REGISTER answered {r}"
