@@ -35,8 +35,9 @@ pub enum Action {
     /// Nobody answered: refuse the caller with this status.
     RejectCaller(u16),
     ByeCaller,
-    /// The page is over; `answered`: someone listened.
-    Ended { answered: bool },
+    /// The page is over; `answered`: someone listened; `by_caller`: the
+    /// caller hung up (otherwise the last listener did, or nobody answered).
+    Ended { answered: bool, by_caller: bool },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +116,7 @@ impl PageMachine {
                     self.listeners[n] = Listener::Gone;
                 }
                 self.done = true;
-                out.push(Action::Ended { answered: self.caller_answered });
+                out.push(Action::Ended { answered: self.caller_answered, by_caller: true });
             }
         }
         out
@@ -127,7 +128,7 @@ impl PageMachine {
         }
         self.done = true;
         let first = if self.caller_answered { Action::ByeCaller } else { Action::RejectCaller(480) };
-        vec![first, Action::Ended { answered: self.caller_answered }]
+        vec![first, Action::Ended { answered: self.caller_answered, by_caller: false }]
     }
 }
 
@@ -152,7 +153,7 @@ mod tests {
         p.on(Input::Answered(0));
         p.on(Input::Answered(1));
         assert!(p.on(Input::HungUp(0)).is_empty());
-        assert_eq!(p.on(Input::HungUp(1)), vec![ByeCaller, Ended { answered: true }]);
+        assert_eq!(p.on(Input::HungUp(1)), vec![ByeCaller, Ended { answered: true, by_caller: false }]);
         assert!(p.is_done());
     }
 
@@ -161,7 +162,7 @@ mod tests {
         let mut p = PageMachine::new(3);
         p.on(Input::Answered(0));
         p.on(Input::Failed(2));
-        assert_eq!(p.on(Input::CallerHungUp), vec![Bye(0), Cancel(1), Ended { answered: true }]);
+        assert_eq!(p.on(Input::CallerHungUp), vec![Bye(0), Cancel(1), Ended { answered: true, by_caller: true }]);
         assert_eq!(p.on(Input::Answered(1)), vec![Bye(1)], "a late answer is hung up");
         assert!(p.on(Input::CallerHungUp).is_empty());
     }
@@ -170,10 +171,10 @@ mod tests {
     fn nobody_answering_refuses_the_caller_480() {
         let mut p = PageMachine::new(2);
         assert!(p.on(Input::Failed(0)).is_empty());
-        assert_eq!(p.on(Input::RingTimeout), vec![Cancel(1), RejectCaller(480), Ended { answered: false }]);
+        assert_eq!(p.on(Input::RingTimeout), vec![Cancel(1), RejectCaller(480), Ended { answered: false, by_caller: false }]);
         let mut q = PageMachine::new(2);
         q.on(Input::Failed(0));
-        assert_eq!(q.on(Input::Failed(1)), vec![RejectCaller(480), Ended { answered: false }]);
+        assert_eq!(q.on(Input::Failed(1)), vec![RejectCaller(480), Ended { answered: false, by_caller: false }]);
     }
 
     #[test]

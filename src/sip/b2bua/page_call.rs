@@ -247,11 +247,12 @@ impl Page {
                         let _ = d.bye().await;
                     });
                 }
-                Action::Ended { answered } => {
+                Action::Ended { answered, by_caller } => {
                     let (call_id, caller, callee) = (self.call_id.clone(), self.caller.clone(), self.callee.clone());
                     let event = if answered {
                         let since = self.answered_at.unwrap_or(self.started);
-                        PbxEvent::Ended { call_id, caller, callee, reason: EndReason::CallerHangup, answered, duration_ms: since.elapsed().as_millis() as u64 }
+                        let reason = if by_caller { EndReason::CallerHangup } else { EndReason::CalleeHangup };
+                        PbxEvent::Ended { call_id, caller, callee, reason, answered, duration_ms: since.elapsed().as_millis() as u64 }
                     } else {
                         PbxEvent::Missed { call_id, caller, callee }
                     };
