@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-fn origin() -> Value {
+pub(super) fn origin() -> Value {
     json!({"name": "ha-pbx", "sw": VERSION})
 }
 

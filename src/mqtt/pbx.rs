@@ -33,8 +33,9 @@ pub struct TrunkInfo {
     /// `registered`, `registering` or `failed`; `None`: an IP trunk (no REGISTER).
     pub registration: Option<String>,
     pub last_error: Option<String>,
-    /// `up`, `down` or `unknown`; `None`: no OPTIONS keep-alive.
-    pub reachable: Option<String>,
+    /// From the OPTIONS keep-alive (`Unknown` before its first answer);
+    /// `None`: no keep-alive.
+    pub reachable: Option<crate::trunk::Reach>,
     pub last_caller: Option<String>,
     /// The provider's address as last resolved.
     pub server: Option<String>,
@@ -122,13 +123,12 @@ impl PbxView for SipCoreRef {
             .iter()
             .map(|t| {
                 let s = states.get(&t.name).cloned().unwrap_or_default();
-                let reach = |r: crate::trunk::Reach| serde_json::to_value(r).ok().and_then(|v| v.as_str().map(str::to_string));
                 TrunkInfo {
                     name: t.name.clone(),
                     // a registering trunk before its first attempt is `registering`
                     registration: t.register.then(|| s.registration.as_ref().map_or("registering", |r| r.state).to_string()),
                     last_error: s.registration.and_then(|r| r.last_error),
-                    reachable: (t.keepalive_secs > 0).then(|| s.reachable.and_then(reach).unwrap_or_else(|| "unknown".into())),
+                    reachable: (t.keepalive_secs > 0).then(|| s.reachable.unwrap_or(crate::trunk::Reach::Unknown)),
                     last_caller: s.last_caller,
                     server: s.server.map(|a| a.to_string()),
                 }

@@ -89,7 +89,8 @@ fn removal(t: &Topics, id: &str) -> Vec<Msg> {
     vec![Msg::clear(t.discovery(&t.trunk_device_id(id))), Msg::clear(t.trunk_state(id))]
 }
 
-/// The trunk's retained state.
+/// The trunk's retained state (`reachable` as `/health` writes it:
+/// `up`, `down`, `unknown`).
 pub fn state(i: &TrunkInfo) -> Value {
     json!({
         "registration": i.registration,
@@ -131,7 +132,7 @@ pub fn config(t: &Topics, id: &str, i: &TrunkInfo) -> Value {
     }));
     json!({
         "dev": {"ids": [t.trunk_device_id(id)], "name": format!("Trunk {}", i.name), "mf": "ha-pbx", "mdl": "SIP trunk", "via_device": t.bridge_device_id()},
-        "o": {"name": "ha-pbx", "sw": env!("CARGO_PKG_VERSION")},
+        "o": super::discovery::origin(),
         "avty_t": t.status(),
         "qos": 1,
         "cmps": cmps,
@@ -147,7 +148,7 @@ mod tests {
     }
 
     fn registering(name: &str) -> TrunkInfo {
-        TrunkInfo { name: name.into(), registration: Some("registering".into()), reachable: Some("unknown".into()), ..Default::default() }
+        TrunkInfo { name: name.into(), registration: Some("registering".into()), reachable: Some(crate::trunk::Reach::Unknown), ..Default::default() }
     }
 
     fn topics_of(msgs: &[Msg]) -> Vec<String> {
