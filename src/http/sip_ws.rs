@@ -94,9 +94,6 @@ fn idle_verdict(since_any: Duration, since_sip: Duration, idle: Duration, bound:
 
 async fn serve(mut socket: WebSocket, core: SipCoreRef, remote: SocketAddr, secure: bool, permit: ConnPermit, session_ext: Option<String>) {
     let transport = if secure { rsipstack::sip::Transport::Wss } else { rsipstack::sip::Transport::Ws };
-    if let Some(ext) = &session_ext {
-        core.bind_flow(transport, remote, ext);
-    }
     let idle = Duration::from_secs(core.config.security.idle_connection_secs);
     let mut tick = tokio::time::interval((idle / 4).clamp(Duration::from_millis(500), Duration::from_secs(30)));
     tick.tick().await;
@@ -108,6 +105,10 @@ async fn serve(mut socket: WebSocket, core: SipCoreRef, remote: SocketAddr, secu
             return;
         }
     };
+    // Bound only once the session exists: every way out below unbinds it.
+    if let Some(ext) = &session_ext {
+        core.bind_flow(transport, remote, ext);
+    }
     tracing::info!(%remote, "SIP websocket connected");
     loop {
         tokio::select! {
