@@ -25,7 +25,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import audio, procs, wyoming  # noqa: E402
+from harness import audio, procs, static_build, wyoming  # noqa: E402
 from harness.baresip import Baresip  # noqa: E402
 from harness.browser import WEBRTC_DIR, BrowserPhone  # noqa: E402
 from harness.homeassistant import DOORBELL_RANG, HALLWAY_LIGHT, HomeAssistant  # noqa: E402
@@ -344,6 +344,30 @@ def browser_factory(workdir, registry, dumper):
     yield make
     for b in made:
         b.quit()
+
+
+# ------------------------------------------------------------------ the add-on's static builds
+# test_addon_static.py's two builds take ~17 CPU-minutes; the rest of the run
+# leaves CPU idle. Their tests run last, and the builds start with the first
+# test at idle priority (harness/static_build.py).
+_STATIC = {"static_binary": static_build.NATIVE, "aarch64_binary": static_build.AARCH64}
+
+
+def pytest_collection_modifyitems(session, config, items):
+    def static(item) -> bool:
+        return any(f in getattr(item, "fixturenames", ()) for f in _STATIC)
+    items[:] = [i for i in items if not static(i)] + [i for i in items if static(i)]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def static_builds(request, tmp_path_factory):
+    wanted = [t for f, t in _STATIC.items()
+              if any(f in getattr(i, "fixturenames", ()) for i in request.session.items)]
+    # a build needs x86_64 (the tests skip elsewhere) and another test to run beside
+    if not IN_NETNS and wanted and len(request.session.items) > 8 and os.uname().machine == "x86_64":
+        static_build.start(wanted, tmp_path_factory.mktemp("static-builds"))
+    yield
+    static_build.stop_all()
 
 
 # ------------------------------------------------------------------ servers shared by the session

@@ -10,7 +10,9 @@ on an amd64 builder), then run under qemu-aarch64 (user-mode emulation).
 Slow: the first run compiles every dependency for x86_64-unknown-linux-musl
 (about 5 minutes on 2 cores) and again for aarch64-unknown-linux-musl (29 minutes
 from an empty target directory and zig cache on 2 cores shared with other builds:
-16 CPU-minutes); later runs rebuild only ha-pbx. Needs musl-tools, ziglang in
+16 CPU-minutes); later runs rebuild only ha-pbx. In a whole run both builds start
+with the first test, in the background at idle priority, and these tests run last
+(harness/static_build.py, conftest.py). Needs musl-tools, ziglang in
 .venv-zig and qemu-user (scripts/install-test-deps.sh). Deselect with
 `-k "not static"`, or only the aarch64 part with `-k "not aarch64"`."""
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import procs, s6
+from harness import procs, s6, static_build
 from harness import sip as siplib
 from harness.addon import AddonPbx
 from harness.pbx import Pbx
@@ -37,56 +39,15 @@ from harness.supervisor import TOKEN, FakeSupervisor
 
 REPO = Path(__file__).resolve().parents[2]
 PROXY = "127.0.0.2"
-AARCH64 = "aarch64-unknown-linux-musl"
-ZIG_PYTHON = REPO / ".venv-zig" / "bin" / "python"
-
-
-def builder_stage_sources() -> list[str]:
-    """Paths the Dockerfile's builder stage COPYs from the build context."""
-    text = (REPO / "Dockerfile").read_text()
-    stage = re.split(r"^FROM\s", text, flags=re.M)[1]  # [0] preamble (ARG), [1] builder, [2] add-on
-    out = []
-    for line in stage.splitlines():
-        m = re.match(r"COPY\s+(?!--)(.+?)\s+\S+$", line)
-        if m:
-            out += m.group(1).split()
-    return out
-
-
-def docker_context(tmp_path_factory) -> Path:
-    """A copy of what the Dockerfile's builder stage gets from the build context."""
-    ctx = tmp_path_factory.mktemp("docker-context")
-    for src in builder_stage_sources():
-        s, d = REPO / src, ctx / src
-        d.parent.mkdir(parents=True, exist_ok=True)
-        if s.is_dir():
-            shutil.copytree(s, d)
-        else:
-            shutil.copy2(s, d)
-    return ctx
-
-
-def build_static(ctx: Path, *args: str, env_extra: dict | None = None, timeout: float = 1700) -> Path:
-    env = dict(os.environ)
-    # reuse the repository's compiled dependencies; only ha-pbx is rebuilt
-    env["CARGO_TARGET_DIR"] = str(REPO / "target")
-    env.update(env_extra or {})
-    t0 = time.monotonic()
-    r = subprocess.run(["bash", "scripts/build-static.sh", *args], cwd=ctx, env=env, capture_output=True,
-                       text=True, timeout=timeout)
-    took = time.monotonic() - t0
-    assert r.returncode == 0, f"build-static.sh {' '.join(args)} failed ({took:.0f} s):\n{r.stderr[-4000:]}"
-    binary = Path(r.stdout.strip().splitlines()[-1])
-    assert binary.is_file(), r.stdout
-    print(f"\nstatic build {' '.join(args) or '(native)'} from the Docker context: {took:.0f} s")
-    return binary
+AARCH64 = static_build.AARCH64
+ZIG_PYTHON = static_build.ZIG_PYTHON
 
 
 @pytest.fixture(scope="module")
 def static_binary(tmp_path_factory) -> Path:
     if platform.machine() != "x86_64":
         pytest.skip("the static build test targets x86_64")
-    return build_static(docker_context(tmp_path_factory))
+    return static_build.result(static_build.NATIVE, tmp_path_factory.mktemp("static"), timeout=1700)
 
 
 def qemu_aarch64() -> str | None:
@@ -103,8 +64,7 @@ def aarch64_binary(tmp_path_factory) -> Path:
     assert ZIG_PYTHON.is_file() and subprocess.run([str(ZIG_PYTHON), "-c", "import ziglang"]).returncode == 0, \
         f"no ziglang in {ZIG_PYTHON.parent.parent}: run scripts/install-test-deps.sh"
     assert qemu_aarch64(), "no qemu-aarch64 (Debian qemu-user): run scripts/install-test-deps.sh"
-    return build_static(docker_context(tmp_path_factory), AARCH64,
-                        env_extra={"ZIG": f"{ZIG_PYTHON} -m ziglang"}, timeout=3000)
+    return static_build.result(AARCH64, tmp_path_factory.mktemp("static"), timeout=3000)
 
 
 @pytest.mark.timeout(1800)
