@@ -412,12 +412,12 @@ impl Call {
                 Some(Input::CallerHangup)
             }
             DialogState::Updated(_, req, handle) => {
-                self.pass_request(self.caller_leg, req, handle).await;
+                self.pass_request(self.caller_leg, *req, handle).await;
                 None
             }
             DialogState::Info(_, req, handle) => {
                 self.publish_dtmf(&req, &self.caller_ext.clone());
-                self.pass_request(self.caller_leg, req, handle).await;
+                self.pass_request(self.caller_leg, *req, handle).await;
                 None
             }
             DialogState::Options(_, _, handle) => {
@@ -439,12 +439,12 @@ impl Call {
             DialogState::Terminated(_, TerminatedReason::UasBye | TerminatedReason::Timeout) if won => Some(Input::CalleeHangup),
             DialogState::Terminated(_, TerminatedReason::UacBye) if won && self.picked == Some(fork) => Some(Input::CalleeHangup),
             DialogState::Updated(_, req, handle) if won => {
-                self.pass_request(self.fork_leg(), req, handle).await;
+                self.pass_request(self.fork_leg(), *req, handle).await;
                 None
             }
             DialogState::Info(_, req, handle) if won => {
                 self.publish_dtmf(&req, &self.callee_ext.clone());
-                self.pass_request(self.fork_leg(), req, handle).await;
+                self.pass_request(self.fork_leg(), *req, handle).await;
                 None
             }
             DialogState::Updated(_, _, handle) | DialogState::Info(_, _, handle) | DialogState::Options(_, _, handle) => {

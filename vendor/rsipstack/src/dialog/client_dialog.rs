@@ -630,7 +630,7 @@ impl ClientInviteDialog {
         debug!(id = %self.id(), uri = %tx.original.uri, "received info");
         let (handle, rx) = TransactionHandle::new();
         self.inner
-            .transition(DialogState::Info(self.id(), tx.original.clone(), handle));
+            .transition(DialogState::Info(self.id(), tx.original.clone().into(), handle));
         let result = self.inner.process_transaction_handle(tx, rx).await;
         self.return_to_confirmed(tx);
         result
@@ -642,7 +642,7 @@ impl ClientInviteDialog {
     fn return_to_confirmed(&self, tx: &Transaction) {
         self.inner.transition(DialogState::Confirmed(
             self.id(),
-            tx.last_response.clone().unwrap_or_default(),
+            tx.last_response.clone().unwrap_or_default().into(),
         ));
     }
 
@@ -650,7 +650,7 @@ impl ClientInviteDialog {
         debug!(id = %self.id(), uri = %tx.original.uri, "received options");
         let (handle, rx) = TransactionHandle::new();
         self.inner
-            .transition(DialogState::Options(self.id(), tx.original.clone(), handle));
+            .transition(DialogState::Options(self.id(), tx.original.clone().into(), handle));
         self.inner.process_transaction_handle(tx, rx).await
     }
 
@@ -658,7 +658,7 @@ impl ClientInviteDialog {
         debug!(id = %self.id(), uri = %tx.original.uri, "received update");
         let (handle, rx) = TransactionHandle::new();
         self.inner
-            .transition(DialogState::Updated(self.id(), tx.original.clone(), handle));
+            .transition(DialogState::Updated(self.id(), tx.original.clone().into(), handle));
         let result = self.inner.process_transaction_handle(tx, rx).await;
         self.return_to_confirmed(tx);
         result
@@ -668,7 +668,7 @@ impl ClientInviteDialog {
         debug!(id = %self.id(), uri = %tx.original.uri, "received reinvite");
         let (handle, rx) = TransactionHandle::new();
         self.inner
-            .transition(DialogState::Updated(self.id(), tx.original.clone(), handle));
+            .transition(DialogState::Updated(self.id(), tx.original.clone().into(), handle));
 
         self.inner.process_transaction_handle(tx, rx).await?;
         let answered_2xx = tx
@@ -699,7 +699,7 @@ impl ClientInviteDialog {
         debug!(id = %self.id(), uri = %tx.original.uri, "received refer");
         let (handle, rx) = TransactionHandle::new();
         self.inner
-            .transition(DialogState::Refer(self.id(), tx.original.clone(), handle));
+            .transition(DialogState::Refer(self.id(), tx.original.clone().into(), handle));
 
         // RFC 3515: the REFER was answered (usually 202) and the dialog must
         // go back to Confirmed — the implicit subscription's NOTIFYs are
@@ -713,7 +713,7 @@ impl ClientInviteDialog {
         debug!(id = %self.id(), uri = %tx.original.uri, "received message");
         let (handle, rx) = TransactionHandle::new();
         self.inner
-            .transition(DialogState::Message(self.id(), tx.original.clone(), handle));
+            .transition(DialogState::Message(self.id(), tx.original.clone().into(), handle));
 
         let result = self.inner.process_transaction_handle(tx, rx).await;
         self.return_to_confirmed(tx);
@@ -724,7 +724,7 @@ impl ClientInviteDialog {
         debug!(id = %self.id(), uri = %tx.original.uri, "received notify");
         let (handle, rx) = TransactionHandle::new();
         self.inner
-            .transition(DialogState::Notify(self.id(), tx.original.clone(), handle));
+            .transition(DialogState::Notify(self.id(), tx.original.clone().into(), handle));
         let result = self.inner.process_transaction_handle(tx, rx).await;
         self.return_to_confirmed(tx);
         result
@@ -760,7 +760,7 @@ impl ClientInviteDialog {
                     if matches!(status.kind(), crate::sip::StatusCodeKind::Provisional) {
                         unified.send_deferred_cancel();
                         self.inner.handle_provisional_response(&resp).await?;
-                        self.inner.transition(DialogState::Early(self.id(), resp));
+                        self.inner.transition(DialogState::Early(self.id(), resp.into()));
                         unified.send_deferred_cancel();
                         continue;
                     }
@@ -839,7 +839,7 @@ impl ClientInviteDialog {
                                     crate::Error::Error("missing Contact header".to_string())
                                 })?;
                             *self.inner.remote_uri.lock() = contact_uri;
-                            let confirmed = DialogState::Confirmed(dialog_id.clone(), resp.clone());
+                            let confirmed = DialogState::Confirmed(dialog_id.clone(), resp.clone().into());
                             if self.inner.confirm_unless_cancelled(confirmed) {
                                 unified.bye_2xx_of_cancelled(resp);
                             }

@@ -118,7 +118,7 @@ impl InviteDialog {
         self.inner
             .tu_sender
             .send(TransactionEvent::respond(resp.clone()))?;
-        self.inner.transition(DialogState::Early(self.id(), resp));
+        self.inner.transition(DialogState::Early(self.id(), resp.into()));
         Ok(())
     }
 
@@ -134,7 +134,7 @@ impl InviteDialog {
         self.inner
             .tu_sender
             .send(TransactionEvent::respond(resp.clone()))?;
-        self.inner.transition(DialogState::WaitAck(self.id(), resp));
+        self.inner.transition(DialogState::WaitAck(self.id(), resp.into()));
         Ok(())
     }
 
@@ -364,7 +364,7 @@ impl InviteDialog {
                         // the transition for a cancel() racing this one.
                         self.send_deferred_cancel();
                         self.inner.handle_provisional_response(&resp).await?;
-                        self.inner.transition(DialogState::Early(self.id(), resp));
+                        self.inner.transition(DialogState::Early(self.id(), resp.into()));
                         self.send_deferred_cancel();
                         continue;
                     }
@@ -432,7 +432,7 @@ impl InviteDialog {
                         }
                         StatusCode::OK => {
                             self.update_remote_target_from_2xx(&resp)?;
-                            let confirmed = DialogState::Confirmed(dialog_id.clone(), resp.clone());
+                            let confirmed = DialogState::Confirmed(dialog_id.clone(), resp.clone().into());
                             if self.inner.confirm_unless_cancelled(confirmed) {
                                 self.bye_2xx_of_cancelled(resp);
                             }
@@ -905,7 +905,7 @@ impl InviteDialog {
         debug!(id = %self.id(), uri = %tx.original.uri, "received info");
         let (handle, rx) = TransactionHandle::new();
         self.inner
-            .transition(DialogState::Info(self.id(), tx.original.clone(), handle));
+            .transition(DialogState::Info(self.id(), tx.original.clone().into(), handle));
         let result = self.inner.process_transaction_handle(tx, rx).await;
         self.return_to_confirmed(tx);
         result
@@ -917,7 +917,7 @@ impl InviteDialog {
     fn return_to_confirmed(&self, tx: &Transaction) {
         self.inner.transition(DialogState::Confirmed(
             self.id(),
-            tx.last_response.clone().unwrap_or_default(),
+            tx.last_response.clone().unwrap_or_default().into(),
         ));
     }
 
@@ -951,7 +951,7 @@ impl InviteDialog {
         debug!(id = %self.id(), uri = %tx.original.uri, "received options");
         let (handle, rx) = TransactionHandle::new();
         self.inner
-            .transition(DialogState::Options(self.id(), tx.original.clone(), handle));
+            .transition(DialogState::Options(self.id(), tx.original.clone().into(), handle));
 
         self.inner.process_transaction_handle(tx, rx).await
     }
@@ -960,7 +960,7 @@ impl InviteDialog {
         debug!(id = %self.id(), uri = %tx.original.uri, "received update");
         let (handle, rx) = TransactionHandle::new();
         self.inner
-            .transition(DialogState::Updated(self.id(), tx.original.clone(), handle));
+            .transition(DialogState::Updated(self.id(), tx.original.clone().into(), handle));
 
         let result = self.inner.process_transaction_handle(tx, rx).await;
         self.return_to_confirmed(tx);
@@ -971,7 +971,7 @@ impl InviteDialog {
         debug!(id = %self.id(), uri = %tx.original.uri, "received refer");
         let (handle, rx) = TransactionHandle::new();
         self.inner
-            .transition(DialogState::Refer(self.id(), tx.original.clone(), handle));
+            .transition(DialogState::Refer(self.id(), tx.original.clone().into(), handle));
 
         // RFC 3515: the REFER was answered (usually 202) and the dialog must
         // go back to Confirmed — the implicit subscription's NOTIFYs are
@@ -985,7 +985,7 @@ impl InviteDialog {
         debug!(id = %self.id(), uri = %tx.original.uri, "received message");
         let (handle, rx) = TransactionHandle::new();
         self.inner
-            .transition(DialogState::Message(self.id(), tx.original.clone(), handle));
+            .transition(DialogState::Message(self.id(), tx.original.clone().into(), handle));
 
         let result = self.inner.process_transaction_handle(tx, rx).await;
         self.return_to_confirmed(tx);
@@ -996,7 +996,7 @@ impl InviteDialog {
         debug!(id = %self.id(), uri = %tx.original.uri, "received notify");
         let (handle, rx) = TransactionHandle::new();
         self.inner
-            .transition(DialogState::Notify(self.id(), tx.original.clone(), handle));
+            .transition(DialogState::Notify(self.id(), tx.original.clone().into(), handle));
 
         let result = self.inner.process_transaction_handle(tx, rx).await;
         self.return_to_confirmed(tx);
@@ -1007,7 +1007,7 @@ impl InviteDialog {
         debug!(id = %self.id(), "received re-invite {}", tx.original.uri);
         let (handle, rx) = TransactionHandle::new();
         self.inner
-            .transition(DialogState::Updated(self.id(), tx.original.clone(), handle));
+            .transition(DialogState::Updated(self.id(), tx.original.clone().into(), handle));
 
         self.inner.process_transaction_handle(tx, rx).await?;
         let answered_2xx = tx
@@ -1023,7 +1023,7 @@ impl InviteDialog {
                     self.inner.remote_ack.lock().replace(req);
                     self.inner.transition(DialogState::Confirmed(
                         self.id(),
-                        tx.last_response.clone().unwrap_or_default(),
+                        tx.last_response.clone().unwrap_or_default().into(),
                     ));
                     acked = true;
                     break;
@@ -1059,7 +1059,7 @@ impl InviteDialog {
                             self.inner.remote_ack.lock().replace(req);
                             self.inner.transition(DialogState::Confirmed(
                                 self.id(),
-                                tx.last_response.clone().unwrap_or_default(),
+                                tx.last_response.clone().unwrap_or_default().into(),
                             ));
                             break;
                         }

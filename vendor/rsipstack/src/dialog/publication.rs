@@ -123,7 +123,7 @@ impl ClientPublicationDialog {
             Method::Publish => {
                 let (handle, rx) = TransactionHandle::new();
                 self.inner
-                    .transition(DialogState::Publish(self.id(), tx.original.clone(), handle));
+                    .transition(DialogState::Publish(self.id(), tx.original.clone().into(), handle));
                 self.inner.process_transaction_handle(tx, rx).await
             }
             _ => Ok(()),
@@ -184,7 +184,7 @@ impl ServerPublicationDialog {
             .tu_sender
             .send(TransactionEvent::respond(resp.clone()))?;
         self.inner
-            .transition(DialogState::Confirmed(self.id(), resp));
+            .transition(DialogState::Confirmed(self.id(), resp.into()));
         Ok(())
     }
 
@@ -251,7 +251,7 @@ impl ServerPublicationDialog {
             Method::Publish => {
                 let (handle, rx) = TransactionHandle::new();
                 self.inner
-                    .transition(DialogState::Publish(self.id(), tx.original.clone(), handle));
+                    .transition(DialogState::Publish(self.id(), tx.original.clone().into(), handle));
                 self.inner.process_transaction_handle(tx, rx).await
             }
             _ => Ok(()),

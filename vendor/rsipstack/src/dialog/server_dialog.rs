@@ -148,7 +148,7 @@ impl ServerInviteDialog {
         self.inner
             .tu_sender
             .send(TransactionEvent::respond(resp.clone()))?;
-        self.inner.transition(DialogState::Early(self.id(), resp));
+        self.inner.transition(DialogState::Early(self.id(), resp.into()));
         Ok(())
     }
     /// Accept the incoming INVITE request
@@ -193,7 +193,7 @@ impl ServerInviteDialog {
             .tu_sender
             .send(TransactionEvent::respond(resp.clone()))?;
 
-        self.inner.transition(DialogState::WaitAck(self.id(), resp));
+        self.inner.transition(DialogState::WaitAck(self.id(), resp.into()));
         Ok(())
     }
 
@@ -749,7 +749,7 @@ impl ServerInviteDialog {
         debug!(id = %self.id(), uri = %tx.original.uri, "received info");
         let (handle, rx) = TransactionHandle::new();
         self.inner
-            .transition(DialogState::Info(self.id(), tx.original.clone(), handle));
+            .transition(DialogState::Info(self.id(), tx.original.clone().into(), handle));
         let result = self.inner.process_transaction_handle(tx, rx).await;
         self.return_to_confirmed(tx);
         result
@@ -761,7 +761,7 @@ impl ServerInviteDialog {
     fn return_to_confirmed(&self, tx: &Transaction) {
         self.inner.transition(DialogState::Confirmed(
             self.id(),
-            tx.last_response.clone().unwrap_or_default(),
+            tx.last_response.clone().unwrap_or_default().into(),
         ));
     }
 
@@ -795,7 +795,7 @@ impl ServerInviteDialog {
         debug!(id = %self.id(), uri = %tx.original.uri, "received options");
         let (handle, rx) = TransactionHandle::new();
         self.inner
-            .transition(DialogState::Options(self.id(), tx.original.clone(), handle));
+            .transition(DialogState::Options(self.id(), tx.original.clone().into(), handle));
 
         self.inner.process_transaction_handle(tx, rx).await
     }
@@ -804,7 +804,7 @@ impl ServerInviteDialog {
         debug!(id = %self.id(), uri = %tx.original.uri, "received update");
         let (handle, rx) = TransactionHandle::new();
         self.inner
-            .transition(DialogState::Updated(self.id(), tx.original.clone(), handle));
+            .transition(DialogState::Updated(self.id(), tx.original.clone().into(), handle));
 
         let result = self.inner.process_transaction_handle(tx, rx).await;
         self.return_to_confirmed(tx);
@@ -815,7 +815,7 @@ impl ServerInviteDialog {
         debug!(id = %self.id(), uri = %tx.original.uri, "received refer");
         let (handle, rx) = TransactionHandle::new();
         self.inner
-            .transition(DialogState::Refer(self.id(), tx.original.clone(), handle));
+            .transition(DialogState::Refer(self.id(), tx.original.clone().into(), handle));
 
         self.inner.process_transaction_handle(tx, rx).await
     }
@@ -824,7 +824,7 @@ impl ServerInviteDialog {
         debug!(id = %self.id(), uri = %tx.original.uri, "received message");
         let (handle, rx) = TransactionHandle::new();
         self.inner
-            .transition(DialogState::Message(self.id(), tx.original.clone(), handle));
+            .transition(DialogState::Message(self.id(), tx.original.clone().into(), handle));
 
         let result = self.inner.process_transaction_handle(tx, rx).await;
         self.return_to_confirmed(tx);
@@ -835,7 +835,7 @@ impl ServerInviteDialog {
         debug!(id = %self.id(), uri = %tx.original.uri, "received notify");
         let (handle, rx) = TransactionHandle::new();
         self.inner
-            .transition(DialogState::Notify(self.id(), tx.original.clone(), handle));
+            .transition(DialogState::Notify(self.id(), tx.original.clone().into(), handle));
 
         let result = self.inner.process_transaction_handle(tx, rx).await;
         self.return_to_confirmed(tx);
@@ -846,7 +846,7 @@ impl ServerInviteDialog {
         debug!(id = %self.id(), "received re-invite {}", tx.original.uri);
         let (handle, rx) = TransactionHandle::new();
         self.inner
-            .transition(DialogState::Updated(self.id(), tx.original.clone(), handle));
+            .transition(DialogState::Updated(self.id(), tx.original.clone().into(), handle));
 
         self.inner.process_transaction_handle(tx, rx).await?;
         let answered_2xx = tx
@@ -862,7 +862,7 @@ impl ServerInviteDialog {
                     self.inner.remote_ack.lock().replace(req);
                     self.inner.transition(DialogState::Confirmed(
                         self.id(),
-                        tx.last_response.clone().unwrap_or_default(),
+                        tx.last_response.clone().unwrap_or_default().into(),
                     ));
                     acked = true;
                     break;
@@ -898,7 +898,7 @@ impl ServerInviteDialog {
                             self.inner.remote_ack.lock().replace(req);
                             self.inner.transition(DialogState::Confirmed(
                                 self.id(),
-                                tx.last_response.clone().unwrap_or_default(),
+                                tx.last_response.clone().unwrap_or_default().into(),
                             ));
                             break;
                         }

@@ -83,20 +83,20 @@ impl ClientSubscriptionDialog {
             Method::Notify => {
                 let (handle, rx) = TransactionHandle::new();
                 self.inner
-                    .transition(DialogState::Notify(self.id(), tx.original.clone(), handle));
+                    .transition(DialogState::Notify(self.id(), tx.original.clone().into(), handle));
                 self.inner.process_transaction_handle(tx, rx).await
             }
             Method::Refer => {
                 let (handle, rx) = TransactionHandle::new();
                 self.inner
-                    .transition(DialogState::Refer(self.id(), tx.original.clone(), handle));
+                    .transition(DialogState::Refer(self.id(), tx.original.clone().into(), handle));
 
                 self.inner.process_transaction_handle(tx, rx).await
             }
             Method::Message => {
                 let (handle, rx) = TransactionHandle::new();
                 self.inner
-                    .transition(DialogState::Message(self.id(), tx.original.clone(), handle));
+                    .transition(DialogState::Message(self.id(), tx.original.clone().into(), handle));
 
                 self.inner.process_transaction_handle(tx, rx).await
             }
@@ -135,7 +135,7 @@ impl ServerSubscriptionDialog {
             .tu_sender
             .send(TransactionEvent::respond(resp.clone()))?;
         self.inner
-            .transition(DialogState::Confirmed(self.id(), resp));
+            .transition(DialogState::Confirmed(self.id(), resp.into()));
         Ok(())
     }
 
@@ -207,19 +207,19 @@ impl ServerSubscriptionDialog {
             Method::Subscribe => {
                 let (handle, rx) = TransactionHandle::new();
                 self.inner
-                    .transition(DialogState::Updated(self.id(), tx.original.clone(), handle));
+                    .transition(DialogState::Updated(self.id(), tx.original.clone().into(), handle));
                 self.inner.process_transaction_handle(tx, rx).await
             }
             Method::Refer => {
                 let (handle, rx) = TransactionHandle::new();
                 self.inner
-                    .transition(DialogState::Refer(self.id(), tx.original.clone(), handle));
+                    .transition(DialogState::Refer(self.id(), tx.original.clone().into(), handle));
                 self.inner.process_transaction_handle(tx, rx).await
             }
             Method::Message => {
                 let (handle, rx) = TransactionHandle::new();
                 self.inner
-                    .transition(DialogState::Message(self.id(), tx.original.clone(), handle));
+                    .transition(DialogState::Message(self.id(), tx.original.clone().into(), handle));
                 self.inner.process_transaction_handle(tx, rx).await
             }
             _ => Ok(()),
