@@ -90,6 +90,7 @@ const KNOWN: &[&str] = &[
     "pickup_code",
     "directed_pickup_code",
     "intercom_code",
+    "messages_code",
 ];
 
 /// Parse and validate the text of options.json. Returns the options and the
@@ -152,7 +153,7 @@ pub fn parse(text: &str) -> Result<(AddonOptions, Vec<String>)> {
     let agent = super::agent_options::parse(&obj)?;
     let (trunks, outbound_routes) = super::trunk_options::parse(&obj)?;
     let mut feature_codes = serde_json::Map::new();
-    for (option, key) in [("pickup_code", "pickup"), ("directed_pickup_code", "directed_pickup"), ("intercom_code", "intercom")] {
+    for (option, key) in [("pickup_code", "pickup"), ("directed_pickup_code", "directed_pickup"), ("intercom_code", "intercom"), ("messages_code", "messages")] {
         if let Some(code) = opt_str(&obj, option)? {
             feature_codes.insert(key.into(), Value::String(code));
         }

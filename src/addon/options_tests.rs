@@ -419,7 +419,7 @@ fn feature_codes_reach_the_config_and_a_clash_is_named() {
     assert!(unknown.is_empty());
     let data = PathBuf::from("/data");
     let c = to_config(&o, &env(&data)).unwrap();
-    let want = crate::config::FeatureCodes { pickup: "#8".into(), directed_pickup: "**".into(), intercom: "*7".into() };
+    let want = crate::config::FeatureCodes { pickup: "#8".into(), directed_pickup: "**".into(), intercom: "*7".into(), messages: "*97".into() };
     assert_eq!(c.feature_codes, want);
     let (o, _) = parse(&with(r#"{"extensions": [{"extension": "*71", "password": "secret101"}], "intercom_code": "*7"}"#)).unwrap();
     let e = format!("{:#}", to_config(&o, &env(&data)).unwrap_err());

@@ -1,6 +1,6 @@
 //! Feature codes: numbers an extension dials to use a PBX feature instead of
-//! calling someone. `pickup` is dialled as it is; `directed_pickup` and
-//! `intercom` are prefixes followed by an extension's number.
+//! calling someone. `pickup` and `messages` are dialled as they are;
+//! `directed_pickup` and `intercom` are prefixes followed by an extension's number.
 use anyhow::{bail, Result};
 use serde::Deserialize;
 
@@ -13,11 +13,13 @@ pub struct FeatureCodes {
     pub directed_pickup: String,
     /// Prefix: `*80102` calls 102 and asks its phone to answer by itself.
     pub intercom: String,
+    /// The agent reads the caller's new messages out and marks them read.
+    pub messages: String,
 }
 
 impl Default for FeatureCodes {
     fn default() -> Self {
-        FeatureCodes { pickup: "*8".into(), directed_pickup: "**".into(), intercom: "*80".into() }
+        FeatureCodes { pickup: "*8".into(), directed_pickup: "**".into(), intercom: "*80".into(), messages: "*97".into() }
     }
 }
 
@@ -27,6 +29,7 @@ pub enum Feature {
     Pickup,
     DirectedPickup(String),
     Intercom(String),
+    Messages,
 }
 
 impl FeatureCodes {
@@ -35,6 +38,9 @@ impl FeatureCodes {
     pub fn recognise(&self, dialled: &str) -> Option<Feature> {
         if dialled == self.pickup {
             return Some(Feature::Pickup);
+        }
+        if dialled == self.messages {
+            return Some(Feature::Messages);
         }
         let mut prefixes = [(&self.intercom, 0u8), (&self.directed_pickup, 1u8)];
         prefixes.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
@@ -47,8 +53,8 @@ impl FeatureCodes {
         None
     }
 
-    fn named(&self) -> [(&'static str, &str); 3] {
-        [("pickup", &self.pickup), ("directed_pickup", &self.directed_pickup), ("intercom", &self.intercom)]
+    fn named(&self) -> [(&'static str, &str); 4] {
+        [("pickup", &self.pickup), ("messages", &self.messages), ("directed_pickup", &self.directed_pickup), ("intercom", &self.intercom)]
     }
 
     /// Each code is 1-16 of 0-9 * #, no two are equal, and no extension or
@@ -62,7 +68,7 @@ impl FeatureCodes {
             if let Some((other, _)) = named[..i].iter().find(|(_, c)| c == code) {
                 bail!("feature_codes.{key}: `{code}` is also feature_codes.{other}");
             }
-            let prefix = *key != "pickup";
+            let prefix = !matches!(*key, "pickup" | "messages");
             for n in numbers.clone() {
                 if n == *code || (prefix && n.starts_with(*code)) {
                     bail!("feature_codes.{key}: `{code}` clashes with the extension or group number `{n}`");
@@ -87,11 +93,13 @@ mod tests {
         assert_eq!(f.recognise("**"), None);
         assert_eq!(f.recognise("102"), None);
         assert_eq!(f.recognise("*9"), None);
+        assert_eq!(f.recognise("*97"), Some(Feature::Messages));
+        assert_eq!(f.recognise("*971"), None, "the messages code is dialled as it is");
     }
 
     #[test]
     fn a_longer_directed_prefix_wins_over_a_shorter_intercom() {
-        let f = FeatureCodes { pickup: "#1".into(), directed_pickup: "*55".into(), intercom: "*5".into() };
+        let f = FeatureCodes { pickup: "#1".into(), directed_pickup: "*55".into(), intercom: "*5".into(), messages: "#2".into() };
         assert_eq!(f.recognise("*55102"), Some(Feature::DirectedPickup("102".into())));
         assert_eq!(f.recognise("*5102"), Some(Feature::Intercom("102".into())));
     }
@@ -108,6 +116,10 @@ mod tests {
         assert!(e.starts_with("feature_codes.intercom:"), "{e}");
         let e = FeatureCodes { intercom: "**".into(), ..ok.clone() }.validate(std::iter::empty()).unwrap_err().to_string();
         assert!(e.contains("is also feature_codes.directed_pickup"), "{e}");
+        let e = FeatureCodes { messages: "*8".into(), ..ok.clone() }.validate(std::iter::empty()).unwrap_err().to_string();
+        assert!(e.contains("feature_codes.messages: `*8` is also feature_codes.pickup"), "{e}");
+        let e = FeatureCodes { messages: "600".into(), ..ok.clone() }.validate(["600"].into_iter()).unwrap_err().to_string();
+        assert!(e.starts_with("feature_codes.messages: `600` clashes"), "{e}");
         let e = FeatureCodes { pickup: String::new(), ..ok }.validate(std::iter::empty()).unwrap_err().to_string();
         assert!(e.starts_with("feature_codes.pickup:"), "{e}");
     }

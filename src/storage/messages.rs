@@ -55,6 +55,27 @@ impl Store {
         Ok(row.map(|r| r.0))
     }
 
+    /// The new (unread) messages for any of `mailboxes`, oldest first, at
+    /// most `limit`; and how many new ones there are in all.
+    pub async fn new_messages(&self, mailboxes: &[String], limit: usize) -> anyhow::Result<(Vec<MessageRecord>, usize)> {
+        let mut all: Vec<MessageRecord> = Vec::new();
+        for m in mailboxes {
+            let rows: Vec<MessageRecord> = sqlx::query_as(
+                "SELECT id, call_id, caller, callee, transcript, created_at AS at, read_at FROM messages \
+                 WHERE callee = ? AND read_at IS NULL ORDER BY created_at, id",
+            )
+            .bind(m)
+            .fetch_all(&self.pool)
+            .await?;
+            all.extend(rows);
+        }
+        all.sort_by_key(|m| (m.at, m.id));
+        all.dedup_by_key(|m| m.id);
+        let total = all.len();
+        all.truncate(limit);
+        Ok((all, total))
+    }
+
     /// Newest first.
     pub async fn messages(&self, limit: i64) -> anyhow::Result<Vec<MessageRecord>> {
         Ok(sqlx::query_as("SELECT id, call_id, caller, callee, transcript, created_at AS at, read_at FROM messages ORDER BY created_at DESC, id DESC LIMIT ?")
@@ -97,5 +118,9 @@ mod tests {
         assert_eq!(store.message_counts(&["102".into()]).await.unwrap(), (1, 1));
         assert_eq!(store.messages(10).await.unwrap().into_iter().find(|m| m.id == first.id).unwrap().read_at, Some(9));
         assert_eq!(store.mark_message_read(999, 9).await.unwrap(), None);
+        let (new, total) = store.new_messages(&["600".into(), "102".into()], 1).await.unwrap();
+        assert_eq!((new.iter().map(|m| m.call_id.as_str()).collect::<Vec<_>>(), total), (vec!["c2"], 2), "oldest new first, capped");
+        let (new, _) = store.new_messages(&["600".into(), "102".into()], 10).await.unwrap();
+        assert_eq!(new.iter().map(|m| m.call_id.as_str()).collect::<Vec<_>>(), vec!["c2", "c3"]);
     }
 }

@@ -401,6 +401,30 @@ def test_handoff_takes_a_message(anna_on, pbx_factory, voice, llm, baresip_facto
     msg = rec.wait_for(lambda m: "parcel" in m.payload.lower(), timeout=10,
                        what=f"message event with the transcript over MQTT ({agent.MQTT_FILTER})")
     print(f"MQTT: {msg.topic} {msg.payload[:300]}")
+    if anna_on is None:
+        _anna_hears_her_message_with_the_messages_code(pbx, baresip_factory, workdir, whisper, found)
+
+
+def _anna_hears_her_message_with_the_messages_code(pbx, baresip_factory, workdir, whisper, found):
+    """Anna comes online and dials the messages code (*97): the agent reads her
+    new message out (who called, what they said) and hangs up by itself; the
+    message is then marked read (which turns her MWI lamp off)."""
+    assert found.get("read_at") is None, found
+    quiet = speech.silence(workdir / "anna-quiet.wav", 120)
+    anna = agent.caller(baresip_factory, pbx, quiet, ext="100")
+    t0 = agent.dial(anna, pbx, target="*97", timeout=20)
+    closed = anna.ctrl.wait_event("CALL_CLOSED", 60)  # the agent hangs up once it has read out
+    print(f"messages call lasted {time.monotonic() - t0:.1f}s; closed: {closed.get('param')!r}")
+    time.sleep(0.5)  # sndfile closes the WAV
+    heard = transcript(whisper, anna)
+    print(f"Anna heard: {heard!r}")
+    assert "message" in heard and "parcel" in heard, heard
+
+    def read():
+        m = next((m for m in agent.messages(pbx) if m.get("id") == found.get("id")), None)
+        return m if m and m.get("read_at") else None
+
+    procs.wait_until(read, 10, interval=0.3, what="the message marked read after the messages call")
 
 
 # ------------------------------------------------------------------ Answer with AI, Announce

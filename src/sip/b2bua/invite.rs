@@ -66,6 +66,7 @@ pub async fn handle_invite(core: SipCoreRef, mut tx: Transaction, source: Socket
         Some(Feature::Pickup) => return pickup_call::handle(core, tx, source, caller, None).await,
         Some(Feature::DirectedPickup(t)) => return pickup_call::handle(core, tx, source, caller, Some(t)).await,
         Some(Feature::Intercom(ext)) => return intercom(core, tx, source, caller, ext).await,
+        Some(Feature::Messages) => return super::messages_call::handle(core, tx, source, caller).await,
         None => {}
     }
     // Do not disturb and forwards first (the config's, or as Home Assistant set them); then a group, or the extension.

@@ -21,4 +21,5 @@ pub mod pickup;
 mod pickup_call;
 pub mod invite;
 pub mod machine;
+mod messages_call;
 pub mod registry;

@@ -119,7 +119,7 @@ fn send_dialog_change(core: &SipCoreRef, ext: &str, dialogs: &[super::blf::Dialo
 }
 
 /// Mailboxes of `ext`: its own and those of the groups it is a member of.
-fn mailboxes(core: &SipCore, ext: &str) -> Vec<String> {
+pub fn mailboxes(core: &SipCore, ext: &str) -> Vec<String> {
     let mut boxes = vec![ext.to_string()];
     for g in &core.config.groups {
         if g.members.iter().any(|m| m == ext) || (g.everyone && is_ha_user(core, ext)) {
