@@ -1,7 +1,7 @@
 //! Call history recorded from bus events.
 use super::*;
 use crate::events::{EndReason, EventBus, PbxEvent};
-use crate::storage::{CallRecord, spawn_call_history};
+use crate::storage::{CallFilter, CallRecord, spawn_call_history};
 use std::time::Duration;
 
 fn ringing(id: &str) -> PbxEvent {
