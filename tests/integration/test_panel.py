@@ -8,11 +8,12 @@ once, and call each other (tones checked both ways). Then: a wrong password
 in the sign-in form is refused and sets no session; an extension's session
 gets 403 from the administration API; the link works once only; removing an
 extension drops its registration. The Calls page: the call shows under live calls
-(Transfer's refusal shown from the API), then in the history with its
+(Transfer's refusals shown from the API), then in the history with its
 duration; the filter (number, how it ended) narrows it; "Download CSV" gives the
 rows with a hostile caller neutralised; a message the agent took (a row written
 into the database as the agent's Store::add_message writes it) shows as new and
-"Mark read" marks it. The Phone page (second test): an extension's
+"Mark read" marks it; Transfer from the page connects 110 to a third phone,
+112 (110's tone heard there). The Phone page (second test): an extension's
 page registers on its session, rings for a baresip doorbell, answers (tones both
 ways), holds, opens the door, hangs up and dials. Screenshots of each page at
 desktop and phone width go to tests/integration/.artifacts/panel/."""
@@ -126,14 +127,17 @@ def test_newcomer_adds_extensions_in_the_panel_and_phones_call(first_run, workdi
     _shots(admin, "extensions-empty")
     pw110 = _add_extension(admin, "110", "Hall")
     pw111 = _add_extension(admin, "111", "Kitchen")
+    pw112 = _add_extension(admin, "112", "Garage")
 
     # The phones register at once with what the panel showed.
     domain = "127.0.0.1:5060"
     p110 = baresip_factory("110", user="110", domain=domain, password=pw110, source=signals["tone440"]).start()
     p111 = baresip_factory("111", user="111", domain=domain, password=pw111, source=signals["tone1000"]).start()
+    p112 = baresip_factory("112", user="112", domain=domain, password=pw112, source=signals["tone1000"]).start()
     t0 = time.monotonic()
     p110.wait_registered(10)
     p111.wait_registered(10)
+    p112.wait_registered(10)
     print(f"both registered {time.monotonic() - t0:.2f}s after start")
 
     admin.command("goto", url=BASE + "/#extensions")
@@ -167,9 +171,21 @@ def test_newcomer_adds_extensions_in_the_panel_and_phones_call(first_run, workdi
                      and audio.analyze_tone(p111.recordings()[-1]).ok(440, min_seconds=3)
                      and audio.analyze_tone(p110.recordings()[-1]).ok(1000, min_seconds=3),
                      20, interval=0.5, what="3 s of tone each way")
+    print("110 heard", audio.analyze_tone(p110.recordings()[-1]), "111 heard", audio.analyze_tone(p111.recordings()[-1]))
+    # Transfer from the page: 111 (the callee, by default) leaves, 110 is connected to 112 and heard there.
+    admin.command("click-in", selector="#calls-table", name="Transfer")
+    admin.command("fill", label="Transfer to", value="112")
+    admin.command("click", name="Transfer call")
+    p111.wait_closed(10)
+    p112.wait_established(20)
+    procs.wait_until(lambda: re.search(r"110\s+112\s+Talking", admin.command("text", selector="#calls-table tbody")["text"]),
+                     10, interval=0.5, what="live calls showing 110 talking to 112")
+    procs.wait_until(lambda: p112.recordings() and audio.analyze_tone(p112.recordings()[-1]).ok(440, min_seconds=2),
+                     20, interval=0.5, what="112 hearing 110's tone after the transfer")
+    print("112 heard", audio.analyze_tone(p112.recordings()[-1]))
     p110.hangup()
     p110.wait_closed(10)
-    print("110 heard", audio.analyze_tone(p110.recordings()[-1]), "111 heard", audio.analyze_tone(p111.recordings()[-1]))
+    p112.wait_closed(10)
     # The call leaves live calls and appears in the history with its duration.
     admin.command("wait-text", text="No call right now.")
     procs.wait_until(lambda: re.search(r"110\s+111\s+.*\d+ s", admin.command("text", selector="#history-table tbody")["text"]),
@@ -262,9 +278,9 @@ def test_newcomer_adds_extensions_in_the_panel_and_phones_call(first_run, workdi
     status, body = _http("DELETE", "/api/admin/extensions/110", token)
     assert status == 200 and body["registrations_dropped"] == 1, body
     status, body = _http("GET", "/api/admin/extensions", token)
-    assert [e["extension"] for e in body["extensions"]] == ["111"], body
+    assert [e["extension"] for e in body["extensions"]] == ["111", "112"], body
     status, health = _http("GET", "/health")
-    assert health["registered_extensions"] == 1, health
+    assert health["registered_extensions"] == 2, health
     # Read-only and bad input: clear 4xx.
     assert _http("POST", "/api/admin/extensions", token, {"extension": "111"})[0] == 409
     for code in ("*8", "**5", "*80111"):  # a feature code, or a number it would swallow
