@@ -220,6 +220,14 @@ def test_newcomer_adds_extensions_in_the_panel_and_phones_call(first_run, workdi
     assert all(r["callee"] == "111" and r["disposition"] == "answered" for r in rows), rows
     assert float(rows[0]["duration_s"]) >= 3 and rows[1]["duration_s"] == "8.0", rows
     assert not any(v[:1] in "=+-@" and v for r in rows for v in r.values()), rows
+    # The export's headers, and its cap said in X-Rows-Capped (limit=1 of the two calls to 111).
+    req = urllib.request.Request(BASE + "/api/admin/history.csv?number=111&limit=1", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        assert r.headers["Content-Type"].startswith("text/csv"), r.headers
+        assert r.headers["Content-Disposition"] == 'attachment; filename="ha-pbx-calls.csv"', r.headers
+        assert r.headers["X-Rows-Capped"] == "1", r.headers
+        capped = r.read().decode().split("\r\n")
+    assert len(capped) == 3 and capped[0].startswith("call_id,caller,callee") and capped[1].split(",")[1] == "110", capped
     # Bad filters from anyone: 400 naming the parameter, never a crash.
     for query, named in (("limit=0", "limit:"), ("limit=x", "limit:"), ("ended=bogus", "ended:"), ("number=%27%20OR%201%3D1", "number:"),
                          ("before=-1", "before:"), ("bogus=1", "`bogus`"), ("number=1&number=2", "duplicate field `number`")):
