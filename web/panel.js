@@ -117,6 +117,41 @@
     loadExtensions();
   }
 
+  function showError(id, message) {
+    $(id).textContent = message || "";
+    $(id).hidden = !message;
+  }
+
+  // Live calls: Hang up; Transfer (answered calls: who leaves, and to whom); Answer with AI
+  // (ringing calls, when the agent is configured). A refusal shows the API's message.
+  let transferCall = null;
+  async function callAction(method, url, body) {
+    showError("calls-error", "");
+    try { await api(method, url, body); return true; } catch (e) { showError("calls-error", e.message); return false; }
+  }
+  function openTransfer(c) {
+    transferCall = c.call_id;
+    $("transfer-title").textContent = "Transfer the call " + c.caller + " → " + c.callee + ": one side leaves, the other is connected to the number you type.";
+    const sel = $("transfer-leaving");
+    sel.replaceChildren();
+    for (const [ext, role] of [[c.callee, "callee"], [c.caller, "caller"]]) {
+      const o = text("option", ext + " (" + role + ")");
+      o.value = ext;
+      sel.append(o);
+    }
+    $("transfer-form").hidden = false;
+    $("transfer-to").focus();
+  }
+  function closeTransfer() { transferCall = null; $("transfer-form").hidden = true; $("transfer-form").reset(); showError("calls-error", ""); }
+  $("transfer-cancel").addEventListener("click", closeTransfer);
+  $("transfer-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!transferCall) return;
+    const body = { leaving: $("transfer-leaving").value, to: $("transfer-to").value.trim() };
+    if (await callAction("POST", "api/calls/" + encodeURIComponent(transferCall) + "/transfer", body)) closeTransfer();
+    loadCalls();
+  });
+
   async function loadCalls() {
     let data;
     try { data = await api("GET", "api/calls"); } catch (e) { return notice(e.message); }
@@ -124,37 +159,84 @@
     body.replaceChildren();
     for (const c of data.calls) {
       const tr = document.createElement("tr");
+      tr.dataset.call = c.call_id;
       tr.append(text("td", c.caller), text("td", c.callee), text("td", c.answered ? "Talking" : "Ringing"));
       const actions = document.createElement("td");
-      actions.append(button("Hang up", async () => { try { await api("DELETE", "api/calls/" + encodeURIComponent(c.call_id)); } catch (e) { notice(e.message); } loadCalls(); }, "danger"));
+      const id = encodeURIComponent(c.call_id);
+      actions.append(button("Hang up", async () => { await callAction("DELETE", "api/calls/" + id); loadCalls(); }, "danger"));
+      if (c.answered) actions.append(button("Transfer", () => openTransfer(c)));
+      if (!c.answered && me && me.agent) actions.append(button("Answer with AI", async () => { await callAction("POST", "api/calls/" + id + "/agent"); loadCalls(); }));
       tr.append(actions);
       body.append(tr);
     }
     $("calls-empty").hidden = data.calls.length > 0;
+    if (transferCall && !data.calls.some((c) => c.call_id === transferCall && c.answered)) closeTransfer();
     loadHistory(false);
+    loadMessages();
   }
 
   // History: the first page is refreshed with the live calls; "Older calls" appends the next.
+  // The filter is the API's (number: caller or callee; ended: how it ended); the CSV link carries it.
   let historyNext = null;
+  function historyFilter() {
+    const q = new URLSearchParams();
+    const number = $("hf-number").value.trim();
+    if (number) q.set("number", number);
+    if ($("hf-ended").value) q.set("ended", $("hf-ended").value);
+    return q;
+  }
   function historyRow(c) {
     const tr = document.createElement("tr");
-    const dur = c.duration_ms == null ? "not answered" : Math.round(c.duration_ms / 1000) + " s";
+    const dur = c.ended_at == null ? "in progress" : c.duration_ms == null ? "not answered" : Math.round(c.duration_ms / 1000) + " s";
     tr.append(text("td", c.caller), text("td", c.callee), text("td", new Date(c.started_at).toLocaleString()),
       text("td", dur), text("td", (c.disposition || "") + (c.end_reason ? " (" + c.end_reason + ")" : "")));
     return tr;
   }
   async function loadHistory(more) {
     let data;
-    const url = "api/admin/history?limit=25" + (more && historyNext ? "&before=" + historyNext : "");
-    try { data = await api("GET", url); } catch (e) { return notice(e.message); }
+    const q = historyFilter();
+    const csv = q.toString();
+    $("history-csv").setAttribute("href", "api/admin/history.csv" + (csv ? "?" + csv : ""));
+    q.set("limit", "25");
+    if (more && historyNext) q.set("before", historyNext);
+    try { data = await api("GET", "api/admin/history?" + q.toString()); } catch (e) { return showError("history-error", e.message); }
+    showError("history-error", "");
     const body = $("history-table").querySelector("tbody");
     if (!more) body.replaceChildren();
     for (const c of data.calls) body.append(historyRow(c));
     historyNext = data.next_before;
     $("history-older").hidden = !historyNext;
     $("history-empty").hidden = body.children.length > 0;
+    $("history-empty").textContent = csv ? "No calls match the filter." : "No calls yet.";
   }
   $("history-older").addEventListener("click", () => { if (pollTimer) { clearInterval(pollTimer); pollTimer = null; } loadHistory(true); });
+  $("history-filter").addEventListener("submit", (ev) => { ev.preventDefault(); loadHistory(false); });
+
+  // Messages the agent took: newest first; new ones stand out until "Mark read".
+  async function loadMessages() {
+    let data;
+    try { data = await api("GET", "api/messages"); } catch (e) { return notice(e.message); }
+    const list = $("messages");
+    list.replaceChildren();
+    for (const m of data.messages) {
+      const li = document.createElement("li");
+      li.dataset.message = m.id;
+      li.className = m.read_at ? "read" : "unread";
+      const head = document.createElement("div");
+      head.className = "head";
+      if (!m.read_at) head.append(text("span", "New", "badge on"));
+      head.append(text("strong", "From " + m.caller), text("span", " for " + m.callee + ", " + new Date(m.at).toLocaleString(), "muted"));
+      if (!m.read_at) {
+        head.append(button("Mark read", async () => {
+          try { await api("POST", "api/messages/" + encodeURIComponent(m.id) + "/read"); } catch (e) { notice(e.message); }
+          loadMessages();
+        }));
+      }
+      li.append(head, text("p", m.transcript, "transcript"));
+      list.append(li);
+    }
+    $("messages-empty").hidden = data.messages.length > 0;
+  }
 
   $("add-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();

@@ -98,15 +98,35 @@ impl Store {
     /// One page of history, newest first: calls started before `before_ms`
     /// (all when `None`), at most `limit`.
     pub async fn calls_before(&self, before_ms: Option<i64>, limit: i64) -> anyhow::Result<Vec<CallRecord>> {
-        let rows = sqlx::query_as(
-            "SELECT call_id, caller, callee, started_at, answered_at, ended_at, disposition,
-                    end_reason
-             FROM calls WHERE started_at < ? ORDER BY started_at DESC, rowid DESC LIMIT ?",
-        )
-        .bind(before_ms.unwrap_or(i64::MAX))
-        .bind(limit.max(0))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows)
+        self.calls_page(&CallFilter::default(), before_ms, limit).await
+    }
+
+    /// One page of the calls `filter` lets through, newest first: started
+    /// before `before_ms` (all when `None`), at most `limit`.
+    pub async fn calls_page(&self, filter: &CallFilter, before_ms: Option<i64>, limit: i64) -> anyhow::Result<Vec<CallRecord>> {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "SELECT call_id, caller, callee, started_at, answered_at, ended_at, disposition, end_reason FROM calls WHERE started_at < ",
+        );
+        q.push_bind(before_ms.unwrap_or(i64::MAX));
+        if let Some(n) = &filter.number {
+            q.push(" AND (caller = ").push_bind(n.as_str()).push(" OR callee = ").push_bind(n.as_str()).push(")");
+        }
+        if let Some(d) = &filter.disposition {
+            q.push(" AND disposition = ").push_bind(d.as_str());
+        }
+        q.push(" ORDER BY started_at DESC, rowid DESC LIMIT ").push_bind(limit.max(0));
+        Ok(q.build_query_as().fetch_all(&self.pool).await?)
     }
 }
+
+/// Which calls a history page or export holds; `None`: any.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallFilter {
+    /// The caller or the callee is this number.
+    pub number: Option<String>,
+    /// How it ended (`answered`, `missed`, ...: [`DISPOSITIONS`]).
+    pub disposition: Option<String>,
+}
+
+/// Every `disposition` a finished call is stored with (see `call_history::disposition`).
+pub const DISPOSITIONS: [&str; 6] = ["answered", "missed", "busy", "rejected", "cancelled", "failed"];

@@ -7,14 +7,22 @@ name), and baresip phones register with the passwords the panel shows, at
 once, and call each other (tones checked both ways). Then: a wrong password
 in the sign-in form is refused and sets no session; an extension's session
 gets 403 from the administration API; the link works once only; removing an
-extension drops its registration. The Phone page (second test): an extension's
+extension drops its registration. The Calls page: the call shows under live calls
+(Transfer's refusals shown from the API), then in the history with its
+duration; the filter (number, how it ended) narrows it; "Download CSV" gives the
+rows with a hostile caller neutralised; a message the agent took (a row written
+into the database as the agent's Store::add_message writes it) shows as new and
+"Mark read" marks it; Transfer from the page connects 110 to a third phone,
+112 (110's tone heard there). The Phone page (second test): an extension's
 page registers on its session, rings for a baresip doorbell, answers (tones both
 ways), holds, opens the door, hangs up and dials. Screenshots of each page at
 desktop and phone width go to tests/integration/.artifacts/panel/."""
 from __future__ import annotations
 
+import csv
 import json
 import re
+import sqlite3
 import time
 import urllib.error
 import urllib.request
@@ -29,6 +37,25 @@ from harness.pbx import pbx_binary
 ARTIFACTS = Path(__file__).resolve().parent / ".artifacts" / "panel"
 BASE = "http://127.0.0.1:8088"
 SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
+HOSTILE = "=cmd|' /C calc'!A0"
+
+
+def _seed_calls_page(db: Path) -> int:
+    """What the Calls page must show that a baresip call cannot make: a call whose
+    caller is a spreadsheet formula (the columns call_history writes) and a message
+    the agent took (the columns Store::add_message writes). The id of the message."""
+    now = int(time.time() * 1000)
+    with sqlite3.connect(db, timeout=10) as c:
+        c.execute("INSERT INTO calls (call_id, caller, callee, started_at, answered_at, ended_at, disposition, end_reason)"
+                  " VALUES (?, ?, '111', ?, ?, ?, 'answered', 'caller_hangup')",
+                  ("hostile-1", HOSTILE, now - 60_000, now - 58_000, now - 50_000))
+        cur = c.execute("INSERT INTO messages (call_id, caller, callee, transcript, created_at) VALUES (?, ?, ?, ?, ?)",
+                        ("agent-1", "110", "111", "Please call me back about the parcel at the door.", now - 30_000))
+        return cur.lastrowid
+
+
+def _history(browser: PanelBrowser) -> str:
+    return browser.command("text", selector="#history-table tbody")["text"]
 
 
 def _http(method: str, path: str, token: str | None = None, body: dict | None = None) -> tuple[int, dict]:
@@ -100,14 +127,17 @@ def test_newcomer_adds_extensions_in_the_panel_and_phones_call(first_run, workdi
     _shots(admin, "extensions-empty")
     pw110 = _add_extension(admin, "110", "Hall")
     pw111 = _add_extension(admin, "111", "Kitchen")
+    pw112 = _add_extension(admin, "112", "Garage")
 
     # The phones register at once with what the panel showed.
     domain = "127.0.0.1:5060"
     p110 = baresip_factory("110", user="110", domain=domain, password=pw110, source=signals["tone440"]).start()
     p111 = baresip_factory("111", user="111", domain=domain, password=pw111, source=signals["tone1000"]).start()
+    p112 = baresip_factory("112", user="112", domain=domain, password=pw112, source=signals["tone1000"]).start()
     t0 = time.monotonic()
     p110.wait_registered(10)
     p111.wait_registered(10)
+    p112.wait_registered(10)
     print(f"both registered {time.monotonic() - t0:.2f}s after start")
 
     admin.command("goto", url=BASE + "/#extensions")
@@ -117,24 +147,106 @@ def test_newcomer_adds_extensions_in_the_panel_and_phones_call(first_run, workdi
     assert "baresip" in row, row  # the device's User-Agent
     _shots(admin, "extensions")
 
+    message_id = _seed_calls_page(d / "data" / "ha-pbx.sqlite")
     p110.dial("sip:111@127.0.0.1:5060")
     p110.wait_established(20)
     p111.wait_established(10)
     admin.command("goto", url=BASE + "/#calls")
     admin.command("wait-text", text="Talking")
+    # Live call actions: Transfer asks who leaves and to whom; the API's refusal is shown in the page.
+    assert admin.command("eval", js="document.querySelectorAll('#calls-table button').length")["value"] == 2  # Hang up, Transfer
+    assert "Answer with AI" not in admin.command("text", selector="#calls-table")["text"]  # no agent configured
+    admin.command("click-in", selector="#calls-table", name="Transfer")
+    admin.command("fill", label="Transfer to", value="999")
+    admin.command("click", name="Transfer call")
+    admin.command("wait-text", text="`999` is not an extension")
+    admin.command("fill", label="Transfer to", value="110")
+    admin.command("click", name="Transfer call")
+    admin.command("wait-text", text="extension 110 is already in call")
+    admin.command("wait-text", text="Please call me back about the parcel")
     _shots(admin, "calls")
+    admin.command("click", name="Cancel")
+    assert not admin.command("visible", selector="#calls-error")["visible"]
     procs.wait_until(lambda: p110.recordings() and p111.recordings()
                      and audio.analyze_tone(p111.recordings()[-1]).ok(440, min_seconds=3)
                      and audio.analyze_tone(p110.recordings()[-1]).ok(1000, min_seconds=3),
                      20, interval=0.5, what="3 s of tone each way")
+    print("110 heard", audio.analyze_tone(p110.recordings()[-1]), "111 heard", audio.analyze_tone(p111.recordings()[-1]))
+    # Transfer from the page: 111 (the callee, by default) leaves, 110 is connected to 112 and heard there.
+    admin.command("click-in", selector="#calls-table", name="Transfer")
+    admin.command("fill", label="Transfer to", value="112")
+    admin.command("click", name="Transfer call")
+    p111.wait_closed(10)
+    p112.wait_established(20)
+    procs.wait_until(lambda: re.search(r"110\s+112\s+Talking", admin.command("text", selector="#calls-table tbody")["text"]),
+                     10, interval=0.5, what="live calls showing 110 talking to 112")
+    procs.wait_until(lambda: p112.recordings() and audio.analyze_tone(p112.recordings()[-1]).ok(440, min_seconds=2),
+                     20, interval=0.5, what="112 hearing 110's tone after the transfer")
+    print("112 heard", audio.analyze_tone(p112.recordings()[-1]))
     p110.hangup()
     p110.wait_closed(10)
-    print("110 heard", audio.analyze_tone(p110.recordings()[-1]), "111 heard", audio.analyze_tone(p111.recordings()[-1]))
+    p112.wait_closed(10)
     # The call leaves live calls and appears in the history with its duration.
     admin.command("wait-text", text="No call right now.")
     procs.wait_until(lambda: re.search(r"110\s+111\s+.*\d+ s", admin.command("text", selector="#history-table tbody")["text"]),
                      10, interval=0.5, what="the call in the history with a duration")
     _shots(admin, "calls-history")
+
+    # The filter is the API's: by number (caller or callee), by how the call ended.
+    assert HOSTILE in _history(admin)
+    admin.command("fill", label="Extension or number", value="110")
+    admin.command("click", name="Filter")
+    procs.wait_until(lambda: HOSTILE not in _history(admin), 10, interval=0.3, what="the filter dropping the call 110 was not in")
+    assert re.search(r"110\s+111\s+.*\d+ s", _history(admin)), _history(admin)
+    admin.command("select", label="How it ended", value="missed")
+    admin.command("click", name="Filter")
+    admin.command("wait-text", text="No calls match the filter.")
+    admin.command("fill", label="Extension or number", value="1 1")
+    admin.command("click", name="Filter")
+    admin.command("wait-text", text="number: an extension or number")
+    admin.command("fill", label="Extension or number", value="111")
+    admin.command("select", label="How it ended", value="answered")
+    admin.command("click", name="Filter")
+    procs.wait_until(lambda: HOSTILE in _history(admin) and "110" in _history(admin), 10, interval=0.3, what="both calls to 111")
+    _shots(admin, "calls-filtered")
+    # CSV from the page's own link: the same filter, a header, the call with its duration, the formula neutralised.
+    dl = admin.command("download", name="Download CSV", out=str(ARTIFACTS / "calls.csv"))
+    assert dl["filename"] == "ha-pbx-calls.csv" and dl["url"].endswith("history.csv?number=111&ended=answered"), dl
+    raw = (ARTIFACTS / "calls.csv").read_bytes()
+    assert b"\r\n" in raw, raw[:200]
+    rows = list(csv.DictReader(raw.decode().splitlines()))
+    print("CSV:", raw.decode())
+    assert [r["caller"] for r in rows] == ["110", "'" + HOSTILE], rows
+    assert all(r["callee"] == "111" and r["disposition"] == "answered" for r in rows), rows
+    assert float(rows[0]["duration_s"]) >= 3 and rows[1]["duration_s"] == "8.0", rows
+    assert not any(v[:1] in "=+-@" and v for r in rows for v in r.values()), rows
+    # The export's headers, and its cap said in X-Rows-Capped (limit=1 of the two calls to 111).
+    req = urllib.request.Request(BASE + "/api/admin/history.csv?number=111&limit=1", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        assert r.headers["Content-Type"].startswith("text/csv"), r.headers
+        assert r.headers["Content-Disposition"] == 'attachment; filename="ha-pbx-calls.csv"', r.headers
+        assert r.headers["X-Rows-Capped"] == "1", r.headers
+        capped = r.read().decode().split("\r\n")
+    assert len(capped) == 3 and capped[0].startswith("call_id,caller,callee") and capped[1].split(",")[1] == "110", capped
+    # Bad filters from anyone: 400 naming the parameter, never a crash.
+    for query, named in (("limit=0", "limit:"), ("limit=x", "limit:"), ("ended=bogus", "ended:"), ("number=%27%20OR%201%3D1", "number:"),
+                         ("before=-1", "before:"), ("bogus=1", "`bogus`"), ("number=1&number=2", "duplicate field `number`")):
+        for path in ("/api/admin/history?", "/api/admin/history.csv?"):
+            status, body = _http("GET", path + query, token)
+            assert status == 400 and named in body["error"], (path, query, status, body)
+    status, body = _http("GET", "/api/admin/history?number=111&ended=answered&limit=1", token)
+    assert status == 200 and len(body["calls"]) == 1 and body["next_before"], body
+    # The agent's message: new, then "Mark read" marks it (the API says so too).
+    li = f'#messages li[data-message="{message_id}"]'
+    assert "New" in admin.command("text", selector=li)["text"]
+    assert "From 110" in admin.command("text", selector=li)["text"]
+    admin.command("click-in", selector=li, name="Mark read")
+    procs.wait_until(lambda: admin.command("eval", js=f"document.querySelector('{li}').className")["value"] == "read",
+                     10, interval=0.3, what="the message shown read")
+    status, body = _http("GET", "/api/messages", token)
+    (msg,) = [m for m in body["messages"] if m["id"] == message_id]
+    assert msg["read_at"], msg
+    assert "Mark read" not in admin.command("text", selector=li)["text"]
 
     # Sign-in form: a wrong password is refused and sets no session.
     user = PanelBrowser(workdir, registry, "user")
@@ -154,7 +266,9 @@ def test_newcomer_adds_extensions_in_the_panel_and_phones_call(first_run, workdi
     (cookie,) = [c for c in user.command("cookies")["cookies"] if c["name"] == "ha_pbx_session"]
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict", cookie
     _shots(user, "signed-in-extension")
-    for method, url in (("GET", "api/admin/extensions"), ("DELETE", "api/admin/extensions/111"), ("GET", "api/calls")):
+    for method, url in (("GET", "api/admin/extensions"), ("DELETE", "api/admin/extensions/111"), ("GET", "api/calls"),
+                        ("GET", "api/admin/history"), ("GET", "api/admin/history.csv"), ("GET", "api/messages"),
+                        ("POST", f"api/messages/{message_id}/read")):
         r = user.command("fetch", method=method, url=url)
         assert r["status"] == 403, (method, url, r)
         assert "administrators only" in r["body"], r
@@ -172,9 +286,9 @@ def test_newcomer_adds_extensions_in_the_panel_and_phones_call(first_run, workdi
     status, body = _http("DELETE", "/api/admin/extensions/110", token)
     assert status == 200 and body["registrations_dropped"] == 1, body
     status, body = _http("GET", "/api/admin/extensions", token)
-    assert [e["extension"] for e in body["extensions"]] == ["111"], body
+    assert [e["extension"] for e in body["extensions"]] == ["111", "112"], body
     status, health = _http("GET", "/health")
-    assert health["registered_extensions"] == 1, health
+    assert health["registered_extensions"] == 2, health
     # Read-only and bad input: clear 4xx.
     assert _http("POST", "/api/admin/extensions", token, {"extension": "111"})[0] == 409
     for code in ("*8", "**5", "*80111"):  # a feature code, or a number it would swallow

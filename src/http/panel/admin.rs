@@ -10,7 +10,7 @@ use crate::config::validate::valid_extension;
 use crate::sip::core::SipCoreRef;
 use crate::storage::credentials::{random_secret, Ha1};
 use crate::storage::{ExtensionRow, SOURCE_PANEL};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::get;
@@ -28,7 +28,6 @@ pub fn routes(core: SipCoreRef) -> Router<SipCoreRef> {
     Router::new()
         .route("/api/admin/extensions", get(list).post(create))
         .route("/api/admin/extensions/{ext}", get(show).patch(change).delete(remove))
-        .route("/api/admin/history", get(history))
         .route_layer(middleware::from_fn_with_state(core, token_guard))
 }
 
@@ -210,44 +209,4 @@ async fn remove(State(core): State<SipCoreRef>, panel: Option<Extension<Arc<Pane
     }
     tracing::info!(extension = %ext, registrations = dropped, "panel: extension removed");
     Ok((StatusCode::OK, Json(json!({"removed": ext, "registrations_dropped": dropped}))))
-}
-
-/// Most calls one history page holds.
-const MAX_PAGE: i64 = 100;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HistoryQuery {
-    /// Calls started before this (unix ms): the previous page's `next_before`.
-    #[serde(default)]
-    before: Option<i64>,
-    #[serde(default)]
-    limit: Option<i64>,
-}
-
-/// Call history, newest first, paged by start time.
-async fn history(State(core): State<SipCoreRef>, q: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>) -> AdminResult {
-    let Ok(Query(q)) = q else {
-        return Err(bad("query: before (unix ms) and limit (1-100) are numbers"));
-    };
-    let limit = q.limit.unwrap_or(25);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(bad(format!("limit: 1 to {MAX_PAGE}")));
-    }
-    let rows = core.store.calls_before(q.before, limit).await.map_err(|e| {
-        tracing::error!(error = %format!("{e:#}"), "reading call history failed");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the call history could not be read")
-    })?;
-    let next_before = (rows.len() as i64 == limit).then(|| rows.last().map(|c| c.started_at)).flatten();
-    let calls: Vec<Value> = rows
-        .iter()
-        .map(|c| {
-            let duration_ms = match (c.answered_at, c.ended_at) {
-                (Some(a), Some(e)) => Some(e - a),
-                _ => None,
-            };
-            json!({"call_id": c.call_id, "caller": c.caller, "callee": c.callee, "started_at": c.started_at, "answered_at": c.answered_at, "ended_at": c.ended_at, "duration_ms": duration_ms, "disposition": c.disposition, "end_reason": c.end_reason})
-        })
-        .collect();
-    Ok((StatusCode::OK, Json(json!({"calls": calls, "next_before": next_before}))))
 }

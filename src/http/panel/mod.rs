@@ -3,6 +3,8 @@
 //! one-time administrator link, and the administration API (`admin`).
 //! Add-on mode keeps its own ingress panel (`addon/panel.rs`).
 mod admin;
+mod csv;
+mod history;
 mod phone;
 pub mod sessions;
 
@@ -94,6 +96,7 @@ pub fn routes(core: SipCoreRef) -> Router {
         .route("/api/session", get(whoami).post(sign_in).delete(sign_out))
         .route("/vendor/jssip-3.10.6.min.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "max-age=86400")], JSSIP_JS) }))
         .merge(admin::routes(core.clone()))
+        .merge(history::routes(core.clone()))
         .merge(phone::routes())
         .with_state(core)
 }

@@ -1,7 +1,7 @@
 //! Call history recorded from bus events.
 use super::*;
 use crate::events::{EndReason, EventBus, PbxEvent};
-use crate::storage::{CallRecord, spawn_call_history};
+use crate::storage::{CallFilter, CallRecord, spawn_call_history};
 use std::time::Duration;
 
 fn ringing(id: &str) -> PbxEvent {
@@ -174,4 +174,43 @@ async fn history_pages_newest_first() {
     let next: Vec<String> = store.calls_before(Some(1003), 2).await.unwrap().into_iter().map(|c| c.call_id).collect();
     assert_eq!(next, ["c2", "c1"]);
     assert!(store.calls_before(Some(1000), 2).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn history_filters_by_number_and_by_how_it_ended_still_paged() {
+    let store = Store::open_in_memory().await.unwrap();
+    let calls = [("a", "101", "102", "answered"), ("b", "103", "101", "missed"), ("c", "103", "104", "answered"), ("d", "102", "103", "busy"), ("e", "101", "104", "answered")];
+    for (i, (id, from, to, how)) in calls.iter().enumerate() {
+        store.call_started(id, from, to, 1000 + i as i64).await.unwrap();
+        store.call_ended(id, 2000 + i as i64, how, "caller_hangup").await.unwrap();
+    }
+    store.call_started("open", "101", "105", 3000).await.unwrap(); // still ringing: no disposition
+    let ids = |rows: Vec<CallRecord>| rows.into_iter().map(|c| c.call_id).collect::<Vec<_>>();
+    let by = |number: Option<&str>, how: Option<&str>| CallFilter { number: number.map(Into::into), disposition: how.map(Into::into) };
+    // caller or callee
+    assert_eq!(ids(store.calls_page(&by(Some("101"), None), None, 10).await.unwrap()), ["open", "e", "b", "a"]);
+    assert_eq!(ids(store.calls_page(&by(None, Some("answered")), None, 10).await.unwrap()), ["e", "c", "a"]);
+    assert_eq!(ids(store.calls_page(&by(Some("101"), Some("answered")), None, 10).await.unwrap()), ["e", "a"]);
+    // paged: the next page starts before the last one shown
+    assert_eq!(ids(store.calls_page(&by(Some("101"), None), None, 2).await.unwrap()), ["open", "e"]);
+    assert_eq!(ids(store.calls_page(&by(Some("101"), None), Some(1004), 2).await.unwrap()), ["b", "a"]);
+    // exact numbers, not a prefix or a pattern
+    assert!(store.calls_page(&by(Some("10"), None), None, 10).await.unwrap().is_empty());
+    assert!(store.calls_page(&by(Some("10%"), None), None, 10).await.unwrap().is_empty());
+    assert!(store.calls_page(&by(Some("' OR 1=1 --"), None), None, 10).await.unwrap().is_empty());
+    assert_eq!(ids(store.calls_page(&CallFilter::default(), None, 10).await.unwrap()).len(), 6);
+}
+
+#[test]
+fn every_stored_disposition_is_one_the_filter_accepts() {
+    use crate::storage::{DISPOSITIONS, disposition};
+    let reasons = [
+        EndReason::NoAnswer, EndReason::Unavailable, EndReason::Busy, EndReason::Rejected, EndReason::CalleeHangup, EndReason::Cancelled,
+        EndReason::CallerHangup, EndReason::Terminated, EndReason::Transferred, EndReason::NotFound, EndReason::MediaTimeout, EndReason::Failed,
+    ];
+    for r in reasons {
+        for answered in [true, false] {
+            assert!(DISPOSITIONS.contains(&disposition(answered, r)), "{r:?} {answered}");
+        }
+    }
 }

@@ -34,6 +34,14 @@ async function run(c) {
     case 'goto': { const r = await page.goto(c.url); return { url: page.url(), status: r && r.status() }; }
     case 'fill': await page.getByLabel(c.label, { exact: true }).filter({ visible: true }).fill(c.value); return {};
     case 'click': await page.getByRole('button', { name: c.name, exact: true }).first().click(); return {};
+    case 'select': await page.getByLabel(c.label, { exact: true }).filter({ visible: true }).selectOption(c.value); return {};
+    case 'click-in': await page.locator(c.selector).getByRole('button', { name: c.name, exact: true }).first().click(); return {};
+    case 'download': {
+      // Follows the page's own link (found by its name) and saves what the browser downloads.
+      const [dl] = await Promise.all([page.waitForEvent('download', { timeout: c.timeout || 10000 }), page.getByRole('link', { name: c.name, exact: true }).click()]);
+      await dl.saveAs(c.out);
+      return { file: c.out, filename: dl.suggestedFilename(), url: dl.url() };
+    }
     case 'click-in-row': await page.locator(`tr[data-extension="${c.row}"]`).getByRole('button', { name: c.name, exact: true }).click(); return {};
     case 'wait-button': await page.getByRole('button', { name: c.name, exact: true }).first().waitFor({ state: c.state || 'visible', timeout: c.timeout || 10000 }); return {};
     case 'eval': return { value: await page.evaluate(c.js) };
