@@ -129,8 +129,15 @@ pub fn valid_user(u: &str) -> bool {
 }
 
 /// `host` or `host:port` (a bracketed IPv6 literal too), checked for
-/// characters a host name cannot hold. Returns host and port.
+/// characters a host name cannot hold. Returns host and port (5060 when
+/// none is given).
 pub fn split_server(s: &str) -> Result<(String, u16), String> {
+    split_server_port(s).map(|(h, p)| (h, p.unwrap_or(5060)))
+}
+
+/// As `split_server`, the port `None` when `server` names none (a bare host
+/// name is then looked up by DNS SRV, RFC 3263).
+pub fn split_server_port(s: &str) -> Result<(String, Option<u16>), String> {
     let s = s.trim();
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let (h, tail) = rest.split_once(']').ok_or_else(|| format!("`{s}`: unclosed `[`"))?;
@@ -148,8 +155,13 @@ pub fn split_server(s: &str) -> Result<(String, u16), String> {
         }
     };
     let port = match port {
-        None => 5060,
-        Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| format!("`{s}`: `{p}` is not a port number"))?,
+        None => None,
+        Some(p) => Some(
+            p.parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("`{s}`: `{p}` is not a port number"))?,
+        ),
     };
     let host_ok = !host.is_empty() && host.len() <= 253 && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
     if !host_ok {

@@ -46,6 +46,8 @@ pub struct SipCore {
     /// Each trunk's registration, provider address and last caller.
     pub(in crate::sip) trunks: crate::trunk::TrunkTable,
     pub(in crate::sip) trunk_tasks: super::trunk::Tasks,
+    /// Each trunk's servers as DNS gave them (RFC 3263) and the one in use.
+    pub(in crate::sip) trunk_dns: super::trunk::dns::TrunkDns,
     /// SUBSCRIBE dialogs: BLF and MWI.
     pub(in crate::sip) subscriptions: super::subscriptions::Subscriptions,
     /// `/ws` sockets opened with a panel session: their extension.

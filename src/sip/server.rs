@@ -122,6 +122,7 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
         phone_settings: crate::phone_settings::Shared::new(settings),
         trunks: Default::default(),
         trunk_tasks: super::trunk::Tasks::new(cancel.child_token()),
+        trunk_dns: Default::default(),
         subscriptions: super::subscriptions::Subscriptions::new(&config_subs),
         flows: Default::default(),
     });

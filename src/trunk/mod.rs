@@ -4,11 +4,13 @@
 //! REGISTER and what its outcome means (`registration`), which trunk a
 //! request comes from and where its call goes, and which extension may call
 //! which number out (`routes`), whether the provider answers OPTIONS
-//! (`keepalive`), and the state shown in `/health` (`status`).
+//! (`keepalive`), which of the provider's servers to use (`server`, RFC
+//! 3263 SRV order and failover), and the state shown in `/health` (`status`).
 //! The SIP side that moves the bytes is `crate::sip::trunk`.
 pub mod keepalive;
 pub mod registration;
 pub mod routes;
+pub mod server;
 pub mod status;
 
 pub use keepalive::{KeepAlive, Reach};

@@ -37,13 +37,21 @@ pub fn outbound(routes: &[OutboundRoute], caller: &str, dialled: &str) -> Outbou
     Outbound::Go { trunk: route.trunk.clone(), number }
 }
 
-/// The trunk a request from `source` belongs to: the address a registering
-/// trunk registers with (`registered_server`), or an `inbound_hosts` entry.
-pub fn trunk_for_source(trunks: &[TrunkConfig], source: SocketAddr, registered_server: impl Fn(&str) -> Option<SocketAddr>) -> Option<&TrunkConfig> {
+/// The trunk a request from `source` belongs to: an address a registering
+/// trunk's `server` resolved to (`resolved`: every SRV target's, not only the
+/// one registered with; address and port), or an `inbound_hosts` entry.
+pub fn trunk_for_source(
+    trunks: &[TrunkConfig],
+    source: SocketAddr,
+    resolved: impl Fn(&str) -> Vec<SocketAddr>,
+) -> Option<&TrunkConfig> {
     let source = unmap(source);
     trunks.iter().find(|t| {
-        (t.register && registered_server(&t.name).is_some_and(|s| unmap(s) == source))
-            || t.inbound_hosts.iter().filter_map(|h| InboundHost::parse(h).ok()).any(|h| h.matches(source))
+        (t.register && resolved(&t.name).into_iter().any(|s| unmap(s) == source))
+            || t.inbound_hosts
+                .iter()
+                .filter_map(|h| InboundHost::parse(h).ok())
+                .any(|h| h.matches(source))
     })
 }
 

@@ -46,14 +46,51 @@ fn source_matches_the_registered_server_or_inbound_hosts() {
     let ip = trunk("{name: ip, server: '192.0.2.1', register: false, inbound_hosts: ['198.51.100.0/30', '127.0.0.1:5099']}");
     let trunks = [reg, ip];
     let server: SocketAddr = "203.0.113.5:5060".parse().unwrap();
-    let lookup = |name: &str| (name == "reg").then_some(server);
-    assert_eq!(trunk_for_source(&trunks, server, lookup).map(|t| t.name.as_str()), Some("reg"));
-    assert_eq!(trunk_for_source(&trunks, "203.0.113.5:5061".parse().unwrap(), lookup), None, "another port of that host is not the trunk");
-    assert_eq!(trunk_for_source(&trunks, "198.51.100.3:1234".parse().unwrap(), lookup).map(|t| t.name.as_str()), Some("ip"));
-    assert_eq!(trunk_for_source(&trunks, "198.51.100.4:1234".parse().unwrap(), lookup), None);
-    assert_eq!(trunk_for_source(&trunks, "127.0.0.1:5099".parse().unwrap(), lookup).map(|t| t.name.as_str()), Some("ip"));
-    assert_eq!(trunk_for_source(&trunks, "127.0.0.2:5099".parse().unwrap(), lookup), None);
-    assert_eq!(trunk_for_source(&trunks, "[::ffff:127.0.0.1]:5099".parse().unwrap(), lookup).map(|t| t.name.as_str()), Some("ip"));
+    let backup: SocketAddr = "203.0.113.9:5070".parse().unwrap(); // its second SRV target
+    let lookup = |name: &str| {
+        if name == "reg" {
+            vec![server, backup]
+        } else {
+            vec![]
+        }
+    };
+    assert_eq!(
+        trunk_for_source(&trunks, server, lookup).map(|t| t.name.as_str()),
+        Some("reg")
+    );
+    assert_eq!(
+        trunk_for_source(&trunks, backup, lookup).map(|t| t.name.as_str()),
+        Some("reg"),
+        "any target the name resolved to"
+    );
+    assert_eq!(
+        trunk_for_source(&trunks, "203.0.113.5:5061".parse().unwrap(), lookup),
+        None,
+        "another port of that host is not the trunk"
+    );
+    assert_eq!(
+        trunk_for_source(&trunks, "198.51.100.3:1234".parse().unwrap(), lookup)
+            .map(|t| t.name.as_str()),
+        Some("ip")
+    );
+    assert_eq!(
+        trunk_for_source(&trunks, "198.51.100.4:1234".parse().unwrap(), lookup),
+        None
+    );
+    assert_eq!(
+        trunk_for_source(&trunks, "127.0.0.1:5099".parse().unwrap(), lookup)
+            .map(|t| t.name.as_str()),
+        Some("ip")
+    );
+    assert_eq!(
+        trunk_for_source(&trunks, "127.0.0.2:5099".parse().unwrap(), lookup),
+        None
+    );
+    assert_eq!(
+        trunk_for_source(&trunks, "[::ffff:127.0.0.1]:5099".parse().unwrap(), lookup)
+            .map(|t| t.name.as_str()),
+        Some("ip")
+    );
 }
 
 #[test]

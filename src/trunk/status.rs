@@ -10,8 +10,14 @@ use std::sync::Mutex;
 pub struct TrunkState {
     /// `None` for an IP-authenticated trunk (no REGISTER).
     pub registration: Option<RegStatus>,
-    /// The provider's address as last resolved.
+    /// The provider's address in use (the SRV target or A/AAAA answer
+    /// chosen, RFC 3263).
     pub server: Option<SocketAddr>,
+    /// How `server` was found (`SRV _sip._udp.example.net priority 10 ...`).
+    pub server_via: Option<String>,
+    /// Every address the trunk's `server` resolved to (at most
+    /// `server::MAX_CANDIDATES`): requests from these are the trunk's.
+    pub resolved: Vec<SocketAddr>,
     pub last_caller: Option<String>,
     /// OPTIONS keep-alive: `up`, `down`, or `unknown` before the first answer;
     /// `None` with `keepalive_secs: 0`.
@@ -32,6 +38,15 @@ impl TrunkTable {
 
     pub fn server(&self, name: &str) -> Option<SocketAddr> {
         self.inner.lock().ok()?.get(name)?.server
+    }
+
+    /// Every address `name`'s server resolved to (empty before the first answer).
+    pub fn resolved(&self, name: &str) -> Vec<SocketAddr> {
+        self.inner
+            .lock()
+            .ok()
+            .and_then(|m| m.get(name).map(|s| s.resolved.clone()))
+            .unwrap_or_default()
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, TrunkState> {

@@ -7,12 +7,15 @@ On failure the tails of the PBX's and the peers' logs are printed.
 A test marked `netns` (the browser tests) is run by this file in a fresh
 network namespace whose only interface is `lo`: pytest re-runs that one test
 under `unshare -n`, and its setup, call and teardown reports come back as
-the test's own."""
+the test's own. With `netns(resolv_conf="...")` the namespace has a mount
+namespace too (`unshare -n -m`), where that text is bind-mounted over
+/etc/resolv.conf: ha-pbx's DNS resolver asks a server the test runs there."""
 from __future__ import annotations
 
 import itertools
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -126,9 +129,18 @@ def _netns_reports(item) -> list:
         problem = "a `netns` test needs unshare and ip (util-linux, iproute2), and root"
     else:
         script = 'ip link set lo up && exec "$0" -m pytest "$1" --basetemp "$2"'
+        unshare = ["unshare", "-n"]
+        resolv = item.get_closest_marker("netns").kwargs.get("resolv_conf")
+        if resolv is not None:
+            # a private mount namespace: the bind mount is seen by this run only
+            resolv_path = base.with_suffix(".resolv.conf")
+            resolv_path.parent.mkdir(parents=True, exist_ok=True)
+            resolv_path.write_text(resolv)
+            script = f'mount --bind {shlex.quote(str(resolv_path))} /etc/resolv.conf && {script}'
+            unshare = ["unshare", "-n", "-m", "--propagation", "private"]
         live = config.getoption("capture") == "no"  # -s: the inner run's output goes to the terminal
         env = dict(os.environ, HA_PBX_NETNS="1", HA_PBX_NETNS_REPORTS=str(reports_path))
-        cmd = ["unshare", "-n", "bash", "-c", script + (" -s" if live else ""), sys.executable, item.nodeid,
+        cmd = [*unshare, "bash", "-c", script + (" -s" if live else ""), sys.executable, item.nodeid,
                str(base)]
         with open(out_path, "wb") as out:
             proc = subprocess.Popen(cmd, env=env, cwd=str(config.rootpath), stdin=subprocess.DEVNULL,

@@ -20,8 +20,14 @@ pub struct TrunkCall {
 
 /// `None`: not from a trunk's address. `Some(Err(why))`: from a trunk, but
 /// the number dialled goes nowhere (404).
-pub fn classify(core: &SipCore, req: &Request, source: SocketAddr) -> Option<Result<TrunkCall, String>> {
-    let trunk = routes::trunk_for_source(&core.config.trunks, source, |name| core.trunks.server(name))?;
+pub fn classify(
+    core: &SipCore,
+    req: &Request,
+    source: SocketAddr,
+) -> Option<Result<TrunkCall, String>> {
+    let trunk = routes::trunk_for_source(&core.config.trunks, source, |name| {
+        core.trunks.resolved(name)
+    })?;
     let ruri_user = req.uri.user();
     let to_user = req.to_header().ok().and_then(|t| t.uri().ok()).and_then(|u| u.user().map(str::to_string));
     let Some(dest) = routes::inbound(trunk, ruri_user, to_user.as_deref()) else {

@@ -46,10 +46,27 @@ pub async fn run(core: SipCoreRef, t: TrunkConfig, back_up: std::sync::Arc<tokio
     }
 }
 
-/// One OPTIONS to the provider; true when any response came within `limit`.
+/// One OPTIONS to the provider's current target; true when any response
+/// came within `limit`. No answer: the next target is tried next time.
 async fn probe(core: &SipCoreRef, t: &TrunkConfig, limit: Duration) -> bool {
+    let Ok(target) = core.trunk_dns.target(core, t).await else {
+        return false;
+    };
+    let answered = send_options(core, t, target.addr, limit).await;
+    if !answered {
+        core.trunk_dns
+            .failed(core, t, target.addr, "no answer to OPTIONS");
+    }
+    answered
+}
+
+async fn send_options(
+    core: &SipCoreRef,
+    t: &TrunkConfig,
+    server: std::net::SocketAddr,
+    limit: Duration,
+) -> bool {
     let result = tokio::time::timeout(limit, async {
-        let server = super::resolve(t).await.ok()?;
         let uri = super::provider_uri(t, None).ok()?;
         let transport = t.transport.sip();
         let dest = SipAddr { r#type: Some(transport), addr: server.into() };

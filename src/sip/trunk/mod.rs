@@ -1,16 +1,18 @@
 //! The SIP side of trunks: each registering trunk's REGISTER task
 //! (`register`), its OPTIONS keep-alive (`keepalive`), calls from a
-//! provider (`inbound`) and calls out to one (`outbound`). The decisions
-//! are `crate::trunk`'s; this only moves bytes.
+//! provider (`inbound`) and calls out to one (`outbound`), and the DNS
+//! questions that find the provider's servers (`dns`, RFC 3263). The
+//! decisions are `crate::trunk`'s; this only moves bytes.
+pub mod dns;
 pub mod inbound;
 mod keepalive;
 pub mod outbound;
 mod register;
 
-use crate::config::trunks::split_server;
 use crate::config::TrunkConfig;
+use crate::config::trunks::split_server_port;
 use crate::sip::core::SipCoreRef;
-use std::net::SocketAddr;
+use crate::trunk::server::{Plan, plan};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -48,7 +50,8 @@ pub(crate) fn update(core: &super::core::SipCore, name: &str, f: impl FnOnce(&mu
 }
 
 /// One task per trunk with `register: true`; IP trunks only get their
-/// state entry (and their provider's address, when it is an address).
+/// state entry (and their provider's address, when it is an address; a
+/// name is looked up at its first use).
 pub fn start(core: &SipCoreRef) {
     let (cancel, tasks) = (&core.trunk_tasks.stop, &core.trunk_tasks.tracker);
     for t in &core.config.trunks {
@@ -62,42 +65,33 @@ pub fn start(core: &SipCoreRef) {
         if t.register {
             tasks.spawn(register::run(core.clone(), t.clone(), back_up, cancel.child_token()));
         } else {
-            let server = split_server(&t.server).ok().and_then(|(h, p)| h.parse().ok().map(|ip| SocketAddr::new(ip, p)));
-            update(core, &t.name, |s| s.server = server);
+            if let Ok(Plan::Literal(addr)) = plan(&t.server, t.transport) {
+                update(core, &t.name, |s| s.server = Some(addr));
+            }
             tracing::info!(trunk = %t.name, inbound_hosts = ?t.inbound_hosts, "IP trunk ready (no registration)");
         }
     }
 }
 
-/// The provider's address: `server` resolved as a phone would (A/AAAA;
-/// SRV is not looked up), the first answer.
-pub async fn resolve(t: &TrunkConfig) -> Result<SocketAddr, String> {
-    let (host, port) = split_server(&t.server)?;
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
-    if let Ok(ip) = host.parse() {
-        return Ok(SocketAddr::new(ip, port));
-    }
-    let found = tokio::time::timeout(std::time::Duration::from_secs(10), tokio::net::lookup_host((host.as_str(), port)))
-        .await
-        .map_err(|_| format!("cannot resolve {host}: DNS timed out"))?
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
-    let mut found: Vec<SocketAddr> = found.collect();
-    found.sort_by_key(|a| a.is_ipv6());
-    found.first().copied().ok_or_else(|| format!("cannot resolve {host}: no address"))
-}
-
-/// `sip:[user@]host:port[;transport=tcp]`, host as configured (the
-/// provider's domain goes into the Request-URI, To and From).
+/// `sip:[user@]host[:port][;transport=tcp]`, host as configured (the
+/// provider's domain goes into the Request-URI, To and From); the port only
+/// when `server` names one (a bare name is the provider's SRV domain).
 pub fn provider_uri(t: &TrunkConfig, user: Option<&str>) -> Result<rsipstack::sip::Uri, String> {
-    let (host, port) = split_server(&t.server)?;
-    let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host };
+    let (host, port) = split_server_port(&t.server)?;
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    let port = port.map(|p| format!(":{p}")).unwrap_or_default();
     let user = user.map(|u| format!("{u}@")).unwrap_or_default();
     let transport = match t.transport {
         crate::config::Transport::Udp => "",
         crate::config::Transport::Tcp => ";transport=tcp",
         crate::config::Transport::Tls => ";transport=tls",
     };
-    rsipstack::sip::Uri::try_from(format!("sip:{user}{host}:{port}{transport}").as_str()).map_err(|e| format!("server `{}`: {e}", t.server))
+    rsipstack::sip::Uri::try_from(format!("sip:{user}{host}{port}{transport}").as_str())
+        .map_err(|e| format!("server `{}`: {e}", t.server))
 }
 
 /// The credential rsipstack answers the provider's 401/407 with.

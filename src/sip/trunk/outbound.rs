@@ -45,12 +45,17 @@ pub async fn run(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, out:
 
 /// Where the INVITE for `number` goes on trunk `trunk` (a binding-like
 /// target at the provider's address) and how it is presented there.
-pub async fn prepare(core: &SipCoreRef, trunk: &str, number: &str) -> Result<(Binding, Presented), String> {
-    let t = core.config.trunk(trunk).ok_or_else(|| format!("no trunk `{trunk}`"))?;
-    let server = match core.trunks.server(&t.name) {
-        Some(a) => a,
-        None => super::resolve(t).await?,
-    };
+pub async fn prepare(
+    core: &SipCoreRef,
+    trunk: &str,
+    number: &str,
+) -> Result<(Binding, Presented), String> {
+    let t = core
+        .config
+        .trunk(trunk)
+        .ok_or_else(|| format!("no trunk `{trunk}`"))?;
+    // the target the registration (or keep-alive) uses, resolved as RFC 3263 says
+    let server = core.trunk_dns.target(core, t).await?.addr;
     let callee = super::provider_uri(t, Some(number))?;
     let identity = t.caller_id.as_deref().or(t.username.as_deref()).unwrap_or("anonymous");
     let mut from = super::provider_uri(t, Some(identity))?;

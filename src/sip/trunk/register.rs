@@ -4,6 +4,7 @@
 use super::update;
 use crate::config::TrunkConfig;
 use crate::sip::core::SipCoreRef;
+use crate::trunk::server::{Next, fails_over};
 use crate::trunk::{Outcome, RegMachine};
 use rsipstack::dialog::registration::Registration;
 use rsipstack::sip::{Header, StatusCodeKind};
@@ -80,12 +81,45 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-async fn register_once(core: &SipCoreRef, t: &TrunkConfig, reg: &mut Registration, expires: u32) -> Outcome {
-    let server = match super::resolve(t).await {
-        Ok(a) => a,
+/// One REGISTER, sent to the provider's targets in turn (RFC 3263 4.3):
+/// one that does not answer, fails at the transport or answers 503 hands
+/// over to the next at once; the outcome of the last one tried counts.
+async fn register_once(
+    core: &SipCoreRef,
+    t: &TrunkConfig,
+    reg: &mut Registration,
+    expires: u32,
+) -> Outcome {
+    let mut target = match core.trunk_dns.target(core, t).await {
+        Ok(c) => c,
         Err(e) => return Outcome::Failed(e),
     };
-    update(core, &t.name, |s| s.server = Some(server));
+    // each target at most once per attempt, however the list changes
+    for _ in 0..crate::trunk::server::MAX_CANDIDATES {
+        let outcome = register_at(core, t, reg, expires, target.addr).await;
+        if !fails_over(&outcome) {
+            return outcome;
+        }
+        let reason = match &outcome {
+            Outcome::Refused { code, reason, .. } => format!("{code} {reason}"),
+            Outcome::Failed(e) => e.clone(),
+            Outcome::Registered { .. } => String::new(),
+        };
+        match core.trunk_dns.failed(core, t, target.addr, &reason) {
+            Next::Try(next) if next.addr != target.addr => target = next,
+            _ => return outcome,
+        }
+    }
+    Outcome::Failed("every target of the trunk's server failed".into())
+}
+
+async fn register_at(
+    core: &SipCoreRef,
+    t: &TrunkConfig,
+    reg: &mut Registration,
+    expires: u32,
+    server: std::net::SocketAddr,
+) -> Outcome {
     let uri = match super::provider_uri(t, None) {
         Ok(u) => u,
         Err(e) => return Outcome::Failed(e),

@@ -22,6 +22,7 @@ children=2
 auto_aliases=no
 listen=udp:127.0.0.1:@PORT@
 alias="127.0.0.1:@PORT@"
+@EXTRA_LISTEN@
 dns=no
 rev_dns=no
 use_dns_cache=no
@@ -81,7 +82,7 @@ request_route {
         xlog("L_NOTICE", "PROVIDER REGISTER src=$si:$sp fU=$fU au=$au expires=$hdr(Expires)\n");
         route(PASSWORD);
         if (!pv_www_authenticate("$td", "$var(pw)", "0")) { www_challenge("$td", "0"); exit; }
-        xlog("L_NOTICE", "PROVIDER REG-OK au=$au tU=$tU contact=$ct expires=$hdr(Expires)\n");
+        xlog("L_NOTICE", "PROVIDER REG-OK dst=$Rp au=$au tU=$tU contact=$ct expires=$hdr(Expires)\n");
         if (!save("location")) { sl_reply_error(); }
         exit;
     }
@@ -103,7 +104,7 @@ request_route {
         exit;
     }
     consume_credentials();
-    xlog("L_NOTICE", "PROVIDER OUT-OK au=$au fU=$fU rU=$rU pai=$hdr(P-Asserted-Identity)\n");
+    xlog("L_NOTICE", "PROVIDER OUT-OK dst=$Rp au=$au fU=$fU rU=$rU pai=$hdr(P-Asserted-Identity)\n");
     # numbers in Munich (+4989...) are answered by a sipp "network" callee (early media)
     if ($rU =~ "^[+]4989") { $du = "sip:127.0.0.1:@UAS@"; route(RELAY); }
     $rU = "@PSTN@";
@@ -129,11 +130,13 @@ MPATHS = ["/usr/lib/x86_64-linux-gnu/kamailio/modules/", "/usr/lib/aarch64-linux
 class Provider(procs.LogFile):
     """One Kamailio on 127.0.0.1:port. users: {name: password} it accepts;
     trunk: the trunk user calls to DIDs go to; pstn: the PSTN phone's user (numbers
-    the trunk calls ring it, except +4989..., which go to 127.0.0.1:uas_port)."""
+    the trunk calls ring it, except +4989..., which go to 127.0.0.1:uas_port).
+    extra_ports: more UDP ports it listens on too (`dst=` in REG-OK and OUT-OK
+    says which one a request came to)."""
     log_tail_lines = 60
 
     def __init__(self, workdir: Path, registry: procs.ProcessRegistry, *, users: dict[str, str],
-                 trunk: str, pstn: str):
+                 trunk: str, pstn: str, extra_ports: tuple[int, ...] = ()):
         if shutil.which("kamailio") is None and not Path("/usr/sbin/kamailio").exists():
             raise RuntimeError("kamailio is not installed (scripts/install-test-deps.sh)")
         self.dir = Path(workdir) / "provider"
@@ -144,7 +147,9 @@ class Provider(procs.LogFile):
         mpath = next((p for p in MPATHS if Path(p, "tm.so").exists()), MPATHS[0])
         seeds = "\n".join(f'    $sht(users=>{u}) = "{pw}";' for u, pw in users.items())
         cfg = (CFG.replace("@PORT@", str(self.port)).replace("@MPATH@", mpath).replace("@USERS@", seeds)
-               .replace("@TRUNK@", trunk).replace("@PSTN@", pstn).replace("@UAS@", str(self.uas_port)))
+               .replace("@TRUNK@", trunk).replace("@PSTN@", pstn).replace("@UAS@", str(self.uas_port))
+               .replace("@EXTRA_LISTEN@", "".join(f'listen=udp:127.0.0.1:{p}\nalias="127.0.0.1:{p}"\n'
+                                                  for p in extra_ports)))
         self.cfg_path = self.dir / "kamailio.cfg"
         self.cfg_path.write_text(cfg)
         self.log_path = self.dir / "kamailio.log"
@@ -177,3 +182,57 @@ class Provider(procs.LogFile):
         def found():
             return next((d for d in self.lines(kind)[after:] if pred(d)), None)
         return procs.wait_until(found, timeout, what=f"provider log line {kind}\n{self.log_tail()}")
+
+
+REFUSER_CFG = r'''#!KAMAILIO
+debug=2
+log_stderror=yes
+children=1
+auto_aliases=no
+listen=udp:127.0.0.1:@PORT@
+dns=no
+rev_dns=no
+mpath="@MPATH@"
+loadmodule "sl.so"
+loadmodule "xlog.so"
+loadmodule "pv.so"
+loadmodule "textops.so"
+
+request_route {
+    xlog("L_NOTICE", "REFUSER $rm src=$si:$sp fU=$fU\n");
+    if (!is_method("ACK")) { sl_send_reply("503", "Service Unavailable"); }
+    exit;
+}
+'''
+
+
+class Refuser(procs.LogFile):
+    """A provider's server that is out of order: a Kamailio on 127.0.0.1:port
+    answering every request 503 (RFC 3263: the client tries the next server).
+    Each request leaves a `REFUSER <method> ...` log line."""
+
+    def __init__(self, workdir: Path, registry: procs.ProcessRegistry):
+        self.dir = Path(workdir) / "refuser"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.registry = registry
+        self.port = procs.free_port("sip")
+        mpath = next((p for p in MPATHS if Path(p, "sl.so").exists()), MPATHS[0])
+        self.cfg_path = self.dir / "kamailio.cfg"
+        self.cfg_path.write_text(REFUSER_CFG.replace("@PORT@", str(self.port)).replace("@MPATH@", mpath))
+        self.log_path = self.dir / "kamailio.log"
+        self.proc = None
+
+    def start(self) -> "Refuser":
+        kam = shutil.which("kamailio") or "/usr/sbin/kamailio"
+        run = self.dir / "run"
+        run.mkdir(exist_ok=True)
+        self.proc = self.registry.popen([kam, "-f", str(self.cfg_path), "-P", str(run / "k.pid"), "-Y", str(run),
+                                         "-m", "16", "-M", "4", "-DD", "-E"], log=self.log_path, cwd=str(self.dir))
+        procs.wait_until(lambda: self.proc.poll() is not None or procs.port_bound_udp(self.port), 10,
+                         what="kamailio (refuser) listening")
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"kamailio exited ({self.proc.returncode}):\n{self.log_tail()}")
+        return self
+
+    def methods(self) -> list[str]:
+        return re.findall(r"REFUSER (\w+) ", self.log_text())
