@@ -97,16 +97,17 @@ fn digest_authenticate(core: &SipCore, req: &Request, remote: SocketAddr, transp
         Verdict::Failed => {
             let start = core.bans.lock().map(|mut b| b.record_failure(source, &creds.username, Instant::now())).unwrap_or(BanStart::None);
             let secs = core.config.security.ban_secs;
-            let until_unix = now_unix() + secs as i64;
+            // as the ban list shows it (`/api/admin/bans`)
+            let until_of = |until: Option<Instant>| until.map_or(now_unix() + secs as i64, unix_of);
             // the same 403 either way: only the panel tells the two apart
             let reason = match start {
                 BanStart::Source => {
                     tracing::warn!(%source, user = %creds.username, "too many failed authentications: source ignored for {secs} s");
-                    Reason::AddressBanned { until_unix }
+                    Reason::AddressBanned { until_unix: until_of(core.bans.lock().ok().and_then(|b| b.banned_until(source, Instant::now()))) }
                 }
                 BanStart::Pair => {
                     tracing::warn!(%source, user = %creds.username, "too many failed authentications for this user: refused from this source for {secs} s");
-                    Reason::ExtensionBanned { until_unix }
+                    Reason::ExtensionBanned { until_unix: until_of(core.bans.lock().ok().and_then(|b| b.pair_banned_until(source, &creds.username, Instant::now()))) }
                 }
                 BanStart::None => {
                     tracing::info!(%source, user = %creds.username, method = %req.method, "authentication failed");
