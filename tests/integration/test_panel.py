@@ -228,7 +228,9 @@ def test_newcomer_adds_extensions_in_the_panel_and_phones_call(first_run, workdi
         assert r["status"] == 403, (method, url, r)
         assert "administrators only" in r["body"], r
 
+    t_diag = time.monotonic()
     _diagnostics(admin, token, pw111)
+    print(f"diagnostics checks took {time.monotonic() - t_diag:.1f}s")
 
     # The link works once.
     user.command("new-context")
