@@ -118,6 +118,8 @@ def _diagnostics(admin: PanelBrowser, token: str, pw111: str) -> None:
     status, body = _http("DELETE", "/api/admin/bans/not-an-address", token)
     assert status == 400 and body["error"].startswith("address:"), body
     assert _http("DELETE", "/api/admin/bans/127.0.0.9", token)[0] == 404
+    status, body = _http("DELETE", "/api/admin/bans/%0d%0aX:%20y%00" + "9" * 3000, token)
+    assert status == 400 and "\r" not in body["error"] and "\x00" not in body["error"] and len(body["error"]) < 200, body
     admin.command("click", name=f"Unban {hostile}")
     admin.command("wait-text", text="No address is banned.")
     with SipClient("127.0.0.1", 5060, local_host=hostile) as c:
