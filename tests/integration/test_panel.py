@@ -86,7 +86,7 @@ def _diagnostics(admin: PanelBrowser, token: str, pw111: str) -> None:
     hostile = "127.0.0.5"  # other phones use 127.0.0.1, which the ban must not touch
     with SipClient("127.0.0.1", 5060, local_host=hostile) as c:
         wrong = c.register("111", "not-" + pw111)
-        unknown = c.register("999", "whatever")
+        unknown = c.register("nosuchuser", "whatever")
         _same_refusal(wrong, unknown)
         admin.command("goto", url=BASE + "/#diagnostics")
         admin.command("wait-text", text="custom_wss_url")
@@ -94,8 +94,8 @@ def _diagnostics(admin: PanelBrowser, token: str, pw111: str) -> None:
         t111 = _device_text(admin, "111")
         assert re.search(r"REGISTER sip:127\.0\.0\.1:5060\s+403\s+wrong password\s+127\.0\.0\.5:\d+ UDP", t111), t111
         assert re.search(r"REGISTER sip:127\.0\.0\.1:5060\S*\s+200\s+registered\s+127\.0\.0\.1:\d+ UDP", t111), t111  # baresip's
-        procs.wait_until(lambda: "unknown extension (999)" in _device_text(admin, hostile), 10, interval=0.5, what="the unknown extension under its address")
-        assert "999" not in _device_text(admin, "110") + t111
+        procs.wait_until(lambda: "unknown extension (nosuchuser)" in _device_text(admin, hostile), 10, interval=0.5, what="the unknown extension under its address")
+        assert "nosuchuser" not in _device_text(admin, "110") + t111
         yaml = admin.command("text", selector="#dg-sip-core")["text"]
         assert "custom_wss_url: ws://127.0.0.1:8088/ws" in yaml and "extension: '111'" in yaml and pw111 in yaml, yaml
         # 8 more wrong ones: the 10th failure bans the address, whose next request is not answered
