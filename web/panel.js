@@ -2,7 +2,7 @@
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
-  const pages = ["sign-in", "phone", "extensions", "calls"];
+  const pages = ["sign-in", "phone", "extensions", "calls", "diagnostics"];
   let me = null;
   let pollTimer = null;
 
@@ -30,6 +30,7 @@
     if (pollTimer) { clearInterval(pollTimer); pollTimer = null; }
     if (page === "extensions") { loadExtensions(); pollTimer = setInterval(loadExtensions, 2000); }
     if (page === "calls") { loadCalls(); pollTimer = setInterval(loadCalls, 2000); }
+    if (page === "diagnostics") { window.haPbxDiagnostics.load(); pollTimer = setInterval(window.haPbxDiagnostics.load, 2000); }
   }
 
   function notice(text) {
@@ -279,7 +280,8 @@
   function route() {
     if (!me) return show("sign-in");
     if (me.role !== "admin") { show("phone"); return window.haPbxPhone.start(me); }
-    show(location.hash === "#calls" ? "calls" : "extensions");
+    const asked = location.hash.slice(1);
+    show(asked === "calls" || asked === "diagnostics" ? asked : "extensions");
   }
 
   async function start() {

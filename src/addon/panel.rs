@@ -11,7 +11,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use serde::Serialize;
 use std::sync::Arc;
 
 /// Header the Supervisor's ingress proxy sets to the add-on's ingress path.
@@ -30,25 +29,7 @@ pub fn routes(state: PanelState) -> Router {
     Router::new().route("/", get(panel)).with_state(state)
 }
 
-/// SIP Core's settings (sip-hass-card's `SIPCoreConfig`); only the keys
-/// the PBX knows. The card builds its WebSocket URL from the
-/// `text.asterisk_addon_ingress_entry` state, which the add-on keeps set;
-/// `custom_wss_url` is its fallback when that state is missing.
-#[derive(Debug, Serialize, PartialEq)]
-pub struct SipCoreConfig {
-    pub custom_wss_url: String,
-    pub users: Vec<SipCoreUser>,
-}
-
-/// One of SIP Core's `users`: the card picks the one whose `ha_username`
-/// equals the logged-in user's `hass.user.name`, the display name.
-#[derive(Debug, Serialize, PartialEq)]
-pub struct SipCoreUser {
-    pub ha_username: String,
-    pub display_name: String,
-    pub extension: String,
-    pub password: String,
-}
+pub use crate::http::sip_core::{SipCoreConfig, SipCoreUser};
 
 pub fn sip_core_config(ws_url: &str, exts: &[HaUserExtension]) -> SipCoreConfig {
     SipCoreConfig {

@@ -1,6 +1,7 @@
 //! HTTP server (axum): /health, and the call-control API (`api`).
 mod api;
 pub mod panel;
+pub mod sip_core;
 mod sip_ws;
 pub mod wss;
 pub use sip_ws::{BrowserUser, BrowserUsers};

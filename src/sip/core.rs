@@ -52,6 +52,8 @@ pub struct SipCore {
     pub(in crate::sip) subscriptions: super::subscriptions::Subscriptions,
     /// `/ws` sockets opened with a panel session: their extension.
     pub(in crate::sip) flows: Mutex<super::auth::flows::FlowIdentities>,
+    /// Each device's last SIP exchanges, for the panel's Diagnostics.
+    pub(in crate::sip) diagnostics: Mutex<super::diagnostics::DiagnosticsLog>,
 }
 
 pub type SipCoreRef = Arc<SipCore>;

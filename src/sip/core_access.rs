@@ -58,6 +58,11 @@ impl SipCore {
                 self.phone_settings.forget(e);
             }
         }
+        if let Ok(mut log) = self.diagnostics.lock() {
+            for e in &gone {
+                log.forget_extension(e);
+            }
+        }
         for e in gone {
             self.subscriptions.extension_removed(self, e);
             self.bus.publish(crate::events::PbxEvent::DirectoryChanged { extension: e.to_string() });

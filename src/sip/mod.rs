@@ -10,6 +10,8 @@ pub mod control;
 pub mod control_error;
 pub mod core;
 pub mod core_access;
+pub mod core_diagnostics;
+pub mod diagnostics;
 pub mod front;
 pub mod conn_limit;
 pub mod guard;

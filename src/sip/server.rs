@@ -110,6 +110,7 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
         bans,
         flood,
         api_bans: Mutex::new(BanList::new(policy)),
+        diagnostics: Default::default(),
         store,
         binding_writer,
         bus,

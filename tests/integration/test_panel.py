@@ -13,13 +13,16 @@ duration; the filter (number, how it ended) narrows it; "Download CSV" gives the
 rows with a hostile caller neutralised; a message the agent took (a row written
 into the database as the agent's Store::add_message writes it) shows as new and
 "Mark read" marks it; Transfer from the page connects 110 to a third phone,
-112 (110's tone heard there). The Phone page (second test): an extension's
+112 (110's tone heard there). Diagnostics: a wrong password, an unknown
+extension (the same 403 on the wire), a ban with its end, Unban, registering
+again (`_diagnostics`). The Phone page (second test): an extension's
 page registers on its session, rings for a baresip doorbell, answers (tones both
 ways), holds, opens the door, hangs up and dials. Screenshots of each page at
 desktop and phone width go to tests/integration/.artifacts/panel/."""
 from __future__ import annotations
 
 import csv
+import datetime
 import json
 import re
 import sqlite3
@@ -87,6 +90,73 @@ def _add_extension(browser: PanelBrowser, ext: str, name: str) -> str:
     assert m, settings
     assert "SIP server / registrar / proxy: 127.0.0.1:5060" in settings, settings
     return m.group(1)
+
+
+def _device_text(browser: PanelBrowser, device: str) -> str:
+    return browser.command("text", selector=f'#dg-devices [data-device="{device}"]')["text"]
+
+
+def _same_refusal(a, b) -> None:
+    """Two SIP refusals a scanner cannot tell apart: status, reason phrase, header names."""
+    assert a is not None and b is not None, (a, b)
+    assert (a.status, a.reason) == (b.status, b.reason) == (403, "Forbidden"), (a, b)
+    names = lambda m: sorted(n.lower() for n, _ in m.headers)  # noqa: E731
+    assert names(a) == names(b), (names(a), names(b))
+
+
+def _diagnostics(admin: PanelBrowser, token: str, pw111: str) -> None:
+    """Diagnostics: a wrong password for 111 and an unknown extension from
+    127.0.0.5 (same 403 on the wire, told apart only on the page); 111's good
+    registration; ban_after_failures (10) failures ban 127.0.0.5, the page
+    shows until when; Unban lifts it and 127.0.0.5 registers."""
+    from harness.sip import SipClient
+    hostile = "127.0.0.5"  # other phones use 127.0.0.1, which the ban must not touch
+    with SipClient("127.0.0.1", 5060, local_host=hostile) as c:
+        wrong = c.register("111", "not-" + pw111)
+        unknown = c.register("nosuchuser", "whatever")
+        _same_refusal(wrong, unknown)
+        admin.command("goto", url=BASE + "/#diagnostics")
+        admin.command("wait-text", text="custom_wss_url")
+        procs.wait_until(lambda: "wrong password" in _device_text(admin, "111"), 10, interval=0.5, what="111's wrong password shown")
+        t111 = _device_text(admin, "111")
+        assert re.search(r"REGISTER sip:127\.0\.0\.1:5060\s+403\s+wrong password\s+127\.0\.0\.5:\d+ UDP", t111), t111
+        assert re.search(r"REGISTER sip:127\.0\.0\.1:5060\S*\s+200\s+registered\s+127\.0\.0\.1:\d+ UDP", t111), t111  # baresip's
+        procs.wait_until(lambda: "unknown extension (nosuchuser)" in _device_text(admin, hostile), 10, interval=0.5, what="the unknown extension under its address")
+        assert "nosuchuser" not in _device_text(admin, "110") + t111
+        yaml = admin.command("text", selector="#dg-sip-core")["text"]
+        assert "custom_wss_url: ws://127.0.0.1:8088/ws" in yaml and "extension: '111'" in yaml and pw111 in yaml, yaml
+        # 8 more wrong ones: the 10th failure bans the address, whose next request is not answered
+        answers = [c.register("111", f"guess{i}", timeout=2) for i in range(8)]
+        assert [a.status for a in answers] == [403] * 8, answers
+        assert c.register("111", pw111, timeout=1.5) is None, "a banned address was answered"
+    procs.wait_until(lambda: "address banned until" in _device_text(admin, "111"), 10, interval=0.5, what="the ban shown under 111")
+    admin.command("wait-button", name=f"Unban {hostile}")
+    row = admin.command("text", selector=f'#dg-bans tr[data-address="{hostile}"]')["text"]
+    assert "every extension" in row and "too many failed SIP authentications" in row, row
+    status, bans = _http("GET", "/api/admin/bans", token)
+    (ban,) = [b for b in bans["bans"] if b["address"] == hostile]
+    assert 290 <= ban["until_unix"] - time.time() <= 301 and ban["kind"] == "sip_auth", ban  # security.ban_secs: 300
+    shown = re.search(r"address banned until (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC", _device_text(admin, "111"))
+    assert shown, _device_text(admin, "111")
+    shown_unix = datetime.datetime.strptime(shown.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=datetime.timezone.utc).timestamp()
+    assert abs(shown_unix - ban["until_unix"]) <= 1, (shown.group(1), ban)
+    _shots(admin, "diagnostics")
+    # hostile unbans: clear 4xx naming the field
+    status, body = _http("DELETE", "/api/admin/bans/not-an-address", token)
+    assert status == 400 and body["error"].startswith("address:"), body
+    assert _http("DELETE", "/api/admin/bans/127.0.0.9", token)[0] == 404
+    status, body = _http("DELETE", "/api/admin/bans/%0d%0aX:%20y%00" + "9" * 3000, token)
+    assert status == 400 and "\r" not in body["error"] and "\x00" not in body["error"] and len(body["error"]) < 200, body
+    admin.command("click", name=f"Unban {hostile}")
+    admin.command("wait-text", text="No address is banned.")
+    with SipClient("127.0.0.1", 5060, local_host=hostile) as c:
+        ok = c.register("111", pw111)
+        assert ok is not None and ok.status == 200, ok
+        assert c.register("111", pw111, expires=0).status == 200  # leaves 111 with baresip's binding only
+    procs.wait_until(lambda: re.search(r"200\s+registered\s+127\.0\.0\.5", _device_text(admin, "111")), 10, interval=0.5,
+                     what="the registration after the unban shown")
+    admin.command("eval", js="document.getElementById('dg-sip-core').scrollIntoView()")
+    _shots(admin, "diagnostics-sip-core")
 
 
 @pytest.fixture
@@ -268,10 +338,15 @@ def test_newcomer_adds_extensions_in_the_panel_and_phones_call(first_run, workdi
     _shots(user, "signed-in-extension")
     for method, url in (("GET", "api/admin/extensions"), ("DELETE", "api/admin/extensions/111"), ("GET", "api/calls"),
                         ("GET", "api/admin/history"), ("GET", "api/admin/history.csv"), ("GET", "api/messages"),
-                        ("POST", f"api/messages/{message_id}/read")):
+                        ("POST", f"api/messages/{message_id}/read"),
+                        ("GET", "api/admin/diagnostics"), ("GET", "api/admin/bans"), ("DELETE", "api/admin/bans/127.0.0.1")):
         r = user.command("fetch", method=method, url=url)
         assert r["status"] == 403, (method, url, r)
         assert "administrators only" in r["body"], r
+
+    t_diag = time.monotonic()
+    _diagnostics(admin, token, pw111)
+    print(f"diagnostics checks took {time.monotonic() - t_diag:.1f}s")
 
     # The link works once.
     user.command("new-context")

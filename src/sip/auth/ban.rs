@@ -174,6 +174,43 @@ impl BanList {
     pub fn banned_count(&self, now: Instant) -> usize {
         self.sources.values().filter(|s| s.counter.banned(now)).count()
     }
+
+    /// When the ban of `ip` ends, if it is banned now.
+    pub fn banned_until(&self, ip: IpAddr, now: Instant) -> Option<Instant> {
+        self.sources.get(&ip).and_then(|s| s.counter.banned_until).filter(|u| now < *u)
+    }
+
+    /// When the ban of `user` from `ip` ends, if there is one now.
+    pub fn pair_banned_until(&self, ip: IpAddr, user: &str, now: Instant) -> Option<Instant> {
+        self.pairs.get(&(ip, user_key(user))).and_then(|c| c.banned_until).filter(|u| now < *u)
+    }
+
+    /// Every ban in force: (address, user name for a pair's, until when),
+    /// addresses first.
+    pub fn bans(&self, now: Instant) -> Vec<(IpAddr, Option<String>, Instant)> {
+        let mut out: Vec<_> = self.sources.iter().filter_map(|(ip, s)| Some((*ip, None, s.counter.banned_until.filter(|u| now < *u)?))).collect();
+        out.extend(self.pairs.iter().filter_map(|((ip, user), c)| Some((*ip, Some(user.clone()), c.banned_until.filter(|u| now < *u)?))));
+        out.sort();
+        out
+    }
+
+    /// An administrator lifts every ban of `ip` (the address's and those of
+    /// its user names) and its failure counts; true when there was a ban.
+    pub fn unban(&mut self, ip: IpAddr, now: Instant) -> bool {
+        let mut was = false;
+        if let Some(s) = self.sources.get_mut(&ip) {
+            was |= s.counter.banned(now);
+            s.counter = Counter::default();
+        }
+        self.pairs.retain(|(a, _), c| {
+            if *a == ip {
+                was |= c.banned(now);
+                return false;
+            }
+            true
+        });
+        was
+    }
 }
 
 #[cfg(test)]
@@ -264,6 +301,30 @@ mod tests {
             b.record_failure(ip("10.0.0.1"), &format!("{long}{i}"), t0);
         }
         assert!(b.is_pair_banned(ip("10.0.0.1"), &long, t0));
+    }
+
+    #[test]
+    fn bans_are_listed_and_lifted_by_address() {
+        let mut b = list();
+        let t0 = Instant::now();
+        b.record_success(ip("10.0.0.1"), t0);
+        for _ in 0..3 {
+            b.record_failure(ip("10.0.0.1"), "102", t0);
+            b.record_failure(ip("10.0.0.9"), "101", t0);
+        }
+        let until = secs(t0, 300);
+        assert_eq!(b.banned_until(ip("10.0.0.9"), t0), Some(until));
+        assert_eq!(b.pair_banned_until(ip("10.0.0.1"), "102", t0), Some(until));
+        assert_eq!(b.bans(t0), vec![(ip("10.0.0.1"), Some("102".to_string()), until), (ip("10.0.0.9"), None, until)]);
+        assert!(b.bans(secs(t0, 301)).is_empty(), "ended bans are not listed");
+        assert!(!b.unban(ip("10.0.0.2"), t0), "not banned");
+        assert!(b.unban(ip("10.0.0.9"), t0));
+        assert!(!b.is_banned(ip("10.0.0.9"), t0));
+        // its failures are forgiven too: the next wrong one does not ban again at once
+        assert_eq!(b.record_failure(ip("10.0.0.9"), "101", t0), BanStart::None);
+        assert!(b.unban(ip("10.0.0.1"), t0));
+        assert!(!b.is_pair_banned(ip("10.0.0.1"), "102", t0));
+        assert!(b.bans(t0).is_empty());
     }
 
     #[test]

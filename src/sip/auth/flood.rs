@@ -143,6 +143,19 @@ impl FloodLimiter {
         ended
     }
 
+    /// Every source banned now, with when its ban ends.
+    pub fn bans(&self, now: Instant) -> Vec<(IpAddr, Instant)> {
+        let mut out: Vec<_> = self.sources.iter().filter_map(|(ip, s)| Some((*ip, s.banned_until.filter(|u| now < *u)?))).collect();
+        out.sort();
+        out
+    }
+
+    /// An administrator lifts the ban of `ip` (its bucket starts full);
+    /// true when it was banned.
+    pub fn unban(&mut self, ip: IpAddr, now: Instant) -> bool {
+        self.sources.remove(&ip).is_some_and(|s| s.banned_until.is_some_and(|u| now < u))
+    }
+
     /// Sources tracked now (for tests and metrics).
     pub fn tracked(&self) -> usize {
         self.sources.len()
@@ -241,4 +254,19 @@ mod tests {
         assert_eq!(f.tracked(), 0);
     }
 
+    #[test]
+    fn bans_are_listed_and_lifted() {
+        let mut f = FloodLimiter::new(policy(), vec![]);
+        let t0 = Instant::now();
+        let a = ip("192.0.2.7");
+        for _ in 0..21 {
+            f.request(a, t0);
+        }
+        f.request(ip("192.0.2.8"), t0);
+        assert_eq!(f.bans(t0), vec![(a, t0 + Duration::from_secs(60))]);
+        assert!(!f.unban(ip("192.0.2.8"), t0), "not banned");
+        assert!(f.unban(a, t0));
+        assert!(f.bans(t0).is_empty());
+        assert_eq!(f.request(a, t0), FloodVerdict::Pass, "a full bucket again");
+    }
 }

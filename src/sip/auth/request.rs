@@ -4,8 +4,19 @@ use super::digest::{self, Algorithm, Attempt, Verdict};
 use crate::sip::core::{now_unix, SipCore};
 use rsipstack::sip::{Header, HeadersExt, Request, Response, StatusCode};
 use super::flows::FlowVerdict;
+use crate::sip::diagnostics::Reason;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
+
+/// A monotonic instant as unix seconds (for showing when a ban ends).
+pub fn unix_of(at: Instant) -> i64 {
+    let now = Instant::now();
+    let ms = match at.checked_duration_since(now) {
+        Some(ahead) => crate::sip::core::now_unix_ms() + ahead.as_millis() as i64,
+        None => crate::sip::core::now_unix_ms() - now.saturating_duration_since(at).as_millis() as i64,
+    };
+    (ms + 500).div_euclid(1000)
+}
 
 pub enum AuthOutcome {
     /// The authenticated extension.
@@ -22,7 +33,7 @@ pub fn authenticate(core: &SipCore, req: &Request, remote: SocketAddr, transport
     let claimed = claimed.and_then(|u| u.user().map(str::to_string));
     let verdict = core.flows.lock().map(|f| f.verdict(transport, remote, claimed.as_deref())).unwrap_or(FlowVerdict::Digest);
     match verdict {
-        FlowVerdict::Digest => digest_authenticate(core, req, remote.ip(), proxy),
+        FlowVerdict::Digest => digest_authenticate(core, req, remote, transport, proxy),
         FlowVerdict::Extension(ext) => AuthOutcome::Ok(ext),
         FlowVerdict::Refuse { bound, claimed } => {
             tracing::info!(%remote, %bound, claimed = ?claimed, method = %req.method, "request on a panel session's websocket claims another extension: 403");
@@ -33,7 +44,9 @@ pub fn authenticate(core: &SipCore, req: &Request, remote: SocketAddr, transport
     }
 }
 
-fn digest_authenticate(core: &SipCore, req: &Request, source: IpAddr, proxy: bool) -> AuthOutcome {
+fn digest_authenticate(core: &SipCore, req: &Request, remote: SocketAddr, transport: Option<rsipstack::sip::Transport>, proxy: bool) -> AuthOutcome {
+    let source = remote.ip();
+    let note = |user: &str, status: StatusCode, reason: Reason| core.note_exchange(req, remote, transport, Some(user), status, reason);
     let realm = &core.config.sip.realm;
     let header_name = if proxy { "Proxy-Authorization" } else { "Authorization" };
     // A request may carry credentials for several realms; use ours.
@@ -49,13 +62,17 @@ fn digest_authenticate(core: &SipCore, req: &Request, source: IpAddr, proxy: boo
     let refuse = || AuthOutcome::Reply(core.endpoint.make_response(req, StatusCode::Forbidden, None));
     // This name from this address guessed too often: refused unheard, so
     // guessing on gives nothing away (unknown names are banned alike).
-    if core.bans.lock().map(|b| b.is_pair_banned(source, &creds.username, Instant::now())).unwrap_or(false) {
+    let pair_ban = core.bans.lock().ok().and_then(|b| b.pair_banned_until(source, &creds.username, Instant::now()));
+    if let Some(until) = pair_ban {
         tracing::debug!(%source, user = %creds.username, "banned user name from this source refused");
+        note(&creds.username, StatusCode::Forbidden, Reason::ExtensionBanned { until_unix: unix_of(until) });
         return refuse();
     }
     let (method, request_uri) = (req.method.to_string(), req.uri.to_string());
     let attempt = Attempt { method: &method, request_uri: &request_uri, source, now_secs: now_unix() as u64 };
-    let ha1 = core.extension(&creds.username).and_then(|e| e.ha1(realm));
+    let row = core.extension(&creds.username);
+    let known = row.is_some();
+    let ha1 = row.and_then(|e| e.ha1(realm));
     let verdict = match core.nonces.lock() {
         Ok(mut nonces) => digest::verify(&creds, attempt, realm, ha1.as_ref(), &mut nonces),
         Err(_) => return AuthOutcome::Reply(core.endpoint.make_response(req, StatusCode::ServerInternalError, None)),
@@ -74,16 +91,30 @@ fn digest_authenticate(core: &SipCore, req: &Request, source: IpAddr, proxy: boo
         }
         Verdict::UriMismatch => {
             tracing::info!(%source, user = %creds.username, digest_uri = %creds.uri, %request_uri, "digest uri is not the Request-URI");
+            note(&creds.username, StatusCode::BadRequest, Reason::DigestUriMismatch);
             AuthOutcome::Reply(core.endpoint.make_response(req, StatusCode::BadRequest, None))
         }
         Verdict::Failed => {
             let start = core.bans.lock().map(|mut b| b.record_failure(source, &creds.username, Instant::now())).unwrap_or(BanStart::None);
             let secs = core.config.security.ban_secs;
-            match start {
-                BanStart::Source => tracing::warn!(%source, user = %creds.username, "too many failed authentications: source ignored for {secs} s"),
-                BanStart::Pair => tracing::warn!(%source, user = %creds.username, "too many failed authentications for this user: refused from this source for {secs} s"),
-                BanStart::None => tracing::info!(%source, user = %creds.username, method = %req.method, "authentication failed"),
-            }
+            // as the ban list shows it (`/api/admin/bans`)
+            let until_of = |until: Option<Instant>| until.map_or(now_unix() + secs as i64, unix_of);
+            // the same 403 either way: only the panel tells the two apart
+            let reason = match start {
+                BanStart::Source => {
+                    tracing::warn!(%source, user = %creds.username, "too many failed authentications: source ignored for {secs} s");
+                    Reason::AddressBanned { until_unix: until_of(core.bans.lock().ok().and_then(|b| b.banned_until(source, Instant::now()))) }
+                }
+                BanStart::Pair => {
+                    tracing::warn!(%source, user = %creds.username, "too many failed authentications for this user: refused from this source for {secs} s");
+                    Reason::ExtensionBanned { until_unix: until_of(core.bans.lock().ok().and_then(|b| b.pair_banned_until(source, &creds.username, Instant::now()))) }
+                }
+                BanStart::None => {
+                    tracing::info!(%source, user = %creds.username, method = %req.method, "authentication failed");
+                    if known { Reason::WrongPassword } else { Reason::UnknownExtension }
+                }
+            };
+            note(&creds.username, StatusCode::Forbidden, reason);
             refuse()
         }
     }

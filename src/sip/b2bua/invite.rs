@@ -10,6 +10,7 @@ use crate::config::{Feature, AGENT_MEMBER};
 use crate::sip::agent_leg::AgentInvite;
 use crate::sip::auth::request::{authenticate, ensure_to_tag, AuthOutcome};
 use crate::sip::core::SipCoreRef;
+use crate::sip::diagnostics::Reason;
 use crate::sip::trunk;
 use crate::trunk::routes as trunk_routes;
 use rsipstack::sip::{HeadersExt, StatusCode};
@@ -57,6 +58,7 @@ pub async fn handle_invite(core: SipCoreRef, mut tx: Transaction, source: Socket
         Err(_) => {
             let cap = core.config.security.max_calls_per_extension;
             tracing::warn!(%caller, %callee, "call refused with 503: security.max_calls_per_extension ({cap}) reached for this extension");
+            note(&core, &tx, source, &caller, StatusCode::ServiceUnavailable, Reason::TooManyCalls);
             return reply(&core, &mut tx, StatusCode::ServiceUnavailable).await;
         }
     };
@@ -87,6 +89,7 @@ pub async fn handle_invite(core: SipCoreRef, mut tx: Transaction, source: Socket
     match route {
         Route::Busy => {
             tracing::info!(%caller, callee = %dialled, "do not disturb: busy");
+            note(&core, &tx, source, &caller, StatusCode::BusyHere, Reason::Busy);
             return reply(&core, &mut tx, StatusCode::BusyHere).await;
         }
         _ if core.config.group(&callee).is_some_and(|g| g.page) => {
@@ -121,6 +124,7 @@ pub async fn handle_invite(core: SipCoreRef, mut tx: Transaction, source: Socket
             }
             trunk_routes::Outbound::NoRoute => {
                 tracing::info!(%caller, %callee, "call to unknown number refused with 404: no extension, group or outbound route");
+                note(&core, &tx, source, &caller, StatusCode::NotFound, Reason::UnknownNumber);
                 return reply(&core, &mut tx, StatusCode::NotFound).await;
             }
         }
@@ -138,8 +142,10 @@ pub async fn handle_invite(core: SipCoreRef, mut tx: Transaction, source: Socket
     }
     if bindings.is_empty() {
         tracing::info!(%caller, %callee, "callee not registered");
+        note(&core, &tx, source, &caller, StatusCode::TemporarilyUnavailable, Reason::CalleeNotRegistered);
         return reply(&core, &mut tx, StatusCode::TemporarilyUnavailable).await;
     }
+    note(&core, &tx, source, &caller, StatusCode::Trying, Reason::CallRouted);
     call::run(CallSetup { core, tx, source, caller, callee, bindings, handoff, agent_note, group: None, trunk: None, auto_answer: false }).await;
 }
 
@@ -162,6 +168,11 @@ async fn intercom(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, cal
     tracing::info!(%caller, %callee, "intercom call");
     let agent_note = AgentInvite::default();
     call::run(CallSetup { core, tx, source, caller, callee, bindings, handoff: None, agent_note, group: None, trunk: None, auto_answer: true }).await;
+}
+
+/// For the panel's Diagnostics: what became of `caller`'s INVITE.
+fn note(core: &SipCoreRef, tx: &Transaction, source: SocketAddr, caller: &str, status: StatusCode, reason: Reason) {
+    core.note_exchange(&tx.original, source, tx.connection.as_ref().map(crate::sip::core::connection_transport), Some(caller), status, reason);
 }
 
 async fn reply(core: &SipCoreRef, tx: &mut Transaction, status: StatusCode) {

@@ -2,6 +2,7 @@
 //! the bindings and their remaining lifetime.
 use super::bindings::{Binding, Change, ContactRequest, RegisterError, RegisterRequest};
 use crate::events::PbxEvent;
+use crate::sip::diagnostics::Reason;
 use crate::sip::auth::request::{authenticate, ensure_to_tag, AuthOutcome};
 use crate::sip::core::{connection_transport, now_unix, transport_from_name, transport_name, SipCore};
 use crate::storage::{BindingOp, BindingRow};
@@ -29,33 +30,44 @@ pub fn register_response(core: &SipCore, req: &Request, source: SocketAddr, tran
         AuthOutcome::Ok(ext) => ext,
         AuthOutcome::Reply(r) => return r,
     };
+    let (resp, reason) = registered_response(core, req, &ext, source, transport);
+    if let Some(reason) = reason {
+        core.note_exchange(req, source, transport, Some(&ext), resp.status_code.clone(), reason);
+    }
+    resp
+}
+
+/// The answer to an authenticated REGISTER of `ext`, and what it was for
+/// the panel's Diagnostics (`None`: nothing worth showing).
+fn registered_response(core: &SipCore, req: &Request, ext: &str, source: SocketAddr, transport: Option<rsipstack::sip::Transport>) -> (Response, Option<Reason>) {
+    let ext = ext.to_string();
     // One extension may not register another's number.
     let to_user = req.to_header().ok().and_then(|t| t.uri().ok()).and_then(|u| u.user().map(str::to_string));
     if to_user.as_deref() != Some(ext.as_str()) {
         tracing::info!(%source, authenticated = %ext, to = ?to_user, "REGISTER for another extension refused");
-        return reply(core, req, StatusCode::Forbidden);
+        return (reply(core, req, StatusCode::Forbidden), Some(Reason::OtherExtension));
     }
     let parsed = match parse_register(req, source, transport) {
         Ok(p) => p,
         Err(why) => {
             tracing::info!(%source, %ext, "bad REGISTER: {why}");
-            return reply(core, req, StatusCode::BadRequest);
+            return (reply(core, req, StatusCode::BadRequest), Some(Reason::BadRegister));
         }
     };
     let now = now_unix();
     let result = match core.location.lock() {
         Ok(mut loc) => loc.register(&ext, &parsed, &core.limits, now).map(|ch| (ch, loc.lookup(&ext, now))),
-        Err(_) => return reply(core, req, StatusCode::ServerInternalError),
+        Err(_) => return (reply(core, req, StatusCode::ServerInternalError), None),
     };
     let (changes, current) = match result {
         Ok(v) => v,
         Err(RegisterError::IntervalTooBrief(min)) => {
             let mut r = reply(core, req, StatusCode::IntervalTooBrief);
             r.headers.push(Header::MinExpires(min.to_string().into()));
-            return r;
+            return (r, Some(Reason::IntervalTooBrief));
         }
-        Err(RegisterError::BadWildcard) => return reply(core, req, StatusCode::BadRequest),
-        Err(RegisterError::OutOfOrder) => return reply(core, req, StatusCode::ServerInternalError),
+        Err(RegisterError::BadWildcard) => return (reply(core, req, StatusCode::BadRequest), Some(Reason::BadRegister)),
+        Err(RegisterError::OutOfOrder) => return (reply(core, req, StatusCode::ServerInternalError), None),
     };
     record_changes(core, &ext, changes);
     let mut resp = reply(core, req, StatusCode::OK);
@@ -63,7 +75,8 @@ pub fn register_response(core: &SipCore, req: &Request, source: SocketAddr, tran
         resp.headers.push(Header::Contact(contact_value(b, now).into()));
     }
     resp.headers.push(Header::Date(httpdate::fmt_http_date(std::time::SystemTime::now()).into()));
-    resp
+    let reason = if current.is_empty() { Reason::Unregistered } else { Reason::Registered };
+    (resp, Some(reason))
 }
 
 fn contact_value(b: &Binding, now: i64) -> String {
