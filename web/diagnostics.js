@@ -4,17 +4,8 @@
 (function () {
   const $ = (id) => document.getElementById(id);
 
-  async function api(method, url) {
-    const r = await fetch(url, { method, credentials: "same-origin" });
-    let data = null;
-    try { data = await r.json(); } catch (e) { data = null; }
-    if (!r.ok) {
-      const err = new Error((data && data.error) || ("HTTP " + r.status));
-      err.status = r.status;
-      throw err;
-    }
-    return data;
-  }
+  // panel.js's API call (loaded after this file; used only once the page shows)
+  const api = (method, url) => window.haPbxApi(method, url);
 
   function el(tag, value, cls) {
     const e = document.createElement(tag);

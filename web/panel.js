@@ -23,6 +23,8 @@
     return data;
   }
 
+  window.haPbxApi = api;
+
   function show(page) {
     for (const p of pages) $("page-" + p).hidden = p !== page;
     for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === page);
