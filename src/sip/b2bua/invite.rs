@@ -175,7 +175,8 @@ fn note(core: &SipCoreRef, tx: &Transaction, source: SocketAddr, caller: &str, s
     core.note_exchange(&tx.original, source, tx.connection.as_ref().map(crate::sip::core::connection_transport), Some(caller), status, reason);
 }
 
-async fn reply(core: &SipCoreRef, tx: &mut Transaction, status: StatusCode) {
+/// A final response to an INVITE refused before any call exists (with a To tag).
+pub(super) async fn reply(core: &SipCoreRef, tx: &mut Transaction, status: StatusCode) {
     let mut resp = core.endpoint.make_response(&tx.original, status, None);
     ensure_to_tag(&mut resp);
     let _ = tx.respond(resp).await;

@@ -9,7 +9,7 @@
 use super::call::{self, CallSetup};
 use crate::events::PbxEvent;
 use crate::sip::agent_leg::AgentInvite;
-use crate::sip::auth::request::ensure_to_tag;
+use super::invite::reply;
 use crate::sip::core::SipCoreRef;
 use crate::storage::MessageRecord;
 use rsipstack::sip::{HeadersExt, StatusCode};
@@ -173,12 +173,6 @@ pub async fn handle(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, c
             tracing::warn!(error = %format!("{e:#}"), id = m.id, "messages code: message not marked read");
         }
     }
-}
-
-async fn reply(core: &SipCoreRef, tx: &mut Transaction, status: StatusCode) {
-    let mut resp = core.endpoint.make_response(&tx.original, status, None);
-    ensure_to_tag(&mut resp);
-    let _ = tx.respond(resp).await;
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use super::registry::Command;
 use crate::config::GroupConfig;
 use crate::events::{EndReason, PbxEvent};
 use crate::media::page::{self, PageMedia, MAX_LISTENERS};
-use crate::sip::auth::request::ensure_to_tag;
+use super::invite::reply;
 use crate::sip::core::SipCoreRef;
 use crate::sip::registrar::bindings::Binding;
 use rsipstack::dialog::dialog::{DialogState, TerminatedReason};
@@ -270,10 +270,4 @@ impl Page {
             self.core.dialogs.remove_dialog(&f.id());
         }
     }
-}
-
-async fn reply(core: &SipCoreRef, tx: &mut Transaction, status: StatusCode) {
-    let mut resp = core.endpoint.make_response(&tx.original, status, None);
-    ensure_to_tag(&mut resp);
-    let _ = tx.respond(resp).await;
 }

@@ -8,7 +8,7 @@ use super::machine::Input;
 use super::pickup::{self, GroupView, RingingCall};
 use super::registry::{Command, PickupRequest};
 use crate::media::sdp::keep_common_codecs;
-use crate::sip::auth::request::ensure_to_tag;
+use super::invite::reply;
 use crate::sip::core::SipCoreRef;
 use rsipstack::dialog::dialog::DialogState;
 use rsipstack::sip::{Header, StatusCode};
@@ -83,12 +83,6 @@ pub async fn handle(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, p
             reply(&core, &mut tx, StatusCode::Other(480, "Call no longer ringing".into())).await;
         }
     }
-}
-
-async fn reply(core: &SipCoreRef, tx: &mut Transaction, status: StatusCode) {
-    let mut resp = core.endpoint.make_response(&tx.original, status, None);
-    ensure_to_tag(&mut resp);
-    let _ = tx.respond(resp).await;
 }
 
 impl Call {
