@@ -141,16 +141,7 @@ impl TrunkDns {
             )),
             Plan::Address { host, port } => {
                 let (ips, ttl) = self.addresses(&host).await?;
-                let why = format!("A/AAAA {host} (port {port} given: no SRV)");
-                Ok((
-                    ips.into_iter()
-                        .map(|ip| Candidate {
-                            addr: SocketAddr::new(ip, port),
-                            why: why.clone(),
-                        })
-                        .collect(),
-                    ttl,
-                ))
+                Ok((at_port(ips, port, format!("A/AAAA {host} (port {port} given: no SRV)")), ttl))
             }
             Plan::Srv {
                 srv_name,
@@ -165,16 +156,7 @@ impl TrunkDns {
                     }
                 }
                 let (ips, ttl) = self.addresses(&host).await?;
-                let why = format!("A/AAAA {host} port {default_port} (no SRV {srv_name})");
-                Ok((
-                    ips.into_iter()
-                        .map(|ip| Candidate {
-                            addr: SocketAddr::new(ip, default_port),
-                            why: why.clone(),
-                        })
-                        .collect(),
-                    ttl,
-                ))
+                Ok((at_port(ips, default_port, format!("A/AAAA {host} port {default_port} (no SRV {srv_name})")), ttl))
             }
         }
     }
@@ -252,6 +234,11 @@ impl TrunkDns {
         }
         Ok((ips, ttl))
     }
+}
+
+/// Each address at `port`, chosen for the same reason.
+fn at_port(ips: Vec<IpAddr>, port: u16, why: String) -> Vec<Candidate> {
+    ips.into_iter().map(|ip| Candidate { addr: SocketAddr::new(ip, port), why: why.clone() }).collect()
 }
 
 fn ttl_of(valid_until: Instant) -> u64 {
