@@ -78,6 +78,32 @@ def test_pesq_separates_clean_and_degraded(tmp_path, signals):
     assert b.mos < 3.0, str(b)
 
 
+def test_warped_distance_forgives_tempo_not_damage(tmp_path, signals):
+    """The played-out measure of the browser tests: a receiver's speed changes
+    (a jitter buffer accelerating) pass, damage does not."""
+    ref = signals["speech"]
+    x, _ = audio.load(ref)
+    g711 = audio.save(tmp_path / "g711.wav", rtp.ulaw_decode(rtp.ulaw_encode(np.round(x * 32767).astype(np.int16))))
+    clean = audio.warped_distance(ref, g711)
+    assert clean.db < 1.0, str(clean)
+    faster = tmp_path / "faster.wav"
+    subprocess.run(["sox", str(g711), str(faster), "tempo", "-s", "1.03"], check=True, timeout=30)
+    assert audio.pesq_nb(ref, faster).mos < 2.8  # what PESQ makes of it
+    f = audio.warped_distance(ref, faster)
+    assert f.db < 2.5, str(f)
+    damaged = {
+        "u-law read as a-law": rtp.alaw_decode(rtp.ulaw_encode(np.round(x * 32767).astype(np.int16))) / 32768.0,
+        "noise at 10 dB SNR": x + np.random.default_rng(1).normal(0, np.sqrt(np.mean(x[x != 0] ** 2)) / np.sqrt(10), len(x)),
+        "clipped": np.clip(x * 8, -1, 1),
+        "reversed": x[::-1].copy(),
+        "-12 dB": x / 4,
+    }
+    for name, y in damaged.items():
+        d = audio.warped_distance(ref, audio.save(tmp_path / "damaged.wav", np.clip(y, -1, 1)))
+        assert d.db > 4.0, f"{name}: {d}"
+        print(name, d)
+
+
 def _sox_g711(tmp_path, signals, encoding: str) -> tuple[bytes, np.ndarray]:
     """2 s of the 1000 Hz tone coded by sox in `encoding` (mu-law, a-law), and
     sox's own decoding of those bytes."""

@@ -357,10 +357,15 @@ def test_webrtc_speech_pesq_both_ways(pbx, baresip_factory, browser_factory, sig
     baresip's recording: PESQ-NB >= 3.8. Doorbell -> browser is scored twice:
     on the RTP payloads the page received (encoded insertable streams, before
     its jitter buffer), PESQ-NB >= 3.8, which is what the PBX delivers; and on
-    what the page played out, where headless Chromium's jitter buffer
-    time-stretches ~0.1 s per 10 s (its fake audio output clock; getStats
-    shows it), which caps PESQ near 3.0-3.5 whatever the bridge does: held
-    to no loss, almost no concealment and PESQ >= 2.8."""
+    what the page played out. Headless Chromium's jitter buffer time-stretches
+    that (its fake audio output clock; getStats counts the samples it removed
+    and inserted): 0.03-0.04 s per 10 s on a quiet machine, 0.3 s in a loaded
+    CI run, and PESQ, which wants one timeline, falls to 2.2-3.3 for it
+    whatever the bridge does (a 1 % tempo change alone scores 2.7). So the
+    played-out audio is held to no loss, concealment under 3 % and a
+    log-spectral distance <= 3 dB along a time-warped alignment (clean 0.5-0.7
+    dB, 1-5 % tempo 1.6-1.9, -6 dB level 3.3, noise or a wrong codec law > 9;
+    test_00_harness checks the measure); its PESQ is printed."""
     speech48k = workdir / "speech48k.wav"
     subprocess.run(["sox", "-D", str(signals["speech"]), "-r", "48000", str(speech48k)], check=True, timeout=60)
     phone = browser_factory("browser102", speech48k)
@@ -379,16 +384,18 @@ def test_webrtc_speech_pesq_both_ways(pbx, baresip_factory, browser_factory, sig
     stats = phone.command("stats")["stats"]
     print("browser inbound-rtp:", stats)
     assert stats["packetsLost"] == 0 and stats["packetsReceived"] > 400, stats
-    assert stats["concealedSamples"] < 0.01 * stats["totalSamplesReceived"], stats
+    # concealment: 0-0.2 % on a quiet machine, up to 1.4 % in ten runs beside three cargo builds
+    assert stats["concealedSamples"] < 0.03 * stats["totalSamplesReceived"], stats
     door.hangup()
     door.wait_closed(10)
     received = audio.pesq_nb(signals["speech"], as_received)
     to_browser = audio.pesq_nb(signals["speech"], recorded)
+    played = audio.warped_distance(signals["speech"], recorded)
     to_door = audio.pesq_nb(signals["speech"], door.recordings()[-1])
-    print(f"doorbell -> browser, as received: {received}\ndoorbell -> browser, played out: {to_browser}\n"
+    print(f"doorbell -> browser, as received: {received}\ndoorbell -> browser, played out: {to_browser}, {played}\n"
           f"browser -> doorbell: {to_door}")
     assert received.mos >= 3.8, f"doorbell -> browser, as received: {received}"
-    assert to_browser.mos >= 2.8, f"doorbell -> browser: {to_browser}"
+    assert played.db <= 3.0, f"doorbell -> browser, played out: {played}"
     assert to_door.mos >= 3.8, f"browser -> doorbell: {to_door}"
 
 
