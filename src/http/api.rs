@@ -225,14 +225,17 @@ async fn message_read(State(core): State<SipCoreRef>, Path(id): Path<String>) ->
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AnnounceBody {
+    /// An extension, or a number outside (`to` reads better for those).
+    #[serde(alias = "to")]
     extension: String,
     text: String,
 }
 impl BodyShape for AnnounceBody {
-    const SHAPE: &'static str = r#"{"extension": EXT, "text": "..."}"#;
+    const SHAPE: &'static str = r#"{"extension": EXT or "to": NUMBER, "text": "..."}"#;
 }
 
-/// The AI agent calls an extension and speaks the text.
+/// The AI agent calls an extension, or a number outside that an outbound
+/// route lets the agent's extension call, and speaks the text.
 async fn announce(State(core): State<SipCoreRef>, Body(b): Body<AnnounceBody>) -> ApiResult {
     Ok(accepted(&control::announce(&core, &b.extension, &b.text).await?))
 }

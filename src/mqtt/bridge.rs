@@ -159,7 +159,7 @@ impl<P: PbxView + CallControl + SettingsControl + Clone> Bridge<P> {
     fn connected(&mut self) {
         self.failures = 0;
         let t = self.model.topics().clone();
-        for filter in [t.ha_status(), t.command_filter(), t.devices()] {
+        for filter in [t.ha_status(), t.command_filter(), t.pbx_command_filter(), t.devices()] {
             if let Err(e) = self.client.try_subscribe(filter.clone(), QoS::AtLeastOnce) {
                 tracing::error!(%filter, "MQTT subscribe failed: {e}");
             }
@@ -196,6 +196,15 @@ impl<P: PbxView + CallControl + SettingsControl + Clone> Bridge<P> {
             }
         } else if let Some((id, verb)) = t.parse_command(topic) {
             self.command(topic, id, verb, payload);
+        } else if let Some(verb) = t.parse_pbx_command(topic) {
+            let shown = String::from_utf8_lossy(&payload[..payload.len().min(64)]).into_owned();
+            match commands::parse_pbx(verb, payload) {
+                Ok(action) => {
+                    tracing::info!(%topic, payload = %shown, "MQTT command");
+                    self.run(topic, vec![action]);
+                }
+                Err(why) => tracing::warn!(%topic, payload = %shown, "MQTT command ignored: {why}"),
+            }
         }
     }
 
@@ -218,7 +227,11 @@ impl<P: PbxView + CallControl + SettingsControl + Clone> Bridge<P> {
             }
         };
         tracing::info!(%topic, payload = %shown, "MQTT command");
-        // Off the bridge task: a command may take a while (dial waits for SIP).
+        self.run(topic, actions);
+    }
+
+    /// Off the bridge task: a command may take a while (dial waits for SIP).
+    fn run(&self, topic: &str, actions: Vec<commands::Action>) {
         let pbx = self.pbx.clone();
         let topic = topic.to_string();
         tokio::spawn(async move {

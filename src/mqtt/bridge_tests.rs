@@ -139,9 +139,10 @@ async fn connect_subscribes_then_announces_online_discovery_and_states() {
     b.on_conn(ConnEvent::Connected);
     let sent = flush(&mut b, &mut el);
     let topics: Vec<&str> = sent.iter().map(|(t, _)| t.as_str()).collect();
-    assert_eq!(&topics[..3], ["SUBSCRIBE"; 3]);
-    assert_eq!(sent[3], ("ha_pbx/status".into(), "online".into()));
-    assert_eq!(topics[4], "homeassistant/device/ha_pbx/config");
+    assert_eq!(&topics[..4], ["SUBSCRIBE"; 4]);
+    assert!(sent[..4].iter().any(|(_, f)| f == "ha_pbx/cmd/+"), "the PBX-wide commands: {:?}", &sent[..4]);
+    assert_eq!(sent[4], ("ha_pbx/status".into(), "online".into()));
+    assert_eq!(topics[5], "homeassistant/device/ha_pbx/config");
     assert!(topics.contains(&"homeassistant/device/ha_pbx_ext_101/config"));
     assert!(topics.contains(&"ha_pbx/ext/102/state"));
     let st = sent.iter().find(|(t, _)| t == "ha_pbx/ext/101/state").unwrap();
@@ -204,15 +205,19 @@ async fn commands_reach_the_pbx_and_bad_ones_change_nothing() {
     cmd(&mut b, "ha_pbx/ext/102/cmd/transfer", "104");
     cmd(&mut b, "ha_pbx/ext/101/cmd/dial", "102");
     cmd(&mut b, "ha_pbx/ext/102/cmd/hangup", "PRESS");
+    cmd(&mut b, "ha_pbx/cmd/dial", r#"{"from": "101"}"#); // no `to`
+    cmd(&mut b, "ha_pbx/cmd/announce", "Alarm"); // not JSON
+    cmd(&mut b, "ha_pbx/cmd/bogus", "{}");
+    cmd(&mut b, "ha_pbx/cmd/dial", r#"{"from": "102", "to": "0301234567"}"#);
     for _ in 0..50 {
-        if pbx.0.lock().unwrap().log.len() >= 4 {
+        if pbx.0.lock().unwrap().log.len() >= 5 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let mut log = pbx.0.lock().unwrap().log.clone();
     log.sort();
-    assert_eq!(log, ["dial 101 102", "dtmf c1 101 1#", "hangup c1", "transfer c1 102 104"]);
+    assert_eq!(log, ["dial 101 102", "dial 102 0301234567", "dtmf c1 101 1#", "hangup c1", "transfer c1 102 104"]);
     assert!(flush(&mut b, &mut el).is_empty(), "commands publish nothing themselves");
 }
 

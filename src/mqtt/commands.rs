@@ -50,6 +50,39 @@ pub fn parse(verb: &str, payload: &[u8]) -> Result<Verb, String> {
     }
 }
 
+/// A PBX-wide command, `<base>/cmd/<verb>` with a JSON payload:
+/// `announce` {"to": EXT or NUMBER, "text": "..."}, `dial` {"from": EXT, "to": EXT or NUMBER}.
+pub fn parse_pbx(verb: &str, payload: &[u8]) -> Result<Action, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Announce {
+        to: String,
+        text: String,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Dial {
+        from: String,
+        to: String,
+    }
+    let json = |shape: &str| format!("payload is not the JSON {shape}");
+    match verb {
+        "announce" => {
+            let a: Announce = serde_json::from_slice(payload).map_err(|e| format!("{} ({e})", json(r#"{"to": "...", "text": "..."}"#)))?;
+            Ok(Action::Announce { to: target(a.to.trim(), "announcement target")?, text: announcement(a.text.trim())? })
+        }
+        "dial" => {
+            let d: Dial = serde_json::from_slice(payload).map_err(|e| format!("{} ({e})", json(r#"{"from": "...", "to": "..."}"#)))?;
+            let (from, to) = (target(d.from.trim(), "extension dialling")?, target(d.to.trim(), "number to dial")?);
+            if from == to {
+                return Err(format!("dial: extension {from} cannot call itself"));
+            }
+            Ok(Action::Dial { from, to })
+        }
+        other => Err(format!("unknown command `{other}` (announce, dial)")),
+    }
+}
+
 fn target(text: &str, what: &str) -> Result<String, String> {
     let ok = |c: char| c.is_ascii_alphanumeric() || "*#+._-".contains(c);
     if text.is_empty() {

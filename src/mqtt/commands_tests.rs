@@ -145,3 +145,28 @@ async fn actions_reach_call_control() {
         ["hangup a", "dial 101 102", "dtmf a 102 5", "transfer a 101 104", "answer z", "answer_ai r", "announce 101 Hi there"]
     );
 }
+
+#[test]
+fn pbx_wide_commands_take_json_naming_their_parties() {
+    assert_eq!(
+        parse_pbx("announce", br#"{"to": "01511234567", "text": " The alarm went off "}"#),
+        Ok(Action::Announce { to: "01511234567".into(), text: "The alarm went off".into() })
+    );
+    assert_eq!(parse_pbx("dial", br#"{"from": "101", "to": "0301234567"}"#), Ok(Action::Dial { from: "101".into(), to: "0301234567".into() }));
+    let refused = [
+        ("announce", &br#"The alarm went off"#[..], "not the JSON"),
+        ("announce", br#"{"to": "0151"}"#, "not the JSON"),
+        ("announce", br#"{"to": "0151", "text": "x", "extra": 1}"#, "not the JSON"),
+        ("announce", br#"{"to": "0151;x", "text": "x"}"#, "character `;`"),
+        ("announce", br#"{"to": "", "text": "x"}"#, "empty announcement target"),
+        ("announce", br#"{"to": "0151", "text": "  "}"#, "empty announcement text"),
+        ("dial", br#"{"from": "101", "to": "101"}"#, "cannot call itself"),
+        ("hangup", b"{}", "unknown command `hangup`"),
+    ];
+    for (verb, payload, why) in refused {
+        let got = parse_pbx(verb, payload);
+        assert!(matches!(&got, Err(e) if e.contains(why)), "{verb} {:?}: {got:?}", String::from_utf8_lossy(payload));
+    }
+    let long = format!(r#"{{"to": "0151", "text": "{}"}}"#, "x".repeat(MAX_ANNOUNCE + 1));
+    assert!(parse_pbx("announce", long.as_bytes()).is_err());
+}

@@ -49,6 +49,16 @@ impl Topics {
     pub fn command_filter(&self) -> String {
         format!("{}/ext/+/cmd/+", self.base)
     }
+    /// Subscription filter for the PBX-wide commands (`<base>/cmd/<verb>`,
+    /// JSON payloads naming their parties: announce to a number outside).
+    pub fn pbx_command_filter(&self) -> String {
+        format!("{}/cmd/+", self.base)
+    }
+    /// The verb of a PBX-wide command topic.
+    pub fn parse_pbx_command<'a>(&self, topic: &'a str) -> Option<&'a str> {
+        let verb = topic.strip_prefix(&self.base)?.strip_prefix("/cmd/")?;
+        (!verb.is_empty() && !verb.contains('/')).then_some(verb)
+    }
     pub fn discovery(&self, device_id: &str) -> String {
         format!("{}/device/{device_id}/config", self.prefix)
     }
@@ -138,6 +148,11 @@ mod tests {
         assert_eq!(t.parse_command("pbx/home/ext/101/state"), None);
         assert_eq!(t.parse_command("pbx/home/ext//cmd/x"), None);
         assert_eq!(t.parse_command("other/ext/101/cmd/x"), None);
+        assert_eq!(t.pbx_command_filter(), "pbx/home/cmd/+");
+        assert_eq!(t.parse_pbx_command("pbx/home/cmd/announce"), Some("announce"));
+        assert_eq!(t.parse_pbx_command("pbx/home/cmd/"), None);
+        assert_eq!(t.parse_pbx_command("pbx/home/cmd/a/b"), None);
+        assert_eq!(t.parse_pbx_command("pbx/home/ext/101/cmd/announce"), None);
         assert_eq!(t.node(), "pbx_home_".to_string() + &format!("{:08x}", fnv1a(b"pbx/home")));
     }
 }

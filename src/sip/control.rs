@@ -100,8 +100,10 @@ pub fn answer_with_agent(core: &SipCore, call_id: &str) -> Result<(), ControlErr
     Ok(())
 }
 
-/// The AI agent calls `extension` and speaks `text`, then hangs up.
-pub async fn announce(core: &SipCoreRef, extension: &str, text: &str) -> Result<String, ControlError> {
+/// The AI agent calls `to` and speaks `text`, then hangs up. `to` is an
+/// extension, or a number outside that an outbound route lets the agent's
+/// extension call (the route lists it in `extensions`).
+pub async fn announce(core: &SipCoreRef, to: &str, text: &str) -> Result<String, ControlError> {
     let Some(agent) = core.agent.get().map(|a| a.extension.clone()) else {
         return Err(ControlError::NotPossible("the AI agent is not configured (agent: section)".into()));
     };
@@ -110,7 +112,11 @@ pub async fn announce(core: &SipCoreRef, extension: &str, text: &str) -> Result<
         return Err(ControlError::BadArgument("announcement text must be 1-2000 characters".into()));
     }
     let note = crate::sip::agent_leg::AgentInvite { announce: Some(text.to_string()), ..Default::default() };
-    super::b2bua::originate::dial_with(core.clone(), extension, &agent, note).await
+    if core.extension_exists(to) {
+        super::b2bua::originate::dial_with(core.clone(), to, &agent, note).await
+    } else {
+        super::b2bua::originate::dial_out_first(core.clone(), to, &agent, note).await
+    }
 }
 
 /// Calls of an extension (as caller or callee), newest first is not guaranteed.

@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from harness import audio, procs
+from harness import agent, audio, openai_mock, procs
 from harness.baresip import Baresip
 from harness.dns import Dnsmasq
 from harness.kamailio import Provider, Refuser
@@ -30,6 +30,8 @@ DID = "4930123457"          # rings 102 (dids); anything else on the trunk rings
 PSTN, PSTN_PW = "4917012345", "pstn-secret"   # the phone out in the network
 BAD_USER = "4930999000"     # a second trunk whose password is wrong
 DIALLED, SENT = "0301234567", "+49301234567"  # prefix 0, strip 1, prepend +49
+ABROAD = "0043123456"       # prefix 00: 101 may call it, the agent may not
+AGENT_DID = "4930123458"    # the AI agent answers this number
 API_TOKEN = "trunk-test-token-0123456789"
 
 
@@ -38,17 +40,18 @@ class Rig:
 
 
 @pytest.fixture(scope="module")
-def rig(tmp_path_factory, signals):
+def rig(tmp_path_factory, signals, voice):
     workdir = tmp_path_factory.mktemp("trunk")
     reg = procs.ProcessRegistry()
     r = Rig()
+    r.llm = openai_mock.OpenAIMock().start()
     try:
         r.provider = Provider(workdir, reg, users={TRUNK_USER: TRUNK_PW, PSTN: PSTN_PW, BAD_USER: "the-right-one"},
                               trunk=TRUNK_USER, pstn=PSTN).start()
         r.ip_host_port = procs.free_port("sip")
         trunks = [
             {"name": "provider", "server": r.provider.addr, "username": TRUNK_USER, "password": TRUNK_PW,
-             "caller_id": CALLER_ID, "inbound": "101", "dids": {DID: "102"}, "expires_secs": 6,
+             "caller_id": CALLER_ID, "inbound": "101", "dids": {DID: "102", AGENT_DID: agent.AGENT_EXT}, "expires_secs": 6,
              "keepalive_secs": 2},
             {"name": "wrongpw", "server": r.provider.addr, "username": BAD_USER, "password": "not-it",
              "keepalive_secs": 0},
@@ -56,12 +59,18 @@ def rig(tmp_path_factory, signals):
             {"name": "iptrunk", "server": f"127.0.0.1:{procs.free_port('sip')}", "register": False, "keepalive_secs": 2,
              "inbound_hosts": [f"127.0.0.1:{r.ip_host_port}"], "inbound": "103"},
         ]
-        routes = [{"prefix": "0", "trunk": "provider", "strip": 1, "prepend": "+49", "extensions": ["101"]}]
+        # the agent may call numbers at home (announcements), not abroad
+        routes = [{"prefix": "0", "trunk": "provider", "strip": 1, "prepend": "+49", "extensions": ["101", agent.AGENT_EXT]},
+                  {"prefix": "00", "trunk": "provider", "strip": 2, "prepend": "+", "extensions": ["101"]}]
+        piper, whisper = voice
+        r.whisper = whisper
+        section = agent.agent_overrides(stt_url=whisper.url, tts_url=piper.url, brain=agent.openai_brain(r.llm))["agent"]
         r.broker = Mosquitto(workdir, reg).start()
         r.mqtt = Recorder(r.broker, reg, "ha_pbx/#").start()
         r.pbx = Pbx(workdir / "pbx", reg, overrides={"trunks": trunks, "outbound_routes": routes,
-                                                     "http": {"api_token": API_TOKEN},
+                                                     "http": {"api_token": API_TOKEN}, "agent": section,
                                                      **mqtt_overrides(r.broker)}).start()
+        agent.wait_agent_ready(r.pbx)
         r.ext = {}
         for ext, src in (("101", signals["tone440"]), ("102", signals["tone440"])):
             r.ext[ext] = Baresip(workdir, reg, ext, user=ext, domain=f"127.0.0.1:{r.pbx.sip_port}",
@@ -74,6 +83,7 @@ def rig(tmp_path_factory, signals):
         yield r
     finally:
         reg.kill_all()
+        r.llm.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -354,6 +364,57 @@ def test_click_to_dial_an_external_number_follows_the_routes(rig):
     pstn.hangup()
     pstn.ctrl.wait_event("CALL_CLOSED", 10, since=marks[1])
     ext.ctrl.wait_event("CALL_CLOSED", 10, since=marks[0])
+
+
+def _transcript(rig, phone: Baresip) -> str:
+    time.sleep(0.5)  # sndfile closes the WAV
+    return agent.words(rig.whisper.transcribe_wav(agent.recording(phone)))
+
+
+@pytest.mark.timeout(90)
+def test_announce_to_an_external_number_over_mqtt(rig):
+    """Home Assistant calls a mobile and speaks a text: `ha_pbx/cmd/announce`
+    with a number outside. The agent's extension must be in the route's
+    `extensions`; a number no route lets it call rings nothing."""
+    procs.wait_until(lambda: registration(rig.pbx, "provider").get("state") == "registered", 15, what="registered")
+    pstn = rig.pstn
+    before = len(rig.provider.lines("INVITE"))
+    mark = len(rig.pbx.log_text())
+    rig.broker.publish("ha_pbx/cmd/announce", json.dumps({"to": ABROAD, "text": "Not for abroad."}))
+    rig.broker.publish("ha_pbx/cmd/announce", json.dumps({"to": "9123", "text": "No route."}))
+    rig.broker.publish("ha_pbx/cmd/announce", "The alarm went off")  # not JSON
+    refusals = (f"extension {agent.AGENT_EXT} may not call {ABROAD}", "`9123` is not an extension", "payload is not the JSON")
+    procs.wait_until(lambda: all(r in rig.pbx.log_text()[mark:] for r in refusals), 10, what=f"log lines {refusals}")
+    assert len(rig.provider.lines("INVITE")) == before, "a refused announcement reached the provider"
+    marks = len(pstn.ctrl.events)
+    n_ok = len(rig.provider.lines("OUT-OK"))
+    pstn.clear_recordings()
+    rig.broker.publish("ha_pbx/cmd/announce", json.dumps({"to": DIALLED, "text": "The alarm in the garage went off."}))
+    pstn.ctrl.wait_event("CALL_ESTABLISHED", 20, since=marks)
+    ok = rig.provider.lines("OUT-OK")[n_ok:]
+    assert ok and ok[0]["rU"] == SENT and ok[0]["fU"] == CALLER_ID and ok[0]["au"] == TRUNK_USER, ok
+    pstn.ctrl.wait_event("CALL_CLOSED", 45, since=marks)  # the agent hangs up by itself
+    heard = _transcript(rig, pstn)
+    print(f"the mobile heard: {heard!r}")
+    assert "alarm" in heard and "garage" in heard, heard
+
+
+@pytest.mark.timeout(90)
+def test_a_did_routed_to_the_agent_is_answered_by_it(rig):
+    procs.wait_until(lambda: registration(rig.pbx, "provider").get("state") == "registered", 15, what="registered")
+    pstn = rig.pstn
+    marks = len(pstn.ctrl.events)
+    pstn.clear_recordings()
+    pstn.dial(f"sip:{AGENT_DID}@{rig.provider.addr}")
+    pstn.ctrl.wait_event("CALL_ESTABLISHED", 20, since=marks)
+    procs.wait_until(lambda: pstn.recordings(), 5, what="a recording")
+    # the greeting (~3 s of speech) has been played once the recording holds 6 s
+    procs.wait_until(lambda: len(agent.live(pstn)) >= 6 * 8000, 20, what="6 s of the call recorded")
+    pstn.hangup()
+    pstn.ctrl.wait_event("CALL_CLOSED", 10, since=marks)
+    greeting = _transcript(rig, pstn)
+    print(f"the caller heard: {greeting!r}")
+    assert "your home" in greeting or "how can i help" in greeting, greeting
 
 
 DOMAIN = "trunk.test"  # served by the test's own dnsmasq, in the test's namespace only

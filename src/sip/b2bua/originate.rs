@@ -8,13 +8,14 @@
 //! the relay exists before anyone answers, and the other device already
 //! sends to it.
 use super::call::{is_browser, Call, CallMsg, CallerKind};
-use super::fork::{self, ForkEvent, Report};
+use super::fork::{self, ForkEvent, Presented, Report};
 use super::machine::{Action, CallMachine, Input};
 use crate::media::call_media::CallMedia;
 use crate::media::Leg;
 use crate::sip::agent_leg::AgentInvite;
 use crate::sip::control_error::ControlError;
 use crate::sip::core::SipCoreRef;
+use crate::sip::registrar::bindings::Binding;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -22,6 +23,13 @@ use tokio::sync::mpsc;
 /// Start ringing `from`; returns the call id at once. `to` rings once `from` answers.
 pub async fn dial(core: SipCoreRef, from: &str, to: &str) -> Result<String, ControlError> {
     dial_with(core, from, to, AgentInvite::default()).await
+}
+
+/// Who rings first: an extension's devices, or a number outside over a trunk.
+struct FirstParty {
+    name: String,
+    bindings: Vec<Binding>,
+    presented: Option<Presented>,
 }
 
 /// `dial`, telling the agent (when `to` is the agent) why it is called.
@@ -37,10 +45,29 @@ pub async fn dial_with(core: SipCoreRef, from: &str, to: &str, agent_note: Agent
     if from == to {
         return Err(ControlError::BadArgument("cannot dial an extension to itself".into()));
     }
-    let a_bindings = core.registered_contacts(from);
-    if a_bindings.is_empty() {
+    let bindings = core.registered_contacts(from);
+    if bindings.is_empty() {
         return Err(ControlError::NotRegistered(from.to_string()));
     }
+    let first = FirstParty { name: from.to_string(), bindings, presented: None };
+    originate(core, first, to, trunk, agent_note).await
+}
+
+/// The number `number` outside is rung first, over the trunk the outbound
+/// routes choose as if extension `to` had dialled it (so `to` must be in
+/// the route's `extensions`); when it answers, `to` rings. The agent's
+/// announcement to a mobile is this, with `to` the agent.
+pub async fn dial_out_first(core: SipCoreRef, number: &str, to: &str, agent_note: AgentInvite) -> Result<String, ControlError> {
+    if !core.extension_exists(to) {
+        return Err(ControlError::NoSuchExtension(to.to_string()));
+    }
+    let (binding, presented) = crate::sip::trunk::outbound::for_dial(&core, to, number).await?;
+    let first = FirstParty { name: number.to_string(), bindings: vec![binding], presented: Some(presented) };
+    originate(core, first, to, None, agent_note).await
+}
+
+async fn originate(core: SipCoreRef, first: FirstParty, to: &str, trunk: Option<(Binding, Presented)>, agent_note: AgentInvite) -> Result<String, ControlError> {
+    let FirstParty { name: from, bindings: a_bindings, presented: a_presented } = first;
     if trunk.is_none() && core.registered_contacts(to).is_empty() {
         return Err(ControlError::NotRegistered(to.to_string()));
     }
@@ -63,7 +90,7 @@ pub async fn dial_with(core: SipCoreRef, from: &str, to: &str, agent_note: Agent
             Some(webrtc) if is_browser(b) => webrtc,
             _ => &offer,
         };
-        match fork::start(&core, b, to, offer, Vec::new(), None, report) {
+        match fork::start(&core, b, to, offer, Vec::new(), a_presented.as_ref(), report) {
             Ok(d) => {
                 forks.push(d);
                 hosts.push(b.source_ip());
@@ -72,11 +99,14 @@ pub async fn dial_with(core: SipCoreRef, from: &str, to: &str, agent_note: Agent
         }
     }
     let Some(first) = forks.first() else {
-        return Err(ControlError::NotRegistered(from.to_string()));
+        return Err(match a_presented {
+            Some(_) => ControlError::NotPossible(format!("no INVITE could be sent to {from} over the trunk")),
+            None => ControlError::NotRegistered(from),
+        });
     };
     let call_id = first.id().call_id.clone();
     tracing::info!(%call_id, %from, %to, "dialling: ringing the caller first");
-    let (from, to) = (from.to_string(), to.to_string());
+    let to = to.to_string();
     tokio::spawn(async move {
         let Some((winner, answer)) = ring_caller(&core, &mut rx, &forks).await else {
             tracing::info!(%from, %to, "dial ended: the caller did not answer");
