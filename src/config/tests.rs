@@ -188,6 +188,13 @@ extensions:
     let e = err("  - {extension: \"104\", password: \"d\", door_open: \"open\"}\n");
     assert!(e.starts_with("extensions[3].door_open"), "{e}");
     assert!(err("  - {extension: \"104\", password: \"d\", kind: camera}\n").contains("kind"));
+    // A number outside: only when an outbound route lets the forwarding extension call it.
+    let trunk = "trunks: [{name: p, server: \"127.0.0.1:5070\", register: false, caller_id: \"+4930123456\"}]\noutbound_routes: [{prefix: \"0\", trunk: p, extensions: [\"104\"]}]\n";
+    let with_trunk = |ext: &str| parse(&format!("{trunk}{GROUP_BASE}{ext}"));
+    let c = with_trunk("  - {extension: \"104\", password: \"d\", forward: {no_answer: \"0151123\"}}\n").unwrap();
+    assert_eq!(c.extension("104").unwrap().forward.no_answer.as_deref(), Some("0151123"));
+    let e = with_trunk("  - {extension: \"104\", password: \"d\"}\n  - {extension: \"105\", password: \"e\", forward: {always: \"0151123\"}}\n").unwrap_err().to_string();
+    assert!(e.contains("forward.always: `0151123`") && e.contains("no outbound route lets extension 105 call it"), "{e}");
 }
 
 #[test]

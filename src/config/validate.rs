@@ -182,8 +182,9 @@ pub(super) fn validate(c: &Config) -> Result<()> {
     for (i, e) in c.extensions.iter().enumerate() {
         for (key, target) in e.forward.targets() {
             let known = exts.contains(target.as_str()) || groups.contains(target.as_str()) || (c.agent.is_some() && (target == super::AGENT_MEMBER || c.agent.as_ref().is_some_and(|a| a.extension == *target)));
-            if !known {
-                bail!("extensions[{i}].forward.{key}: `{target}` is not an extension, a group or agent (external numbers need a trunk, not there yet)");
+            let outside = || matches!(crate::trunk::routes::outbound(&c.outbound_routes, &e.extension, target), crate::trunk::routes::Outbound::Go { .. });
+            if !known && !outside() {
+                bail!("extensions[{i}].forward.{key}: `{target}` is not an extension, a group or agent, and no outbound route lets extension {} call it (a route's `extensions` must list it)", e.extension);
             }
             if *target == e.extension {
                 bail!("extensions[{i}].forward.{key}: an extension cannot forward to itself");

@@ -126,13 +126,13 @@ fn shorten(s: &str) -> String {
 }
 
 /// Whether the change may be made at `ext`: a forward goes to an existing
-/// extension, group or the agent (`known`), never to `ext` itself. The
-/// error names the field.
+/// extension, group or the agent, or a number outside an outbound route
+/// lets `ext` call (`known`), never to `ext` itself. The error names the field.
 pub fn check(ext: &str, change: &Change, known: impl Fn(&str) -> bool) -> Result<(), String> {
     match change {
         Change::Forward(k, Some(t)) if t == ext => Err(format!("{}: an extension cannot forward to itself", k.field())),
         Change::Forward(k, Some(t)) if !known(t) => {
-            Err(format!("{}: `{t}` is not an extension, a group or the agent (external numbers need a trunk route)", k.field()))
+            Err(format!("{}: `{t}` is not an extension, a group or the agent, and no outbound route lets extension {ext} call it", k.field()))
         }
         _ => Ok(()),
     }

@@ -28,7 +28,7 @@ impl SipCore {
         let mut s = self.phone_settings_of(number)?;
         for (field, slot) in [("forward_always", &mut s.forward.always), ("forward_busy", &mut s.forward.busy), ("forward_no_answer", &mut s.forward.no_answer)] {
             if let Some(t) = slot.as_deref()
-                && !self.is_forward_target(t)
+                && !self.is_forward_target(number, t)
             {
                 tracing::warn!(extension = %number, field, target = %t, "forward to a number that no longer exists ignored");
                 *slot = None;
@@ -37,10 +37,15 @@ impl SipCore {
         Some((s.forward, s.dnd))
     }
 
-    /// An extension, a group or the agent: what a forward may name.
-    pub fn is_forward_target(&self, number: &str) -> bool {
+    /// What `ext`'s forward may name: an extension, a group, the agent, or a
+    /// number outside that an outbound route lets `ext` call.
+    pub fn is_forward_target(&self, ext: &str, number: &str) -> bool {
         let agent = self.config.agent.as_ref().is_some_and(|a| number == AGENT_MEMBER || number == a.extension);
-        agent || self.extension_exists(number) || self.config.extension(number).is_some() || self.config.group(number).is_some()
+        agent
+            || self.extension_exists(number)
+            || self.config.extension(number).is_some()
+            || self.config.group(number).is_some()
+            || matches!(crate::trunk::routes::outbound(&self.config.outbound_routes, ext, number), crate::trunk::routes::Outbound::Go { .. })
     }
 }
 
@@ -50,7 +55,7 @@ pub async fn change(core: &SipCore, ext: &str, change: Change) -> Result<Setting
     if core.setting_defaults(ext).is_none() {
         return Err(format!("{}: there is no extension {ext}", change.field()));
     }
-    phone_settings::check(ext, &change, |n| core.is_forward_target(n))?;
+    phone_settings::check(ext, &change, |n| core.is_forward_target(ext, n))?;
     // One change at a time: stored, then applied, in the same order.
     let _writing = core.phone_settings.writing.lock().await;
     let (field, value) = change.to_row();

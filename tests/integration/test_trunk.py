@@ -60,7 +60,8 @@ def rig(tmp_path_factory, signals, voice):
              "inbound_hosts": [f"127.0.0.1:{r.ip_host_port}"], "inbound": "103"},
         ]
         # the agent may call numbers at home (announcements), not abroad
-        routes = [{"prefix": "0", "trunk": "provider", "strip": 1, "prepend": "+49", "extensions": ["101", agent.AGENT_EXT]},
+        # 104 may forward its calls to numbers at home
+        routes = [{"prefix": "0", "trunk": "provider", "strip": 1, "prepend": "+49", "extensions": ["101", "104", agent.AGENT_EXT]},
                   {"prefix": "00", "trunk": "provider", "strip": 2, "prepend": "+", "extensions": ["101"]}]
         piper, whisper = voice
         r.whisper = whisper
@@ -80,6 +81,7 @@ def rig(tmp_path_factory, signals, voice):
         for b in (*r.ext.values(), r.pstn):
             b.wait_registered(15)
         r.sipp = Sipp(workdir / "sipp", reg)
+        r.registry = reg
         yield r
     finally:
         reg.kill_all()
@@ -415,6 +417,62 @@ def test_a_did_routed_to_the_agent_is_answered_by_it(rig):
     greeting = _transcript(rig, pstn)
     print(f"the caller heard: {greeting!r}")
     assert "your home" in greeting or "how can i help" in greeting, greeting
+
+
+def _forward(rig, ext: str, field: str, target: str) -> None:
+    """Sets a forward as Home Assistant does (MQTT), and waits for the settings it publishes."""
+    since = len(rig.mqtt.messages())
+    rig.broker.publish(f"ha_pbx/ext/{ext}/cmd/{field}", target)
+    rig.mqtt.wait_for(lambda m: m.topic == f"ha_pbx/ext/{ext}/settings" and f'"{field}":"{target}"' in m.payload, 10,
+                      what=f"{ext}'s {field} = {target!r}", since=since)
+
+
+@pytest.mark.timeout(120)
+def test_forward_to_a_mobile_goes_out_as_the_forwarding_extension(rig, workdir, signals):
+    """"Nobody home: the door goes to my mobile". A forward may name a number
+    outside when an outbound route lets the forwarding extension call it: 104
+    may, 102 may not (refused, with the reason). Always: 101 calls 104 and the
+    PSTN phone rings, tones both ways. No answer: 104's desk phone rings, does
+    not answer, and after forward_no_answer_secs the mobile takes the call."""
+    procs.wait_until(lambda: registration(rig.pbx, "provider").get("state") == "registered", 15, what="registered")
+    mark = len(rig.pbx.log_text())
+    rig.broker.publish("ha_pbx/ext/102/cmd/forward_always", DIALLED)
+    procs.wait_until(lambda: "no outbound route lets extension 102 call it" in rig.pbx.log_text()[mark:], 10,
+                     what="102's forward outside refused")
+    door, pstn = rig.ext["101"], rig.pstn
+    try:
+        _forward(rig, "104", "forward_always", DIALLED)
+        n_ok = len(rig.provider.lines("OUT-OK"))
+        _call(door, pstn, "sip:104@127.0.0.1:%d" % rig.pbx.sip_port)
+        ok = rig.provider.lines("OUT-OK")[n_ok:]
+        assert ok and ok[0]["rU"] == SENT and ok[0]["fU"] == CALLER_ID, ok
+        _heard(pstn, 440)
+        _heard(door, 1000)
+        # no answer: 104's phone rings 2 s, then the mobile
+        _forward(rig, "104", "forward_always", "")
+        rig.broker.publish("ha_pbx/ext/104/cmd/forward_no_answer_secs", "2")
+        _forward(rig, "104", "forward_no_answer", DIALLED)
+        desk = Baresip(workdir, rig.registry, "desk104", user="104", domain=f"127.0.0.1:{rig.pbx.sip_port}",
+                       password=rig.pbx.passwords["104"], source=signals["tone440"], answermode="manual").start()
+        desk.wait_registered(15)
+        marks = len(door.ctrl.events), len(pstn.ctrl.events), len(desk.ctrl.events)
+        door.clear_recordings()
+        pstn.clear_recordings()
+        door.dial("sip:104@127.0.0.1:%d" % rig.pbx.sip_port)
+        desk.ctrl.wait_event("CALL_INCOMING", 10, since=marks[2])
+        pstn.ctrl.wait_event("CALL_ESTABLISHED", 20, since=marks[1])
+        door.ctrl.wait_event("CALL_ESTABLISHED", 10, since=marks[0])
+        desk.ctrl.wait_event("CALL_CLOSED", 10, since=marks[2])  # its ringing stopped
+        time.sleep(5.0)  # the audio being measured
+        door.hangup()
+        pstn.ctrl.wait_event("CALL_CLOSED", 10, since=marks[1])
+        procs.wait_until(lambda: door.recordings() and pstn.recordings(), 5, what="recordings")
+        _heard(pstn, 440)
+        _heard(door, 1000)
+        desk.stop()
+    finally:
+        _forward(rig, "104", "forward_always", "")
+        _forward(rig, "104", "forward_no_answer", "")
 
 
 DOMAIN = "trunk.test"  # served by the test's own dnsmasq, in the test's namespace only

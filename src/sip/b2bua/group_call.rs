@@ -87,6 +87,23 @@ pub(super) fn devices(core: &SipCoreRef, member: &str) -> Vec<Binding> {
     core.registered_contacts(member)
 }
 
+/// `target` as a number outside that extension `by`'s forward may call
+/// (the outbound routes decide as if `by` had dialled it): where it goes and
+/// how it is presented. None for the house's own numbers, and (logged) for
+/// a number no route lets `by` call or a trunk that cannot be reached.
+async fn outside(core: &SipCoreRef, by: &str, target: &str) -> Option<(Binding, crate::sip::b2bua::fork::Presented)> {
+    if target == AGENT_MEMBER || core.is_agent(target) || core.extension_exists(target) || core.config.group(target).is_some() {
+        return None;
+    }
+    match crate::sip::trunk::outbound::for_forward(core, by, target).await {
+        Ok(out) => Some(out),
+        Err(e) => {
+            tracing::warn!(extension = %by, forward = %target, "forward outside not taken: {e}");
+            None
+        }
+    }
+}
+
 /// An INVITE to a group's number (or a forwarding extension): ring its
 /// members, or go straight to the fallback when none has a device, or
 /// answer 480.
@@ -95,6 +112,13 @@ pub async fn ring_plan(core: SipCoreRef, mut tx: Transaction, source: SocketAddr
     let reachable: Vec<bool> = members.iter().map(|m| !m.is_empty()).collect();
     let callee = plan.callee.clone();
     if !reachable.contains(&true) {
+        // A forward to a number outside goes there at once (see `outside`).
+        if let Some(target) = plan.on_timeout.as_deref()
+            && let Some((binding, presented)) = outside(&core, &callee, target).await
+        {
+            tracing::info!(%caller, %callee, fallback = %target, "nobody to ring is registered: calling the forward outside");
+            return call::run(CallSetup { core, tx, source, caller, callee, bindings: vec![binding], handoff: None, agent_note, group: None, trunk: Some(presented), auto_answer: false }).await;
+        }
         let fallback = plan.on_timeout.as_deref().map(|f| (f, devices(&core, f))).filter(|(_, d)| !d.is_empty());
         let Some((target, bindings)) = fallback else {
             tracing::info!(%caller, %callee, "nobody to ring is registered");
@@ -195,6 +219,10 @@ impl Call {
         // group's browsers got; a group of browsers only hands over a plain offer.
         let plain = self.media.is_browser(self.fork_leg());
         let mut bindings = devices(&self.core, &target);
+        if let Some((binding, presented)) = outside(&self.core, &self.callee_ext, &target).await {
+            bindings = vec![binding];
+            self.trunk = Some(presented);
+        }
         if plain || self.offer_browsers.is_none() {
             bindings.retain(|b| !is_browser(b));
         }

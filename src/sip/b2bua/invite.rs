@@ -73,7 +73,7 @@ pub async fn handle_invite(core: SipCoreRef, mut tx: Transaction, source: Socket
     }
     // Do not disturb and forwards first (the config's, or as Home Assistant set them); then a group, or the extension.
     let dialled = callee.clone();
-    let (callee, route) = forward::resolve(&dialled, |n| core.route_settings(n));
+    let (callee, route, forwarded_by) = forward::resolve(&dialled, |n| core.route_settings(n));
     let mut agent_note = AgentInvite::default();
     let callee = match (callee.as_str(), &core.config.agent) {
         (AGENT_MEMBER, Some(a)) => a.extension.clone(),
@@ -108,10 +108,13 @@ pub async fn handle_invite(core: SipCoreRef, mut tx: Transaction, source: Socket
     }
     if !core.extension_exists(&callee) {
         // Out over a trunk only from an extension (never trunk to trunk),
-        // only by a route, and only for the extensions it lists.
-        let decision = match from_trunk {
-            None => trunk_routes::outbound(&core.config.outbound_routes, &caller, &callee),
-            Some(_) => trunk_routes::Outbound::NoRoute,
+        // only by a route, and only for the extensions it lists. A forward
+        // to a number outside goes out as if the forwarding extension had
+        // dialled it, whoever called (also a call that came in on a trunk).
+        let decision = match (&forwarded_by, &from_trunk) {
+            (Some(by), _) => trunk_routes::outbound(&core.config.outbound_routes, by, &callee),
+            (None, None) => trunk_routes::outbound(&core.config.outbound_routes, &caller, &callee),
+            (None, Some(_)) => trunk_routes::Outbound::NoRoute,
         };
         match decision {
             trunk_routes::Outbound::Go { trunk, number } => {

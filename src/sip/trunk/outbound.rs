@@ -95,6 +95,20 @@ pub async fn for_dial(core: &SipCoreRef, from: &str, to: &str) -> Result<(Bindin
     }
 }
 
+/// A forward of extension `by` to `number` outside: allowed by the outbound
+/// routes as if `by` had dialled it. Err says why not (for the log).
+pub async fn for_forward(core: &SipCoreRef, by: &str, number: &str) -> Result<(Binding, Presented), String> {
+    use crate::trunk::routes::{outbound, Outbound};
+    match outbound(&core.config.outbound_routes, by, number) {
+        Outbound::Go { trunk, number: sent } => {
+            tracing::info!(extension = %by, forward = %number, %trunk, number = %sent, "forward out over the trunk");
+            prepare(core, &trunk, &sent).await.map_err(|e| format!("trunk `{trunk}`: {e}"))
+        }
+        Outbound::NotAllowed { prefix, .. } => Err(format!("extension {by} is not in the `extensions` of the outbound route `{prefix}`")),
+        Outbound::NoRoute => Err(format!("no outbound route for {number}")),
+    }
+}
+
 async fn reply(core: &SipCoreRef, tx: &mut Transaction, status: StatusCode) {
     let mut resp = core.endpoint.make_response(&tx.original, status, None);
     crate::sip::auth::request::ensure_to_tag(&mut resp);
