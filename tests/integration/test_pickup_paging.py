@@ -25,6 +25,7 @@ import sqlite3
 import time
 import urllib.request
 
+import numpy as np
 import pytest
 
 from harness import audio, procs
@@ -65,10 +66,23 @@ def parked_on(pbx, slot: str, caller: str) -> bool:
     return any(c["callee"] == slot and c["caller"] == caller for c in live_calls(pbx))
 
 
-def heard_last(path, seconds: float) -> audio.ToneReport:
-    """The tone in the last `seconds` of a recording (after a park, the part with the new party)."""
-    x, fs = audio.load(path)
-    return audio.analyze_tone_samples(x[-int(seconds * fs):], fs)
+def heard(phone, last: float | None = None) -> audio.ToneReport:
+    """The tone in `phone`'s newest recording, or in its last `last` seconds
+    (after a park, the part with the new party). baresip completes the file
+    shortly after CALL_CLOSED: polled until it holds sound, 5 s at most."""
+    end = time.monotonic() + 5
+    while True:
+        recs = phone.recordings()
+        try:
+            x, fs = audio.load(recs[-1]) if recs else (None, 0)
+        except (RuntimeError, OSError):  # a header not yet written
+            x, fs = None, 0
+        if x is not None and len(x) >= (last or 1) * fs or time.monotonic() > end:
+            break
+        time.sleep(0.1)
+    if x is None:
+        return audio.analyze_tone_samples(np.zeros(0))
+    return audio.analyze_tone_samples(x[-int(last * fs):] if last else x, fs)
 
 
 
@@ -272,8 +286,8 @@ def test_park_retrieve_and_ring_back_with_tones(parkpbx, house_phone, baresip_fa
     door.hangup()
     door.wait_closed(10)
     garage.wait_closed(10)
-    heard_by_garage = audio.analyze_tone(garage.recordings()[-1])
-    heard_at_door = heard_last(door.recordings()[-1], 3.5)
+    heard_by_garage = heard(garage)
+    heard_at_door = heard(door, last=3.5)
     print(f"garage heard {heard_by_garage}\ndoor heard (last 3.5 s) {heard_at_door}")
     assert heard_by_garage.ok(440, min_seconds=3.5), f"the retriever heard {heard_by_garage}"
     assert heard_at_door.ok(700, min_seconds=3), f"the parked door heard {heard_at_door}"
@@ -298,8 +312,8 @@ def test_park_retrieve_and_ring_back_with_tones(parkpbx, house_phone, baresip_fa
     time.sleep(5)  # five seconds of audio to analyse, not synchronisation
     kitchen.hangup()
     door.ctrl.wait_event("CALL_CLOSED", 10, since=door_since)
-    heard_by_kitchen = audio.analyze_tone(kitchen.recordings()[-1])
-    heard_at_door = heard_last(door.recordings()[-1], 3.5)
+    heard_by_kitchen = heard(kitchen)
+    heard_at_door = heard(door, last=3.5)
     print(f"kitchen heard (ring-back) {heard_by_kitchen}\ndoor heard (last 3.5 s) {heard_at_door}")
     assert heard_by_kitchen.ok(440, min_seconds=3.5), f"the parker heard {heard_by_kitchen}"
     assert heard_at_door.ok(1000, min_seconds=3), f"the door heard {heard_at_door}"
