@@ -138,6 +138,7 @@ impl Reserved {
     pub fn from_config(config: &crate::config::Config) -> Reserved {
         let mut numbers: HashSet<String> = config.groups.iter().map(|g| g.extension.clone()).collect();
         numbers.extend(config.agent.as_ref().map(|a| a.extension.clone()));
+        numbers.extend(config.park.iter().flat_map(|p| p.slot_numbers().unwrap_or_default()));
         Reserved { numbers, codes: Some(config.feature_codes.clone()) }
     }
 
@@ -149,7 +150,7 @@ impl Reserved {
     /// Why `n` is not a user's to have, if it is not.
     pub fn why(&self, n: &str) -> Option<String> {
         if self.numbers.contains(n) {
-            return Some(format!("{n} is the AI agent's or a ring group's number"));
+            return Some(format!("{n} is the AI agent's, a ring group's or a park slot's number"));
         }
         let codes = self.codes.as_ref()?;
         codes.validate(std::iter::once(n)).err().map(|e| e.to_string())

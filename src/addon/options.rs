@@ -60,6 +60,8 @@ pub struct AddonOptions {
     pub outbound_routes: Vec<Value>,
     /// `feature_codes:` with the codes given (`pickup_code` ...); the others keep their defaults.
     pub feature_codes: Value,
+    /// `park:` (slots, timeout) when `park_slots` is given; park is off without it.
+    pub park: Option<Value>,
 }
 
 pub const DEFAULT_HA_USER_START: u32 = 100;
@@ -91,6 +93,9 @@ const KNOWN: &[&str] = &[
     "directed_pickup_code",
     "intercom_code",
     "messages_code",
+    "park_code",
+    "park_slots",
+    "park_timeout_secs",
 ];
 
 /// Parse and validate the text of options.json. Returns the options and the
@@ -153,11 +158,18 @@ pub fn parse(text: &str) -> Result<(AddonOptions, Vec<String>)> {
     let agent = super::agent_options::parse(&obj)?;
     let (trunks, outbound_routes) = super::trunk_options::parse(&obj)?;
     let mut feature_codes = serde_json::Map::new();
-    for (option, key) in [("pickup_code", "pickup"), ("directed_pickup_code", "directed_pickup"), ("intercom_code", "intercom"), ("messages_code", "messages")] {
+    for (option, key) in [("pickup_code", "pickup"), ("directed_pickup_code", "directed_pickup"), ("intercom_code", "intercom"), ("messages_code", "messages"), ("park_code", "park")] {
         if let Some(code) = opt_str(&obj, option)? {
             feature_codes.insert(key.into(), Value::String(code));
         }
     }
+
+    let park_timeout = opt_int(&obj, "park_timeout_secs")?;
+    let park = match opt_str(&obj, "park_slots")? {
+        Some(slots) => Some(json!({"slots": slots, "timeout_secs": park_timeout.unwrap_or(120)})),
+        None if park_timeout.is_some() => bail!("park_timeout_secs: set, but park_slots is empty; give park_slots (e.g. 701-709) to turn call park on"),
+        None => None,
+    };
 
     let o = AddonOptions {
         extensions,
@@ -176,6 +188,7 @@ pub fn parse(text: &str) -> Result<(AddonOptions, Vec<String>)> {
         trunks,
         outbound_routes,
         feature_codes: Value::Object(feature_codes),
+        park,
     };
     o.check()?;
     Ok((o, unknown))
@@ -446,6 +459,7 @@ pub fn to_config(o: &AddonOptions, env: &Environment<'_>) -> Result<Config> {
         "trunks": o.trunks,
         "outbound_routes": o.outbound_routes,
         "feature_codes": o.feature_codes,
+        "park": o.park,
     });
     config::parse(&doc.to_string()).map_err(|e| anyhow::anyhow!("add-on options: {e:#}"))
 }

@@ -419,9 +419,24 @@ fn feature_codes_reach_the_config_and_a_clash_is_named() {
     assert!(unknown.is_empty());
     let data = PathBuf::from("/data");
     let c = to_config(&o, &env(&data)).unwrap();
-    let want = crate::config::FeatureCodes { pickup: "#8".into(), directed_pickup: "**".into(), intercom: "*7".into(), messages: "*97".into() };
+    let want = crate::config::FeatureCodes { pickup: "#8".into(), directed_pickup: "**".into(), intercom: "*7".into(), messages: "*97".into(), park: "*70".into() };
     assert_eq!(c.feature_codes, want);
     let (o, _) = parse(&with(r#"{"extensions": [{"extension": "*71", "password": "secret101"}], "intercom_code": "*7"}"#)).unwrap();
     let e = format!("{:#}", to_config(&o, &env(&data)).unwrap_err());
     assert!(e.contains("feature_codes.intercom: `*7` clashes with the extension or group number `*71`"), "{e}");
+}
+
+#[test]
+fn park_options_turn_park_on_and_a_clash_or_a_lone_timeout_is_named() {
+    let data = PathBuf::from("/data");
+    let (o, _) = parse(&with(r#"{"extensions": [{"extension": "101", "password": "secret101"}]}"#)).unwrap();
+    assert_eq!(to_config(&o, &env(&data)).unwrap().park, None, "park is off without park_slots");
+    let (o, _) = parse(&with(r##"{"extensions": [{"extension": "101", "password": "secret101"}], "park_slots": "801-804", "park_timeout_secs": 30, "park_code": "#70"}"##)).unwrap();
+    let c = to_config(&o, &env(&data)).unwrap();
+    assert_eq!(c.park, Some(crate::config::ParkConfig { slots: "801-804".into(), timeout_secs: 30 }));
+    assert_eq!(c.feature_codes.park, "#70");
+    let (o, _) = parse(&with(r#"{"extensions": [{"extension": "802", "password": "secret101"}], "park_slots": "801-804"}"#)).unwrap();
+    let e = format!("{:#}", to_config(&o, &env(&data)).unwrap_err());
+    assert!(e.contains("park.slots: slot `802` clashes with the extension or group number `802`"), "{e}");
+    assert!(err(&with(r#"{"park_timeout_secs": 30}"#)).starts_with("park_timeout_secs: set, but park_slots is empty"));
 }

@@ -1,5 +1,6 @@
 //! Feature codes: numbers an extension dials to use a PBX feature instead of
-//! calling someone. `pickup` and `messages` are dialled as they are;
+//! calling someone. `pickup`, `messages` and `park` are dialled as they are
+//! (`park` as the target of a blind transfer);
 //! `directed_pickup` and `intercom` are prefixes followed by an extension's number.
 use anyhow::{bail, Result};
 use serde::Deserialize;
@@ -15,11 +16,13 @@ pub struct FeatureCodes {
     pub intercom: String,
     /// The agent reads the caller's new messages out and marks them read.
     pub messages: String,
+    /// Transfer a call here to park it on a free `park.slots` slot.
+    pub park: String,
 }
 
 impl Default for FeatureCodes {
     fn default() -> Self {
-        FeatureCodes { pickup: "*8".into(), directed_pickup: "**".into(), intercom: "*80".into(), messages: "*97".into() }
+        FeatureCodes { pickup: "*8".into(), directed_pickup: "**".into(), intercom: "*80".into(), messages: "*97".into(), park: "*70".into() }
     }
 }
 
@@ -30,6 +33,8 @@ pub enum Feature {
     DirectedPickup(String),
     Intercom(String),
     Messages,
+    /// Dialled rather than transferred to: parking needs a REFER.
+    Park,
 }
 
 impl FeatureCodes {
@@ -42,6 +47,9 @@ impl FeatureCodes {
         if dialled == self.messages {
             return Some(Feature::Messages);
         }
+        if dialled == self.park {
+            return Some(Feature::Park);
+        }
         let mut prefixes = [(&self.intercom, 0u8), (&self.directed_pickup, 1u8)];
         prefixes.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
         for (prefix, kind) in prefixes {
@@ -53,8 +61,8 @@ impl FeatureCodes {
         None
     }
 
-    fn named(&self) -> [(&'static str, &str); 4] {
-        [("pickup", &self.pickup), ("messages", &self.messages), ("directed_pickup", &self.directed_pickup), ("intercom", &self.intercom)]
+    fn named(&self) -> [(&'static str, &str); 5] {
+        [("pickup", &self.pickup), ("messages", &self.messages), ("park", &self.park), ("directed_pickup", &self.directed_pickup), ("intercom", &self.intercom)]
     }
 
     /// Each code is 1-16 of 0-9 * #, no two are equal, and no extension or
@@ -68,7 +76,7 @@ impl FeatureCodes {
             if let Some((other, _)) = named[..i].iter().find(|(_, c)| c == code) {
                 bail!("feature_codes.{key}: `{code}` is also feature_codes.{other}");
             }
-            let prefix = !matches!(*key, "pickup" | "messages");
+            let prefix = !matches!(*key, "pickup" | "messages" | "park");
             for n in numbers.clone() {
                 if n == *code || (prefix && n.starts_with(*code)) {
                     bail!("feature_codes.{key}: `{code}` clashes with the extension or group number `{n}`");
@@ -95,11 +103,13 @@ mod tests {
         assert_eq!(f.recognise("*9"), None);
         assert_eq!(f.recognise("*97"), Some(Feature::Messages));
         assert_eq!(f.recognise("*971"), None, "the messages code is dialled as it is");
+        assert_eq!(f.recognise("*70"), Some(Feature::Park));
+        assert_eq!(f.recognise("*701"), None, "the park code is dialled as it is");
     }
 
     #[test]
     fn a_longer_directed_prefix_wins_over_a_shorter_intercom() {
-        let f = FeatureCodes { pickup: "#1".into(), directed_pickup: "*55".into(), intercom: "*5".into(), messages: "#2".into() };
+        let f = FeatureCodes { pickup: "#1".into(), directed_pickup: "*55".into(), intercom: "*5".into(), messages: "#2".into(), park: "#3".into() };
         assert_eq!(f.recognise("*55102"), Some(Feature::DirectedPickup("102".into())));
         assert_eq!(f.recognise("*5102"), Some(Feature::Intercom("102".into())));
     }
@@ -120,6 +130,10 @@ mod tests {
         assert!(e.contains("feature_codes.messages: `*8` is also feature_codes.pickup"), "{e}");
         let e = FeatureCodes { messages: "600".into(), ..ok.clone() }.validate(["600"].into_iter()).unwrap_err().to_string();
         assert!(e.starts_with("feature_codes.messages: `600` clashes"), "{e}");
+        let e = FeatureCodes { park: "*97".into(), ..ok.clone() }.validate(std::iter::empty()).unwrap_err().to_string();
+        assert!(e.contains("feature_codes.park: `*97` is also feature_codes.messages"), "{e}");
+        let e = FeatureCodes { park: "700".into(), ..ok.clone() }.validate(["700"].into_iter()).unwrap_err().to_string();
+        assert!(e.starts_with("feature_codes.park: `700` clashes"), "{e}");
         let e = FeatureCodes { pickup: String::new(), ..ok }.validate(std::iter::empty()).unwrap_err().to_string();
         assert!(e.starts_with("feature_codes.pickup:"), "{e}");
     }

@@ -9,6 +9,7 @@ mod forward;
 mod groups;
 mod host_address;
 mod listen;
+mod park;
 pub mod trunks;
 mod trunk_checks;
 pub mod validate;
@@ -17,6 +18,7 @@ pub use agent::{parse_window, AgentConfig, BrainConfig, HandoffRule, HomeAssista
 pub use cidr::Cidr;
 pub use feature_codes::{Feature, FeatureCodes};
 pub use forward::{ForwardConfig, NO_ANSWER_SECS};
+pub use park::{ParkConfig, MAX_PARK_SLOTS};
 pub use groups::{GroupConfig, GroupStrategy, AGENT_MEMBER};
 pub use listen::{ListenAddr, Transport};
 pub use trunks::{InboundHost, OutboundRoute, TrunkConfig};
@@ -49,9 +51,12 @@ pub struct Config {
     /// Ring groups: numbers that ring several extensions.
     #[serde(default)]
     pub groups: Vec<GroupConfig>,
-    /// Numbers dialled for pickup, directed pickup and intercom.
+    /// Numbers dialled for pickup, directed pickup, intercom, messages and park.
     #[serde(default)]
     pub feature_codes: FeatureCodes,
+    /// Call park: slots and ring-back timeout; off when absent.
+    #[serde(default)]
+    pub park: Option<ParkConfig>,
     /// MQTT bridge to Home Assistant; off when absent.
     #[serde(default)]
     pub mqtt: Option<MqttConfig>,

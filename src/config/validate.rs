@@ -176,7 +176,11 @@ pub(super) fn validate(c: &Config) -> Result<()> {
     }
     validate_groups(c, &exts)?;
     let numbers = c.extensions.iter().map(|e| e.extension.as_str()).chain(c.groups.iter().map(|g| g.extension.as_str()));
-    c.feature_codes.validate(numbers.chain(c.agent.iter().map(|a| a.extension.as_str())))?;
+    let numbers = numbers.chain(c.agent.iter().map(|a| a.extension.as_str()));
+    c.feature_codes.validate(numbers.clone())?;
+    if let Some(p) = &c.park {
+        p.validate(numbers, &c.feature_codes)?;
+    }
     let groups: HashSet<&str> = c.groups.iter().map(|g| g.extension.as_str()).collect();
     super::trunk_checks::validate_trunks(c, &exts, &groups)?;
     for (i, e) in c.extensions.iter().enumerate() {

@@ -38,6 +38,9 @@ pub enum PbxEvent {
     Dtmf { call_id: String, from: String, digit: char },
     /// A party put the call on hold (`held`) or resumed it (re-INVITE/UPDATE direction).
     Hold { call_id: String, caller: String, callee: String, by: String, held: bool },
+    /// `parker` parked the call: `parked` waits on park slot `slot`
+    /// (dialling the slot takes it back).
+    Parked { call_id: String, slot: String, parker: String, parked: String },
     /// The AI agent took a message for `callee`.
     Message { call_id: String, caller: String, callee: String, transcript: String },
     /// Message `id` for `callee` (an extension or group) was marked read.
@@ -63,6 +66,7 @@ impl PbxEvent {
             | PbxEvent::Message { callee, .. }
             | PbxEvent::MessageRead { callee, .. } => callee,
             PbxEvent::Dtmf { from, .. } => from,
+            PbxEvent::Parked { parker, .. } => parker,
             // about no extension: the trunk's name
             PbxEvent::TrunkChanged { trunk } => trunk,
         }

@@ -6,7 +6,7 @@ use crate::events::{EndReason, PbxEvent};
 use serde_json::{json, Value};
 
 /// The event types an extension's event entity and device triggers carry.
-pub const EVENT_TYPES: [&str; 7] = ["ringing", "answered", "ended", "missed", "rejected", "dtmf", "message"];
+pub const EVENT_TYPES: [&str; 8] = ["ringing", "answered", "ended", "missed", "rejected", "dtmf", "message", "parked"];
 
 /// `<base>/ext/<id>/state`, retained.
 pub fn ext_state(view: &ExtCallView, contacts: usize, peer_name: Option<&str>) -> Value {
@@ -106,6 +106,8 @@ pub fn ext_events(event: &PbxEvent, parties: Option<(&str, &str)>) -> Vec<ExtEve
         }
         // A message the agent took: an event on the extension it was for.
         PbxEvent::Message { call_id, caller, callee, transcript } => (call_id, caller, callee, vec!["message"], json!({"transcript": transcript})),
+        // Parked: an event on the parker's and on the parked party's extension.
+        PbxEvent::Parked { call_id, slot, parker, parked } => (call_id, parker, parked, vec!["parked"], json!({"slot": slot})),
         // Hold shows in the call state sensor (on_hold), not as an event type.
         PbxEvent::Missed { .. } | PbxEvent::Registered { .. } | PbxEvent::Unregistered { .. } | PbxEvent::Hold { .. } | PbxEvent::MessageRead { .. } | PbxEvent::DirectoryChanged { .. } | PbxEvent::TrunkChanged { .. } => return vec![],
     };

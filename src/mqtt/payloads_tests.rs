@@ -61,9 +61,18 @@ fn missed_and_registrations_make_no_entity_event() {
 
 #[test]
 fn every_event_type_is_announced() {
-    for t in ["ringing", "answered", "ended", "missed", "rejected", "dtmf"] {
+    for t in ["ringing", "answered", "ended", "missed", "rejected", "dtmf", "message", "parked"] {
         assert!(EVENT_TYPES.contains(&t));
     }
+}
+
+#[test]
+fn a_park_is_an_event_for_the_parker_and_the_parked_party_with_the_slot() {
+    let e = PbxEvent::Parked { call_id: "c".into(), slot: "701".into(), parker: "102".into(), parked: "101".into() };
+    let out = ext_events(&e, None);
+    let who: Vec<(&str, &str)> = out.iter().map(|x| (x.extension.as_str(), x.body["direction"].as_str().unwrap_or(""))).collect();
+    assert_eq!(who, [("102", "outbound"), ("101", "inbound")]);
+    assert!(out.iter().all(|x| x.event_type == "parked" && x.body["slot"] == "701" && x.body["caller"] == "102"), "{out:?}");
 }
 
 #[test]

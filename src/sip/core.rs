@@ -30,6 +30,8 @@ pub struct SipCore {
     pub bus: EventBus,
     pub(in crate::sip) media: MediaEngine,
     pub(in crate::sip) calls: super::b2bua::registry::CallRegistry,
+    /// Parked calls by slot (`park.slots`: bounded by their number).
+    pub(in crate::sip) parking: Mutex<super::b2bua::park::Lot>,
     pub(in crate::sip) limits: Limits,
     /// The address we name ourselves by in Contact.
     pub(in crate::sip) advertised_ip: IpAddr,

@@ -93,6 +93,8 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
     let config_subs = config.sip.subscriptions.clone();
     let websockets = ConnGate::new(ConnLimits { total: sec.max_websockets, per_ip: sec.max_websockets_per_ip });
     let call_slots = ConnGate::new(ConnLimits { total: usize::MAX, per_ip: sec.max_calls_per_extension });
+    // Validated with the config: a bad range never gets here.
+    let park_slots = config.park.as_ref().and_then(|p| p.slot_numbers().ok()).unwrap_or_default();
     let core = Arc::new(SipCore {
         limits: Limits {
             min_expires: reg.min_expires,
@@ -116,6 +118,7 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
         bus,
         media,
         calls: Default::default(),
+        parking: Mutex::new(super::b2bua::park::Lot::new(park_slots)),
         agent: Default::default(),
         listeners,
         websockets,

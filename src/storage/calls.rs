@@ -45,7 +45,9 @@ impl Store {
         Ok(())
     }
 
-    /// Only the first end is recorded, so a late duplicate cannot rewrite it.
+    /// Only the first end is recorded, so a late duplicate cannot rewrite
+    /// it; except that a call that went on after a transfer or a park
+    /// (`transferred`) gets its final end (an answered call stays `answered`).
     pub async fn call_ended(
         &self,
         call_id: &str,
@@ -54,8 +56,10 @@ impl Store {
         reason: &str,
     ) -> anyhow::Result<()> {
         sqlx::query(
-            "UPDATE calls SET ended_at = ?, disposition = ?, end_reason = ?
-             WHERE call_id = ? AND ended_at IS NULL",
+            "UPDATE calls SET ended_at = ?,
+                 disposition = CASE WHEN ended_at IS NOT NULL AND answered_at IS NOT NULL THEN 'answered' ELSE ? END,
+                 end_reason = ?
+             WHERE call_id = ? AND (ended_at IS NULL OR end_reason = 'transferred')",
         )
         .bind(at_ms)
         .bind(disposition)

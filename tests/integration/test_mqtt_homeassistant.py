@@ -101,7 +101,7 @@ def test_entities_appear_with_the_right_names(pbx_factory, broker, ha, baresip_f
     assert states["sensor.ha_pbx_version"]["state"] == version
     assert states["sensor.ha_pbx_active_calls"]["state"] == "0"
     assert set(states["event.front_door_call"]["attributes"]["event_types"]) == \
-        {"ringing", "answered", "ended", "missed", "rejected", "dtmf", "message"}
+        {"ringing", "answered", "ended", "missed", "rejected", "dtmf", "message", "parked"}
     # Extensions are devices, linked to the ha-pbx device.
     door = ha.device_id("event.front_door_call")
     assert door != ha.device_id("event.kitchen_call")

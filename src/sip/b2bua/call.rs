@@ -97,6 +97,10 @@ pub(super) struct Call {
     pub(super) picked: Option<ForkId>,
     /// Intercom: auto-answer headers on the forks to devices.
     pub(super) auto_answer: bool,
+    /// The caller leg's device is on a trunk (it may not park).
+    pub(super) caller_from_trunk: bool,
+    /// Parked: its slot and timer (see `park_call.rs`).
+    pub(super) parking: Option<super::park::Stay>,
 }
 
 pub async fn run(setup: CallSetup) {
@@ -171,7 +175,9 @@ pub async fn run(setup: CallSetup) {
         }
     });
 
+    let caller_from_trunk = crate::trunk::routes::trunk_for_source(&core.config.trunks, source, |n| core.trunks.resolved(n)).is_some();
     let mut call = Call::new(core, CallerKind::Incoming, call_id, caller, callee, caller_dialog, media, msgs);
+    call.caller_from_trunk = caller_from_trunk;
     call.agent_note = agent_note;
     call.handoff = handoff;
     call.offer_browsers = offer_browsers;
@@ -237,6 +243,8 @@ impl Call {
             trunk: None,
             picked: None,
             auto_answer: false,
+            caller_from_trunk: false,
+            parking: None,
         }
     }
 
@@ -263,7 +271,8 @@ impl Call {
                     Some(m) => self.on_msg(m).await,
                     None => Some(Input::CallerHangup),
                 },
-                _ = tokio::time::sleep_until(ring_deadline), if !answered => Some(Input::RingTimeout),
+                _ = tokio::time::sleep_until(ring_deadline), if !answered && self.parking.is_none() => Some(Input::RingTimeout),
+                _ = sleep_until_some(self.park_deadline()), if self.park_deadline().is_some() => self.park_time().await,
                 _ = sleep_until_some(self.group_deadline()), if !answered && self.group_deadline().is_some() => {
                     if self.group_time().await {
                         ring_deadline = Instant::now() + ring_for;
@@ -296,6 +305,7 @@ impl Call {
             if let Some(input) = input {
                 self.step(input).await;
             }
+            self.check_unparked();
             if std::mem::take(&mut self.refused) && self.group_refused().await {
                 ring_deadline = Instant::now() + ring_for;
             }
@@ -379,7 +389,7 @@ impl Call {
                 if let (true, Some(slot)) = (ringing, self.forks.get_mut(id)) {
                     match report {
                         Report::Progress(resp) => {
-                            if offers_remote_answer(resp) && !slot.talk {
+                            if fork::offers_remote_answer(resp) && !slot.talk {
                                 slot.talk = true;
                                 self.core.calls.set_remote_answer(&self.call_id, true);
                             }
@@ -424,6 +434,10 @@ impl Call {
                 let _ = handle.reply(StatusCode::OK).await;
                 None
             }
+            DialogState::Refer(_, req, handle) if self.winner().is_some() => {
+                self.on_refer(self.caller_leg, *req, handle).await;
+                None
+            }
             DialogState::Message(_, _, handle) | DialogState::Notify(_, _, handle) | DialogState::Refer(_, _, handle) => {
                 let _ = handle.reply(StatusCode::NotImplemented).await;
                 None
@@ -447,8 +461,16 @@ impl Call {
                 self.pass_request(self.fork_leg(), *req, handle).await;
                 None
             }
+            DialogState::Refer(_, req, handle) if won => {
+                self.on_refer(self.fork_leg(), *req, handle).await;
+                None
+            }
             DialogState::Updated(_, _, handle) | DialogState::Info(_, _, handle) | DialogState::Options(_, _, handle) => {
                 let _ = handle.reply(StatusCode::OK).await;
+                None
+            }
+            DialogState::Refer(_, _, handle) => {
+                let _ = handle.reply(StatusCode::NotImplemented).await;
                 None
             }
             _ => None,
@@ -553,6 +575,7 @@ impl Call {
 
     fn cleanup(&mut self) {
         self.core.calls.remove(&self.call_id);
+        self.free_slot();
         self.core.dialogs.remove_dialog(&self.caller.id());
         for f in self.forks.dialogs() {
             self.core.dialogs.remove_dialog(&f.id());
@@ -572,18 +595,6 @@ async fn next_dtmf(rx: &mut Option<mpsc::UnboundedReceiver<(Leg, char)>>) -> Opt
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
-}
-
-/// BroadSoft remote control: a phone that can be answered by `NOTIFY`
-/// (`Event: talk`) lists `talk` in `Allow-Events` of its ringing response.
-fn offers_remote_answer(resp: &rsipstack::sip::Response) -> bool {
-    resp.headers.iter().any(|h| match h {
-        Header::Other(name, value) => {
-            (name.eq_ignore_ascii_case("Allow-Events") || name.eq_ignore_ascii_case("u"))
-                && value.split(',').any(|e| e.trim().eq_ignore_ascii_case("talk"))
-        }
-        _ => false,
-    })
 }
 
 fn sdp_content_type() -> Header {

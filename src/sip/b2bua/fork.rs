@@ -152,6 +152,18 @@ impl Report<'_> {
     }
 }
 
+/// BroadSoft remote control: a phone that can be answered by `NOTIFY`
+/// (`Event: talk`) lists `talk` in `Allow-Events` of its ringing response.
+pub(super) fn offers_remote_answer(resp: &rsipstack::sip::Response) -> bool {
+    resp.headers.iter().any(|h| match h {
+        rsipstack::sip::Header::Other(name, value) => {
+            (name.eq_ignore_ascii_case("Allow-Events") || name.eq_ignore_ascii_case("u"))
+                && value.split(',').any(|e| e.trim().eq_ignore_ascii_case("talk"))
+        }
+        _ => false,
+    })
+}
+
 #[cfg(test)]
 #[path = "fork_tests.rs"]
 mod tests;

@@ -69,7 +69,15 @@ pub async fn handle_invite(core: SipCoreRef, mut tx: Transaction, source: Socket
         Some(Feature::DirectedPickup(t)) => return pickup_call::handle(core, tx, source, caller, Some(t)).await,
         Some(Feature::Intercom(ext)) => return intercom(core, tx, source, caller, ext).await,
         Some(Feature::Messages) => return super::messages_call::handle(core, tx, source, caller).await,
+        Some(Feature::Park) => {
+            tracing::info!(%caller, "park code dialled: refused with 403 (a call is parked by transferring it to the code)");
+            return reply(&core, &mut tx, StatusCode::Other(403, "Transfer a call to the park code to park it".into())).await;
+        }
         None => {}
+    }
+    // A park slot: the caller takes the call parked there.
+    if from_trunk.is_none() && core.parking.lock().is_ok_and(|l| l.is_slot(&callee)) {
+        return super::park_call::retrieve(core, tx, source, caller, callee).await;
     }
     // Do not disturb and forwards first (the config's, or as Home Assistant set them); then a group, or the extension.
     let dialled = callee.clone();

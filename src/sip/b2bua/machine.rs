@@ -59,6 +59,10 @@ pub enum Input {
     /// part of the call ends (`Ended`, reason transferred). The call rings
     /// again: the glue names the new callee, then says `Offered`.
     Transfer { leaving: Party },
+    /// Park: as `Transfer`, but the leaving party is not hung up here (the
+    /// glue ends its leg after telling it the park worked). Nothing rings
+    /// until the glue says `Offered` (a ring-back) or `HandOff` (a retrieve).
+    Park { leaving: Party },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,11 +252,13 @@ impl CallMachine {
                 // The agent may bring early media of its own.
                 self.early_media = None;
             }
-            (Phase::Answered(w), Input::Transfer { leaving }) => {
-                out.push(match leaving {
-                    Party::Caller => Action::ByeCaller,
-                    Party::Callee => Action::ByeFork(w),
-                });
+            (Phase::Answered(w), Input::Transfer { leaving } | Input::Park { leaving }) => {
+                if matches!(input, Input::Transfer { .. }) {
+                    out.push(match leaving {
+                        Party::Caller => Action::ByeCaller,
+                        Party::Callee => Action::ByeFork(w),
+                    });
+                }
                 out.push(Action::Event(CallEvent::Ended { reason: EndReason::Transferred, answered: true }));
                 self.next_round();
                 self.phase = Phase::Ringing;

@@ -284,3 +284,36 @@ fn pickup_cancels_the_ringing_devices_and_answers_with_the_picker() {
     assert!(out.contains(&ByeCaller), "{out:?}");
     assert!(m.is_finished());
 }
+
+/// 102 parks 101: 102's part ends as transferred without a BYE from the
+/// machine (the glue sends it after the NOTIFY); nothing rings. A retrieve
+/// is a handoff to one answering fork; a parked party's BYE ends the call.
+#[test]
+fn park_leaves_the_call_waiting_and_a_retrieve_or_a_hangup_ends_the_wait() {
+    let mut m = ringing(1);
+    m.on(Input::ForkAnswered { fork: 0 });
+    let out = m.on(Input::Park { leaving: Party::Callee });
+    assert_eq!(out, vec![Event(CallEvent::Ended { reason: EndReason::Transferred, answered: true })]);
+    assert!(m.is_ringing() && m.winner().is_none());
+    // Retrieved: a handoff to the retriever's leg, which answers at once.
+    assert!(m.on(Input::HandOff { forks: 1 }).is_empty());
+    assert_eq!(m.on(Input::ForkAnswered { fork: 1 }), vec![Event(CallEvent::Ringing), AnswerCaller { fork: 1 }]);
+    assert_eq!(m.on(Input::Connected { fork: 1 }), vec![Event(CallEvent::Answered)]);
+    // The parked party hangs up while parked: the call ends, nothing to cancel.
+    let mut m = ringing(1);
+    m.on(Input::ForkAnswered { fork: 0 });
+    m.on(Input::Park { leaving: Party::Caller });
+    let out = m.on(Input::CallerHangup);
+    assert_eq!(events(&out), [CallEvent::Missed, CallEvent::Ended { reason: EndReason::Cancelled, answered: false }]);
+    assert_eq!(out.last(), Some(&Finished));
+    // Rung back and not answered: the ring timeout hangs the parked party up.
+    let mut m = ringing(1);
+    m.on(Input::ForkAnswered { fork: 0 });
+    m.on(Input::Park { leaving: Party::Callee });
+    m.on(Input::Offered { forks: 1 });
+    let out = m.on(Input::RingTimeout);
+    assert_eq!(out[..2], [CancelFork(1), RejectCaller(480)]);
+    assert_eq!(events(&out), [CallEvent::Missed, CallEvent::Ended { reason: EndReason::NoAnswer, answered: false }]);
+    // Only an answered call can be parked.
+    assert!(ringing(1).on(Input::Park { leaving: Party::Caller }).is_empty());
+}

@@ -17,6 +17,8 @@ pub mod handoff;
 pub mod originate;
 pub mod page;
 mod page_call;
+pub mod park;
+mod park_call;
 pub mod pickup;
 mod pickup_call;
 pub mod invite;

@@ -1,5 +1,6 @@
 //! Pickup's glue: the picker's INVITE (a feature code) finds the ringing
-//! call `pickup::choose` names and is handed to that call's task, which
+//! call `pickup::choose` names (or the parked call a slot holds, see
+//! `park_call.rs`) and is handed to that call's task, which
 //! cancels its ringing forks and answers its caller with the picker, as if
 //! the picker were a device that answered. Media is relayed as usual.
 use super::call::{forward_states, Call, CallMsg, CallerKind};
@@ -70,17 +71,23 @@ pub async fn handle(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, p
         return reply(&core, &mut tx, StatusCode::Other(488, "Pickup needs an SDP offer".into())).await;
     }
     tracing::info!(%picker, ?target, %call_id, "picking up");
+    hand_over(core, tx, source, picker, &call_id, "Call no longer ringing").await;
+}
+
+/// Hand the picker's (or a park retriever's) INVITE to call `call_id`'s
+/// task; `gone` is the 480's reason phrase when that call ended first.
+pub(super) async fn hand_over(core: SipCoreRef, tx: Transaction, source: SocketAddr, picker: String, call_id: &str, gone: &str) {
     let (taken_tx, taken_rx) = tokio::sync::oneshot::channel();
     let shared = Arc::new(Mutex::new(Some(tx)));
     let req = PickupRequest { picker, source, tx: shared.clone(), taken: Arc::new(Mutex::new(Some(taken_tx))) };
-    let sent = core.calls.command(&call_id, Command::PickUp(req));
+    let sent = core.calls.command(call_id, Command::PickUp(req));
     // The call takes the INVITE at once; if it ended first, the request is
     // dropped with its channel and the picker is told here.
     let taken = sent && matches!(tokio::time::timeout(Duration::from_secs(2), taken_rx).await, Ok(Ok(())));
     if !taken {
         let left = shared.lock().ok().and_then(|mut t| t.take());
         if let Some(mut tx) = left {
-            reply(&core, &mut tx, StatusCode::Other(480, "Call no longer ringing".into())).await;
+            reply(&core, &mut tx, StatusCode::Other(480, gone.into())).await;
         }
     }
 }
@@ -93,7 +100,9 @@ impl Call {
         if let Some(t) = req.taken.lock().ok().and_then(|mut t| t.take()) {
             let _ = t.send(());
         }
-        let ringing = self.machine.is_ringing() && self.kind == CallerKind::Incoming && self.caller_from_fork.is_none();
+        // A parked call (waiting, or ringing its parker back) is taken the same way.
+        let parked = self.parking.is_some();
+        let ringing = parked || (self.machine.is_ringing() && self.kind == CallerKind::Incoming && self.caller_from_fork.is_none());
         if !ringing {
             tracing::info!(call_id = %self.call_id, picker = %req.picker, "pickup refused with 480: no longer ringing");
             return reply(&self.core, &mut tx, StatusCode::Other(480, "Call no longer ringing".into())).await;
@@ -143,6 +152,10 @@ impl Call {
         forward_states(state_rx, self.msgs.clone(), move |s: DialogState| CallMsg::Fork(id, ForkEvent::State(s)));
         self.group = None;
         self.picked = Some(id);
+        if parked {
+            self.callee_ext = req.picker.clone();
+            self.core.calls.set_parties(&self.call_id, &self.caller_ext, &self.callee_ext);
+        }
         tracing::info!(call_id = %self.call_id, picker = %req.picker, callee = %self.callee_ext, "call picked up");
         self.step(Input::HandOff { forks: 1 }).await;
         self.step(Input::ForkAnswered { fork: id }).await;

@@ -214,3 +214,17 @@ fn every_stored_disposition_is_one_the_filter_accepts() {
         }
     }
 }
+
+/// A parked (or transferred) call's row gets its final end: the park's
+/// `transferred` is not the last word, and the call stays answered.
+#[tokio::test]
+async fn a_call_that_went_on_after_a_park_records_its_final_end() {
+    let store = Store::open_in_memory().await.unwrap();
+    store.call_started("p", "101", "102", 100).await.unwrap();
+    store.call_answered("p", 200).await.unwrap();
+    store.call_ended("p", 300, "answered", "transferred").await.unwrap();
+    store.call_ended("p", 900, "missed", "no_answer").await.unwrap();
+    store.call_ended("p", 950, "failed", "failed").await.unwrap();
+    let c = store.recent_calls(1).await.unwrap().remove(0);
+    assert_eq!((c.ended_at, c.disposition.as_deref(), c.end_reason.as_deref()), (Some(900), Some("answered"), Some("no_answer")));
+}

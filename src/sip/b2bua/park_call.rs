@@ -1,0 +1,211 @@
+//! Park's glue. A REFER to the park code (`feature_codes.park`) from an
+//! extension's phone puts the other party on the first free slot of the
+//! `park::Lot` and ends the parker's leg (202, NOTIFY 200, BYE); the parked
+//! party keeps its relay leg, with nobody on the other side. Dialling the
+//! slot hands the retriever's INVITE to the parked call as a pickup does.
+//! The call's `park::Stay` decides when the parker is rung back and when the
+//! parked party is hung up; this file only carries that out.
+use super::call::{is_browser, Call, CallerKind};
+use super::invite::reply;
+use super::machine::{Input, Party};
+use super::park::{Next, Parked, Refusal, Stay};
+use crate::events::PbxEvent;
+use crate::media::Leg;
+use crate::sip::core::SipCoreRef;
+use rsipstack::dialog::dialog::TransactionHandle;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::{HeadersExt, Request, StatusCode};
+use rsipstack::transaction::transaction::Transaction;
+use std::net::SocketAddr;
+use tokio::time::{Duration, Instant};
+
+/// Dialling park slot `slot`: authenticated extension `who` takes the call parked there.
+pub async fn retrieve(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, who: String, slot: String) {
+    let found = core.parking.lock().map_err(|_| Refusal::Empty(slot.clone())).and_then(|l| l.get(&slot).cloned());
+    let parked = match found {
+        Ok(p) => p,
+        Err(why) => {
+            let (code, phrase) = why.status();
+            tracing::info!(%who, %slot, "retrieve refused with {code}: {phrase}");
+            return reply(&core, &mut tx, StatusCode::Other(code, phrase)).await;
+        }
+    };
+    if tx.original.body.is_empty() {
+        return reply(&core, &mut tx, StatusCode::Other(488, "Retrieve needs an SDP offer".into())).await;
+    }
+    tracing::info!(%who, %slot, call_id = %parked.call_id, parked = %parked.parked, "retrieving a parked call");
+    super::pickup_call::hand_over(core, tx, source, who, &parked.call_id, "Call no longer parked").await;
+}
+
+/// The user part of a Refer-To value (`<sip:*70@pbx>`), `%2A`/`%23` decoded.
+pub(super) fn refer_user(value: &str) -> Option<String> {
+    let uri = rsipstack::sip::event_packages::parse_refer_to(value).uri;
+    let rest = uri.strip_prefix("sip:").or_else(|| uri.strip_prefix("sips:"))?;
+    let user = rest.split_once('@').map(|(u, _)| u)?;
+    let user = user.split(';').next().unwrap_or(user);
+    Some(user.replace("%2A", "*").replace("%2a", "*").replace("%23", "#"))
+}
+
+impl Call {
+    /// The device on `leg` is on a trunk (a provider's caller, or the
+    /// number a call goes out to): it may not park.
+    fn on_trunk(&self, leg: Leg) -> bool {
+        if leg == self.caller_leg { self.caller_from_trunk } else { self.trunk.is_some() }
+    }
+
+    /// A REFER in the answered call from the device on `from`: only a park
+    /// (Refer-To the park code) is taken; any other target gets 501.
+    pub(super) async fn on_refer(&mut self, from: Leg, req: Request, handle: TransactionHandle) {
+        let target = req.header_value("Refer-To").or_else(|| req.header_value("r")).and_then(|v| refer_user(&v));
+        if target.as_deref() != Some(self.core.config.feature_codes.park.as_str()) {
+            tracing::info!(call_id = %self.call_id, ?target, "REFER refused with 501: a REFER may only park the call (Refer-To the park code)");
+            let _ = handle.reply(StatusCode::NotImplemented).await;
+            return;
+        }
+        match self.park(from).await {
+            Ok(parker_dialog) => {
+                let _ = handle.reply(StatusCode::Accepted).await;
+                // The parker hears the park worked, then its leg ends (it
+                // may hang up first: the BYE then finds no dialog).
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(Duration::from_secs(5), parker_dialog.notify_refer(StatusCode::OK, "terminated;reason=noresource")).await;
+                    let _ = parker_dialog.bye().await;
+                });
+            }
+            Err((code, phrase)) => {
+                tracing::info!(call_id = %self.call_id, by = %self.ext_on(from), "park refused with {code}: {phrase}");
+                let _ = handle.respond(StatusCode::Other(code, phrase), None, None).await;
+            }
+        }
+    }
+
+    /// Park the party facing `from`'s device on a free slot: the parker's
+    /// dialog (to end), or the refusal.
+    async fn park(&mut self, from: Leg) -> Result<InviteDialog, (u16, String)> {
+        let Some(config) = self.core.config.park.clone() else { return Err(Refusal::Off.status()) };
+        let Some(w) = self.winner() else { return Err((403, "Only an answered call can be parked".into())) };
+        let parker = self.ext_on(from);
+        if self.on_trunk(from) || self.core.extension(&parker).is_none() || self.core.is_agent(&parker) {
+            return Err((403, "Only an extension's phone may park a call".into()));
+        }
+        // Like a transfer: the relay's far side is re-pointed later, which a
+        // browser on its own WebRTC bridge does not have.
+        if self.media.has_own_bridge() {
+            return Err((488, "Park is not supported for a call the dashboard answered or placed".into()));
+        }
+        let party = if from == self.caller_leg { Party::Caller } else { Party::Callee };
+        let parker_dialog = match party {
+            Party::Caller => Some(self.caller.clone()),
+            Party::Callee => self.forks.dialog(w),
+        };
+        let Some(parker_dialog) = parker_dialog else { return Err((500, "The parker's dialog is gone".into())) };
+        let staying = from.other();
+        let parked = self.ext_on(staying);
+        let entry = Parked { call_id: self.call_id.clone(), parker: parker.clone(), parked: parked.clone() };
+        let slot = self.core.parking.lock().map_err(|_| (500, "Park table unavailable".to_string()))?.park(entry).map_err(|r| r.status())?;
+        let offer = match self.media.transfer_offer(staying).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(call_id = %self.call_id, error = %e, "park failed: no offer for whoever takes the call");
+                self.free_slot();
+                return Err((500, "No media for the parked call".into()));
+            }
+        };
+        // The parker's part of the call ends (as transferred); nothing rings.
+        self.step(Input::Park { leaving: party }).await;
+        if party == Party::Caller {
+            // The callee stays: it becomes the caller leg, as in a transfer.
+            self.caller = self.forks.dialog(w).unwrap_or_else(|| self.caller.clone());
+            self.caller_from_fork = Some(w);
+            self.caller_leg = staying;
+            self.caller_ext = std::mem::take(&mut self.callee_ext);
+            // Whoever rings next (retriever, parker) is local.
+            self.caller_from_trunk = self.trunk.take().is_some();
+        }
+        self.callee_ext = slot.clone();
+        self.kind = CallerKind::Originated;
+        self.offer_b = Some(offer);
+        self.offer_browsers = None;
+        self.core.calls.set_parties(&self.call_id, &self.caller_ext, &slot);
+        let ring = Duration::from_secs(self.core.config.sip.ring_timeout_secs);
+        self.parking = Some(Stay::new(slot.clone(), parker.clone(), Instant::now(), Duration::from_secs(config.timeout_secs), ring));
+        tracing::info!(call_id = %self.call_id, %parker, %parked, %slot, timeout_secs = config.timeout_secs, "call parked");
+        self.core.bus.publish(PbxEvent::Parked { call_id: self.call_id.clone(), slot, parker, parked });
+        Ok(parker_dialog)
+    }
+
+    /// When the parked call's timer fires next.
+    pub(super) fn park_deadline(&self) -> Option<Instant> {
+        self.parking.as_ref().and_then(Stay::deadline)
+    }
+
+    /// The park timer fired: ring the parker back, or give up.
+    pub(super) async fn park_time(&mut self) -> Option<Input> {
+        match self.parking.as_mut()?.on_time(Instant::now()) {
+            Next::Nothing => None,
+            Next::RingBack => {
+                self.ring_back().await;
+                None
+            }
+            Next::HangUp => {
+                tracing::info!(call_id = %self.call_id, "parked call not taken back and the parker did not answer: hanging up");
+                Some(Input::RingTimeout)
+            }
+        }
+    }
+
+    /// Nobody took the call back in time: the parker's devices ring.
+    async fn ring_back(&mut self) {
+        let Some(stay) = &self.parking else { return };
+        let (parker, slot) = (stay.parker.clone(), stay.slot.clone());
+        let bindings = self.core.registered_contacts(&parker);
+        let offer = self.offer_b.clone().unwrap_or_default();
+        self.offer_browsers = None;
+        if bindings.iter().any(is_browser) {
+            match self.media.adapt_for_browser(self.fork_leg(), &offer).await {
+                Ok(webrtc) => self.offer_browsers = Some(webrtc),
+                Err(e) => tracing::warn!(call_id = %self.call_id, error = %e, "ring-back: no WebRTC offer for the parker's browsers"),
+            }
+        }
+        tracing::info!(call_id = %self.call_id, %parker, %slot, devices = bindings.len(), "park timeout: ringing the parker back");
+        self.callee_ext = parker;
+        self.core.calls.set_parties(&self.call_id, &self.caller_ext, &self.callee_ext);
+        self.apply_dtmf_modes();
+        self.ring(&bindings, &offer).await;
+    }
+
+    /// Someone answered the parked call (a retrieve, the ring-back): it
+    /// leaves its slot.
+    pub(super) fn check_unparked(&mut self) {
+        if self.winner().is_none() {
+            return;
+        }
+        if let Some(mut stay) = self.parking.take() {
+            stay.taken();
+            self.free_slot();
+            tracing::info!(call_id = %self.call_id, slot = %stay.slot, by = %self.callee_ext, "parked call taken");
+        }
+    }
+
+    /// The call's slot, if it has one, is free again.
+    pub(super) fn free_slot(&self) {
+        if let Some(slot) = self.core.parking.lock().ok().and_then(|mut l| l.free(&self.call_id)) {
+            tracing::debug!(call_id = %self.call_id, %slot, "park slot freed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refer_user;
+
+    #[test]
+    fn the_refer_to_user_is_found_in_every_usual_spelling() {
+        assert_eq!(refer_user("<sip:*70@127.0.0.1:5060>").as_deref(), Some("*70"));
+        assert_eq!(refer_user("sip:%2A70@pbx;transport=udp").as_deref(), Some("*70"));
+        assert_eq!(refer_user("\"Park\" <sips:*70;phone-context=x@pbx>").as_deref(), Some("*70"));
+        assert_eq!(refer_user("<sip:103@pbx?Replaces=abc>").as_deref(), Some("103"));
+        assert_eq!(refer_user("<tel:+4930123>"), None);
+        assert_eq!(refer_user("<sip:pbx>"), None);
+    }
+}
