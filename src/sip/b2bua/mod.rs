@@ -4,6 +4,7 @@
 //! `machine` is the sans-IO heart of a call; its media is `crate::media::call_media`.
 pub mod auto_answer;
 pub mod call;
+mod call_setup;
 mod call_commands;
 mod call_requests;
 pub mod dtmf;
