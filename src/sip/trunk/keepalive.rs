@@ -67,6 +67,10 @@ async fn send_options(
     limit: Duration,
 ) -> bool {
     let result = tokio::time::timeout(limit, async {
+        if let Err(e) = core.trunk_tls.ensure(&core.endpoint.transport_layer, t, server).await {
+            tracing::debug!(trunk = %t.name, error = %e, "no OPTIONS: the TLS connection failed");
+            return None;
+        }
         let uri = super::provider_uri(t, None).ok()?;
         let transport = t.transport.sip();
         let dest = SipAddr { r#type: Some(transport), addr: server.into() };
