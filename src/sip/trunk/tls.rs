@@ -43,12 +43,25 @@ struct Open {
     closed: CancellationToken,
 }
 
+/// What `ensure` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conn {
+    /// The trunk's connection was open (or the trunk is not tls).
+    Kept,
+    /// Dialled for the first time.
+    First,
+    /// Dialled again: the one before closed or went to another server, so
+    /// the provider's registration names a connection that is gone (the
+    /// caller registers again).
+    Replaced,
+}
+
 impl TrunkTls {
     /// A verified TLS connection of trunk `t` to `server` is open (dialled
     /// now if needed). Trunks over udp or tcp: nothing to do.
-    pub async fn ensure(&self, layer: &TransportLayer, t: &TrunkConfig, server: SocketAddr) -> Result<(), String> {
+    pub async fn ensure(&self, layer: &TransportLayer, t: &TrunkConfig, server: SocketAddr) -> Result<Conn, String> {
         if t.transport != Transport::Tls {
-            return Ok(());
+            return Ok(Conn::Kept);
         }
         let slot = match self.open.lock() {
             Ok(mut m) => m.entry(t.name.clone()).or_default().clone(),
@@ -60,18 +73,18 @@ impl TrunkTls {
             && o.addr == server
             && !o.closed.is_cancelled()
         {
-            return Ok(());
+            return Ok(Conn::Kept);
         }
-        if let Some(old) = open.take() {
+        let had = open.take().map(|old| {
             // the trunk moved to another server (or the connection ended)
             layer.remove_connection(&old.conn);
-        }
+        });
         let closed = CancellationToken::new();
         let conn = SipConnection::Tls(dial(t, server, closed.clone()).await?);
         layer.add_connection(conn.clone());
         tracing::info!(trunk = %t.name, %server, name = %t.server, "trunk TLS connection up (certificate verified)");
         *open = Some(Open { addr: server, conn, closed });
-        Ok(())
+        Ok(if had.is_some() { Conn::Replaced } else { Conn::First })
     }
 }
 
