@@ -15,11 +15,11 @@ REQ="$ROOT/tests/integration/requirements.txt"
 # of the opusic-c crate; curl runs the image's HEALTHCHECK in test_addon_static.py; shellcheck
 # checks the workflows' and the s6 service's scripts, test_addon_release.py, test_addon_s6.py).
 # kamailio is the phone provider of the trunk tests (harness/kamailio.py; its base package has every
-# module they load); dnsmasq (dnsmasq-base) is the DNS server of the trunk SRV test (harness/dns.py).
+# module they load but tls.so, which is kamailio-tls-modules: the TLS trunk test); dnsmasq (dnsmasq-base) is the DNS server of the trunk SRV test (harness/dns.py).
 # None starts a service here.
 PKGS=(cmake sip-tester baresip-core linphone-cli sox libsox-fmt-base espeak-ng openssl procps
       iproute2 coreutils libsndfile1 python3 python3-venv python3-dev gcc
-      mosquitto mosquitto-clients shellcheck curl kamailio dnsmasq-base)
+      mosquitto mosquitto-clients shellcheck curl kamailio kamailio-tls-modules dnsmasq-base)
 
 # one dpkg-query call: fast when everything is there
 missing=()

@@ -21,7 +21,13 @@ pub(super) fn validate_trunks(c: &Config, exts: &HashSet<&str>, groups: &HashSet
         let f = format!("trunks[{i}] ({})", t.name);
         split_server(&t.server).map_err(|e| anyhow::anyhow!("{f}.server: {e}"))?;
         if t.transport == Transport::Tls {
-            bail!("{f}.transport: tls toward a trunk is not supported yet; use udp or tcp");
+            crate::trunk::tls::verify_name(&t.server).map_err(|e| anyhow::anyhow!("{f}.server: {e}"))?;
+        }
+        if let Some(ca) = &t.tls_ca {
+            if t.transport != Transport::Tls {
+                bail!("{f}.tls_ca: only for transport: tls (this trunk is {})", t.transport);
+            }
+            check_ca_file(ca).map_err(|e| anyhow::anyhow!("{f}.tls_ca: {}: {e}", ca.display()))?;
         }
         for (key, v) in [("username", &t.username), ("auth_username", &t.auth_username), ("caller_id", &t.caller_id)] {
             if let Some(v) = v
@@ -92,6 +98,16 @@ pub(super) fn validate_trunks(c: &Config, exts: &HashSet<&str>, groups: &HashSet
         }
     }
     Ok(())
+}
+
+/// A `tls_ca` file: readable, not huge, CA certificates in PEM.
+fn check_ca_file(path: &std::path::Path) -> Result<(), String> {
+    let len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    if len > crate::trunk::tls::MAX_CA_BYTES {
+        return Err(format!("{len} bytes; a CA file is at most {} KiB", crate::trunk::tls::MAX_CA_BYTES / 1024));
+    }
+    let pem = std::fs::read(path).map_err(|e| e.to_string())?;
+    crate::trunk::tls::parse_ca(&pem).map(drop)
 }
 
 #[cfg(test)]

@@ -59,7 +59,6 @@ fn mistakes_are_named() {
         ("trunks: [{name: a, server: x, register: false}, {name: a, server: y, register: false}]", "duplicate trunk"),
         ("trunks: [{name: a, server: 'x:99999', register: false}]", "not a port"),
         ("trunks: [{name: a, server: 'x y', register: false}]", "not a host"),
-        ("trunks: [{name: a, server: x, transport: tls, register: false}]", "tls"),
         ("trunks: [{name: a, server: x, transport: sctp, register: false}]", "sctp"),
         ("trunks: [{name: a, server: x}]", "needs username and password"),
         ("trunks: [{name: a, server: x, username: 'a b', password: p}]", "username"),
@@ -99,4 +98,35 @@ fn routes_deny_by_default() {
     }
     let no_id = "trunks: [{name: p, server: x, register: false, inbound_hosts: ['192.0.2.1']}]\noutbound_routes: [{prefix: '0', trunk: p, extensions: ['101']}]";
     assert!(err(no_id).contains("caller_id"));
+}
+
+#[test]
+fn a_tls_trunk_is_verified_and_its_tls_ca_checked() {
+    // tls is taken; without tls_ca the built-in public roots decide
+    let c = with("trunks: [{name: a, server: 'sip.example.net', transport: tls, username: u, password: p}]").expect("valid");
+    assert_eq!((c.trunks[0].transport, c.trunks[0].tls_ca.clone()), (Transport::Tls, None));
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let pair = rcgen::generate_simple_self_signed(vec!["box.test".to_string()]).unwrap();
+    std::fs::write(&ca, pair.cert.pem()).unwrap();
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate\n").unwrap();
+    let big = dir.path().join("big.pem");
+    std::fs::write(&big, vec![b'x'; 300 * 1024]).unwrap();
+    let tls = |extra: &str| format!("trunks: [{{name: a, server: 'box.test:5061', transport: tls, username: u, password: p{extra}}}]");
+    let c = with(&tls(&format!(", tls_ca: '{}'", ca.display()))).expect("valid");
+    assert_eq!(c.trunks[0].tls_ca.as_deref(), Some(ca.as_path()));
+    let cases = [
+        (tls(", tls_ca: '/nonexistent/ca.pem'"), "trunks[0] (a).tls_ca: /nonexistent/ca.pem: No such file".to_string()),
+        (tls(&format!(", tls_ca: '{}'", junk.display())), "holds no certificate".into()),
+        (tls(&format!(", tls_ca: '{}'", big.display())), "at most 256 KiB".into()),
+        (format!("trunks: [{{name: a, server: x, username: u, password: p, tls_ca: '{}'}}]", ca.display()), "tls_ca: only for transport: tls (this trunk is udp)".into()),
+        // no switch turns verification off
+        (tls(", tls_verify: false"), "unknown field `tls_verify`".into()),
+        (tls(", tls_ca: ''"), "tls_ca".into()),
+    ];
+    for (yaml, want) in cases {
+        let e = err(&yaml);
+        assert!(e.contains(&want), "{yaml}\n  gave: {e}\n  want: {want}");
+    }
 }

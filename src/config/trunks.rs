@@ -13,6 +13,11 @@ pub struct TrunkConfig {
     pub server: String,
     #[serde(default)]
     pub transport: Transport,
+    /// `transport: tls`: a PEM file of CA certificates trusted for this
+    /// trunk's server besides the built-in public roots (a Fritz!Box or a
+    /// provider with its own CA).
+    #[serde(default)]
+    pub tls_ca: Option<std::path::PathBuf>,
     #[serde(default, deserialize_with = "opt_text")]
     pub username: Option<String>,
     /// The provider's authentication ID, when it differs from `username`.

@@ -50,6 +50,8 @@ pub struct SipCore {
     pub(in crate::sip) trunk_tasks: super::trunk::Tasks,
     /// Each trunk's servers as DNS gave them (RFC 3263) and the one in use.
     pub(in crate::sip) trunk_dns: super::trunk::dns::TrunkDns,
+    /// Each `transport: tls` trunk's own verified connection.
+    pub(in crate::sip) trunk_tls: super::trunk::tls::TrunkTls,
     /// SUBSCRIBE dialogs: BLF and MWI.
     pub(in crate::sip) subscriptions: super::subscriptions::Subscriptions,
     /// `/ws` sockets opened with a panel session: their extension.
@@ -85,6 +87,23 @@ impl SipCore {
     /// The binding that reaches the agent, when it runs.
     pub fn agent_binding(&self) -> Option<super::registrar::bindings::Binding> {
         self.agent.get().map(|a| a.binding.clone())
+    }
+
+    /// Our Contact over a TLS connection ha-pbx opened itself (a `transport:
+    /// tls` trunk's, see `trunk::tls`): its own local address, so the peer
+    /// sends its requests back over that connection (nothing listens on that
+    /// port otherwise). A connection accepted on a listener, or none: `contact_uri`.
+    pub fn contact_over(&self, user: Option<&str>, transport: Transport, conn: Option<&rsipstack::transport::SipConnection>) -> rsipstack::sip::Uri {
+        let local = conn
+            .filter(|c| matches!(c, rsipstack::transport::SipConnection::Tls(_)))
+            .and_then(|c| c.get_addr().get_socketaddr().ok())
+            .filter(|a| !self.listeners.iter().any(|(_, l)| l.port() == a.port()));
+        let Some(local) = local else {
+            return self.contact_uri(user, transport);
+        };
+        let user_part = user.map(|u| format!("{u}@")).unwrap_or_default();
+        rsipstack::sip::Uri::try_from(format!("sip:{user_part}{local};transport=tls").as_str())
+            .unwrap_or_else(|_| self.contact_uri(user, transport))
     }
 
     /// Our Contact URI for requests sent over `transport` (falls back to UDP).

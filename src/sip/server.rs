@@ -127,6 +127,7 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
         trunks: Default::default(),
         trunk_tasks: super::trunk::Tasks::new(cancel.child_token()),
         trunk_dns: Default::default(),
+        trunk_tls: Default::default(),
         subscriptions: super::subscriptions::Subscriptions::new(&config_subs),
         flows: Default::default(),
     });

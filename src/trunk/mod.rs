@@ -5,13 +5,16 @@
 //! request comes from and where its call goes, and which extension may call
 //! which number out (`routes`), whether the provider answers OPTIONS
 //! (`keepalive`), which of the provider's servers to use (`server`, RFC
-//! 3263 SRV order and failover), and the state shown in `/health` (`status`).
+//! 3263 SRV order and failover), what a `transport: tls` trunk trusts and
+//! the name its certificate must hold (`tls`), and the state shown in
+//! `/health` (`status`).
 //! The SIP side that moves the bytes is `crate::sip::trunk`.
 pub mod keepalive;
 pub mod registration;
 pub mod routes;
 pub mod server;
 pub mod status;
+pub mod tls;
 
 pub use keepalive::{KeepAlive, Reach};
 pub use registration::{Outcome, RegMachine, RegStatus};

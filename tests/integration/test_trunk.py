@@ -19,7 +19,7 @@ import pytest
 from harness import agent, audio, openai_mock, procs
 from harness.baresip import Baresip
 from harness.dns import Dnsmasq
-from harness.kamailio import Provider, Refuser
+from harness.kamailio import Provider, Refuser, make_pki
 from harness.mqtt import Mosquitto, Recorder, mqtt_overrides
 from harness.pbx import Pbx
 from harness.sipp import Sipp
@@ -32,6 +32,10 @@ BAD_USER = "4930999000"     # a second trunk whose password is wrong
 DIALLED, SENT = "0301234567", "+49301234567"  # prefix 0, strip 1, prepend +49
 ABROAD = "0043123456"       # prefix 00: 101 may call it, the agent may not
 AGENT_DID = "4930123458"    # the AI agent answers this number
+# the TLS trunk (its own account at the provider): calls to TLS_DID reach it
+TLS_USER, TLS_PW, TLS_DID = "4930123460", "tls-secret", "4930123461"
+TLS_DIALLED, TLS_SENT = "8301234567", "+49301234567"  # prefix 8 goes out over TLS
+UNTRUSTED_USER, UNTRUSTED_DIALLED = "4930123470", "7301234567"  # the same, without tls_ca
 API_TOKEN = "trunk-test-token-0123456789"
 
 
@@ -46,8 +50,12 @@ def rig(tmp_path_factory, signals, voice):
     r = Rig()
     r.llm = openai_mock.OpenAIMock().start()
     try:
-        r.provider = Provider(workdir, reg, users={TRUNK_USER: TRUNK_PW, PSTN: PSTN_PW, BAD_USER: "the-right-one"},
-                              trunk=TRUNK_USER, pstn=PSTN).start()
+        # the provider's TLS certificate, for the name `localhost`, from a CA only the `tls` trunk trusts
+        r.pki = make_pki(workdir / "pki", "localhost")
+        r.provider = Provider(workdir, reg, users={TRUNK_USER: TRUNK_PW, PSTN: PSTN_PW, BAD_USER: "the-right-one",
+                                                   TLS_USER: TLS_PW, UNTRUSTED_USER: TLS_PW},
+                              trunk=TRUNK_USER, pstn=PSTN, tls=r.pki, dids={TLS_DID: TLS_USER}).start()
+        tls_server = f"localhost:{r.provider.tls_port}"  # verified as the name `localhost`
         r.ip_host_port = procs.free_port("sip")
         trunks = [
             {"name": "provider", "server": r.provider.addr, "username": TRUNK_USER, "password": TRUNK_PW,
@@ -58,11 +66,18 @@ def rig(tmp_path_factory, signals, voice):
             # its server answers nothing: the keep-alive finds it down
             {"name": "iptrunk", "server": f"127.0.0.1:{procs.free_port('sip')}", "register": False, "keepalive_secs": 2,
              "inbound_hosts": [f"127.0.0.1:{r.ip_host_port}"], "inbound": "103"},
+            {"name": "tls", "server": tls_server, "transport": "tls", "tls_ca": str(r.pki["ca"]),
+             "username": TLS_USER, "password": TLS_PW, "inbound": "102", "expires_secs": 6, "keepalive_secs": 2},
+            # the same provider, its CA not trusted: nothing may reach it
+            {"name": "untrusted", "server": tls_server, "transport": "tls", "username": UNTRUSTED_USER,
+             "password": TLS_PW, "inbound": "102", "keepalive_secs": 0},
         ]
-        # the agent may call numbers at home (announcements), not abroad
+        # the agent may call numbers at home (announcements), not abroad;
         # 104 may forward its calls to numbers at home
         routes = [{"prefix": "0", "trunk": "provider", "strip": 1, "prepend": "+49", "extensions": ["101", "104", agent.AGENT_EXT]},
-                  {"prefix": "00", "trunk": "provider", "strip": 2, "prepend": "+", "extensions": ["101"]}]
+                  {"prefix": "00", "trunk": "provider", "strip": 2, "prepend": "+", "extensions": ["101"]},
+                  {"prefix": "8", "trunk": "tls", "strip": 1, "prepend": "+49", "extensions": ["101"]},
+                  {"prefix": "7", "trunk": "untrusted", "strip": 1, "prepend": "+49", "extensions": ["101"]}]
         piper, whisper = voice
         r.whisper = whisper
         section = agent.agent_overrides(stt_url=whisper.url, tts_url=piper.url, brain=agent.openai_brain(r.llm))["agent"]
@@ -327,7 +342,9 @@ def test_trunks_are_home_assistant_devices(rig):
     entities = {dev.split("_trunk_")[1]: sorted(c["cmps"]) for dev, c in configs.items()}
     assert entities == {"provider": ["last_caller", "reachable", "registration"],
                         "wrongpw": ["last_caller", "registration"],
-                        "iptrunk": ["last_caller", "reachable"]}, entities
+                        "iptrunk": ["last_caller", "reachable"],
+                        "tls": ["last_caller", "reachable", "registration"],
+                        "untrusted": ["last_caller", "registration"]}, entities
     assert configs[next(d for d in configs if d.endswith("_provider"))]["dev"]["name"] == "Trunk provider"
     devices = json.loads(rig.broker.retained("ha_pbx/devices")["ha_pbx/devices"])
     assert {d for d in devices if "_trunk_" in d} == set(configs), devices
@@ -473,6 +490,70 @@ def test_forward_to_a_mobile_goes_out_as_the_forwarding_extension(rig, workdir, 
     finally:
         _forward(rig, "104", "forward_always", "")
         _forward(rig, "104", "forward_no_answer", "")
+
+
+@pytest.mark.timeout(120)
+def test_tls_trunk_registers_and_calls_both_ways_over_tls(rig):
+    """`transport: tls` with `tls_ca`: ha-pbx opens one TLS connection to the
+    provider's TLS port, checks its certificate against the CA for the
+    configured name (`localhost`), and REGISTERs, keeps alive and calls out
+    over it; the provider's call to the trunk comes back over the same
+    connection (its source is the provider's TLS port) and rings 102. Tones
+    are heard both ways each time."""
+    state = procs.wait_until(lambda: (s := registration(rig.pbx, "tls")).get("state") == "registered" and s, 20,
+                             what="tls trunk registered in /health")
+    assert state["last_error"] is None, state
+    reg_ok = rig.provider.wait_line("REG-OK", lambda d: d["au"] == TLS_USER)
+    assert reg_ok["dst"] == str(rig.provider.tls_port) and reg_ok["pr"] == "tls", reg_ok
+    assert re.search(rf"trunk TLS connection up \(certificate verified\) trunk=tls server=127\.0\.0\.1:{rig.provider.tls_port}",
+                     rig.pbx.log_text()), rig.pbx.log_tail()
+    procs.wait_until(lambda: trunk_state(rig.pbx, "tls").get("reachable") == "up", 15, what="tls trunk up (OPTIONS)")
+    # a call out: over TLS, with digest, strip/prepend; tones both ways
+    n_ok = len(rig.provider.lines("OUT-OK"))
+    _call(rig.ext["101"], rig.pstn, f"sip:{TLS_DIALLED}@127.0.0.1:{rig.pbx.sip_port}", seconds=4)
+    ok = rig.provider.lines("OUT-OK")[n_ok:]
+    assert len(ok) == 1 and ok[0]["pr"] == "tls" and ok[0]["dst"] == str(rig.provider.tls_port), ok
+    assert ok[0]["au"] == TLS_USER and ok[0]["rU"] == TLS_SENT and ok[0]["fU"] == TLS_USER, ok
+    _heard(rig.pstn, 440)
+    _heard(rig.ext["101"], 1000)
+    # a call in from the provider, over the trunk's own connection: the trunk's, rings 102
+    calls_in = rig.pbx.log_text().count("call from the trunk trunk=tls")
+    _call(rig.pstn, rig.ext["102"], f"sip:{TLS_DID}@{rig.provider.addr}", seconds=4)
+    log = rig.pbx.log_text()
+    assert log.count("call from the trunk trunk=tls") == calls_in + 1, rig.pbx.log_tail()
+    assert re.search(rf"call from the trunk trunk=tls caller={PSTN} .*source=127\.0\.0\.1:{rig.provider.tls_port}", log), \
+        rig.pbx.log_tail()
+    assert trunk_state(rig.pbx, "tls")["last_caller"] == PSTN
+    _heard(rig.ext["102"], 1000)
+    _heard(rig.pstn, 440)
+    # still the one connection it registered over
+    assert log.count("trunk TLS connection up (certificate verified) trunk=tls") == 1, log
+
+
+@pytest.mark.timeout(60)
+def test_tls_trunk_whose_certificate_does_not_verify_sends_nothing(rig):
+    """The same provider without `tls_ca`: its CA is in no trust store, so the
+    handshake fails; the registration fails with an error saying so (/health,
+    MQTT, the log naming the trunk), a call out over it gets 503, and not one
+    SIP message of it reached the provider."""
+    state = procs.wait_until(lambda: (s := registration(rig.pbx, "untrusted")).get("state") == "failed" and s, 20,
+                             what="untrusted trunk failed in /health")
+    assert "TLS: the certificate of `localhost` was refused: it is not signed by a trusted CA" in state["last_error"] \
+        and "tls_ca" in state["last_error"], state
+    assert re.search(r"trunk registration failed trunk=untrusted error=\"?TLS: the certificate of `localhost` was refused",
+                     rig.pbx.log_text()), rig.pbx.log_tail()
+    rig.mqtt.wait_for(lambda m: m.topic.endswith("/trunk/untrusted/state") and "not signed by a trusted CA" in m.payload,
+                      10, what="the certificate error on MQTT")
+    before = len(rig.provider.lines("INVITE"))
+    res = rig.sipp.run(rig.sipp.scenario("uac_final.xml", FINAL=503), f"127.0.0.1:{rig.pbx.sip_port}",
+                       service=UNTRUSTED_DIALLED, auth=("101", rig.pbx.passwords["101"]),
+                       keys={"caller": "101", "rtp_port": procs.free_port("media")}, timeout_s=15)
+    assert res.ok, res.summary()
+    assert re.search(r"call out refused with 503: the provider cannot be reached caller=101 trunk=untrusted error=\"?TLS: "
+                     r"the certificate of `localhost` was refused", rig.pbx.log_text()), rig.pbx.log_tail()
+    assert len(rig.provider.lines("INVITE")) == before, rig.provider.lines("INVITE")[before:]
+    assert not [line for line in rig.provider.log_text().splitlines() if UNTRUSTED_USER in line], \
+        "a message of the untrusted trunk reached the provider"
 
 
 DOMAIN = "trunk.test"  # served by the test's own dnsmasq, in the test's namespace only

@@ -88,7 +88,7 @@ pub async fn run(setup: CallSetup) {
     }
     let (msgs, rx) = mpsc::unbounded_channel();
     let caller_transport = tx.connection.as_ref().map(crate::sip::core::connection_transport).unwrap_or_default();
-    let contact = core.contact_uri(None, crate::sip::core::listener_transport(caller_transport));
+    let contact = core.contact_over(None, crate::sip::core::listener_transport(caller_transport), tx.connection.as_ref());
     let (state_tx, state_rx) = core.dialogs.new_dialog_state_channel();
     let caller_dialog = match core.dialogs.get_or_create_server_invite(&tx, state_tx, None, Some(contact)) {
         Ok(d) => d,

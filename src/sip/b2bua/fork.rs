@@ -17,6 +17,9 @@ pub struct Presented {
     pub from: rsipstack::sip::Uri,
     pub credential: Option<rsipstack::dialog::authenticate::Credential>,
     pub headers: Vec<rsipstack::sip::Header>,
+    /// Our Contact toward the provider, when not the listener's (a TLS
+    /// trunk's own connection, see `SipCore::contact_over`).
+    pub contact: Option<rsipstack::sip::Uri>,
 }
 
 pub enum ForkEvent {
@@ -58,7 +61,7 @@ pub fn start(core: &SipCore, b: &Binding, from_ext: &str, offer: &[u8], mut head
         destination,
         content_type: Some("application/sdp".into()),
         offer: Some(offer.to_vec()),
-        contact: core.contact_uri(None, listen),
+        contact: presented.and_then(|p| p.contact.clone()).unwrap_or_else(|| core.contact_uri(None, listen)),
         headers: (!headers.is_empty()).then_some(headers),
         ..Default::default()
     };

@@ -23,7 +23,7 @@ pub async fn run(core: SipCoreRef, t: TrunkConfig, back_up: std::sync::Arc<tokio
         if k.poll(now_ms()) {
             let limit = Duration::from_millis(k.probe_timeout_ms());
             let answered = tokio::select! {
-                a = probe(&core, &t, limit) => a,
+                a = probe(&core, &t, limit, &back_up) => a,
                 _ = cancel.cancelled() => return,
             };
             let was = k.reach();
@@ -48,10 +48,24 @@ pub async fn run(core: SipCoreRef, t: TrunkConfig, back_up: std::sync::Arc<tokio
 
 /// One OPTIONS to the provider's current target; true when any response
 /// came within `limit`. No answer: the next target is tried next time.
-async fn probe(core: &SipCoreRef, t: &TrunkConfig, limit: Duration) -> bool {
+/// A TLS trunk's connection dialled again (the provider closed the old one):
+/// `back_up` has the registration name the new one at once.
+async fn probe(core: &SipCoreRef, t: &TrunkConfig, limit: Duration, back_up: &tokio::sync::Notify) -> bool {
     let Ok(target) = core.trunk_dns.target(core, t).await else {
         return false;
     };
+    match core.trunk_tls.ensure(&core.endpoint.transport_layer, t, target.addr).await {
+        Ok(super::tls::Conn::Replaced) if t.register => {
+            tracing::info!(trunk = %t.name, "trunk TLS connection dialled again: registering over it now");
+            back_up.notify_one();
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::debug!(trunk = %t.name, error = %e, "no OPTIONS: the TLS connection failed");
+            core.trunk_dns.failed(core, t, target.addr, &e);
+            return false;
+        }
+    }
     let answered = send_options(core, t, target.addr, limit).await;
     if !answered {
         core.trunk_dns

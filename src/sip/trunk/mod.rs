@@ -1,13 +1,15 @@
 //! The SIP side of trunks: each registering trunk's REGISTER task
 //! (`register`), its OPTIONS keep-alive (`keepalive`), calls from a
 //! provider (`inbound`) and calls out to one (`outbound`), and the DNS
-//! questions that find the provider's servers (`dns`, RFC 3263). The
+//! questions that find the provider's servers (`dns`, RFC 3263), and a
+//! `transport: tls` trunk's verified connection (`tls`). The
 //! decisions are `crate::trunk`'s; this only moves bytes.
 pub mod dns;
 pub mod inbound;
 mod keepalive;
 pub mod outbound;
 mod register;
+pub mod tls;
 
 use crate::config::TrunkConfig;
 use crate::config::trunks::split_server_port;

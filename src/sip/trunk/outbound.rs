@@ -56,6 +56,7 @@ pub async fn prepare(
         .ok_or_else(|| format!("no trunk `{trunk}`"))?;
     // the target the registration (or keep-alive) uses, resolved as RFC 3263 says
     let server = core.trunk_dns.target(core, t).await?.addr;
+    core.trunk_tls.ensure(&core.endpoint.transport_layer, t, server).await?;
     let callee = super::provider_uri(t, Some(number))?;
     let identity = t.caller_id.as_deref().or(t.username.as_deref()).unwrap_or("anonymous");
     let mut from = super::provider_uri(t, Some(identity))?;
@@ -74,7 +75,9 @@ pub async fn prepare(
     };
     let id = format!("<{from}>");
     let headers = vec![Header::Other("P-Asserted-Identity".into(), id.clone()), Header::Other("P-Preferred-Identity".into(), id)];
-    Ok((binding, Presented { from, credential: super::credential(t), headers }))
+    let conn = core.trunk_tls.connection(&t.name).await;
+    let contact = conn.as_ref().map(|c| core.contact_over(None, t.transport, Some(c)));
+    Ok((binding, Presented { from, credential: super::credential(t), headers, contact }))
 }
 
 /// Click-to-dial from extension `from` to number `to` outside: allowed by

@@ -94,6 +94,10 @@ async fn register_once(
         Ok(c) => c,
         Err(e) => return Outcome::Failed(e),
     };
+    // the failures of earlier targets, so that the error shown says what
+    // went wrong at each (a certificate refused at the first, no answer at
+    // the second)
+    let mut earlier: Vec<String> = Vec::new();
     // each target at most once per attempt, however the list changes
     for _ in 0..crate::trunk::server::MAX_CANDIDATES {
         let outcome = register_at(core, t, reg, expires, target.addr).await;
@@ -107,7 +111,19 @@ async fn register_once(
         };
         match core.trunk_dns.failed(core, t, target.addr, &reason) {
             Next::Try(next) if next.addr != target.addr => target = next,
-            _ => return outcome,
+            _ => {
+                return match outcome {
+                    Outcome::Failed(last) if !earlier.is_empty() => {
+                        earlier.push(last);
+                        earlier.dedup();
+                        Outcome::Failed(earlier.join("; then "))
+                    }
+                    other => other,
+                };
+            }
+        }
+        if !earlier.contains(&reason) && earlier.len() < 4 {
+            earlier.push(reason);
         }
     }
     Outcome::Failed("every target of the trunk's server failed".into())
@@ -124,9 +140,14 @@ async fn register_at(
         Ok(u) => u,
         Err(e) => return Outcome::Failed(e),
     };
+    if let Err(e) = core.trunk_tls.ensure(&core.endpoint.transport_layer, t, server).await {
+        return Outcome::Failed(e);
+    }
     // Our Contact carries the trunk's username: providers route calls to it,
-    // and the inbound side reads it as the dialled number.
-    let contact_uri = core.contact_uri(t.username.as_deref(), t.transport);
+    // and the inbound side reads it as the dialled number. Over TLS it names
+    // the trunk's connection, which the provider's calls then come over.
+    let conn = core.trunk_tls.connection(&t.name).await;
+    let contact_uri = core.contact_over(t.username.as_deref(), t.transport, conn.as_ref());
     reg.contact = Some(rsipstack::sip::typed::Contact { display_name: None, uri: contact_uri, params: vec![] });
     reg.outbound_proxy = Some(server);
     let resp = match tokio::time::timeout(REGISTER_TIMEOUT, reg.register(uri, Some(expires))).await {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -23,6 +24,7 @@ auto_aliases=no
 listen=udp:127.0.0.1:@PORT@
 alias="127.0.0.1:@PORT@"
 @EXTRA_LISTEN@
+@TLS_LISTEN@
 dns=no
 rev_dns=no
 use_dns_cache=no
@@ -44,6 +46,7 @@ loadmodule "xlog.so"
 loadmodule "sanity.so"
 loadmodule "auth.so"
 loadmodule "htable.so"
+@TLS_MODULES@
 
 modparam("usrloc", "db_mode", 0)
 modparam("registrar", "min_expires", 1)
@@ -51,10 +54,12 @@ modparam("registrar", "max_expires", 3600)
 modparam("registrar", "gruu_enabled", 0)
 modparam("rr", "append_fromtag", 1)
 modparam("htable", "htable", "users=>size=8;")
+modparam("htable", "htable", "dids=>size=4;")
 modparam("auth", "nonce_expire", 300)
 
 event_route[htable:mod-init] {
 @USERS@
+@DIDS@
 }
 
 request_route {
@@ -82,7 +87,7 @@ request_route {
         xlog("L_NOTICE", "PROVIDER REGISTER src=$si:$sp fU=$fU au=$au expires=$hdr(Expires)\n");
         route(PASSWORD);
         if (!pv_www_authenticate("$td", "$var(pw)", "0")) { www_challenge("$td", "0"); exit; }
-        xlog("L_NOTICE", "PROVIDER REG-OK dst=$Rp au=$au tU=$tU contact=$ct expires=$hdr(Expires)\n");
+        xlog("L_NOTICE", "PROVIDER REG-OK dst=$Rp pr=$pr au=$au tU=$tU contact=$ct expires=$hdr(Expires)\n");
         if (!save("location")) { sl_reply_error(); }
         exit;
     }
@@ -92,7 +97,9 @@ request_route {
     if ($fU == "@PSTN@") {
         # the PSTN phone calls a DID: to the trunk's registered Contact, the DID left in To
         xlog("L_NOTICE", "PROVIDER CALL-TO-TRUNK did=$rU\n");
-        $rU = "@TRUNK@";
+        $var(trunk) = "@TRUNK@";
+        if ($sht(dids=>$rU) != $null) { $var(trunk) = $sht(dids=>$rU); }
+        $rU = $var(trunk);
         if (!lookup("location")) { sl_send_reply("480", "Trunk not registered"); exit; }
         route(RELAY);
     }
@@ -104,7 +111,7 @@ request_route {
         exit;
     }
     consume_credentials();
-    xlog("L_NOTICE", "PROVIDER OUT-OK dst=$Rp au=$au fU=$fU rU=$rU pai=$hdr(P-Asserted-Identity)\n");
+    xlog("L_NOTICE", "PROVIDER OUT-OK dst=$Rp pr=$pr au=$au fU=$fU rU=$rU pai=$hdr(P-Asserted-Identity)\n");
     # numbers in Munich (+4989...) are answered by a sipp "network" callee (early media)
     if ($rU =~ "^[+]4989") { $du = "sip:127.0.0.1:@UAS@"; route(RELAY); }
     $rU = "@PSTN@";
@@ -123,6 +130,43 @@ route[RELAY] {
 }
 '''
 
+# TLS (Debian `kamailio-tls-modules`): a server certificate the test made. A
+# client registered over TLS is reached at its Contact, which names its own
+# connection (Kamailio reuses a connection to that address).
+TLS_MODULES = r'''loadmodule "tls.so"
+modparam("tls", "config", "@TLS_CFG@")'''
+
+TLS_CFG = """[server:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+private_key = @KEY@
+certificate = @CERT@
+
+[client:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+"""
+
+
+def make_pki(directory: Path, name: str) -> dict[str, Path]:
+    """A test CA and a server certificate it signed for DNS name `name`
+    (openssl): {"ca": ca.pem, "cert": cert.pem, "key": key.pem}."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    run = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True, cwd=d)  # noqa: E731
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=ha-pbx test provider CA",
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run("req", *ec, "-keyout", "key.pem", "-out", "server.csr", "-subj", f"/CN={name}")
+    (d / "server.ext").write_text(f"subjectAltName=DNS:{name}\nbasicConstraints=CA:FALSE\n"
+                                  "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+        "-extfile", "server.ext", "-out", "cert.pem")
+    return {"ca": d / "ca.pem", "cert": d / "cert.pem", "key": d / "key.pem"}
+
+
 MPATHS = ["/usr/lib/x86_64-linux-gnu/kamailio/modules/", "/usr/lib/aarch64-linux-gnu/kamailio/modules/",
           "/usr/lib/kamailio/modules/"]
 
@@ -132,11 +176,14 @@ class Provider(procs.LogFile):
     trunk: the trunk user calls to DIDs go to; pstn: the PSTN phone's user (numbers
     the trunk calls ring it, except +4989..., which go to 127.0.0.1:uas_port).
     extra_ports: more UDP ports it listens on too (`dst=` in REG-OK and OUT-OK
-    says which one a request came to)."""
+    says which one a request came to, `pr=` over which protocol). tls: a pair from
+    `make_pki`: it also listens on TLS at 127.0.0.1:tls_port. dids: {DID: user}, calls
+    from the PSTN phone to these DIDs go to that user's registration (else to `trunk`)."""
     log_tail_lines = 60
 
     def __init__(self, workdir: Path, registry: procs.ProcessRegistry, *, users: dict[str, str],
-                 trunk: str, pstn: str, extra_ports: tuple[int, ...] = ()):
+                 trunk: str, pstn: str, extra_ports: tuple[int, ...] = (), tls: dict[str, Path] | None = None,
+                 dids: dict[str, str] | None = None):
         if shutil.which("kamailio") is None and not Path("/usr/sbin/kamailio").exists():
             raise RuntimeError("kamailio is not installed (scripts/install-test-deps.sh)")
         self.dir = Path(workdir) / "provider"
@@ -144,9 +191,19 @@ class Provider(procs.LogFile):
         self.registry = registry
         self.port = procs.free_port("sip")
         self.uas_port = procs.free_port("sip")  # where +4989... calls go (a sipp callee)
+        self.tls_port = procs.free_port("sip") if tls else None
+        tls_listen = tls_modules = ""
+        if tls:
+            tls_cfg = self.dir / "tls.cfg"
+            tls_cfg.write_text(TLS_CFG.replace("@KEY@", str(tls["key"])).replace("@CERT@", str(tls["cert"])))
+            tls_listen = f'enable_tls=yes\nlisten=tls:127.0.0.1:{self.tls_port}\nalias="localhost:{self.tls_port}"\n'
+            tls_modules = TLS_MODULES.replace("@TLS_CFG@", str(tls_cfg))
+        did_seeds = "\n".join(f'    $sht(dids=>{d}) = "{u}";' for d, u in (dids or {}).items())
         mpath = next((p for p in MPATHS if Path(p, "tm.so").exists()), MPATHS[0])
         seeds = "\n".join(f'    $sht(users=>{u}) = "{pw}";' for u, pw in users.items())
         cfg = (CFG.replace("@PORT@", str(self.port)).replace("@MPATH@", mpath).replace("@USERS@", seeds)
+               .replace("@TLS_LISTEN@", tls_listen).replace("@TLS_MODULES@", tls_modules)
+               .replace("@DIDS@", did_seeds)
                .replace("@TRUNK@", trunk).replace("@PSTN@", pstn).replace("@UAS@", str(self.uas_port))
                .replace("@EXTRA_LISTEN@", "".join(f'listen=udp:127.0.0.1:{p}\nalias="127.0.0.1:{p}"\n'
                                                   for p in extra_ports)))
