@@ -485,8 +485,18 @@ def test_phone_page_rings_answers_opens_the_door_and_dials(pbx_factory, baresip_
     page.command("wait-button", name="Answer", timeout=15)
     assert "Front door (101)" in page.command("text", selector="#ph-call")["text"]
     assert page.command("eval", js="!!window.haPbxPhone.ring")["value"], "no ring tone while ringing"
+    # Door preview: still ringing, the page already plays the doorbell (its 183 went with a
+    # receive-only answer); the doorbell hears nothing of the page until Answer (checked below).
+    procs.wait_until(lambda: page.command("eval", js="!!(window.haPbxPhone.preview && window.haPbxPhone.preview.sent && window.haPbxPhone.remote)")["value"],
+                     10, interval=0.2, what="the door preview playing in the ringing page")
+    previewed = page.dir / "preview-of-door.wav"
+    page.command("record", ms=4000, out=str(previewed), timeout=30)
+    assert page.command("visible", selector="#ph-preview")["visible"] and page.command("visible", selector="#ph-answer")["visible"]
     for size, (w, h) in SIZES.items():
         page.command("screenshot", out=str(ARTIFACTS / f"phone-ringing-{size}.png"), width=w, height=h)
+    assert door.ctrl.events and not any(e.get("type") == "CALL_ESTABLISHED" for e in door.ctrl.events), "the doorbell was answered before Answer"
+    # baresip writes what it decodes as it arrives: before Answer (the page previewed for 4 s) nothing came.
+    heard_before_answer = sum(max(0, f.stat().st_size - 44) for f in door.recordings())
     page.command("click", name="Answer")
     door.wait_established(10)
     page.command("wait-button", name="Open door", timeout=10)
@@ -514,10 +524,14 @@ def test_phone_page_rings_answers_opens_the_door_and_dials(pbx_factory, baresip_
     door.wait_closed(10)
     page.command("wait-button", name="Answer", state="hidden", timeout=10)
     assert page.command("eval", js="window.haPbxPhone.session === null")["value"]
+    heard_in_preview = audio.analyze_tone(previewed)
     heard_by_page, heard_by_door = audio.analyze_tone(recorded), audio.analyze_tone(door.recordings()[-1])
-    print(f"page heard {heard_by_page}\ndoorbell heard {heard_by_door}")
+    print(f"page heard in the preview {heard_in_preview}\npage heard {heard_by_page}\ndoorbell heard {heard_by_door}")
+    assert heard_in_preview.ok(440, min_seconds=2.5), heard_in_preview
     assert heard_by_page.ok(440, min_seconds=3), heard_by_page
     assert heard_by_door.ok(1000, min_seconds=3), heard_by_door
+    print(f"the doorbell's recording before Answer: {heard_before_answer} bytes of audio")
+    assert heard_before_answer < 320, f"the doorbell received {heard_before_answer} bytes of audio (20 ms is 320) while the page previewed"
 
     # The dial pad calls 103 (baresip answers by itself); the page hangs up.
     page.command("fill", label="Number", value="103")

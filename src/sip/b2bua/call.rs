@@ -97,6 +97,8 @@ pub(super) struct Call {
     pub(super) picked: Option<ForkId>,
     /// Intercom: auto-answer headers on the forks to devices.
     pub(super) auto_answer: bool,
+    /// Its one browser fork may preview the call (`preview.rs`).
+    pub(super) preview: bool,
 }
 
 pub async fn run(setup: CallSetup) {
@@ -147,6 +149,12 @@ pub async fn run(setup: CallSetup) {
             }
         }
     }
+    let caller_browser = crate::media::webrtc::is_webrtc(&String::from_utf8_lossy(&offer));
+    let all_browsers = !bindings.is_empty() && bindings.iter().all(is_browser);
+    let preview = super::preview::decide(super::preview::Ringing { browsers_only: all_browsers, caller_browser, devices: bindings.len(), group: group.is_some() });
+    if let (true, Err(why)) = (all_browsers, preview) {
+        tracing::debug!(%call_id, why, "no door preview for this call");
+    }
     let mut group = group.map(super::group_setup::GroupRun::new);
     if let Some(g) = &mut group {
         g.retain(|b| bindings.iter().any(|k| k.source == b.source && k.contact_uri == b.contact_uri));
@@ -178,6 +186,7 @@ pub async fn run(setup: CallSetup) {
     call.group = group;
     call.trunk = trunk;
     call.auto_answer = auto_answer;
+    call.preview = preview.is_ok();
     call.drive(rx, &bindings, &offer_b).await;
 }
 
@@ -237,6 +246,7 @@ impl Call {
             trunk: None,
             picked: None,
             auto_answer: false,
+            preview: false,
         }
     }
 
@@ -330,6 +340,8 @@ impl Call {
             vec![Header::Other(AGENT_HEADER.into(), note.to_value())]
         } else if self.auto_answer {
             super::auto_answer::headers(&self.core.config.sip.realm)
+        } else if self.preview && is_browser(b) {
+            vec![super::preview::header()]
         } else {
             Vec::new()
         };
@@ -461,29 +473,7 @@ impl Call {
         let mut next = None;
         for action in actions {
             match action {
-                Action::Ringing { early_media_from } => {
-                    // While browsers and SIP devices both ring, the caller
-                    // gets no early media: its one answer must name the path
-                    // of the device that answers.
-                    let early_media_from = early_media_from.filter(|_| !self.media.callee_undecided());
-                    if let Some(host) = early_media_from.and_then(|f| self.forks.host(f)) {
-                        self.media.set_signalling_host(self.fork_leg(), host);
-                    }
-                    let body = match early_media_from.and_then(|f| self.forks.sdp(f)) {
-                        Some(sdp) => match self.media.translate(self.fork_leg(), &sdp).await {
-                            Ok(s) => Some(s),
-                            Err(e) => {
-                                tracing::info!(call_id = %self.call_id, error = %e, "early media SDP unusable; sending 180");
-                                None
-                            }
-                        },
-                        None => None,
-                    };
-                    if self.kind == CallerKind::Incoming {
-                        let headers = body.as_ref().map(|_| vec![sdp_content_type()]);
-                        let _ = self.caller.ringing(headers, body);
-                    }
-                }
+                Action::Ringing { early_media_from } => self.ringing(early_media_from).await,
                 Action::AnswerCaller { fork } => {
                     if let Some(host) = self.forks.host(fork) {
                         self.media.set_signalling_host(self.fork_leg(), host);
@@ -586,6 +576,6 @@ fn offers_remote_answer(resp: &rsipstack::sip::Response) -> bool {
     })
 }
 
-fn sdp_content_type() -> Header {
+pub(super) fn sdp_content_type() -> Header {
     Header::ContentType("application/sdp".into())
 }
