@@ -524,10 +524,13 @@ def test_phone_page_rings_answers_opens_the_door_and_dials(pbx_factory, baresip_
     page.command("record", ms=5000, out=str(recorded), timeout=40)
     for size, (w, h) in SIZES.items():
         page.command("screenshot", out=str(ARTIFACTS / f"phone-in-call-{size}.png"), width=w, height=h)
-    # Hold: a re-INVITE the PBX accepts (JsSIP marks the button pressed only then); again resumes.
+    # Hold: a re-INVITE the PBX accepts; again resumes. JsSIP marks the button pressed as it sends
+    # the re-INVITE and ignores a second press until its answer (isReadyToReOffer), so wait for that.
     page.command("click", name="Hold")
     procs.wait_until(lambda: page.command("eval", js="document.getElementById('ph-hold').getAttribute('aria-pressed')")["value"] == "true",
                      10, interval=0.2, what="the call on hold")
+    procs.wait_until(lambda: page.command("eval", js="window.haPbxPhone.session.isReadyToReOffer()")["value"],
+                     10, interval=0.1, what="the hold re-INVITE answered")
     page.command("click", name="Hold")
     procs.wait_until(lambda: page.command("eval", js="document.getElementById('ph-hold').getAttribute('aria-pressed')")["value"] == "false",
                      10, interval=0.2, what="the call resumed")
