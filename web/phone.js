@@ -8,7 +8,7 @@
   const $ = (id) => document.getElementById(id);
   const media = { audio: { echoCancellation: false, autoGainControl: false, noiseSuppression: false }, video: false };
   const callOptions = { mediaConstraints: media, pcConfig: { iceServers: [] } };
-  const phone = { ua: null, session: null, contacts: null, me: null, remote: null, ring: null, other: null };
+  const phone = { ua: null, session: null, contacts: null, me: null, remote: null, ring: null, other: null, preview: null };
   window.haPbxPhone = phone;
 
   async function post(url, body) {
@@ -72,10 +72,74 @@
 
   function attachMedia(pc) {
     pc.addEventListener("track", (e) => {
+      if (e.track.kind === "video") {
+        $("ph-video").srcObject = new MediaStream([e.track]);
+        $("ph-video").hidden = false;
+        return;
+      }
       if (e.track.kind !== "audio") return;
       phone.remote = e.streams[0] || new MediaStream([e.track]);
       $("ph-remote").srcObject = phone.remote;
     });
+  }
+
+  // Door preview. When the PBX offers it (X-HA-PBX-Preview on the INVITE:
+  // one panel phone rings for a SIP caller), the ringing page answers early,
+  // a 183 with a receive-only peer connection, and plays the caller's audio
+  // and video before anyone answers. "Answer" hands that same connection to
+  // JsSIP, which adds the microphone and answers (200); the PBX lets the
+  // caller hear the page only from then on, whatever the page sends before.
+  async function previewStart(session, request) {
+    let pc;
+    try { pc = new RTCPeerConnection({ iceServers: [] }); } catch (e) { return; }
+    phone.preview = { session, pc };
+    attachMedia(pc);
+    try {
+      await pc.setRemoteDescription({ type: "offer", sdp: request.body });
+      for (const t of pc.getTransceivers()) t.direction = "recvonly";
+      await pc.setLocalDescription(await pc.createAnswer());
+      await gathered(pc, 2000);
+      if (!phone.preview || phone.preview.pc !== pc || !session.isInProgress()) return;
+      request.reply(183, "Session Progress", ["Contact: " + session._contact], pc.localDescription.sdp);
+      phone.preview.sent = true;
+      $("ph-preview").hidden = false;
+    } catch (e) {
+      if (phone.preview && phone.preview.pc === pc) previewStop();
+    }
+  }
+  function gathered(pc, ms) {
+    if (pc.iceGatheringState === "complete") return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => { if (pc.iceGatheringState === "complete") resolve(); };
+      pc.addEventListener("icegatheringstatechange", done);
+      setTimeout(resolve, ms);
+    });
+  }
+  // Not answered here (another phone did, the caller hung up, Hang up): the preview goes.
+  function previewStop() {
+    const p = phone.preview;
+    phone.preview = null;
+    $("ph-preview").hidden = true;
+    if (p) try { p.pc.close(); } catch (e) { /* already closed */ }
+  }
+  // JsSIP builds its connection in answer(): it gets the preview's, so ICE
+  // and DTLS carry on and the 200 answers in the same session.
+  function answerWith(session) {
+    const p = phone.preview;
+    // A preview still being set up never reached the PBX: JsSIP answers afresh.
+    if (p && !p.sent) previewStop();
+    if (p && p.sent && p.session === session) {
+      phone.preview = null;
+      $("ph-preview").hidden = true;
+      session._createRTCConnection = function () {
+        this._connection = p.pc;
+        p.pc.addEventListener("iceconnectionstatechange", () => {
+          if (p.pc.iceConnectionState === "failed") this.terminate({ cause: "RTP Timeout", status_code: 408, reason_phrase: "RTP Timeout" });
+        });
+        this.emit("peerconnection", { peerconnection: p.pc });
+      };
+    }
+    session.answer(callOptions);
   }
 
   function watch(session, mode) {
@@ -86,6 +150,9 @@
     session.on("confirmed", () => { ringStop(); render("talking"); });
     const end = (e) => {
       ringStop();
+      if (phone.preview && phone.preview.session === session) previewStop();
+      $("ph-video").hidden = true;
+      $("ph-video").srcObject = null;
       if (phone.notification) { phone.notification.close(); phone.notification = null; }
       if (phone.session === session) { phone.session = null; phone.remote = null; phone.mode = null; render(); }
       if (e && e.cause && !["Terminated", "Canceled", "Bye", "Rejected"].includes(e.cause) && e.originator !== "local") error("Call ended: " + e.cause);
@@ -172,6 +239,7 @@
       phone.other = e.request.from.uri.user;
       phone.otherName = e.request.from.display_name;
       watch(e.session, "ringing");
+      if (e.request.hasHeader("X-HA-PBX-Preview") && e.request.body) previewStart(e.session, e.request);
       ringStart();
       notify("Call from " + label(phone.other, phone.otherName));
     });
@@ -186,7 +254,7 @@
     render();
   };
 
-  $("ph-answer").addEventListener("click", () => { if (phone.session) { ringStop(); phone.session.answer(callOptions); } });
+  $("ph-answer").addEventListener("click", () => { if (phone.session) { ringStop(); answerWith(phone.session); } });
   $("ph-hangup").addEventListener("click", () => { if (phone.session) phone.session.terminate(); });
   $("ph-hold").addEventListener("click", () => {
     const s = phone.session;

@@ -396,6 +396,23 @@ PHONE_EXTENSIONS = [
 ]
 
 
+# Video frames the ringing page's preview decoded.
+PREVIEW_FRAMES = "(document.getElementById('ph-video').getVideoPlaybackQuality() || {}).totalVideoFrames || 0"
+# RTP packets of audio the previewing page has sent.
+PREVIEW_SENT = """(async () => { const p = window.haPbxPhone.preview; if (!p) return 0; let n = 0;
+  (await p.pc.getStats()).forEach(r => { if (r.type === 'outbound-rtp' && r.kind === 'audio') n = r.packetsSent; }); return n; })()"""
+# The next preview answer sends the page's microphone (a page that does not keep to receive-only).
+SENDING_PREVIEW = """(() => { const orig = RTCPeerConnection.prototype.createAnswer;
+  RTCPeerConnection.prototype.createAnswer = async function (...a) {
+    RTCPeerConnection.prototype.createAnswer = orig;
+    const mic = await navigator.mediaDevices.getUserMedia({ audio: true });
+    const t = this.getTransceivers().find(x => x.receiver.track.kind === 'audio');
+    await t.sender.replaceTrack(mic.getAudioTracks()[0]);
+    t.direction = 'sendrecv';
+    return orig.apply(this, a);
+  }; })()"""
+
+
 def _ws_register(pbx, ext: str, headers: dict) -> "object":
     """A REGISTER for `ext` without credentials on a /ws opened with `headers`: the reply."""
     from harness.sip import parse_message, rand_token
@@ -479,14 +496,27 @@ def test_phone_page_rings_answers_opens_the_door_and_dials(pbx_factory, baresip_
     garage.wait_registered(15)
     # The doorbell rings the page: caller's name, Answer.
     door = baresip_factory("door101", user="101", domain=f"{pbx.host}:{pbx.sip_port}",
-                           password=pbx.passwords["101"], source=signals["tone440"]).start()
+                           password=pbx.passwords["101"], source=signals["tone440"], video=True).start()
     door.wait_registered(15)
     door.dial(pbx.uri("102"))
     page.command("wait-button", name="Answer", timeout=15)
     assert "Front door (101)" in page.command("text", selector="#ph-call")["text"]
     assert page.command("eval", js="!!window.haPbxPhone.ring")["value"], "no ring tone while ringing"
+    # Door preview: still ringing, the page already plays the doorbell (its 183 went with a
+    # receive-only answer); the doorbell hears nothing of the page until Answer (checked below).
+    procs.wait_until(lambda: page.command("eval", js="!!(window.haPbxPhone.preview && window.haPbxPhone.preview.sent && window.haPbxPhone.remote)")["value"],
+                     10, interval=0.2, what="the door preview playing in the ringing page")
+    previewed = page.dir / "preview-of-door.wav"
+    page.command("record", ms=4000, out=str(previewed), timeout=30)
+    frames = procs.wait_until(lambda: (n := page.command("eval", js=PREVIEW_FRAMES)["value"]) >= 25 and n,
+                              10, interval=0.3, what="the doorbell's video decoded in the ringing page")
+    print(f"the preview decoded {frames} video frames")
+    assert page.command("visible", selector="#ph-preview")["visible"] and page.command("visible", selector="#ph-answer")["visible"]
     for size, (w, h) in SIZES.items():
         page.command("screenshot", out=str(ARTIFACTS / f"phone-ringing-{size}.png"), width=w, height=h)
+    assert door.ctrl.events and not any(e.get("type") == "CALL_ESTABLISHED" for e in door.ctrl.events), "the doorbell was answered before Answer"
+    # baresip writes what it decodes as it arrives: before Answer (the page previewed for 4 s) nothing came.
+    heard_before_answer = sum(max(0, f.stat().st_size - 44) for f in door.recordings())
     page.command("click", name="Answer")
     door.wait_established(10)
     page.command("wait-button", name="Open door", timeout=10)
@@ -494,10 +524,13 @@ def test_phone_page_rings_answers_opens_the_door_and_dials(pbx_factory, baresip_
     page.command("record", ms=5000, out=str(recorded), timeout=40)
     for size, (w, h) in SIZES.items():
         page.command("screenshot", out=str(ARTIFACTS / f"phone-in-call-{size}.png"), width=w, height=h)
-    # Hold: a re-INVITE the PBX accepts (JsSIP marks the button pressed only then); again resumes.
+    # Hold: a re-INVITE the PBX accepts; again resumes. JsSIP marks the button pressed as it sends
+    # the re-INVITE and ignores a second press until its answer (isReadyToReOffer), so wait for that.
     page.command("click", name="Hold")
     procs.wait_until(lambda: page.command("eval", js="document.getElementById('ph-hold').getAttribute('aria-pressed')")["value"] == "true",
                      10, interval=0.2, what="the call on hold")
+    procs.wait_until(lambda: page.command("eval", js="window.haPbxPhone.session.isReadyToReOffer()")["value"],
+                     10, interval=0.1, what="the hold re-INVITE answered")
     page.command("click", name="Hold")
     procs.wait_until(lambda: page.command("eval", js="document.getElementById('ph-hold').getAttribute('aria-pressed')")["value"] == "false",
                      10, interval=0.2, what="the call resumed")
@@ -514,10 +547,30 @@ def test_phone_page_rings_answers_opens_the_door_and_dials(pbx_factory, baresip_
     door.wait_closed(10)
     page.command("wait-button", name="Answer", state="hidden", timeout=10)
     assert page.command("eval", js="window.haPbxPhone.session === null")["value"]
+    heard_in_preview = audio.analyze_tone(previewed)
     heard_by_page, heard_by_door = audio.analyze_tone(recorded), audio.analyze_tone(door.recordings()[-1])
-    print(f"page heard {heard_by_page}\ndoorbell heard {heard_by_door}")
+    print(f"page heard in the preview {heard_in_preview}\npage heard {heard_by_page}\ndoorbell heard {heard_by_door}")
+    assert heard_in_preview.ok(440, min_seconds=2.5), heard_in_preview
     assert heard_by_page.ok(440, min_seconds=3), heard_by_page
     assert heard_by_door.ok(1000, min_seconds=3), heard_by_door
+    print(f"the doorbell's recording before Answer: {heard_before_answer} bytes of audio")
+    assert heard_before_answer < 320, f"the doorbell received {heard_before_answer} bytes of audio (20 ms is 320) while the page previewed"
+
+    # A hostile page: its preview answer sends (sendrecv, its 1000 Hz microphone), yet the PBX gives
+    # the doorbell nothing before Answer; Hang up while previewing refuses the call.
+    page.command("eval", js=SENDING_PREVIEW)
+    door.clear_recordings()
+    door.dial(pbx.uri("102"))
+    page.command("wait-button", name="Answer", timeout=15)
+    sent = procs.wait_until(lambda: (n := page.command("eval", js=PREVIEW_SENT)["value"]) >= 150 and n,
+                            15, interval=0.3, what="the previewing page sending 3 s of audio")
+    heard_while_sending = sum(max(0, f.stat().st_size - 44) for f in door.recordings())
+    print(f"the hostile preview sent {sent} packets; the doorbell received {heard_while_sending} bytes of audio")
+    assert heard_while_sending < 320, f"the doorbell received {heard_while_sending} bytes of the previewing page's audio"
+    page.command("click", name="Hang up")
+    door.wait_closed(10)
+    page.command("wait-button", name="Answer", state="hidden", timeout=10)
+    assert page.command("eval", js="window.haPbxPhone.preview === null")["value"], "the preview outlived the call"
 
     # The dial pad calls 103 (baresip answers by itself); the page hangs up.
     page.command("fill", label="Number", value="103")

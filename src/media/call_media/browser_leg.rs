@@ -14,7 +14,7 @@
 //! Between two browsers, two bridges are chained: the plain side of each is
 //! the "device" of the other.
 use crate::media::sdp::{Direction, MediaKind, Sdp};
-use crate::media::webrtc::{str0m_direction, check_browser_sdp, is_webrtc, offered_audio, offered_video, plain_sdp, reverse, video_section, DeviceCodec, DeviceVideo, VideoCodec, VideoFormat, WebRtcBridge, G711, OPUS_OFFER_PT};
+use crate::media::webrtc::{str0m_direction, check_browser_sdp, is_webrtc, offered_audio, offered_video, plain_sdp, reverse, same_browser_session, video_section, DeviceCodec, DeviceVideo, VideoCodec, VideoFormat, WebRtcBridge, G711, OPUS_OFFER_PT};
 use crate::media::MediaEngine;
 
 pub struct BrowserLeg {
@@ -38,6 +38,10 @@ pub struct BrowserLeg {
     /// The video section every SDP toward the device carries once set:
     /// formats (none: refused), our direction, a format for a refusal.
     video_to_device: Option<(Vec<VideoCodec>, Direction, u8)>,
+    /// The browser's early answer while it previews the call (door
+    /// preview): its bridge holds back the browser's media until its final
+    /// answer, from the same session, ends the preview.
+    preview: Option<String>,
     session_id: u64,
     version: u64,
 }
@@ -45,7 +49,7 @@ pub struct BrowserLeg {
 impl BrowserLeg {
     pub async fn new(engine: &MediaEngine, session_id: u64) -> anyhow::Result<Self> {
         let bridge = engine.create_webrtc_bridge().await?;
-        Ok(BrowserLeg { bridge, browser_offer: None, codec: None, offered_to_browser: false, last_to_browser: None, device_te: None, browser_reoffer: None, reoffered_to_browser: false, device_video: None, video_to_device: None, session_id, version: 0 })
+        Ok(BrowserLeg { bridge, browser_offer: None, codec: None, offered_to_browser: false, last_to_browser: None, device_te: None, browser_reoffer: None, reoffered_to_browser: false, device_video: None, video_to_device: None, preview: None, session_id, version: 0 })
     }
 
     /// The browser's SDP, turned into plain SDP for the other side.
@@ -151,6 +155,46 @@ impl BrowserLeg {
         let offer = self.bridge.offer_browser(&offered, self.device_video.as_ref()).await?.into_bytes();
         self.last_to_browser = Some(offer.clone());
         Ok(offer)
+    }
+
+    /// A ringing browser's early answer (183) to our offer: it previews the
+    /// call. The bridge holds back all of the browser's media before its
+    /// answer is accepted (the device hears nothing of it); the device gets
+    /// our SDP in the browser's directions (a previewing phone receives only).
+    pub async fn preview_from_browser(&mut self, engine: &MediaEngine, text: &str) -> anyhow::Result<Vec<u8>> {
+        if !self.offered_to_browser || self.codec.is_some() || self.preview.is_some() {
+            anyhow::bail!("a preview is the browser's first answer to our offer");
+        }
+        self.bridge.set_preview(true);
+        match self.sdp_from_browser(engine, text).await {
+            Ok(sdp) => {
+                self.preview = Some(text.to_string());
+                Ok(sdp)
+            }
+            Err(e) => {
+                self.bridge.set_preview(false);
+                Err(e)
+            }
+        }
+    }
+
+    /// The previewing browser's final answer (200): it must be the same
+    /// session as its early answer (another browser's cannot take over the
+    /// bridge), now in its new directions; the preview ends and its media
+    /// reaches the device. None when the browser was not previewing.
+    pub fn answer_after_preview(&mut self, engine: &MediaEngine, text: &str) -> Option<anyhow::Result<Vec<u8>>> {
+        let early = self.preview.as_deref()?;
+        if !same_browser_session(early, text) {
+            return Some(Err(anyhow::anyhow!("the answer comes from another browser session than the preview")));
+        }
+        let codec = self.codec?;
+        self.preview = None;
+        let (audio_direction, video_direction) = directions(text);
+        if let (Some(d), Some((_, direction, _))) = (video_direction, self.video_to_device.as_mut()) {
+            *direction = d;
+        }
+        self.bridge.set_preview(false);
+        Some(Ok(self.device_sdp(engine, &[codec], self.device_te, audio_direction)))
     }
 
     /// The answer a calling browser already got in a 183: the device's 200

@@ -198,9 +198,27 @@ impl CallMedia {
         Ok(sdp.to_string().into_bytes())
     }
 
+    /// A ringing browser callee's early answer (183): it previews the
+    /// caller's media, receive-only (door preview). Our SDP for the caller.
+    pub async fn preview_answer(&mut self, from: Leg, sdp_text: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let text = std::str::from_utf8(sdp_text).map_err(|_| anyhow::anyhow!("SDP is not UTF-8"))?;
+        let engine = self.engine.clone();
+        let browser = self.legs[leg_index(from)].browser_mut().ok_or_else(|| anyhow::anyhow!("only a browser on its own bridge previews"))?;
+        let out = browser.preview_from_browser(&engine, text).await?;
+        self.leg_mut(from).last_sdp = Some(sdp_text.to_vec());
+        Ok(out)
+    }
+
     /// The callee's final answer to the call's first offer. After a 183 with
-    /// SDP, a calling browser already has its answer: the 200 repeats it.
+    /// SDP, a calling browser already has its answer: the 200 repeats it. A
+    /// previewing browser's answer ends its preview.
     pub async fn translate_final_answer(&mut self, from: Leg, sdp_text: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let engine = self.engine.clone();
+        let text = std::str::from_utf8(sdp_text).unwrap_or_default();
+        if let Some(answer) = self.legs[leg_index(from)].browser_mut().and_then(|b| b.answer_after_preview(&engine, text)) {
+            self.leg_mut(from).last_sdp = Some(sdp_text.to_vec());
+            return answer;
+        }
         if let Some(answer) = self.leg(other(from)).browser().and_then(BrowserLeg::answer_already_given) {
             self.leg_mut(from).last_sdp = Some(sdp_text.to_vec());
             return Ok(answer);

@@ -64,6 +64,22 @@ pub fn is_webrtc(sdp: &str) -> bool {
         && has("a=ice-ufrag:")
 }
 
+/// Whether two SDP bodies come from the same browser session: the same ICE
+/// credentials (ufrag) and DTLS fingerprint. A browser's final answer after
+/// its early one must be, or another browser would take over its bridge.
+pub fn same_browser_session(a: &str, b: &str) -> bool {
+    let key = |sdp: &str, attr: &str| -> Vec<String> {
+        let mut v: Vec<String> = sdp.lines().map(str::trim).filter_map(|l| l.strip_prefix(attr)).map(str::to_string).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    ["a=ice-ufrag:", "a=fingerprint:"].iter().all(|attr| {
+        let (x, y) = (key(a, attr), key(b, attr));
+        !x.is_empty() && x == y
+    })
+}
+
 /// Whether str0m can read a browser's SDP at all: checked on arrival, so a
 /// broken offer is refused at once rather than when the device answers.
 pub fn check_browser_sdp(sdp: &str) -> Result<(), String> {
@@ -120,6 +136,19 @@ mod tests {
         assert!(!is_webrtc(plain));
         let sdes = "v=0\r\nm=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x\r\n";
         assert!(!is_webrtc(sdes));
+    }
+
+    #[test]
+    fn a_browser_session_is_known_by_its_ice_ufrag_and_fingerprint() {
+        let early = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=ice-ufrag:abcd\r\na=fingerprint:sha-256 AA:BB\r\na=recvonly\r\n";
+        let final_same = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=ice-ufrag:abcd\r\na=fingerprint:sha-256 AA:BB\r\na=sendrecv\r\n";
+        assert!(same_browser_session(early, final_same));
+        let other_tab = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=ice-ufrag:wxyz\r\na=fingerprint:sha-256 AA:BB\r\n";
+        assert!(!same_browser_session(early, other_tab), "another ufrag");
+        let other_cert = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=ice-ufrag:abcd\r\na=fingerprint:sha-256 CC:DD\r\n";
+        assert!(!same_browser_session(early, other_cert), "another certificate");
+        let plain = "v=0\r\nm=audio 4000 RTP/AVP 0\r\n";
+        assert!(!same_browser_session(plain, plain), "no ICE or DTLS at all is no browser session");
     }
 
     #[test]

@@ -96,6 +96,12 @@ pub(super) struct BridgeCore {
     rtc_timeout: Option<Instant>,
     /// Packets from hosts signalling did not name, dropped.
     dropped_untrusted: u64,
+    /// A ringing browser previews the device (door preview): the device's
+    /// media reaches the browser, nothing of the browser's reaches the
+    /// device (audio, video, key presses) until the answer ends it.
+    preview: bool,
+    /// Browser packets held back by the preview.
+    dropped_preview: u64,
     out: VecDeque<Output>,
 }
 
@@ -124,6 +130,8 @@ impl BridgeCore {
             connected: false,
             rtc_timeout: None,
             dropped_untrusted: 0,
+            preview: false,
+            dropped_preview: 0,
             out: VecDeque::new(),
         }
     }
@@ -135,6 +143,21 @@ impl BridgeCore {
     /// Packets from hosts signalling did not name, dropped so far.
     pub(super) fn dropped_untrusted(&self) -> u64 {
         self.dropped_untrusted
+    }
+
+    /// Browser packets the preview held back so far.
+    pub(super) fn dropped_preview(&self) -> u64 {
+        self.dropped_preview
+    }
+
+    /// The browser previews (`true`: it receives only) or talks (`false`,
+    /// the answer). Set before its answer is accepted, so not one packet of
+    /// it reaches the device before the callee answers.
+    pub(super) fn set_preview(&mut self, on: bool) {
+        if self.preview && !on {
+            tracing::debug!(held_back = self.dropped_preview, "webrtc preview ends: the browser answered");
+        }
+        self.preview = on;
     }
 
     // ---- negotiation (from the signalling side) ----
@@ -238,6 +261,10 @@ impl BridgeCore {
 
     /// Schedules one RFC 4733 key press to the device after any already queued.
     pub(super) fn send_dtmf(&mut self, now: Instant, digit: char) {
+        if self.preview {
+            tracing::info!(%digit, "DTMF not sent: the browser only previews the call");
+            return;
+        }
         if self.device_te.is_none() {
             tracing::info!(%digit, "DTMF not sent: the device has no telephone-event");
             return;
@@ -424,6 +451,10 @@ impl BridgeCore {
         // RTP mode hands over Chrome's padding-only probes too: as empty
         // packets they would cost the device's jitter buffer a frame each.
         if packet.payload.is_empty() {
+            return;
+        }
+        if self.preview {
+            self.dropped_preview += 1;
             return;
         }
         let pt = *packet.header.payload_type;

@@ -282,6 +282,28 @@ fn key_presses_are_paced_in_time_both_ways() {
     assert_eq!(w.keys_from_device, vec!['9']);
 }
 
+/// Door preview: while the browser previews a ringing call it hears the
+/// device, and the device gets nothing of the browser (audio or key
+/// presses), though the browser sends; once it answered, both ways.
+#[test]
+fn a_previewing_browser_hears_the_device_and_is_not_heard() {
+    let mut w = World::new();
+    w.core.set_preview(true);
+    w.connect();
+    w.talk(50, Some(addr(DEVICE)), true);
+    w.core.send_dtmf(w.now, '1');
+    w.talk(20, Some(addr(DEVICE)), true);
+    let heard = w.heard_by_browser.iter().filter(|p| p.iter().all(|b| *b == FROM_DEVICE)).count();
+    assert!(heard >= 60, "the previewing browser got {heard} of 70 device packets");
+    assert!(w.device_audio().is_empty(), "the device got the previewing browser's packets: {:?}", w.device_audio());
+    assert!(w.core.dropped_preview() >= 60, "held back: {}", w.core.dropped_preview());
+
+    w.core.set_preview(false);
+    w.talk(50, Some(addr(DEVICE)), true);
+    let unchanged = w.device_audio().iter().filter(|(to, pt, p)| *to == addr(DEVICE) && *pt == 0 && p.iter().all(|b| *b == FROM_BROWSER)).count();
+    assert!(unchanged >= 45, "after the answer the device got {unchanged} of 50 browser packets");
+}
+
 /// A stranger's RFC 4733 packets are no key press.
 #[test]
 fn a_strangers_key_press_is_ignored() {

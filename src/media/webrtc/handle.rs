@@ -123,6 +123,13 @@ impl WebRtcBridge {
         let _ = self.control.send(Control::TelephoneEvent(event));
     }
 
+    /// `true`: the browser previews a ringing call (it receives the
+    /// device's media, the device gets nothing of the browser's); `false`
+    /// once it answered. Sent before its answer, so it is in force first.
+    pub fn set_preview(&self, on: bool) {
+        let _ = self.control.send(Control::Preview(on));
+    }
+
     /// Send a key press to the device as RFC 4733 events.
     pub fn send_dtmf(&self, digit: char) {
         let _ = self.control.send(Control::SendDtmf(digit));

@@ -27,7 +27,7 @@ mod loopback_tests;
 #[cfg(test)]
 mod video_loopback_tests;
 
-pub use codec::{check_browser_sdp, is_webrtc, offered_audio, plain_sdp, DeviceCodec, G711, OPUS_OFFER_PT};
+pub use codec::{check_browser_sdp, is_webrtc, offered_audio, plain_sdp, same_browser_session, DeviceCodec, G711, OPUS_OFFER_PT};
 pub use handle::{str0m_direction, WebRtcBridge};
 pub use video::{offered_video, reverse, video_section, DeviceVideo, VideoCodec, VideoFormat};
 

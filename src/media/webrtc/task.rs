@@ -47,6 +47,8 @@ pub(super) enum Control {
     TelephoneEvent(Option<(u8, u32)>),
     /// A key pressed in the browser (SIP INFO), to send to the device.
     SendDtmf(char),
+    /// The browser only previews (door preview) or, `false`, talks.
+    Preview(bool),
 }
 
 pub(super) struct Sockets {
@@ -141,7 +143,7 @@ impl BridgeTask {
                 }
             }
         }
-        tracing::debug!(candidate = %self.core.candidate(), dropped_untrusted = self.core.dropped_untrusted(), "webrtc bridge stopped");
+        tracing::debug!(candidate = %self.core.candidate(), dropped_untrusted = self.core.dropped_untrusted(), dropped_preview = self.core.dropped_preview(), "webrtc bridge stopped");
     }
 
     /// Sends what the core has to send; passes on the device's key presses.
@@ -182,6 +184,7 @@ impl BridgeTask {
             Control::DeviceHost(host) => core.set_device_host(host),
             Control::TelephoneEvent(event) => core.set_device_telephone_event(now, event),
             Control::SendDtmf(digit) => core.send_dtmf(now, digit),
+            Control::Preview(on) => core.set_preview(on),
         }
     }
 }

@@ -81,6 +81,8 @@ pub(super) struct Call {
     pub(super) caller_from_trunk: bool,
     /// Parked: its slot and timer (see `park_call.rs`).
     pub(super) parking: Option<super::park::Stay>,
+    /// Its one browser fork may preview the call (`preview.rs`).
+    pub(super) preview: bool,
 }
 
 /// A browser's registration (the SIP Core card, over WebSocket).
@@ -141,6 +143,7 @@ impl Call {
             auto_answer: false,
             caller_from_trunk: false,
             parking: None,
+            preview: false,
         }
     }
 
@@ -236,6 +239,8 @@ impl Call {
             vec![Header::Other(AGENT_HEADER.into(), note.to_value())]
         } else if self.auto_answer {
             super::auto_answer::headers(&self.core.config.sip.realm)
+        } else if self.preview && is_browser(b) {
+            vec![super::preview::header()]
         } else {
             Vec::new()
         };
@@ -379,29 +384,7 @@ impl Call {
         let mut next = None;
         for action in actions {
             match action {
-                Action::Ringing { early_media_from } => {
-                    // While browsers and SIP devices both ring, the caller
-                    // gets no early media: its one answer must name the path
-                    // of the device that answers.
-                    let early_media_from = early_media_from.filter(|_| !self.media.callee_undecided());
-                    if let Some(host) = early_media_from.and_then(|f| self.forks.host(f)) {
-                        self.media.set_signalling_host(self.fork_leg(), host);
-                    }
-                    let body = match early_media_from.and_then(|f| self.forks.sdp(f)) {
-                        Some(sdp) => match self.media.translate(self.fork_leg(), &sdp).await {
-                            Ok(s) => Some(s),
-                            Err(e) => {
-                                tracing::info!(call_id = %self.call_id, error = %e, "early media SDP unusable; sending 180");
-                                None
-                            }
-                        },
-                        None => None,
-                    };
-                    if self.kind == CallerKind::Incoming {
-                        let headers = body.as_ref().map(|_| vec![sdp_content_type()]);
-                        let _ = self.caller.ringing(headers, body);
-                    }
-                }
+                Action::Ringing { early_media_from } => self.ringing(early_media_from).await,
                 Action::AnswerCaller { fork } => {
                     if let Some(host) = self.forks.host(fork) {
                         self.media.set_signalling_host(self.fork_leg(), host);
@@ -493,6 +476,6 @@ async fn next_dtmf(rx: &mut Option<mpsc::UnboundedReceiver<(Leg, char)>>) -> Opt
     }
 }
 
-fn sdp_content_type() -> Header {
+pub(super) fn sdp_content_type() -> Header {
     Header::ContentType("application/sdp".into())
 }

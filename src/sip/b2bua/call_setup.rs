@@ -82,6 +82,12 @@ pub async fn run(setup: CallSetup) {
             }
         }
     }
+    let caller_browser = crate::media::webrtc::is_webrtc(&String::from_utf8_lossy(&offer));
+    let all_browsers = !bindings.is_empty() && bindings.iter().all(is_browser);
+    let preview = super::preview::decide(super::preview::Ringing { browsers_only: all_browsers, caller_browser, devices: bindings.len(), group: group.is_some() });
+    if let (true, Err(why)) = (all_browsers, preview) {
+        tracing::debug!(%call_id, why, "no door preview for this call");
+    }
     let mut group = group.map(super::group_setup::GroupRun::new);
     if let Some(g) = &mut group {
         g.retain(|b| bindings.iter().any(|k| k.source == b.source && k.contact_uri == b.contact_uri));
@@ -115,6 +121,7 @@ pub async fn run(setup: CallSetup) {
     call.group = group;
     call.trunk = trunk;
     call.auto_answer = auto_answer;
+    call.preview = preview.is_ok();
     call.drive(rx, &bindings, &offer_b).await;
 }
 

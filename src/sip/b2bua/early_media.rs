@@ -1,0 +1,47 @@
+//! What the caller hears while the callee rings: a 180, a device's early
+//! media (183 with our relay's SDP), or the door preview of a ringing panel
+//! phone (183 with its bridge's SDP; `preview.rs` says which calls may).
+use super::call::{sdp_content_type, Call, CallerKind};
+use super::machine::ForkId;
+
+impl Call {
+    /// The machine's `Ringing`: 180, or 183 with SDP from `early_media_from`.
+    pub(super) async fn ringing(&mut self, early_media_from: Option<ForkId>) {
+        // While browsers and SIP devices both ring, the caller gets no early
+        // media: its one answer must name the path of the device that answers.
+        let early_media_from = early_media_from.filter(|_| !self.media.callee_undecided());
+        let leg = self.fork_leg();
+        if let Some(host) = early_media_from.and_then(|f| self.forks.host(f)) {
+            self.media.set_signalling_host(leg, host);
+        }
+        let browser = self.media.is_browser(leg);
+        let body = match early_media_from.and_then(|f| self.forks.sdp(f)) {
+            Some(sdp) if browser && self.preview => match self.media.preview_answer(leg, &sdp).await {
+                Ok(s) => {
+                    tracing::info!(call_id = %self.call_id, callee = %self.callee_ext, "door preview: the ringing browser receives the caller's media, the caller hears nothing of it until it answers");
+                    Some(s)
+                }
+                Err(e) => {
+                    tracing::info!(call_id = %self.call_id, error = %e, "door preview refused; sending 180");
+                    None
+                }
+            },
+            Some(_) if browser => {
+                tracing::info!(call_id = %self.call_id, "a ringing browser sent SDP in a call that offered no preview: ignored, sending 180");
+                None
+            }
+            Some(sdp) => match self.media.translate(leg, &sdp).await {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::info!(call_id = %self.call_id, error = %e, "early media SDP unusable; sending 180");
+                    None
+                }
+            },
+            None => None,
+        };
+        if self.kind == CallerKind::Incoming {
+            let headers = body.as_ref().map(|_| vec![sdp_content_type()]);
+            let _ = self.caller.ringing(headers, body);
+        }
+    }
+}
