@@ -106,7 +106,10 @@ for sel in (0, 1, 2, 3, 4, 5):
 for c in ["hangup\nPRESS", "answer\nPRESS", "answer_ai\n", "dial\n102", "dial\n+49 (30) 1234-56", "transfer\n103", "dtmf\n123#*ABCD",
           "announce\nThe parcel is at the door.", "announce\n" + "x" * 2100, "dtmf\n", "reboot\n1", "dial\n\xff",
           "dnd\nON", "dnd\noff", "forward_busy\n103", "forward_always\n", "forward_no_answer\nagent", "forward_busy\n10 3",
-          "forward_no_answer_secs\n25.0", "forward_no_answer_secs\n1e400", "forward_no_answer_secs\n-0"]:
+          "forward_no_answer_secs\n25.0", "forward_no_answer_secs\n1e400", "forward_no_answer_secs\n-0",
+          # the PBX-wide ones take JSON
+          'announce\n{"to": "01511234567", "text": "The alarm went off."}', 'dial\n{"from": "101", "to": "0301234567"}',
+          'announce\n{"to": "0151", "text": "x", "to": "0152"}', 'dial\n{"from": "101", "to": "101"}']:
     put("mqtt_command", c)
 
 # Wyoming: first byte is the chunk size, then the stream.

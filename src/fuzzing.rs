@@ -222,8 +222,8 @@ pub fn bridge_rtp(data: &[u8]) {
     crate::media::webrtc::fuzz_bridge(data);
 }
 
-/// An MQTT command: `<verb>\n<payload>`, parsed then planned against a set
-/// of live calls.
+/// An MQTT command: `<verb>\n<payload>`, parsed (as an extension's command
+/// and as a PBX-wide one) then planned against a set of live calls.
 pub fn mqtt_command(data: &[u8]) {
     let split = data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
     let Ok(verb) = std::str::from_utf8(&data[..split]) else { return };
@@ -236,6 +236,15 @@ pub fn mqtt_command(data: &[u8]) {
             assert_eq!(crate::phone_settings::Change::from_row(field, &value).as_ref(), Ok(&change), "stored setting reads back");
         }
         return;
+    }
+    // The PBX-wide commands (`<base>/cmd/<verb>`, JSON): what parses names
+    // valid parties and text.
+    if let Ok(action) = crate::mqtt::commands::parse_pbx(verb, payload) {
+        match action {
+            crate::mqtt::commands::Action::Announce { to, text } => assert!(!to.is_empty() && to.len() <= 32 && !text.is_empty()),
+            crate::mqtt::commands::Action::Dial { from, to } => assert!(from != to && !from.is_empty() && !to.is_empty()),
+            other => panic!("parse_pbx made {other:?}"),
+        }
     }
     let Ok(parsed) = crate::mqtt::commands::parse(verb, payload) else { return };
     let calls = [
