@@ -186,7 +186,7 @@ pub(super) fn validate(c: &Config) -> Result<()> {
     for (i, e) in c.extensions.iter().enumerate() {
         for (key, target) in e.forward.targets() {
             let known = exts.contains(target.as_str()) || groups.contains(target.as_str()) || (c.agent.is_some() && (target == super::AGENT_MEMBER || c.agent.as_ref().is_some_and(|a| a.extension == *target)));
-            let outside = || matches!(crate::trunk::routes::outbound(&c.outbound_routes, &e.extension, target), crate::trunk::routes::Outbound::Go { .. });
+            let outside = || crate::trunk::routes::allows(&c.outbound_routes, &e.extension, target);
             if !known && !outside() {
                 bail!("extensions[{i}].forward.{key}: `{target}` is not an extension, a group or agent, and no outbound route lets extension {} call it (a route's `extensions` must list it)", e.extension);
             }

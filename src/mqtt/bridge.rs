@@ -197,7 +197,7 @@ impl<P: PbxView + CallControl + SettingsControl + Clone> Bridge<P> {
         } else if let Some((id, verb)) = t.parse_command(topic) {
             self.command(topic, id, verb, payload);
         } else if let Some(verb) = t.parse_pbx_command(topic) {
-            let shown = String::from_utf8_lossy(&payload[..payload.len().min(64)]).into_owned();
+            let shown = excerpt(payload);
             match commands::parse_pbx(verb, payload) {
                 Ok(action) => {
                     tracing::info!(%topic, payload = %shown, "MQTT command");
@@ -209,7 +209,7 @@ impl<P: PbxView + CallControl + SettingsControl + Clone> Bridge<P> {
     }
 
     fn command(&mut self, topic: &str, id: &str, verb: &str, payload: &[u8]) {
-        let shown = String::from_utf8_lossy(&payload[..payload.len().min(64)]).into_owned();
+        let shown = excerpt(payload);
         let Some(ext) = self.model.ext_of_id(id) else {
             tracing::warn!(%topic, payload = %shown, "MQTT command ignored: no extension `{id}`");
             return;
@@ -282,6 +282,11 @@ impl<P: PbxView + CallControl + SettingsControl + Clone> Bridge<P> {
             }
         }
     }
+}
+
+/// The start of a command's payload, for the log (at most 64 bytes, lossy).
+fn excerpt(payload: &[u8]) -> String {
+    String::from_utf8_lossy(&payload[..payload.len().min(64)]).into_owned()
 }
 
 #[cfg(test)]

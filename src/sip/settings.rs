@@ -40,12 +40,14 @@ impl SipCore {
     /// What `ext`'s forward may name: an extension, a group, the agent, or a
     /// number outside that an outbound route lets `ext` call.
     pub fn is_forward_target(&self, ext: &str, number: &str) -> bool {
+        self.is_house_number(number) || crate::trunk::routes::allows(&self.config.outbound_routes, ext, number)
+    }
+
+    /// One of the house's own numbers: an extension (configured or stored),
+    /// a group, or the agent (its extension or the `agent` member name).
+    pub fn is_house_number(&self, number: &str) -> bool {
         let agent = self.config.agent.as_ref().is_some_and(|a| number == AGENT_MEMBER || number == a.extension);
-        agent
-            || self.extension_exists(number)
-            || self.config.extension(number).is_some()
-            || self.config.group(number).is_some()
-            || matches!(crate::trunk::routes::outbound(&self.config.outbound_routes, ext, number), crate::trunk::routes::Outbound::Go { .. })
+        agent || self.extension_exists(number) || self.config.extension(number).is_some() || self.config.group(number).is_some()
     }
 }
 

@@ -37,6 +37,12 @@ pub fn outbound(routes: &[OutboundRoute], caller: &str, dialled: &str) -> Outbou
     Outbound::Go { trunk: route.trunk.clone(), number }
 }
 
+/// Whether the routes let `caller` dial `dialled` out (what `outbound` says
+/// when it says Go).
+pub fn allows(routes: &[OutboundRoute], caller: &str, dialled: &str) -> bool {
+    matches!(outbound(routes, caller, dialled), Outbound::Go { .. })
+}
+
 /// The trunk a request from `source` belongs to: an address a registering
 /// trunk's `server` resolved to (`resolved`: every SRV target's, not only the
 /// one registered with; address and port), or an `inbound_hosts` entry.

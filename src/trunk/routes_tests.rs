@@ -16,6 +16,15 @@ fn outbound_applies_strip_and_prepend() {
 }
 
 #[test]
+fn allows_is_what_outbound_says_go_to() {
+    let routes = [route("0", "p", 1, "+49", &["101"])];
+    assert!(allows(&routes, "101", "030123456"));
+    assert!(!allows(&routes, "102", "030123456"), "not listed");
+    assert!(!allows(&routes, "101", "130123456"), "no route");
+    assert!(!allows(&routes, "101", "0"), "nothing left after strip");
+}
+
+#[test]
 fn outbound_refuses_extensions_not_listed_and_numbers_without_a_route() {
     let routes = [route("0", "p", 0, "", &["101"])];
     assert_eq!(outbound(&routes, "102", "0301"), Outbound::NotAllowed { prefix: "0".into(), trunk: "p".into() });

@@ -92,7 +92,7 @@ pub(super) fn devices(core: &SipCoreRef, member: &str) -> Vec<Binding> {
 /// how it is presented. None for the house's own numbers, and (logged) for
 /// a number no route lets `by` call or a trunk that cannot be reached.
 async fn outside(core: &SipCoreRef, by: &str, target: &str) -> Option<(Binding, crate::sip::b2bua::fork::Presented)> {
-    if target == AGENT_MEMBER || core.is_agent(target) || core.extension_exists(target) || core.config.group(target).is_some() {
+    if core.is_house_number(target) {
         return None;
     }
     match crate::sip::trunk::outbound::for_forward(core, by, target).await {

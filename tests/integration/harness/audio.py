@@ -220,6 +220,16 @@ def _log_spectra(x: np.ndarray, fs: int) -> np.ndarray:
     return 20 * np.log10(np.abs(z[lo:hi]) + 1e-5).T
 
 
+def _active_span(r: np.ndarray, fs: int, pad_seconds: float) -> tuple[int, int] | None:
+    """The sample range where r has speech (frames above -40 dBFS), widened by
+    pad_seconds either side; None when r is silent throughout."""
+    act = np.flatnonzero(frame_rms(r, fs) > 10 ** (-40 / 20))
+    if act.size == 0:
+        return None
+    pad = int(pad_seconds * fs)
+    return max(0, act[0] * FRAME - pad), min(len(r), (act[-1] + 1) * FRAME + pad)
+
+
 def warped_distance(ref_path: Path | str, deg_path: Path | str, band_seconds: float = 0.4) -> WarpedDistance:
     """Mean log-spectral distance (dB) between ref's active part and deg, along
     the best dynamic-time-warping path (within +-band_seconds of the
@@ -232,12 +242,10 @@ def warped_distance(ref_path: Path | str, deg_path: Path | str, band_seconds: fl
     ref, fs = load(ref_path, RATE)
     deg, _ = load(deg_path, RATE)
     r, d, lag = align(ref, deg)
-    rr = frame_rms(r, fs)
-    act = np.flatnonzero(rr > 10 ** (-40 / 20))
-    if act.size == 0:
+    span = _active_span(r, fs, 0.25)
+    if span is None:
         raise ValueError("reference has no speech")
-    a = max(0, act[0] * FRAME - RATE // 4)
-    b = min(len(r), (act[-1] + 1) * FRAME + RATE // 4)
+    a, b = span
     A, B = _log_spectra(r[a:b], fs), _log_spectra(d[a:b], fs)
     floor = A.max() - 60.0  # below this both count as silence
     A, B = np.maximum(A, floor), np.maximum(B, floor)
@@ -262,11 +270,9 @@ def pesq_nb(ref_path: Path | str, deg_path: Path | str, max_seconds: float | Non
     deg, _ = load(deg_path, RATE)
     r, d, lag = align(ref, deg)
     # keep the active part of the reference (padding silence would dominate otherwise)
-    rr = frame_rms(r, fs)
-    act = np.flatnonzero(rr > 10 ** (-40 / 20))
-    if act.size:
-        a = max(0, act[0] * FRAME - RATE // 2)
-        b = min(len(r), (act[-1] + 1) * FRAME + RATE // 2)
+    span = _active_span(r, fs, 0.5)
+    if span is not None:
+        a, b = span
         r, d = r[a:b], d[a:b]
     if max_seconds:
         r, d = r[: int(max_seconds * fs)], d[: int(max_seconds * fs)]
