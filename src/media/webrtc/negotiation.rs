@@ -68,6 +68,9 @@ impl Negotiation {
     fn new_rtc(&self, now: Instant, codecs: &[DeviceCodec], browser: BrowserCodecs, video: &[VideoCodec]) -> Result<Rtc, String> {
         // RTP mode: packets cross as they are; audio is written packet by packet too.
         let mut config = RtcConfig::new().clear_codecs().set_ice_lite(true).set_rtp_mode(true);
+        if let Some(cert) = dtls_certificate() {
+            config = config.set_dtls_cert(cert);
+        }
         if browser == BrowserCodecs::Opus {
             config = config.enable_opus(true, false);
         } else {
@@ -238,4 +241,14 @@ fn negotiated(rtc: &Rtc, mid: Mid, codecs: &[DeviceCodec]) -> Option<MediaPath> 
             None
         }
     }
+}
+
+/// The DTLS certificate every browser session of this process presents: made
+/// once (a key pair takes milliseconds) and shared, as WebRTC servers do. Each
+/// handshake still agrees its own keys (ECDHE), so sharing the identity costs
+/// no secrecy; browsers check it against the fingerprint in our answer. None
+/// if the crypto provider cannot make one (str0m then makes its own per call).
+fn dtls_certificate() -> Option<str0m::crypto::dtls::DtlsCert> {
+    static CERT: std::sync::OnceLock<Option<str0m::crypto::dtls::DtlsCert>> = std::sync::OnceLock::new();
+    CERT.get_or_init(|| str0m::crypto::from_feature_flags().dtls_provider.generate_certificate()).clone()
 }

@@ -79,6 +79,9 @@ struct Header {
 pub struct Decoder {
     buf: Vec<u8>,
     header: Option<Header>,
+    /// How much of `buf` is known to hold no newline (a header line that
+    /// arrives a byte at a time is scanned once, not once per byte).
+    scanned: usize,
 }
 
 impl Decoder {
@@ -98,7 +101,8 @@ impl Decoder {
     /// The next whole event, `None` until more bytes arrive.
     pub fn next_event(&mut self) -> Result<Option<Event>, FrameError> {
         if self.header.is_none() {
-            let Some(nl) = self.buf.iter().position(|&b| b == b'\n') else {
+            let Some(nl) = self.buf[self.scanned..].iter().position(|&b| b == b'\n').map(|i| self.scanned + i) else {
+                self.scanned = self.buf.len();
                 if self.buf.len() > MAX_HEADER {
                     return Err(FrameError(format!("header line longer than {MAX_HEADER} bytes")));
                 }
@@ -126,6 +130,7 @@ impl Decoder {
         }
         let payload = self.buf[h.len + h.data_len..total].to_vec();
         self.buf.drain(..total);
+        self.scanned = 0;
         Ok(Some(Event { kind: h.kind, data, payload }))
     }
 }
