@@ -101,6 +101,15 @@ for sel in (0, 1, 2, 3, 4, 5):
     body += brec(1, bytes([0]) + struct.pack("!Q", 8000) + struct.pack("!H", 8000) + b"\xd5" * 160)
     body += brec(2, pli) + brec(2, fir) + brec(3, rtp(102, 3, 90000, 6, b"\x65" * 50, True)) + brec(4, b"\x01")
     put("bridge_rtp", bytes([sel]) + body)
+# A whole bridge session: [law], then [kind, len, packet]... (kind: low two
+# bits device audio / browser datagram / device video RTCP / key press and
+# timer; bits 2-3 the source (device, strangers); top four bits 5 ms steps)
+stun = struct.pack("!HHI", 0x0001, 8, 0x2112A442) + b"\x01" * 12 + struct.pack("!HH", 0x0006, 4) + b"ab:c"
+for law in (0, 1):
+    body = brec(0, rtp(0 if law == 0 else 8, 1, 160, 5)) + brec(0x14, rtp(0, 2, 320, 9)) + brec(0x18, rtp(0, 3, 480, 9))
+    body += brec(0x21, stun) + brec(0x01, bytes([0x16, 0xfe, 0xfd]) + b"\0" * 10) + brec(0x01, rtp(111, 4, 960, 7))
+    body += brec(0x02, pli) + brec(0x06, fir) + brec(0x13, b"5") + brec(0xf0, rtp(101, 5, 800, 5, ev(5, True, 800), True)) + brec(0xf3, b"")
+    put("bridge_session", bytes([0xf0 | law]) + body)
 
 # MQTT commands: verb, newline, payload.
 for c in ["hangup\nPRESS", "answer\nPRESS", "answer_ai\n", "dial\n102", "dial\n+49 (30) 1234-56", "transfer\n103", "dtmf\n123#*ABCD",

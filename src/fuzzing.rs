@@ -217,9 +217,14 @@ pub fn relay_rtp(data: &[u8]) {
     }
 }
 
-/// RTP/RTCP in the WebRTC bridge (see `media::webrtc::fuzz_bridge`).
+/// RTP/RTCP in the WebRTC bridge's media paths (see `media::webrtc::fuzz_bridge`).
 pub fn bridge_rtp(data: &[u8]) {
     crate::media::webrtc::fuzz_bridge(data);
+}
+
+/// Datagrams into a whole WebRTC bridge session (see `media::webrtc::fuzz_session`).
+pub fn bridge_session(data: &[u8]) {
+    crate::media::webrtc::fuzz_session(data);
 }
 
 /// An MQTT command: `<verb>\n<payload>`, parsed (as an extension's command
