@@ -34,6 +34,8 @@ const RTP_HEADER: usize = 12;
 /// RTCP header with the sender's SSRC, then the SRTCP index (E bit and 31 bits).
 const RTCP_HEADER: usize = 8;
 const SRTCP_INDEX: usize = 4;
+/// SRTCP's authentication tag: 80 bits in both suites.
+const RTCP_TAG: usize = 10;
 
 /// The crypto suites this side speaks (RFC 4568 §6.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -204,11 +206,17 @@ impl SrtpLeg {
         d.context.encrypt_rtcp(plain).map(|b| b.to_vec()).map_err(|_| SrtpDrop::Refused)
     }
 
-    /// SRTCP's tag is 80 bits in both suites.
+    /// SRTCP's tag is 80 bits in both suites. Only encrypted SRTCP (the E
+    /// bit set) is taken: webrtc-srtp 0.17.2 hands back a packet whose E bit
+    /// is clear without checking its tag, and unencrypted SRTCP is never
+    /// negotiated here (`UNENCRYPTED_SRTCP` is refused in `a=crypto`).
     pub fn unprotect_rtcp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpDrop> {
         let d = &mut self.receive;
-        if packet.len() < RTCP_HEADER + SRTCP_INDEX + 10 {
+        if packet.len() < RTCP_HEADER + SRTCP_INDEX + RTCP_TAG {
             return Err(SrtpDrop::TooShort);
+        }
+        if packet[packet.len() - RTCP_TAG - SRTCP_INDEX] & 0x80 == 0 {
+            return Err(SrtpDrop::Refused);
         }
         Direction::admit(&mut d.rtcp_ssrcs, rtcp_ssrc(packet))?;
         d.context.decrypt_rtcp(packet).map(|b| b.to_vec()).map_err(|_| SrtpDrop::Refused)

@@ -105,8 +105,19 @@ fn a_replayed_or_forged_packet_is_refused() {
     assert_eq!(wrong.unprotect_rtp(&next), Err(SrtpDrop::Refused), "another key");
     let plain = rtp(10, 9, &[1; 20]);
     assert_eq!(ours.unprotect_rtp(&plain), Err(SrtpDrop::Refused), "plain RTP is not SRTP");
-    let rtcp_plain = [rtcp(9), vec![0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0]].concat();
-    assert_eq!(ours.unprotect_rtcp(&rtcp_plain), Err(SrtpDrop::Refused), "plain RTCP is not SRTCP");
+    // Plain RTCP with 14 bytes more, read as index (E bit clear) and tag:
+    // the crate would pass it unchecked, so it never sees it.
+    let rtcp_plain = [rtcp(9), vec![0x00, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]].concat();
+    assert_eq!(ours.unprotect_rtcp(&rtcp_plain), Err(SrtpDrop::Refused), "unencrypted SRTCP is not taken");
+    // The E bit set, the tag wrong.
+    let mut forged = far.encrypt_rtcp(&rtcp(9)).unwrap().to_vec();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    assert_eq!(ours.unprotect_rtcp(&forged), Err(SrtpDrop::Refused), "a forged SRTCP tag");
+    // A genuine one passes, once.
+    let genuine = far.encrypt_rtcp(&rtcp(9)).unwrap().to_vec();
+    assert_eq!(ours.unprotect_rtcp(&genuine).unwrap(), rtcp(9));
+    assert_eq!(ours.unprotect_rtcp(&genuine), Err(SrtpDrop::Refused), "an SRTCP replay");
 }
 
 #[test]
