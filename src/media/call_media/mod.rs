@@ -193,10 +193,10 @@ impl CallMedia {
             ports.push(Some(relay.local_port(to)));
         }
         if self.leg(from).srtp.is_on() {
-            self.legs[leg_index(from)].srtp.from_device(from, &mut sdp, &self.relays)?;
+            self.legs[leg_index(from)].srtp.device_sent(from, &mut sdp, &self.relays)?;
         }
         if self.leg(to).srtp.is_on() {
-            self.legs[leg_index(to)].srtp.to_device(&mut sdp, &ports);
+            self.legs[leg_index(to)].srtp.toward_device(&mut sdp, &ports);
         }
         let sender = self.leg_mut(from);
         sender.held = sdp.media_count() > 0 && sdp.is_hold(0);
@@ -494,7 +494,7 @@ impl CallMedia {
         let version = self.next_origin_version(to);
         let mut sdp = crate::media::sdp::g711_offer(self.engine.advertise(), port, self.session_id, version);
         if self.leg(to).srtp.is_on() {
-            self.legs[leg_index(to)].srtp.to_device(&mut sdp, &[Some(port)]);
+            self.legs[leg_index(to)].srtp.toward_device(&mut sdp, &[Some(port)]);
         }
         Ok(sdp.to_string().into_bytes())
     }

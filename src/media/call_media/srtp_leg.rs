@@ -74,7 +74,7 @@ impl SrtpLegState {
     /// SDP that this leg's device sent: its keys go to the relays (`leg`
     /// is this leg), and its `a=crypto` lines leave the SDP, which goes on
     /// to the plain side as RTP/AVP. Err: nothing usable (a 488).
-    pub(super) fn from_device(&mut self, leg: Leg, sdp: &mut Sdp, relays: &[Option<Relay>]) -> anyhow::Result<()> {
+    pub(super) fn device_sent(&mut self, leg: Leg, sdp: &mut Sdp, relays: &[Option<Relay>]) -> anyhow::Result<()> {
         let mandatory = self.mode == SrtpMode::Mandatory;
         for idx in 0..sdp.media_count() {
             let plain = plain_proto(sdp.media(idx).expect("idx < media_count").proto());
@@ -115,7 +115,7 @@ impl SrtpLegState {
 
     /// SDP going to this leg's device (from the plain side, relay ports
     /// already in `ports`): our key, as an offer or as the answer to its offer.
-    pub(super) fn to_device(&mut self, sdp: &mut Sdp, ports: &[Option<u16>]) {
+    pub(super) fn toward_device(&mut self, sdp: &mut Sdp, ports: &[Option<u16>]) {
         let mandatory = self.mode == SrtpMode::Mandatory;
         for (idx, port) in ports.iter().enumerate() {
             if port.is_none() {

@@ -132,7 +132,7 @@ impl Sdp {
             tokens[2] = proto;
             section[0].value = tokens.join(" ");
         }
-        section.retain(|l| !attribute(l).is_some_and(|(n, _)| n == "crypto"));
+        section.retain(|l| attribute(l).is_none_or(|(n, _)| n != "crypto"));
         for c in cryptos {
             section.push(Line { kind: b'a', value: format!("crypto:{}", c.format()) });
         }
