@@ -64,6 +64,17 @@ for m in sip:
     head, sep, body = m.partition(b"\r\n\r\n")
     if body.startswith(b"v=0"):
         sdps.append(body)
+# SDES (RFC 4568 a=crypto): usable lines, and lines each broken in one field.
+key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd"
+for proto, lines in [("RTP/SAVP", ["1 AES_CM_128_HMAC_SHA1_80 inline:%s" % key]),
+                     ("RTP/SAVP", ["1 AES_256_CM_HMAC_SHA1_80 inline:AAAA", "2 AES_CM_128_HMAC_SHA1_32 inline:%s|2^31" % key]),
+                     ("RTP/AVP", ["1 AES_CM_128_HMAC_SHA1_80 inline:%s|2147483648" % key]),
+                     ("RTP/SAVP", ["1 AES_CM_128_HMAC_SHA1_80 inline:%s|2^31|1:4" % key, "2 AES_CM_128_HMAC_SHA1_80 inline:%s|2^20" % key]),
+                     ("RTP/SAVP", ["1 AES_CM_128_HMAC_SHA1_80 inline:%%%%", "x AES_CM_128_HMAC_SHA1_80 inline:AAECAwQF", "3 AES_CM_128_HMAC_SHA1_80 inline:%s UNENCRYPTED_SRTP" % key]),
+                     ("RTP/SAVP", [])]:
+    body = "v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 4000 %s 0 8 101\na=rtpmap:101 telephone-event/8000\n" % proto
+    body += "".join("a=crypto:%s\n" % l for l in lines)
+    sdps.append(crlf(body).encode())
 for s in sdps:
     put("sdp", s)
 

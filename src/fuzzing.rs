@@ -108,7 +108,9 @@ pub fn ws_frame(data: &[u8]) {
 }
 
 /// SDP parsing and rewriting: every accessor, the relay rewrite, the origin
-/// keeper, payload filtering, and the WebRTC bridge's reading of an offer.
+/// keeper, payload filtering, and the WebRTC bridge's reading of an offer;
+/// `a=crypto` lines (a usable one formats and parses back, and its key
+/// meets the input as hostile SRTP), our own written in.
 pub fn sdp(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let _ = crate::media::webrtc::is_webrtc(text);
@@ -125,6 +127,16 @@ pub fn sdp(data: &[u8]) {
                 let _ = (m.rtpmap(pt), m.fmtp(pt));
             }
             let _ = m.telephone_event_pt();
+            let _ = (m.is_savp(), m.crypto_lines().count());
+            if let crate::media::sdp::Offered::Usable(c) = m.offered_crypto() {
+                // What we write back reads back the same.
+                let again = crate::media::sdp::Crypto::parse(&c.format()).expect("our a=crypto parses");
+                assert_eq!(again, c, "a=crypto does not survive formatting");
+                // The whole input, as hostile SRTP/SRTCP under that key: refused or passed, never a panic.
+                let keys = crate::media::srtp::SrtpKeys { send: c.key.clone(), receive: c.key };
+                let mut leg = crate::media::srtp::SrtpLeg::new(keys);
+                let _ = (leg.unprotect_rtp(data), leg.unprotect_rtcp(data), leg.protect_rtp(data), leg.protect_rtcp(data));
+            }
         }
     }
     let _ = sdp.telephone_event_pt();
@@ -138,6 +150,8 @@ pub fn sdp(data: &[u8]) {
     sdp.rewrite_for_relay(addr, &ports);
     if n > 0 {
         let _ = sdp.retain_payloads(0, |pt| pt < 96 || pt % 2 == 0);
+        let ours = crate::media::sdp::Crypto { tag: 1, key: crate::media::srtp::SrtpKey { suite: crate::media::srtp::Suite::AesCm128HmacSha1_80, material: [7; 30] } };
+        sdp.set_crypto(n - 1, "RTP/SAVP", &[ours]);
     }
     let out = sdp.to_string();
     // what we send must parse again

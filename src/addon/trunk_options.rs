@@ -88,7 +88,7 @@ mod tests {
         let obj = json!({
             "trunks": [{"name": "sipgate", "server": "sipgate.de", "username": 1234567, "password": "pw", "caller_id": "",
                         "inbound": 101, "dids": "4930123457=102, 4930123458=agent", "inbound_hosts": "192.0.2.1, 192.0.2.2:5060", "tls_ca": ""},
-                       {"name": "box", "server": "fritz.box:5061", "transport": "tls", "tls_ca": "/ssl/box-ca.pem"}],
+                       {"name": "box", "server": "fritz.box:5061", "transport": "tls", "tls_ca": "/ssl/box-ca.pem", "srtp": "mandatory"}],
             "outbound_routes": [{"prefix": "0", "trunk": "sipgate", "strip": 0, "extensions": "101, 102"}],
         });
         let (trunks, routes) = parse(obj.as_object().unwrap()).unwrap();
@@ -102,6 +102,7 @@ mod tests {
         // an empty tls_ca is no tls_ca; a set one is the path as given
         assert!(trunks[0].get("tls_ca").is_none());
         assert_eq!((&trunks[1]["transport"], &trunks[1]["tls_ca"]), (&json!("tls"), &json!("/ssl/box-ca.pem")));
+        assert_eq!(trunks[1]["srtp"], json!("mandatory"));
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub use forward::{ForwardConfig, NO_ANSWER_SECS};
 pub use park::{ParkConfig, MAX_PARK_SLOTS};
 pub use groups::{GroupConfig, GroupStrategy, AGENT_MEMBER};
 pub use listen::{ListenAddr, Transport};
-pub use trunks::{InboundHost, OutboundRoute, TrunkConfig};
+pub use trunks::{InboundHost, OutboundRoute, SrtpMode, TrunkConfig};
 
 use anyhow::Context;
 use serde::Deserialize;

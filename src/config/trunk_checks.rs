@@ -29,6 +29,14 @@ pub(super) fn validate_trunks(c: &Config, exts: &HashSet<&str>, groups: &HashSet
             }
             check_ca_file(ca).map_err(|e| anyhow::anyhow!("{f}.tls_ca: {}: {e}", ca.display()))?;
         }
+        if t.srtp != super::SrtpMode::Off && t.transport != Transport::Tls {
+            bail!(
+                "{f}.srtp: {} needs transport: tls (this trunk is {}): SDES keys travel in the SIP messages, so over {} anyone who sees the media sees its keys too",
+                t.srtp.as_str(),
+                t.transport,
+                t.transport
+            );
+        }
         for (key, v) in [("username", &t.username), ("auth_username", &t.auth_username), ("caller_id", &t.caller_id)] {
             if let Some(v) = v
                 && !valid_user(v)

@@ -130,3 +130,25 @@ fn a_tls_trunk_is_verified_and_its_tls_ca_checked() {
         assert!(e.contains(&want), "{yaml}\n  gave: {e}\n  want: {want}");
     }
 }
+
+#[test]
+fn srtp_is_off_by_default_and_needs_tls() {
+    use crate::config::SrtpMode;
+    let tls = |extra: &str| format!("trunks: [{{name: a, server: 'sip.example.net', transport: tls, username: u, password: p{extra}}}]");
+    assert_eq!(with(&tls("")).expect("valid").trunks[0].srtp, SrtpMode::Off);
+    for (word, mode) in [("off", SrtpMode::Off), ("optional", SrtpMode::Optional), ("mandatory", SrtpMode::Mandatory)] {
+        assert_eq!(with(&tls(&format!(", srtp: {word}"))).expect(word).trunks[0].srtp, mode);
+    }
+    let cases = [
+        ("trunks: [{name: a, server: x, username: u, password: p, srtp: mandatory}]", "trunks[0] (a).srtp: mandatory needs transport: tls (this trunk is udp)"),
+        ("trunks: [{name: a, server: x, transport: tcp, username: u, password: p, srtp: optional}]", "trunks[0] (a).srtp: optional needs transport: tls (this trunk is tcp)"),
+        (&tls(", srtp: yes"), "unknown variant `yes`"),
+        (&tls(", srtp: true"), "srtp"),
+        (&tls(", srtp: dtls"), "unknown variant `dtls`"),
+    ];
+    for (yaml, want) in cases {
+        let e = err(yaml);
+        assert!(e.contains(want), "{yaml}\n  gave: {e}\n  want: {want}");
+    }
+    with("trunks: [{name: a, server: x, username: u, password: p, srtp: off}]").expect("off over udp is fine");
+}

@@ -18,6 +18,10 @@ pub struct TrunkConfig {
     /// provider with its own CA).
     #[serde(default)]
     pub tls_ca: Option<std::path::PathBuf>,
+    /// SDES-SRTP (RFC 4568) for the media of this trunk's calls; needs
+    /// `transport: tls`, since the keys travel in the SIP messages.
+    #[serde(default)]
+    pub srtp: SrtpMode,
     #[serde(default, deserialize_with = "opt_text")]
     pub username: Option<String>,
     /// The provider's authentication ID, when it differs from `username`.
@@ -47,6 +51,30 @@ pub struct TrunkConfig {
     /// the trunk `up`, two missing ones `down`.
     #[serde(default = "default_keepalive")]
     pub keepalive_secs: u32,
+}
+
+/// A trunk's `srtp:`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SrtpMode {
+    /// No keys of ours: SDP passes as the devices write it (as for any call).
+    #[default]
+    Off,
+    /// Our offers are RTP/AVP with an `a=crypto` key: SRTP if the provider
+    /// answers with its key, plain RTP if not. Its offers may be either.
+    Optional,
+    /// RTP/SAVP only, both ways; anything plain is refused (488).
+    Mandatory,
+}
+
+impl SrtpMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SrtpMode::Off => "off",
+            SrtpMode::Optional => "optional",
+            SrtpMode::Mandatory => "mandatory",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

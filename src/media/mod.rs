@@ -10,6 +10,7 @@ pub mod ports;
 pub mod relay;
 pub mod rtp;
 pub mod sdp;
+pub mod srtp;
 pub mod webrtc;
 
 #[cfg(test)]

@@ -17,12 +17,14 @@ import urllib.request
 import pytest
 
 from harness import agent, audio, openai_mock, procs
+from harness import rtp as rtp_audio
 from harness.baresip import Baresip
 from harness.dns import Dnsmasq
 from harness.kamailio import Provider, Refuser, make_pki
 from harness.mqtt import Mosquitto, Recorder, mqtt_overrides
 from harness.pbx import Pbx
 from harness.sipp import Sipp
+from harness.sniff import UdpSniffer
 
 TRUNK_USER, TRUNK_PW = "4930123456", "trunk-secret"
 CALLER_ID = "+4930123456"
@@ -36,6 +38,11 @@ AGENT_DID = "4930123458"    # the AI agent answers this number
 TLS_USER, TLS_PW, TLS_DID = "4930123460", "tls-secret", "4930123461"
 TLS_DIALLED, TLS_SENT = "8301234567", "+49301234567"  # prefix 8 goes out over TLS
 UNTRUSTED_USER, UNTRUSTED_DIALLED = "4930123470", "7301234567"  # the same, without tls_ca
+# the SRTP trunk (TLS, srtp: mandatory, its own account): calls to SRTP_DID reach it, and
+# prefix 6 goes out over it to a PSTN phone that speaks SDES-SRTP only
+SRTP_USER, SRTP_PW, SRTP_DID = "4930123480", "srtp-secret", "4930123481"
+SRTP_DIALLED, SRTP_SENT = "6401234567", "0049401234567"
+PSTN_SRTP, PSTN_SRTP_PW = "4917099999", "pstn-srtp-secret"
 API_TOKEN = "trunk-test-token-0123456789"
 
 
@@ -53,8 +60,10 @@ def rig(tmp_path_factory, signals, voice):
         # the provider's TLS certificate, for the name `localhost`, from a CA only the `tls` trunk trusts
         r.pki = make_pki(workdir / "pki", "localhost")
         r.provider = Provider(workdir, reg, users={TRUNK_USER: TRUNK_PW, PSTN: PSTN_PW, BAD_USER: "the-right-one",
-                                                   TLS_USER: TLS_PW, UNTRUSTED_USER: TLS_PW},
-                              trunk=TRUNK_USER, pstn=PSTN, tls=r.pki, dids={TLS_DID: TLS_USER}).start()
+                                                   TLS_USER: TLS_PW, UNTRUSTED_USER: TLS_PW, SRTP_USER: SRTP_PW,
+                                                   PSTN_SRTP: PSTN_SRTP_PW},
+                              trunk=TRUNK_USER, pstn=PSTN, tls=r.pki, dids={TLS_DID: TLS_USER, SRTP_DID: SRTP_USER},
+                              phones={SRTP_SENT: PSTN_SRTP}).start()
         tls_server = f"localhost:{r.provider.tls_port}"  # verified as the name `localhost`
         r.ip_host_port = procs.free_port("sip")
         trunks = [
@@ -71,13 +80,16 @@ def rig(tmp_path_factory, signals, voice):
             # the same provider, its CA not trusted: nothing may reach it
             {"name": "untrusted", "server": tls_server, "transport": "tls", "username": UNTRUSTED_USER,
              "password": TLS_PW, "inbound": "102", "keepalive_secs": 0},
+            {"name": "srtp", "server": f"localhost:{r.provider.tls_port2}", "transport": "tls", "tls_ca": str(r.pki["ca"]), "srtp": "mandatory",
+             "username": SRTP_USER, "password": SRTP_PW, "inbound": "102", "keepalive_secs": 0},
         ]
         # the agent may call numbers at home (announcements), not abroad;
         # 104 may forward its calls to numbers at home
         routes = [{"prefix": "0", "trunk": "provider", "strip": 1, "prepend": "+49", "extensions": ["101", "104", agent.AGENT_EXT]},
                   {"prefix": "00", "trunk": "provider", "strip": 2, "prepend": "+", "extensions": ["101"]},
                   {"prefix": "8", "trunk": "tls", "strip": 1, "prepend": "+49", "extensions": ["101"]},
-                  {"prefix": "7", "trunk": "untrusted", "strip": 1, "prepend": "+49", "extensions": ["101"]}]
+                  {"prefix": "7", "trunk": "untrusted", "strip": 1, "prepend": "+49", "extensions": ["101"]},
+                  {"prefix": "6", "trunk": "srtp", "strip": 1, "prepend": "0049", "extensions": ["101"]}]
         piper, whisper = voice
         r.whisper = whisper
         section = agent.agent_overrides(stt_url=whisper.url, tts_url=piper.url, brain=agent.openai_brain(r.llm))["agent"]
@@ -93,7 +105,9 @@ def rig(tmp_path_factory, signals, voice):
                                  password=r.pbx.passwords[ext], source=src).start()
         r.pstn = Baresip(workdir, reg, "pstn", user=PSTN, domain=r.provider.addr, password=PSTN_PW,
                          source=signals["tone1000"]).start()
-        for b in (*r.ext.values(), r.pstn):
+        r.pstn_srtp = Baresip(workdir, reg, "pstn-srtp", user=PSTN_SRTP, domain=r.provider.addr, password=PSTN_SRTP_PW,
+                              source=signals["tone1000"], mediaenc="srtp-mand").start()
+        for b in (*r.ext.values(), r.pstn, r.pstn_srtp):
             b.wait_registered(15)
         r.sipp = Sipp(workdir / "sipp", reg)
         r.registry = reg
@@ -109,7 +123,8 @@ def _logs_on_failure(request):
     rep = getattr(request.node, "rep_call", None)
     if rep is not None and rep.failed and "rig" in request.fixturenames:
         rig = request.getfixturevalue("rig")
-        for name, p in (("provider", rig.provider), ("ha-pbx", rig.pbx), *rig.ext.items(), ("pstn", rig.pstn)):
+        for name, p in (("provider", rig.provider), ("ha-pbx", rig.pbx), *rig.ext.items(), ("pstn", rig.pstn),
+                        ("pstn-srtp", rig.pstn_srtp)):
             print(f"----- {name} log tail -----\n{p.log_tail()}")
 
 
@@ -344,7 +359,8 @@ def test_trunks_are_home_assistant_devices(rig):
                         "wrongpw": ["last_caller", "registration"],
                         "iptrunk": ["last_caller", "reachable"],
                         "tls": ["last_caller", "reachable", "registration"],
-                        "untrusted": ["last_caller", "registration"]}, entities
+                        "untrusted": ["last_caller", "registration"],
+                        "srtp": ["last_caller", "registration"]}, entities
     assert configs[next(d for d in configs if d.endswith("_provider"))]["dev"]["name"] == "Trunk provider"
     devices = json.loads(rig.broker.retained("ha_pbx/devices")["ha_pbx/devices"])
     assert {d for d in devices if "_trunk_" in d} == set(configs), devices
@@ -555,6 +571,82 @@ def test_tls_trunk_whose_certificate_does_not_verify_sends_nothing(rig):
     assert not [line for line in rig.provider.log_text().splitlines() if UNTRUSTED_USER in line], \
         "a message of the untrusted trunk reached the provider"
 
+
+def _srtp_call(rig, caller: Baresip, callee: Baresip, uri: str) -> list[tuple[int, bytes]]:
+    """A call with tones both ways, and what crossed the wire toward the SRTP
+    PSTN phone's RTP ports meanwhile."""
+    ports = range(rig.pstn_srtp.rtp_lo, rig.pstn_srtp.rtp_lo + 20)
+    with UdpSniffer(ports) as wire:
+        _call(caller, callee, uri, seconds=4)
+    return wire.packets()
+
+
+def _assert_srtp_on_the_wire(packets: list[tuple[int, bytes]]):
+    """RTP toward the SRTP phone carries an 80-bit tag after its 160 bytes of
+    G.711, and those 160 bytes are not the 440 Hz tone the extension sends:
+    decoded as G.711 they are noise, while the phone itself hears the tone."""
+    rtp = [p for _, p in packets if len(p) >= 12 and p[0] >> 6 == 2 and p[1] & 0x7F == 0]
+    assert len(rtp) >= 150, f"{len(rtp)} RTP packets toward the SRTP phone"
+    sizes = {len(p) for p in rtp}
+    assert sizes == {12 + 160 + 10}, f"packet sizes {sizes}: not PCMU with an 80-bit SRTP tag"
+    wire = audio.analyze_tone_samples(rtp_audio.ulaw_decode(b"".join(p[12:172] for p in rtp)).astype("float64") / 32768.0)
+    assert not wire.ok(440, min_seconds=1), f"the wire carries the tone in the clear: {wire}"
+
+
+@pytest.mark.timeout(120)
+def test_srtp_trunk_encrypts_the_providers_leg_both_ways(rig):
+    """A TLS trunk with `srtp: mandatory` and a PSTN phone (baresip) that
+    speaks SDES-SRTP only (`mediaenc=srtp-mand`): a call out and a call in,
+    tones heard both ways (the phone decrypts what the relay protected, the
+    extension hears what the relay unprotected), and what crossed the wire
+    toward the phone was SRTP, not the extension's G.711 tone."""
+    state = procs.wait_until(lambda: (s := registration(rig.pbx, "srtp")).get("state") == "registered" and s, 20,
+                             what="srtp trunk registered in /health")
+    assert state["last_error"] is None, state
+    n_ok = len(rig.provider.lines("OUT-OK"))
+    wire = _srtp_call(rig, rig.ext["101"], rig.pstn_srtp, f"sip:{SRTP_DIALLED}@127.0.0.1:{rig.pbx.sip_port}")
+    ok = rig.provider.lines("OUT-OK")[n_ok:]
+    assert len(ok) == 1 and ok[0]["pr"] == "tls" and ok[0]["au"] == SRTP_USER and ok[0]["rU"] == SRTP_SENT, ok
+    _heard(rig.pstn_srtp, 440)
+    _heard(rig.ext["101"], 1000)
+    _assert_srtp_on_the_wire(wire)
+    # a call in: the provider offers RTP/SAVP with its key, 102 answers plain RTP
+    calls_in = rig.pbx.log_text().count("call from the trunk trunk=srtp")
+    wire = _srtp_call(rig, rig.pstn_srtp, rig.ext["102"], f"sip:{SRTP_DID}@{rig.provider.addr}")
+    assert rig.pbx.log_text().count("call from the trunk trunk=srtp") == calls_in + 1, rig.pbx.log_tail()
+    _heard(rig.ext["102"], 1000)
+    _heard(rig.pstn_srtp, 440)
+    _assert_srtp_on_the_wire(wire)
+
+
+@pytest.mark.timeout(90)
+def test_srtp_trunk_refuses_unusable_keys_with_488(rig):
+    """Offers to the `srtp: mandatory` trunk through the provider that it
+    cannot use: a broken key, a suite it does not speak, an MKI, and plain
+    RTP. Each gets 488 with a log line naming why, and no relay stays."""
+    procs.wait_until(lambda: registration(rig.pbx, "srtp").get("state") == "registered", 20, what="srtp trunk registered")
+    key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd"
+    cases = [("1 AES_CM_128_HMAC_SHA1_80 inline:%%not-base64%%", "a=crypto: key-params: the key is not base64"),
+             ("1 AES_CM_128_HMAC_SHA1_80 inline:AAECAwQF", "the key and salt are 6 bytes, not 30"),
+             (f"1 AEAD_AES_256_GCM inline:{key}", "AEAD_AES_256_GCM\\\": not supported"),
+             (f"1 AES_CM_128_HMAC_SHA1_80 inline:{key}|2^31|1:4", "an MKI is not supported")]
+    for crypto, why in cases:
+        before = rig.pbx.log_text().count("INVITE refused: unusable SDP offer")
+        res = rig.sipp.run(rig.sipp.scenario("uac_crypto.xml", FROM=PSTN, CRYPTO=crypto, FINAL=488), rig.provider.addr,
+                           service=SRTP_DID, keys={"rtp_port": procs.free_port("media")}, timeout_s=15)
+        assert res.ok, res.summary()
+        log = rig.pbx.log_text()
+        assert log.count("INVITE refused: unusable SDP offer") == before + 1, rig.pbx.log_tail()
+        assert why.replace("\\", "") in log.replace("\\", ""), f"{why!r} not in\n{rig.pbx.log_tail()}"
+        assert key not in log, "a key reached the log"
+    # plain RTP to a mandatory trunk
+    res = rig.sipp.run(rig.sipp.scenario("uac_expect.xml", FROM=PSTN, FINAL=488), rig.provider.addr,
+                       service=SRTP_DID, keys={"rtp_port": procs.free_port("media")}, timeout_s=15)
+    assert res.ok, res.summary()
+    assert "plain RTP, but this trunk has srtp: mandatory" in rig.pbx.log_text(), rig.pbx.log_tail()
+    h = procs.wait_until(lambda: (h := health(rig.pbx))["active_calls"] == 0 and h["media_relays"] == 0 and h, 5,
+                         what="no call and no relay left")
+    assert h["media_relays"] == 0, h
 
 DOMAIN = "trunk.test"  # served by the test's own dnsmasq, in the test's namespace only
 

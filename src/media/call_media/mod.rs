@@ -8,6 +8,7 @@
 //! that leg's device listens (a first guess; the relay latches onto the real
 //! source), and the copy the other leg receives names our relay ports.
 mod browser_leg;
+mod srtp_leg;
 
 pub use browser_leg::BrowserLeg;
 
@@ -46,6 +47,8 @@ struct LegState {
     /// The host its device signals from, which may send its media besides
     /// the host its SDP names (the relay latches onto no other).
     signalling_host: Option<IpAddr>,
+    /// SDES-SRTP toward its device (a trunk with `srtp:`).
+    srtp: srtp_leg::SrtpLegState,
 }
 
 impl LegState {
@@ -189,6 +192,12 @@ impl CallMedia {
             relay.set_timeout_enabled(!sdp.is_hold(idx));
             ports.push(Some(relay.local_port(to)));
         }
+        if self.leg(from).srtp.is_on() {
+            self.legs[leg_index(from)].srtp.device_sent(from, &mut sdp, &self.relays)?;
+        }
+        if self.leg(to).srtp.is_on() {
+            self.legs[leg_index(to)].srtp.toward_device(&mut sdp, &ports);
+        }
         let sender = self.leg_mut(from);
         sender.held = sdp.media_count() > 0 && sdp.is_hold(0);
         sender.last_sdp = Some(sdp_text.to_vec());
@@ -284,6 +293,9 @@ impl CallMedia {
         let to_browser = self.leg(to).browser().is_some() || self.expect_browser == Some(to);
         if !from_browser && !to_browser {
             return Ok(None);
+        }
+        if self.legs.iter().any(|l| l.srtp.mode() == crate::config::SrtpMode::Mandatory) {
+            anyhow::bail!("a browser's media goes straight to the trunk, which has srtp: mandatory (SRTP needs the relay)");
         }
         if !self.relays.is_empty() {
             anyhow::bail!("a browser joined a call already relayed as plain RTP");
@@ -459,6 +471,13 @@ impl CallMedia {
         self.dtmf.take()
     }
 
+    /// `leg` is a trunk's with `srtp:` optional or mandatory: SDP toward it
+    /// carries our SDES key, its keys go to the relay, and the other leg
+    /// sees plain RTP. Set before the first SDP of that leg is translated.
+    pub fn set_srtp(&mut self, leg: Leg, mode: crate::config::SrtpMode) {
+        self.leg_mut(leg).srtp.set_mode(mode);
+    }
+
     /// Whether the last SDP from `leg` asked for hold (sendonly, inactive, c=0.0.0.0).
     pub fn is_held_by(&self, leg: Leg) -> bool {
         self.leg(leg).held
@@ -473,7 +492,10 @@ impl CallMedia {
         }
         let port = self.relays[0].as_ref().expect("created above").local_port(to);
         let version = self.next_origin_version(to);
-        let sdp = crate::media::sdp::g711_offer(self.engine.advertise(), port, self.session_id, version);
+        let mut sdp = crate::media::sdp::g711_offer(self.engine.advertise(), port, self.session_id, version);
+        if self.leg(to).srtp.is_on() {
+            self.legs[leg_index(to)].srtp.toward_device(&mut sdp, &[Some(port)]);
+        }
         Ok(sdp.to_string().into_bytes())
     }
 

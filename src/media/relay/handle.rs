@@ -17,6 +17,7 @@ use super::stats::{RelayStats, StatsCells};
 use super::switch::Switch;
 use super::task::{Control, LegSockets, RelayTask, Reports};
 use crate::media::ports::PortPair;
+use crate::media::srtp::SrtpKeys;
 
 pub struct Relay {
     ports: [u16; 2],
@@ -100,6 +101,13 @@ impl Relay {
     /// device takes key presses another way); they are still detected.
     pub fn set_hold_back_dtmf(&self, to: Leg, on: bool) {
         let _ = self.control.send(Control::HoldBackDtmf { to, on });
+    }
+
+    /// SDES-SRTP toward `leg`'s device with these keys (`None`: plain RTP).
+    /// New keys for a leg that has some keep each unchanged direction's
+    /// roll-over counter and replay window.
+    pub fn set_srtp(&self, leg: Leg, keys: Option<SrtpKeys>) {
+        let _ = self.control.send(Control::Srtp { leg, keys: keys.map(Box::new) });
     }
 
     /// The stream of (leg, digit) key presses; can be taken once.

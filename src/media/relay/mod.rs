@@ -3,7 +3,10 @@
 //! one leg's socket leaves through the other's. Payload bytes are never
 //! touched, so every codec, SRTP and RFC 4733 events pass through; RTP
 //! headers only change when a leg's source changes mid-call ([`splice`]) or
-//! a key press is written into a stream ([`keys`]).
+//! a key press is written into a stream ([`keys`]). A leg toward a trunk
+//! that wants SDES-SRTP has its keys (`Relay::set_srtp`): what its device
+//! sends is unprotected first, what goes to it protected last
+//! (`media::srtp`), and the other leg stays plain.
 //!
 //! The decisions live in sans-IO state machines ([`latch`], [`watchdog`],
 //! [`switch`]) driven by time and packets; `task` is the thin socket shell.
@@ -24,6 +27,8 @@ mod integration_tests;
 mod keys_tests;
 #[cfg(test)]
 mod latch_tests;
+#[cfg(test)]
+mod srtp_tests;
 #[cfg(test)]
 mod switch_tests;
 #[cfg(test)]

@@ -21,11 +21,13 @@ pub struct RelayStats {
     pub dropped_untrusted: u64,
     pub dropped_no_destination: u64,
     pub dropped_send_failed: u64,
+    /// On an SRTP leg: not authentic, replayed, or not SRTP at all.
+    pub dropped_srtp: u64,
 }
 
 impl RelayStats {
     pub fn dropped(&self) -> u64 {
-        self.dropped_no_peer + self.dropped_untrusted + self.dropped_no_destination + self.dropped_send_failed
+        self.dropped_no_peer + self.dropped_untrusted + self.dropped_no_destination + self.dropped_send_failed + self.dropped_srtp
     }
 }
 
@@ -33,7 +35,7 @@ impl RelayStats {
 pub(super) struct StatsCells {
     packets: [AtomicU64; 2],
     bytes: [AtomicU64; 2],
-    dropped: [AtomicU64; 4],
+    dropped: [AtomicU64; 5],
 }
 
 impl StatsCells {
@@ -60,6 +62,7 @@ impl StatsCells {
             dropped_untrusted: dropped(DropReason::Untrusted),
             dropped_no_destination: dropped(DropReason::NoDestination),
             dropped_send_failed: dropped(DropReason::SendFailed),
+            dropped_srtp: dropped(DropReason::Srtp),
         }
     }
 }

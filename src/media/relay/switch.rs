@@ -27,6 +27,9 @@ pub enum DropReason {
     NoDestination,
     /// The kernel refused the send (buffer full, unreachable).
     SendFailed,
+    /// An SRTP leg: not authentic, a replay, too short, or one SSRC too
+    /// many (`media::srtp`); or our own protection failed.
+    Srtp,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

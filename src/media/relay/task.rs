@@ -24,6 +24,7 @@ use super::stats::StatsCells;
 use super::switch::{Channel, DropReason, Switch, Verdict};
 use crate::media::dtmf::DtmfDetector;
 use crate::media::ports::PortLease;
+use crate::media::srtp::{SrtpKeys, SrtpLeg};
 
 /// Larger than any RTP packet that fits an Ethernet MTU, with room for
 /// jumbo-ish video; a bigger datagram would be truncated.
@@ -39,6 +40,8 @@ pub(super) enum Control {
     DtmfPayloadType { leg: Leg, pt: Option<u8> },
     SendDtmf { to: Leg, pt: u8, digit: char },
     HoldBackDtmf { to: Leg, on: bool },
+    /// SDES-SRTP on `leg` (a trunk's), or plain RTP again (`None`).
+    Srtp { leg: Leg, keys: Option<Box<SrtpKeys>> },
 }
 
 pub(super) struct LegSockets {
@@ -88,6 +91,9 @@ pub(super) struct RelayTask {
     keys: [KeyInjector; 2],
     keys_timer: Pin<Box<Sleep>>,
     keys_buf: Vec<u8>,
+    /// The legs whose device speaks SRTP: what it sends is unprotected
+    /// before anything else looks at it, what goes to it is protected last.
+    srtp: [Option<SrtpLeg>; 2],
     tick: Interval,
     /// One buffer serves all four sockets: each packet is sent on before the
     /// next is read, so nothing is allocated per packet.
@@ -123,6 +129,7 @@ impl RelayTask {
             keys: Default::default(),
             keys_timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
             keys_buf: Vec::with_capacity(64),
+            srtp: Default::default(),
             tick,
             buf: vec![0u8; RECV_BUFFER_BYTES].into_boxed_slice(),
             _leases: leases,
@@ -181,6 +188,14 @@ impl RelayTask {
                 }
             }
             Control::HoldBackDtmf { to, on } => self.keys[to.index()].set_hold_back_events(on),
+            Control::Srtp { leg, keys } => {
+                let slot = &mut self.srtp[leg.index()];
+                match (slot.as_mut(), keys) {
+                    (Some(srtp), Some(keys)) => srtp.rekey(*keys),
+                    (None, Some(keys)) => *slot = Some(SrtpLeg::new(*keys)),
+                    (_, None) => *slot = None,
+                }
+            }
         }
     }
 
@@ -191,8 +206,13 @@ impl RelayTask {
             for leg in [Leg::A, Leg::B] {
                 let Some(dst) = self.switch.rtp_target(leg) else { continue };
                 while self.keys[leg.index()].pop_due(now, &mut self.keys_buf) {
+                    let packet = match self.srtp[leg.index()].as_mut().map(|s| s.protect_rtp(&self.keys_buf)) {
+                        None => std::borrow::Cow::Borrowed(&self.keys_buf[..]),
+                        Some(Ok(protected)) => std::borrow::Cow::Owned(protected),
+                        Some(Err(_)) => continue,
+                    };
                     // Ours, not relayed: kept out of the relay's counters.
-                    let _ = SockRef::from(&self.sockets[leg.index()].rtp).send_to(&self.keys_buf, &SockAddr::from(dst));
+                    let _ = SockRef::from(&self.sockets[leg.index()].rtp).send_to(&packet, &SockAddr::from(dst));
                 }
             }
             let Some(next) = self.keys.iter().filter_map(KeyInjector::next_due).min() else { return };
@@ -219,7 +239,28 @@ impl RelayTask {
                 }
                 Poll::Pending => return,
             };
-            let packet = buf.filled_mut();
+            let mut len = buf.filled().len();
+            // An SRTP device's packet counts only once it proved to be
+            // theirs: a forged one must not latch, press keys or be relayed.
+            if let Some(srtp) = self.srtp[leg.index()].as_mut() {
+                let received = &self.buf[..len];
+                let plain = match channel {
+                    Channel::Rtp => srtp.unprotect_rtp(received),
+                    Channel::Rtcp => srtp.unprotect_rtcp(received),
+                };
+                match plain {
+                    Ok(plain) => {
+                        len = plain.len();
+                        self.buf[..len].copy_from_slice(&plain);
+                    }
+                    Err(why) => {
+                        tracing::trace!(?why, ?leg, "SRTP packet dropped");
+                        self.stats.dropped(DropReason::Srtp);
+                        continue;
+                    }
+                }
+            }
+            let packet = &mut self.buf[..len];
             match self.switch.on_packet(leg, channel, src, clock.now()) {
                 // Sent directly, not through tokio: a full send buffer means
                 // the packet is dropped (as the network would), never queued.
@@ -236,7 +277,23 @@ impl RelayTask {
                             continue;
                         }
                     }
-                    match SockRef::from(to).send_to(packet, &SockAddr::from(dst)) {
+                    let packet = match self.srtp[leg.other().index()].as_mut() {
+                        None => std::borrow::Cow::Borrowed(&packet[..]),
+                        Some(srtp) => {
+                            let protected = match channel {
+                                Channel::Rtp => srtp.protect_rtp(packet),
+                                Channel::Rtcp => srtp.protect_rtcp(packet),
+                            };
+                            match protected {
+                                Ok(p) => std::borrow::Cow::Owned(p),
+                                Err(_) => {
+                                    self.stats.dropped(DropReason::Srtp);
+                                    continue;
+                                }
+                            }
+                        }
+                    };
+                    match SockRef::from(to).send_to(&packet, &SockAddr::from(dst)) {
                         Ok(_) => self.stats.forwarded(leg, packet.len()),
                         Err(_) => self.stats.dropped(DropReason::SendFailed),
                     }

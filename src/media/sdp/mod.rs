@@ -4,6 +4,7 @@
 //! is rewritten.
 
 mod common;
+mod crypto;
 mod error;
 mod media;
 mod offer;
@@ -22,6 +23,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 pub use common::keep_common_codecs;
+pub use crypto::{Crypto, MAX_CRYPTO_LINES, Offered};
 pub use error::SdpError;
 pub use media::{Direction, Media, MediaKind, RtcpAttr, RtpMap};
 pub use offer::g711_offer;

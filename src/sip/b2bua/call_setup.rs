@@ -47,6 +47,13 @@ pub async fn run(setup: CallSetup) {
     }
     let mut media = CallMedia::new(core.media.clone(), core.config.security.max_media_per_call);
     media.set_signalling_host(Leg::A, source.ip());
+    let caller_trunk = crate::trunk::routes::trunk_for_source(&core.config.trunks, source, |n| core.trunks.resolved(n));
+    if let Some(t) = caller_trunk {
+        media.set_srtp(Leg::A, t.srtp);
+    }
+    if let Some(p) = &trunk {
+        media.set_srtp(Leg::B, p.srtp);
+    }
     let mut bindings = bindings;
     let browsers = bindings.iter().filter(|b| is_browser(b)).count();
     // An extension on a desk phone and in the dashboard: each kind of device
@@ -112,7 +119,7 @@ pub async fn run(setup: CallSetup) {
         }
     });
 
-    let caller_from_trunk = crate::trunk::routes::trunk_for_source(&core.config.trunks, source, |n| core.trunks.resolved(n)).is_some();
+    let caller_from_trunk = caller_trunk.is_some();
     let mut call = Call::new(core, CallerKind::Incoming, call_id, caller, callee, caller_dialog, media, msgs);
     call.caller_from_trunk = caller_from_trunk;
     call.agent_note = agent_note;

@@ -20,6 +20,8 @@ pub struct Presented {
     /// Our Contact toward the provider, when not the listener's (a TLS
     /// trunk's own connection, see `SipCore::contact_over`).
     pub contact: Option<rsipstack::sip::Uri>,
+    /// The trunk's `srtp:`: SDES-SRTP on the media toward the provider.
+    pub srtp: crate::config::SrtpMode,
 }
 
 pub enum ForkEvent {

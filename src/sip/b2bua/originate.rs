@@ -72,6 +72,12 @@ async fn originate(core: SipCoreRef, first: FirstParty, to: &str, trunk: Option<
         return Err(ControlError::NotRegistered(to.to_string()));
     }
     let mut media = CallMedia::new(core.media.clone(), core.config.security.max_media_per_call);
+    if let Some(p) = &a_presented {
+        media.set_srtp(Leg::A, p.srtp);
+    }
+    if let Some((_, p)) = &trunk {
+        media.set_srtp(Leg::B, p.srtp);
+    }
     let no_ports = |e: anyhow::Error| ControlError::BadArgument(format!("no media ports: {e}"));
     let offer = media.offer(Leg::A).await.map_err(no_ports)?;
     // A's browsers get WebRTC from a bridge behind the relay; its SIP devices the plain offer.

@@ -77,7 +77,7 @@ pub async fn prepare(
     let headers = vec![Header::Other("P-Asserted-Identity".into(), id.clone()), Header::Other("P-Preferred-Identity".into(), id)];
     let conn = core.trunk_tls.connection(&t.name).await;
     let contact = conn.as_ref().map(|c| core.contact_over(None, t.transport, Some(c)));
-    Ok((binding, Presented { from, credential: super::credential(t), headers, contact }))
+    Ok((binding, Presented { from, credential: super::credential(t), headers, contact, srtp: t.srtp }))
 }
 
 /// Click-to-dial from extension `from` to number `to` outside: allowed by

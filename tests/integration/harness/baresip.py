@@ -108,7 +108,8 @@ class Baresip(procs.LogFile):
                  user: str, domain: str, password: str | None = None,
                  transport: str = "udp", source: Path, cafile: Path | None = None,
                  answermode: str = "auto", regint: int = 600, register: bool = True,
-                 outbound: str | None = None, video: bool = False, audio_codecs: str = "pcmu"):
+                 outbound: str | None = None, video: bool = False, audio_codecs: str = "pcmu",
+                 mediaenc: str | None = None):
         if shutil.which("baresip") is None:
             raise RuntimeError("baresip is not installed (scripts/install-test-deps.sh)")
         self.name = name
@@ -130,6 +131,9 @@ class Baresip(procs.LogFile):
         params.append(f"regint={regint if register else 0}")
         if outbound:
             params.append(f"outbound=\"{outbound}\"")
+        # e.g. "srtp-mand": SDES-SRTP only (baresip's srtp module, RFC 4568)
+        if mediaenc:
+            params.append(f"mediaenc={mediaenc}")
         self.aor = f"sip:{user}@{domain}"
         self.account = f"<sip:{user}@{domain};transport={transport}>;" + ";".join(params)
         cfg = {
@@ -162,7 +166,8 @@ class Baresip(procs.LogFile):
                         "video_size": "320x240", "video_bitrate": "300000", "video_fps": "15"})
         lines = [f"{k}\t\t{v}" for k, v in cfg.items()]
         codec_modules = ("g711.so",) + (("opus.so",) if "opus" in audio_codecs else ())
-        for m in codec_modules + ("aufile.so", "alsa.so", "sndfile.so") + (("vp8.so", "fakevideo.so") if video else ()):
+        extra = (("vp8.so", "fakevideo.so") if video else ()) + (("srtp.so",) if mediaenc else ())
+        for m in codec_modules + ("aufile.so", "alsa.so", "sndfile.so") + extra:
             lines.append(f"module\t\t{m}")
         for m in ("uuid.so", "account.so"):
             lines.append(f"module_tmp\t\t{m}")

@@ -55,11 +55,14 @@ modparam("registrar", "gruu_enabled", 0)
 modparam("rr", "append_fromtag", 1)
 modparam("htable", "htable", "users=>size=8;")
 modparam("htable", "htable", "dids=>size=4;")
+modparam("htable", "htable", "phones=>size=4;")
+modparam("htable", "htable", "numbers=>size=4;")
 modparam("auth", "nonce_expire", 300)
 
 event_route[htable:mod-init] {
 @USERS@
 @DIDS@
+@PHONES@
 }
 
 request_route {
@@ -94,7 +97,7 @@ request_route {
     if (!is_method("INVITE")) { sl_send_reply("405", "Not here"); exit; }
     xlog("L_NOTICE", "PROVIDER INVITE src=$si:$sp fU=$fU rU=$rU tU=$tU\n");
     record_route();
-    if ($fU == "@PSTN@") {
+    if ($fU == "@PSTN@" || $sht(phones=>$fU) != $null) {
         # the PSTN phone calls a DID: to the trunk's registered Contact, the DID left in To
         xlog("L_NOTICE", "PROVIDER CALL-TO-TRUNK did=$rU\n");
         $var(trunk) = "@TRUNK@";
@@ -114,7 +117,9 @@ request_route {
     xlog("L_NOTICE", "PROVIDER OUT-OK dst=$Rp pr=$pr au=$au fU=$fU rU=$rU pai=$hdr(P-Asserted-Identity)\n");
     # numbers in Munich (+4989...) are answered by a sipp "network" callee (early media)
     if ($rU =~ "^[+]4989") { $du = "sip:127.0.0.1:@UAS@"; route(RELAY); }
-    $rU = "@PSTN@";
+    $var(phone) = "@PSTN@";
+    if ($sht(numbers=>$rU) != $null) { $var(phone) = $sht(numbers=>$rU); }
+    $rU = $var(phone);
     if (!lookup("location")) { sl_send_reply("404", "PSTN phone not registered"); exit; }
     route(RELAY);
 }
@@ -177,13 +182,16 @@ class Provider(procs.LogFile):
     the trunk calls ring it, except +4989..., which go to 127.0.0.1:uas_port).
     extra_ports: more UDP ports it listens on too (`dst=` in REG-OK and OUT-OK
     says which one a request came to, `pr=` over which protocol). tls: a pair from
-    `make_pki`: it also listens on TLS at 127.0.0.1:tls_port. dids: {DID: user}, calls
-    from the PSTN phone to these DIDs go to that user's registration (else to `trunk`)."""
+    `make_pki`: it also listens on TLS at 127.0.0.1:tls_port and tls_port2. dids: {DID: user}, calls
+    from the PSTN phone to these DIDs go to that user's registration (else to `trunk`).
+    phones: {number: user}, more PSTN phones: a trunk's call to that number (as
+    sent, e.g. +49401234567) rings that user, and its calls to DIDs are routed as
+    the PSTN phone's."""
     log_tail_lines = 60
 
     def __init__(self, workdir: Path, registry: procs.ProcessRegistry, *, users: dict[str, str],
                  trunk: str, pstn: str, extra_ports: tuple[int, ...] = (), tls: dict[str, Path] | None = None,
-                 dids: dict[str, str] | None = None):
+                 dids: dict[str, str] | None = None, phones: dict[str, str] | None = None):
         if shutil.which("kamailio") is None and not Path("/usr/sbin/kamailio").exists():
             raise RuntimeError("kamailio is not installed (scripts/install-test-deps.sh)")
         self.dir = Path(workdir) / "provider"
@@ -192,18 +200,23 @@ class Provider(procs.LogFile):
         self.port = procs.free_port("sip")
         self.uas_port = procs.free_port("sip")  # where +4989... calls go (a sipp callee)
         self.tls_port = procs.free_port("sip") if tls else None
+        # a second TLS port: a trunk there is told apart by the source of the calls it gets
+        self.tls_port2 = procs.free_port("sip") if tls else None
         tls_listen = tls_modules = ""
         if tls:
             tls_cfg = self.dir / "tls.cfg"
             tls_cfg.write_text(TLS_CFG.replace("@KEY@", str(tls["key"])).replace("@CERT@", str(tls["cert"])))
-            tls_listen = f'enable_tls=yes\nlisten=tls:127.0.0.1:{self.tls_port}\nalias="localhost:{self.tls_port}"\n'
+            tls_listen = "enable_tls=yes\n" + "".join(f'listen=tls:127.0.0.1:{p}\nalias="localhost:{p}"\n'
+                                                      for p in (self.tls_port, self.tls_port2))
             tls_modules = TLS_MODULES.replace("@TLS_CFG@", str(tls_cfg))
         did_seeds = "\n".join(f'    $sht(dids=>{d}) = "{u}";' for d, u in (dids or {}).items())
+        phone_seeds = "\n".join(f'    $sht(phones=>{u}) = "{n}";\n    $sht(numbers=>{n}) = "{u}";'
+                                for n, u in (phones or {}).items())
         mpath = next((p for p in MPATHS if Path(p, "tm.so").exists()), MPATHS[0])
         seeds = "\n".join(f'    $sht(users=>{u}) = "{pw}";' for u, pw in users.items())
         cfg = (CFG.replace("@PORT@", str(self.port)).replace("@MPATH@", mpath).replace("@USERS@", seeds)
                .replace("@TLS_LISTEN@", tls_listen).replace("@TLS_MODULES@", tls_modules)
-               .replace("@DIDS@", did_seeds)
+               .replace("@DIDS@", did_seeds).replace("@PHONES@", phone_seeds)
                .replace("@TRUNK@", trunk).replace("@PSTN@", pstn).replace("@UAS@", str(self.uas_port))
                .replace("@EXTRA_LISTEN@", "".join(f'listen=udp:127.0.0.1:{p}\nalias="127.0.0.1:{p}"\n'
                                                   for p in extra_ports)))
