@@ -250,22 +250,12 @@ def test_toll_fraud_is_refused_and_nothing_reaches_the_provider(rig):
     assert len(rig.provider.lines("INVITE")) == before, rig.provider.lines("INVITE")[before:]
 
 
-def _rfc4733(pt: int, digit: int) -> list[bytes]:
-    """One key press as RFC 4733 packets (three starts, three ends), one SSRC."""
-    import random
-    import struct
-    ssrc, ts, seq = random.randint(1, 2**32 - 1), random.randint(0, 2**31), random.randint(0, 2**15)
-    out = []
-    for i, (end, dur) in enumerate([(0, 160), (0, 320), (0, 480), (1, 800), (1, 800), (1, 800)]):
-        hdr = struct.pack("!BBHII", 0x80, (0x80 if i == 0 else 0) | pt, seq + i, ts, ssrc)
-        out.append(hdr + struct.pack("!BBH", digit, (0x80 if end else 0) | 10, dur))
-    return out
-
-
 @pytest.mark.timeout(90)
 def test_early_media_and_a_non_101_telephone_event_from_the_provider(rig, workdir):
     """The network callee answers 183 with SDP and plays an announcement (1000 Hz)
-    for about 3 s, then 200 and another tone (600 Hz); its key presses use payload type 96."""
+    for about 3 s, then 200 and another tone (600 Hz); its key presses use payload type 96
+    (its own number, where RFC 3264 says 101, the extension's): they reach the extension
+    as 101, and the extension's key press reaches the network callee as 96."""
     from harness.rtp import RtpEndpoint, tone_samples
     import numpy as np
     procs.wait_until(lambda: registration(rig.pbx, "provider").get("state") == "registered", 15, what="registered")
@@ -285,13 +275,20 @@ def test_early_media_and_a_non_101_telephone_event_from_the_provider(rig, workdi
         net.start_sending(announcement, peer, loop=False)
         caller.ctrl.wait_event("CALL_ESTABLISHED", 20, since=mark)
         # a key press from the network with payload type 96
-        for pkt in _rfc4733(96, 5):
-            net.sock.sendto(pkt, peer)
-            time.sleep(0.02)
-        # ha-pbx reads it with the provider's payload type (the call's key press event);
-        # it is passed to the extension unchanged, with 96 (see README: not mapped yet)
+        keys = len(caller.ctrl.events)
+        net.send_key(5, pt=96)
+        # ha-pbx reads it (the call's key press event) and passes it on as 101,
+        # the number the extension offered: baresip knows events only by that
         procs.wait_until(lambda: re.search(r"Dtmf \{[^}]*from: \"0891234567\", digit: '5'", rig.pbx.log_text()), 5,
                          what="the provider's key press seen by ha-pbx")
+        got = caller.ctrl.wait_event("CALL_DTMF_START", 5, since=keys)
+        assert got.get("param") == "5", got
+        # the extension's key press reaches the network as the 96 it answered with
+        caller.ctrl.command("sndcode", "8")
+        is_event = lambda r: r.pkt.payload[:1] == b"\x08" and len(r.pkt.payload) == 4  # noqa: E731
+        procs.wait_until(lambda: [r for r in net.packets() if r.pkt.pt == 96 and is_event(r)], 5,
+                         what="the extension's key 8 at the network callee as payload type 96")
+        assert not [r for r in net.packets() if r.pkt.pt == 101], "payload type 101 reached the provider's side"
         time.sleep(3)  # the audio after the answer being measured
         caller.hangup()
         caller.ctrl.wait_event("CALL_CLOSED", 10, since=mark)
@@ -309,6 +306,104 @@ def test_early_media_and_a_non_101_telephone_event_from_the_provider(rig, workdi
     # and the network callee heard the extension (440 Hz) through the relay
     heard = audio.analyze_tone_samples(net.decoded_float())
     assert heard.ok(440, min_seconds=1), heard
+
+
+def _sdp_tokens(path) -> list[str] | None:
+    """The c=/m=/o= lines a scenario's <exec> wrote, as tokens (None until written)."""
+    try:
+        t = path.read_text().split()
+    except OSError:
+        return None
+    return t if "m=audio" in t and any(x.startswith("o=") for x in t) else None
+
+
+def _port_and_origin(tokens: list[str]) -> tuple[int, str, str, int]:
+    """(m= port, o= user, session id, version)."""
+    m, o = tokens.index("m=audio"), next(i for i, x in enumerate(tokens) if x.startswith("o="))
+    return int(tokens[m + 1]), tokens[o][2:], tokens[o + 1], int(tokens[o + 2])
+
+
+def _heard_after(net, since: float, hz: float) -> None:
+    """The RTP endpoint heard `hz` in what arrived after `since` (time.monotonic)."""
+    from harness.rtp import ulaw_decode
+    payload = b"".join(r.pkt.payload for r in net.packets() if r.arrival > since and r.pkt.pt == 0)
+    rep = audio.analyze_tone_samples(ulaw_decode(payload).astype("float64") / 32768.0)
+    assert rep.ok(hz, min_seconds=1.5), f"after the refresh the network side heard {rep}, expected {hz} Hz"
+
+
+def _check_refresh(offer: list[str], answer: list[str]) -> None:
+    """Our answer to the provider's re-INVITE: the same relay port, the same
+    session, its o= version higher (RFC 4566: the SDP we send is a new version)."""
+    print(f"our SDP to the provider before: {' '.join(offer)}; after the refresh: {' '.join(answer)}")
+    port0, user0, sid0, ver0 = _port_and_origin(offer)
+    port1, user1, sid1, ver1 = _port_and_origin(answer)
+    assert (port1, user1, sid1) == (port0, user0, sid0), (offer, answer)
+    assert ver1 > ver0, (offer, answer)
+
+
+@pytest.mark.timeout(120)
+def test_a_session_refresh_from_the_provider_keeps_the_call(rig, workdir):
+    """A re-INVITE from the phone network (a session refresh passed on by the
+    provider, same SDP), during a call out and during a call in: answered 200
+    with SDP naming the same relay port toward the provider and a higher o=
+    version of the same session; the call goes on, tones heard both ways after it."""
+    from harness.flows import wait_media_file
+    from harness.rtp import RtpEndpoint, tone_samples
+    procs.wait_until(lambda: registration(rig.pbx, "provider").get("state") == "registered", 15, what="registered")
+    # a call out, to a network callee that refreshes 2.5 s after its answer
+    ext, net = rig.ext["101"], RtpEndpoint()
+    offer_file, answer_file = workdir / "refresh-out-offer.txt", workdir / "refresh-out-answer.txt"
+    try:
+        uas = rig.sipp.start("uas_refresh.xml", name="uas-refresh", port=rig.provider.uas_port, duration_ms=2500,
+                             keys={"rtp_port": net.port, "media_file": offer_file, "refresh_file": answer_file},
+                             timeout_s=40)
+        rig.sipp.wait_listening(rig.provider.uas_port)
+        mark = len(ext.ctrl.events)
+        ext.clear_recordings()
+        ext.dial(f"sip:0891234567@127.0.0.1:{rig.pbx.sip_port}")
+        net.start_sending(tone_samples(1000, 60), wait_media_file(offer_file, 15, "the INVITE at the network callee"))
+        ext.ctrl.wait_event("CALL_ESTABLISHED", 20, since=mark)
+        answer = procs.wait_until(lambda: _sdp_tokens(answer_file), 15, what="our answer to the provider's re-INVITE")
+        refreshed = time.monotonic()
+        time.sleep(3)  # the audio after the refresh being measured
+        assert "CALL_CLOSED" not in ext.ctrl.event_types()[mark:], "the refresh ended the call"
+        ext.hangup()
+        ext.ctrl.wait_event("CALL_CLOSED", 10, since=mark)
+        res = uas.wait(15)
+        assert res.ok, res.summary()
+    finally:
+        net.close()
+    _check_refresh(_sdp_tokens(offer_file), answer)
+    _heard_after(net, refreshed, 440)
+    procs.wait_until(ext.recordings, 5, what="recording")
+    x, fs = audio.load(ext.recordings()[-1])
+    rep = audio.analyze_tone_samples(x[-int(2.5 * fs):-int(0.3 * fs)])
+    assert rep.ok(1000, min_seconds=1.5), f"after the refresh 101 heard {rep}"
+
+    # a call in: the network caller refreshes 2.5 s after the answer, hangs up 3 s later
+    phone, net = rig.ext["102"], RtpEndpoint()
+    answer0_file, answer_file = workdir / "refresh-in-answer0.txt", workdir / "refresh-in-answer.txt"
+    try:
+        mark = len(phone.ctrl.events)
+        phone.clear_recordings()
+        uac = rig.sipp.start("uac_refresh.xml", rig.provider.addr, name="uac-refresh", service=DID, duration_ms=2500,
+                             keys={"caller": PSTN, "rtp_port": net.port, "media_file": answer0_file,
+                                   "refresh_file": answer_file}, timeout_s=40)
+        net.start_sending(tone_samples(1000, 60), wait_media_file(answer0_file, 20, "ha-pbx's answer at the caller"))
+        phone.ctrl.wait_event("CALL_ESTABLISHED", 10, since=mark)
+        answer = procs.wait_until(lambda: _sdp_tokens(answer_file), 15, what="our answer to the provider's re-INVITE")
+        refreshed = time.monotonic()
+        res = uac.wait(20)  # its BYE 3 s after the refresh, answered
+        assert res.ok, res.summary()
+        phone.ctrl.wait_event("CALL_CLOSED", 10, since=mark)
+    finally:
+        net.close()
+    _check_refresh(_sdp_tokens(answer0_file), answer)
+    _heard_after(net, refreshed, 440)
+    procs.wait_until(phone.recordings, 5, what="recording")
+    x, fs = audio.load(phone.recordings()[-1])
+    rep = audio.analyze_tone_samples(x[-int(2.5 * fs):-int(0.3 * fs)])
+    assert rep.ok(1000, min_seconds=1.5), f"after the refresh 102 heard {rep}"
 
 
 @pytest.mark.timeout(60)
