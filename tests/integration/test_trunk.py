@@ -37,6 +37,7 @@ TLS_USER, TLS_PW, TLS_DID = "4930123460", "tls-secret", "4930123461"
 TLS_DIALLED, TLS_SENT = "8301234567", "+49301234567"  # prefix 8 goes out over TLS
 UNTRUSTED_USER, UNTRUSTED_DIALLED = "4930123470", "7301234567"  # the same, without tls_ca
 API_TOKEN = "trunk-test-token-0123456789"
+FAILOVER_DIALLED = "6301234567"  # prefix 6: out on `flaky` (a sipp server), failing over to `provider`
 
 
 class Rig:
@@ -57,6 +58,7 @@ def rig(tmp_path_factory, signals, voice):
                               trunk=TRUNK_USER, pstn=PSTN, tls=r.pki, dids={TLS_DID: TLS_USER}).start()
         tls_server = f"localhost:{r.provider.tls_port}"  # verified as the name `localhost`
         r.ip_host_port = procs.free_port("sip")
+        r.flaky_port = procs.free_port("sip")  # the `flaky` trunk's server: a sipp started by the test
         trunks = [
             {"name": "provider", "server": r.provider.addr, "username": TRUNK_USER, "password": TRUNK_PW,
              "caller_id": CALLER_ID, "inbound": "101", "dids": {DID: "102", AGENT_DID: agent.AGENT_EXT}, "expires_secs": 6,
@@ -71,13 +73,17 @@ def rig(tmp_path_factory, signals, voice):
             # the same provider, its CA not trusted: nothing may reach it
             {"name": "untrusted", "server": tls_server, "transport": "tls", "username": UNTRUSTED_USER,
              "password": TLS_PW, "inbound": "102", "keepalive_secs": 0},
+            {"name": "flaky", "server": f"127.0.0.1:{r.flaky_port}", "register": False, "keepalive_secs": 0,
+             "caller_id": CALLER_ID},
         ]
         # the agent may call numbers at home (announcements), not abroad;
         # 104 may forward its calls to numbers at home
         routes = [{"prefix": "0", "trunk": "provider", "strip": 1, "prepend": "+49", "extensions": ["101", "104", agent.AGENT_EXT]},
                   {"prefix": "00", "trunk": "provider", "strip": 2, "prepend": "+", "extensions": ["101"]},
                   {"prefix": "8", "trunk": "tls", "strip": 1, "prepend": "+49", "extensions": ["101"]},
-                  {"prefix": "7", "trunk": "untrusted", "strip": 1, "prepend": "+49", "extensions": ["101"]}]
+                  {"prefix": "7", "trunk": "untrusted", "strip": 1, "prepend": "+49", "extensions": ["101"]},
+                  {"prefix": "6", "trunk": "flaky", "failover": ["provider"], "strip": 1, "prepend": "+49",
+                   "extensions": ["101"]}]
         piper, whisper = voice
         r.whisper = whisper
         section = agent.agent_overrides(stt_url=whisper.url, tts_url=piper.url, brain=agent.openai_brain(r.llm))["agent"]
@@ -439,7 +445,8 @@ def test_trunks_are_home_assistant_devices(rig):
                         "wrongpw": ["last_caller", "registration"],
                         "iptrunk": ["last_caller", "reachable"],
                         "tls": ["last_caller", "reachable", "registration"],
-                        "untrusted": ["last_caller", "registration"]}, entities
+                        "untrusted": ["last_caller", "registration"],
+                        "flaky": ["last_caller"]}, entities
     assert configs[next(d for d in configs if d.endswith("_provider"))]["dev"]["name"] == "Trunk provider"
     devices = json.loads(rig.broker.retained("ha_pbx/devices")["ha_pbx/devices"])
     assert {d for d in devices if "_trunk_" in d} == set(configs), devices
@@ -649,6 +656,42 @@ def test_tls_trunk_whose_certificate_does_not_verify_sends_nothing(rig):
     assert len(rig.provider.lines("INVITE")) == before, rig.provider.lines("INVITE")[before:]
     assert not [line for line in rig.provider.log_text().splitlines() if UNTRUSTED_USER in line], \
         "a message of the untrusted trunk reached the provider"
+
+
+@pytest.mark.timeout(90)
+def test_a_call_out_fails_over_to_the_routes_next_trunk_only_when_the_provider_fails(rig):
+    """Route `6` goes out on `flaky` (its server a sipp) with `failover: [provider]`.
+    flaky answers 503: the same call goes out on `provider` (digest, caller ID,
+    strip/prepend; tones both ways). flaky answers 486 (the callee is busy):
+    the caller gets 486 and nothing reaches `provider`."""
+    procs.wait_until(lambda: registration(rig.pbx, "provider").get("state") == "registered", 15, what="registered")
+
+    def flaky(final: int):
+        proc = rig.sipp.start(rig.sipp.scenario("uas_final.xml", FINAL=final), name=f"flaky-{final}",
+                              port=rig.flaky_port, keys={"callee": "flaky"}, timeout_s=30)
+        rig.sipp.wait_listening(rig.flaky_port)
+        return proc
+
+    uas = flaky(503)
+    n_ok, mark = len(rig.provider.lines("OUT-OK")), len(rig.pbx.log_text())
+    _call(rig.ext["101"], rig.pstn, f"sip:{FAILOVER_DIALLED}@127.0.0.1:{rig.pbx.sip_port}", seconds=4)
+    res = uas.wait(10)
+    assert res.ok and res.received_requests() == ["INVITE", "ACK"], res.summary()
+    ok = rig.provider.lines("OUT-OK")[n_ok:]
+    assert len(ok) == 1 and ok[0]["rU"] == SENT and ok[0]["fU"] == CALLER_ID and ok[0]["au"] == TRUNK_USER, ok
+    assert re.search(r"call out not taken by the provider: trying the route's next trunk .*status=503 trunk=provider",
+                     rig.pbx.log_text()[mark:]), rig.pbx.log_tail()
+    _heard(rig.pstn, 440)
+    _heard(rig.ext["101"], 1000)
+
+    uas = flaky(486)
+    before = len(rig.provider.lines("INVITE"))
+    res = rig.sipp.run(rig.sipp.scenario("uac_final.xml", FINAL=486), f"127.0.0.1:{rig.pbx.sip_port}",
+                       service=FAILOVER_DIALLED, auth=("101", rig.pbx.passwords["101"]),
+                       keys={"caller": "101", "rtp_port": procs.free_port("media")}, timeout_s=15)
+    assert res.ok, res.summary()
+    assert uas.wait(10).ok
+    assert len(rig.provider.lines("INVITE")) == before, rig.provider.lines("INVITE")[before:]
 
 
 DOMAIN = "trunk.test"  # served by the test's own dnsmasq, in the test's namespace only
