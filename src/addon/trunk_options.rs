@@ -1,6 +1,6 @@
 //! `trunks:` and `outbound_routes:` as the options form holds them, to the
 //! config's shape: lists the form cannot hold are one text (`inbound_hosts`
-//! and a route's `extensions` separated by commas or spaces, `dids` as
+//! and a route's `extensions` and `failover` separated by commas or spaces, `dids` as
 //! `NUMBER=EXTENSION` pairs); empty fields are left out. The config's checks
 //! then name every mistake. Sans-IO.
 use super::value_kind::kind;
@@ -30,6 +30,7 @@ pub fn parse(obj: &Map<String, Value>) -> Result<(Vec<Value>, Vec<Value>)> {
         .into_iter()
         .map(|mut r| {
             split_list(&mut r, "extensions");
+            split_list(&mut r, "failover");
             Value::Object(r)
         })
         .collect();
@@ -89,7 +90,7 @@ mod tests {
             "trunks": [{"name": "sipgate", "server": "sipgate.de", "username": 1234567, "password": "pw", "caller_id": "",
                         "inbound": 101, "dids": "4930123457=102, 4930123458=agent", "inbound_hosts": "192.0.2.1, 192.0.2.2:5060", "tls_ca": ""},
                        {"name": "box", "server": "fritz.box:5061", "transport": "tls", "tls_ca": "/ssl/box-ca.pem", "srtp": "mandatory"}],
-            "outbound_routes": [{"prefix": "0", "trunk": "sipgate", "strip": 0, "extensions": "101, 102"}],
+            "outbound_routes": [{"prefix": "0", "trunk": "sipgate", "strip": 0, "extensions": "101, 102", "failover": "box, other"}],
         });
         let (trunks, routes) = parse(obj.as_object().unwrap()).unwrap();
         assert_eq!(trunks[0]["username"], "1234567");
@@ -99,6 +100,7 @@ mod tests {
         assert_eq!(trunks[0]["inbound_hosts"], json!(["192.0.2.1", "192.0.2.2:5060"]));
         assert_eq!(routes[0]["extensions"], json!(["101", "102"]));
         assert_eq!(routes[0]["strip"], json!(0));
+        assert_eq!(routes[0]["failover"], json!(["box", "other"]));
         // an empty tls_ca is no tls_ca; a set one is the path as given
         assert!(trunks[0].get("tls_ca").is_none());
         assert_eq!((&trunks[1]["transport"], &trunks[1]["tls_ca"]), (&json!("tls"), &json!("/ssl/box-ca.pem")));

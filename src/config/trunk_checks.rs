@@ -6,6 +6,9 @@ use super::Config;
 use anyhow::{bail, Result};
 use std::collections::HashSet;
 
+/// `outbound_routes[].failover`: a bound on the trunks one call out may try.
+const MAX_FAILOVER: usize = 4;
+
 pub(super) fn validate_trunks(c: &Config, exts: &HashSet<&str>, groups: &HashSet<&str>) -> Result<()> {
     let agent = c.agent.as_ref().map(|a| a.extension.as_str());
     let target_known = |t: &str| exts.contains(t) || groups.contains(t) || (agent.is_some() && (agent == Some(t) || t == super::AGENT_MEMBER));
@@ -86,6 +89,20 @@ pub(super) fn validate_trunks(c: &Config, exts: &HashSet<&str>, groups: &HashSet
         };
         if t.caller_id.is_none() && t.username.is_none() {
             bail!("{f}.trunk: trunk `{}` needs a caller_id (or username) to call out with", t.name);
+        }
+        if r.failover.len() > MAX_FAILOVER {
+            bail!("{f}.failover: at most {MAX_FAILOVER} trunks");
+        }
+        for (j, name) in r.failover.iter().enumerate() {
+            let Some(t) = c.trunk(name) else {
+                bail!("{f}.failover[{j}]: `{name}` is not one of trunks' names");
+            };
+            if t.caller_id.is_none() && t.username.is_none() {
+                bail!("{f}.failover[{j}]: trunk `{name}` needs a caller_id (or username) to call out with");
+            }
+            if *name == r.trunk || r.failover[..j].contains(name) {
+                bail!("{f}.failover[{j}]: `{name}` is already tried on this route");
+            }
         }
         if !r.prefix.is_empty() && !valid_number(&r.prefix) {
             bail!("{f}.prefix: `{}` must be digits, + * # (or empty for every number)", r.prefix);

@@ -152,3 +152,24 @@ fn srtp_is_off_by_default_and_needs_tls() {
     }
     with("trunks: [{name: a, server: x, username: u, password: p, srtp: off}]").expect("off over udp is fine");
 }
+
+#[test]
+fn a_routes_failover_trunks_are_checked() {
+    let trunks = "trunks: [{name: p, server: x, username: u, password: pw}, {name: b, server: y, register: false, caller_id: '+4930'}, {name: n, server: z, register: false}]\n";
+    let c = with(&format!("{trunks}outbound_routes: [{{prefix: '0', trunk: p, failover: [b], extensions: ['101']}}]")).expect("valid");
+    assert_eq!(c.outbound_routes[0].failover, ["b"]);
+    let c = with(&format!("{trunks}outbound_routes: [{{prefix: '0', trunk: p, extensions: ['101']}}]")).expect("valid");
+    assert!(c.outbound_routes[0].failover.is_empty(), "none by default");
+    let cases = [
+        ("failover: [nope]", "outbound_routes[0].failover[0]: `nope` is not one of trunks' names"),
+        ("failover: [n]", "failover[0]: trunk `n` needs a caller_id"),
+        ("failover: [p]", "failover[0]: `p` is already tried"),
+        ("failover: [b, b]", "failover[1]: `b` is already tried"),
+        ("failover: [b, b, b, b, b]", "failover: at most 4"),
+    ];
+    for (field, want) in cases {
+        let yaml = format!("{trunks}outbound_routes: [{{prefix: '0', trunk: p, {field}, extensions: ['101']}}]");
+        let e = err(&yaml);
+        assert!(e.contains(want), "{yaml}\n  gave: {e}\n  want: {want}");
+    }
+}

@@ -93,6 +93,10 @@ pub struct OutboundRoute {
     /// Extensions allowed to use this route; nobody else may.
     #[serde(deserialize_with = "text_list")]
     pub extensions: Vec<String>,
+    /// Trunks tried in this order when `trunk` does not take the call (no
+    /// answer, 5xx, unreachable); a refusal (404, 486...) ends it there.
+    #[serde(default, deserialize_with = "text_list")]
+    pub failover: Vec<String>,
 }
 
 fn yes() -> bool {

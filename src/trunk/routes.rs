@@ -21,11 +21,7 @@ pub fn outbound(routes: &[OutboundRoute], caller: &str, dialled: &str) -> Outbou
     if !valid_number(dialled) {
         return Outbound::NoRoute;
     }
-    let best = routes.iter().filter(|r| dialled.starts_with(r.prefix.as_str())).fold(None::<&OutboundRoute>, |best, r| match best {
-        Some(b) if b.prefix.len() >= r.prefix.len() => Some(b),
-        _ => Some(r),
-    });
-    let Some(route) = best else { return Outbound::NoRoute };
+    let Some(route) = best_route(routes, dialled) else { return Outbound::NoRoute };
     if !route.extensions.iter().any(|e| e == caller) {
         return Outbound::NotAllowed { prefix: route.prefix.clone(), trunk: route.trunk.clone() };
     }
@@ -41,6 +37,19 @@ pub fn outbound(routes: &[OutboundRoute], caller: &str, dialled: &str) -> Outbou
 /// when it says Go).
 pub fn allows(routes: &[OutboundRoute], caller: &str, dialled: &str) -> bool {
     matches!(outbound(routes, caller, dialled), Outbound::Go { .. })
+}
+
+fn best_route<'a>(routes: &'a [OutboundRoute], dialled: &str) -> Option<&'a OutboundRoute> {
+    routes.iter().filter(|r| dialled.starts_with(r.prefix.as_str())).fold(None::<&OutboundRoute>, |best, r| match best {
+        Some(b) if b.prefix.len() >= r.prefix.len() => Some(b),
+        _ => Some(r),
+    })
+}
+
+/// The trunks a call out to `dialled` tries after the route's `trunk` (the
+/// route [`outbound`] chose), in order; empty without `failover`.
+pub fn failover_trunks<'a>(routes: &'a [OutboundRoute], dialled: &str) -> &'a [String] {
+    best_route(routes, dialled).map_or(&[], |r| r.failover.as_slice())
 }
 
 /// The trunk a request from `source` belongs to: an address a registering

@@ -2,7 +2,7 @@ use super::*;
 use crate::config::TrunkConfig;
 
 fn route(prefix: &str, trunk: &str, strip: usize, prepend: &str, exts: &[&str]) -> OutboundRoute {
-    OutboundRoute { prefix: prefix.into(), trunk: trunk.into(), strip, prepend: prepend.into(), extensions: exts.iter().map(|e| e.to_string()).collect() }
+    OutboundRoute { prefix: prefix.into(), trunk: trunk.into(), strip, prepend: prepend.into(), extensions: exts.iter().map(|e| e.to_string()).collect(), failover: Vec::new() }
 }
 
 fn trunk(yaml: &str) -> TrunkConfig {
@@ -122,4 +122,14 @@ fn caller_number_prefers_the_asserted_identity_and_refuses_junk() {
     assert_eq!(caller_number(Some("a b"), Some("x>y")), "anonymous");
     assert_eq!(caller_number(None, None), "anonymous");
     assert_eq!(caller_number(Some("Anonymous"), None), "Anonymous");
+}
+
+#[test]
+fn failover_trunks_come_from_the_route_that_decides() {
+    let mut home = route("0", "p", 1, "+49", &["101"]);
+    home.failover = vec!["backup".into(), "third".into()];
+    let routes = [home, route("00", "intl", 0, "", &["101"])];
+    assert_eq!(failover_trunks(&routes, "0301234"), ["backup", "third"]);
+    assert!(failover_trunks(&routes, "0044123").is_empty(), "the longer prefix decides, and it has none");
+    assert!(failover_trunks(&routes, "9123").is_empty());
 }

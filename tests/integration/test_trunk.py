@@ -44,6 +44,7 @@ SRTP_USER, SRTP_PW, SRTP_DID = "4930123480", "srtp-secret", "4930123481"
 SRTP_DIALLED, SRTP_SENT = "6401234567", "0049401234567"
 PSTN_SRTP, PSTN_SRTP_PW = "4917099999", "pstn-srtp-secret"
 API_TOKEN = "trunk-test-token-0123456789"
+FAILOVER_DIALLED = "5301234567"  # prefix 5: out on `flaky` (a sipp server), failing over to `provider`
 
 
 class Rig:
@@ -66,6 +67,7 @@ def rig(tmp_path_factory, signals, voice):
                               phones={SRTP_SENT: PSTN_SRTP}).start()
         tls_server = f"localhost:{r.provider.tls_port}"  # verified as the name `localhost`
         r.ip_host_port = procs.free_port("sip")
+        r.flaky_port = procs.free_port("sip")  # the `flaky` trunk's server: a sipp started by the test
         trunks = [
             {"name": "provider", "server": r.provider.addr, "username": TRUNK_USER, "password": TRUNK_PW,
              "caller_id": CALLER_ID, "inbound": "101", "dids": {DID: "102", AGENT_DID: agent.AGENT_EXT}, "expires_secs": 6,
@@ -82,6 +84,8 @@ def rig(tmp_path_factory, signals, voice):
              "password": TLS_PW, "inbound": "102", "keepalive_secs": 0},
             {"name": "srtp", "server": f"localhost:{r.provider.tls_port2}", "transport": "tls", "tls_ca": str(r.pki["ca"]), "srtp": "mandatory",
              "username": SRTP_USER, "password": SRTP_PW, "inbound": "102", "keepalive_secs": 0},
+            {"name": "flaky", "server": f"127.0.0.1:{r.flaky_port}", "register": False, "keepalive_secs": 0,
+             "caller_id": CALLER_ID},
         ]
         # the agent may call numbers at home (announcements), not abroad;
         # 104 may forward its calls to numbers at home
@@ -89,7 +93,9 @@ def rig(tmp_path_factory, signals, voice):
                   {"prefix": "00", "trunk": "provider", "strip": 2, "prepend": "+", "extensions": ["101"]},
                   {"prefix": "8", "trunk": "tls", "strip": 1, "prepend": "+49", "extensions": ["101"]},
                   {"prefix": "7", "trunk": "untrusted", "strip": 1, "prepend": "+49", "extensions": ["101"]},
-                  {"prefix": "6", "trunk": "srtp", "strip": 1, "prepend": "0049", "extensions": ["101"]}]
+                  {"prefix": "6", "trunk": "srtp", "strip": 1, "prepend": "0049", "extensions": ["101"]},
+                  {"prefix": "5", "trunk": "flaky", "failover": ["provider"], "strip": 1, "prepend": "+49",
+                   "extensions": ["101"]}]
         piper, whisper = voice
         r.whisper = whisper
         section = agent.agent_overrides(stt_url=whisper.url, tts_url=piper.url, brain=agent.openai_brain(r.llm))["agent"]
@@ -265,22 +271,12 @@ def test_toll_fraud_is_refused_and_nothing_reaches_the_provider(rig):
     assert len(rig.provider.lines("INVITE")) == before, rig.provider.lines("INVITE")[before:]
 
 
-def _rfc4733(pt: int, digit: int) -> list[bytes]:
-    """One key press as RFC 4733 packets (three starts, three ends), one SSRC."""
-    import random
-    import struct
-    ssrc, ts, seq = random.randint(1, 2**32 - 1), random.randint(0, 2**31), random.randint(0, 2**15)
-    out = []
-    for i, (end, dur) in enumerate([(0, 160), (0, 320), (0, 480), (1, 800), (1, 800), (1, 800)]):
-        hdr = struct.pack("!BBHII", 0x80, (0x80 if i == 0 else 0) | pt, seq + i, ts, ssrc)
-        out.append(hdr + struct.pack("!BBH", digit, (0x80 if end else 0) | 10, dur))
-    return out
-
-
 @pytest.mark.timeout(90)
 def test_early_media_and_a_non_101_telephone_event_from_the_provider(rig, workdir):
     """The network callee answers 183 with SDP and plays an announcement (1000 Hz)
-    for about 3 s, then 200 and another tone (600 Hz); its key presses use payload type 96."""
+    for about 3 s, then 200 and another tone (600 Hz); its key presses use payload type 96
+    (its own number, where RFC 3264 says 101, the extension's): they reach the extension
+    as 101, and the extension's key press reaches the network callee as 96."""
     from harness.rtp import RtpEndpoint, tone_samples
     import numpy as np
     procs.wait_until(lambda: registration(rig.pbx, "provider").get("state") == "registered", 15, what="registered")
@@ -300,13 +296,20 @@ def test_early_media_and_a_non_101_telephone_event_from_the_provider(rig, workdi
         net.start_sending(announcement, peer, loop=False)
         caller.ctrl.wait_event("CALL_ESTABLISHED", 20, since=mark)
         # a key press from the network with payload type 96
-        for pkt in _rfc4733(96, 5):
-            net.sock.sendto(pkt, peer)
-            time.sleep(0.02)
-        # ha-pbx reads it with the provider's payload type (the call's key press event);
-        # it is passed to the extension unchanged, with 96 (see README: not mapped yet)
+        keys = len(caller.ctrl.events)
+        net.send_key(5, pt=96)
+        # ha-pbx reads it (the call's key press event) and passes it on as 101,
+        # the number the extension offered: baresip knows events only by that
         procs.wait_until(lambda: re.search(r"Dtmf \{[^}]*from: \"0891234567\", digit: '5'", rig.pbx.log_text()), 5,
                          what="the provider's key press seen by ha-pbx")
+        got = caller.ctrl.wait_event("CALL_DTMF_START", 5, since=keys)
+        assert got.get("param") == "5", got
+        # the extension's key press reaches the network as the 96 it answered with
+        caller.ctrl.command("sndcode", "8")
+        is_event = lambda r: r.pkt.payload[:1] == b"\x08" and len(r.pkt.payload) == 4  # noqa: E731
+        procs.wait_until(lambda: [r for r in net.packets() if r.pkt.pt == 96 and is_event(r)], 5,
+                         what="the extension's key 8 at the network callee as payload type 96")
+        assert not [r for r in net.packets() if r.pkt.pt == 101], "payload type 101 reached the provider's side"
         time.sleep(3)  # the audio after the answer being measured
         caller.hangup()
         caller.ctrl.wait_event("CALL_CLOSED", 10, since=mark)
@@ -324,6 +327,104 @@ def test_early_media_and_a_non_101_telephone_event_from_the_provider(rig, workdi
     # and the network callee heard the extension (440 Hz) through the relay
     heard = audio.analyze_tone_samples(net.decoded_float())
     assert heard.ok(440, min_seconds=1), heard
+
+
+def _sdp_tokens(path) -> list[str] | None:
+    """The c=/m=/o= lines a scenario's <exec> wrote, as tokens (None until written)."""
+    try:
+        t = path.read_text().split()
+    except OSError:
+        return None
+    return t if "m=audio" in t and any(x.startswith("o=") for x in t) else None
+
+
+def _port_and_origin(tokens: list[str]) -> tuple[int, str, str, int]:
+    """(m= port, o= user, session id, version)."""
+    m, o = tokens.index("m=audio"), next(i for i, x in enumerate(tokens) if x.startswith("o="))
+    return int(tokens[m + 1]), tokens[o][2:], tokens[o + 1], int(tokens[o + 2])
+
+
+def _heard_after(net, since: float, hz: float) -> None:
+    """The RTP endpoint heard `hz` in what arrived after `since` (time.monotonic)."""
+    from harness.rtp import ulaw_decode
+    payload = b"".join(r.pkt.payload for r in net.packets() if r.arrival > since and r.pkt.pt == 0)
+    rep = audio.analyze_tone_samples(ulaw_decode(payload).astype("float64") / 32768.0)
+    assert rep.ok(hz, min_seconds=1.5), f"after the refresh the network side heard {rep}, expected {hz} Hz"
+
+
+def _check_refresh(offer: list[str], answer: list[str]) -> None:
+    """Our answer to the provider's re-INVITE: the same relay port, the same
+    session, its o= version higher (RFC 4566: the SDP we send is a new version)."""
+    print(f"our SDP to the provider before: {' '.join(offer)}; after the refresh: {' '.join(answer)}")
+    port0, user0, sid0, ver0 = _port_and_origin(offer)
+    port1, user1, sid1, ver1 = _port_and_origin(answer)
+    assert (port1, user1, sid1) == (port0, user0, sid0), (offer, answer)
+    assert ver1 > ver0, (offer, answer)
+
+
+@pytest.mark.timeout(120)
+def test_a_session_refresh_from_the_provider_keeps_the_call(rig, workdir):
+    """A re-INVITE from the phone network (a session refresh passed on by the
+    provider, same SDP), during a call out and during a call in: answered 200
+    with SDP naming the same relay port toward the provider and a higher o=
+    version of the same session; the call goes on, tones heard both ways after it."""
+    from harness.flows import wait_media_file
+    from harness.rtp import RtpEndpoint, tone_samples
+    procs.wait_until(lambda: registration(rig.pbx, "provider").get("state") == "registered", 15, what="registered")
+    # a call out, to a network callee that refreshes 2.5 s after its answer
+    ext, net = rig.ext["101"], RtpEndpoint()
+    offer_file, answer_file = workdir / "refresh-out-offer.txt", workdir / "refresh-out-answer.txt"
+    try:
+        uas = rig.sipp.start("uas_refresh.xml", name="uas-refresh", port=rig.provider.uas_port, duration_ms=2500,
+                             keys={"rtp_port": net.port, "media_file": offer_file, "refresh_file": answer_file},
+                             timeout_s=40)
+        rig.sipp.wait_listening(rig.provider.uas_port)
+        mark = len(ext.ctrl.events)
+        ext.clear_recordings()
+        ext.dial(f"sip:0891234567@127.0.0.1:{rig.pbx.sip_port}")
+        net.start_sending(tone_samples(1000, 60), wait_media_file(offer_file, 15, "the INVITE at the network callee"))
+        ext.ctrl.wait_event("CALL_ESTABLISHED", 20, since=mark)
+        answer = procs.wait_until(lambda: _sdp_tokens(answer_file), 15, what="our answer to the provider's re-INVITE")
+        refreshed = time.monotonic()
+        time.sleep(3)  # the audio after the refresh being measured
+        assert "CALL_CLOSED" not in ext.ctrl.event_types()[mark:], "the refresh ended the call"
+        ext.hangup()
+        ext.ctrl.wait_event("CALL_CLOSED", 10, since=mark)
+        res = uas.wait(15)
+        assert res.ok, res.summary()
+    finally:
+        net.close()
+    _check_refresh(_sdp_tokens(offer_file), answer)
+    _heard_after(net, refreshed, 440)
+    procs.wait_until(ext.recordings, 5, what="recording")
+    x, fs = audio.load(ext.recordings()[-1])
+    rep = audio.analyze_tone_samples(x[-int(2.5 * fs):-int(0.3 * fs)])
+    assert rep.ok(1000, min_seconds=1.5), f"after the refresh 101 heard {rep}"
+
+    # a call in: the network caller refreshes 2.5 s after the answer, hangs up 3 s later
+    phone, net = rig.ext["102"], RtpEndpoint()
+    answer0_file, answer_file = workdir / "refresh-in-answer0.txt", workdir / "refresh-in-answer.txt"
+    try:
+        mark = len(phone.ctrl.events)
+        phone.clear_recordings()
+        uac = rig.sipp.start("uac_refresh.xml", rig.provider.addr, name="uac-refresh", service=DID, duration_ms=2500,
+                             keys={"caller": PSTN, "rtp_port": net.port, "media_file": answer0_file,
+                                   "refresh_file": answer_file}, timeout_s=40)
+        net.start_sending(tone_samples(1000, 60), wait_media_file(answer0_file, 20, "ha-pbx's answer at the caller"))
+        phone.ctrl.wait_event("CALL_ESTABLISHED", 10, since=mark)
+        answer = procs.wait_until(lambda: _sdp_tokens(answer_file), 15, what="our answer to the provider's re-INVITE")
+        refreshed = time.monotonic()
+        res = uac.wait(20)  # its BYE 3 s after the refresh, answered
+        assert res.ok, res.summary()
+        phone.ctrl.wait_event("CALL_CLOSED", 10, since=mark)
+    finally:
+        net.close()
+    _check_refresh(_sdp_tokens(answer0_file), answer)
+    _heard_after(net, refreshed, 440)
+    procs.wait_until(phone.recordings, 5, what="recording")
+    x, fs = audio.load(phone.recordings()[-1])
+    rep = audio.analyze_tone_samples(x[-int(2.5 * fs):-int(0.3 * fs)])
+    assert rep.ok(1000, min_seconds=1.5), f"after the refresh 102 heard {rep}"
 
 
 @pytest.mark.timeout(60)
@@ -360,7 +461,8 @@ def test_trunks_are_home_assistant_devices(rig):
                         "iptrunk": ["last_caller", "reachable"],
                         "tls": ["last_caller", "reachable", "registration"],
                         "untrusted": ["last_caller", "registration"],
-                        "srtp": ["last_caller", "registration"]}, entities
+                        "srtp": ["last_caller", "registration"],
+                        "flaky": ["last_caller"]}, entities
     assert configs[next(d for d in configs if d.endswith("_provider"))]["dev"]["name"] == "Trunk provider"
     devices = json.loads(rig.broker.retained("ha_pbx/devices")["ha_pbx/devices"])
     assert {d for d in devices if "_trunk_" in d} == set(configs), devices
@@ -647,6 +749,43 @@ def test_srtp_trunk_refuses_unusable_keys_with_488(rig):
     h = procs.wait_until(lambda: (h := health(rig.pbx))["active_calls"] == 0 and h["media_relays"] == 0 and h, 5,
                          what="no call and no relay left")
     assert h["media_relays"] == 0, h
+
+
+@pytest.mark.timeout(90)
+def test_a_call_out_fails_over_to_the_routes_next_trunk_only_when_the_provider_fails(rig):
+    """Route `5` goes out on `flaky` (its server a sipp) with `failover: [provider]`.
+    flaky answers 503: the same call goes out on `provider` (digest, caller ID,
+    strip/prepend; tones both ways). flaky answers 486 (the callee is busy):
+    the caller gets 486 and nothing reaches `provider`."""
+    procs.wait_until(lambda: registration(rig.pbx, "provider").get("state") == "registered", 15, what="registered")
+
+    def flaky(final: int):
+        proc = rig.sipp.start(rig.sipp.scenario("uas_final.xml", FINAL=final), name=f"flaky-{final}",
+                              port=rig.flaky_port, keys={"callee": "flaky"}, timeout_s=30)
+        rig.sipp.wait_listening(rig.flaky_port)
+        return proc
+
+    uas = flaky(503)
+    n_ok, mark = len(rig.provider.lines("OUT-OK")), len(rig.pbx.log_text())
+    _call(rig.ext["101"], rig.pstn, f"sip:{FAILOVER_DIALLED}@127.0.0.1:{rig.pbx.sip_port}", seconds=4)
+    res = uas.wait(10)
+    assert res.ok and res.received_requests() == ["INVITE", "ACK"], res.summary()
+    ok = rig.provider.lines("OUT-OK")[n_ok:]
+    assert len(ok) == 1 and ok[0]["rU"] == SENT and ok[0]["fU"] == CALLER_ID and ok[0]["au"] == TRUNK_USER, ok
+    assert re.search(r"call out not taken by the provider: trying the route's next trunk .*status=503 trunk=provider",
+                     rig.pbx.log_text()[mark:]), rig.pbx.log_tail()
+    _heard(rig.pstn, 440)
+    _heard(rig.ext["101"], 1000)
+
+    uas = flaky(486)
+    before = len(rig.provider.lines("INVITE"))
+    res = rig.sipp.run(rig.sipp.scenario("uac_final.xml", FINAL=486), f"127.0.0.1:{rig.pbx.sip_port}",
+                       service=FAILOVER_DIALLED, auth=("101", rig.pbx.passwords["101"]),
+                       keys={"caller": "101", "rtp_port": procs.free_port("media")}, timeout_s=15)
+    assert res.ok, res.summary()
+    assert uas.wait(10).ok
+    assert len(rig.provider.lines("INVITE")) == before, rig.provider.lines("INVITE")[before:]
+
 
 DOMAIN = "trunk.test"  # served by the test's own dnsmasq, in the test's namespace only
 

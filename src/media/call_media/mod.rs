@@ -9,6 +9,7 @@
 //! source), and the copy the other leg receives names our relay ports.
 mod browser_leg;
 mod srtp_leg;
+mod event_types;
 
 pub use browser_leg::BrowserLeg;
 
@@ -159,6 +160,8 @@ impl CallMedia {
         }
         let mut sdp = Sdp::parse(text).map_err(|e| anyhow::anyhow!("bad SDP: {e}"))?;
         let to = other(from);
+        // The other side's last SDP: the telephone-event number it wants.
+        let peer_sdp = self.leg(to).last_sdp.as_deref().and_then(|b| std::str::from_utf8(b).ok()).and_then(|t| Sdp::parse(t).ok());
         let mut ports = Vec::with_capacity(sdp.media_count());
         for idx in 0..sdp.media_count() {
             let endpoint = sdp.media_endpoint(idx);
@@ -181,10 +184,8 @@ impl CallMedia {
             if idx == 0 {
                 self.legs[leg_index(from)].event_pt = event_pt;
             }
-            if let Some(pt) = event_pt {
-                // Both directions normally use the one number the offer chose.
-                relay.set_dtmf_payload_type(Leg::A, Some(pt));
-                relay.set_dtmf_payload_type(Leg::B, Some(pt));
+            if let Some(sent) = sdp.media(idx) {
+                event_types::set_event_types(relay, from, sent, peer_sdp.as_ref().and_then(|p| p.media(idx)));
             }
             if let Some((rtp, rtcp)) = endpoint {
                 relay.set_peer(from, rtp, rtcp);

@@ -91,6 +91,12 @@ impl Relay {
         let _ = self.control.send(Control::DtmfPayloadType { leg, pt });
     }
 
+    /// Telephone-events arriving from `from` with one payload type leave
+    /// with another (the number the other side's SDP named); None: as they are.
+    pub fn set_event_pt_map(&self, from: Leg, map: Option<super::event_pt::EventPtMap>) {
+        let _ = self.control.send(Control::EventPtMap { from, map });
+    }
+
     /// Send a key press toward `to`'s device as RFC 4733 events with payload
     /// type `pt`, inside the stream it receives.
     pub fn send_dtmf(&self, to: Leg, pt: u8, digit: char) {

@@ -271,3 +271,31 @@ async fn held_back_events_are_still_reported() {
     a.send_to(&end, relay_rtp(&relay, Leg::A)).await.unwrap();
     assert_eq!(recv(&b).await.expect("A's event reaches B").0, end);
 }
+
+#[tokio::test]
+async fn a_providers_own_event_number_reaches_the_other_side_as_its_number() {
+    let engine = engine(38200, 38215, Duration::from_secs(30));
+    let mut relay = engine.create_relay().await.unwrap();
+    let mut events = relay.take_dtmf_events().unwrap();
+    let (a, b) = (device().await, device().await);
+    relay.set_peer(Leg::A, addr(&a), None);
+    relay.set_peer(Leg::B, addr(&b), None);
+    // A named 101, B named 96 and sends its key presses as 96
+    relay.set_event_pt_map(Leg::B, super::event_pt::EventPtMap::new(96, 101));
+    relay.set_dtmf_payload_type(Leg::B, Some(101));
+    settle().await;
+    let mut end = vec![0x80, 0x80 | 96, 0, 11, 0, 0, 0, 160, 0xde, 0xad, 0xbe, 0xef];
+    end.extend_from_slice(&[7, 0x8a, 0x05, 0x00]);
+    b.send_to(&end, relay_rtp(&relay, Leg::B)).await.unwrap();
+    let (got, _) = recv(&a).await.expect("B's event reaches A");
+    assert_eq!(got[1], 0x80 | 101, "marker kept, A's payload type");
+    assert_eq!((&got[..1], &got[2..]), (&end[..1], &end[2..]), "the rest as sent");
+    assert_eq!(timeout(WAIT, events.recv()).await.unwrap(), Some((Leg::B, '7')));
+    // B's audio and A's packets pass untouched
+    let audio = rtp(0, 12, 160);
+    b.send_to(&audio, relay_rtp(&relay, Leg::B)).await.unwrap();
+    assert_eq!(recv(&a).await.expect("audio").0, audio);
+    let from_a = rtp(96, 3, 4);
+    a.send_to(&from_a, relay_rtp(&relay, Leg::A)).await.unwrap();
+    assert_eq!(recv(&b).await.expect("A's 96 reaches B").0, from_a);
+}

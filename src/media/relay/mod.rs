@@ -2,16 +2,18 @@
 //! B: callee side). Each leg gets its own RTP/RTCP port pair; what arrives on
 //! one leg's socket leaves through the other's. Payload bytes are never
 //! touched, so every codec, SRTP and RFC 4733 events pass through; RTP
-//! headers only change when a leg's source changes mid-call ([`splice`]) or
-//! a key press is written into a stream ([`keys`]). A leg toward a trunk
-//! that wants SDES-SRTP has its keys (`Relay::set_srtp`): what its device
-//! sends is unprotected first, what goes to it protected last
-//! (`media::srtp`), and the other leg stays plain.
+//! headers only change when a leg's source changes mid-call ([`splice`]),
+//! a key press is written into a stream ([`keys`]), or a side sends its
+//! key presses with a telephone-event number the other did not name
+//! ([`event_pt`]). A leg toward a trunk that wants SDES-SRTP has its keys
+//! (`Relay::set_srtp`): what its device sends is unprotected first, what
+//! goes to it protected last (`media::srtp`), and the other leg stays plain.
 //!
 //! The decisions live in sans-IO state machines ([`latch`], [`watchdog`],
 //! [`switch`]) driven by time and packets; `task` is the thin socket shell.
 
 mod engine;
+pub mod event_pt;
 mod handle;
 pub mod keys;
 pub mod latch;
@@ -21,6 +23,8 @@ pub mod switch;
 mod task;
 pub mod watchdog;
 
+#[cfg(test)]
+mod event_pt_tests;
 #[cfg(test)]
 mod integration_tests;
 #[cfg(test)]

@@ -18,6 +18,7 @@ use tokio::time::{Interval, MissedTickBehavior, Sleep};
 
 use super::Leg;
 use super::engine::ActiveGuard;
+use super::event_pt::EventPtMap;
 use super::keys::KeyInjector;
 use super::splice::Splice;
 use super::stats::StatsCells;
@@ -39,6 +40,8 @@ pub(super) enum Control {
     /// telephone-event payload type of RTP arriving from `leg`.
     DtmfPayloadType { leg: Leg, pt: Option<u8> },
     SendDtmf { to: Leg, pt: u8, digit: char },
+    /// Rewrite of the telephone-event payload type of RTP from `from`.
+    EventPtMap { from: Leg, map: Option<EventPtMap> },
     HoldBackDtmf { to: Leg, on: bool },
     /// SDES-SRTP on `leg` (a trunk's), or plain RTP again (`None`).
     Srtp { leg: Leg, keys: Option<Box<SrtpKeys>> },
@@ -85,6 +88,8 @@ pub(super) struct RelayTask {
     /// RFC 4733 key presses seen per leg, reported to the signalling side.
     dtmf: [DtmfDetector; 2],
     dtmf_events: mpsc::UnboundedSender<(Leg, char)>,
+    /// Per leg: its telephone-events' payload type as the other side named it.
+    event_pt: [Option<EventPtMap>; 2],
     /// RTP toward each leg stays one stream when the device behind the other changes.
     splice: [Splice; 2],
     /// Key presses written toward each leg, and events held back from it.
@@ -125,6 +130,7 @@ impl RelayTask {
             stats,
             dtmf: Default::default(),
             dtmf_events,
+            event_pt: [None; 2],
             splice: Default::default(),
             keys: Default::default(),
             keys_timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
@@ -196,6 +202,7 @@ impl RelayTask {
                     (_, None) => *slot = None,
                 }
             }
+            Control::EventPtMap { from, map } => self.event_pt[from.index()] = map,
         }
     }
 
@@ -268,6 +275,10 @@ impl RelayTask {
                     // Only packets the latch accepted count: a stranger
                     // spraying telephone-events must not press keys.
                     if channel == Channel::Rtp {
+                        // First: the detector and the hold-back know events by the receiver's number.
+                        if let Some(map) = &self.event_pt[leg.index()] {
+                            map.apply(packet);
+                        }
                         if let Some(digit) = self.dtmf[leg.index()].on_rtp(packet) {
                             let _ = self.dtmf_events.send((leg, digit));
                         }

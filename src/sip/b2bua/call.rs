@@ -73,6 +73,8 @@ pub(super) struct Call {
     pub(super) refused: bool,
     /// Forks go out over a trunk, presented so.
     pub(super) trunk: Option<super::fork::Presented>,
+    /// A call out's trunks to try next (`trunk_failover.rs`).
+    pub(super) failover: Option<crate::trunk::failover::Failover>,
     /// The fork that is a picker's INVITE (a server dialog: its BYE ends as `UacBye`).
     pub(super) picked: Option<ForkId>,
     /// Intercom: auto-answer headers on the forks to devices.
@@ -139,6 +141,7 @@ impl Call {
             group: None,
             refused: false,
             trunk: None,
+            failover: None,
             picked: None,
             auto_answer: false,
             caller_from_trunk: false,
@@ -158,6 +161,10 @@ impl Call {
         if self.group.is_some() {
             self.start_group().await;
         } else {
+            if self.failover.is_some() {
+                // a failure at the provider is not the end: the next trunk may take it
+                self.step(Input::Expecting { more: true }).await;
+            }
             self.ring(bindings, offer).await;
         }
         tracing::info!(call_id = %self.call_id, caller = %self.caller_ext, callee = %self.callee_ext, forks = bindings.len(), "call ringing");
@@ -205,7 +212,7 @@ impl Call {
                 self.step(input).await;
             }
             self.check_unparked();
-            if std::mem::take(&mut self.refused) && self.group_refused().await {
+            if std::mem::take(&mut self.refused) && (self.group_refused().await || self.trunk_failover().await) {
                 ring_deadline = Instant::now() + ring_for;
             }
         }

@@ -32,10 +32,12 @@ pub struct CallSetup {
     pub trunk: Option<super::fork::Presented>,
     /// Intercom: the forks ask the devices to answer by themselves.
     pub auto_answer: bool,
+    /// A call out: the trunks it tries next when the provider does not take it.
+    pub failover: Option<crate::trunk::failover::Failover>,
 }
 
 pub async fn run(setup: CallSetup) {
-    let CallSetup { core, mut tx, source, caller, callee, bindings, handoff, agent_note, group, trunk, auto_answer } = setup;
+    let CallSetup { core, mut tx, source, caller, callee, bindings, handoff, agent_note, group, trunk, auto_answer, failover } = setup;
     let call_id = tx.original.call_id_header().map(|c| c.value().to_string()).unwrap_or_default();
     let offer = tx.original.body.clone();
     if offer.is_empty() {
@@ -127,6 +129,7 @@ pub async fn run(setup: CallSetup) {
     call.offer_browsers = offer_browsers;
     call.group = group;
     call.trunk = trunk;
+    call.failover = failover;
     call.auto_answer = auto_answer;
     call.preview = preview.is_ok();
     call.drive(rx, &bindings, &offer_b).await;

@@ -117,7 +117,7 @@ pub async fn ring_plan(core: SipCoreRef, mut tx: Transaction, source: SocketAddr
             && let Some((binding, presented)) = outside(&core, &callee, target).await
         {
             tracing::info!(%caller, %callee, fallback = %target, "nobody to ring is registered: calling the forward outside");
-            return call::run(CallSetup { core, tx, source, caller, callee, bindings: vec![binding], handoff: None, agent_note, group: None, trunk: Some(presented), auto_answer: false }).await;
+            return call::run(CallSetup { core, tx, source, caller, callee, bindings: vec![binding], handoff: None, agent_note, group: None, trunk: Some(presented), auto_answer: false, failover: None }).await;
         }
         let fallback = plan.on_timeout.as_deref().map(|f| (f, devices(&core, f))).filter(|(_, d)| !d.is_empty());
         let Some((target, bindings)) = fallback else {
@@ -131,13 +131,13 @@ pub async fn ring_plan(core: SipCoreRef, mut tx: Transaction, source: SocketAddr
         if target == AGENT_MEMBER || core.is_agent(target) {
             agent_note.message_for = Some(callee.clone());
         }
-        return call::run(CallSetup { core, tx, source, caller, callee, bindings, handoff: None, agent_note, group: None, trunk: None, auto_answer: false }).await;
+        return call::run(CallSetup { core, tx, source, caller, callee, bindings, handoff: None, agent_note, group: None, trunk: None, auto_answer: false, failover: None }).await;
     }
     let ringer = GroupRinger::new(plan.strategy, reachable, plan.ring);
     let bindings: Vec<Binding> = members.iter().flatten().cloned().collect();
     tracing::info!(%caller, %callee, strategy = ?plan.strategy, "ringing in turn or together, with a fallback");
     let setup = GroupSetup { ringer, members, on_timeout: plan.on_timeout, on_refused: plan.on_refused, ring: plan.ring };
-    call::run(CallSetup { core, tx, source, caller, callee, bindings, handoff: None, agent_note, group: Some(setup), trunk: None, auto_answer: false }).await;
+    call::run(CallSetup { core, tx, source, caller, callee, bindings, handoff: None, agent_note, group: Some(setup), trunk: None, auto_answer: false, failover: None }).await;
 }
 
 impl Call {

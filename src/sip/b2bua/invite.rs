@@ -126,7 +126,8 @@ pub async fn handle_invite(core: SipCoreRef, mut tx: Transaction, source: Socket
         };
         match decision {
             trunk_routes::Outbound::Go { trunk, number } => {
-                let out = trunk::outbound::OutCall { caller, dialled: callee, trunk, number };
+                let failover = trunk_routes::failover_trunks(&core.config.outbound_routes, &callee).to_vec();
+                let out = trunk::outbound::OutCall { caller, dialled: callee, trunk, number, failover };
                 return trunk::outbound::run(core, tx, source, out).await;
             }
             trunk_routes::Outbound::NotAllowed { prefix, trunk } => {
@@ -157,7 +158,7 @@ pub async fn handle_invite(core: SipCoreRef, mut tx: Transaction, source: Socket
         return reply(&core, &mut tx, StatusCode::TemporarilyUnavailable).await;
     }
     note(&core, &tx, source, &caller, StatusCode::Trying, Reason::CallRouted);
-    call::run(CallSetup { core, tx, source, caller, callee, bindings, handoff, agent_note, group: None, trunk: None, auto_answer: false }).await;
+    call::run(CallSetup { core, tx, source, caller, callee, bindings, handoff, agent_note, group: None, trunk: None, auto_answer: false, failover: None }).await;
 }
 
 /// The intercom code before an extension: its devices are asked to answer
@@ -178,7 +179,7 @@ async fn intercom(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, cal
     }
     tracing::info!(%caller, %callee, "intercom call");
     let agent_note = AgentInvite::default();
-    call::run(CallSetup { core, tx, source, caller, callee, bindings, handoff: None, agent_note, group: None, trunk: None, auto_answer: true }).await;
+    call::run(CallSetup { core, tx, source, caller, callee, bindings, handoff: None, agent_note, group: None, trunk: None, auto_answer: true, failover: None }).await;
 }
 
 /// For the panel's Diagnostics: what became of `caller`'s INVITE.

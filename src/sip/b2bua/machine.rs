@@ -302,6 +302,14 @@ impl CallMachine {
         out
     }
 
+    /// The failure of the fork started last (a call out's failover decides by it).
+    pub fn last_failure(&self) -> Option<u16> {
+        match self.forks.last() {
+            Some(Fork::Failed(status)) => Some(*status),
+            _ => None,
+        }
+    }
+
     /// The round has forks and every one failed or was cancelled.
     fn all_refused(&self) -> bool {
         let mut round = self.forks.iter().filter(|f| **f != Fork::Gone).peekable();

@@ -317,3 +317,22 @@ fn park_leaves_the_call_waiting_and_a_retrieve_or_a_hangup_ends_the_wait() {
     // Only an answered call can be parked.
     assert!(ringing(1).on(Input::Park { leaving: Party::Caller }).is_empty());
 }
+
+#[test]
+fn a_call_out_that_failed_at_its_trunk_rings_the_next_with_the_failure_known() {
+    // the call out's trunk answers 503: nothing ends while another trunk may take it
+    let mut m = CallMachine::new();
+    assert!(m.on(Input::Expecting { more: true }).is_empty());
+    m.on(Input::Offered { forks: 1 });
+    assert_eq!(m.last_failure(), None);
+    assert_eq!(m.on(Input::ForkFailed { fork: 0, status: 503 }), vec![AllRefused]);
+    assert_eq!(m.last_failure(), Some(503));
+    // the next trunk: a new fork, then its refusal (486) is the last failure and ends the call
+    assert!(m.on(Input::Offered { forks: 1 }).is_empty());
+    assert_eq!(m.last_failure(), None, "the new fork is trying");
+    assert_eq!(m.on(Input::ForkFailed { fork: 1, status: 486 }), vec![AllRefused]);
+    assert_eq!(m.last_failure(), Some(486));
+    let out = m.on(Input::Expecting { more: false });
+    assert_eq!(out[0], RejectCaller(486), "busy wins over the first trunk's 503");
+    assert!(m.is_finished());
+}

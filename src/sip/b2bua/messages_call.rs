@@ -146,6 +146,7 @@ pub async fn handle(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, c
         group: None,
         trunk: None,
         auto_answer: false,
+        failover: None,
     };
     call::run(setup).await;
     // The call has ended; its Ended event was published before `run` returned.

@@ -6,6 +6,7 @@ use crate::sip::b2bua::call::{self, CallSetup};
 use crate::sip::b2bua::fork::Presented;
 use crate::sip::core::SipCoreRef;
 use crate::sip::registrar::bindings::Binding;
+use crate::trunk::failover::Failover;
 use rsipstack::sip::{Header, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
 use std::net::SocketAddr;
@@ -16,17 +17,30 @@ pub struct OutCall {
     pub trunk: String,
     /// The number as the provider gets it (strip and prepend applied).
     pub number: String,
+    /// The route's trunks to try next when this one does not take the call.
+    pub failover: Vec<String>,
 }
 
 pub async fn run(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, out: OutCall) {
-    let (binding, presented) = match prepare(&core, &out.trunk, &out.number).await {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::warn!(caller = %out.caller, trunk = %out.trunk, error = %e, "call out refused with 503: the provider cannot be reached");
-            return reply(&core, &mut tx, StatusCode::ServiceUnavailable).await;
+    let mut failover = Failover::new(&out.failover, &out.number);
+    let mut trunk = out.trunk.clone();
+    let (binding, presented) = loop {
+        match prepare(&core, &trunk, &out.number).await {
+            Ok(b) => break b,
+            // A trunk that cannot be reached at all (its TLS, its DNS): the next one, as after a 503.
+            Err(e) => match failover.as_mut().and_then(|f| f.on_failure(503)) {
+                Some(next) => {
+                    tracing::warn!(caller = %out.caller, %trunk, error = %e, next = %next, "call out: the provider cannot be reached, trying the route's next trunk");
+                    trunk = next;
+                }
+                None => {
+                    tracing::warn!(caller = %out.caller, %trunk, error = %e, "call out refused with 503: the provider cannot be reached");
+                    return reply(&core, &mut tx, StatusCode::ServiceUnavailable).await;
+                }
+            },
         }
     };
-    tracing::info!(caller = %out.caller, dialled = %out.dialled, trunk = %out.trunk, number = %out.number, "call out over the trunk");
+    tracing::info!(caller = %out.caller, dialled = %out.dialled, %trunk, number = %out.number, "call out over the trunk");
     call::run(CallSetup {
         core,
         tx,
@@ -39,6 +53,7 @@ pub async fn run(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, out:
         group: None,
         trunk: Some(presented),
         auto_answer: false,
+        failover,
     })
     .await;
 }

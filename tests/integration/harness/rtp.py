@@ -172,6 +172,7 @@ class RtpEndpoint:
         self._rx = threading.Thread(target=self._recv_loop, daemon=True)
         self._rx.start()
         self._tx: threading.Thread | None = None
+        self._keys: list[tuple[int, int]] = []  # (payload type, event) queued by send_key
 
     # -- receive
     def _recv_loop(self) -> None:
@@ -231,6 +232,14 @@ class RtpEndpoint:
         return len(self.received) >= n
 
     # -- send
+    def send_key(self, event: int, pt: int) -> None:
+        """One key press (RFC 4733 `event`, payload type `pt`) inside the stream
+        start_sending() sends, as a phone sends it: its SSRC, its next sequence
+        numbers, one timestamp, 100 ms of tone then three end packets; the
+        audio pauses meanwhile."""
+        with self._lock:
+            self._keys.append((pt, event))
+
     def start_sending(self, samples: np.ndarray, peer: tuple[str, int] | None = None,
                       pt: int = PT_PCMU, loop: bool = True) -> None:
         """Send samples (int16, 8 kHz) as PCMU, 160 samples every 20 ms, to peer
@@ -249,17 +258,29 @@ class RtpEndpoint:
             ssrc = random.randint(1, 0xFFFFFFFF)
             i = 0
             first = True
+            key: list[tuple[bool, bytes]] = []
+            key_pt, key_ts = 0, 0
             nxt = time.monotonic()
             while not self._stop.is_set():
                 if self.peer is None:
                     time.sleep(0.01)
                     nxt = time.monotonic()
                     continue
-                if i >= len(chunks):
+                if not key and self._keys:
+                    with self._lock:
+                        key_pt, event = self._keys.pop(0)
+                    key_ts = ts
+                    key = [(n == 0, struct.pack("!BBH", event, (0x80 if n >= 5 else 0) | 10, min(n + 1, 5) * 160))
+                           for n in range(8)]
+                if i >= len(chunks) and not key:
                     if not loop:
                         return
                     i = 0
-                pkt = RtpPacket(pt, seq, ts, ssrc, first, chunks[i])
+                if key:
+                    marker, payload = key.pop(0)
+                    pkt = RtpPacket(key_pt, seq, key_ts, ssrc, marker, payload)
+                else:
+                    pkt = RtpPacket(pt, seq, ts, ssrc, first, chunks[i])
                 try:
                     self.sock.sendto(pkt.pack(), self.peer)
                     self.sent += 1

@@ -1,0 +1,36 @@
+//! A call out that the provider did not take goes out on the route's next
+//! trunk (the decision: `crate::trunk::failover`). The caller keeps ringing
+//! meanwhile; the next trunk gets the same offer, presented as that trunk
+//! presents calls (its caller ID, its credential).
+use super::call::Call;
+use super::machine::Input;
+
+impl Call {
+    /// Every fork so far failed (the machine said `AllRefused` while a call
+    /// out had trunks left): true when the next trunk is rung. Otherwise the
+    /// call ends with the failure it got.
+    pub(super) async fn trunk_failover(&mut self) -> bool {
+        let Some(mut status) = self.failover.as_ref().and(self.machine.last_failure()) else { return false };
+        while let Some(next) = self.failover.as_mut().and_then(|f| f.on_failure(status)) {
+            let number = self.failover.as_ref().map(|f| f.number.clone()).unwrap_or_default();
+            match crate::sip::trunk::outbound::prepare(&self.core, &next, &number).await {
+                Ok((binding, presented)) => {
+                    tracing::warn!(call_id = %self.call_id, status, trunk = %next, "call out not taken by the provider: trying the route's next trunk");
+                    self.trunk = Some(presented);
+                    let offer = self.offer_b.clone().unwrap_or_default();
+                    self.start_fork(&binding, &offer);
+                    self.step(Input::Offered { forks: 1 }).await;
+                    return true;
+                }
+                Err(e) => {
+                    tracing::warn!(call_id = %self.call_id, trunk = %next, error = %e, "the route's next trunk cannot be reached either");
+                    status = 503;
+                }
+            }
+        }
+        tracing::info!(call_id = %self.call_id, status, "call out failed: no trunk of the route left to try");
+        self.failover = None;
+        self.step(Input::Expecting { more: false }).await;
+        false
+    }
+}
