@@ -24,7 +24,8 @@ CASES = hostile_corpus.corpus("127.0.0.1", 5060)  # names only; bytes rebuilt pe
 @pytest.fixture(scope="module")
 def hpbx(tmp_path_factory):
     reg = procs.ProcessRegistry()
-    p = Pbx(tmp_path_factory.mktemp("hostile"), reg)
+    # a TLS listener too (self-signed pair made at start), for the Request-Line checks on every transport
+    p = Pbx(tmp_path_factory.mktemp("hostile"), reg, tls=True)
     p.start()
     yield p
     reg.kill_all()
@@ -194,20 +195,21 @@ def _raw_options(line: str, via: str, uri: str) -> bytes:
 def test_malformed_request_lines_get_the_same_answer_on_every_transport(hpbx):
     """The raw Request-Line checks UDP datagrams get (505 for another
     version, 400 for spaces in the Request-URI or a Request-URI in <>, 400/501
-    for what does not parse) apply to TCP and WebSocket messages too, and the
-    connection stays usable: rsipstack closed a TCP connection on a message
-    it could not parse and answered lenient parses (extra spaces) with 200."""
+    for what does not parse) apply to TCP, TLS and WebSocket messages too, and
+    the connection stays usable: rsipstack closed a TCP/TLS connection on a
+    message it could not parse and answered lenient parses (extra spaces) with 200."""
     from harness.wsclient import WsClient
     uri = f"sip:{hpbx.host}:{hpbx.sip_port}"
     answers: dict[str, dict[str, int | None]] = {}
     with siplib.SipClient(hpbx.host, hpbx.sip_port, transport="udp") as udp, \
-            siplib.SipClient(hpbx.host, hpbx.sip_port, transport="tcp") as tcp:
+            siplib.SipClient(hpbx.host, hpbx.sip_port, transport="tcp") as tcp, \
+            siplib.SipClient(hpbx.host, hpbx.tls_port, transport="tls", cafile=str(hpbx.cert_path)) as tls:
         ws = WsClient(hpbx.host, hpbx.http_port)
         try:
             assert ws.upgraded, ws.status_line
             for line, _ in BAD_REQUEST_LINES:
                 got = {}
-                for name, client in (("udp", udp), ("tcp", tcp)):
+                for name, client in (("udp", udp), ("tcp", tcp), ("tls", tls)):
                     try:
                         client.send_raw(_raw_options(line, f"{name.upper()} {client.local[0]}:{client.local[1]}", uri))
                         r = client.recv_message(timeout=3.0)
@@ -224,12 +226,15 @@ def test_malformed_request_lines_get_the_same_answer_on_every_transport(hpbx):
                 got = answers[line]
                 want = expected if expected is not None else got["udp"]
                 assert want in (400, 501, 505), f"{line!r} over UDP got {got['udp']}"
-                assert got == {"udp": want, "tcp": want, "ws": want}, \
+                assert got == {"udp": want, "tcp": want, "tls": want, "ws": want}, \
                     f"{line!r}: {got} (every transport must answer {want})\n{answers}\n{hpbx.log_tail(30)}"
             # the TCP connection and the WebSocket still carry requests
             tcp.send_raw(_raw_options("OPTIONS {uri} SIP/2.0", f"TCP {tcp.local[0]}:{tcp.local[1]}", uri))
             r = tcp.recv_message(timeout=3.0)
             assert r is not None and r.status == 200, f"TCP connection after the bad lines: {r and r.start!r}"
+            tls.send_raw(_raw_options("OPTIONS {uri} SIP/2.0", f"TLS {tls.local[0]}:{tls.local[1]}", uri))
+            r = tls.recv_message(timeout=3.0)
+            assert r is not None and r.status == 200, f"TLS connection after the bad lines: {r and r.start!r}"
             ws.send_text(_raw_options("OPTIONS {uri} SIP/2.0", "WS h7x2.invalid", uri))
             text = ws.recv_text(3.0)
             r = siplib.parse_message(text.encode()) if text else None
@@ -237,3 +242,4 @@ def test_malformed_request_lines_get_the_same_answer_on_every_transport(hpbx):
         finally:
             ws.close()
     _check_alive(hpbx, "malformed Request-Lines")
+
