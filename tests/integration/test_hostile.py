@@ -243,3 +243,66 @@ def test_malformed_request_lines_get_the_same_answer_on_every_transport(hpbx):
             ws.close()
     _check_alive(hpbx, "malformed Request-Lines")
 
+
+def test_an_invite_written_like_rfc4475_wsinv_rings_and_is_answered(hpbx):
+    """RFC 4475 3.1.1.1 (`wsinv`) is valid SIP: header names in odd case and with
+    spaces before the colon, folded values, a CSeq with leading zeros, and
+    parameters with whitespace around `;` and `=` (`tag = 98asjd8`). A call made
+    of such an INVITE over UDP is challenged, rings the callee and is answered
+    like any other; ha-pbx answered 400 ("no From tag") before rsipstack's
+    parameter parser took the whitespace (vendor/rsipstack/HA-PBX-PATCH.md 6)."""
+    from harness.ua import UA, OutgoingInvite, make_sdp
+    callee, caller = UA(hpbx, "102"), UA(hpbx, "101")
+    try:
+        r = callee.register(expires=120)
+        assert r is not None and r.status == 200, r
+        uri = f"sip:102@{hpbx.host}:{hpbx.sip_port}"
+        call_id = f"wsinv.{siplib.rand_token(10)}@192.0.2.1"
+        ftag = siplib.rand_token(8)
+        local = f'"J Rosenberg \\\\\\""       <sip:101@{hpbx.host}:{hpbx.sip_port}>'
+
+        def invite(cseq: int, auth: list[tuple[str, str]]) -> tuple[bytes, str]:
+            hdrs = [("TO ", f"\r\n {uri} ;   x-wsinv    = 1918181833n"),
+                    ("from   ", f"{local}\r\n  ;\r\n  tag = {ftag}"),
+                    ("Call-ID", call_id),
+                    ("cseq", f"{cseq:04d}\r\n  INVITE"),
+                    ("s ", ""),
+                    ("NewFangledHeader", "  newfangled value\r\n continued newfangled value"),
+                    ("UnknownHeaderWithUnusualValue", ";;,,;;,;"),
+                    ("m", f'"Quoted string \\"\\"" <{caller.contact_uri}> ; newparam =\r\n      newvalue ;\r\n  secondparam ; q = 0.33'),
+                    ("Content-Type", "application/sdp")] + auth
+            data, branch = caller.build("INVITE", uri, hdrs, make_sdp("127.0.0.1", 40000))
+            # the Via folded and spaced as wsinv's (the harness still finds the branch in the answers)
+            return data.replace(b"Via: SIP/2.0/UDP ", b"Via  : SIP  /   2.0\r\n /UDP\r\n    ", 1), branch
+
+        data, branch = invite(9, [])
+        caller.send(data)
+        first = OutgoingInvite(caller, data, branch, uri, call_id, local, ftag, f"<{uri}>", 9, time.monotonic())
+        r = first.wait_final(timeout=5.0)
+        assert r is not None and r.status == 407, f"wsinv-style INVITE: {r and r.start!r}\n{hpbx.log_tail(20)}"
+        auth = [("Proxy-Authorization", siplib.digest_header(r.get("proxy-authenticate") or "", "INVITE", uri,
+                                                              "101", hpbx.passwords["101"]))]
+        data, branch = invite(10, auth)
+        caller.send(data)
+        out = OutgoingInvite(caller, data, branch, uri, call_id, local, ftag, f"<{uri}>", 10, time.monotonic())
+        inv = callee.wait_request("INVITE", timeout=5.0)
+        assert inv is not None, f"the callee never rang\n{caller.trace_text(10)}\n{hpbx.log_tail(20)}"
+        callee.respond(inv, 180)
+        assert out.wait_provisional(180, timeout=5.0) is not None, caller.trace_text(10)
+        callee.answer(inv, make_sdp("127.0.0.1", 40002))
+        final = out.wait_final(timeout=5.0)
+        assert final is not None and final.status == 200, f"{final and final.start!r}\n{caller.trace_text(10)}"
+        assert b"m=audio " in final.body and tag_param(final.get("to")), final
+        # the caller's display name and tag as the callee sees them: the call is 101's
+        assert "sip:101@" in (inv.get("from") or ""), inv
+        bye = out.dialog.bye()
+        assert bye is not None and bye.status == 200, bye
+    finally:
+        caller.close()
+        callee.close()
+    _check_alive(hpbx, "a wsinv-style call")
+
+
+def tag_param(value: str | None) -> bool:
+    from harness.ua import tag_of
+    return bool(tag_of(value))
