@@ -152,6 +152,16 @@ options = {"extensions": [{"extension": "101", "password": "secret101", "name": 
            "external_address": "192.0.2.5", "mqtt_host": "core-mosquitto", "mqtt_port": 1883}
 put("addon_options", json.dumps(options, indent=2))
 put("addon_options", '{"extensions": [], "sip_udp_port": 5070}')
+# the security limits (src/addon/security_options.rs): lists as lists and as one text, a fraction, bad values
+security = {"ban_after_failures": 2, "ban_window_secs": 120, "ban_secs": "900", "flood_rate": 12.5, "flood_burst": 40,
+            "flood_ban_secs": 30, "max_calls_per_extension": 3, "max_media_per_call": 6, "max_sip_connections": 300,
+            "max_sip_connections_per_ip": 20, "max_websockets_per_ip": 80, "idle_connection_secs": 600,
+            "trusted_sources": ["192.168.1.0/24", "10.0.0.7", "::1"], "blocked_user_agents": ["scanner-x", ""]}
+put("addon_options", json.dumps({**options, **security}))
+put("addon_options", json.dumps({"sip_udp_port": 5070, "trusted_sources": "10.0.0.0/8, fd00::/8", "blocked_user_agents": "a b;c",
+                                 "flood_rate": 0, "ban_after_failures": 4294967296}))
+put("addon_options", json.dumps({"sip_udp_port": 5070, "trusted_sources": ["10.0.0.0/40", 7], "flood_rate": -1e308,
+                                 "idle_connection_secs": 86401, "max_calls_per_extension": "0"}))
 put("config_yaml", open(os.path.join(ROOT, "src/config/default.yaml")).read())
 
 # SUBSCRIBE (BLF and MWI) as phones send them.

@@ -28,6 +28,7 @@ pub mod ingress_entry;
 pub mod options;
 pub mod trunk_options;
 pub mod panel;
+pub mod security_options;
 pub mod supervisor;
 pub mod user_directory;
 mod value_kind;

@@ -62,6 +62,8 @@ pub struct AddonOptions {
     pub feature_codes: Value,
     /// `park:` (slots, timeout) when `park_slots` is given; park is off without it.
     pub park: Option<Value>,
+    /// `security:` with the limits given (`ban_after_failures` ...); the others keep their defaults.
+    pub security: Value,
 }
 
 pub const DEFAULT_HA_USER_START: u32 = 100;
@@ -105,7 +107,7 @@ pub fn parse(text: &str) -> Result<(AddonOptions, Vec<String>)> {
     let Value::Object(obj) = root else {
         bail!("options.json: expected an object of options, found {}", kind(&root));
     };
-    let unknown: Vec<String> = obj.keys().filter(|k| !KNOWN.contains(&k.as_str())).cloned().collect();
+    let unknown: Vec<String> = obj.keys().filter(|k| !KNOWN.contains(&k.as_str()) && !super::security_options::known().any(|s| s == k.as_str())).cloned().collect();
 
     let extensions = parse_extensions(&obj)?;
     let groups = parse_groups(&obj)?;
@@ -156,6 +158,7 @@ pub fn parse(text: &str) -> Result<(AddonOptions, Vec<String>)> {
     };
 
     let agent = super::agent_options::parse(&obj)?;
+    let security = super::security_options::parse(&obj)?;
     let (trunks, outbound_routes) = super::trunk_options::parse(&obj)?;
     let mut feature_codes = serde_json::Map::new();
     for (option, key) in [("pickup_code", "pickup"), ("directed_pickup_code", "directed_pickup"), ("intercom_code", "intercom"), ("messages_code", "messages"), ("park_code", "park")] {
@@ -189,6 +192,7 @@ pub fn parse(text: &str) -> Result<(AddonOptions, Vec<String>)> {
         outbound_routes,
         feature_codes: Value::Object(feature_codes),
         park,
+        security,
     };
     o.check()?;
     Ok((o, unknown))
@@ -460,6 +464,7 @@ pub fn to_config(o: &AddonOptions, env: &Environment<'_>) -> Result<Config> {
         "outbound_routes": o.outbound_routes,
         "feature_codes": o.feature_codes,
         "park": o.park,
+        "security": o.security,
     });
     config::parse(&doc.to_string()).map_err(|e| anyhow::anyhow!("add-on options: {e:#}"))
 }

@@ -440,3 +440,71 @@ fn park_options_turn_park_on_and_a_clash_or_a_lone_timeout_is_named() {
     assert!(e.contains("park.slots: slot `802` clashes with the extension or group number `802`"), "{e}");
     assert!(err(&with(r#"{"park_timeout_secs": 30}"#)).starts_with("park_timeout_secs: set, but park_slots is empty"));
 }
+
+#[test]
+fn security_options_left_out_keep_the_config_defaults() {
+    let (o, unknown) = parse(DEFAULTS).unwrap();
+    assert!(unknown.is_empty());
+    let c = to_config(&o, &env(Path::new("/data"))).unwrap();
+    let (s, d) = (&c.security, crate::config::SecurityConfig::default());
+    assert_eq!((s.ban_after_failures, s.ban_window_secs, s.ban_secs), (d.ban_after_failures, d.ban_window_secs, d.ban_secs));
+    assert_eq!((s.flood_rate, s.flood_burst, s.flood_ban_secs), (d.flood_rate, d.flood_burst, d.flood_ban_secs));
+    assert_eq!((&s.trusted_sources, &s.blocked_user_agents), (&d.trusted_sources, &d.blocked_user_agents));
+    assert_eq!(s.max_calls_per_extension, d.max_calls_per_extension);
+}
+
+#[test]
+fn security_options_reach_the_config() {
+    let (o, unknown) = parse(&with(
+        r#"{"ban_after_failures": 2, "ban_window_secs": 120, "ban_secs": "900", "flood_rate": 12.5, "flood_burst": 40,
+            "flood_ban_secs": 30, "max_calls_per_extension": 3, "max_media_per_call": 6, "max_sip_connections": 300,
+            "max_sip_connections_per_ip": 20, "max_websockets_per_ip": 80, "idle_connection_secs": 600,
+            "trusted_sources": ["192.168.1.0/24", " 10.0.0.7 "], "blocked_user_agents": "scanner-x, evil"}"#,
+    ))
+    .unwrap();
+    assert!(unknown.is_empty(), "{unknown:?}");
+    let s = to_config(&o, &env(Path::new("/data"))).unwrap().security;
+    assert_eq!((s.ban_after_failures, s.ban_window_secs, s.ban_secs), (2, 120, 900));
+    assert_eq!((s.flood_rate, s.flood_burst, s.flood_ban_secs), (12.5, 40, 30));
+    assert_eq!((s.max_calls_per_extension, s.max_media_per_call), (3, 6));
+    assert_eq!((s.max_sip_connections, s.max_sip_connections_per_ip, s.max_websockets_per_ip), (300, 20, 80));
+    assert_eq!(s.idle_connection_secs, 600);
+    assert_eq!(s.trusted_sources, ["192.168.1.0/24", "10.0.0.7"]);
+    assert_eq!(s.blocked_user_agents, ["scanner-x", "evil"]);
+    // what is not given keeps its default
+    assert_eq!(s.max_websockets, crate::config::SecurityConfig::default().max_websockets);
+    // 0 turns the flood limit off, as in the YAML file
+    let (o, _) = parse(&with(r#"{"flood_rate": 0}"#)).unwrap();
+    assert_eq!(to_config(&o, &env(Path::new("/data"))).unwrap().security.flood_rate, 0.0);
+}
+
+#[test]
+fn security_lists_left_empty_keep_their_defaults() {
+    let (o, _) = parse(&with(r#"{"trusted_sources": [], "blocked_user_agents": ["", null]}"#)).unwrap();
+    let s = to_config(&o, &env(Path::new("/data"))).unwrap().security;
+    assert_eq!(s.trusted_sources, crate::config::SecurityConfig::default().trusted_sources);
+    assert!(s.blocked_user_agents.iter().any(|u| u == "friendly-scanner"), "{:?}", s.blocked_user_agents);
+}
+
+#[test]
+fn security_option_errors_name_the_option() {
+    for (bad, msg) in [
+        (r#"{"ban_after_failures": 0}"#, "ban_after_failures: must be > 0"),
+        (r#"{"ban_after_failures": 99999999999}"#, "ban_after_failures: 99999999999 is too large"),
+        (r#"{"ban_secs": -5}"#, "ban_secs: `-5` is not a whole number >= 0"),
+        (r#"{"ban_window_secs": 1.5}"#, "ban_window_secs: `1.5` is not a whole number"),
+        (r#"{"flood_burst": "lots"}"#, "flood_burst: `lots` is not a whole number"),
+        (r#"{"flood_burst": 0}"#, "flood_burst: must be > 0"),
+        (r#"{"flood_rate": -1}"#, "flood_rate: must be a number >= 0"),
+        (r#"{"flood_rate": "fast"}"#, "flood_rate: `fast` is not a number"),
+        (r#"{"flood_rate": true}"#, "flood_rate: expected a number, found true/false"),
+        (r#"{"max_calls_per_extension": 0}"#, "max_calls_per_extension: must be > 0"),
+        (r#"{"idle_connection_secs": 100000}"#, "idle_connection_secs: must be between 1 and 86400"),
+        (r#"{"trusted_sources": ["10.0.0.0/40"]}"#, "trusted_sources[0]:"),
+        (r#"{"trusted_sources": ["192.168.1.1", 7]}"#, "trusted_sources[1]: expected text, found a number"),
+        (r#"{"blocked_user_agents": {"a": 1}}"#, "blocked_user_agents: expected a list, found an object"),
+    ] {
+        let e = err(&with(bad));
+        assert!(e.starts_with(msg), "{bad}: {e}");
+    }
+}

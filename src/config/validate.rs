@@ -93,39 +93,7 @@ pub(super) fn validate(c: &Config) -> Result<()> {
     if c.http.api_token.as_ref().is_some_and(|t| t.len() < 16) {
         bail!("http.api_token: use at least 16 characters");
     }
-    if c.security.max_message_bytes < 1024 || c.security.max_message_bytes > 65535 {
-        bail!("security.max_message_bytes: must be between 1024 and 65535");
-    }
-    let sec = &c.security;
-    for (key, value) in [("idle_connection_secs", sec.idle_connection_secs), ("http_header_timeout_secs", sec.http_header_timeout_secs)] {
-        if value == 0 || value > 86_400 {
-            bail!("security.{key}: must be between 1 and 86400");
-        }
-    }
-    for (key, value) in [
-        ("max_sip_connections", sec.max_sip_connections),
-        ("max_sip_connections_per_ip", sec.max_sip_connections_per_ip),
-        ("max_websockets", sec.max_websockets),
-        ("max_websockets_per_ip", sec.max_websockets_per_ip),
-        ("max_media_per_call", sec.max_media_per_call),
-        ("max_calls_per_extension", sec.max_calls_per_extension),
-    ] {
-        if value == 0 {
-            bail!("security.{key}: must be > 0");
-        }
-    }
-    if !c.security.flood_rate.is_finite() || c.security.flood_rate < 0.0 {
-        bail!("security.flood_rate: must be a number >= 0 (0 turns the limit off)");
-    }
-    if c.security.flood_burst == 0 {
-        bail!("security.flood_burst: must be > 0");
-    }
-    for (i, s) in c.security.trusted_sources.iter().enumerate() {
-        super::Cidr::parse(s).map_err(|e| anyhow::anyhow!("security.trusted_sources[{i}]: {e}"))?;
-    }
-    if c.security.ban_after_failures == 0 {
-        bail!("security.ban_after_failures: must be > 0");
-    }
+    security(&c.security, "security.")?;
     if let Some(m) = &c.mqtt {
         if m.host.trim().is_empty() {
             bail!("mqtt.host: must not be empty");
@@ -240,6 +208,44 @@ fn validate_groups(c: &Config, exts: &HashSet<&str>) -> Result<()> {
                 bail!("{field}: `{m}` is a group; groups cannot hold groups");
             }
         }
+    }
+    Ok(())
+}
+
+/// The `security:` section's checks; `prefix` goes before each field's name
+/// (`security.` in the YAML file, nothing for the add-on's options).
+pub fn security(sec: &super::SecurityConfig, prefix: &str) -> Result<()> {
+    if sec.max_message_bytes < 1024 || sec.max_message_bytes > 65535 {
+        bail!("{prefix}max_message_bytes: must be between 1024 and 65535");
+    }
+    for (key, value) in [("idle_connection_secs", sec.idle_connection_secs), ("http_header_timeout_secs", sec.http_header_timeout_secs)] {
+        if value == 0 || value > 86_400 {
+            bail!("{prefix}{key}: must be between 1 and 86400");
+        }
+    }
+    for (key, value) in [
+        ("max_sip_connections", sec.max_sip_connections),
+        ("max_sip_connections_per_ip", sec.max_sip_connections_per_ip),
+        ("max_websockets", sec.max_websockets),
+        ("max_websockets_per_ip", sec.max_websockets_per_ip),
+        ("max_media_per_call", sec.max_media_per_call),
+        ("max_calls_per_extension", sec.max_calls_per_extension),
+    ] {
+        if value == 0 {
+            bail!("{prefix}{key}: must be > 0");
+        }
+    }
+    if !sec.flood_rate.is_finite() || sec.flood_rate < 0.0 {
+        bail!("{prefix}flood_rate: must be a number >= 0 (0 turns the limit off)");
+    }
+    if sec.flood_burst == 0 {
+        bail!("{prefix}flood_burst: must be > 0");
+    }
+    for (i, s) in sec.trusted_sources.iter().enumerate() {
+        super::Cidr::parse(s).map_err(|e| anyhow::anyhow!("{prefix}trusted_sources[{i}]: {e}"))?;
+    }
+    if sec.ban_after_failures == 0 {
+        bail!("{prefix}ban_after_failures: must be > 0");
     }
     Ok(())
 }

@@ -29,4 +29,6 @@ pub mod websocket;
 pub mod wellformed;
 
 #[cfg(test)]
+mod header_params_tests;
+#[cfg(test)]
 mod rfc4475_tests;

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from harness import procs
+from harness import sip as siplib
 from harness.addon import AddonPbx, default_options
 from harness.mqtt import Mosquitto, Recorder
 from harness.supervisor import TOKEN, FakeSupervisor
@@ -54,9 +55,10 @@ def test_addon_mode_gets_the_broker_from_the_supervisor(workdir, registry, dumpe
     supervisor.mqtt = {"host": "127.0.0.1", "port": broker.port, "ssl": False, "protocol": "3.1.1",
                        "username": "addons", "password": "Zu7ahmoo", "addon": "core_mosquitto"}
 
-    # add-on mode from SUPERVISOR_TOKEN alone (no --addon, no --config), as in the container
-    pbx = addon_factory(options={"extensions": EXTENSIONS}, supervisor_url=supervisor.url, token=TOKEN,
-                        ingress_allow=PROXY)
+    # add-on mode from SUPERVISOR_TOKEN alone (no --addon, no --config), as in the container;
+    # a security option (the config's default bans after 10 failures, this install after 2)
+    pbx = addon_factory(options={"extensions": EXTENSIONS, "ban_after_failures": 2, "ban_window_secs": 120},
+                        supervisor_url=supervisor.url, token=TOKEN, ingress_allow=PROXY)
     pbx.launch()
     ready_s = pbx.wait_ready()
 
@@ -80,6 +82,15 @@ def test_addon_mode_gets_the_broker_from_the_supervisor(workdir, registry, dumpe
     status, body = pbx.get(supervisor.ingress_port, "/health", source=PROXY)
     assert status == 200, body
     assert json.loads(body)["status"] == "ok"
+
+    # ban_after_failures: 2 took effect: two wrong passwords and that address gets no answer
+    # (the default, 10, would still answer); another address still registers
+    with siplib.SipClient(pbx.host, pbx.sip_port, local_host="127.0.0.5") as c:
+        statuses = [getattr(c.register("101", "wrong-password", expires=60), "status", None) for _ in range(2)]
+        assert statuses == [403, 403], statuses
+        assert c.options(timeout=2.0) is None, "an address with 2 failures is still answered"
+    pbx.wait_log("too many failed authentications: source ignored for 300 s")
+    assert pbx.register("102", "secret102") == 200
 
 
 def test_ingress_port_refuses_other_addresses(supervisor, addon_factory):
@@ -157,6 +168,8 @@ def agent_on(**changes) -> dict:
     ({"sip_udp_port": None, "sip_tcp_port": None, "sip_tls_port": None}, "sip_udp_port, sip_tcp_port, sip_tls_port"),
     ({"external_address": "doorbell.local"}, "external_address: `doorbell.local` is not an IP address"),
     ({"rtp_port_min": 30000, "rtp_port_max": 29000}, "rtp_port_min: 30000"),
+    ({"ban_after_failures": 0}, "ban_after_failures: must be > 0"),
+    ({"trusted_sources": ["192.168.1.0/33"]}, "trusted_sources[0]:"),
 ])
 def test_bad_options_stop_start_up_naming_the_field(addon_factory, bad, field):
     pbx = addon_factory(token=TOKEN, options=bad, addon_flag=True)

@@ -24,7 +24,8 @@ CASES = hostile_corpus.corpus("127.0.0.1", 5060)  # names only; bytes rebuilt pe
 @pytest.fixture(scope="module")
 def hpbx(tmp_path_factory):
     reg = procs.ProcessRegistry()
-    p = Pbx(tmp_path_factory.mktemp("hostile"), reg)
+    # a TLS listener too (self-signed pair made at start), for the Request-Line checks on every transport
+    p = Pbx(tmp_path_factory.mktemp("hostile"), reg, tls=True)
     p.start()
     yield p
     reg.kill_all()
@@ -194,20 +195,21 @@ def _raw_options(line: str, via: str, uri: str) -> bytes:
 def test_malformed_request_lines_get_the_same_answer_on_every_transport(hpbx):
     """The raw Request-Line checks UDP datagrams get (505 for another
     version, 400 for spaces in the Request-URI or a Request-URI in <>, 400/501
-    for what does not parse) apply to TCP and WebSocket messages too, and the
-    connection stays usable: rsipstack closed a TCP connection on a message
-    it could not parse and answered lenient parses (extra spaces) with 200."""
+    for what does not parse) apply to TCP, TLS and WebSocket messages too, and
+    the connection stays usable: rsipstack closed a TCP/TLS connection on a
+    message it could not parse and answered lenient parses (extra spaces) with 200."""
     from harness.wsclient import WsClient
     uri = f"sip:{hpbx.host}:{hpbx.sip_port}"
     answers: dict[str, dict[str, int | None]] = {}
     with siplib.SipClient(hpbx.host, hpbx.sip_port, transport="udp") as udp, \
-            siplib.SipClient(hpbx.host, hpbx.sip_port, transport="tcp") as tcp:
+            siplib.SipClient(hpbx.host, hpbx.sip_port, transport="tcp") as tcp, \
+            siplib.SipClient(hpbx.host, hpbx.tls_port, transport="tls", cafile=str(hpbx.cert_path)) as tls:
         ws = WsClient(hpbx.host, hpbx.http_port)
         try:
             assert ws.upgraded, ws.status_line
             for line, _ in BAD_REQUEST_LINES:
                 got = {}
-                for name, client in (("udp", udp), ("tcp", tcp)):
+                for name, client in (("udp", udp), ("tcp", tcp), ("tls", tls)):
                     try:
                         client.send_raw(_raw_options(line, f"{name.upper()} {client.local[0]}:{client.local[1]}", uri))
                         r = client.recv_message(timeout=3.0)
@@ -224,12 +226,15 @@ def test_malformed_request_lines_get_the_same_answer_on_every_transport(hpbx):
                 got = answers[line]
                 want = expected if expected is not None else got["udp"]
                 assert want in (400, 501, 505), f"{line!r} over UDP got {got['udp']}"
-                assert got == {"udp": want, "tcp": want, "ws": want}, \
+                assert got == {"udp": want, "tcp": want, "tls": want, "ws": want}, \
                     f"{line!r}: {got} (every transport must answer {want})\n{answers}\n{hpbx.log_tail(30)}"
             # the TCP connection and the WebSocket still carry requests
             tcp.send_raw(_raw_options("OPTIONS {uri} SIP/2.0", f"TCP {tcp.local[0]}:{tcp.local[1]}", uri))
             r = tcp.recv_message(timeout=3.0)
             assert r is not None and r.status == 200, f"TCP connection after the bad lines: {r and r.start!r}"
+            tls.send_raw(_raw_options("OPTIONS {uri} SIP/2.0", f"TLS {tls.local[0]}:{tls.local[1]}", uri))
+            r = tls.recv_message(timeout=3.0)
+            assert r is not None and r.status == 200, f"TLS connection after the bad lines: {r and r.start!r}"
             ws.send_text(_raw_options("OPTIONS {uri} SIP/2.0", "WS h7x2.invalid", uri))
             text = ws.recv_text(3.0)
             r = siplib.parse_message(text.encode()) if text else None
@@ -237,3 +242,67 @@ def test_malformed_request_lines_get_the_same_answer_on_every_transport(hpbx):
         finally:
             ws.close()
     _check_alive(hpbx, "malformed Request-Lines")
+
+
+def test_an_invite_written_like_rfc4475_wsinv_rings_and_is_answered(hpbx):
+    """RFC 4475 3.1.1.1 (`wsinv`) is valid SIP: header names in odd case and with
+    spaces before the colon, folded values, a CSeq with leading zeros, and
+    parameters with whitespace around `;` and `=` (`tag = 98asjd8`). A call made
+    of such an INVITE over UDP is challenged, rings the callee and is answered
+    like any other; ha-pbx answered 400 ("no From tag") before rsipstack's
+    parameter parser took the whitespace (vendor/rsipstack/HA-PBX-PATCH.md 6)."""
+    from harness.ua import UA, OutgoingInvite, make_sdp
+    callee, caller = UA(hpbx, "102"), UA(hpbx, "101")
+    try:
+        r = callee.register(expires=120)
+        assert r is not None and r.status == 200, r
+        uri = f"sip:102@{hpbx.host}:{hpbx.sip_port}"
+        call_id = f"wsinv.{siplib.rand_token(10)}@192.0.2.1"
+        ftag = siplib.rand_token(8)
+        local = f'"J Rosenberg \\\\\\""       <sip:101@{hpbx.host}:{hpbx.sip_port}>'
+
+        def invite(cseq: int, auth: list[tuple[str, str]]) -> tuple[bytes, str]:
+            hdrs = [("TO ", f"\r\n {uri} ;   x-wsinv    = 1918181833n"),
+                    ("from   ", f"{local}\r\n  ;\r\n  tag = {ftag}"),
+                    ("Call-ID", call_id),
+                    ("cseq", f"{cseq:04d}\r\n  INVITE"),
+                    ("s ", ""),
+                    ("NewFangledHeader", "  newfangled value\r\n continued newfangled value"),
+                    ("UnknownHeaderWithUnusualValue", ";;,,;;,;"),
+                    ("m", f'"Quoted string \\"\\"" <{caller.contact_uri}> ; newparam =\r\n      newvalue ;\r\n  secondparam ; q = 0.33'),
+                    ("Content-Type", "application/sdp")] + auth
+            data, branch = caller.build("INVITE", uri, hdrs, make_sdp("127.0.0.1", 40000))
+            # the Via folded and spaced as wsinv's (the harness still finds the branch in the answers)
+            return data.replace(b"Via: SIP/2.0/UDP ", b"Via  : SIP  /   2.0\r\n /UDP\r\n    ", 1), branch
+
+        data, branch = invite(9, [])
+        caller.send(data)
+        first = OutgoingInvite(caller, data, branch, uri, call_id, local, ftag, f"<{uri}>", 9, time.monotonic())
+        r = first.wait_final(timeout=5.0)
+        assert r is not None and r.status == 407, f"wsinv-style INVITE: {r and r.start!r}\n{hpbx.log_tail(20)}"
+        auth = [("Proxy-Authorization", siplib.digest_header(r.get("proxy-authenticate") or "", "INVITE", uri,
+                                                              "101", hpbx.passwords["101"]))]
+        data, branch = invite(10, auth)
+        caller.send(data)
+        out = OutgoingInvite(caller, data, branch, uri, call_id, local, ftag, f"<{uri}>", 10, time.monotonic())
+        inv = callee.wait_request("INVITE", timeout=5.0)
+        assert inv is not None, f"the callee never rang\n{caller.trace_text(10)}\n{hpbx.log_tail(20)}"
+        callee.respond(inv, 180)
+        assert out.wait_provisional(180, timeout=5.0) is not None, caller.trace_text(10)
+        callee.answer(inv, make_sdp("127.0.0.1", 40002))
+        final = out.wait_final(timeout=5.0)
+        assert final is not None and final.status == 200, f"{final and final.start!r}\n{caller.trace_text(10)}"
+        assert b"m=audio " in final.body and tag_param(final.get("to")), final
+        # the caller's display name and tag as the callee sees them: the call is 101's
+        assert "sip:101@" in (inv.get("from") or ""), inv
+        bye = out.dialog.bye()
+        assert bye is not None and bye.status == 200, bye
+    finally:
+        caller.close()
+        callee.close()
+    _check_alive(hpbx, "a wsinv-style call")
+
+
+def tag_param(value: str | None) -> bool:
+    from harness.ua import tag_of
+    return bool(tag_of(value))

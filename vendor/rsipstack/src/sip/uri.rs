@@ -366,8 +366,11 @@ impl FromStr for Param {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim_start_matches(';').trim();
         if let Some(eq) = s.find('=') {
-            let name = &s[..eq];
-            let value = &s[eq + 1..];
+            // ha-pbx patch: RFC 3261 25.1 EQUAL = SWS "=" SWS (`tag = 98asjd8`,
+            // RFC 4475 3.1.1.1): the name and the value without the whitespace
+            // around `=` (upstream kept it, so `tag ` was no tag).
+            let name = s[..eq].trim_end();
+            let value = s[eq + 1..].trim_start();
             Param::try_from((name, Some(value)))
         } else {
             Param::try_from((s, None))
