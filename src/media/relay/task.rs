@@ -39,6 +39,8 @@ pub(super) enum Control {
     DtmfPayloadType { leg: Leg, pt: Option<u8> },
     SendDtmf { to: Leg, pt: u8, digit: char },
     HoldBackDtmf { to: Leg, on: bool },
+    /// Our own encoded 20 ms frames toward `to`, in place of the other side's audio.
+    Play { to: Leg, pt: u8, frames: Vec<Vec<u8>> },
 }
 
 pub(super) struct LegSockets {
@@ -171,7 +173,11 @@ impl RelayTask {
     fn apply(&mut self, control: Control) {
         let now = Instant::now();
         match control {
-            Control::Peer { leg, rtp, rtcp } => self.switch.set_peer(leg, rtp, rtcp, now),
+            Control::Peer { leg, rtp, rtcp } => {
+                // A new device on the leg (a retrieve): the rest of a clip was not for it.
+                self.keys[leg.index()].stop_clip();
+                self.switch.set_peer(leg, rtp, rtcp, now)
+            }
             Control::SignallingHost { leg, host } => self.switch.set_signalling_host(leg, host),
             Control::TimeoutEnabled(on) => self.switch.set_timeout_enabled(on, now),
             Control::DtmfPayloadType { leg, pt } => self.dtmf[leg.index()].set_payload_type(pt),
@@ -181,6 +187,7 @@ impl RelayTask {
                 }
             }
             Control::HoldBackDtmf { to, on } => self.keys[to.index()].set_hold_back_events(on),
+            Control::Play { to, pt, frames } => self.keys[to.index()].play(pt, frames, now),
         }
     }
 

@@ -176,7 +176,7 @@ async fn ring_caller(core: &SipCoreRef, rx: &mut mpsc::UnboundedReceiver<CallMsg
                     }
                     report.input(fork)
                 }
-                CallMsg::Caller(_) => None,
+                CallMsg::Caller(_) | CallMsg::ParkerClip(_) => None,
             },
             _ = &mut timeout => Some(Input::RingTimeout),
         };
