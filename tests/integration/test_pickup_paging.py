@@ -2,7 +2,8 @@
 
 A baresip doorbell calls 102, which rings without answering; baresip 103,
 in the same group, dials the pickup code and is connected to the door, tones
-both ways, and 102 gets CANCEL. Python UAs (harness/ua.py) check directed
+both ways, and 102 gets CANCEL; the MQTT `answered` events (102's, 103's, the
+door's, and ha_pbx/events) name 102 as the callee and 103 as `answered_by`. Python UAs (harness/ua.py) check directed
 pickup from outside the group, the refusals (nothing ringing, not in the
 picker's groups, unknown target, no credentials) and the intercom's
 auto-answer headers on the wire. Paging: a `page: true` group rings two
@@ -32,6 +33,7 @@ import numpy as np
 import pytest
 
 from harness import agent, audio, procs
+from harness.mqtt import mqtt_overrides
 from harness import rtp as rtp_tools
 from harness.ua import make_sdp, parse_sdp
 from harness.uaflows import health, registered, wait_health
@@ -91,8 +93,8 @@ def heard(phone, last: float | None = None) -> audio.ToneReport:
 
 
 @pytest.mark.timeout(90)
-def test_pickup_code_connects_a_group_member_to_the_ringing_door(fpbx, house_phone):
-    pbx = fpbx
+def test_pickup_code_connects_a_group_member_to_the_ringing_door(pbx_factory, broker, rec, house_phone):
+    pbx = pbx_factory(overrides={"groups": GROUPS, **mqtt_overrides(broker)}).start()
 
     def phone(ext, src, mode):
         return house_phone(pbx, ext, src, mode)
@@ -108,6 +110,13 @@ def test_pickup_code_connects_a_group_member_to_the_ringing_door(fpbx, house_pho
     door.wait_established(10)
     kitchen.wait_closed(10)
     assert "CANCEL sip:" in kitchen.log_text(), "the ringing phone got no CANCEL"
+    # The answered event names the callee (102) and who picked up (103), and
+    # reaches the picker's extension too.
+    for ext in ("102", "103", "101"):
+        got = rec.wait_topic(f"ha_pbx/ext/{ext}/event", lambda p: '"event_type":"answered"' in p).json()
+        assert (got["caller"], got["callee"], got["answered_by"]) == ("101", "102", "103"), f"{ext}: {got}"
+    bus = rec.wait_topic("ha_pbx/events", lambda p: '"type":"answered"' in p).json()
+    assert (bus["callee"], bus["answered_by"]) == ("102", "103"), bus
     time.sleep(6)  # six seconds of audio to analyse, not synchronisation
     door.hangup()
     door.wait_closed(10)

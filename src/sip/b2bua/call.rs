@@ -450,7 +450,10 @@ impl Call {
         let (call_id, caller, callee) = (self.call_id.clone(), self.caller_ext.clone(), self.callee_ext.clone());
         let event = match e {
             CallEvent::Ringing => PbxEvent::Ringing { call_id, caller, callee },
-            CallEvent::Answered => PbxEvent::Answered { call_id, caller, callee },
+            CallEvent::Answered => {
+                let answered_by = self.winner().and_then(|w| self.forks.get(w)).and_then(|s| s.member.clone()).unwrap_or_else(|| callee.clone());
+                PbxEvent::Answered { call_id, caller, callee, answered_by }
+            }
             CallEvent::Missed => PbxEvent::Missed { call_id, caller, callee },
             CallEvent::Ended { reason, answered } => {
                 let since = self.answered_at.unwrap_or(self.started);
