@@ -98,6 +98,8 @@ impl Call {
     pub(super) fn on_parker_clip(&mut self, pcm: Result<Vec<i16>, String>) {
         let Some((leg, dialog)) = self.parker_leaving.take() else { return };
         let playing = match pcm {
+            // Taken back already: the leg is the retriever's now.
+            Ok(_) if self.parking.is_none() => None,
             Ok(pcm) => {
                 let lead_in = (park::ANNOUNCEMENT_LEAD_IN.as_millis() * 8) as usize;
                 let clip: Vec<i16> = std::iter::repeat_n(0, lead_in).chain(pcm).collect();
@@ -114,7 +116,7 @@ impl Call {
                 end_parker_leg(dialog, d + park::BYE_AFTER_ANNOUNCEMENT);
             }
             None => {
-                tracing::info!(call_id = %self.call_id, "park announcement not played (the parker's device takes no G.711 from the relay)");
+                tracing::info!(call_id = %self.call_id, "park announcement not played (the call was taken back first, or the parker's device takes no G.711 from the relay)");
                 end_parker_leg(dialog, Duration::ZERO);
             }
         }
