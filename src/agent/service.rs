@@ -44,6 +44,12 @@ impl Agent {
         Duration::from_secs(self.config.backend_timeout_secs)
     }
 
+    /// `text` spoken by the agent's text-to-speech, as 8 kHz audio (the
+    /// park announcement the B2BUA plays into a call).
+    pub async fn render_speech(&self, text: &str) -> Result<Vec<i16>, super::backends::BackendError> {
+        super::speech::render(self.backends.tts.as_ref(), text, self.backend_timeout()).await
+    }
+
     /// Kept in SQLite, announced on the event bus (MQTT), and shown in Home
     /// Assistant as a persistent notification when HA is connected.
     pub async fn deliver_message(&self, m: TakenMessage) {

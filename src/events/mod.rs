@@ -32,7 +32,9 @@ pub enum PbxEvent {
     Registered { extension: String, contact: String, transport: String, source: String, expires: u32 },
     Unregistered { extension: String, contact: String, reason: String },
     Ringing { call_id: String, caller: String, callee: String },
-    Answered { call_id: String, caller: String, callee: String },
+    /// `answered_by`: the extension whose device answered (a ring group's
+    /// member, whoever picked the call up), else the callee.
+    Answered { call_id: String, caller: String, callee: String, answered_by: String },
     Ended { call_id: String, caller: String, callee: String, reason: EndReason, answered: bool, duration_ms: u64 },
     Missed { call_id: String, caller: String, callee: String },
     Dtmf { call_id: String, from: String, digit: char },

@@ -158,7 +158,7 @@ async fn events_while_away_are_delivered_after_discovery_in_order() {
     b.on_conn(ConnEvent::Lost { reason: "gone".into(), resume: tx });
     rx.await.expect("the bridge lets the event loop reconnect");
     b.on_bus(&ringing());
-    b.on_bus(&PbxEvent::Answered { call_id: "c1".into(), caller: "101".into(), callee: "102".into() });
+    b.on_bus(&PbxEvent::Answered { call_id: "c1".into(), caller: "101".into(), callee: "102".into(), answered_by: "102".into() });
     assert!(flush(&mut b, &mut el).is_empty(), "held while away");
 
     b.on_conn(ConnEvent::Connected);

@@ -62,7 +62,7 @@ impl CallStates {
     pub fn apply(&mut self, event: &PbxEvent) -> BTreeSet<String> {
         match event {
             PbxEvent::Ringing { call_id, caller, callee } => self.upsert(call_id, caller, callee, false),
-            PbxEvent::Answered { call_id, caller, callee } => self.upsert(call_id, caller, callee, true),
+            PbxEvent::Answered { call_id, caller, callee, .. } => self.upsert(call_id, caller, callee, true),
             PbxEvent::Ended { call_id, caller, callee, .. } => {
                 self.calls.remove(call_id);
                 parties(caller, callee)

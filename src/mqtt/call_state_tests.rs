@@ -5,7 +5,7 @@ fn ringing(id: &str, a: &str, b: &str) -> PbxEvent {
     PbxEvent::Ringing { call_id: id.into(), caller: a.into(), callee: b.into() }
 }
 fn answered(id: &str, a: &str, b: &str) -> PbxEvent {
-    PbxEvent::Answered { call_id: id.into(), caller: a.into(), callee: b.into() }
+    PbxEvent::Answered { call_id: id.into(), caller: a.into(), callee: b.into(), answered_by: b.into() }
 }
 fn ended(id: &str, a: &str, b: &str) -> PbxEvent {
     PbxEvent::Ended {

@@ -172,7 +172,7 @@ impl Model {
             out.extend(self.ext_state_msg(ext, false));
         }
         // Answered covers a phone that answered without ringing first.
-        if let PbxEvent::Ringing { call_id, caller, callee } | PbxEvent::Answered { call_id, caller, callee } = event
+        if let PbxEvent::Ringing { call_id, caller, callee } | PbxEvent::Answered { call_id, caller, callee, .. } = event
             && let Some(e) = self.exts.get(callee)
             && self.last_callers.get(callee).and_then(|v| v["call_id"].as_str()) != Some(call_id.as_str())
         {

@@ -82,7 +82,7 @@ fn a_call_maps_to_states_then_events_in_order() {
     assert_eq!(out[8].payload, "ringing");
     assert!(!out[5].retain && out[5].kind == Kind::Event);
 
-    let ans = PbxEvent::Answered { call_id: "c1".into(), caller: "101".into(), callee: "102".into() };
+    let ans = PbxEvent::Answered { call_id: "c1".into(), caller: "101".into(), callee: "102".into(), answered_by: "102".into() };
     let out = m.on_event(&ans, 1001);
     let states: Vec<_> = out.iter().filter(|m| m.topic.ends_with("/state") && m.topic.contains("/ext/")).map(|m| json_of(m)["state"].clone()).collect();
     assert_eq!(states, [json!("in_call"), json!("in_call")]);
@@ -112,14 +112,14 @@ fn a_call_maps_to_states_then_events_in_order() {
 #[test]
 fn last_caller_is_set_once_per_call_even_without_ringing() {
     let mut m = model();
-    let ans = PbxEvent::Answered { call_id: "c9".into(), caller: "102".into(), callee: "101".into() };
+    let ans = PbxEvent::Answered { call_id: "c9".into(), caller: "102".into(), callee: "101".into(), answered_by: "101".into() };
     let out = m.on_event(&ans, 5);
     let lc: Vec<_> = out.iter().filter(|x| x.topic == "ha_pbx/ext/101/last_caller").collect();
     assert_eq!(lc.len(), 1);
     assert_eq!(json_of(lc[0])["display"], "Kitchen (102)");
     let ring = PbxEvent::Ringing { call_id: "c1".into(), caller: "101".into(), callee: "102".into() };
     assert!(m.on_event(&ring, 6).iter().any(|x| x.topic == "ha_pbx/ext/102/last_caller"));
-    let ans = PbxEvent::Answered { call_id: "c1".into(), caller: "101".into(), callee: "102".into() };
+    let ans = PbxEvent::Answered { call_id: "c1".into(), caller: "101".into(), callee: "102".into(), answered_by: "102".into() };
     assert!(!m.on_event(&ans, 7).iter().any(|x| x.topic.ends_with("last_caller")), "same call: no repeat");
 }
 
@@ -193,7 +193,7 @@ fn snapshots_cover_everything_and_commands_find_extensions() {
 #[test]
 fn reconcile_clears_a_call_whose_end_was_lost() {
     let mut m = model();
-    m.on_event(&PbxEvent::Answered { call_id: "c".into(), caller: "101".into(), callee: "102".into() }, 0);
+    m.on_event(&PbxEvent::Answered { call_id: "c".into(), caller: "101".into(), callee: "102".into(), answered_by: "102".into() }, 0);
     let out = m.reconcile(&[], false);
     let states: Vec<_> = out.iter().filter(|x| x.topic.contains("/ext/")).map(|x| json_of(x)["state"].clone()).collect();
     assert_eq!(states, [json!("idle"), json!("idle")]);

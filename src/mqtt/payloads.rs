@@ -91,7 +91,7 @@ pub struct ExtEvent {
 pub fn ext_events(event: &PbxEvent, parties: Option<(&str, &str)>) -> Vec<ExtEvent> {
     let (call_id, caller, callee, types, extra): (&str, &str, &str, Vec<&'static str>, Value) = match event {
         PbxEvent::Ringing { call_id, caller, callee } => (call_id, caller, callee, vec!["ringing"], json!({})),
-        PbxEvent::Answered { call_id, caller, callee } => (call_id, caller, callee, vec!["answered"], json!({})),
+        PbxEvent::Answered { call_id, caller, callee, answered_by } => (call_id, caller, callee, vec!["answered"], json!({"answered_by": answered_by})),
         PbxEvent::Ended { call_id, caller, callee, reason, answered, duration_ms } => {
             let mut types = vec![];
             if !answered {
@@ -115,6 +115,13 @@ pub fn ext_events(event: &PbxEvent, parties: Option<(&str, &str)>) -> Vec<ExtEve
     let mut sides = vec![(caller, Direction::Outbound)];
     if callee != caller && !callee.is_empty() {
         sides.push((callee, Direction::Inbound));
+    }
+    // A group's member or a picker answered: its extension hears of it too.
+    if let PbxEvent::Answered { answered_by, .. } = event
+        && !answered_by.is_empty()
+        && !sides.iter().any(|(e, _)| e == answered_by)
+    {
+        sides.push((answered_by, Direction::Inbound));
     }
     for event_type in types {
         for (ext, direction) in &sides {

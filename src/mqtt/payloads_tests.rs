@@ -24,6 +24,22 @@ fn ringing_goes_to_both_parties_with_direction() {
 }
 
 #[test]
+fn answered_names_who_answered_and_tells_a_picker_or_member_too() {
+    let e = PbxEvent::Answered { call_id: "c1".into(), caller: "101".into(), callee: "102".into(), answered_by: "103".into() };
+    let out = ext_events(&e, None);
+    assert_eq!(
+        kinds(&out),
+        [("101".into(), "answered", "outbound".into()), ("102".into(), "answered", "inbound".into()), ("103".into(), "answered", "inbound".into())]
+    );
+    assert!(out.iter().all(|e| e.body["callee"] == "102" && e.body["answered_by"] == "103"), "{:?}", out.iter().map(|e| &e.body).collect::<Vec<_>>());
+    // The callee answered itself: two parties, as before.
+    let e = PbxEvent::Answered { call_id: "c1".into(), caller: "101".into(), callee: "102".into(), answered_by: "102".into() };
+    let out = ext_events(&e, None);
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[1].body["answered_by"], "102");
+}
+
+#[test]
 fn unanswered_end_is_missed_or_rejected_then_ended() {
     let out = ext_events(&ended(EndReason::NoAnswer, false), None);
     let types: Vec<_> = out.iter().map(|e| e.event_type).collect();

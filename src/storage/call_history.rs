@@ -43,6 +43,7 @@ async fn record(store: &Store, event: PbxEvent) -> anyhow::Result<()> {
             call_id,
             caller,
             callee,
+            ..
         } => {
             // Insert-or-ignore first so a lagged-away Ringing still leaves a row.
             store.call_started(&call_id, &caller, &callee, now).await?;

@@ -2,9 +2,12 @@
 and `message-summary` (RFC 3842).
 
 A sipp BLF key (extension 104) watches the doorbell 101; a baresip doorbell
-calls a baresip phone (103), which rings, answers, and the door hangs up: the
-subscriber gets NOTIFYs with the idle state, early, confirmed and terminated
-(XML checked), then unsubscribes with Expires: 0. Python UAs (harness/ua.py)
+calls the ring group 600 (102 without a device, baresip 103), 103 rings,
+answers, and the door hangs up: the subscriber gets NOTIFYs with the idle
+state, early, confirmed and terminated (XML checked: local and remote
+identities with display names), then unsubscribes with Expires: 0. Python
+BLF keys on the members see both ring, 103 confirmed as the one that
+answered, 102 back to terminated at once, and 103 terminated at the end. Python UAs (harness/ua.py)
 check the refusals (no credentials, unknown target, unknown package, another's
 mailbox, too short, malformed), the per-extension cap under a SUBSCRIBE flood
 (the table size in /health stays at the cap), and MWI: messages stored in the
@@ -90,7 +93,7 @@ class Sub:
 
 
 @pytest.mark.timeout(90)
-def test_blf_key_sees_the_doorbell_ring_answer_and_hang_up(spbx, sipp, baresip_factory, signals):
+def test_blf_key_sees_the_doorbell_ring_answer_and_hang_up(spbx, sipp, baresip_factory, signals, uas):
     pbx = spbx
     dom = f"{pbx.host}:{pbx.sip_port}"
     door = baresip_factory("101", user="101", domain=dom, password=pbx.passwords["101"], source=signals["tone440"],
@@ -106,15 +109,39 @@ def test_blf_key_sees_the_doorbell_ring_answer_and_hang_up(spbx, sipp, baresip_f
         return [m.msg for m in key.messages() if not m.msg.is_response and m.msg.method == "NOTIFY"]
 
     procs.wait_until(lambda: len(notifies()) >= 1, 10, interval=0.1, what="the first NOTIFY (idle)")
-    assert health(pbx)["subscriptions"] == 1
-    door.dial(pbx.uri("103"))
+    # BLF keys on the group's members (a Python UA as 104).
+    watcher = uas(pbx, "104")
+    members = {m: Sub(watcher, m) for m in ("102", "103")}
+    for s in members.values():
+        r = s.send()
+        assert r is not None and r.status == 200, f"SUBSCRIBE {s.target}: {r}"
+        assert ET.fromstring(s.notify().body).findall(f"{NS}dialog") == [], f"{s.target} idle at first"
+    assert health(pbx)["subscriptions"] == 3
+
+    def member_dialog(ext: str):
+        (dlg,) = ET.fromstring(members[ext].notify().body).findall(f"{NS}dialog")
+        return dlg
+
+    door.dial(pbx.uri("600"))
     garage.ctrl.wait_event("CALL_INCOMING", 10)
     procs.wait_until(lambda: len(notifies()) >= 2, 10, interval=0.1, what="the NOTIFY with the ringing call")
+    for ext in ("102", "103"):
+        dlg = member_dialog(ext)
+        assert dlg.find(f"{NS}state").text == "early" and dlg.get("direction") == "recipient", ET.tostring(dlg)
+        who = dlg.find(f"{NS}remote/{NS}identity")
+        assert who.text.startswith("sip:101@") and who.get("display") == "Front door", ET.tostring(dlg)
     garage.ctrl.command("accept")
     door.wait_established(10)
     procs.wait_until(lambda: len(notifies()) >= 3, 10, interval=0.1, what="the NOTIFY with the answered call")
+    answered, idle = member_dialog("103"), member_dialog("102")
+    assert answered.find(f"{NS}state").text == "confirmed", "the member that answered: " + ET.tostring(answered).decode()
+    me = answered.find(f"{NS}local/{NS}identity")
+    assert me.text.startswith("sip:103@") and me.get("display") == "Garage", ET.tostring(answered)
+    assert idle.find(f"{NS}state").text == "terminated", "the member that did not answer: " + ET.tostring(idle).decode()
     door.hangup()
     door.wait_closed(10)
+    assert member_dialog("103").find(f"{NS}state").text == "terminated", "103 after the hang-up"
+    assert watcher.wait_request("NOTIFY", 1.0, call_id=members["102"].call_id) is None, "102 was told of the call again"
     res = key.wait(30)
     assert res.ok, res.summary()
     got = [m for m in res.received() if not m.is_response and m.method == "NOTIFY"]
@@ -136,9 +163,15 @@ def test_blf_key_sees_the_doorbell_ring_answer_and_hang_up(spbx, sipp, baresip_f
     assert states == ["early", "confirmed", "terminated"]
     early = docs[1].find(f"{NS}dialog")
     remote = early.find(f"{NS}remote/{NS}identity")
-    assert remote.text.startswith("sip:103@") and remote.get("display") == "Garage", ET.tostring(early)
+    assert remote.text.startswith("sip:600@") and remote.get("display") == "House", ET.tostring(early)
+    local = early.find(f"{NS}local/{NS}identity")
+    assert local.text.startswith("sip:101@") and local.get("display") == "Front door", ET.tostring(early)
     assert got[3].get("subscription-state").startswith("active;expires=")
     assert got[4].get("subscription-state") == "terminated;reason=timeout", "Expires: 0 ends it"
+    for sub in members.values():
+        r = sub.send(expires=0)
+        assert r is not None and r.status == 200, f"un-SUBSCRIBE {sub.target}: {r}"
+        sub.notify()
     procs.wait_until(lambda: health(pbx)["subscriptions"] == 0, 5, interval=0.1, what="the table empty again")
 
 

@@ -441,6 +441,34 @@ impl CallMedia {
         }
     }
 
+    /// Speak to `leg`'s device alone: `pcm` (8 kHz) played in place of the
+    /// other side's audio, in the first G.711 format its last SDP listed.
+    /// How long it plays; None (nothing sent) for a browser leg, a device
+    /// without G.711, or no relay.
+    pub fn play_to(&self, leg: Leg, pcm: &[i16]) -> Option<std::time::Duration> {
+        use crate::media::audio::g711::G711;
+        let state = self.leg(leg);
+        if !matches!(state.media, LegMedia::Relayed) || pcm.is_empty() {
+            return None;
+        }
+        let sdp = Sdp::parse(std::str::from_utf8(state.last_sdp.as_deref()?).ok()?).ok()?;
+        let law = sdp.media(0)?.payload_types().into_iter().find_map(G711::from_payload_type)?;
+        let relay = self.relays.first().and_then(Option::as_ref)?;
+        let frames: Vec<Vec<u8>> = pcm
+            .chunks(160)
+            .map(|c| {
+                let mut out = Vec::with_capacity(160);
+                law.encode(c, &mut out);
+                out.resize(160, law.encode_one(0));
+                out
+            })
+            .take(crate::media::relay::MAX_CLIP_FRAMES)
+            .collect();
+        let playing = crate::media::relay::CLIP_FRAME * frames.len() as u32;
+        relay.play(leg, law.payload_type(), frames);
+        Some(playing)
+    }
+
     /// The host `leg`'s device signals from (a new device on that leg after
     /// a transfer replaces it): its media may come from there.
     pub fn set_signalling_host(&mut self, leg: Leg, host: IpAddr) {

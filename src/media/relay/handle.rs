@@ -103,6 +103,12 @@ impl Relay {
         let _ = self.control.send(Control::SendDtmf { to, pt, digit });
     }
 
+    /// Play our own encoded 20 ms audio frames (payload type `pt`) toward
+    /// `to`'s device, in place of the other side's audio while they last.
+    pub fn play(&self, to: Leg, pt: u8, frames: Vec<Vec<u8>>) {
+        let _ = self.control.send(Control::Play { to, pt, frames });
+    }
+
     /// On: the other side's RFC 4733 events are not forwarded to `to` (its
     /// device takes key presses another way); they are still detected.
     pub fn set_hold_back_dtmf(&self, to: Leg, on: bool) {

@@ -1,6 +1,6 @@
 use std::time::{Duration, Instant};
 
-use super::keys::KeyInjector;
+use super::keys::{KeyInjector, MAX_CLIP_FRAMES};
 use crate::media::dtmf::DtmfDetector;
 
 const SSRC: u32 = 0xdead_beef;
@@ -133,4 +133,56 @@ fn a_press_before_any_audio_makes_a_stream_of_its_own() {
     let before = audio.clone();
     assert!(k.on_forward(&mut audio, None, t0 + Duration::from_secs(1)));
     assert_eq!(audio, before, "the device's own stream keeps its numbers");
+}
+
+#[test]
+fn a_clip_replaces_the_audio_paced_on_the_stream_and_the_audio_after_it_is_renumbered() {
+    let mut k = KeyInjector::default();
+    let t0 = Instant::now();
+    assert!(k.on_forward(&mut rtp(0, 1000, 8000), Some(101), t0));
+    let start = t0 + Duration::from_millis(40);
+    let frames: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 160]).collect();
+    k.play(0, frames, start);
+    assert!(k.is_playing());
+    assert_eq!(k.next_due(), Some(start));
+    // The other side's audio waits while the clip plays.
+    assert!(!k.on_forward(&mut rtp(0, 1001, 8160), Some(101), start));
+    // Paced: three frames by 40 ms after the start, not five.
+    let early = drain(&mut k, start + Duration::from_millis(40));
+    assert_eq!(early.len(), 3);
+    assert_eq!(k.next_due(), Some(start + Duration::from_millis(60)));
+    let rest = drain(&mut k, start + Duration::from_secs(1));
+    assert_eq!(rest.len(), 2);
+    assert!(!k.is_playing() && k.next_due().is_none());
+    let all: Vec<Vec<u8>> = early.into_iter().chain(rest).collect();
+    let seqs: Vec<u16> = all.iter().map(|p| seq(p)).collect();
+    assert_eq!(seqs, (1001..1006).collect::<Vec<_>>(), "numbers follow the last audio packet");
+    let stamps: Vec<u32> = all.iter().map(|p| ts(p)).collect();
+    assert_eq!(stamps, (0..5).map(|i| 8000 + 40 * 8 + 160 * i).collect::<Vec<_>>(), "the audio clock at the start, 160 a frame");
+    assert!(all.iter().all(|p| ssrc(p) == SSRC && p[1] & 0x7f == 0 && p.len() == 12 + 160));
+    assert_eq!(all[0][1] & 0x80, 0x80, "marker on the first frame");
+    assert!(all[1..].iter().all(|p| p[1] & 0x80 == 0));
+    assert!(all.iter().enumerate().all(|(i, p)| p[12..].iter().all(|&b| b == i as u8)), "the frames in order");
+    // After the clip the other side is heard again, numbered on.
+    let mut next = rtp(0, 1002, 8320);
+    assert!(k.on_forward(&mut next, Some(101), start + Duration::from_secs(1)));
+    assert_eq!(seq(&next), 1006);
+}
+
+#[test]
+fn a_clip_is_bounded_stopped_and_an_empty_one_plays_nothing() {
+    let mut k = KeyInjector::default();
+    let t0 = Instant::now();
+    k.play(8, vec![vec![0xd5; 160]; MAX_CLIP_FRAMES + 100], t0);
+    let all = drain(&mut k, t0 + Duration::from_secs(3600));
+    assert_eq!(all.len(), MAX_CLIP_FRAMES, "cut to the bound");
+    assert!(all.windows(2).all(|w| seq(&w[1]) == seq(&w[0]).wrapping_add(1)));
+    k.play(8, vec![vec![0xd5; 160]; 10], t0);
+    assert_eq!(drain(&mut k, t0).len(), 1);
+    k.stop_clip();
+    assert!(!k.is_playing());
+    assert!(drain(&mut k, t0 + Duration::from_secs(10)).is_empty(), "nothing after a stop");
+    assert!(k.on_forward(&mut rtp(0, 7, 0), None, t0), "audio passes again");
+    k.play(8, Vec::new(), t0);
+    assert!(!k.is_playing() && k.next_due().is_none());
 }

@@ -41,6 +41,7 @@ mod watchdog_tests;
 pub use engine::{MediaConfig, MediaEngine};
 pub(crate) use engine::ActiveGuard;
 pub use handle::Relay;
+pub use keys::{CLIP_FRAME, MAX_CLIP_FRAMES};
 pub use stats::{FlowStats, RelayStats};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -45,6 +45,8 @@ pub(super) enum Control {
     HoldBackDtmf { to: Leg, on: bool },
     /// SDES-SRTP on `leg` (a trunk's), or plain RTP again (`None`).
     Srtp { leg: Leg, keys: Option<Box<SrtpKeys>> },
+    /// Our own encoded 20 ms frames toward `to`, in place of the other side's audio.
+    Play { to: Leg, pt: u8, frames: Vec<Vec<u8>> },
 }
 
 pub(super) struct LegSockets {
@@ -184,7 +186,11 @@ impl RelayTask {
     fn apply(&mut self, control: Control) {
         let now = Instant::now();
         match control {
-            Control::Peer { leg, rtp, rtcp } => self.switch.set_peer(leg, rtp, rtcp, now),
+            Control::Peer { leg, rtp, rtcp } => {
+                // A new device on the leg (a retrieve): the rest of a clip was not for it.
+                self.keys[leg.index()].stop_clip();
+                self.switch.set_peer(leg, rtp, rtcp, now)
+            }
             Control::SignallingHost { leg, host } => self.switch.set_signalling_host(leg, host),
             Control::TimeoutEnabled(on) => self.switch.set_timeout_enabled(on, now),
             Control::DtmfPayloadType { leg, pt } => self.dtmf[leg.index()].set_payload_type(pt),
@@ -203,6 +209,7 @@ impl RelayTask {
                 }
             }
             Control::EventPtMap { from, map } => self.event_pt[from.index()] = map,
+            Control::Play { to, pt, frames } => self.keys[to.index()].play(pt, frames, now),
         }
     }
 

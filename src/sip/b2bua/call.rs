@@ -28,6 +28,8 @@ pub(super) enum CallMsg {
     Caller(DialogState),
     /// What fork `ForkId` reported, in the order its device sent it.
     Fork(ForkId, ForkEvent),
+    /// The park announcement for the parker, rendered (8 kHz), or why not.
+    ParkerClip(Result<Vec<i16>, String>),
 }
 
 /// Who the caller leg is: a device whose INVITE we answer, or a device the
@@ -83,6 +85,8 @@ pub(super) struct Call {
     pub(super) caller_from_trunk: bool,
     /// Parked: its slot and timer (see `park_call.rs`).
     pub(super) parking: Option<super::park::Stay>,
+    /// The parker's leg and dialog, kept up while it hears the slot.
+    pub(super) parker_leaving: Option<(Leg, InviteDialog)>,
     /// Its one browser fork may preview the call (`preview.rs`).
     pub(super) preview: bool,
 }
@@ -146,6 +150,7 @@ impl Call {
             auto_answer: false,
             caller_from_trunk: false,
             parking: None,
+            parker_leaving: None,
             preview: false,
         }
     }
@@ -291,6 +296,10 @@ impl Call {
         };
         match msg {
             CallMsg::Caller(state) => self.on_caller_state(state).await,
+            CallMsg::ParkerClip(pcm) => {
+                self.on_parker_clip(pcm);
+                None
+            }
             CallMsg::Fork(id, event) => {
                 let report = fork::classify(&event);
                 let ringing = self.machine.is_ringing() && self.machine.is_current(id);
@@ -448,7 +457,10 @@ impl Call {
         let (call_id, caller, callee) = (self.call_id.clone(), self.caller_ext.clone(), self.callee_ext.clone());
         let event = match e {
             CallEvent::Ringing => PbxEvent::Ringing { call_id, caller, callee },
-            CallEvent::Answered => PbxEvent::Answered { call_id, caller, callee },
+            CallEvent::Answered => {
+                let answered_by = self.winner().and_then(|w| self.forks.get(w)).and_then(|s| s.member.clone()).unwrap_or_else(|| callee.clone());
+                PbxEvent::Answered { call_id, caller, callee, answered_by }
+            }
             CallEvent::Missed => PbxEvent::Missed { call_id, caller, callee },
             CallEvent::Ended { reason, answered } => {
                 let since = self.answered_at.unwrap_or(self.started);

@@ -14,6 +14,9 @@ pub(super) struct Slot {
     pub agent: bool,
     /// The host the device registered from (its media may come from there).
     pub host: Option<std::net::IpAddr>,
+    /// The extension it rings when that is not the callee: a ring group's
+    /// member, or the extension that picked the call up.
+    pub member: Option<String>,
 }
 
 #[derive(Default)]
@@ -24,7 +27,7 @@ pub(super) struct Forks {
 impl Forks {
     /// A new fork; its number is the count before it.
     pub fn push(&mut self, dialog: Option<InviteDialog>, agent: bool, host: Option<std::net::IpAddr>) -> ForkId {
-        self.slots.push(Slot { dialog, sdp: None, talk: false, agent, host });
+        self.slots.push(Slot { dialog, sdp: None, talk: false, agent, host, member: None });
         self.slots.len() - 1
     }
 

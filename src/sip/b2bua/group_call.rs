@@ -108,7 +108,8 @@ async fn outside(core: &SipCoreRef, by: &str, target: &str) -> Option<(Binding, 
 /// members, or go straight to the fallback when none has a device, or
 /// answer 480.
 pub async fn ring_plan(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, caller: String, plan: Plan, mut agent_note: AgentInvite) {
-    let members: Vec<Vec<Binding>> = member_numbers(&core, &plan, &caller).iter().map(|m| devices(&core, m)).collect();
+    let numbers = member_numbers(&core, &plan, &caller);
+    let members: Vec<Vec<Binding>> = numbers.iter().map(|m| devices(&core, m)).collect();
     let reachable: Vec<bool> = members.iter().map(|m| !m.is_empty()).collect();
     let callee = plan.callee.clone();
     if !reachable.contains(&true) {
@@ -136,7 +137,7 @@ pub async fn ring_plan(core: SipCoreRef, mut tx: Transaction, source: SocketAddr
     let ringer = GroupRinger::new(plan.strategy, reachable, plan.ring);
     let bindings: Vec<Binding> = members.iter().flatten().cloned().collect();
     tracing::info!(%caller, %callee, strategy = ?plan.strategy, "ringing in turn or together, with a fallback");
-    let setup = GroupSetup { ringer, members, on_timeout: plan.on_timeout, on_refused: plan.on_refused, ring: plan.ring };
+    let setup = GroupSetup { ringer, members, numbers, on_timeout: plan.on_timeout, on_refused: plan.on_refused, ring: plan.ring };
     call::run(CallSetup { core, tx, source, caller, callee, bindings, handoff: None, agent_note, group: Some(setup), trunk: None, auto_answer: false, failover: None }).await;
 }
 
@@ -178,6 +179,12 @@ impl Call {
                     let first = self.forks.len();
                     for b in &bindings {
                         self.start_fork(b, &offer);
+                    }
+                    let number = self.group.as_ref().and_then(|g| g.setup.numbers.get(m).cloned());
+                    for id in first..self.forks.len() {
+                        if let Some(slot) = self.forks.get_mut(id) {
+                            slot.member = number.clone();
+                        }
                     }
                     if let Some(g) = self.group.as_mut() {
                         g.member_forks[m] = (first..self.forks.len()).collect();
@@ -243,8 +250,17 @@ impl Call {
         };
         tracing::info!(call_id = %self.call_id, group = %self.callee_ext, %target, "nobody in the group answered: ringing the fallback");
         self.step(Input::HandOff { forks: bindings.len() }).await;
+        let first = self.forks.len();
         for b in &bindings {
             self.start_fork(b, &offer);
+        }
+        // An extension as the fallback: it is who answers (a group's member is not known).
+        if self.core.extension_exists(&target) {
+            for id in first..self.forks.len() {
+                if let Some(slot) = self.forks.get_mut(id) {
+                    slot.member = Some(target.clone());
+                }
+            }
         }
         self.offer_b = Some(offer);
         true

@@ -12,6 +12,8 @@ pub struct GroupSetup {
     pub ringer: GroupRinger,
     /// Each member's devices, in the group's order.
     pub members: Vec<Vec<Binding>>,
+    /// Each member's number, in the same order.
+    pub numbers: Vec<String>,
     /// Rung when the time is up.
     pub on_timeout: Option<String>,
     /// Rung when every member refused.

@@ -127,6 +127,7 @@ pub async fn run(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, call
                     }
                     fork_input(id, event).await
                 }
+                Some(CallMsg::ParkerClip(_)) => None,
                 None => Some(Input::CallerHungUp),
             },
             _ = tokio::time::sleep_until(ring_until), if !ring_over => {
@@ -221,7 +222,7 @@ impl Page {
                     let _ = self.caller_dialog.accept(Some(sdp), Some(self.answer.clone().into_bytes()));
                     self.answered_at = Some(Instant::now());
                     self.core.calls.set_answered(&self.call_id);
-                    self.core.bus.publish(PbxEvent::Answered { call_id: self.call_id.clone(), caller: self.caller.clone(), callee: self.callee.clone() });
+                    self.core.bus.publish(PbxEvent::Answered { call_id: self.call_id.clone(), caller: self.caller.clone(), callee: self.callee.clone(), answered_by: self.callee.clone() });
                 }
                 Action::Connect(n) => match answers.get(n).and_then(|a| a.as_deref()).and_then(page::listener_target) {
                     Some(to) => {

@@ -9,6 +9,35 @@
 //! input, so tests need no clock.
 use tokio::time::{Duration, Instant};
 
+/// The parker hears silence this long after the announcement before its
+/// leg is ended (the last frames are still in its jitter buffer).
+pub const BYE_AFTER_ANNOUNCEMENT: Duration = Duration::from_millis(600);
+
+/// Silence before the announcement: the parker's jitter buffer settles on
+/// the new audio before the first word.
+pub const ANNOUNCEMENT_LEAD_IN: Duration = Duration::from_millis(300);
+
+/// What becomes of the parker's leg once the call is on its slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParkerEnd {
+    /// Speak this text to the parker, then end its leg (NOTIFY 200, BYE)
+    /// BYE_AFTER_ANNOUNCEMENT after the audio.
+    Announce(String),
+    /// Nothing can speak (no text-to-speech): end the leg at once; the slot
+    /// is in the log, the API and MQTT.
+    Bye,
+}
+
+/// The parker's leg after a park on `slot`: announced when `can_speak`.
+pub fn parker_end(slot: &str, can_speak: bool) -> ParkerEnd {
+    if !can_speak {
+        return ParkerEnd::Bye;
+    }
+    // Digit by digit ("7 0 1"), so it is read as the number to dial.
+    let spelled: Vec<String> = slot.chars().map(String::from).collect();
+    ParkerEnd::Announce(format!("Parked on {}.", spelled.join(" ")))
+}
+
 /// A call on a slot, as the lot keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parked {
@@ -204,6 +233,13 @@ mod tests {
         assert_eq!(l.free("a"), Some("701".into()));
         assert_eq!(l.free("a"), None);
         assert_eq!(l.get("701"), Err(Refusal::Empty("701".into())));
+    }
+
+    #[test]
+    fn the_parker_hears_the_slot_digit_by_digit_or_gets_bye_without_speech() {
+        assert_eq!(parker_end("701", true), ParkerEnd::Announce("Parked on 7 0 1.".into()));
+        assert_eq!(parker_end("9", true), ParkerEnd::Announce("Parked on 9.".into()));
+        assert_eq!(parker_end("701", false), ParkerEnd::Bye);
     }
 
     #[test]

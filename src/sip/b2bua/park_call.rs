@@ -4,11 +4,13 @@
 //! party keeps its relay leg, with nobody on the other side. Dialling the
 //! slot hands the retriever's INVITE to the parked call as a pickup does.
 //! The call's `park::Stay` decides when the parker is rung back and when the
-//! parked party is hung up; this file only carries that out.
-use super::call::{is_browser, Call, CallerKind};
+//! parked party is hung up, and `park::parker_end` whether the parker hears
+//! the slot (the agent's text-to-speech, played into the parker's leg by
+//! the relay) before its leg ends; this file only carries that out.
+use super::call::{is_browser, Call, CallMsg, CallerKind};
 use super::invite::reply;
 use super::machine::{Input, Party};
-use super::park::{Next, Parked, Refusal, Stay};
+use super::park::{self, Next, ParkerEnd, Parked, Refusal, Stay};
 use crate::events::PbxEvent;
 use crate::media::Leg;
 use crate::sip::core::SipCoreRef;
@@ -63,14 +65,26 @@ impl Call {
             return;
         }
         match self.park(from).await {
-            Ok(parker_dialog) => {
+            Ok((parker_dialog, slot)) => {
                 let _ = handle.reply(StatusCode::Accepted).await;
-                // The parker hears the park worked, then its leg ends (it
-                // may hang up first: the BYE then finds no dialog).
-                tokio::spawn(async move {
-                    let _ = tokio::time::timeout(Duration::from_secs(5), parker_dialog.notify_refer(StatusCode::OK, "terminated;reason=noresource")).await;
-                    let _ = parker_dialog.bye().await;
-                });
+                let agent = self.core.agent.get().map(|a| a.service.clone());
+                match (park::parker_end(&slot, agent.is_some()), agent) {
+                    (ParkerEnd::Announce(text), Some(agent)) => {
+                        // The transfer is under way (100) while the parker
+                        // hears the slot; 200 and BYE follow the announcement.
+                        self.parker_leaving = Some((from, parker_dialog.clone()));
+                        let msgs = self.msgs.clone();
+                        tokio::spawn(async move {
+                            let _ = tokio::time::timeout(Duration::from_secs(5), parker_dialog.notify_refer(StatusCode::Trying, "active;expires=60")).await;
+                            let pcm = agent.render_speech(&text).await.map_err(|e| e.to_string());
+                            let _ = msgs.send(CallMsg::ParkerClip(pcm));
+                        });
+                    }
+                    _ => {
+                        tracing::info!(call_id = %self.call_id, %slot, "the parker is not told the slot: no text-to-speech (the agent: section is not configured or not running)");
+                        end_parker_leg(parker_dialog, Duration::ZERO);
+                    }
+                }
             }
             Err((code, phrase)) => {
                 tracing::info!(call_id = %self.call_id, by = %self.ext_on(from), "park refused with {code}: {phrase}");
@@ -79,9 +93,38 @@ impl Call {
         }
     }
 
+    /// The slot's announcement was rendered (or failed): the relay plays it
+    /// to the parker's device alone, whose leg ends after it.
+    pub(super) fn on_parker_clip(&mut self, pcm: Result<Vec<i16>, String>) {
+        let Some((leg, dialog)) = self.parker_leaving.take() else { return };
+        let playing = match pcm {
+            // Taken back already: the leg is the retriever's now.
+            Ok(_) if self.parking.is_none() => None,
+            Ok(pcm) => {
+                let lead_in = (park::ANNOUNCEMENT_LEAD_IN.as_millis() * 8) as usize;
+                let clip: Vec<i16> = std::iter::repeat_n(0, lead_in).chain(pcm).collect();
+                self.media.play_to(leg, &clip)
+            }
+            Err(e) => {
+                tracing::warn!(call_id = %self.call_id, error = %e, "park announcement: text-to-speech failed; the parker's leg ends without it");
+                None
+            }
+        };
+        match playing {
+            Some(d) => {
+                tracing::info!(call_id = %self.call_id, seconds = d.as_secs_f32(), "park announcement playing to the parker");
+                end_parker_leg(dialog, d + park::BYE_AFTER_ANNOUNCEMENT);
+            }
+            None => {
+                tracing::info!(call_id = %self.call_id, "park announcement not played (the call was taken back first, or the parker's device takes no G.711 from the relay)");
+                end_parker_leg(dialog, Duration::ZERO);
+            }
+        }
+    }
+
     /// Park the party facing `from`'s device on a free slot: the parker's
-    /// dialog (to end), or the refusal.
-    async fn park(&mut self, from: Leg) -> Result<InviteDialog, (u16, String)> {
+    /// dialog (to end) and the slot, or the refusal.
+    async fn park(&mut self, from: Leg) -> Result<(InviteDialog, String), (u16, String)> {
         let Some(config) = self.core.config.park.clone() else { return Err(Refusal::Off.status()) };
         let Some(w) = self.winner() else { return Err((403, "Only an answered call can be parked".into())) };
         let parker = self.ext_on(from);
@@ -130,8 +173,8 @@ impl Call {
         let ring = Duration::from_secs(self.core.config.sip.ring_timeout_secs);
         self.parking = Some(Stay::new(slot.clone(), parker.clone(), Instant::now(), Duration::from_secs(config.timeout_secs), ring));
         tracing::info!(call_id = %self.call_id, %parker, %parked, %slot, timeout_secs = config.timeout_secs, "call parked");
-        self.core.bus.publish(PbxEvent::Parked { call_id: self.call_id.clone(), slot, parker, parked });
-        Ok(parker_dialog)
+        self.core.bus.publish(PbxEvent::Parked { call_id: self.call_id.clone(), slot: slot.clone(), parker, parked });
+        Ok((parker_dialog, slot))
     }
 
     /// When the parked call's timer fires next.
@@ -193,6 +236,16 @@ impl Call {
             tracing::debug!(call_id = %self.call_id, %slot, "park slot freed");
         }
     }
+}
+
+/// After `after`, the parker hears the park worked (NOTIFY 200), then its
+/// leg ends (it may hang up first: the BYE then finds no dialog).
+fn end_parker_leg(dialog: InviteDialog, after: Duration) {
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), dialog.notify_refer(StatusCode::OK, "terminated;reason=noresource")).await;
+        let _ = dialog.bye().await;
+    });
 }
 
 #[cfg(test)]

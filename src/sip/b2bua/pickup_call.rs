@@ -148,6 +148,7 @@ impl Call {
         self.forks.push(Some(dialog.clone()), false, Some(req.source.ip()));
         if let Some(slot) = self.forks.get_mut(id) {
             slot.sdp = Some(as_answer.into_bytes());
+            slot.member = Some(req.picker.clone());
         }
         forward_states(state_rx, self.msgs.clone(), move |s: DialogState| CallMsg::Fork(id, ForkEvent::State(s)));
         self.group = None;

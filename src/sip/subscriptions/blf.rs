@@ -1,7 +1,9 @@
 //! Which calls each extension is in, for BLF (RFC 4235), sans-IO: fed the
 //! PBX's call events, it answers which extensions' dialog state changed.
 //! A call's caller is the dialog's `initiator`, the callee (and, for a group,
-//! each member rung) its `recipient`.
+//! each member rung) its `recipient`. When the call is answered, the member
+//! that answered (or the extension that picked it up) shows it `confirmed`,
+//! the other members' keys go back to `terminated`.
 use crate::events::PbxEvent;
 use std::collections::HashMap;
 
@@ -84,13 +86,15 @@ impl Tracker {
                 }
                 changed.into_iter().flatten().collect()
             }
-            PbxEvent::Answered { call_id, caller, callee } => {
-                let mut changed: Vec<_> = [(caller, Direction::Initiator, callee), (callee, Direction::Recipient, caller)]
-                    .into_iter()
-                    .filter_map(|(ext, dir, remote)| self.set(ext, call_id, DialogState::Confirmed, dir, remote))
-                    .collect();
-                // Which member answered is not in the event: members stop ringing.
-                for m in members.iter().filter(|m| *m != caller && *m != callee) {
+            PbxEvent::Answered { call_id, caller, callee, answered_by } => {
+                let mut talking = vec![(caller, Direction::Initiator, callee), (callee, Direction::Recipient, caller)];
+                if answered_by != caller && answered_by != callee {
+                    talking.push((answered_by, Direction::Recipient, caller));
+                }
+                let mut changed: Vec<_> =
+                    talking.into_iter().filter_map(|(ext, dir, remote)| self.set(ext, call_id, DialogState::Confirmed, dir, remote)).collect();
+                // The members that did not answer stop ringing.
+                for m in members.iter().filter(|m| *m != caller && *m != callee && *m != answered_by) {
                     changed.extend(self.end(m, call_id));
                 }
                 changed
@@ -159,7 +163,7 @@ mod tests {
         let mut t = Tracker::default();
         let c = t.on_event(&ringing("c1", "101", "102"), &[]);
         assert_eq!(states(&c), vec![("101", vec![("c1", Early, Initiator, "102")]), ("102", vec![("c1", Early, Recipient, "101")])]);
-        let c = t.on_event(&PbxEvent::Answered { call_id: "c1".into(), caller: "101".into(), callee: "102".into() }, &[]);
+        let c = t.on_event(&PbxEvent::Answered { call_id: "c1".into(), caller: "101".into(), callee: "102".into(), answered_by: "102".into() }, &[]);
         assert_eq!(states(&c), vec![("101", vec![("c1", Confirmed, Initiator, "102")]), ("102", vec![("c1", Confirmed, Recipient, "101")])]);
         let end = PbxEvent::Ended {
             call_id: "c1".into(),
@@ -183,10 +187,35 @@ mod tests {
         let exts: Vec<_> = c.iter().map(|(e, _)| e.as_str()).collect();
         assert_eq!(exts, vec!["101", "600", "102", "103"], "the caller is not its own recipient");
         assert_eq!(t.dialogs("103")[0].state, DialogState::Early);
-        let c = t.on_event(&PbxEvent::Answered { call_id: "c1".into(), caller: "101".into(), callee: "600".into() }, &members);
-        assert_eq!(c.len(), 4);
-        assert!(t.dialogs("102").is_empty() && t.dialogs("103").is_empty());
+        let answered = PbxEvent::Answered { call_id: "c1".into(), caller: "101".into(), callee: "600".into(), answered_by: "103".into() };
+        let c = t.on_event(&answered, &members);
+        assert_eq!(states(&c), vec![
+            ("101", vec![("c1", DialogState::Confirmed, Direction::Initiator, "600")]),
+            ("600", vec![("c1", DialogState::Confirmed, Direction::Recipient, "101")]),
+            ("103", vec![("c1", DialogState::Confirmed, Direction::Recipient, "101")]),
+            ("102", vec![("c1", DialogState::Terminated, Direction::Recipient, "101")]),
+        ], "the member that answered is confirmed, the other one terminated");
+        assert!(t.dialogs("102").is_empty());
+        assert_eq!(t.dialogs("103")[0].state, DialogState::Confirmed);
         assert_eq!(t.dialogs("600")[0].state, DialogState::Confirmed);
+        // The call ends: the answering member's key too.
+        let end = PbxEvent::Missed { call_id: "c1".into(), caller: "101".into(), callee: "600".into() };
+        let c = t.on_event(&end, &members);
+        assert!(c.iter().any(|(e, ds)| e == "103" && ds[0].state == DialogState::Terminated), "{c:?}");
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_picker_outside_the_call_shows_it_confirmed() {
+        let mut t = Tracker::default();
+        t.on_event(&ringing("c1", "101", "102"), &[]);
+        let picked = PbxEvent::Answered { call_id: "c1".into(), caller: "101".into(), callee: "102".into(), answered_by: "104".into() };
+        let c = t.on_event(&picked, &[]);
+        assert_eq!(states(&c), vec![
+            ("101", vec![("c1", DialogState::Confirmed, Direction::Initiator, "102")]),
+            ("102", vec![("c1", DialogState::Confirmed, Direction::Recipient, "101")]),
+            ("104", vec![("c1", DialogState::Confirmed, Direction::Recipient, "101")]),
+        ]);
     }
 
     #[test]

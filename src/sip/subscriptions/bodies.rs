@@ -9,7 +9,8 @@ pub struct Party<'a> {
 }
 
 /// The full dialog state of `ext` (`entity`), `version` per subscription.
-/// `name_of` gives a number's display name (the caller's, shown while ringing).
+/// `name_of` gives a number's display name: the other party's (who calls,
+/// shown on the key while ringing) and the extension's own.
 pub fn dialog_info(ext: &str, domain: &str, version: u32, dialogs: &[Dialog], name_of: &dyn Fn(&str) -> Option<String>) -> String {
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n");
     x.push_str(&format!(
@@ -18,7 +19,8 @@ pub fn dialog_info(ext: &str, domain: &str, version: u32, dialogs: &[Dialog], na
     ));
     for d in dialogs {
         let remote_name = name_of(&d.remote);
-        let local = Party { number: ext, display: None };
+        let local_name = name_of(ext);
+        let local = Party { number: ext, display: local_name.as_deref() };
         let remote = Party { number: &d.remote, display: remote_name.as_deref() };
         // The caller's leg is named by its Call-ID; for BLF pickup a phone
         // dials the pickup code (see docs), so no tags are claimed here.
@@ -84,7 +86,11 @@ mod tests {
     use crate::sip::subscriptions::blf::Direction;
 
     fn names(n: &str) -> Option<String> {
-        (n == "101").then(|| "Front <door> & \"gate\"".to_string())
+        match n {
+            "101" => Some("Front <door> & \"gate\"".to_string()),
+            "102" => Some("Kitchen".to_string()),
+            _ => None,
+        }
     }
 
     #[test]
@@ -107,7 +113,7 @@ mod tests {
              \x20 <dialog id=\"abc@h\" call-id=\"abc@h\" direction=\"recipient\">\r\n\
              \x20   <state>early</state>\r\n\
              \x20   <local>\r\n\
-             \x20     <identity>sip:102@pbx.lan</identity>\r\n\
+             \x20     <identity display=\"Kitchen\">sip:102@pbx.lan</identity>\r\n\
              \x20     <target uri=\"sip:102@pbx.lan\"/>\r\n\
              \x20   </local>\r\n\
              \x20   <remote>\r\n\

@@ -99,11 +99,15 @@ async fn body_of(core: &SipCoreRef, n: &Notify) -> String {
     match n.package {
         Package::Dialog => {
             let dialogs = core.subscriptions.blf.lock().map(|b| b.dialogs(&n.target)).unwrap_or_default();
-            let name_of = |num: &str| core.extension(num).and_then(|e| e.name);
-            bodies::dialog_info(&n.target, &domain(core), n.version, &dialogs, &name_of)
+            bodies::dialog_info(&n.target, &domain(core), n.version, &dialogs, &|num| display_name(core, num))
         }
         Package::MessageSummary => bodies::message_summary(&n.target, &domain(core), counts(core, &n.target).await),
     }
+}
+
+/// The name a BLF key shows for a number: an extension's, or a ring group's.
+fn display_name(core: &SipCoreRef, number: &str) -> Option<String> {
+    core.extension(number).and_then(|e| e.name).or_else(|| core.config.group(number).and_then(|g| g.name.clone()))
 }
 
 /// A dialog NOTIFY for a state change carries the changed list (an ended
@@ -112,8 +116,7 @@ fn send_dialog_change(core: &SipCoreRef, ext: &str, dialogs: &[super::blf::Dialo
     let now = core.subscriptions.now();
     let notifies = core.subscriptions.table.lock().map(|mut t| t.changed(Package::Dialog, &[ext.to_string()], now)).unwrap_or_default();
     for n in notifies {
-        let name_of = |num: &str| core.extension(num).and_then(|e| e.name);
-        let body = bodies::dialog_info(&n.target, &domain(core), n.version, dialogs, &name_of);
+        let body = bodies::dialog_info(&n.target, &domain(core), n.version, dialogs, &|num| display_name(core, num));
         core.subscriptions.send(core, n, Some(body));
     }
 }

@@ -16,6 +16,7 @@ fn answered(id: &str) -> PbxEvent {
         call_id: id.into(),
         caller: "101".into(),
         callee: "102".into(),
+        answered_by: "102".into(),
     }
 }
 fn ended(id: &str, reason: EndReason, answered: bool) -> PbxEvent {
