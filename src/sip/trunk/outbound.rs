@@ -95,36 +95,52 @@ pub async fn prepare(
     Ok((binding, Presented { from, credential: super::credential(t), headers, contact, srtp: t.srtp }))
 }
 
+/// Why the outbound routes do not let an extension call a number outside.
+enum Refused {
+    /// The matching route does not list the extension.
+    NotListed { prefix: String, trunk: String },
+    /// No route matches the number.
+    NoRoute,
+    /// The route's trunk cannot take the call now.
+    Trunk(String),
+}
+
+/// A call from extension `ext` to `number` outside, as if `ext` had dialled
+/// it: where it goes and how it is presented (logged as `what`), or why not.
+async fn as_dialled_by(core: &SipCoreRef, ext: &str, number: &str, what: &str) -> Result<(Binding, Presented), Refused> {
+    use crate::trunk::routes::{outbound, Outbound};
+    match outbound(&core.config.outbound_routes, ext, number) {
+        Outbound::Go { trunk, number: sent } => {
+            tracing::info!(extension = %ext, dialled = %number, %trunk, number = %sent, "{what} out over the trunk");
+            prepare(core, &trunk, &sent).await.map_err(|e| Refused::Trunk(format!("trunk `{trunk}`: {e}")))
+        }
+        Outbound::NotAllowed { prefix, trunk } => Err(Refused::NotListed { prefix, trunk }),
+        Outbound::NoRoute => Err(Refused::NoRoute),
+    }
+}
+
 /// Click-to-dial from extension `from` to number `to` outside: allowed by
 /// the outbound routes as if `from` had dialled it, else refused.
 pub async fn for_dial(core: &SipCoreRef, from: &str, to: &str) -> Result<(Binding, Presented), crate::sip::control_error::ControlError> {
     use crate::sip::control_error::ControlError;
-    use crate::trunk::routes::{outbound, Outbound};
-    match outbound(&core.config.outbound_routes, from, to) {
-        Outbound::Go { trunk, number } => {
-            tracing::info!(caller = %from, dialled = %to, %trunk, %number, "dial out over the trunk");
-            prepare(core, &trunk, &number).await.map_err(|e| ControlError::NotPossible(format!("trunk `{trunk}`: {e}")))
-        }
-        Outbound::NotAllowed { prefix, trunk } => {
+    as_dialled_by(core, from, to, "dial").await.map_err(|refused| match refused {
+        Refused::Trunk(why) => ControlError::NotPossible(why),
+        Refused::NotListed { prefix, trunk } => {
             tracing::warn!(caller = %from, dialled = %to, %trunk, %prefix, "dial refused: the extension is not in this outbound route's `extensions`");
-            Err(ControlError::Forbidden(format!("extension {from} may not call {to}: not in the `extensions` of the outbound route `{prefix}`")))
+            ControlError::Forbidden(format!("extension {from} may not call {to}: not in the `extensions` of the outbound route `{prefix}`"))
         }
-        Outbound::NoRoute => Err(ControlError::NoSuchExtension(to.to_string())),
-    }
+        Refused::NoRoute => ControlError::NoSuchExtension(to.to_string()),
+    })
 }
 
 /// A forward of extension `by` to `number` outside: allowed by the outbound
 /// routes as if `by` had dialled it. Err says why not (for the log).
 pub async fn for_forward(core: &SipCoreRef, by: &str, number: &str) -> Result<(Binding, Presented), String> {
-    use crate::trunk::routes::{outbound, Outbound};
-    match outbound(&core.config.outbound_routes, by, number) {
-        Outbound::Go { trunk, number: sent } => {
-            tracing::info!(extension = %by, forward = %number, %trunk, number = %sent, "forward out over the trunk");
-            prepare(core, &trunk, &sent).await.map_err(|e| format!("trunk `{trunk}`: {e}"))
-        }
-        Outbound::NotAllowed { prefix, .. } => Err(format!("extension {by} is not in the `extensions` of the outbound route `{prefix}`")),
-        Outbound::NoRoute => Err(format!("no outbound route for {number}")),
-    }
+    as_dialled_by(core, by, number, "forward").await.map_err(|refused| match refused {
+        Refused::Trunk(why) => why,
+        Refused::NotListed { prefix, .. } => format!("extension {by} is not in the `extensions` of the outbound route `{prefix}`"),
+        Refused::NoRoute => format!("no outbound route for {number}"),
+    })
 }
 
 async fn reply(core: &SipCoreRef, tx: &mut Transaction, status: StatusCode) {
