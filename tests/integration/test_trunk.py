@@ -352,6 +352,14 @@ def _heard_after(net, since: float, hz: float) -> None:
     assert rep.ok(hz, min_seconds=1.5), f"after the refresh the network side heard {rep}, expected {hz} Hz"
 
 
+def _heard_at_the_end(phone: Baresip, hz: int, who: str):
+    """The last 2.5 s of the phone's last recording (after a session refresh) hold the tone."""
+    procs.wait_until(phone.recordings, 5, what="recording")
+    x, fs = audio.load(phone.recordings()[-1])
+    rep = audio.analyze_tone_samples(x[-int(2.5 * fs):-int(0.3 * fs)])
+    assert rep.ok(hz, min_seconds=1.5), f"after the refresh {who} heard {rep}"
+
+
 def _check_refresh(offer: list[str], answer: list[str]) -> None:
     """Our answer to the provider's re-INVITE: the same relay port, the same
     session, its o= version higher (RFC 4566: the SDP we send is a new version)."""
@@ -396,10 +404,7 @@ def test_a_session_refresh_from_the_provider_keeps_the_call(rig, workdir):
         net.close()
     _check_refresh(_sdp_tokens(offer_file), answer)
     _heard_after(net, refreshed, 440)
-    procs.wait_until(ext.recordings, 5, what="recording")
-    x, fs = audio.load(ext.recordings()[-1])
-    rep = audio.analyze_tone_samples(x[-int(2.5 * fs):-int(0.3 * fs)])
-    assert rep.ok(1000, min_seconds=1.5), f"after the refresh 101 heard {rep}"
+    _heard_at_the_end(ext, 1000, "101")
 
     # a call in: the network caller refreshes 2.5 s after the answer, hangs up 3 s later
     phone, net = rig.ext["102"], RtpEndpoint()
@@ -421,10 +426,7 @@ def test_a_session_refresh_from_the_provider_keeps_the_call(rig, workdir):
         net.close()
     _check_refresh(_sdp_tokens(answer0_file), answer)
     _heard_after(net, refreshed, 440)
-    procs.wait_until(phone.recordings, 5, what="recording")
-    x, fs = audio.load(phone.recordings()[-1])
-    rep = audio.analyze_tone_samples(x[-int(2.5 * fs):-int(0.3 * fs)])
-    assert rep.ok(1000, min_seconds=1.5), f"after the refresh 102 heard {rep}"
+    _heard_at_the_end(phone, 1000, "102")
 
 
 @pytest.mark.timeout(60)

@@ -70,6 +70,14 @@ struct Last {
     forwarded: bool,
 }
 
+impl Last {
+    /// A stream of our own (no audio seen yet): random SSRC, sequence and
+    /// timestamp, as RFC 3550 wants.
+    fn fresh(now: Instant) -> Last {
+        Last { ssrc: rand::random(), seq: rand::random(), ts: rand::random(), at: now, forwarded: false }
+    }
+}
+
 impl KeyInjector {
     pub fn set_hold_back_events(&mut self, on: bool) {
         self.hold_back_events = on;
@@ -116,13 +124,7 @@ impl KeyInjector {
         if !dtmf::is_key(digit) {
             return false;
         }
-        let last = *self.last.get_or_insert_with(|| Last {
-            ssrc: rand::random(),
-            seq: rand::random(),
-            ts: rand::random(),
-            at: now,
-            forwarded: false,
-        });
+        let last = *self.last.get_or_insert_with(|| Last::fresh(now));
         self.pt = pt;
         self.presses.press(digit, (last.ts, last.at), now)
     }
@@ -136,13 +138,7 @@ impl KeyInjector {
             self.clip = None;
             return;
         }
-        let last = *self.last.get_or_insert_with(|| Last {
-            ssrc: rand::random(),
-            seq: rand::random(),
-            ts: rand::random(),
-            at: now,
-            forwarded: false,
-        });
+        let last = *self.last.get_or_insert_with(|| Last::fresh(now));
         let elapsed = now.saturating_duration_since(last.at).as_millis() as u32;
         let ts0 = last.ts.wrapping_add(elapsed.wrapping_mul(8));
         self.clip = Some(Clip { pt: pt & 0x7f, frames: frames.into(), start: now, ts0, sent: 0 });
