@@ -31,28 +31,14 @@ pub use codec::{check_browser_sdp, is_webrtc, offered_audio, plain_sdp, same_bro
 pub use handle::{str0m_direction, WebRtcBridge};
 pub use video::{offered_video, reverse, video_section, DeviceVideo, VideoCodec, VideoFormat};
 
-/// Fuzz entry (fuzz/ `bridge_rtp`): what the bridge's media paths do with
-/// packets from the device and the browser. The first byte picks the media
-/// path; the rest is a sequence of `[kind, len, bytes…]` packets fed to the
-/// media and video paths (every codec path, transcoding included).
-#[cfg(feature = "fuzzing")]
-pub fn fuzz_bridge(data: &[u8]) {
-    fuzz_paths(data);
-}
-
 /// Fuzz entry (fuzz/ `bridge_session`): the same kind of packet sequence fed
 /// to a whole bridge core that answered a Chromium offer (latching, key
 /// presses, the watchdog, str0m reading hostile datagrams on the browser
 /// port). A target of its own because each input makes a str0m session
-/// (about 6 ms: the offer's SDP and the DTLS set-up), which the media paths
-/// run 100 times faster without.
+/// (2.5-6.4 ms: the offer's SDP and the DTLS set-up), which the media paths
+/// ([`fuzz_bridge`]) do not need.
 #[cfg(feature = "fuzzing")]
 pub fn fuzz_session(data: &[u8]) {
-    fuzz_core(data);
-}
-
-#[cfg(feature = "fuzzing")]
-fn fuzz_core(data: &[u8]) {
     use core::{BridgeCore, Input};
     use std::net::SocketAddr;
     use std::time::{Duration, Instant};
@@ -97,8 +83,12 @@ fn fuzz_core(data: &[u8]) {
     }
 }
 
+/// Fuzz entry (fuzz/ `bridge_rtp`): what the bridge's media paths do with
+/// packets from the device and the browser. The first byte picks the media
+/// path; the rest is a sequence of `[kind, len, bytes…]` packets fed to the
+/// media and video paths (every codec path, transcoding included).
 #[cfg(feature = "fuzzing")]
-fn fuzz_paths(data: &[u8]) {
+pub fn fuzz_bridge(data: &[u8]) {
     use crate::media::rtp;
     use media_path::MediaPath;
     let Some((&sel, mut rest)) = data.split_first() else { return };
