@@ -4,7 +4,7 @@
 //! `options::to_config`) name the same field the user sees; only a Wyoming
 //! service is given as `host` + `port` (fields the Configuration tab can
 //! check) instead of a `tcp://` URL. Sans-IO.
-use super::value_kind::kind;
+use super::option_values::{count, kind};
 use crate::agent::backends::http::check_base_url;
 use crate::agent::backends::wyoming::parse_tcp_url;
 use anyhow::{bail, Result};
@@ -237,14 +237,7 @@ impl<'a> Group<'a> {
     }
 
     fn uint(&self, key: &str) -> Result<Option<u64>> {
-        let bad = |v: &dyn std::fmt::Display| anyhow::anyhow!("{}: `{v}` is not a whole number of 0 or more", self.field(key));
-        match self.obj.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| bad(n)),
-            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| bad(s)),
-            Some(other) => bail!("{}: expected a number, found {}", self.field(key), kind(other)),
-        }
+        count(&self.field(key), self.obj.get(key))
     }
 
     fn list(&self, key: &str) -> Result<&'a [Value]> {

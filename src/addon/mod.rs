@@ -31,7 +31,7 @@ pub mod panel;
 pub mod security_options;
 pub mod supervisor;
 pub mod user_directory;
-mod value_kind;
+mod option_values;
 
 pub use ingress::IngressGuard;
 pub use user_directory::HaUserDirectory;

@@ -2,7 +2,7 @@
 //! user's Configuration tab, shaped by `schema:` in config.yaml): parsing,
 //! validation with errors that name the option, and the step to a normal
 //! [`Config`]. Sans-IO: no file, socket or Supervisor is touched here.
-use super::value_kind::kind;
+use super::option_values::{items, kind, whole};
 use crate::config::{self, Config};
 use anyhow::{bail, Result};
 use serde_json::{json, Map, Value};
@@ -343,7 +343,7 @@ fn parse_groups(obj: &Map<String, Value>) -> Result<Vec<Value>> {
         let mut g = g.clone();
         g.retain(|_, v| !v.is_null() && *v != Value::String(String::new()));
         if let Some(Value::String(s)) = g.get("members") {
-            let members: Vec<Value> = s.split([',', ' ', ';']).map(str::trim).filter(|m| !m.is_empty()).map(|m| Value::String(m.into())).collect();
+            let members: Vec<Value> = items(s).map(|m| Value::String(m.into())).collect();
             g.insert("members".into(), Value::Array(members));
         }
         if let Some(Value::Number(n)) = g.get("extension") {
@@ -364,15 +364,7 @@ fn opt_bool(obj: &Map<String, Value>, key: &str) -> Result<Option<bool>> {
 }
 
 fn opt_int(obj: &Map<String, Value>, key: &str) -> Result<Option<i64>> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| anyhow::anyhow!("{key}: `{n}` is not a whole number")),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => {
-            s.trim().parse().map(Some).map_err(|_| anyhow::anyhow!("{key}: `{s}` is not a whole number"))
-        }
-        Some(other) => bail!("{key}: expected a number, found {}", kind(other)),
-    }
+    whole(key, obj.get(key))
 }
 
 fn opt_port(obj: &Map<String, Value>, key: &str) -> Result<Option<u16>> {

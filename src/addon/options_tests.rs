@@ -491,7 +491,7 @@ fn security_option_errors_name_the_option() {
     for (bad, msg) in [
         (r#"{"ban_after_failures": 0}"#, "ban_after_failures: must be > 0"),
         (r#"{"ban_after_failures": 99999999999}"#, "ban_after_failures: 99999999999 is too large"),
-        (r#"{"ban_secs": -5}"#, "ban_secs: `-5` is not a whole number >= 0"),
+        (r#"{"ban_secs": -5}"#, "ban_secs: `-5` is not a whole number of 0 or more"),
         (r#"{"ban_window_secs": 1.5}"#, "ban_window_secs: `1.5` is not a whole number"),
         (r#"{"flood_burst": "lots"}"#, "flood_burst: `lots` is not a whole number"),
         (r#"{"flood_burst": 0}"#, "flood_burst: must be > 0"),

@@ -3,7 +3,7 @@
 //! the config file's default, so an install's options stay valid. The values
 //! get the very checks of the YAML file (`config::validate::security`), with
 //! errors naming the option. Sans-IO.
-use super::value_kind::kind;
+use super::option_values::{count, items, kind};
 use crate::config::{validate, SecurityConfig};
 use anyhow::{bail, Result};
 use serde_json::{Map, Number, Value};
@@ -36,13 +36,7 @@ pub fn known() -> impl Iterator<Item = &'static str> {
 pub fn parse(obj: &Map<String, Value>) -> Result<Value> {
     let mut out = Map::new();
     for &key in INTEGERS {
-        let n = match obj.get(key) {
-            None | Some(Value::Null) => continue,
-            Some(Value::String(s)) if s.trim().is_empty() => continue,
-            Some(Value::Number(n)) => n.as_u64().ok_or_else(|| anyhow::anyhow!("{key}: `{n}` is not a whole number >= 0"))?,
-            Some(Value::String(s)) => s.trim().parse().map_err(|_| anyhow::anyhow!("{key}: `{s}` is not a whole number >= 0"))?,
-            Some(other) => bail!("{key}: expected a number, found {}", kind(other)),
-        };
+        let Some(n) = count(key, obj.get(key))? else { continue };
         if key == "ban_after_failures" || key == "flood_burst" {
             u32::try_from(n).map_err(|_| anyhow::anyhow!("{key}: {n} is too large"))?;
         }
@@ -62,7 +56,7 @@ pub fn parse(obj: &Map<String, Value>) -> Result<Value> {
     for &key in LISTS {
         let items: Vec<String> = match obj.get(key) {
             None | Some(Value::Null) => continue,
-            Some(Value::String(s)) => s.split([',', ' ', ';']).map(str::trim).filter(|i| !i.is_empty()).map(String::from).collect(),
+            Some(Value::String(s)) => items(s).map(String::from).collect(),
             Some(Value::Array(a)) => a
                 .iter()
                 .enumerate()

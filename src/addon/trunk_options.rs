@@ -3,7 +3,7 @@
 //! and a route's `extensions` and `failover` separated by commas or spaces, `dids` as
 //! `NUMBER=EXTENSION` pairs); empty fields are left out. The config's checks
 //! then name every mistake. Sans-IO.
-use super::value_kind::kind;
+use super::option_values::{items, kind};
 use anyhow::{bail, Result};
 use serde_json::{Map, Value};
 
@@ -15,7 +15,7 @@ pub fn parse(obj: &Map<String, Value>) -> Result<(Vec<Value>, Vec<Value>)> {
             split_list(&mut t, "inbound_hosts");
             if let Some(Value::String(s)) = t.get("dids").cloned() {
                 let mut dids = Map::new();
-                for pair in s.split([',', ' ', ';']).map(str::trim).filter(|p| !p.is_empty()) {
+                for pair in items(&s) {
                     let Some((number, target)) = pair.split_once('=') else {
                         bail!("trunks[{i}].dids: `{pair}` is not NUMBER=EXTENSION (e.g. 4930123457=101)");
                     };
@@ -74,8 +74,7 @@ fn list(obj: &Map<String, Value>, key: &str) -> Result<Vec<Map<String, Value>>> 
 
 fn split_list(m: &mut Map<String, Value>, key: &str) {
     if let Some(Value::String(s)) = m.get(key).cloned() {
-        let items = s.split([',', ' ', ';']).map(str::trim).filter(|x| !x.is_empty()).map(|x| Value::String(x.into())).collect();
-        m.insert(key.into(), Value::Array(items));
+        m.insert(key.into(), Value::Array(items(&s).map(|x| Value::String(x.into())).collect()));
     }
 }
 

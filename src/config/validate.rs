@@ -235,6 +235,12 @@ pub fn security(sec: &super::SecurityConfig, prefix: &str) -> Result<()> {
             bail!("{prefix}{key}: must be > 0");
         }
     }
+    // A ban of 0 s, or a window of 0 s, would switch the ban off silently.
+    for (key, secs) in [("ban_window_secs", sec.ban_window_secs), ("ban_secs", sec.ban_secs), ("flood_ban_secs", sec.flood_ban_secs)] {
+        if secs == 0 {
+            bail!("{prefix}{key}: must be > 0");
+        }
+    }
     if !sec.flood_rate.is_finite() || sec.flood_rate < 0.0 {
         bail!("{prefix}flood_rate: must be a number >= 0 (0 turns the limit off)");
     }
