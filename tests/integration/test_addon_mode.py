@@ -123,11 +123,13 @@ def test_no_mqtt_service_still_starts(supervisor, addon_factory):
     assert pbx.get(supervisor.ingress_port, "/health", source=PROXY)[0] == 200
 
 
+# The fallback ingress port is fixed (8099): each of these two runs in a
+# namespace of its own, where nothing else can hold it.
+@pytest.mark.netns
 def test_wrong_token_is_logged_and_not_fatal(supervisor, addon_factory):
     supervisor.mqtt = {"host": "127.0.0.1", "port": 1883}
     pbx = addon_factory(supervisor_url=supervisor.url, token="not-the-token", ingress_allow=PROXY)
-    if not procs._free(8099, "127.0.0.1"):
-        pytest.skip("port 8099 (the fallback ingress port) is in use on this machine")
+    assert procs._free(8099, "127.0.0.1"), "port 8099 is taken inside the test's own namespace"
     pbx.launch()
     pbx.wait_ready()
     log = pbx.log_text()
@@ -135,14 +137,14 @@ def test_wrong_token_is_logged_and_not_fatal(supervisor, addon_factory):
     assert "cannot get the ingress port from the Supervisor" in log and "HTTP on port 8099" in log
 
 
+@pytest.mark.netns
 def test_unreachable_supervisor_still_starts(addon_factory):
     # a port where nothing listens
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     dead = s.getsockname()[1]
     s.close()
-    if not procs._free(8099, "127.0.0.1"):
-        pytest.skip("port 8099 (the fallback ingress port) is in use on this machine")
+    assert procs._free(8099, "127.0.0.1"), "port 8099 is taken inside the test's own namespace"
     pbx = addon_factory(supervisor_url=f"http://127.0.0.1:{dead}", token=TOKEN, ingress_allow=PROXY,
                         options={"external_address": "127.0.0.1"})
     pbx.launch()

@@ -240,7 +240,9 @@ def test_pull_request_workflow():
     assert "pull_request" in wf["on"]
     assert wf["permissions"] == {"contents": "read"}, "nothing is pushed or signed from a pull request"
     [(_, lint)] = step_using(wf, "frenck/action-addon-linter")
-    assert lint["uses"].endswith("# v2.21.0") or "@f995494fd84fae6310d23617e66d0e37de4f14eb" in lint["uses"]
+    # Pinned to a commit; YAML drops the `# v2.21.0` comment, so it is read from the text.
+    assert lint["uses"] == "frenck/action-addon-linter@f995494fd84fae6310d23617e66d0e37de4f14eb", lint["uses"]
+    assert "action-addon-linter@f995494fd84fae6310d23617e66d0e37de4f14eb # v2.21.0" in (WORKFLOWS / "pull-request.yaml").read_text()
     assert lint["with"]["path"] == "."
     [(_, build)] = step_using(wf, "actions/build-image")
     assert build["with"]["push"] == "false" and build["with"]["cosign"] == "false"
