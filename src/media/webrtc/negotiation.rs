@@ -104,12 +104,13 @@ impl Negotiation {
         if let Some((sdp, codec)) = &self.answer {
             return Ok((sdp.clone(), *codec, None));
         }
-        SdpOffer::from_sdp_string(offer).map_err(|e| format!("browser SDP: {e}"))?;
         self.offered = codecs.to_vec();
         // G.711 passthrough when the browser has the device's law; Opus only if not.
         for browser in [BrowserCodecs::G711, BrowserCodecs::Opus] {
-            let mut rtc = self.new_rtc(now, codecs, browser, &video)?;
+            // Parsed again for each try: str0m takes the offer by value and it
+            // is not Clone. An offer that does not parse fails the first try.
             let parsed = SdpOffer::from_sdp_string(offer).map_err(|e| format!("browser SDP: {e}"))?;
+            let mut rtc = self.new_rtc(now, codecs, browser, &video)?;
             let Ok(answer) = rtc.sdp_api().accept_offer(parsed) else { continue };
             // The first accepted section of each kind: the audio, and the video if the device took it.
             let accepted = |kind: MediaKind| {
