@@ -166,7 +166,7 @@ mod tests {
             assert!(!caller_sends(hold.as_bytes()) && caller_holds(hold.as_bytes()), "{hold}");
             let a = caller_answer(hold.as_bytes(), &codecs, ip(), 20000, &mut origin).unwrap();
             assert!(a.contains("m=audio 20000 RTP/AVP 8 101\r\n") && a.contains("a=inactive\r\n"), "{a}");
-            assert!(a.contains("o=ha-pbx 7 2 "), "what we send changed: version 2\n{a}");
+            assert!(a.contains("o=ha-pbx 7 ") && !a.contains("o=ha-pbx 7 1 "), "what we send changed: the version grew\n{a}");
         }
         // Reordered codecs: still the page's codec, not the new first one.
         let reordered = OFFER.replace("RTP/AVP 8 0 101", "RTP/AVP 0 8 101");
