@@ -10,6 +10,12 @@ auto-answer headers on the wire. Paging: a `page: true` group rings two
 baresip phones and two Python UAs (two devices of 104) at once; the caller's tone reaches every
 member that answered, nothing reaches the caller, a member that does not
 answer within ring_secs is cancelled, one hanging up leaves the others.
+Re-INVITEs inside a page (a Python UA member holding and resuming, the
+baresip caller holding and resuming) get 200 with the page's own SDP; a
+caller that goes silent without BYE (its baresip stopped with SIGSTOP)
+ends the page after rtp.media_timeout_secs: every member gets BYE, the
+ports and the relay count go back to idle, history and MQTT say
+media_timeout.
 
 Park: baresip 102 transfers its call with the door to the park code, hears
 "Parked on 7 0 1" (the agent's text-to-speech, real Wyoming Piper; Whisper
@@ -19,12 +25,17 @@ door and 103 hear each other's tones; parked again and left, the door rings
 102 back and they talk again. Python UAs check the refusals (REFER to
 anything but the park code, the code dialled, an empty slot, a stranger),
 the sipfrag NOTIFY and BYE the parker gets at once without an agent (no
-text-to-speech: nothing is announced), a parked party hanging up
-(slot and relay freed), and an unanswered ring-back (the door gets BYE,
+text-to-speech: nothing is announced), the parked party hearing nothing
+of a parker that goes on sending, the parked party dialling its own slot
+(403), a parked party hanging up
+(slot and relay freed), and a ring group's member parking (as itself) then
+not answering the ring-back (the door gets BYE,
 history says no_answer)."""
 from __future__ import annotations
 
 import json
+import re
+import signal
 import sqlite3
 import time
 import urllib.request
@@ -272,6 +283,99 @@ def test_page_reaches_every_member_one_way(ppbx, house_phone, uas, rtp):
     procs.wait_until(lambda: health(pbx)["active_calls"] == 0, 5, what="the page to end")
 
 
+@pytest.mark.timeout(90)
+def test_page_answers_re_invites_and_ends_when_the_pager_goes_silent(pbx_factory, broker, rec, house_phone, uas, rtp):
+    timeout = 3
+    pbx = pbx_factory(overrides={"groups": GROUPS + [PAGE], "rtp": {"media_timeout_secs": timeout}, **mqtt_overrides(broker)}).start()
+    door = house_phone(pbx, "101", "tone440", "manual")
+    kitchen = house_phone(pbx, "102", "tone1000", "auto")
+    office = uas(pbx, "104")
+    registered(office)
+    for p in (door, kitchen):
+        p.wait_registered(15)
+    assert health(pbx)["media_relays"] == 0
+    door.dial(pbx.uri("601"))
+    inv = office.wait_request("INVITE", 5)
+    assert inv is not None, "the page did not reach the UA member"
+    offered = parse_sdp(inv.body)
+    office_rtp = rtp()
+    dialog = office.answer(inv, make_sdp("127.0.0.1", office_rtp.port), to_tag="o")
+    door.wait_established(10)
+    kitchen.wait_established(10)
+    assert office_rtp.wait_packets(50, 6), "the page's audio did not reach the UA member"
+    h = wait_health(pbx, 5, active_calls=1, media_relays=1)
+    assert (h["active_calls"], h["media_relays"]) == (1, 1), f"a page is one call and one media task: {h}"
+
+    # The member holds (re-INVITE sendonly): 200, same port, recvonly, no audio to it.
+    r = dialog.request("INVITE", make_sdp("127.0.0.1", office_rtp.port, direction="sendonly", version=2))
+    assert r is not None and r.status == 200, f"the member's hold re-INVITE got {r}"
+    held = parse_sdp(r.body)
+    print(f"answer to the member's hold:\n{r.body.decode()}")
+    assert held.addr == offered.addr, f"the page's port changed: {held.addr} != {offered.addr}"
+    assert "a=recvonly" in r.body.decode() and "m=audio" in r.body.decode(), r.body.decode()
+
+    def quiet_for(seconds: float) -> bool:
+        n = len(office_rtp.packets())
+        time.sleep(seconds)  # a window in which no packet may arrive, not synchronisation
+        return len(office_rtp.packets()) == n
+    procs.wait_until(lambda: quiet_for(0.5), 5, what="no audio to the member on hold")
+    # It resumes: 200 sendrecv, and the audio comes again.
+    r = dialog.request("INVITE", make_sdp("127.0.0.1", office_rtp.port, version=3))
+    assert r is not None and r.status == 200 and "a=sendrecv" in r.body.decode(), f"the resume got {r}"
+    assert parse_sdp(r.body).addr == offered.addr
+    before = len(office_rtp.packets())
+    assert office_rtp.wait_packets(before + 50, 6), "no audio to the member after it resumed"
+    # A session refresh without SDP (UPDATE) is answered 200 too.
+    r = dialog.request("UPDATE")
+    assert r is not None and r.status == 200, f"an UPDATE refresh got {r}"
+    # A re-offer without the page's codec: 488, and the page goes on.
+    pcma = make_sdp("127.0.0.1", office_rtp.port, version=4).replace(b"RTP/AVP 0 101", b"RTP/AVP 8 101").replace(b"rtpmap:0 PCMU", b"rtpmap:8 PCMA")
+    r = dialog.request("INVITE", pcma)
+    assert r is not None and r.status == 488, f"a re-offer without PCMU got {r}"
+    before = len(office_rtp.packets())
+    assert office_rtp.wait_packets(before + 25, 5), "the page stopped after a refused re-offer"
+
+    # The caller holds and resumes (baresip's re-INVITEs): answered, not 501.
+    door.ctrl.command("hold")
+    rec.wait_topic("ha_pbx/events", lambda p: '"type":"hold"' in p and '"held":true' in p)
+    door.ctrl.command("resume")
+    rec.wait_topic("ha_pbx/events", lambda p: '"type":"hold"' in p and '"held":false' in p)
+    log = door.log_text()
+    assert "SIP/2.0 501" not in log and "SIP/2.0 488" not in log, "the caller's re-INVITE was refused"
+    assert "CALL_CLOSED" not in kitchen.ctrl.event_types() and "CALL_CLOSED" not in door.ctrl.event_types(), "a re-INVITE ended the page"
+    before = len(office_rtp.packets())
+    assert office_rtp.wait_packets(before + 25, 5), "no audio from the caller after it resumed"
+
+    # The caller vanishes without BYE: after the media timeout every member
+    # gets BYE, and the page's ports go back.
+    door.proc.send_signal(signal.SIGSTOP)
+    try:
+        stopped = time.monotonic()
+        bye = office.wait_request("BYE", timeout + 6, call_id=inv.get("call-id"))
+        assert bye is not None, "the UA member got no BYE after the caller went silent"
+        office.respond(bye, 200)
+        after = time.monotonic() - stopped
+        print(f"members hung up {after:.1f} s after the caller went silent (media_timeout_secs: {timeout})")
+        assert after >= timeout - 0.5, f"BYE after {after:.1f} s: before the media timeout"
+        kitchen.wait_closed(5)
+        h = wait_health(pbx, 5, active_calls=0, media_relays=0)
+        assert (h["active_calls"], h["media_relays"]) == (0, 0), f"after the timeout: {h}"
+    finally:
+        door.proc.send_signal(signal.SIGCONT)
+    # The caller, back, finds its call ended too.
+    door.wait_closed(15)
+    ended = rec.wait_topic("ha_pbx/events", lambda p: '"type":"ended"' in p).json()
+    assert (ended["callee"], ended["answered"], ended["reason"]) == ("601", True, "media_timeout"), ended
+    db = sqlite3.connect(f"file:{pbx.data_dir / 'ha-pbx.sqlite'}?mode=ro", uri=True)
+    try:
+        def row():
+            return db.execute("SELECT disposition, end_reason FROM calls WHERE callee = '601'").fetchone()
+        procs.wait_until(lambda: row() is not None and row()[1] is not None, 5, what="the history row")
+        assert row() == ("answered", "media_timeout"), row()
+    finally:
+        db.close()
+
+
 @pytest.mark.timeout(150)
 def test_park_announced_retrieve_and_ring_back_with_tones(pbx_factory, voice, house_phone, baresip_factory, workdir):
     piper, whisper = voice
@@ -362,16 +466,24 @@ def test_park_refusals_hangup_while_parked_and_unanswered_ring_back(parkpbx, uas
     r = intruder.invite("701", make_sdp("127.0.0.1", rtp().port)).wait_final(5)
     assert r is not None and r.status in (401, 403, 407), f"a wrong password got {r}"
 
-    def call_and_park():
-        out = door.invite("102", make_sdp("127.0.0.1", rtp().port))
+    door_rtp = rtp()
+
+    def call_and_park(number: str = "102"):
+        out = door.invite(number, make_sdp("127.0.0.1", door_rtp.port))
         inv = kitchen.wait_request("INVITE", 5)
-        assert inv is not None, "102 did not ring"
+        assert inv is not None, f"102 did not ring for {number}"
         dialog = kitchen.answer(inv, make_sdp("127.0.0.1", rtp().port), to_tag="k")
         final = out.wait_final(5)
         assert final is not None and final.status == 200, f"{final}"
         return out, inv, dialog
 
     out, inv, dialog = call_and_park()
+    # The kitchen talks, and goes on talking after it parked the call (a
+    # parker's microphone while it hears the slot, or a phone that keeps
+    # sending after the BYE): the parked door must hear none of it.
+    kitchen_rtp = rtp()
+    kitchen_rtp.start_sending(rtp_tools.tone_samples(1000, 2.0), parse_sdp(inv.body).addr)
+    assert door_rtp.wait_packets(50, 5), "the kitchen's audio did not reach the door"
     # A REFER anywhere but the park code is not a transfer the PBX makes.
     r = dialog.request("REFER", extra=[("Refer-To", f"<sip:103@{pbx.host}>"), ("Referred-By", "<sip:102@ha-pbx>")])
     assert r is not None and r.status == 501, f"a REFER to 103 got {r}"
@@ -389,6 +501,17 @@ def test_park_refusals_hangup_while_parked_and_unanswered_ring_back(parkpbx, uas
     assert "the parker is not told the slot: no text-to-speech" in pbx.log_text(), "no log line for the unannounced park"
     procs.wait_until(lambda: parked_on(pbx, "701", "101"), 5, what="the door parked on 701")
     assert door.wait_request("BYE", 0.5, call_id=out.call_id) is None, "the parked door got BYE"
+
+    def quiet_for(seconds: float) -> bool:
+        n = len(door_rtp.packets())
+        time.sleep(seconds)  # a window in which no packet may arrive, not synchronisation
+        return len(door_rtp.packets()) == n
+    procs.wait_until(lambda: quiet_for(1.0), 4, what="the parked door to hear nothing of the parker")
+    kitchen_rtp.close()
+    # The parked door dials its own slot: refused, never connected to itself.
+    r = door.invite("701", make_sdp("127.0.0.1", rtp().port)).wait_final(5)
+    assert r is not None and (r.status, r.reason) == (403, "You are the call parked on 701"), f"the parked party retrieving itself got {r}"
+    assert parked_on(pbx, "701", "101"), "the refused retrieve took the call off its slot"
     # The parked door hangs up: its slot and relay are freed.
     h = wait_health(pbx, 5, active_calls=1, media_relays=1)
     assert (h["active_calls"], h["media_relays"]) == (1, 1), f"parked: {h}"
@@ -397,11 +520,13 @@ def test_park_refusals_hangup_while_parked_and_unanswered_ring_back(parkpbx, uas
     assert (h["active_calls"], h["media_relays"]) == (0, 0), f"after the parked door hung up: {h}"
     r = office.invite("701", make_sdp("127.0.0.1", rtp().port)).wait_final(5)
     assert r is not None and (r.status, r.reason) == (404, "Nothing parked on 701"), f"after the hang-up: {r}"
-    # Parked and never taken: 102 rings back after 6 s, does not answer in
-    # the ring time (8 s): cancelled, and the door gets BYE.
-    out, inv, dialog = call_and_park()
+    # A call to the group 600, answered by its member 102, which parks it (as
+    # itself, not as the group). Never taken: 102 rings back after 6 s, does
+    # not answer in the ring time (8 s): cancelled, and the door gets BYE.
+    out, inv, dialog = call_and_park("600")
     r = dialog.request("REFER", extra=[("Refer-To", f"<sip:%2A70@{pbx.host}>")])
-    assert r is not None and r.status == 202, f"{r}"
+    assert r is not None and r.status == 202, f"a group member's park got {r}"
+    procs.wait_until(lambda: re.search(r"call parked.* parker=102 parked=101 slot=701", pbx.log_text()) is not None, 5, what="the member named as the parker")
     parked_at = time.monotonic()
     for method in ("NOTIFY", "BYE"):
         m = kitchen.wait_request(method, 8, call_id=inv.get("call-id"))

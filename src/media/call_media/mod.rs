@@ -469,6 +469,12 @@ impl CallMedia {
         Some(playing)
     }
 
+    /// On: nothing `from`'s device says reaches the other side (every
+    /// stream's RTP), e.g. a parker's microphone while its leg ends.
+    pub fn mute_from(&self, from: Leg, on: bool) {
+        self.relays.iter().flatten().for_each(|r| r.set_muted(from, on));
+    }
+
     /// The host `leg`'s device signals from (a new device on that leg after
     /// a transfer replaces it): its media may come from there.
     pub fn set_signalling_host(&mut self, leg: Leg, host: IpAddr) {

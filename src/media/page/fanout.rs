@@ -59,13 +59,22 @@ impl Fanout {
         self.listeners.values().filter(|l| l.is_some()).count()
     }
 
-    /// Where a packet arriving at the caller's port from `from` goes.
-    pub fn from_caller(&mut self, from: SocketAddr) -> Vec<(usize, SocketAddr)> {
+    /// It stopped taking audio (it holds the page: `sendonly`, `inactive`)
+    /// but stays on it; [`Self::listen`] takes it back.
+    pub fn pause(&mut self, id: usize) {
+        if let Some(slot) = self.listeners.get_mut(&id) {
+            *slot = None;
+        }
+    }
+
+    /// Where a packet arriving at the caller's port from `from` goes; None
+    /// when it is not the caller's (dropped, and no sign of life).
+    pub fn from_caller(&mut self, from: SocketAddr) -> Option<Vec<(usize, SocketAddr)>> {
         if !self.caller_hosts.contains(&from.ip()) {
             self.dropped += 1;
-            return Vec::new();
+            return None;
         }
-        self.listeners.iter().filter_map(|(id, to)| to.map(|to| (*id, to))).collect()
+        Some(self.listeners.iter().filter_map(|(id, to)| to.map(|to| (*id, to))).collect())
     }
 }
 
@@ -83,10 +92,15 @@ mod tests {
         f.add(0).unwrap();
         f.add(1).unwrap();
         f.add(2).unwrap();
-        assert!(f.from_caller(addr("10.0.0.1:4000")).is_empty(), "nobody answered yet");
+        assert_eq!(f.from_caller(addr("10.0.0.1:4000")), Some(vec![]), "nobody answered yet");
         assert!(f.listen(0, addr("10.0.0.2:5000")));
         assert!(f.listen(2, addr("10.0.0.3:5002")));
-        assert_eq!(f.from_caller(addr("10.0.0.1:4000")), vec![(0, addr("10.0.0.2:5000")), (2, addr("10.0.0.3:5002"))]);
+        assert_eq!(f.from_caller(addr("10.0.0.1:4000")), Some(vec![(0, addr("10.0.0.2:5000")), (2, addr("10.0.0.3:5002"))]));
+        assert_eq!(f.listening(), 2);
+        // Listener 2 holds: it gets nothing until it listens again.
+        f.pause(2);
+        assert_eq!(f.from_caller(addr("10.0.0.1:4000")), Some(vec![(0, addr("10.0.0.2:5000"))]));
+        assert!(f.listen(2, addr("10.0.0.3:5004")));
         assert_eq!(f.listening(), 2);
     }
 
@@ -98,7 +112,7 @@ mod tests {
             f.listen(id, SocketAddr::new("10.0.0.9".parse().unwrap(), 5000 + id as u16));
         }
         f.remove(0);
-        assert_eq!(f.from_caller(addr("10.0.0.1:4000")), vec![(1, addr("10.0.0.9:5001"))]);
+        assert_eq!(f.from_caller(addr("10.0.0.1:4000")), Some(vec![(1, addr("10.0.0.9:5001"))]));
         assert!(!f.listen(0, addr("10.0.0.9:5000")), "a removed listener cannot come back by answering late");
     }
 
@@ -107,7 +121,7 @@ mod tests {
         let mut f = Fanout::new(8, vec!["10.0.0.1".parse().unwrap()]);
         f.add(0).unwrap();
         f.listen(0, addr("10.0.0.2:5000"));
-        assert!(f.from_caller(addr("10.6.6.6:4000")).is_empty());
+        assert_eq!(f.from_caller(addr("10.6.6.6:4000")), None);
         assert_eq!(f.dropped, 1);
     }
 

@@ -4,6 +4,12 @@
 //! buffer is full), and nothing goes back to the caller. RTP only: RTCP
 //! ports are held (the SDP names them) but not relayed.
 //!
+//! The caller's silence is watched as a call's is (the relay's
+//! [`Watchdog`], `rtp.media_timeout_secs`): armed when the first listener
+//! connects, paused while the caller holds; [`PageMedia::timed_out`] then
+//! tells the driver to end the page. A page counts as one of the engine's
+//! active relays (`/health`'s `media_relays`) while it holds ports.
+//!
 //! [`fanout`] decides where a packet goes (sans-IO); [`PageMedia`] is the
 //! socket shell. No SIP types: the page's driver hands in SDP and listener
 //! numbers.
@@ -11,15 +17,19 @@ pub mod fanout;
 mod sdp;
 
 pub use fanout::{Fanout, FanoutError, MAX_LISTENERS};
-pub use sdp::{caller_answer, listener_offer, listener_target};
+pub use sdp::{caller_answer, caller_holds, listener_answer, listener_offer, listener_target, page_codecs};
 
 use crate::media::MediaEngine;
 use crate::media::ports::PortPair;
+use crate::media::relay::ActiveGuard;
+use crate::media::relay::watchdog::Watchdog;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+use tokio::time::MissedTickBehavior;
 
 /// Larger than any RTP packet on an Ethernet MTU.
 const RECV_BUFFER_BYTES: usize = 8 * 1024;
@@ -27,7 +37,9 @@ const RECV_BUFFER_BYTES: usize = 8 * 1024;
 enum Control {
     Add(usize, Arc<UdpSocket>, PortPair),
     Listen(usize, SocketAddr),
+    Pause(usize),
     Remove(usize),
+    TimeoutEnabled(bool),
 }
 
 /// One page's media; dropping it ends its task and frees every port.
@@ -37,6 +49,7 @@ pub struct PageMedia {
     ports: HashMap<usize, u16>,
     cap: usize,
     control: mpsc::UnboundedSender<Control>,
+    timed_out: watch::Receiver<bool>,
 }
 
 impl PageMedia {
@@ -47,9 +60,30 @@ impl PageMedia {
         let caller_port = pair.lease.rtp_port();
         let socket = UdpSocket::from_std(pair.rtp.try_clone()?)?;
         let (control, rx) = mpsc::unbounded_channel();
+        let (timed_out_tx, timed_out) = watch::channel(false);
         let cap = cap.min(MAX_LISTENERS);
-        tokio::spawn(run(socket, pair, Fanout::new(cap, caller_hosts), rx));
-        Ok(PageMedia { engine, caller_port, ports: HashMap::new(), cap, control })
+        let dog = Watchdog::new(engine.config().timeout, Instant::now());
+        let shell = Shell { caller: socket, _caller_pair: pair, dog, timed_out: timed_out_tx, _active: engine.count_active() };
+        tokio::spawn(run(shell, Fanout::new(cap, caller_hosts), rx));
+        Ok(PageMedia { engine, caller_port, ports: HashMap::new(), cap, control, timed_out })
+    }
+
+    /// Resolves once the caller sent no RTP for the media timeout after the
+    /// first listener connected (not while it holds), or if the task ended.
+    /// Cancel-safe.
+    pub async fn timed_out(&self) {
+        let mut timed_out = self.timed_out.clone();
+        let _ = timed_out.wait_for(|t| *t).await;
+    }
+
+    /// Off while the caller holds the page (its SDP says it sends nothing).
+    pub fn set_timeout_enabled(&self, on: bool) {
+        let _ = self.control.send(Control::TimeoutEnabled(on));
+    }
+
+    /// The port listener `id` was offered, while it is on the page.
+    pub fn listener_port(&self, id: usize) -> Option<u16> {
+        self.ports.get(&id).copied()
     }
 
     pub fn advertise(&self) -> IpAddr {
@@ -81,6 +115,11 @@ impl PageMedia {
         let _ = self.control.send(Control::Listen(id, to));
     }
 
+    /// It holds the page (takes no audio now) but stays on it.
+    pub fn pause(&self, id: usize) {
+        let _ = self.control.send(Control::Pause(id));
+    }
+
     /// It left (hung up, refused, cancelled): its port goes back.
     pub fn remove_listener(&mut self, id: usize) {
         self.ports.remove(&id);
@@ -88,9 +127,22 @@ impl PageMedia {
     }
 }
 
-async fn run(caller: UdpSocket, caller_pair: PortPair, mut fanout: Fanout, mut control: mpsc::UnboundedReceiver<Control>) {
+/// The page task's own state besides the fan-out.
+struct Shell {
+    caller: UdpSocket,
+    _caller_pair: PortPair,
+    dog: Watchdog,
+    timed_out: watch::Sender<bool>,
+    /// Counted as an active relay until the task ends (its ports closed).
+    _active: ActiveGuard,
+}
+
+async fn run(mut shell: Shell, mut fanout: Fanout, mut control: mpsc::UnboundedReceiver<Control>) {
     let mut listeners: HashMap<usize, (Arc<UdpSocket>, PortPair)> = HashMap::new();
     let mut buf = vec![0u8; RECV_BUFFER_BYTES];
+    let mut armed = false;
+    let mut tick = tokio::time::interval(shell.dog.check_period());
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             c = control.recv() => match c {
@@ -101,20 +153,33 @@ async fn run(caller: UdpSocket, caller_pair: PortPair, mut fanout: Fanout, mut c
                     }
                 }
                 Some(Control::Listen(id, to)) => {
-                    fanout.listen(id, to);
+                    // The first listener connected: the caller's silence counts from now.
+                    if fanout.listen(id, to) && !armed {
+                        armed = true;
+                        shell.dog.arm(Instant::now());
+                    }
                 }
+                Some(Control::Pause(id)) => fanout.pause(id),
                 Some(Control::Remove(id)) => {
                     fanout.remove(id);
                     listeners.remove(&id);
                 }
+                Some(Control::TimeoutEnabled(on)) => shell.dog.set_enabled(on, Instant::now()),
             },
-            r = caller.recv_from(&mut buf) => {
+            r = shell.caller.recv_from(&mut buf) => {
                 let Ok((n, from)) = r else { continue };
-                for (id, to) in fanout.from_caller(from) {
+                let Some(targets) = fanout.from_caller(from) else { continue };
+                shell.dog.on_media(Instant::now());
+                for (id, to) in targets {
                     if let Some((socket, _)) = listeners.get(&id) {
                         // A full send buffer drops this copy, never the page.
                         let _ = socket.try_send_to(&buf[..n], to);
                     }
+                }
+            }
+            _ = tick.tick() => {
+                if shell.dog.is_timed_out(Instant::now()) {
+                    shell.timed_out.send_if_modified(|t| !std::mem::replace(t, true));
                 }
             }
         }
@@ -122,6 +187,6 @@ async fn run(caller: UdpSocket, caller_pair: PortPair, mut fanout: Fanout, mut c
     if fanout.dropped > 0 {
         tracing::debug!(dropped = fanout.dropped, "page media: packets from other hosts than the caller's dropped");
     }
-    drop(caller);
-    drop(caller_pair);
+    drop(listeners);
+    drop(shell);
 }

@@ -73,6 +73,12 @@ impl MediaEngine {
         Ok(self.inner.ports.allocate()?)
     }
 
+    /// Counts a media task of another shape (a page's fan-out) with the
+    /// relays while the guard lives.
+    pub(crate) fn count_active(&self) -> ActiveGuard {
+        ActiveGuard::new(&self.inner.active)
+    }
+
     /// Relays whose task still runs (ports still held).
     pub fn active_relays(&self) -> usize {
         self.inner.active.load(Ordering::Relaxed)

@@ -109,6 +109,11 @@ impl Relay {
         let _ = self.control.send(Control::Play { to, pt, frames });
     }
 
+    /// On: what `from`'s device sends (RTP) does not reach the other leg.
+    pub fn set_muted(&self, from: Leg, on: bool) {
+        let _ = self.control.send(Control::Mute { from, on });
+    }
+
     /// On: the other side's RFC 4733 events are not forwarded to `to` (its
     /// device takes key presses another way); they are still detected.
     pub fn set_hold_back_dtmf(&self, to: Leg, on: bool) {

@@ -36,6 +36,9 @@ pub enum DropReason {
 pub enum Verdict {
     Forward(SocketAddr),
     Drop(DropReason),
+    /// RTP from a muted leg (see [`Switch::set_muted`]): it counts as media
+    /// but goes nowhere. Not a drop: nothing went wrong.
+    Muted,
 }
 
 #[derive(Debug, Clone)]
@@ -44,6 +47,8 @@ pub struct Switch {
     rtp: [Latch; 2],
     rtcp: [Latch; 2],
     signalled: [bool; 2],
+    /// Indexed by the sending leg: its RTP is not passed on.
+    muted: [bool; 2],
     watchdog: Watchdog,
 }
 
@@ -53,6 +58,7 @@ impl Switch {
             rtp: Default::default(),
             rtcp: Default::default(),
             signalled: [false; 2],
+            muted: [false; 2],
             watchdog: Watchdog::new(timeout, now),
         }
     }
@@ -78,6 +84,12 @@ impl Switch {
         self.rtcp[leg.index()].set_signalling_host(host);
     }
 
+    /// On: RTP arriving from `from`'s device is not sent to the other leg
+    /// (a parker's microphone while it leaves); RTCP still is.
+    pub fn set_muted(&mut self, from: Leg, on: bool) {
+        self.muted[from.index()] = on;
+    }
+
     pub fn set_timeout_enabled(&mut self, on: bool, now: Instant) {
         self.watchdog.set_enabled(on, now);
     }
@@ -95,6 +107,9 @@ impl Switch {
         }
         if channel == Channel::Rtp {
             self.watchdog.on_media(now);
+            if self.muted[leg.index()] {
+                return Verdict::Muted;
+            }
         }
         match latches[leg.other().index()].target() {
             Some(dst) => Verdict::Forward(dst),

@@ -105,3 +105,19 @@ fn rtp_port_65535_without_rtcp_attribute_does_not_overflow() {
         Verdict::Forward(addr("10.0.0.1:65535"))
     );
 }
+
+#[test]
+fn a_muted_leg_is_heard_by_nobody_but_keeps_the_call_alive() {
+    let t0 = Instant::now();
+    let mut sw = connected(t0);
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    sw.set_muted(Leg::B, true);
+    assert_eq!(sw.on_packet(Leg::B, Channel::Rtp, addr(DEV_B), at(8)), Verdict::Muted);
+    assert_eq!(sw.on_packet(Leg::A, Channel::Rtp, addr(DEV_A), at(8)), Verdict::Forward(addr(DEV_B)), "the other way is untouched");
+    assert_eq!(sw.on_packet(Leg::B, Channel::Rtcp, addr("10.0.0.2:7777"), at(8)), Verdict::Forward(addr("10.0.0.1:4001")), "RTCP still passes");
+    sw.on_packet(Leg::B, Channel::Rtp, addr(DEV_B), at(15));
+    assert!(!sw.is_timed_out(at(24)), "muted media is still media");
+    assert_eq!(sw.on_packet(Leg::B, Channel::Rtp, addr("198.51.100.1:9"), at(16)), Verdict::Drop(DropReason::Untrusted), "a stranger is still refused first");
+    sw.set_muted(Leg::B, false);
+    assert_eq!(sw.on_packet(Leg::B, Channel::Rtp, addr(DEV_B), at(16)), Verdict::Forward(addr(DEV_A)));
+}

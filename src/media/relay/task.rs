@@ -47,6 +47,7 @@ pub(super) enum Control {
     Srtp { leg: Leg, keys: Option<Box<SrtpKeys>> },
     /// Our own encoded 20 ms frames toward `to`, in place of the other side's audio.
     Play { to: Leg, pt: u8, frames: Vec<Vec<u8>> },
+    Mute { from: Leg, on: bool },
 }
 
 pub(super) struct LegSockets {
@@ -210,6 +211,7 @@ impl RelayTask {
             }
             Control::EventPtMap { from, map } => self.event_pt[from.index()] = map,
             Control::Play { to, pt, frames } => self.keys[to.index()].play(pt, frames, now),
+            Control::Mute { from, on } => self.switch.set_muted(from, on),
         }
     }
 
@@ -317,6 +319,7 @@ impl RelayTask {
                     }
                 }
                 Verdict::Drop(reason) => self.stats.dropped(reason),
+                Verdict::Muted => {}
             }
         }
     }

@@ -20,6 +20,7 @@ pub mod handoff;
 pub mod originate;
 pub mod page;
 mod page_call;
+mod page_requests;
 pub mod park;
 mod park_call;
 pub mod pickup;

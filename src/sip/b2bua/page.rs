@@ -8,6 +8,9 @@
 //! have not answered when the ring time is up are cancelled; a listener
 //! hanging up leaves the others connected; when the caller hangs up the
 //! page ends for everyone, and when the last listener left it ends too.
+//! Auto-answered listeners never hang up by themselves, so a caller that
+//! vanishes without a BYE is found by its silence (`rtp.media_timeout_secs`,
+//! the media side's watchdog): the page ends for everyone, caller included.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Input {
@@ -18,6 +21,8 @@ pub enum Input {
     /// Listener `n` hung up after answering.
     HungUp(usize),
     CallerHungUp,
+    /// No RTP from the (answered) caller for the media timeout.
+    MediaTimeout,
     /// The group's `ring_secs` are up.
     RingTimeout,
 }
@@ -35,9 +40,19 @@ pub enum Action {
     /// Nobody answered: refuse the caller with this status.
     RejectCaller(u16),
     ByeCaller,
-    /// The page is over; `answered`: someone listened; `by_caller`: the
-    /// caller hung up (otherwise the last listener did, or nobody answered).
-    Ended { answered: bool, by_caller: bool },
+    /// The page is over; `answered`: someone listened.
+    Ended { answered: bool, by: EndedBy },
+}
+
+/// What ended a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndedBy {
+    /// The caller hung up.
+    Caller,
+    /// The last listener left, or nobody answered.
+    Listeners,
+    /// The caller's media stopped for the media timeout.
+    MediaTimeout,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,20 +121,37 @@ impl PageMachine {
                 }
                 out.extend(self.end_if_nobody_left());
             }
-            Input::CallerHungUp => {
-                for n in 0..self.listeners.len() {
-                    match self.listeners[n] {
-                        Listener::Ringing => out.push(Action::Cancel(n)),
-                        Listener::Connected => out.push(Action::Bye(n)),
-                        Listener::Gone => {}
-                    }
-                    self.listeners[n] = Listener::Gone;
-                }
-                self.done = true;
-                out.push(Action::Ended { answered: self.caller_answered, by_caller: true });
+            Input::CallerHungUp => out.extend(self.end_for_everyone(EndedBy::Caller)),
+            // Only an answered page has media to miss.
+            Input::MediaTimeout if self.caller_answered => {
+                let mut all = self.end_for_everyone(EndedBy::MediaTimeout);
+                all.insert(all.len() - 1, Action::ByeCaller);
+                out.extend(all);
             }
+            Input::MediaTimeout => {}
         }
         out
+    }
+
+    /// Every listener is cancelled or hung up, and the page is over.
+    fn end_for_everyone(&mut self, by: EndedBy) -> Vec<Action> {
+        let mut out = Vec::new();
+        for n in 0..self.listeners.len() {
+            match self.listeners[n] {
+                Listener::Ringing => out.push(Action::Cancel(n)),
+                Listener::Connected => out.push(Action::Bye(n)),
+                Listener::Gone => {}
+            }
+            self.listeners[n] = Listener::Gone;
+        }
+        self.done = true;
+        out.push(Action::Ended { answered: self.caller_answered, by });
+        out
+    }
+
+    /// Listener `n` answered and is still there.
+    pub fn is_connected(&self, n: usize) -> bool {
+        self.listeners.get(n) == Some(&Listener::Connected)
     }
 
     fn end_if_nobody_left(&mut self) -> Vec<Action> {
@@ -128,7 +160,7 @@ impl PageMachine {
         }
         self.done = true;
         let first = if self.caller_answered { Action::ByeCaller } else { Action::RejectCaller(480) };
-        vec![first, Action::Ended { answered: self.caller_answered, by_caller: false }]
+        vec![first, Action::Ended { answered: self.caller_answered, by: EndedBy::Listeners }]
     }
 }
 
@@ -153,7 +185,7 @@ mod tests {
         p.on(Input::Answered(0));
         p.on(Input::Answered(1));
         assert!(p.on(Input::HungUp(0)).is_empty());
-        assert_eq!(p.on(Input::HungUp(1)), vec![ByeCaller, Ended { answered: true, by_caller: false }]);
+        assert_eq!(p.on(Input::HungUp(1)), vec![ByeCaller, Ended { answered: true, by: EndedBy::Listeners }]);
         assert!(p.is_done());
     }
 
@@ -162,7 +194,7 @@ mod tests {
         let mut p = PageMachine::new(3);
         p.on(Input::Answered(0));
         p.on(Input::Failed(2));
-        assert_eq!(p.on(Input::CallerHungUp), vec![Bye(0), Cancel(1), Ended { answered: true, by_caller: true }]);
+        assert_eq!(p.on(Input::CallerHungUp), vec![Bye(0), Cancel(1), Ended { answered: true, by: EndedBy::Caller }]);
         assert_eq!(p.on(Input::Answered(1)), vec![Bye(1)], "a late answer is hung up");
         assert!(p.on(Input::CallerHungUp).is_empty());
     }
@@ -171,10 +203,10 @@ mod tests {
     fn nobody_answering_refuses_the_caller_480() {
         let mut p = PageMachine::new(2);
         assert!(p.on(Input::Failed(0)).is_empty());
-        assert_eq!(p.on(Input::RingTimeout), vec![Cancel(1), RejectCaller(480), Ended { answered: false, by_caller: false }]);
+        assert_eq!(p.on(Input::RingTimeout), vec![Cancel(1), RejectCaller(480), Ended { answered: false, by: EndedBy::Listeners }]);
         let mut q = PageMachine::new(2);
         q.on(Input::Failed(0));
-        assert_eq!(q.on(Input::Failed(1)), vec![RejectCaller(480), Ended { answered: false, by_caller: false }]);
+        assert_eq!(q.on(Input::Failed(1)), vec![RejectCaller(480), Ended { answered: false, by: EndedBy::Listeners }]);
     }
 
     #[test]
@@ -187,5 +219,18 @@ mod tests {
         assert!(p.on(Input::HungUp(9)).is_empty());
         assert!(p.on(Input::Failed(1)).is_empty(), "already gone");
         assert_eq!(p.connected(), 1);
+    }
+
+    #[test]
+    fn a_silent_caller_ends_the_page_for_everyone_as_a_media_timeout() {
+        let mut p = PageMachine::new(3);
+        assert!(p.on(Input::MediaTimeout).is_empty(), "a ringing page has no media to miss");
+        p.on(Input::Answered(0));
+        p.on(Input::Answered(2));
+        assert!(p.is_connected(0) && !p.is_connected(1));
+        assert_eq!(p.on(Input::MediaTimeout), vec![Bye(0), Cancel(1), Bye(2), ByeCaller, Ended { answered: true, by: EndedBy::MediaTimeout }]);
+        assert!(p.is_done() && !p.is_connected(0));
+        assert!(p.on(Input::MediaTimeout).is_empty(), "once only");
+        assert!(p.on(Input::CallerHungUp).is_empty(), "the caller's late BYE ends nothing twice");
     }
 }

@@ -4,18 +4,19 @@
 //! audio out to every device that answered. Members' browsers and the
 //! agent are not paged (they would need a WebRTC bridge or a voice each).
 use super::call::{forward_states, CallMsg};
-use super::fork::{self, ForkEvent, Report};
+use super::fork::{self, Report};
 use super::forks::Forks;
 use super::group_call::{devices, member_numbers, Plan};
-use super::page::{Action, Input, PageMachine};
+use super::page::{Action, EndedBy, Input, PageMachine};
+use super::page_requests::Legs;
 use super::registry::Command;
 use crate::config::GroupConfig;
 use crate::events::{EndReason, PbxEvent};
 use crate::media::page::{self, PageMedia, MAX_LISTENERS};
+use crate::media::sdp::OriginKeeper;
 use super::invite::reply;
 use crate::sip::core::SipCoreRef;
 use crate::sip::registrar::bindings::Binding;
-use rsipstack::dialog::dialog::{DialogState, TerminatedReason};
 use rsipstack::sip::{Header, HeadersExt, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
 use std::net::SocketAddr;
@@ -58,7 +59,12 @@ pub async fn run(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, call
         }
     };
     let session = rand::random::<u32>() as u64;
-    let answer = match page::caller_answer(&offer, media.advertise(), media.caller_port(), session) {
+    let mut caller_origin = OriginKeeper::new("ha-pbx", session);
+    let answer = page::page_codecs(&offer).and_then(|codecs| {
+        let answer = page::caller_answer(&offer, &codecs, media.advertise(), media.caller_port(), &mut caller_origin)?;
+        Ok((codecs, answer))
+    });
+    let (codecs, answer) = match answer {
         Ok(a) => a,
         Err(e) => {
             tracing::info!(%call_id, error = %e, "page refused with 488: unusable SDP offer");
@@ -90,15 +96,17 @@ pub async fn run(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, call
     let mut answers: Vec<Option<Vec<u8>>> = vec![None; bindings.len()];
     let mut machine = PageMachine::new(bindings.len());
     let mut pending = Vec::new();
+    let mut origins = Vec::with_capacity(bindings.len());
+    let mut offers = Vec::with_capacity(bindings.len());
     for (id, b) in bindings.iter().enumerate() {
-        let dialog = media
-            .add_listener(id)
-            .and_then(|port| page::listener_offer(&offer, media.advertise(), port, session))
-            .map_err(|e| e.to_string())
-            .and_then(|o| {
-                let m = msgs.clone();
-                fork::start(&core, b, &caller, o.as_bytes(), headers.clone(), None, move |e| m.send(CallMsg::Fork(id, e)).is_ok())
-            });
+        let mut origin = OriginKeeper::new("ha-pbx", session);
+        let sdp = media.add_listener(id).and_then(|port| page::listener_offer(&offer, &codecs, media.advertise(), port, &mut origin));
+        origins.push(origin);
+        offers.push(sdp.as_ref().ok().cloned());
+        let dialog = sdp.map_err(|e| e.to_string()).and_then(|o| {
+            let m = msgs.clone();
+            fork::start(&core, b, &caller, o.as_bytes(), headers.clone(), None, move |e| m.send(CallMsg::Fork(id, e)).is_ok())
+        });
         let dialog = match dialog {
             Ok(d) => Some(d),
             Err(e) => {
@@ -110,7 +118,8 @@ pub async fn run(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, call
         forks.push(dialog, false, b.source_ip());
     }
     tracing::info!(%call_id, %caller, group = %callee, devices = bindings.len(), "paging");
-    let mut page = Page { core: core.clone(), call_id, caller, callee, caller_dialog, answer, forks, media, answered_at: None, started: Instant::now() };
+    let legs = Legs { codecs, caller_origin, caller_held: false, origins, offers };
+    let mut page = Page { core: core.clone(), call_id, caller, callee, caller_dialog, answer, forks, media, legs, answered_at: None, started: Instant::now() };
     for input in pending {
         page.perform(machine.on(input), &answers);
     }
@@ -119,17 +128,22 @@ pub async fn run(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, call
     while !machine.is_done() {
         let input = tokio::select! {
             m = rx.recv() => match m {
-                Some(CallMsg::Caller(state)) => caller_input(state).await,
+                Some(CallMsg::Caller(state)) => page.caller_input(state).await,
                 Some(CallMsg::Fork(id, event)) => {
                     if let Report::Answered(resp) = fork::classify(&event)
                         && let Some(slot) = answers.get_mut(id) {
                         *slot = Some(resp.body.clone());
                     }
-                    fork_input(id, event).await
+                    page.fork_input(id, event, machine.is_connected(id)).await
                 }
                 Some(CallMsg::ParkerClip(_)) => None,
                 None => Some(Input::CallerHungUp),
             },
+            // The caller vanished without a BYE: its silence ends the page.
+            _ = page.media.timed_out(), if page.answered_at.is_some() => {
+                tracing::info!(call_id = %page.call_id, "no media from the pager for {} s: ending the page", core.config.rtp.media_timeout_secs);
+                Some(Input::MediaTimeout)
+            }
             _ = tokio::time::sleep_until(ring_until), if !ring_over => {
                 ring_over = true;
                 Some(Input::RingTimeout)
@@ -163,52 +177,17 @@ fn sdp_host(offer: &[u8]) -> Option<std::net::IpAddr> {
     crate::media::sdp::Sdp::parse(text).ok()?.media_endpoint(0).map(|(a, _)| a.ip())
 }
 
-async fn caller_input(state: DialogState) -> Option<Input> {
-    match state {
-        DialogState::Terminated(_, TerminatedReason::UasDecline) => None, // our own reject
-        DialogState::Terminated(..) => Some(Input::CallerHungUp),
-        DialogState::Options(_, _, handle) => {
-            let _ = handle.reply(StatusCode::OK).await;
-            None
-        }
-        DialogState::Updated(_, _, handle) | DialogState::Info(_, _, handle) | DialogState::Message(_, _, handle) | DialogState::Notify(_, _, handle) | DialogState::Refer(_, _, handle) => {
-            // A page's media does not change mid-way (no hold, no transfer).
-            let _ = handle.reply(StatusCode::NotImplemented).await;
-            None
-        }
-        _ => None,
-    }
-}
-
-async fn fork_input(id: usize, event: ForkEvent) -> Option<Input> {
-    match fork::classify(&event) {
-        Report::Answered(_) => return Some(Input::Answered(id)),
-        Report::Failed(_) => return Some(Input::Failed(id)),
-        _ => {}
-    }
-    match event {
-        ForkEvent::State(DialogState::Terminated(..)) => Some(Input::HungUp(id)),
-        ForkEvent::State(DialogState::Options(_, _, handle)) => {
-            let _ = handle.reply(StatusCode::OK).await;
-            None
-        }
-        ForkEvent::State(DialogState::Updated(_, _, handle) | DialogState::Info(_, _, handle)) => {
-            let _ = handle.reply(StatusCode::NotImplemented).await;
-            None
-        }
-        _ => None,
-    }
-}
-
-struct Page {
-    core: SipCoreRef,
-    call_id: String,
-    caller: String,
-    callee: String,
-    caller_dialog: rsipstack::dialog::invite_dialog::InviteDialog,
-    answer: String,
-    forks: Forks,
-    media: PageMedia,
+pub(super) struct Page {
+    pub(super) core: SipCoreRef,
+    pub(super) call_id: String,
+    pub(super) caller: String,
+    pub(super) callee: String,
+    pub(super) caller_dialog: rsipstack::dialog::invite_dialog::InviteDialog,
+    /// Our SDP toward the caller, the last one sent.
+    pub(super) answer: String,
+    pub(super) forks: Forks,
+    pub(super) media: PageMedia,
+    pub(super) legs: Legs,
     answered_at: Option<Instant>,
     started: Instant,
 }
@@ -248,16 +227,20 @@ impl Page {
                         let _ = d.bye().await;
                     });
                 }
-                Action::Ended { answered, by_caller } => {
+                Action::Ended { answered, by } => {
                     let (call_id, caller, callee) = (self.call_id.clone(), self.caller.clone(), self.callee.clone());
                     let event = if answered {
                         let since = self.answered_at.unwrap_or(self.started);
-                        let reason = if by_caller { EndReason::CallerHangup } else { EndReason::CalleeHangup };
+                        let reason = match by {
+                            EndedBy::Caller => EndReason::CallerHangup,
+                            EndedBy::Listeners => EndReason::CalleeHangup,
+                            EndedBy::MediaTimeout => EndReason::MediaTimeout,
+                        };
                         PbxEvent::Ended { call_id, caller, callee, reason, answered, duration_ms: since.elapsed().as_millis() as u64 }
                     } else {
                         PbxEvent::Missed { call_id, caller, callee }
                     };
-                    tracing::info!(call_id = %self.call_id, answered, "page ended");
+                    tracing::info!(call_id = %self.call_id, answered, ?by, "page ended");
                     self.core.bus.publish(event);
                 }
             }

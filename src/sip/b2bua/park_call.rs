@@ -32,6 +32,11 @@ pub async fn retrieve(core: SipCoreRef, mut tx: Transaction, source: SocketAddr,
             return reply(&core, &mut tx, StatusCode::Other(code, phrase)).await;
         }
     };
+    if parked.parked == who {
+        // Its own call: handing this INVITE to it would connect it to itself.
+        tracing::info!(%who, %slot, call_id = %parked.call_id, "retrieve refused with 403: the caller is the party parked there");
+        return reply(&core, &mut tx, StatusCode::Other(403, format!("You are the call parked on {slot}"))).await;
+    }
     if tx.original.body.is_empty() {
         return reply(&core, &mut tx, StatusCode::Other(488, "Retrieve needs an SDP offer".into())).await;
     }
@@ -53,6 +58,16 @@ impl Call {
     /// number a call goes out to): it may not park.
     fn on_trunk(&self, leg: Leg) -> bool {
         if leg == self.caller_leg { self.caller_from_trunk } else { self.trunk.is_some() }
+    }
+
+    /// The extension of the device on `leg`: a ring group's member that
+    /// answered is itself there (the callee leg's number is the group's).
+    fn person_on(&self, leg: Leg) -> String {
+        let member = self.winner().and_then(|w| self.forks.get(w)).and_then(|s| s.member.clone());
+        match member {
+            Some(member) if leg != self.caller_leg => member,
+            _ => self.ext_on(leg),
+        }
     }
 
     /// A REFER in the answered call from the device on `from`: only a park
@@ -127,7 +142,7 @@ impl Call {
     async fn park(&mut self, from: Leg) -> Result<(InviteDialog, String), (u16, String)> {
         let Some(config) = self.core.config.park.clone() else { return Err(Refusal::Off.status()) };
         let Some(w) = self.winner() else { return Err((403, "Only an answered call can be parked".into())) };
-        let parker = self.ext_on(from);
+        let parker = self.person_on(from);
         if self.on_trunk(from) || self.core.extension(&parker).is_none() || self.core.is_agent(&parker) {
             return Err((403, "Only an extension's phone may park a call".into()));
         }
@@ -143,7 +158,7 @@ impl Call {
         };
         let Some(parker_dialog) = parker_dialog else { return Err((500, "The parker's dialog is gone".into())) };
         let staying = from.other();
-        let parked = self.ext_on(staying);
+        let parked = self.person_on(staying);
         let entry = Parked { call_id: self.call_id.clone(), parker: parker.clone(), parked: parked.clone() };
         let slot = self.core.parking.lock().map_err(|_| (500, "Park table unavailable".to_string()))?.park(entry).map_err(|r| r.status())?;
         let offer = match self.media.transfer_offer(staying).await {
@@ -154,6 +169,10 @@ impl Call {
                 return Err((500, "No media for the parked call".into()));
             }
         };
+        // From now on the parked party hears nothing of the parker (who may
+        // still talk while it hears the slot); whoever takes the call next
+        // on that leg is heard again (`check_unparked`).
+        self.media.mute_from(from, true);
         // The parker's part of the call ends (as transferred); nothing rings.
         self.step(Input::Park { leaving: party }).await;
         if party == Party::Caller {
@@ -161,12 +180,15 @@ impl Call {
             self.caller = self.forks.dialog(w).unwrap_or_else(|| self.caller.clone());
             self.caller_from_fork = Some(w);
             self.caller_leg = staying;
-            self.caller_ext = std::mem::take(&mut self.callee_ext);
+            self.caller_ext = parked.clone();
             // Whoever rings next (retriever, parker) is local.
             self.caller_from_trunk = self.trunk.take().is_some();
         }
         self.callee_ext = slot.clone();
         self.kind = CallerKind::Originated;
+        // Parked, it is no group's call: no member or fallback rings on the
+        // group's clock; the ring-back rings the parker alone.
+        self.group = None;
         self.offer_b = Some(offer);
         self.offer_browsers = None;
         self.core.calls.set_parties(&self.call_id, &self.caller_ext, &slot);
@@ -226,6 +248,8 @@ impl Call {
         if let Some(mut stay) = self.parking.take() {
             stay.taken();
             self.free_slot();
+            self.media.mute_from(Leg::A, false);
+            self.media.mute_from(Leg::B, false);
             tracing::info!(call_id = %self.call_id, slot = %stay.slot, by = %self.callee_ext, "parked call taken");
         }
     }
