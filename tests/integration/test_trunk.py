@@ -45,6 +45,7 @@ SRTP_DIALLED, SRTP_SENT = "6401234567", "0049401234567"
 PSTN_SRTP, PSTN_SRTP_PW = "4917099999", "pstn-srtp-secret"
 API_TOKEN = "trunk-test-token-0123456789"
 FAILOVER_DIALLED = "5301234567"  # prefix 5: out on `flaky` (a sipp server), failing over to `provider`
+SRTP_FAILOVER_DIALLED = "3401234567"  # prefix 3 (104 only): out on `flaky`, failing over to `srtp` (SRTP_SENT)
 
 
 class Rig:
@@ -93,7 +94,9 @@ def rig(tmp_path_factory, signals, voice):
                   {"prefix": "00", "trunk": "provider", "strip": 2, "prepend": "+", "extensions": ["101"]},
                   {"prefix": "8", "trunk": "tls", "strip": 1, "prepend": "+49", "extensions": ["101"]},
                   {"prefix": "7", "trunk": "untrusted", "strip": 1, "prepend": "+49", "extensions": ["101"]},
-                  {"prefix": "6", "trunk": "srtp", "strip": 1, "prepend": "0049", "extensions": ["101"]},
+                  {"prefix": "6", "trunk": "srtp", "strip": 1, "prepend": "0049", "extensions": ["101", "104"]},
+                  {"prefix": "3", "trunk": "flaky", "failover": ["srtp"], "strip": 1, "prepend": "0049",
+                   "extensions": ["104"]},
                   {"prefix": "5", "trunk": "flaky", "failover": ["provider"], "strip": 1, "prepend": "+49",
                    "extensions": ["101"]}]
         piper, whisper = voice
@@ -429,6 +432,91 @@ def test_a_session_refresh_from_the_provider_keeps_the_call(rig, workdir):
     _heard_at_the_end(phone, 1000, "102")
 
 
+def _heard_between(net, since: float, until: float, hz: float, seconds: float) -> None:
+    """The RTP endpoint heard `hz` for `seconds` in what arrived in [since, until] (time.monotonic)."""
+    from harness.rtp import ulaw_decode
+    payload = b"".join(r.pkt.payload for r in net.packets() if since < r.arrival <= until and r.pkt.pt == 0)
+    rep = audio.analyze_tone_samples(ulaw_decode(payload).astype("float64") / 32768.0)
+    assert rep.ok(hz, min_seconds=seconds), f"from {since:.2f} to {until:.2f} the network side heard {rep}, expected {hz} Hz"
+
+
+@pytest.mark.timeout(120)
+def test_a_reinvite_without_sdp_from_the_provider_gets_our_offer_and_the_ack_answer_moves_the_media(rig, workdir):
+    """RFC 3261 14.2: a re-INVITE without SDP from the phone network (through
+    the provider's Record-Route), during a call out and during a call in. Our
+    200 carries the offer (the same relay port and session toward the
+    provider, a higher o= version), and the answer comes in the ACK: it moves
+    the network side's media to a new port, and the tones go on both ways at
+    once (the relay follows the answer; without it the new port would be
+    dropped as untrusted until the old one had been silent for 2 s). The
+    extension's phone is not involved (ha-pbx answers for the call)."""
+    from harness.flows import wait_media_file
+    from harness.rtp import RtpEndpoint, tone_samples
+    procs.wait_until(lambda: registration(rig.pbx, "provider").get("state") == "registered", 15, what="registered")
+
+    def moved(net, net2, refresh_file, what):
+        """After our offer: the old endpoint goes quiet, the new one (named in the ACK) talks."""
+        offer = procs.wait_until(lambda: _sdp_tokens(refresh_file), 15, what=f"our offer in the 200 ({what})")
+        moved_at = time.monotonic()
+        net2.start_sending(tone_samples(1000, 60), ("127.0.0.1", _port_and_origin(offer)[0]))
+        net.close()
+        return offer, moved_at
+
+    mark = len(rig.pbx.log_text())
+    # a call out, to a network callee that sends the re-INVITE 2.5 s after its answer
+    ext, net, net2 = rig.ext["101"], RtpEndpoint(), RtpEndpoint()
+    offer_file, refresh_file = workdir / "late-out-offer.txt", workdir / "late-out-refresh.txt"
+    try:
+        uas = rig.sipp.start("uas_refresh_late.xml", name="uas-refresh-late", port=rig.provider.uas_port,
+                             duration_ms=2500, timeout_s=40,
+                             keys={"rtp_port": net.port, "rtp_port2": net2.port, "media_file": offer_file,
+                                   "refresh_file": refresh_file})
+        rig.sipp.wait_listening(rig.provider.uas_port)
+        since = len(ext.ctrl.events)
+        ext.clear_recordings()
+        ext.dial(f"sip:0891234567@127.0.0.1:{rig.pbx.sip_port}")
+        net.start_sending(tone_samples(1000, 60), wait_media_file(offer_file, 15, "the INVITE at the network callee"))
+        ext.ctrl.wait_event("CALL_ESTABLISHED", 20, since=since)
+        offer, moved_at = moved(net, net2, refresh_file, "call out")
+        time.sleep(3)  # the audio after the refresh being measured
+        assert "CALL_CLOSED" not in ext.ctrl.event_types()[since:], "the re-INVITE ended the call"
+        ext.hangup()
+        ext.ctrl.wait_event("CALL_CLOSED", 10, since=since)
+        res = uas.wait(15)
+        assert res.ok, res.summary()
+    finally:
+        net.close()
+        net2.close()
+    _check_refresh(_sdp_tokens(offer_file), offer)
+    _heard_between(net2, moved_at, moved_at + 2.5, 440, 2.0)
+    _heard_at_the_end(ext, 1000, "101")
+
+    # a call in: the network caller sends the re-INVITE 2.5 s after the answer, hangs up 3 s later
+    phone, net, net2 = rig.ext["102"], RtpEndpoint(), RtpEndpoint()
+    answer_file, refresh_file = workdir / "late-in-answer.txt", workdir / "late-in-refresh.txt"
+    try:
+        since = len(phone.ctrl.events)
+        phone.clear_recordings()
+        uac = rig.sipp.start("uac_refresh_late.xml", rig.provider.addr, name="uac-refresh-late", service=DID,
+                             duration_ms=2500, timeout_s=40,
+                             keys={"caller": PSTN, "rtp_port": net.port, "rtp_port2": net2.port,
+                                   "media_file": answer_file, "refresh_file": refresh_file})
+        net.start_sending(tone_samples(1000, 60), wait_media_file(answer_file, 20, "ha-pbx's answer at the caller"))
+        phone.ctrl.wait_event("CALL_ESTABLISHED", 10, since=since)
+        offer, moved_at = moved(net, net2, refresh_file, "call in")
+        res = uac.wait(20)  # its BYE 3 s after the re-INVITE, answered
+        assert res.ok, res.summary()
+        phone.ctrl.wait_event("CALL_CLOSED", 10, since=since)
+    finally:
+        net.close()
+        net2.close()
+    _check_refresh(_sdp_tokens(answer_file), offer)
+    _heard_between(net2, moved_at, moved_at + 2.5, 440, 2.0)
+    _heard_at_the_end(phone, 1000, "102")
+    log = rig.pbx.log_text()[mark:]
+    assert log.count("re-INVITE without SDP: the answer in the ACK taken") == 2, rig.pbx.log_tail()
+
+
 @pytest.mark.timeout(60)
 def test_options_keepalive_shows_up_and_down(rig):
     procs.wait_until(lambda: trunk_state(rig.pbx, "provider").get("reachable") == "up", 15, what="provider up")
@@ -676,6 +764,36 @@ def test_tls_trunk_whose_certificate_does_not_verify_sends_nothing(rig):
         "a message of the untrusted trunk reached the provider"
 
 
+@pytest.mark.timeout(90)
+def test_tls_trunk_reconnects_and_registers_again_when_the_provider_drops_the_connection(rig):
+    """The provider's side of the `tls` trunk's connection is reset (`ss -K`,
+    as a provider restart or a NAT that forgot the flow would). ha-pbx notices
+    at its next keep-alive or registration refresh, dials a new connection
+    (certificate verified again), REGISTERs over it (the provider's
+    registration named the connection that is gone), and a call in from the
+    phone network reaches 102 over the new connection, tones heard both ways."""
+    import subprocess
+    procs.wait_until(lambda: registration(rig.pbx, "tls").get("state") == "registered", 20, what="tls trunk registered")
+    port = rig.provider.tls_port
+    mark, n_reg = len(rig.pbx.log_text()), len(rig.provider.lines("REG-OK"))
+    killed = subprocess.run(["ss", "-K", "-t", "state", "established", f"( sport = :{port} )"], capture_output=True,
+                            text=True, check=True)
+    assert f"127.0.0.1:{port}" in killed.stdout, f"no connection of the tls trunk to reset:\n{killed.stdout}"
+    # the next keep-alive (2 s) or registration refresh (3 s), whichever comes first, dials again
+    procs.wait_until(lambda: "trunk TLS connection up (certificate verified) trunk=tls" in rig.pbx.log_text()[mark:],
+                     15, what="the tls trunk's connection dialled again")
+    reg = rig.provider.wait_line("REG-OK", lambda d: d["au"] == TLS_USER, timeout=15, after=n_reg)
+    assert reg["pr"] == "tls" and reg["dst"] == str(port), reg
+    state = procs.wait_until(lambda: (s := registration(rig.pbx, "tls")).get("state") == "registered" and s, 15,
+                             what="tls trunk registered again")
+    assert state["last_error"] is None, state
+    calls_in = rig.pbx.log_text().count("call from the trunk trunk=tls")
+    _call(rig.pstn, rig.ext["102"], f"sip:{TLS_DID}@{rig.provider.addr}", seconds=4)
+    assert rig.pbx.log_text().count("call from the trunk trunk=tls") == calls_in + 1, rig.pbx.log_tail()
+    _heard(rig.ext["102"], 1000)
+    _heard(rig.pstn, 440)
+
+
 def _srtp_call(rig, caller: Baresip, callee: Baresip, uri: str) -> list[tuple[int, bytes]]:
     """A call with tones both ways, and what crossed the wire toward the SRTP
     PSTN phone's RTP ports meanwhile."""
@@ -753,6 +871,14 @@ def test_srtp_trunk_refuses_unusable_keys_with_488(rig):
     assert h["media_relays"] == 0, h
 
 
+def _flaky(rig, final: int):
+    """The `flaky` trunk's server: a sipp that answers one INVITE with `final`."""
+    proc = rig.sipp.start(rig.sipp.scenario("uas_final.xml", FINAL=final), name=f"flaky-{final}",
+                          port=rig.flaky_port, keys={"callee": "flaky"}, timeout_s=30)
+    rig.sipp.wait_listening(rig.flaky_port)
+    return proc
+
+
 @pytest.mark.timeout(90)
 def test_a_call_out_fails_over_to_the_routes_next_trunk_only_when_the_provider_fails(rig):
     """Route `5` goes out on `flaky` (its server a sipp) with `failover: [provider]`.
@@ -762,10 +888,7 @@ def test_a_call_out_fails_over_to_the_routes_next_trunk_only_when_the_provider_f
     procs.wait_until(lambda: registration(rig.pbx, "provider").get("state") == "registered", 15, what="registered")
 
     def flaky(final: int):
-        proc = rig.sipp.start(rig.sipp.scenario("uas_final.xml", FINAL=final), name=f"flaky-{final}",
-                              port=rig.flaky_port, keys={"callee": "flaky"}, timeout_s=30)
-        rig.sipp.wait_listening(rig.flaky_port)
-        return proc
+        return _flaky(rig, final)
 
     uas = flaky(503)
     n_ok, mark = len(rig.provider.lines("OUT-OK")), len(rig.pbx.log_text())
@@ -787,6 +910,72 @@ def test_a_call_out_fails_over_to_the_routes_next_trunk_only_when_the_provider_f
     assert res.ok, res.summary()
     assert uas.wait(10).ok
     assert len(rig.provider.lines("INVITE")) == before, rig.provider.lines("INVITE")[before:]
+
+
+def _ext_registered(rig, ext: str) -> bool | None:
+    """What ha-pbx last published on MQTT about `ext`'s registration."""
+    states = [m for m in rig.mqtt.messages() if m.topic == f"ha_pbx/ext/{ext}/state"]
+    return json.loads(states[-1].payload).get("registered") if states else None
+
+
+def _forward_call_over_srtp(rig, door: Baresip, phone: Baresip, expect_log: str) -> None:
+    """101 calls 104, whose forward takes the call out to the SRTP PSTN phone:
+    it answers, tones are heard both ways, the provider got an SDES offer on
+    the `srtp` trunk's account, and what crossed the wire toward the phone was
+    SRTP. `expect_log`: the ha-pbx log line that says which way the call took."""
+    n_ok, mark = len(rig.provider.lines("OUT-OK")), len(rig.pbx.log_text())
+    wire = _srtp_call(rig, door, phone, f"sip:104@127.0.0.1:{rig.pbx.sip_port}")
+    ok = rig.provider.lines("OUT-OK")[n_ok:]
+    assert len(ok) == 1 and ok[0]["au"] == SRTP_USER and ok[0]["rU"] == SRTP_SENT and ok[0]["pr"] == "tls", ok
+    assert ok[0]["sdes"] == "yes", f"the provider got no RTP/SAVP offer with a=crypto: {ok}"
+    assert expect_log in rig.pbx.log_text()[mark:], rig.pbx.log_tail()
+    _heard(phone, 440)
+    _heard(door, 1000)
+    _assert_srtp_on_the_wire(wire)
+
+
+@pytest.mark.timeout(150)
+def test_forwards_outside_go_out_as_their_route_says_srtp_and_failover_included(rig, workdir, signals):
+    """A forward to a number outside takes its route's trunk as a dialled call
+    does, whichever way it leaves: the trunk's SRTP and the route's failover.
+    104 forwards on no answer (2 s) to numbers behind the `srtp` trunk
+    (`srtp: mandatory`; the PSTN phone speaks SDES-SRTP only):
+    - 104 is not registered: the forward goes out at once, to route `3`
+      (`flaky` answers 503, failover to `srtp`): a plain trunk first, then an
+      SRTP one, whose offer carries RTP/SAVP and a key;
+    - 104's desk phone rings and does not answer: the fallback rings route `6`
+      (the `srtp` trunk itself), then route `3` again (503, then `srtp`).
+    Each time the phone answers, tones are heard both ways, the provider saw
+    RTP/SAVP with an a=crypto line, and the wire toward the phone is SRTP."""
+    procs.wait_until(lambda: registration(rig.pbx, "srtp").get("state") == "registered", 20, what="srtp trunk registered")
+    door, phone = rig.ext["101"], rig.pstn_srtp
+    desk = None
+    try:
+        procs.wait_until(lambda: _ext_registered(rig, "104") in (None, False), 10, what="104 not registered")
+        rig.broker.publish("ha_pbx/ext/104/cmd/forward_no_answer_secs", "2")
+        _forward(rig, "104", "forward_no_answer", SRTP_FAILOVER_DIALLED)
+        uas = _flaky(rig, 503)
+        _forward_call_over_srtp(rig, door, phone, "nobody to ring is registered: calling the forward outside")
+        res = uas.wait(10)
+        assert res.ok and res.received_requests() == ["INVITE", "ACK"], res.summary()
+        assert re.search(r"call out not taken by the provider: trying the route's next trunk .*status=503 trunk=srtp",
+                         rig.pbx.log_text()), rig.pbx.log_tail()
+        desk = Baresip(workdir, rig.registry, "desk104-srtp", user="104", domain=f"127.0.0.1:{rig.pbx.sip_port}",
+                       password=rig.pbx.passwords["104"], source=signals["tone440"], answermode="manual").start()
+        desk.wait_registered(15)
+        for target, flaky in ((SRTP_DIALLED, None), (SRTP_FAILOVER_DIALLED, 503)):
+            _forward(rig, "104", "forward_no_answer", target)
+            uas = _flaky(rig, flaky) if flaky else None
+            since = len(desk.ctrl.events)
+            _forward_call_over_srtp(rig, door, phone, "nobody in the group answered: calling the fallback outside")
+            assert desk.ctrl.wait_event("CALL_INCOMING", 1, since=since), "104's desk phone did not ring first"
+            if uas:
+                res = uas.wait(10)
+                assert res.ok and res.received_requests() == ["INVITE", "ACK"], res.summary()
+    finally:
+        if desk:
+            desk.stop()
+        _forward(rig, "104", "forward_no_answer", "")
 
 
 DOMAIN = "trunk.test"  # served by the test's own dnsmasq, in the test's namespace only

@@ -364,7 +364,15 @@ impl CallMedia {
         if matches!(gone.media, LegMedia::BrowserBehindRelay(_)) {
             gone.media = LegMedia::Relayed;
         }
-        let sdp = self.leg(from).last_sdp.clone().ok_or_else(|| anyhow::anyhow!("the remaining party sent no SDP"))?;
+        self.offer_again(other(from)).await
+    }
+
+    /// An offer of the media the call has now toward `to`'s device (it sent
+    /// a re-INVITE without SDP): the other leg's last SDP carried anew
+    /// through the relay, the same ports, a new o= version.
+    pub async fn offer_again(&mut self, to: Leg) -> anyhow::Result<Vec<u8>> {
+        let from = other(to);
+        let sdp = self.leg(from).last_sdp.clone().ok_or_else(|| anyhow::anyhow!("the other party sent no SDP"))?;
         self.translate_plain(from, &sdp).await
     }
 
@@ -504,13 +512,6 @@ impl CallMedia {
     /// The (leg, digit) stream of RFC 4733 key presses, once.
     pub fn take_dtmf_events(&mut self) -> Option<tokio::sync::mpsc::UnboundedReceiver<(Leg, char)>> {
         self.dtmf.take()
-    }
-
-    /// `leg` is a trunk's with `srtp:` optional or mandatory: SDP toward it
-    /// carries our SDES key, its keys go to the relay, and the other leg
-    /// sees plain RTP. Set before the first SDP of that leg is translated.
-    pub fn set_srtp(&mut self, leg: Leg, mode: crate::config::SrtpMode) {
-        self.leg_mut(leg).srtp.set_mode(mode);
     }
 
     /// Whether the last SDP from `leg` asked for hold (sendonly, inactive, c=0.0.0.0).

@@ -159,6 +159,35 @@ fn secure_proto(proto: &str) -> String {
     }
 }
 
+impl super::CallMedia {
+    /// `leg` is a trunk's with `srtp:` optional or mandatory: SDP toward it
+    /// carries our SDES key, its keys go to the relay, and the other leg
+    /// sees plain RTP. Set before the first SDP of that leg is translated.
+    pub fn set_srtp(&mut self, leg: Leg, mode: SrtpMode) {
+        let state = self.leg_mut(leg);
+        state.srtp = SrtpLegState::default();
+        state.srtp.set_mode(mode);
+    }
+
+    /// The callee leg now goes out over a trunk whose `srtp:` is `mode`
+    /// (a forward or a group's fallback to a number outside, the route's
+    /// next trunk), after the call's first offer went elsewhere: whatever
+    /// the leg's last device negotiated goes (its keys on the relays, its
+    /// SDP), and the caller's last SDP is offered anew: plain for `off`,
+    /// with a fresh key of ours (RTP/SAVP for `mandatory`) otherwise.
+    pub async fn offer_to_trunk(&mut self, caller: Leg, mode: SrtpMode) -> anyhow::Result<Vec<u8>> {
+        let callee = caller.other();
+        self.set_srtp(callee, mode);
+        for relay in self.relays.iter().flatten() {
+            relay.set_srtp(callee, None);
+        }
+        let state = self.leg_mut(callee);
+        state.last_sdp = None;
+        state.event_pt = None;
+        self.callee_plain_offer(caller).await
+    }
+}
+
 #[cfg(test)]
 #[path = "srtp_leg_tests.rs"]
 mod tests;

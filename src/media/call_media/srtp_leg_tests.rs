@@ -142,3 +142,32 @@ async fn assert_no_relay_left(engine: &MediaEngine) {
     }
     assert_eq!(engine.active_relays(), 0, "a refused call's relay is gone");
 }
+
+#[tokio::test]
+async fn a_trunk_leg_made_after_the_first_offer_is_offered_as_its_trunk_takes_media() {
+    let engine = engine(38820);
+    let mut media = CallMedia::new(engine.clone(), 4);
+    // The first offer went to a house phone (or a plain trunk): no key.
+    let first = media.translate(Leg::A, &sdp(4000, "RTP/AVP", &[])).await.unwrap();
+    assert_eq!((proto(&first).as_str(), crypto(&first)), ("RTP/AVP", None));
+    // A forward to a mandatory trunk: RTP/SAVP with a key of ours, on the same relay.
+    let secure = media.offer_to_trunk(Leg::A, SrtpMode::Mandatory).await.unwrap();
+    assert_eq!(proto(&secure), "RTP/SAVP");
+    let key = crypto(&secure).expect("our key");
+    assert_eq!(parsed(&secure).media_port(0), parsed(&first).media_port(0), "the same relay port");
+    // Its provider answers with its key: the answer is taken.
+    let answer = media.translate(Leg::B, &sdp(5000, "RTP/SAVP", &[theirs(1, "AES_CM_128_HMAC_SHA1_80")])).await.unwrap();
+    assert_eq!((proto(&answer).as_str(), crypto(&answer)), ("RTP/AVP", None), "the caller sees plain RTP");
+    // The next trunk is SRTP as well: a fresh key, never the one another provider got.
+    let again = media.offer_to_trunk(Leg::A, SrtpMode::Mandatory).await.unwrap();
+    let fresh = crypto(&again).expect("our key");
+    assert_ne!(fresh.key, key.key, "a new provider gets a new key");
+    // A plain trunk after it: plain RTP, no key.
+    let plain = media.offer_to_trunk(Leg::A, SrtpMode::Off).await.unwrap();
+    assert_eq!((proto(&plain).as_str(), crypto(&plain)), ("RTP/AVP", None));
+    assert!(!String::from_utf8_lossy(&plain).contains("a=crypto"));
+    // `optional`: RTP/AVP with a key.
+    let optional = media.offer_to_trunk(Leg::A, SrtpMode::Optional).await.unwrap();
+    assert_eq!(proto(&optional), "RTP/AVP");
+    assert!(crypto(&optional).is_some());
+}

@@ -30,6 +30,9 @@ pub(super) enum CallMsg {
     Fork(ForkId, ForkEvent),
     /// The park announcement for the parker, rendered (8 kHz), or why not.
     ParkerClip(Result<Vec<i16>, String>),
+    /// The ACK to our offer in a 200 to a re-INVITE without SDP from that
+    /// leg's device: its body (the answer), or None when no ACK came.
+    LateAnswer(Leg, Option<Vec<u8>>),
 }
 
 /// Who the caller leg is: a device whose INVITE we answer, or a device the
@@ -298,6 +301,10 @@ impl Call {
             CallMsg::Caller(state) => self.on_caller_state(state).await,
             CallMsg::ParkerClip(pcm) => {
                 self.on_parker_clip(pcm);
+                None
+            }
+            CallMsg::LateAnswer(leg, answer) => {
+                self.on_late_answer(leg, answer).await;
                 None
             }
             CallMsg::Fork(id, event) => {

@@ -39,7 +39,7 @@ impl Call {
     }
 
 
-    fn publish_hold(&self, by: Leg, held: bool) {
+    pub(super) fn publish_hold(&self, by: Leg, held: bool) {
         let by = self.ext_on(by);
         tracing::info!(call_id = %self.call_id, %by, held, "hold state changed");
         self.core.bus.publish(PbxEvent::Hold {
@@ -70,6 +70,12 @@ impl Call {
         if req.method == Method::Info && info_digit(&req).is_some_and(|d| self.media.dtmf_to_device(from, d)) {
             let _ = handle.reply(StatusCode::OK).await;
             return;
+        }
+        if self.is_late_offer(&req) {
+            let own = if from == self.caller_leg { Some(self.caller.clone()) } else { self.forks.dialog(winner) };
+            if let Some(dialog) = own {
+                return self.answer_late_offer(from, &req, dialog, handle).await;
+            }
         }
         let target = if from == self.caller_leg { self.forks.dialog(winner) } else { Some(self.caller.clone()) };
         let Some(target) = target else {

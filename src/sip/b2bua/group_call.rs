@@ -10,6 +10,7 @@ use crate::config::{GroupConfig, GroupStrategy, AGENT_MEMBER};
 use crate::sip::agent_leg::AgentInvite;
 use crate::sip::core::SipCoreRef;
 use crate::sip::registrar::bindings::Binding;
+use crate::sip::trunk::outbound::OutLeg;
 use rsipstack::sip::StatusCode;
 use rsipstack::transaction::transaction::Transaction;
 use std::net::SocketAddr;
@@ -89,9 +90,10 @@ pub(super) fn devices(core: &SipCoreRef, member: &str) -> Vec<Binding> {
 
 /// `target` as a number outside that extension `by`'s forward may call
 /// (the outbound routes decide as if `by` had dialled it): where it goes and
-/// how it is presented. None for the house's own numbers, and (logged) for
-/// a number no route lets `by` call or a trunk that cannot be reached.
-async fn outside(core: &SipCoreRef, by: &str, target: &str) -> Option<(Binding, crate::sip::b2bua::fork::Presented)> {
+/// how it is presented, and the route's trunks to fail over to. None for the
+/// house's own numbers, and (logged) for a number no route lets `by` call
+/// or a trunk that cannot be reached.
+async fn outside(core: &SipCoreRef, by: &str, target: &str) -> Option<OutLeg> {
     if core.is_house_number(target) {
         return None;
     }
@@ -115,10 +117,11 @@ pub async fn ring_plan(core: SipCoreRef, mut tx: Transaction, source: SocketAddr
     if !reachable.contains(&true) {
         // A forward to a number outside goes there at once (see `outside`).
         if let Some(target) = plan.on_timeout.as_deref()
-            && let Some((binding, presented)) = outside(&core, &callee, target).await
+            && let Some(out) = outside(&core, &callee, target).await
         {
-            tracing::info!(%caller, %callee, fallback = %target, "nobody to ring is registered: calling the forward outside");
-            return call::run(CallSetup { core, tx, source, caller, callee, bindings: vec![binding], handoff: None, agent_note, group: None, trunk: Some(presented), auto_answer: false, failover: None }).await;
+            tracing::info!(%caller, %callee, fallback = %target, trunk = %out.trunk, "nobody to ring is registered: calling the forward outside");
+            let (bindings, trunk, failover) = (vec![out.binding], Some(out.presented), out.failover);
+            return call::run(CallSetup { core, tx, source, caller, callee, bindings, handoff: None, agent_note, group: None, trunk, auto_answer: false, failover }).await;
         }
         let fallback = plan.on_timeout.as_deref().map(|f| (f, devices(&core, f))).filter(|(_, d)| !d.is_empty());
         let Some((target, bindings)) = fallback else {
@@ -222,14 +225,13 @@ impl Call {
         if target == AGENT_MEMBER || self.core.is_agent(&target) {
             return self.hand_to_agent(&offer).await;
         }
+        if let Some(out) = outside(&self.core, &self.callee_ext, &target).await {
+            return self.fall_back_outside(&target, out).await;
+        }
         // The fallback's browsers can only be rung with the WebRTC offer the
         // group's browsers got; a group of browsers only hands over a plain offer.
         let plain = self.media.is_browser(self.fork_leg());
         let mut bindings = devices(&self.core, &target);
-        if let Some((binding, presented)) = outside(&self.core, &self.callee_ext, &target).await {
-            bindings = vec![binding];
-            self.trunk = Some(presented);
-        }
         if plain || self.offer_browsers.is_none() {
             bindings.retain(|b| !is_browser(b));
         }
@@ -263,6 +265,28 @@ impl Call {
             }
         }
         self.offer_b = Some(offer);
+        true
+    }
+
+    /// The fallback is a number outside: it rings over its trunk (the
+    /// offer made for that trunk, SRTP included), and the route's next
+    /// trunks take over when the provider does not take the call.
+    async fn fall_back_outside(&mut self, target: &str, out: OutLeg) -> bool {
+        let offer = match self.toward_trunk(out.presented).await {
+            Ok(offer) => offer,
+            Err(e) => {
+                tracing::warn!(call_id = %self.call_id, %target, trunk = %out.trunk, error = %e, "group fallback outside failed: no offer for the trunk");
+                return false;
+            }
+        };
+        tracing::info!(call_id = %self.call_id, group = %self.callee_ext, %target, trunk = %out.trunk, "nobody in the group answered: calling the fallback outside");
+        self.step(Input::HandOff { forks: 1 }).await;
+        self.failover = out.failover;
+        if self.failover.is_some() {
+            // a failure at the provider is not the end: the next trunk may take it
+            self.step(Input::Expecting { more: true }).await;
+        }
+        self.start_fork(&out.binding, &offer);
         true
     }
 }

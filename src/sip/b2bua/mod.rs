@@ -7,6 +7,7 @@ pub mod call;
 mod call_setup;
 mod call_commands;
 mod call_requests;
+mod late_offer;
 mod trunk_failover;
 mod early_media;
 pub mod dtmf;

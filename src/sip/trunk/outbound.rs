@@ -22,40 +22,59 @@ pub struct OutCall {
 }
 
 pub async fn run(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, out: OutCall) {
-    let mut failover = Failover::new(&out.failover, &out.number);
-    let mut trunk = out.trunk.clone();
-    let (binding, presented) = loop {
-        match prepare(&core, &trunk, &out.number).await {
-            Ok(b) => break b,
-            // A trunk that cannot be reached at all (its TLS, its DNS): the next one, as after a 503.
-            Err(e) => match failover.as_mut().and_then(|f| f.on_failure(503)) {
-                Some(next) => {
-                    tracing::warn!(caller = %out.caller, %trunk, error = %e, next = %next, "call out: the provider cannot be reached, trying the route's next trunk");
-                    trunk = next;
-                }
-                None => {
-                    tracing::warn!(caller = %out.caller, %trunk, error = %e, "call out refused with 503: the provider cannot be reached");
-                    return reply(&core, &mut tx, StatusCode::ServiceUnavailable).await;
-                }
-            },
+    let failover = Failover::new(&out.failover, &out.number);
+    let out_leg = match reach(&core, &out.trunk, &out.number, failover).await {
+        Ok(leg) => leg,
+        Err(e) => {
+            tracing::warn!(caller = %out.caller, trunk = %out.trunk, error = %e, "call out refused with 503: the provider cannot be reached");
+            return reply(&core, &mut tx, StatusCode::ServiceUnavailable).await;
         }
     };
-    tracing::info!(caller = %out.caller, dialled = %out.dialled, %trunk, number = %out.number, "call out over the trunk");
+    tracing::info!(caller = %out.caller, dialled = %out.dialled, trunk = %out_leg.trunk, number = %out.number, "call out over the trunk");
     call::run(CallSetup {
         core,
         tx,
         source,
         caller: out.caller,
         callee: out.dialled,
-        bindings: vec![binding],
+        bindings: vec![out_leg.binding],
         handoff: None,
         agent_note: Default::default(),
         group: None,
-        trunk: Some(presented),
+        trunk: Some(out_leg.presented),
         auto_answer: false,
-        failover,
+        failover: out_leg.failover,
     })
     .await;
+}
+
+/// A call leg out over a trunk, ready to ring: where its INVITE goes, how it
+/// is presented there (SRTP included: `Presented::srtp`), and the route's
+/// trunks left to try when the provider does not take it.
+pub struct OutLeg {
+    pub trunk: String,
+    pub binding: Binding,
+    pub presented: Presented,
+    pub failover: Option<Failover>,
+}
+
+/// `number` on `trunk`, or (a trunk that cannot be reached at all: its TLS,
+/// its DNS; as after a 503) on the route's next trunk. Every call out takes
+/// this way: dialled, forwarded, a group's fallback. Err: none reachable.
+pub async fn reach(core: &SipCoreRef, trunk: &str, number: &str, mut failover: Option<Failover>) -> Result<OutLeg, String> {
+    let mut trunk = trunk.to_string();
+    loop {
+        match prepare(core, &trunk, number).await {
+            Ok((binding, presented)) => return Ok(OutLeg { trunk, binding, presented, failover }),
+            Err(e) => match failover.as_mut().and_then(|f| f.on_failure(503)) {
+                Some(next) => {
+                    tracing::warn!(%trunk, error = %e, %next, "call out: the provider cannot be reached, trying the route's next trunk");
+                    trunk = next;
+                }
+                None => return Err(e),
+            },
+        }
+    }
 }
 
 /// Where the INVITE for `number` goes on trunk `trunk` (a binding-like
@@ -107,12 +126,13 @@ enum Refused {
 
 /// A call from extension `ext` to `number` outside, as if `ext` had dialled
 /// it: where it goes and how it is presented (logged as `what`), or why not.
-async fn as_dialled_by(core: &SipCoreRef, ext: &str, number: &str, what: &str) -> Result<(Binding, Presented), Refused> {
-    use crate::trunk::routes::{outbound, Outbound};
+async fn as_dialled_by(core: &SipCoreRef, ext: &str, number: &str, what: &str) -> Result<OutLeg, Refused> {
+    use crate::trunk::routes::{failover_trunks, outbound, Outbound};
     match outbound(&core.config.outbound_routes, ext, number) {
         Outbound::Go { trunk, number: sent } => {
             tracing::info!(extension = %ext, dialled = %number, %trunk, number = %sent, "{what} out over the trunk");
-            prepare(core, &trunk, &sent).await.map_err(|e| Refused::Trunk(format!("trunk `{trunk}`: {e}")))
+            let failover = Failover::new(failover_trunks(&core.config.outbound_routes, number), &sent);
+            reach(core, &trunk, &sent, failover).await.map_err(|e| Refused::Trunk(format!("trunk `{trunk}`: {e}")))
         }
         Outbound::NotAllowed { prefix, trunk } => Err(Refused::NotListed { prefix, trunk }),
         Outbound::NoRoute => Err(Refused::NoRoute),
@@ -123,7 +143,7 @@ async fn as_dialled_by(core: &SipCoreRef, ext: &str, number: &str, what: &str) -
 /// the outbound routes as if `from` had dialled it, else refused.
 pub async fn for_dial(core: &SipCoreRef, from: &str, to: &str) -> Result<(Binding, Presented), crate::sip::control_error::ControlError> {
     use crate::sip::control_error::ControlError;
-    as_dialled_by(core, from, to, "dial").await.map_err(|refused| match refused {
+    as_dialled_by(core, from, to, "dial").await.map(|out| (out.binding, out.presented)).map_err(|refused| match refused {
         Refused::Trunk(why) => ControlError::NotPossible(why),
         Refused::NotListed { prefix, trunk } => {
             tracing::warn!(caller = %from, dialled = %to, %trunk, %prefix, "dial refused: the extension is not in this outbound route's `extensions`");
@@ -134,8 +154,9 @@ pub async fn for_dial(core: &SipCoreRef, from: &str, to: &str) -> Result<(Bindin
 }
 
 /// A forward of extension `by` to `number` outside: allowed by the outbound
-/// routes as if `by` had dialled it. Err says why not (for the log).
-pub async fn for_forward(core: &SipCoreRef, by: &str, number: &str) -> Result<(Binding, Presented), String> {
+/// routes as if `by` had dialled it, failing over as the route says. Err
+/// says why not (for the log).
+pub async fn for_forward(core: &SipCoreRef, by: &str, number: &str) -> Result<OutLeg, String> {
     as_dialled_by(core, by, number, "forward").await.map_err(|refused| match refused {
         Refused::Trunk(why) => why,
         Refused::NotListed { prefix, .. } => format!("extension {by} is not in the `extensions` of the outbound route `{prefix}`"),

@@ -114,7 +114,10 @@ request_route {
         exit;
     }
     consume_credentials();
-    xlog("L_NOTICE", "PROVIDER OUT-OK dst=$Rp pr=$pr au=$au fU=$fU rU=$rU pai=$hdr(P-Asserted-Identity)\n");
+    # sdes=yes: the offer asks for SDES-SRTP (RTP/SAVP with an a=crypto key)
+    $var(sdes) = "no";
+    if (search_body("m=audio [0-9]+ RTP/SAVP ") && search_body("a=crypto:[0-9]+ AES_CM_128_HMAC_SHA1_(80|32) inline:")) { $var(sdes) = "yes"; }
+    xlog("L_NOTICE", "PROVIDER OUT-OK sdes=$var(sdes) dst=$Rp pr=$pr au=$au fU=$fU rU=$rU pai=$hdr(P-Asserted-Identity)\n");
     # numbers in Munich (+4989...) are answered by a sipp "network" callee (early media)
     if ($rU =~ "^[+]4989") { $du = "sip:127.0.0.1:@UAS@"; route(RELAY); }
     $var(phone) = "@PSTN@";
