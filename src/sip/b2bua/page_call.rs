@@ -127,7 +127,7 @@ pub async fn run(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, call
                     }
                     fork_input(id, event).await
                 }
-                Some(CallMsg::ParkerClip(_)) => None,
+                Some(CallMsg::ParkerClip(_) | CallMsg::MovedMedia(_)) => None,
                 None => Some(Input::CallerHungUp),
             },
             _ = tokio::time::sleep_until(ring_until), if !ring_over => {
