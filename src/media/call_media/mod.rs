@@ -10,7 +10,7 @@
 mod browser_leg;
 mod srtp_leg;
 mod event_types;
-mod keys;
+mod key_presses;
 
 pub use browser_leg::BrowserLeg;
 
