@@ -44,6 +44,15 @@ pub fn parse(buf: &[u8]) -> Option<RtpView<'_>> {
     })
 }
 
+/// Where an RTP stream toward a device stands, for another sender to
+/// continue it (same SSRC, the next numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamPosition {
+    pub ssrc: u32,
+    pub last_seq: u16,
+    pub last_ts: u32,
+}
+
 /// Our side of one outgoing RTP stream.
 #[derive(Debug)]
 pub struct RtpWriter {
@@ -54,6 +63,11 @@ pub struct RtpWriter {
 impl RtpWriter {
     pub fn new(ssrc: u32, first_sequence: u16) -> Self {
         RtpWriter { ssrc, sequence: first_sequence }
+    }
+
+    /// The SSRC and the last sequence number written.
+    pub fn written(&self) -> (u32, u16) {
+        (self.ssrc, self.sequence.wrapping_sub(1))
     }
 
     /// Writes one packet into `out` (cleared first).

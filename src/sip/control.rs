@@ -1,5 +1,5 @@
 //! Commands from outside SIP (MQTT, the HTTP API, the AI agent) on calls.
-use super::b2bua::registry::{CallInfo, Command};
+use super::b2bua::registry::{CallInfo, Command, TransferLeaving};
 use super::core::{SipCore, SipCoreRef};
 pub use super::control_error::ControlError;
 
@@ -58,10 +58,19 @@ pub fn transfer(core: &SipCore, call_id: &str, leaving: &str, to: &str) -> Resul
     if !call.answered {
         return Err(ControlError::BadArgument(format!("call {call_id} is not answered yet")));
     }
-    if !call.transferable {
-        return Err(ControlError::NotPossible(format!(
-            "call {call_id} was answered or placed by the dashboard on its own WebRTC bridge; a blind transfer of it is not supported yet"
-        )));
+    match &call.transfer {
+        TransferLeaving::Either => {}
+        TransferLeaving::Only(ext) if ext == leaving => {}
+        TransferLeaving::Only(ext) => {
+            return Err(ControlError::NotPossible(format!(
+                "in call {call_id} extension {ext} talks from the dashboard on its own WebRTC bridge, which cannot be handed to another party: only {ext} can leave by transfer"
+            )));
+        }
+        TransferLeaving::Neither => {
+            return Err(ControlError::NotPossible(format!(
+                "call {call_id} is between two dashboard phones, each on its own WebRTC bridge: a blind transfer of it is not possible"
+            )));
+        }
     }
     core.calls.command(call_id, Command::Transfer { leaving: leaving.to_string(), to: to.to_string() });
     Ok(())

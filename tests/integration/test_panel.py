@@ -17,7 +17,8 @@ into the database as the agent's Store::add_message writes it) shows as new and
 extension (the same 403 on the wire), a ban with its end, Unban, registering
 again (`_diagnostics`). The Phone page (second test): an extension's
 page registers on its session, rings for a baresip doorbell, answers (tones both
-ways), holds, opens the door, hangs up and dials. Screenshots of each page at
+ways), holds, opens the door, transfers the doorbell to a baresip phone (tones
+both ways there, the page's leg gone) and dials. Screenshots of each page at
 desktop and phone width go to tests/integration/.artifacts/panel/."""
 from __future__ import annotations
 
@@ -61,8 +62,8 @@ def _history(browser: PanelBrowser) -> str:
     return browser.command("text", selector="#history-table tbody")["text"]
 
 
-def _http(method: str, path: str, token: str | None = None, body: dict | None = None) -> tuple[int, dict]:
-    req = urllib.request.Request(BASE + path, method=method, data=json.dumps(body).encode() if body else None)
+def _http(method: str, path: str, token: str | None = None, body: dict | None = None, base: str = BASE) -> tuple[int, dict]:
+    req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body else None)
     if body:
         req.add_header("Content-Type", "application/json")
     if token:
@@ -444,9 +445,10 @@ def test_phone_page_rings_answers_opens_the_door_and_dials(pbx_factory, baresip_
     """Extension 102 signs in; its Phone page registers over /ws on its session
     (no password in the page); the baresip doorbell 101 (door_open "1#") calls
     it: the page rings with the caller's name, Answer gives tones both ways,
-    Hold and resume are accepted, Transfer's refusal is shown, Open door
-    delivers 1 and # to the doorbell, Hang up ends both ends; the
-    dial pad then calls 103. Hostile: a forged cookie gets the digest
+    Open door delivers 1 and # to the doorbell, Transfer moves the doorbell
+    to the garage phone 103 (the page's leg ends; 440 and 700 Hz heard both
+    ways; the doorbell may not be the one to leave); the
+    dial pad then calls 103, holds and resumes. Hostile: a forged cookie gets the digest
     challenge, a session for 102 cannot REGISTER 103."""
     from harness.browser_flows import tone48k
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -492,7 +494,7 @@ def test_phone_page_rings_answers_opens_the_door_and_dials(pbx_factory, baresip_
     assert "1#" not in json.dumps(contacts), "the door code reached the browser"
 
     garage = baresip_factory("garage103", user="103", domain=f"{pbx.host}:{pbx.sip_port}",
-                             password=pbx.passwords["103"], source=signals["tone440"]).start()
+                             password=pbx.passwords["103"], source=audio.make_tone(workdir / "tone700.wav", 700, seconds=90)).start()
     garage.wait_registered(15)
     # The doorbell rings the page: caller's name, Answer.
     door = baresip_factory("door101", user="101", domain=f"{pbx.host}:{pbx.sip_port}",
@@ -526,33 +528,47 @@ def test_phone_page_rings_answers_opens_the_door_and_dials(pbx_factory, baresip_
         page.command("screenshot", out=str(ARTIFACTS / f"phone-in-call-{size}.png"), width=w, height=h)
     # Hold: a re-INVITE the PBX accepts; again resumes. JsSIP marks the button pressed as it sends
     # the re-INVITE and ignores a second press until its answer (isReadyToReOffer), so wait for that.
-    page.command("click", name="Hold")
-    procs.wait_until(lambda: page.command("eval", js="document.getElementById('ph-hold').getAttribute('aria-pressed')")["value"] == "true",
-                     10, interval=0.2, what="the call on hold")
-    procs.wait_until(lambda: page.command("eval", js="window.haPbxPhone.session.isReadyToReOffer()")["value"],
-                     10, interval=0.1, what="the hold re-INVITE answered")
-    page.command("click", name="Hold")
-    procs.wait_until(lambda: page.command("eval", js="document.getElementById('ph-hold').getAttribute('aria-pressed')")["value"] == "false",
-                     10, interval=0.2, what="the call resumed")
-    # Transfer of a call on the browser's own WebRTC bridge is refused with the PBX's reason, not silently.
-    page.command("fill", label="Transfer to", value="103")
-    page.command("click", name="Transfer")
-    page.command("wait-text", text="a blind transfer of it is not supported yet", timeout=5)
     mark = len(door.ctrl.events)
     page.command("click", name="Open door")
     first = door.ctrl.wait_event("CALL_DTMF_START", 10, since=mark)
     second = door.ctrl.wait_event("CALL_DTMF_START", 10, since=door.ctrl.events.index(first) + 1)
     assert (first.get("param"), second.get("param")) == ("1", "#"), (first, second)
-    page.command("click", name="Hang up")
-    door.wait_closed(10)
+    # Transfer of the call the page answered on its own WebRTC bridge: the page leaves, the
+    # doorbell (re-INVITEd from the gone bridge onto the relay) talks to the garage phone 103.
+    door_file = door.recordings()[-1]
+    heard_by_door = audio.analyze_tone(door_file)
+    door_mark = len(audio.load(door_file)[0])
+    r = page.command("fetch", method="POST", url="api/phone/transfer", body={"to": "102"})
+    assert r["status"] == 400 and "already in call" in r["body"], r
+    # The doorbell cannot be the one to leave: the page's bridge has no relay to hand on (REST, as MQTT).
+    (live,) = _http("GET", "/api/calls", PHONE_TOKEN, base=base)[1]["calls"]
+    status, body = _http("POST", f"/api/calls/{live['call_id']}/transfer", PHONE_TOKEN, {"leaving": "101", "to": "103"}, base=base)
+    assert status == 409 and "only 102 can leave by transfer" in body.get("error", ""), (status, body)
+    page.command("fill", label="Transfer to", value="103")
+    page.command("click", name="Transfer")
+    garage.wait_established(15)
     page.command("wait-button", name="Answer", state="hidden", timeout=10)
-    assert page.command("eval", js="window.haPbxPhone.session === null")["value"]
+    assert page.command("eval", js="window.haPbxPhone.session === null")["value"], "the page's leg outlived the transfer"
+    calls = _http("GET", "/api/calls", PHONE_TOKEN, base=base)[1]["calls"]
+    assert [(c["caller"], c["callee"]) for c in calls] == [("101", "103")], calls
+    garage_file = procs.wait_until(lambda: garage.recordings() and garage.recordings()[-1], 10, interval=0.3, what="the garage's recording")
+    procs.wait_until(lambda: audio.analyze_tone(garage_file).ok(440, min_seconds=3)
+                     and audio.analyze_tone_samples(audio.load(door_file)[0][door_mark:]).ok(700, min_seconds=3),
+                     25, interval=0.5, what="3 s of tone each way between the doorbell and the garage after the transfer")
+    heard_by_garage = audio.analyze_tone(garage_file)
+    door.hangup()
+    door.wait_closed(10)
+    garage.wait_closed(10)
+    heard_after_transfer = audio.analyze_tone_samples(audio.load(door_file)[0][door_mark:])
     heard_in_preview = audio.analyze_tone(previewed)
-    heard_by_page, heard_by_door = audio.analyze_tone(recorded), audio.analyze_tone(door.recordings()[-1])
-    print(f"page heard in the preview {heard_in_preview}\npage heard {heard_by_page}\ndoorbell heard {heard_by_door}")
+    heard_by_page = audio.analyze_tone(recorded)
+    print(f"page heard in the preview {heard_in_preview}\npage heard {heard_by_page}\ndoorbell heard {heard_by_door}\n"
+          f"after the transfer: the garage heard {heard_by_garage}, the doorbell heard {heard_after_transfer}")
     assert heard_in_preview.ok(440, min_seconds=2.5), heard_in_preview
     assert heard_by_page.ok(440, min_seconds=3), heard_by_page
     assert heard_by_door.ok(1000, min_seconds=3), heard_by_door
+    assert heard_by_garage.ok(440, min_seconds=3), heard_by_garage
+    assert heard_after_transfer.ok(700, min_seconds=3), heard_after_transfer
     print(f"the doorbell's recording before Answer: {heard_before_answer} bytes of audio")
     assert heard_before_answer < 320, f"the doorbell received {heard_before_answer} bytes of audio (20 ms is 320) while the page previewed"
 
@@ -572,10 +588,20 @@ def test_phone_page_rings_answers_opens_the_door_and_dials(pbx_factory, baresip_
     page.command("wait-button", name="Answer", state="hidden", timeout=10)
     assert page.command("eval", js="window.haPbxPhone.preview === null")["value"], "the preview outlived the call"
 
-    # The dial pad calls 103 (baresip answers by itself); the page hangs up.
+    # The dial pad calls 103 (baresip answers by itself); Hold and resume; the page hangs up.
     page.command("fill", label="Number", value="103")
     page.command("click", name="Call")
     garage.wait_established(15)
     page.command("wait-text", text="In call", timeout=10)
+    # Hold: a re-INVITE the PBX accepts; again resumes. JsSIP marks the button pressed as it sends
+    # the re-INVITE and ignores a second press until its answer (isReadyToReOffer), so wait for that.
+    page.command("click", name="Hold")
+    procs.wait_until(lambda: page.command("eval", js="document.getElementById('ph-hold').getAttribute('aria-pressed')")["value"] == "true",
+                     10, interval=0.2, what="the call on hold")
+    procs.wait_until(lambda: page.command("eval", js="window.haPbxPhone.session.isReadyToReOffer()")["value"],
+                     10, interval=0.1, what="the hold re-INVITE answered")
+    page.command("click", name="Hold")
+    procs.wait_until(lambda: page.command("eval", js="document.getElementById('ph-hold').getAttribute('aria-pressed')")["value"] == "false",
+                     10, interval=0.2, what="the call resumed")
     page.command("click", name="Hang up")
     garage.wait_closed(10)

@@ -203,6 +203,11 @@ impl BrowserLeg {
         (self.codec.is_some() && self.browser_offer.is_some()).then(|| self.last_to_browser.clone()).flatten()
     }
 
+    /// The o= version of the last SDP the device got from this bridge.
+    pub fn device_sdp_version(&self) -> u64 {
+        self.version
+    }
+
     fn device_sdp(&mut self, engine: &MediaEngine, codecs: &[DeviceCodec], te: Option<u8>, direction: Direction) -> Vec<u8> {
         self.version += 1;
         let mut text = plain_sdp(engine.advertise(), self.bridge.device_port(), codecs, te, direction, self.session_id, self.version).to_string();

@@ -10,6 +10,7 @@
 mod browser_leg;
 mod srtp_leg;
 mod event_types;
+mod key_presses;
 
 pub use browser_leg::BrowserLeg;
 
@@ -71,6 +72,14 @@ impl LegState {
             _ => None,
         }
     }
+}
+
+/// What a transfer target is offered (`CallMedia::transfer_offer`).
+pub struct TransferOffer {
+    pub sdp: Vec<u8>,
+    /// The staying device talked to the leaving browser's bridge, now gone:
+    /// re-INVITE it toward the relay once the target has answered.
+    pub move_staying: bool,
 }
 
 pub struct CallMedia {
@@ -320,35 +329,6 @@ impl CallMedia {
         Ok(Some(sdp))
     }
 
-    /// Key presses the device on `device_leg` sends into a browser's bridge
-    /// join the call's DTMF stream.
-    fn forward_device_dtmf(&mut self, browser: &mut BrowserLeg, device_leg: Leg) {
-        let Some(mut rx) = browser.bridge.take_dtmf_events() else { return };
-        if self.browser_dtmf.is_none() {
-            let (tx, merged) = tokio::sync::mpsc::unbounded_channel();
-            if let Some(mut relay_dtmf) = self.dtmf.replace(merged) {
-                // A relay came first (a callee with browsers and SIP devices).
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    while let Some(press) = relay_dtmf.recv().await {
-                        if tx.send(press).is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-            self.browser_dtmf = Some(tx);
-        }
-        let tx = self.browser_dtmf.clone().expect("set above");
-        tokio::spawn(async move {
-            while let Some(digit) = rx.recv().await {
-                if tx.send((device_leg, digit)).is_err() {
-                    break;
-                }
-            }
-        });
-    }
-
     /// Whether `leg` is a browser (its media goes through a WebRTC bridge).
     /// A browser leg on its own bridge (no relay on its side: the device
     /// talks to the bridge), so the media path cannot be re-pointed.
@@ -356,15 +336,49 @@ impl CallMedia {
         self.legs.iter().any(|l| l.browser().is_some()) || self.browser_forks.is_some()
     }
 
+    /// Whether `leaving` may leave by a blind transfer, the other leg
+    /// staying: always on relays; a browser on its own bridge may leave
+    /// (the device facing its bridge is moved onto a relay), but a device
+    /// cannot leave a browser that stays on its bridge.
+    pub fn may_leave(&self, leaving: Leg) -> bool {
+        if self.browser_forks.is_some() {
+            return false;
+        }
+        self.leg(other(leaving)).browser().is_none()
+    }
+
     /// The offer for a transfer target: `from`'s last SDP carried anew
     /// through the relay. A browser of `from` behind the relay keeps its
-    /// bridge; the bridge of the party that left (the other leg) goes.
-    pub async fn transfer_offer(&mut self, from: Leg) -> anyhow::Result<Vec<u8>> {
-        let gone = self.leg_mut(other(from));
-        if matches!(gone.media, LegMedia::BrowserBehindRelay(_)) {
-            gone.media = LegMedia::Relayed;
+    /// bridge; the bridge of the party that left (the other leg) goes. When
+    /// that bridge was the leaving browser's own, `from`'s device talks to
+    /// a port that is gone: `move_staying` says it must be re-INVITEd
+    /// toward the relay (`translate` of the target's answer is that offer).
+    pub async fn transfer_offer(&mut self, from: Leg) -> anyhow::Result<TransferOffer> {
+        if !self.may_leave(other(from)) {
+            anyhow::bail!("the staying party is a browser on its own WebRTC bridge");
         }
-        self.offer_again(other(from)).await
+        let move_staying = match &self.leg(other(from)).media {
+            LegMedia::Browser(b) => {
+                // The staying device saw the bridge's SDP versions and its
+                // audio stream: ours go on from there (baresip drops a
+                // stream whose numbers jump back for good).
+                let seen = b.device_sdp_version();
+                let stream = b.bridge.device_stream().await.ok().flatten();
+                let staying = self.leg_mut(from);
+                staying.origin_version = staying.origin_version.max(seen);
+                self.expect_browser = None;
+                Some(stream)
+            }
+            _ => None,
+        };
+        // The leaving party's bridge (its own, or behind the relay) goes.
+        self.leg_mut(other(from)).media = LegMedia::Relayed;
+        let sdp = self.leg(from).last_sdp.clone().ok_or_else(|| anyhow::anyhow!("the remaining party sent no SDP"))?;
+        let sdp = self.translate_plain(from, &sdp).await?;
+        if let (Some(Some(stream)), Some(Some(relay))) = (move_staying, self.relays.first()) {
+            relay.continue_stream(from, stream);
+        }
+        Ok(TransferOffer { sdp, move_staying: move_staying.is_some() })
     }
 
     /// An offer of the media the call has now toward `to`'s device (it sent
@@ -378,75 +392,6 @@ impl CallMedia {
 
     pub fn is_browser(&self, leg: Leg) -> bool {
         !matches!(self.leg(leg).media, LegMedia::Relayed)
-    }
-
-    /// `leg`'s device takes key presses as SIP INFO: RFC 4733 events are
-    /// held back from it (the call sends INFO for the digits detected).
-    pub fn set_takes_info(&mut self, leg: Leg, on: bool) {
-        self.leg_mut(leg).takes_info = on;
-        for relay in self.relays.iter().flatten() {
-            relay.set_hold_back_dtmf(leg, on);
-        }
-    }
-
-    pub fn takes_info(&self, leg: Leg) -> bool {
-        self.leg(leg).takes_info
-    }
-
-    /// A key `from` pressed as SIP INFO, sent to the device on the other leg
-    /// as RFC 4733 when `from` is a browser or takes INFO and the other
-    /// device takes RFC 4733. False: pass the INFO on (browser or INFO
-    /// device on the other side, or one INFO-capable phone to another).
-    pub fn dtmf_to_device(&self, from: Leg, digit: char) -> bool {
-        let to = other(from);
-        if self.leg(to).takes_info {
-            return false;
-        }
-        let (sender, receiver) = (self.leg(from), self.leg(to));
-        match (sender.browser(), receiver.browser()) {
-            (Some(b), None) => {
-                b.bridge.send_dtmf(digit);
-                true
-            }
-            // INFO from a browser behind the relay, or from an INFO device.
-            (None, None) if sender.takes_info || matches!(sender.media, LegMedia::BrowserBehindRelay(_)) => {
-                let relay = self.relays.first().and_then(Option::as_ref);
-                match (relay, receiver.event_pt) {
-                    (Some(relay), Some(pt)) => {
-                        relay.send_dtmf(to, pt, digit);
-                        true
-                    }
-                    _ => {
-                        tracing::info!(%digit, "the other device negotiated no telephone-event: key passed on as INFO");
-                        false
-                    }
-                }
-            }
-            _ => false,
-        }
-    }
-
-    /// Key presses of our own (a command: Home Assistant's "Open door", the
-    /// API) for `to`'s device, as RFC 4733 events in the stream it receives.
-    /// False, and nothing sent: it takes them as SIP INFO instead (its `dtmf`
-    /// setting, a browser, or no telephone-event negotiated).
-    pub fn send_keys_to(&self, to: Leg, digits: &str) -> bool {
-        let receiver = self.leg(to);
-        if receiver.takes_info || !matches!(receiver.media, LegMedia::Relayed) {
-            return false;
-        }
-        // A device facing a browser's bridge hears the bridge's stream.
-        if let Some(b) = self.leg(other(to)).browser() {
-            digits.chars().for_each(|d| b.bridge.send_dtmf(d));
-            return true;
-        }
-        match (self.relays.first().and_then(Option::as_ref), receiver.event_pt) {
-            (Some(relay), Some(pt)) => {
-                digits.chars().for_each(|d| relay.send_dtmf(to, pt, d));
-                true
-            }
-            _ => false,
-        }
     }
 
     /// Speak to `leg`'s device alone: `pcm` (8 kHz) played in place of the
@@ -503,15 +448,8 @@ impl CallMedia {
             relay.set_hold_back_dtmf(leg, self.leg(leg).takes_info);
             relay.set_signalling_host(leg, self.leg(leg).signalling_host);
         }
-        if self.dtmf.is_none() {
-            self.dtmf = relay.take_dtmf_events();
-        }
+        self.take_relay_dtmf(&mut relay);
         Ok(relay)
-    }
-
-    /// The (leg, digit) stream of RFC 4733 key presses, once.
-    pub fn take_dtmf_events(&mut self) -> Option<tokio::sync::mpsc::UnboundedReceiver<(Leg, char)>> {
-        self.dtmf.take()
     }
 
     /// Whether the last SDP from `leg` asked for hold (sendonly, inactive, c=0.0.0.0).

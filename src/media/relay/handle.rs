@@ -127,6 +127,13 @@ impl Relay {
         let _ = self.control.send(Control::Srtp { leg, keys: keys.map(Box::new) });
     }
 
+    /// The stream toward `to`'s device was started by another sender (a
+    /// WebRTC bridge that is gone): what the relay sends it continues that
+    /// stream's SSRC, sequence numbers and timestamps.
+    pub fn continue_stream(&self, to: Leg, from: crate::media::rtp::StreamPosition) {
+        let _ = self.control.send(Control::ContinueStream { to, from });
+    }
+
     /// The stream of (leg, digit) key presses; can be taken once.
     pub fn take_dtmf_events(&mut self) -> Option<mpsc::UnboundedReceiver<(Leg, char)>> {
         self.dtmf.take()

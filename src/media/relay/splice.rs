@@ -18,6 +18,7 @@ const DEFAULT_TS_STEP: u32 = 160;
 /// Steps beyond this (one second at 48 kHz) are gaps, not a packet interval.
 const MAX_TS_STEP: u32 = 48_000;
 
+use crate::media::rtp::StreamPosition;
 use std::net::SocketAddr;
 
 #[derive(Debug, Default)]
@@ -47,6 +48,15 @@ struct Out {
 }
 
 impl Splice {
+    /// The device already receives a stream another sender started
+    /// (`from`): every source of the relay is renumbered to continue it,
+    /// the first one too.
+    pub fn continue_from(&mut self, from: StreamPosition) {
+        self.out = Some(Out { ssrc: from.ssrc, last_seq: from.last_seq, last_ts: from.last_ts, ts_step: DEFAULT_TS_STEP });
+        // No real source has this address: the first packet counts as a new device.
+        self.current = Some(Source { addr: SocketAddr::from(([0, 0, 0, 0], 0)), ssrc: from.ssrc, seq_offset: 0, ts_offset: 0 });
+    }
+
     /// Rewrites `packet` (sent by `src`) in place if it comes from a later
     /// device than the first. Anything too short to be RTP, or not version 2,
     /// is left alone.
@@ -157,6 +167,23 @@ mod tests {
         let before = other.clone();
         s.rewrite(at(NEW), &mut other);
         assert_eq!(other, before);
+    }
+
+    #[test]
+    fn a_stream_another_sender_started_is_continued_from_the_first_packet() {
+        let mut s = Splice::default();
+        // a bridge sent up to seq 41, ts 8000 with SSRC 9; the relay's first device follows
+        s.continue_from(StreamPosition { ssrc: 9, last_seq: 41, last_ts: 8000 });
+        let mut p = rtp(60_000, 3_000_000_000, 42);
+        s.rewrite(at(NEW), &mut p);
+        assert_eq!(fields(&p), (42, 8160, 9));
+        let mut p = rtp(60_001, 3_000_000_160, 42);
+        s.rewrite(at(NEW), &mut p);
+        assert_eq!(fields(&p), (43, 8320, 9));
+        // and a later device goes on from there, as in any transfer
+        let mut p = rtp(7, 70, 5);
+        s.rewrite(at(OLD), &mut p);
+        assert_eq!(fields(&p), (44, 8480, 9));
     }
 
     #[test]

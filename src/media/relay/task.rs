@@ -21,6 +21,7 @@ use super::engine::ActiveGuard;
 use super::event_pt::EventPtMap;
 use super::keys::KeyInjector;
 use super::splice::Splice;
+use crate::media::rtp::StreamPosition;
 use super::stats::StatsCells;
 use super::switch::{Channel, DropReason, Switch, Verdict};
 use crate::media::dtmf::DtmfDetector;
@@ -47,7 +48,10 @@ pub(super) enum Control {
     Srtp { leg: Leg, keys: Option<Box<SrtpKeys>> },
     /// Our own encoded 20 ms frames toward `to`, in place of the other side's audio.
     Play { to: Leg, pt: u8, frames: Vec<Vec<u8>> },
+    /// Drop (or pass again) what `from` sends: a parked party must not hear the parker.
     Mute { from: Leg, on: bool },
+    /// The stream toward `to` continues one another sender started.
+    ContinueStream { to: Leg, from: StreamPosition },
 }
 
 pub(super) struct LegSockets {
@@ -212,6 +216,7 @@ impl RelayTask {
             Control::EventPtMap { from, map } => self.event_pt[from.index()] = map,
             Control::Play { to, pt, frames } => self.keys[to.index()].play(pt, frames, now),
             Control::Mute { from, on } => self.switch.set_muted(from, on),
+            Control::ContinueStream { to, from } => self.splice[to.index()].continue_from(from),
         }
     }
 

@@ -10,6 +10,7 @@
 //! changed (video_path.rs). Toward the device, RTP goes only to the hosts
 //! signalling named (the relay's `Latch`), and the call is dead when no
 //! media flowed either way for the timeout (the relay's `Watchdog`).
+use crate::media::rtp::StreamPosition;
 use super::codec::DeviceCodec;
 use super::media_path::MediaPath;
 use super::negotiation::{Agreed, Negotiation};
@@ -153,6 +154,14 @@ impl BridgeCore {
     /// The browser previews (`true`: it receives only) or talks (`false`,
     /// the answer). Set before its answer is accepted, so not one packet of
     /// it reaches the device before the callee answers.
+    /// The audio stream sent to the device so far: SSRC, last sequence
+    /// number and timestamp (None before its first packet), so whoever
+    /// takes over the device's stream can continue it.
+    pub(super) fn device_stream(&self) -> Option<StreamPosition> {
+        let (ssrc, last_seq) = self.writer.written();
+        self.last_device_ts.map(|(last_ts, _)| StreamPosition { ssrc, last_seq, last_ts })
+    }
+
     pub(super) fn set_preview(&mut self, on: bool) {
         if self.preview && !on {
             tracing::debug!(held_back = self.dropped_preview, "webrtc preview ends: the browser answered");

@@ -74,6 +74,11 @@ impl WebRtcBridge {
         self.ask(|reply| Control::Answer { offer: offer.to_string(), codecs: codecs.to_vec(), video: video.to_vec(), reply }).await
     }
 
+    /// Where the audio stream toward the device stands (None: nothing sent yet).
+    pub async fn device_stream(&self) -> anyhow::Result<Option<crate::media::rtp::StreamPosition>> {
+        self.ask(Control::DeviceStream).await
+    }
+
     /// An offer for the browser carrying `codecs`, and the device's video if any.
     pub async fn offer_browser(&self, codecs: &[DeviceCodec], video: Option<&DeviceVideo>) -> anyhow::Result<String> {
         let video = video.map(|v| (v.codecs.clone(), str0m_direction(v.direction)));

@@ -49,6 +49,8 @@ pub(super) enum Control {
     SendDtmf(char),
     /// The browser only previews (door preview) or, `false`, talks.
     Preview(bool),
+    /// Where the audio stream toward the device stands.
+    DeviceStream(Reply<Option<crate::media::rtp::StreamPosition>>),
 }
 
 pub(super) struct Sockets {
@@ -185,6 +187,9 @@ impl BridgeTask {
             Control::TelephoneEvent(event) => core.set_device_telephone_event(now, event),
             Control::SendDtmf(digit) => core.send_dtmf(now, digit),
             Control::Preview(on) => core.set_preview(on),
+            Control::DeviceStream(reply) => {
+                let _ = reply.send(Ok(core.device_stream()));
+            }
         }
     }
 }

@@ -33,6 +33,9 @@ pub(super) enum CallMsg {
     /// The ACK to our offer in a 200 to a re-INVITE without SDP from that
     /// leg's device: its body (the answer), or None when no ACK came.
     LateAnswer(Leg, Option<Vec<u8>>),
+    /// The staying device's answer to its re-INVITE onto the relay (a
+    /// transfer away from a browser's own bridge).
+    MovedMedia(Vec<u8>),
 }
 
 /// Who the caller leg is: a device whose INVITE we answer, or a device the
@@ -92,6 +95,9 @@ pub(super) struct Call {
     pub(super) parker_leaving: Option<(Leg, InviteDialog)>,
     /// Its one browser fork may preview the call (`preview.rs`).
     pub(super) preview: bool,
+    /// A transfer away from a browser's own bridge: the caller leg's device
+    /// is re-INVITEd onto the relay when the target answers.
+    pub(super) move_caller_media: bool,
 }
 
 /// A browser's registration (the SIP Core card, over WebSocket).
@@ -155,6 +161,7 @@ impl Call {
             parking: None,
             parker_leaving: None,
             preview: false,
+            move_caller_media: false,
         }
     }
 
@@ -307,6 +314,12 @@ impl Call {
                 self.on_late_answer(leg, answer).await;
                 None
             }
+            CallMsg::MovedMedia(answer) => {
+                if let Err(e) = self.media.translate(self.caller_leg, &answer).await {
+                    tracing::warn!(call_id = %self.call_id, error = %e, "staying device's answer on the relay unusable");
+                }
+                None
+            }
             CallMsg::Fork(id, event) => {
                 let report = fork::classify(&event);
                 let ringing = self.machine.is_ringing() && self.machine.is_current(id);
@@ -420,6 +433,7 @@ impl Call {
                         Ok(sdp) if self.kind == CallerKind::Incoming => {
                             let _ = self.caller.accept(Some(vec![sdp_content_type()]), Some(sdp));
                         }
+                        Ok(sdp) if std::mem::take(&mut self.move_caller_media) => self.move_caller(sdp),
                         Ok(_) => {}
                         Err(e) => {
                             // The callee answered with SDP we cannot use: the machine ends both legs.
@@ -432,7 +446,7 @@ impl Call {
                     self.apply_dtmf_modes();
                     self.answered_at = Some(Instant::now());
                     self.core.calls.set_answered(&self.call_id);
-                    self.core.calls.set_transferable(&self.call_id, !self.media.has_own_bridge());
+                    self.core.calls.set_transfer(&self.call_id, self.who_may_leave());
                 }
                 Action::CancelFork(f) => self.forks.cancel(f),
                 Action::ByeFork(f) => self.forks.bye(f),

@@ -4,7 +4,7 @@
 //! call, so the machine decides and publishes what happens.
 use super::call::{is_browser, Call, CallerKind};
 use super::machine::{Input, Party};
-use super::registry::Command;
+use super::registry::{Command, TransferLeaving};
 use crate::media::Leg;
 use rsipstack::sip::Header;
 
@@ -101,12 +101,6 @@ impl Call {
             tracing::info!(call_id = %self.call_id, %to, "transfer refused: target not registered");
             return;
         }
-        // The relay's far side is re-pointed, not renegotiated: a browser
-        // that answered or called on its own bridge has no relay to re-point.
-        if self.media.has_own_bridge() {
-            tracing::info!(call_id = %self.call_id, %to, "transfer refused: not supported yet for a call the dashboard answered or placed");
-            return;
-        }
         let (party, staying_leg) = if leaving == self.caller_ext {
             (Party::Caller, self.fork_leg())
         } else if leaving == self.callee_ext {
@@ -115,6 +109,12 @@ impl Call {
             tracing::info!(call_id = %self.call_id, %leaving, "transfer refused: extension not in the call");
             return;
         };
+        // The relay's far side is re-pointed, not renegotiated; a browser
+        // that stays on its own bridge has no relay to re-point.
+        if !self.media.may_leave(staying_leg.other()) {
+            tracing::info!(call_id = %self.call_id, %leaving, %to, "transfer refused: the staying party is a browser on its own WebRTC bridge");
+            return;
+        }
         let offer = match self.media.transfer_offer(staying_leg).await {
             Ok(o) => o,
             Err(e) => {
@@ -122,6 +122,10 @@ impl Call {
                 return;
             }
         };
+        // The leaving browser's bridge is gone: the staying device is
+        // re-INVITEd toward the relay once the target answers.
+        self.move_caller_media = offer.move_staying;
+        let offer = offer.sdp;
         // The leaving party is hung up, and its part of the call ends
         // (published with the old parties' names).
         self.step(Input::Transfer { leaving: party }).await;
@@ -140,7 +144,7 @@ impl Call {
                 Err(e) => tracing::warn!(call_id = %self.call_id, error = %e, "transfer: no WebRTC offer for the target's browsers"),
             }
         }
-        tracing::info!(call_id = %self.call_id, %leaving, staying = %self.caller_ext, %to, "call transferred");
+        tracing::info!(call_id = %self.call_id, %leaving, staying = %self.caller_ext, %to, moved_off_bridge = self.move_caller_media, "call transferred");
         self.callee_ext = to.to_string();
         self.kind = CallerKind::Originated;
         self.core.calls.set_parties(&self.call_id, &self.caller_ext, &self.callee_ext);
@@ -174,5 +178,36 @@ impl Call {
         self.start_fork(&agent, &offer);
         self.offer_b = Some(offer);
         true
+    }
+    /// The target of a transfer away from a browser answered: `sdp` (its
+    /// answer, through the relay) is offered to the staying device, which
+    /// still talks to the gone bridge, in a re-INVITE; its answer tells the
+    /// relay where it listens (`CallMsg::MovedMedia`). Not awaited here: a
+    /// device slow to answer must not hold up the call.
+    pub(super) fn move_caller(&self, sdp: Vec<u8>) {
+        let (dialog, msgs, call_id) = (self.caller.clone(), self.msgs.clone(), self.call_id.clone());
+        tokio::spawn(async move {
+            let sent = tokio::time::timeout(std::time::Duration::from_secs(32), dialog.reinvite(Some(vec![super::call::sdp_content_type()]), Some(sdp))).await;
+            match sent {
+                Ok(Ok(Some(resp))) if resp.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful && !resp.body.is_empty() => {
+                    tracing::info!(%call_id, "staying device moved onto the relay");
+                    let _ = msgs.send(super::call::CallMsg::MovedMedia(resp.body));
+                }
+                Ok(Ok(Some(resp))) => tracing::warn!(%call_id, status = %resp.status_code, "staying device refused the re-INVITE onto the relay"),
+                Ok(Ok(None)) => tracing::warn!(%call_id, "staying device: no answer to the re-INVITE onto the relay"),
+                Ok(Err(e)) => tracing::warn!(%call_id, error = %e, "staying device: re-INVITE onto the relay failed"),
+                Err(_) => tracing::warn!(%call_id, "staying device: re-INVITE onto the relay timed out"),
+            }
+        });
+    }
+    /// Who may leave the answered call by a blind transfer (the registry's
+    /// note, which the transfer commands check before they ask).
+    pub(super) fn who_may_leave(&self) -> TransferLeaving {
+        match (self.media.may_leave(self.caller_leg), self.media.may_leave(self.fork_leg())) {
+            (true, true) => TransferLeaving::Either,
+            (true, false) => TransferLeaving::Only(self.caller_ext.clone()),
+            (false, true) => TransferLeaving::Only(self.callee_ext.clone()),
+            (false, false) => TransferLeaving::Neither,
+        }
     }
 }

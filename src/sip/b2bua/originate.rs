@@ -182,7 +182,7 @@ async fn ring_caller(core: &SipCoreRef, rx: &mut mpsc::UnboundedReceiver<CallMsg
                     }
                     report.input(fork)
                 }
-                CallMsg::Caller(_) | CallMsg::ParkerClip(_) | CallMsg::LateAnswer(..) => None,
+                CallMsg::Caller(_) | CallMsg::ParkerClip(_) | CallMsg::LateAnswer(..) | CallMsg::MovedMedia(_) => None,
             },
             _ = &mut timeout => Some(Input::RingTimeout),
         };

@@ -136,7 +136,7 @@ pub async fn run(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, call
                     }
                     page.fork_input(id, event, machine.is_connected(id)).await
                 }
-                Some(CallMsg::ParkerClip(_) | CallMsg::LateAnswer(..)) => None,
+                Some(CallMsg::ParkerClip(_) | CallMsg::LateAnswer(..) | CallMsg::MovedMedia(_)) => None,
                 None => Some(Input::CallerHungUp),
             },
             // The caller vanished without a BYE: its silence ends the page.

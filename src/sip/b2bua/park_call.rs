@@ -161,8 +161,9 @@ impl Call {
         let parked = self.person_on(staying);
         let entry = Parked { call_id: self.call_id.clone(), parker: parker.clone(), parked: parked.clone() };
         let slot = self.core.parking.lock().map_err(|_| (500, "Park table unavailable".to_string()))?.park(entry).map_err(|r| r.status())?;
+        // Park refused a call on a browser's own bridge above: nothing to move.
         let offer = match self.media.transfer_offer(staying).await {
-            Ok(o) => o,
+            Ok(o) => o.sdp,
             Err(e) => {
                 tracing::warn!(call_id = %self.call_id, error = %e, "park failed: no offer for whoever takes the call");
                 self.free_slot();

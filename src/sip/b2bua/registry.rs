@@ -48,6 +48,19 @@ pub enum Command {
     PickUp(PickupRequest),
 }
 
+/// Who may leave a call by a blind transfer, the other party staying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferLeaving {
+    /// Either party (relays only: the far side is re-pointed).
+    Either,
+    /// Only this extension, whose browser talks through its own WebRTC
+    /// bridge: the device facing the bridge moves onto a relay; a browser
+    /// that stayed would have no relay to re-point.
+    Only(String),
+    /// Neither (a browser on its own bridge on both sides).
+    Neither,
+}
+
 #[derive(Debug, Clone)]
 pub struct CallInfo {
     pub call_id: String,
@@ -56,9 +69,8 @@ pub struct CallInfo {
     pub answered: bool,
     /// A ringing device announced remote answer (`Allow-Events: talk`).
     pub remote_answer: bool,
-    /// Its media path can be re-pointed (relays only): false while a
-    /// browser leg talks through its own WebRTC bridge.
-    pub transferable: bool,
+    /// Who may leave the answered call by a blind transfer.
+    pub transfer: TransferLeaving,
     /// Order of arrival (for pickup: oldest first).
     pub seq: u64,
     commands: mpsc::UnboundedSender<Command>,
@@ -73,7 +85,7 @@ pub struct CallRegistry {
 impl CallRegistry {
     pub fn insert(&self, call_id: &str, caller: &str, callee: &str) -> mpsc::UnboundedReceiver<Command> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let info = CallInfo { call_id: call_id.into(), caller: caller.into(), callee: callee.into(), answered: false, remote_answer: false, transferable: true, seq: self.next_seq.fetch_add(1, Ordering::Relaxed), commands: tx };
+        let info = CallInfo { call_id: call_id.into(), caller: caller.into(), callee: callee.into(), answered: false, remote_answer: false, transfer: TransferLeaving::Either, seq: self.next_seq.fetch_add(1, Ordering::Relaxed), commands: tx };
         if let Ok(mut c) = self.calls.lock() {
             c.insert(call_id.to_string(), info);
         }
@@ -84,9 +96,9 @@ impl CallRegistry {
             c.answered = true;
         }
     }
-    pub fn set_transferable(&self, call_id: &str, transferable: bool) {
+    pub fn set_transfer(&self, call_id: &str, transfer: TransferLeaving) {
         if let Some(c) = self.calls.lock().ok().as_mut().and_then(|m| m.get_mut(call_id)) {
-            c.transferable = transferable;
+            c.transfer = transfer;
         }
     }
     pub fn set_remote_answer(&self, call_id: &str, possible: bool) {
