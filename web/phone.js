@@ -224,7 +224,9 @@
     if (!phone.contacts || !phone.contacts.extensions) return error("Cannot read the contact list.");
     renderContacts();
     if (typeof JsSIP === "undefined") return error("The phone library did not load.");
-    const ws = new URL("ws", location.href);
+    // `?panel`: through Home Assistant's ingress this socket is the signed-in
+    // user's phone (the SIP Core card's socket, without it, digests as ever).
+    const ws = new URL("ws?panel", location.href);
     ws.protocol = location.protocol === "https:" ? "wss:" : "ws:";
     // No password: this socket carries the session cookie, and the PBX
     // treats it as this extension (and refuses any other on it).

@@ -12,7 +12,7 @@ use crate::sip::b2bua::registry::CallInfo;
 use crate::sip::control;
 use crate::sip::core::SipCoreRef;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
@@ -30,9 +30,9 @@ pub fn routes() -> Router<SipCoreRef> {
 type PhoneResult = Result<(StatusCode, Json<Value>), ApiError>;
 
 /// The session's extension; administrators and strangers have no phone.
-fn me(panel: &Panel, headers: &HeaderMap) -> Result<String, ApiError> {
-    match panel.role(headers) {
-        Some(Role::Extension(e)) => Ok(e),
+fn me(panel: &Panel, headers: &HeaderMap, extensions: &Extensions) -> Result<String, ApiError> {
+    match panel.role(headers, extensions) {
+        Some(Role::Extension(e) | Role::AdminPhone(e)) => Ok(e),
         Some(Role::Admin) => Err(ApiError::new(StatusCode::FORBIDDEN, "the phone is an extension's: sign in with an extension and its password")),
         None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "not signed in")),
     }
@@ -44,8 +44,8 @@ fn door_code(core: &SipCoreRef, ext: &str) -> Option<String> {
 }
 
 /// Extensions (with whether each is a doorbell that opens), groups and the agent.
-async fn contacts(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap) -> PhoneResult {
-    let me = me(&panel, &headers)?;
+async fn contacts(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap, extensions: Extensions) -> PhoneResult {
+    let me = me(&panel, &headers, &extensions)?;
     let mut rows = core.extension_rows();
     rows.sort_by(|a, b| a.extension.cmp(&b.extension));
     let extensions: Vec<Value> = rows
@@ -73,8 +73,8 @@ fn other(call: &CallInfo, me: &str) -> Option<String> {
 
 /// "Open door": the answered call of this extension with a doorbell that has
 /// `door_open` gets those digits (SIP INFO to the doorbell, as from Home Assistant).
-async fn open_door(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap) -> PhoneResult {
-    let me = me(&panel, &headers)?;
+async fn open_door(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap, extensions: Extensions) -> PhoneResult {
+    let me = me(&panel, &headers, &extensions)?;
     let found = control::calls_of(&core, &me).into_iter().filter(|c| c.answered).find_map(|c| {
         let door = other(&c, &me)?;
         door_code(&core, &door).map(|code| (c.call_id, door, code))
@@ -88,8 +88,8 @@ async fn open_door(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>,
 }
 
 /// "Answer with AI": the call ringing this extension goes to the agent.
-async fn answer_with_agent(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap) -> PhoneResult {
-    let me = me(&panel, &headers)?;
+async fn answer_with_agent(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap, extensions: Extensions) -> PhoneResult {
+    let me = me(&panel, &headers, &extensions)?;
     let Some(call) = control::calls_of(&core, &me).into_iter().find(|c| !c.answered && c.callee == me) else {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("no call is ringing extension {me}")));
     };
@@ -108,8 +108,8 @@ impl BodyShape for TransferBody {
 
 /// "Transfer": this extension leaves its answered call; the other party is
 /// connected to `to`.
-async fn transfer(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap, Body(body): Body<TransferBody>) -> PhoneResult {
-    let me = me(&panel, &headers)?;
+async fn transfer(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap, extensions: Extensions, Body(body): Body<TransferBody>) -> PhoneResult {
+    let me = me(&panel, &headers, &extensions)?;
     let Some(call) = control::calls_of(&core, &me).into_iter().find(|c| c.answered) else {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("extension {me} is in no answered call")));
     };
