@@ -185,6 +185,7 @@ def test_a_new_users_extension_reaches_home_assistant_over_mqtt_at_once(workdir,
 
 INGRESS_ARTIFACTS = Path(__file__).resolve().parent / ".artifacts" / "panel"
 SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
+DB_FILE = "ha-pbx.sqlite"
 
 
 @pytest.mark.netns
@@ -249,6 +250,15 @@ def test_panel_through_the_ingress_path_admin_and_user(workdir, registry, addon,
         assert "GET /ws?panel" in proxy.requests, proxy.requests
         assert "GET /api/admin/extensions" in proxy.requests
 
+        # messages the agent took (rows as Store::add_message writes them): one for Bob, one for Alice
+        import sqlite3
+        now = int(time.time() * 1000)
+        with sqlite3.connect(addon.data / DB_FILE, timeout=10) as c:
+            bob_msg = c.execute("INSERT INTO messages (call_id, caller, callee, transcript, created_at) VALUES (?, ?, ?, ?, ?)",
+                                ("agent-b", "101", "102", "The parcel is at the door, Bob.", now - 20_000)).lastrowid
+            alice_msg = c.execute("INSERT INTO messages (call_id, caller, callee, transcript, created_at) VALUES (?, ?, ?, ?, ?)",
+                                  ("agent-a", "101", "100", "Alice, secret note for you only.", now - 10_000)).lastrowid
+
         # Bob: only his phone; the administration API refuses him
         proxy.user = (bob_id, "bob", "Bob")
         browser.command("new-context")
@@ -263,7 +273,24 @@ def test_panel_through_the_ingress_path_admin_and_user(workdir, registry, addon,
             assert status == 403 and "administrators only" in body["error"], (method, url, status, body)
         browser.command("goto", url=proxy.url + "#extensions")  # asking for the page does not show it
         assert not browser.command("visible", selector="#page-extensions")["visible"]
+
+        # his own messages, on his Phone page: transcript, caller, time; never Alice's
+        browser.command("wait-text", text="The parcel is at the door, Bob.")
+        assert "From 101" in browser.command("text", selector=f'#ph-messages li[data-message="{bob_msg}"]')["text"]
+        assert "secret note" not in browser.command("text", selector="#page-phone")["text"]
+        status, body = fetch("GET", "api/phone/messages")
+        assert status == 200 and [m["id"] for m in body["messages"]] == [bob_msg], body
+        # hostile: marking Alice's message read, by its id, is refused like a missing one
+        assert fetch("POST", f"api/phone/messages/{alice_msg}/read")[0] == 404
+        assert fetch("POST", "api/phone/messages/999999/read")[0] == 404
+        for bad in ["-1", "0", "x", "1%20OR%201=1"]:
+            assert fetch("POST", f"api/phone/messages/{bad}/read")[0] == 400, bad
         shots("phone-user")
+        browser.command("click-in", selector=f'#ph-messages li[data-message="{bob_msg}"]', name="Mark read")
+        procs.wait_until(lambda: fetch("GET", "api/phone/messages")[1]["messages"][0]["read_at"] is not None, 10,
+                         what="Bob's message marked read")
+        with sqlite3.connect(addon.data / DB_FILE, timeout=10) as c:
+            assert c.execute("SELECT read_at FROM messages WHERE id = ?", (alice_msg,)).fetchone()[0] is None
         assert not browser.has_event("pageerror"), browser.events
     finally:
         browser.quit()

@@ -157,9 +157,9 @@ mod tests {
         let p = check(&q(Some("1764860000000"), Some("100"), Some(" 110 "), Some("missed")), 25, 100).unwrap();
         assert_eq!(p.before, Some(PageKey { started_at: 1_764_860_000_000, seq: i64::MIN }));
         // the previous page's next_before: a start and a row
-        let p = check(&q(Some("1764860000000.42"), None, None, None), 25, 100).unwrap();
-        assert_eq!(p.before, Some(PageKey { started_at: 1_764_860_000_000, seq: 42 }));
-        assert_eq!(p.before.unwrap().to_string(), "1764860000000.42");
+        let k = check(&q(Some("1764860000000.42"), None, None, None), 25, 100).unwrap().before;
+        assert_eq!(k, Some(PageKey { started_at: 1_764_860_000_000, seq: 42 }));
+        assert_eq!(k.unwrap().to_string(), "1764860000000.42");
         assert_eq!(p.limit, 100);
         assert_eq!(p.filter, CallFilter { number: Some("110".into()), disposition: Some("missed".into()) });
         assert_eq!(check(&q(None, None, Some("+4930123"), Some("answered")), 25, 100).unwrap().filter.number.as_deref(), Some("+4930123"));

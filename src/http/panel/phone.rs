@@ -11,7 +11,7 @@ use crate::config::ExtensionKind;
 use crate::sip::b2bua::registry::CallInfo;
 use crate::sip::control;
 use crate::sip::core::SipCoreRef;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -25,6 +25,8 @@ pub fn routes() -> Router<SipCoreRef> {
         .route("/api/phone/door", post(open_door))
         .route("/api/phone/agent", post(answer_with_agent))
         .route("/api/phone/transfer", post(transfer))
+        .route("/api/phone/messages", get(my_messages))
+        .route("/api/phone/messages/{id}/read", post(my_message_read))
 }
 
 type PhoneResult = Result<(StatusCode, Json<Value>), ApiError>;
@@ -115,4 +117,34 @@ async fn transfer(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, 
     };
     control::transfer(&core, &call.call_id, &me, &body.to)?;
     Ok((StatusCode::ACCEPTED, Json(json!({"call_id": call.call_id}))))
+}
+
+/// How many of its messages an extension sees at once (newest first).
+const MY_MESSAGES: i64 = 200;
+
+fn store_failed(e: anyhow::Error, what: &str) -> ApiError {
+    tracing::error!(error = %format!("{e:#}"), "panel phone: {what} failed");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{what} failed"))
+}
+
+/// The messages the agent took for this extension (transcript, caller, time), newest first.
+async fn my_messages(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap, extensions: Extensions) -> PhoneResult {
+    let me = me(&panel, &headers, &extensions)?;
+    let list = core.store.messages_for(&me, MY_MESSAGES).await.map_err(|e| store_failed(e, "reading the messages"))?;
+    Ok((StatusCode::OK, Json(json!({"extension": me, "messages": list}))))
+}
+
+/// Marks one of this extension's messages read. Another extension's message
+/// gets the same 404 as one that does not exist: nothing tells them apart.
+async fn my_message_read(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap, extensions: Extensions, Path(id): Path<String>) -> PhoneResult {
+    let me = me(&panel, &headers, &extensions)?;
+    let Some(id) = id.parse::<i64>().ok().filter(|i| *i > 0) else {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "id: a message number"));
+    };
+    let owner = core.store.message_callee(id).await.map_err(|e| store_failed(e, "reading the message"))?;
+    if owner.as_deref() != Some(me.as_str()) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("extension {me} has no message {id}")));
+    }
+    core.mark_message_read(id).await.map_err(|e| store_failed(e, "marking the message read"))?;
+    Ok((StatusCode::OK, Json(json!({"id": id, "read": true}))))
 }
