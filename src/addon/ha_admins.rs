@@ -51,7 +51,7 @@ impl AdminCache {
         if self.failed_at.is_some_and(|f| now.duration_since(f) < RETRY_AFTER) {
             return false;
         }
-        !self.fetched_at.is_some_and(|f| now.duration_since(f) < FRESH_FOR)
+        self.fetched_at.is_none_or(|f| now.duration_since(f) >= FRESH_FOR)
     }
 
     pub fn fetched(&mut self, ids: HashSet<String>, now: Instant) {
