@@ -283,6 +283,8 @@
     if (!me) return show("sign-in");
     if (me.role !== "admin") { show("phone"); return window.haPbxPhone.start(me); }
     const asked = location.hash.slice(1);
+    // an administrator with an extension (Home Assistant's, through ingress) has a phone too
+    if (asked === "phone" && me.extension) { show("phone"); return window.haPbxPhone.start(me); }
     show(asked === "calls" || asked === "diagnostics" ? asked : "extensions");
   }
 
@@ -293,7 +295,14 @@
     }
     try { me = await api("GET", "api/session"); } catch (e) { me = null; }
     $("nav").hidden = !me || me.role !== "admin";
-    $("sign-out").hidden = !me;
+    const ingress = !!me && me.via === "ingress";
+    // through Home Assistant there is no signing out: Home Assistant signed the user in
+    $("sign-out").hidden = !me || ingress;
+    $("nav-phone").hidden = !me || !me.extension;
+    $("dg-addon-sip-core").hidden = !ingress;
+    // through ingress the card's address is Home Assistant's, which only the SIP Core page knows
+    $("dg-sip-core").hidden = $("dg-copy").hidden = ingress;
+    if (ingress) $("signed-in-as").textContent = "Your Home Assistant user has";
     if (me && me.extension) $("user-ext").textContent = me.extension;
     route();
   }

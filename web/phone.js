@@ -216,15 +216,57 @@
     }
   }
 
+  // The messages the agent took for this extension (its own only: the API
+  // answers with the session's extension's), newest first; "Mark read".
+  async function loadMessages() {
+    const err = $("ph-messages-error");
+    let data;
+    try {
+      const r = await fetch("api/phone/messages", { credentials: "same-origin" });
+      data = await r.json();
+      if (!r.ok) throw new Error(data.error || ("HTTP " + r.status));
+      err.hidden = true;
+    } catch (e) { err.textContent = e.message; err.hidden = false; return; }
+    const list = $("ph-messages");
+    list.replaceChildren();
+    for (const m of data.messages) {
+      const li = document.createElement("li");
+      li.dataset.message = m.id;
+      li.className = m.read_at ? "read" : "unread";
+      const head = document.createElement("div");
+      head.className = "head";
+      const el = (tag, t, cls) => { const x = document.createElement(tag); x.textContent = t; if (cls) x.className = cls; return x; };
+      if (!m.read_at) head.append(el("span", "New", "badge on"));
+      head.append(el("strong", "From " + m.caller), el("span", " " + new Date(m.at).toLocaleString(), "muted"));
+      if (!m.read_at) {
+        const b = el("button", "Mark read", "small");
+        b.type = "button";
+        b.addEventListener("click", async () => {
+          try { await post("api/phone/messages/" + encodeURIComponent(m.id) + "/read"); } catch (e) { err.textContent = e.message; err.hidden = false; }
+          loadMessages();
+        });
+        head.append(b);
+      }
+      li.append(head, el("p", m.transcript, "transcript"));
+      list.append(li);
+    }
+    $("ph-messages-empty").hidden = data.messages.length > 0;
+  }
+  phone.loadMessages = loadMessages;
+
   phone.start = async function (me) {
     if (phone.ua) return;
     phone.me = me;
+    loadMessages();
+    setInterval(loadMessages, 5000);
     keypad();
     try { phone.contacts = await (await fetch("api/phone", { credentials: "same-origin" })).json(); } catch (e) { phone.contacts = null; }
     if (!phone.contacts || !phone.contacts.extensions) return error("Cannot read the contact list.");
     renderContacts();
     if (typeof JsSIP === "undefined") return error("The phone library did not load.");
-    const ws = new URL("ws", location.href);
+    // `?panel`: through Home Assistant's ingress this socket is the signed-in
+    // user's phone (the SIP Core card's socket, without it, digests as ever).
+    const ws = new URL("ws?panel", location.href);
     ws.protocol = location.protocol === "https:" ? "wss:" : "ws:";
     // No password: this socket carries the session cookie, and the PBX
     // treats it as this extension (and refuses any other on it).

@@ -46,6 +46,11 @@ impl LocalHttpClient {
         Ok(LocalHttpClient { base: base_url.trim_end_matches('/').to_string(), client })
     }
 
+    /// The base URL it was made with.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// The request for `base + path`, with a bearer token and a JSON body when given.
     pub fn request(&self, method: Method, path: &str, bearer: Option<&str>, json: Option<&serde_json::Value>) -> Result<Request<Full<Bytes>>> {
         let url = format!("{}{path}", self.base);

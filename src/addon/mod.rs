@@ -21,10 +21,12 @@
 //! `HA_PBX_SUPERVISOR_URL`, `HA_PBX_INGRESS_ALLOW` (addresses let through),
 //! `HA_PBX_ADDON_BIND` (address the sockets bind to, default 0.0.0.0).
 pub mod agent_options;
+pub mod ha_admins;
 pub mod ha_users;
 mod http_client;
 pub mod ingress;
 pub mod ingress_entry;
+pub mod ingress_roles;
 pub mod options;
 pub mod trunk_options;
 pub mod panel;
@@ -136,6 +138,8 @@ pub struct AddonHttp {
     guard: Arc<IngressGuard>,
     users: Arc<HaUserDirectory>,
     panel: panel::PanelState,
+    roles: ingress_roles::IngressRoles,
+    core: crate::sip::core::SipCoreRef,
 }
 
 impl AddonRuntime {
@@ -146,6 +150,7 @@ impl AddonRuntime {
         let users = HaUserDirectory::start(core.clone(), self.supervisor.clone(), self.ha_user_extensions, self.ha_user_extension_start)
             .await
             .context("Home Assistant users' extensions")?;
+        let admins = Arc::new(ha_admins::HaAdmins::new(self.supervisor.clone()));
         match (self.supervisor, &self.ingress_entry) {
             (Some(sup), Some(entry)) => {
                 ingress_entry::spawn(sup, entry.clone(), ingress_entry::CHECK_EVERY);
@@ -155,7 +160,8 @@ impl AddonRuntime {
         }
         let sip_server = core.sip_server();
         let panel = panel::PanelState { users: users.clone(), ingress_entry: self.ingress_entry, sip_server };
-        Ok(AddonHttp { guard: self.guard, users, panel })
+        let roles = ingress_roles::IngressRoles { users: users.clone(), admins };
+        Ok(AddonHttp { guard: self.guard, users, panel, roles, core })
     }
 }
 
@@ -174,12 +180,15 @@ impl crate::app::RunExtras for AddonRuntime {
 }
 
 impl AddonHttp {
-    /// The HTTP router as add-on mode serves it: the panel at `/`, the HA
-    /// users' directory as an `Extension` for handlers such as `/ws`, and
+    /// The HTTP router as add-on mode serves it: the panel (`web/`) at `/`
+    /// with each ingress user's role, the SIP Core page at `/sip-core`, the
+    /// HA users' directory as an `Extension` for handlers such as `/ws`, and
     /// the ingress guard in front of everything.
     pub fn wrap(self, app: axum::Router) -> axum::Router {
         let users: Arc<dyn crate::http::BrowserUsers> = self.users;
-        let app = app.merge(panel::routes(self.panel)).layer(axum::Extension(users));
+        let app = crate::http::panel::layer(app.merge(panel::routes(self.panel)), self.core, crate::http::panel::Panel::ingress())
+            .layer(axum::middleware::from_fn_with_state(self.roles, ingress_roles::vouch))
+            .layer(axum::Extension(users));
         self.guard.layer(app)
     }
 

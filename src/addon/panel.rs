@@ -1,4 +1,5 @@
-//! The add-on's sidebar panel (`/` on the ingress port): the PBX status, the
+//! The add-on's SIP Core page (`/sip-core` on the ingress port; the panel at
+//! `/` links to it): the PBX status, the
 //! visiting Home Assistant user's own extension (made on this first visit)
 //! and the exact SIP Core configuration for every HA user (those HA lists
 //! get their extension here too), to paste into the SIP Core integration's
@@ -13,6 +14,9 @@ use axum::routing::get;
 use axum::Router;
 use std::sync::Arc;
 
+/// Where the page is (the panel, `web/`, is at `/` and links to it).
+pub const PATH: &str = "/sip-core";
+
 /// Header the Supervisor's ingress proxy sets to the add-on's ingress path.
 pub const HEADER_INGRESS_PATH: &str = "x-ingress-path";
 
@@ -26,7 +30,7 @@ pub struct PanelState {
 }
 
 pub fn routes(state: PanelState) -> Router {
-    Router::new().route("/", get(panel)).with_state(state)
+    Router::new().route(PATH, get(panel)).with_state(state)
 }
 
 pub use crate::http::sip_core::{SipCoreConfig, SipCoreUser};

@@ -92,6 +92,49 @@ impl Supervisor {
         Err(ApiError::Unreachable(last.unwrap_or_else(|| anyhow!("no attempt made"))))
     }
 
+    /// One command on Home Assistant's WebSocket API through the Supervisor's
+    /// proxy (`ws://supervisor/core/websocket`, authenticated with the add-on's
+    /// token; the proxy talks to HA as the Supervisor's own administrator
+    /// user): `{"id": 1, "type": msg_type}` and its `result`. One connection
+    /// per command, whole exchange within [`TIMEOUT`].
+    pub async fn core_ws_command(&self, msg_type: &str) -> Result<Value, ApiError> {
+        tokio::time::timeout(TIMEOUT, self.core_ws_exchange(msg_type))
+            .await
+            .map_err(|_| ApiError::Unreachable(anyhow!("/core/websocket: no answer within {} s", TIMEOUT.as_secs())))?
+    }
+
+    async fn core_ws_exchange(&self, msg_type: &str) -> Result<Value, ApiError> {
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let url = format!("{}/core/websocket", self.http.base().replacen("http://", "ws://", 1));
+        let uri: axum::http::Uri = url.parse().map_err(|e| ApiError::Unreachable(anyhow!("`{url}`: {e}")))?;
+        let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
+        let tcp = tokio::net::TcpStream::connect((host.as_str(), uri.port_u16().unwrap_or(80))).await.map_err(|e| ApiError::Unreachable(anyhow!("{url}: {e}")))?;
+        let (mut ws, _) = tokio_tungstenite::client_async(url.as_str(), tcp).await.map_err(|e| ApiError::Unreachable(anyhow!("{url}: {e}")))?;
+        let mut sent_command = false;
+        loop {
+            let msg = match ws.next().await {
+                Some(Ok(Message::Text(t))) => serde_json::from_str::<Value>(t.as_str()).map_err(|e| ApiError::Unreachable(anyhow!("{url}: not JSON: {e}")))?,
+                Some(Ok(Message::Close(_))) | None => return Err(ApiError::Unreachable(anyhow!("{url}: connection closed"))),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(ApiError::Unreachable(anyhow!("{url}: {e}"))),
+            };
+            let reply = match core_ws_step(&msg, sent_command) {
+                WsStep::Send(v) if v["type"] == "auth" => serde_json::json!({"type": "auth", "access_token": self.token}),
+                WsStep::Send(_) => {
+                    sent_command = true;
+                    serde_json::json!({"id": 1, "type": msg_type})
+                }
+                WsStep::Done(r) => {
+                    let _ = ws.close(None).await;
+                    return r;
+                }
+                WsStep::Wait => continue,
+            };
+            ws.send(Message::text(reply.to_string())).await.map_err(|e| ApiError::Unreachable(anyhow!("{url}: {e}")))?;
+        }
+    }
+
     /// `data` of a successful answer.
     pub async fn get(&self, path: &str) -> Result<Value, ApiError> {
         let resp = self.call(Method::GET, path, None).await?;
@@ -142,6 +185,37 @@ impl Supervisor {
 }
 
 /// Home Assistant's `GET /api/states/<id>` answer → the state.
+/// What to do on a message of [`Supervisor::core_ws_command`]'s exchange
+/// (sans-IO): authenticate, send the command, or finish with its result.
+#[derive(Debug, PartialEq)]
+pub enum WsStep {
+    /// `{"type": "auth"}` (the token is put in by the caller) or `{"type": "command"}`.
+    Send(Value),
+    Done(Result<Value, ApiError>),
+    Wait,
+}
+
+impl PartialEq for ApiError {
+    fn eq(&self, other: &ApiError) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+pub fn core_ws_step(msg: &Value, sent_command: bool) -> WsStep {
+    match msg["type"].as_str() {
+        Some("auth_required") => WsStep::Send(serde_json::json!({"type": "auth"})),
+        Some("auth_ok") if !sent_command => WsStep::Send(serde_json::json!({"type": "command"})),
+        Some("auth_invalid") => WsStep::Done(Err(ApiError::Refused { status: 401, message: format!("/core/websocket: {}", msg["message"].as_str().unwrap_or("auth_invalid")) })),
+        Some("result") if msg["id"] == 1 => WsStep::Done(if msg["success"] == true {
+            Ok(msg["result"].clone())
+        } else {
+            let e = &msg["error"];
+            Err(ApiError::Refused { status: 400, message: format!("{}: {}", e["code"].as_str().unwrap_or("error"), e["message"].as_str().unwrap_or("")) })
+        }),
+        _ => WsStep::Wait,
+    }
+}
+
 pub fn core_state_from_answer(status: u16, body: &[u8]) -> Result<Option<String>, ApiError> {
     match status {
         200 => serde_json::from_slice::<Value>(body)

@@ -93,7 +93,7 @@ pub(super) async fn token_guard(State(core): State<SipCoreRef>, ConnectInfo(remo
             .into_response();
     }
     let panel = req.extensions().get::<std::sync::Arc<super::panel::Panel>>().cloned();
-    if let Err(e) = authorized(&core, req.headers(), panel.as_deref()) {
+    if let Err(e) = authorized(&core, req.headers(), req.extensions(), panel.as_deref()) {
         if e.0 == StatusCode::UNAUTHORIZED && core.api_token_failed(ip, Instant::now()) {
             tracing::warn!(%ip, "too many wrong API tokens: address refused for {} s", core.config.security.ban_secs);
         }
@@ -104,9 +104,9 @@ pub(super) async fn token_guard(State(core): State<SipCoreRef>, ConnectInfo(remo
 
 /// The bearer token, or (standalone) an administrator's panel session; an
 /// extension's session is known but not enough (403).
-fn authorized(core: &SipCoreRef, headers: &HeaderMap, panel: Option<&super::panel::Panel>) -> Result<(), ApiError> {
-    match panel.and_then(|p| p.role(headers)) {
-        Some(super::panel::sessions::Role::Admin) => return Ok(()),
+fn authorized(core: &SipCoreRef, headers: &HeaderMap, extensions: &axum::http::Extensions, panel: Option<&super::panel::Panel>) -> Result<(), ApiError> {
+    match panel.and_then(|p| p.role(headers, extensions)) {
+        Some(role) if role.is_admin() => return Ok(()),
         Some(super::panel::sessions::Role::Extension(e)) if !headers.contains_key("authorization") => {
             return Err(ApiError(StatusCode::FORBIDDEN, format!("administrators only: this session is extension {e}'s")));
         }

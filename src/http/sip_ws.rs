@@ -33,15 +33,21 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
     State(core): State<SipCoreRef>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    secure: Option<Extension<super::wss::Secure>>,
     users: Option<Extension<Arc<dyn BrowserUsers>>>,
-    panel: Option<Extension<Arc<super::panel::Panel>>>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    uri: axum::http::Uri,
 ) -> Response {
-    let secure = secure.is_some();
+    // the layers' `Extension`s: WSS (`wss.rs`) and the panel, where there are
+    let secure = extensions.get::<super::wss::Secure>().is_some();
+    let panel = extensions.get::<Arc<super::panel::Panel>>();
     // Standalone panel: a live extension session's browser registers as
     // that extension without its password; anything else digests as before.
-    let session_ext = panel.and_then(|Extension(p)| p.phone_extension(&headers));
+    // Through ingress, the panel's Phone page (`ws?panel`) registers as the
+    // Home Assistant user's extension; the SIP Core card's socket (no
+    // `?panel`) digests exactly as before.
+    let vouched = extensions.get::<super::panel::Vouched>().is_some();
+    let session_ext = panel.and_then(|p| p.phone_extension(&headers, &extensions)).filter(|_| !vouched || uri.query() == Some("panel"));
     if let Some(ext) = &session_ext {
         tracing::info!(%remote, extension = %ext, "SIP websocket of a panel session: bound to its extension");
     }

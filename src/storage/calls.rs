@@ -11,6 +11,47 @@ pub struct CallRecord {
     pub ended_at: Option<i64>,
     pub disposition: Option<String>,
     pub end_reason: Option<String>,
+    /// The row's place in the table (its rowid): with `started_at`, the key a
+    /// history page continues from ([`PageKey`]); 0 where not read.
+    #[sqlx(default)]
+    pub seq: i64,
+}
+
+/// Where a history page continues: after the row started at `started_at`
+/// with `seq`, newest first. Rows that share a start millisecond are told
+/// apart by `seq`, so a page boundary between them neither skips nor repeats
+/// one. `seq: i64::MIN` means "everything started before `started_at`".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageKey {
+    pub started_at: i64,
+    pub seq: i64,
+}
+
+impl PageKey {
+    /// The key after `row`.
+    pub fn after(row: &CallRecord) -> PageKey {
+        PageKey { started_at: row.started_at, seq: row.seq }
+    }
+
+    /// `MS.SEQ` (or `MS` alone: before that millisecond), as the API carries it.
+    pub fn parse(s: &str) -> Option<PageKey> {
+        let (ms, seq) = match s.split_once('.') {
+            Some((ms, seq)) => (ms, seq.parse::<i64>().ok().filter(|q| *q > 0)?),
+            None => (s, i64::MIN),
+        };
+        let started_at = ms.parse::<i64>().ok().filter(|m| *m > 0)?;
+        Some(PageKey { started_at, seq })
+    }
+}
+
+impl std::fmt::Display for PageKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.seq == i64::MIN {
+            write!(f, "{}", self.started_at)
+        } else {
+            write!(f, "{}.{}", self.started_at, self.seq)
+        }
+    }
 }
 
 impl Store {
@@ -102,16 +143,17 @@ impl Store {
     /// One page of history, newest first: calls started before `before_ms`
     /// (all when `None`), at most `limit`.
     pub async fn calls_before(&self, before_ms: Option<i64>, limit: i64) -> anyhow::Result<Vec<CallRecord>> {
-        self.calls_page(&CallFilter::default(), before_ms, limit).await
+        self.calls_page(&CallFilter::default(), before_ms.map(|ms| PageKey { started_at: ms, seq: i64::MIN }), limit).await
     }
 
-    /// One page of the calls `filter` lets through, newest first: started
-    /// before `before_ms` (all when `None`), at most `limit`.
-    pub async fn calls_page(&self, filter: &CallFilter, before_ms: Option<i64>, limit: i64) -> anyhow::Result<Vec<CallRecord>> {
+    /// One page of the calls `filter` lets through, newest first (by start,
+    /// then by row): those after `after` (all when `None`), at most `limit`.
+    pub async fn calls_page(&self, filter: &CallFilter, after: Option<PageKey>, limit: i64) -> anyhow::Result<Vec<CallRecord>> {
+        let after = after.unwrap_or(PageKey { started_at: i64::MAX, seq: i64::MIN });
         let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "SELECT call_id, caller, callee, started_at, answered_at, ended_at, disposition, end_reason FROM calls WHERE started_at < ",
+            "SELECT rowid AS seq, call_id, caller, callee, started_at, answered_at, ended_at, disposition, end_reason FROM calls WHERE (started_at < ",
         );
-        q.push_bind(before_ms.unwrap_or(i64::MAX));
+        q.push_bind(after.started_at).push(" OR (started_at = ").push_bind(after.started_at).push(" AND rowid < ").push_bind(after.seq).push("))");
         if let Some(n) = &filter.number {
             q.push(" AND (caller = ").push_bind(n.as_str()).push(" OR callee = ").push_bind(n.as_str()).push(")");
         }

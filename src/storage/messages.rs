@@ -76,6 +76,21 @@ impl Store {
         Ok((all, total))
     }
 
+    /// The messages for one extension (`callee`), newest first, at most `limit`.
+    pub async fn messages_for(&self, callee: &str, limit: i64) -> anyhow::Result<Vec<MessageRecord>> {
+        Ok(sqlx::query_as("SELECT id, call_id, caller, callee, transcript, created_at AS at, read_at FROM messages WHERE callee = ? ORDER BY created_at DESC, id DESC LIMIT ?")
+            .bind(callee)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Whose message `id` is (its callee), if there is one.
+    pub async fn message_callee(&self, id: i64) -> anyhow::Result<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT callee FROM messages WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.0))
+    }
+
     /// Newest first.
     pub async fn messages(&self, limit: i64) -> anyhow::Result<Vec<MessageRecord>> {
         Ok(sqlx::query_as("SELECT id, call_id, caller, callee, transcript, created_at AS at, read_at FROM messages ORDER BY created_at DESC, id DESC LIMIT ?")
@@ -99,6 +114,14 @@ mod tests {
         assert_eq!(all.iter().map(|m| m.transcript.as_str()).collect::<Vec<_>>(), vec!["second; with \"quotes\"", "first"]);
         assert_eq!((all[1].caller.as_str(), all[1].callee.as_str(), all[1].at), ("101", "100", 1));
         assert_eq!(store.messages(1).await.unwrap().len(), 1);
+        // one extension's own: only those for it
+        store.add_message("c3", "100", "101", "for 101", 3).await.unwrap();
+        let mine = store.messages_for("100", 10).await.unwrap();
+        assert_eq!(mine.iter().map(|m| m.call_id.as_str()).collect::<Vec<_>>(), vec!["c2", "c1"]);
+        assert!(store.messages_for("10", 10).await.unwrap().is_empty(), "an exact number, not a prefix");
+        let theirs = store.messages_for("101", 10).await.unwrap();
+        assert_eq!(store.message_callee(theirs[0].id).await.unwrap().as_deref(), Some("101"));
+        assert_eq!(store.message_callee(9999).await.unwrap(), None);
     }
 
     #[tokio::test]

@@ -15,7 +15,7 @@ mod phone_settings;
 pub use binding_writer::{BindingWriter, spawn_binding_writer};
 pub use bindings::{BindingOp, BindingRow};
 pub use call_history::{disposition, spawn_call_history};
-pub use calls::{CallFilter, CallRecord, DISPOSITIONS};
+pub use calls::{CallFilter, CallRecord, PageKey, DISPOSITIONS};
 pub use extensions::{ExtensionRow, SOURCE_CONFIG, SOURCE_HA_USER, SOURCE_PANEL};
 pub use messages::MessageRecord;
 

@@ -12,9 +12,9 @@ import time
 import pytest
 
 from harness import procs
-from harness.addon import AddonPbx
+from harness.addon import AddonPbx, http_request
 from harness.homeassistant import HaError, HomeAssistant
-from harness.panel import ENTRY, ingress_headers, my_extension, sip_core_config
+from harness.panel import ENTRY, SIP_CORE, ingress_headers, my_extension, sip_core_config
 from harness.supervisor import TOKEN, FakeSupervisor
 
 PROXY = "127.0.0.2"
@@ -49,16 +49,54 @@ def test_panel_lists_home_assistants_users_before_they_visit(ha, workdir, regist
         assert owner and owner != "None"
 
         # a look at the panel without user headers: the owner is listed already
-        status, page = pbx.get(sup.ingress_port, "/", source=PROXY)
+        status, page = pbx.get(sup.ingress_port, SIP_CORE, source=PROXY)
         assert status == 200, page
         users = sip_core_config(page)["users"]
         assert [(u["ha_username"], u["extension"]) for u in users] == [("Test Admin", "100")]
         assert pbx.register("100", users[0]["password"]) == 200
 
         # the owner's own visit finds that extension
-        status, page = pbx.get(sup.ingress_port, "/", source=PROXY, headers=ingress_headers(owner, "admin", "Test Admin"))
+        owner_h = ingress_headers(owner, "admin", "Test Admin")
+        status, page = pbx.get(sup.ingress_port, SIP_CORE, source=PROXY, headers=owner_h)
         assert my_extension(page) == ("100", users[0]["password"])
         assert len(sip_core_config(page)["users"]) == 1
+
+        # who administers: HA's own user list (config/auth/list through the
+        # Supervisor's WebSocket proxy). The owner is in system-admin...
+        def api(method, path, headers, body=None):
+            status, raw = http_request(pbx.bind, sup.ingress_port, method, path, source=PROXY, headers=headers, body=body)
+            return status, json.loads(raw or b"null")
+        status, me = api("GET", "/api/session", owner_h)
+        assert status == 200 and (me["role"], me["extension"], me["via"]) == ("admin", "100", "ingress"), me
+        status, body = api("GET", "/api/admin/extensions", owner_h)
+        assert status == 200 and [e["extension"] for e in body["extensions"]] == ["100"], body
+        assert api("GET", "/api/phone", owner_h)[1]["extension"] == "100"
+        # ...a user HA made without administration is not
+        with ha.ws() as ws:
+            kid = ws.call("config/auth/create", name="Kid", group_ids=["system-users"])["user"]
+        try:
+            kid_h = ingress_headers(kid["id"], "kid", "Kid")
+            status, me = api("GET", "/api/session", kid_h)
+            assert status == 200 and me["role"] == "extension" and me["extension"] == "101", me
+            status, body = api("GET", "/api/admin/extensions", kid_h)
+            assert status == 403 and "administrators only" in body["error"], body
+            assert api("DELETE", "/api/admin/extensions/100", kid_h)[0] == 403
+            assert api("GET", "/api/admin/diagnostics", kid_h)[0] == 403
+            status, body = api("GET", "/api/phone", kid_h)
+            assert status == 200 and body["extension"] == "101", body
+            # deny by default: an id HA does not list; no user at all
+            assert api("GET", "/api/admin/extensions", ingress_headers("0" * 32, "ghost", "Ghost"))[0] == 403
+            assert api("GET", "/api/admin/extensions", {})[0] == 403
+            # no sign-in through ingress (every browser shares the proxy's address:
+            # wrong guesses would ban them all), and nothing got banned
+            status, body = api("POST", "/api/session", kid_h, json.dumps({"extension": "100", "password": "x"}).encode())
+            assert status == 403 and "Home Assistant" in body["error"], body
+            assert api("GET", "/api/admin/extensions", owner_h)[0] == 200
+            # from the LAN, the owner's headers are worth nothing
+            assert http_request(pbx.bind, sup.ingress_port, "GET", "/api/admin/extensions", source="127.0.0.1", headers=owner_h)[0] == 403
+        finally:
+            with ha.ws() as ws:
+                ws.call("config/auth/delete", user_id=kid["id"])
     finally:
         sup.stop()
 

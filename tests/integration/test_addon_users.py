@@ -7,14 +7,16 @@ configuration for every such user; the same request from another address is
 refused and creates nothing. The proxy's 172.30.32.2 is played by 127.0.0.2."""
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import pytest
 
 from harness import procs
 from harness.addon import AddonPbx
 from harness.mqtt import Mosquitto, Recorder
-from harness.panel import ENTRY, ingress_headers, my_extension, sip_core_config
+from harness.panel import ENTRY, SIP_CORE, ingress_headers, my_extension, sip_core_config
 from harness.supervisor import TOKEN, FakeSupervisor
 
 PROXY = "127.0.0.2"
@@ -47,7 +49,7 @@ def test_panel_gives_each_ha_user_an_extension_that_registers(addon, supervisor)
     port = supervisor.ingress_port
 
     # Alice's first visit: extension 100, a generated password
-    status, page = addon.get(port, "/", source=PROXY, headers=ALICE)
+    status, page = addon.get(port, SIP_CORE, source=PROXY, headers=ALICE)
     assert status == 200, page
     ext, pw = my_extension(page)
     assert ext == "100" and len(pw) >= 16 and pw.isalnum()
@@ -58,11 +60,11 @@ def test_panel_gives_each_ha_user_an_extension_that_registers(addon, supervisor)
     assert addon.register("100", pw + "x") in (401, 403)
 
     # a second visit changes nothing
-    status, page = addon.get(port, "/", source=PROXY, headers=ALICE)
+    status, page = addon.get(port, SIP_CORE, source=PROXY, headers=ALICE)
     assert my_extension(page) == ("100", pw)
 
     # Bob: 101 is the options' extension, so 102
-    status, page = addon.get(port, "/", source=PROXY, headers=BOB)
+    status, page = addon.get(port, SIP_CORE, source=PROXY, headers=BOB)
     bob_ext, bob_pw = my_extension(page)
     assert bob_ext == "102" and bob_pw != pw
     assert addon.register("102", bob_pw) == 200
@@ -78,13 +80,13 @@ def test_panel_gives_each_ha_user_an_extension_that_registers(addon, supervisor)
     }
 
     # without user headers (e.g. a health check) the panel shows, creates nothing
-    status, page = addon.get(port, "/", source=PROXY)
+    status, page = addon.get(port, SIP_CORE, source=PROXY)
     assert status == 200 and b'id="my-ext"' not in page
     assert len(sip_core_config(page)["users"]) == 2
 
     # a header HA would never send is refused, naming it
     bad = dict(ALICE, **{"X-Remote-User-Id": "x" * 300})
-    status, page = addon.get(port, "/", source=PROXY, headers=bad)
+    status, page = addon.get(port, SIP_CORE, source=PROXY, headers=bad)
     assert status == 400 and b"x-remote-user-id" in page
 
     # extensions survive a restart
@@ -92,7 +94,7 @@ def test_panel_gives_each_ha_user_an_extension_that_registers(addon, supervisor)
     addon.launch()
     addon.wait_ready()
     assert addon.register("100", pw) == 200
-    status, page = addon.get(port, "/", source=PROXY, headers=ALICE)
+    status, page = addon.get(port, SIP_CORE, source=PROXY, headers=ALICE)
     assert my_extension(page) == ("100", pw)
 
 
@@ -110,7 +112,7 @@ def test_websocket_of_an_ha_user_gets_its_extension(addon, supervisor):
     ws = WsClient(addon.bind, port, source=PROXY, headers=ALICE)
     assert ws.upgraded and ws.headers.get("sec-websocket-protocol") == "sip", ws.status_line
     addon.wait_log("SIP websocket of a Home Assistant user")
-    status, page = addon.get(port, "/", source=PROXY, headers=ALICE)
+    status, page = addon.get(port, SIP_CORE, source=PROXY, headers=ALICE)
     ext, pw = my_extension(page)
     assert ext == "100", page
     assert addon.register("100", pw) == 200
@@ -126,13 +128,13 @@ def test_panel_from_another_address_is_refused_and_creates_nothing(addon, superv
     addon.wait_ready()
     port = supervisor.ingress_port
     mallory = ingress_headers("deadbeef", "mallory", "Mallory")
-    status, body = addon.get(port, "/", source=LAN, headers=mallory)
+    status, body = addon.get(port, SIP_CORE, source=LAN, headers=mallory)
     assert status == 403, body
-    addon.wait_log(f"ingress: refused GET / from {LAN} (403)")
+    addon.wait_log(f"ingress: refused GET {SIP_CORE} from {LAN} (403)")
     assert "extension created" not in addon.log_text()
 
     # the first real user still gets 100: nothing was handed out above
-    status, page = addon.get(port, "/", source=PROXY, headers=ALICE)
+    status, page = addon.get(port, SIP_CORE, source=PROXY, headers=ALICE)
     assert status == 200 and my_extension(page)[0] == "100"
     assert [u["ha_username"] for u in sip_core_config(page)["users"]] == ["Alice Müller"]
 
@@ -141,7 +143,7 @@ def test_turning_the_option_off_removes_the_users_extensions(addon, supervisor):
     addon.launch()
     addon.wait_ready()
     port = supervisor.ingress_port
-    _, page = addon.get(port, "/", source=PROXY, headers=ALICE)
+    _, page = addon.get(port, SIP_CORE, source=PROXY, headers=ALICE)
     ext, pw = my_extension(page)
     assert addon.register(ext, pw) == 200
     addon.stop()
@@ -151,7 +153,7 @@ def test_turning_the_option_off_removes_the_users_extensions(addon, supervisor):
     addon.wait_ready()
     addon.wait_log("Home Assistant users' extensions removed")
     assert addon.register(ext, pw) in (401, 403, 404)
-    status, page = addon.get(port, "/", source=PROXY, headers=ALICE)
+    status, page = addon.get(port, SIP_CORE, source=PROXY, headers=ALICE)
     assert status == 200 and b'id="my-ext"' not in page and b"ha_user_extensions" in page
     assert sip_core_config(page)["users"] == []
     # the options' extension is untouched
@@ -173,9 +175,123 @@ def test_a_new_users_extension_reaches_home_assistant_over_mqtt_at_once(workdir,
     assert not any(m.topic.endswith("/ha_pbx_ext_100/config") for m in rec.messages())
 
     t0 = time.monotonic()
-    status, page = addon.get(supervisor.ingress_port, "/", source=PROXY, headers=ALICE)
+    status, page = addon.get(supervisor.ingress_port, SIP_CORE, source=PROXY, headers=ALICE)
     assert status == 200 and my_extension(page)[0] == "100"
     # well before the bridge's 30 s safety resync
     rec.wait_for(lambda m: m.topic.endswith("/ha_pbx_ext_100/config") and "Alice" in m.payload,
                  timeout=5, what="discovery of Alice's extension 100")
     print(f"\nAlice's extension announced over MQTT {time.monotonic() - t0:.2f} s after her first visit")
+
+
+INGRESS_ARTIFACTS = Path(__file__).resolve().parent / ".artifacts" / "panel"
+SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
+DB_FILE = "ha-pbx.sqlite"
+
+
+@pytest.mark.netns
+@pytest.mark.timeout(150)
+def test_panel_through_the_ingress_path_admin_and_user(workdir, registry, addon, supervisor):
+    """The panel (web/) in Chromium through an ingress path prefix, as HA's
+    sidebar opens it: Alice, whom Home Assistant lists as an administrator
+    (config/auth/list through the Supervisor's WebSocket), sees the
+    administration and her Phone page, whose socket (`ws` relative to the
+    prefix) registers her extension; Bob, a user, sees only his phone, and the
+    administration API answers him 403. Screenshots of each at desktop and
+    phone width."""
+    from harness.browser import PanelBrowser
+    from harness.ingress_proxy import IngressProxy
+    alice_id, bob_id = ALICE["X-Remote-User-Id"], BOB["X-Remote-User-Id"]
+    supervisor.auth_users = [
+        {"id": alice_id, "username": "alice", "name": "Alice Müller", "is_owner": True, "is_active": True,
+         "local_only": False, "system_generated": False, "group_ids": ["system-admin"]},
+        {"id": bob_id, "username": "bob", "name": "Bob", "is_owner": False, "is_active": True,
+         "local_only": False, "system_generated": False, "group_ids": ["system-users"]},
+    ]
+    addon.launch()
+    addon.wait_ready()
+    INGRESS_ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    proxy = IngressProxy((addon.bind, supervisor.ingress_port), PROXY, ("0a1b2c3d4e5f", "alice", "Alice Müller"))
+    browser = PanelBrowser(workdir, registry, "ingress")
+    try:
+        def fetch(method, url):
+            r = browser.command("fetch", method=method, url=url)
+            return r["status"], json.loads(r["body"] or "null")
+
+        def shots(name):
+            for size, (w, h) in SIZES.items():
+                browser.command("screenshot", out=str(INGRESS_ARTIFACTS / f"ingress-{name}-{size}.png"), width=w, height=h)
+
+        def phone_registered(ext):
+            procs.wait_until(lambda: browser.command("text", selector="#ph-state")["text"] == "Registered", 15,
+                             what=f"the Phone page of {ext} registered")
+            # the PBX agrees: the panel's JsSIP holds the registration
+            status, body = fetch("GET", "api/phone")
+            assert status == 200 and body["extension"] == ext, body
+            assert next(e for e in body["extensions"] if e["extension"] == ext)["registered"], body
+
+        # Alice: administration (Extensions first), no Sign out (HA signed her in)
+        r = browser.command("goto", url=proxy.url)
+        assert r["status"] == 200, r
+        browser.command("wait-text", text="Front door")
+        assert browser.command("visible", selector="#nav")["visible"]
+        assert not browser.command("visible", selector="#sign-out")["visible"]
+        status, me = fetch("GET", "api/session")
+        assert (status, me["role"], me["extension"], me["via"]) == (200, "admin", "100", "ingress"), me
+        status, body = fetch("GET", "api/admin/extensions")
+        assert status == 200 and {e["extension"] for e in body["extensions"]} == {"100", "101"}, body
+        shots("extensions")
+        browser.command("goto", url=proxy.url + "#diagnostics")
+        browser.command("wait-text", text="SIP Core page")
+        shots("diagnostics")
+        browser.command("goto", url=proxy.url + "#phone")
+        phone_registered("100")
+        shots("phone-admin")
+        # every request went through the prefix: relative URLs only
+        assert "GET /ws?panel" in proxy.requests, proxy.requests
+        assert "GET /api/admin/extensions" in proxy.requests
+
+        # messages the agent took (rows as Store::add_message writes them): one for Bob, one for Alice
+        import sqlite3
+        now = int(time.time() * 1000)
+        with sqlite3.connect(addon.data / DB_FILE, timeout=10) as c:
+            bob_msg = c.execute("INSERT INTO messages (call_id, caller, callee, transcript, created_at) VALUES (?, ?, ?, ?, ?)",
+                                ("agent-b", "101", "102", "The parcel is at the door, Bob.", now - 20_000)).lastrowid
+            alice_msg = c.execute("INSERT INTO messages (call_id, caller, callee, transcript, created_at) VALUES (?, ?, ?, ?, ?)",
+                                  ("agent-a", "101", "100", "Alice, secret note for you only.", now - 10_000)).lastrowid
+
+        # Bob: only his phone; the administration API refuses him
+        proxy.user = (bob_id, "bob", "Bob")
+        browser.command("new-context")
+        r = browser.command("goto", url=proxy.url)
+        assert r["status"] == 200, r
+        phone_registered("102")
+        assert not browser.command("visible", selector="#nav")["visible"]
+        assert not browser.command("visible", selector="#page-extensions")["visible"]
+        for method, url in [("GET", "api/admin/extensions"), ("GET", "api/admin/diagnostics"), ("DELETE", "api/admin/extensions/101"),
+                            ("GET", "api/admin/history"), ("GET", "api/calls")]:
+            status, body = fetch(method, url)
+            assert status == 403 and "administrators only" in body["error"], (method, url, status, body)
+        browser.command("goto", url=proxy.url + "#extensions")  # asking for the page does not show it
+        assert not browser.command("visible", selector="#page-extensions")["visible"]
+
+        # his own messages, on his Phone page: transcript, caller, time; never Alice's
+        browser.command("wait-text", text="The parcel is at the door, Bob.")
+        assert "From 101" in browser.command("text", selector=f'#ph-messages li[data-message="{bob_msg}"]')["text"]
+        assert "secret note" not in browser.command("text", selector="#page-phone")["text"]
+        status, body = fetch("GET", "api/phone/messages")
+        assert status == 200 and [m["id"] for m in body["messages"]] == [bob_msg], body
+        # hostile: marking Alice's message read, by its id, is refused like a missing one
+        assert fetch("POST", f"api/phone/messages/{alice_msg}/read")[0] == 404
+        assert fetch("POST", "api/phone/messages/999999/read")[0] == 404
+        for bad in ["-1", "0", "x", "1%20OR%201=1"]:
+            assert fetch("POST", f"api/phone/messages/{bad}/read")[0] == 400, bad
+        shots("phone-user")
+        browser.command("click-in", selector=f'#ph-messages li[data-message="{bob_msg}"]', name="Mark read")
+        procs.wait_until(lambda: fetch("GET", "api/phone/messages")[1]["messages"][0]["read_at"] is not None, 10,
+                         what="Bob's message marked read")
+        with sqlite3.connect(addon.data / DB_FILE, timeout=10) as c:
+            assert c.execute("SELECT read_at FROM messages WHERE id = ?", (alice_msg,)).fetchone()[0] is None
+        assert not browser.has_event("pageerror"), browser.events
+    finally:
+        browser.quit()
+        proxy.stop()

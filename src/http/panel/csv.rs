@@ -118,8 +118,9 @@ mod tests {
                 ended_at: Some(14_500),
                 disposition: Some("answered".into()),
                 end_reason: Some("caller_hangup".into()),
+                seq: 1,
             },
-            CallRecord { call_id: "c,2".into(), caller: "110".into(), callee: "112".into(), started_at: 0, answered_at: None, ended_at: None, disposition: None, end_reason: None },
+            CallRecord { call_id: "c,2".into(), caller: "110".into(), callee: "112".into(), started_at: 0, answered_at: None, ended_at: None, disposition: None, end_reason: None, seq: 2 },
         ];
         let text = calls(&rows);
         let lines: Vec<&str> = text.split("\r\n").collect();

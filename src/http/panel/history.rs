@@ -6,7 +6,7 @@ use super::super::api::{token_guard, ApiError};
 use super::csv;
 use crate::config::validate::valid_extension;
 use crate::sip::core::SipCoreRef;
-use crate::storage::{CallFilter, CallRecord, DISPOSITIONS};
+use crate::storage::{CallFilter, CallRecord, PageKey, DISPOSITIONS};
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::middleware;
@@ -35,7 +35,8 @@ pub fn routes(core: SipCoreRef) -> Router<SipCoreRef> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
-    /// Calls started before this (unix ms): the previous page's `next_before`.
+    /// Where the page continues: the previous page's `next_before` (`MS.SEQ`),
+    /// or a time in unix ms (calls started before it).
     pub before: Option<String>,
     pub limit: Option<String>,
     /// An extension or number: the caller or the callee.
@@ -47,7 +48,7 @@ pub struct HistoryQuery {
 /// A checked query.
 #[derive(Debug, PartialEq)]
 pub struct HistoryParams {
-    pub before: Option<i64>,
+    pub before: Option<PageKey>,
     pub limit: i64,
     pub filter: CallFilter,
 }
@@ -58,7 +59,7 @@ pub fn check(q: &HistoryQuery, default: i64, max: i64) -> Result<HistoryParams, 
     let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
     let before = match given(&q.before) {
         None => None,
-        Some(b) => Some(b.parse::<i64>().ok().filter(|b| *b > 0).ok_or("before: a time in unix milliseconds (the previous page's next_before)")?),
+        Some(b) => Some(PageKey::parse(&b).ok_or("before: the previous page's next_before, or a time in unix milliseconds")?),
     };
     let limit = match given(&q.limit) {
         None => default,
@@ -98,7 +99,7 @@ async fn page(core: &SipCoreRef, p: &HistoryParams, limit: i64) -> Result<Vec<Ca
 async fn history(State(core): State<SipCoreRef>, q: Q) -> Result<Json<Value>, ApiError> {
     let p = checked(q, DEFAULT_PAGE, MAX_PAGE)?;
     let rows = page(&core, &p, p.limit).await?;
-    let next_before = (rows.len() as i64 == p.limit).then(|| rows.last().map(|c| c.started_at)).flatten();
+    let next_before = (rows.len() as i64 == p.limit).then(|| rows.last().map(|c| PageKey::after(c).to_string())).flatten();
     let calls: Vec<Value> = rows
         .iter()
         .map(|c| {
@@ -154,7 +155,11 @@ mod tests {
     #[test]
     fn good_values_pass() {
         let p = check(&q(Some("1764860000000"), Some("100"), Some(" 110 "), Some("missed")), 25, 100).unwrap();
-        assert_eq!(p.before, Some(1_764_860_000_000));
+        assert_eq!(p.before, Some(PageKey { started_at: 1_764_860_000_000, seq: i64::MIN }));
+        // the previous page's next_before: a start and a row
+        let k = check(&q(Some("1764860000000.42"), None, None, None), 25, 100).unwrap().before;
+        assert_eq!(k, Some(PageKey { started_at: 1_764_860_000_000, seq: 42 }));
+        assert_eq!(k.unwrap().to_string(), "1764860000000.42");
         assert_eq!(p.limit, 100);
         assert_eq!(p.filter, CallFilter { number: Some("110".into()), disposition: Some("missed".into()) });
         assert_eq!(check(&q(None, None, Some("+4930123"), Some("answered")), 25, 100).unwrap().filter.number.as_deref(), Some("+4930123"));
@@ -166,7 +171,7 @@ mod tests {
     #[test]
     fn each_bad_value_is_refused_by_name() {
         let err = |q: HistoryQuery| check(&q, 25, 100).unwrap_err();
-        for b in ["x", "-5", "0", "1.5", "99999999999999999999"] {
+        for b in ["x", "-5", "0", "1.", ".5", "1.0", "1.-5", "1.5.5", "1.x", "99999999999999999999", "5.99999999999999999999"] {
             assert!(err(q(Some(b), None, None, None)).starts_with("before:"), "{b}");
         }
         for l in ["0", "101", "-1", "ten", "1e3"] {

@@ -1,7 +1,10 @@
-//! The standalone panel (no Home Assistant): the page and its files, embedded
-//! in the binary (web/), sign-in with an extension and its SIP password or the
-//! one-time administrator link, and the administration API (`admin`).
-//! Add-on mode keeps its own ingress panel (`addon/panel.rs`).
+//! The panel: the page and its files, embedded in the binary (web/), the
+//! administration API (`admin`) and the Phone page's. Standalone, who a
+//! request is comes from a session cookie (sign-in with an extension and its
+//! SIP password, or the one-time administrator link). In add-on mode
+//! ([`Panel::ingress`]) there is no sign-in: the add-on's middleware puts a
+//! [`Vouched`] role into each request from the ingress proxy's user headers,
+//! and the add-on's SIP Core page is `addon/panel.rs`.
 mod admin;
 mod csv;
 mod history;
@@ -13,7 +16,7 @@ use self::sessions::{Role, Sessions, SESSION_TTL};
 use super::api::ApiError;
 use crate::sip::core::SipCoreRef;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -40,16 +43,40 @@ pub const LOGIN_TOKEN_LEN: usize = 32;
 /// so the call-control API (`api.rs`) also takes an administrator's session.
 pub struct Panel {
     sessions: Mutex<Sessions>,
+    /// Add-on mode: roles come only from [`Vouched`]; no sign-in, no cookies.
+    ingress: bool,
 }
+
+/// Who the embedding vouches a request is (add-on mode: the Home Assistant
+/// user the ingress proxy names, an administrator or not, with their
+/// extension), put into the request's extensions by its middleware.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vouched(pub Role);
 
 impl Panel {
     /// `login_token`: the one-time administrator link's token, if one was made.
     pub fn new(login_token: Option<String>) -> Arc<Panel> {
-        Arc::new(Panel { sessions: Mutex::new(Sessions::new(login_token, SESSION_TTL, sessions::MAX_SESSIONS)) })
+        Arc::new(Panel { sessions: Mutex::new(Sessions::new(login_token, SESSION_TTL, sessions::MAX_SESSIONS)), ingress: false })
     }
 
-    /// The role of the session the request's cookie names, if live.
-    pub fn role(&self, headers: &HeaderMap) -> Option<Role> {
+    /// The panel behind Home Assistant's ingress: who is who only from [`Vouched`].
+    pub fn ingress() -> Arc<Panel> {
+        Arc::new(Panel { sessions: Mutex::new(Sessions::new(None, SESSION_TTL, 1)), ingress: true })
+    }
+
+    pub fn is_ingress(&self) -> bool {
+        self.ingress
+    }
+
+    /// The request's role: the embedding's [`Vouched`] one, else (standalone)
+    /// that of the live session the cookie names.
+    pub fn role(&self, headers: &HeaderMap, extensions: &Extensions) -> Option<Role> {
+        if let Some(Vouched(role)) = extensions.get::<Vouched>() {
+            return Some(role.clone());
+        }
+        if self.ingress {
+            return None;
+        }
         let cookie = headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(sessions::cookie_session)?;
         self.sessions.lock().ok()?.role(cookie, Instant::now())
     }
@@ -58,15 +85,22 @@ impl Panel {
     /// session's cookie on a request from the panel's own origin (a page on
     /// another site cannot borrow the cookie for a socket). Administrator
     /// sessions, other origins and no session: `None` (digest as before).
-    pub fn phone_extension(&self, headers: &HeaderMap) -> Option<String> {
+    pub fn phone_extension(&self, headers: &HeaderMap, extensions: &Extensions) -> Option<String> {
+        // through ingress Home Assistant has authenticated the user already
+        if let Some(Vouched(role)) = extensions.get::<Vouched>() {
+            return role.extension().map(str::to_string);
+        }
+        if self.ingress {
+            return None;
+        }
         let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
         let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
         if !sessions::same_origin(origin, host) {
             return None;
         }
-        match self.role(headers)? {
+        match self.role(headers, extensions)? {
             Role::Extension(e) => Some(e),
-            Role::Admin => None,
+            Role::Admin | Role::AdminPhone(_) => None,
         }
     }
 
@@ -120,7 +154,7 @@ pub(crate) struct IndexQuery {
 /// stay in its address bar or history.
 async fn index(panel: axum::Extension<Arc<Panel>>, Query(q): Query<IndexQuery>, ConnectInfo(remote): ConnectInfo<SocketAddr>, State(core): State<SipCoreRef>) -> Response {
     let page = ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], INDEX_HTML);
-    let Some(token) = q.login else {
+    let Some(token) = q.login.filter(|_| !panel.ingress) else {
         return page.into_response();
     };
     let ip = remote.ip();
@@ -145,16 +179,15 @@ async fn index(panel: axum::Extension<Arc<Panel>>, Query(q): Query<IndexQuery>, 
 }
 
 fn role_json(role: &Role) -> serde_json::Value {
-    match role {
-        Role::Admin => json!({"role": "admin", "extension": null}),
-        Role::Extension(e) => json!({"role": "extension", "extension": e}),
-    }
+    json!({"role": if role.is_admin() { "admin" } else { "extension" }, "extension": role.extension()})
 }
 
-async fn whoami(panel: axum::Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
-    match panel.role(&headers) {
+async fn whoami(panel: axum::Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap, extensions: Extensions) -> Result<Json<serde_json::Value>, ApiError> {
+    match panel.role(&headers, &extensions) {
         Some(role) => {
             let mut v = role_json(&role);
+            // through ingress there is no signing out: Home Assistant signed the user in
+            v["via"] = json!(if panel.ingress { "ingress" } else { "session" });
             v["sip_server"] = json!(core.sip_server());
             v["agent"] = json!(core.agent().map(|a| a.extension.clone()));
             Ok(Json(v))
@@ -174,6 +207,11 @@ pub(crate) struct SignIn {
 /// wrong API tokens (`security.ban_after_failures` per address, then 429).
 async fn sign_in(panel: axum::Extension<Arc<Panel>>, State(core): State<SipCoreRef>, ConnectInfo(remote): ConnectInfo<SocketAddr>, body: Result<Json<SignIn>, axum::extract::rejection::JsonRejection>) -> Response {
     let ip = remote.ip();
+    if panel.ingress {
+        // every browser comes from the proxy's one address: wrong guesses
+        // would ban everyone; Home Assistant has signed the user in anyway
+        return ApiError::new(StatusCode::FORBIDDEN, "no sign-in through Home Assistant: open the panel from its sidebar").into_response();
+    }
     if core.api_banned(ip, Instant::now()) {
         let retry = core.config.security.ban_secs.to_string();
         return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, retry)], Json(json!({"error": "too many wrong sign-ins from this address; try again later"}))).into_response();

@@ -11,8 +11,8 @@ use crate::config::ExtensionKind;
 use crate::sip::b2bua::registry::CallInfo;
 use crate::sip::control;
 use crate::sip::core::SipCoreRef;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
@@ -25,14 +25,16 @@ pub fn routes() -> Router<SipCoreRef> {
         .route("/api/phone/door", post(open_door))
         .route("/api/phone/agent", post(answer_with_agent))
         .route("/api/phone/transfer", post(transfer))
+        .route("/api/phone/messages", get(my_messages))
+        .route("/api/phone/messages/{id}/read", post(my_message_read))
 }
 
 type PhoneResult = Result<(StatusCode, Json<Value>), ApiError>;
 
 /// The session's extension; administrators and strangers have no phone.
-fn me(panel: &Panel, headers: &HeaderMap) -> Result<String, ApiError> {
-    match panel.role(headers) {
-        Some(Role::Extension(e)) => Ok(e),
+fn me(panel: &Panel, headers: &HeaderMap, extensions: &Extensions) -> Result<String, ApiError> {
+    match panel.role(headers, extensions) {
+        Some(Role::Extension(e) | Role::AdminPhone(e)) => Ok(e),
         Some(Role::Admin) => Err(ApiError::new(StatusCode::FORBIDDEN, "the phone is an extension's: sign in with an extension and its password")),
         None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "not signed in")),
     }
@@ -44,8 +46,8 @@ fn door_code(core: &SipCoreRef, ext: &str) -> Option<String> {
 }
 
 /// Extensions (with whether each is a doorbell that opens), groups and the agent.
-async fn contacts(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap) -> PhoneResult {
-    let me = me(&panel, &headers)?;
+async fn contacts(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap, extensions: Extensions) -> PhoneResult {
+    let me = me(&panel, &headers, &extensions)?;
     let mut rows = core.extension_rows();
     rows.sort_by(|a, b| a.extension.cmp(&b.extension));
     let extensions: Vec<Value> = rows
@@ -73,8 +75,8 @@ fn other(call: &CallInfo, me: &str) -> Option<String> {
 
 /// "Open door": the answered call of this extension with a doorbell that has
 /// `door_open` gets those digits (SIP INFO to the doorbell, as from Home Assistant).
-async fn open_door(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap) -> PhoneResult {
-    let me = me(&panel, &headers)?;
+async fn open_door(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap, extensions: Extensions) -> PhoneResult {
+    let me = me(&panel, &headers, &extensions)?;
     let found = control::calls_of(&core, &me).into_iter().filter(|c| c.answered).find_map(|c| {
         let door = other(&c, &me)?;
         door_code(&core, &door).map(|code| (c.call_id, door, code))
@@ -88,8 +90,8 @@ async fn open_door(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>,
 }
 
 /// "Answer with AI": the call ringing this extension goes to the agent.
-async fn answer_with_agent(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap) -> PhoneResult {
-    let me = me(&panel, &headers)?;
+async fn answer_with_agent(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap, extensions: Extensions) -> PhoneResult {
+    let me = me(&panel, &headers, &extensions)?;
     let Some(call) = control::calls_of(&core, &me).into_iter().find(|c| !c.answered && c.callee == me) else {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("no call is ringing extension {me}")));
     };
@@ -108,11 +110,41 @@ impl BodyShape for TransferBody {
 
 /// "Transfer": this extension leaves its answered call; the other party is
 /// connected to `to`.
-async fn transfer(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap, Body(body): Body<TransferBody>) -> PhoneResult {
-    let me = me(&panel, &headers)?;
+async fn transfer(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap, extensions: Extensions, Body(body): Body<TransferBody>) -> PhoneResult {
+    let me = me(&panel, &headers, &extensions)?;
     let Some(call) = control::calls_of(&core, &me).into_iter().find(|c| c.answered) else {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("extension {me} is in no answered call")));
     };
     control::transfer(&core, &call.call_id, &me, &body.to)?;
     Ok((StatusCode::ACCEPTED, Json(json!({"call_id": call.call_id}))))
+}
+
+/// How many of its messages an extension sees at once (newest first).
+const MY_MESSAGES: i64 = 200;
+
+fn store_failed(e: anyhow::Error, what: &str) -> ApiError {
+    tracing::error!(error = %format!("{e:#}"), "panel phone: {what} failed");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{what} failed"))
+}
+
+/// The messages the agent took for this extension (transcript, caller, time), newest first.
+async fn my_messages(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap, extensions: Extensions) -> PhoneResult {
+    let me = me(&panel, &headers, &extensions)?;
+    let list = core.store.messages_for(&me, MY_MESSAGES).await.map_err(|e| store_failed(e, "reading the messages"))?;
+    Ok((StatusCode::OK, Json(json!({"extension": me, "messages": list}))))
+}
+
+/// Marks one of this extension's messages read. Another extension's message
+/// gets the same 404 as one that does not exist: nothing tells them apart.
+async fn my_message_read(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap, extensions: Extensions, Path(id): Path<String>) -> PhoneResult {
+    let me = me(&panel, &headers, &extensions)?;
+    let Some(id) = id.parse::<i64>().ok().filter(|i| *i > 0) else {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "id: a message number"));
+    };
+    let owner = core.store.message_callee(id).await.map_err(|e| store_failed(e, "reading the message"))?;
+    if owner.as_deref() != Some(me.as_str()) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("extension {me} has no message {id}")));
+    }
+    core.mark_message_read(id).await.map_err(|e| store_failed(e, "marking the message read"))?;
+    Ok((StatusCode::OK, Json(json!({"id": id, "read": true}))))
 }

@@ -20,6 +20,23 @@ pub enum Role {
     Admin,
     /// An extension signed in with its SIP password: its own things only.
     Extension(String),
+    /// An administrator who also has a phone: a Home Assistant administrator
+    /// through ingress, with the extension the add-on gave them.
+    AdminPhone(String),
+}
+
+impl Role {
+    pub fn is_admin(&self) -> bool {
+        matches!(self, Role::Admin | Role::AdminPhone(_))
+    }
+
+    /// The extension whose phone this is, if any.
+    pub fn extension(&self) -> Option<&str> {
+        match self {
+            Role::Admin => None,
+            Role::Extension(e) | Role::AdminPhone(e) => Some(e),
+        }
+    }
 }
 
 #[derive(Debug)]

@@ -1,7 +1,7 @@
 //! Call history recorded from bus events.
 use super::*;
 use crate::events::{EndReason, EventBus, PbxEvent};
-use crate::storage::{CallFilter, CallRecord, spawn_call_history};
+use crate::storage::{CallFilter, CallRecord, PageKey, spawn_call_history};
 use std::time::Duration;
 
 fn ringing(id: &str) -> PbxEvent {
@@ -137,6 +137,7 @@ async fn call_rows_are_idempotent_and_newest_first() {
             ended_at: Some(500),
             disposition: Some("answered".into()),
             end_reason: Some("callee_hangup".into()),
+            seq: 0,
         }
     );
     assert_eq!(store.recent_calls(1).await.unwrap().len(), 1);
@@ -177,6 +178,43 @@ async fn history_pages_newest_first() {
     assert!(store.calls_before(Some(1000), 2).await.unwrap().is_empty());
 }
 
+/// Calls that start in the same millisecond (a group ringing, a burst) are
+/// paged by (start, row): every page boundary, among them or not, neither
+/// skips nor repeats a call, with and without a filter.
+#[tokio::test]
+async fn history_pages_through_calls_of_the_same_millisecond_once_each() {
+    let store = Store::open_in_memory().await.unwrap();
+    // 7 calls at 5000 ms, 2 before and 2 after, inserted out of time order
+    for (i, at) in [5000, 4000, 5000, 5000, 6000, 5000, 5000, 3000, 5000, 5000, 7000].iter().enumerate() {
+        let id = format!("c{i}");
+        store.call_started(&id, if i % 2 == 0 { "101" } else { "102" }, "103", *at).await.unwrap();
+    }
+    let all = store.calls_page(&CallFilter::default(), None, 100).await.unwrap();
+    assert_eq!(all.len(), 11);
+    assert!(all.windows(2).all(|w| (w[0].started_at, w[0].seq) > (w[1].started_at, w[1].seq)), "newest first, then by row");
+    for size in 1..=4 {
+        for filter in [CallFilter::default(), CallFilter { number: Some("101".into()), disposition: None }] {
+            let mut seen = Vec::new();
+            let mut after = None;
+            loop {
+                let page = store.calls_page(&filter, after, size).await.unwrap();
+                seen.extend(page.iter().map(|c| c.call_id.clone()));
+                if (page.len() as i64) < size {
+                    break;
+                }
+                after = Some(PageKey::after(page.last().unwrap()));
+                // the key goes through the API as text
+                after = PageKey::parse(&after.unwrap().to_string());
+            }
+            let expect: Vec<String> = all.iter().filter(|c| filter.number.as_ref().is_none_or(|n| &c.caller == n)).map(|c| c.call_id.clone()).collect();
+            assert_eq!(seen, expect, "page size {size}, filter {filter:?}");
+        }
+    }
+    // the old form, a bare millisecond, still means "started before it"
+    let before = store.calls_page(&CallFilter::default(), PageKey::parse("5000"), 100).await.unwrap();
+    assert_eq!(before.iter().map(|c| c.started_at).collect::<Vec<_>>(), [4000, 3000]);
+}
+
 #[tokio::test]
 async fn history_filters_by_number_and_by_how_it_ended_still_paged() {
     let store = Store::open_in_memory().await.unwrap();
@@ -194,7 +232,7 @@ async fn history_filters_by_number_and_by_how_it_ended_still_paged() {
     assert_eq!(ids(store.calls_page(&by(Some("101"), Some("answered")), None, 10).await.unwrap()), ["e", "a"]);
     // paged: the next page starts before the last one shown
     assert_eq!(ids(store.calls_page(&by(Some("101"), None), None, 2).await.unwrap()), ["open", "e"]);
-    assert_eq!(ids(store.calls_page(&by(Some("101"), None), Some(1004), 2).await.unwrap()), ["b", "a"]);
+    assert_eq!(ids(store.calls_page(&by(Some("101"), None), PageKey::parse("1004"), 2).await.unwrap()), ["b", "a"]);
     // exact numbers, not a prefix or a pattern
     assert!(store.calls_page(&by(Some("10"), None), None, 10).await.unwrap().is_empty());
     assert!(store.calls_page(&by(Some("10%"), None), None, 10).await.unwrap().is_empty());

@@ -39,6 +39,19 @@ def http_get(host: str, port: int, path: str, source: str | None = None,
         conn.close()
 
 
+def http_request(host: str, port: int, method: str, path: str, source: str | None = None,
+                 headers: dict | None = None, body: bytes | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
+    """Any method from a chosen source address (the ingress proxy's, in the tests)."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout,
+                                      source_address=(source, 0) if source else None)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
 class AddonPbx(procs.LogFile):
     """One ha-pbx in add-on mode. `binary` defaults to the harness's (HA_PBX_BIN)."""
     log_tail_lines = 80

@@ -1,5 +1,6 @@
-"""Reading the add-on's panel page (src/addon/panel.rs) as the tests need it, and the
-headers Home Assistant's and the Supervisor's ingress proxies add to a request."""
+"""Reading the add-on's SIP Core page (src/addon/panel.rs, at SIP_CORE; the panel
+itself, web/, is at /) as the tests need it, and the headers Home Assistant's and
+the Supervisor's ingress proxies add to a request."""
 from __future__ import annotations
 
 import html
@@ -8,6 +9,7 @@ import re
 import yaml
 
 ENTRY = "/api/hassio_ingress/Fq1Lg4B2"   # what harness/supervisor.py's /addons/self/info says
+SIP_CORE = "/sip-core"
 
 
 def ingress_headers(user_id: str, login: str, display: str) -> dict:

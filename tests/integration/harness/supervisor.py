@@ -26,9 +26,11 @@ TOKEN = "test-supervisor-token-0123456789abcdef"
 class FakeSupervisor:
     def __init__(self, *, token: str = TOKEN, ingress_port: int | None = None,
                  mqtt: dict | None = None, interfaces: list[dict] | None = None,
-                 core: tuple[str, str] | None = None):
+                 core: tuple[str, str] | None = None, auth_users: list[dict] | None = None):
         self.token = token
         self.core = core
+        # without a core: the users config/auth/list answers on /core/websocket
+        self.auth_users = auth_users
         self.ingress_port = ingress_port
         # None: no add-on provides MQTT ("Service not enabled")
         self.mqtt = mqtt
@@ -100,7 +102,7 @@ class FakeSupervisor:
                                       "body": data})
                 # both paths, as supervisor/api/__init__.py routes them; authenticated by the first message
                 if self.path in ("/core/websocket", "/core/api/websocket"):
-                    supervisor_ws.proxy(self, fake.token, fake.core)
+                    supervisor_ws.proxy(self, fake.token, fake.core, fake.auth_users)
                     return
                 if auth != f"Bearer {fake.token}":
                     body, status, ctype = b"401: Unauthorized", 401, "text/plain"

@@ -88,11 +88,14 @@ def _pump(src, dst: socket.socket, masked: bool, back: socket.socket, back_maske
         return
 
 
-def proxy(handler, token: str, core: tuple[str, str] | None) -> None:
-    """Serve one /core/websocket upgrade on a BaseHTTPRequestHandler."""
+def proxy(handler, token: str, core: tuple[str, str] | None, auth_users: list[dict] | None = None) -> None:
+    """Serve one /core/websocket upgrade on a BaseHTTPRequestHandler. Without
+    a core but with `auth_users`, it answers `config/auth/list` itself with
+    that list (as HA would: id, name, is_active, group_ids...)."""
     handler.close_connection = True
     key = handler.headers.get("Sec-WebSocket-Key", "")
-    if core is None or handler.headers.get("Upgrade", "").lower() != "websocket" or not key:
+    canned = core is None and auth_users is not None
+    if (core is None and not canned) or handler.headers.get("Upgrade", "").lower() != "websocket" or not key:
         handler.send_response(502 if core is None else 400)
         handler.send_header("Content-Length", "0")
         handler.end_headers()
@@ -107,6 +110,9 @@ def proxy(handler, token: str, core: tuple[str, str] | None) -> None:
     msg = json.loads(p) if op == TEXT else {}
     if msg.get("type") != "auth" or msg.get("access_token") != token:
         addon.sendall(frame(TEXT, json.dumps({"type": "auth_invalid", "message": "Invalid access"}).encode(), False))
+        return
+    if canned:
+        _answer_auth_list(addon_in, addon, auth_users)
         return
     ha = _connect_ha(core[0])
     try:
@@ -123,3 +129,25 @@ def proxy(handler, token: str, core: tuple[str, str] | None) -> None:
         t.join(timeout=5)
     finally:
         ha.close()
+
+
+def _answer_auth_list(addon_in, addon: socket.socket, users: list[dict]) -> None:
+    """HA's side of a WebSocket session that knows one command, config/auth/list."""
+    addon.sendall(frame(TEXT, json.dumps({"type": "auth_ok", "ha_version": "2025.4.4"}).encode(), False))
+    try:
+        while True:
+            op, p = read_frame(addon_in)
+            if op == CLOSE:
+                addon.sendall(frame(CLOSE, p, False))
+                return
+            if op != TEXT:
+                continue
+            msg = json.loads(p)
+            if msg.get("type") == "config/auth/list":
+                out = {"id": msg.get("id"), "type": "result", "success": True, "result": users}
+            else:
+                out = {"id": msg.get("id"), "type": "result", "success": False,
+                       "error": {"code": "unknown_command", "message": "Unknown command."}}
+            addon.sendall(frame(TEXT, json.dumps(out).encode(), False))
+    except (ConnectionError, OSError):
+        return
