@@ -187,7 +187,10 @@ put("subscribe", subscribe("message-summary", "101", "Expires: 0\n"))
 # The panel: Cookie headers, ?login= query strings, sign-in JSON.
 for s in ["ha_pbx_session=s3ss10n", "a=b; ha_pbx_session=s3ss10n; c=d", "ha_pbx_session=", "ha_pbx_session=x=y",
           "login=Tok3nTok3n", "login=Tok3n%54ok3n&x=1", "login=", "login=%ff%fe",
-          '{"extension":"101","password":"secret101"}', '{"extension":"101","password":"x","role":"admin"}', '{"extension":1}']:
+          '{"extension":"101","password":"secret101"}', '{"extension":"101","password":"x","role":"admin"}', '{"extension":1}',
+          # history page keys; ingress user headers (id, login, display name)
+          "1764900000000.42", "1764900000000", "0.1", "17.-3",
+          "8a7c0f\nalice\nAlice Liddell", " \nbob\n", "id\n\u00e4\n\x01x"]:
     put("panel_sign_in", s)
 
 # A provider's messages: an INVITE with P-Asserted-Identity, a 423 with Min-Expires.

@@ -359,8 +359,9 @@ pub fn subscribe(data: &[u8]) {
     assert_eq!(summary.matches(['\r', '\n']).count(), 6, "{summary:?}");
 }
 
-/// The panel's sign-in inputs: the session cookie in a Cookie header, the
-/// one-time login token (`?login=`, then redeemed), the sign-in JSON.
+/// The panel's inputs from a browser: the session cookie in a Cookie header,
+/// the one-time login token (`?login=`, then redeemed), the sign-in JSON, the
+/// history's page key (`?before=MS.SEQ`), and the ingress user headers.
 pub fn panel_sign_in(data: &[u8]) {
     use crate::http::panel::sessions::{cookie_session, Sessions};
     use crate::http::panel::{IndexQuery, SignIn};
@@ -382,6 +383,29 @@ pub fn panel_sign_in(data: &[u8]) {
     }
     if let Ok(form) = serde_json::from_slice::<SignIn>(data) {
         let _ = (form.extension.len(), form.password.len());
+    }
+    // A page key that parses names a real place and reads back as written.
+    if let Some(key) = crate::storage::PageKey::parse(&text) {
+        assert!(key.started_at > 0 && (key.seq > 0 || key.seq == i64::MIN), "{key:?}");
+        assert_eq!(crate::storage::PageKey::parse(&key.to_string()), Some(key));
+    }
+    ingress_user(data);
+}
+
+/// The ingress proxy's user headers, one value per line: what is taken is
+/// trimmed, short and free of control characters; the id is never empty.
+fn ingress_user(data: &[u8]) {
+    use crate::addon::ha_users::{HaUser, HEADER_DISPLAY_NAME, HEADER_USER_ID, HEADER_USER_NAME};
+    let mut headers = axum::http::HeaderMap::new();
+    for (name, value) in [HEADER_USER_ID, HEADER_USER_NAME, HEADER_DISPLAY_NAME].into_iter().zip(data.split(|&b| b == b'\n')) {
+        if let Ok(value) = axum::http::HeaderValue::from_bytes(value) {
+            headers.insert(name, value);
+        }
+    }
+    if let Ok(Some(user)) = HaUser::from_headers(&headers) {
+        for text in [Some(&user.id), user.username.as_ref(), Some(&user.name)].into_iter().flatten() {
+            assert!(!text.is_empty() && text.len() <= 256 && text.trim() == text && !text.chars().any(char::is_control), "{user:?}");
+        }
     }
 }
 
