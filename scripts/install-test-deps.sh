@@ -164,8 +164,9 @@ fi
 # ---------------------------------------------------------------------------
 # Browser tests (self-contained block; tests/integration/test_webrtc.py):
 # Debian's chromium, node + npm, and the pinned npm packages (JsSIP, the
-# playwright-core driver, esbuild to bundle JsSIP) into tests/integration/webrtc.
-WEB_PKGS=(chromium nodejs npm util-linux iproute2)
+# playwright-core driver, esbuild to bundle JsSIP) into tests/integration/webrtc;
+# zbar-tools' zbarimg reads the panel's QR code back (test_panel.py).
+WEB_PKGS=(chromium nodejs npm util-linux iproute2 zbar-tools)
 web_missing=()
 web_installed="$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${WEB_PKGS[@]}" 2>/dev/null || true)"
 for p in "${WEB_PKGS[@]}"; do

@@ -103,6 +103,11 @@
   function showSettingsText(s) {
     $("settings").textContent = "Extension " + s.extension + (s.name ? " (" + s.name + ")" : "") + "\n" + s.settings;
     $("settings").hidden = false;
+    // The QR code of the same account, made by the server (it holds the password: never cached).
+    $("settings-qr").src = "api/admin/extensions/" + encodeURIComponent(s.extension) + "/qr.svg?" + Date.now();
+    $("settings-qr").alt = "QR code of extension " + s.extension + "'s SIP account";
+    $("settings-qr").dataset.extension = s.extension;
+    $("settings-qr-box").hidden = false;
   }
 
   async function showSettings(ext) {
@@ -116,7 +121,7 @@
 
   async function removeExtension(ext) {
     if (!confirm("Remove extension " + ext + "? Its phones are signed off at once.")) return;
-    try { await api("DELETE", "api/admin/extensions/" + encodeURIComponent(ext)); $("settings").hidden = true; } catch (e) { notice(e.message); }
+    try { await api("DELETE", "api/admin/extensions/" + encodeURIComponent(ext)); $("settings").hidden = true; $("settings-qr-box").hidden = true; } catch (e) { notice(e.message); }
     loadExtensions();
   }
 
@@ -163,7 +168,7 @@
     for (const c of data.calls) {
       const tr = document.createElement("tr");
       tr.dataset.call = c.call_id;
-      tr.append(text("td", c.caller), text("td", c.callee), text("td", c.answered ? "Talking" : "Ringing"));
+      tr.append(text("td", c.caller), text("td", c.callee), text("td", c.answered_by_agent ? "Talking with the AI agent" : c.answered ? "Talking" : "Ringing"));
       const actions = document.createElement("td");
       const id = encodeURIComponent(c.call_id);
       actions.append(button("Hang up", async () => { await callAction("DELETE", "api/calls/" + id); loadCalls(); }, "danger"));

@@ -277,7 +277,25 @@ pub async fn ensure_exists(store: &Store, user: &HaUser, start: u32, reserved: &
     ensure_with(store, user, start, reserved, false).await
 }
 
+/// Whether a stored (login name, display name) is what `user` says now.
+fn same_names(update_names: bool, user: &HaUser, username: &Option<String>, name: Option<&str>) -> bool {
+    !update_names || (*username == user.username && name == Some(user.name.as_str()))
+}
+
 async fn ensure_with(store: &Store, user: &HaUser, start: u32, reserved: &Reserved, update_names: bool) -> Result<(HaUserExtension, Change)> {
+    // Every ingress API request comes here: a user whose extension exists with
+    // the same names is answered from a plain read, without taking the write lock.
+    let known: Option<(String, Option<String>, String, Option<String>)> = sqlx::query_as(
+        "SELECT u.extension, u.username, e.password, e.name FROM addon_ha_users u JOIN extensions e ON e.extension = u.extension WHERE u.user_id = ?",
+    )
+    .bind(&user.id)
+    .fetch_optional(store.pool())
+    .await?;
+    if let Some((extension, username, password, name)) = known
+        && same_names(update_names, user, &username, name.as_deref())
+    {
+        return Ok((HaUserExtension { user_id: user.id.clone(), username, extension, password, name: name.unwrap_or_default() }, Change::Unchanged));
+    }
     let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
     let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
         "SELECT u.extension, u.username, e.name FROM addon_ha_users u JOIN extensions e ON e.extension = u.extension WHERE u.user_id = ?",
@@ -286,7 +304,7 @@ async fn ensure_with(store: &Store, user: &HaUser, start: u32, reserved: &Reserv
     .fetch_optional(&mut *tx)
     .await?;
     let change = match row {
-        Some((_, username, name)) if !update_names || (username == user.username && name.as_deref() == Some(user.name.as_str())) => Change::Unchanged,
+        Some((_, username, name)) if same_names(update_names, user, &username, name.as_deref()) => Change::Unchanged,
         Some((ext, _, _)) => {
             sqlx::query("UPDATE extensions SET name = ? WHERE extension = ? AND source = ?").bind(&user.name).bind(&ext).bind(SOURCE_HA_USER).execute(&mut *tx).await?;
             sqlx::query("UPDATE addon_ha_users SET username = ? WHERE user_id = ?").bind(&user.username).bind(&user.id).execute(&mut *tx).await?;

@@ -186,6 +186,27 @@ async fn concurrent_first_visits_get_distinct_numbers() {
     assert_eq!(got, (100..108).map(|n| n.to_string()).collect::<Vec<_>>());
 }
 
+#[tokio::test]
+async fn a_known_user_is_answered_without_the_write_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    let alice = HaUser { id: "u1".into(), username: Some("alice".into()), name: "Alice".into() };
+    let (a, _) = ensure(&store, &alice, 100, &Reserved::default()).await.unwrap();
+    // another writer holds the database's write lock (for longer than the answer may take)
+    let writer = store.pool().begin_with("BEGIN IMMEDIATE").await.unwrap();
+    let quick = std::time::Duration::from_secs(2);
+    let (again, change) = tokio::time::timeout(quick, ensure(&store, &alice, 100, &Reserved::default())).await.expect("waited for the write lock").unwrap();
+    assert_eq!((again, change), (a.clone(), Change::Unchanged));
+    let from_person = HaUser { id: "u1".into(), username: None, name: "Alice (person)".into() };
+    let (b, change) = tokio::time::timeout(quick, ensure_exists(&store, &from_person, 100, &Reserved::default())).await.expect("waited for the write lock").unwrap();
+    assert_eq!((b, change), (a.clone(), Change::Unchanged));
+    // a change still writes, once the lock is free
+    writer.commit().await.unwrap();
+    let renamed = HaUser { name: "Alice Smith".into(), ..alice };
+    let (r, change) = ensure(&store, &renamed, 100, &Reserved::default()).await.unwrap();
+    assert_eq!((r.name.as_str(), r.password.as_str(), change), ("Alice Smith", a.password.as_str(), Change::Renamed));
+}
+
 #[test]
 fn users_from_the_persons_template() {
     let text = r#"[{"id": "c0ffee", "name": "Test Admin"}, {"id": "", "name": "x"}, {"name": "no id"}, {"id": "b0b", "name": ""}]"#;

@@ -159,7 +159,7 @@ impl AddonRuntime {
             (None, _) => {}
         }
         let sip_server = core.sip_server();
-        let panel = panel::PanelState { users: users.clone(), ingress_entry: self.ingress_entry, sip_server };
+        let panel = panel::PanelState { users: users.clone(), admins: admins.clone(), ingress_entry: self.ingress_entry, sip_server };
         let roles = ingress_roles::IngressRoles { users: users.clone(), admins };
         Ok(AddonHttp { guard: self.guard, users, panel, roles, core })
     }

@@ -1,11 +1,14 @@
 //! The add-on's SIP Core page (`/sip-core` on the ingress port; the panel at
 //! `/` links to it): the PBX status, the
 //! visiting Home Assistant user's own extension (made on this first visit)
-//! and the exact SIP Core configuration for every HA user (those HA lists
-//! get their extension here too), to paste into the SIP Core integration's
-//! settings. Paths in the page are relative, since
-//! ingress serves it under `/api/hassio_ingress/<token>/`.
-use super::ha_users::HaUserExtension;
+//! and the exact SIP Core configuration, to paste into the SIP Core
+//! integration's settings. Deny by default ([`shown`]): a Home Assistant
+//! administrator sees every HA user's entry (those HA lists get their
+//! extension here too); any other user only their own, and a request naming
+//! no user nobody's, so no SIP password reaches another user. Paths in the
+//! page are relative, since ingress serves it under `/api/hassio_ingress/<token>/`.
+use super::ha_admins::HaAdmins;
+use super::ha_users::{HaUser, HaUserExtension};
 use super::user_directory::HaUserDirectory;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -23,6 +26,8 @@ pub const HEADER_INGRESS_PATH: &str = "x-ingress-path";
 #[derive(Clone)]
 pub struct PanelState {
     pub users: Arc<HaUserDirectory>,
+    /// Who may see every user's password (Home Assistant's administrators).
+    pub admins: Arc<HaAdmins>,
     /// `/api/hassio_ingress/<token>` from the Supervisor, when it told.
     pub ingress_entry: Option<String>,
     /// Where SIP devices reach the PBX (shown for softphones).
@@ -74,21 +79,43 @@ async fn panel(State(st): State<PanelState>, headers: HeaderMap) -> Response {
             return (StatusCode::BAD_REQUEST, Html(page)).into_response();
         }
     };
+    // the headers read already above: an error there was answered
+    let admin = match HaUser::from_headers(&headers) {
+        Ok(Some(user)) => st.admins.is_admin(&user.id).await,
+        _ => false,
+    };
+    // every user HA lists gets an extension (so an administrator's list is
+    // complete before each has visited), whoever looks
     st.users.add_known_users().await;
-    let all = match st.users.all().await {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::error!("panel: cannot read the Home Assistant users' extensions: {e:#}");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "500: cannot read the extensions; see the add-on log\n").into_response();
+    let all = if admin {
+        match st.users.all().await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!("panel: cannot read the Home Assistant users' extensions: {e:#}");
+                return (StatusCode::INTERNAL_SERVER_ERROR, "500: cannot read the extensions; see the add-on log\n").into_response();
+            }
         }
+    } else {
+        vec![]
     };
     let url = ws_url(&headers, st.ingress_entry.as_deref());
-    let yaml = serde_norway::to_string(&sip_core_config(&url, &all)).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
-    let page = render(&st, mine.as_ref(), &yaml);
+    let users = shown(admin, mine.as_ref(), all);
+    let yaml = serde_norway::to_string(&sip_core_config(&url, &users)).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
+    let page = render(&st, mine.as_ref(), admin, &yaml);
     ([(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
 }
 
-fn render(st: &PanelState, mine: Option<&HaUserExtension>, yaml: &str) -> String {
+/// Whose entries a visitor sees: an administrator every user's (`all`);
+/// anyone else their own alone (none without an extension).
+pub fn shown(admin: bool, mine: Option<&HaUserExtension>, all: Vec<HaUserExtension>) -> Vec<HaUserExtension> {
+    if admin {
+        all
+    } else {
+        mine.cloned().into_iter().collect()
+    }
+}
+
+fn render(st: &PanelState, mine: Option<&HaUserExtension>, admin: bool, yaml: &str) -> String {
     let you = match (mine, st.users.enabled()) {
         (Some(e), _) => format!(
             "<p>Your extension: <b id=\"my-ext\">{}</b>, password <code id=\"my-pw\">{}</code> (SIP server {}). \
@@ -100,8 +127,14 @@ fn render(st: &PanelState, mine: Option<&HaUserExtension>, yaml: &str) -> String
         (None, true) => "<p class=\"muted\">Open this panel from Home Assistant's sidebar to get your own extension.</p>".to_string(),
         (None, false) => "<p class=\"muted\">Automatic extensions for Home Assistant users are off (option <code>ha_user_extensions</code>).</p>".to_string(),
     };
+    let whose = if admin {
+        "It lists every Home Assistant user that has opened this panel (or that Home Assistant lists); each browser uses the entry whose <code>ha_username</code> is its user's name."
+    } else {
+        "It lists <b id=\"only-mine\">your own entry only</b>: a Home Assistant administrator sees every user's."
+    };
     PANEL_HTML
         .replace("{version}", env!("CARGO_PKG_VERSION"))
+        .replace("{whose}", whose)
         .replace("{you}", &you)
         .replace("{placeholder}", HOST_PLACEHOLDER)
         .replace("{yaml}", &escape(yaml))
@@ -139,9 +172,7 @@ const PANEL_HTML: &str = r#"<!doctype html>
 </div><div class="card">
 <h2>SIP Core card</h2>
 <p>In <i>Settings → Devices &amp; services → SIP Core → Configure</i>, replace the <code>users</code> list (and
-<code>custom_wss_url</code>, if there is one) with this, keeping SIP Core's other settings. It lists every Home
-Assistant user that has opened this panel; each browser uses the entry whose <code>ha_username</code> is its
-user's name.</p>
+<code>custom_wss_url</code>, if there is one) with this, keeping SIP Core's other settings. {whose}</p>
 <pre id="sipcore">{yaml}</pre>
 <button id="copy">Copy</button> <span class="muted" id="copied"></span>
 </div><script>
@@ -195,6 +226,17 @@ mod tests {
                 {"ha_username": "Alice", "display_name": "Alice", "extension": "100", "password": "pw1"},
                 {"ha_username": "Bob: the 2nd", "display_name": "Bob: the 2nd", "extension": "101", "password": "pw2"}]})
         );
+    }
+
+    #[test]
+    fn only_an_administrator_sees_every_users_entry() {
+        let all = vec![ext("u1", "Alice", "100", "pw1"), ext("u2", "Bob", "101", "pw2")];
+        let bob = ext("u2", "Bob", "101", "pw2");
+        let numbers = |v: Vec<HaUserExtension>| v.into_iter().map(|e| e.extension).collect::<Vec<_>>();
+        assert_eq!(numbers(shown(true, Some(&bob), all.clone())), ["100", "101"]);
+        assert_eq!(numbers(shown(true, None, all.clone())), ["100", "101"]);
+        assert_eq!(numbers(shown(false, Some(&bob), all.clone())), ["101"]);
+        assert!(shown(false, None, all).is_empty(), "no user named: nobody's password");
     }
 
     #[test]

@@ -130,7 +130,7 @@ fn accepted(call_id: &str) -> (StatusCode, Json<Value>) {
 async fn list(State(core): State<SipCoreRef>) -> ApiResult {
     let calls: Vec<Value> = control::active_calls(&core)
         .into_iter()
-        .map(|c| json!({"call_id": c.call_id, "caller": c.caller, "callee": c.callee, "answered": c.answered}))
+        .map(|c| json!({"call_id": c.call_id, "caller": c.caller, "callee": c.callee, "answered": c.answered, "answered_by_agent": c.answered && c.to_agent}))
         .collect();
     Ok((StatusCode::OK, Json(json!({ "calls": calls }))))
 }

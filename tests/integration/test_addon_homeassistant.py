@@ -48,18 +48,20 @@ def test_panel_lists_home_assistants_users_before_they_visit(ha, workdir, regist
         owner = str(ha.template("{{ states.person | map(attribute='attributes.user_id') | select | first }}")).strip()
         assert owner and owner != "None"
 
-        # a look at the panel without user headers: the owner is listed already
+        # a look at the panel without user headers gives the owner an extension
+        # (Home Assistant lists them), but shows no user's password: nobody asked
         status, page = pbx.get(sup.ingress_port, SIP_CORE, source=PROXY)
         assert status == 200, page
-        users = sip_core_config(page)["users"]
-        assert [(u["ha_username"], u["extension"]) for u in users] == [("Test Admin", "100")]
-        assert pbx.register("100", users[0]["password"]) == 200
+        pbx.wait_log("extension created for a Home Assistant user")
+        assert sip_core_config(page)["users"] == [] and b"your own entry only" in page
 
-        # the owner's own visit finds that extension
+        # the owner's own visit finds that extension; an administrator sees every user's entry
         owner_h = ingress_headers(owner, "admin", "Test Admin")
         status, page = pbx.get(sup.ingress_port, SIP_CORE, source=PROXY, headers=owner_h)
+        users = sip_core_config(page)["users"]
+        assert [(u["ha_username"], u["extension"]) for u in users] == [("Test Admin", "100")]
         assert my_extension(page) == ("100", users[0]["password"])
-        assert len(sip_core_config(page)["users"]) == 1
+        assert pbx.register("100", users[0]["password"]) == 200
 
         # who administers: HA's own user list (config/auth/list through the
         # Supervisor's WebSocket proxy). The owner is in system-admin...
@@ -84,6 +86,10 @@ def test_panel_lists_home_assistants_users_before_they_visit(ha, workdir, regist
             assert api("GET", "/api/admin/diagnostics", kid_h)[0] == 403
             status, body = api("GET", "/api/phone", kid_h)
             assert status == 200 and body["extension"] == "101", body
+            # the SIP Core page: the kid's own entry, never the owner's password
+            status, page = pbx.get(sup.ingress_port, SIP_CORE, source=PROXY, headers=kid_h)
+            assert status == 200 and [(u["ha_username"], u["extension"]) for u in sip_core_config(page)["users"]] == [("Kid", "101")], page
+            assert users[0]["password"].encode() not in page
             # deny by default: an id HA does not list; no user at all
             assert api("GET", "/api/admin/extensions", ingress_headers("0" * 32, "ghost", "Ghost"))[0] == 403
             assert api("GET", "/api/admin/extensions", {})[0] == 403

@@ -43,7 +43,18 @@ def addon(workdir, registry, dumper, supervisor):
     pbx.stop()
 
 
+def admins_alice_and_user_bob(supervisor) -> None:
+    """What Home Assistant's config/auth/list says (through the Supervisor's WebSocket)."""
+    supervisor.auth_users = [
+        {"id": ALICE["X-Remote-User-Id"], "username": "alice", "name": "Alice Müller", "is_owner": True, "is_active": True,
+         "local_only": False, "system_generated": False, "group_ids": ["system-admin"]},
+        {"id": BOB["X-Remote-User-Id"], "username": "bob", "name": "Bob", "is_owner": False, "is_active": True,
+         "local_only": False, "system_generated": False, "group_ids": ["system-users"]},
+    ]
+
+
 def test_panel_gives_each_ha_user_an_extension_that_registers(addon, supervisor):
+    admins_alice_and_user_bob(supervisor)
     addon.launch()
     addon.wait_ready()
     port = supervisor.ingress_port
@@ -68,8 +79,13 @@ def test_panel_gives_each_ha_user_an_extension_that_registers(addon, supervisor)
     bob_ext, bob_pw = my_extension(page)
     assert bob_ext == "102" and bob_pw != pw
     assert addon.register("102", bob_pw) == 200
+    # Bob is no administrator: his own entry only, nobody else's password
+    assert sip_core_config(page) == {"custom_wss_url": f"wss://ha.example.org:8123{ENTRY}/ws", "users": [
+        {"ha_username": "Bob", "display_name": "Bob", "extension": "102", "password": bob_pw}]}
+    assert pw.encode() not in page and DOOR["password"].encode() not in page and b"your own entry only" in page
 
-    # the SIP Core configuration, for every HA user that has an extension
+    # the SIP Core configuration, for every HA user that has an extension: Alice administers
+    status, page = addon.get(port, SIP_CORE, source=PROXY, headers=ALICE)
     cfg = sip_core_config(page)
     assert cfg == {
         "custom_wss_url": f"wss://ha.example.org:8123{ENTRY}/ws",
@@ -79,10 +95,13 @@ def test_panel_gives_each_ha_user_an_extension_that_registers(addon, supervisor)
         ],
     }
 
-    # without user headers (e.g. a health check) the panel shows, creates nothing
+    # without user headers (e.g. a health check) the panel shows, creates nothing, and no password
     status, page = addon.get(port, SIP_CORE, source=PROXY)
     assert status == 200 and b'id="my-ext"' not in page
-    assert len(sip_core_config(page)["users"]) == 2
+    assert sip_core_config(page)["users"] == [] and pw.encode() not in page and bob_pw.encode() not in page
+    # a user id Home Assistant does not list: their own (new) extension only
+    status, page = addon.get(port, SIP_CORE, source=PROXY, headers=ingress_headers("c0c0c0", "carol", "Carol"))
+    assert [u["ha_username"] for u in sip_core_config(page)["users"]] == ["Carol"] and pw.encode() not in page
 
     # a header HA would never send is refused, naming it
     bad = dict(ALICE, **{"X-Remote-User-Id": "x" * 300})
@@ -291,6 +310,29 @@ def test_panel_through_the_ingress_path_admin_and_user(workdir, registry, addon,
                          what="Bob's message marked read")
         with sqlite3.connect(addon.data / DB_FILE, timeout=10) as c:
             assert c.execute("SELECT read_at FROM messages WHERE id = ?", (alice_msg,)).fetchone()[0] is None
+
+        # The SIP Core page through the prefix, deny by default: Bob sees his own entry;
+        # no other extension's password is in the page or in any answer of the API he can reach
+        alice_pw = my_extension(addon.get(supervisor.ingress_port, SIP_CORE, source=PROXY, headers=ALICE)[1])[1]
+        bob_pw = my_extension(addon.get(supervisor.ingress_port, SIP_CORE, source=PROXY, headers=BOB)[1])[1]
+        r = browser.command("goto", url=proxy.url + "sip-core")
+        assert r["status"] == 200, r
+        browser.command("wait-text", text="your own entry only")
+        bob_sees = [browser.command("eval", js="document.documentElement.outerHTML")["value"]]
+        bob_sees += [browser.command("fetch", method="GET", url=u)["body"] for u in ("api/session", "api/phone", "api/phone/messages", "health")]
+        assert bob_pw in bob_sees[0] and "extension: '102'" in bob_sees[0], bob_sees[0]
+        for secret in (alice_pw, DOOR["password"]):
+            assert not any(secret in b for b in bob_sees), "another extension's password reached Bob"
+        assert "'100'" not in browser.command("text", selector="#sipcore")["text"]
+        shots("sip-core-user")
+        # Alice administers: every Home Assistant user's entry
+        proxy.user = (alice_id, "alice", "Alice Müller")
+        browser.command("new-context")
+        browser.command("goto", url=proxy.url + "sip-core")
+        browser.command("wait-text", text="every Home Assistant user")
+        cfg = browser.command("text", selector="#sipcore")["text"]
+        assert alice_pw in cfg and bob_pw in cfg and "extension: '100'" in cfg and "extension: '102'" in cfg, cfg
+        shots("sip-core-admin")
         assert not browser.has_event("pageerror"), browser.events
     finally:
         browser.quit()

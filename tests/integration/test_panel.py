@@ -27,6 +27,7 @@ import datetime
 import json
 import re
 import sqlite3
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -91,6 +92,33 @@ def _add_extension(browser: PanelBrowser, ext: str, name: str) -> str:
     assert m, settings
     assert "SIP server / registrar / proxy: 127.0.0.1:5060" in settings, settings
     return m.group(1)
+
+
+def _qr_code(admin: PanelBrowser, token: str, ext: str, password: str) -> None:
+    """The QR code beside `ext`'s settings: the image the page shows, cut from a
+    screenshot of the page and read back with zbarimg, is the SIP account the API
+    gives as `qr_text`; the SVG is never cached; bad requests get a clear 4xx."""
+    procs.wait_until(lambda: admin.command("eval", js="(i => i.complete && i.naturalWidth > 0 && i.dataset.extension)"
+                                               "(document.getElementById('settings-qr'))")["value"] == ext,
+                     10, interval=0.2, what=f"the QR code of {ext} shown")
+    png = ARTIFACTS / f"qr-{ext}.png"
+    admin.command("screenshot-element", selector="#settings-qr", out=str(png))
+    decoded = subprocess.run(["zbarimg", "--raw", "-q", str(png)], capture_output=True, text=True, timeout=20)
+    assert decoded.returncode == 0, (decoded.returncode, decoded.stderr)
+    status, shown = _http("GET", f"/api/admin/extensions/{ext}", token)
+    assert status == 200, shown
+    print(f"QR code of {ext} read back: {decoded.stdout.strip()!r}")
+    assert decoded.stdout.rstrip("\n") == shown["qr_text"] == f"sip:{ext}:{password}@127.0.0.1:5060;transport=udp", (decoded.stdout, shown)
+    _shots(admin, "extensions-qr")
+    req = urllib.request.Request(f"{BASE}/api/admin/extensions/{ext}/qr.svg", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        assert r.headers["Content-Type"] == "image/svg+xml" and r.headers["Cache-Control"] == "no-store", r.headers
+        assert r.read().startswith(b"<?xml"), "not an SVG document"
+    status, body = _http("GET", "/api/admin/extensions/999/qr.svg", token)
+    assert status == 404 and body["error"] == "extension 999: no such extension", body
+    status, body = _http("GET", "/api/admin/extensions/" + "%0d%0a" * 40 + "/qr.svg", token)
+    assert status == 400 and body["error"].startswith("extension: not an extension number"), body
+    assert _http("GET", f"/api/admin/extensions/{ext}/qr.svg", "wrong-token")[0] == 401
 
 
 def _device_text(browser: PanelBrowser, device: str) -> str:
@@ -199,6 +227,7 @@ def test_newcomer_adds_extensions_in_the_panel_and_phones_call(first_run, workdi
     pw110 = _add_extension(admin, "110", "Hall")
     pw111 = _add_extension(admin, "111", "Kitchen")
     pw112 = _add_extension(admin, "112", "Garage")
+    _qr_code(admin, token, "112", pw112)
 
     # The phones register at once with what the panel showed.
     domain = "127.0.0.1:5060"
@@ -338,6 +367,7 @@ def test_newcomer_adds_extensions_in_the_panel_and_phones_call(first_run, workdi
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict", cookie
     _shots(user, "signed-in-extension")
     for method, url in (("GET", "api/admin/extensions"), ("DELETE", "api/admin/extensions/111"), ("GET", "api/calls"),
+                        ("GET", "api/admin/extensions/111/qr.svg"), ("GET", "api/admin/extensions/110/qr.svg"),
                         ("GET", "api/admin/history"), ("GET", "api/admin/history.csv"), ("GET", "api/messages"),
                         ("POST", f"api/messages/{message_id}/read"),
                         ("GET", "api/admin/diagnostics"), ("GET", "api/admin/bans"), ("DELETE", "api/admin/bans/127.0.0.1")):
@@ -605,3 +635,4 @@ def test_phone_page_rings_answers_opens_the_door_and_dials(pbx_factory, baresip_
                      10, interval=0.2, what="the call resumed")
     page.command("click", name="Hang up")
     garage.wait_closed(10)
+

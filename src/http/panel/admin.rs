@@ -11,7 +11,8 @@ use crate::sip::core::SipCoreRef;
 use crate::storage::credentials::{random_secret, Ha1};
 use crate::storage::{ExtensionRow, SOURCE_PANEL};
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::middleware;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
@@ -28,6 +29,7 @@ pub fn routes(core: SipCoreRef) -> Router<SipCoreRef> {
     Router::new()
         .route("/api/admin/extensions", get(list).post(create))
         .route("/api/admin/extensions/{ext}", get(show).patch(change).delete(remove))
+        .route("/api/admin/extensions/{ext}/qr.svg", get(qr_code))
         .route_layer(middleware::from_fn_with_state(core, token_guard))
 }
 
@@ -71,11 +73,24 @@ fn with_settings(core: &SipCoreRef, row: &ExtensionRow) -> Value {
         p = row.password,
         realm = core.config.sip.realm
     );
-    json!({"extension": row.extension, "name": row.name, "password": row.password, "sip_server": server, "settings": settings})
+    let qr_text = super::qr::account_uri(&row.extension, &row.password, &server);
+    json!({"extension": row.extension, "name": row.name, "password": row.password, "sip_server": server, "settings": settings, "qr_text": qr_text})
+}
+
+/// The QR code of `qr_text` (the SIP account as a URI, `qr.rs`), as SVG;
+/// the same 404 / 403 as the settings. It holds the password: never cached.
+async fn qr_code(State(core): State<SipCoreRef>, Path(ext): Path<String>) -> Result<Response, ApiError> {
+    let row = editable(&core, &ext)?;
+    let svg = super::qr::svg(&super::qr::account_uri(&row.extension, &row.password, &core.sip_server())).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "no-store")], svg).into_response())
 }
 
 /// The row of `ext` when the panel owns it; 404 or 403 (read-only) else.
 fn editable(core: &SipCoreRef, ext: &str) -> Result<ExtensionRow, ApiError> {
+    if !valid_extension(ext) {
+        // not echoed: it may hold anything a client sent
+        return Err(bad("extension: not an extension number (1-32 characters of digits, letters or .-_+*#)"));
+    }
     match core.extension(ext) {
         None => Err(ApiError::new(StatusCode::NOT_FOUND, format!("extension {ext}: no such extension"))),
         Some(r) if r.source != SOURCE_PANEL => Err(ApiError::new(StatusCode::FORBIDDEN, format!("extension {ext}: read-only here (it comes from {})", source_words(&r.source)))),

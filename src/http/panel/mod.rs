@@ -10,6 +10,7 @@ mod csv;
 mod history;
 mod diagnostics;
 mod phone;
+mod qr;
 pub mod sessions;
 
 use self::sessions::{Role, Sessions, SESSION_TTL};

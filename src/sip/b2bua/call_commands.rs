@@ -174,6 +174,7 @@ impl Call {
         }
         tracing::info!(call_id = %self.call_id, callee = %self.callee_ext, "no answer: the agent takes a message");
         self.agent_note.message_for = Some(self.callee_ext.clone());
+        self.core.calls.set_to_agent(&self.call_id);
         self.step(Input::HandOff { forks: 1 }).await;
         self.start_fork(&agent, &offer);
         self.offer_b = Some(offer);

@@ -73,6 +73,9 @@ pub struct CallInfo {
     pub transfer: TransferLeaving,
     /// Order of arrival (for pickup: oldest first).
     pub seq: u64,
+    /// The ringing call was handed to the AI agent ("Answer with AI", a
+    /// handoff rule): once answered, the agent is who answered.
+    pub to_agent: bool,
     commands: mpsc::UnboundedSender<Command>,
 }
 
@@ -85,7 +88,7 @@ pub struct CallRegistry {
 impl CallRegistry {
     pub fn insert(&self, call_id: &str, caller: &str, callee: &str) -> mpsc::UnboundedReceiver<Command> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let info = CallInfo { call_id: call_id.into(), caller: caller.into(), callee: callee.into(), answered: false, remote_answer: false, transfer: TransferLeaving::Either, seq: self.next_seq.fetch_add(1, Ordering::Relaxed), commands: tx };
+        let info = CallInfo { call_id: call_id.into(), caller: caller.into(), callee: callee.into(), answered: false, remote_answer: false, transfer: TransferLeaving::Either, seq: self.next_seq.fetch_add(1, Ordering::Relaxed), to_agent: false, commands: tx };
         if let Ok(mut c) = self.calls.lock() {
             c.insert(call_id.to_string(), info);
         }
@@ -94,6 +97,11 @@ impl CallRegistry {
     pub fn set_answered(&self, call_id: &str) {
         if let Some(c) = self.calls.lock().ok().as_mut().and_then(|m| m.get_mut(call_id)) {
             c.answered = true;
+        }
+    }
+    pub fn set_to_agent(&self, call_id: &str) {
+        if let Some(c) = self.calls.lock().ok().as_mut().and_then(|m| m.get_mut(call_id)) {
+            c.to_agent = true;
         }
     }
     pub fn set_transfer(&self, call_id: &str, transfer: TransferLeaving) {

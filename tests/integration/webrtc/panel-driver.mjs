@@ -66,6 +66,7 @@ async function run(c) {
       await page.setViewportSize({ width: 1280, height: 800 });
       return { file: c.out };
     }
+    case 'screenshot-element': await page.locator(c.selector).screenshot({ path: c.out }); return { file: c.out };
     case 'new-context':
       await context.close();
       context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
