@@ -39,13 +39,14 @@ def main() -> None:
                                cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
         idle = pbx.rss_kib()
-        peak = {"rss": idle, "relays": 0}
+        peak = {"rss": idle, "relays": 0, "max": idle}
 
         def sample():
             import json, urllib.request
             while uas.poll() is None:
                 try:
                     h = json.load(urllib.request.urlopen(f"http://127.0.0.1:{pbx.http_port}/health", timeout=1))
+                    peak["max"] = max(peak["max"], pbx.rss_kib())
                     if h["media_relays"] >= peak["relays"]:
                         peak.update(relays=h["media_relays"], rss=pbx.rss_kib(), calls=h["active_calls"])
                 except OSError:
@@ -73,13 +74,14 @@ def main() -> None:
               f" rsipstack: {after.get('sip_dialogs')} dialogs, {after.get('sip_transactions')} transactions,"
               f" {after.get('sip_finished_transactions')} finished, {after.get('sip_waiting_ack')} waiting for ACK")
         print(f"  RSS idle {idle / 1024:.1f} MiB; at {peak['relays']} concurrent relayed calls {peak['rss'] / 1024:.1f} MiB"
-              f" ({per:.1f} KiB per call)")
+              f" ({per:.1f} KiB per call); highest RSS sampled during the run {peak['max'] / 1024:.1f} MiB")
         settle = int(os.environ.get("BENCH_SETTLE", "40"))
         if settle:
             time.sleep(settle)  # past rsipstack's 32 s transaction timers
             later = json.load(urllib.request.urlopen(f"http://127.0.0.1:{pbx.http_port}/health", timeout=2))
             print(f"  {settle} s later: RSS {pbx.rss_kib() / 1024:.1f} MiB; rsipstack: {later.get('sip_dialogs')} dialogs,"
-                  f" {later.get('sip_transactions')} transactions, {later.get('sip_finished_transactions')} finished")
+                  f" {later.get('sip_transactions')} transactions, {later.get('sip_finished_transactions')} finished"
+                  f" ({later.get('sip_finished_evicted', 'n/a')} pushed out by the bound)")
     finally:
         if uas and uas.poll() is None:
             uas.kill()

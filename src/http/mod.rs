@@ -105,6 +105,8 @@ async fn health(State(core): State<SipCoreRef>) -> Json<serde_json::Value> {
         "sip_dialogs": s.sip_dialogs,
         "sip_transactions": s.sip_transactions,
         "sip_finished_transactions": s.sip_finished_transactions,
+        // kept for retransmissions, at most 65,536: above that the oldest are pushed out (counted here)
+        "sip_finished_evicted": s.sip_finished_evicted,
         "sip_waiting_ack": s.sip_waiting_ack,
         // SUBSCRIBE dialogs (BLF, MWI), bounded by sip.subscriptions.max_total.
         "subscriptions": s.subscriptions,

@@ -18,6 +18,8 @@ pub struct CoreStats {
     pub sip_dialogs: usize,
     pub sip_transactions: usize,
     pub sip_finished_transactions: usize,
+    /// Finished transactions pushed out early by their bound (rsipstack patch 7).
+    pub sip_finished_evicted: u64,
     pub sip_waiting_ack: usize,
     /// SUBSCRIBE dialogs held (BLF and MWI).
     pub subscriptions: usize,
@@ -163,6 +165,7 @@ impl SipCore {
             sip_dialogs: self.dialogs.len(),
             sip_transactions: tx.running_transactions,
             sip_finished_transactions: tx.finished_transactions,
+            sip_finished_evicted: tx.finished_evicted,
             sip_waiting_ack: tx.waiting_ack,
             subscriptions: self.subscriptions.len(),
         }

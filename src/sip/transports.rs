@@ -43,7 +43,7 @@ async fn open(
 ) -> anyhow::Result<SipConnection> {
     match l.transport {
         Transport::Udp => {
-            let socket = tokio::net::UdpSocket::bind(l.addr).await?;
+            let socket = super::udp_socket::bind(l.addr)?;
             let whole = WholeDatagrams::new(socket, config.security.max_message_bytes, bans.clone(), flood.clone());
             let c = UdpConnection::from_socket(Arc::new(whole), external, Some(cancel.child_token())).await.map_err(|e| anyhow!("{e}"))?;
             Ok(c.into())

@@ -34,6 +34,24 @@ use std::time::Instant;
 /// Larger than any UDP payload, so the kernel never truncates.
 const DATAGRAM_MAX: usize = 65_536;
 
+/// Receive buffer asked for (the kernel caps it at `net.core.rmem_max`): at
+/// 10,000 REGISTERs/s the default 208 KiB (about 300 datagrams queued) filled
+/// whenever the receive loop lost the CPU for a few tens of milliseconds, and
+/// every datagram dropped there came back 500 ms later as a retransmission.
+const RECV_BUFFER: usize = 4 << 20;
+
+/// The SIP UDP socket, non-blocking, with a receive buffer for bursts.
+pub fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // best effort: a smaller buffer still works, it absorbs shorter bursts
+    let _ = socket.set_recv_buffer_size(RECV_BUFFER);
+    tracing::debug!(%addr, recv_buffer = socket.recv_buffer_size().unwrap_or(0), "SIP UDP socket");
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    tokio::net::UdpSocket::from_std(socket.into())
+}
+
 pub struct WholeDatagrams {
     socket: tokio::net::UdpSocket,
     limit: usize,

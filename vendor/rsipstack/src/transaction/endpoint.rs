@@ -1,4 +1,5 @@
 use super::{
+    finished::{Finished, FinishedTransactions},
     key::TransactionKey,
     make_via_branch,
     timer::Timer,
@@ -56,6 +57,9 @@ pub struct EndpointOption {
     /// proxies (section 16) must not ACK a 2xx and must see retransmitted 2xx.
     /// `true` keeps the UA behavior the dialog layer relies on.
     pub auto_ack_2xx: bool,
+    /// ha-pbx patch 7: at most this many finished transactions are kept for
+    /// retransmissions (64*T1 each); past it the oldest goes first.
+    pub finished_transactions_max: usize,
 }
 
 impl Default for EndpointOption {
@@ -70,6 +74,7 @@ impl Default for EndpointOption {
             callid_format: CallIdFormat::default(),
             history_info_enabled: false,
             auto_ack_2xx: true,
+            finished_transactions_max: 65_536,
         }
     }
 }
@@ -77,6 +82,8 @@ impl Default for EndpointOption {
 pub struct EndpointStats {
     pub running_transactions: usize,
     pub finished_transactions: usize,
+    /// Finished transactions pushed out by `finished_transactions_max`.
+    pub finished_evicted: u64,
     pub waiting_ack: usize,
 }
 
@@ -117,7 +124,8 @@ pub struct EndpointInner {
     pub user_agent: String,
     pub timers: Timer<TransactionTimer>,
     pub transport_layer: TransportLayer,
-    pub finished_transactions: RwMap<TransactionKey, Option<SipMessage>>,
+    /// ha-pbx patch 7: serialized, bounded (see `finished.rs`).
+    pub finished_transactions: FinishedTransactions,
     pub transactions: RwMap<TransactionKey, TransactionEventSender>,
     pub waiting_ack: RwMap<DialogId, TransactionKey>,
     /// Server INVITE transactions waiting for the ACK of their 2xx, by dialog
@@ -235,20 +243,21 @@ impl EndpointInner {
         transport_inspector: Option<Box<dyn TransportEventInspector>>,
     ) -> Arc<Self> {
         let (incoming_sender, incoming_receiver) = unbounded_channel();
+        let option = option.unwrap_or_default();
         Arc::new(EndpointInner {
             allows: Mutex::new(Some(allows)),
             user_agent,
             timers: Timer::new(),
             transport_layer,
             transactions: RwMap::<TransactionKey, TransactionEventSender>::new(),
-            finished_transactions: RwMap::<TransactionKey, Option<SipMessage>>::new(),
+            finished_transactions: FinishedTransactions::new(option.finished_transactions_max),
             waiting_ack: RwMap::<DialogId, TransactionKey>::new(),
             waiting_ack_cseq: RwMap::new(),
             timer_interval: timer_interval.unwrap_or(Duration::from_millis(20)),
             cancel_token,
             incoming_sender,
             incoming_receiver: Mutex::new(Some(incoming_receiver)),
-            option: option.unwrap_or_default(),
+            option,
             message_inspector,
             locator,
             transport_inspector,
@@ -398,17 +407,22 @@ impl EndpointInner {
                     }
                 }
                 // check is the termination of an existing transaction
-                let last_message = self.finished_transactions.get(&key).and_then(|v| v.clone());
+                let last_message = self.finished_transactions.get(&key);
 
                 // A CANCEL shares the INVITE's key but is answered on its own
                 // (RFC 3261 §9.2): 200 once the INVITE had a final response,
                 // else 481 below (dropped unanswered by its TU).
                 if req.method() == &crate::sip::Method::Cancel {
-                    if let Some(SipMessage::Response(r)) = &last_message {
-                        if r.status_code.kind() != crate::sip::StatusCodeKind::Provisional {
-                            let status = crate::sip::StatusCode::OK;
-                            return self.reply_cancel(req, status, Some(r), &connection).await;
-                        }
+                    if let Some(last) = last_message.as_ref().filter(|l| l.is_final_response()) {
+                        // ha-pbx patch 7: parsed again for its To header
+                        let invite_response = match last.parse() {
+                            Some(SipMessage::Response(r)) => Some(r),
+                            _ => None,
+                        };
+                        let status = crate::sip::StatusCode::OK;
+                        return self
+                            .reply_cancel(req, status, invite_response.as_ref(), &connection)
+                            .await;
                     }
                 } else if let Some(last_message) = last_message {
                     // ACK for a completed ServerInvite transaction: absorb it silently
@@ -427,15 +441,13 @@ impl EndpointInner {
                     } else {
                         None
                     };
-                    connection.send(last_message, dest.as_ref()).await?;
-                    return Ok(());
+                    return Self::resend_finished(&last_message, &connection, dest.as_ref()).await;
                 }
             }
             SipMessage::Response(resp) => {
                 let last_message = self
                     .finished_transactions
                     .get(&key)
-                    .and_then(|v| v.clone())
                     .filter(|_| {
                         // Never replay a cached ACK for a successful response
                         // that still has an upstream recipient.
@@ -443,8 +455,13 @@ impl EndpointInner {
                             && resp.has_multiple_vias())
                     });
 
-                if let Some(mut last_message) = last_message {
-                    if let SipMessage::Request(ref mut last_req) = last_message {
+                if let Some(last_message) = last_message {
+                    // ha-pbx patch 7: only a kept ACK is needed again, parsed
+                    let last_message = match last_message {
+                        Finished::Ack(_) => last_message.parse(),
+                        _ => None,
+                    };
+                    if let Some(SipMessage::Request(mut last_req)) = last_message {
                         if last_req.method() == &crate::sip::Method::Ack {
                             match resp.status_code.kind() {
                                 crate::sip::StatusCodeKind::Provisional => {
@@ -467,7 +484,7 @@ impl EndpointInner {
                                 resp.status_code.kind()
                             {
                                 // for ACK to 487, send it where it came from
-                                connection.send(last_message, Some(from)).await?;
+                                connection.send(last_req.into(), Some(from)).await?;
                                 return Ok(());
                             }
 
@@ -486,7 +503,7 @@ impl EndpointInner {
                                 addr => addr,
                             };
 
-                            connection.send(last_message, dest.as_ref()).await?;
+                            connection.send(last_req.into(), dest.as_ref()).await?;
                         }
                     }
                     return Ok(());
@@ -532,6 +549,27 @@ impl EndpointInner {
         Ok(())
     }
 
+    /// ha-pbx patch 7: send a finished transaction's kept message again: as
+    /// its bytes over UDP (where retransmissions happen), parsed again on the
+    /// other transports (a reliable peer does not retransmit; WebSocket sends
+    /// text frames that the raw path would send as binary).
+    async fn resend_finished(
+        last: &Finished,
+        connection: &SipConnection,
+        dest: Option<&SipAddr>,
+    ) -> Result<()> {
+        if let (SipConnection::Udp(udp), Some(dest)) = (connection, dest) {
+            return udp.send_raw(last.bytes(), dest).await;
+        }
+        match last.parse() {
+            Some(msg) => connection.send(msg, dest).await,
+            None => {
+                debug!("a finished transaction's message no longer parses");
+                Ok(())
+            }
+        }
+    }
+
     /// Answer a CANCEL that no live transaction handles.
     async fn reply_cancel(
         &self,
@@ -560,16 +598,22 @@ impl EndpointInner {
     }
 
     pub fn detach_transaction(&self, key: &TransactionKey, last_message: Option<SipMessage>) {
+        self.detach_finished(key, last_message.as_ref().map(Finished::of));
+    }
+
+    /// ha-pbx patch 7: `detach_transaction` with the message already
+    /// serialized (a transaction serializes its own without a clone).
+    pub fn detach_finished(&self, key: &TransactionKey, last: Option<Finished>) {
         trace!(%key, "detach transaction");
         self.transactions.remove(key);
 
-        if let Some(msg) = last_message {
+        if let Some(last) = last {
             self.timers.timeout(
                 self.option.t1x64,
                 TransactionTimer::TimerCleanup(key.clone()), // maybe use TimerK ???
             );
 
-            self.finished_transactions.insert(key.clone(), Some(msg));
+            self.finished_transactions.insert(key.clone(), last);
         }
     }
 
@@ -667,6 +711,7 @@ impl EndpointInner {
         EndpointStats {
             running_transactions,
             finished_transactions,
+            finished_evicted: self.finished_transactions.evicted(),
             waiting_ack,
         }
     }

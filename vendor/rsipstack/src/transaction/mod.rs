@@ -5,6 +5,8 @@ use core::time::Duration;
 use key::TransactionKey;
 pub use transaction::Transaction;
 pub mod endpoint;
+// ha-pbx patch 7
+pub mod finished;
 pub mod key;
 pub mod message;
 mod timer;

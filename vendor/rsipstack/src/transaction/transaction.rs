@@ -1,5 +1,6 @@
 use super::endpoint::EndpointInnerRef;
 use super::key::TransactionKey;
+use super::finished::Finished;
 use super::{SipConnection, TransactionState, TransactionTimer, TransactionType};
 use crate::dialog::DialogId;
 use crate::platform::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -1699,22 +1700,19 @@ impl Transaction {
                             }
                         }
                     }
-                    self.last_ack.take().map(SipMessage::Request)
+                    self.last_ack.as_ref().map(Finished::of_request)
                 }
-                TransactionType::ServerNonInvite => {
-                    self.last_response.take().map(SipMessage::Response)
-                }
-                // Kept: the matching ACK terminates an Accepted server
-                // INVITE before the dialog reads the 2xx for
+                // ha-pbx patch 7: kept serialized (`finished.rs`); the
+                // response itself stays: the matching ACK terminates an
+                // Accepted server INVITE before the dialog reads the 2xx for
                 // `DialogState::Confirmed`.
-                TransactionType::ServerInvite => {
-                    self.last_response.clone().map(SipMessage::Response)
+                TransactionType::ServerNonInvite | TransactionType::ServerInvite => {
+                    self.last_response.as_ref().map(Finished::of_response)
                 }
                 _ => None,
             }
         };
-        self.endpoint_inner
-            .detach_transaction(&self.key, last_message);
+        self.endpoint_inner.detach_finished(&self.key, last_message);
     }
 }
 
