@@ -44,3 +44,7 @@ impl PageMedia {
         leg.sdp_from_device(plain_answer).await
     }
 }
+
+#[cfg(test)]
+#[path = "browsers_tests.rs"]
+mod tests;
