@@ -60,7 +60,8 @@
     if (!s) return;
     const who = label(phone.other, phone.otherName);
     const c = contact(phone.other);
-    $("ph-call-title").textContent = mode === "ringing" ? "Incoming call" : mode === "calling" ? "Calling" : "In call";
+    $("ph-call-title").textContent = phone.intercom ? "Intercom" : mode === "ringing" ? "Incoming call" : mode === "calling" ? "Calling" : "In call";
+    $("ph-intercom").hidden = !phone.intercom;
     $("ph-call-who").textContent = who;
     $("ph-answer").hidden = mode !== "ringing";
     $("ph-agent").hidden = mode !== "ringing" || !phone.contacts || !phone.contacts.agent;
@@ -154,7 +155,7 @@
       $("ph-video").hidden = true;
       $("ph-video").srcObject = null;
       if (phone.notification) { phone.notification.close(); phone.notification = null; }
-      if (phone.session === session) { phone.session = null; phone.remote = null; phone.mode = null; render(); }
+      if (phone.session === session) { phone.session = null; phone.remote = null; phone.mode = null; phone.intercom = false; render(); }
       if (e && e.cause && !["Terminated", "Canceled", "Bye", "Rejected"].includes(e.cause) && e.originator !== "local") error("Call ended: " + e.cause);
     };
     session.on("ended", end);
@@ -162,6 +163,17 @@
     session.on("hold", () => { $("ph-hold").setAttribute("aria-pressed", "true"); });
     session.on("unhold", () => { $("ph-hold").setAttribute("aria-pressed", "false"); });
     render(mode);
+  }
+
+  // Intercom and paging: the PBX asks the phone to answer by itself with
+  // `Call-Info: <...>;answer-after=0` (and the Alert-Info variants desk
+  // phones read). It puts them only on the calls it makes for the intercom
+  // code or a `page: true` group, never copied from a caller, and this
+  // socket's only peer is the PBX: every INVITE here is the PBX's.
+  function autoAnswer(request) {
+    const callInfo = request.getHeaders("Call-Info").some((v) => /;\s*answer-after\s*=\s*0\s*(;|$)/i.test(v));
+    const alertInfo = request.getHeaders("Alert-Info").some((v) => /;\s*info\s*=\s*(alert-autoanswer|intercom)\s*(;|$)/i.test(v));
+    return callInfo || alertInfo;
   }
 
   function target(number) { return "sip:" + number + "@" + location.hostname; }
@@ -280,7 +292,14 @@
       if (phone.session) { e.session.terminate({ status_code: 486 }); return; }
       phone.other = e.request.from.uri.user;
       phone.otherName = e.request.from.display_name;
+      phone.intercom = autoAnswer(e.request);
       watch(e.session, "ringing");
+      if (phone.intercom) {
+        // Answered at once, no ring: the caller is heard as soon as media flows.
+        notify("Intercom from " + label(phone.other, phone.otherName));
+        answerWith(e.session);
+        return;
+      }
       if (e.request.hasHeader("X-HA-PBX-Preview") && e.request.body) previewStart(e.session, e.request);
       ringStart();
       notify("Call from " + label(phone.other, phone.otherName));

@@ -39,6 +39,7 @@ import signal
 import sqlite3
 import time
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -374,6 +375,118 @@ def test_page_answers_re_invites_and_ends_when_the_pager_goes_silent(pbx_factory
         assert row() == ("answered", "media_timeout"), row()
     finally:
         db.close()
+
+
+PANEL_PAGE = {"extension": "602", "name": "Panel and garage", "members": ["102", "103"], "page": True, "ring_secs": 10}
+PANEL_ARTIFACTS = Path(__file__).resolve().parent / ".artifacts" / "panel"
+
+
+def _panel_talking(page) -> bool:
+    return page.command("eval", js="!!(window.haPbxPhone.session && window.haPbxPhone.mode === 'talking' && window.haPbxPhone.remote)")["value"]
+
+
+def _panel_hears(page, name: str) -> audio.ToneReport:
+    """5 s of what the Phone page plays (its remote stream), analysed."""
+    wav = page.dir / f"{name}.wav"
+    page.command("record", ms=5000, out=str(wav), timeout=40)
+    return audio.analyze_tone(wav)
+
+
+@pytest.mark.netns
+@pytest.mark.timeout(150)
+def test_panel_answers_intercom_and_pages_by_itself(pbx_factory, house_phone, workdir, registry):
+    """Extension 102's device is the panel's Phone page (Chromium, its
+    microphone 1000 Hz). The doorbell 101 (baresip, 440 Hz) dials the
+    intercom code *80102: the page answers by itself (Answer never pressed),
+    shows "Intercom" and plays the doorbell's tone; the doorbell hears the
+    page. An ordinary call to 102 still rings (no auto-answer). Then the
+    doorbell pages group 602 (the panel 102 and baresip 103): both answer
+    by themselves (the panel over its own WebRTC bridge); the panel holds
+    and resumes (re-INVITEs answered through the bridge); both hear 440 Hz;
+    nothing comes back to the doorbell."""
+    from harness.browser import PanelBrowser
+    from harness.browser_flows import tone48k
+    PANEL_ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pbx = pbx_factory(overrides={"groups": GROUPS + [PANEL_PAGE]}).start()
+    page = PanelBrowser(workdir, registry, "panel102", source_wav=tone48k(workdir, 1000))
+    page.command("goto", url=pbx.http_base + "/")
+    page.command("fill", label="Extension", value="102")
+    page.command("fill", label="Password", value=pbx.passwords["102"])
+    page.command("click", name="Sign in")
+    page.command("wait-text", text="Registered", timeout=15)
+    door = house_phone(pbx, "101", "tone440", "manual")
+    garage = house_phone(pbx, "103", "tone1000", "auto")
+    door.wait_registered(15)
+    garage.wait_registered(15)
+
+    # An ordinary call rings the page: nothing answers it by itself.
+    door.dial(pbx.uri("102"))
+    page.command("wait-button", name="Answer", timeout=15)
+    assert page.command("text", selector="#ph-call-title")["text"] == "Incoming call"
+    time.sleep(1)  # a page that wrongly answers would have by now; not synchronisation
+    assert page.command("eval", js="window.haPbxPhone.mode")["value"] == "ringing", "an ordinary call was answered by itself"
+    assert not any(e.get("type") == "CALL_ESTABLISHED" for e in door.ctrl.events), "the doorbell was answered without Answer"
+    door.hangup()
+    page.command("wait-button", name="Answer", state="hidden", timeout=10)
+    procs.wait_until(lambda: health(pbx)["active_calls"] == 0, 10, what="the rung call to end")
+
+    # Intercom: the page answers by itself and plays the doorbell.
+    since = len(door.ctrl.events)
+    door.dial(pbx.uri("*80102"))
+    door.ctrl.wait_event("CALL_ESTABLISHED", 15, since=since)
+    procs.wait_until(lambda: _panel_talking(page), 10, interval=0.2, what="the page talking on the intercom call")
+    assert page.command("text", selector="#ph-call-title")["text"] == "Intercom"
+    assert page.command("visible", selector="#ph-intercom")["visible"]
+    assert not page.command("visible", selector="#ph-answer")["visible"], "Answer shown on an answered intercom call"
+    assert not page.command("eval", js="!!window.haPbxPhone.ring")["value"], "the page rang on an intercom call"
+    heard_intercom = _panel_hears(page, "intercom-from-door")
+    for size, (w, h) in {"desktop": (1280, 800), "phone": (390, 844)}.items():
+        page.command("screenshot", out=str(PANEL_ARTIFACTS / f"phone-intercom-{size}.png"), width=w, height=h)
+    door.hangup()
+    page.command("wait-button", name="Hang up", state="hidden", timeout=10)
+    door.ctrl.wait_event("CALL_CLOSED", 10, since=since)
+    door_heard = heard(door)
+    print(f"intercom: the page heard {heard_intercom}\nthe doorbell heard {door_heard}")
+    assert heard_intercom.ok(440, min_seconds=3), f"the page heard {heard_intercom}"
+    assert door_heard.ok(1000, min_seconds=2), f"the doorbell heard {door_heard}"
+    procs.wait_until(lambda: health(pbx)["active_calls"] == 0, 10, what="the intercom call to end")
+
+    # Paging: the panel and the garage phone answer by themselves; one way only.
+    door.clear_recordings()
+    sources_before = len(door.rtp_sources())  # the intercom call's, two-way
+    since, garage_since = len(door.ctrl.events), len(garage.ctrl.events)
+    door.dial(pbx.uri("602"))
+    door.ctrl.wait_event("CALL_ESTABLISHED", 15, since=since)
+    garage.ctrl.wait_event("CALL_ESTABLISHED", 15, since=garage_since)
+    procs.wait_until(lambda: _panel_talking(page), 10, interval=0.2, what="the page talking on the page call")
+    assert page.command("text", selector="#ph-call-title")["text"] == "Intercom"
+    # The panel holds and resumes: its re-INVITEs are answered through its bridge (audio paused, then
+    # sent again); the recording below is made after the resume.
+    for pressed, takes_audio in (("true", "false"), ("false", "true")):
+        page.command("click", name="Hold")
+        procs.wait_until(lambda: page.command("eval", js="document.getElementById('ph-hold').getAttribute('aria-pressed')")["value"] == pressed
+                         and page.command("eval", js="window.haPbxPhone.session.isReadyToReOffer()")["value"],
+                         10, interval=0.2, what=f"the page's hold pressed={pressed} answered")
+        procs.wait_until(lambda: re.search(rf"a listener's re-offer answered.* browser=true takes_audio={takes_audio}", pbx.log_text()),
+                         5, interval=0.2, what=f"the PBX reading the panel's re-offer (takes_audio={takes_audio})")
+    heard_page = _panel_hears(page, "page-from-door")
+    for size, (w, h) in {"desktop": (1280, 800), "phone": (390, 844)}.items():
+        page.command("screenshot", out=str(PANEL_ARTIFACTS / f"phone-paged-{size}.png"), width=w, height=h)
+    door.hangup()
+    door.ctrl.wait_event("CALL_CLOSED", 10, since=since)
+    garage.ctrl.wait_event("CALL_CLOSED", 10, since=garage_since)
+    page.command("wait-button", name="Hang up", state="hidden", timeout=10)
+    heard_garage = heard(garage)
+    print(f"page: the panel heard {heard_page}\nthe garage heard {heard_garage}")
+    assert heard_page.ok(440, min_seconds=3), f"the panel heard {heard_page}"
+    assert heard_garage.ok(440, min_seconds=3), f"the garage heard {heard_garage}"
+    assert door.rtp_sources()[sources_before:] == [], f"the pager got media back from {door.rtp_sources()[sources_before:]}"
+    for rec in door.recordings():
+        back = audio.analyze_tone(rec)
+        print(f"the pager's recording: {back}")
+        assert back.rms_dbfs < -50 or back.seconds < 0.5, f"the pager heard {back}"
+    h = wait_health(pbx, 10, active_calls=0, media_relays=0)
+    assert (h["active_calls"], h["media_relays"]) == (0, 0), f"after the page: {h}"
 
 
 @pytest.mark.timeout(150)

@@ -2,7 +2,9 @@
 //! every listener that answered gets a copy from a port of its own. What
 //! listeners send is never read (the kernel drops it once the socket's
 //! buffer is full), and nothing goes back to the caller. RTP only: RTCP
-//! ports are held (the SDP names them) but not relayed.
+//! ports are held (the SDP names them) but not relayed. A listener that is
+//! a browser gets a WebRTC bridge between its port and the browser
+//! ([`browsers`]).
 //!
 //! The caller's silence is watched as a call's is (the relay's
 //! [`Watchdog`], `rtp.media_timeout_secs`): armed when the first listener
@@ -13,6 +15,7 @@
 //! [`fanout`] decides where a packet goes (sans-IO); [`PageMedia`] is the
 //! socket shell. No SIP types: the page's driver hands in SDP and listener
 //! numbers.
+mod browsers;
 pub mod fanout;
 mod sdp;
 
@@ -50,6 +53,8 @@ pub struct PageMedia {
     cap: usize,
     control: mpsc::UnboundedSender<Control>,
     timed_out: watch::Receiver<bool>,
+    /// The listeners that are browsers: their bridges.
+    browsers: HashMap<usize, crate::media::call_media::BrowserLeg>,
 }
 
 impl PageMedia {
@@ -65,7 +70,7 @@ impl PageMedia {
         let dog = Watchdog::new(engine.config().timeout, Instant::now());
         let shell = Shell { caller: socket, _caller_pair: pair, dog, timed_out: timed_out_tx, _active: engine.count_active() };
         tokio::spawn(run(shell, Fanout::new(cap, caller_hosts), rx));
-        Ok(PageMedia { engine, caller_port, ports: HashMap::new(), cap, control, timed_out })
+        Ok(PageMedia { engine, caller_port, ports: HashMap::new(), cap, control, timed_out, browsers: HashMap::new() })
     }
 
     /// Resolves once the caller sent no RTP for the media timeout after the
@@ -123,6 +128,7 @@ impl PageMedia {
     /// It left (hung up, refused, cancelled): its port goes back.
     pub fn remove_listener(&mut self, id: usize) {
         self.ports.remove(&id);
+        self.browsers.remove(&id);
         let _ = self.control.send(Control::Remove(id));
     }
 }

@@ -1,8 +1,10 @@
 //! A page's glue: the caller's server dialog, one fork per member device
 //! (with the intercom's auto-answer headers and the caller's first codec), the
 //! `PageMachine`'s actions carried out, and `PageMedia` fanning the caller's
-//! audio out to every device that answered. Members' browsers and the
-//! agent are not paged (they would need a WebRTC bridge or a voice each).
+//! audio out to every device that answered. A member's browser (the
+//! panel's phone, which answers by itself; the SIP Core card, which rings)
+//! is offered WebRTC from a bridge of its own (`media::page`'s browsers).
+//! The agent is not paged (it would need a voice of its own).
 use super::call::{forward_states, CallMsg};
 use super::fork::{self, Report};
 use super::forks::Forks;
@@ -24,14 +26,13 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-/// The devices a page rings: members' SIP devices, at most `MAX_LISTENERS`.
+/// The devices a page rings: members' SIP devices and browsers, at most `MAX_LISTENERS`.
 fn listeners(core: &SipCoreRef, group: &GroupConfig, caller: &str) -> Vec<Binding> {
     let plan = Plan::group(group);
     let mut all: Vec<Binding> = member_numbers(core, &plan, caller)
         .iter()
         .filter(|m| !core.is_agent(m) && *m != crate::config::AGENT_MEMBER)
         .flat_map(|m| devices(core, m))
-        .filter(|b| !b.is_browser())
         .collect();
     if all.len() > MAX_LISTENERS {
         tracing::warn!(group = %group.extension, devices = all.len(), cap = MAX_LISTENERS, "page: only the first {MAX_LISTENERS} devices are paged");
@@ -46,7 +47,7 @@ pub async fn run(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, call
     let callee = group.extension.clone();
     let bindings = listeners(&core, &group, &caller);
     if bindings.is_empty() {
-        tracing::info!(%call_id, %caller, group = %callee, "page refused with 480: no member has a SIP device registered");
+        tracing::info!(%call_id, %caller, group = %callee, "page refused with 480: no member has a device registered");
         return reply(&core, &mut tx, StatusCode::Other(480, "Nobody to page".into())).await;
     }
     let offer = tx.original.body.clone();
@@ -103,9 +104,14 @@ pub async fn run(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, call
         let sdp = media.add_listener(id).and_then(|port| page::listener_offer(&offer, &codecs, media.advertise(), port, &mut origin));
         origins.push(origin);
         offers.push(sdp.as_ref().ok().cloned());
+        // A browser is offered WebRTC from its own bridge, which takes the plain offer.
+        let sdp = match sdp {
+            Ok(plain) if b.is_browser() => media.browser_offer(id, &plain, session).await,
+            other => other.map(String::into_bytes),
+        };
         let dialog = sdp.map_err(|e| e.to_string()).and_then(|o| {
             let m = msgs.clone();
-            fork::start(&core, b, &caller, o.as_bytes(), headers.clone(), None, move |e| m.send(CallMsg::Fork(id, e)).is_ok())
+            fork::start(&core, b, &caller, &o, headers.clone(), None, move |e| m.send(CallMsg::Fork(id, e)).is_ok())
         });
         let dialog = match dialog {
             Ok(d) => Some(d),
@@ -130,9 +136,13 @@ pub async fn run(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, call
             m = rx.recv() => match m {
                 Some(CallMsg::Caller(state)) => page.caller_input(state).await,
                 Some(CallMsg::Fork(id, event)) => {
-                    if let Report::Answered(resp) = fork::classify(&event)
+                    let answered = match fork::classify(&event) {
+                        Report::Answered(resp) => Some(resp.body.clone()),
+                        _ => None,
+                    };
+                    if let Some(body) = answered
                         && let Some(slot) = answers.get_mut(id) {
-                        *slot = Some(resp.body.clone());
+                        *slot = Some(page.listener_sdp(id, body).await);
                     }
                     page.fork_input(id, event, machine.is_connected(id)).await
                 }
@@ -193,6 +203,18 @@ pub(super) struct Page {
 }
 
 impl Page {
+    /// What listener `id` answered, as the page reads it: a browser's WebRTC
+    /// answer becomes its bridge's plain SDP (empty if unusable: it hears nothing).
+    async fn listener_sdp(&mut self, id: usize, body: Vec<u8>) -> Vec<u8> {
+        if !self.media.is_browser(id) {
+            return body;
+        }
+        self.media.from_browser(id, &body).await.unwrap_or_else(|e| {
+            tracing::info!(call_id = %self.call_id, listener = id, error = %e, "page: a browser's answer is unusable");
+            Vec::new()
+        })
+    }
+
     fn perform(&mut self, actions: Vec<Action>, answers: &[Option<Vec<u8>>]) {
         for action in actions {
             match action {

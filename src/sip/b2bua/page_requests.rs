@@ -5,7 +5,8 @@
 //! leg), nothing passed on, since every leg's session is with the PBX.
 //! The caller holding pauses the media timeout; a listener holding stops
 //! getting audio until it resumes. An offer the page cannot keep (its codec
-//! gone, no stream) gets 488 and the page goes on unchanged.
+//! gone, no stream) gets 488 and the page goes on unchanged. A browser
+//! listener's re-offer is read and answered through its bridge.
 use super::fork::{self, ForkEvent, Report};
 use super::page::Input;
 use super::page_call::Page;
@@ -121,22 +122,36 @@ impl Page {
             let _ = handle.reply(StatusCode::CallTransactionDoesNotExist).await;
             return;
         };
+        let browser = self.media.is_browser(id);
         let Some(offer) = offer_of(req) else {
+            // A browser's INVITE without an offer would need a WebRTC one: refused, as a call refuses it.
+            if browser && req.method == Method::Invite {
+                let _ = handle.reply(StatusCode::NotAcceptableHere).await;
+                return;
+            }
             let body = if req.method == Method::Invite { self.legs.offers.get(id).cloned().flatten().map(String::into_bytes) } else { None };
             let _ = handle.respond(StatusCode::OK, body.as_ref().and(sdp_headers()), body).await;
             return;
         };
-        match page::listener_answer(offer, &self.legs.codecs, self.media.advertise(), port, origin) {
-            Ok(answer) => {
-                match page::listener_target(offer) {
+        // A browser's re-offer (hold, resume) is read through its bridge, and answered through it.
+        let offer = if browser { self.media.from_browser(id, offer).await } else { Ok(offer.to_vec()) };
+        let answered = offer.and_then(|offer| Ok((page::listener_answer(&offer, &self.legs.codecs, self.media.advertise(), port, origin)?, offer)));
+        let answered = match answered {
+            Ok((plain, offer)) if browser => self.media.to_browser(id, &plain).await.map(|to_browser| (plain, to_browser, offer)),
+            Ok((plain, offer)) => Ok((plain.clone(), plain.into_bytes(), offer)),
+            Err(e) => Err(e),
+        };
+        match answered {
+            Ok((answer, body, offer)) => {
+                match page::listener_target(&offer) {
                     Some(to) => self.media.listen(id, to),
                     None => self.media.pause(id),
                 }
-                tracing::info!(call_id = %self.call_id, listener = id, takes_audio = page::listener_target(offer).is_some(), "page: a listener's re-offer answered");
+                tracing::info!(call_id = %self.call_id, listener = id, browser, takes_audio = page::listener_target(&offer).is_some(), "page: a listener's re-offer answered");
                 if let Some(slot) = self.legs.offers.get_mut(id) {
-                    *slot = Some(answer.clone());
+                    *slot = Some(answer);
                 }
-                let _ = handle.respond(StatusCode::OK, sdp_headers(), Some(answer.into_bytes())).await;
+                let _ = handle.respond(StatusCode::OK, sdp_headers(), Some(body)).await;
             }
             Err(e) => {
                 tracing::info!(call_id = %self.call_id, listener = id, method = %req.method, error = %e, "page: a listener's re-offer refused with 488; it goes on as it was");
