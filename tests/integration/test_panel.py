@@ -18,7 +18,8 @@ extension (the same 403 on the wire), a ban with its end, Unban, registering
 again (`_diagnostics`). The Phone page (second test): an extension's
 page registers on its session, rings for a baresip doorbell, answers (tones both
 ways), holds, opens the door, transfers the doorbell to a baresip phone (tones
-both ways there, the page's leg gone) and dials. Screenshots of each page at
+both ways there, the page's leg gone) and dials (test_panel_phone.py: Hold and resume
+with the audio after it, Answer before the preview). Screenshots of each page at
 desktop and phone width go to tests/integration/.artifacts/panel/."""
 from __future__ import annotations
 
@@ -478,7 +479,7 @@ def test_phone_page_rings_answers_opens_the_door_and_dials(pbx_factory, baresip_
     Open door delivers 1 and # to the doorbell, Transfer moves the doorbell
     to the garage phone 103 (the page's leg ends; 440 and 700 Hz heard both
     ways; the doorbell may not be the one to leave); the
-    dial pad then calls 103, holds and resumes. Hostile: a forged cookie gets the digest
+    dial pad then calls 103 (Hold and resume: test_panel_phone.py). Hostile: a forged cookie gets the digest
     challenge, a session for 102 cannot REGISTER 103."""
     from harness.browser_flows import tone48k
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -556,8 +557,6 @@ def test_phone_page_rings_answers_opens_the_door_and_dials(pbx_factory, baresip_
     page.command("record", ms=5000, out=str(recorded), timeout=40)
     for size, (w, h) in SIZES.items():
         page.command("screenshot", out=str(ARTIFACTS / f"phone-in-call-{size}.png"), width=w, height=h)
-    # Hold: a re-INVITE the PBX accepts; again resumes. JsSIP marks the button pressed as it sends
-    # the re-INVITE and ignores a second press until its answer (isReadyToReOffer), so wait for that.
     mark = len(door.ctrl.events)
     page.command("click", name="Open door")
     first = door.ctrl.wait_event("CALL_DTMF_START", 10, since=mark)
@@ -618,21 +617,12 @@ def test_phone_page_rings_answers_opens_the_door_and_dials(pbx_factory, baresip_
     page.command("wait-button", name="Answer", state="hidden", timeout=10)
     assert page.command("eval", js="window.haPbxPhone.preview === null")["value"], "the preview outlived the call"
 
-    # The dial pad calls 103 (baresip answers by itself); Hold and resume; the page hangs up.
+    # The dial pad calls 103 (baresip answers by itself); the page hangs up. Hold and resume on
+    # such a call, with the audio after resuming, are test_panel_phone.py's.
     page.command("fill", label="Number", value="103")
     page.command("click", name="Call")
     garage.wait_established(15)
     page.command("wait-text", text="In call", timeout=10)
-    # Hold: a re-INVITE the PBX accepts; again resumes. JsSIP marks the button pressed as it sends
-    # the re-INVITE and ignores a second press until its answer (isReadyToReOffer), so wait for that.
-    page.command("click", name="Hold")
-    procs.wait_until(lambda: page.command("eval", js="document.getElementById('ph-hold').getAttribute('aria-pressed')")["value"] == "true",
-                     10, interval=0.2, what="the call on hold")
-    procs.wait_until(lambda: page.command("eval", js="window.haPbxPhone.session.isReadyToReOffer()")["value"],
-                     10, interval=0.1, what="the hold re-INVITE answered")
-    page.command("click", name="Hold")
-    procs.wait_until(lambda: page.command("eval", js="document.getElementById('ph-hold').getAttribute('aria-pressed')")["value"] == "false",
-                     10, interval=0.2, what="the call resumed")
     page.command("click", name="Hang up")
     garage.wait_closed(10)
 

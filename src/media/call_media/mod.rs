@@ -219,10 +219,16 @@ impl CallMedia {
 
     /// A ringing browser callee's early answer (183): it previews the
     /// caller's media, receive-only (door preview). Our SDP for the caller.
+    /// With SIP devices ringing beside it, the browser's bridge is the one
+    /// its forks were offered (`settle_callee` keeps it if it answers).
     pub async fn preview_answer(&mut self, from: Leg, sdp_text: &[u8]) -> anyhow::Result<Vec<u8>> {
         let text = std::str::from_utf8(sdp_text).map_err(|_| anyhow::anyhow!("SDP is not UTF-8"))?;
         let engine = self.engine.clone();
-        let browser = self.legs[leg_index(from)].browser_mut().ok_or_else(|| anyhow::anyhow!("only a browser on its own bridge previews"))?;
+        let forks = self.browser_forks.as_mut().filter(|_| from == Leg::B);
+        let browser = match forks {
+            Some(b) => b,
+            None => self.legs[leg_index(from)].browser_mut().ok_or_else(|| anyhow::anyhow!("only a browser on its own bridge previews"))?,
+        };
         let out = browser.preview_from_browser(&engine, text).await?;
         self.leg_mut(from).last_sdp = Some(sdp_text.to_vec());
         Ok(out)
@@ -274,11 +280,17 @@ impl CallMedia {
     }
 
     /// The callee answered from a browser or not: the other media path goes.
+    /// A caller that got the bridge's SDP in a preview's 183 and now gets
+    /// the relay's: its o= version goes on from the bridge's.
     pub fn settle_callee(&mut self, browser: bool) {
         let Some(bridge) = self.browser_forks.take() else { return };
         if browser {
             self.relays.clear();
             self.leg_mut(Leg::B).media = LegMedia::Browser(bridge);
+        } else {
+            let seen = bridge.device_sdp_version();
+            let caller = self.leg_mut(Leg::A);
+            caller.origin_version = caller.origin_version.max(seen);
         }
     }
 

@@ -92,9 +92,9 @@ pub async fn run(setup: CallSetup) {
         }
     }
     let caller_browser = crate::media::webrtc::is_webrtc(&String::from_utf8_lossy(&offer));
-    let all_browsers = !bindings.is_empty() && bindings.iter().all(is_browser);
-    let preview = super::preview::decide(super::preview::Ringing { browsers_only: all_browsers, caller_browser, devices: bindings.len(), group: group.is_some() });
-    if let (true, Err(why)) = (all_browsers, preview) {
+    let ringing_browsers = bindings.iter().filter(|b| is_browser(b)).count();
+    let preview = super::preview::decide(super::preview::Ringing { browsers: ringing_browsers, caller_browser, group: group.is_some() });
+    if let (true, Err(why)) = (ringing_browsers > 0, preview) {
         tracing::debug!(%call_id, why, "no door preview for this call");
     }
     let mut group = group.map(super::group_setup::GroupRun::new);

@@ -8,13 +8,18 @@ impl Call {
     /// The machine's `Ringing`: 180, or 183 with SDP from `early_media_from`.
     pub(super) async fn ringing(&mut self, early_media_from: Option<ForkId>) {
         // While browsers and SIP devices both ring, the caller gets no early
-        // media: its one answer must name the path of the device that answers.
-        let early_media_from = early_media_from.filter(|_| !self.media.callee_undecided());
+        // media from a SIP device: its one answer must name the path of the
+        // device that answers. The browser's preview is the exception: the
+        // 200 names the relay if a SIP device answers after all.
+        let undecided = self.media.callee_undecided();
+        let browser_sdp = |f: &ForkId| self.forks.sdp(*f).is_some_and(|s| crate::media::webrtc::is_webrtc(&String::from_utf8_lossy(&s)));
+        let early_media_from = early_media_from.filter(|f| !undecided || (self.preview && browser_sdp(f)));
         let leg = self.fork_leg();
-        if let Some(host) = early_media_from.and_then(|f| self.forks.host(f)) {
+        // (A previewing browser among SIP devices is no device of the relay's.)
+        if let Some(host) = early_media_from.filter(|_| !undecided).and_then(|f| self.forks.host(f)) {
             self.media.set_signalling_host(leg, host);
         }
-        let browser = self.media.is_browser(leg);
+        let browser = self.media.is_browser(leg) || undecided;
         let body = match early_media_from.and_then(|f| self.forks.sdp(f)) {
             Some(sdp) if browser && self.preview => match self.media.preview_answer(leg, &sdp).await {
                 Ok(s) => {

@@ -6,6 +6,9 @@
 //! the page sends. Which calls may be previewed is decided here, sans-IO,
 //! when the call starts; the fork to the browser then carries [`HEADER`],
 //! and only a page that got it previews (the SIP Core card never does).
+//! The callee's SIP devices may ring beside it: the caller then gets the
+//! bridge's SDP in the 183, and the relay's in the 200 if a SIP device
+//! answers (the bridge, and the preview with it, goes).
 use rsipstack::sip::Header;
 
 /// On the INVITE to a panel phone: this call may be previewed.
@@ -14,21 +17,20 @@ pub const HEADER: &str = "X-HA-PBX-Preview";
 /// What a new call is, for the preview decision.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Ringing {
-    /// Every device the callee rings is a browser (one WebRTC offer, one bridge).
-    pub browsers_only: bool,
+    /// How many of the devices that ring are browsers. One bridge takes one
+    /// browser's answer, so a preview goes to a callee with one; SIP devices
+    /// may ring beside it.
+    pub browsers: usize,
     /// The caller is a browser too (two bridges chained): no preview.
     pub caller_browser: bool,
-    /// How many devices ring. One bridge takes one browser's answer, so a
-    /// preview goes to a callee with one.
-    pub devices: usize,
     /// A ring group (its members come and go by its strategy): no preview.
     pub group: bool,
 }
 
 /// Whether the call may be previewed, or why not (for the log).
 pub(super) fn decide(r: Ringing) -> Result<(), &'static str> {
-    if !r.browsers_only {
-        return Err("the callee rings SIP devices");
+    if r.browsers == 0 {
+        return Err("the callee rings no browser");
     }
     if r.caller_browser {
         return Err("a browser calls");
@@ -36,7 +38,7 @@ pub(super) fn decide(r: Ringing) -> Result<(), &'static str> {
     if r.group {
         return Err("a ring group rings");
     }
-    if r.devices != 1 {
+    if r.browsers != 1 {
         return Err("more than one browser rings");
     }
     Ok(())
@@ -51,7 +53,7 @@ pub(super) fn header() -> Header {
 mod tests {
     use super::*;
 
-    const ONE_PANEL: Ringing = Ringing { browsers_only: true, caller_browser: false, devices: 1, group: false };
+    const ONE_PANEL: Ringing = Ringing { browsers: 1, caller_browser: false, group: false };
 
     #[test]
     fn a_device_calling_one_panel_phone_may_be_previewed() {
@@ -60,10 +62,9 @@ mod tests {
 
     #[test]
     fn anything_else_is_not_previewed() {
-        assert!(decide(Ringing { browsers_only: false, ..ONE_PANEL }).is_err(), "a desk phone rings too");
         assert!(decide(Ringing { caller_browser: true, ..ONE_PANEL }).is_err(), "browser to browser");
         assert!(decide(Ringing { group: true, ..ONE_PANEL }).is_err(), "a ring group");
-        assert!(decide(Ringing { devices: 2, ..ONE_PANEL }).is_err(), "two tabs would share one bridge");
-        assert!(decide(Ringing { devices: 0, ..ONE_PANEL }).is_err());
+        assert!(decide(Ringing { browsers: 2, ..ONE_PANEL }).is_err(), "two tabs would share one bridge");
+        assert!(decide(Ringing { browsers: 0, ..ONE_PANEL }).is_err(), "SIP devices only");
     }
 }

@@ -20,6 +20,8 @@ class UdpSniffer:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        # 8 MiB, past rmem_max (root): a loaded machine's late reads would drop datagrams
+        self._sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 8 << 20)
         self._sock.bind(("lo", 0))
         self._sock.settimeout(0.2)
         self._t = threading.Thread(target=self._loop, daemon=True)
