@@ -32,6 +32,9 @@ use str0m::{Event, IceConnectionState, Output as RtcOutput, Rtc};
 /// With no session yet, come back after this long anyway.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
 
+/// The browser addresses remembered as ICE-validated (the oldest goes).
+const MAX_BROWSER_PEERS: usize = 8;
+
 /// A datagram that arrived, with when and from where.
 pub(super) enum Input<'a> {
     /// On the browser's port: ICE, DTLS, SRTP.
@@ -97,6 +100,10 @@ pub(super) struct BridgeCore {
     rtc_timeout: Option<Instant>,
     /// Packets from hosts signalling did not name, dropped.
     dropped_untrusted: u64,
+    /// Where str0m has sent to: as an ICE-lite agent it answers only STUN
+    /// checks that carry our ICE password, so these are the browser's
+    /// validated addresses. DTLS, RTP and RTCP are taken from them alone.
+    browser_peers: Vec<SocketAddr>,
     /// A ringing browser previews the device (door preview): the device's
     /// media reaches the browser, nothing of the browser's reaches the
     /// device (audio, video, key presses) until the answer ends it.
@@ -131,6 +138,7 @@ impl BridgeCore {
             connected: false,
             rtc_timeout: None,
             dropped_untrusted: 0,
+            browser_peers: Vec::new(),
             preview: false,
             dropped_preview: 0,
             out: VecDeque::new(),
@@ -325,6 +333,13 @@ impl BridgeCore {
     fn on_browser_packet(&mut self, at: Instant, source: SocketAddr, packet: &[u8]) {
         let candidate = self.negotiation.candidate();
         let Some(rtc) = self.negotiation.rtc.as_mut() else { return };
+        // RFC 7983: 0-3 is STUN, which str0m checks against our ICE password;
+        // anything else from an address that has not passed such a check is a
+        // stranger's (a stranger's DTLS reached a panic in dimpl 0.7.6).
+        if packet.first().is_none_or(|&b| b > 3) && !self.browser_peers.contains(&source) {
+            self.dropped_untrusted += 1;
+            return;
+        }
         let Ok(receive) = Receive::new(Protocol::Udp, source, candidate, packet) else { return };
         if let Err(e) = rtc.handle_input(str0m::Input::Receive(at, receive)) {
             tracing::debug!(%source, error = %e, "webrtc input refused");
@@ -424,6 +439,13 @@ impl BridgeCore {
                     return;
                 }
                 RtcOutput::Transmit(t) => {
+                    if !self.browser_peers.contains(&t.destination) {
+                        // Bounded: a browser has a handful of candidates.
+                        if self.browser_peers.len() == MAX_BROWSER_PEERS {
+                            self.browser_peers.remove(0);
+                        }
+                        self.browser_peers.push(t.destination);
+                    }
                     self.out.push_back(Output::Send { from: Socket::Browser, to: t.destination, packet: t.contents.into() });
                 }
                 RtcOutput::Event(e) => self.on_event(now, e),

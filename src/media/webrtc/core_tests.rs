@@ -373,3 +373,30 @@ fn a_browser_that_vanishes_is_dead() {
     let took = w.now - gone;
     assert!(took < Duration::from_secs(30), "took {took:?}");
 }
+
+/// DTLS, SRTP or anything but STUN on the browser port from an address that
+/// never passed an ICE check (our ICE password) is dropped before str0m:
+/// the browser's call goes on, and the drops are counted.
+#[test]
+fn a_stranger_on_the_browser_port_is_not_read() {
+    let mut w = World::new();
+    let stranger = addr("192.0.2.77:5000");
+    // A DTLS ClientHello-shaped record before the browser's, then after.
+    let dtls = [0x16, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x01];
+    w.core.handle_input(Input::Browser { at: w.now, source: stranger, packet: &dtls });
+    w.connect();
+    w.core.handle_input(Input::Browser { at: w.now, source: stranger, packet: &dtls });
+    w.core.handle_input(Input::Browser { at: w.now, source: stranger, packet: &stranger_packet() });
+    assert_eq!(w.core.dropped_untrusted(), 3);
+    w.talk(20, Some(addr(DEVICE)), true);
+    let heard = w.heard_by_browser.iter().filter(|p| p.iter().all(|b| *b == FROM_DEVICE)).count();
+    assert!(heard >= 15, "the browser got {heard} of 20 device packets after the stranger");
+}
+
+/// fuzz/regressions/bridge_session-dtls-from-a-stranger: DTLS records from
+/// addresses that never did ICE reached dimpl 0.7.6, which panicked on them
+/// (`assert_eq!(epoch, 0)` on a duplicate epoch-1 record, dtls12/engine.rs).
+#[test]
+fn the_fuzzers_dtls_from_strangers_does_not_panic() {
+    super::fuzz_session(include_bytes!("../../../fuzz/regressions/bridge_session-dtls-from-a-stranger"));
+}
