@@ -481,16 +481,11 @@ def test_phone_page_rings_answers_opens_the_door_and_dials(pbx_factory, baresip_
     ways; the doorbell may not be the one to leave); the
     dial pad then calls 103 (Hold and resume: test_panel_phone.py). Hostile: a forged cookie gets the digest
     challenge, a session for 102 cannot REGISTER 103."""
-    from harness.browser_flows import tone48k
+    from harness.browser_flows import signed_in_phone
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pbx = pbx_factory(extensions=PHONE_EXTENSIONS, overrides={"http": {"api_token": PHONE_TOKEN}}).start()
     base = pbx.http_base
-    page = PanelBrowser(workdir, registry, "phone102", source_wav=tone48k(workdir, 1000))
-    page.command("goto", url=base + "/")
-    page.command("fill", label="Extension", value="102")
-    page.command("fill", label="Password", value=pbx.passwords["102"])
-    page.command("click", name="Sign in")
-    page.command("wait-text", text="Registered", timeout=15)
+    page = signed_in_phone(pbx, workdir, registry, "phone102")
     html = page.command("eval", js="document.documentElement.outerHTML")["value"]
     assert pbx.passwords["102"] not in html, "the SIP password is in the page"
     devices = procs.wait_until(lambda: _registered(pbx, "102"), 10, interval=0.3, what="102 registered over /ws")

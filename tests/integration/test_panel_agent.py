@@ -26,7 +26,7 @@ def test_phone_page_answer_with_ai_hands_the_doorbell_to_the_agent(pbx_factory, 
     the agent's message greeting (Whisper's transcript), and the administrator's
     Calls page shows the call as talking with the agent."""
     from harness import agent, openai_mock, speech
-    from harness.browser_flows import tone48k
+    from harness.browser_flows import signed_in_phone
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     piper, whisper = voice
     llm = openai_mock.OpenAIMock().start()
@@ -42,12 +42,7 @@ def test_phone_page_answer_with_ai_hands_the_doorbell_to_the_agent(pbx_factory, 
         token = (pbx.data_dir / "admin_token").read_text().strip()
         base = pbx.http_base
 
-        page = PanelBrowser(workdir, registry, "phone102ai", source_wav=tone48k(workdir, 1000))
-        page.command("goto", url=base + "/")
-        page.command("fill", label="Extension", value="102")
-        page.command("fill", label="Password", value=pbx.passwords["102"])
-        page.command("click", name="Sign in")
-        page.command("wait-text", text="Registered", timeout=15)
+        page = signed_in_phone(pbx, workdir, registry, "phone102ai")
         door = agent.caller(baresip_factory, pbx, speech.silence(workdir / "quiet.wav", 120), ext="101")
         door.dial(pbx.uri("102"))
         page.command("wait-button", name="Answer with AI", timeout=15)

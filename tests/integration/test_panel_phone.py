@@ -30,6 +30,7 @@ import pytest
 
 from harness import audio, procs
 from harness.browser import PanelBrowser
+from harness.browser_flows import signed_in_phone
 from harness.rtp import g711_timeline
 from harness.sniff import UdpSniffer
 
@@ -51,23 +52,11 @@ STALL_PREVIEW = """(() => { const orig = RTCPeerConnection.prototype.createAnswe
   }; })()"""
 
 
-def _signed_in_page(pbx, workdir, registry) -> PanelBrowser:
-    """Extension 102's Phone page (a 1000 Hz microphone), signed in and registered."""
-    from harness.browser_flows import tone48k
-    page = PanelBrowser(workdir, registry, "phone102", source_wav=tone48k(workdir, 1000))
-    page.command("goto", url=pbx.http_base + "/")
-    page.command("fill", label="Extension", value="102")
-    page.command("fill", label="Password", value=pbx.passwords["102"])
-    page.command("click", name="Sign in")
-    page.command("wait-text", text="Registered", timeout=15)
-    return page
-
-
 @pytest.fixture
 def phone_page(pbx_factory, workdir, registry):
     """The PBX and extension 102's Phone page."""
     pbx = pbx_factory(extensions=EXTENSIONS, overrides={"http": {"api_token": TOKEN}}).start()
-    return pbx, _signed_in_page(pbx, workdir, registry)
+    return pbx, signed_in_phone(pbx, workdir, registry, "phone102")
 
 
 def _heard(phone, hz: int, seconds: float) -> bool:
@@ -235,7 +224,7 @@ def test_agent_takes_the_door_from_a_previewing_page(pbx_factory, workdir, regis
                                      handoff=[{"callee": "102", "ring_secs": 8}])
         pbx = pbx_factory(extensions=EXTENSIONS, overrides=over).start()
         agent.wait_agent_ready(pbx)
-        page = _signed_in_page(pbx, workdir, registry)
+        page = signed_in_phone(pbx, workdir, registry, "phone102")
         # The doorbell: 440 Hz for 5 s (the preview hears it), then quiet (the agent is not interrupted).
         t = np.arange(int(5 * audio.RATE)) / audio.RATE
         source = audio.save(workdir / "door.wav", np.concatenate([0.35 * np.sin(2 * np.pi * 440 * t), np.zeros(90 * audio.RATE)]))

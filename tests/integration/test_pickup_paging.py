@@ -404,16 +404,10 @@ def test_panel_answers_intercom_and_pages_by_itself(pbx_factory, house_phone, wo
     by themselves (the panel over its own WebRTC bridge); the panel holds
     and resumes (re-INVITEs answered through the bridge); both hear 440 Hz;
     nothing comes back to the doorbell."""
-    from harness.browser import PanelBrowser
-    from harness.browser_flows import tone48k
+    from harness.browser_flows import signed_in_phone
     PANEL_ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pbx = pbx_factory(overrides={"groups": GROUPS + [PANEL_PAGE]}).start()
-    page = PanelBrowser(workdir, registry, "panel102", source_wav=tone48k(workdir, 1000))
-    page.command("goto", url=pbx.http_base + "/")
-    page.command("fill", label="Extension", value="102")
-    page.command("fill", label="Password", value=pbx.passwords["102"])
-    page.command("click", name="Sign in")
-    page.command("wait-text", text="Registered", timeout=15)
+    page = signed_in_phone(pbx, workdir, registry, "panel102")
     door = house_phone(pbx, "101", "tone440", "manual")
     garage = house_phone(pbx, "103", "tone1000", "auto")
     door.wait_registered(15)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from . import audio
-from .browser import BrowserPhone
+from .browser import BrowserPhone, PanelBrowser
 
 
 def tone48k(workdir: Path, hz: int) -> Path:
@@ -21,6 +21,18 @@ def tone48k(workdir: Path, hz: int) -> Path:
                     "synth", "90", "sine", str(hz), "vol", "0.35"], check=True, timeout=60)
     return path
 
+
+
+def signed_in_phone(pbx, workdir: Path, registry, name: str, ext: str = "102", mic_hz: int = 1000) -> PanelBrowser:
+    """The panel's Phone page of `ext`, signed in with its SIP password and
+    registered; its (fake) microphone plays `mic_hz`."""
+    page = PanelBrowser(workdir, registry, name, source_wav=tone48k(workdir, mic_hz))
+    page.command("goto", url=pbx.http_base + "/")
+    page.command("fill", label="Extension", value=ext)
+    page.command("fill", label="Password", value=pbx.passwords[ext])
+    page.command("click", name="Sign in")
+    page.command("wait-text", text="Registered", timeout=15)
+    return page
 
 def browser_102(pbx, browser_factory, workdir, strip_candidates: bool = False,
                 opus_only: bool = False, video: bool = False) -> BrowserPhone:
