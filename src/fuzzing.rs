@@ -395,7 +395,7 @@ pub fn panel_sign_in(data: &[u8]) {
 /// The ingress proxy's user headers, one value per line: what is taken is
 /// trimmed, short and free of control characters; the id is never empty.
 fn ingress_user(data: &[u8]) {
-    use crate::addon::ha_users::{HaUser, HEADER_DISPLAY_NAME, HEADER_USER_ID, HEADER_USER_NAME};
+    use crate::addon::ha_users::{HaUser, HEADER_DISPLAY_NAME, HEADER_USER_ID, HEADER_USER_NAME, MAX_HEADER};
     let mut headers = axum::http::HeaderMap::new();
     for (name, value) in [HEADER_USER_ID, HEADER_USER_NAME, HEADER_DISPLAY_NAME].into_iter().zip(data.split(|&b| b == b'\n')) {
         if let Ok(value) = axum::http::HeaderValue::from_bytes(value) {
@@ -404,7 +404,7 @@ fn ingress_user(data: &[u8]) {
     }
     if let Ok(Some(user)) = HaUser::from_headers(&headers) {
         for text in [Some(&user.id), user.username.as_ref(), Some(&user.name)].into_iter().flatten() {
-            assert!(!text.is_empty() && text.len() <= 256 && text.trim() == text && !text.chars().any(char::is_control), "{user:?}");
+            assert!(!text.is_empty() && text.len() <= MAX_HEADER && text.trim() == text && !text.chars().any(char::is_control), "{user:?}");
         }
     }
 }

@@ -21,7 +21,7 @@ pub const PASSWORD_LEN: usize = 20;
 /// Numbers tried past the start before giving up.
 const MAX_SCAN: u32 = 100_000;
 /// Longest header value taken as a user id or name.
-const MAX_HEADER: usize = 256;
+pub(crate) const MAX_HEADER: usize = 256;
 
 pub const HEADER_USER_ID: &str = "x-remote-user-id";
 pub const HEADER_USER_NAME: &str = "x-remote-user-name";
