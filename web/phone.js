@@ -67,7 +67,8 @@
     $("ph-agent").hidden = mode !== "ringing" || !phone.contacts || !phone.contacts.agent;
     $("ph-door").hidden = mode !== "talking" || !(c && c.doorbell && c.door_open);
     $("ph-hold").hidden = mode !== "talking";
-    $("ph-transfer-form").hidden = mode !== "talking";
+    // an intercom or page call is the PBX's doing: nothing to hand on
+    $("ph-transfer-form").hidden = mode !== "talking" || phone.intercom;
     phone.mode = mode;
   }
 
@@ -329,4 +330,24 @@
     try { await post("api/phone/transfer", { to: $("ph-transfer").value.trim() }); error(""); } catch (e) { error(e.message); }
   });
   $("ph-dial-form").addEventListener("submit", (ev) => { ev.preventDefault(); dial($("ph-number").value); });
+  // "Show my settings": this extension's own SIP account, shown on request
+  // (it holds the password) as text and, when ha-pbx keeps the password, a QR code.
+  $("ph-account-btn").addEventListener("click", async () => {
+    const err = $("ph-account-error");
+    try {
+      const r = await fetch("api/phone/account", { credentials: "same-origin", cache: "no-store" });
+      const a = await r.json();
+      if (!r.ok) throw new Error(a.error || ("HTTP " + r.status));
+      err.hidden = true;
+      $("ph-account").textContent = a.settings;
+      $("ph-account").hidden = false;
+      const img = $("ph-account-qr");
+      if (a.qr_text) {
+        img.src = "api/phone/account/qr.svg?" + Date.now();
+        img.alt = "QR code of your SIP account (extension " + a.extension + ")";
+        img.dataset.extension = a.extension;
+      }
+      $("ph-account-qr-box").hidden = !a.qr_text;
+    } catch (e) { err.textContent = e.message; err.hidden = false; }
+  });
 })();

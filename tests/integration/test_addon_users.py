@@ -304,6 +304,18 @@ def test_panel_through_the_ingress_path_admin_and_user(workdir, registry, addon,
         assert fetch("POST", "api/phone/messages/999999/read")[0] == 404
         for bad in ["-1", "0", "x", "1%20OR%201=1"]:
             assert fetch("POST", f"api/phone/messages/{bad}/read")[0] == 400, bad
+        # his own SIP account, on request: the text and the QR code (read by zbarimg) carry the
+        # password ha-pbx made for him; the API has no way to ask for anyone else's
+        browser.command("click", name="Show my settings")
+        browser.command("wait-text", text="Authentication ID: 102")
+        status, account = fetch("GET", "api/phone/account")
+        assert status == 200 and account["extension"] == "102" and account["password"], account
+        assert f"Password: {account['password']}" in browser.command("text", selector="#ph-account")["text"]
+        from harness.qr import read_qr
+        scanned = read_qr(browser, "#ph-account-qr", INGRESS_ARTIFACTS / "qr-own-102.png", "Bob's own QR code")
+        print(f"Bob's own QR code read back: {scanned!r}")
+        assert scanned == account["qr_text"] == f"sip:102:{account['password']}@{account['sip_server']};transport=udp", (scanned, account)
+        assert fetch("GET", "api/phone/account?extension=100")[1]["extension"] == "102"
         shots("phone-user")
         browser.command("click-in", selector=f'#ph-messages li[data-message="{bob_msg}"]', name="Mark read")
         procs.wait_until(lambda: fetch("GET", "api/phone/messages")[1]["messages"][0]["read_at"] is not None, 10,
@@ -319,7 +331,7 @@ def test_panel_through_the_ingress_path_admin_and_user(workdir, registry, addon,
         assert r["status"] == 200, r
         browser.command("wait-text", text="your own entry only")
         bob_sees = [browser.command("eval", js="document.documentElement.outerHTML")["value"]]
-        bob_sees += [browser.command("fetch", method="GET", url=u)["body"] for u in ("api/session", "api/phone", "api/phone/messages", "health")]
+        bob_sees += [browser.command("fetch", method="GET", url=u)["body"] for u in ("api/session", "api/phone", "api/phone/messages", "api/phone/account", "health")]
         assert bob_pw in bob_sees[0] and "extension: '102'" in bob_sees[0], bob_sees[0]
         for secret in (alice_pw, DOOR["password"]):
             assert not any(secret in b for b in bob_sees), "another extension's password reached Bob"

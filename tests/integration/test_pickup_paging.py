@@ -432,6 +432,7 @@ def test_panel_answers_intercom_and_pages_by_itself(pbx_factory, house_phone, wo
     assert page.command("text", selector="#ph-call-title")["text"] == "Intercom"
     assert page.command("visible", selector="#ph-intercom")["visible"]
     assert not page.command("visible", selector="#ph-answer")["visible"], "Answer shown on an answered intercom call"
+    assert not page.command("visible", selector="#ph-transfer-form")["visible"], "Transfer shown on an intercom call"
     assert not page.command("eval", js="!!window.haPbxPhone.ring")["value"], "the page rang on an intercom call"
     heard_intercom = _panel_hears(page, "intercom-from-door")
     for size, (w, h) in {"desktop": (1280, 800), "phone": (390, 844)}.items():

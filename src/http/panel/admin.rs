@@ -66,15 +66,7 @@ async fn show(State(core): State<SipCoreRef>, Path(ext): Path<String>) -> AdminR
 }
 
 fn with_settings(core: &SipCoreRef, row: &ExtensionRow) -> Value {
-    let server = core.sip_server();
-    let settings = format!(
-        "SIP server / registrar / proxy: {server}\nUser name: {e}\nAuthentication ID: {e}\nPassword: {p}\nDomain / realm: {realm}\nTransport: UDP or TCP\n",
-        e = row.extension,
-        p = row.password,
-        realm = core.config.sip.realm
-    );
-    let qr_text = super::qr::account_uri(&row.extension, &row.password, &server);
-    json!({"extension": row.extension, "name": row.name, "password": row.password, "sip_server": server, "settings": settings, "qr_text": qr_text})
+    super::account::settings(&row.extension, row.name.as_deref(), Some(&row.password), &core.sip_server(), &core.config.sip.realm)
 }
 
 /// The QR code of `qr_text` (the SIP account as a URI, `qr.rs`), as SVG;

@@ -10,6 +10,7 @@ mod csv;
 mod history;
 mod diagnostics;
 mod phone;
+mod account;
 mod qr;
 pub mod sessions;
 

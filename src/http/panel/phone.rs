@@ -12,7 +12,8 @@ use crate::sip::b2bua::registry::CallInfo;
 use crate::sip::control;
 use crate::sip::core::SipCoreRef;
 use axum::extract::{Path, State};
-use axum::http::{Extensions, HeaderMap, StatusCode};
+use axum::http::{header, Extensions, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
@@ -27,6 +28,8 @@ pub fn routes() -> Router<SipCoreRef> {
         .route("/api/phone/transfer", post(transfer))
         .route("/api/phone/messages", get(my_messages))
         .route("/api/phone/messages/{id}/read", post(my_message_read))
+        .route("/api/phone/account", get(my_account))
+        .route("/api/phone/account/qr.svg", get(my_account_qr))
 }
 
 type PhoneResult = Result<(StatusCode, Json<Value>), ApiError>;
@@ -147,4 +150,33 @@ async fn my_message_read(panel: Extension<Arc<Panel>>, State(core): State<SipCor
     }
     core.mark_message_read(id).await.map_err(|e| store_failed(e, "marking the message read"))?;
     Ok((StatusCode::OK, Json(json!({"id": id, "read": true}))))
+}
+
+/// This extension's own SIP account: the password ha-pbx keeps for it (one
+/// made by the panel or for a Home Assistant user), or none for one from the
+/// configuration file. Only ever the session's own extension: there is no
+/// parameter to ask for another. It holds the password: never cached.
+fn my_row(core: &SipCoreRef, me: &str) -> Result<Value, ApiError> {
+    let Some(row) = core.extension(me) else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("extension {me}: no such extension")));
+    };
+    let password = Some(row.password.as_str()).filter(|p| !p.is_empty());
+    Ok(super::account::settings(&row.extension, row.name.as_deref(), password, &core.sip_server(), &core.config.sip.realm))
+}
+
+async fn my_account(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap, extensions: Extensions) -> Result<Response, ApiError> {
+    let me = me(&panel, &headers, &extensions)?;
+    let account = my_row(&core, &me)?;
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(account)).into_response())
+}
+
+/// The QR code of this extension's own account; 404 when ha-pbx keeps no
+/// password for it (the settings text says where the password is).
+async fn my_account_qr(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap, extensions: Extensions) -> Result<Response, ApiError> {
+    let me = me(&panel, &headers, &extensions)?;
+    let Some(payload) = my_row(&core, &me)?["qr_text"].as_str().map(str::to_string) else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("extension {me}: its password is in ha-pbx's configuration, not kept here, so there is no QR code")));
+    };
+    let svg = super::qr::svg(&payload).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "no-store")], svg).into_response())
 }
