@@ -4,6 +4,7 @@ use clap::Parser;
 // malloc spent a fifth of the CPU and fragmented memory under REGISTER load.
 // Built with `no_thp`: otherwise mimalloc asks for transparent huge pages on
 // its arenas and each one it touches costs 2 MiB of RSS (16 of an idle 33 MiB).
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -33,7 +34,13 @@ fn main() -> std::process::ExitCode {
         }
     };
     ha_pbx::app::init_tracing(config.log_level.as_deref());
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    // An idle worker gives its freed pages back (see app::idle_collect).
+    #[cfg(not(feature = "system-allocator"))]
+    // SAFETY: mi_collect takes no pointer; it collects the calling thread's heap.
+    builder.on_thread_park(|| ha_pbx::app::idle_collect::on_park(|| unsafe { libmimalloc_sys::mi_collect(false) }));
+    let rt = match builder.build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ha-pbx: cannot start runtime: {e}");

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub mod first_run;
+pub mod idle_collect;
 
 /// `HA_PBX_LOG` (an EnvFilter) wins over `log_level` from the config.
 pub fn init_tracing(level: Option<&str>) {

@@ -31,6 +31,8 @@ pub mod wellformed;
 #[cfg(test)]
 mod finished_tx_tests;
 #[cfg(test)]
+mod waiting_tx_tests;
+#[cfg(test)]
 mod header_params_tests;
 #[cfg(test)]
 mod rfc4475_tests;

@@ -112,7 +112,10 @@ pub(super) fn forward_states(
 ) {
     tokio::spawn(async move {
         while let Some(s) = rx.recv().await {
-            if to.send(wrap(s)).is_err() {
+            // Nothing follows `Terminated`; rsipstack may keep the dialog
+            // (and so this channel) well after the call, holding `to`.
+            let last = matches!(s, DialogState::Terminated(..));
+            if to.send(wrap(s)).is_err() || last {
                 break;
             }
         }

@@ -78,17 +78,28 @@ pub fn start(core: &SipCore, b: &Binding, from_ext: &str, offer: &[u8], mut head
 /// a provisional response's state before it finishes the transaction on the
 /// final one, so every state queued when the result arrives is older than
 /// the result and goes first.
+///
+/// The task ends once both the result and `Terminated` were reported, not
+/// when the dialog's state channel closes: rsipstack keeps an answered
+/// fork's dialog 64*T1 (32 s) after the call for the INVITE's Accepted
+/// state (RFC 6026), and waiting for that would keep `report` (the call's
+/// message channel) and the finished INVITE task's slot (`done`) as long.
 async fn report_in_order<F, T>(mut states: DialogStateReceiver, mut done: F, report: impl Fn(ForkEvent) -> bool)
 where
     F: std::future::Future<Output = Result<InviteAsyncResult, T>> + Unpin,
     T: std::fmt::Display,
 {
+    let mut ended = false;
+    let forward = |s: DialogState, ended: &mut bool| {
+        *ended |= matches!(s, DialogState::Terminated(..));
+        report(ForkEvent::State(s))
+    };
     let joined = loop {
         tokio::select! {
             biased;
             s = states.recv() => match s {
                 Some(s) => {
-                    if !report(ForkEvent::State(s)) {
+                    if !forward(s, &mut ended) {
                         return;
                     }
                 }
@@ -97,8 +108,9 @@ where
             r = &mut done => break r,
         }
     };
+    drop(done);
     while let Ok(s) = states.try_recv() {
-        if !report(ForkEvent::State(s)) {
+        if !forward(s, &mut ended) {
             return;
         }
     }
@@ -109,9 +121,11 @@ where
     if !report(ForkEvent::Done(result)) {
         return;
     }
-    // In-dialog events of the answered fork (BYE, re-INVITE, INFO) follow.
-    while let Some(s) = states.recv().await {
-        if !report(ForkEvent::State(s)) {
+    // In-dialog events of the answered fork (BYE, re-INVITE, INFO) follow,
+    // up to its end: nothing comes after `Terminated`.
+    while !ended {
+        let Some(s) = states.recv().await else { return };
+        if !forward(s, &mut ended) {
             return;
         }
     }

@@ -94,6 +94,91 @@ async fn a_report_that_refuses_stops_the_task() {
     drop(tx);
 }
 
+/// A future that notes when it is dropped (the INVITE task's JoinHandle in
+/// the real call: its slot holds the whole finished INVITE task).
+struct Watched<F>(F, Arc<std::sync::atomic::AtomicBool>);
+
+impl<F> Drop for Watched<F> {
+    fn drop(&mut self) {
+        self.1.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl<F: std::future::Future + Unpin> std::future::Future for Watched<F> {
+    type Output = F::Output;
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+/// rsipstack keeps an answered fork's dialog, and so the sending half of its
+/// state channel, for the INVITE's Accepted state (64*T1) after the call.
+/// The task must not wait for that: it ends at `Terminated`, and lets go of
+/// the finished INVITE task's handle as soon as the result is in.
+#[tokio::test]
+async fn the_task_ends_at_terminated_while_rsipstack_keeps_the_dialog() {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tx.send(DialogState::Confirmed(id(), response(200, "OK", "").into())).unwrap();
+    let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = Watched(std::future::ready(Ok::<_, String>(Ok((id(), Some(response(200, "OK", "")))))), dropped.clone());
+    let (seen, report) = recorder();
+    let task = tokio::spawn(report_in_order(rx, done, report));
+    for _ in 0..100 {
+        if names(&seen).len() == 2 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(names(&seen), ["confirmed", "done 200"]);
+    assert!(dropped.load(std::sync::atomic::Ordering::SeqCst), "the INVITE task's handle is still held");
+    assert!(!task.is_finished(), "ended before the dialog did");
+    tx.send(DialogState::Terminated(id(), TerminatedReason::UasBye)).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), task).await.expect("still waiting after Terminated").unwrap();
+    assert_eq!(names(&seen), ["confirmed", "done 200", "terminated"]);
+    assert!(tx.is_closed(), "the state channel's receiver is still held");
+}
+
+/// A declined fork: its dialog is `Terminated` before the INVITE's result
+/// arrives. The result is still reported, then the task ends.
+#[tokio::test]
+async fn terminated_before_the_result_still_reports_the_result_and_ends() {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tx.send(DialogState::Terminated(id(), TerminatedReason::UasBusy)).unwrap();
+    let (result_tx, result_rx) = tokio::sync::oneshot::channel::<InviteAsyncResult>();
+    let done = Box::pin(async move { result_rx.await.map_err(|e| e.to_string()) });
+    let (seen, report) = recorder();
+    let task = tokio::spawn(report_in_order(rx, done, report));
+    for _ in 0..100 {
+        if names(&seen).len() == 1 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(names(&seen), ["terminated"]);
+    let _ = result_tx.send(Ok((id(), Some(response(486, "Busy Here", "")))));
+    tokio::time::timeout(std::time::Duration::from_secs(10), task).await.expect("still waiting after the result").unwrap();
+    assert_eq!(names(&seen), ["terminated", "done 486"]);
+    drop(tx);
+}
+
+/// The caller's dialog states reach the call until `Terminated`, then the
+/// forwarding task lets go of the call's channel although the dialog's
+/// sender still lives.
+#[tokio::test]
+async fn forward_states_ends_at_terminated() {
+    use super::super::call::{forward_states, CallMsg};
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (to, mut got) = tokio::sync::mpsc::unbounded_channel();
+    forward_states(rx, to, CallMsg::Caller);
+    tx.send(DialogState::Confirmed(id(), response(200, "OK", "").into())).unwrap();
+    tx.send(DialogState::Terminated(id(), TerminatedReason::UacBye)).unwrap();
+    let within = std::time::Duration::from_secs(10);
+    assert!(matches!(tokio::time::timeout(within, got.recv()).await, Ok(Some(CallMsg::Caller(DialogState::Confirmed(..))))));
+    assert!(matches!(tokio::time::timeout(within, got.recv()).await, Ok(Some(CallMsg::Caller(DialogState::Terminated(..))))));
+    assert!(tokio::time::timeout(within, got.recv()).await.expect("the call's channel is still held").is_none());
+    assert!(tx.is_closed());
+}
+
 #[test]
 fn reports_map_to_machine_inputs() {
     let ringing = ForkEvent::State(DialogState::Early(id(), response(180, "Ringing", "").into()));

@@ -325,7 +325,11 @@ pub struct DialogInner {
     pub route_set: Mutex<Vec<Route>>,
 
     pub(super) endpoint_inner: EndpointInnerRef,
-    pub(super) state_sender: DialogStateSender,
+    // ha-pbx patch 8: dropped once `Terminated` is sent (nothing follows it),
+    // so the channel's first block (32 states, 3.5 KiB) and its receiver's
+    // task are freed at the end of the call, not when the dialog is: an
+    // answered client INVITE keeps its dialog 64*T1 longer (Timer M drain).
+    pub(super) state_sender: Mutex<Option<DialogStateSender>>,
     pub(super) tu_sender: TransactionEventSender,
     /// RFC 7989 Session-ID state; `None` when the dialog does not participate
     /// (no UUID supplied by the application and none received from the peer).
@@ -497,7 +501,7 @@ impl DialogInner {
             credential,
             route_set: Mutex::new(route_set),
             endpoint_inner,
-            state_sender,
+            state_sender: Mutex::new(Some(state_sender)),
             tu_sender,
             state: Mutex::new(DialogState::Calling(id)),
             initial_request: Mutex::new(initial_request),
@@ -1306,7 +1310,7 @@ impl DialogInner {
                             // it (e.g. a reliable 183 with SDP to a
                             // re-INVITE) — but never after the dialog
                             // terminated, matching `transition`'s contract.
-                            self.state_sender.send(state).ok();
+                            self.notify(state);
                         }
                         continue;
                     }
@@ -1588,7 +1592,7 @@ impl DialogInner {
             route_set: Mutex::new(snapshot.route_set),
 
             endpoint_inner,
-            state_sender,
+            state_sender: Mutex::new(Some(state_sender)),
             tu_sender,
 
             initial_request,
@@ -1726,8 +1730,7 @@ impl DialogInner {
             | DialogState::Info(_, _, _)
             | DialogState::Options(_, _, _)
             | DialogState::Refer(_, _, _) => {
-                // Try to send state update, but don't fail if channel is closed
-                self.state_sender.send(state).ok();
+                self.notify(state);
                 return;
             }
             _ => {}
@@ -1738,8 +1741,20 @@ impl DialogInner {
         }
         debug!(from = %old_state, to = %state, "transitioning state");
         *old_state = state.clone();
-        // Try to send state update, but don't fail if channel is closed
-        self.state_sender.send(state).ok();
+        let last = matches!(state, DialogState::Terminated(..));
+        self.notify(state);
+        if last {
+            // ha-pbx patch 8: nothing is sent after `Terminated`.
+            self.state_sender.lock().take();
+        }
+    }
+
+    /// Sends a state to the dialog's owner; a closed channel (or one already
+    /// let go after `Terminated`) is not an error.
+    fn notify(&self, state: DialogState) {
+        if let Some(sender) = self.state_sender.lock().as_ref() {
+            sender.send(state).ok();
+        }
     }
 
     #[cfg_attr(not(feature = "platform-tokio"), allow(unused_mut))]

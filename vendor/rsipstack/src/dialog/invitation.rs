@@ -719,7 +719,8 @@ impl DialogLayer {
                             crate::platform::spawn(async move {
                                 let mut seen_forks: Vec<String> = Vec::new();
                                 while let Some(msg) = tx.receive().await {
-                                    dlg.end_forked_branch(&msg, &confirmed_tag, &mut seen_forks)
+                                    // ha-pbx patch 8: boxed, see below.
+                                    Box::pin(dlg.end_forked_branch(&msg, &confirmed_tag, &mut seen_forks))
                                         .await;
                                 }
                                 debug!(id = %new_dialog_id, "accepted transaction drained (Timer M expired)");
@@ -825,9 +826,16 @@ impl DialogLayer {
                         crate::platform::spawn(async move {
                             let mut seen_forks: Vec<String> = Vec::new();
                             while let Some(msg) = tx.receive().await {
-                                forked_dlg
-                                    .end_forked_branch(&msg, &confirmed_tag, &mut seen_forks)
-                                    .await;
+                                // ha-pbx patch 8: the BYE to a forked branch
+                                // (a whole client transaction) is boxed, so
+                                // this task, which lives 64*T1 per answered
+                                // call, does not carry its space inline.
+                                Box::pin(forked_dlg.end_forked_branch(
+                                    &msg,
+                                    &confirmed_tag,
+                                    &mut seen_forks,
+                                ))
+                                .await;
                             }
                             debug!(id = %confirmed_id, "accepted transaction drained (Timer M expired)");
                         });

@@ -814,24 +814,31 @@ impl Transaction {
     /// dedicated cancellation channel that the transaction itself
     /// observes via `TransactionEvent::Terminate`.
     pub async fn receive(&mut self) -> Option<SipMessage> {
+        // ha-pbx patch 8: each handler's future is boxed for the time it
+        // runs. Inline, this future was as large as the largest handler
+        // (sending, auto-ACK, retransmission: ~7 KiB), and a transaction
+        // spends its life waiting in it: an answered client INVITE for
+        // 64*T1 after the call (the Timer M drain task's whole slot).
         while let Some(event) = self.tu_receiver.recv().await {
             match event {
                 TransactionEvent::Received(received) => {
                     let (msg, connection) = *received;
                     if let Some(msg) = match msg {
-                        SipMessage::Request(req) => self.on_received_request(req, connection).await,
+                        SipMessage::Request(req) => {
+                            Box::pin(self.on_received_request(req, connection)).await
+                        }
                         SipMessage::Response(resp) => {
-                            self.on_received_response(resp, connection).await
+                            Box::pin(self.on_received_response(resp, connection)).await
                         }
                     } {
                         return Some(msg);
                     }
                 }
                 TransactionEvent::Timer(t) => {
-                    self.on_timer(t).await.ok();
+                    Box::pin(self.on_timer(t)).await.ok();
                 }
                 TransactionEvent::Respond(response) => {
-                    self.respond(*response).await.ok();
+                    Box::pin(self.respond(*response)).await.ok();
                 }
                 TransactionEvent::Terminate(key) => {
                     debug!(%key, "received terminate event");
