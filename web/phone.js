@@ -239,30 +239,12 @@
       if (!r.ok) throw new Error(data.error || ("HTTP " + r.status));
       err.hidden = true;
     } catch (e) { err.textContent = e.message; err.hidden = false; return; }
-    const list = $("ph-messages");
-    list.replaceChildren();
-    for (const m of data.messages) {
-      const li = document.createElement("li");
-      li.dataset.message = m.id;
-      li.className = m.read_at ? "read" : "unread";
-      const head = document.createElement("div");
-      head.className = "head";
-      const el = (tag, t, cls) => { const x = document.createElement(tag); x.textContent = t; if (cls) x.className = cls; return x; };
-      if (!m.read_at) head.append(el("span", "New", "badge on"));
-      head.append(el("strong", "From " + m.caller), el("span", " " + new Date(m.at).toLocaleString(), "muted"));
-      if (!m.read_at) {
-        const b = el("button", "Mark read", "small");
-        b.type = "button";
-        b.addEventListener("click", async () => {
-          try { await post("api/phone/messages/" + encodeURIComponent(m.id) + "/read"); } catch (e) { err.textContent = e.message; err.hidden = false; }
-          loadMessages();
-        });
-        head.append(b);
-      }
-      li.append(head, el("p", m.transcript, "transcript"));
-      list.append(li);
-    }
-    $("ph-messages-empty").hidden = data.messages.length > 0;
+    window.haPbxMessages.render($("ph-messages"), $("ph-messages-empty"), data.messages, {
+      showCallee: false,
+      markRead: (id) => post("api/phone/messages/" + encodeURIComponent(id) + "/read"),
+      onError: (text) => { err.textContent = text; err.hidden = false; },
+      reload: loadMessages,
+    });
   }
   phone.loadMessages = loadMessages;
 
