@@ -68,7 +68,7 @@ async fn show(State(core): State<SipCoreRef>, Path(ext): Path<String>) -> AdminR
 fn with_settings(core: &SipCoreRef, row: &ExtensionRow) -> Value {
     let server = core.sip_server();
     let settings = format!(
-        "SIP server / registrar / proxy: {server}\nUser name: {e}\nAuthentication ID: {e}\nPassword: {p}\nDomain / realm: {realm}\nTransport: UDP or TCP\n",
+        "SIP server / registrar / proxy: {server}\nUser name: {e}\nAuthentication ID: {e}\nPassword: {p}\nDomain / realm: {realm}\nTransport: UDP or TCP (the QR code: UDP)\n",
         e = row.extension,
         p = row.password,
         realm = core.config.sip.realm
