@@ -205,6 +205,18 @@
     }
   }
 
+  // The contact list as the PBX sees it now (who is registered), drawn
+  // again only when it changed. False when it could not be read.
+  async function loadContacts() {
+    let data = null;
+    try { data = await (await fetch("api/phone", { credentials: "same-origin" })).json(); } catch (e) { data = null; }
+    if (!data || !data.extensions) return false;
+    const changed = JSON.stringify(data) !== JSON.stringify(phone.contacts);
+    phone.contacts = data;
+    if (changed) renderContacts();
+    return true;
+  }
+
   function renderContacts() {
     const list = $("ph-contacts");
     list.replaceChildren();
@@ -214,6 +226,7 @@
     if (d.agent) entries.push([d.agent, "AI agent", "agent"]);
     for (const [ext, name, kind] of entries) {
       const li = document.createElement("li");
+      li.dataset.extension = ext;
       const b = document.createElement("button");
       b.type = "button";
       b.className = "text contact";
@@ -252,11 +265,11 @@
     if (phone.ua) return;
     phone.me = me;
     loadMessages();
-    setInterval(loadMessages, 5000);
+    // One tick for what changes on its own: the messages and the contacts'
+    // registration states.
+    setInterval(() => { loadMessages(); loadContacts(); }, 5000);
     keypad();
-    try { phone.contacts = await (await fetch("api/phone", { credentials: "same-origin" })).json(); } catch (e) { phone.contacts = null; }
-    if (!phone.contacts || !phone.contacts.extensions) return error("Cannot read the contact list.");
-    renderContacts();
+    if (!(await loadContacts())) return error("Cannot read the contact list.");
     if (typeof JsSIP === "undefined") return error("The phone library did not load.");
     // `?panel`: through Home Assistant's ingress this socket is the signed-in
     // user's phone (the SIP Core card's socket, without it, digests as ever).
