@@ -7,16 +7,15 @@ a ban and Unban)."""
 from __future__ import annotations
 
 import datetime
-import json
 import re
 import subprocess
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
 from . import procs
 from .browser import PanelBrowser
+from .pbx import api_request
 
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / ".artifacts" / "panel"
@@ -26,16 +25,7 @@ SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
 
 
 def http(method: str, path: str, token: str | None = None, body: dict | None = None, base: str = BASE) -> tuple[int, dict]:
-    req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body else None)
-    if body:
-        req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
+    return api_request(base, method, path, body, token)
 
 
 def shots(browser: PanelBrowser, page: str) -> None:
