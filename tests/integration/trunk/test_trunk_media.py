@@ -113,63 +113,80 @@ def _check_refresh(offer: list[str], answer: list[str]) -> None:
     assert ver1 > ver0, (offer, answer)
 
 
+def _call_out_refreshed(rig, scenario: str, net, media_file, keys: dict, on_answer):
+    """101 calls a network callee (sipp `scenario` at the provider's callee
+    port, `net` its RTP endpoint sending 1000 Hz) that sends a re-INVITE 2.5 s
+    after its answer; `on_answer()` once the call is up, then 3 s of audio,
+    101 hangs up, the scenario passed. What `on_answer` returned."""
+    from harness.flows import wait_media_file
+    from harness.rtp import tone_samples
+    ext = rig.ext["101"]
+    uas = rig.sipp.start(scenario, name=scenario.removesuffix(".xml").replace("_", "-"), port=rig.provider.uas_port,
+                         duration_ms=2500, timeout_s=40, keys={"rtp_port": net.port, "media_file": media_file, **keys})
+    rig.sipp.wait_listening(rig.provider.uas_port)
+    mark = len(ext.ctrl.events)
+    ext.clear_recordings()
+    ext.dial(f"sip:0891234567@127.0.0.1:{rig.pbx.sip_port}")
+    net.start_sending(tone_samples(1000, 60), wait_media_file(media_file, 15, "the INVITE at the network callee"))
+    ext.ctrl.wait_event("CALL_ESTABLISHED", 20, since=mark)
+    got = on_answer()
+    time.sleep(3)  # the audio after the refresh being measured
+    assert "CALL_CLOSED" not in ext.ctrl.event_types()[mark:], "the re-INVITE ended the call"
+    ext.hangup()
+    ext.ctrl.wait_event("CALL_CLOSED", 10, since=mark)
+    res = uas.wait(15)
+    assert res.ok, res.summary()
+    return got
+
+
+def _call_in_refreshed(rig, scenario: str, net, media_file, keys: dict, on_answer):
+    """The network caller (sipp `scenario` through the provider to the DID,
+    `net` its RTP endpoint sending 1000 Hz) calls 102 and sends a re-INVITE
+    2.5 s after the answer; `on_answer()` once the call is up; its BYE 3 s
+    after the re-INVITE is answered. What `on_answer` returned."""
+    from harness.flows import wait_media_file
+    from harness.rtp import tone_samples
+    phone = rig.ext["102"]
+    mark = len(phone.ctrl.events)
+    phone.clear_recordings()
+    uac = rig.sipp.start(scenario, rig.provider.addr, name=scenario.removesuffix(".xml").replace("_", "-"), service=DID,
+                         duration_ms=2500, timeout_s=40,
+                         keys={"caller": PSTN, "rtp_port": net.port, "media_file": media_file, **keys})
+    net.start_sending(tone_samples(1000, 60), wait_media_file(media_file, 20, "ha-pbx's answer at the caller"))
+    phone.ctrl.wait_event("CALL_ESTABLISHED", 10, since=mark)
+    got = on_answer()
+    res = uac.wait(20)
+    assert res.ok, res.summary()
+    phone.ctrl.wait_event("CALL_CLOSED", 10, since=mark)
+    return got
+
+
 @pytest.mark.timeout(120)
 def test_a_session_refresh_from_the_provider_keeps_the_call(rig, workdir):
     """A re-INVITE from the phone network (a session refresh passed on by the
     provider, same SDP), during a call out and during a call in: answered 200
     with SDP naming the same relay port toward the provider and a higher o=
     version of the same session; the call goes on, tones heard both ways after it."""
-    from harness.flows import wait_media_file
-    from harness.rtp import RtpEndpoint, tone_samples
+    from harness.rtp import RtpEndpoint
     procs.wait_until(lambda: registration(rig.pbx, "provider").get("state") == "registered", 15, what="registered")
-    # a call out, to a network callee that refreshes 2.5 s after its answer
-    ext, net = rig.ext["101"], RtpEndpoint()
-    offer_file, answer_file = workdir / "refresh-out-offer.txt", workdir / "refresh-out-answer.txt"
-    try:
-        uas = rig.sipp.start("uas_refresh.xml", name="uas-refresh", port=rig.provider.uas_port, duration_ms=2500,
-                             keys={"rtp_port": net.port, "media_file": offer_file, "refresh_file": answer_file},
-                             timeout_s=40)
-        rig.sipp.wait_listening(rig.provider.uas_port)
-        mark = len(ext.ctrl.events)
-        ext.clear_recordings()
-        ext.dial(f"sip:0891234567@127.0.0.1:{rig.pbx.sip_port}")
-        net.start_sending(tone_samples(1000, 60), wait_media_file(offer_file, 15, "the INVITE at the network callee"))
-        ext.ctrl.wait_event("CALL_ESTABLISHED", 20, since=mark)
-        answer = procs.wait_until(lambda: _sdp_tokens(answer_file), 15, what="our answer to the provider's re-INVITE")
-        refreshed = time.monotonic()
-        time.sleep(3)  # the audio after the refresh being measured
-        assert "CALL_CLOSED" not in ext.ctrl.event_types()[mark:], "the refresh ended the call"
-        ext.hangup()
-        ext.ctrl.wait_event("CALL_CLOSED", 10, since=mark)
-        res = uas.wait(15)
-        assert res.ok, res.summary()
-    finally:
-        net.close()
-    _check_refresh(_sdp_tokens(offer_file), answer)
-    _heard_after(net, refreshed, 440)
-    _heard_at_the_end(ext, 1000, "101")
 
-    # a call in: the network caller refreshes 2.5 s after the answer, hangs up 3 s later
-    phone, net = rig.ext["102"], RtpEndpoint()
-    answer0_file, answer_file = workdir / "refresh-in-answer0.txt", workdir / "refresh-in-answer.txt"
-    try:
-        mark = len(phone.ctrl.events)
-        phone.clear_recordings()
-        uac = rig.sipp.start("uac_refresh.xml", rig.provider.addr, name="uac-refresh", service=DID, duration_ms=2500,
-                             keys={"caller": PSTN, "rtp_port": net.port, "media_file": answer0_file,
-                                   "refresh_file": answer_file}, timeout_s=40)
-        net.start_sending(tone_samples(1000, 60), wait_media_file(answer0_file, 20, "ha-pbx's answer at the caller"))
-        phone.ctrl.wait_event("CALL_ESTABLISHED", 10, since=mark)
-        answer = procs.wait_until(lambda: _sdp_tokens(answer_file), 15, what="our answer to the provider's re-INVITE")
-        refreshed = time.monotonic()
-        res = uac.wait(20)  # its BYE 3 s after the refresh, answered
-        assert res.ok, res.summary()
-        phone.ctrl.wait_event("CALL_CLOSED", 10, since=mark)
-    finally:
-        net.close()
-    _check_refresh(_sdp_tokens(answer0_file), answer)
-    _heard_after(net, refreshed, 440)
-    _heard_at_the_end(phone, 1000, "102")
+    def refreshed(answer_file):
+        """Our answer to the re-INVITE, and when it was seen."""
+        return procs.wait_until(lambda: _sdp_tokens(answer_file), 15, what="our answer to the provider's re-INVITE"), time.monotonic()
+
+    # a call out, to a network callee that refreshes 2.5 s after its answer; a call in,
+    # whose network caller refreshes 2.5 s after the answer and hangs up 3 s later
+    for call, scenario, ext, way in ((_call_out_refreshed, "uas_refresh.xml", "101", "out"),
+                                     (_call_in_refreshed, "uac_refresh.xml", "102", "in")):
+        net = RtpEndpoint()
+        media_file, answer_file = workdir / f"refresh-{way}-media.txt", workdir / f"refresh-{way}-answer.txt"
+        try:
+            answer, at = call(rig, scenario, net, media_file, {"refresh_file": answer_file}, lambda: refreshed(answer_file))
+        finally:
+            net.close()
+        _check_refresh(_sdp_tokens(media_file), answer)
+        _heard_after(net, at, 440)
+        _heard_at_the_end(rig.ext[ext], 1000, ext)
 
 
 def _heard_between(net, since: float, until: float, hz: float, seconds: float) -> None:
@@ -190,7 +207,6 @@ def test_a_reinvite_without_sdp_from_the_provider_gets_our_offer_and_the_ack_ans
     once (the relay follows the answer; without it the new port would be
     dropped as untrusted until the old one had been silent for 2 s). The
     extension's phone is not involved (ha-pbx answers for the call)."""
-    from harness.flows import wait_media_file
     from harness.rtp import RtpEndpoint, tone_samples
     procs.wait_until(lambda: registration(rig.pbx, "provider").get("state") == "registered", 15, what="registered")
 
@@ -203,55 +219,20 @@ def test_a_reinvite_without_sdp_from_the_provider_gets_our_offer_and_the_ack_ans
         return offer, moved_at
 
     mark = len(rig.pbx.log_text())
-    # a call out, to a network callee that sends the re-INVITE 2.5 s after its answer
-    ext, net, net2 = rig.ext["101"], RtpEndpoint(), RtpEndpoint()
-    offer_file, refresh_file = workdir / "late-out-offer.txt", workdir / "late-out-refresh.txt"
-    try:
-        uas = rig.sipp.start("uas_refresh_late.xml", name="uas-refresh-late", port=rig.provider.uas_port,
-                             duration_ms=2500, timeout_s=40,
-                             keys={"rtp_port": net.port, "rtp_port2": net2.port, "media_file": offer_file,
-                                   "refresh_file": refresh_file})
-        rig.sipp.wait_listening(rig.provider.uas_port)
-        since = len(ext.ctrl.events)
-        ext.clear_recordings()
-        ext.dial(f"sip:0891234567@127.0.0.1:{rig.pbx.sip_port}")
-        net.start_sending(tone_samples(1000, 60), wait_media_file(offer_file, 15, "the INVITE at the network callee"))
-        ext.ctrl.wait_event("CALL_ESTABLISHED", 20, since=since)
-        offer, moved_at = moved(net, net2, refresh_file, "call out")
-        time.sleep(3)  # the audio after the refresh being measured
-        assert "CALL_CLOSED" not in ext.ctrl.event_types()[since:], "the re-INVITE ended the call"
-        ext.hangup()
-        ext.ctrl.wait_event("CALL_CLOSED", 10, since=since)
-        res = uas.wait(15)
-        assert res.ok, res.summary()
-    finally:
-        net.close()
-        net2.close()
-    _check_refresh(_sdp_tokens(offer_file), offer)
-    _heard_between(net2, moved_at, moved_at + 2.5, 440, 2.0)
-    _heard_at_the_end(ext, 1000, "101")
-
-    # a call in: the network caller sends the re-INVITE 2.5 s after the answer, hangs up 3 s later
-    phone, net, net2 = rig.ext["102"], RtpEndpoint(), RtpEndpoint()
-    answer_file, refresh_file = workdir / "late-in-answer.txt", workdir / "late-in-refresh.txt"
-    try:
-        since = len(phone.ctrl.events)
-        phone.clear_recordings()
-        uac = rig.sipp.start("uac_refresh_late.xml", rig.provider.addr, name="uac-refresh-late", service=DID,
-                             duration_ms=2500, timeout_s=40,
-                             keys={"caller": PSTN, "rtp_port": net.port, "rtp_port2": net2.port,
-                                   "media_file": answer_file, "refresh_file": refresh_file})
-        net.start_sending(tone_samples(1000, 60), wait_media_file(answer_file, 20, "ha-pbx's answer at the caller"))
-        phone.ctrl.wait_event("CALL_ESTABLISHED", 10, since=since)
-        offer, moved_at = moved(net, net2, refresh_file, "call in")
-        res = uac.wait(20)  # its BYE 3 s after the re-INVITE, answered
-        assert res.ok, res.summary()
-        phone.ctrl.wait_event("CALL_CLOSED", 10, since=since)
-    finally:
-        net.close()
-        net2.close()
-    _check_refresh(_sdp_tokens(answer_file), offer)
-    _heard_between(net2, moved_at, moved_at + 2.5, 440, 2.0)
-    _heard_at_the_end(phone, 1000, "102")
+    # a call out, to a network callee that sends the re-INVITE 2.5 s after its answer; a call
+    # in, whose network caller sends it 2.5 s after the answer and hangs up 3 s later
+    for call, scenario, ext, way in ((_call_out_refreshed, "uas_refresh_late.xml", "101", "out"),
+                                     (_call_in_refreshed, "uac_refresh_late.xml", "102", "in")):
+        net, net2 = RtpEndpoint(), RtpEndpoint()
+        media_file, refresh_file = workdir / f"late-{way}-media.txt", workdir / f"late-{way}-refresh.txt"
+        try:
+            offer, moved_at = call(rig, scenario, net, media_file, {"rtp_port2": net2.port, "refresh_file": refresh_file},
+                                   lambda: moved(net, net2, refresh_file, f"call {way}"))
+        finally:
+            net.close()
+            net2.close()
+        _check_refresh(_sdp_tokens(media_file), offer)
+        _heard_between(net2, moved_at, moved_at + 2.5, 440, 2.0)
+        _heard_at_the_end(rig.ext[ext], 1000, ext)
     log = rig.pbx.log_text()[mark:]
     assert log.count("re-INVITE without SDP: the answer in the ACK taken") == 2, rig.pbx.log_tail()
