@@ -224,26 +224,12 @@
   async function loadMessages() {
     let data;
     try { data = await api("GET", "api/messages"); } catch (e) { return notice(e.message); }
-    const list = $("messages");
-    list.replaceChildren();
-    for (const m of data.messages) {
-      const li = document.createElement("li");
-      li.dataset.message = m.id;
-      li.className = m.read_at ? "read" : "unread";
-      const head = document.createElement("div");
-      head.className = "head";
-      if (!m.read_at) head.append(text("span", "New", "badge on"));
-      head.append(text("strong", "From " + m.caller), text("span", " for " + m.callee + ", " + new Date(m.at).toLocaleString(), "muted"));
-      if (!m.read_at) {
-        head.append(button("Mark read", async () => {
-          try { await api("POST", "api/messages/" + encodeURIComponent(m.id) + "/read"); } catch (e) { notice(e.message); }
-          loadMessages();
-        }));
-      }
-      li.append(head, text("p", m.transcript, "transcript"));
-      list.append(li);
-    }
-    $("messages-empty").hidden = data.messages.length > 0;
+    window.haPbxMessages.render($("messages"), $("messages-empty"), data.messages, {
+      showCallee: true,
+      markRead: (id) => api("POST", "api/messages/" + encodeURIComponent(id) + "/read"),
+      onError: notice,
+      reload: loadMessages,
+    });
   }
 
   $("add-form").addEventListener("submit", async (ev) => {

@@ -206,6 +206,18 @@
     }
   }
 
+  // The contact list as the PBX sees it now (who is registered), drawn
+  // again only when it changed. False when it could not be read.
+  async function loadContacts() {
+    let data = null;
+    try { data = await (await fetch("api/phone", { credentials: "same-origin" })).json(); } catch (e) { data = null; }
+    if (!data || !data.extensions) return false;
+    const changed = JSON.stringify(data) !== JSON.stringify(phone.contacts);
+    phone.contacts = data;
+    if (changed) renderContacts();
+    return true;
+  }
+
   function renderContacts() {
     const list = $("ph-contacts");
     list.replaceChildren();
@@ -215,6 +227,7 @@
     if (d.agent) entries.push([d.agent, "AI agent", "agent"]);
     for (const [ext, name, kind] of entries) {
       const li = document.createElement("li");
+      li.dataset.extension = ext;
       const b = document.createElement("button");
       b.type = "button";
       b.className = "text contact";
@@ -240,30 +253,12 @@
       if (!r.ok) throw new Error(data.error || ("HTTP " + r.status));
       err.hidden = true;
     } catch (e) { err.textContent = e.message; err.hidden = false; return; }
-    const list = $("ph-messages");
-    list.replaceChildren();
-    for (const m of data.messages) {
-      const li = document.createElement("li");
-      li.dataset.message = m.id;
-      li.className = m.read_at ? "read" : "unread";
-      const head = document.createElement("div");
-      head.className = "head";
-      const el = (tag, t, cls) => { const x = document.createElement(tag); x.textContent = t; if (cls) x.className = cls; return x; };
-      if (!m.read_at) head.append(el("span", "New", "badge on"));
-      head.append(el("strong", "From " + m.caller), el("span", " " + new Date(m.at).toLocaleString(), "muted"));
-      if (!m.read_at) {
-        const b = el("button", "Mark read", "small");
-        b.type = "button";
-        b.addEventListener("click", async () => {
-          try { await post("api/phone/messages/" + encodeURIComponent(m.id) + "/read"); } catch (e) { err.textContent = e.message; err.hidden = false; }
-          loadMessages();
-        });
-        head.append(b);
-      }
-      li.append(head, el("p", m.transcript, "transcript"));
-      list.append(li);
-    }
-    $("ph-messages-empty").hidden = data.messages.length > 0;
+    window.haPbxMessages.render($("ph-messages"), $("ph-messages-empty"), data.messages, {
+      showCallee: false,
+      markRead: (id) => post("api/phone/messages/" + encodeURIComponent(id) + "/read"),
+      onError: (text) => { err.textContent = text; err.hidden = false; },
+      reload: loadMessages,
+    });
   }
   phone.loadMessages = loadMessages;
 
@@ -271,11 +266,11 @@
     if (phone.ua) return;
     phone.me = me;
     loadMessages();
-    setInterval(loadMessages, 5000);
+    // One tick for what changes on its own: the messages and the contacts'
+    // registration states.
+    setInterval(() => { loadMessages(); loadContacts(); }, 5000);
     keypad();
-    try { phone.contacts = await (await fetch("api/phone", { credentials: "same-origin" })).json(); } catch (e) { phone.contacts = null; }
-    if (!phone.contacts || !phone.contacts.extensions) return error("Cannot read the contact list.");
-    renderContacts();
+    if (!(await loadContacts())) return error("Cannot read the contact list.");
     if (typeof JsSIP === "undefined") return error("The phone library did not load.");
     // `?panel`: through Home Assistant's ingress this socket is the signed-in
     // user's phone (the SIP Core card's socket, without it, digests as ever).

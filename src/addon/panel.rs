@@ -80,13 +80,15 @@ async fn panel(State(st): State<PanelState>, headers: HeaderMap) -> Response {
         }
     };
     // the headers read already above: an error there was answered
-    let admin = match HaUser::from_headers(&headers) {
-        Ok(Some(user)) => st.admins.is_admin(&user.id).await,
-        _ => false,
+    let visitor = HaUser::from_headers(&headers).ok().flatten();
+    let admin = match &visitor {
+        Some(user) => st.admins.is_admin(&user.id).await,
+        None => false,
     };
     // every user HA lists gets an extension (so an administrator's list is
-    // complete before each has visited), whoever looks
-    st.users.add_known_users().await;
+    // complete before each has visited), whoever looks: listed on a user's
+    // first visit and every few minutes, not on every visit
+    st.users.add_known_users(visitor.as_ref().map(|u| u.id.as_str())).await;
     let all = if admin {
         match st.users.all().await {
             Ok(a) => a,

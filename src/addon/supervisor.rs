@@ -12,6 +12,8 @@
 //! - `/core/api/...` (needs `homeassistant_api: true`): Home Assistant's own
 //!   REST API, proxied; its answers are HA's JSON, not the envelope.
 use super::http_client::{LocalHttpClient, Response};
+use crate::agent::backends::homeassistant::ws::HaSocket;
+use crate::agent::backends::BackendError;
 use axum::http::Method;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
@@ -95,8 +97,9 @@ impl Supervisor {
     /// One command on Home Assistant's WebSocket API through the Supervisor's
     /// proxy (`ws://supervisor/core/websocket`, authenticated with the add-on's
     /// token; the proxy talks to HA as the Supervisor's own administrator
-    /// user): `{"id": 1, "type": msg_type}` and its `result`. One connection
-    /// per command, whole exchange within [`TIMEOUT`].
+    /// user): `{"id": 1, "type": msg_type}` and its `result`, through the
+    /// agent's client of that API ([`HaSocket`]). One connection per command,
+    /// whole exchange within [`TIMEOUT`].
     pub async fn core_ws_command(&self, msg_type: &str) -> Result<Value, ApiError> {
         tokio::time::timeout(TIMEOUT, self.core_ws_exchange(msg_type))
             .await
@@ -104,35 +107,11 @@ impl Supervisor {
     }
 
     async fn core_ws_exchange(&self, msg_type: &str) -> Result<Value, ApiError> {
-        use futures::{SinkExt, StreamExt};
-        use tokio_tungstenite::tungstenite::Message;
         let url = format!("{}/core/websocket", self.http.base().replacen("http://", "ws://", 1));
-        let uri: axum::http::Uri = url.parse().map_err(|e| ApiError::Unreachable(anyhow!("`{url}`: {e}")))?;
-        let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
-        let tcp = tokio::net::TcpStream::connect((host.as_str(), uri.port_u16().unwrap_or(80))).await.map_err(|e| ApiError::Unreachable(anyhow!("{url}: {e}")))?;
-        let (mut ws, _) = tokio_tungstenite::client_async(url.as_str(), tcp).await.map_err(|e| ApiError::Unreachable(anyhow!("{url}: {e}")))?;
-        let mut sent_command = false;
-        loop {
-            let msg = match ws.next().await {
-                Some(Ok(Message::Text(t))) => serde_json::from_str::<Value>(t.as_str()).map_err(|e| ApiError::Unreachable(anyhow!("{url}: not JSON: {e}")))?,
-                Some(Ok(Message::Close(_))) | None => return Err(ApiError::Unreachable(anyhow!("{url}: connection closed"))),
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return Err(ApiError::Unreachable(anyhow!("{url}: {e}"))),
-            };
-            let reply = match core_ws_step(&msg, sent_command) {
-                WsStep::Send(v) if v["type"] == "auth" => serde_json::json!({"type": "auth", "access_token": self.token}),
-                WsStep::Send(_) => {
-                    sent_command = true;
-                    serde_json::json!({"id": 1, "type": msg_type})
-                }
-                WsStep::Done(r) => {
-                    let _ = ws.close(None).await;
-                    return r;
-                }
-                WsStep::Wait => continue,
-            };
-            ws.send(Message::text(reply.to_string())).await.map_err(|e| ApiError::Unreachable(anyhow!("{url}: {e}")))?;
-        }
+        let mut ws = HaSocket::open(&url, &self.token).await.map_err(core_ws_error)?;
+        let result = ws.request(serde_json::json!({"type": msg_type})).await.map_err(core_ws_error);
+        ws.close().await;
+        result
     }
 
     /// `data` of a successful answer.
@@ -184,38 +163,16 @@ impl Supervisor {
     }
 }
 
+/// An error of the WebSocket client as the Supervisor's: HA's refusals
+/// (the token, the command) keep their status.
+fn core_ws_error(e: BackendError) -> ApiError {
+    match e {
+        BackendError::Status { status, detail, .. } => ApiError::Refused { status, message: format!("/core/websocket: {detail}") },
+        e => ApiError::Unreachable(anyhow!("/core/websocket: {e}")),
+    }
+}
+
 /// Home Assistant's `GET /api/states/<id>` answer → the state.
-/// What to do on a message of [`Supervisor::core_ws_command`]'s exchange
-/// (sans-IO): authenticate, send the command, or finish with its result.
-#[derive(Debug, PartialEq)]
-pub enum WsStep {
-    /// `{"type": "auth"}` (the token is put in by the caller) or `{"type": "command"}`.
-    Send(Value),
-    Done(Result<Value, ApiError>),
-    Wait,
-}
-
-impl PartialEq for ApiError {
-    fn eq(&self, other: &ApiError) -> bool {
-        self.to_string() == other.to_string()
-    }
-}
-
-pub fn core_ws_step(msg: &Value, sent_command: bool) -> WsStep {
-    match msg["type"].as_str() {
-        Some("auth_required") => WsStep::Send(serde_json::json!({"type": "auth"})),
-        Some("auth_ok") if !sent_command => WsStep::Send(serde_json::json!({"type": "command"})),
-        Some("auth_invalid") => WsStep::Done(Err(ApiError::Refused { status: 401, message: format!("/core/websocket: {}", msg["message"].as_str().unwrap_or("auth_invalid")) })),
-        Some("result") if msg["id"] == 1 => WsStep::Done(if msg["success"] == true {
-            Ok(msg["result"].clone())
-        } else {
-            let e = &msg["error"];
-            Err(ApiError::Refused { status: 400, message: format!("{}: {}", e["code"].as_str().unwrap_or("error"), e["message"].as_str().unwrap_or("")) })
-        }),
-        _ => WsStep::Wait,
-    }
-}
-
 pub fn core_state_from_answer(status: u16, body: &[u8]) -> Result<Option<String>, ApiError> {
     match status {
         200 => serde_json::from_slice::<Value>(body)
@@ -316,6 +273,14 @@ mod tests {
         let e = unwrap_envelope(401, b"401: Unauthorized").unwrap_err().to_string();
         assert!(e.contains("HTTP 401: 401: Unauthorized"), "{e}");
         assert!(unwrap_envelope(200, b"<html>").unwrap_err().to_string().contains("not JSON"));
+    }
+
+    #[test]
+    fn websocket_errors_keep_home_assistants_refusals() {
+        let refused = core_ws_error(BackendError::Status { service: "Home Assistant", status: 401, detail: "WebSocket auth: Invalid access token".into() });
+        assert!(matches!(&refused, ApiError::Refused { status: 401, message } if message == "/core/websocket: WebSocket auth: Invalid access token"), "{refused}");
+        let gone = core_ws_error(BackendError::Unreachable { service: "Home Assistant", detail: "connection refused".into() });
+        assert!(matches!(&gone, ApiError::Unreachable(_)) && gone.to_string().contains("/core/websocket: Home Assistant unreachable: connection refused"), "{gone}");
     }
 
     #[test]

@@ -13,7 +13,48 @@ use crate::sip::core::SipCoreRef;
 use crate::storage::ExtensionRow;
 use anyhow::Result;
 use axum::http::HeaderMap;
+use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+/// Home Assistant's users are listed again after this, when nothing new asked sooner.
+pub const LIST_EVERY: Duration = Duration::from_secs(600);
+/// After a failed listing, again after this at the earliest.
+pub const LIST_RETRY: Duration = Duration::from_secs(30);
+/// Visitors remembered (a home has a handful); past it only [`LIST_EVERY`] applies.
+pub const MAX_VISITORS: usize = 1000;
+
+/// When [`HaUserDirectory::add_known_users`] lists Home Assistant's users
+/// (sans-IO): on the first visit, on the first visit of each user (someone
+/// new may have been added in Home Assistant), and otherwise at most every
+/// [`LIST_EVERY`]; after a failure, [`LIST_RETRY`] later.
+#[derive(Debug, Default)]
+pub struct ListPace {
+    next_at: Option<Instant>,
+    visitors: HashSet<String>,
+}
+
+impl ListPace {
+    /// Whether to list at `now` for `visitor` (the HA user id, if the request
+    /// named one); when it is, the next listing is [`LIST_EVERY`] away.
+    pub fn due(&mut self, visitor: Option<&str>, now: Instant) -> bool {
+        let new_visitor = match visitor {
+            Some(v) if !self.visitors.contains(v) && self.visitors.len() < MAX_VISITORS => self.visitors.insert(v.to_string()),
+            _ => false,
+        };
+        let due = new_visitor || self.next_at.is_none_or(|n| now >= n);
+        if due {
+            self.next_at = Some(now + LIST_EVERY);
+        }
+        due
+    }
+
+    /// The listing begun at `now` failed.
+    pub fn failed(&mut self, now: Instant) {
+        self.next_at = Some(now + LIST_RETRY);
+    }
+}
 
 pub struct HaUserDirectory {
     core: SipCoreRef,
@@ -23,6 +64,7 @@ pub struct HaUserDirectory {
     start: u32,
     /// Numbers never handed to a user (the agent's, groups', feature codes').
     reserved: Reserved,
+    pace: Mutex<ListPace>,
 }
 
 impl HaUserDirectory {
@@ -46,7 +88,7 @@ impl HaUserDirectory {
                 tracing::warn!(extension = %e.extension, user = %e.name, "a Home Assistant user's extension cannot be called: {why}; change the configuration");
             }
         }
-        Ok(Arc::new(HaUserDirectory { core, supervisor, enabled, start, reserved }))
+        Ok(Arc::new(HaUserDirectory { core, supervisor, enabled, start, reserved, pace: Mutex::new(ListPace::default()) }))
     }
 
     pub fn enabled(&self) -> bool {
@@ -78,11 +120,15 @@ impl HaUserDirectory {
     /// Give every user Home Assistant has (through their person entities)
     /// an extension, so the panel's SIP Core configuration is complete before
     /// each user has visited. Best effort: a failure is logged and the panel
-    /// shows the users it knows.
-    pub async fn add_known_users(&self) {
+    /// shows the users it knows. Not on every visit: when [`ListPace`] says
+    /// (`visitor`: the visiting HA user's id).
+    pub async fn add_known_users(&self, visitor: Option<&str>) {
         let (true, Some(sup)) = (self.enabled, &self.supervisor) else {
             return;
         };
+        if !self.pace.lock().await.due(visitor, Instant::now()) {
+            return;
+        }
         let users = match sup.core_template(ha_users::PERSONS_TEMPLATE).await {
             Ok(text) => ha_users::users_from_persons(&text),
             Err(e) => Err(anyhow::anyhow!("POST /core/api/template: {e}")),
@@ -91,6 +137,7 @@ impl HaUserDirectory {
             Ok(u) => u,
             Err(e) => {
                 tracing::warn!("cannot list Home Assistant's users (the panel shows those who opened it): {e:#}");
+                self.pace.lock().await.failed(Instant::now());
                 return;
             }
         };
@@ -124,5 +171,37 @@ impl crate::http::BrowserUsers for HaUserDirectory {
     async fn extension_for_headers(&self, headers: &HeaderMap) -> Result<Option<crate::http::BrowserUser>> {
         let ext = HaUserDirectory::extension_for_headers(self, headers).await?;
         Ok(ext.map(|e| crate::http::BrowserUser { extension: e.extension, name: e.name }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_are_listed_once_per_visitor_and_then_every_ten_minutes() {
+        let t0 = Instant::now();
+        let mut p = ListPace::default();
+        assert!(p.due(None, t0), "the first visit lists");
+        assert!(!p.due(None, t0 + Duration::from_secs(1)) && !p.due(None, t0 + LIST_EVERY - Duration::from_secs(1)));
+        assert!(p.due(Some("owner"), t0 + Duration::from_secs(2)), "a user's first visit lists");
+        assert!(!p.due(Some("owner"), t0 + Duration::from_secs(3)), "their next one does not");
+        assert!(p.due(Some("kid"), t0 + Duration::from_secs(4)));
+        let later = t0 + Duration::from_secs(4) + LIST_EVERY;
+        assert!(p.due(Some("owner"), later) && !p.due(Some("kid"), later), "then every LIST_EVERY, whoever visits");
+        p.failed(later);
+        assert!(!p.due(None, later + LIST_RETRY - Duration::from_secs(1)) && p.due(None, later + LIST_RETRY), "a failure is retried soon");
+    }
+
+    #[test]
+    fn remembered_visitors_are_bounded() {
+        let t0 = Instant::now();
+        let mut p = ListPace::default();
+        for i in 0..MAX_VISITORS + 50 {
+            p.due(Some(&format!("user{i}")), t0);
+        }
+        assert_eq!(p.visitors.len(), MAX_VISITORS);
+        assert!(!p.due(Some("one-too-many"), t0 + Duration::from_secs(1)), "past the bound a new visitor lists nothing");
+        assert!(p.due(Some("one-too-many"), t0 + LIST_EVERY));
     }
 }

@@ -5,30 +5,19 @@ the device as RFC 4733 telephone-events, key by key. Bad requests get a 4xx with
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import time
-import urllib.error
-import urllib.request
 
 import numpy as np
 import pytest
 
 from harness import audio, flows, procs
+from harness.pbx import api_request
 
 TOKEN = "test-token-0123456789"
 
 
 def api(pbx, method: str, path: str, body: dict | None = None, token: str | None = TOKEN):
-    req = urllib.request.Request(pbx.http_base + path, method=method,
-                                 data=json.dumps(body).encode() if body is not None else None)
-    req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
+    return api_request(pbx.http_base, method, path, body, token)
 
 
 @pytest.fixture

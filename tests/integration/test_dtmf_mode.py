@@ -4,13 +4,11 @@ arrives as INFO `application/dtmf-relay` (none as telephone-event RTP);
 102's INFO presses reach an RFC 4733 device as events in its RTP stream."""
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
+from harness.pbx import api_request
 from harness.rtp import RtpEndpoint, tone_samples
 from harness.ua import make_sdp, parse_sdp
 from harness.uaflows import connect, start_tones
@@ -31,15 +29,7 @@ def ipbx(pbx_factory):
 
 
 def api(pbx, method: str, path: str, body: dict | None = None):
-    req = urllib.request.Request(pbx.http_base + path, method=method,
-                                 data=json.dumps(body).encode() if body is not None else None)
-    req.add_header("Content-Type", "application/json")
-    req.add_header("Authorization", f"Bearer {TOKEN}")
-    try:
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
+    return api_request(pbx.http_base, method, path, body, TOKEN)
 
 
 def info_digits(ua, count: int, timeout: float = 8.0) -> list[str]:

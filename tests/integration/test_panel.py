@@ -15,7 +15,7 @@ into the database as the agent's Store::add_message writes it) shows as new and
 "Mark read" marks it; Transfer from the page connects 110 to a third phone,
 112 (110's tone heard there). Diagnostics: a wrong password, an unknown
 extension (the same 403 on the wire), a ban with its end, Unban, registering
-again (`_diagnostics`). The Phone page (second test): an extension's
+again (`harness/panel_checks.py`). The Phone page (second test): an extension's
 page registers on its session, rings for a baresip doorbell, answers (tones both
 ways), holds, opens the door, transfers the doorbell to a baresip phone (tones
 both ways there, the page's leg gone) and dials (test_panel_phone.py: Hold and resume
@@ -24,11 +24,9 @@ desktop and phone width go to tests/integration/.artifacts/panel/."""
 from __future__ import annotations
 
 import csv
-import datetime
 import json
 import re
 import sqlite3
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -38,11 +36,9 @@ import pytest
 
 from harness import audio, procs
 from harness.browser import PanelBrowser
+from harness.panel_checks import ARTIFACTS, BASE, SIZES, diagnostics as _diagnostics, http as _http, qr_code as _qr_code, shots as _shots
 from harness.pbx import pbx_binary
 
-ARTIFACTS = Path(__file__).resolve().parent / ".artifacts" / "panel"
-BASE = "http://127.0.0.1:8088"
-SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
 HOSTILE = "=cmd|' /C calc'!A0"
 
 
@@ -64,24 +60,6 @@ def _history(browser: PanelBrowser) -> str:
     return browser.command("text", selector="#history-table tbody")["text"]
 
 
-def _http(method: str, path: str, token: str | None = None, body: dict | None = None, base: str = BASE) -> tuple[int, dict]:
-    req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body else None)
-    if body:
-        req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
-
-
-def _shots(browser: PanelBrowser, page: str) -> None:
-    for size, (w, h) in SIZES.items():
-        browser.command("screenshot", out=str(ARTIFACTS / f"{page}-{size}.png"), width=w, height=h)
-
-
 def _add_extension(browser: PanelBrowser, ext: str, name: str) -> str:
     """Add `ext` in the panel's form; the password the panel shows for it."""
     browser.command("fill", label="Extension", value=ext)
@@ -94,99 +72,6 @@ def _add_extension(browser: PanelBrowser, ext: str, name: str) -> str:
     assert "SIP server / registrar / proxy: 127.0.0.1:5060" in settings, settings
     return m.group(1)
 
-
-def _qr_code(admin: PanelBrowser, token: str, ext: str, password: str) -> None:
-    """The QR code beside `ext`'s settings: the image the page shows, cut from a
-    screenshot of the page and read back with zbarimg, is the SIP account the API
-    gives as `qr_text`; the SVG is never cached; bad requests get a clear 4xx."""
-    procs.wait_until(lambda: admin.command("eval", js="(i => i.complete && i.naturalWidth > 0 && i.dataset.extension)"
-                                               "(document.getElementById('settings-qr'))")["value"] == ext,
-                     10, interval=0.2, what=f"the QR code of {ext} shown")
-    png = ARTIFACTS / f"qr-{ext}.png"
-    admin.command("screenshot-element", selector="#settings-qr", out=str(png))
-    decoded = subprocess.run(["zbarimg", "--raw", "-q", str(png)], capture_output=True, text=True, timeout=20)
-    assert decoded.returncode == 0, (decoded.returncode, decoded.stderr)
-    status, shown = _http("GET", f"/api/admin/extensions/{ext}", token)
-    assert status == 200, shown
-    print(f"QR code of {ext} read back: {decoded.stdout.strip()!r}")
-    assert decoded.stdout.rstrip("\n") == shown["qr_text"] == f"sip:{ext}:{password}@127.0.0.1:5060;transport=udp", (decoded.stdout, shown)
-    _shots(admin, "extensions-qr")
-    req = urllib.request.Request(f"{BASE}/api/admin/extensions/{ext}/qr.svg", headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(req, timeout=5) as r:
-        assert r.headers["Content-Type"] == "image/svg+xml" and r.headers["Cache-Control"] == "no-store", r.headers
-        assert r.read().startswith(b"<?xml"), "not an SVG document"
-    status, body = _http("GET", "/api/admin/extensions/999/qr.svg", token)
-    assert status == 404 and body["error"] == "extension 999: no such extension", body
-    status, body = _http("GET", "/api/admin/extensions/" + "%0d%0a" * 40 + "/qr.svg", token)
-    assert status == 400 and body["error"].startswith("extension: not an extension number"), body
-    assert _http("GET", f"/api/admin/extensions/{ext}/qr.svg", "wrong-token")[0] == 401
-
-
-def _device_text(browser: PanelBrowser, device: str) -> str:
-    return browser.command("text", selector=f'#dg-devices [data-device="{device}"]')["text"]
-
-
-def _same_refusal(a, b) -> None:
-    """Two SIP refusals a scanner cannot tell apart: status, reason phrase, header names."""
-    assert a is not None and b is not None, (a, b)
-    assert (a.status, a.reason) == (b.status, b.reason) == (403, "Forbidden"), (a, b)
-    names = lambda m: sorted(n.lower() for n, _ in m.headers)  # noqa: E731
-    assert names(a) == names(b), (names(a), names(b))
-
-
-def _diagnostics(admin: PanelBrowser, token: str, pw111: str) -> None:
-    """Diagnostics: a wrong password for 111 and an unknown extension from
-    127.0.0.5 (same 403 on the wire, told apart only on the page); 111's good
-    registration; ban_after_failures (10) failures ban 127.0.0.5, the page
-    shows until when; Unban lifts it and 127.0.0.5 registers."""
-    from harness.sip import SipClient
-    hostile = "127.0.0.5"  # other phones use 127.0.0.1, which the ban must not touch
-    with SipClient("127.0.0.1", 5060, local_host=hostile) as c:
-        wrong = c.register("111", "not-" + pw111)
-        unknown = c.register("nosuchuser", "whatever")
-        _same_refusal(wrong, unknown)
-        admin.command("goto", url=BASE + "/#diagnostics")
-        admin.command("wait-text", text="custom_wss_url")
-        procs.wait_until(lambda: "wrong password" in _device_text(admin, "111"), 10, interval=0.5, what="111's wrong password shown")
-        t111 = _device_text(admin, "111")
-        assert re.search(r"REGISTER sip:127\.0\.0\.1:5060\s+403\s+wrong password\s+127\.0\.0\.5:\d+ UDP", t111), t111
-        assert re.search(r"REGISTER sip:127\.0\.0\.1:5060\S*\s+200\s+registered\s+127\.0\.0\.1:\d+ UDP", t111), t111  # baresip's
-        procs.wait_until(lambda: "unknown extension (nosuchuser)" in _device_text(admin, hostile), 10, interval=0.5, what="the unknown extension under its address")
-        assert "nosuchuser" not in _device_text(admin, "110") + t111
-        yaml = admin.command("text", selector="#dg-sip-core")["text"]
-        assert "custom_wss_url: ws://127.0.0.1:8088/ws" in yaml and "extension: '111'" in yaml and pw111 in yaml, yaml
-        # 8 more wrong ones: the 10th failure bans the address, whose next request is not answered
-        answers = [c.register("111", f"guess{i}", timeout=2) for i in range(8)]
-        assert [a.status for a in answers] == [403] * 8, answers
-        assert c.register("111", pw111, timeout=1.5) is None, "a banned address was answered"
-    procs.wait_until(lambda: "address banned until" in _device_text(admin, "111"), 10, interval=0.5, what="the ban shown under 111")
-    admin.command("wait-button", name=f"Unban {hostile}")
-    row = admin.command("text", selector=f'#dg-bans tr[data-address="{hostile}"]')["text"]
-    assert "every extension" in row and "too many failed SIP authentications" in row, row
-    status, bans = _http("GET", "/api/admin/bans", token)
-    (ban,) = [b for b in bans["bans"] if b["address"] == hostile]
-    assert 290 <= ban["until_unix"] - time.time() <= 301 and ban["kind"] == "sip_auth", ban  # security.ban_secs: 300
-    shown = re.search(r"address banned until (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC", _device_text(admin, "111"))
-    assert shown, _device_text(admin, "111")
-    shown_unix = datetime.datetime.strptime(shown.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=datetime.timezone.utc).timestamp()
-    assert abs(shown_unix - ban["until_unix"]) <= 1, (shown.group(1), ban)
-    _shots(admin, "diagnostics")
-    # hostile unbans: clear 4xx naming the field
-    status, body = _http("DELETE", "/api/admin/bans/not-an-address", token)
-    assert status == 400 and body["error"].startswith("address:"), body
-    assert _http("DELETE", "/api/admin/bans/127.0.0.9", token)[0] == 404
-    status, body = _http("DELETE", "/api/admin/bans/%0d%0aX:%20y%00" + "9" * 3000, token)
-    assert status == 400 and "\r" not in body["error"] and "\x00" not in body["error"] and len(body["error"]) < 200, body
-    admin.command("click", name=f"Unban {hostile}")
-    admin.command("wait-text", text="No address is banned.")
-    with SipClient("127.0.0.1", 5060, local_host=hostile) as c:
-        ok = c.register("111", pw111)
-        assert ok is not None and ok.status == 200, ok
-        assert c.register("111", pw111, expires=0).status == 200  # leaves 111 with baresip's binding only
-    procs.wait_until(lambda: re.search(r"200\s+registered\s+127\.0\.0\.5", _device_text(admin, "111")), 10, interval=0.5,
-                     what="the registration after the unban shown")
-    admin.command("eval", js="document.getElementById('dg-sip-core').scrollIntoView()")
-    _shots(admin, "diagnostics-sip-core")
 
 
 @pytest.fixture

@@ -14,6 +14,9 @@ aufilt_setup does not set them up again while the encoder's are there), so
 its -dec.wav stops at Hold whoever holds, through the relay as through a
 bridge.
 
+The contact list follows registrations: 103, registering after the page
+signed in, turns from offline to online without a reload.
+
 "Answer" pressed before the door preview's 183 left the page (the page's
 preview answer is held back until then, so the order is certain): the call is
 answered, tones both ways, no preview left in the page.
@@ -70,6 +73,12 @@ def _page_hears(page: PanelBrowser, name: str, ms: int = 3000) -> audio.ToneRepo
     return audio.analyze_tone(wav)
 
 
+def _contact_state(page: PanelBrowser, ext: str) -> str | None:
+    """The badge beside `ext` in the Phone page's contact list (online, offline, doorbell, ...)."""
+    js = f"(li => li && li.querySelector('.badge').textContent)(document.querySelector('#ph-contacts li[data-extension=\"{ext}\"]'))"
+    return page.command("eval", js=js)["value"]
+
+
 def _hold_pressed(page: PanelBrowser) -> str:
     return page.command("eval", js="document.getElementById('ph-hold').getAttribute('aria-pressed')")["value"]
 
@@ -107,9 +116,12 @@ def _decoded(packets: list[tuple[int, int, int, bytes]]) -> audio.ToneReport:
 @pytest.mark.timeout(150)
 def test_dial_pad_hold_resume_and_answer_before_the_preview(phone_page, baresip_factory, workdir, signals):
     pbx, page = phone_page
+    # The contact list follows registrations without a reload: 103 offline, then online once it registers.
+    assert _contact_state(page, "103") == "offline"
     garage = baresip_factory("garage103", user="103", domain=f"{pbx.host}:{pbx.sip_port}",
                              password=pbx.passwords["103"], source=audio.make_tone(workdir / "tone700.wav", 700, seconds=90)).start()
     garage.wait_registered(15)
+    procs.wait_until(lambda: _contact_state(page, "103") == "online", 15, interval=0.5, what="103 shown online on the page")
     wire = UdpSniffer(range(garage.rtp_lo, garage.rtp_lo + 20)).start()
     page.command("fill", label="Number", value="103")
     page.command("click", name="Call")

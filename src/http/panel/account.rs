@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 pub(super) fn settings(extension: &str, name: Option<&str>, password: Option<&str>, server: &str, realm: &str) -> Value {
     let shown = password.unwrap_or("the one in ha-pbx's configuration (not kept here)");
     let text = format!(
-        "SIP server / registrar / proxy: {server}\nUser name: {extension}\nAuthentication ID: {extension}\nPassword: {shown}\nDomain / realm: {realm}\nTransport: UDP (TCP works too; the QR code says UDP)\n"
+        "SIP server / registrar / proxy: {server}\nUser name: {extension}\nAuthentication ID: {extension}\nPassword: {shown}\nDomain / realm: {realm}\nTransport: UDP or TCP (the QR code: UDP)\n"
     );
     let qr_text = password.map(|p| super::qr::account_uri(extension, p, server));
     json!({"extension": extension, "name": name, "password": password, "sip_server": server, "settings": text, "qr_text": qr_text})

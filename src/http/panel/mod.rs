@@ -33,6 +33,7 @@ const PANEL_CSS: &str = include_str!("../../../web/panel.css");
 const PANEL_JS: &str = include_str!("../../../web/panel.js");
 const PHONE_JS: &str = include_str!("../../../web/phone.js");
 const DIAGNOSTICS_JS: &str = include_str!("../../../web/diagnostics.js");
+const MESSAGES_JS: &str = include_str!("../../../web/messages.js");
 /// JsSIP 3.10.6, bundled and minified (web/vendor/README.md says how).
 const JSSIP_JS: &str = include_str!("../../../web/vendor/jssip-3.10.6.min.js");
 
@@ -132,6 +133,7 @@ pub fn routes(core: SipCoreRef) -> Router {
         .route("/panel.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], PANEL_JS) }))
         .route("/phone.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], PHONE_JS) }))
         .route("/diagnostics.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], DIAGNOSTICS_JS) }))
+        .route("/messages.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], MESSAGES_JS) }))
         .route("/api/session", get(whoami).post(sign_in).delete(sign_out))
         .route("/vendor/jssip-3.10.6.min.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "max-age=86400")], JSSIP_JS) }))
         .merge(admin::routes(core.clone()))

@@ -73,11 +73,13 @@ fn caller_sends(offer: &[u8]) -> bool {
     parse(offer).is_ok_and(|s| matches!(direction(&s), Direction::SendRecv | Direction::SendOnly))
 }
 
-/// Whether the caller's offer puts the page on hold, as a call's hold is
-/// read (anything but `sendrecv`, or `c=0.0.0.0`): its silence then does not
-/// count toward the media timeout, as in a call.
+/// Whether the caller's offer puts the page on hold, read as a call's hold
+/// is ([`Sdp::is_hold`]: anything but `sendrecv`, or `c=0.0.0.0`): its
+/// silence then does not count toward the media timeout, as in a call. An
+/// offer without a usable first stream is no hold; [`caller_answer`]
+/// refuses it before anyone asks.
 pub fn caller_holds(offer: &[u8]) -> bool {
-    parse(offer).is_ok_and(|s| direction(&s) != Direction::SendRecv)
+    parse(offer).is_ok_and(|s| s.is_hold(0))
 }
 
 /// The offer a listener gets: the caller's codec, from `addr:port`, `sendrecv`.
@@ -162,6 +164,10 @@ mod tests {
         assert!(caller_holds(held.as_bytes()), "but it is a hold, as in a call");
         let a = caller_answer(held.as_bytes(), &codecs, ip(), 20000, &mut origin).unwrap();
         assert!(a.contains("a=recvonly\r\n") && a.contains("o=ha-pbx 7 1 "), "{a}");
+        // No first stream, or a disabled one: no hold (as Sdp::is_hold), and no answer either.
+        for none in [OFFER.split("m=audio").next().unwrap().to_string(), OFFER.replace("m=audio 4000", "m=audio 0")] {
+            assert!(!caller_holds(none.as_bytes()) && caller_answer(none.as_bytes(), &codecs, ip(), 20000, &mut origin).is_err(), "{none}");
+        }
         for hold in [OFFER.replace("a=sendrecv", "a=inactive"), OFFER.replace("a=sendrecv", "a=recvonly"), OFFER.replace("c=IN IP4 10.0.0.1", "c=IN IP4 0.0.0.0")] {
             assert!(!caller_sends(hold.as_bytes()) && caller_holds(hold.as_bytes()), "{hold}");
             let a = caller_answer(hold.as_bytes(), &codecs, ip(), 20000, &mut origin).unwrap();

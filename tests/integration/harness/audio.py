@@ -6,6 +6,7 @@ source and G.711 want.
 from __future__ import annotations
 
 import subprocess
+import time
 from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
@@ -173,6 +174,25 @@ def analyze_tone_samples(x: np.ndarray, fs: int = RATE, floor_db: float = -40.0)
 def analyze_tone(path: Path | str) -> ToneReport:
     x, fs = load(path)
     return analyze_tone_samples(x, fs)
+
+
+def heard(phone, last: float | None = None) -> ToneReport:
+    """The tone in a baresip `phone`'s newest recording, or in its last `last`
+    seconds (after a park, the part with the new party). baresip completes the
+    file shortly after CALL_CLOSED: polled until it holds sound, 5 s at most."""
+    end = time.monotonic() + 5
+    while True:
+        recs = phone.recordings()
+        try:
+            x, fs = load(recs[-1]) if recs else (None, 0)
+        except (RuntimeError, OSError):  # a header not yet written
+            x, fs = None, 0
+        if x is not None and len(x) >= (last or 1) * fs or time.monotonic() > end:
+            break
+        time.sleep(0.1)
+    if x is None:
+        return analyze_tone_samples(np.zeros(0))
+    return analyze_tone_samples(x[-int(last * fs):] if last else x, fs)
 
 
 def align(ref: np.ndarray, deg: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:

@@ -28,6 +28,20 @@ def pbx_binary() -> Path:
     return Path(os.environ.get("HA_PBX_BIN", str(DEFAULT_BIN)))
 
 
+def api_request(base: str, method: str, path: str, body: dict | None = None, token: str | None = None) -> tuple[int, dict]:
+    """One call of ha-pbx's HTTP API (JSON in and out, `Authorization: Bearer
+    token`): (status, the answer's JSON, {} when it has none)."""
+    req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
 def to_yaml(obj: Any, indent: int = 0) -> str:
     """Block-style YAML; scalars are written as JSON (a YAML subset), so strings
     such as "101" stay strings."""

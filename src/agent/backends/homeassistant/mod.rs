@@ -1,8 +1,10 @@
-//! Home Assistant: REST (services, states, notifications) and the Assist
-//! brain over the WebSocket API.
+//! Home Assistant: REST (services, states, notifications), the WebSocket
+//! API's client (also the add-on's, for `/core/websocket`) and the Assist
+//! brain over it.
 pub mod assist;
 pub mod rest;
 pub mod urls;
+pub mod ws;
 pub mod ws_msg;
 
 pub use assist::AssistBrain;

@@ -103,3 +103,15 @@ async fn addon_websocket_path_and_bad_token() {
     let e = AssistBrain::new(Arc::new(ha), None, "en").reply("hi", &mut Conversation::default(), &NoTools, tx).await.unwrap_err();
     assert!(matches!(e, BackendError::Unreachable { .. }), "{e}");
 }
+
+#[tokio::test]
+async fn the_addons_supervisor_client_uses_the_same_socket() {
+    use crate::addon::supervisor::{ApiError, Supervisor};
+    // the Supervisor's proxy at /core/websocket, the add-on's token
+    let (url, seen) = serve("/core/websocket").await;
+    let result = Supervisor::new(&url, "llat").unwrap().core_ws_command("config/auth/list").await.unwrap();
+    assert_eq!(result["conversation_id"], "conv-1", "the result of request 1, past the event: {result}");
+    assert_eq!(seen.lock().unwrap()[0], json!({"id": 1, "type": "config/auth/list"}));
+    let e = Supervisor::new(&url, "wrong").unwrap().core_ws_command("config/auth/list").await.unwrap_err();
+    assert!(matches!(&e, ApiError::Refused { status: 401, message } if message.contains("Invalid access token")), "{e}");
+}
