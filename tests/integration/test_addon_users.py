@@ -16,6 +16,7 @@ import pytest
 from harness import procs
 from harness.addon import AddonPbx
 from harness.mqtt import Mosquitto, Recorder
+from harness.qr import read_qr
 from harness.panel import ENTRY, SIP_CORE, ingress_headers, my_extension, sip_core_config
 from harness.supervisor import TOKEN, FakeSupervisor
 
@@ -311,7 +312,6 @@ def test_panel_through_the_ingress_path_admin_and_user(workdir, registry, addon,
         status, account = fetch("GET", "api/phone/account")
         assert status == 200 and account["extension"] == "102" and account["password"], account
         assert f"Password: {account['password']}" in browser.command("text", selector="#ph-account")["text"]
-        from harness.qr import read_qr
         scanned = read_qr(browser, "#ph-account-qr", INGRESS_ARTIFACTS / "qr-own-102.png", "Bob's own QR code")
         print(f"Bob's own QR code read back: {scanned!r}")
         assert scanned == account["qr_text"] == f"sip:102:{account['password']}@{account['sip_server']};transport=udp", (scanned, account)

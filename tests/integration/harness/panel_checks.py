@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import re
-import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 from . import procs
 from .browser import PanelBrowser
 from .pbx import api_request
+from .qr import read_qr
 
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / ".artifacts" / "panel"
@@ -38,17 +38,11 @@ def qr_code(admin: PanelBrowser, token: str, ext: str, password: str) -> None:
     """The QR code beside `ext`'s settings: the image the page shows, cut from a
     screenshot of the page and read back with zbarimg, is the SIP account the API
     gives as `qr_text`; the SVG is never cached; bad requests get a clear 4xx."""
-    procs.wait_until(lambda: admin.command("eval", js="(i => i.complete && i.naturalWidth > 0 && i.dataset.extension)"
-                                               "(document.getElementById('settings-qr'))")["value"] == ext,
-                     10, interval=0.2, what=f"the QR code of {ext} shown")
-    png = ARTIFACTS / f"qr-{ext}.png"
-    admin.command("screenshot-element", selector="#settings-qr", out=str(png))
-    decoded = subprocess.run(["zbarimg", "--raw", "-q", str(png)], capture_output=True, text=True, timeout=20)
-    assert decoded.returncode == 0, (decoded.returncode, decoded.stderr)
+    scanned = read_qr(admin, "#settings-qr", ARTIFACTS / f"qr-{ext}.png", f"the QR code of {ext}", extension=ext)
     status, shown = http("GET", f"/api/admin/extensions/{ext}", token)
     assert status == 200, shown
-    print(f"QR code of {ext} read back: {decoded.stdout.strip()!r}")
-    assert decoded.stdout.rstrip("\n") == shown["qr_text"] == f"sip:{ext}:{password}@127.0.0.1:5060;transport=udp", (decoded.stdout, shown)
+    print(f"QR code of {ext} read back: {scanned!r}")
+    assert scanned == shown["qr_text"] == f"sip:{ext}:{password}@127.0.0.1:5060;transport=udp", (scanned, shown)
     # the settings text names the transport the code carries
     assert "Transport: UDP or TCP (the QR code: UDP)\n" in shown["settings"], shown["settings"]
     shots(admin, "extensions-qr")

@@ -8,10 +8,12 @@ from pathlib import Path
 from harness import procs
 
 
-def read_qr(browser, selector: str, png: Path, what: str) -> str:
-    """Waits until the <img> at `selector` has loaded, screenshots it into
-    `png` and returns what zbarimg reads from it."""
-    procs.wait_until(lambda: browser.command("eval", js=f"(i => !!(i && i.complete && i.naturalWidth > 0))"
+def read_qr(browser, selector: str, png: Path, what: str, extension: str | None = None) -> str:
+    """Waits until the <img> at `selector` has loaded (and, with `extension`,
+    is that extension's: its `data-extension`), screenshots it into `png` and
+    returns what zbarimg reads from it."""
+    want = "null" if extension is None else repr(extension)
+    procs.wait_until(lambda: browser.command("eval", js=f"(i => !!(i && i.complete && i.naturalWidth > 0 && ({want} === null || i.dataset.extension === {want})))"
                                                  f"(document.querySelector({selector!r}))")["value"],
                      10, interval=0.2, what=f"{what} shown")
     browser.command("screenshot-element", selector=selector, out=str(png))
