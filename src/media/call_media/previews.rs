@@ -128,3 +128,7 @@ impl CallMedia {
         caller.origin_version = caller.origin_version.max(p.to_caller.version());
     }
 }
+
+#[cfg(test)]
+#[path = "previews_tests.rs"]
+mod tests;
