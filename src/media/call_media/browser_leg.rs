@@ -203,6 +203,12 @@ impl BrowserLeg {
         (self.codec.is_some() && self.browser_offer.is_some()).then(|| self.last_to_browser.clone()).flatten()
     }
 
+    /// The device already saw o= version `seen` of this session from
+    /// elsewhere (a door preview's fan-out): ours go on after it.
+    pub fn continue_version(&mut self, seen: u64) {
+        self.version = self.version.max(seen);
+    }
+
     /// The o= version of the last SDP the device got from this bridge.
     pub fn device_sdp_version(&self) -> u64 {
         self.version

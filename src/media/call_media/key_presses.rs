@@ -10,6 +10,14 @@ impl CallMedia {
     /// join the call's DTMF stream.
     pub(super) fn forward_device_dtmf(&mut self, browser: &mut BrowserLeg, device_leg: Leg) {
         let Some(rx) = browser.bridge.take_dtmf_events() else { return };
+        let tx = self.merged_dtmf();
+        forward(rx, tx, move |digit| (device_leg, digit));
+    }
+
+    /// The stream the bridges' presses join (made once, the relay's
+    /// presses forwarded into it): made before the call takes its stream
+    /// when a bridge will come later (a door preview's answer).
+    pub(super) fn merged_dtmf(&mut self) -> mpsc::UnboundedSender<(Leg, char)> {
         if self.browser_dtmf.is_none() {
             let (tx, merged) = mpsc::unbounded_channel();
             if let Some(relay_dtmf) = self.dtmf.replace(merged) {
@@ -18,8 +26,7 @@ impl CallMedia {
             }
             self.browser_dtmf = Some(tx);
         }
-        let tx = self.browser_dtmf.clone().expect("set above");
-        forward(rx, tx, move |digit| (device_leg, digit));
+        self.browser_dtmf.clone().expect("set above")
     }
 
     /// `leg`'s device takes key presses as SIP INFO: RFC 4733 events are

@@ -11,8 +11,10 @@ mod browser_leg;
 mod srtp_leg;
 mod event_types;
 mod key_presses;
+mod previews;
 
 pub use browser_leg::BrowserLeg;
+pub use previews::MAX_PREVIEWS;
 
 use crate::media::sdp::Sdp;
 use crate::media::{Leg, MediaEngine, Relay};
@@ -101,6 +103,8 @@ pub struct CallMedia {
     browser_forks: Option<BrowserLeg>,
     /// `security.max_media_per_call`: relays (m= lines with a port) one call may hold.
     max_media: usize,
+    /// Several ringing browsers previewing the caller (`previews.rs`).
+    previews: Option<previews::Previews>,
 }
 
 impl CallMedia {
@@ -115,6 +119,7 @@ impl CallMedia {
             expect_browser: None,
             browser_dtmf: None,
             browser_forks: None,
+            previews: None,
         }
     }
 

@@ -38,6 +38,21 @@ impl PageMedia {
         leg.sdp_from_browser(&engine, text).await
     }
 
+    /// The browser's early answer (door preview): from now on it receives
+    /// only, its bridge holding back what it sends (`BrowserLeg::preview_from_browser`).
+    pub async fn preview_from_browser(&mut self, engine: &crate::media::MediaEngine, id: usize, text: &str) -> anyhow::Result<Vec<u8>> {
+        let leg = self.browsers.get_mut(&id).ok_or_else(|| anyhow::anyhow!("listener {id} is not a browser"))?;
+        leg.preview_from_browser(engine, text).await
+    }
+
+    /// Listener `id` leaves the page, its bridge kept for the caller (it
+    /// answered a door preview).
+    pub fn take_browser(&mut self, id: usize) -> Option<BrowserLeg> {
+        let leg = self.browsers.remove(&id);
+        self.remove_listener(id);
+        leg
+    }
+
     /// Our plain answer to the browser's re-offer, as its bridge answers it.
     pub async fn to_browser(&mut self, id: usize, plain_answer: &str) -> anyhow::Result<Vec<u8>> {
         let leg = self.browsers.get_mut(&id).ok_or_else(|| anyhow::anyhow!("listener {id} is not a browser"))?;

@@ -93,8 +93,10 @@ pub(super) struct Call {
     pub(super) parking: Option<super::park::Stay>,
     /// The parker's leg and dialog, kept up while it hears the slot.
     pub(super) parker_leaving: Option<(Leg, InviteDialog)>,
-    /// Its one browser fork may preview the call (`preview.rs`).
-    pub(super) preview: bool,
+    /// Its browser forks may preview the call, and how (`preview.rs`).
+    pub(super) preview: Option<super::preview::Mode>,
+    /// The caller got the preview fan-out's 183 (`Mode::FanOut`).
+    pub(super) fan_out_told: bool,
     /// A transfer away from a browser's own bridge: the caller leg's device
     /// is re-INVITEd onto the relay when the target answers.
     pub(super) move_caller_media: bool,
@@ -163,7 +165,8 @@ impl Call {
             caller_from_trunk: false,
             parking: None,
             parker_leaving: None,
-            preview: false,
+            preview: None,
+            fan_out_told: false,
             move_caller_media: false,
         }
     }
@@ -249,13 +252,14 @@ impl Call {
     /// INVITE every binding of the callee: the call is offered to it.
     pub(super) async fn ring(&mut self, bindings: &[Binding], offer: &[u8]) {
         for b in bindings {
-            self.start_fork(b, offer);
+            self.start_fork(b, offer).await;
         }
         self.step(Input::Offered { forks: bindings.len() }).await;
     }
 
-    pub(super) fn start_fork(&mut self, b: &Binding, offer: &[u8]) {
+    pub(super) async fn start_fork(&mut self, b: &Binding, offer: &[u8]) {
         let id = self.forks.len();
+        let own_offer = self.fan_out_offer(id, b).await;
         let msgs = self.msgs.clone();
         let report = move |e: ForkEvent| msgs.send(CallMsg::Fork(id, e)).is_ok();
         let to_agent = self.core.agent.get().is_some_and(|a| a.binding.source == b.source);
@@ -264,13 +268,19 @@ impl Call {
             vec![Header::Other(AGENT_HEADER.into(), note.to_value())]
         } else if self.auto_answer {
             super::auto_answer::headers(&self.core.config.sip.realm)
-        } else if self.preview && is_browser(b) {
+        } else if self.preview.is_some() && is_browser(b) {
             vec![super::preview::header()]
         } else {
             Vec::new()
         };
-        let offer = match &self.offer_browsers {
-            Some(webrtc) if is_browser(b) => webrtc.as_slice(),
+        let offer = match (&own_offer, &self.offer_browsers) {
+            (Some(Ok(own)), _) => own.as_slice(),
+            (Some(Err(())), _) => {
+                let _ = self.msgs.send(CallMsg::Fork(id, ForkEvent::Done(Err(rsipstack::Error::Error("no preview place".into())))));
+                self.forks.push(None, false, b.source_ip());
+                return;
+            }
+            (None, Some(webrtc)) if is_browser(b) => webrtc.as_slice(),
             _ => offer,
         };
         let dialog = match fork::start(&self.core, b, &self.caller_ext, offer, headers, self.trunk.as_ref(), report) {
@@ -340,6 +350,11 @@ impl Call {
                         Report::Answered(resp) => slot.sdp = Some(resp.body.clone()),
                         Report::Failed(status) => tracing::debug!(call_id = %self.call_id, fork = id, status, "fork failed"),
                         Report::Other => {}
+                    }
+                    match report {
+                        Report::Progress(resp) if !resp.body.is_empty() => self.fan_out_preview(id, &resp.body.clone()).await,
+                        Report::Failed(_) => self.media.preview_gone(id),
+                        _ => {}
                     }
                 }
                 if let Some(input) = report.input(id) {
@@ -429,8 +444,17 @@ impl Call {
                         self.media.set_signalling_host(self.fork_leg(), host);
                     }
                     let answer = self.forks.sdp(fork).unwrap_or_default();
-                    self.media.settle_callee(crate::media::webrtc::is_webrtc(&String::from_utf8_lossy(&answer)));
-                    match self.media.translate_final_answer(self.fork_leg(), &answer).await {
+                    let from_browser = crate::media::webrtc::is_webrtc(&String::from_utf8_lossy(&answer));
+                    self.media.settle_callee(from_browser);
+                    let answered = match self.media.has_previews() && from_browser {
+                        // A browser of the preview fan-out answered: its bridge takes the caller.
+                        true => self.media.preview_answered(fork, &answer).await,
+                        false => {
+                            self.media.end_previews();
+                            self.media.translate_final_answer(self.fork_leg(), &answer).await
+                        }
+                    };
+                    match answered {
                         // An originated caller already has our relay's SDP: the
                         // answer only tells the relay where the callee is.
                         Ok(sdp) if self.kind == CallerKind::Incoming => {

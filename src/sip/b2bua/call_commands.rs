@@ -176,7 +176,7 @@ impl Call {
         self.agent_note.message_for = Some(self.callee_ext.clone());
         self.core.calls.set_to_agent(&self.call_id);
         self.step(Input::HandOff { forks: 1 }).await;
-        self.start_fork(&agent, &offer);
+        self.start_fork(&agent, &offer).await;
         self.offer_b = Some(offer);
         true
     }

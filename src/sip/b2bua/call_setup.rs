@@ -58,15 +58,23 @@ pub async fn run(setup: CallSetup) {
     }
     let mut bindings = bindings;
     let browsers = bindings.iter().filter(|b| is_browser(b)).count();
+    let caller_browser = crate::media::webrtc::is_webrtc(&String::from_utf8_lossy(&offer));
+    let preview = super::preview::decide(super::preview::Ringing { browsers, caller_browser, group: group.is_some(), caller_video: offers_video(&offer) });
+    if let (true, Err(why)) = (browsers > 0, preview) {
+        tracing::debug!(%call_id, why, "no door preview for this call");
+    }
+    // Browsers previewing through the fan-out get an offer each, made as
+    // each is rung (`Call::start_fork`); the callee's offer is plain.
+    let fan_out = preview == Ok(super::preview::Mode::FanOut);
     // An extension on a desk phone and in the dashboard: each kind of device
     // gets an offer it can use. A browser caller has one bridge, toward the
     // SIP devices only.
-    let mut mixed = browsers > 0 && browsers < bindings.len();
+    let mut mixed = browsers > 0 && browsers < bindings.len() && !fan_out;
     if mixed && crate::media::webrtc::is_webrtc(&String::from_utf8_lossy(&offer)) {
         tracing::info!(%call_id, "a browser calls an extension with SIP devices and browsers: ringing the SIP devices");
         bindings.retain(|b| !is_browser(b));
         mixed = false;
-    } else if browsers > 0 && !mixed {
+    } else if browsers > 0 && !mixed && !fan_out {
         // A browser callee (SIP Core card) needs a WebRTC offer.
         media.expect_browser(Leg::B);
     }
@@ -91,12 +99,8 @@ pub async fn run(setup: CallSetup) {
             }
         }
     }
-    let caller_browser = crate::media::webrtc::is_webrtc(&String::from_utf8_lossy(&offer));
-    let ringing_browsers = bindings.iter().filter(|b| is_browser(b)).count();
-    let preview = super::preview::decide(super::preview::Ringing { browsers: ringing_browsers, caller_browser, group: group.is_some() });
-    if let (true, Err(why)) = (ringing_browsers > 0, preview) {
-        tracing::debug!(%call_id, why, "no door preview for this call");
-    }
+    // Browsers dropped above (a browser calling, no WebRTC offer) are not previewed.
+    let preview = preview.ok().filter(|_| bindings.iter().any(is_browser));
     let mut group = group.map(super::group_setup::GroupRun::new);
     if let Some(g) = &mut group {
         g.retain(|b| bindings.iter().any(|k| k.source == b.source && k.contact_uri == b.contact_uri));
@@ -131,7 +135,13 @@ pub async fn run(setup: CallSetup) {
     call.trunk = trunk;
     call.failover = failover;
     call.auto_answer = auto_answer;
-    call.preview = preview.is_ok();
+    call.preview = preview;
     call.drive(rx, &bindings, &offer_b).await;
 }
 
+/// Whether the caller offers video (a stream of it with a port).
+fn offers_video(offer: &[u8]) -> bool {
+    use crate::media::sdp::{MediaKind, Sdp};
+    let Ok(sdp) = Sdp::parse(&String::from_utf8_lossy(offer)) else { return false };
+    (0..sdp.media_count()).filter_map(|i| sdp.media(i)).any(|m| m.kind() == MediaKind::Video && m.port() != 0)
+}

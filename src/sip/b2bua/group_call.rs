@@ -181,7 +181,7 @@ impl Call {
                     let Some(bindings) = self.group.as_ref().and_then(|g| g.setup.members.get(m).cloned()) else { continue };
                     let first = self.forks.len();
                     for b in &bindings {
-                        self.start_fork(b, &offer);
+                        self.start_fork(b, &offer).await;
                     }
                     let number = self.group.as_ref().and_then(|g| g.setup.numbers.get(m).cloned());
                     for id in first..self.forks.len() {
@@ -254,7 +254,7 @@ impl Call {
         self.step(Input::HandOff { forks: bindings.len() }).await;
         let first = self.forks.len();
         for b in &bindings {
-            self.start_fork(b, &offer);
+            self.start_fork(b, &offer).await;
         }
         // An extension as the fallback: it is who answers (a group's member is not known).
         if self.core.extension_exists(&target) {
@@ -286,7 +286,7 @@ impl Call {
             // a failure at the provider is not the end: the next trunk may take it
             self.step(Input::Expecting { more: true }).await;
         }
-        self.start_fork(&out.binding, &offer);
+        self.start_fork(&out.binding, &offer).await;
         true
     }
 }

@@ -1,15 +1,26 @@
-//! Door preview: a ringing panel phone (a browser on the call's own WebRTC
-//! bridge) answers our offer early, in a 183 with SDP, and receives the
-//! caller's audio and video before anyone answers. The caller gets our
-//! bridge's SDP in a 183 and nothing of the browser until it answers: the
-//! bridge holds the browser's media back (`media/webrtc/core.rs`), whatever
-//! the page sends. Which calls may be previewed is decided here, sans-IO,
-//! when the call starts; the fork to the browser then carries [`HEADER`],
-//! and only a page that got it previews (the SIP Core card never does).
-//! The callee's SIP devices may ring beside it: the caller then gets the
-//! bridge's SDP in the 183, and the relay's in the 200 if a SIP device
-//! answers (the bridge, and the preview with it, goes).
+//! Door preview: a ringing panel phone (a browser on a WebRTC bridge)
+//! answers our offer early, in a 183 with SDP, and receives the caller's
+//! audio and video before anyone answers. The caller hears nothing of any
+//! browser until one answers: the bridges hold the browsers' media back
+//! (`media/webrtc/core.rs`), whatever the pages send. Which calls may be
+//! previewed, and how, is decided here, sans-IO, when the call starts; the
+//! forks to browsers then carry [`HEADER`], and only a page that got it
+//! previews (the SIP Core card never does).
+//!
+//! - [`Mode::Single`]: one browser rings (SIP devices of the callee may
+//!   ring beside it). Its own bridge takes the call: the caller gets the
+//!   bridge's SDP in the 183, and the relay's in the 200 if a SIP device
+//!   answers. Audio and video.
+//! - [`Mode::FanOut`]: several browsers may ring (two panel tabs, a ring
+//!   group). The caller's media is anchored on our fan-out
+//!   (`media/call_media/previews.rs`) and copied to each previewing
+//!   browser's own bridge, at most [`MAX_PREVIEWS`] per call; the one that
+//!   answers takes the caller (the 200 names its bridge). Audio only: a
+//!   caller that offers video is not previewed this way (it rings as
+//!   before, video after the answer).
 use rsipstack::sip::Header;
+
+pub use crate::media::call_media::MAX_PREVIEWS;
 
 /// On the INVITE to a panel phone: this call may be previewed.
 pub const HEADER: &str = "X-HA-PBX-Preview";
@@ -17,31 +28,40 @@ pub const HEADER: &str = "X-HA-PBX-Preview";
 /// What a new call is, for the preview decision.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Ringing {
-    /// How many of the devices that ring are browsers. One bridge takes one
-    /// browser's answer, so a preview goes to a callee with one; SIP devices
-    /// may ring beside it.
+    /// How many of the devices that may ring are browsers.
     pub browsers: usize,
     /// The caller is a browser too (two bridges chained): no preview.
     pub caller_browser: bool,
-    /// A ring group (its members come and go by its strategy): no preview.
+    /// A ring group (its members come and go by its strategy).
     pub group: bool,
+    /// The caller offers video (a camera doorbell).
+    pub caller_video: bool,
 }
 
-/// Whether the call may be previewed, or why not (for the log).
-pub(super) fn decide(r: Ringing) -> Result<(), &'static str> {
+/// How a previewed call's browsers get the caller's media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// One browser rings, on the call's own bridge.
+    Single,
+    /// Several may ring: each on its own bridge behind our fan-out.
+    FanOut,
+}
+
+/// Whether the call may be previewed and how, or why not (for the log).
+pub(super) fn decide(r: Ringing) -> Result<Mode, &'static str> {
     if r.browsers == 0 {
         return Err("the callee rings no browser");
     }
     if r.caller_browser {
         return Err("a browser calls");
     }
-    if r.group {
-        return Err("a ring group rings");
+    if r.browsers == 1 && !r.group {
+        return Ok(Mode::Single);
     }
-    if r.browsers != 1 {
-        return Err("more than one browser rings");
+    if r.caller_video {
+        return Err("several browsers may ring and the caller sends video (the preview fan-out carries audio only)");
     }
-    Ok(())
+    Ok(Mode::FanOut)
 }
 
 /// The header a previewable call's fork carries.
@@ -53,18 +73,30 @@ pub(super) fn header() -> Header {
 mod tests {
     use super::*;
 
-    const ONE_PANEL: Ringing = Ringing { browsers: 1, caller_browser: false, group: false };
+    const ONE_PANEL: Ringing = Ringing { browsers: 1, caller_browser: false, group: false, caller_video: false };
 
     #[test]
-    fn a_device_calling_one_panel_phone_may_be_previewed() {
-        assert_eq!(decide(ONE_PANEL), Ok(()));
+    fn a_device_calling_one_panel_phone_is_previewed_on_its_own_bridge() {
+        assert_eq!(decide(ONE_PANEL), Ok(Mode::Single));
+        assert_eq!(decide(Ringing { caller_video: true, ..ONE_PANEL }), Ok(Mode::Single), "video too");
     }
 
     #[test]
-    fn anything_else_is_not_previewed() {
+    fn several_panel_phones_and_ring_groups_are_previewed_through_the_fan_out() {
+        assert_eq!(decide(Ringing { browsers: 2, ..ONE_PANEL }), Ok(Mode::FanOut), "two tabs of one extension");
+        assert_eq!(decide(Ringing { group: true, ..ONE_PANEL }), Ok(Mode::FanOut), "a group with one panel member");
+        assert_eq!(decide(Ringing { group: true, browsers: 5, ..ONE_PANEL }), Ok(Mode::FanOut), "the everyone group");
+        // More browsers than MAX_PREVIEWS: still previewed, the ones past the cap are refused one by one.
+        assert_eq!(decide(Ringing { browsers: MAX_PREVIEWS + 3, ..ONE_PANEL }), Ok(Mode::FanOut));
+    }
+
+    #[test]
+    fn what_is_still_not_previewed() {
         assert!(decide(Ringing { caller_browser: true, ..ONE_PANEL }).is_err(), "browser to browser");
-        assert!(decide(Ringing { group: true, ..ONE_PANEL }).is_err(), "a ring group");
-        assert!(decide(Ringing { browsers: 2, ..ONE_PANEL }).is_err(), "two tabs would share one bridge");
+        assert!(decide(Ringing { caller_browser: true, group: true, browsers: 3, ..ONE_PANEL }).is_err(), "a browser calling a group");
         assert!(decide(Ringing { browsers: 0, ..ONE_PANEL }).is_err(), "SIP devices only");
+        assert!(decide(Ringing { browsers: 0, group: true, ..ONE_PANEL }).is_err(), "a group of SIP devices");
+        assert!(decide(Ringing { browsers: 2, caller_video: true, ..ONE_PANEL }).is_err(), "video is not fanned out");
+        assert!(decide(Ringing { group: true, caller_video: true, ..ONE_PANEL }).is_err(), "nor in a group");
     }
 }

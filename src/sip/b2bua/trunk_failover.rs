@@ -20,7 +20,7 @@ impl Call {
                 Ok((binding, presented)) => match self.toward_trunk(presented).await {
                     Ok(offer) => {
                         tracing::warn!(call_id = %self.call_id, status, trunk = %next, "call out not taken by the provider: trying the route's next trunk");
-                        self.start_fork(&binding, &offer);
+                        self.start_fork(&binding, &offer).await;
                         self.step(Input::Offered { forks: 1 }).await;
                         return true;
                     }
