@@ -9,7 +9,9 @@ doorbell is not answered; 103's page answers: the other page stops ringing,
 the doorbell and 103 hear each other, and the doorbell's whole recording
 holds nothing of 102's 1000 Hz (more than 40 dB below 103's 700 Hz). Then
 the doorbell calls 102, rung on two pages: both preview, the second page
-answers, and the doorbell heard nothing of the first. `/health` shows no
+answers, and the doorbell heard nothing of the first. Last, group 601 (103
+for 10 s, then its fallback 102): nobody answers 103, the fallback's two
+pages ring and preview the door, and the first answers it. `/health` shows no
 call, relay or bridge left after each call. Screenshots of the previewing
 pages are saved in .artifacts/panel/."""
 from __future__ import annotations
@@ -30,7 +32,8 @@ EXTENSIONS = [
     {"extension": "102", "password": "secret102", "name": "Kitchen"},
     {"extension": "103", "password": "secret103", "name": "Garage"},
 ]
-GROUPS = [{"extension": "600", "name": "Everyone", "members": ["102", "103"], "strategy": "ringall", "ring_secs": 60}]
+GROUPS = [{"extension": "600", "name": "Everyone", "members": ["102", "103"], "strategy": "ringall", "ring_secs": 60},
+          {"extension": "601", "name": "Garage first", "members": ["103"], "strategy": "ringall", "ring_secs": 10, "fallback": "102"}]
 ARTIFACTS = Path(__file__).resolve().parent / ".artifacts" / "panel"
 PREVIEWING = "!!(window.haPbxPhone.preview && window.haPbxPhone.preview.sent && window.haPbxPhone.remote)"
 
@@ -140,3 +143,20 @@ def test_every_ringing_panel_phone_previews_the_door(pbx_factory, workdir, regis
     assert heard_by_door.ok(600, min_seconds=3), heard_by_door
     assert leak < 0.01, f"the doorbell heard the page that did not answer: 1000 Hz at {leak:.4f} of 600 Hz"
     assert "door preview: a ringing browser receives" in pbx.log_text(), "not previewed through the fan-out"
+
+    # Group 601: 103 rings 10 s unanswered, then its fallback 102 (both pages) rings and previews.
+    previewed = _ring_and_preview(pbx, door, "601", {"103": garage})
+    garage.command("wait-button", name="Answer", state="hidden", timeout=15)
+    for name, page in {"102a": kitchen, "102b": kitchen2}.items():
+        page.command("wait-button", name="Answer", timeout=15)
+        procs.wait_until(lambda: page.command("eval", js=PREVIEWING)["value"], 10, interval=0.2,
+                         what=f"the fallback's page {name} previewing the door")
+    fallback_previewed = _page_hears(kitchen, "fallback-preview", ms=4000)
+    _answer(door, kitchen, [kitchen2])
+    procs.wait_until(lambda: _heard(door, 1000, 2), 20, interval=0.5, what="the doorbell hearing the fallback's page")
+    door.hangup()
+    door.wait_closed(10)
+    fallback_health = _idle(pbx)
+    print(f"group 601: 103 previewed {previewed}; the fallback 102 previewed {fallback_previewed}; /health {fallback_health}")
+    assert previewed["103"].ok(440, min_seconds=2), previewed
+    assert fallback_previewed.ok(440, min_seconds=2), f"the fallback's page previewed {fallback_previewed}"

@@ -229,10 +229,12 @@ impl Call {
             return self.fall_back_outside(&target, out).await;
         }
         // The fallback's browsers can only be rung with the WebRTC offer the
-        // group's browsers got; a group of browsers only hands over a plain offer.
+        // group's browsers got, or one of the preview fan-out's (each is made
+        // as it is rung); a group of browsers only hands over a plain offer.
         let plain = self.media.is_browser(self.fork_leg());
+        let fan_out = self.preview == Some(super::preview::Mode::FanOut);
         let mut bindings = devices(&self.core, &target);
-        if plain || self.offer_browsers.is_none() {
+        if plain || (self.offer_browsers.is_none() && !fan_out) {
             bindings.retain(|b| !is_browser(b));
         }
         if bindings.is_empty() {
