@@ -7,7 +7,7 @@
 //! the browser's address reaches str0m's DTLS and SRTP, as a signed-in
 //! user's own client could. Strangers stay in the mix: the same datagrams
 //! from addresses that did not pass the check must stop at the core.
-use super::core::{BridgeCore, Input, Output, Socket};
+use super::core::{BridgeCore, Input};
 use super::G711;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -21,7 +21,8 @@ pub(super) struct Harness {
     pub(super) core: BridgeCore,
     pub(super) now: Instant,
     device: SocketAddr,
-    /// Datagrams the core sent to the browser's address.
+    /// Datagrams the core sent to the browser's address (tests look).
+    #[cfg(test)]
     pub(super) to_browser: Vec<Vec<u8>>,
 }
 
@@ -38,7 +39,7 @@ impl Harness {
         core.set_device_video_peer(now, ([127, 0, 0, 1], 4010).into(), ([127, 0, 0, 1], 4011).into());
         core.set_device_telephone_event(now, Some((101, 8000)));
         core.set_device_host(Some(([10, 0, 0, 1]).into()));
-        let mut harness = Harness { core, now, device, to_browser: Vec::new() };
+        let mut harness = Harness { core, now, device, #[cfg(test)] to_browser: Vec::new() };
         let check = ice_check(OFFER, &answer)?;
         harness.core.handle_input(Input::Browser { at: now, source: BROWSER.into(), packet: &check });
         harness.drain();
@@ -79,8 +80,9 @@ impl Harness {
     }
 
     fn drain(&mut self) {
-        while let Some(out) = self.core.poll_output() {
-            if let Output::Send { from: Socket::Browser, to, packet } = out
+        while let Some(_out) = self.core.poll_output() {
+            #[cfg(test)]
+            if let super::core::Output::Send { from: super::core::Socket::Browser, to, packet } = _out
                 && to == BROWSER.into()
             {
                 self.to_browser.push(packet);
