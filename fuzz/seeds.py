@@ -114,13 +114,28 @@ for sel in (0, 1, 2, 3, 4, 5):
     put("bridge_rtp", bytes([sel]) + body)
 # A whole bridge session: [law], then [kind, len, packet]... (kind: low two
 # bits device audio / browser datagram / device video RTCP / key press and
-# timer; bits 2-3 the source (device, strangers); top four bits 5 ms steps)
+# timer; bits 2-3 the source (0: the browser, which passed the harness's ICE
+# check, for a browser datagram, the device otherwise; 1-3: strangers); top
+# four bits 5 ms steps)
 stun = struct.pack("!HHI", 0x0001, 8, 0x2112A442) + b"\x01" * 12 + struct.pack("!HH", 0x0006, 4) + b"ab:c"
 for law in (0, 1):
     body = brec(0, rtp(0 if law == 0 else 8, 1, 160, 5)) + brec(0x14, rtp(0, 2, 320, 9)) + brec(0x18, rtp(0, 3, 480, 9))
     body += brec(0x21, stun) + brec(0x01, bytes([0x16, 0xfe, 0xfd]) + b"\0" * 10) + brec(0x01, rtp(111, 4, 960, 7))
     body += brec(0x02, pli) + brec(0x06, fir) + brec(0x13, b"5") + brec(0xf0, rtp(101, 5, 800, 5, ev(5, True, 800), True)) + brec(0xf3, b"")
     put("bridge_session", bytes([0xf0 | law]) + body)
+# A real DTLS 1.2 ClientHello (OpenSSL's, with use_srtp) from the browser after
+# its ICE check, so str0m's DTLS server answers; then records it cannot
+# decrypt: a ChangeCipherSpec, an epoch 1 record twice (what panicked dimpl
+# 0.7.6), an alert; and the same ClientHello from a stranger.
+hello = open(os.path.join(ROOT, "src", "media", "webrtc", "testdata", "dtls12_client_hello.bin"), "rb").read()
+def dtls(ct, epoch, seq, body):
+    return struct.pack("!BHHHIH", ct, 0xfefd, epoch, seq >> 32, seq & 0xffffffff, len(body)) + body
+for law in (0, 1):
+    body = brec(0x01, hello) + brec(0x11, dtls(20, 0, 1, b"\x01")) + brec(0x01, dtls(22, 1, 0, b"\x14" * 40))
+    body += brec(0x01, dtls(22, 1, 0, b"\x14" * 40)) + brec(0x01, dtls(21, 0, 2, b"\x02\x28")) + brec(0x05, hello)
+    body += brec(0x00, rtp(0 if law == 0 else 8, 1, 160, 5)) + brec(0xf3, b"")
+    put("bridge_session", bytes([law]) + body)
+    put("bridge_session", bytes([law]) + brec(0x01, hello) + brec(0xf3, b"") + brec(0x01, hello))
 
 # MQTT commands: verb, newline, payload.
 for c in ["hangup\nPRESS", "answer\nPRESS", "answer_ai\n", "dial\n102", "dial\n+49 (30) 1234-56", "transfer\n103", "dtmf\n123#*ABCD",

@@ -392,11 +392,3 @@ fn a_stranger_on_the_browser_port_is_not_read() {
     let heard = w.heard_by_browser.iter().filter(|p| p.iter().all(|b| *b == FROM_DEVICE)).count();
     assert!(heard >= 15, "the browser got {heard} of 20 device packets after the stranger");
 }
-
-/// fuzz/regressions/bridge_session-dtls-from-a-stranger: DTLS records from
-/// addresses that never did ICE reached dimpl 0.7.6, which panicked on them
-/// (`assert_eq!(epoch, 0)` on a duplicate epoch-1 record, dtls12/engine.rs).
-#[test]
-fn the_fuzzers_dtls_from_strangers_does_not_panic() {
-    super::fuzz_session(include_bytes!("../../../fuzz/regressions/bridge_session-dtls-from-a-stranger"));
-}

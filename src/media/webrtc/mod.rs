@@ -10,6 +10,8 @@
 
 mod codec;
 mod core;
+#[cfg(any(test, feature = "fuzzing"))]
+mod fuzz_session;
 mod handle;
 mod media_path;
 mod negotiation;
@@ -34,54 +36,15 @@ pub use video::{offered_video, reverse, video_section, DeviceVideo, VideoCodec, 
 /// Fuzz entry (fuzz/ `bridge_session`): the same kind of packet sequence fed
 /// to a whole bridge core that answered a Chromium offer (latching, key
 /// presses, the watchdog, str0m reading hostile datagrams on the browser
-/// port). A target of its own because each input makes a str0m session
-/// (about 1.3 ms, mostly str0m parsing the offer), which the media paths
-/// ([`fuzz_bridge`]) do not need. The fuzzer cannot pass our ICE check, so
-/// what it sends on the browser port besides STUN stops at the core's
-/// stranger check (before it, a stranger's DTLS reached a panic in dimpl).
+/// port). A target of its own because each input makes a str0m session,
+/// which the media paths ([`fuzz_bridge`]) do not need. The browser passes
+/// our ICE check first, so its datagrams reach str0m's DTLS and SRTP
+/// (fuzz_session.rs); strangers' stop at the core.
 #[cfg(any(test, feature = "fuzzing"))]
 pub fn fuzz_session(data: &[u8]) {
-    use core::{BridgeCore, Input};
-    use std::net::SocketAddr;
-    use std::time::{Duration, Instant};
-    const OFFER: &str = include_str!("testdata/chromium156_audio_video_offer.sdp");
-    let Some((&sel, mut rest)) = data.split_first() else { return };
-    let mut now = Instant::now();
-    let mut bridge = BridgeCore::new(([127, 0, 0, 1], 40000).into(), Duration::from_secs(5), now);
-    let law = if sel & 1 == 0 { G711::Pcmu } else { G711::Pcma };
-    if bridge.answer(now, OFFER, &[law.into()], Vec::new()).is_err() {
-        return;
-    }
-    let device: SocketAddr = ([127, 0, 0, 1], 4000).into();
-    let strangers: [SocketAddr; 2] = [([192, 0, 2, 66], 4000).into(), ([127, 0, 0, 1], 4002).into()];
-    bridge.set_device_peer(now, device);
-    bridge.set_device_video_peer(now, ([127, 0, 0, 1], 4010).into(), ([127, 0, 0, 1], 4011).into());
-    bridge.set_device_telephone_event(now, Some((101, 8000)));
-    bridge.set_device_host(Some(([10, 0, 0, 1]).into()));
-    while let [kind, len, tail @ ..] = rest {
-        let n = (*len as usize).min(tail.len());
-        let (packet, next) = tail.split_at(n);
-        rest = next;
-        now += Duration::from_millis(u64::from(*kind >> 4) * 5);
-        let source = match kind & 0x0c {
-            0 => device,
-            4 => strangers[0],
-            8 => strangers[1],
-            _ => ([10, 0, 0, 1], 5000).into(),
-        };
-        match kind % 4 {
-            0 => bridge.handle_input(Input::DeviceAudio { at: now, source, packet }),
-            1 => bridge.handle_input(Input::Browser { at: now, source, packet }),
-            2 => bridge.handle_input(Input::DeviceVideoRtcp { at: now, source, packet }),
-            _ => {
-                if let Some(&digit) = packet.first() {
-                    bridge.send_dtmf(now, digit as char);
-                }
-                bridge.handle_input(Input::Timeout(now));
-            }
-        }
-        while bridge.poll_output().is_some() {}
-        let _ = (bridge.poll_timeout(now), bridge.is_timed_out(now));
+    let Some((&law, rest)) = data.split_first() else { return };
+    if let Some(mut harness) = fuzz_session::Harness::new(law) {
+        harness.feed(rest);
     }
 }
 
