@@ -53,7 +53,7 @@ RUN case "${TARGETARCH}" in \
 ENV ZIG="/opt/zig/bin/python -m ziglang"
 WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
-# rsipstack and str0m-rust-crypto, patched (Cargo.toml [patch.crates-io]; vendor/*/HA-PBX-PATCH.md)
+# rsipstack, str0m-rust-crypto and dimpl, patched (Cargo.toml [patch.crates-io]; vendor/*/HA-PBX-PATCH.md)
 COPY vendor vendor
 COPY migrations migrations
 COPY src src

@@ -92,6 +92,23 @@ def _answer(door, answering: PanelBrowser, others: list[PanelBrowser]) -> None:
             "a page that did not answer kept its preview or a call"
 
 
+def _check_answered_call(what: str, pbx, door, previewed: dict, talking: audio.ToneReport, answered_hz: int, other_hz: int) -> None:
+    """After the call: nothing left in /health; every page previewed the door;
+    the page that answered heard it; the doorbell heard that page's tone and
+    nothing (40 dB down) of the page that did not answer."""
+    health = _idle(pbx)
+    door_wav = door.recordings()[-1]
+    heard_by_door = audio.analyze_tone(door_wav)
+    leak = _band(door_wav, other_hz) / _band(door_wav, answered_hz)
+    print(f"{what}: previewed {previewed}; the answering page then heard {talking}; the doorbell heard {heard_by_door}, "
+          f"the other page's {other_hz} Hz at {20 * np.log10(max(leak, 1e-12)):.1f} dB of {answered_hz} Hz; /health {health}")
+    for name, report in previewed.items():
+        assert report.ok(440, min_seconds=2.5), f"{what}: page {name} previewed {report}"
+    assert talking.ok(440, min_seconds=2), (what, talking)
+    assert heard_by_door.ok(answered_hz, min_seconds=3), (what, heard_by_door)
+    assert leak < 0.01, f"{what}: the doorbell heard the page that did not answer: {other_hz} Hz at {leak:.4f} of {answered_hz} Hz"
+
+
 @pytest.mark.netns
 @pytest.mark.timeout(240)
 def test_every_ringing_panel_phone_previews_the_door(pbx_factory, workdir, registry, baresip_factory, signals):
@@ -111,17 +128,7 @@ def test_every_ringing_panel_phone_previews_the_door(pbx_factory, workdir, regis
     door.hangup()
     door.wait_closed(10)
     garage.command("wait-button", name="Answer", state="hidden", timeout=10)
-    group_health = _idle(pbx)
-    door_wav = door.recordings()[-1]
-    heard_by_door = audio.analyze_tone(door_wav)
-    leak = _band(door_wav, 1000) / _band(door_wav, 700)
-    print(f"group 600: previewed {previewed}; 103 then heard {talking}; the doorbell heard {heard_by_door}, "
-          f"102's 1000 Hz at {20 * np.log10(max(leak, 1e-12)):.1f} dB of 103's 700 Hz; /health {group_health}")
-    for name, report in previewed.items():
-        assert report.ok(440, min_seconds=2.5), f"page {name} previewed {report}"
-    assert talking.ok(440, min_seconds=2), talking
-    assert heard_by_door.ok(700, min_seconds=3), heard_by_door
-    assert leak < 0.01, f"the doorbell heard the page that did not answer: 1000 Hz at {leak:.4f} of 700 Hz"
+    _check_answered_call("group 600", pbx, door, previewed, talking, answered_hz=700, other_hz=1000)
 
     # 102 on two pages: both preview, the second answers.
     kitchen2 = signed_in_phone(pbx, workdir, registry, "kitchen102b", ext="102", mic_hz=600)
@@ -131,17 +138,7 @@ def test_every_ringing_panel_phone_previews_the_door(pbx_factory, workdir, regis
     talking = _page_hears(kitchen2, "tabs-answered")
     kitchen2.command("click", name="Hang up")
     door.wait_closed(10)
-    tabs_health = _idle(pbx)
-    door_wav = door.recordings()[-1]
-    heard_by_door = audio.analyze_tone(door_wav)
-    leak = _band(door_wav, 1000) / _band(door_wav, 600)
-    print(f"102 on two pages: previewed {previewed}; the second page then heard {talking}; the doorbell heard "
-          f"{heard_by_door}, the first page's 1000 Hz at {20 * np.log10(max(leak, 1e-12)):.1f} dB; /health {tabs_health}")
-    for name, report in previewed.items():
-        assert report.ok(440, min_seconds=2.5), f"page {name} previewed {report}"
-    assert talking.ok(440, min_seconds=2), talking
-    assert heard_by_door.ok(600, min_seconds=3), heard_by_door
-    assert leak < 0.01, f"the doorbell heard the page that did not answer: 1000 Hz at {leak:.4f} of 600 Hz"
+    _check_answered_call("102 on two pages", pbx, door, previewed, talking, answered_hz=600, other_hz=1000)
     assert "door preview: a ringing browser receives" in pbx.log_text(), "not previewed through the fan-out"
 
     # Group 601: 103 rings 10 s unanswered, then its fallback 102 (both pages) rings and previews.
