@@ -40,9 +40,7 @@ impl CallMedia {
         if self.previews.is_none() {
             let caller_offer = self.leg(Leg::A).last_sdp.clone().ok_or_else(|| anyhow::anyhow!("the caller sent no SDP"))?;
             let codecs = page::page_codecs(&caller_offer)?;
-            let text = std::str::from_utf8(&caller_offer)?;
-            let sdp_host = Sdp::parse(text).ok().and_then(|s| s.media_endpoint(0)).map(|(rtp, _)| rtp.ip());
-            let hosts = [self.leg(Leg::A).signalling_host, sdp_host].into_iter().flatten().collect();
+            let hosts = page::caller_hosts(self.leg(Leg::A).signalling_host, &caller_offer);
             let page = PageMedia::new(self.engine.clone(), MAX_PREVIEWS, hosts)?;
             let to_caller = OriginKeeper::new("ha-pbx", self.session_id);
             let to_listeners = OriginKeeper::new("ha-pbx", self.session_id);

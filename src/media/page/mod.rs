@@ -20,7 +20,7 @@ pub mod fanout;
 mod sdp;
 
 pub use fanout::{Fanout, FanoutError, MAX_LISTENERS};
-pub use sdp::{caller_answer, caller_holds, listener_answer, listener_offer, listener_target, page_codecs};
+pub use sdp::{caller_answer, caller_holds, caller_hosts, listener_answer, listener_offer, listener_target, page_codecs};
 
 use crate::media::MediaEngine;
 use crate::media::ports::PortPair;

@@ -109,6 +109,13 @@ pub fn listener_target(sdp: &[u8]) -> Option<SocketAddr> {
     sdp.media_endpoint(0).map(|(rtp, _)| rtp).filter(|a| !a.ip().is_unspecified())
 }
 
+/// The addresses the caller's media may come from, for the fan-out's latch:
+/// where its signalling came from and the host its offer's first stream names.
+pub fn caller_hosts(signalling: Option<IpAddr>, offer: &[u8]) -> Vec<IpAddr> {
+    let sdp_host = parse(offer).ok().and_then(|s| s.media_endpoint(0)).map(|(rtp, _)| rtp.ip());
+    [signalling, sdp_host].into_iter().flatten().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,11 +9,12 @@ use crate::sip::registrar::bindings::Binding;
 impl Call {
     /// The machine's `Ringing`: 180, or 183 with SDP from `early_media_from`.
     pub(super) async fn ringing(&mut self, early_media_from: Option<ForkId>) {
+        let browser_sdp = |f: &ForkId| self.forks.sdp(*f).is_some_and(|s| crate::media::webrtc::is_webrtc(&String::from_utf8_lossy(&s)));
         if self.preview == Some(Mode::FanOut) {
             // The caller's one answer names the preview fan-out (sent by
             // `fan_out_preview`), which every ringing browser shares: a SIP
             // device's early media would take the door away from them.
-            if let Some(f) = early_media_from.filter(|f| !self.forks.sdp(*f).is_some_and(|s| crate::media::webrtc::is_webrtc(&String::from_utf8_lossy(&s)))) {
+            if let Some(f) = early_media_from.filter(|f| !browser_sdp(f)) {
                 tracing::info!(call_id = %self.call_id, fork = f, "a ringing SIP device's early media is not relayed: the panel phones preview the caller");
             }
             if !self.fan_out_told && self.kind == CallerKind::Incoming {
@@ -27,7 +28,6 @@ impl Call {
         // device that answers. The browser's preview is the exception: the
         // 200 names the relay if a SIP device answers after all.
         let undecided = self.media.callee_undecided();
-        let browser_sdp = |f: &ForkId| self.forks.sdp(*f).is_some_and(|s| crate::media::webrtc::is_webrtc(&String::from_utf8_lossy(&s)));
         let early_media_from = early_media_from.filter(|f| !undecided || (single && browser_sdp(f)));
         let leg = self.fork_leg();
         // (A previewing browser among SIP devices is no device of the relay's.)

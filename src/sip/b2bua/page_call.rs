@@ -51,7 +51,7 @@ pub async fn run(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, call
         return reply(&core, &mut tx, StatusCode::Other(480, "Nobody to page".into())).await;
     }
     let offer = tx.original.body.clone();
-    let caller_hosts: Vec<_> = [Some(source.ip()), sdp_host(&offer)].into_iter().flatten().collect();
+    let caller_hosts = crate::media::page::caller_hosts(Some(source.ip()), &offer);
     let mut media = match PageMedia::new(core.media.clone(), bindings.len(), caller_hosts) {
         Ok(m) => m,
         Err(e) => {
@@ -182,11 +182,6 @@ pub async fn run(core: SipCoreRef, mut tx: Transaction, source: SocketAddr, call
 }
 
 /// The host the caller's SDP names: its media may come from there.
-fn sdp_host(offer: &[u8]) -> Option<std::net::IpAddr> {
-    let text = std::str::from_utf8(offer).ok()?;
-    crate::media::sdp::Sdp::parse(text).ok()?.media_endpoint(0).map(|(a, _)| a.ip())
-}
-
 pub(super) struct Page {
     pub(super) core: SipCoreRef,
     pub(super) call_id: String,
