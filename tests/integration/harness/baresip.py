@@ -120,7 +120,11 @@ class Baresip(procs.LogFile):
         self.log_path = self.dir / "baresip.log"
         self.sip_port = procs.free_port("sip", count=2)  # UDP/TCP on p, TLS on p+1
         self.ctrl_port = procs.free_port("sip")
-        self.rtp_lo = procs.free_port("media", count=20)
+        # baresip (libre's rtp_listen) takes a random port in the range and clears its low
+        # bit, so an odd first port lets RTP land one below the range: an even first port
+        # keeps RTP and RTCP (port + 1) inside rtp_lo..rtp_lo + 19, which tests sniff.
+        base = procs.free_port("media", count=21)
+        self.rtp_lo = base + (base & 1)
         self.user, self.domain, self.transport = user, domain, transport
         # audio_codecs: baresip's names, e.g. "pcmu", "opus/48000/2" (a device with Opus alone).
         params = [f"answermode={answermode}", f"audio_codecs={audio_codecs}"]
