@@ -15,9 +15,13 @@
 //!   group). The caller's media is anchored on our fan-out
 //!   (`media/call_media/previews.rs`) and copied to each previewing
 //!   browser's own bridge, at most [`MAX_PREVIEWS`] per call; the one that
-//!   answers takes the caller (the 200 names its bridge). Audio only: a
-//!   caller that offers video is not previewed this way (it rings as
-//!   before, video after the answer).
+//!   answers takes the caller (the 200 names its bridge). Video too: a
+//!   camera doorbell's VP8 or H.264 is taken `recvonly` in the 183 and
+//!   copied to every previewing bridge, whose keyframe requests reach the
+//!   door as one (a panel that joins late gets a picture soon). A SIP
+//!   device that answers gets the door's video through the relay, as in a
+//!   call without preview; a format the bridges cannot carry (H.265) is
+//!   refused in the 183 and the preview is audio only.
 use rsipstack::sip::Header;
 
 pub use crate::media::call_media::MAX_PREVIEWS;
@@ -34,8 +38,6 @@ pub(super) struct Ringing {
     pub caller_browser: bool,
     /// A ring group (its members come and go by its strategy).
     pub group: bool,
-    /// The caller offers video (a camera doorbell).
-    pub caller_video: bool,
 }
 
 /// How a previewed call's browsers get the caller's media.
@@ -58,9 +60,6 @@ pub(super) fn decide(r: Ringing) -> Result<Mode, &'static str> {
     if r.browsers == 1 && !r.group {
         return Ok(Mode::Single);
     }
-    if r.caller_video {
-        return Err("several browsers may ring and the caller sends video (the preview fan-out carries audio only)");
-    }
     Ok(Mode::FanOut)
 }
 
@@ -73,12 +72,11 @@ pub(super) fn header() -> Header {
 mod tests {
     use super::*;
 
-    const ONE_PANEL: Ringing = Ringing { browsers: 1, caller_browser: false, group: false, caller_video: false };
+    const ONE_PANEL: Ringing = Ringing { browsers: 1, caller_browser: false, group: false };
 
     #[test]
     fn a_device_calling_one_panel_phone_is_previewed_on_its_own_bridge() {
         assert_eq!(decide(ONE_PANEL), Ok(Mode::Single));
-        assert_eq!(decide(Ringing { caller_video: true, ..ONE_PANEL }), Ok(Mode::Single), "video too");
     }
 
     #[test]
@@ -96,7 +94,5 @@ mod tests {
         assert!(decide(Ringing { caller_browser: true, group: true, browsers: 3, ..ONE_PANEL }).is_err(), "a browser calling a group");
         assert!(decide(Ringing { browsers: 0, ..ONE_PANEL }).is_err(), "SIP devices only");
         assert!(decide(Ringing { browsers: 0, group: true, ..ONE_PANEL }).is_err(), "a group of SIP devices");
-        assert!(decide(Ringing { browsers: 2, caller_video: true, ..ONE_PANEL }).is_err(), "video is not fanned out");
-        assert!(decide(Ringing { group: true, caller_video: true, ..ONE_PANEL }).is_err(), "nor in a group");
     }
 }
