@@ -59,7 +59,7 @@ pub async fn run(setup: CallSetup) {
     let mut bindings = bindings;
     let browsers = bindings.iter().filter(|b| is_browser(b)).count();
     let caller_browser = crate::media::webrtc::is_webrtc(&String::from_utf8_lossy(&offer));
-    let preview = super::preview::decide(super::preview::Ringing { browsers, caller_browser, group: group.is_some() });
+    let preview = super::preview::decide(super::preview::Ringing { browsers, caller_browser, group: group.is_some(), devices: bindings.len() - browsers });
     if let (true, Err(why)) = (browsers > 0, preview) {
         tracing::debug!(%call_id, why, "no door preview for this call");
     }
