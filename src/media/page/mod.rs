@@ -261,7 +261,7 @@ async fn run(mut shell: Shell, mut fanout: Fanout, mut control: mpsc::UnboundedR
             },
             r = recv_on(video.as_deref().map(|v| &v.rtp), &mut video_buf) => {
                 if let (Ok((n, from)), Some(v)) = (r, video.as_mut()) {
-                    v.from_caller(&video_buf[..n], from);
+                    v.on_caller_packet(&video_buf[..n], from);
                 }
             }
             r = recv_on(video.as_deref().map(|v| &v.rtcp), &mut rtcp_buf) => {

@@ -103,7 +103,7 @@ impl VideoShell {
 
     /// The caller's video packet: a copy to each listening bridge, and a
     /// keyframe request held for its SSRC may go now.
-    pub(super) fn from_caller(&mut self, packet: &[u8], from: SocketAddr) {
+    pub(super) fn on_caller_packet(&mut self, packet: &[u8], from: SocketAddr) {
         let Some(targets) = self.fanout.from_caller(from) else { return };
         if packet.len() >= 12 && packet[0] >> 6 == 2 {
             let ssrc = u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]);
