@@ -23,7 +23,11 @@ answered, tones both ways, no preview left in the page.
 
 A preview beside a SIP device of the same extension: the page previews, the
 baresip phone answers; the page stops ringing, the doorbell and the phone hear
-each other, and the doorbell heard nothing of the page.
+each other, and the doorbell heard nothing of the page. Then a second baresip
+phone of 102 that sends early media (183 with SDP) before the page's preview
+answer (held back until the PBX has that 183): the page previews all the same
+(the preview goes through the fan-out, which keeps the door from the desk's
+early media), answers, and the doorbell hears the page and nothing of the desk.
 
 The agent handoff while the page previews (second test, with an agent)."""
 from __future__ import annotations
@@ -44,6 +48,9 @@ EXTENSIONS = [
 ]
 TOKEN = "phone-page-admin-token-0123456789abcdef"
 
+# RTP packets of audio the previewing page has received.
+PREVIEW_AUDIO = """(async () => { const p = window.haPbxPhone.preview; if (!p) return 0; let n = 0;
+  (await p.pc.getStats()).forEach(r => { if (r.type === 'inbound-rtp' && r.kind === 'audio') n = r.packetsReceived; }); return n; })()"""
 # The next RTCPeerConnection answer made (the ringing page's preview) waits for window.__previewGo().
 STALL_PREVIEW = """(() => { const orig = RTCPeerConnection.prototype.createAnswer;
   let go; const released = new Promise(r => { go = r; }); window.__previewGo = go;
@@ -212,6 +219,42 @@ def test_dial_pad_hold_resume_and_answer_before_the_preview(phone_page, baresip_
     hz = np.fft.rfftfreq(len(x), 1 / audio.RATE)
     band = lambda f: spectrum[(hz > f - 20) & (hz < f + 20)].max()  # noqa: E731
     assert band(1000) < band(600) / 100, f"the doorbell heard the page: 1000 Hz at {band(1000) / band(600):.4f} of 600 Hz"
+
+    # A phone of 102 that sends early media at once (answermode=early, 500 Hz): its 183 with SDP
+    # reaches the PBX before the page's preview answer, held (STALL_PREVIEW) until then.
+    early = baresip_factory("early102", user="102", domain=f"{pbx.host}:{pbx.sip_port}", password=pbx.passwords["102"],
+                            source=audio.make_tone(workdir / "tone500.wav", 500, seconds=90), answermode="early").start()
+    early.wait_registered(15)
+    page.command("eval", js=STALL_PREVIEW)
+    mark = len(door.ctrl.events)
+    door.dial(pbx.uri("102"))
+    page.command("wait-button", name="Answer", timeout=15)
+    procs.wait_until(lambda: "a ringing SIP device's early media is not relayed" in pbx.log_text(), 10, interval=0.2,
+                     what="the early phone's 183 with SDP at the PBX (the preview goes through the fan-out)")
+    procs.wait_until(lambda: page.command("eval", js="window.__previewStalled === true")["value"],
+                     10, interval=0.1, what="the page's preview answer being made")
+    page.command("eval", js="window.__previewGo()")
+    procs.wait_until(lambda: page.command("eval", js="!!(window.haPbxPhone.preview && window.haPbxPhone.preview.sent && window.haPbxPhone.remote)")["value"],
+                     10, interval=0.2, what="the door preview playing in the page after the desk's early media")
+    procs.wait_until(lambda: page.command("eval", js=PREVIEW_AUDIO)["value"] > 50, 10, interval=0.2,
+                     what="the door's audio reaching the previewing page")
+    previewed = _page_hears(page, "preview-after-desk-183", ms=4000)
+    assert not any(e.get("type") == "CALL_ESTABLISHED" for e in door.ctrl.events[mark:]), "the doorbell was answered before anyone answered"
+    page.command("click", name="Answer")
+    door.ctrl.wait_event("CALL_ESTABLISHED", 10, since=mark)
+    page.command("wait-button", name="Open door", timeout=10)
+    procs.wait_until(lambda: _heard(door, 1000, 3), 20, interval=0.5, what="the doorbell hearing the page for 3 s")
+    early.wait_closed(10)
+    door.hangup()
+    door.wait_closed(10)
+    page.command("wait-button", name="Answer", state="hidden", timeout=10)
+    x = audio.load(door.recordings()[-1])[0]
+    spectrum = np.abs(np.fft.rfft(x))
+    hz = np.fft.rfftfreq(len(x), 1 / audio.RATE)
+    print(f"after the desk's early media the page previewed {previewed}; the doorbell heard {audio.analyze_tone(door.recordings()[-1])}, "
+          f"500 Hz at {band(500) / band(1000):.4f} of 1000 Hz")
+    assert previewed.ok(440, min_seconds=2.5), previewed
+    assert band(500) < band(1000) / 100, f"the doorbell heard the early phone: 500 Hz at {band(500) / band(1000):.4f} of 1000 Hz"
 
 
 def _health(pbx) -> dict:

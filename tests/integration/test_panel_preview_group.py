@@ -13,7 +13,13 @@ answers, and the doorbell heard nothing of the first. Last, group 601 (103
 for 10 s, then its fallback 102): nobody answers 103, the fallback's two
 pages ring and preview the door, and the first answers it. `/health` shows no
 call, relay or bridge left after each call. Screenshots of the previewing
-pages are saved in .artifacts/panel/."""
+pages are saved in .artifacts/panel/.
+
+A camera doorbell (baresip's VP8 test picture) calling the group: both
+pages decode its video and hear it before anyone answers, the doorbell
+receives nothing; the PBX asked the doorbell for keyframes for them; 102
+answers and goes on decoding the doorbell's video (now from its own
+bridge), both hear each other, and 103's page stops."""
 from __future__ import annotations
 
 import json
@@ -36,6 +42,8 @@ GROUPS = [{"extension": "600", "name": "Everyone", "members": ["102", "103"], "s
           {"extension": "601", "name": "Garage first", "members": ["103"], "strategy": "ringall", "ring_secs": 10, "fallback": "102"}]
 ARTIFACTS = Path(__file__).resolve().parent / ".artifacts" / "panel"
 PREVIEWING = "!!(window.haPbxPhone.preview && window.haPbxPhone.preview.sent && window.haPbxPhone.remote)"
+# Video frames the page decoded (the preview's, then the call's: one element).
+FRAMES = "(document.getElementById('ph-video').getVideoPlaybackQuality() || {}).totalVideoFrames || 0"
 
 
 def _health(pbx) -> dict:
@@ -66,8 +74,9 @@ def _heard(phone, hz: int, seconds: float) -> bool:
     return bool(files) and audio.analyze_tone(files[-1]).ok(hz, min_seconds=seconds)
 
 
-def _ring_and_preview(pbx, door, number: str, pages: dict[str, PanelBrowser]) -> dict[str, audio.ToneReport]:
-    """The doorbell calls `number`; every page in `pages` rings and previews it (440 Hz heard)."""
+def _ring_and_preview(pbx, door, number: str, pages: dict[str, PanelBrowser], flowing=None) -> dict[str, audio.ToneReport]:
+    """The doorbell calls `number`; every page in `pages` rings and previews it (440 Hz heard).
+    `flowing(name, page)`, if given, waits for the page's media before it is recorded."""
     mark = len(door.ctrl.events)
     door.dial(pbx.uri(number))
     for page in pages.values():
@@ -75,6 +84,9 @@ def _ring_and_preview(pbx, door, number: str, pages: dict[str, PanelBrowser]) ->
     for name, page in pages.items():
         procs.wait_until(lambda: page.command("eval", js=PREVIEWING)["value"], 10, interval=0.2,
                          what=f"the door preview playing in page {name}")
+    for name, page in pages.items():
+        if flowing:
+            flowing(name, page)
     heard = {name: _page_hears(page, f"preview-{number}-{name}", ms=4000) for name, page in pages.items()}
     for name, page in pages.items():
         page.command("screenshot", out=str(ARTIFACTS / f"preview-{number}-{name}.png"), width=1280, height=800)
@@ -157,3 +169,45 @@ def test_every_ringing_panel_phone_previews_the_door(pbx_factory, workdir, regis
     print(f"group 601: 103 previewed {previewed}; the fallback 102 previewed {fallback_previewed}; /health {fallback_health}")
     assert previewed["103"].ok(440, min_seconds=2), previewed
     assert fallback_previewed.ok(440, min_seconds=2), f"the fallback's page previewed {fallback_previewed}"
+
+
+def _frames(page: PanelBrowser, more_than: int, name: str) -> int:
+    return procs.wait_until(lambda: (n := page.command("eval", js=FRAMES)["value"]) > more_than and n,
+                            10, interval=0.3, what=f"page {name} decoding more than {more_than} video frames")
+
+
+@pytest.mark.netns
+@pytest.mark.timeout(240)
+def test_every_ringing_panel_phone_previews_a_camera_doorbell(pbx_factory, workdir, registry, baresip_factory, signals):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pbx = pbx_factory(extensions=EXTENSIONS, overrides={"groups": GROUPS}).start()
+    kitchen = signed_in_phone(pbx, workdir, registry, "kitchen102", ext="102", mic_hz=1000)
+    garage = signed_in_phone(pbx, workdir, registry, "garage103", ext="103", mic_hz=700)
+    door = baresip_factory("door101", user="101", domain=f"{pbx.host}:{pbx.sip_port}",
+                           password=pbx.passwords["101"], source=signals["tone440"], video=True).start()
+    door.wait_registered(15)
+
+    # Each page decodes the doorbell's picture before its sound is recorded (the
+    # preview's track is there before its transport is up).
+    frames = {}
+    previewed = _ring_and_preview(pbx, door, "600", {"102": kitchen, "103": garage},
+                                  flowing=lambda name, page: frames.update({name: _frames(page, 25, name)}))
+    for name, page in {"102": kitchen, "103": garage}.items():
+        page.command("screenshot", out=str(ARTIFACTS / f"preview-video-{name}.png"), width=1280, height=800)
+    assert not any(e.get("type") == "CALL_ESTABLISHED" for e in door.ctrl.events), "the doorbell was answered before anyone answered"
+    # baresip writes what it decodes as it arrives: nothing came while the pages previewed.
+    heard_before_answer = sum(max(0, f.stat().st_size - 44) for f in door.recordings())
+    assert heard_before_answer < 320, f"the doorbell received {heard_before_answer} bytes of audio (20 ms is 320) while the pages previewed"
+    assert "door preview: a ringing browser receives" in pbx.log_text(), "not previewed through the fan-out"
+    assert "door preview: keyframe request to the caller" in pbx.log_text(), "no keyframe request reached the doorbell"
+
+    _answer(door, kitchen, [garage])
+    answered_at = kitchen.command("eval", js=FRAMES)["value"]
+    after = _frames(kitchen, answered_at + 25, "102 after answering")
+    procs.wait_until(lambda: _heard(door, 1000, 3), 20, interval=0.5, what="the doorbell hearing 102 for 3 s")
+    talking = _page_hears(kitchen, "video-group-answered")
+    door.hangup()
+    door.wait_closed(10)
+    kitchen.command("wait-button", name="Answer", state="hidden", timeout=10)
+    print(f"video frames decoded while previewing {frames}; 102 at answer {answered_at}, then {after}")
+    _check_answered_call("camera doorbell to group 600", pbx, door, previewed, talking, answered_hz=1000, other_hz=700)

@@ -9,11 +9,17 @@
 //! When one browser answers, its bridge becomes the callee leg (the
 //! caller's 200 names the bridge, o= version going on from the 183's) and
 //! the fan-out goes with every other bridge. When a SIP device answers, the
-//! fan-out goes and the caller's 200 names the relay. Audio only: a caller
-//! that offers video is not previewed this way (`sip/b2bua/preview.rs`).
-//! At most [`MAX_PREVIEWS`] browsers per call.
+//! fan-out goes and the caller's 200 names the relay.
+//!
+//! Video too, when the caller offers VP8 or H.264 as its second stream
+//! ([`page::preview_video`]): the 183 takes it `recvonly` on a port pair of
+//! the fan-out's, each bridge gets a copy of it, and their keyframe
+//! requests (a panel that joins late) reach the caller as one per gap. The
+//! bridge that answers takes the caller's video as its audio; a SIP device
+//! that answers gets it through the relay as in any call. At most
+//! [`MAX_PREVIEWS`] browsers per call.
 use super::{CallMedia, LegMedia};
-use crate::media::page::{self, PageMedia};
+use crate::media::page::{self, PageMedia, PageVideo};
 use crate::media::sdp::{OriginKeeper, Sdp};
 use crate::media::Leg;
 
@@ -26,6 +32,8 @@ pub(super) struct Previews {
     /// The caller's offer and the one codec (and telephone-event) carried.
     caller_offer: Vec<u8>,
     codecs: Vec<u8>,
+    /// The caller's video format carried, if any.
+    video_pt: Option<u8>,
     /// o= of the SDP toward the caller (the 183), and toward the listeners.
     to_caller: OriginKeeper,
     to_listeners: OriginKeeper,
@@ -41,16 +49,21 @@ impl CallMedia {
             let caller_offer = self.leg(Leg::A).last_sdp.clone().ok_or_else(|| anyhow::anyhow!("the caller sent no SDP"))?;
             let codecs = page::page_codecs(&caller_offer)?;
             let hosts = page::caller_hosts(self.leg(Leg::A).signalling_host, &caller_offer);
-            let page = PageMedia::new(self.engine.clone(), MAX_PREVIEWS, hosts)?;
+            let mut page = PageMedia::new(self.engine.clone(), MAX_PREVIEWS, hosts)?;
+            let video_pt = page::preview_video(&caller_offer);
+            if video_pt.is_some() {
+                page.enable_video(page::caller_video_rtcp(&caller_offer))?;
+            }
             let to_caller = OriginKeeper::new("ha-pbx", self.session_id);
             let to_listeners = OriginKeeper::new("ha-pbx", self.session_id);
             // The answering bridge's key presses join the call's stream.
             self.merged_dtmf();
-            self.previews = Some(Previews { page, caller_offer, codecs, to_caller, to_listeners, caller_told: false });
+            self.previews = Some(Previews { page, caller_offer, codecs, video_pt, to_caller, to_listeners, caller_told: false });
         }
         let p = self.previews.as_mut().expect("made above");
         let port = p.page.add_listener(id).map_err(|e| anyhow::anyhow!("{e} (door previews, {MAX_PREVIEWS} per call)"))?;
-        let plain = page::listener_offer(&p.caller_offer, &p.codecs, p.page.advertise(), port, &mut p.to_listeners)?;
+        let video = p.video_pt.zip(p.page.listener_video_port(id)).map(|(pt, port)| PageVideo { pt, port });
+        let plain = page::preview_listener_offer(&p.caller_offer, &p.codecs, p.page.advertise(), port, video, &mut p.to_listeners)?;
         match p.page.browser_offer(id, &plain, self.session_id).await {
             Ok(offer) => Ok(offer),
             Err(e) => {
@@ -75,10 +88,14 @@ impl CallMedia {
         let plain = p.page.preview_from_browser(&engine, id, text).await?;
         let to = page::listener_target(&plain).ok_or_else(|| anyhow::anyhow!("the previewing browser's bridge names no port"))?;
         p.page.listen(id, to);
+        if let Some(video_to) = page::listener_video_target(&plain).filter(|_| p.video_pt.is_some()) {
+            p.page.listen_video(id, video_to);
+        }
         if std::mem::replace(&mut p.caller_told, true) {
             return Ok(None);
         }
-        let answer = page::caller_answer(&p.caller_offer, &p.codecs, p.page.advertise(), p.page.caller_port(), &mut p.to_caller)?;
+        let video = p.video_pt.zip(p.page.caller_video_port()).map(|(pt, port)| PageVideo { pt, port });
+        let answer = page::preview_caller_answer(&p.caller_offer, &p.codecs, p.page.advertise(), p.page.caller_port(), video, &mut p.to_caller)?;
         Ok(Some(answer.into_bytes()))
     }
 
@@ -108,6 +125,10 @@ impl CallMedia {
         let caller = Sdp::parse(std::str::from_utf8(&p.caller_offer)?).map_err(|e| anyhow::anyhow!("bad SDP: {e}"))?;
         if let Some((rtp, _)) = caller.media_endpoint(0) {
             browser.bridge.set_device_peer(rtp);
+        }
+        // Its video too, straight from the caller's device from now on.
+        if let (Some(_), Some((rtp, _)), Some(rtcp)) = (p.video_pt, caller.media_endpoint(1), page::caller_video_rtcp(&p.caller_offer)) {
+            browser.bridge.set_device_video_peer(rtp, rtcp);
         }
         browser.bridge.set_device_signalling_host(self.leg(Leg::A).signalling_host);
         self.forward_device_dtmf(&mut browser, Leg::A);

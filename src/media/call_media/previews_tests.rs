@@ -1,8 +1,9 @@
 //! A door preview for several browsers through the fan-out, against str0m
 //! peers standing in for the browsers (media is covered end to end with
 //! Chromium by tests/integration/test_panel_preview_group.py): one bridge
-//! each, the cap, the caller's one 183, the answer taking one bridge, and
-//! hostile input.
+//! each, the cap, the caller's one 183, the answer taking one bridge, a
+//! camera doorbell's video taken once for all and then by the bridge that
+//! answers, and hostile input.
 use super::super::{CallMedia, MAX_PREVIEWS};
 use crate::media::sdp::Sdp;
 use crate::media::{Leg, MediaConfig, MediaEngine};
@@ -14,17 +15,32 @@ use str0m::{Candidate, Rtc, RtcConfig};
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const CALLER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n";
 
+/// A camera doorbell: VP8 as its second stream.
+const VIDEO_CALLER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\nm=video 4002 RTP/AVP 100 102\r\na=rtpmap:100 VP8/90000\r\na=rtpmap:102 H265/90000\r\na=sendrecv\r\n";
+
 async fn ringing(first: u16) -> CallMedia {
+    ringing_with(first, CALLER).await
+}
+
+async fn ringing_with(first: u16, offer: &str) -> CallMedia {
     let engine = MediaEngine::new(MediaConfig { bind: LOCAL, advertise: LOCAL, port_range: (first, first + 199), timeout: Duration::from_secs(5) }).unwrap();
     let mut media = CallMedia::new(engine, 4);
     media.set_signalling_host(Leg::A, LOCAL);
-    media.translate(Leg::A, CALLER.as_bytes()).await.expect("the desk phones' plain offer");
+    media.translate(Leg::A, offer.as_bytes()).await.expect("the desk phones' plain offer");
     media
 }
 
 /// A browser answering `offer` (its early answer and its 200 are the same SDP).
 fn browser_answer(offer: &[u8], port: u16) -> (Rtc, Vec<u8>) {
     let mut rtc = RtcConfig::new().clear_codecs().enable_pcmu(true, false).build(Instant::now());
+    rtc.add_local_candidate(Candidate::host(SocketAddr::new(LOCAL, port), "udp").unwrap());
+    let answer = rtc.sdp_api().accept_offer(SdpOffer::from_sdp_string(std::str::from_utf8(offer).unwrap()).unwrap()).unwrap();
+    (rtc, answer.to_sdp_string().into_bytes())
+}
+
+/// A browser with VP8 too, answering `offer`.
+fn video_browser_answer(offer: &[u8], port: u16) -> (Rtc, Vec<u8>) {
+    let mut rtc = RtcConfig::new().clear_codecs().enable_pcmu(true, false).enable_vp8(true).build(Instant::now());
     rtc.add_local_candidate(Candidate::host(SocketAddr::new(LOCAL, port), "udp").unwrap());
     let answer = rtc.sdp_api().accept_offer(SdpOffer::from_sdp_string(std::str::from_utf8(offer).unwrap()).unwrap()).unwrap();
     (rtc, answer.to_sdp_string().into_bytes())
@@ -92,4 +108,46 @@ async fn previews_are_capped_per_call_and_a_place_comes_back_when_a_browser_stop
     // A desk phone answers: the previews end, and the caller's next SDP goes on from the 183's version.
     media.end_previews();
     assert!(!media.has_previews());
+}
+
+#[tokio::test]
+async fn a_camera_doorbells_video_is_taken_once_for_every_previewing_browser_and_the_one_that_answers_takes_it() {
+    let mut media = ringing_with(37600, VIDEO_CALLER).await;
+    let offer0 = media.preview_offer(0).await.unwrap();
+    let offer1 = media.preview_offer(1).await.unwrap();
+    for offer in [&offer0, &offer1] {
+        let text = String::from_utf8_lossy(offer);
+        assert!(text.contains("m=video ") && text.contains("VP8/90000"), "each browser is offered the door's video: {text}");
+    }
+    let (_rtc0, answer0) = video_browser_answer(&offer0, 37790);
+    let (_rtc1, answer1) = video_browser_answer(&offer1, 37791);
+    let to_caller = media.preview_early(0, &answer0).await.unwrap().expect("the caller's 183");
+    assert_eq!(media.preview_early(1, &answer1).await.unwrap(), None);
+    let text = String::from_utf8_lossy(&to_caller).to_string();
+    let sdp = Sdp::parse(&text).unwrap();
+    let (audio, video) = (sdp.media_endpoint(0).unwrap().0, sdp.media_endpoint(1).unwrap().0);
+    assert!(video.port() != 0 && video.port() != audio.port(), "{text}");
+    assert!(text.contains("m=video ") && text.contains(" RTP/AVP 100\r\n") && !text.contains("H265"), "the one format carried: {text}");
+    let video_section = &text[text.find("m=video").unwrap()..];
+    assert!(video_section.contains("a=recvonly"), "the door's video is taken receive only: {text}");
+
+    // Browser 0 answers: the caller's 200 names its bridge for audio and video.
+    let to_caller_200 = media.preview_answered(0, &answer0).await.unwrap();
+    let text = String::from_utf8_lossy(&to_caller_200).to_string();
+    let answered = Sdp::parse(&text).unwrap();
+    let bridge_video = answered.media_endpoint(1).expect("video in the 200").0;
+    assert!(bridge_video.port() != 0 && bridge_video != video, "the caller's video now goes to the bridge: {text}");
+    assert!(text.contains("VP8/90000") && version(&to_caller_200) > version(&to_caller), "{text}");
+}
+
+#[tokio::test]
+async fn a_video_format_no_bridge_carries_is_refused_and_the_preview_is_audio_only() {
+    let h265_only = VIDEO_CALLER.replace("m=video 4002 RTP/AVP 100 102", "m=video 4002 RTP/AVP 102").replace("a=rtpmap:100 VP8/90000\r\n", "");
+    let mut media = ringing_with(37800, &h265_only).await;
+    let offer0 = media.preview_offer(0).await.unwrap();
+    let text = String::from_utf8_lossy(&offer0).to_string();
+    assert!(!text.contains("VP8") && !text.contains("H265"), "no video offered to the browser: {text}");
+    let (_rtc0, answer0) = video_browser_answer(&offer0, 37990);
+    let to_caller = media.preview_early(0, &answer0).await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&to_caller).contains("m=video 0 "), "{}", String::from_utf8_lossy(&to_caller));
 }

@@ -50,6 +50,11 @@ impl Fanout {
         }
     }
 
+    /// Where listener `id` gets the caller's packets, while it listens.
+    pub fn target(&self, id: usize) -> Option<SocketAddr> {
+        self.listeners.get(&id).copied().flatten()
+    }
+
     pub fn remove(&mut self, id: usize) {
         self.listeners.remove(&id);
     }

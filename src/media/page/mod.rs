@@ -12,15 +12,21 @@
 //! tells the driver to end the page. A page counts as one of the engine's
 //! active relays (`/health`'s `media_relays`) while it holds ports.
 //!
+//! A door preview's fan-out carries the caller's video too ([`video`],
+//! [`PageMedia::enable_video`]), with the bridges' keyframe requests made
+//! one toward the caller ([`keyframes`]).
+//!
 //! [`fanout`] decides where a packet goes (sans-IO); [`PageMedia`] is the
 //! socket shell. No SIP types: the page's driver hands in SDP and listener
 //! numbers.
 mod browsers;
 pub mod fanout;
+pub mod keyframes;
 mod sdp;
+mod video;
 
 pub use fanout::{Fanout, FanoutError, MAX_LISTENERS};
-pub use sdp::{caller_answer, caller_holds, caller_hosts, listener_answer, listener_offer, listener_target, page_codecs};
+pub use sdp::{caller_answer, caller_holds, caller_hosts, caller_video_rtcp, listener_answer, listener_offer, listener_target, listener_video_target, page_codecs, preview_caller_answer, preview_listener_offer, preview_video, PageVideo};
 
 use crate::media::MediaEngine;
 use crate::media::ports::PortPair;
@@ -43,6 +49,9 @@ enum Control {
     Pause(usize),
     Remove(usize),
     TimeoutEnabled(bool),
+    Video(Box<video::VideoShell>),
+    AddVideo(usize, video::VideoListener),
+    ListenVideo(usize, SocketAddr),
 }
 
 /// One page's media; dropping it ends its task and frees every port.
@@ -55,6 +64,12 @@ pub struct PageMedia {
     timed_out: watch::Receiver<bool>,
     /// The listeners that are browsers: their bridges.
     browsers: HashMap<usize, crate::media::call_media::BrowserLeg>,
+    /// With video (a door preview): the caller's video port, each listener's.
+    video_port: Option<u16>,
+    video_ports: HashMap<usize, u16>,
+    caller_hosts: Vec<IpAddr>,
+    /// Where the listeners' bridges' keyframe requests go (the page task).
+    keyframe_requests: mpsc::Sender<video::Request>,
 }
 
 impl PageMedia {
@@ -69,8 +84,37 @@ impl PageMedia {
         let cap = cap.min(MAX_LISTENERS);
         let dog = Watchdog::new(engine.config().timeout, Instant::now());
         let shell = Shell { caller: socket, _caller_pair: pair, dog, timed_out: timed_out_tx, _active: engine.count_active() };
-        tokio::spawn(run(shell, Fanout::new(cap, caller_hosts), rx));
-        Ok(PageMedia { engine, caller_port, ports: HashMap::new(), cap, control, timed_out, browsers: HashMap::new() })
+        let (keyframe_requests, requests) = video::request_channel();
+        tokio::spawn(run(shell, Fanout::new(cap, caller_hosts.clone()), rx, requests));
+        Ok(PageMedia { engine, caller_port, ports: HashMap::new(), cap, control, timed_out, browsers: HashMap::new(), video_port: None, video_ports: HashMap::new(), caller_hosts, keyframe_requests })
+    }
+
+    /// The page carries the caller's video too (a door preview), before any
+    /// listener is added: our port for it. Keyframe requests go to
+    /// `caller_rtcp` (then to where the caller's RTCP comes from).
+    pub fn enable_video(&mut self, caller_rtcp: Option<SocketAddr>) -> anyhow::Result<u16> {
+        if let Some(port) = self.video_port {
+            return Ok(port);
+        }
+        if !self.ports.is_empty() {
+            anyhow::bail!("video is set up before the first listener");
+        }
+        let pair = self.engine.allocate_ports()?;
+        let port = pair.lease.rtp_port();
+        let shell = video::VideoShell::new(pair, caller_rtcp, self.caller_hosts.clone(), self.cap)?;
+        let _ = self.control.send(Control::Video(Box::new(shell)));
+        self.video_port = Some(port);
+        Ok(port)
+    }
+
+    /// Our video port for the caller, with video.
+    pub fn caller_video_port(&self) -> Option<u16> {
+        self.video_port
+    }
+
+    /// Listener `id`'s video port, with video.
+    pub fn listener_video_port(&self, id: usize) -> Option<u16> {
+        self.video_ports.get(&id).copied()
     }
 
     /// Resolves once the caller sent no RTP for the media timeout after the
@@ -110,9 +154,21 @@ impl PageMedia {
         let pair = self.engine.allocate_ports()?;
         let port = pair.lease.rtp_port();
         let socket = Arc::new(UdpSocket::from_std(pair.rtp.try_clone()?)?);
+        if self.video_port.is_some() {
+            let video_pair = self.engine.allocate_ports()?;
+            let video_port = video_pair.lease.rtp_port();
+            let listener = video::VideoListener::new(id, video_pair, self.keyframe_requests.clone())?;
+            let _ = self.control.send(Control::AddVideo(id, listener));
+            self.video_ports.insert(id, video_port);
+        }
         let _ = self.control.send(Control::Add(id, socket, pair));
         self.ports.insert(id, port);
         Ok(port)
+    }
+
+    /// Its bridge takes the caller's video at `to`.
+    pub fn listen_video(&self, id: usize, to: SocketAddr) {
+        let _ = self.control.send(Control::ListenVideo(id, to));
     }
 
     /// It answered; its device listens at `to`.
@@ -128,6 +184,7 @@ impl PageMedia {
     /// It left (hung up, refused, cancelled): its port goes back.
     pub fn remove_listener(&mut self, id: usize) {
         self.ports.remove(&id);
+        self.video_ports.remove(&id);
         self.browsers.remove(&id);
         let _ = self.control.send(Control::Remove(id));
     }
@@ -143,9 +200,20 @@ struct Shell {
     _active: ActiveGuard,
 }
 
-async fn run(mut shell: Shell, mut fanout: Fanout, mut control: mpsc::UnboundedReceiver<Control>) {
+/// A packet on `socket`, never when there is none (no video).
+async fn recv_on(socket: Option<&UdpSocket>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+    match socket {
+        Some(s) => s.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn run(mut shell: Shell, mut fanout: Fanout, mut control: mpsc::UnboundedReceiver<Control>, mut requests: mpsc::Receiver<video::Request>) {
     let mut listeners: HashMap<usize, (Arc<UdpSocket>, PortPair)> = HashMap::new();
+    let mut video: Option<Box<video::VideoShell>> = None;
     let mut buf = vec![0u8; RECV_BUFFER_BYTES];
+    let mut video_buf = vec![0u8; RECV_BUFFER_BYTES];
+    let mut rtcp_buf = vec![0u8; RECV_BUFFER_BYTES];
     let mut armed = false;
     let mut tick = tokio::time::interval(shell.dog.check_period());
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -165,13 +233,47 @@ async fn run(mut shell: Shell, mut fanout: Fanout, mut control: mpsc::UnboundedR
                         shell.dog.arm(Instant::now());
                     }
                 }
-                Some(Control::Pause(id)) => fanout.pause(id),
+                Some(Control::Pause(id)) => {
+                    fanout.pause(id);
+                    if let Some(v) = video.as_mut() {
+                        v.pause(id);
+                    }
+                }
                 Some(Control::Remove(id)) => {
                     fanout.remove(id);
                     listeners.remove(&id);
+                    if let Some(v) = video.as_mut() {
+                        v.remove(id);
+                    }
                 }
                 Some(Control::TimeoutEnabled(on)) => shell.dog.set_enabled(on, Instant::now()),
+                Some(Control::Video(v)) => video = Some(v),
+                Some(Control::AddVideo(id, listener)) => {
+                    if let Some(v) = video.as_mut() {
+                        v.add(id, listener);
+                    }
+                }
+                Some(Control::ListenVideo(id, to)) => {
+                    if let Some(v) = video.as_mut() {
+                        v.listen(id, to);
+                    }
+                }
             },
+            r = recv_on(video.as_deref().map(|v| &v.rtp), &mut video_buf) => {
+                if let (Ok((n, from)), Some(v)) = (r, video.as_mut()) {
+                    v.on_caller_packet(&video_buf[..n], from);
+                }
+            }
+            r = recv_on(video.as_deref().map(|v| &v.rtcp), &mut rtcp_buf) => {
+                if let (Ok((_, from)), Some(v)) = (r, video.as_mut()) {
+                    v.caller_rtcp_from(from);
+                }
+            }
+            Some(request) = requests.recv() => {
+                if let Some(v) = video.as_mut() {
+                    v.keyframe_asked(request);
+                }
+            }
             r = shell.caller.recv_from(&mut buf) => {
                 let Ok((n, from)) = r else { continue };
                 let Some(targets) = fanout.from_caller(from) else { continue };
@@ -193,6 +295,10 @@ async fn run(mut shell: Shell, mut fanout: Fanout, mut control: mpsc::UnboundedR
     if fanout.dropped > 0 {
         tracing::debug!(dropped = fanout.dropped, "page media: packets from other hosts than the caller's dropped");
     }
+    if let Some(v) = &video {
+        v.log_end();
+    }
+    drop(video);
     drop(listeners);
     drop(shell);
 }

@@ -32,6 +32,7 @@ mod video_loopback_tests;
 pub use codec::{check_browser_sdp, is_webrtc, offered_audio, plain_sdp, same_browser_session, DeviceCodec, G711, OPUS_OFFER_PT};
 pub use handle::{str0m_direction, WebRtcBridge};
 pub use video::{offered_video, reverse, video_section, DeviceVideo, VideoCodec, VideoFormat};
+pub use video_path::{fir_packet, keyframe_asked, pli_packet};
 
 /// Fuzz entry (fuzz/ `bridge_session`): the same kind of packet sequence fed
 /// to a whole bridge core that answered a Chromium offer (latching, key

@@ -59,7 +59,7 @@ pub async fn run(setup: CallSetup) {
     let mut bindings = bindings;
     let browsers = bindings.iter().filter(|b| is_browser(b)).count();
     let caller_browser = crate::media::webrtc::is_webrtc(&String::from_utf8_lossy(&offer));
-    let preview = super::preview::decide(super::preview::Ringing { browsers, caller_browser, group: group.is_some(), caller_video: offers_video(&offer) });
+    let preview = super::preview::decide(super::preview::Ringing { browsers, caller_browser, group: group.is_some(), devices: bindings.len() - browsers });
     if let (true, Err(why)) = (browsers > 0, preview) {
         tracing::debug!(%call_id, why, "no door preview for this call");
     }
@@ -137,11 +137,4 @@ pub async fn run(setup: CallSetup) {
     call.auto_answer = auto_answer;
     call.preview = preview;
     call.drive(rx, &bindings, &offer_b).await;
-}
-
-/// Whether the caller offers video (a stream of it with a port).
-fn offers_video(offer: &[u8]) -> bool {
-    use crate::media::sdp::{MediaKind, Sdp};
-    let Ok(sdp) = Sdp::parse(&String::from_utf8_lossy(offer)) else { return false };
-    (0..sdp.media_count()).filter_map(|i| sdp.media(i)).any(|m| m.kind() == MediaKind::Video && m.port() != 0)
 }

@@ -7,17 +7,24 @@
 //! forks to browsers then carry [`HEADER`], and only a page that got it
 //! previews (the SIP Core card never does).
 //!
-//! - [`Mode::Single`]: one browser rings (SIP devices of the callee may
-//!   ring beside it). Its own bridge takes the call: the caller gets the
-//!   bridge's SDP in the 183, and the relay's in the 200 if a SIP device
-//!   answers. Audio and video.
+//! - [`Mode::Single`]: one browser rings, and nothing else. Its own bridge
+//!   takes the call: the caller gets the bridge's SDP in the 183. Audio
+//!   and video.
 //! - [`Mode::FanOut`]: several browsers may ring (two panel tabs, a ring
-//!   group). The caller's media is anchored on our fan-out
+//!   group), or one beside SIP devices of the callee. Those may send early
+//!   media of their own (a 183 with SDP) before the browser's preview
+//!   answer: the caller can take one early answer only, and the fan-out's
+//!   is the one that keeps the preview whatever comes first (a desk
+//!   phone's early media is not relayed; `early_media.rs`). The caller's media is anchored on our fan-out
 //!   (`media/call_media/previews.rs`) and copied to each previewing
 //!   browser's own bridge, at most [`MAX_PREVIEWS`] per call; the one that
-//!   answers takes the caller (the 200 names its bridge). Audio only: a
-//!   caller that offers video is not previewed this way (it rings as
-//!   before, video after the answer).
+//!   answers takes the caller (the 200 names its bridge). Video too: a
+//!   camera doorbell's VP8 or H.264 is taken `recvonly` in the 183 and
+//!   copied to every previewing bridge, whose keyframe requests reach the
+//!   door as one (a panel that joins late gets a picture soon). A SIP
+//!   device that answers gets the door's video through the relay, as in a
+//!   call without preview; a format the bridges cannot carry (H.265) is
+//!   refused in the 183 and the preview is audio only.
 use rsipstack::sip::Header;
 
 pub use crate::media::call_media::MAX_PREVIEWS;
@@ -34,8 +41,8 @@ pub(super) struct Ringing {
     pub caller_browser: bool,
     /// A ring group (its members come and go by its strategy).
     pub group: bool,
-    /// The caller offers video (a camera doorbell).
-    pub caller_video: bool,
+    /// How many SIP devices (not browsers) may ring beside them.
+    pub devices: usize,
 }
 
 /// How a previewed call's browsers get the caller's media.
@@ -55,11 +62,8 @@ pub(super) fn decide(r: Ringing) -> Result<Mode, &'static str> {
     if r.caller_browser {
         return Err("a browser calls");
     }
-    if r.browsers == 1 && !r.group {
+    if r.browsers == 1 && !r.group && r.devices == 0 {
         return Ok(Mode::Single);
-    }
-    if r.caller_video {
-        return Err("several browsers may ring and the caller sends video (the preview fan-out carries audio only)");
     }
     Ok(Mode::FanOut)
 }
@@ -73,12 +77,11 @@ pub(super) fn header() -> Header {
 mod tests {
     use super::*;
 
-    const ONE_PANEL: Ringing = Ringing { browsers: 1, caller_browser: false, group: false, caller_video: false };
+    const ONE_PANEL: Ringing = Ringing { browsers: 1, caller_browser: false, group: false, devices: 0 };
 
     #[test]
     fn a_device_calling_one_panel_phone_is_previewed_on_its_own_bridge() {
         assert_eq!(decide(ONE_PANEL), Ok(Mode::Single));
-        assert_eq!(decide(Ringing { caller_video: true, ..ONE_PANEL }), Ok(Mode::Single), "video too");
     }
 
     #[test]
@@ -86,6 +89,9 @@ mod tests {
         assert_eq!(decide(Ringing { browsers: 2, ..ONE_PANEL }), Ok(Mode::FanOut), "two tabs of one extension");
         assert_eq!(decide(Ringing { group: true, ..ONE_PANEL }), Ok(Mode::FanOut), "a group with one panel member");
         assert_eq!(decide(Ringing { group: true, browsers: 5, ..ONE_PANEL }), Ok(Mode::FanOut), "the everyone group");
+        // A desk phone of the callee may send its early media first: the fan-out's 183 keeps the preview.
+        assert_eq!(decide(Ringing { devices: 1, ..ONE_PANEL }), Ok(Mode::FanOut), "one panel beside a desk phone");
+        assert_eq!(decide(Ringing { devices: 2, group: true, browsers: 2, ..ONE_PANEL }), Ok(Mode::FanOut));
         // More browsers than MAX_PREVIEWS: still previewed, the ones past the cap are refused one by one.
         assert_eq!(decide(Ringing { browsers: MAX_PREVIEWS + 3, ..ONE_PANEL }), Ok(Mode::FanOut));
     }
@@ -96,7 +102,7 @@ mod tests {
         assert!(decide(Ringing { caller_browser: true, group: true, browsers: 3, ..ONE_PANEL }).is_err(), "a browser calling a group");
         assert!(decide(Ringing { browsers: 0, ..ONE_PANEL }).is_err(), "SIP devices only");
         assert!(decide(Ringing { browsers: 0, group: true, ..ONE_PANEL }).is_err(), "a group of SIP devices");
-        assert!(decide(Ringing { browsers: 2, caller_video: true, ..ONE_PANEL }).is_err(), "video is not fanned out");
-        assert!(decide(Ringing { group: true, caller_video: true, ..ONE_PANEL }).is_err(), "nor in a group");
+        assert!(decide(Ringing { browsers: 0, devices: 3, ..ONE_PANEL }).is_err(), "desk phones only");
+        assert!(decide(Ringing { caller_browser: true, devices: 1, ..ONE_PANEL }).is_err(), "a browser calling a panel and a desk phone");
     }
 }
