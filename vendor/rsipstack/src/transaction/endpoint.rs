@@ -433,6 +433,14 @@ impl EndpointInner {
                         {
                             self.forget_waiting_ack(dialog_id, req, &key);
                         }
+                        // ha-pbx patch 9: the response was had; keep no copy
+                        if last_message.is_final_response() {
+                            self.finished_transactions.mark_acked(&key);
+                        }
+                        return Ok(());
+                    }
+                    // ha-pbx patch 9: a late copy of an ACKed INVITE
+                    if matches!(last_message, Finished::Acked) {
                         return Ok(());
                     }
                     // For INVITE retransmissions, re-send the last response
