@@ -181,10 +181,15 @@ async fn a_retransmitted_request_after_its_transaction_finished_gets_the_same_by
     ack.headers.retain(|h| !matches!(h, rsipstack::sip::Header::To(_)));
     ack.headers.push(rsipstack::sip::Header::To(busy.to_header().unwrap().clone()));
     rig.deliver(ack.clone().into()).await;
-    assert_eq!(rig.endpoint.inner.finished_transactions.get(&key), Some(Finished::Acked));
+    let busy_tag = to_tag(&SipMessage::Response(busy.clone()));
+    assert_eq!(rig.endpoint.inner.finished_transactions.get(&key), Some(Finished::Acked { to_tag: busy_tag.clone().map(Into::into) }));
     rig.deliver(invite.into()).await;
     rig.deliver(ack.into()).await;
     assert!(rig.incoming.try_recv().is_err());
+    // a CANCEL after the ACK: 200 with the 486's To tag still
+    rig.deliver(request("CANCEL", "inv1", 1, rig.phone_addr).into()).await;
+    let ok = parse(&rig.next().await);
+    assert_eq!(to_tag(&ok), busy_tag);
 
     // a non-INVITE: OPTIONS answered 200, then retransmitted
     let options = request("OPTIONS", "opt1", 1, rig.phone_addr);

@@ -181,7 +181,9 @@ async fn an_acked_server_invite_keeps_no_copy_of_its_response() {
     assert_eq!(got.method, rsipstack::sip::Method::Ack);
     let key = tx.key.clone();
     drop(tx);
-    assert_eq!(rig.endpoint.inner.finished_transactions.get(&key), Some(rsipstack::transaction::finished::Finished::Acked));
+    let tag = ok.to_header().unwrap().tag().unwrap().map(|t| t.value().into());
+    assert!(tag.is_some());
+    assert_eq!(rig.endpoint.inner.finished_transactions.get(&key), Some(rsipstack::transaction::finished::Finished::Acked { to_tag: tag }));
     rig.deliver(invite.into()).await;
     assert!(rig.incoming.try_recv().is_err(), "a late copy of the INVITE became a transaction");
 }

@@ -1762,7 +1762,14 @@ impl Transaction {
                 // Accepted server INVITE before the dialog reads the 2xx for
                 // `DialogState::Confirmed`.
                 // ha-pbx patch 9: once ACKed, only that (`Finished::Acked`).
-                TransactionType::ServerInvite if self.acked => Some(Finished::Acked),
+                TransactionType::ServerInvite if self.acked => Some(Finished::Acked {
+                    to_tag: self
+                        .last_response
+                        .as_ref()
+                        .and_then(|r| r.to_header().ok())
+                        .and_then(|to| to.tag().ok().flatten())
+                        .map(|tag| tag.value().into()),
+                }),
                 TransactionType::ServerNonInvite | TransactionType::ServerInvite => {
                     self.last_response.as_ref().map(Finished::of_response)
                 }
