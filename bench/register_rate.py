@@ -80,22 +80,31 @@ def one_run(server, rate: int, count: int, users: int) -> dict:
     work = Path(tempfile.mkdtemp(prefix="bench-reg-"))
     csv_path = users_csv(work / "users.csv", 1000, users)
     cpu0 = server.cpu_seconds()
+    keep = bool(os.environ.get("BENCH_KEEP"))
     stats = run_sipp([f"127.0.0.1:{server.sip_port}", "-sf", str(SIPP_DIR / "register.xml"), "-inf", str(csv_path),
                       "-i", "127.0.0.1", "-p", str(free_port()), "-key", "contact_port", "5999",
                       "-key", "expires", "3600", "-r", str(rate), "-rp", "1000", "-m", str(count), "-l", "20000",
                       # sipp's own socket buffers (64 KiB by default) dropped responses at 10,000/s
-                      "-buff_size", str(4 << 20)],
+                      "-buff_size", str(4 << 20),
+                      # with BENCH_KEEP, sipp's account of each failed call (what it got instead)
+                      *(["-trace_err", "-error_file", str(work / "sipp-errors.log")] if keep else [])],
                      work, timeout=count / max(rate, 1) * 3 + 60)
-    shutil.rmtree(work, ignore_errors=True)
+    if keep:
+        print(f"kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     elapsed = stats["_wall"]
     ok = num(stats, "SuccessfulCall(C)")
+    # sipp's failure counters by reason (a timeout, an unexpected message ...)
+    why = {k[len("Failed"):-3]: num(stats, k) for k in stats
+           if k.startswith("Failed") and k.endswith("(C)") and k != "FailedCall(C)" and num(stats, k)}
     return {"ok": ok, "failed": num(stats, "FailedCall(C)"), "retrans": num(stats, "Retransmissions(C)"),
-            "wall": elapsed, "rate": ok / elapsed, "cpu": server.cpu_seconds() - cpu0, "rss": server.rss_kib()}
+            "why": why, "wall": elapsed, "rate": ok / elapsed, "cpu": server.cpu_seconds() - cpu0, "rss": server.rss_kib()}
 
 
 def report(name: str, r: dict, rate: int, count: int, users: int) -> None:
     print(f"{name} REGISTER+digest: target {rate}/s, {count} attempts over {users} users")
-    print(f"  successful {r['ok']}, failed {r['failed']}, retransmissions {r['retrans']}")
+    print(f"  successful {r['ok']}, failed {r['failed']} {r['why'] or ''}, retransmissions {r['retrans']}")
     print(f"  achieved {r['rate']:.0f} registrations/s over {r['wall']:.1f} s wall")
     print(f"  CPU {r['cpu']:.1f} s ({r['cpu'] / r['wall'] * 100:.0f} % of one core), RSS {r['rss'] / 1024:.1f} MiB")
 
@@ -129,7 +138,7 @@ def main() -> None:
             finally:
                 server.stop()
             results[name].append(r)
-            print(f"run {n + 1}/{runs} {name:8}: {r['rate']:7.0f}/s  ok {r['ok']}  failed {r['failed']}  "
+            print(f"run {n + 1}/{runs} {name:8}: {r['rate']:7.0f}/s  ok {r['ok']}  failed {r['failed']} {r['why'] or ''}  "
                   f"retrans {r['retrans']}  cpu {r['cpu']:.1f} s  rss {r['rss'] / 1024:.1f} MiB", flush=True)
     med = {k: statistics.median(r["rate"] for r in v) for k, v in results.items()}
     print(f"\nREGISTER+digest (401 then 200), offered {rate}/s, {count} per run, {users} users, {runs} runs each, "

@@ -3,7 +3,8 @@
 //! retransmission paths through a real endpoint on 127.0.0.1 (a UDP socket
 //! stands in for the phone): a retransmitted INVITE or OPTIONS after its
 //! transaction finished gets the very same bytes again, a late CANCEL gets
-//! 200 with the INVITE response's To tag, an ACK is absorbed, and a client
+//! 200 with the INVITE response's To tag, an ACK is absorbed (and from then
+//! on the INVITE too: patch 9 keeps no copy of an ACKed response), and a client
 //! INVITE's ACK is sent again for a retransmitted final response.
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{SipMessage, StatusCode};
@@ -17,7 +18,7 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
-fn request(method: &str, branch: &str, cseq: u32, phone: SocketAddr) -> rsipstack::sip::Request {
+pub(super) fn request(method: &str, branch: &str, cseq: u32, phone: SocketAddr) -> rsipstack::sip::Request {
     let text = format!(
         "{method} sip:2000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {phone};branch=z9hG4bK{branch};rport\r\n\
          Max-Forwards: 70\r\nFrom: <sip:1000@127.0.0.1>;tag=f{branch}\r\nTo: <sip:2000@127.0.0.1>\r\n\
@@ -90,17 +91,17 @@ fn an_entry_is_the_message_as_sent_and_parses_back() {
     assert!(!ack.is_final_response());
 }
 
-struct Rig {
-    endpoint: rsipstack::transaction::Endpoint,
-    conn: SipConnection,
-    server: SocketAddr,
-    phone: UdpSocket,
-    phone_addr: SocketAddr,
-    incoming: rsipstack::transaction::TransactionReceiver,
+pub(super) struct Rig {
+    pub(super) endpoint: rsipstack::transaction::Endpoint,
+    pub(super) conn: SipConnection,
+    pub(super) server: SocketAddr,
+    pub(super) phone: UdpSocket,
+    pub(super) phone_addr: SocketAddr,
+    pub(super) incoming: rsipstack::transaction::TransactionReceiver,
     _cancel: CancellationToken,
 }
 
-async fn rig() -> Rig {
+pub(super) async fn rig() -> Rig {
     let cancel = CancellationToken::new();
     let udp = UdpConnection::create_connection("127.0.0.1:0".parse().unwrap(), None, Some(cancel.child_token())).await.unwrap();
     let server = udp.get_addr().get_socketaddr().unwrap();
@@ -119,12 +120,12 @@ impl Rig {
         SipAddr::from(self.phone_addr)
     }
 
-    async fn deliver(&self, msg: SipMessage) {
+    pub(super) async fn deliver(&self, msg: SipMessage) {
         self.endpoint.inner.on_received_message(msg, self.conn.clone(), &self.from()).await.unwrap();
     }
 
     /// The next datagram the phone gets (within 5 s: a deadline, not a wait).
-    async fn next(&self) -> Vec<u8> {
+    pub(super) async fn next(&self) -> Vec<u8> {
         let mut buf = vec![0; 65_536];
         let (len, from) = tokio::time::timeout(Duration::from_secs(5), self.phone.recv_from(&mut buf)).await.expect("a datagram for the phone").unwrap();
         assert_eq!(from, self.server);
@@ -133,7 +134,7 @@ impl Rig {
     }
 }
 
-fn parse(bytes: &[u8]) -> SipMessage {
+pub(super) fn parse(bytes: &[u8]) -> SipMessage {
     SipMessage::try_from(bytes).unwrap()
 }
 
@@ -173,15 +174,22 @@ async fn a_retransmitted_request_after_its_transaction_finished_gets_the_same_by
     assert!(to_tag(&ok).is_some());
     assert_eq!(to_tag(&ok), to_tag(&SipMessage::Response(busy.clone())));
 
-    // the ACK of the 486 is absorbed: the next datagram is the answer to the
-    // INVITE sent after it, not anything for the ACK
+    // the ACK of the 486 is absorbed, and with it the 486's bytes go (patch
+    // 9): a late copy of the INVITE is absorbed too, so the next datagram
+    // the phone gets is the answer to the OPTIONS sent after them
     let mut ack = request("ACK", "inv1", 1, rig.phone_addr);
     ack.headers.retain(|h| !matches!(h, rsipstack::sip::Header::To(_)));
     ack.headers.push(rsipstack::sip::Header::To(busy.to_header().unwrap().clone()));
-    rig.deliver(ack.into()).await;
+    rig.deliver(ack.clone().into()).await;
+    let busy_tag = to_tag(&SipMessage::Response(busy.clone()));
+    assert_eq!(rig.endpoint.inner.finished_transactions.get(&key), Some(Finished::Acked { to_tag: busy_tag.clone().map(Into::into) }));
     rig.deliver(invite.into()).await;
-    assert_eq!(rig.next().await, first);
+    rig.deliver(ack.into()).await;
     assert!(rig.incoming.try_recv().is_err());
+    // a CANCEL after the ACK: 200 with the 486's To tag still
+    rig.deliver(request("CANCEL", "inv1", 1, rig.phone_addr).into()).await;
+    let ok = parse(&rig.next().await);
+    assert_eq!(to_tag(&ok), busy_tag);
 
     // a non-INVITE: OPTIONS answered 200, then retransmitted
     let options = request("OPTIONS", "opt1", 1, rig.phone_addr);
@@ -189,6 +197,8 @@ async fn a_retransmitted_request_after_its_transaction_finished_gets_the_same_by
     let mut tx = rig.incoming.recv().await.unwrap();
     tx.reply(StatusCode::OK).await.unwrap();
     let first = rig.next().await;
+    let SipMessage::Response(options_ok) = parse(&first) else { panic!("a response") };
+    assert_eq!(options_ok.cseq_header().unwrap().method().unwrap(), rsipstack::sip::Method::Options);
     drop(tx);
     rig.deliver(options.into()).await;
     assert_eq!(rig.next().await, first);

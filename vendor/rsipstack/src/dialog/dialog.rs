@@ -1746,7 +1746,24 @@ impl DialogInner {
         if last {
             // ha-pbx patch 8: nothing is sent after `Terminated`.
             self.state_sender.lock().take();
+            self.shed_when_terminated();
         }
+    }
+
+    /// ha-pbx patch 9: what an ended dialog keeps. An answered client INVITE
+    /// keeps its dialog 64*T1 (32 s) after the call for the Timer M drain
+    /// (`invitation.rs`), which only BYEs a forked 2xx: built from the
+    /// dialog's ids, route set and that 2xx, never from the INVITE's body
+    /// (the SDP offer) or the ACK an answered INVITE got (`remote_ack`, the
+    /// UAS side's, which may carry an SDP answer). Both go at `Terminated`.
+    fn shed_when_terminated(&self) {
+        let mut initial = self.initial_request.lock();
+        if !initial.body.is_empty() {
+            initial.body = Vec::new();
+            initial.headers.unique_push(Header::ContentLength(0u32.into()));
+        }
+        drop(initial);
+        self.remote_ack.lock().take();
     }
 
     /// Sends a state to the dialog's owner; a closed channel (or one already

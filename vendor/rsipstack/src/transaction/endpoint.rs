@@ -420,8 +420,13 @@ impl EndpointInner {
                             _ => None,
                         };
                         let status = crate::sip::StatusCode::OK;
+                        // ha-pbx patch 9: an ACKed response kept its To tag only
+                        let to_tag = match last {
+                            Finished::Acked { to_tag } => to_tag.as_deref(),
+                            _ => None,
+                        };
                         return self
-                            .reply_cancel(req, status, invite_response.as_ref(), &connection)
+                            .reply_cancel(req, status, invite_response.as_ref(), to_tag, &connection)
                             .await;
                     }
                 } else if let Some(last_message) = last_message {
@@ -433,6 +438,15 @@ impl EndpointInner {
                         {
                             self.forget_waiting_ack(dialog_id, req, &key);
                         }
+                        // ha-pbx patch 9: the response was had; keep no copy
+                        if last_message.is_final_response() {
+                            let tag = req.to_header().ok().and_then(|to| to.tag().ok().flatten());
+                            self.finished_transactions.mark_acked(&key, tag.as_ref().map(|t| t.value()));
+                        }
+                        return Ok(());
+                    }
+                    // ha-pbx patch 9: a late copy of an ACKed INVITE
+                    if matches!(last_message, Finished::Acked { .. }) {
                         return Ok(());
                     }
                     // For INVITE retransmissions, re-send the last response
@@ -536,7 +550,7 @@ impl EndpointInner {
         match request.method {
             crate::sip::Method::Cancel => {
                 let status = crate::sip::StatusCode::CallTransactionDoesNotExist;
-                return self.reply_cancel(&request, status, None, &connection).await;
+                return self.reply_cancel(&request, status, None, None, &connection).await;
             }
             crate::sip::Method::Ack => return Ok(()),
             _ => {}
@@ -576,9 +590,15 @@ impl EndpointInner {
         req: &crate::sip::Request,
         status: crate::sip::StatusCode,
         invite_response: Option<&crate::sip::Response>,
+        to_tag: Option<&str>,
         connection: &SipConnection,
     ) -> Result<()> {
-        let resp = self.make_cancel_response(req, status, invite_response);
+        let mut resp = self.make_cancel_response(req, status, invite_response);
+        if let (None, Some(tag)) = (invite_response, to_tag) {
+            if let Ok(to) = resp.to_header_mut() {
+                let _ = to.mut_tag(tag.to_string().into());
+            }
+        }
         let resp = if let Some(ref inspector) = self.message_inspector {
             inspector.before_send(resp.into(), None)
         } else {

@@ -33,6 +33,14 @@ pub enum Finished {
     /// A client transaction's last request that is not an ACK (kept as
     /// upstream kept it; rsipstack stores none today).
     Request(Arc<[u8]>),
+    /// ha-pbx patch 9: a server INVITE whose final response was ACKed. The
+    /// peer had the response, so nothing is sent again: a late copy of the
+    /// INVITE and further ACKs are absorbed (RFC 6026 7.1), a CANCEL gets
+    /// 200. Kept instead of the response's bytes (the 2xx with its SDP, or
+    /// the 407 every authenticated call begins with) for the rest of 64*T1,
+    /// with the response's To tag, which a CANCEL's 200 repeats (RFC 3261
+    /// 9.2).
+    Acked { to_tag: Option<Box<str>> },
 }
 
 impl Finished {
@@ -56,21 +64,25 @@ impl Finished {
         }
     }
 
-    /// The message as it was sent.
+    /// The message as it was sent (empty for `Acked`).
     pub fn bytes(&self) -> &[u8] {
         match self {
             Finished::Response { bytes, .. } | Finished::Ack(bytes) | Finished::Request(bytes) => bytes,
+            Finished::Acked { .. } => &[],
         }
     }
 
-    /// A final (non-1xx) response.
+    /// A final (non-1xx) response, sent or already ACKed.
     pub fn is_final_response(&self) -> bool {
-        matches!(self, Finished::Response { status, .. } if *status >= 200)
+        matches!(self, Finished::Response { status, .. } if *status >= 200) || matches!(self, Finished::Acked { .. })
     }
 
-    /// The message parsed again (None if it no longer parses, which a message
-    /// we serialized ourselves does not do).
+    /// The message parsed again (None for `Acked`, or if it no longer
+    /// parses, which a message we serialized ourselves does not do).
     pub fn parse(&self) -> Option<SipMessage> {
+        if matches!(self, Finished::Acked { .. }) {
+            return None;
+        }
         SipMessage::try_from(self.bytes()).ok()
     }
 }
@@ -148,6 +160,20 @@ impl FinishedTransactions {
         let removed = t.map.remove(key).map(|(_, e)| e);
         Self::tidy(&mut t);
         removed
+    }
+
+    /// ha-pbx patch 9: the entry's response was ACKed (the ACK carries the
+    /// response's To tag): keep only that (same place in the order, same
+    /// timer). False if there is no entry.
+    pub fn mark_acked(&self, key: &TransactionKey, to_tag: Option<&str>) -> bool {
+        let mut t = self.table.lock();
+        match t.map.get_mut(key) {
+            Some((_, entry)) => {
+                *entry = Finished::Acked { to_tag: to_tag.map(Into::into) };
+                true
+            }
+            None => false,
+        }
     }
 
     pub fn contains_key(&self, key: &TransactionKey) -> bool {

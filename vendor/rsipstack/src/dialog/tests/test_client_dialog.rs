@@ -185,7 +185,7 @@ async fn test_client_dialog_state_transitions() -> crate::Result<()> {
 
     client_dialog
         .inner
-        .transition(DialogState::Early(dialog_id.clone(), ringing_resp.clone()));
+        .transition(DialogState::Early(dialog_id.clone(), Box::new(ringing_resp.clone())));
     let state = client_dialog.inner.state.lock().clone();
     assert!(matches!(state, DialogState::Early(_, _)));
 
@@ -194,7 +194,7 @@ async fn test_client_dialog_state_transitions() -> crate::Result<()> {
     // Transition to Confirmed (after receiving 200 OK and sending ACK)
     client_dialog
         .inner
-        .transition(DialogState::Confirmed(dialog_id.clone(), final_resp));
+        .transition(DialogState::Confirmed(dialog_id.clone(), Box::new(final_resp)));
     let state = client_dialog.inner.state.lock().clone();
     assert!(matches!(state, DialogState::Confirmed(_, _)));
     assert!(client_dialog.inner.is_confirmed());
@@ -271,7 +271,7 @@ async fn test_client_dialog_termination_scenarios() -> crate::Result<()> {
     // Confirm dialog first
     client_dialog_2.inner.transition(DialogState::Confirmed(
         dialog_id_2.clone(),
-        Response::default(),
+        Box::new(Response::default()),
     ));
     assert!(client_dialog_2.inner.is_confirmed());
 

@@ -266,7 +266,7 @@ async fn test_server_dialog_bye_is_delivered_over_initial_connection() {
     let id = dialog.id();
     dialog
         .inner
-        .transition(DialogState::Confirmed(id.clone(), Response::default()));
+        .transition(DialogState::Confirmed(id.clone(), Box::new(Response::default())));
     assert!(dialog.inner.is_confirmed());
 
     let bye_dialog = dialog.clone();
@@ -498,7 +498,7 @@ async fn test_restored_dialog_falls_back_to_initial_via_dialback() {
     assert!(inner.test_resolve_affinity_connection().is_none());
 
     let id = inner.id.lock().clone();
-    inner.transition(DialogState::Confirmed(id.clone(), Response::default()));
+    inner.transition(DialogState::Confirmed(id.clone(), Box::new(Response::default())));
     assert!(inner.is_confirmed());
 
     // No responder will answer the BYE here — we only assert delivery.
@@ -553,7 +553,7 @@ async fn test_server_request_without_route_fails_unless_dialed_back() -> crate::
         let (ep, role) = (endpoint.inner.clone(), TransactionRole::Server);
         let inner = server_dialog(ep, role, invite, "sip:bob@127.0.0.1:5060");
         let id = inner.id.lock().clone();
-        inner.transition(DialogState::Confirmed(id, Response::default()));
+        inner.transition(DialogState::Confirmed(id, Box::new(Response::default())));
         InviteDialog::from_inner(Arc::new(inner))
     };
 
@@ -637,7 +637,7 @@ async fn test_bye_survives_cancelled_flow_without_received_via_param() {
     let id = dialog.id();
     dialog
         .inner
-        .transition(DialogState::Confirmed(id.clone(), Response::default()));
+        .transition(DialogState::Confirmed(id.clone(), Box::new(Response::default())));
 
     // Browser drops the connection before we hang up the leg.
     flow.cancel.cancel();
@@ -740,7 +740,7 @@ async fn test_bye_before_send_reports_flow_destination() {
     let id = dialog.id();
     dialog
         .inner
-        .transition(DialogState::Confirmed(id.clone(), Response::default()));
+        .transition(DialogState::Confirmed(id.clone(), Box::new(Response::default())));
 
     let bye_dialog = dialog.clone();
     tokio::spawn(async move {

@@ -154,14 +154,14 @@ async fn test_dialog_state_transitions() -> crate::Result<()> {
         "bob-tag-789",
         "test-call-id-123",
     );
-    dialog_inner.transition(DialogState::Early(dialog_id.clone(), ringing_resp));
+    dialog_inner.transition(DialogState::Early(dialog_id.clone(), Box::new(ringing_resp)));
     let state = dialog_inner.state.lock().clone();
     assert!(matches!(state, DialogState::Early(_, _)));
 
     // Test transition to Confirmed
     dialog_inner.transition(DialogState::Confirmed(
         dialog_id.clone(),
-        Response::default(),
+        Box::new(Response::default()),
     ));
     let state = dialog_inner.state.lock().clone();
     assert!(matches!(state, DialogState::Confirmed(_, _)));
@@ -222,12 +222,12 @@ async fn test_server_dialog_state_transitions() -> crate::Result<()> {
         "bob-tag-789",
         "test-call-id-server-123",
     );
-    dialog_inner.transition(DialogState::WaitAck(dialog_id.clone(), ok_resp.clone()));
+    dialog_inner.transition(DialogState::WaitAck(dialog_id.clone(), Box::new(ok_resp.clone())));
     let state = dialog_inner.state.lock().clone();
     assert!(matches!(state, DialogState::WaitAck(_, _)));
 
     // Test transition to Confirmed (after receiving ACK)
-    dialog_inner.transition(DialogState::Confirmed(dialog_id.clone(), ok_resp));
+    dialog_inner.transition(DialogState::Confirmed(dialog_id.clone(), Box::new(ok_resp)));
     let state = dialog_inner.state.lock().clone();
     assert!(matches!(state, DialogState::Confirmed(_, _)));
     assert!(dialog_inner.is_confirmed());
@@ -269,7 +269,7 @@ async fn test_dialog_in_dialog_requests() -> crate::Result<()> {
     // Set dialog to confirmed state
     dialog_inner.transition(DialogState::Confirmed(
         dialog_id.clone(),
-        Response::default(),
+        Box::new(Response::default()),
     ));
     assert!(dialog_inner.is_confirmed());
 
@@ -290,7 +290,7 @@ async fn test_dialog_in_dialog_requests() -> crate::Result<()> {
     };
 
     let (handle, _) = TransactionHandle::new();
-    dialog_inner.transition(DialogState::Info(dialog_id.clone(), info_req, handle));
+    dialog_inner.transition(DialogState::Info(dialog_id.clone(), Box::new(info_req), handle));
 
     // Test UPDATE request in dialog
     let update_req = Request {
@@ -309,7 +309,7 @@ async fn test_dialog_in_dialog_requests() -> crate::Result<()> {
     };
 
     let (handle, _) = TransactionHandle::new();
-    dialog_inner.transition(DialogState::Updated(dialog_id.clone(), update_req, handle));
+    dialog_inner.transition(DialogState::Updated(dialog_id.clone(), Box::new(update_req), handle));
 
     // Test OPTIONS request in dialog
     let options_req = Request {
@@ -328,7 +328,7 @@ async fn test_dialog_in_dialog_requests() -> crate::Result<()> {
     };
 
     let (handle, _) = TransactionHandle::new();
-    dialog_inner.transition(DialogState::Options(dialog_id.clone(), options_req, handle));
+    dialog_inner.transition(DialogState::Options(dialog_id.clone(), Box::new(options_req), handle));
 
     // Dialog should still be confirmed after in-dialog requests
     assert!(dialog_inner.is_confirmed());
@@ -401,7 +401,7 @@ async fn test_dialog_termination_scenarios() -> crate::Result<()> {
     // First confirm the dialog
     dialog_inner_2.transition(DialogState::Confirmed(
         dialog_id_2.clone(),
-        Response::default(),
+        Box::new(Response::default()),
     ));
     assert!(dialog_inner_2.is_confirmed());
 
@@ -470,7 +470,7 @@ async fn test_dialog_state_display() -> crate::Result<()> {
     let trying_state = DialogState::Trying(dialog_id.clone());
     assert!(trying_state.to_string().contains("Trying"));
 
-    let confirmed_state = DialogState::Confirmed(dialog_id.clone(), Response::default());
+    let confirmed_state = DialogState::Confirmed(dialog_id.clone(), Box::new(Response::default()));
     assert!(confirmed_state.to_string().contains("Confirmed"));
     assert!(confirmed_state.is_confirmed());
 
@@ -573,14 +573,14 @@ async fn test_dialog_lifecycle_notifies_each_state_once() -> crate::Result<()> {
         "bob-tag-789",
         "test-call-id-lifecycle",
     );
-    dialog_inner.transition(DialogState::Early(dialog_id.clone(), ringing));
+    dialog_inner.transition(DialogState::Early(dialog_id.clone(), Box::new(ringing)));
     let ok = create_response(
         StatusCode::OK,
         "alice-tag-456",
         "bob-tag-789",
         "test-call-id-lifecycle",
     );
-    dialog_inner.transition(DialogState::Confirmed(dialog_id.clone(), ok));
+    dialog_inner.transition(DialogState::Confirmed(dialog_id.clone(), Box::new(ok)));
     dialog_inner.transition(DialogState::Terminated(
         dialog_id.clone(),
         TerminatedReason::UacBye,
@@ -620,7 +620,7 @@ async fn test_no_state_notification_after_terminated() -> crate::Result<()> {
 
     dialog_inner.transition(DialogState::Confirmed(
         dialog_id.clone(),
-        Response::default(),
+        Box::new(Response::default()),
     ));
     // Two teardown paths racing: our BYE completes, and the peer's BYE is
     // handled as well.
@@ -635,7 +635,7 @@ async fn test_no_state_notification_after_terminated() -> crate::Result<()> {
     // A late state change after termination must not be applied or notified.
     dialog_inner.transition(DialogState::Confirmed(
         dialog_id.clone(),
-        Response::default(),
+        Box::new(Response::default()),
     ));
 
     assert_eq!(
@@ -674,10 +674,10 @@ async fn test_ignored_waitack_after_confirmed_is_not_notified() -> crate::Result
 
     dialog_inner.transition(DialogState::Confirmed(
         dialog_id.clone(),
-        Response::default(),
+        Box::new(Response::default()),
     ));
     // e.g. a second accept() after the ACK already confirmed the dialog.
-    dialog_inner.transition(DialogState::WaitAck(dialog_id.clone(), Response::default()));
+    dialog_inner.transition(DialogState::WaitAck(dialog_id.clone(), Box::new(Response::default())));
 
     assert_eq!(drain_states(&mut state_receiver), vec!["Confirmed"]);
     assert!(dialog_inner.is_confirmed());
@@ -711,7 +711,7 @@ async fn test_info_answered_after_bye_does_not_notify_confirmed() -> crate::Resu
     )?;
     dialog_inner.transition(DialogState::Confirmed(
         dialog_id.clone(),
-        Response::default(),
+        Box::new(Response::default()),
     ));
     let dialog = ServerInviteDialog {
         inner: Arc::new(dialog_inner),

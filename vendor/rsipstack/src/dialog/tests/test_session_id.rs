@@ -331,7 +331,7 @@ async fn session_id_survives_snapshot_restore() -> crate::Result<()> {
     // Restore only accepts confirmed dialogs.
     *client.state.lock() = crate::dialog::dialog::DialogState::Confirmed(
         client.id.lock().clone(),
-        crate::sip::Response::default(),
+        Box::new(crate::sip::Response::default()),
     );
 
     let snapshot = client.snapshot();

@@ -676,7 +676,7 @@ async fn test_invite_2xx_upstream_via_delivery_and_ack() -> Result<()> {
 
                 // A stale cached ACK must not ACK a late proxy 2xx either.
                 let ack = endpoint.inner.make_ack(&request, &response)?;
-                endpoint.inner.finished_transactions.insert(key.clone(), Some(ack.into()));
+                endpoint.inner.finished_transactions.insert(key.clone(), crate::transaction::finished::Finished::of_request(&ack));
                 endpoint.inner.on_received_message(response.clone().into(), conn.clone(), &addr).await?;
                 assert!(outgoing_rx.try_recv().is_err(), "cached ACK must not acknowledge proxy 2xx");
             }
