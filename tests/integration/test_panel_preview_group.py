@@ -47,6 +47,10 @@ GROUPS = [{"extension": "600", "name": "Everyone", "members": ["102", "103"], "s
           {"extension": "601", "name": "Garage first", "members": ["103"], "strategy": "ringall", "ring_secs": 10, "fallback": "102"}]
 ARTIFACTS = Path(__file__).resolve().parent / ".artifacts" / "panel"
 PREVIEWING = "!!(window.haPbxPhone.preview && window.haPbxPhone.preview.sent && window.haPbxPhone.remote)"
+# RTP packets of audio the previewing page has received (its DTLS handshake may take a
+# second or more on a loaded machine after the preview's 183 went).
+PREVIEW_RECEIVED = """(async () => { const p = window.haPbxPhone.preview; if (!p) return 0; let n = 0;
+  (await p.pc.getStats()).forEach(r => { if (r.type === 'inbound-rtp' && r.kind === 'audio') n = r.packetsReceived; }); return n; })()"""
 
 
 def _health(pbx) -> dict:
@@ -86,6 +90,8 @@ def _ring_and_preview(pbx, door, number: str, pages: dict[str, PanelBrowser]) ->
     for name, page in pages.items():
         procs.wait_until(lambda: page.command("eval", js=PREVIEWING)["value"], 10, interval=0.2,
                          what=f"the door preview playing in page {name}")
+        procs.wait_until(lambda: page.command("eval", js=PREVIEW_RECEIVED)["value"] >= 25, 10, interval=0.2,
+                         what=f"the door's audio reaching page {name}")
     heard = {name: _page_hears(page, f"preview-{number}-{name}", ms=4000) for name, page in pages.items()}
     for name, page in pages.items():
         page.command("screenshot", out=str(ARTIFACTS / f"preview-{number}-{name}.png"), width=1280, height=800)
@@ -159,6 +165,8 @@ def test_every_ringing_panel_phone_previews_the_door(pbx_factory, workdir, regis
         page.command("wait-button", name="Answer", timeout=15)
         procs.wait_until(lambda: page.command("eval", js=PREVIEWING)["value"], 10, interval=0.2,
                          what=f"the fallback's page {name} previewing the door")
+        procs.wait_until(lambda: page.command("eval", js=PREVIEW_RECEIVED)["value"] >= 25, 10, interval=0.2,
+                         what=f"the door's audio reaching the fallback's page {name}")
     fallback_previewed = _page_hears(kitchen, "fallback-preview", ms=4000)
     _answer(door, kitchen, [kitchen2])
     procs.wait_until(lambda: _heard(door, 1000, 2), 20, interval=0.5, what="the doorbell hearing the fallback's page")
@@ -187,12 +195,6 @@ def _stopped_ringing(page: PanelBrowser, why: str) -> None:
     page.command("wait-button", name="Answer", state="hidden", timeout=20)
     assert page.command("eval", js="window.haPbxPhone.preview === null && window.haPbxPhone.session === null")["value"], \
         f"the page kept its preview or a call after {why}"
-
-
-# RTP packets of audio the previewing page has received (its DTLS handshake may take a
-# second or more on a loaded machine after the preview's 183 went).
-PREVIEW_RECEIVED = """(async () => { const p = window.haPbxPhone.preview; if (!p) return 0; let n = 0;
-  (await p.pc.getStats()).forEach(r => { if (r.type === 'inbound-rtp' && r.kind === 'audio') n = r.packetsReceived; }); return n; })()"""
 
 
 def _previews(page: PanelBrowser, name: str) -> audio.ToneReport:
