@@ -19,7 +19,17 @@ A camera doorbell (baresip's VP8 test picture) calling the group: both
 pages decode its video and hear it before anyone answers, the doorbell
 receives nothing; the PBX asked the doorbell for keyframes for them; 102
 answers and goes on decoding the doorbell's video (now from its own
-bridge), both hear each other, and 103's page stops."""
+bridge), both hear each other, and 103's page stops.
+
+The other preview paths through the fan-out, each on a PBX of its own:
+- hunt groups: the ringing member's page previews; when its
+  turn ends, or its page declines, the hunt moves on, the page stops ringing
+  and the next member's page previews; a desk baresip member may refuse (the
+  hunt goes on) or answer (it gets the doorbell, nothing of any page);
+- the SIP Core card (JsSIP) ringing beside a panel in a ringall
+  group: it never previews, yet answers with tones both ways and key presses
+  to the door, and the panel's preview ends; when the panel answers instead,
+  its keypad and "Open door" reach the doorbell (RFC 4733)."""
 from __future__ import annotations
 
 import json
@@ -32,6 +42,7 @@ import pytest
 from harness import audio, procs
 from harness.browser import PanelBrowser
 from harness.browser_flows import signed_in_phone
+from harness.pbx import api_request
 
 EXTENSIONS = [
     {"extension": "101", "password": "secret101", "name": "Front door", "kind": "doorbell"},
@@ -44,6 +55,10 @@ ARTIFACTS = Path(__file__).resolve().parent / ".artifacts" / "panel"
 PREVIEWING = "!!(window.haPbxPhone.preview && window.haPbxPhone.preview.sent && window.haPbxPhone.remote)"
 # Video frames the page decoded (the preview's, then the call's: one element).
 FRAMES = "(document.getElementById('ph-video').getVideoPlaybackQuality() || {}).totalVideoFrames || 0"
+# RTP packets of audio the previewing page has received (its DTLS handshake may take a
+# second or more on a loaded machine after the preview's 183 went).
+PREVIEW_RECEIVED = """(async () => { const p = window.haPbxPhone.preview; if (!p) return 0; let n = 0;
+  (await p.pc.getStats()).forEach(r => { if (r.type === 'inbound-rtp' && r.kind === 'audio') n = r.packetsReceived; }); return n; })()"""
 
 
 def _health(pbx) -> dict:
@@ -84,6 +99,8 @@ def _ring_and_preview(pbx, door, number: str, pages: dict[str, PanelBrowser], fl
     for name, page in pages.items():
         procs.wait_until(lambda: page.command("eval", js=PREVIEWING)["value"], 10, interval=0.2,
                          what=f"the door preview playing in page {name}")
+        procs.wait_until(lambda: page.command("eval", js=PREVIEW_RECEIVED)["value"] >= 25, 10, interval=0.2,
+                         what=f"the door's audio reaching page {name}")
     for name, page in pages.items():
         if flowing:
             flowing(name, page)
@@ -160,6 +177,8 @@ def test_every_ringing_panel_phone_previews_the_door(pbx_factory, workdir, regis
         page.command("wait-button", name="Answer", timeout=15)
         procs.wait_until(lambda: page.command("eval", js=PREVIEWING)["value"], 10, interval=0.2,
                          what=f"the fallback's page {name} previewing the door")
+        procs.wait_until(lambda: page.command("eval", js=PREVIEW_RECEIVED)["value"] >= 25, 10, interval=0.2,
+                         what=f"the door's audio reaching the fallback's page {name}")
     fallback_previewed = _page_hears(kitchen, "fallback-preview", ms=4000)
     _answer(door, kitchen, [kitchen2])
     procs.wait_until(lambda: _heard(door, 1000, 2), 20, interval=0.5, what="the doorbell hearing the fallback's page")
@@ -174,6 +193,61 @@ def test_every_ringing_panel_phone_previews_the_door(pbx_factory, workdir, regis
 def _frames(page: PanelBrowser, more_than: int, name: str) -> int:
     return procs.wait_until(lambda: (n := page.command("eval", js=FRAMES)["value"]) > more_than and n,
                             10, interval=0.3, what=f"page {name} decoding more than {more_than} video frames")
+
+
+# ------------------------------------------------------------ hunt groups, the SIP Core card, key presses
+# 101 opens its door with "1#" (sent RFC 4733, its default); 104 is a desk baresip.
+DOOR_EXTENSIONS = [{**EXTENSIONS[0], "door_open": "1#"}, *EXTENSIONS[1:],
+                   {"extension": "104", "password": "secret104", "name": "Desk"}]
+PREVIEWED_LOG = "door preview: a ringing browser receives"
+TOKEN = "preview-paths-admin-token-0123456789abcdef"
+
+
+def _audio_bytes(door) -> int:
+    """What the doorbell's recordings hold (baresip writes what it decodes as it arrives)."""
+    return sum(max(0, f.stat().st_size - 44) for f in door.recordings())
+
+
+def _stopped_ringing(page: PanelBrowser, why: str) -> None:
+    page.command("wait-button", name="Answer", state="hidden", timeout=20)
+    assert page.command("eval", js="window.haPbxPhone.preview === null && window.haPbxPhone.session === null")["value"], \
+        f"the page kept its preview or a call after {why}"
+
+
+def _previews(page: PanelBrowser, name: str) -> audio.ToneReport:
+    """`page` rings and previews the door: once the door's audio reaches it, 440 Hz heard in it for 4 s."""
+    page.command("wait-button", name="Answer", timeout=15)
+    procs.wait_until(lambda: page.command("eval", js=PREVIEWING)["value"], 10, interval=0.2,
+                     what=f"the door preview playing in page {name}")
+    procs.wait_until(lambda: page.command("eval", js=PREVIEW_RECEIVED)["value"] >= 25, 10, interval=0.2,
+                     what=f"the door's audio reaching page {name}")
+    heard = _page_hears(page, name, ms=4000)
+    page.command("screenshot", out=str(ARTIFACTS / f"{name}.png"), width=1280, height=800)
+    return heard
+
+
+def _dtmf_to_door(door, press, digits: str) -> list[str]:
+    """`press()` sends `digits`; what the doorbell got, key by key."""
+    mark = len(door.ctrl.events)
+    press()
+    got: list[str] = []
+    for _ in digits:
+        e = door.ctrl.wait_event("CALL_DTMF_START", 10, since=mark)
+        got.append(e.get("param"))
+        mark = door.ctrl.events.index(e) + 1
+    return got
+
+
+def _own_account_is_a_sessions_only(pbx, page: PanelBrowser) -> None:
+    """/api/phone/account: the signed-in page gets its own account; no session is
+    401 "not signed in"; the API token alone (no extension) is 401 saying so."""
+    r = page.command("fetch", method="GET", url="api/phone/account")
+    assert r["status"] == 200 and json.loads(r["body"])["extension"] == "102", r
+    for path in ("/api/phone/account", "/api/phone/account/qr.svg"):
+        status, body = api_request(pbx.http_base, "GET", path)
+        assert (status, body) == (401, {"error": "not signed in"}), (path, status, body)
+        status, body = api_request(pbx.http_base, "GET", path, token=TOKEN)
+        assert status == 401 and "API token has no extension" in body["error"], (path, status, body)
 
 
 @pytest.mark.netns
@@ -211,3 +285,170 @@ def test_every_ringing_panel_phone_previews_a_camera_doorbell(pbx_factory, workd
     kitchen.command("wait-button", name="Answer", state="hidden", timeout=10)
     print(f"video frames decoded while previewing {frames}; 102 at answer {answered_at}, then {after}")
     _check_answered_call("camera doorbell to group 600", pbx, door, previewed, talking, answered_hz=1000, other_hz=700)
+
+
+@pytest.mark.netns
+@pytest.mark.timeout(240)
+def test_hunt_group_moves_the_preview_to_the_next_member(pbx_factory, workdir, registry, baresip_factory, signals):
+    """Hunt group 602: 102 (page), 104 (desk baresip), 103 (page), 36 s (12 s a turn).
+    Call 1: 102's page previews; its turn ends unanswered: it stops ringing; the desk
+    refuses; 103's page previews and answers; the doorbell heard nothing before that,
+    then 103 (700 Hz) and nothing of 102 (1000 Hz); 103 transfers it to the desk (tones
+    both ways). Call 2: 102 previews and declines
+    ("Hang up"); the desk rings at once and answers: the doorbell hears the desk and
+    nothing of the page. /health ends with no call and no relay after each."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    hunt = [{"extension": "602", "name": "Hunt", "members": ["102", "104", "103"], "strategy": "hunt", "ring_secs": 36}]
+    pbx = pbx_factory(extensions=DOOR_EXTENSIONS, overrides={"groups": hunt, "http": {"api_token": TOKEN}}).start()
+    kitchen = signed_in_phone(pbx, workdir, registry, "kitchen102", ext="102", mic_hz=1000)
+    garage = signed_in_phone(pbx, workdir, registry, "garage103", ext="103", mic_hz=700)
+    _own_account_is_a_sessions_only(pbx, kitchen)
+    desk = baresip_factory("desk104", user="104", domain=f"{pbx.host}:{pbx.sip_port}", password=pbx.passwords["104"],
+                           source=audio.make_tone(workdir / "tone600.wav", 600, seconds=90), answermode="manual").start()
+    door = baresip_factory("door101", user="101", domain=f"{pbx.host}:{pbx.sip_port}",
+                           password=pbx.passwords["101"], source=signals["tone440"]).start()
+    for phone in (desk, door):
+        phone.wait_registered(15)
+
+    # Call 1: 102's turn runs out, the desk refuses, 103 answers.
+    door.dial(pbx.uri("602"))
+    first = _previews(kitchen, "hunt-102")
+    _stopped_ringing(kitchen, "its hunt turn ended")
+    incoming = desk.ctrl.wait_event("CALL_INCOMING", 10)
+    desk.ctrl.command("hangup")
+    desk.wait_closed(10)
+    after_desk = _previews(garage, "hunt-103")
+    assert not any(e.get("type") == "CALL_ESTABLISHED" for e in door.ctrl.events), "the doorbell was answered before anyone answered"
+    before_answer = _audio_bytes(door)
+    _answer(door, garage, [kitchen])
+    procs.wait_until(lambda: _heard(door, 700, 3), 20, interval=0.5, what="the doorbell hearing 103 for 3 s")
+    talking = _page_hears(garage, "hunt-answered")
+    door_file = door.recordings()[-1]
+    heard_by_door = audio.analyze_tone(door_file)
+    leak = _band(door_file, 1000) / _band(door_file, 700)
+    # 103 answered as the group's member: its Transfer (to the desk) is its call's.
+    door_mark, desk_mark = len(audio.load(door_file)[0]), len(desk.ctrl.events)
+    garage.command("fill", label="Transfer to", value="104")
+    garage.command("click", name="Transfer")
+    desk.ctrl.wait_event("CALL_INCOMING", 10, since=desk_mark)
+    desk.ctrl.command("accept")
+    desk.ctrl.wait_event("CALL_ESTABLISHED", 10, since=desk_mark)
+    _stopped_ringing(garage, "its transfer")
+    after_transfer = lambda: audio.analyze_tone_samples(audio.load(door_file)[0][door_mark:])  # noqa: E731
+    procs.wait_until(lambda: _heard(desk, 440, 3) and after_transfer().ok(600, min_seconds=3), 25, interval=0.5,
+                     what="3 s of tone each way between the doorbell and the desk after 103's transfer")
+    door.hangup()
+    door.wait_closed(10)
+    desk.ctrl.wait_event("CALL_CLOSED", 10, since=desk_mark)
+    health = _idle(pbx)
+    print(f"hunt call 1: the desk rang ({incoming.get('param')}) and refused; 102 previewed {first}, 103 {after_desk}; "
+          f"the doorbell got {before_answer} bytes of audio before Answer; 103 heard {talking}; the doorbell heard {heard_by_door} "
+          f"(1000 Hz at {20 * np.log10(max(leak, 1e-12)):.1f} dB of 700 Hz), after the transfer {after_transfer()}; /health {health}")
+    assert first.ok(440, min_seconds=2.5) and after_desk.ok(440, min_seconds=2.5), (first, after_desk)
+    assert before_answer < 320, f"the doorbell received {before_answer} bytes of audio (20 ms is 320) before 103 answered"
+    assert talking.ok(440, min_seconds=2), talking
+    assert heard_by_door.ok(700, min_seconds=3), heard_by_door
+    assert leak < 0.01, f"the doorbell heard 102's page: 1000 Hz at {leak:.4f} of 700 Hz"
+
+    # Call 2: 102 declines while previewing; the desk (next in the hunt) answers.
+    door.clear_recordings()
+    desk.clear_recordings()
+    mark, door_mark = len(desk.ctrl.events), len(door.ctrl.events)
+    door.dial(pbx.uri("602"))
+    declined = _previews(kitchen, "hunt-102-declines")
+    kitchen.command("click", name="Hang up")
+    _stopped_ringing(kitchen, "declining")
+    desk.ctrl.wait_event("CALL_INCOMING", 10, since=mark)
+    assert not any(e.get("type") == "CALL_ESTABLISHED" for e in door.ctrl.events[door_mark:]), "the doorbell was answered before the desk answered"
+    before_answer = _audio_bytes(door)
+    desk.ctrl.command("accept")
+    desk.wait_established(10)
+    procs.wait_until(lambda: _heard(desk, 440, 3) and _heard(door, 600, 3), 20, interval=0.5,
+                     what="3 s of tone each way between the doorbell and the desk")
+    door.hangup()
+    door.wait_closed(10)
+    desk.ctrl.wait_event("CALL_CLOSED", 10, since=mark)
+    health = _idle(pbx)
+    door_wav = door.recordings()[-1]
+    heard_by_door, heard_by_desk = audio.analyze_tone(door_wav), audio.analyze_tone(desk.recordings()[-1])
+    leak = _band(door_wav, 1000) / _band(door_wav, 600)
+    print(f"hunt call 2: 102 previewed {declined}; the doorbell got {before_answer} bytes before the desk answered, then heard "
+          f"{heard_by_door} (1000 Hz at {20 * np.log10(max(leak, 1e-12)):.1f} dB of 600 Hz); the desk heard {heard_by_desk}; /health {health}")
+    assert declined.ok(440, min_seconds=2.5), declined
+    assert before_answer < 320, f"the doorbell received {before_answer} bytes of audio before the desk answered"
+    assert heard_by_desk.ok(440, min_seconds=3), heard_by_desk
+    assert heard_by_door.ok(600, min_seconds=3), heard_by_door
+    assert leak < 0.01, f"the doorbell heard the page that declined: 1000 Hz at {leak:.4f} of 600 Hz"
+    assert not garage.command("eval", js="!!window.haPbxPhone.session")["value"], "103 rang after the desk answered"
+
+
+@pytest.mark.netns
+@pytest.mark.timeout(240)
+def test_sip_core_card_beside_a_previewing_panel(pbx_factory, workdir, registry, baresip_factory, browser_factory, signals):
+    """Ringall group 600: 102 on the panel (1000 Hz), 103 on the SIP Core card's JsSIP
+    (700 Hz). Call 1: the panel previews, the card rings without previewing (one
+    browser previews per call in the log) and answers: tones both ways, the card's
+    key press reaches the doorbell, the panel's preview ends, the doorbell heard
+    nothing of the panel. Call 2: the panel answers on the fan-out's bridge: its
+    keypad's 5 and "Open door" (1#) reach the doorbell as RFC 4733, the card stops
+    ringing. /health ends with no call and no relay after each."""
+    from harness.browser_flows import tone48k
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    ringall = [{"extension": "600", "name": "Everyone", "members": ["102", "103"], "strategy": "ringall", "ring_secs": 60}]
+    pbx = pbx_factory(extensions=DOOR_EXTENSIONS, overrides={"groups": ringall}).start()
+    kitchen = signed_in_phone(pbx, workdir, registry, "kitchen102", ext="102", mic_hz=1000)
+    card = browser_factory("card103", tone48k(workdir, 700))
+    card.register(f"ws://{pbx.host}:{pbx.http_port}/ws", "103", pbx.host, pbx.passwords["103"])
+    door = baresip_factory("door101", user="101", domain=f"{pbx.host}:{pbx.sip_port}",
+                           password=pbx.passwords["101"], source=signals["tone440"]).start()
+    door.wait_registered(15)
+
+    # Call 1: the card answers.
+    since = card.mark()
+    door.dial(pbx.uri("600"))
+    card.wait_event("incoming", 15, since=since)
+    previewed = _previews(kitchen, "card-beside-panel")
+    assert pbx.log_text().count(PREVIEWED_LOG) == 1, "not one preview: the card previewed, or the panel did not"
+    assert not any(e.get("type") == "CALL_ESTABLISHED" for e in door.ctrl.events), "the doorbell was answered before anyone answered"
+    before_answer = _audio_bytes(door)
+    card.command("answer")
+    card.wait_event("confirmed", 15, since=since)
+    card.wait_event("track", 10, since=since)
+    door.wait_established(10)
+    _stopped_ringing(kitchen, "the card answered")
+    procs.wait_until(lambda: _heard(door, 700, 3), 20, interval=0.5, what="the doorbell hearing the card for 3 s")
+    talking = audio.analyze_tone(card.record(4))
+    keys = _dtmf_to_door(door, lambda: card.command("dtmf", tones="5"), "5")
+    door.hangup()
+    door.wait_closed(10)
+    card.wait_event("ended", 10, since=since)
+    print(f"the card answered: the doorbell got {before_answer} bytes of audio before, the card's key {keys}")
+    _check_answered_call("the card beside the panel", pbx, door, {"102": previewed}, talking, answered_hz=700, other_hz=1000)
+    assert before_answer < 320, f"the doorbell received {before_answer} bytes of audio before the card answered"
+    assert keys == ["5"], keys
+
+    # Call 2: the panel answers; its keypad and Open door reach the doorbell.
+    door.clear_recordings()
+    since = card.mark()
+    door.dial(pbx.uri("600"))
+    card.wait_event("incoming", 15, since=since)
+    previewed = _previews(kitchen, "panel-beside-card")
+    kitchen.command("click", name="Answer")
+    door.wait_established(10)
+    card.wait_event("failed", 10, since=since)
+    kitchen.command("wait-button", name="Open door", timeout=10)
+    procs.wait_until(lambda: _heard(door, 1000, 3), 20, interval=0.5, what="the doorbell hearing the panel for 3 s")
+    talking = _page_hears(kitchen, "panel-answered")
+    keypad = _dtmf_to_door(door, lambda: kitchen.command("click", name="5"), "5")
+    opened = _dtmf_to_door(door, lambda: kitchen.command("click", name="Open door"), "1#")
+    kitchen.command("click", name="Hang up")
+    door.wait_closed(10)
+    health = _idle(pbx)
+    heard_by_door = audio.analyze_tone(door.recordings()[-1])
+    print(f"the panel answered: it previewed {previewed}, then heard {talking}; the doorbell heard {heard_by_door}, "
+          f"the keypad's {keypad}, Open door's {opened}; /health {health}")
+    assert previewed.ok(440, min_seconds=2.5), previewed
+    assert talking.ok(440, min_seconds=2), talking
+    assert heard_by_door.ok(1000, min_seconds=3), heard_by_door
+    assert keypad == ["5"], keypad
+    assert opened == ["1", "#"], opened

@@ -473,6 +473,9 @@ impl Call {
                     self.apply_dtmf_modes();
                     self.answered_at = Some(Instant::now());
                     self.core.calls.set_answered(&self.call_id);
+                    if let Some(member) = self.forks.get(fork).and_then(|s| s.member.clone()) {
+                        self.core.calls.set_answered_by(&self.call_id, &member);
+                    }
                     self.core.calls.set_transfer(&self.call_id, self.who_may_leave());
                 }
                 Action::CancelFork(f) => self.forks.cancel(f),

@@ -76,6 +76,9 @@ pub struct CallInfo {
     /// The ringing call was handed to the AI agent ("Answer with AI", a
     /// handoff rule): once answered, the agent is who answered.
     pub to_agent: bool,
+    /// The member of a ring group (or a forward's target) who answered, when
+    /// that is not `callee` (the number dialled): that extension is in the call.
+    pub answered_by: Option<String>,
     commands: mpsc::UnboundedSender<Command>,
 }
 
@@ -88,7 +91,7 @@ pub struct CallRegistry {
 impl CallRegistry {
     pub fn insert(&self, call_id: &str, caller: &str, callee: &str) -> mpsc::UnboundedReceiver<Command> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let info = CallInfo { call_id: call_id.into(), caller: caller.into(), callee: callee.into(), answered: false, remote_answer: false, transfer: TransferLeaving::Either, seq: self.next_seq.fetch_add(1, Ordering::Relaxed), to_agent: false, commands: tx };
+        let info = CallInfo { call_id: call_id.into(), caller: caller.into(), callee: callee.into(), answered: false, remote_answer: false, transfer: TransferLeaving::Either, seq: self.next_seq.fetch_add(1, Ordering::Relaxed), to_agent: false, answered_by: None, commands: tx };
         if let Ok(mut c) = self.calls.lock() {
             c.insert(call_id.to_string(), info);
         }
@@ -97,6 +100,12 @@ impl CallRegistry {
     pub fn set_answered(&self, call_id: &str) {
         if let Some(c) = self.calls.lock().ok().as_mut().and_then(|m| m.get_mut(call_id)) {
             c.answered = true;
+        }
+    }
+    /// Who answered, when not the callee itself (a ring group's member).
+    pub fn set_answered_by(&self, call_id: &str, member: &str) {
+        if let Some(c) = self.calls.lock().ok().as_mut().and_then(|m| m.get_mut(call_id)) {
+            c.answered_by = (c.callee != member).then(|| member.to_string());
         }
     }
     pub fn set_to_agent(&self, call_id: &str) {
@@ -118,6 +127,7 @@ impl CallRegistry {
         if let Some(c) = self.calls.lock().ok().as_mut().and_then(|m| m.get_mut(call_id)) {
             c.caller = caller.to_string();
             c.callee = callee.to_string();
+            c.answered_by = None;
         }
     }
     pub fn remove(&self, call_id: &str) {
