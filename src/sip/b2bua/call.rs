@@ -254,11 +254,9 @@ impl Call {
     /// fallback) the call rings now: forks start and end, a hunt moves on.
     fn track_ringing(&self) {
         let mut ringing: Vec<String> = Vec::new();
-        if self.machine.is_ringing() {
-            for member in self.machine.current_forks().filter_map(|f| self.forks.get(f)?.member.clone()) {
-                if !ringing.contains(&member) {
-                    ringing.push(member);
-                }
+        for member in self.machine.ringing_forks().filter_map(|f| self.forks.get(f)?.member.clone()) {
+            if !ringing.contains(&member) {
+                ringing.push(member);
             }
         }
         self.core.calls.set_ringing(&self.call_id, ringing);
