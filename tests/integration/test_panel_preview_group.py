@@ -405,7 +405,7 @@ def test_hunt_group_moves_the_preview_to_the_next_member(pbx_factory, workdir, r
     door.dial(pbx.uri("602"))
     kitchen.command("wait-button", name="Answer", timeout=15)
     kitchen.command("click", name="Answer")
-    door.wait_established(10)
+    door.ctrl.wait_event("CALL_ESTABLISHED", 10, since=mark)
     closed_at = time.monotonic()
     kitchen.quit()
     door.ctrl.wait_event("CALL_CLOSED", 10, since=mark)
