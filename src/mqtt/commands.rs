@@ -120,8 +120,9 @@ fn digits(text: &str) -> Result<String, String> {
     }
 }
 
-/// Which calls a command acts on. `calls` are the extension's live calls,
-/// oldest first.
+/// Which calls a command acts on. `calls` are the extension's live calls
+/// (`sip::control::calls_of`: a ring group's member that answered or is
+/// rung included), oldest first.
 pub fn plan(ext: &str, verb: Verb, calls: &[LiveCall]) -> Result<Vec<Action>, String> {
     let answered: Vec<&LiveCall> = calls.iter().filter(|c| c.answered).collect();
     let one_answered = |what: &str| match answered.as_slice() {
@@ -129,18 +130,25 @@ pub fn plan(ext: &str, verb: Verb, calls: &[LiveCall]) -> Result<Vec<Action>, St
         [] => Err(format!("{what}: extension {ext} has no answered call")),
         many => Err(format!("{what}: extension {ext} has {} answered calls, which one is ambiguous", many.len())),
     };
-    let ringing_here = |what: &str| {
+    // `calls` are this extension's: one it did not make that still rings
+    // rings it (dialled, or as a ring group's member).
+    let ringing_here = |what: &str, as_member: bool| {
         calls
             .iter()
-            .find(|c| !c.answered && c.callee == ext)
+            .find(|c| !c.answered && c.caller != ext && (as_member || c.callee == ext))
             .map(|c| c.call_id.clone())
             .ok_or_else(|| format!("{what}: nothing is ringing at extension {ext}"))
     };
+    // A ring group's member only being rung is no party: its hang-up does
+    // not end the call for the group (its phone declines on its own).
+    let parties: Vec<&LiveCall> = calls.iter().filter(|c| c.answered || c.caller == ext || c.callee == ext).collect();
     match verb {
-        Verb::HangUp if calls.is_empty() => Err(format!("hang up: extension {ext} has no live call")),
-        Verb::HangUp => Ok(calls.iter().map(|c| Action::HangUp { call_id: c.call_id.clone() }).collect()),
-        Verb::Answer => Ok(vec![Action::Answer { call_id: ringing_here("answer")? }]),
-        Verb::AnswerAi => Ok(vec![Action::AnswerAi { call_id: ringing_here("answer with AI")? }]),
+        Verb::HangUp if parties.is_empty() => Err(format!("hang up: extension {ext} has no live call")),
+        Verb::HangUp => Ok(parties.iter().map(|c| Action::HangUp { call_id: c.call_id.clone() }).collect()),
+        // Remote answer picks up every ringing device that offers it: for a
+        // ring group that may be another member's, so only the number dialled.
+        Verb::Answer => Ok(vec![Action::Answer { call_id: ringing_here("answer", false)? }]),
+        Verb::AnswerAi => Ok(vec![Action::AnswerAi { call_id: ringing_here("answer with AI", true)? }]),
         Verb::Announce(text) => Ok(vec![Action::Announce { to: ext.to_string(), text }]),
         Verb::Dial(to) if to == ext => Err(format!("dial: extension {ext} cannot call itself")),
         Verb::Dial(to) => Ok(vec![Action::Dial { from: ext.to_string(), to }]),

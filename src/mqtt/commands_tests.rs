@@ -84,6 +84,27 @@ fn dtmf_and_transfer_need_exactly_one_answered_call() {
 }
 
 #[test]
+fn a_ring_groups_member_acts_on_the_group_call() {
+    // `calls_of("102")`: group 600 rings it, then it answered.
+    let ringing = [call("g", "101", "600", false)];
+    assert_eq!(plan("102", Verb::AnswerAi, &ringing).unwrap(), [Action::AnswerAi { call_id: "g".into() }]);
+    let err = plan("102", Verb::HangUp, &ringing).unwrap_err();
+    assert!(err.contains("no live call"), "a member being rung does not end the group's call: {err}");
+    let err = plan("102", Verb::Answer, &ringing).unwrap_err();
+    assert!(err.contains("nothing is ringing"), "remote answer only for the number dialled: {err}");
+    let answered = [call("g", "101", "600", true)];
+    assert_eq!(plan("102", Verb::HangUp, &answered).unwrap(), [Action::HangUp { call_id: "g".into() }]);
+    assert_eq!(
+        plan("102", Verb::Dtmf("5".into()), &answered).unwrap(),
+        [Action::Dtmf { call_id: "g".into(), to: "102".into(), digits: "5".into() }]
+    );
+    assert_eq!(
+        plan("102", Verb::Transfer("104".into()), &answered).unwrap(),
+        [Action::Transfer { call_id: "g".into(), leaving: "102".into(), to: "104".into() }]
+    );
+}
+
+#[test]
 fn dial_is_from_the_extension_and_not_to_itself() {
     assert_eq!(plan("101", Verb::Dial("102".into()), &[]).unwrap(), [Action::Dial { from: "101".into(), to: "102".into() }]);
     assert!(plan("101", Verb::Dial("101".into()), &[]).is_err());

@@ -23,24 +23,25 @@ pub async fn dial(core: &SipCoreRef, from: &str, to: &str) -> Result<String, Con
 }
 
 /// Send DTMF digits to extension `to`'s device in a live, answered call
-/// (SIP INFO application/dtmf-relay). `to` must be a party of the call.
+/// (SIP INFO application/dtmf-relay). `to` must be a party of the call (the
+/// ring group's member that answered it is).
 pub fn send_dtmf(core: &SipCore, call_id: &str, to: &str, digits: &str) -> Result<(), ControlError> {
     if digits.is_empty() || digits.len() > 32 || !digits.chars().all(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D')) {
         return Err(ControlError::BadArgument(format!("`{digits}` is not 1-32 DTMF digits (0-9, *, #, A-D)")));
     }
     let call = live_call(core, call_id)?;
-    if call.caller != to && call.callee != to {
+    let Some(to) = call.party(to) else {
         return Err(ControlError::BadArgument(format!("extension {to} is not in call {call_id}")));
-    }
+    };
     if !call.answered {
         return Err(ControlError::BadArgument(format!("call {call_id} is not answered yet")));
     }
-    core.calls.command(call_id, Command::Dtmf { to: to.to_string(), digits: digits.to_string() });
+    core.calls.command(call_id, Command::Dtmf { to, digits: digits.to_string() });
     Ok(())
 }
 
-/// Blind transfer: extension `leaving` (a party of the answered call) is
-/// hung up and the other party is connected to extension `to`.
+/// Blind transfer: extension `leaving` (a party of the answered call, the
+/// ring group's member that answered it included) is hung up and the other party is connected to extension `to`.
 pub fn transfer(core: &SipCore, call_id: &str, leaving: &str, to: &str) -> Result<(), ControlError> {
     if !core.extension_exists(to) {
         return Err(ControlError::NoSuchExtension(to.to_string()));
@@ -49,10 +50,10 @@ pub fn transfer(core: &SipCore, call_id: &str, leaving: &str, to: &str) -> Resul
         return Err(ControlError::NotRegistered(to.to_string()));
     }
     let call = live_call(core, call_id)?;
-    if call.caller != leaving && call.callee != leaving {
+    let Some(leaving) = call.party(leaving) else {
         return Err(ControlError::BadArgument(format!("extension {leaving} is not in call {call_id}")));
-    }
-    if call.caller == to || call.callee == to {
+    };
+    if call.involves(to) {
         return Err(ControlError::BadArgument(format!("extension {to} is already in call {call_id}")));
     }
     if !call.answered {
@@ -60,7 +61,7 @@ pub fn transfer(core: &SipCore, call_id: &str, leaving: &str, to: &str) -> Resul
     }
     match &call.transfer {
         TransferLeaving::Either => {}
-        TransferLeaving::Only(ext) if ext == leaving => {}
+        TransferLeaving::Only(ext) if *ext == leaving => {}
         TransferLeaving::Only(ext) => {
             return Err(ControlError::NotPossible(format!(
                 "in call {call_id} extension {ext} talks from the dashboard on its own WebRTC bridge, which cannot be handed to another party: only {ext} can leave by transfer"
@@ -72,7 +73,7 @@ pub fn transfer(core: &SipCore, call_id: &str, leaving: &str, to: &str) -> Resul
             )));
         }
     }
-    core.calls.command(call_id, Command::Transfer { leaving: leaving.to_string(), to: to.to_string() });
+    core.calls.command(call_id, Command::Transfer { leaving, to: to.to_string() });
     Ok(())
 }
 
@@ -128,9 +129,10 @@ pub async fn announce(core: &SipCoreRef, to: &str, text: &str) -> Result<String,
     }
 }
 
-/// Calls of an extension (as caller or callee), newest first is not guaranteed.
+/// Calls of an extension (see `CallInfo::involves`: a ring group's member
+/// that answered or is rung included), newest first is not guaranteed.
 pub fn calls_of(core: &SipCore, extension: &str) -> Vec<CallInfo> {
-    core.calls.list().into_iter().filter(|c| c.caller == extension || c.callee == extension).collect()
+    core.calls.list().into_iter().filter(|c| c.involves(extension)).collect()
 }
 
 fn live_call(core: &SipCore, call_id: &str) -> Result<CallInfo, ControlError> {

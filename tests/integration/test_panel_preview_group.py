@@ -33,6 +33,7 @@ The other preview paths through the fan-out, each on a PBX of its own:
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from pathlib import Path
 
@@ -238,6 +239,17 @@ def _dtmf_to_door(door, press, digits: str) -> list[str]:
     return got
 
 
+def _rung_for_answer_with_ai(rung: dict[str, PanelBrowser], not_rung: dict[str, PanelBrowser]) -> None:
+    """/api/phone/agent ("Answer with AI") from each page: a hunt group's member
+    being rung finds the call (this PBX has no agent: 409 saying so); a member
+    whose turn has not come or is over is told nothing rings it."""
+    for ext, page in {**rung, **not_rung}.items():
+        r = page.command("fetch", method="POST", url="api/phone/agent")
+        why = json.loads(r["body"]).get("error", "")
+        expected = "agent is not configured" if ext in rung else f"no call is ringing extension {ext}"
+        assert r["status"] == 409 and expected in why, (ext, r)
+
+
 def _own_account_is_a_sessions_only(pbx, page: PanelBrowser) -> None:
     """/api/phone/account: the signed-in page gets its own account; no session is
     401 "not signed in"; the API token alone (no extension) is 401 saying so."""
@@ -291,12 +303,14 @@ def test_every_ringing_panel_phone_previews_a_camera_doorbell(pbx_factory, workd
 @pytest.mark.timeout(240)
 def test_hunt_group_moves_the_preview_to_the_next_member(pbx_factory, workdir, registry, baresip_factory, signals):
     """Hunt group 602: 102 (page), 104 (desk baresip), 103 (page), 36 s (12 s a turn).
-    Call 1: 102's page previews; its turn ends unanswered: it stops ringing; the desk
+    Call 1: 102's page previews ("Answer with AI" finds the call ringing 102, not
+    103); its turn ends unanswered: it stops ringing; the desk
     refuses; 103's page previews and answers; the doorbell heard nothing before that,
     then 103 (700 Hz) and nothing of 102 (1000 Hz); 103 transfers it to the desk (tones
     both ways). Call 2: 102 previews and declines
     ("Hang up"); the desk rings at once and answers: the doorbell hears the desk and
-    nothing of the page. /health ends with no call and no relay after each."""
+    nothing of the page. Call 3: 102's page answers, then its tab closes: the call
+    ends. /health ends with no call and no relay after each."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     hunt = [{"extension": "602", "name": "Hunt", "members": ["102", "104", "103"], "strategy": "hunt", "ring_secs": 36}]
     pbx = pbx_factory(extensions=DOOR_EXTENSIONS, overrides={"groups": hunt, "http": {"api_token": TOKEN}}).start()
@@ -312,11 +326,15 @@ def test_hunt_group_moves_the_preview_to_the_next_member(pbx_factory, workdir, r
 
     # Call 1: 102's turn runs out, the desk refuses, 103 answers.
     door.dial(pbx.uri("602"))
+    kitchen.command("wait-button", name="Answer", timeout=15)
+    _rung_for_answer_with_ai({"102": kitchen}, {"103": garage})
     first = _previews(kitchen, "hunt-102")
     _stopped_ringing(kitchen, "its hunt turn ended")
     incoming = desk.ctrl.wait_event("CALL_INCOMING", 10)
     desk.ctrl.command("hangup")
     desk.wait_closed(10)
+    garage.command("wait-button", name="Answer", timeout=15)
+    _rung_for_answer_with_ai({"103": garage}, {"102": kitchen})
     after_desk = _previews(garage, "hunt-103")
     assert not any(e.get("type") == "CALL_ESTABLISHED" for e in door.ctrl.events), "the doorbell was answered before anyone answered"
     before_answer = _audio_bytes(door)
@@ -380,6 +398,19 @@ def test_hunt_group_moves_the_preview_to_the_next_member(pbx_factory, workdir, r
     assert heard_by_door.ok(600, min_seconds=3), heard_by_door
     assert leak < 0.01, f"the doorbell heard the page that declined: 1000 Hz at {leak:.4f} of 600 Hz"
     assert not garage.command("eval", js="!!window.haPbxPhone.session")["value"], "103 rang after the desk answered"
+
+    # Call 3: 102's page answers as the group's member, then its tab closes (no
+    # BYE, 102's only device): the call ends at once, not at the 60 s media timeout.
+    mark = len(door.ctrl.events)
+    door.dial(pbx.uri("602"))
+    kitchen.command("wait-button", name="Answer", timeout=15)
+    kitchen.command("click", name="Answer")
+    door.ctrl.wait_event("CALL_ESTABLISHED", 10, since=mark)
+    closed_at = time.monotonic()
+    kitchen.quit()
+    door.ctrl.wait_event("CALL_CLOSED", 10, since=mark)
+    health = _idle(pbx)
+    print(f"hunt call 3: the doorbell's call ended {time.monotonic() - closed_at:.1f} s after 102's tab closed; /health {health}")
 
 
 @pytest.mark.netns

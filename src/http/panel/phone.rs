@@ -8,7 +8,6 @@ use super::super::api::{ApiError, Body, BodyShape};
 use super::sessions::Role;
 use super::Panel;
 use crate::config::ExtensionKind;
-use crate::sip::b2bua::registry::CallInfo;
 use crate::sip::control;
 use crate::sip::core::SipCoreRef;
 use axum::extract::{Path, State};
@@ -70,35 +69,12 @@ async fn contacts(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, 
     Ok((StatusCode::OK, Json(json!({"extension": me, "name": name, "extensions": extensions, "groups": groups, "agent": core.agent().map(|a| a.extension.clone())}))))
 }
 
-/// The live calls `me` is in: as caller, as callee, or as the member of a
-/// ring group (the callee) who answered.
-fn my_calls(core: &SipCoreRef, me: &str) -> Vec<CallInfo> {
-    control::active_calls(core).into_iter().filter(|c| c.caller == me || c.callee == me || c.answered_by.as_deref() == Some(me)).collect()
-}
-
-/// The other party of `call` when `me` is in it.
-fn other(call: &CallInfo, me: &str) -> Option<String> {
-    if call.caller == me {
-        Some(call.answered_by.clone().unwrap_or_else(|| call.callee.clone()))
-    } else if call.callee == me || call.answered_by.as_deref() == Some(me) {
-        Some(call.caller.clone())
-    } else {
-        None
-    }
-}
-
-/// Who `me` is in `call`'s commands: the number dialled (the group's)
-/// when `me` answered it as a member.
-fn party(call: &CallInfo, me: &str) -> String {
-    if call.caller != me && call.answered_by.as_deref() == Some(me) { call.callee.clone() } else { me.to_string() }
-}
-
 /// "Open door": the answered call of this extension with a doorbell that has
 /// `door_open` gets those digits (SIP INFO to the doorbell, as from Home Assistant).
 async fn open_door(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap, extensions: Extensions) -> PhoneResult {
     let me = me(&panel, &headers, &extensions)?;
-    let found = my_calls(&core, &me).into_iter().filter(|c| c.answered).find_map(|c| {
-        let door = other(&c, &me)?;
+    let found = control::calls_of(&core, &me).into_iter().filter(|c| c.answered).find_map(|c| {
+        let door = c.other(&me)?;
         door_code(&core, &door).map(|code| (c.call_id, door, code))
     });
     let Some((call_id, door, code)) = found else {
@@ -109,10 +85,11 @@ async fn open_door(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>,
     Ok((StatusCode::ACCEPTED, Json(json!({"call_id": call_id, "doorbell": door}))))
 }
 
-/// "Answer with AI": the call ringing this extension goes to the agent.
+/// "Answer with AI": the call ringing this extension (dialled, or ringing it
+/// as a ring group's member) goes to the agent.
 async fn answer_with_agent(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap, extensions: Extensions) -> PhoneResult {
     let me = me(&panel, &headers, &extensions)?;
-    let Some(call) = control::calls_of(&core, &me).into_iter().find(|c| !c.answered && c.callee == me) else {
+    let Some(call) = control::calls_of(&core, &me).into_iter().find(|c| c.rings(&me)) else {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("no call is ringing extension {me}")));
     };
     control::answer_with_agent(&core, &call.call_id)?;
@@ -132,10 +109,10 @@ impl BodyShape for TransferBody {
 /// connected to `to`.
 async fn transfer(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap, extensions: Extensions, Body(body): Body<TransferBody>) -> PhoneResult {
     let me = me(&panel, &headers, &extensions)?;
-    let Some(call) = my_calls(&core, &me).into_iter().find(|c| c.answered) else {
+    let Some(call) = control::calls_of(&core, &me).into_iter().find(|c| c.answered) else {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("extension {me} is in no answered call")));
     };
-    control::transfer(&core, &call.call_id, &party(&call, &me), &body.to)?;
+    control::transfer(&core, &call.call_id, &me, &body.to)?;
     Ok((StatusCode::ACCEPTED, Json(json!({"call_id": call.call_id}))))
 }
 

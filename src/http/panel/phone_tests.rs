@@ -53,26 +53,3 @@ fn the_administrators_session_is_403_naming_why() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(why.contains("the phone is an extension's"), "{why}");
 }
-
-#[test]
-fn a_group_member_that_answered_is_in_the_call() {
-    let calls = crate::sip::b2bua::registry::CallRegistry::default();
-    let _rx = calls.insert("c1", "101", "600");
-    let ringing = calls.get("c1").unwrap();
-    assert_eq!(other(&ringing, "102"), None, "a member is not in the call before it answers");
-    calls.set_answered("c1");
-    calls.set_answered_by("c1", "102");
-    let call = calls.get("c1").unwrap();
-    assert_eq!(other(&call, "102").as_deref(), Some("101"), "the door is the member's other party");
-    assert_eq!(other(&call, "101").as_deref(), Some("102"), "and the member the door's");
-    assert_eq!(other(&call, "103"), None, "another member is not in it");
-    assert_eq!(party(&call, "102"), "600", "the member leaves (transfer) as the group's leg");
-    assert_eq!(party(&call, "101"), "101");
-    // Answered by the callee itself: nobody else is named.
-    let _rx = calls.insert("c2", "101", "102");
-    calls.set_answered_by("c2", "102");
-    assert_eq!(calls.get("c2").unwrap().answered_by, None);
-    // New parties (a transfer): the member who answered is no longer in it.
-    calls.set_parties("c1", "101", "104");
-    assert_eq!(calls.get("c1").unwrap().answered_by, None);
-}

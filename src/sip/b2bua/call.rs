@@ -223,7 +223,7 @@ impl Call {
                     self.on_command(cmd).await
                 }
                 Some((leg, digit)) = next_dtmf(&mut dtmf) => {
-                    let from = self.ext_on(leg);
+                    let from = self.talker_on(leg);
                     self.core.bus.publish(PbxEvent::Dtmf { call_id: self.call_id.clone(), from, digit });
                     self.dtmf_as_info(leg.other(), digit);
                     None
@@ -247,6 +247,19 @@ impl Call {
             let actions = self.machine.on(input);
             next = self.perform(actions).await;
         }
+        self.track_ringing();
+    }
+
+    /// Tell the registry which extensions (a ring group's members, a
+    /// fallback) the call rings now: forks start and end, a hunt moves on.
+    fn track_ringing(&self) {
+        let mut ringing: Vec<String> = Vec::new();
+        for member in self.machine.ringing_forks().filter_map(|f| self.forks.get(f)?.member.clone()) {
+            if !ringing.contains(&member) {
+                ringing.push(member);
+            }
+        }
+        self.core.calls.set_ringing(&self.call_id, ringing);
     }
 
     /// INVITE every binding of the callee: the call is offered to it.
@@ -306,6 +319,15 @@ impl Call {
 
     pub(super) fn ext_on(&self, leg: Leg) -> String {
         if leg == self.caller_leg { self.caller_ext.clone() } else { self.callee_ext.clone() }
+    }
+
+    /// Who talks on `leg`: on the callee's, the ring group's member (or the
+    /// fallback, or the picker) that answered rather than the number dialled.
+    pub(super) fn talker_on(&self, leg: Leg) -> String {
+        match self.winner().and_then(|w| self.forks.get(w)).and_then(|s| s.member.clone()) {
+            Some(member) if leg != self.caller_leg => member,
+            _ => self.ext_on(leg),
+        }
     }
 
     async fn on_msg(&mut self, msg: CallMsg) -> Option<Input> {
@@ -412,7 +434,7 @@ impl Call {
                 None
             }
             DialogState::Info(_, req, handle) if won => {
-                self.publish_dtmf(&req, &self.callee_ext.clone());
+                self.publish_dtmf(&req, &self.talker_on(self.fork_leg()));
                 self.pass_request(self.fork_leg(), *req, handle).await;
                 None
             }
@@ -509,7 +531,7 @@ impl Call {
         let event = match e {
             CallEvent::Ringing => PbxEvent::Ringing { call_id, caller, callee },
             CallEvent::Answered => {
-                let answered_by = self.winner().and_then(|w| self.forks.get(w)).and_then(|s| s.member.clone()).unwrap_or_else(|| callee.clone());
+                let answered_by = self.talker_on(self.fork_leg());
                 PbxEvent::Answered { call_id, caller, callee, answered_by }
             }
             CallEvent::Missed => PbxEvent::Missed { call_id, caller, callee },

@@ -13,8 +13,10 @@ impl Call {
         match cmd {
             Command::HangUp => Some(Input::Terminate),
             Command::BrowserGone { extension } => {
+                // The ring group's member that answered is the callee's leg.
+                let party = self.core.calls.get(&self.call_id).and_then(|c| c.party(&extension));
                 let legs = [(self.caller_leg, &self.caller_ext), (self.fork_leg(), &self.callee_ext)];
-                let in_call = legs.iter().any(|(leg, ext)| **ext == extension && self.media.is_browser(*leg));
+                let in_call = legs.iter().any(|(leg, ext)| party.as_ref() == Some(*ext) && self.media.is_browser(*leg));
                 if in_call {
                     tracing::info!(call_id = %self.call_id, %extension, "browser gone: hanging up its call");
                 }

@@ -162,6 +162,13 @@ impl CallMachine {
         self.forks.iter().enumerate().filter(|(_, f)| **f != Fork::Gone).map(|(i, _)| i)
     }
 
+    /// The forks still ringing while the call rings: not refused, not
+    /// cancelled (a hunt member whose turn is over), not of an earlier round.
+    pub fn ringing_forks(&self) -> impl Iterator<Item = ForkId> + '_ {
+        let ringing = self.phase == Phase::Ringing;
+        self.forks.iter().enumerate().filter(move |(_, f)| ringing && matches!(f, Fork::Trying | Fork::Early)).map(|(i, _)| i)
+    }
+
     pub fn is_current(&self, fork: ForkId) -> bool {
         self.forks.get(fork).is_some_and(|f| *f != Fork::Gone)
     }

@@ -236,14 +236,18 @@ fn a_group_expecting_more_hears_of_refusals_instead_of_ending() {
     let mut m = CallMachine::new();
     assert!(m.on(Input::Expecting { more: true }).is_empty());
     m.on(Input::Offered { forks: 1 });
+    assert_eq!(m.ringing_forks().collect::<Vec<_>>(), [0]);
     // Hunt: the first member's turn is over.
     assert_eq!(m.on(Input::StopFork { fork: 0 }), vec![CancelFork(0)]);
+    assert_eq!(m.ringing_forks().count(), 0, "a cancelled fork rings no more");
     assert!(m.on(Input::StopFork { fork: 0 }).is_empty());
     // Its 487 only says the round is refused so far.
     assert_eq!(m.on(Input::ForkFailed { fork: 0, status: 487 }), vec![AllRefused]);
     // The next member rings (no second `Ringing` event), and is busy.
     assert!(m.on(Input::Offered { forks: 1 }).is_empty());
+    assert_eq!(m.ringing_forks().collect::<Vec<_>>(), [1]);
     assert_eq!(m.on(Input::ForkFailed { fork: 1, status: 486 }), vec![AllRefused]);
+    assert_eq!(m.ringing_forks().count(), 0, "a refusing fork rings no more");
     // Nobody left and no fallback: the caller hears busy.
     let out = m.on(Input::Expecting { more: false });
     assert_eq!(out[0], RejectCaller(486));
@@ -258,6 +262,7 @@ fn a_group_member_answering_cancels_the_others_and_a_fallback_starts_a_new_round
     m.on(Input::Offered { forks: 2 });
     m.on(Input::Offered { forks: 1 });
     assert_eq!(m.on(Input::ForkAnswered { fork: 2 }), vec![AnswerCaller { fork: 2 }, CancelFork(0), CancelFork(1)]);
+    assert_eq!(m.ringing_forks().count(), 0, "an answered call rings nobody");
 
     let mut m = CallMachine::new();
     m.on(Input::Expecting { more: true });

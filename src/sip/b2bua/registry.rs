@@ -79,7 +79,52 @@ pub struct CallInfo {
     /// The member of a ring group (or a forward's target) who answered, when
     /// that is not `callee` (the number dialled): that extension is in the call.
     pub answered_by: Option<String>,
+    /// The extensions other than `callee` that its forks ring now (a ring
+    /// group's members as a hunt moves on, a fallback); empty once answered.
+    pub ringing: Vec<String>,
     commands: mpsc::UnboundedSender<Command>,
+}
+
+impl CallInfo {
+    /// Whether `ext` is in this call: its caller, the number dialled, the
+    /// ring group's member (or fallback) who answered, or, while it rings,
+    /// an extension it rings. The one test of "a call of this extension"
+    /// (Phone API, MQTT commands, a browser tab that closed).
+    pub fn involves(&self, ext: &str) -> bool {
+        self.caller == ext || self.party(ext).is_some() || self.rings(ext)
+    }
+
+    /// Whether this call is ringing `ext` (not answered yet, `ext` not its
+    /// caller): the number dialled, or a member it rings now.
+    pub fn rings(&self, ext: &str) -> bool {
+        !self.answered && self.caller != ext && (self.callee == ext || self.ringing.iter().any(|r| r == ext))
+    }
+
+    /// How `ext` is named in the call's commands (`Dtmf::to`,
+    /// `Transfer::leaving`, `BrowserGone`): the caller as itself, the
+    /// callee's side (the member who answered too) as the number dialled.
+    /// None when `ext` is not a party (a member only being rung is not).
+    pub fn party(&self, ext: &str) -> Option<String> {
+        if self.caller == ext || self.callee == ext {
+            Some(ext.to_string())
+        } else if self.answered_by.as_deref() == Some(ext) {
+            Some(self.callee.clone())
+        } else {
+            None
+        }
+    }
+
+    /// The other party of the call when `ext` is a party: the member who
+    /// answered stands for the number dialled.
+    pub fn other(&self, ext: &str) -> Option<String> {
+        if self.caller == ext {
+            Some(self.answered_by.clone().unwrap_or_else(|| self.callee.clone()))
+        } else if self.party(ext).is_some() {
+            Some(self.caller.clone())
+        } else {
+            None
+        }
+    }
 }
 
 #[derive(Default)]
@@ -91,7 +136,7 @@ pub struct CallRegistry {
 impl CallRegistry {
     pub fn insert(&self, call_id: &str, caller: &str, callee: &str) -> mpsc::UnboundedReceiver<Command> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let info = CallInfo { call_id: call_id.into(), caller: caller.into(), callee: callee.into(), answered: false, remote_answer: false, transfer: TransferLeaving::Either, seq: self.next_seq.fetch_add(1, Ordering::Relaxed), to_agent: false, answered_by: None, commands: tx };
+        let info = CallInfo { call_id: call_id.into(), caller: caller.into(), callee: callee.into(), answered: false, remote_answer: false, transfer: TransferLeaving::Either, seq: self.next_seq.fetch_add(1, Ordering::Relaxed), to_agent: false, answered_by: None, ringing: Vec::new(), commands: tx };
         if let Ok(mut c) = self.calls.lock() {
             c.insert(call_id.to_string(), info);
         }
@@ -100,12 +145,19 @@ impl CallRegistry {
     pub fn set_answered(&self, call_id: &str) {
         if let Some(c) = self.calls.lock().ok().as_mut().and_then(|m| m.get_mut(call_id)) {
             c.answered = true;
+            c.ringing.clear();
         }
     }
     /// Who answered, when not the callee itself (a ring group's member).
     pub fn set_answered_by(&self, call_id: &str, member: &str) {
         if let Some(c) = self.calls.lock().ok().as_mut().and_then(|m| m.get_mut(call_id)) {
             c.answered_by = (c.callee != member).then(|| member.to_string());
+        }
+    }
+    /// The extensions the call rings now besides `callee` (see `CallInfo::ringing`).
+    pub fn set_ringing(&self, call_id: &str, ringing: Vec<String>) {
+        if let Some(c) = self.calls.lock().ok().as_mut().and_then(|m| m.get_mut(call_id)) {
+            c.ringing = if c.answered { Vec::new() } else { ringing.into_iter().filter(|e| *e != c.callee).collect() };
         }
     }
     pub fn set_to_agent(&self, call_id: &str) {
@@ -128,6 +180,7 @@ impl CallRegistry {
             c.caller = caller.to_string();
             c.callee = callee.to_string();
             c.answered_by = None;
+            c.ringing.clear();
         }
     }
     pub fn remove(&self, call_id: &str) {
@@ -152,3 +205,7 @@ impl CallRegistry {
         self.calls.lock().ok().and_then(|c| c.get(call_id).map(|i| i.commands.send(cmd.clone()).is_ok())).unwrap_or(false)
     }
 }
+
+#[cfg(test)]
+#[path = "registry_tests.rs"]
+mod tests;
