@@ -139,16 +139,23 @@ def _check_answered_call(what: str, pbx, door, previewed: dict, talking: audio.T
     assert leak < 0.01, f"{what}: the doorbell heard the page that did not answer: {other_hz} Hz at {leak:.4f} of {answered_hz} Hz"
 
 
-@pytest.mark.netns
-@pytest.mark.timeout(240)
-def test_every_ringing_panel_phone_previews_the_door(pbx_factory, workdir, registry, baresip_factory, signals):
+def _group_pages_and_door(pbx_factory, workdir, registry, baresip_factory, signals, video: bool = False):
+    """A PBX with the groups, the signed-in pages of 102 (1000 Hz) and 103 (700 Hz), and the
+    doorbell 101 at 440 Hz (with baresip's test picture if `video`), registered."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pbx = pbx_factory(extensions=EXTENSIONS, overrides={"groups": GROUPS}).start()
     kitchen = signed_in_phone(pbx, workdir, registry, "kitchen102", ext="102", mic_hz=1000)
     garage = signed_in_phone(pbx, workdir, registry, "garage103", ext="103", mic_hz=700)
     door = baresip_factory("door101", user="101", domain=f"{pbx.host}:{pbx.sip_port}",
-                           password=pbx.passwords["101"], source=signals["tone440"]).start()
+                           password=pbx.passwords["101"], source=signals["tone440"], video=video).start()
     door.wait_registered(15)
+    return pbx, kitchen, garage, door
+
+
+@pytest.mark.netns
+@pytest.mark.timeout(240)
+def test_every_ringing_panel_phone_previews_the_door(pbx_factory, workdir, registry, baresip_factory, signals):
+    pbx, kitchen, garage, door = _group_pages_and_door(pbx_factory, workdir, registry, baresip_factory, signals)
 
     # The ringall group: both pages preview, 103 answers.
     previewed = _ring_and_preview(pbx, door, "600", {"102": kitchen, "103": garage})
@@ -265,13 +272,7 @@ def _own_account_is_a_sessions_only(pbx, page: PanelBrowser) -> None:
 @pytest.mark.netns
 @pytest.mark.timeout(240)
 def test_every_ringing_panel_phone_previews_a_camera_doorbell(pbx_factory, workdir, registry, baresip_factory, signals):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    pbx = pbx_factory(extensions=EXTENSIONS, overrides={"groups": GROUPS}).start()
-    kitchen = signed_in_phone(pbx, workdir, registry, "kitchen102", ext="102", mic_hz=1000)
-    garage = signed_in_phone(pbx, workdir, registry, "garage103", ext="103", mic_hz=700)
-    door = baresip_factory("door101", user="101", domain=f"{pbx.host}:{pbx.sip_port}",
-                           password=pbx.passwords["101"], source=signals["tone440"], video=True).start()
-    door.wait_registered(15)
+    pbx, kitchen, garage, door = _group_pages_and_door(pbx_factory, workdir, registry, baresip_factory, signals, video=True)
 
     # Each page decodes the doorbell's picture before its sound is recorded (the
     # preview's track is there before its transport is up).
