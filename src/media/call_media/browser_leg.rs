@@ -42,6 +42,10 @@ pub struct BrowserLeg {
     /// preview): its bridge holds back the browser's media until its final
     /// answer, from the same session, ends the preview.
     preview: Option<String>,
+    /// The device's last offer, one refused section per stream: an answer
+    /// to it has as many sections (RFC 3264 §6), those we do not take at
+    /// port 0. Empty when the last offer was ours.
+    device_offer_streams: Vec<String>,
     session_id: u64,
     version: u64,
 }
@@ -49,7 +53,7 @@ pub struct BrowserLeg {
 impl BrowserLeg {
     pub async fn new(engine: &MediaEngine, session_id: u64) -> anyhow::Result<Self> {
         let bridge = engine.create_webrtc_bridge().await?;
-        Ok(BrowserLeg { bridge, browser_offer: None, codec: None, offered_to_browser: false, last_to_browser: None, device_te: None, browser_reoffer: None, reoffered_to_browser: false, device_video: None, video_to_device: None, preview: None, session_id, version: 0 })
+        Ok(BrowserLeg { bridge, browser_offer: None, codec: None, offered_to_browser: false, last_to_browser: None, device_te: None, browser_reoffer: None, reoffered_to_browser: false, device_video: None, video_to_device: None, preview: None, device_offer_streams: Vec::new(), session_id, version: 0 })
     }
 
     /// The browser's SDP, turned into plain SDP for the other side.
@@ -69,6 +73,7 @@ impl BrowserLeg {
             }
             // Re-offer (hold, refresh): the device keeps the law it has.
             Some(c) => {
+                self.device_offer_streams.clear();
                 self.browser_reoffer = Some(text.to_string());
                 (vec![c], self.device_te)
             }
@@ -81,6 +86,7 @@ impl BrowserLeg {
             }
             None => {
                 // Offered to the device with RFC 4733, for the browser's SIP INFO key presses.
+                self.device_offer_streams.clear();
                 self.browser_offer = Some(text.to_string());
                 let mut codecs = vec![G711::Pcmu.into(), G711::Pcma.into()];
                 if offers_opus(text) {
@@ -121,6 +127,7 @@ impl BrowserLeg {
             return Ok(answer);
         }
         if self.codec.is_some() {
+            self.device_offer_streams = refusals(&sdp);
             // A re-INVITE from the device (hold, resume, refresh): a new offer
             // in the browser's running session, in the device's directions.
             let audio = sdp.media(0).map_or(Direction::SendRecv, |m| m.direction());
@@ -150,6 +157,7 @@ impl BrowserLeg {
             anyhow::bail!("the device offered none of PCMU, PCMA and Opus");
         }
         self.offered_to_browser = true;
+        self.device_offer_streams = refusals(&sdp);
         // Video only as the second section (after the audio), where our answer puts it.
         self.device_video = video.filter(|v| v.index == 1);
         let offer = self.bridge.offer_browser(&offered, self.device_video.as_ref()).await?.into_bytes();
@@ -221,8 +229,20 @@ impl BrowserLeg {
             // Port 0 when no format is left on both sides.
             text.push_str(&video_section(self.bridge.video_port(), formats, *direction, *refused));
         }
+        // Answering the device: every stream of its offer has a section, in
+        // its place; the ones after ours (video we carry none of, a second
+        // audio, an application) are refused.
+        let ours = text.matches("\r\nm=").count();
+        for refused in self.device_offer_streams.iter().skip(ours) {
+            text.push_str(refused);
+        }
         text.into_bytes()
     }
+}
+
+/// Each stream of `sdp` as a refused section, in its order.
+fn refusals(sdp: &Sdp) -> Vec<String> {
+    (0..sdp.media_count()).filter_map(|i| sdp.media(i)).map(|m| m.refusal()).collect()
 }
 
 /// Whether the browser's audio lists Opus (every browser does; checked so a

@@ -150,4 +150,26 @@ async fn a_video_format_no_bridge_carries_is_refused_and_the_preview_is_audio_on
     let (_rtc0, answer0) = video_browser_answer(&offer0, 37990);
     let to_caller = media.preview_early(0, &answer0).await.unwrap().unwrap();
     assert!(String::from_utf8_lossy(&to_caller).contains("m=video 0 "), "{}", String::from_utf8_lossy(&to_caller));
+    // The browser answers: the door's 200 still has its two streams, the video refused (RFC 3264 §6).
+    let to_caller_200 = media.preview_answered(0, &answer0).await.unwrap();
+    let text = String::from_utf8_lossy(&to_caller_200).to_string();
+    let sdp = Sdp::parse(&text).unwrap();
+    assert_eq!(sdp.media_count(), 2, "{text}");
+    assert!(sdp.media_endpoint(0).unwrap().0.port() != 0 && text.ends_with("m=video 0 RTP/AVP 102\r\n"), "{text}");
+}
+
+#[tokio::test]
+async fn every_stream_a_door_offers_has_its_place_in_the_answer_those_not_taken_refused() {
+    // Audio, then an application stream, then VP8 video: no bridge takes the last two where they are.
+    let offer = format!("{CALLER}m=application 4004 UDP/BFCP *\r\nm=video 4006 RTP/AVP 100\r\na=rtpmap:100 VP8/90000\r\n");
+    let mut media = ringing_with(46200, &offer).await;
+    let offer0 = media.preview_offer(0).await.unwrap();
+    let (_rtc0, answer0) = video_browser_answer(&offer0, 46390);
+    media.preview_early(0, &answer0).await.unwrap().expect("the caller's 183");
+    let to_caller_200 = media.preview_answered(0, &answer0).await.unwrap();
+    let text = String::from_utf8_lossy(&to_caller_200).to_string();
+    let sdp = Sdp::parse(&text).unwrap();
+    assert_eq!(sdp.media_count(), 3, "{text}");
+    assert!(sdp.media_endpoint(0).unwrap().0.port() != 0, "{text}");
+    assert!(text.contains("m=application 0 UDP/BFCP *\r\nm=video 0 RTP/AVP 100\r\n"), "{text}");
 }

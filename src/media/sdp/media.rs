@@ -87,6 +87,16 @@ impl<'a> Media<'a> {
         self.tokens().skip(3)
     }
 
+    /// This stream refused, as an answer writes it (RFC 3264 §6): its media
+    /// and transport, port 0, and its first format (SDP needs one).
+    pub fn refusal(&self) -> String {
+        let mut tokens = self.tokens();
+        let media = tokens.next().unwrap_or("audio");
+        let proto = tokens.nth(1).unwrap_or("RTP/AVP");
+        let format = tokens.next().unwrap_or("0");
+        format!("m={media} 0 {proto} {format}\r\n")
+    }
+
     /// Numeric RTP payload types in m= order; any count, 100+ included.
     pub fn payload_types(&self) -> Vec<u8> {
         self.formats().filter_map(|f| f.parse::<u8>().ok()).filter(|pt| *pt < 128).collect()
