@@ -127,7 +127,7 @@ impl BrowserLeg {
             return Ok(answer);
         }
         if self.codec.is_some() {
-            self.device_offer_streams = refusals(&sdp);
+            self.device_offer_streams = sdp.refusals_from(0);
             // A re-INVITE from the device (hold, resume, refresh): a new offer
             // in the browser's running session, in the device's directions.
             let audio = sdp.media(0).map_or(Direction::SendRecv, |m| m.direction());
@@ -157,7 +157,7 @@ impl BrowserLeg {
             anyhow::bail!("the device offered none of PCMU, PCMA and Opus");
         }
         self.offered_to_browser = true;
-        self.device_offer_streams = refusals(&sdp);
+        self.device_offer_streams = sdp.refusals_from(0);
         // Video only as the second section (after the audio), where our answer puts it.
         self.device_video = video.filter(|v| v.index == 1);
         let offer = self.bridge.offer_browser(&offered, self.device_video.as_ref()).await?.into_bytes();
@@ -238,11 +238,6 @@ impl BrowserLeg {
         }
         text.into_bytes()
     }
-}
-
-/// Each stream of `sdp` as a refused section, in its order.
-fn refusals(sdp: &Sdp) -> Vec<String> {
-    (0..sdp.media_count()).filter_map(|i| sdp.media(i)).map(|m| m.refusal()).collect()
 }
 
 /// Whether the browser's audio lists Opus (every browser does; checked so a

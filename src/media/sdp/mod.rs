@@ -80,6 +80,13 @@ impl Sdp {
         Some((SocketAddr::new(ip, port), rtcp))
     }
 
+    /// Streams `from..` as an answer refusing them writes them, in order
+    /// ([`Media::refusal`]): appended after the streams an answer takes,
+    /// they keep the offer's sections in place (RFC 3264 §6).
+    pub fn refusals_from(&self, from: usize) -> Vec<String> {
+        (from..self.media_count()).filter_map(|i| self.media(i)).map(|m| m.refusal()).collect()
+    }
+
     /// True when media is not meant to flow both ways: sendonly, recvonly,
     /// inactive, or the RFC 2543 `c=0.0.0.0` hold. Disabled streams are not holds.
     pub fn is_hold(&self, idx: usize) -> bool {

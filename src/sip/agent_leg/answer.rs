@@ -25,7 +25,10 @@ pub(super) async fn answer(core: SipCoreRef, agent: Arc<Agent>, dialogs: Arc<Dia
         })
         .unwrap_or_default();
     let caller = tx.original.from_header().ok().and_then(|f| f.uri().ok()).and_then(|u| u.user().map(str::to_string)).unwrap_or_default();
-    let Some((law, event_pt, peer)) = std::str::from_utf8(&tx.original.body).ok().and_then(|t| Sdp::parse(t).ok()).and_then(|sdp| choose(&sdp)) else {
+    let offer = std::str::from_utf8(&tx.original.body).ok().and_then(|t| Sdp::parse(t).ok());
+    // The offer's other streams (a doorbell's video): refused in their places.
+    let refused = offer.as_ref().map_or(Vec::new(), |sdp| sdp.refusals_from(1));
+    let Some((law, event_pt, peer)) = offer.as_ref().and_then(choose) else {
         tracing::info!(%caller, "agent: offer without PCMU/PCMA refused");
         let _ = tx.reply(StatusCode::NotAcceptableHere).await;
         return;
@@ -39,7 +42,7 @@ pub(super) async fn answer(core: SipCoreRef, agent: Arc<Agent>, dialogs: Arc<Dia
         }
     };
     let port = pair.lease.rtp_port();
-    let answer_sdp = answer_sdp(core.media.advertise(), port, law, event_pt);
+    let answer_sdp = answer_sdp(core.media.advertise(), port, law, event_pt, &refused);
     let crate::media::ports::PortPair { rtp, rtcp, lease } = pair;
     let socket = match rtp.set_nonblocking(true).and_then(|()| tokio::net::UdpSocket::from_std(rtp)) {
         Ok(s) => s,
@@ -115,7 +118,9 @@ fn choose(sdp: &Sdp) -> Option<(G711, Option<u8>, std::net::SocketAddr)> {
     Some((law, media.telephone_event_pt(), peer))
 }
 
-fn answer_sdp(addr: std::net::IpAddr, port: u16, law: G711, event_pt: Option<u8>) -> String {
+/// Our audio answer, then `refused`: one section for each of the offer's
+/// other streams, as RFC 3264 §6 has an answer keep the offer's sections.
+fn answer_sdp(addr: std::net::IpAddr, port: u16, law: G711, event_pt: Option<u8>, refused: &[String]) -> String {
     let net = if addr.is_ipv6() { "IP6" } else { "IP4" };
     let pt = law.payload_type();
     let name = law.name();
@@ -126,7 +131,8 @@ fn answer_sdp(addr: std::net::IpAddr, port: u16, law: G711, event_pt: Option<u8>
     };
     format!(
         "v=0\r\no=ha-pbx-agent {id} 1 IN {net} {addr}\r\ns=ha-pbx agent\r\nc=IN {net} {addr}\r\nt=0 0\r\n\
-         m=audio {port} RTP/AVP {fmt}\r\na=rtpmap:{pt} {name}/8000\r\n{events}a=ptime:20\r\na=sendrecv\r\n"
+         m=audio {port} RTP/AVP {fmt}\r\na=rtpmap:{pt} {name}/8000\r\n{events}a=ptime:20\r\na=sendrecv\r\n{}",
+        refused.concat()
     )
 }
 
@@ -163,9 +169,19 @@ mod tests {
         let offer = Sdp::parse("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8 0 96\r\na=rtpmap:96 telephone-event/8000\r\n").unwrap();
         let (law, ev, peer) = choose(&offer).unwrap();
         assert_eq!((law, ev, peer.to_string().as_str()), (G711::Pcma, Some(96), "127.0.0.1:4000"));
-        let answer = Sdp::parse(&answer_sdp("127.0.0.1".parse().unwrap(), 20002, law, ev)).unwrap();
+        let answer = Sdp::parse(&answer_sdp("127.0.0.1".parse().unwrap(), 20002, law, ev, &[])).unwrap();
         assert_eq!(answer.media(0).unwrap().payload_types(), vec![8, 96]);
         assert_eq!(answer.media_endpoint(0).unwrap().0.to_string(), "127.0.0.1:20002");
+        assert_eq!(answer.media_count(), 1);
+    }
+
+    #[test]
+    fn a_camera_doorbells_video_is_refused_in_its_place() {
+        let offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\nm=video 4002 RTP/AVP 96 97\r\na=rtpmap:96 H264/90000\r\n";
+        let text = answer_sdp("127.0.0.1".parse().unwrap(), 20002, G711::Pcmu, None, &Sdp::parse(offer).unwrap().refusals_from(1));
+        let answer = Sdp::parse(&text).unwrap();
+        assert_eq!(answer.media_count(), 2, "{text}");
+        assert!(text.ends_with("a=sendrecv\r\nm=video 0 RTP/AVP 96\r\n"), "{text}");
     }
 
     #[test]
