@@ -102,10 +102,22 @@ impl SipCore {
     /// port (`host:port`, IPv6 in brackets), what a phone is configured with.
     pub fn sip_server(&self) -> String {
         let port = self.listeners.first().map(|(_, a)| a.port()).unwrap_or(5060);
+        format!("{}:{port}", self.sip_host())
+    }
+
+    /// The advertised address as a URI's host (IPv6 in brackets).
+    pub fn sip_host(&self) -> String {
         match self.advertised_ip {
-            IpAddr::V6(ip) => format!("[{ip}]:{port}"),
-            IpAddr::V4(ip) => format!("{ip}:{port}"),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+            IpAddr::V4(ip) => ip.to_string(),
         }
+    }
+
+    /// Each SIP listener's transport and port, in the configuration's order.
+    pub fn sip_transports(&self) -> Vec<(crate::config::Transport, u16)> {
+        let mut all: Vec<_> = self.listeners.iter().map(|(t, a)| (*t, a.port())).collect();
+        all.dedup();
+        all
     }
 
     /// A browser's `/ws` asks for a place (`security.max_websockets`, `_per_ip`).

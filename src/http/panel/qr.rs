@@ -12,6 +12,7 @@
 //! Characters that RFC 3261 does not allow bare in a user or password
 //! (`#`, `:`, `@`, spaces, non-ASCII...) are percent-encoded, so the URI
 //! always reads back to the same account.
+use crate::config::Transport;
 use qrcode::render::svg;
 use qrcode::{EcLevel, QrCode};
 
@@ -20,10 +21,17 @@ use qrcode::{EcLevel, QrCode};
 /// a QR code at error correction M holds 2331 bytes).
 pub const MAX_PAYLOAD: usize = 1024;
 
-/// The account as a SIP URI: `sip:USER:PASSWORD@SERVER;transport=udp`.
-/// `server` is `host:port` as [`crate::sip::core::SipCore::sip_server`] gives it.
-pub fn account_uri(extension: &str, password: &str, server: &str) -> String {
-    format!("sip:{}:{}@{server};transport=udp", escape(extension, USER_EXTRA), escape(password, PASSWORD_EXTRA))
+/// The account as a SIP URI: `sip:USER:PASSWORD@HOST:PORT;transport=udp`,
+/// over one of our listeners ([`crate::sip::core::SipCore::sip_host`], a
+/// listener's transport and port).
+pub fn account_uri(extension: &str, password: &str, host: &str, (transport, port): (Transport, u16)) -> String {
+    format!("sip:{}:{}@{host}:{port};transport={transport}", escape(extension, USER_EXTRA), escape(password, PASSWORD_EXTRA))
+}
+
+/// The listener a QR code names: UDP, which every phone speaks, where we
+/// listen on it; else the first one (UDP on 5060 when none is known).
+pub fn qr_transport(transports: &[(Transport, u16)]) -> (Transport, u16) {
+    transports.iter().find(|(t, _)| *t == Transport::Udp).or(transports.first()).copied().unwrap_or((Transport::Udp, 5060))
 }
 
 /// What RFC 3261 allows bare beside the alphanumerics and its `mark`s.
@@ -58,17 +66,27 @@ pub fn svg(payload: &str) -> Result<String, String> {
 mod tests {
     use super::*;
 
+    const UDP: (Transport, u16) = (Transport::Udp, 5060);
+
     #[test]
     fn plain_account() {
-        assert_eq!(account_uri("110", "Ab3dEf9hIj", "192.168.1.10:5060"), "sip:110:Ab3dEf9hIj@192.168.1.10:5060;transport=udp");
-        assert_eq!(account_uri("110", "pw", "[fd00::1]:5060"), "sip:110:pw@[fd00::1]:5060;transport=udp");
+        assert_eq!(account_uri("110", "Ab3dEf9hIj", "192.168.1.10", UDP), "sip:110:Ab3dEf9hIj@192.168.1.10:5060;transport=udp");
+        assert_eq!(account_uri("110", "pw", "[fd00::1]", UDP), "sip:110:pw@[fd00::1]:5060;transport=udp");
+        assert_eq!(account_uri("110", "pw", "h", (Transport::Tls, 5061)), "sip:110:pw@h:5061;transport=tls");
+    }
+
+    #[test]
+    fn the_code_names_udp_where_we_listen_on_it_else_the_first_listener() {
+        assert_eq!(qr_transport(&[(Transport::Tcp, 5070), (Transport::Udp, 5080)]), (Transport::Udp, 5080));
+        assert_eq!(qr_transport(&[(Transport::Tls, 5061), (Transport::Tcp, 5060)]), (Transport::Tls, 5061));
+        assert_eq!(qr_transport(&[]), UDP);
     }
 
     #[test]
     fn characters_that_would_break_the_uri_are_escaped() {
         // `:` and `@` would end the password, `#` is not allowed in a user, `;` not in a password
-        assert_eq!(account_uri("12#", "a:b@c;d e%", "h:5060"), "sip:12%23:a%3Ab%40c%3Bd%20e%25@h:5060;transport=udp");
-        assert_eq!(account_uri("1*2+3", "pä$s", "h:5060"), "sip:1*2+3:p%C3%A4$s@h:5060;transport=udp");
+        assert_eq!(account_uri("12#", "a:b@c;d e%", "h", UDP), "sip:12%23:a%3Ab%40c%3Bd%20e%25@h:5060;transport=udp");
+        assert_eq!(account_uri("1*2+3", "pä$s", "h", UDP), "sip:1*2+3:p%C3%A4$s@h:5060;transport=udp");
         // what stays bare is exactly RFC 3261's user / password characters
         assert_eq!(escape("-_.!~*'()&=+$,;?/", USER_EXTRA), "-_.!~*'()&=+$,;?/");
         assert_eq!(escape(";?/", PASSWORD_EXTRA), "%3B%3F%2F");
@@ -76,7 +94,7 @@ mod tests {
 
     #[test]
     fn svg_of_a_payload() {
-        let s = svg(&account_uri("110", &"x".repeat(128), "192.168.1.10:5060")).unwrap();
+        let s = svg(&account_uri("110", &"x".repeat(128), "192.168.1.10", UDP)).unwrap();
         assert!(s.starts_with("<?xml") && s.contains("<svg") && s.ends_with("</svg>"), "{s}");
         assert!(s.contains("<path fill=\"#000\""), "{s}");
     }
@@ -86,7 +104,7 @@ mod tests {
         let e = svg(&"x".repeat(MAX_PAYLOAD + 1)).unwrap_err();
         assert!(e.starts_with("qr:") && e.contains("1025 bytes"), "{e}");
         // the longest real account fits: 32-character extension, 128 bytes of escaped password
-        let longest = account_uri(&"#".repeat(32), &"ä".repeat(64), "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535");
+        let longest = account_uri(&"#".repeat(32), &"ä".repeat(64), "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]", (Transport::Tls, 65535));
         assert!(longest.len() <= MAX_PAYLOAD && svg(&longest).is_ok(), "{}", longest.len());
     }
 }

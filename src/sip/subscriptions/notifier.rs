@@ -92,7 +92,7 @@ async fn drain(core: SipCoreRef, id: u64, mut rx: mpsc::Receiver<Queued>) {
 
 /// The host our URIs in bodies name.
 fn domain(core: &SipCore) -> String {
-    core.sip_server().rsplit_once(':').map(|(h, _)| h.to_string()).unwrap_or_default()
+    core.sip_host()
 }
 
 async fn body_of(core: &SipCoreRef, n: &Notify) -> String {

@@ -43,8 +43,8 @@ def qr_code(admin: PanelBrowser, token: str, ext: str, password: str) -> None:
     assert status == 200, shown
     print(f"QR code of {ext} read back: {scanned!r}")
     assert scanned == shown["qr_text"] == f"sip:{ext}:{password}@127.0.0.1:5060;transport=udp", (scanned, shown)
-    # the settings text names the transport the code carries
-    assert "Transport: UDP or TCP (the QR code: UDP)\n" in shown["settings"], shown["settings"]
+    # the settings text names every listener (the default: UDP and TCP on 5060) and the one the code carries
+    assert "Transport: UDP (port 5060), TCP (port 5060); the QR code: UDP\n" in shown["settings"], shown["settings"]
     shots(admin, "extensions-qr")
     req = urllib.request.Request(f"{BASE}/api/admin/extensions/{ext}/qr.svg", headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(req, timeout=5) as r:
