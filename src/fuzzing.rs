@@ -77,10 +77,10 @@ fn front(req: &rsipstack::sip::Request) {
     let _ = decide::decide(req);
     for h in req.headers.iter() {
         if let rsipstack::sip::Header::Via(v) = h {
-            let _ = decide::via_branch_and_sent_by(v.value());
+            let _ = crate::sip::tx_key::via_branch_and_sent_by(v.value());
         }
     }
-    let Some(key) = decide::TxKey::of(req) else { return };
+    let Some(key) = crate::sip::tx_key::TxKey::of(req) else { return };
     let t0 = std::time::Instant::now();
     let to: SocketAddr = ([192, 0, 2, 7], 5062).into();
     let mut cache = ResponseCache::new(4096, std::time::Duration::from_secs(32));

@@ -24,6 +24,7 @@ pub mod subscriptions;
 pub mod tls_cert;
 pub mod trunk;
 pub mod transports;
+pub mod tx_key;
 pub mod udp_socket;
 pub mod websocket;
 pub mod wellformed;

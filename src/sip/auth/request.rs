@@ -2,6 +2,7 @@
 use super::ban::BanStart;
 use super::digest::{self, Algorithm, Attempt, Verdict};
 use crate::sip::core::{now_unix, SipCore};
+use crate::sip::tx_key::TxKey;
 use rsipstack::sip::{Header, HeadersExt, Request, Response, StatusCode};
 use super::flows::FlowVerdict;
 use crate::sip::diagnostics::Reason;
@@ -121,16 +122,31 @@ fn digest_authenticate(core: &SipCore, req: &Request, remote: SocketAddr, transp
 }
 
 /// 401/407 with one challenge per configured algorithm (MD5 only by default),
-/// on a nonce issued to `source`.
+/// on a nonce issued to `source`. A retransmission of a request challenged
+/// before (same transaction key and Call-ID, same source) gets the same
+/// nonce and To tag, so the same response (`nonces.rs`): it needs no
+/// response cache to be answered alike.
 fn challenge(core: &SipCore, req: &Request, source: IpAddr, proxy: bool, stale: bool) -> Response {
     let realm = &core.config.sip.realm;
     let status = if proxy { StatusCode::ProxyAuthenticationRequired } else { StatusCode::Unauthorized };
-    let nonce = match core.nonces.lock() {
-        Ok(mut n) => n.issue(source, now_unix() as u64),
-        Err(_) => return core.endpoint.make_response(req, StatusCode::ServerInternalError, None),
+    let now = now_unix() as u64;
+    let call_id = req.call_id_header().map(|c| c.value().to_string()).unwrap_or_default();
+    let issued = core.nonces.lock().map(|mut n| match TxKey::of(req) {
+        Some(tx) => {
+            let [branch, sent_by, method] = tx.parts();
+            let key = n.challenge_key(source, &[branch, sent_by, method, call_id.as_bytes()]);
+            (n.issue_for(source, now, &key), Some(key.to_tag))
+        }
+        None => (n.issue(source, now), None),
+    });
+    let Ok((nonce, to_tag)) = issued else {
+        return core.endpoint.make_response(req, StatusCode::ServerInternalError, None);
     };
     let mut resp = core.endpoint.make_response(req, status, None);
-    ensure_to_tag(&mut resp);
+    match to_tag {
+        Some(tag) => ensure_to_tag_of(&mut resp, tag),
+        None => ensure_to_tag(&mut resp),
+    }
     for alg in &core.config.sip.digest_algorithms {
         let alg = match alg {
             crate::config::DigestAlgorithm::Md5 => Algorithm::Md5,
@@ -151,5 +167,13 @@ pub fn ensure_to_tag(resp: &mut Response) {
     if let Ok(to) = resp.to_header_mut()
         && to.tag().ok().flatten().is_none() {
             let _ = to.mut_tag(rsipstack::transaction::make_tag());
+        }
+}
+
+/// As [`ensure_to_tag`], with this tag.
+fn ensure_to_tag_of(resp: &mut Response, tag: String) {
+    if let Ok(to) = resp.to_header_mut()
+        && to.tag().ok().flatten().is_none() {
+            let _ = to.mut_tag(tag.into());
         }
 }

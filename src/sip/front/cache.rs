@@ -9,7 +9,7 @@
 //! thousands of responses a second) a late retransmission is processed
 //! again, which for a REGISTER means a fresh challenge (`stale=true`): slower
 //! for that client, never wrong.
-use super::decide::TxKey;
+use crate::sip::tx_key::TxKey;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

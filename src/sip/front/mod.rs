@@ -5,8 +5,9 @@
 //! of requests outside any dialog go this way; INVITE, CANCEL, ACK and
 //! in-dialog requests go on to rsipstack. What goes where is decided in
 //! [`decide`]; retransmissions over UDP are answered from [`cache`] (keyed
-//! as RFC 3261 17.2.3 keys server transactions). Reliable transports do not
-//! retransmit, so nothing is cached for them.
+//! as RFC 3261 17.2.3 keys server transactions), except a REGISTER's 401,
+//! which is made again alike (same nonce and To tag, `auth::nonces`).
+//! Reliable transports do not retransmit, so nothing is cached for them.
 //!
 //! Requests pass here one at a time, in arrival order, so the REGISTERs of
 //! one binding are processed in order (RFC 3261 10.3).
@@ -18,7 +19,8 @@ use crate::sip::core::{connection_transport, SipCoreRef};
 use crate::sip::registrar::handler::register_response;
 use crate::sip::router::ALLOW;
 use cache::ResponseCache;
-use decide::{decide, Action, TxKey};
+use crate::sip::tx_key::TxKey;
+use decide::{decide, Action};
 use rsipstack::sip::{Header, Request, Response, SipMessage, StatusCode};
 use rsipstack::transport::{SipAddr, SipConnection};
 use std::sync::{Mutex, OnceLock};
@@ -26,10 +28,11 @@ use std::time::{Duration, Instant};
 
 /// Responses kept for retransmissions: 64*T1 (RFC 3261 Timer J).
 const KEEP_FOR: Duration = Duration::from_secs(32);
-/// At most this many bytes of them (about 24,000 responses: over a second of
-/// 10,000 REGISTERs/s, which send two requests each, so a request retransmitted
-/// after T1 (500 ms) still finds its response; 4 MiB held 0.3 s there, and a
-/// retransmitted REGISTER whose 200 was lost got `401 stale` instead).
+/// At most this many bytes of them (about 24,000 responses: over two seconds
+/// of 10,000 REGISTERs/s, whose challenges are not kept (made alike again),
+/// so a request retransmitted after T1 (500 ms) still finds its response;
+/// 4 MiB held 0.3 s there with the challenges kept, and a retransmitted
+/// REGISTER whose 200 was lost got `401 stale` instead).
 const CACHE_BYTES: usize = 16 << 20;
 
 pub struct Front {
@@ -80,7 +83,12 @@ impl Front {
             let _ = udp.send_raw(&bytes, &SipAddr::from(to)).await;
             return true;
         }
-        let resp = SipMessage::Response(respond(core, req, &action, source, conn));
+        let resp = respond(core, req, &action, source, conn);
+        // A REGISTER's challenge is made the same again for a retransmission
+        // (the same nonce and To tag, `auth::nonces`): keeping its bytes here
+        // would only push out the 200s, which cannot be made again.
+        let again_alike = action == Action::Register && resp.status_code == StatusCode::Unauthorized;
+        let resp = SipMessage::Response(resp);
         // where rsipstack's transactions send it: the top Via (received, rport)
         let Ok(to) = SipConnection::get_destination(&resp) else {
             tracing::debug!(%source, "no destination for a stateless response");
@@ -91,6 +99,7 @@ impl Front {
             tracing::debug!(error = %e, "stateless response not sent");
         }
         if let Some(key) = key
+            && !again_alike
             && let Ok(mut cache) = self.cache.lock()
         {
             cache.insert(key, bytes, to, now);

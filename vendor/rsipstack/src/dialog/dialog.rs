@@ -104,7 +104,7 @@ impl TransactionHandle {
 /// #     local_tag: "from-tag".to_string(),
 /// #     remote_tag: "to-tag".to_string(),
 /// # };
-/// let state = DialogState::Confirmed(dialog_id, rsipstack::sip::Response::default());
+/// let state = DialogState::Confirmed(dialog_id, Box::new(rsipstack::sip::Response::default()));
 /// if state.is_confirmed() {
 ///     println!("Dialog is established");
 /// }

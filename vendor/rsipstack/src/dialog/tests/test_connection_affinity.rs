@@ -607,7 +607,7 @@ async fn test_bye_survives_cancelled_flow_without_received_via_param() {
         create_wss_invite_request("nocall123", "", "cancelled-flow-callid", "z9hG4bKnorecv1");
     assert!(invite.via_header().unwrap().to_string().len() > 0);
 
-    let mut flow = create_wss_flow(&endpoint.inner, wss_flow_addr(38_016)).await;
+    let flow = create_wss_flow(&endpoint.inner, wss_flow_addr(38_016)).await;
     let key = TransactionKey::from_request(&invite, TransactionRole::Server).unwrap();
     let tx = Transaction::new_server(
         key,
@@ -650,6 +650,19 @@ async fn test_bye_survives_cancelled_flow_without_received_via_param() {
         dialog.inner.dialback_target.lock().is_some(),
         "dial-back target must outlive the connection"
     );
+
+    // ha-pbx patch 1: a connection's own cancel token ends its read loop,
+    // which retires it from the transport layer's table (upstream kept a
+    // cancelled flow there and wrote the BYE to it). The flow's address is
+    // served by a new connection once the old one is gone.
+    let retired = tokio::time::timeout(Duration::from_secs(3), async {
+        while endpoint.inner.transport_layer.connections_count() != 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(retired.is_ok(), "the cancelled flow is retired from the table");
+    let mut flow = create_wss_flow(&endpoint.inner, flow.addr.clone()).await;
 
     let bye_dialog = dialog.clone();
     tokio::spawn(async move {
