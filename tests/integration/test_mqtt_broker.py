@@ -422,20 +422,31 @@ def test_hold_and_resume_show_on_hold(pbx_factory, broker, rec, baresip_factory,
 
 
 @pytest.mark.timeout(120)
-def test_rfc4733_key_presses_become_dtmf_events(pbx_factory, broker, rec, baresip_factory, signals):
+@pytest.mark.parametrize("dialled", ["102", "600"])
+def test_rfc4733_key_presses_become_dtmf_events(dialled, pbx_factory, broker, rec, baresip_factory, signals):
     """baresip sends DTMF as RFC 4733 telephone-events in RTP; the relay
-    detects them and the bus publishes one dtmf event per key press."""
-    pbx = pbx_factory(overrides=mqtt_overrides(broker)).start()
+    detects them and the bus publishes one dtmf event per key press, from
+    whoever pressed. Dialled as ring group 600, 102 is the group's member:
+    its keys are published as its own (`from` 102, on its event entity), and
+    its call state goes ringing, in_call, idle as for a call to 102 itself."""
+    pbx = pbx_factory(overrides={**mqtt_overrides(broker),
+                                 "groups": [{"extension": "600", "members": ["102"], "strategy": "ringall"}]}).start()
     a, b = phones(pbx, baresip_factory, signals)
-    a.dial(f"sip:102@{pbx.host}:{pbx.sip_port}")
+    a.dial(f"sip:{dialled}@{pbx.host}:{pbx.sip_port}")
     a.wait_established(20)
     b.wait_established(10)
     time.sleep(1.0)
     for key in "5#":
         a.ctrl.command("sndcode", key)
         time.sleep(0.8)
-    rec.wait_topic("ha_pbx/events", lambda p: '"digit":"#"' in p)
+    b.ctrl.command("sndcode", "7")
+    rec.wait_topic("ha_pbx/events", lambda p: '"digit":"7"' in p)
     a.hangup()
     a.wait_closed(10)
     got = [m.json() for m in rec.on("ha_pbx/events") if m.json()["type"] == "dtmf"]
-    assert [(e["from"], e["digit"]) for e in got] == [("101", "5"), ("101", "#")], got
+    assert [(e["from"], e["digit"]) for e in got] == [("101", "5"), ("101", "#"), ("102", "7")], got
+    on_102 = [m.json() for m in rec.on("ha_pbx/ext/102/event") if m.json()["event_type"] == "dtmf"]
+    assert [(e["from"], e["digit"], e["callee"]) for e in on_102] == \
+        [("101", "5", dialled), ("101", "#", dialled), ("102", "7", dialled)], on_102
+    procs.wait_until(lambda: states(rec, "102")[-2:] == ["in_call", "idle"], 10, what="102 idle after the call")
+    assert states(rec, "102")[-3:] == ["ringing", "in_call", "idle"], states(rec, "102")
