@@ -296,24 +296,33 @@ def test_commands_hang_up_and_bad_payloads_change_nothing(pbx_factory, broker, r
 
 
 @pytest.mark.timeout(120)
-def test_answer_command_picks_up_a_remote_control_phone(pbx_factory, broker, rec, sipp, workdir):
+@pytest.mark.parametrize("dialled", ["102", "600"])
+def test_answer_command_picks_up_a_remote_control_phone(dialled, pbx_factory, broker, rec, sipp, workdir):
     """The "Answer" button: 102 is a desk phone offering remote control (sipp,
-    Allow-Events: talk, answers only on NOTIFY Event: talk). 101 calls it; the
-    MQTT answer command makes it pick up; tones cross both ways."""
-    pbx = pbx_factory(overrides=mqtt_overrides(broker)).start()
+    Allow-Events: talk, answers only on NOTIFY Event: talk). 101 calls it, or
+    ring group 600 whose member it is; 102's MQTT answer command makes it pick
+    up; tones cross both ways."""
+    pbx = pbx_factory(overrides={**mqtt_overrides(broker),
+                                 "groups": [{"extension": "600", "members": ["102"], "strategy": "ringall"}]}).start()
     port = procs.free_port()
     assert flows.sipp_register(sipp, pbx, "102", port=port, name="reg-102").ok
 
     def press_answer():
         rec.wait_topic("ha_pbx/ext/102/state", lambda p: '"state":"ringing"' in p, timeout=20)
-        time.sleep(0.3)  # the phone's 180 announcing remote control has reached the PBX
-        broker.publish("ha_pbx/ext/102/cmd/answer", "PRESS")
+        # A press before the phone's 180 (announcing remote control) reached the PBX is
+        # refused (logged) and changes nothing: pressed again then, never twice otherwise.
+        for refused in range(50):
+            broker.publish("ha_pbx/ext/102/cmd/answer", "PRESS")
+            procs.wait_until(lambda: "in_call" in states(rec, "102") or pbx.log_text().count("MQTT command failed") > refused,
+                             10, what="the answer command taken or refused")
+            if "in_call" in states(rec, "102"):
+                return
 
     presser = threading.Thread(target=press_answer, daemon=True)
     presser.start()
     call = flows.sipp_tone_call(sipp, pbx, workdir, caller="101", callee="102", callee_port=port,
                                 hold_ms=4000, caller_hz=1000, callee_hz=440,
-                                uas_scenario="uas_remote_answer.xml")
+                                uas_scenario="uas_remote_answer.xml", dialled=dialled)
     presser.join(5)
     assert call.uas.ok, call.uas.summary()
     assert call.uac.ok, call.uac.summary()
