@@ -255,7 +255,9 @@ impl Call {
     /// A change is published (MQTT shows those extensions ringing).
     fn track_ringing(&self) {
         let mut ringing: Vec<String> = Vec::new();
-        for member in self.machine.ringing_forks().filter_map(|f| self.forks.get(f)?.member.clone()) {
+        // A picker's fork answers at once: it rings nobody.
+        let rung = self.machine.ringing_forks().filter(|f| Some(*f) != self.picked);
+        for member in rung.filter_map(|f| self.forks.get(f)?.member.clone()) {
             if !ringing.contains(&member) {
                 ringing.push(member);
             }
