@@ -267,8 +267,8 @@ pub fn mqtt_command(data: &[u8]) {
     }
     let Ok(parsed) = crate::mqtt::commands::parse(verb, payload) else { return };
     let calls = [
-        crate::mqtt::pbx::LiveCall { call_id: "c1".into(), caller: "101".into(), callee: "102".into(), answered: true },
-        crate::mqtt::pbx::LiveCall { call_id: "c2".into(), caller: "103".into(), callee: "101".into(), answered: false },
+        crate::mqtt::pbx::LiveCall { call_id: "c1".into(), caller: "101".into(), callee: "102".into(), answered: true, ..Default::default() },
+        crate::mqtt::pbx::LiveCall { call_id: "c2".into(), caller: "103".into(), callee: "101".into(), answered: false, ..Default::default() },
     ];
     for n in 0..=calls.len() {
         let _ = crate::mqtt::commands::plan("101", parsed.clone(), &calls[..n]);

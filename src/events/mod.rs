@@ -32,6 +32,10 @@ pub enum PbxEvent {
     Registered { extension: String, contact: String, transport: String, source: String, expires: u32 },
     Unregistered { extension: String, contact: String, reason: String },
     Ringing { call_id: String, caller: String, callee: String },
+    /// The extensions besides `callee` that the ringing call rings now (a
+    /// ring group's members as a hunt moves on and forks end, a fallback):
+    /// published whenever that list changes before the answer.
+    RingingMembers { call_id: String, caller: String, callee: String, ringing: Vec<String> },
     /// `answered_by`: the extension whose device answered (a ring group's
     /// member, whoever picked the call up), else the callee.
     Answered { call_id: String, caller: String, callee: String, answered_by: String },
@@ -61,6 +65,7 @@ impl PbxEvent {
         match self {
             PbxEvent::Registered { extension, .. } | PbxEvent::Unregistered { extension, .. } | PbxEvent::DirectoryChanged { extension } => extension,
             PbxEvent::Ringing { callee, .. }
+            | PbxEvent::RingingMembers { callee, .. }
             | PbxEvent::Answered { callee, .. }
             | PbxEvent::Ended { callee, .. }
             | PbxEvent::Missed { callee, .. }

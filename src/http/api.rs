@@ -185,7 +185,7 @@ async fn transfer(State(core): State<SipCoreRef>, Path(id): Path<String>, Body(b
 }
 
 async fn answer(State(core): State<SipCoreRef>, Path(id): Path<String>) -> ApiResult {
-    control::answer(&core, &id)?;
+    control::answer(&core, &id, None)?;
     Ok(accepted(&id))
 }
 

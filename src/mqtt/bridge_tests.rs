@@ -47,8 +47,8 @@ impl CallControl for FakePbx {
         self.0.lock().unwrap().log.push(format!("hangup {id}"));
         Ok(())
     }
-    async fn answer(&self, id: &str) -> Result<(), ControlError> {
-        self.0.lock().unwrap().log.push(format!("answer {id}"));
+    async fn answer(&self, id: &str, ext: &str) -> Result<(), ControlError> {
+        self.0.lock().unwrap().log.push(format!("answer {id} {ext}"));
         Ok(())
     }
     async fn dial(&self, from: &str, to: &str) -> Result<String, ControlError> {
@@ -191,7 +191,7 @@ async fn home_assistant_birth_republishes_everything() {
 async fn commands_reach_the_pbx_and_bad_ones_change_nothing() {
     let (mut b, mut el, pbx) = setup();
     pbx.0.lock().unwrap().calls =
-        vec![LiveCall { call_id: "c1".into(), caller: "101".into(), callee: "102".into(), answered: true }];
+        vec![LiveCall { call_id: "c1".into(), caller: "101".into(), callee: "102".into(), answered: true, ..Default::default() }];
     b.on_conn(ConnEvent::Connected);
     flush(&mut b, &mut el);
     let cmd = |b: &mut Bridge<FakePbx>, topic: &str, payload: &str| {
@@ -248,7 +248,7 @@ async fn directory_changes_add_and_remove_devices() {
 async fn agent_commands_reach_the_pbx_and_its_entities_follow_the_agent() {
     let (mut b, mut el, pbx) = setup();
     pbx.0.lock().unwrap().calls =
-        vec![LiveCall { call_id: "c1".into(), caller: "101".into(), callee: "102".into(), answered: false }];
+        vec![LiveCall { call_id: "c1".into(), caller: "101".into(), callee: "102".into(), answered: false, ..Default::default() }];
     b.on_conn(ConnEvent::Connected);
     let sent = flush(&mut b, &mut el);
     let config = |sent: &[(String, String)]| {

@@ -35,8 +35,35 @@ pub struct Call {
     pub callee: String,
     pub answered: bool,
     pub held: bool,
+    /// The ring group's member (or picker) that answered, when not the
+    /// callee: it is in the call, standing for the number dialled.
+    pub answered_by: Option<String>,
+    /// The extensions besides the callee that the call rings now (a ring
+    /// group's members); empty once answered.
+    pub ringing: Vec<String>,
     /// Order of first sight: the oldest call decides what is shown.
     pub seq: u64,
+}
+
+impl Call {
+    /// The extensions whose view this call decides: its parties, and while
+    /// it rings the members it rings.
+    pub fn extensions(&self) -> BTreeSet<String> {
+        let mut out = parties(&self.caller, &self.callee);
+        out.extend(self.answered_by.iter().cloned());
+        out.extend(self.ringing.iter().cloned());
+        out
+    }
+
+    /// Whether it rings at `ext` (the number dialled, or a member it rings).
+    fn rings(&self, ext: &str) -> bool {
+        !self.answered && (self.callee == ext || self.ringing.iter().any(|r| r == ext))
+    }
+
+    /// Whether `ext` is in it: a party, or rung.
+    fn involves(&self, ext: &str) -> bool {
+        self.caller == ext || self.callee == ext || self.answered_by.as_deref() == Some(ext) || self.rings(ext)
+    }
 }
 
 /// What an extension shows: the state and the call that decided it.
@@ -62,15 +89,32 @@ impl CallStates {
     pub fn apply(&mut self, event: &PbxEvent) -> BTreeSet<String> {
         match event {
             PbxEvent::Ringing { call_id, caller, callee } => self.upsert(call_id, caller, callee, false),
-            PbxEvent::Answered { call_id, caller, callee, .. } => self.upsert(call_id, caller, callee, true),
-            PbxEvent::Ended { call_id, caller, callee, .. } => {
-                self.calls.remove(call_id);
-                parties(caller, callee)
+            PbxEvent::RingingMembers { call_id, caller, callee, ringing } => {
+                let mut changed = self.upsert(call_id, caller, callee, false);
+                changed.extend(self.set_ringing(call_id, ringing));
+                changed
             }
-            PbxEvent::Hold { call_id, caller, callee, held, .. } => match self.calls.get_mut(call_id) {
+            PbxEvent::Answered { call_id, caller, callee, answered_by } => {
+                let mut changed = self.upsert(call_id, caller, callee, true);
+                if let Some(c) = self.calls.get_mut(call_id) {
+                    // The members that did not answer stop ringing.
+                    changed.extend(std::mem::take(&mut c.ringing));
+                    if answered_by != callee && answered_by != caller && !answered_by.is_empty() {
+                        c.answered_by = Some(answered_by.clone());
+                        changed.insert(answered_by.clone());
+                    }
+                }
+                changed
+            }
+            PbxEvent::Ended { call_id, caller, callee, .. } => {
+                let mut changed = parties(caller, callee);
+                changed.extend(self.calls.remove(call_id).iter().flat_map(Call::extensions));
+                changed
+            }
+            PbxEvent::Hold { call_id, held, .. } => match self.calls.get_mut(call_id) {
                 Some(c) => {
                     c.held = *held;
-                    parties(caller, callee)
+                    c.extensions()
                 }
                 None => BTreeSet::new(),
             },
@@ -87,6 +131,8 @@ impl CallStates {
             callee: callee.to_string(),
             answered: false,
             held: false,
+            answered_by: None,
+            ringing: Vec::new(),
             seq,
         });
         if call.seq == seq {
@@ -97,16 +143,25 @@ impl CallStates {
         parties(caller, callee)
     }
 
+    /// The members a ringing call rings now; an answered call rings nobody.
+    /// Returns the members that started or stopped ringing.
+    fn set_ringing(&mut self, call_id: &str, ringing: &[String]) -> BTreeSet<String> {
+        let Some(c) = self.calls.get_mut(call_id) else { return BTreeSet::new() };
+        let now: Vec<String> = if c.answered { Vec::new() } else { ringing.iter().filter(|e| **e != c.callee).cloned().collect() };
+        let before = std::mem::replace(&mut c.ringing, now);
+        before.into_iter().chain(c.ringing.iter().cloned()).collect()
+    }
+
     /// Make the model match the call registry: calls it no longer has are
     /// dropped (a lost Ended must not leave a phone "in call" forever); with
-    /// `add_missing`, calls we never heard of are added (after the bus lagged).
+    /// `add_missing`, calls we never heard of are added (after the bus lagged)
+    /// and the members known calls ring or that answered them are taken over.
     pub fn reconcile(&mut self, live: &[LiveCall], add_missing: bool) -> BTreeSet<String> {
         let mut changed = BTreeSet::new();
         self.calls.retain(|id, c| {
             let keep = live.iter().any(|l| &l.call_id == id);
             if !keep {
-                changed.insert(c.caller.clone());
-                changed.insert(c.callee.clone());
+                changed.extend(c.extensions());
             }
             keep
         });
@@ -114,8 +169,16 @@ impl CallStates {
             for l in live {
                 let before = self.calls.get(&l.call_id).cloned();
                 self.upsert(&l.call_id, &l.caller, &l.callee, l.answered);
-                if before.as_ref() != self.calls.get(&l.call_id) {
-                    changed.extend(parties(&l.caller, &l.callee));
+                self.set_ringing(&l.call_id, &l.ringing);
+                if let Some(c) = self.calls.get_mut(&l.call_id)
+                    && l.answered_by.is_some()
+                {
+                    c.answered_by = l.answered_by.clone();
+                }
+                let after = self.calls.get(&l.call_id);
+                if before.as_ref() != after {
+                    changed.extend(before.iter().flat_map(Call::extensions));
+                    changed.extend(after.iter().flat_map(|c| c.extensions()));
                 }
             }
         }
@@ -136,26 +199,30 @@ impl CallStates {
     }
 
     pub fn view(&self, ext: &str) -> ExtCallView {
-        let mut mine: Vec<(&String, &Call)> =
-            self.calls.iter().filter(|(_, c)| c.caller == ext || c.callee == ext).collect();
+        let mut mine: Vec<(&String, &Call)> = self.calls.iter().filter(|(_, c)| c.involves(ext)).collect();
         mine.sort_by_key(|(_, c)| c.seq);
-        let inbound_ringing = |c: &Call| !c.answered && c.callee == ext;
+        // A member only being rung is in no answered call.
         let pick = mine
             .iter()
             .find(|(_, c)| c.answered)
             .map(|x| (if x.1.held { CallState::OnHold } else { CallState::InCall }, *x))
-            .or_else(|| mine.iter().find(|(_, c)| inbound_ringing(c)).map(|x| (CallState::Ringing, *x)))
+            .or_else(|| mine.iter().find(|(_, c)| c.rings(ext)).map(|x| (CallState::Ringing, *x)))
             .or_else(|| mine.first().map(|x| (CallState::Dialing, *x)));
         let (state, call_id, peer, direction) = match pick {
             None => (CallState::Idle, None, None, None),
             Some((state, (id, c))) => {
-                // A call to oneself counts as inbound: that side is the one ringing.
-                let (peer, dir) =
-                    if c.callee == ext { (&c.caller, Direction::Inbound) } else { (&c.callee, Direction::Outbound) };
+                // A call to oneself counts as inbound: that side is the one
+                // ringing. The caller talks to the member that answered.
+                let inbound = c.callee == ext || c.answered_by.as_deref() == Some(ext) || c.rings(ext);
+                let (peer, dir) = if inbound {
+                    (&c.caller, Direction::Inbound)
+                } else {
+                    (c.answered_by.as_ref().unwrap_or(&c.callee), Direction::Outbound)
+                };
                 (state, Some(id.to_string()), Some(peer.clone()), Some(dir))
             }
         };
-        ExtCallView { state, ringing: mine.iter().any(|(_, c)| inbound_ringing(c)), calls: mine.len(), call_id, peer, direction }
+        ExtCallView { state, ringing: mine.iter().any(|(_, c)| c.rings(ext)), calls: mine.len(), call_id, peer, direction }
     }
 }
 

@@ -103,7 +103,7 @@ fn ringing_in_beats_dialing_out() {
 fn reconcile_drops_dead_calls_and_optionally_adds_live_ones() {
     let mut s = CallStates::default();
     s.apply(&ringing("dead", "101", "102"));
-    let live = vec![LiveCall { call_id: "new".into(), caller: "103".into(), callee: "104".into(), answered: true }];
+    let live = vec![LiveCall { call_id: "new".into(), caller: "103".into(), callee: "104".into(), answered: true, ..Default::default() }];
     let changed = s.reconcile(&live, false);
     assert!(changed.contains("101") && changed.contains("102"));
     assert_eq!(s.active(), 0);
@@ -128,4 +128,87 @@ fn hold_and_resume_show_on_hold_for_both_parties() {
     assert_eq!(s.view("102").state, CallState::InCall);
     s.apply(&ended("c1", "101", "102"));
     assert_eq!(s.view("101").state, CallState::Idle);
+}
+
+fn members(id: &str, a: &str, b: &str, ringing: &[&str]) -> PbxEvent {
+    PbxEvent::RingingMembers { call_id: id.into(), caller: a.into(), callee: b.into(), ringing: ringing.iter().map(|s| s.to_string()).collect() }
+}
+
+#[test]
+fn a_ring_groups_members_ring_then_the_one_that_answered_is_in_the_call() {
+    let mut s = CallStates::default();
+    // The members ring before the group's first 180 (Ringing).
+    let changed = s.apply(&members("g", "101", "600", &["102", "103"]));
+    assert_eq!(changed.into_iter().collect::<Vec<_>>(), ["101", "102", "103", "600"]);
+    s.apply(&ringing("g", "101", "600"));
+    for ext in ["102", "103"] {
+        let v = s.view(ext);
+        assert_eq!((v.state, v.ringing, v.direction), (CallState::Ringing, true, Some(Direction::Inbound)), "{ext}");
+        assert_eq!((v.peer.as_deref(), v.call_id.as_deref()), (Some("101"), Some("g")));
+    }
+    assert_eq!(s.view("101").state, CallState::Dialing);
+    assert_eq!(s.view("104").state, CallState::Idle);
+
+    // 103 answers: it is in the call, 102 stops ringing, 101 talks to 103.
+    let changed = s.apply(&PbxEvent::Answered { call_id: "g".into(), caller: "101".into(), callee: "600".into(), answered_by: "103".into() });
+    assert!(["101", "102", "103"].iter().all(|e| changed.contains(*e)), "{changed:?}");
+    let v = s.view("103");
+    assert_eq!((v.state, v.ringing, v.peer.as_deref(), v.direction), (CallState::InCall, false, Some("101"), Some(Direction::Inbound)));
+    let v = s.view("101");
+    assert_eq!((v.state, v.peer.as_deref(), v.direction), (CallState::InCall, Some("103"), Some(Direction::Outbound)));
+    let v = s.view("102");
+    assert_eq!((v.state, v.ringing, v.calls), (CallState::Idle, false, 0));
+    // A late list of members changes nothing once answered.
+    s.apply(&members("g", "101", "600", &["102"]));
+    assert_eq!(s.view("102").state, CallState::Idle);
+
+    // 103 holds: both show it; the end leaves everyone idle.
+    let hold = PbxEvent::Hold { call_id: "g".into(), caller: "101".into(), callee: "600".into(), by: "103".into(), held: true };
+    assert!(s.apply(&hold).contains("103"));
+    assert_eq!((s.view("103").state, s.view("101").state), (CallState::OnHold, CallState::OnHold));
+    let changed = s.apply(&ended("g", "101", "600"));
+    assert!(changed.contains("103"), "the member hears of the end: {changed:?}");
+    assert_eq!(s.view("103").state, CallState::Idle);
+}
+
+#[test]
+fn a_hunt_moves_the_ringing_from_member_to_member() {
+    let mut s = CallStates::default();
+    s.apply(&members("g", "101", "600", &["102"]));
+    assert_eq!(s.view("102").state, CallState::Ringing);
+    // 102's turn ends, 103's begins: both views change.
+    let changed = s.apply(&members("g", "101", "600", &["103"]));
+    assert!(changed.contains("102") && changed.contains("103"));
+    assert_eq!((s.view("102").state, s.view("103").state), (CallState::Idle, CallState::Ringing));
+    // The group's number itself is not listed as a member.
+    s.apply(&members("g", "101", "600", &["600", "103"]));
+    assert_eq!(s.call("g").unwrap().ringing, ["103"]);
+    // Nobody answers: the end frees the member rung last.
+    assert!(s.apply(&ended("g", "101", "600")).contains("103"));
+    assert_eq!(s.view("103").state, CallState::Idle);
+}
+
+#[test]
+fn a_member_in_a_call_and_rung_by_a_group_shows_call_waiting() {
+    let mut s = CallStates::default();
+    s.apply(&answered("c1", "104", "102"));
+    s.apply(&members("g", "101", "600", &["102", "103"]));
+    let v = s.view("102");
+    assert_eq!((v.state, v.ringing, v.calls, v.call_id.as_deref()), (CallState::InCall, true, 2, Some("c1")));
+}
+
+#[test]
+fn reconcile_takes_over_the_members_of_live_calls() {
+    let mut s = CallStates::default();
+    let ringing = LiveCall { call_id: "g".into(), caller: "101".into(), callee: "600".into(), ringing: vec!["102".into()], ..Default::default() };
+    let changed = s.reconcile(std::slice::from_ref(&ringing), true);
+    assert!(changed.contains("102"), "{changed:?}");
+    assert_eq!(s.view("102").state, CallState::Ringing);
+    let answered = LiveCall { answered: true, answered_by: Some("103".into()), ringing: vec![], ..ringing };
+    let changed = s.reconcile(std::slice::from_ref(&answered), true);
+    assert!(changed.contains("102") && changed.contains("103"), "{changed:?}");
+    assert_eq!((s.view("102").state, s.view("103").state), (CallState::Idle, CallState::InCall));
+    // The call's end was lost: the member is freed too.
+    assert!(s.reconcile(&[], false).contains("103"));
+    assert_eq!(s.view("103").state, CallState::Idle);
 }

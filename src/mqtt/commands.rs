@@ -20,7 +20,9 @@ pub enum Verb {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     HangUp { call_id: String },
-    Answer { call_id: String },
+    /// Remote answer of the devices ringing for `ext` (the number dialled,
+    /// or a ring group's member the call rings).
+    Answer { call_id: String, ext: String },
     Dial { from: String, to: String },
     /// `to`: the extension whose phone gets the digits.
     Dtmf { call_id: String, to: String, digits: String },
@@ -132,10 +134,10 @@ pub fn plan(ext: &str, verb: Verb, calls: &[LiveCall]) -> Result<Vec<Action>, St
     };
     // `calls` are this extension's: one it did not make that still rings
     // rings it (dialled, or as a ring group's member).
-    let ringing_here = |what: &str, as_member: bool| {
+    let ringing_here = |what: &str| {
         calls
             .iter()
-            .find(|c| !c.answered && c.caller != ext && (as_member || c.callee == ext))
+            .find(|c| !c.answered && c.caller != ext)
             .map(|c| c.call_id.clone())
             .ok_or_else(|| format!("{what}: nothing is ringing at extension {ext}"))
     };
@@ -145,10 +147,10 @@ pub fn plan(ext: &str, verb: Verb, calls: &[LiveCall]) -> Result<Vec<Action>, St
     match verb {
         Verb::HangUp if parties.is_empty() => Err(format!("hang up: extension {ext} has no live call")),
         Verb::HangUp => Ok(parties.iter().map(|c| Action::HangUp { call_id: c.call_id.clone() }).collect()),
-        // Remote answer picks up every ringing device that offers it: for a
-        // ring group that may be another member's, so only the number dialled.
-        Verb::Answer => Ok(vec![Action::Answer { call_id: ringing_here("answer", false)? }]),
-        Verb::AnswerAi => Ok(vec![Action::AnswerAi { call_id: ringing_here("answer with AI", true)? }]),
+        // Remote answer picks up this extension's ringing devices only (not
+        // another member's of the same ring group).
+        Verb::Answer => Ok(vec![Action::Answer { call_id: ringing_here("answer")?, ext: ext.to_string() }]),
+        Verb::AnswerAi => Ok(vec![Action::AnswerAi { call_id: ringing_here("answer with AI")? }]),
         Verb::Announce(text) => Ok(vec![Action::Announce { to: ext.to_string(), text }]),
         Verb::Dial(to) if to == ext => Err(format!("dial: extension {ext} cannot call itself")),
         Verb::Dial(to) => Ok(vec![Action::Dial { from: ext.to_string(), to }]),
@@ -161,7 +163,7 @@ pub fn plan(ext: &str, verb: Verb, calls: &[LiveCall]) -> Result<Vec<Action>, St
 pub async fn execute<C: CallControl + ?Sized>(ctl: &C, action: &Action) -> Result<(), ControlError> {
     match action {
         Action::HangUp { call_id } => ctl.hang_up(call_id).await,
-        Action::Answer { call_id } => ctl.answer(call_id).await,
+        Action::Answer { call_id, ext } => ctl.answer(call_id, ext).await,
         Action::Dial { from, to } => ctl.dial(from, to).await.map(|id| tracing::info!(call_id = %id, "MQTT dial {from} → {to}")),
         Action::Dtmf { call_id, to, digits } => ctl.send_dtmf(call_id, to, digits).await,
         Action::Transfer { call_id, leaving, to } => ctl.transfer(call_id, leaving, to).await,

@@ -3,7 +3,7 @@ use async_trait::async_trait;
 use std::sync::Mutex;
 
 fn call(id: &str, caller: &str, callee: &str, answered: bool) -> LiveCall {
-    LiveCall { call_id: id.into(), caller: caller.into(), callee: callee.into(), answered }
+    LiveCall { call_id: id.into(), caller: caller.into(), callee: callee.into(), answered, ..Default::default() }
 }
 
 #[test]
@@ -63,7 +63,7 @@ fn hang_up_ends_every_live_call_of_the_extension() {
 #[test]
 fn answer_picks_the_oldest_call_ringing_at_the_extension() {
     let calls = [call("out", "101", "104", false), call("in1", "102", "101", false), call("in2", "103", "101", false)];
-    assert_eq!(plan("101", Verb::Answer, &calls).unwrap(), [Action::Answer { call_id: "in1".into() }]);
+    assert_eq!(plan("101", Verb::Answer, &calls).unwrap(), [Action::Answer { call_id: "in1".into(), ext: "101".into() }]);
     assert!(plan("101", Verb::Answer, &calls[..1]).is_err(), "its own outgoing call is not answered by it");
 }
 
@@ -90,8 +90,9 @@ fn a_ring_groups_member_acts_on_the_group_call() {
     assert_eq!(plan("102", Verb::AnswerAi, &ringing).unwrap(), [Action::AnswerAi { call_id: "g".into() }]);
     let err = plan("102", Verb::HangUp, &ringing).unwrap_err();
     assert!(err.contains("no live call"), "a member being rung does not end the group's call: {err}");
-    let err = plan("102", Verb::Answer, &ringing).unwrap_err();
-    assert!(err.contains("nothing is ringing"), "remote answer only for the number dialled: {err}");
+    // Remote answer names the member: only its own ringing devices answer.
+    assert_eq!(plan("102", Verb::Answer, &ringing).unwrap(), [Action::Answer { call_id: "g".into(), ext: "102".into() }]);
+    assert!(plan("101", Verb::Answer, &ringing).unwrap_err().contains("nothing is ringing"), "the caller is not rung");
     let answered = [call("g", "101", "600", true)];
     assert_eq!(plan("102", Verb::HangUp, &answered).unwrap(), [Action::HangUp { call_id: "g".into() }]);
     assert_eq!(
@@ -125,8 +126,8 @@ impl CallControl for Fake {
         self.log.lock().unwrap().push(format!("hangup {id}"));
         Ok(())
     }
-    async fn answer(&self, id: &str) -> Result<(), ControlError> {
-        self.log.lock().unwrap().push(format!("answer {id}"));
+    async fn answer(&self, id: &str, ext: &str) -> Result<(), ControlError> {
+        self.log.lock().unwrap().push(format!("answer {id} {ext}"));
         Err(ControlError::NoSuchCall(id.into()))
     }
     async fn dial(&self, from: &str, to: &str) -> Result<String, ControlError> {
@@ -158,12 +159,12 @@ async fn actions_reach_call_control() {
     execute(&f, &Action::Dial { from: "101".into(), to: "102".into() }).await.unwrap();
     execute(&f, &Action::Dtmf { call_id: "a".into(), to: "102".into(), digits: "5".into() }).await.unwrap();
     execute(&f, &Action::Transfer { call_id: "a".into(), leaving: "101".into(), to: "104".into() }).await.unwrap();
-    assert!(execute(&f, &Action::Answer { call_id: "z".into() }).await.is_err());
+    assert!(execute(&f, &Action::Answer { call_id: "z".into(), ext: "102".into() }).await.is_err());
     execute(&f, &Action::AnswerAi { call_id: "r".into() }).await.unwrap();
     execute(&f, &Action::Announce { to: "101".into(), text: "Hi there".into() }).await.unwrap();
     assert_eq!(
         *f.log.lock().unwrap(),
-        ["hangup a", "dial 101 102", "dtmf a 102 5", "transfer a 101 104", "answer z", "answer_ai r", "announce 101 Hi there"]
+        ["hangup a", "dial 101 102", "dtmf a 102 5", "transfer a 101 104", "answer z 102", "answer_ai r", "announce 101 Hi there"]
     );
 }
 

@@ -159,8 +159,9 @@ impl Model {
     }
 
     pub fn on_event(&mut self, event: &PbxEvent, now_unix: i64) -> Vec<Msg> {
-        let parties = match event {
-            PbxEvent::Dtmf { call_id, .. } => self.calls.call(call_id).map(|c| (c.caller.clone(), c.callee.clone())),
+        // The call as it was before the event (Ended forgets it).
+        let call = match event {
+            PbxEvent::Dtmf { call_id, .. } | PbxEvent::Ended { call_id, .. } => self.calls.call(call_id).cloned(),
             _ => None,
         };
         let changed = self.calls.apply(event);
@@ -186,8 +187,7 @@ impl Model {
             self.last_call = Some(v);
         }
         out.extend(self.bridge_msg(false));
-        let parties = parties.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
-        for mut ev in payloads::ext_events(event, parties) {
+        for mut ev in payloads::ext_events(event, call.as_ref()) {
             let Some(e) = self.exts.get(&ev.extension) else { continue };
             if let Some(b) = ev.body.as_object_mut() {
                 for key in ["caller", "callee"] {

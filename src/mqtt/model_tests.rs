@@ -183,8 +183,8 @@ fn snapshots_cover_everything_and_commands_find_extensions() {
     assert_eq!(m.ext_of_id("999"), None);
 
     let live = vec![
-        LiveCall { call_id: "unknown".into(), caller: "103".into(), callee: "101".into(), answered: false },
-        LiveCall { call_id: "c".into(), caller: "101".into(), callee: "102".into(), answered: false },
+        LiveCall { call_id: "unknown".into(), caller: "103".into(), callee: "101".into(), answered: false, ..Default::default() },
+        LiveCall { call_id: "c".into(), caller: "101".into(), callee: "102".into(), answered: false, ..Default::default() },
     ];
     let ordered = m.oldest_first(live);
     assert_eq!(ordered[0].call_id, "c");

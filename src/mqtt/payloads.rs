@@ -1,7 +1,7 @@
 //! JSON bodies of the state and event messages. Pure functions of their
 //! inputs, so the mapping from bus events to what Home Assistant sees is
 //! tested without a broker.
-use super::call_state::{Direction, ExtCallView};
+use super::call_state::{Call, Direction, ExtCallView};
 use crate::events::{EndReason, PbxEvent};
 use serde_json::{json, Value};
 
@@ -87,8 +87,10 @@ pub struct ExtEvent {
 /// parties (with `direction` saying which side this extension was on).
 /// `Missed` is skipped: an unanswered `Ended` becomes `missed`, or `rejected`
 /// when the callee said busy or declined, followed by `ended`.
-/// `parties` finds caller and callee of a call (DTMF names only the sender).
-pub fn ext_events(event: &PbxEvent, parties: Option<(&str, &str)>) -> Vec<ExtEvent> {
+/// `call` is the call as known before the event: its parties (DTMF names
+/// only the sender), and the ring group's member that answered it, whose
+/// extension gets the call's `dtmf` and `ended` too.
+pub fn ext_events(event: &PbxEvent, call: Option<&Call>) -> Vec<ExtEvent> {
     let (call_id, caller, callee, types, extra): (&str, &str, &str, Vec<&'static str>, Value) = match event {
         PbxEvent::Ringing { call_id, caller, callee } => (call_id, caller, callee, vec!["ringing"], json!({})),
         PbxEvent::Answered { call_id, caller, callee, answered_by } => (call_id, caller, callee, vec!["answered"], json!({"answered_by": answered_by})),
@@ -101,7 +103,7 @@ pub fn ext_events(event: &PbxEvent, parties: Option<(&str, &str)>) -> Vec<ExtEve
             (call_id, caller, callee, types, json!({"reason": reason, "answered": answered, "duration_ms": duration_ms}))
         }
         PbxEvent::Dtmf { call_id, from, digit } => {
-            let (caller, callee) = parties.unwrap_or((from, ""));
+            let (caller, callee) = call.map_or((from.as_str(), ""), |c| (c.caller.as_str(), c.callee.as_str()));
             (call_id, caller, callee, vec!["dtmf"], json!({"digit": digit.to_string(), "from": from}))
         }
         // A message the agent took: an event on the extension it was for.
@@ -109,19 +111,25 @@ pub fn ext_events(event: &PbxEvent, parties: Option<(&str, &str)>) -> Vec<ExtEve
         // Parked: an event on the parker's and on the parked party's extension.
         PbxEvent::Parked { call_id, slot, parker, parked } => (call_id, parker, parked, vec!["parked"], json!({"slot": slot})),
         // Hold shows in the call state sensor (on_hold), not as an event type.
-        PbxEvent::Missed { .. } | PbxEvent::Registered { .. } | PbxEvent::Unregistered { .. } | PbxEvent::Hold { .. } | PbxEvent::MessageRead { .. } | PbxEvent::DirectoryChanged { .. } | PbxEvent::TrunkChanged { .. } => return vec![],
+        PbxEvent::Missed { .. } | PbxEvent::RingingMembers { .. } | PbxEvent::Registered { .. } | PbxEvent::Unregistered { .. } | PbxEvent::Hold { .. } | PbxEvent::MessageRead { .. } | PbxEvent::DirectoryChanged { .. } | PbxEvent::TrunkChanged { .. } => return vec![],
     };
     let mut out = vec![];
     let mut sides = vec![(caller, Direction::Outbound)];
     if callee != caller && !callee.is_empty() {
         sides.push((callee, Direction::Inbound));
     }
-    // A group's member or a picker answered: its extension hears of it too.
-    if let PbxEvent::Answered { answered_by, .. } = event
-        && !answered_by.is_empty()
-        && !sides.iter().any(|(e, _)| e == answered_by)
+    // A group's member or a picker answered: its extension hears of it
+    // too, and of the call's key presses and end.
+    let member = match event {
+        PbxEvent::Answered { answered_by, .. } => Some(answered_by.as_str()),
+        PbxEvent::Dtmf { .. } | PbxEvent::Ended { .. } => call.and_then(|c| c.answered_by.as_deref()),
+        _ => None,
+    };
+    if let Some(member) = member
+        && !member.is_empty()
+        && !sides.iter().any(|(e, _)| *e == member)
     {
-        sides.push((answered_by, Direction::Inbound));
+        sides.push((member, Direction::Inbound));
     }
     for event_type in types {
         for (ext, direction) in &sides {

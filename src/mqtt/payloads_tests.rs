@@ -1,5 +1,5 @@
 use super::*;
-use crate::mqtt::call_state::CallState;
+use crate::mqtt::call_state::{CallState, CallStates};
 
 fn ended(reason: EndReason, answered: bool) -> PbxEvent {
     PbxEvent::Ended { call_id: "c1".into(), caller: "101".into(), callee: "102".into(), reason, answered, duration_ms: 12_345 }
@@ -58,7 +58,9 @@ fn unanswered_end_is_missed_or_rejected_then_ended() {
 #[test]
 fn dtmf_uses_the_call_parties_and_carries_the_digit() {
     let e = PbxEvent::Dtmf { call_id: "c1".into(), from: "101".into(), digit: '#' };
-    let out = ext_events(&e, Some(("101", "102")));
+    let mut calls = CallStates::default();
+    calls.apply(&PbxEvent::Answered { call_id: "c1".into(), caller: "101".into(), callee: "102".into(), answered_by: "102".into() });
+    let out = ext_events(&e, calls.call("c1"));
     assert_eq!(kinds(&out), [("101".into(), "dtmf", "outbound".into()), ("102".into(), "dtmf", "inbound".into())]);
     assert_eq!(out[0].body["digit"], "#");
     assert_eq!(out[0].body["from"], "101");
@@ -123,4 +125,24 @@ fn state_and_summaries() {
     let b = bridge_state(3, 2, 4, 1);
     assert_eq!((b["registered_devices"].as_u64(), b["active_calls"].as_u64()), (Some(3), Some(1)));
     assert_eq!(b["version"], env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn a_ring_groups_member_that_answered_gets_the_calls_keys_and_end() {
+    // 101 called group 600; member 103 answered.
+    let mut calls = CallStates::default();
+    calls.apply(&PbxEvent::Answered { call_id: "c1".into(), caller: "101".into(), callee: "600".into(), answered_by: "103".into() });
+    let keys = PbxEvent::Dtmf { call_id: "c1".into(), from: "103".into(), digit: '5' };
+    let out = ext_events(&keys, calls.call("c1"));
+    assert_eq!(
+        kinds(&out),
+        [("101".into(), "dtmf", "outbound".into()), ("600".into(), "dtmf", "inbound".into()), ("103".into(), "dtmf", "inbound".into())]
+    );
+    assert_eq!(out[2].body["from"], "103");
+    let end = PbxEvent::Ended { call_id: "c1".into(), caller: "101".into(), callee: "600".into(), reason: EndReason::CallerHangup, answered: true, duration_ms: 1 };
+    let got: Vec<_> = ext_events(&end, calls.call("c1")).into_iter().map(|e| e.extension).collect();
+    assert_eq!(got, ["101", "600", "103"]);
+    // Its list of rung members is no event of its own.
+    let members = PbxEvent::RingingMembers { call_id: "c1".into(), caller: "101".into(), callee: "600".into(), ringing: vec!["103".into()] };
+    assert!(ext_events(&members, None).is_empty());
 }

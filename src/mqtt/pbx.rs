@@ -18,12 +18,18 @@ pub struct ExtensionInfo {
 }
 
 /// A live call as the call registry knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LiveCall {
     pub call_id: String,
     pub caller: String,
     pub callee: String,
     pub answered: bool,
+    /// The ring group's member (or fallback, or picker) that answered, when
+    /// not the callee.
+    pub answered_by: Option<String>,
+    /// The extensions besides the callee that the call rings now (a ring
+    /// group's members); empty once answered.
+    pub ringing: Vec<String>,
 }
 
 /// A SIP trunk as Home Assistant sees it.
@@ -59,7 +65,8 @@ pub trait CallControl: Send + Sync + 'static {
     /// Calls of an extension, as caller or callee.
     fn calls_of(&self, extension: &str) -> Vec<LiveCall>;
     async fn hang_up(&self, call_id: &str) -> Result<(), ControlError>;
-    async fn answer(&self, call_id: &str) -> Result<(), ControlError>;
+    /// Remote answer of the devices ringing for `extension` in call `call_id`.
+    async fn answer(&self, call_id: &str, extension: &str) -> Result<(), ControlError>;
     /// Returns the new call's id.
     async fn dial(&self, from: &str, to: &str) -> Result<String, ControlError>;
     /// Send `digits` to extension `to`'s device in call `call_id`.
@@ -92,7 +99,7 @@ impl SettingsControl for SipCoreRef {
 }
 
 fn live(c: crate::sip::b2bua::registry::CallInfo) -> LiveCall {
-    LiveCall { call_id: c.call_id, caller: c.caller, callee: c.callee, answered: c.answered }
+    LiveCall { call_id: c.call_id, caller: c.caller, callee: c.callee, answered: c.answered, answered_by: c.answered_by, ringing: c.ringing }
 }
 
 impl PbxView for SipCoreRef {
@@ -145,8 +152,8 @@ impl CallControl for SipCoreRef {
     async fn hang_up(&self, call_id: &str) -> Result<(), ControlError> {
         control::hang_up(self, call_id)
     }
-    async fn answer(&self, call_id: &str) -> Result<(), ControlError> {
-        control::answer(self, call_id)
+    async fn answer(&self, call_id: &str, extension: &str) -> Result<(), ControlError> {
+        control::answer(self, call_id, Some(extension))
     }
     async fn dial(&self, from: &str, to: &str) -> Result<String, ControlError> {
         control::dial(self, from, to).await

@@ -80,19 +80,31 @@ pub fn transfer(core: &SipCore, call_id: &str, leaving: &str, to: &str) -> Resul
 /// Answer a ringing call on the callee's behalf: the devices that offered
 /// remote answer in their ringing response (BroadSoft's `Allow-Events: talk`,
 /// found on Yealink, Polycom, Snom, Grandstream and others) get an in-dialog
-/// `NOTIFY` with `Event: talk` and pick up as if the user had.
-pub fn answer(core: &SipCore, call_id: &str) -> Result<(), ControlError> {
+/// `NOTIFY` with `Event: talk` and pick up as if the user had. With `ext`
+/// (an MQTT command of that extension) only the devices ringing for it: the
+/// number dialled, or a ring group's member the call rings now; without,
+/// every one that offered it.
+pub fn answer(core: &SipCore, call_id: &str, ext: Option<&str>) -> Result<(), ControlError> {
     let call = live_call(core, call_id)?;
     if call.answered {
         return Err(ControlError::BadArgument(format!("call {call_id} is already answered")));
     }
-    if !call.remote_answer {
+    if let Some(ext) = ext
+        && !call.rings(ext)
+    {
+        return Err(ControlError::BadArgument(format!("call {call_id} does not ring extension {ext}")));
+    }
+    let offered = match ext {
+        Some(ext) => call.remote_answer.iter().any(|e| e == ext),
+        None => !call.remote_answer.is_empty(),
+    };
+    if !offered {
         return Err(ControlError::NotPossible(format!(
             "no device ringing for {} in call {call_id} offers remote answer (Allow-Events: talk)",
-            call.callee
+            ext.unwrap_or(&call.callee)
         )));
     }
-    core.calls.command(call_id, Command::Answer);
+    core.calls.command(call_id, Command::Answer { ext: ext.map(str::to_string) });
     Ok(())
 }
 

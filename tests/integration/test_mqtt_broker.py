@@ -296,24 +296,33 @@ def test_commands_hang_up_and_bad_payloads_change_nothing(pbx_factory, broker, r
 
 
 @pytest.mark.timeout(120)
-def test_answer_command_picks_up_a_remote_control_phone(pbx_factory, broker, rec, sipp, workdir):
+@pytest.mark.parametrize("dialled", ["102", "600"])
+def test_answer_command_picks_up_a_remote_control_phone(dialled, pbx_factory, broker, rec, sipp, workdir):
     """The "Answer" button: 102 is a desk phone offering remote control (sipp,
-    Allow-Events: talk, answers only on NOTIFY Event: talk). 101 calls it; the
-    MQTT answer command makes it pick up; tones cross both ways."""
-    pbx = pbx_factory(overrides=mqtt_overrides(broker)).start()
+    Allow-Events: talk, answers only on NOTIFY Event: talk). 101 calls it, or
+    ring group 600 whose member it is; 102's MQTT answer command makes it pick
+    up; tones cross both ways."""
+    pbx = pbx_factory(overrides={**mqtt_overrides(broker),
+                                 "groups": [{"extension": "600", "members": ["102"], "strategy": "ringall"}]}).start()
     port = procs.free_port()
     assert flows.sipp_register(sipp, pbx, "102", port=port, name="reg-102").ok
 
     def press_answer():
         rec.wait_topic("ha_pbx/ext/102/state", lambda p: '"state":"ringing"' in p, timeout=20)
-        time.sleep(0.3)  # the phone's 180 announcing remote control has reached the PBX
-        broker.publish("ha_pbx/ext/102/cmd/answer", "PRESS")
+        # A press before the phone's 180 (announcing remote control) reached the PBX is
+        # refused (logged) and changes nothing: pressed again then, never twice otherwise.
+        for refused in range(50):
+            broker.publish("ha_pbx/ext/102/cmd/answer", "PRESS")
+            procs.wait_until(lambda: "in_call" in states(rec, "102") or pbx.log_text().count("MQTT command failed") > refused,
+                             10, what="the answer command taken or refused")
+            if "in_call" in states(rec, "102"):
+                return
 
     presser = threading.Thread(target=press_answer, daemon=True)
     presser.start()
     call = flows.sipp_tone_call(sipp, pbx, workdir, caller="101", callee="102", callee_port=port,
                                 hold_ms=4000, caller_hz=1000, callee_hz=440,
-                                uas_scenario="uas_remote_answer.xml")
+                                uas_scenario="uas_remote_answer.xml", dialled=dialled)
     presser.join(5)
     assert call.uas.ok, call.uas.summary()
     assert call.uac.ok, call.uac.summary()
@@ -422,20 +431,31 @@ def test_hold_and_resume_show_on_hold(pbx_factory, broker, rec, baresip_factory,
 
 
 @pytest.mark.timeout(120)
-def test_rfc4733_key_presses_become_dtmf_events(pbx_factory, broker, rec, baresip_factory, signals):
+@pytest.mark.parametrize("dialled", ["102", "600"])
+def test_rfc4733_key_presses_become_dtmf_events(dialled, pbx_factory, broker, rec, baresip_factory, signals):
     """baresip sends DTMF as RFC 4733 telephone-events in RTP; the relay
-    detects them and the bus publishes one dtmf event per key press."""
-    pbx = pbx_factory(overrides=mqtt_overrides(broker)).start()
+    detects them and the bus publishes one dtmf event per key press, from
+    whoever pressed. Dialled as ring group 600, 102 is the group's member:
+    its keys are published as its own (`from` 102, on its event entity), and
+    its call state goes ringing, in_call, idle as for a call to 102 itself."""
+    pbx = pbx_factory(overrides={**mqtt_overrides(broker),
+                                 "groups": [{"extension": "600", "members": ["102"], "strategy": "ringall"}]}).start()
     a, b = phones(pbx, baresip_factory, signals)
-    a.dial(f"sip:102@{pbx.host}:{pbx.sip_port}")
+    a.dial(f"sip:{dialled}@{pbx.host}:{pbx.sip_port}")
     a.wait_established(20)
     b.wait_established(10)
     time.sleep(1.0)
     for key in "5#":
         a.ctrl.command("sndcode", key)
         time.sleep(0.8)
-    rec.wait_topic("ha_pbx/events", lambda p: '"digit":"#"' in p)
+    b.ctrl.command("sndcode", "7")
+    rec.wait_topic("ha_pbx/events", lambda p: '"digit":"7"' in p)
     a.hangup()
     a.wait_closed(10)
     got = [m.json() for m in rec.on("ha_pbx/events") if m.json()["type"] == "dtmf"]
-    assert [(e["from"], e["digit"]) for e in got] == [("101", "5"), ("101", "#")], got
+    assert [(e["from"], e["digit"]) for e in got] == [("101", "5"), ("101", "#"), ("102", "7")], got
+    on_102 = [m.json() for m in rec.on("ha_pbx/ext/102/event") if m.json()["event_type"] == "dtmf"]
+    assert [(e["from"], e["digit"], e["callee"]) for e in on_102] == \
+        [("101", "5", dialled), ("101", "#", dialled), ("102", "7", dialled)], on_102
+    procs.wait_until(lambda: states(rec, "102")[-2:] == ["in_call", "idle"], 10, what="102 idle after the call")
+    assert states(rec, "102")[-3:] == ["ringing", "in_call", "idle"], states(rec, "102")

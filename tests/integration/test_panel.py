@@ -366,7 +366,7 @@ def test_phone_page_rings_answers_opens_the_door_and_dials(pbx_factory, baresip_
     ways; the doorbell may not be the one to leave); the
     dial pad then calls 103 (Hold and resume: test_panel_phone.py). Hostile: a forged cookie gets the digest
     challenge, a session for 102 cannot REGISTER 103."""
-    from harness.browser_flows import signed_in_phone
+    from harness.browser_flows import signed_in_phone, wait_preview_audio
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pbx = pbx_factory(extensions=PHONE_EXTENSIONS, overrides={"http": {"api_token": PHONE_TOKEN}}).start()
     base = pbx.http_base
@@ -417,8 +417,7 @@ def test_phone_page_rings_answers_opens_the_door_and_dials(pbx_factory, baresip_
     assert page.command("eval", js="!!window.haPbxPhone.ring")["value"], "no ring tone while ringing"
     # Door preview: still ringing, the page already plays the doorbell (its 183 went with a
     # receive-only answer); the doorbell hears nothing of the page until Answer (checked below).
-    procs.wait_until(lambda: page.command("eval", js="!!(window.haPbxPhone.preview && window.haPbxPhone.preview.sent && window.haPbxPhone.remote)")["value"],
-                     10, interval=0.2, what="the door preview playing in the ringing page")
+    wait_preview_audio(page, "the ringing page")
     previewed = page.dir / "preview-of-door.wav"
     page.command("record", ms=4000, out=str(previewed), timeout=30)
     frames = procs.wait_until(lambda: (n := page.command("eval", js=PREVIEW_FRAMES)["value"]) >= 25 and n,

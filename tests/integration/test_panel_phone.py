@@ -37,7 +37,7 @@ import pytest
 
 from harness import audio, procs
 from harness.browser import PanelBrowser
-from harness.browser_flows import signed_in_phone
+from harness.browser_flows import signed_in_phone, wait_preview_audio
 from harness.rtp import g711_timeline
 from harness.sniff import UdpSniffer
 
@@ -48,9 +48,6 @@ EXTENSIONS = [
 ]
 TOKEN = "phone-page-admin-token-0123456789abcdef"
 
-# RTP packets of audio the previewing page has received.
-PREVIEW_AUDIO = """(async () => { const p = window.haPbxPhone.preview; if (!p) return 0; let n = 0;
-  (await p.pc.getStats()).forEach(r => { if (r.type === 'inbound-rtp' && r.kind === 'audio') n = r.packetsReceived; }); return n; })()"""
 # The next RTCPeerConnection answer made (the ringing page's preview) waits for window.__previewGo().
 STALL_PREVIEW = """(() => { const orig = RTCPeerConnection.prototype.createAnswer;
   let go; const released = new Promise(r => { go = r; }); window.__previewGo = go;
@@ -193,8 +190,7 @@ def test_dial_pad_hold_resume_and_answer_before_the_preview(phone_page, baresip_
     door.dial(pbx.uri("102"))
     page.command("wait-button", name="Answer", timeout=15)
     desk.ctrl.wait_event("CALL_INCOMING", 10)
-    procs.wait_until(lambda: page.command("eval", js="!!(window.haPbxPhone.preview && window.haPbxPhone.preview.sent && window.haPbxPhone.remote)")["value"],
-                     10, interval=0.2, what="the door preview playing in the ringing page beside the desk phone")
+    wait_preview_audio(page, "the ringing page beside the desk phone")
     previewed = _page_hears(page, "preview-beside-desk", ms=4000)
     assert not any(e.get("type") == "CALL_ESTABLISHED" for e in door.ctrl.events[mark:]), "the doorbell was answered before anyone answered"
     desk.ctrl.command("accept")
@@ -234,10 +230,7 @@ def test_dial_pad_hold_resume_and_answer_before_the_preview(phone_page, baresip_
     procs.wait_until(lambda: page.command("eval", js="window.__previewStalled === true")["value"],
                      10, interval=0.1, what="the page's preview answer being made")
     page.command("eval", js="window.__previewGo()")
-    procs.wait_until(lambda: page.command("eval", js="!!(window.haPbxPhone.preview && window.haPbxPhone.preview.sent && window.haPbxPhone.remote)")["value"],
-                     10, interval=0.2, what="the door preview playing in the page after the desk's early media")
-    procs.wait_until(lambda: page.command("eval", js=PREVIEW_AUDIO)["value"] > 50, 10, interval=0.2,
-                     what="the door's audio reaching the previewing page")
+    wait_preview_audio(page, "the page after the desk's early media", packets=50)
     previewed = _page_hears(page, "preview-after-desk-183", ms=4000)
     assert not any(e.get("type") == "CALL_ESTABLISHED" for e in door.ctrl.events[mark:]), "the doorbell was answered before anyone answered"
     page.command("click", name="Answer")
@@ -286,8 +279,7 @@ def test_agent_takes_the_door_from_a_previewing_page(pbx_factory, workdir, regis
         door = agent.caller(baresip_factory, pbx, source, ext="101")
         door.dial(pbx.uri("102"))
         page.command("wait-button", name="Answer", timeout=15)
-        procs.wait_until(lambda: page.command("eval", js="!!(window.haPbxPhone.preview && window.haPbxPhone.preview.sent && window.haPbxPhone.remote)")["value"],
-                         10, interval=0.2, what="the door preview playing in the ringing page")
+        wait_preview_audio(page, "the ringing page")
         previewed = _page_hears(page, "preview", ms=4000)
         door.wait_established(15)
         page.command("wait-button", name="Answer", state="hidden", timeout=10)

@@ -42,7 +42,7 @@ import pytest
 
 from harness import audio, procs
 from harness.browser import PanelBrowser
-from harness.browser_flows import signed_in_phone
+from harness.browser_flows import signed_in_phone, wait_preview_audio
 from harness.pbx import api_request
 
 EXTENSIONS = [
@@ -53,13 +53,8 @@ EXTENSIONS = [
 GROUPS = [{"extension": "600", "name": "Everyone", "members": ["102", "103"], "strategy": "ringall", "ring_secs": 60},
           {"extension": "601", "name": "Garage first", "members": ["103"], "strategy": "ringall", "ring_secs": 10, "fallback": "102"}]
 ARTIFACTS = Path(__file__).resolve().parent / ".artifacts" / "panel"
-PREVIEWING = "!!(window.haPbxPhone.preview && window.haPbxPhone.preview.sent && window.haPbxPhone.remote)"
 # Video frames the page decoded (the preview's, then the call's: one element).
 FRAMES = "(document.getElementById('ph-video').getVideoPlaybackQuality() || {}).totalVideoFrames || 0"
-# RTP packets of audio the previewing page has received (its DTLS handshake may take a
-# second or more on a loaded machine after the preview's 183 went).
-PREVIEW_RECEIVED = """(async () => { const p = window.haPbxPhone.preview; if (!p) return 0; let n = 0;
-  (await p.pc.getStats()).forEach(r => { if (r.type === 'inbound-rtp' && r.kind === 'audio') n = r.packetsReceived; }); return n; })()"""
 
 
 def _health(pbx) -> dict:
@@ -98,10 +93,7 @@ def _ring_and_preview(pbx, door, number: str, pages: dict[str, PanelBrowser], fl
     for page in pages.values():
         page.command("wait-button", name="Answer", timeout=15)
     for name, page in pages.items():
-        procs.wait_until(lambda: page.command("eval", js=PREVIEWING)["value"], 10, interval=0.2,
-                         what=f"the door preview playing in page {name}")
-        procs.wait_until(lambda: page.command("eval", js=PREVIEW_RECEIVED)["value"] >= 25, 10, interval=0.2,
-                         what=f"the door's audio reaching page {name}")
+        wait_preview_audio(page, f"page {name}")
     for name, page in pages.items():
         if flowing:
             flowing(name, page)
@@ -183,10 +175,7 @@ def test_every_ringing_panel_phone_previews_the_door(pbx_factory, workdir, regis
     garage.command("wait-button", name="Answer", state="hidden", timeout=15)
     for name, page in {"102a": kitchen, "102b": kitchen2}.items():
         page.command("wait-button", name="Answer", timeout=15)
-        procs.wait_until(lambda: page.command("eval", js=PREVIEWING)["value"], 10, interval=0.2,
-                         what=f"the fallback's page {name} previewing the door")
-        procs.wait_until(lambda: page.command("eval", js=PREVIEW_RECEIVED)["value"] >= 25, 10, interval=0.2,
-                         what=f"the door's audio reaching the fallback's page {name}")
+        wait_preview_audio(page, f"the fallback's page {name}")
     fallback_previewed = _page_hears(kitchen, "fallback-preview", ms=4000)
     _answer(door, kitchen, [kitchen2])
     procs.wait_until(lambda: _heard(door, 1000, 2), 20, interval=0.5, what="the doorbell hearing the fallback's page")
@@ -225,10 +214,7 @@ def _stopped_ringing(page: PanelBrowser, why: str) -> None:
 def _previews(page: PanelBrowser, name: str) -> audio.ToneReport:
     """`page` rings and previews the door: once the door's audio reaches it, 440 Hz heard in it for 4 s."""
     page.command("wait-button", name="Answer", timeout=15)
-    procs.wait_until(lambda: page.command("eval", js=PREVIEWING)["value"], 10, interval=0.2,
-                     what=f"the door preview playing in page {name}")
-    procs.wait_until(lambda: page.command("eval", js=PREVIEW_RECEIVED)["value"] >= 25, 10, interval=0.2,
-                     what=f"the door's audio reaching page {name}")
+    wait_preview_audio(page, f"page {name}")
     heard = _page_hears(page, name, ms=4000)
     page.command("screenshot", out=str(ARTIFACTS / f"{name}.png"), width=1280, height=800)
     return heard

@@ -252,14 +252,20 @@ impl Call {
 
     /// Tell the registry which extensions (a ring group's members, a
     /// fallback) the call rings now: forks start and end, a hunt moves on.
+    /// A change is published (MQTT shows those extensions ringing).
     fn track_ringing(&self) {
         let mut ringing: Vec<String> = Vec::new();
-        for member in self.machine.ringing_forks().filter_map(|f| self.forks.get(f)?.member.clone()) {
+        // A picker's fork answers at once: it rings nobody.
+        let rung = self.machine.ringing_forks().filter(|f| Some(*f) != self.picked);
+        for member in rung.filter_map(|f| self.forks.get(f)?.member.clone()) {
             if !ringing.contains(&member) {
                 ringing.push(member);
             }
         }
-        self.core.calls.set_ringing(&self.call_id, ringing);
+        if let Some(ringing) = self.core.calls.set_ringing(&self.call_id, ringing) {
+            let (call_id, caller, callee) = (self.call_id.clone(), self.caller_ext.clone(), self.callee_ext.clone());
+            self.core.bus.publish(PbxEvent::RingingMembers { call_id, caller, callee, ringing });
+        }
     }
 
     /// INVITE every binding of the callee: the call is offered to it.
@@ -363,7 +369,9 @@ impl Call {
                         Report::Progress(resp) => {
                             if fork::offers_remote_answer(resp) && !slot.talk {
                                 slot.talk = true;
-                                self.core.calls.set_remote_answer(&self.call_id, true);
+                                // Whom it rings for: a ring group's member, else the callee.
+                                let ext = slot.member.as_deref().unwrap_or(&self.callee_ext);
+                                self.core.calls.set_remote_answer(&self.call_id, ext);
                             }
                             if !resp.body.is_empty() {
                                 slot.sdp = Some(resp.body.clone());

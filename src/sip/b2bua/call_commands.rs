@@ -30,8 +30,8 @@ impl Call {
                 self.pick_up(req).await;
                 None
             }
-            Command::Answer => {
-                self.remote_answer();
+            Command::Answer { ext } => {
+                self.remote_answer(ext.as_deref());
                 None
             }
             Command::HandToAgent => {
@@ -62,16 +62,18 @@ impl Call {
         }
     }
 
-    /// Ask every ringing fork that offered it to answer (see control::answer).
-    /// The NOTIFY travels in the fork's early dialog; the device's 200 OK to
-    /// the INVITE then arrives like any answer.
-    fn remote_answer(&self) {
+    /// Ask the ringing forks that offered it to answer (see control::answer):
+    /// those ringing `ext` (the callee's own, or a member's), or with None
+    /// every one. The NOTIFY travels in the fork's early dialog; the
+    /// device's 200 OK to the INVITE then arrives like any answer.
+    fn remote_answer(&self, ext: Option<&str>) {
         if !self.machine.is_ringing() {
             tracing::info!(call_id = %self.call_id, "answer ignored: the call is already answered");
             return;
         }
         for id in self.machine.current_forks() {
-            let Some(dialog) = self.forks.get(id).filter(|s| s.talk).and_then(|s| s.dialog.as_ref()) else { continue };
+            let rings_ext = |s: &&super::forks::Slot| ext.is_none_or(|e| s.member.as_deref().unwrap_or(&self.callee_ext) == e);
+            let Some(dialog) = self.forks.get(id).filter(|s| s.talk).filter(rings_ext).and_then(|s| s.dialog.as_ref()) else { continue };
             let dialog = dialog.as_subscription();
             let call_id = self.call_id.clone();
             tokio::spawn(async move {

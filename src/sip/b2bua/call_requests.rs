@@ -39,8 +39,10 @@ impl Call {
     }
 
 
+    /// `by`: the extension whose phone held (a ring group's member that
+    /// answered, not the group's number).
     pub(super) fn publish_hold(&self, by: Leg, held: bool) {
-        let by = self.ext_on(by);
+        let by = self.talker_on(by);
         tracing::info!(call_id = %self.call_id, %by, held, "hold state changed");
         self.core.bus.publish(PbxEvent::Hold {
             call_id: self.call_id.clone(),

@@ -60,16 +60,6 @@ impl Call {
         if leg == self.caller_leg { self.caller_from_trunk } else { self.trunk.is_some() }
     }
 
-    /// The extension of the device on `leg`: a ring group's member that
-    /// answered is itself there (the callee leg's number is the group's).
-    fn person_on(&self, leg: Leg) -> String {
-        let member = self.winner().and_then(|w| self.forks.get(w)).and_then(|s| s.member.clone());
-        match member {
-            Some(member) if leg != self.caller_leg => member,
-            _ => self.ext_on(leg),
-        }
-    }
-
     /// A REFER in the answered call from the device on `from`: only a park
     /// (Refer-To the park code) is taken; any other target gets 501.
     pub(super) async fn on_refer(&mut self, from: Leg, req: Request, handle: TransactionHandle) {
@@ -142,7 +132,7 @@ impl Call {
     async fn park(&mut self, from: Leg) -> Result<(InviteDialog, String), (u16, String)> {
         let Some(config) = self.core.config.park.clone() else { return Err(Refusal::Off.status()) };
         let Some(w) = self.winner() else { return Err((403, "Only an answered call can be parked".into())) };
-        let parker = self.person_on(from);
+        let parker = self.talker_on(from);
         if self.on_trunk(from) || self.core.extension(&parker).is_none() || self.core.is_agent(&parker) {
             return Err((403, "Only an extension's phone may park a call".into()));
         }
@@ -158,7 +148,7 @@ impl Call {
         };
         let Some(parker_dialog) = parker_dialog else { return Err((500, "The parker's dialog is gone".into())) };
         let staying = from.other();
-        let parked = self.person_on(staying);
+        let parked = self.talker_on(staying);
         let entry = Parked { call_id: self.call_id.clone(), parker: parker.clone(), parked: parked.clone() };
         let slot = self.core.parking.lock().map_err(|_| (500, "Park table unavailable".to_string()))?.park(entry).map_err(|r| r.status())?;
         // Park refused a call on a browser's own bridge above: nothing to move.

@@ -36,8 +36,10 @@ pub enum Command {
     Dtmf { to: String, digits: String },
     /// Hang up `leaving` and connect the other party to extension `to`.
     Transfer { leaving: String, to: String },
-    /// Ask the ringing devices that offered remote answer to pick up.
-    Answer,
+    /// Ask the ringing devices that offered remote answer to pick up: those
+    /// of extension `ext` (the number dialled, or a member the call rings),
+    /// or with None every one.
+    Answer { ext: Option<String> },
     /// Stop ringing and let the AI agent take the call (a message).
     HandToAgent,
     /// The last browser of extension `extension` closed its socket: hang up
@@ -67,8 +69,9 @@ pub struct CallInfo {
     pub caller: String,
     pub callee: String,
     pub answered: bool,
-    /// A ringing device announced remote answer (`Allow-Events: talk`).
-    pub remote_answer: bool,
+    /// The extensions (the number dialled, a ring group's member) whose
+    /// ringing device announced remote answer (`Allow-Events: talk`).
+    pub remote_answer: Vec<String>,
     /// Who may leave the answered call by a blind transfer.
     pub transfer: TransferLeaving,
     /// Order of arrival (for pickup: oldest first).
@@ -136,7 +139,7 @@ pub struct CallRegistry {
 impl CallRegistry {
     pub fn insert(&self, call_id: &str, caller: &str, callee: &str) -> mpsc::UnboundedReceiver<Command> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let info = CallInfo { call_id: call_id.into(), caller: caller.into(), callee: callee.into(), answered: false, remote_answer: false, transfer: TransferLeaving::Either, seq: self.next_seq.fetch_add(1, Ordering::Relaxed), to_agent: false, answered_by: None, ringing: Vec::new(), commands: tx };
+        let info = CallInfo { call_id: call_id.into(), caller: caller.into(), callee: callee.into(), answered: false, remote_answer: Vec::new(), transfer: TransferLeaving::Either, seq: self.next_seq.fetch_add(1, Ordering::Relaxed), to_agent: false, answered_by: None, ringing: Vec::new(), commands: tx };
         if let Ok(mut c) = self.calls.lock() {
             c.insert(call_id.to_string(), info);
         }
@@ -154,11 +157,17 @@ impl CallRegistry {
             c.answered_by = (c.callee != member).then(|| member.to_string());
         }
     }
-    /// The extensions the call rings now besides `callee` (see `CallInfo::ringing`).
-    pub fn set_ringing(&self, call_id: &str, ringing: Vec<String>) {
-        if let Some(c) = self.calls.lock().ok().as_mut().and_then(|m| m.get_mut(call_id)) {
-            c.ringing = if c.answered { Vec::new() } else { ringing.into_iter().filter(|e| *e != c.callee).collect() };
+    /// The extensions the call rings now besides `callee` (see
+    /// `CallInfo::ringing`). Returns the list kept when it changed.
+    pub fn set_ringing(&self, call_id: &str, ringing: Vec<String>) -> Option<Vec<String>> {
+        let mut calls = self.calls.lock().ok()?;
+        let c = calls.get_mut(call_id)?;
+        let ringing: Vec<String> = if c.answered { Vec::new() } else { ringing.into_iter().filter(|e| *e != c.callee).collect() };
+        if c.ringing == ringing {
+            return None;
         }
+        c.ringing = ringing;
+        Some(c.ringing.clone())
     }
     pub fn set_to_agent(&self, call_id: &str) {
         if let Some(c) = self.calls.lock().ok().as_mut().and_then(|m| m.get_mut(call_id)) {
@@ -170,9 +179,12 @@ impl CallRegistry {
             c.transfer = transfer;
         }
     }
-    pub fn set_remote_answer(&self, call_id: &str, possible: bool) {
-        if let Some(c) = self.calls.lock().ok().as_mut().and_then(|m| m.get_mut(call_id)) {
-            c.remote_answer = possible;
+    /// A device ringing for `ext` offered remote answer.
+    pub fn set_remote_answer(&self, call_id: &str, ext: &str) {
+        if let Some(c) = self.calls.lock().ok().as_mut().and_then(|m| m.get_mut(call_id))
+            && !c.remote_answer.iter().any(|e| e == ext)
+        {
+            c.remote_answer.push(ext.to_string());
         }
     }
     pub fn set_parties(&self, call_id: &str, caller: &str, callee: &str) {
@@ -181,6 +193,7 @@ impl CallRegistry {
             c.callee = callee.to_string();
             c.answered_by = None;
             c.ringing.clear();
+            c.remote_answer.clear();
         }
     }
     pub fn remove(&self, call_id: &str) {

@@ -72,3 +72,26 @@ fn new_parties_forget_the_member_and_the_ringing() {
     assert!(c.ringing.is_empty() && c.answered_by.is_none());
     assert!(!c.involves("102") && c.rings("104"));
 }
+
+#[test]
+fn a_changed_list_of_rung_members_is_reported_once() {
+    let reg = CallRegistry::default();
+    let _rx = reg.insert("c1", "101", "600");
+    assert_eq!(reg.set_ringing("c1", vec!["102".into(), "600".into()]), Some(vec!["102".to_string()]));
+    assert_eq!(reg.set_ringing("c1", vec!["102".into()]), None, "unchanged");
+    assert_eq!(reg.set_ringing("c1", vec![]), Some(vec![]));
+    assert_eq!(reg.set_ringing("nope", vec!["102".into()]), None);
+    reg.set_answered("c1");
+    assert_eq!(reg.set_ringing("c1", vec!["103".into()]), None, "an answered call rings nobody");
+}
+
+#[test]
+fn remote_answer_is_kept_per_extension_rung() {
+    let reg = CallRegistry::default();
+    let _rx = group_call(&reg);
+    reg.set_remote_answer("c1", "103");
+    reg.set_remote_answer("c1", "103");
+    assert_eq!(reg.get("c1").unwrap().remote_answer, ["103"]);
+    reg.set_parties("c1", "101", "104");
+    assert!(reg.get("c1").unwrap().remote_answer.is_empty(), "the new callee's devices have not offered it");
+}

@@ -10,8 +10,16 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import audio
+from . import audio, procs
 from .browser import BrowserPhone, PanelBrowser
+
+# The panel's Phone page previews a ringing call (its receive-only 183 answer went, the
+# remote stream is set)...
+PREVIEWING = "!!(window.haPbxPhone.preview && window.haPbxPhone.preview.sent && window.haPbxPhone.remote)"
+# ...and the RTP packets of audio it has received since (its DTLS handshake may take a
+# second or more on a loaded machine after the preview's 183 went).
+PREVIEW_RECEIVED = """(async () => { const p = window.haPbxPhone.preview; if (!p) return 0; let n = 0;
+  (await p.pc.getStats()).forEach(r => { if (r.type === 'inbound-rtp' && r.kind === 'audio') n = r.packetsReceived; }); return n; })()"""
 
 
 def tone48k(workdir: Path, hz: int) -> Path:
@@ -33,6 +41,16 @@ def signed_in_phone(pbx, workdir: Path, registry, name: str, ext: str = "102", m
     page.command("click", name="Sign in")
     page.command("wait-text", text="Registered", timeout=15)
     return page
+
+
+def wait_preview_audio(page: PanelBrowser, what: str, packets: int = 25, timeout: float = 10) -> None:
+    """Wait until `page` previews the ringing call and the caller's audio reaches it
+    (`packets` RTP packets received): only then is a recording of the preview whole."""
+    procs.wait_until(lambda: page.command("eval", js=PREVIEWING)["value"], timeout, interval=0.2,
+                     what=f"the door preview playing in {what}")
+    procs.wait_until(lambda: page.command("eval", js=PREVIEW_RECEIVED)["value"] >= packets, timeout, interval=0.2,
+                     what=f"the door's audio reaching {what}")
+
 
 def browser_102(pbx, browser_factory, workdir, strip_candidates: bool = False,
                 opus_only: bool = False, video: bool = False) -> BrowserPhone:

@@ -63,18 +63,20 @@ def start_uas(sipp: Sipp, pbx, ext: str, port: int, scenario: str, rtp_port: int
 
 def sipp_tone_call(sipp: Sipp, pbx, workdir: Path, *, caller: str, callee: str,
                    callee_port: int, hold_ms: int = 6000, caller_hz: float = 1000.0,
-                   callee_hz: float = 440.0, uas_scenario: str = "uas_answer.xml") -> SippCall:
+                   callee_hz: float = 440.0, uas_scenario: str = "uas_answer.xml",
+                   dialled: str | None = None) -> SippCall:
     """sipp UAC (caller, answering 407) -> PBX -> sipp UAS (callee, already registered
     with Contact port callee_port). Both SDPs point at Python RTP endpoints that send
     tones (caller_hz one way, callee_hz the other) to the addresses the PBX offered,
-    and record what the PBX relays."""
+    and record what the PBX relays. `dialled`: the number the caller dials when that
+    is not the callee (a ring group the callee is a member of)."""
     caller_rtp = RtpEndpoint()
     callee_rtp = RtpEndpoint()
     uac_media = workdir / f"uac-media-{caller}-{time.monotonic_ns()}.txt"
     uas_media = workdir / f"uas-media-{callee}-{time.monotonic_ns()}.txt"
     uas = start_uas(sipp, pbx, callee, callee_port, uas_scenario, callee_rtp.port, uas_media)
     uac_proc = sipp.start("uac_call.xml", f"{pbx.host}:{pbx.sip_port}", name=f"uac-{caller}",
-                          service=callee, auth=(caller, pbx.passwords[caller]),
+                          service=dialled or callee, auth=(caller, pbx.passwords[caller]),
                           keys={"caller": caller, "rtp_port": caller_rtp.port,
                                 "media_file": uac_media},
                           duration_ms=hold_ms, timeout_s=40)
