@@ -47,6 +47,7 @@ def main() -> None:
                 try:
                     h = json.load(urllib.request.urlopen(f"http://127.0.0.1:{pbx.http_port}/health", timeout=1))
                     peak["max"] = max(peak["max"], pbx.rss_kib())
+                    peak["backlog"] = max(peak.get("backlog", 0), h.get("sip_backlog", 0))
                     if h["media_relays"] >= peak["relays"]:
                         peak.update(relays=h["media_relays"], rss=pbx.rss_kib(), calls=h["active_calls"])
                 except OSError:
@@ -73,6 +74,8 @@ def main() -> None:
         print(f"  after the run: {after['active_calls']} calls and {after['media_relays']} relays still held;"
               f" rsipstack: {after.get('sip_dialogs')} dialogs, {after.get('sip_transactions')} transactions,"
               f" {after.get('sip_finished_transactions')} finished, {after.get('sip_waiting_ack')} waiting for ACK")
+        print(f"  overload shedding: {after.get('sip_shed_refused', 'n/a')} new requests refused with 503,"
+              f" {after.get('sip_shed_dropped', 'n/a')} dropped; highest SIP queue sampled {peak.get('backlog', 'n/a')}")
         print(f"  RSS idle {idle / 1024:.1f} MiB; at {peak['relays']} concurrent relayed calls {peak['rss'] / 1024:.1f} MiB"
               f" ({per:.1f} KiB per call); highest RSS sampled during the run {peak['max'] / 1024:.1f} MiB")
         settle = int(os.environ.get("BENCH_SETTLE", "40"))

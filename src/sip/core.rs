@@ -58,6 +58,8 @@ pub struct SipCore {
     pub(in crate::sip) flows: Mutex<super::auth::flows::FlowIdentities>,
     /// Each device's last SIP exchanges, for the panel's Diagnostics.
     pub(in crate::sip) diagnostics: Mutex<super::diagnostics::DiagnosticsLog>,
+    /// Overload shedding before parsing: the SIP stack's queue and what was shed.
+    pub(in crate::sip) shed: Arc<super::shed::Shedder>,
 }
 
 pub type SipCoreRef = Arc<SipCore>;

@@ -23,6 +23,11 @@ pub struct CoreStats {
     pub sip_waiting_ack: usize,
     /// SUBSCRIBE dialogs held (BLF and MWI).
     pub subscriptions: usize,
+    /// Received messages waiting for the SIP stack, and new requests refused
+    /// (503) or dropped under overload since the start (`sip::shed`).
+    pub sip_backlog: usize,
+    pub sip_shed_refused: u64,
+    pub sip_shed_dropped: u64,
 }
 
 impl SipCore {
@@ -168,6 +173,7 @@ impl SipCore {
 
     pub fn stats(&self) -> CoreStats {
         let tx = self.endpoint.get_stats();
+        let (sip_backlog, sip_shed_refused, sip_shed_dropped) = self.shed.figures();
         let (registered_extensions, bindings) = self.location.lock().map(|l| (l.registered_extensions(now_unix()), l.binding_count())).unwrap_or((0, 0));
         CoreStats {
             registered_extensions,
@@ -180,6 +186,9 @@ impl SipCore {
             sip_finished_evicted: tx.finished_evicted,
             sip_waiting_ack: tx.waiting_ack,
             subscriptions: self.subscriptions.len(),
+            sip_backlog,
+            sip_shed_refused,
+            sip_shed_dropped,
         }
     }
 }

@@ -102,13 +102,17 @@ pub(super) struct Rig {
 }
 
 pub(super) async fn rig() -> Rig {
+    rig_with(Default::default()).await
+}
+
+pub(super) async fn rig_with(option: rsipstack::transaction::endpoint::EndpointOption) -> Rig {
     let cancel = CancellationToken::new();
     let udp = UdpConnection::create_connection("127.0.0.1:0".parse().unwrap(), None, Some(cancel.child_token())).await.unwrap();
     let server = udp.get_addr().get_socketaddr().unwrap();
     let conn: SipConnection = udp.into();
     let layer = TransportLayer::new(cancel.child_token());
     layer.add_transport(conn.clone());
-    let endpoint = EndpointBuilder::new().with_transport_layer(layer).with_cancel_token(cancel.child_token()).build();
+    let endpoint = EndpointBuilder::new().with_option(option).with_transport_layer(layer).with_cancel_token(cancel.child_token()).build();
     let incoming = endpoint.incoming_transactions().unwrap();
     let phone = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let phone_addr = phone.local_addr().unwrap();

@@ -19,6 +19,7 @@ pub mod registrar;
 pub mod router;
 pub mod server;
 pub mod settings;
+pub mod shed;
 pub mod stateless;
 pub mod subscriptions;
 pub mod tls_cert;
@@ -37,3 +38,7 @@ mod waiting_tx_tests;
 mod header_params_tests;
 #[cfg(test)]
 mod rfc4475_tests;
+#[cfg(test)]
+mod shed_io_tests;
+#[cfg(test)]
+mod accepted_tx_tests;

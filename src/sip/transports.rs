@@ -2,6 +2,7 @@
 use super::auth::ban::BanList;
 use super::auth::flood::FloodLimiter;
 use super::tls_cert;
+use super::shed::{Shedder, WATERMARKS};
 use super::udp_socket::WholeDatagrams;
 use crate::config::{Config, ListenAddr, Transport};
 use anyhow::{anyhow, Context};
@@ -18,19 +19,20 @@ pub async fn build(
     bans: &Arc<Mutex<BanList>>,
     flood: &Arc<Mutex<FloodLimiter>>,
     cancel: &CancellationToken,
-) -> anyhow::Result<(TransportLayer, Vec<(Transport, SocketAddr)>)> {
+) -> anyhow::Result<(TransportLayer, Vec<(Transport, SocketAddr)>, Arc<Shedder>)> {
     let layer = TransportLayer::new(cancel.child_token());
+    let shed = Arc::new(Shedder::new(layer.incoming_backlog(), WATERMARKS));
     let mut bound = Vec::new();
     let advertised = config.sip.advertised_ip(&config.rtp);
     for (i, l) in config.sip.listen.iter().enumerate() {
         // Via/Contact must name a reachable address, not 0.0.0.0.
         let external = l.addr.ip().is_unspecified().then(|| SocketAddr::new(advertised, l.addr.port()));
-        let conn = open(config, l, external, bans, flood, cancel).await.with_context(|| format!("sip.listen[{i}]: cannot listen on {l}"))?;
+        let conn = open(config, l, external, bans, flood, &shed, cancel).await.with_context(|| format!("sip.listen[{i}]: cannot listen on {l}"))?;
         layer.add_transport(conn);
         tracing::info!("SIP listening on {l}");
         bound.push((l.transport, l.addr));
     }
-    Ok((layer, bound))
+    Ok((layer, bound, shed))
 }
 
 async fn open(
@@ -39,12 +41,13 @@ async fn open(
     external: Option<SocketAddr>,
     bans: &Arc<Mutex<BanList>>,
     flood: &Arc<Mutex<FloodLimiter>>,
+    shed: &Arc<Shedder>,
     cancel: &CancellationToken,
 ) -> anyhow::Result<SipConnection> {
     match l.transport {
         Transport::Udp => {
             let socket = super::udp_socket::bind(l.addr)?;
-            let whole = WholeDatagrams::new(socket, config.security.max_message_bytes, bans.clone(), flood.clone());
+            let whole = WholeDatagrams::new(socket, config.security.max_message_bytes, bans.clone(), flood.clone(), shed.clone());
             let c = UdpConnection::from_socket(Arc::new(whole), external, Some(cancel.child_token())).await.map_err(|e| anyhow!("{e}"))?;
             Ok(c.into())
         }

@@ -18,6 +18,9 @@
 //! far below it anyway (RFC 3261 18.1.1: above 1,300 bytes a UDP client
 //! switches to TCP, whose limit is `max_message_bytes`).
 //!
+//! Under overload (the SIP stack's queue long), a request that starts new
+//! work is refused with 503 or dropped before it is parsed (`shed.rs`).
+//!
 //! Before any of that, a datagram from a banned source (wrong passwords, or
 //! over the flood limit) is dropped, and every request datagram is counted
 //! against the flood limit (`auth/flood.rs`), unparsed: a flood costs a hash
@@ -25,6 +28,7 @@
 use super::auth::ban::BanList;
 use super::auth::flood::FloodLimiter;
 use super::guard::flood_admits;
+use super::shed::{self, Shedder, Verdict};
 use super::stateless;
 use rsipstack::transport::connection::MAX_UDP_BUF_SIZE;
 use std::net::SocketAddr;
@@ -58,16 +62,18 @@ pub struct WholeDatagrams {
     buf: tokio::sync::Mutex<Vec<u8>>,
     bans: Arc<Mutex<BanList>>,
     flood: Arc<Mutex<FloodLimiter>>,
+    shed: Arc<Shedder>,
 }
 
 impl WholeDatagrams {
-    pub fn new(socket: tokio::net::UdpSocket, max_message_bytes: usize, bans: Arc<Mutex<BanList>>, flood: Arc<Mutex<FloodLimiter>>) -> Self {
+    pub fn new(socket: tokio::net::UdpSocket, max_message_bytes: usize, bans: Arc<Mutex<BanList>>, flood: Arc<Mutex<FloodLimiter>>, shed: Arc<Shedder>) -> Self {
         WholeDatagrams {
             socket,
             limit: udp_limit(max_message_bytes),
             buf: tokio::sync::Mutex::new(vec![0; DATAGRAM_MAX]),
             bans,
             flood,
+            shed,
         }
     }
 
@@ -114,6 +120,17 @@ impl rsipstack::platform::net::UdpSocket for WholeDatagrams {
             let (len, from) = self.socket.recv_from(&mut buf).await?;
             if !self.admitted(&buf[..len], from) {
                 continue;
+            }
+            // before the parse below: under overload that is the cost to save
+            match self.shed.judge(&buf[..len], false) {
+                Verdict::Pass => {}
+                Verdict::Drop => continue,
+                Verdict::Refuse => {
+                    if let Some(reply) = shed::refusal(&buf[..len], &format!("{:08x}", rand::random::<u32>())) {
+                        let _ = self.socket.send_to(&reply, from).await;
+                    }
+                    continue;
+                }
             }
             match stateless::datagram_refusal(&buf[..len], self.limit.min(out.len())) {
                 Some((status, reason)) => self.refuse(&buf[..len], from, status, reason).await,

@@ -713,7 +713,12 @@ impl DialogLayer {
                         // forked 2xx are observed; abandoning the transaction
                         // here would leave it (and its timers) in the
                         // endpoint's table and silently stop the re-ACKs.
-                        if let Some(mut tx) = guard.invite_tx.take() {
+                        if let Some(tx) = guard.invite_tx.take().filter(|tx| {
+                            // ha-pbx patch 11: dropped, it leaves its ACK in
+                            // the finished table for Timer M (see there)
+                            !tx.endpoint_inner.option.accepted_invites_in_table
+                        }) {
+                            let mut tx = tx;
                             let dlg = dialog.clone();
                             let confirmed_tag = new_dialog_id.remote_tag.clone();
                             crate::platform::spawn(async move {
@@ -820,6 +825,14 @@ impl DialogLayer {
                         // until Timer M ends it (re-ACKs retransmitted 2xx,
                         // observes forked 2xx, and detaches it from the
                         // endpoint's table). See do_invite for the rationale.
+                        // ha-pbx patch 11: dropped, the transaction leaves
+                        // its ACK in the finished table for Timer M, where
+                        // the endpoint re-ACKs a retransmitted 2xx and ends
+                        // a forked one (`accepted_invites_in_table`)
+                        if tx.endpoint_inner.option.accepted_invites_in_table {
+                            drop(tx);
+                            return r;
+                        }
                         let confirmed_id = new_id.clone();
                         let confirmed_tag = new_id.remote_tag.clone();
                         let forked_dlg = dialog_clone.clone();

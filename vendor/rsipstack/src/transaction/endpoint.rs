@@ -60,6 +60,13 @@ pub struct EndpointOption {
     /// ha-pbx patch 7: at most this many finished transactions are kept for
     /// retransmissions (64*T1 each); past it the oldest goes first.
     pub finished_transactions_max: usize,
+    /// ha-pbx patch 11: an answered client INVITE (Accepted, its 2xx ACKed)
+    /// waits out Timer M as an entry of the finished table (its ACK's bytes)
+    /// instead of a live transaction drained by a task holding it and its
+    /// dialog. The endpoint then re-ACKs a retransmitted 2xx from the entry,
+    /// and ACKs and BYEs a 2xx from another fork (RFC 3261 13.2.2.4) built
+    /// from that 2xx and the kept ACK. Default `false` (upstream's drain).
+    pub accepted_invites_in_table: bool,
 }
 
 impl Default for EndpointOption {
@@ -75,6 +82,7 @@ impl Default for EndpointOption {
             history_info_enabled: false,
             auto_ack_2xx: true,
             finished_transactions_max: 65_536,
+            accepted_invites_in_table: false,
         }
     }
 }
@@ -295,7 +303,13 @@ impl EndpointInner {
         // must fail without spawning a second reader on the same socket.
         self.transport_layer.serve_listens().await.ok();
 
+        let backlog = self.transport_layer.inner.backlog.clone();
         while let Some(mut event) = transport_rx.recv().await {
+            // ha-pbx patch 10: what still waits behind this event
+            #[cfg(feature = "platform-tokio")]
+            backlog.store(transport_rx.len(), core::sync::atomic::Ordering::Relaxed);
+            #[cfg(not(feature = "platform-tokio"))]
+            let _ = &backlog;
             if let Some(transport_inspector) = &self.transport_inspector {
                 match transport_inspector.handle(event).await {
                     Some(e) => {
@@ -490,6 +504,20 @@ impl EndpointInner {
                                 _ => {}
                             }
 
+                            // ha-pbx patch 11: a 2xx from another fork than
+                            // the one ACKed (only an Accepted INVITE's ACK has
+                            // a To tag here)
+                            if self.option.accepted_invites_in_table
+                                && resp.status_code.kind() == crate::sip::StatusCodeKind::Successful
+                            {
+                                let kept = last_req.to_header().ok().and_then(|h| h.tag().ok().flatten());
+                                let theirs = resp.to_header().ok().and_then(|h| h.tag().ok().flatten());
+                                if let (Some(kept), Some(theirs)) = (kept, theirs) {
+                                    if kept.value() != theirs.value() {
+                                        return self.end_forked_2xx(last_req, resp, &connection).await;
+                                    }
+                                }
+                            }
                             if let Ok(Some(tag)) = resp.to_header().and_then(|h| h.tag()) {
                                 last_req.to_header_mut().and_then(|h| h.mut_tag(tag)).ok();
                             }
@@ -623,6 +651,69 @@ impl EndpointInner {
 
     /// ha-pbx patch 7: `detach_transaction` with the message already
     /// serialized (a transaction serializes its own without a clone).
+    /// ha-pbx patch 11: a 2xx from a fork other than the one answered, for a
+    /// client INVITE kept as its ACK (`accepted_invites_in_table`): ACK it
+    /// and end it with a BYE (RFC 3261 13.2.2.4), both built from the kept
+    /// ACK (our From, Call-ID, CSeq, credentials) and that 2xx (its To tag,
+    /// Contact as the target, Record-Route reversed as the route set). The
+    /// BYE runs in a client transaction of its own. A retransmission of that
+    /// 2xx gets both again; the second BYE meets 481, which is harmless.
+    async fn end_forked_2xx(
+        self: &Arc<Self>,
+        ack: crate::sip::Request,
+        resp: &crate::sip::Response,
+        connection: &SipConnection,
+    ) -> Result<()> {
+        use crate::sip::prelude::ToTypedHeader;
+        use crate::sip::{Header, Method};
+        let Some(contact) = resp.typed_contact_headers().ok().and_then(|c| c.into_iter().next()) else {
+            debug!("forked 2xx without a Contact: not ended");
+            return Ok(());
+        };
+        let Ok(to) = resp.to_header() else { return Ok(()) };
+        let mut routes: Vec<Header> = resp
+            .record_route_headers()
+            .into_iter()
+            .flat_map(|rr| crate::sip::headers::typed::record_route::split_rr_values(rr.value()))
+            .map(|r| Header::Route(crate::sip::Route::from(r)))
+            .collect();
+        routes.reverse();
+        let mut fork_ack = ack;
+        fork_ack.uri = contact.uri.clone();
+        fork_ack.headers.retain(|h| !matches!(h, Header::To(_) | Header::Route(_)));
+        fork_ack.headers.push(Header::To(to.clone()));
+        fork_ack.headers.extend(routes);
+        let mut bye = fork_ack.clone();
+        bye.method = Method::Bye;
+        let seq = fork_ack.cseq_header().ok().and_then(|c| c.seq().ok()).unwrap_or(1);
+        bye.headers.retain(|h| !matches!(h, Header::CSeq(_) | Header::Via(_)));
+        bye.headers.push(Header::CSeq(crate::sip::typed::CSeq { seq: seq + 1, method: Method::Bye }.into()));
+        // the ACK's Via (transport and sent-by) with a branch of its own
+        let mut via = fork_ack.via_header()?.typed()?;
+        via.params.retain(|p| !matches!(p, crate::sip::Param::Branch(_)));
+        via.params.insert(0, make_via_branch());
+        bye.headers.push_front(Header::Via(via.into()));
+        info!(call_id = ?bye.call_id_header().map(|c| c.value().to_string()).ok(), tag = %to.value(),
+            "forked 2xx acknowledged; ending the extra branch with a BYE (RFC 3261 13.2.2.4)");
+        let dest = match SipAddr::try_from(&fork_ack.destination()).ok() {
+            Some(addr) if matches!(addr.addr.host, crate::sip::Host::Domain(_)) => {
+                self.transport_layer.inner.domain_resolver.resolve(&addr).await.ok()
+            }
+            addr => addr,
+        };
+        connection.send(fork_ack.into(), dest.as_ref()).await?;
+        let key = TransactionKey::from_request(&bye, super::key::TransactionRole::Client)?;
+        let mut tx = Transaction::new_client(key, bye, self.clone(), Some(connection.clone()));
+        crate::platform::spawn(async move {
+            if let Err(e) = tx.send().await {
+                warn!(error = %e, "BYE to a forked branch not sent");
+                return;
+            }
+            while tx.receive().await.is_some() {}
+        });
+        Ok(())
+    }
+
     pub fn detach_finished(&self, key: &TransactionKey, last: Option<Finished>) {
         trace!(%key, "detach transaction");
         self.transactions.remove(key);

@@ -20,7 +20,7 @@ use crate::transport::connection::TransportReceiver;
 use crate::{transport::TransportEvent, Result};
 use async_trait::async_trait;
 use core::net::IpAddr;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use tracing::{debug, info, warn};
 
 /// Default idle timeout applied to stream (TCP/TLS/WS) connections when the
@@ -161,6 +161,9 @@ pub struct TransportLayerInner {
     /// `0` disables the timeout (legacy behavior). See
     /// [`DEFAULT_STREAM_IDLE_TIMEOUT_MS`].
     stream_idle_timeout_ms: AtomicU32,
+    /// ha-pbx patch 10: events waiting in `transport_rx`, as the endpoint's
+    /// receive loop last saw them (see [`TransportLayer::incoming_backlog`]).
+    pub(crate) backlog: Arc<AtomicUsize>,
 }
 pub(crate) type TransportLayerInnerRef = Arc<TransportLayerInner>;
 
@@ -197,6 +200,7 @@ impl TransportLayer {
             #[cfg(all(feature = "platform-tokio", feature = "websocket"))]
             ws_path: RwLock::new(None),
             stream_idle_timeout_ms: AtomicU32::new(DEFAULT_STREAM_IDLE_TIMEOUT_MS),
+            backlog: Arc::new(AtomicUsize::new(0)),
         };
         Self {
             outbound: None,
@@ -214,6 +218,15 @@ impl TransportLayer {
     pub fn new(cancel_token: CancellationToken) -> Self {
         let domain_resolver = Box::new(UnimplementedDomainResolver);
         Self::new_with_domain_resolver(cancel_token, domain_resolver)
+    }
+
+    /// ha-pbx patch 10: how many received messages wait for the endpoint's
+    /// receive loop (the transport → endpoint channel is unbounded), updated
+    /// by that loop each time it takes one. A transport that reads faster
+    /// than the endpoint keeps up can refuse or drop new work by it before
+    /// parsing, instead of queueing without bound.
+    pub fn incoming_backlog(&self) -> Arc<AtomicUsize> {
+        self.inner.backlog.clone()
     }
 
     pub fn add_transport(&self, transport: SipConnection) {
