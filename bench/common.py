@@ -34,7 +34,8 @@ def free_port() -> int:
 
 class Pbx:
     def __init__(self, extensions: int, rtp_ports: str = "40000-49999", media_timeout: int = 120,
-                 security: str = "ban_after_failures: 1000000, max_calls_per_extension: 100000"):
+                 security: str = "ban_after_failures: 1000000, max_calls_per_extension: 100000, max_calls: "
+                                 + os.environ.get("BENCH_MAX_CALLS", "100000")):
         self.dir = Path(tempfile.mkdtemp(prefix="ha-pbx-bench-"))
         self.sip_port = free_port()
         self.http_port = free_port()

@@ -457,7 +457,7 @@ fn security_options_left_out_keep_the_config_defaults() {
 fn security_options_reach_the_config() {
     let (o, unknown) = parse(&with(
         r#"{"ban_after_failures": 2, "ban_window_secs": 120, "ban_secs": "900", "flood_rate": 12.5, "flood_burst": 40,
-            "flood_ban_secs": 30, "max_calls_per_extension": 3, "max_media_per_call": 6, "max_sip_connections": 300,
+            "flood_ban_secs": 30, "max_calls_per_extension": 3, "max_calls": 50, "max_media_per_call": 6, "max_sip_connections": 300,
             "max_sip_connections_per_ip": 20, "max_websockets_per_ip": 80, "idle_connection_secs": 600,
             "trusted_sources": ["192.168.1.0/24", " 10.0.0.7 "], "blocked_user_agents": "scanner-x, evil"}"#,
     ))
@@ -466,7 +466,7 @@ fn security_options_reach_the_config() {
     let s = to_config(&o, &env(Path::new("/data"))).unwrap().security;
     assert_eq!((s.ban_after_failures, s.ban_window_secs, s.ban_secs), (2, 120, 900));
     assert_eq!((s.flood_rate, s.flood_burst, s.flood_ban_secs), (12.5, 40, 30));
-    assert_eq!((s.max_calls_per_extension, s.max_media_per_call), (3, 6));
+    assert_eq!((s.max_calls_per_extension, s.max_calls, s.max_media_per_call), (3, 50, 6));
     assert_eq!((s.max_sip_connections, s.max_sip_connections_per_ip, s.max_websockets_per_ip), (300, 20, 80));
     assert_eq!(s.idle_connection_secs, 600);
     assert_eq!(s.trusted_sources, ["192.168.1.0/24", "10.0.0.7"]);

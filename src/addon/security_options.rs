@@ -16,6 +16,7 @@ pub const INTEGERS: &[&str] = &[
     "flood_burst",
     "flood_ban_secs",
     "max_calls_per_extension",
+    "max_calls",
     "max_media_per_call",
     "max_sip_connections",
     "max_sip_connections_per_ip",

@@ -273,6 +273,11 @@ pub struct SecurityConfig {
     /// more gets 503.
     #[serde(default = "default_max_calls_per_extension")]
     pub max_calls_per_extension: usize,
+    /// Calls the PBX carries at once, ringing or answered, from phones and
+    /// trunks together; one more gets 503 (so an overload refuses new calls
+    /// instead of piling them up).
+    #[serde(default = "default_max_calls")]
+    pub max_calls: usize,
     /// Sustained SIP requests per second one source may send (0: no limit).
     #[serde(default = "default_flood_rate")]
     pub flood_rate: f64,
@@ -433,6 +438,9 @@ fn default_max_media_per_call() -> usize {
 }
 fn default_max_calls_per_extension() -> usize {
     8
+}
+fn default_max_calls() -> usize {
+    200
 }
 fn default_flood_rate() -> f64 {
     50.0

@@ -102,8 +102,8 @@ fn connection_and_media_caps_have_defaults_and_must_be_positive() {
     assert_eq!((s.idle_connection_secs, s.http_header_timeout_secs), (300, 10));
     assert_eq!((s.max_sip_connections, s.max_sip_connections_per_ip), (1000, 50));
     assert_eq!((s.max_websockets, s.max_websockets_per_ip), (200, 50));
-    assert_eq!((s.max_media_per_call, s.max_calls_per_extension), (4, 8));
-    for key in ["max_sip_connections_per_ip", "max_websockets", "max_media_per_call", "max_calls_per_extension", "ban_window_secs", "ban_secs", "flood_ban_secs"] {
+    assert_eq!((s.max_media_per_call, s.max_calls_per_extension, s.max_calls), (4, 8, 200));
+    for key in ["max_sip_connections_per_ip", "max_websockets", "max_media_per_call", "max_calls_per_extension", "max_calls", "ban_window_secs", "ban_secs", "flood_ban_secs"] {
         let e = err(&format!("security: {{{key}: 0}}"));
         assert!(e.contains(&format!("security.{key}: must be > 0")), "{e}");
     }

@@ -230,6 +230,7 @@ pub fn security(sec: &super::SecurityConfig, prefix: &str) -> Result<()> {
         ("max_websockets_per_ip", sec.max_websockets_per_ip),
         ("max_media_per_call", sec.max_media_per_call),
         ("max_calls_per_extension", sec.max_calls_per_extension),
+        ("max_calls", sec.max_calls),
     ] {
         if value == 0 {
             bail!("{prefix}{key}: must be > 0");

@@ -107,7 +107,7 @@ pub async fn start(deps: SipDeps, cancel: CancellationToken) -> anyhow::Result<S
     let reg = &config.sip.registration;
     let config_subs = config.sip.subscriptions.clone();
     let websockets = ConnGate::new(ConnLimits { total: sec.max_websockets, per_ip: sec.max_websockets_per_ip });
-    let call_slots = ConnGate::new(ConnLimits { total: usize::MAX, per_ip: sec.max_calls_per_extension });
+    let call_slots = ConnGate::new(ConnLimits { total: sec.max_calls, per_ip: sec.max_calls_per_extension });
     // Validated with the config: a bad range never gets here.
     let park_slots = config.park.as_ref().and_then(|p| p.slot_numbers().ok()).unwrap_or_default();
     let core = Arc::new(SipCore {

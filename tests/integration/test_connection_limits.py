@@ -309,23 +309,36 @@ def test_offer_with_more_media_streams_than_the_cap_gets_488(pbx):
         callee.close()
 
 
-def test_calls_one_extension_places_at_once_are_capped(pbx):
-    """security.max_calls_per_extension (8): the ninth call 101 has ringing at
-    once gets 503, and rings nobody."""
+def _calls_past_a_cap_get_503(pbx, cap: int, logged: str) -> None:
+    """101 rings 102 `cap` times at once; the next call gets 503, rings
+    nobody, and the log names the limit."""
     callee = siplib.SipClient(pbx.host, pbx.sip_port)
     try:
         assert callee.register("102", pbx.passwords["102"], expires=300).status == 200
         with siplib.SipClient(pbx.host, pbx.sip_port) as caller:
             seen: set = set()
-            for n in range(1, 9):
+            for n in range(1, cap + 1):
                 _authorized_invite(caller, pbx, "102", _sdp(1), wait_final=False)
                 end = time.monotonic() + 5.0
                 while len(seen) < n and time.monotonic() < end:
                     _call_ids_seen(callee, seen, 0.3)
                 assert len(seen) == n, f"call {n} did not ring the callee"
             r = _authorized_invite(caller, pbx, "102", _sdp(1), wait_final=True)
-            assert r is not None and r.status == 503, f"a ninth call at once was not refused: {r}"
-            assert len(_call_ids_seen(callee, seen, 1.0)) == 8, "the ninth call rang the callee"
-            assert "security.max_calls_per_extension (8) reached" in pbx.log_path.read_text()
+            assert r is not None and r.status == 503, f"call {cap + 1} at once was not refused: {r}"
+            assert len(_call_ids_seen(callee, seen, 1.0)) == cap, f"call {cap + 1} rang the callee"
+            assert logged in pbx.log_path.read_text()
     finally:
         callee.close()
+
+
+def test_calls_one_extension_places_at_once_are_capped(pbx):
+    """security.max_calls_per_extension (8): the ninth call 101 has ringing at
+    once gets 503."""
+    _calls_past_a_cap_get_503(pbx, 8, "security.max_calls_per_extension (8) reached for this extension")
+
+
+def test_calls_the_pbx_carries_at_once_are_capped(pbx_factory):
+    """security.max_calls (3 here, 200 by default): past it a call gets 503,
+    whoever places it (one extension here, below its own cap of 8)."""
+    pbx = pbx_factory(overrides={"security": {"max_calls": 3}}).start()
+    _calls_past_a_cap_get_503(pbx, 3, "security.max_calls (3) reached")

@@ -55,9 +55,12 @@ pub async fn handle_invite(core: SipCoreRef, mut tx: Transaction, source: Socket
     let slot_key = from_trunk.as_ref().map_or_else(|| caller.clone(), |c| format!("trunk:{}", c.trunk));
     let _slot = match core.call_slots.try_open(slot_key) {
         Ok(slot) => slot,
-        Err(_) => {
-            let cap = core.config.security.max_calls_per_extension;
-            tracing::warn!(%caller, %callee, "call refused with 503: security.max_calls_per_extension ({cap}) reached for this extension");
+        Err(refused) => {
+            let why = match refused {
+                crate::sip::conn_limit::Refused::Total(n) => format!("security.max_calls ({n}) reached: the PBX carries that many calls"),
+                crate::sip::conn_limit::Refused::PerIp(n) => format!("security.max_calls_per_extension ({n}) reached for this extension"),
+            };
+            tracing::warn!(%caller, %callee, "call refused with 503: {why}");
             note(&core, &tx, source, &caller, StatusCode::ServiceUnavailable, Reason::TooManyCalls);
             return reply(&core, &mut tx, StatusCode::ServiceUnavailable).await;
         }
