@@ -74,7 +74,7 @@ def test_phone_page_answer_with_ai_hands_the_doorbell_to_the_agent(pbx_factory, 
 
         # the doorbell hears the agent's greeting (the message greeting: 102 did not answer)
         s = agent.wait_sound(door, after=0.0, timeout=20)
-        e = agent.wait_quiet(door, after=s, quiet=1.5, timeout=30)
+        e = agent.wait_quiet(door, after=s, quiet=agent.GREETING_END_QUIET_S, timeout=30)
         assert "CALL_CLOSED" not in door.ctrl.event_types(), "the agent dropped the call"
         agent.hang_up(door)
         greeting = agent.words(whisper.transcribe_wav(agent.recording(door), 0.0, e + 0.3))
