@@ -142,6 +142,7 @@ pub fn sdp(data: &[u8]) {
     let _ = sdp.telephone_event_pt();
     let _ = crate::media::webrtc::offered_audio(&sdp);
     let _ = crate::media::webrtc::offered_video(&sdp);
+    refusals(&sdp);
     let addr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
     let ports: Vec<Option<u16>> = (0..n).map(|i| (i % 3 != 2).then_some(20_000 + 2 * i as u16)).collect();
     let mut keeper = OriginKeeper::new("ha-pbx", 42);
@@ -156,6 +157,33 @@ pub fn sdp(data: &[u8]) {
     let out = sdp.to_string();
     // what we send must parse again
     assert!(Sdp::parse(&out).is_ok(), "rewritten SDP does not parse again:\n{out}");
+}
+
+/// An offer's streams refused as an answer writes them ([`Sdp::refusals_from`],
+/// [`crate::media::sdp::Media::refusal`]): one section for each, in place, and
+/// an answer made of them all parses back with every port 0.
+fn refusals(offer: &Sdp) {
+    let n = offer.media_count();
+    let refused = offer.refusals_from(0);
+    assert_eq!(refused.len(), n, "not one refusal per offered stream");
+    assert_eq!(offer.refusals_from(n / 2), refused[n / 2..], "refusals from the middle are the tail of all of them");
+    assert!(offer.refusals_from(n + 1).is_empty());
+    let mut answer = String::from("v=0\r\no=ha-pbx 42 1 IN IP4 192.0.2.1\r\ns=ha-pbx\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n");
+    for (i, r) in refused.iter().enumerate() {
+        let m = offer.media(i).expect("a section per index");
+        assert_eq!(&m.refusal(), r);
+        assert!(r.starts_with("m=") && r.ends_with("\r\n") && r.matches('\n').count() == 1, "a refusal is one m= line: {r:?}");
+        answer.push_str(r);
+    }
+    if answer.len() > crate::media::sdp::MAX_BYTES {
+        return;
+    }
+    let back = Sdp::parse(&answer).unwrap_or_else(|e| panic!("an answer refusing every stream does not parse ({e}):\n{answer}"));
+    assert_eq!(back.media_count(), n, "the answer's sections are not the offer's:\n{answer}");
+    for i in 0..n {
+        let (theirs, ours) = (offer.media(i).expect("offered"), back.media(i).expect("answered"));
+        assert_eq!((ours.port(), ours.kind(), ours.proto()), (0, theirs.kind(), theirs.proto()), "stream {i} not refused in place:\n{answer}");
+    }
 }
 
 /// Digest header parsing and verification against a real nonce table.

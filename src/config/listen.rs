@@ -34,6 +34,14 @@ impl Transport {
     }
 }
 
+/// The listener a phone is pointed at (the server in its settings, the QR
+/// code's): UDP, which every phone speaks, where we listen on it; else the
+/// first one (UDP on 5060 when none is known). `listeners`: each one's
+/// transport and port, in the configuration's order.
+pub fn phone_listener(listeners: &[(Transport, u16)]) -> (Transport, u16) {
+    listeners.iter().find(|(t, _)| *t == Transport::Udp).or(listeners.first()).copied().unwrap_or((Transport::Udp, 5060))
+}
+
 impl fmt::Display for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -75,5 +83,17 @@ impl<'de> Deserialize<'de> for ListenAddr {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones_are_pointed_at_udp_where_we_listen_on_it_else_the_first_listener() {
+        assert_eq!(phone_listener(&[(Transport::Tcp, 5070), (Transport::Udp, 5080)]), (Transport::Udp, 5080));
+        assert_eq!(phone_listener(&[(Transport::Tls, 5061), (Transport::Tcp, 5060)]), (Transport::Tls, 5061));
+        assert_eq!(phone_listener(&[]), (Transport::Udp, 5060));
     }
 }

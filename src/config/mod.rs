@@ -20,7 +20,7 @@ pub use feature_codes::{Feature, FeatureCodes};
 pub use forward::{ForwardConfig, NO_ANSWER_SECS};
 pub use park::{ParkConfig, MAX_PARK_SLOTS};
 pub use groups::{GroupConfig, GroupStrategy, AGENT_MEMBER};
-pub use listen::{ListenAddr, Transport};
+pub use listen::{phone_listener, ListenAddr, Transport};
 pub use trunks::{InboundHost, OutboundRoute, SrtpMode, TrunkConfig};
 
 use anyhow::Context;

@@ -103,10 +103,12 @@ impl SipCore {
         self.agent.get()
     }
 
-    /// How devices reach us: the advertised address and the first listener's
-    /// port (`host:port`, IPv6 in brackets), what a phone is configured with.
+    /// How devices reach us: the advertised address and the port of the
+    /// listener a phone is pointed at ([`crate::config::phone_listener`]:
+    /// the one the settings and the QR code name), `host:port` with IPv6 in
+    /// brackets.
     pub fn sip_server(&self) -> String {
-        let port = self.listeners.first().map(|(_, a)| a.port()).unwrap_or(5060);
+        let (_, port) = crate::config::phone_listener(&self.sip_transports());
         format!("{}:{port}", self.sip_host())
     }
 

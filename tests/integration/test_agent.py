@@ -473,12 +473,8 @@ def test_answer_with_ai_takes_the_ringing_call(via, pbx_factory, voice, llm, bar
     print(f"\nthe agent answered {time.monotonic() - t_press:.2f}s after Answer with AI ({via})")
     anna.ctrl.wait_event("CALL_CLOSED", 5)  # her ringing was cancelled
     s = agent.wait_sound(b, after=0.0, timeout=20)
-    # The message greeting is synthesized sentence by sentence: on CI's two
-    # loaded cores its second sentence (the one with "message") came 1.5 s
-    # after the first (the CI run's recording: 2.25 s of speech, a gap, the
-    # second sentence starting as the test hung up), which a 1.5 s quiet
-    # took for the end of the greeting.
-    e = agent.wait_quiet(b, after=s, quiet=3.0, timeout=30)
+    # The message greeting comes sentence by sentence (agent.GREETING_END_QUIET_S).
+    e = agent.wait_quiet(b, after=s, quiet=agent.GREETING_END_QUIET_S, timeout=30)
     still_up(b, 0.1)
     agent.hang_up(b)
     greeting = transcript(whisper, b, 0.0, e + 0.3)

@@ -36,6 +36,7 @@ import pytest
 
 from harness import audio, procs
 from harness.browser import PanelBrowser
+from harness.browser_flows import PHONE_EXTENSIONS
 from harness.panel_checks import ARTIFACTS, BASE, SIZES, diagnostics as _diagnostics, http as _http, qr_code as _qr_code, shots as _shots
 from harness.pbx import pbx_binary
 
@@ -306,13 +307,6 @@ def test_newcomer_adds_extensions_in_the_panel_and_phones_call(first_run, workdi
 
 # ------------------------------------------------------------ the Phone page
 PHONE_TOKEN = "phone-page-admin-token-0123456789abcdef"
-PHONE_EXTENSIONS = [
-    {"extension": "101", "password": "secret101", "name": "Front door", "kind": "doorbell", "door_open": "1#", "dtmf": "info"},
-    {"extension": "102", "password": "secret102", "name": "Kitchen"},
-    {"extension": "103", "password": "secret103", "name": "Garage"},
-]
-
-
 # Video frames the ringing page's preview decoded.
 PREVIEW_FRAMES = "(document.getElementById('ph-video').getVideoPlaybackQuality() || {}).totalVideoFrames || 0"
 # RTP packets of audio the previewing page has sent.

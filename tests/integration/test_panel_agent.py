@@ -1,8 +1,9 @@
 """The panel's "Answer with AI" (web/phone.js, src/http/panel/phone.rs) pressed in
 a real browser, with the AI agent configured as test_agent.py does it: real
 Wyoming Piper (its greeting) and faster-whisper (what the doorbell heard), the
-OpenAI-compatible mock as its brain (harness/openai_mock.py). The Phone page,
-the doorbell and the screenshots are test_panel.py's."""
+OpenAI-compatible mock as its brain (harness/openai_mock.py). The Phone page's
+extensions are test_panel.py's (harness/browser_flows.py), the screenshots and
+the API helper harness/panel_checks.py's."""
 from __future__ import annotations
 
 import re
@@ -12,7 +13,8 @@ import pytest
 
 from harness import procs
 from harness.browser import PanelBrowser
-from test_panel import ARTIFACTS, PHONE_EXTENSIONS, _http, _shots
+from harness.browser_flows import PHONE_EXTENSIONS, signed_in_phone
+from harness.panel_checks import ARTIFACTS, http, shots
 
 
 @pytest.mark.netns
@@ -26,7 +28,6 @@ def test_phone_page_answer_with_ai_hands_the_doorbell_to_the_agent(pbx_factory, 
     the agent's message greeting (Whisper's transcript), and the administrator's
     Calls page shows the call as talking with the agent."""
     from harness import agent, openai_mock, speech
-    from harness.browser_flows import signed_in_phone
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     piper, whisper = voice
     llm = openai_mock.OpenAIMock().start()
@@ -59,7 +60,7 @@ def test_phone_page_answer_with_ai_hands_the_doorbell_to_the_agent(pbx_factory, 
         assert page.command("eval", js="!window.haPbxPhone.ring && window.haPbxPhone.session === null")["value"], "the page still rings"
 
         # the administrator's live calls: the doorbell's call, answered by the agent
-        status, calls = _http("GET", "/api/calls", token, base=base)
+        status, calls = http("GET", "/api/calls", token, base=base)
         assert status == 200 and [(c["caller"], c["callee"], c["answered"], c["answered_by_agent"]) for c in calls["calls"]] == [
             ("101", "102", True, True)], calls
         admin = PanelBrowser(workdir, registry, "admin-ai")
@@ -69,11 +70,11 @@ def test_phone_page_answer_with_ai_hands_the_doorbell_to_the_agent(pbx_factory, 
         row = admin.command("text", selector="#calls-table tbody")["text"]
         assert re.search(r"101\s+102\s+Talking with the AI agent", row), row
         assert "Answer with AI" not in row  # answered: only Hang up and Transfer
-        _shots(admin, "calls-answered-by-ai")
+        shots(admin, "calls-answered-by-ai")
 
         # the doorbell hears the agent's greeting (the message greeting: 102 did not answer)
         s = agent.wait_sound(door, after=0.0, timeout=20)
-        e = agent.wait_quiet(door, after=s, quiet=1.5, timeout=30)
+        e = agent.wait_quiet(door, after=s, quiet=agent.GREETING_END_QUIET_S, timeout=30)
         assert "CALL_CLOSED" not in door.ctrl.event_types(), "the agent dropped the call"
         agent.hang_up(door)
         greeting = agent.words(whisper.transcribe_wav(agent.recording(door), 0.0, e + 0.3))

@@ -287,7 +287,7 @@ def test_agent_takes_the_door_from_a_previewing_page(pbx_factory, workdir, regis
             "the page's preview or call outlived the handoff"
         assert not page.command("visible", selector="#ph-preview")["visible"]
         spoke = agent.wait_sound(door, after=0.0, timeout=20)
-        agent.wait_quiet(door, after=spoke, quiet=1.5, timeout=30)
+        agent.wait_quiet(door, after=spoke, quiet=agent.GREETING_END_QUIET_S, timeout=30)
         agent.hang_up(door)
         greeting = agent.words(whisper.transcribe_wav(agent.recording(door)))
         print(f"the page previewed {previewed}; the doorbell heard the agent say {greeting!r}")

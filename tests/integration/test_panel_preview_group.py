@@ -19,7 +19,11 @@ A camera doorbell (baresip's VP8 test picture) calling the group: both
 pages decode its video and hear it before anyone answers, the doorbell
 receives nothing; the PBX asked the doorbell for keyframes for them; 102
 answers and goes on decoding the doorbell's video (now from its own
-bridge), both hear each other, and 103's page stops.
+bridge), both hear each other, and 103's page stops. Then the door calls
+group 601: 103's page previews for 10 s, then the fallback 102's page starts
+ringing, seconds into the door's video: it decodes its first frame within
+LATE_PICTURE_S of ringing and KEYFRAME_WAIT_S of its first video packet (its
+keyframe request reached the door through the fan-out; the times printed).
 
 The other preview paths through the fan-out, each on a PBX of its own:
 - hunt groups: the ringing member's page previews; when its
@@ -187,6 +191,37 @@ def test_every_ringing_panel_phone_previews_the_door(pbx_factory, workdir, regis
     assert fallback_previewed.ok(440, min_seconds=2), f"the fallback's page previewed {fallback_previewed}"
 
 
+# From the moment the page starts ringing (its preview begins) until its preview
+# ends: Date.now() of the preview's first video packet and first decoded frame,
+# and the frames and keyframes it decoded (getStats, every 25 ms until the first
+# frame, then every 250 ms).
+PICTURE_WATCH = """(() => { const w = window.pictureWatch = {rang: null, packet: null, frame: null, frames: 0, keyframes: 0, ended: null};
+  const tick = async () => { const p = window.haPbxPhone.preview;
+    if (!p && w.rang !== null) { w.ended = Date.now(); return; }
+    if (p) { if (w.rang === null) w.rang = Date.now();
+      (await p.pc.getStats()).forEach(r => { if (r.type === 'inbound-rtp' && r.kind === 'video') {
+        if (r.packetsReceived > 0 && w.packet === null) w.packet = Date.now();
+        if (r.framesDecoded > 0 && w.frame === null) w.frame = Date.now();
+        w.frames = r.framesDecoded || 0; w.keyframes = r.keyFramesDecoded || 0; } }); }
+    setTimeout(tick, w.frame === null ? 25 : 250); };
+  tick(); return true; })()"""
+# A page that starts ringing while the door's video has been flowing decodes its
+# first frame within LATE_PICTURE_S of ringing (its ICE and DTLS included), and
+# within KEYFRAME_WAIT_S of its first video packet (its keyframe request's round
+# trip through the fan-out to the door). Ten runs on the loaded 2-core machine
+# (2026-12-05): at most 3.20 s and 0.72 s; the bounds are about three times that.
+# baresip's camera sends keyframes only when asked (one in a page's 9 s of
+# preview): without the request the late page waits for the next one asked.
+LATE_PICTURE_S = 10.0
+KEYFRAME_WAIT_S = 2.5
+
+
+def _picture_times(page: PanelBrowser, name: str, timeout: float) -> dict:
+    """The page's `pictureWatch` once it decoded 25 frames (ms since the epoch)."""
+    return procs.wait_until(lambda: (w := page.command("eval", js="window.pictureWatch")["value"])["frames"] >= 25 and w,
+                            timeout, interval=0.2, what=f"page {name} decoding 25 frames of its preview")
+
+
 def _frames(page: PanelBrowser, more_than: int, name: str) -> int:
     return procs.wait_until(lambda: (n := page.command("eval", js=FRAMES)["value"]) > more_than and n,
                             10, interval=0.3, what=f"page {name} decoding more than {more_than} video frames")
@@ -245,9 +280,15 @@ def _rung_for_answer_with_ai(rung: dict[str, PanelBrowser], not_rung: dict[str, 
 
 def _own_account_is_a_sessions_only(pbx, page: PanelBrowser) -> None:
     """/api/phone/account: the signed-in page gets its own account; no session is
-    401 "not signed in"; the API token alone (no extension) is 401 saying so."""
+    401 "not signed in"; the API token alone (no extension) is 401 saying so. The
+    server it names is the UDP listener, though TLS is listed first, and the
+    administrator's extension list and the session's page name the same one."""
     r = page.command("fetch", method="GET", url="api/phone/account")
     assert r["status"] == 200 and json.loads(r["body"])["extension"] == "102", r
+    status, listed = api_request(pbx.http_base, "GET", "/api/admin/extensions", token=TOKEN)
+    session = json.loads(page.command("fetch", method="GET", url="api/session")["body"])
+    servers = (json.loads(r["body"])["sip_server"], listed.get("sip_server"), session.get("sip_server"))
+    assert status == 200 and servers == (f"{pbx.host}:{pbx.sip_port}",) * 3, (pbx.config["sip"]["listen"], servers)
     for path in ("/api/phone/account", "/api/phone/account/qr.svg"):
         status, body = api_request(pbx.http_base, "GET", path)
         assert (status, body) == (401, {"error": "not signed in"}), (path, status, body)
@@ -285,6 +326,38 @@ def test_every_ringing_panel_phone_previews_a_camera_doorbell(pbx_factory, workd
     print(f"video frames decoded while previewing {frames}; 102 at answer {answered_at}, then {after}")
     _check_answered_call("camera doorbell to group 600", pbx, door, previewed, talking, answered_hz=1000, other_hz=700)
 
+    # A panel that starts ringing late: group 601 rings 103 for 10 s (its page previews the
+    # door's video), then its fallback 102, whose page joins a preview whose video has been
+    # flowing for seconds. Its bridge's keyframe request must reach the door and the door's
+    # keyframe reach it: a picture within the bound, not at the door's next periodic keyframe.
+    requests_before = pbx.log_text().count("door preview: keyframe request to the caller")
+    for page in (garage, kitchen):
+        page.command("eval", js=PICTURE_WATCH)
+    door.dial(pbx.uri("601"))
+    garage.command("wait-button", name="Answer", timeout=15)
+    first = _picture_times(garage, "103", 15)
+    garage.command("wait-button", name="Answer", state="hidden", timeout=15)
+    kitchen.command("wait-button", name="Answer", timeout=15)
+    late = _picture_times(kitchen, "102 (the fallback)", LATE_PICTURE_S + 5)
+    requests = pbx.log_text().count("door preview: keyframe request to the caller") - requests_before
+    flowing_s = (late["rang"] - first["frame"]) / 1000
+    ring_to_picture_s, packet_to_picture_s = (late["frame"] - late["rang"]) / 1000, (late["frame"] - late["packet"]) / 1000
+    print(f"late ringing page: rang {flowing_s:.1f} s after the first page's picture; its first video packet "
+          f"{(late['packet'] - late['rang']) / 1000:.2f} s after ringing, its first decoded frame {ring_to_picture_s:.2f} s after "
+          f"ringing ({packet_to_picture_s:.2f} s after the first packet); the page ringing from the start: "
+          f"{(first['frame'] - first['rang']) / 1000:.2f} s; keyframe requests to the door during the call: {requests}")
+    door.hangup()
+    door.wait_closed(10)
+    kitchen.command("wait-button", name="Answer", state="hidden", timeout=10)
+    _idle(pbx)
+    first = garage.command("eval", js="window.pictureWatch")["value"]
+    print(f"the first page decoded {first['keyframes']} keyframes in its {(first['ended'] - first['frame']) / 1000:.1f} s of "
+          f"picture, the late one {late['keyframes']} by its 25th frame")
+    assert flowing_s >= 3, f"the door's video flowed only {flowing_s:.1f} s before the fallback's page rang"
+    assert ring_to_picture_s <= LATE_PICTURE_S and packet_to_picture_s <= KEYFRAME_WAIT_S, \
+        f"the late ringing page decoded its first frame {ring_to_picture_s:.2f} s after ringing (bound {LATE_PICTURE_S} s), " \
+        f"{packet_to_picture_s:.2f} s after its first video packet (bound {KEYFRAME_WAIT_S} s)"
+
 
 @pytest.mark.netns
 @pytest.mark.timeout(240)
@@ -300,7 +373,9 @@ def test_hunt_group_moves_the_preview_to_the_next_member(pbx_factory, workdir, r
     ends. /health ends with no call and no relay after each."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     hunt = [{"extension": "602", "name": "Hunt", "members": ["102", "104", "103"], "strategy": "hunt", "ring_secs": 36}]
-    pbx = pbx_factory(extensions=DOOR_EXTENSIONS, overrides={"groups": hunt, "http": {"api_token": TOKEN}}).start()
+    pbx = pbx_factory(extensions=DOOR_EXTENSIONS, tls=True, overrides={"groups": hunt, "http": {"api_token": TOKEN}})
+    pbx.config["sip"]["listen"].reverse()  # TLS first, then TCP and UDP (the phones')
+    pbx.start()
     kitchen = signed_in_phone(pbx, workdir, registry, "kitchen102", ext="102", mic_hz=1000)
     garage = signed_in_phone(pbx, workdir, registry, "garage103", ext="103", mic_hz=700)
     _own_account_is_a_sessions_only(pbx, kitchen)

@@ -66,16 +66,14 @@ async fn show(State(core): State<SipCoreRef>, Path(ext): Path<String>) -> AdminR
 }
 
 fn with_settings(core: &SipCoreRef, row: &ExtensionRow) -> Value {
-    let (host, transports) = (core.sip_host(), core.sip_transports());
-    let reach = super::account::Reach { host: &host, transports: &transports };
-    super::account::settings(&row.extension, row.name.as_deref(), Some(&row.password), &reach, &core.config.sip.realm)
+    super::account::settings(&row.extension, row.name.as_deref(), Some(&row.password), &super::account::Reach::of(core), &core.config.sip.realm)
 }
 
 /// The QR code of `qr_text` (the SIP account as a URI, `qr.rs`), as SVG;
 /// the same 404 / 403 as the settings. It holds the password: never cached.
 async fn qr_code(State(core): State<SipCoreRef>, Path(ext): Path<String>) -> Result<Response, ApiError> {
     let row = editable(&core, &ext)?;
-    let uri = super::qr::account_uri(&row.extension, &row.password, &core.sip_host(), super::qr::qr_transport(&core.sip_transports()));
+    let uri = super::qr::account_uri(&row.extension, &row.password, &core.sip_host(), crate::config::phone_listener(&core.sip_transports()));
     let svg = super::qr::svg(&uri).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
     Ok(([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "no-store")], svg).into_response())
 }

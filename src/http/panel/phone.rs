@@ -155,9 +155,7 @@ fn my_row(core: &SipCoreRef, me: &str) -> Result<Value, ApiError> {
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("extension {me}: no such extension")));
     };
     let password = Some(row.password.as_str()).filter(|p| !p.is_empty());
-    let (host, transports) = (core.sip_host(), core.sip_transports());
-    let reach = super::account::Reach { host: &host, transports: &transports };
-    Ok(super::account::settings(&row.extension, row.name.as_deref(), password, &reach, &core.config.sip.realm))
+    Ok(super::account::settings(&row.extension, row.name.as_deref(), password, &super::account::Reach::of(core), &core.config.sip.realm))
 }
 
 async fn my_account(panel: Extension<Arc<Panel>>, State(core): State<SipCoreRef>, headers: HeaderMap, extensions: Extensions) -> Result<Response, ApiError> {

@@ -28,12 +28,6 @@ pub fn account_uri(extension: &str, password: &str, host: &str, (transport, port
     format!("sip:{}:{}@{host}:{port};transport={transport}", escape(extension, USER_EXTRA), escape(password, PASSWORD_EXTRA))
 }
 
-/// The listener a QR code names: UDP, which every phone speaks, where we
-/// listen on it; else the first one (UDP on 5060 when none is known).
-pub fn qr_transport(transports: &[(Transport, u16)]) -> (Transport, u16) {
-    transports.iter().find(|(t, _)| *t == Transport::Udp).or(transports.first()).copied().unwrap_or((Transport::Udp, 5060))
-}
-
 /// What RFC 3261 allows bare beside the alphanumerics and its `mark`s.
 const USER_EXTRA: &str = "&=+$,;?/";
 const PASSWORD_EXTRA: &str = "&=+$,";
@@ -73,13 +67,6 @@ mod tests {
         assert_eq!(account_uri("110", "Ab3dEf9hIj", "192.168.1.10", UDP), "sip:110:Ab3dEf9hIj@192.168.1.10:5060;transport=udp");
         assert_eq!(account_uri("110", "pw", "[fd00::1]", UDP), "sip:110:pw@[fd00::1]:5060;transport=udp");
         assert_eq!(account_uri("110", "pw", "h", (Transport::Tls, 5061)), "sip:110:pw@h:5061;transport=tls");
-    }
-
-    #[test]
-    fn the_code_names_udp_where_we_listen_on_it_else_the_first_listener() {
-        assert_eq!(qr_transport(&[(Transport::Tcp, 5070), (Transport::Udp, 5080)]), (Transport::Udp, 5080));
-        assert_eq!(qr_transport(&[(Transport::Tls, 5061), (Transport::Tcp, 5060)]), (Transport::Tls, 5061));
-        assert_eq!(qr_transport(&[]), UDP);
     }
 
     #[test]

@@ -229,10 +229,11 @@ impl BrowserLeg {
             // Port 0 when no format is left on both sides.
             text.push_str(&video_section(self.bridge.video_port(), formats, *direction, *refused));
         }
+        // Ours: the audio section, and the video's when we carry video.
+        let ours = 1 + usize::from(self.video_to_device.is_some());
         // Answering the device: every stream of its offer has a section, in
         // its place; the ones after ours (video we carry none of, a second
         // audio, an application) are refused.
-        let ours = text.matches("\r\nm=").count();
         for refused in self.device_offer_streams.iter().skip(ours) {
             text.push_str(refused);
         }

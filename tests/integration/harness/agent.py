@@ -21,6 +21,12 @@ AGENT_EXT = "200"
 API_TOKEN = "agent-tests-api-token-0123456789"
 APOLOGY = "Sorry, I cannot do that right now."
 GREETING = "Hello, this is your home. How can I help?"
+# Silence that ends the message greeting ("Nobody can come to the phone right now.
+# ... leave a message ..."). It is synthesized sentence by sentence: on two loaded
+# cores the second sentence, the one with "message", came more than 1.5 s after the
+# first (test_agent in CI; test_panel_phone here: 2.2 s of speech, 1.5 s of quiet,
+# hung up), which a 1.5 s quiet took for the end of the greeting.
+GREETING_END_QUIET_S = 3.0
 
 # /metrics (Prometheus text)
 M_STT = "ha_pbx_agent_stt_seconds"

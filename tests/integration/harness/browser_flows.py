@@ -21,6 +21,14 @@ PREVIEWING = "!!(window.haPbxPhone.preview && window.haPbxPhone.preview.sent && 
 PREVIEW_RECEIVED = """(async () => { const p = window.haPbxPhone.preview; if (!p) return 0; let n = 0;
   (await p.pc.getStats()).forEach(r => { if (r.type === 'inbound-rtp' && r.kind === 'audio') n = r.packetsReceived; }); return n; })()"""
 
+# The Phone page's tests' extensions: a doorbell that opens with "1#" (sent as SIP INFO),
+# and two panel users.
+PHONE_EXTENSIONS = [
+    {"extension": "101", "password": "secret101", "name": "Front door", "kind": "doorbell", "door_open": "1#", "dtmf": "info"},
+    {"extension": "102", "password": "secret102", "name": "Kitchen"},
+    {"extension": "103", "password": "secret103", "name": "Garage"},
+]
+
 
 def tone48k(workdir: Path, hz: int) -> Path:
     """Chromium's fake microphone plays this file (48 kHz, like a real one)."""
