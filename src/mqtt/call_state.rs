@@ -41,6 +41,8 @@ pub struct Call {
     /// The extensions besides the callee that the call rings now (a ring
     /// group's members); empty once answered.
     pub ringing: Vec<String>,
+    /// Every member it has rung so far (each hears of it once).
+    pub rung: BTreeSet<String>,
     /// Order of first sight: the oldest call decides what is shown.
     pub seq: u64,
 }
@@ -133,6 +135,7 @@ impl CallStates {
             held: false,
             answered_by: None,
             ringing: Vec::new(),
+            rung: BTreeSet::new(),
             seq,
         });
         if call.seq == seq {
@@ -149,6 +152,7 @@ impl CallStates {
         let Some(c) = self.calls.get_mut(call_id) else { return BTreeSet::new() };
         let now: Vec<String> = if c.answered { Vec::new() } else { ringing.iter().filter(|e| **e != c.callee).cloned().collect() };
         let before = std::mem::replace(&mut c.ringing, now);
+        c.rung.extend(c.ringing.iter().cloned());
         before.into_iter().chain(c.ringing.iter().cloned()).collect()
     }
 
