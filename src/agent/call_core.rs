@@ -9,7 +9,7 @@ use super::early_stt::{Claim, EarlyStt, Outcome, SttTiming};
 use super::line::{Heard, Line, PACKET_SAMPLES};
 use super::metrics::TurnTimes;
 use super::prompts::PromptCache;
-use super::session::{Action, Backend, SessionEnd, Input, Limits, Mode, Prompt, Session};
+use super::session::{Action, Backend, SessionEnd, Input, Limits, Mode, Prompt, Session, MESSAGE_GREETING};
 use super::speech;
 use super::turn::{TurnConfig, TurnDetector, TurnEvent, FRAME};
 use crate::media::audio::g711::G711;
@@ -218,14 +218,19 @@ impl CallCore {
         let cached = match &prompt {
             Prompt::Greeting => self.prompts.greeting(),
             Prompt::Apology => self.prompts.apology(),
+            Prompt::MessageGreeting => self.prompts.message_greeting(),
             Prompt::Say(_) => None,
         };
         match (cached, prompt) {
             (Some(audio), _) => self.playback.extend(audio.iter()),
             (None, Prompt::Apology) => self.playback.extend(speech::beeps()),
-            // Not rendered yet (greeting) or never kept (Say): synthesize now.
-            (None, p @ (Prompt::Greeting | Prompt::Say(_))) => {
-                let text = if let Prompt::Say(t) = p { t } else { self.greeting.clone() };
+            // Not rendered yet (the greetings) or never kept (Say): synthesize now.
+            (None, p @ (Prompt::Greeting | Prompt::MessageGreeting | Prompt::Say(_))) => {
+                let text = match p {
+                    Prompt::Say(t) => t,
+                    Prompt::MessageGreeting => MESSAGE_GREETING.to_string(),
+                    _ => self.greeting.clone(),
+                };
                 let job = self.job();
                 self.speaking.push(job);
                 self.out.push_back(Out::Say { job, text });

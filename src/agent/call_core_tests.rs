@@ -199,3 +199,12 @@ fn a_transcript_nobody_waits_for_is_ignored() {
     let outs = call.handle(In::Job(JobEvent::Transcript { job: 42, text: "hello".into(), took: Duration::from_millis(300) }));
     assert!(outs.is_empty(), "{outs:?}");
 }
+
+#[test]
+fn a_message_call_plays_the_message_greeting_rendered_ahead_at_once() {
+    let prompts = PromptCache::preset(tone(160), tone(160)).with_message_greeting(tone(320));
+    let mut call = Call::new(Mode::Message, prompts);
+    assert!(call.outs().is_empty(), "rendered ahead: no job, nothing synthesized sentence by sentence");
+    let audio = sent_audio(&call.ticks(3));
+    assert_eq!(audio.iter().map(|p| loud(p)).collect::<Vec<_>>(), [true, true, false], "320 samples: two packets");
+}

@@ -27,6 +27,8 @@ pub enum Backend {
 pub enum Prompt {
     Greeting,
     Apology,
+    /// [`MESSAGE_GREETING`], rendered ahead like the greeting.
+    MessageGreeting,
     /// Fixed text (announcement, message-taking lines).
     Say(String),
 }
@@ -115,7 +117,7 @@ impl Session {
                 self.last_heard = now;
                 let first = match &self.mode {
                     Mode::Assistant => Prompt::Greeting,
-                    Mode::Message => Prompt::Say(MESSAGE_GREETING.into()),
+                    Mode::Message => Prompt::MessageGreeting,
                     Mode::Announce(text) => {
                         self.hang_up_when_quiet = Some(SessionEnd::Done);
                         Prompt::Say(text.clone())
@@ -208,7 +210,7 @@ impl Session {
     }
 
     fn play(&mut self, prompt: Prompt, out: &mut Vec<Action>) {
-        if prompt == Prompt::Greeting || !matches!(&prompt, Prompt::Say(s) if s.is_empty()) {
+        if !matches!(&prompt, Prompt::Say(s) if s.is_empty()) {
             self.playing = true;
             out.push(Action::Play(prompt));
         }

@@ -3,7 +3,7 @@
 //! extension) so that an extension in several calls at once is right after
 //! any one of them ends.
 use super::pbx::LiveCall;
-use crate::events::PbxEvent;
+use crate::events::{EndReason, PbxEvent};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 
@@ -41,6 +41,8 @@ pub struct Call {
     /// The extensions besides the callee that the call rings now (a ring
     /// group's members); empty once answered.
     pub ringing: Vec<String>,
+    /// Every member it has rung so far (each hears of it once).
+    pub rung: BTreeSet<String>,
     /// Order of first sight: the oldest call decides what is shown.
     pub seq: u64,
 }
@@ -78,9 +80,37 @@ pub struct ExtCallView {
     pub direction: Option<Direction>,
 }
 
+/// A call parked on a slot: its parked party hears the park's hold audio,
+/// in a call with the slot, until someone takes the call or it ends. The
+/// parker's leg ends first (`Ended`, transferred), the call goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Parking {
+    party: String,
+    slot: String,
+    seq: u64,
+}
+
+impl Parking {
+    /// The parked party's side of it, as a call answered by the slot.
+    fn as_call(&self) -> Call {
+        Call {
+            caller: self.party.clone(),
+            callee: self.slot.clone(),
+            answered: true,
+            held: false,
+            answered_by: None,
+            ringing: Vec::new(),
+            rung: BTreeSet::new(),
+            seq: self.seq,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct CallStates {
     calls: HashMap<String, Call>,
+    /// Parked calls by call id.
+    parked: HashMap<String, Parking>,
     next_seq: u64,
 }
 
@@ -104,11 +134,30 @@ impl CallStates {
                         changed.insert(answered_by.clone());
                     }
                 }
+                // Taken from its slot (or by the parker rung back).
+                changed.extend(self.unpark(call_id));
                 changed
             }
-            PbxEvent::Ended { call_id, caller, callee, .. } => {
+            PbxEvent::Parked { call_id, slot, parked, .. } => {
+                let seq = match self.calls.get(call_id) {
+                    Some(c) => c.seq,
+                    None => {
+                        self.next_seq += 1;
+                        self.next_seq - 1
+                    }
+                };
+                let mut changed: BTreeSet<String> = self.unpark(call_id).into_iter().collect();
+                self.parked.insert(call_id.clone(), Parking { party: parked.clone(), slot: slot.clone(), seq });
+                changed.insert(parked.clone());
+                changed
+            }
+            PbxEvent::Ended { call_id, caller, callee, reason, .. } => {
                 let mut changed = parties(caller, callee);
                 changed.extend(self.calls.remove(call_id).iter().flat_map(Call::extensions));
+                // The parker's leg ending leaves the parked party in the call.
+                if *reason != EndReason::Transferred {
+                    changed.extend(self.unpark(call_id));
+                }
                 changed
             }
             PbxEvent::Hold { call_id, held, .. } => match self.calls.get_mut(call_id) {
@@ -124,6 +173,11 @@ impl CallStates {
         }
     }
 
+    /// The call leaves its slot: its parked party, if it was parked.
+    fn unpark(&mut self, call_id: &str) -> Option<String> {
+        self.parked.remove(call_id).map(|p| p.party)
+    }
+
     fn upsert(&mut self, call_id: &str, caller: &str, callee: &str, answered: bool) -> BTreeSet<String> {
         let seq = self.next_seq;
         let call = self.calls.entry(call_id.to_string()).or_insert_with(|| Call {
@@ -133,6 +187,7 @@ impl CallStates {
             held: false,
             answered_by: None,
             ringing: Vec::new(),
+            rung: BTreeSet::new(),
             seq,
         });
         if call.seq == seq {
@@ -149,6 +204,7 @@ impl CallStates {
         let Some(c) = self.calls.get_mut(call_id) else { return BTreeSet::new() };
         let now: Vec<String> = if c.answered { Vec::new() } else { ringing.iter().filter(|e| **e != c.callee).cloned().collect() };
         let before = std::mem::replace(&mut c.ringing, now);
+        c.rung.extend(c.ringing.iter().cloned());
         before.into_iter().chain(c.ringing.iter().cloned()).collect()
     }
 
@@ -162,6 +218,13 @@ impl CallStates {
             let keep = live.iter().any(|l| &l.call_id == id);
             if !keep {
                 changed.extend(c.extensions());
+            }
+            keep
+        });
+        self.parked.retain(|id, p| {
+            let keep = live.iter().any(|l| &l.call_id == id);
+            if !keep {
+                changed.insert(p.party.clone());
             }
             keep
         });
@@ -191,15 +254,22 @@ impl CallStates {
 
     /// When a call was first seen (for choosing the oldest among several).
     pub fn seq_of(&self, call_id: &str) -> Option<u64> {
-        self.calls.get(call_id).map(|c| c.seq)
+        self.calls.get(call_id).map(|c| c.seq).or_else(|| self.parked.get(call_id).map(|p| p.seq))
     }
 
+    /// Live calls, a parked one included.
     pub fn active(&self) -> usize {
-        self.calls.len()
+        self.calls.len() + self.parked.keys().filter(|id| !self.calls.contains_key(*id)).count()
     }
 
     pub fn view(&self, ext: &str) -> ExtCallView {
-        let mut mine: Vec<(&String, &Call)> = self.calls.iter().filter(|(_, c)| c.involves(ext)).collect();
+        // A parked party is in its parked call with the slot, whatever else
+        // the call does meanwhile (the parker rung back).
+        let parking: Vec<(String, Call)> =
+            self.parked.iter().filter(|(_, p)| p.party == ext).map(|(id, p)| (id.clone(), p.as_call())).collect();
+        let mut mine: Vec<(&String, &Call)> =
+            self.calls.iter().filter(|(id, c)| c.involves(ext) && !parking.iter().any(|(p, _)| p == *id)).collect();
+        mine.extend(parking.iter().map(|(id, c)| (id, c)));
         mine.sort_by_key(|(_, c)| c.seq);
         // A member only being rung is in no answered call.
         let pick = mine

@@ -212,3 +212,51 @@ fn reconcile_takes_over_the_members_of_live_calls() {
     assert!(s.reconcile(&[], false).contains("103"));
     assert_eq!(s.view("103").state, CallState::Idle);
 }
+
+fn parked(id: &str, slot: &str, parker: &str, party: &str) -> PbxEvent {
+    PbxEvent::Parked { call_id: id.into(), slot: slot.into(), parker: parker.into(), parked: party.into() }
+}
+
+fn transferred(id: &str, a: &str, b: &str) -> PbxEvent {
+    PbxEvent::Ended { call_id: id.into(), caller: a.into(), callee: b.into(), reason: EndReason::Transferred, answered: true, duration_ms: 1 }
+}
+
+#[test]
+fn a_parked_party_stays_in_a_call_with_the_slot_until_taken_or_ended() {
+    let mut s = CallStates::default();
+    s.apply(&answered("c1", "101", "102"));
+    // 102 parks 101 on 701: its leg ends as transferred, 101 stays.
+    assert!(s.apply(&parked("c1", "701", "102", "101")).contains("101"));
+    let changed = s.apply(&transferred("c1", "101", "102"));
+    assert!(changed.contains("102"), "{changed:?}");
+    let v = s.view("101");
+    assert_eq!((v.state, v.peer.as_deref(), v.call_id.as_deref(), v.calls), (CallState::InCall, Some("701"), Some("c1"), 1));
+    assert_eq!(s.view("102").state, CallState::Idle);
+    assert_eq!(s.active(), 1, "the parked call is still a call");
+    // Nobody took it: the parker is rung back; 101 still hears the park.
+    s.apply(&ringing("c1", "101", "102"));
+    assert_eq!((s.view("102").state, s.view("102").ringing), (CallState::Ringing, true));
+    let v = s.view("101");
+    assert_eq!((v.state, v.peer.as_deref(), v.calls), (CallState::InCall, Some("701"), 1));
+    // 103 takes it from the slot: 101 talks to 103, 102 stops ringing.
+    let take = PbxEvent::Answered { call_id: "c1".into(), caller: "101".into(), callee: "701".into(), answered_by: "103".into() };
+    assert!(s.apply(&take).contains("101"));
+    let v = s.view("101");
+    assert_eq!((v.state, v.peer.as_deref()), (CallState::InCall, Some("103")));
+    s.apply(&ended("c1", "101", "701"));
+    assert_eq!((s.view("101").state, s.view("103").state, s.active()), (CallState::Idle, CallState::Idle, 0));
+
+    // Parked again and left: the parked party's hang-up frees it.
+    s.apply(&answered("c2", "101", "102"));
+    s.apply(&parked("c2", "702", "102", "101"));
+    s.apply(&transferred("c2", "101", "102"));
+    assert_eq!(s.view("101").peer.as_deref(), Some("702"));
+    assert!(s.apply(&ended("c2", "101", "702")).contains("101"));
+    assert_eq!((s.view("101").state, s.active()), (CallState::Idle, 0));
+    // A registry without the call drops a parked call whose end was lost.
+    s.apply(&answered("c3", "101", "102"));
+    s.apply(&parked("c3", "701", "102", "101"));
+    s.apply(&transferred("c3", "101", "102"));
+    assert!(s.reconcile(&[], false).contains("101"));
+    assert_eq!((s.view("101").state, s.active()), (CallState::Idle, 0));
+}

@@ -161,7 +161,7 @@ impl Model {
     pub fn on_event(&mut self, event: &PbxEvent, now_unix: i64) -> Vec<Msg> {
         // The call as it was before the event (Ended forgets it).
         let call = match event {
-            PbxEvent::Dtmf { call_id, .. } | PbxEvent::Ended { call_id, .. } => self.calls.call(call_id).cloned(),
+            PbxEvent::Dtmf { call_id, .. } | PbxEvent::Ended { call_id, .. } | PbxEvent::RingingMembers { call_id, .. } => self.calls.call(call_id).cloned(),
             _ => None,
         };
         let changed = self.calls.apply(event);
@@ -172,14 +172,15 @@ impl Model {
         for ext in &changed {
             out.extend(self.ext_state_msg(ext, false));
         }
-        // Answered covers a phone that answered without ringing first.
-        if let PbxEvent::Ringing { call_id, caller, callee } | PbxEvent::Answered { call_id, caller, callee, .. } = event
-            && let Some(e) = self.exts.get(callee)
-            && self.last_callers.get(callee).and_then(|v| v["call_id"].as_str()) != Some(call_id.as_str())
-        {
+        // Once per call and extension.
+        for (call_id, caller, rung) in payloads::last_caller_of(event, call.as_ref()) {
+            let Some(e) = self.exts.get(rung) else { continue };
+            if self.last_callers.get(rung).and_then(|v| v["call_id"].as_str()) == Some(call_id) {
+                continue;
+            }
             let v = payloads::last_caller(call_id, caller, self.name(caller).as_deref(), now_unix);
             out.push(Msg::state(self.topics.ext(&e.id, "last_caller"), v.to_string()));
-            self.last_callers.insert(callee.clone(), v);
+            self.last_callers.insert(rung.to_string(), v);
         }
         let names = |e: &str| self.name(e);
         if let Some(v) = payloads::last_call(event, &names, now_unix) {

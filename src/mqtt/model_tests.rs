@@ -235,3 +235,46 @@ fn settings_are_published_when_changed_or_forced_and_kept_for_snapshots() {
     assert_eq!(c["cmps"]["dnd"]["p"], "switch");
     assert_eq!(c["cmps"]["forward_busy"]["p"], "text");
 }
+
+#[test]
+fn each_member_a_group_rings_gets_its_ringing_event_and_last_caller_once() {
+    let mut m = model();
+    m.set_extensions(vec![ext("101", Some("Front door")), ext("102", Some("Kitchen")), ext("103", None)]);
+    let members = |ringing: &[&str]| PbxEvent::RingingMembers {
+        call_id: "g".into(),
+        caller: "101".into(),
+        callee: "600".into(),
+        ringing: ringing.iter().map(|s| s.to_string()).collect(),
+    };
+    let rung = |out: &[Msg], ext: &str| {
+        let events: Vec<Value> = out.iter().filter(|x| x.topic == format!("ha_pbx/ext/{ext}/event")).map(json_of).collect();
+        let last: Vec<Value> = out.iter().filter(|x| x.topic == format!("ha_pbx/ext/{ext}/last_caller")).map(json_of).collect();
+        (events, last)
+    };
+    // A hunt group rings 102 first.
+    let out = m.on_event(&members(&["102"]), 10);
+    let (events, last) = rung(&out, "102");
+    assert_eq!(events.len(), 1, "{out:?}");
+    assert_eq!(
+        (events[0]["event_type"].as_str(), events[0]["caller"].as_str(), events[0]["callee"].as_str(), events[0]["direction"].as_str()),
+        (Some("ringing"), Some("101"), Some("600"), Some("inbound"))
+    );
+    assert_eq!(events[0]["caller_name"], "Front door");
+    assert!(out.iter().any(|x| x.topic == "ha_pbx/ext/102/trigger" && x.payload == "ringing"));
+    assert_eq!(last.len(), 1);
+    assert_eq!((last[0]["display"].as_str(), last[0]["call_id"].as_str()), (Some("Front door (101)"), Some("g")));
+    assert_eq!(rung(&out, "103"), (vec![], vec![]));
+    // The group's own 180: no member hears of it again.
+    let out = m.on_event(&PbxEvent::Ringing { call_id: "g".into(), caller: "101".into(), callee: "600".into() }, 11);
+    assert_eq!(rung(&out, "102"), (vec![], vec![]));
+    // The hunt moves on to 103, then back to 102: 103 once, 102 not again.
+    let out = m.on_event(&members(&["103"]), 12);
+    assert_eq!((rung(&out, "103").0.len(), rung(&out, "103").1.len()), (1, 1));
+    assert_eq!(rung(&out, "102"), (vec![], vec![]));
+    let out = m.on_event(&members(&["102", "103"]), 13);
+    assert_eq!((rung(&out, "102"), rung(&out, "103")), ((vec![], vec![]), (vec![], vec![])));
+    // A new call rings 102 again.
+    let again = PbxEvent::RingingMembers { call_id: "h".into(), caller: "103".into(), callee: "600".into(), ringing: vec!["102".into()] };
+    let out = m.on_event(&again, 14);
+    assert_eq!((rung(&out, "102").0.len(), rung(&out, "102").1.len()), (1, 1));
+}

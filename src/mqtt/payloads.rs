@@ -84,7 +84,8 @@ pub struct ExtEvent {
 }
 
 /// The per-extension events a bus event becomes: call events go to both
-/// parties (with `direction` saying which side this extension was on).
+/// parties (with `direction` saying which side this extension was on), and
+/// `ringing` to each member a ring group's call starts ringing, once.
 /// `Missed` is skipped: an unanswered `Ended` becomes `missed`, or `rejected`
 /// when the callee said busy or declined, followed by `ended`.
 /// `call` is the call as known before the event: its parties (DTMF names
@@ -111,7 +112,8 @@ pub fn ext_events(event: &PbxEvent, call: Option<&Call>) -> Vec<ExtEvent> {
         // Parked: an event on the parker's and on the parked party's extension.
         PbxEvent::Parked { call_id, slot, parker, parked } => (call_id, parker, parked, vec!["parked"], json!({"slot": slot})),
         // Hold shows in the call state sensor (on_hold), not as an event type.
-        PbxEvent::Missed { .. } | PbxEvent::RingingMembers { .. } | PbxEvent::Registered { .. } | PbxEvent::Unregistered { .. } | PbxEvent::Hold { .. } | PbxEvent::MessageRead { .. } | PbxEvent::DirectoryChanged { .. } | PbxEvent::TrunkChanged { .. } => return vec![],
+        PbxEvent::RingingMembers { call_id, caller, callee, ringing } => return members_rung(call_id, caller, callee, ringing, call),
+        PbxEvent::Missed { .. } | PbxEvent::Registered { .. } | PbxEvent::Unregistered { .. } | PbxEvent::Hold { .. } | PbxEvent::MessageRead { .. } | PbxEvent::DirectoryChanged { .. } | PbxEvent::TrunkChanged { .. } => return vec![],
     };
     let mut out = vec![];
     let mut sides = vec![(caller, Direction::Outbound)];
@@ -147,6 +149,35 @@ pub fn ext_events(event: &PbxEvent, call: Option<&Call>) -> Vec<ExtEvent> {
         }
     }
     out
+}
+
+/// `ringing` on the extension of each member the call now rings that it
+/// had not rung before (a hunt moving on rings each member once), with the
+/// number dialled as callee; none once the call is answered.
+fn members_rung(call_id: &str, caller: &str, callee: &str, ringing: &[String], call: Option<&Call>) -> Vec<ExtEvent> {
+    if call.is_some_and(|c| c.answered) {
+        return vec![];
+    }
+    let new = ringing.iter().filter(|m| *m != callee && *m != caller && !call.is_some_and(|c| c.rung.contains(*m)));
+    new.map(|m| ExtEvent {
+        extension: m.clone(),
+        event_type: "ringing",
+        body: json!({"event_type": "ringing", "call_id": call_id, "caller": caller, "callee": callee, "direction": Direction::Inbound}),
+    })
+    .collect()
+}
+
+/// The extensions whose last caller an event makes `caller`: the one rung
+/// or answering (Answered covers a phone that answered without ringing),
+/// and each member a ring group's call rings.
+pub fn last_caller_of<'a>(event: &'a PbxEvent, call: Option<&Call>) -> Vec<(&'a str, &'a str, &'a str)> {
+    match event {
+        PbxEvent::Ringing { call_id, caller, callee } | PbxEvent::Answered { call_id, caller, callee, .. } => vec![(call_id, caller, callee)],
+        PbxEvent::RingingMembers { call_id, caller, callee, ringing } if !call.is_some_and(|c| c.answered) => {
+            ringing.iter().filter(|m| *m != callee && *m != caller).map(|m| (call_id.as_str(), caller.as_str(), m.as_str())).collect()
+        }
+        _ => vec![],
+    }
 }
 
 #[cfg(test)]

@@ -142,7 +142,25 @@ fn a_ring_groups_member_that_answered_gets_the_calls_keys_and_end() {
     let end = PbxEvent::Ended { call_id: "c1".into(), caller: "101".into(), callee: "600".into(), reason: EndReason::CallerHangup, answered: true, duration_ms: 1 };
     let got: Vec<_> = ext_events(&end, calls.call("c1")).into_iter().map(|e| e.extension).collect();
     assert_eq!(got, ["101", "600", "103"]);
-    // Its list of rung members is no event of its own.
-    let members = PbxEvent::RingingMembers { call_id: "c1".into(), caller: "101".into(), callee: "600".into(), ringing: vec!["103".into()] };
-    assert!(ext_events(&members, None).is_empty());
+}
+
+#[test]
+fn a_member_a_group_starts_ringing_gets_a_ringing_event_once_per_call() {
+    let members = |ringing: &[&str]| PbxEvent::RingingMembers {
+        call_id: "g".into(),
+        caller: "101".into(),
+        callee: "600".into(),
+        ringing: ringing.iter().map(|s| s.to_string()).collect(),
+    };
+    // 102 rings first: its event says who calls which number.
+    let out = ext_events(&members(&["102"]), None);
+    assert_eq!(kinds(&out), [("102".into(), "ringing", "inbound".into())]);
+    assert_eq!(out[0].body, json!({"event_type": "ringing", "call_id": "g", "caller": "101", "callee": "600", "direction": "inbound"}));
+    // The hunt moves on (or a ring-all's list shrinks): only a member not
+    // rung before by this call hears of it; the group's number is no member.
+    let mut calls = CallStates::default();
+    calls.apply(&members(&["102"]));
+    calls.apply(&members(&["103"]));
+    assert!(ext_events(&members(&["102", "103"]), calls.call("g")).is_empty());
+    assert_eq!(kinds(&ext_events(&members(&["600", "103", "104"]), calls.call("g"))), [("104".into(), "ringing", "inbound".into())]);
 }

@@ -1,5 +1,6 @@
 """Per-extension DTMF mode: 102 is `dtmf: info` (a door station that opens
-on a SIP INFO digit), the others keep RFC 4733. Every key press toward 102
+on a SIP INFO digit), the others keep RFC 4733; 102 answering group 600
+keeps its own mode. Every key press toward 102
 arrives as INFO `application/dtmf-relay` (none as telephone-event RTP);
 102's INFO presses reach an RFC 4733 device as events in its RTP stream."""
 from __future__ import annotations
@@ -19,13 +20,15 @@ EXTENSIONS = [
     {"extension": "102", "password": "secret102", "dtmf": "info"},
     {"extension": "103", "password": "secret103", "dtmf": "rfc4733"},
 ]
+# A group whose only member is the INFO extension: its number has no mode.
+GROUPS = [{"extension": "600", "name": "Door", "members": ["102"], "ring_secs": 30}]
 EVENT_PT = 101  # harness.ua.make_sdp and baresip both offer telephone-event as 101
 
 
 @pytest.fixture
 def ipbx(pbx_factory):
     return pbx_factory(extensions=[dict(e) for e in EXTENSIONS],
-                       overrides={"http": {"api_token": TOKEN}}).start()
+                       overrides={"http": {"api_token": TOKEN}, "groups": [dict(g) for g in GROUPS]}).start()
 
 
 def api(pbx, method: str, path: str, body: dict | None = None):
@@ -145,4 +148,23 @@ def test_info_keys_become_rfc4733_events_and_api_dtmf_follows_the_mode(ipbx, uas
     assert [p[0].payload[0] for p in events(caller_rtp)] == [4, 5, 9, 10], events(caller_rtp)
     assert caller.wait_request("INFO", 0.3) is None, "103 takes RFC 4733: the API sends no INFO"
     assert events(door_rtp) == []
+    assert ipbx.alive()
+
+
+@pytest.mark.timeout(120)
+def test_a_group_member_set_to_info_gets_the_callers_keys_as_info(ipbx, uas, rtp):
+    """(4) 103 dials group 600 and its member 102 (`dtmf: info`) answers: the
+    member's mode applies, not the group number's. 103's RFC 4733 presses 4
+    and 5 reach 102 as INFO, in order, and no telephone-event reaches 102."""
+    caller, door = uas(ipbx, "103"), uas(ipbx, "102")
+    assert door.register().status == 200
+    caller_rtp, door_rtp = rtp(), rtp()
+    call = connect(ipbx, caller, door, "600", caller_rtp.port, door_rtp.port)
+    start_tones(call, caller_rtp, door_rtp)
+    for key in (4, 5):
+        caller_rtp.send_key(key, EVENT_PT)
+    assert info_digits(door, 2) == ["4", "5"]
+    assert door.wait_request("INFO", 0.5) is None, "one INFO per key press"
+    assert len([r for r in door_rtp.packets() if r.pkt.pt == 0]) > 10, "102 receives 103's audio through the relay"
+    assert events(door_rtp) == [], "telephone-events reached the INFO member"
     assert ipbx.alive()

@@ -301,7 +301,8 @@ def test_answer_command_picks_up_a_remote_control_phone(dialled, pbx_factory, br
     """The "Answer" button: 102 is a desk phone offering remote control (sipp,
     Allow-Events: talk, answers only on NOTIFY Event: talk). 101 calls it, or
     ring group 600 whose member it is; 102's MQTT answer command makes it pick
-    up; tones cross both ways."""
+    up; tones cross both ways. Either way 102 gets the `ringing` event and
+    its last caller."""
     pbx = pbx_factory(overrides={**mqtt_overrides(broker),
                                  "groups": [{"extension": "600", "members": ["102"], "strategy": "ringall"}]}).start()
     port = procs.free_port()
@@ -329,6 +330,13 @@ def test_answer_command_picks_up_a_remote_control_phone(dialled, pbx_factory, br
     assert "in_call" in states(rec, "102"), states(rec, "102")
     r_caller = audio.analyze_tone_samples(call.caller_rtp.decoded_float())
     assert r_caller.ok(440, min_seconds=2.0), f"caller heard: {r_caller}"
+    # Rung as the number dialled or as the group's member, 102 gets the call's
+    # `ringing` event once (its callee the number dialled) and 101 as its last caller.
+    rec.wait_topic("ha_pbx/ext/102/event", lambda p: '"event_type":"ended"' in p)
+    rings = [m.json() for m in rec.on("ha_pbx/ext/102/event") if m.json()["event_type"] == "ringing"]
+    assert [(r["caller"], r["callee"], r["direction"]) for r in rings] == [("101", dialled, "inbound")], rings
+    last = {(m.json()["caller"], m.json()["call_id"]) for m in rec.on("ha_pbx/ext/102/last_caller")}
+    assert last == {("101", rings[0]["call_id"])}, last
 
 
 @pytest.mark.timeout(60)

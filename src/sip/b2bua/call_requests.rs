@@ -30,12 +30,20 @@ impl Call {
 
     /// Tell the media side which legs take key presses as SIP INFO: the
     /// extension's `dtmf` setting, except that the agent always uses RFC 4733.
+    /// On the callee's leg that is the extension the answering fork rings (a
+    /// ring group's member, the picker), not the number dialled.
     pub(super) fn apply_dtmf_modes(&mut self) {
-        for leg in [Leg::A, Leg::B] {
-            let agent = leg != self.caller_leg && self.winner().is_some_and(|w| self.forks.is_agent(w));
-            let info = !agent && dtmf::takes_info(&self.core.config, &self.ext_on(leg));
-            self.media.set_takes_info(leg, info);
-        }
+        let winner = self.winner();
+        let member = winner.and_then(|w| self.forks.get(w)?.member.clone());
+        let parties = dtmf::LegParties {
+            caller: &self.caller_ext,
+            callee: &self.callee_ext,
+            member: member.as_deref(),
+            agent: winner.is_some_and(|w| self.forks.is_agent(w)),
+        };
+        let (caller, other) = dtmf::legs_take_info(&self.core.config, &parties);
+        self.media.set_takes_info(self.caller_leg, caller);
+        self.media.set_takes_info(self.caller_leg.other(), other);
     }
 
 

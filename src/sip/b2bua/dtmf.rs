@@ -11,6 +11,26 @@ pub fn takes_info(config: &Config, extension: &str) -> bool {
     config.extensions.iter().any(|e| e.extension == extension && e.dtmf == DtmfMode::Info)
 }
 
+/// Who is on a call's two legs, for choosing each leg's key press mode.
+pub struct LegParties<'a> {
+    /// The caller's extension.
+    pub caller: &'a str,
+    /// The number dialled (a ring group's number, a park slot).
+    pub callee: &'a str,
+    /// The extension the answering fork rings when that is not the
+    /// callee: a ring group's member, the picker.
+    pub member: Option<&'a str>,
+    /// The answering fork is the AI agent (RFC 4733 whatever the setting).
+    pub agent: bool,
+}
+
+/// Whether each leg takes key presses as SIP INFO: `(caller leg, other
+/// leg)`, each by the `dtmf` setting of the extension whose device is on it.
+pub fn legs_take_info(config: &Config, p: &LegParties) -> (bool, bool) {
+    let callee = p.member.unwrap_or(p.callee);
+    (takes_info(config, p.caller), !p.agent && takes_info(config, callee))
+}
+
 /// One task per call sends its INFO key presses one after the other, so
 /// digits pressed in quick succession arrive in order.
 pub struct InfoSender(mpsc::UnboundedSender<(InviteDialog, String)>);
@@ -72,7 +92,25 @@ pub fn parse_dtmf_info(body: &str) -> Option<char> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_dtmf_info;
+    use super::{legs_take_info, parse_dtmf_info, LegParties};
+
+    #[test]
+    fn a_ring_groups_member_that_answered_gets_its_own_mode_not_the_groups() {
+        let config = crate::config::parse(
+            "extensions: [{extension: '101', password: a}, {extension: '102', password: b, dtmf: info}, {extension: '103', password: c}]\n\
+             groups: [{extension: '600', members: ['102', '103']}]\n",
+        )
+        .unwrap();
+        let legs = |caller, callee, member, agent| legs_take_info(&config, &LegParties { caller, callee, member, agent });
+        // 101 dials group 600: member 102 (INFO) or 103 (RFC 4733) answers.
+        assert_eq!(legs("101", "600", Some("102"), false), (false, true));
+        assert_eq!(legs("101", "600", Some("103"), false), (false, false));
+        // Called directly, and calling: its own setting as before.
+        assert_eq!(legs("101", "102", None, false), (false, true));
+        assert_eq!(legs("102", "600", Some("103"), false), (true, false));
+        // The agent answering takes RFC 4733 whoever it stands for.
+        assert_eq!(legs("101", "102", None, true), (false, false));
+    }
 
     #[test]
     fn dtmf_info_bodies() {

@@ -164,7 +164,10 @@ impl Call {
         // still talk while it hears the slot); whoever takes the call next
         // on that leg is heard again (`check_unparked`).
         self.media.mute_from(from, true);
-        // The parker's part of the call ends (as transferred); nothing rings.
+        // Parked first, then the parker's part of the call ends (as
+        // transferred; nothing rings): whoever follows the bus sees the
+        // parked party stay in the call, never between calls.
+        self.core.bus.publish(PbxEvent::Parked { call_id: self.call_id.clone(), slot: slot.clone(), parker: parker.clone(), parked: parked.clone() });
         self.step(Input::Park { leaving: party }).await;
         if party == Party::Caller {
             // The callee stays: it becomes the caller leg, as in a transfer.
@@ -186,7 +189,6 @@ impl Call {
         let ring = Duration::from_secs(self.core.config.sip.ring_timeout_secs);
         self.parking = Some(Stay::new(slot.clone(), parker.clone(), Instant::now(), Duration::from_secs(config.timeout_secs), ring));
         tracing::info!(call_id = %self.call_id, %parker, %parked, %slot, timeout_secs = config.timeout_secs, "call parked");
-        self.core.bus.publish(PbxEvent::Parked { call_id: self.call_id.clone(), slot: slot.clone(), parker, parked });
         Ok((parker_dialog, slot))
     }
 
