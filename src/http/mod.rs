@@ -108,7 +108,7 @@ async fn health(State(core): State<SipCoreRef>) -> Json<serde_json::Value> {
         // kept for retransmissions, at most 65,536: above that the oldest are pushed out (counted here)
         "sip_finished_evicted": s.sip_finished_evicted,
         "sip_waiting_ack": s.sip_waiting_ack,
-        // messages waiting for the SIP stack; past 1,024 new requests get 503, past 4,096 UDP ones are dropped
+        // messages waiting for the SIP stack; past 8,192 new requests get 503, past 16,384 UDP ones are dropped
         "sip_backlog": s.sip_backlog,
         "sip_shed_refused": s.sip_shed_refused,
         "sip_shed_dropped": s.sip_shed_dropped,

@@ -32,11 +32,13 @@ pub struct Watermarks {
     pub drop_all: usize,
 }
 
-/// A parsed SIP message is a few KiB in memory: 16,384 queued is tens of
-/// MiB at most. The endpoint's loop takes ~10 µs per message, so 1,024
-/// queued is about 10 ms of work: far above what a healthy PBX ever queues
-/// (a few at 15,000 REGISTERs/s), and reached within a second of overload.
-pub const WATERMARKS: Watermarks = Watermarks { refuse_new: 1_024, drop_new: 4_096, drop_all: 16_384 };
+/// Set from `bench/register_rate.py`: at 15,000 REGISTERs/s (401 and 200,
+/// so 30,000 messages/s) a PBX that keeps up queues a few hundred now and
+/// then, and with a first mark of 1,024 a machine busy with something else
+/// for a moment got 503s there where it would have caught up (0.5 s of
+/// work queued is where a UDP client retransmits, doubling the load). A
+/// parsed message is 2–4 KiB: 32,768 queued is under 128 MiB, the ceiling.
+pub const WATERMARKS: Watermarks = Watermarks { refuse_new: 8_192, drop_new: 16_384, drop_all: 32_768 };
 
 /// Seconds a refused client is asked to wait.
 pub const RETRY_AFTER_SECS: u32 = 5;
