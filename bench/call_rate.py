@@ -70,7 +70,7 @@ def main() -> None:
         per = extra / peak["relays"] if peak["relays"] else 0
         import json, urllib.request
         time.sleep(1)
-        after = json.load(urllib.request.urlopen(f"http://127.0.0.1:{pbx.http_port}/health", timeout=2))
+        after = json.load(urllib.request.urlopen(f"http://127.0.0.1:{pbx.http_port}/health", timeout=15))
         print(f"  after the run: {after['active_calls']} calls and {after['media_relays']} relays still held;"
               f" rsipstack: {after.get('sip_dialogs')} dialogs, {after.get('sip_transactions')} transactions,"
               f" {after.get('sip_finished_transactions')} finished, {after.get('sip_waiting_ack')} waiting for ACK")
@@ -81,7 +81,7 @@ def main() -> None:
         settle = int(os.environ.get("BENCH_SETTLE", "40"))
         if settle:
             time.sleep(settle)  # past rsipstack's 32 s transaction timers
-            later = json.load(urllib.request.urlopen(f"http://127.0.0.1:{pbx.http_port}/health", timeout=2))
+            later = json.load(urllib.request.urlopen(f"http://127.0.0.1:{pbx.http_port}/health", timeout=15))
             print(f"  {settle} s later: RSS {pbx.rss_kib() / 1024:.1f} MiB; rsipstack: {later.get('sip_dialogs')} dialogs,"
                   f" {later.get('sip_transactions')} transactions, {later.get('sip_finished_transactions')} finished"
                   f" ({later.get('sip_finished_evicted', 'n/a')} pushed out by the bound)")
