@@ -7,6 +7,7 @@ and RSS idle vs. at the peak number of concurrent calls.
 
 usage: python3 bench/call_rate.py [RATE] [CALLS] [HOLD_MS]"""
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -36,7 +37,7 @@ def main() -> None:
         uas = subprocess.Popen(["timeout", str(int(calls / rate + hold / 1000 + 90)), "sipp", "-sf", str(HERE / "sipp" / "uas.xml"),
                                 "-i", "127.0.0.1", "-p", str(uas_port), "-mp", str(free_port()), "-m", str(calls),
                                 "-nostdin", "-max_socket", "60000", "-trace_stat", "-stf", str(uas_stat), "-fd", "1"],
-                               cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         time.sleep(0.5)
         idle = pbx.rss_kib()
         peak = {"rss": idle, "relays": 0, "max": idle}
@@ -87,7 +88,9 @@ def main() -> None:
                   f" ({later.get('sip_finished_evicted', 'n/a')} pushed out by the bound)")
     finally:
         if uas and uas.poll() is None:
-            uas.kill()
+            # `timeout` and the sipp under it: a callee some calls never reached
+            # would otherwise wait for them until the timeout, after the run
+            os.killpg(uas.pid, signal.SIGKILL)
         pbx.stop()
 
 
