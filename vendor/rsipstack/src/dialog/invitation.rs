@@ -713,12 +713,11 @@ impl DialogLayer {
                         // forked 2xx are observed; abandoning the transaction
                         // here would leave it (and its timers) in the
                         // endpoint's table and silently stop the re-ACKs.
-                        if let Some(tx) = guard.invite_tx.take().filter(|tx| {
+                        if let Some(mut tx) = guard.invite_tx.take().filter(|tx| {
                             // ha-pbx patch 11: dropped, it leaves its ACK in
                             // the finished table for Timer M (see there)
                             !tx.endpoint_inner.option.accepted_invites_in_table
                         }) {
-                            let mut tx = tx;
                             let dlg = dialog.clone();
                             let confirmed_tag = new_dialog_id.remote_tag.clone();
                             crate::platform::spawn(async move {

@@ -530,21 +530,7 @@ impl EndpointInner {
                                 return Ok(());
                             }
 
-                            let dest_uri = last_req.destination();
-                            let dest = match SipAddr::try_from(&dest_uri).ok() {
-                                Some(addr)
-                                    if matches!(addr.addr.host, crate::sip::Host::Domain(_)) =>
-                                {
-                                    self.transport_layer
-                                        .inner
-                                        .domain_resolver
-                                        .resolve(&addr)
-                                        .await
-                                        .ok()
-                                }
-                                addr => addr,
-                            };
-
+                            let dest = self.request_destination(&last_req).await;
                             connection.send(last_req.into(), dest.as_ref()).await?;
                         }
                     }
@@ -649,8 +635,17 @@ impl EndpointInner {
         self.detach_finished(key, last_message.as_ref().map(Finished::of));
     }
 
-    /// ha-pbx patch 7: `detach_transaction` with the message already
-    /// serialized (a transaction serializes its own without a clone).
+    /// Where a request we re-send goes: its first Route, else its
+    /// Request-URI, a domain resolved (a kept ACK, a forked 2xx's ACK).
+    async fn request_destination(&self, req: &crate::sip::Request) -> Option<SipAddr> {
+        match SipAddr::try_from(&req.destination()).ok() {
+            Some(addr) if matches!(addr.addr.host, crate::sip::Host::Domain(_)) => {
+                self.transport_layer.inner.domain_resolver.resolve(&addr).await.ok()
+            }
+            addr => addr,
+        }
+    }
+
     /// ha-pbx patch 11: a 2xx from a fork other than the one answered, for a
     /// client INVITE kept as its ACK (`accepted_invites_in_table`): ACK it
     /// and end it with a BYE (RFC 3261 13.2.2.4), both built from the kept
@@ -695,12 +690,7 @@ impl EndpointInner {
         bye.headers.push_front(Header::Via(via.into()));
         info!(call_id = ?bye.call_id_header().map(|c| c.value().to_string()).ok(), tag = %to.value(),
             "forked 2xx acknowledged; ending the extra branch with a BYE (RFC 3261 13.2.2.4)");
-        let dest = match SipAddr::try_from(&fork_ack.destination()).ok() {
-            Some(addr) if matches!(addr.addr.host, crate::sip::Host::Domain(_)) => {
-                self.transport_layer.inner.domain_resolver.resolve(&addr).await.ok()
-            }
-            addr => addr,
-        };
+        let dest = self.request_destination(&fork_ack).await;
         connection.send(fork_ack.into(), dest.as_ref()).await?;
         let key = TransactionKey::from_request(&bye, super::key::TransactionRole::Client)?;
         let mut tx = Transaction::new_client(key, bye, self.clone(), Some(connection.clone()));
@@ -714,6 +704,8 @@ impl EndpointInner {
         Ok(())
     }
 
+    /// ha-pbx patch 7: `detach_transaction` with the message already
+    /// serialized (a transaction serializes its own without a clone).
     pub fn detach_finished(&self, key: &TransactionKey, last: Option<Finished>) {
         trace!(%key, "detach transaction");
         self.transactions.remove(key);
