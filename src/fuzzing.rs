@@ -30,12 +30,16 @@ pub fn sip_message(data: &[u8]) {
 }
 
 /// The router's handling of a message, as far as it goes without sockets:
-/// the datagram checks below rsipstack (stateless replies, short bodies),
+/// the datagram checks below rsipstack (stateless replies, short bodies,
+/// overload shedding's reading and its 503),
 /// the guard, the Via fix-up of a received message, the routing decision,
 /// and for a REGISTER the registrar's parsing and binding table.
 pub fn sip_router(data: &[u8]) {
     let _ = crate::sip::stateless::datagram_refusal(data, 8192);
     let _ = crate::sip::stateless::reply_to_raw(data, 513, "Message Too Large", "fuzz");
+    // overload shedding reads every datagram's first bytes, unparsed
+    let _ = crate::sip::shed::kind(data);
+    let _ = crate::sip::shed::refusal(data, "fuzz");
     let Ok(msg) = SipMessage::try_from(data) else { return };
     let source: SocketAddr = ([192, 0, 2, 7], 5062).into();
     let Ok(msg) = rsipstack::transport::SipConnection::update_msg_received(msg, source, Transport::Udp) else { return };
